@@ -1,0 +1,71 @@
+//! The `Tessera` object: one member's Tessera on one device.
+
+use std::sync::Arc;
+
+use tessera_core::{CardView, MemberCard, Program};
+
+use crate::error::{CardError, StorageError, storage};
+
+/// One member's Tessera on one device. Thread-safe; call it from a background dispatcher.
+#[derive(Debug, uniffi::Object)]
+pub struct Tessera {
+    inner: tessera_core::Tessera,
+}
+
+#[uniffi::export]
+impl Tessera {
+    /// Open (or create) the database file at `path`.
+    #[uniffi::constructor]
+    pub fn open(path: String) -> Result<Arc<Self>, StorageError> {
+        let inner = tessera_core::Tessera::open(path).map_err(storage)?;
+        Ok(Arc::new(Tessera { inner }))
+    }
+
+    /// Everything the card screen shows, offline, in one call.
+    pub fn card(&self) -> Result<CardView, CardError> {
+        Ok(self.inner.card()?)
+    }
+
+    pub fn program(&self) -> Result<Option<Program>, CardError> {
+        Ok(self.inner.program()?)
+    }
+
+    /// Store the programme (its symbology decides how the card is drawn); returns it canonical.
+    pub fn set_program(&self, program: Program) -> Result<Program, CardError> {
+        Ok(self.inner.set_program(&program)?)
+    }
+
+    /// Store the member's card and return the card screen.
+    pub fn set_card(&self, card: MemberCard) -> Result<CardView, CardError> {
+        Ok(self.inner.set_card(&card)?)
+    }
+
+    /// Forget the card on this device.
+    pub fn remove_card(&self) -> Result<(), CardError> {
+        Ok(self.inner.remove_card()?)
+    }
+
+    /// Read the whole file looking for damage (slow on big databases; for diagnostics).
+    pub fn check_integrity(&self) -> Result<(), StorageError> {
+        self.inner.check_integrity().map_err(storage)
+    }
+
+    /// Close the database; later calls fail with `Closed`.
+    pub fn close(&self) {
+        self.inner.close()
+    }
+}
+
+/// Move an unusable database (and its WAL files) aside and return where it went; then call
+/// `Tessera.open` on the same path for a fresh one. The old file is kept for support.
+#[uniffi::export]
+pub fn quarantine_database(path: String) -> Result<String, StorageError> {
+    tessera_core::db::quarantine(path).map(|p| p.display().to_string())
+}
+
+/// Panics inside the core. A shell's smoke test calls it to prove its build raises an exception
+/// (UniFFI's internal error) instead of aborting the app.
+#[uniffi::export]
+pub fn verify_panic_handling(message: String) {
+    tessera_core::diagnostics::panic_for_test(&message)
+}

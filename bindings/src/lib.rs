@@ -1,0 +1,24 @@
+//! # tessera-ffi
+//!
+//! The UniFFI surface of Tessera: thin, synchronous, thread-safe objects whose methods are one
+//! line over `tessera-core`. No business logic lives here.
+//!
+//! | module | job |
+//! |---|---|
+//! | `error` | the public error enums and the one place core errors are converted |
+//! | `card` | the `Tessera` object: open, the card screen, enrolment |
+//! | `barcode` | free functions: analyse a typed-in number, render any value |
+//! | `logging` | `init_logging` and the foreign logger callback |
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+uniffi::setup_scaffolding!("tessera");
+
+mod barcode;
+mod card;
+mod error;
+mod logging;
+
+pub use barcode::*;
+pub use card::*;
+pub use error::*;
+pub use logging::*;

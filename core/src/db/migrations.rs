@@ -1,0 +1,72 @@
+//! Schema versions. Each step is a numbered `.sql` file, applied once, in order, in a transaction
+//! (`rusqlite_migration` keeps the version in `PRAGMA user_version`). Never edit a shipped step:
+//! add the next one, and the test below proves an upgraded old database equals a fresh one.
+
+use rusqlite_migration::{M, Migrations};
+
+const STEPS: &[M<'static>] = &[M::up(include_str!("migrations/0001_card.sql"))];
+
+/// Every step, in order.
+pub static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = STEPS.len() as u32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    /// Tables, indexes and triggers with their SQL, sorted: two databases with the same dump
+    /// have the same schema.
+    fn schema_dump(conn: &Connection) -> Vec<(String, String, Option<String>)> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT type, name, sql FROM sqlite_schema
+                 WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+            )
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn steps_are_valid() {
+        MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn upgrading_every_older_version_equals_a_fresh_database() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        MIGRATIONS.to_latest(&mut fresh).unwrap();
+        let want = schema_dump(&fresh);
+        assert!(!want.is_empty());
+        let version: u32 = fresh
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+
+        for from in 0..SCHEMA_VERSION {
+            let mut old = Connection::open_in_memory().unwrap();
+            MIGRATIONS.to_version(&mut old, from as usize).unwrap();
+            if from >= 1 {
+                // Data written by version 1 must survive every later step.
+                old.execute_batch(
+                    "INSERT INTO program VALUES (1, 'p', 'Shop', '#112233', 'qr', 0);
+                     INSERT INTO member_card VALUES (1, '42', '42', 'A', '2020-01-01', NULL, 0);",
+                )
+                .unwrap();
+            }
+            MIGRATIONS.to_latest(&mut old).unwrap();
+            assert_eq!(schema_dump(&old), want, "upgrade from version {from}");
+            if from >= 1 {
+                let n: u32 = old
+                    .query_row("SELECT count(*) FROM member_card", [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(n, 1, "data kept when upgrading from version {from}");
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The local SQLite database: one writer connection (it runs the migrations), one read-only
+//! reader, WAL, and one way to write: [`Db::write`], a transaction.
+//!
+//! A file that is not a database, is corrupt, comes from a newer build or cannot be written is a
+//! typed [`StorageError`]. [`quarantine`] moves such a file aside (it is kept, never deleted) so
+//! that a fresh database can be created and refilled from the server.
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
+
+/// How long a statement waits for another connection's lock before giving up with `Busy`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What can go wrong with the local database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
+pub enum StorageError {
+    #[error("the file is not a database")]
+    NotADatabase,
+    #[error("the database file is corrupt")]
+    Corrupt,
+    #[error("the database comes from a newer version (schema {found}; this build knows {supported})")]
+    SchemaTooNew { found: u32, supported: u32 },
+    #[error("the database cannot be written")]
+    ReadOnly,
+    #[error("the database file cannot be opened: {reason}")]
+    CannotOpen { reason: String },
+    #[error("the database is locked by another connection")]
+    Busy,
+    #[error("the disk is full")]
+    DiskFull,
+    #[error("the operation was interrupted")]
+    Interrupted,
+    #[error("the database is closed")]
+    Closed,
+    #[error("the schema upgrade failed: {reason}")]
+    Migration { reason: String },
+    #[error("SQLite error: {reason}")]
+    Sqlite { reason: String },
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => StorageError::NotADatabase,
+            Some(ErrorCode::DatabaseCorrupt) => StorageError::Corrupt,
+            Some(ErrorCode::ReadOnly) => StorageError::ReadOnly,
+            Some(ErrorCode::CannotOpen) => StorageError::CannotOpen {
+                reason: e.to_string(),
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Busy,
+            Some(ErrorCode::DiskFull) => StorageError::DiskFull,
+            Some(ErrorCode::OperationInterrupted) => StorageError::Interrupted,
+            _ => StorageError::Sqlite {
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<rusqlite_migration::Error> for StorageError {
+    fn from(e: rusqlite_migration::Error) -> Self {
+        match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => err.into(),
+            other => StorageError::Migration {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The database of one app install.
+#[derive(Debug)]
+pub struct Db {
+    path: PathBuf,
+    writer: Mutex<Option<Connection>>,
+    reader: Mutex<Option<Connection>>,
+}
+
+impl Db {
+    /// Open (creating if needed) and upgrade the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // SQLite silently falls back to read-only when the file cannot be written; a database
+        // that cannot record what the member does is an error, not a degraded mode.
+        if writer.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StorageError::ReadOnly);
+        }
+        writer.busy_timeout(BUSY_TIMEOUT)?;
+        // The first statement reads the header: a file that is not SQLite fails here.
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StorageError::Sqlite {
+                reason: format!("journal mode {mode} instead of WAL"),
+            });
+        }
+        // FULL: a committed transaction survives a power cut, not only a killed process.
+        // Android has no temp directory, hence temp_store in memory.
+        writer.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        )?;
+        let found: u32 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(StorageError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        MIGRATIONS.to_latest(&mut writer)?;
+        if found < SCHEMA_VERSION {
+            tracing::info!(from = found, to = SCHEMA_VERSION, "database schema upgraded");
+        }
+
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(BUSY_TIMEOUT)?;
+        reader.execute_batch("PRAGMA temp_store = MEMORY;")?;
+        tracing::debug!(schema = SCHEMA_VERSION, "database opened");
+        Ok(Db {
+            path,
+            writer: Mutex::new(Some(writer)),
+            reader: Mutex::new(Some(reader)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` in one IMMEDIATE transaction on the writer; commit if it returns `Ok`.
+    pub fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StorageError>,
+    {
+        let mut guard = lock(&self.writer);
+        let conn = guard.as_mut().ok_or(StorageError::Closed)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StorageError::from)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(StorageError::from)?;
+        Ok(out)
+    }
+
+    /// Run `f` on the read-only connection (it sees every committed write).
+    pub fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StorageError>,
+    {
+        let guard = lock(&self.reader);
+        let conn = guard.as_ref().ok_or(StorageError::Closed)?;
+        f(conn)
+    }
+
+    /// `PRAGMA quick_check`: `Corrupt` if SQLite finds damage. Costs a full read of the file.
+    pub fn check_integrity(&self) -> Result<(), StorageError> {
+        self.read(|conn| {
+            let verdict: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            if verdict == "ok" {
+                Ok(())
+            } else {
+                tracing::warn!("database integrity check failed");
+                Err(StorageError::Corrupt)
+            }
+        })
+    }
+
+    /// Close both connections; later calls get `Closed`. Idempotent.
+    pub fn close(&self) {
+        for slot in [&self.reader, &self.writer] {
+            if let Some(conn) = lock(slot).take()
+                && let Err((_, e)) = conn.close()
+            {
+                tracing::warn!(error = %e, "closing the database failed");
+            }
+        }
+    }
+}
+
+/// A panic while a connection was borrowed rolls its transaction back when the guard drops, so
+/// the connection itself is still sound: recover it instead of poisoning every later call.
+fn lock(m: &Mutex<Option<Connection>>) -> MutexGuard<'_, Option<Connection>> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Move a database that cannot be used (and its `-wal`/`-shm` files) aside, keeping it for
+/// support. Returns where the main file went. Nothing is deleted.
+pub fn quarantine(path: impl AsRef<Path>) -> Result<PathBuf, StorageError> {
+    let path = path.as_ref();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let target = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    let io = |e: std::io::Error| StorageError::CannotOpen {
+        reason: e.kind().to_string(),
+    };
+    std::fs::rename(path, &target).map_err(io)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::rename(&side, format!("{}{suffix}", target.display())).map_err(io)?;
+        }
+    }
+    tracing::warn!("unusable database moved aside");
+    Ok(target)
+}
