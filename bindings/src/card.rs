@@ -50,8 +50,9 @@ impl Tessera {
         self.inner.check_integrity().map_err(storage)
     }
 
-    /// Close the database; later calls fail with `Closed`.
-    pub fn close(&self) {
+    /// Close the database now; later calls fail with `Closed`. (Named `shutdown` because Kotlin's
+    /// `close()` is `AutoCloseable`'s, which frees the object itself.)
+    pub fn shutdown(&self) {
         self.inner.close()
     }
 }
@@ -61,11 +62,4 @@ impl Tessera {
 #[uniffi::export]
 pub fn quarantine_database(path: String) -> Result<String, StorageError> {
     tessera_core::db::quarantine(path).map(|p| p.display().to_string())
-}
-
-/// Panics inside the core. A shell's smoke test calls it to prove its build raises an exception
-/// (UniFFI's internal error) instead of aborting the app.
-#[uniffi::export]
-pub fn verify_panic_handling(message: String) {
-    tessera_core::diagnostics::panic_for_test(&message)
 }

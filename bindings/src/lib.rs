@@ -8,6 +8,7 @@
 //! | `error` | the public error enums and the one place core errors are converted |
 //! | `card` | the `Tessera` object: open, the card screen, enrolment |
 //! | `barcode` | free functions: analyse a typed-in number, render any value |
+//! | `diagnostics` | version, and the panic check a shell's smoke test runs |
 //! | `logging` | `init_logging` and the foreign logger callback |
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -15,10 +16,12 @@ uniffi::setup_scaffolding!("tessera");
 
 mod barcode;
 mod card;
+mod diagnostics;
 mod error;
 mod logging;
 
 pub use barcode::*;
 pub use card::*;
+pub use diagnostics::*;
 pub use error::*;
 pub use logging::*;

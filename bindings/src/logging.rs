@@ -76,7 +76,8 @@ pub fn init_logging(level: LogLevel, sink: Arc<dyn LogSink>) -> bool {
             LogLevel::Debug => LevelFilter::DEBUG,
             LogLevel::Trace => LevelFilter::TRACE,
         };
-        let subscriber = tracing_subscriber::registry().with(SinkLayer { sink }.with_filter(filter));
+        let subscriber =
+            tracing_subscriber::registry().with(SinkLayer { sink }.with_filter(filter));
         installed = tracing::subscriber::set_global_default(subscriber).is_ok();
     });
     installed

@@ -72,7 +72,10 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<String, Error> {
     }
     let len = value.chars().count();
     if len > max {
-        return Err(invalid(field, format!("at most {max} characters, got {len}")));
+        return Err(invalid(
+            field,
+            format!("at most {max} characters, got {len}"),
+        ));
     }
     if value.chars().any(char::is_control) {
         return Err(invalid(field, "must not contain control characters"));
@@ -85,13 +88,19 @@ impl Program {
     pub fn validated(&self) -> Result<Program, Error> {
         let id = self.id.trim();
         if id.is_empty() || id.len() > MAX_PROGRAM_ID {
-            return Err(invalid("program.id", format!("1 to {MAX_PROGRAM_ID} characters")));
+            return Err(invalid(
+                "program.id",
+                format!("1 to {MAX_PROGRAM_ID} characters"),
+            ));
         }
         if !id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         {
-            return Err(invalid("program.id", "only A-Z, a-z, 0-9, '.', '_' and '-'"));
+            return Err(invalid(
+                "program.id",
+                "only A-Z, a-z, 0-9, '.', '_' and '-'",
+            ));
         }
         Ok(Program {
             id: id.to_owned(),
@@ -190,9 +199,11 @@ fn stored_corrupt() -> Error {
 pub(crate) fn write_program(tx: &Transaction<'_>, program: &Program) -> Result<(), Error> {
     // The stored card must still be drawable in the new symbology.
     let stored: Option<String> = tx
-        .query_row("SELECT card_number FROM member_card WHERE id = 1", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT card_number FROM member_card WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(crate::StorageError::from)?;
     if let Some(number) = stored {
@@ -333,13 +344,40 @@ mod tests {
             Err(Error::InvalidInput { field, .. }) => field,
             other => panic!("expected InvalidInput, got {other:?}"),
         };
-        assert_eq!(field(Program { id: "".into(), ..program() }), "program.id");
-        assert_eq!(field(Program { id: "a b".into(), ..program() }), "program.id");
-        assert_eq!(field(Program { name: "\n".into(), ..program() }), "program.name");
-        assert_eq!(field(Program { name: "x".repeat(81), ..program() }), "program.name");
+        assert_eq!(
+            field(Program {
+                id: "".into(),
+                ..program()
+            }),
+            "program.id"
+        );
+        assert_eq!(
+            field(Program {
+                id: "a b".into(),
+                ..program()
+            }),
+            "program.id"
+        );
+        assert_eq!(
+            field(Program {
+                name: "\n".into(),
+                ..program()
+            }),
+            "program.name"
+        );
+        assert_eq!(
+            field(Program {
+                name: "x".repeat(81),
+                ..program()
+            }),
+            "program.name"
+        );
         for bad in ["red", "#12345", "#12345G", "123456", "#1234567"] {
             assert_eq!(
-                field(Program { brand_color: bad.into(), ..program() }),
+                field(Program {
+                    brand_color: bad.into(),
+                    ..program()
+                }),
                 "program.brand_color"
             );
         }
@@ -358,17 +396,29 @@ mod tests {
         assert_eq!(encoded, "4006381333931");
         assert_eq!(c.tier_label, None);
 
-        let bad_date = MemberCard { member_since: "04/03/2021".into(), ..card.clone() };
+        let bad_date = MemberCard {
+            member_since: "04/03/2021".into(),
+            ..card.clone()
+        };
         assert!(matches!(
             bad_date.validated(Symbology::Ean13),
-            Err(Error::InvalidInput { field: "card.member_since", .. })
+            Err(Error::InvalidInput {
+                field: "card.member_since",
+                ..
+            })
         ));
-        let bad_number = MemberCard { card_number: "ABC".into(), ..card.clone() };
+        let bad_number = MemberCard {
+            card_number: "ABC".into(),
+            ..card.clone()
+        };
         assert!(matches!(
             bad_number.validated(Symbology::Ean13),
             Err(Error::CardNumber(BarcodeError::NotDigits { .. }))
         ));
-        let year_0 = MemberCard { member_since: "0001-01-01".into(), ..card };
+        let year_0 = MemberCard {
+            member_since: "0001-01-01".into(),
+            ..card
+        };
         assert!(year_0.validated(Symbology::Ean13).is_err());
     }
 

@@ -23,7 +23,9 @@ pub mod diagnostics;
 
 use std::path::{Path, PathBuf};
 
-pub use barcode::{BarcodeError, BarcodeMatrix, CardNumberAnalysis, Symbology, SymbologySuggestion};
+pub use barcode::{
+    BarcodeError, BarcodeMatrix, CardNumberAnalysis, Symbology, SymbologySuggestion,
+};
 pub use card::{CardView, MemberCard, Program};
 pub use db::{Db, StorageError};
 

@@ -25,10 +25,7 @@ pub enum BarcodeError {
         actual: u32,
     },
     #[error("{symbology} takes digits only; character {position} is not a digit")]
-    NotDigits {
-        symbology: Symbology,
-        position: u32,
-    },
+    NotDigits { symbology: Symbology, position: u32 },
     #[error("{symbology} check digit should be {expected}, found {found}")]
     InvalidCheckDigit {
         symbology: Symbology,
@@ -36,10 +33,7 @@ pub enum BarcodeError {
         found: u8,
     },
     #[error("{symbology} cannot carry character {position}")]
-    UnsupportedCharacter {
-        symbology: Symbology,
-        position: u32,
-    },
+    UnsupportedCharacter { symbology: Symbology, position: u32 },
     #[error("{symbology} carries at most {max} characters (bytes for 2D codes); got {actual}")]
     TooLong {
         symbology: Symbology,

@@ -101,7 +101,10 @@ impl BarcodeMatrix {
     pub fn is_dark(&self, x: u32, y: u32) -> bool {
         x < self.width
             && y < self.height
-            && self.modules.get((y as usize) * (self.width as usize) + x as usize) == Some(&1)
+            && self
+                .modules
+                .get((y as usize) * (self.width as usize) + x as usize)
+                == Some(&1)
     }
 
     /// Bar height of a linear code, in modules.
@@ -189,7 +192,10 @@ impl BarcodeMatrix {
             });
         }
         let (cw, ch) = self.canvas();
-        let (w, h) = (u64::from(cw) * u64::from(scale), u64::from(ch) * u64::from(scale));
+        let (w, h) = (
+            u64::from(cw) * u64::from(scale),
+            u64::from(ch) * u64::from(scale),
+        );
         if w * h > MAX_PNG_PIXELS {
             return Err(BarcodeError::ImageTooLarge {
                 max_pixels: MAX_PNG_PIXELS,
@@ -215,7 +221,9 @@ impl BarcodeMatrix {
         let mut encoder = png::Encoder::new(&mut bytes, w as u32, h as u32);
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::Eight);
-        let png_err = |e: png::EncodingError| BarcodeError::Encoder { reason: e.to_string() };
+        let png_err = |e: png::EncodingError| BarcodeError::Encoder {
+            reason: e.to_string(),
+        };
         let mut writer = encoder.write_header().map_err(png_err)?;
         writer.write_image_data(&pixels).map_err(png_err)?;
         writer.finish().map_err(png_err)?;
@@ -240,7 +248,9 @@ fn xml_escape(text: &str) -> String {
 
 /// Encode a validated value: `(width, height, modules)`, no quiet zone.
 fn encode_modules(symbology: Symbology, value: &str) -> Result<(u32, u32, Vec<u8>), BarcodeError> {
-    let enc = |e: rxing::Exceptions| BarcodeError::Encoder { reason: e.to_string() };
+    let enc = |e: rxing::Exceptions| BarcodeError::Encoder {
+        reason: e.to_string(),
+    };
     let bars = match symbology {
         Symbology::Code128 => Some(Code128Writer.encode_oned(value).map_err(enc)?),
         Symbology::Ean13 => Some(EAN13Writer.encode_oned(value).map_err(enc)?),
@@ -311,9 +321,24 @@ mod tests {
     #[test]
     fn gtin_widths_follow_the_specification() {
         // EAN-13 and UPC-A: 95 modules; EAN-8: 67 modules.
-        assert_eq!(BarcodeMatrix::encode(Symbology::Ean13, "4006381333931").unwrap().width, 95);
-        assert_eq!(BarcodeMatrix::encode(Symbology::UpcA, "036000291452").unwrap().width, 95);
-        assert_eq!(BarcodeMatrix::encode(Symbology::Ean8, "96385074").unwrap().width, 67);
+        assert_eq!(
+            BarcodeMatrix::encode(Symbology::Ean13, "4006381333931")
+                .unwrap()
+                .width,
+            95
+        );
+        assert_eq!(
+            BarcodeMatrix::encode(Symbology::UpcA, "036000291452")
+                .unwrap()
+                .width,
+            95
+        );
+        assert_eq!(
+            BarcodeMatrix::encode(Symbology::Ean8, "96385074")
+                .unwrap()
+                .width,
+            67
+        );
         // Linear codes start and end with a bar.
         let m = BarcodeMatrix::encode(Symbology::Code128, "ABC").unwrap();
         assert_eq!(m.modules.first(), Some(&1));
@@ -342,24 +367,52 @@ mod tests {
         assert!(svg.contains("A&lt;&amp;&gt;B"));
         // First bar starts after the 10-module quiet zone.
         assert!(svg.contains(r#"d="M10 4h"#), "{svg}");
-        let qr = BarcodeMatrix::encode(Symbology::Qr, "x").unwrap().svg(1).unwrap();
+        let qr = BarcodeMatrix::encode(Symbology::Qr, "x")
+            .unwrap()
+            .svg(1)
+            .unwrap();
         assert!(!qr.contains("<text"));
-        assert!(qr.contains(r#"d="M4 4h7v1h-7z"#), "finder row after 4-module quiet zone");
+        assert!(
+            qr.contains(r#"d="M4 4h7v1h-7z"#),
+            "finder row after 4-module quiet zone"
+        );
     }
 
     #[test]
     fn foreign_matrices_are_checked_before_drawing() {
         let good = BarcodeMatrix::encode(Symbology::Qr, "x").unwrap();
         let cases = [
-            BarcodeMatrix { modules: vec![], ..good.clone() },
-            BarcodeMatrix { width: u32::MAX, height: u32::MAX, ..good.clone() },
-            BarcodeMatrix { quiet_zone: u32::MAX, ..good.clone() },
-            BarcodeMatrix { modules: vec![2; good.modules.len()], ..good.clone() },
-            BarcodeMatrix { symbology: Symbology::Code128, ..good.clone() },
+            BarcodeMatrix {
+                modules: vec![],
+                ..good.clone()
+            },
+            BarcodeMatrix {
+                width: u32::MAX,
+                height: u32::MAX,
+                ..good.clone()
+            },
+            BarcodeMatrix {
+                quiet_zone: u32::MAX,
+                ..good.clone()
+            },
+            BarcodeMatrix {
+                modules: vec![2; good.modules.len()],
+                ..good.clone()
+            },
+            BarcodeMatrix {
+                symbology: Symbology::Code128,
+                ..good.clone()
+            },
         ];
         for bad in cases {
-            assert!(matches!(bad.svg(1), Err(BarcodeError::InvalidMatrix { .. })));
-            assert!(matches!(bad.png(1), Err(BarcodeError::InvalidMatrix { .. })));
+            assert!(matches!(
+                bad.svg(1),
+                Err(BarcodeError::InvalidMatrix { .. })
+            ));
+            assert!(matches!(
+                bad.png(1),
+                Err(BarcodeError::InvalidMatrix { .. })
+            ));
         }
     }
 
@@ -376,6 +429,9 @@ mod tests {
         let png = m.png(4).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         let big = BarcodeMatrix::encode(Symbology::Code128, &"x".repeat(40)).unwrap();
-        assert!(matches!(big.png(32), Err(BarcodeError::ImageTooLarge { .. })));
+        assert!(matches!(
+            big.png(32),
+            Err(BarcodeError::ImageTooLarge { .. })
+        ));
     }
 }

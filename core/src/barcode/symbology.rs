@@ -283,7 +283,10 @@ pub fn analyse_card_number(input: &str) -> Result<CardNumberAnalysis, BarcodeErr
         let (rank, note) = match (symbology.gtin_payload_len(), differs) {
             (Some(_), false) => (
                 0,
-                format!("{} digits with a valid {symbology} check digit", value.len()),
+                format!(
+                    "{} digits with a valid {symbology} check digit",
+                    value.len()
+                ),
             ),
             (Some(_), true) => (
                 3,
@@ -298,7 +301,9 @@ pub fn analyse_card_number(input: &str) -> Result<CardNumberAnalysis, BarcodeErr
             ),
             (None, _) => (
                 2,
-                format!("{symbology} carries the number exactly as typed; the till needs a 2D scanner"),
+                format!(
+                    "{symbology} carries the number exactly as typed; the till needs a 2D scanner"
+                ),
             ),
         };
         ranked.push((
@@ -454,7 +459,11 @@ mod tests {
         );
         let a = analyse_card_number("Zoë 4411").unwrap();
         assert_eq!(a.likely(), Some(Symbology::Qr));
-        assert!(a.suggestions.iter().all(|s| s.symbology != Symbology::Code128));
+        assert!(
+            a.suggestions
+                .iter()
+                .all(|s| s.symbology != Symbology::Code128)
+        );
         assert_eq!(analyse_card_number(" "), Err(BarcodeError::Empty));
         assert!(matches!(
             analyse_card_number(&"é".repeat(400)),

@@ -26,7 +26,9 @@ pub enum StorageError {
     NotADatabase,
     #[error("the database file is corrupt")]
     Corrupt,
-    #[error("the database comes from a newer version (schema {found}; this build knows {supported})")]
+    #[error(
+        "the database comes from a newer version (schema {found}; this build knows {supported})"
+    )]
     SchemaTooNew { found: u32, supported: u32 },
     #[error("the database cannot be written")]
     ReadOnly,
@@ -121,7 +123,11 @@ impl Db {
         }
         MIGRATIONS.to_latest(&mut writer)?;
         if found < SCHEMA_VERSION {
-            tracing::info!(from = found, to = SCHEMA_VERSION, "database schema upgraded");
+            tracing::info!(
+                from = found,
+                to = SCHEMA_VERSION,
+                "database schema upgraded"
+            );
         }
 
         let reader = Connection::open_with_flags(

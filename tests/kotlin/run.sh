@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Compile the generated Kotlin bindings and the tests with -Werror, run them on the JVM over JNA.
+# Needs scripts/setup.sh and scripts/bindings.sh generate (scripts/test.sh does both).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+kotlinc="$root/.tools/node_modules/kotlin-compiler/bin/kotlinc"
+jna=/usr/share/java/jna.jar
+out="$root/build/kotlin-tests"
+rm -rf "$out" && mkdir -p "$out"
+"$kotlinc" -Werror -nowarn -jvm-target 17 -cp "$jna" -d "$out/tests.jar" \
+  $(find "$root/build/bindings/kotlin" -name '*.kt') "$root"/tests/kotlin/*.kt 2>&1 \
+  | grep -v '^warning: unable to find kotlin-stdlib.jar' || true
+[ -f "$out/tests.jar" ] || { echo "kotlin: compilation failed" >&2; exit 1; }
+stdlib="$root/.tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar"
+exec java -Djna.library.path="$root/target/debug" -cp "$out/tests.jar:$stdlib:$jna" CardTestKt
