@@ -1,0 +1,252 @@
+//! The database file against everything a phone does to it: damage, truncation, a read-only
+//! file, a newer app's schema, a killed process, many threads. Real SQLite files on disk.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use tessera_core::{Error, MemberCard, Program, StorageError, Symbology, Tessera};
+
+fn program() -> Program {
+    Program {
+        id: "maison-dupont".into(),
+        name: "Maison Dupont".into(),
+        brand_color: "#0A7D5A".into(),
+        symbology: Symbology::Code128,
+    }
+}
+
+fn card(n: u32) -> MemberCard {
+    MemberCard {
+        card_number: format!("MD-{n:08}"),
+        holder_name: "Ada Lovelace".into(),
+        member_since: "2021-03-04".into(),
+        tier_label: Some("Gold".into()),
+    }
+}
+
+fn enrolled(path: &Path) -> Tessera {
+    let t = Tessera::open(path).unwrap();
+    t.set_program(&program()).unwrap();
+    t.set_card(&card(1)).unwrap();
+    t
+}
+
+fn storage_error<T: std::fmt::Debug>(r: Result<T, Error>) -> StorageError {
+    match r {
+        Err(Error::Storage(s)) => s,
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+}
+
+#[test]
+fn card_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    enrolled(&path).close();
+    let view = Tessera::open(&path).unwrap().card().unwrap();
+    assert_eq!(view.card_number, "MD-00000001");
+    assert_eq!(view.barcode.encoded_value, "MD-00000001");
+    assert_eq!(view.tier_label.as_deref(), Some("Gold"));
+}
+
+#[test]
+fn not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    fs::write(&path, vec![0xA5u8; 8192]).unwrap();
+    assert_eq!(
+        storage_error(Tessera::open(&path)),
+        StorageError::NotADatabase
+    );
+}
+
+#[test]
+fn a_directory_cannot_be_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        storage_error(Tessera::open(dir.path())),
+        StorageError::CannotOpen { .. }
+    ));
+}
+
+/// Overwrite every page but the first (the header) with noise: SQLite must say "corrupt" when
+/// the card is read, never return garbage or panic.
+#[test]
+fn damaged_pages_are_reported_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    enrolled(&path).close();
+    let len = fs::metadata(&path).unwrap().len();
+    assert!(len >= 4096 * 2, "schema and data span several pages");
+    let mut f = OpenOptions::new().write(true).open(&path).unwrap();
+    f.seek(SeekFrom::Start(4096)).unwrap();
+    f.write_all(&vec![0x5Au8; (len - 4096) as usize]).unwrap();
+    drop(f);
+
+    let outcome = Tessera::open(&path).and_then(|t| t.card());
+    assert_eq!(storage_error(outcome), StorageError::Corrupt);
+
+    // Recovery: the file is moved aside, a fresh one is created, the member enrols again.
+    let (t, moved) = Tessera::recover(&path).unwrap();
+    assert!(moved.exists());
+    assert!(matches!(t.card(), Err(Error::NotEnrolled)));
+    t.set_program(&program()).unwrap();
+    assert_eq!(t.set_card(&card(2)).unwrap().card_number, "MD-00000002");
+}
+
+#[test]
+fn a_truncated_file_is_reported_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    enrolled(&path).close();
+    let len = fs::metadata(&path).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let outcome = Tessera::open(&path).and_then(|t| t.card());
+    assert!(
+        matches!(
+            storage_error(outcome),
+            StorageError::Corrupt | StorageError::NotADatabase
+        ),
+        "a half file is damage"
+    );
+}
+
+#[test]
+fn integrity_check_passes_on_a_sound_file_and_close_is_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let t = enrolled(&path);
+    t.check_integrity().unwrap();
+    t.close();
+    assert!(matches!(
+        t.card(),
+        Err(Error::Storage(StorageError::Closed))
+    ));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    enrolled(&path).close();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    assert_eq!(
+        storage_error(Tessera::open(&path)),
+        StorageError::SchemaTooNew {
+            found: 99,
+            supported: tessera_core::db::SCHEMA_VERSION
+        }
+    );
+}
+
+/// Root ignores file permissions, so when running as root the file is made immutable
+/// (`chattr +i`), which binds root too.
+#[test]
+fn a_read_only_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    enrolled(&path).close();
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let made_read_only = if is_root {
+        Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    } else {
+        let mut perms = fs::metadata(&path).unwrap().permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&path, perms).is_ok()
+    };
+    assert!(made_read_only, "the test could not make the file read-only");
+    let outcome = Tessera::open(&path);
+    if is_root {
+        let _ = Command::new("chattr").arg("-i").arg(&path).status();
+    }
+    assert_eq!(storage_error(outcome), StorageError::ReadOnly);
+}
+
+#[test]
+fn many_threads_share_one_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Arc::new(enrolled(&dir.path().join("t.db")));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let t = Arc::clone(&t);
+            std::thread::spawn(move || {
+                for j in 0..50 {
+                    if i == 0 {
+                        t.set_card(&card(j)).unwrap();
+                    } else {
+                        assert!(t.card().unwrap().card_number.starts_with("MD-"));
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(t.card().unwrap().card_number, "MD-00000049");
+}
+
+/// A write is either wholly there or wholly absent after the process dies mid-way: a child
+/// writes cards in a loop and is killed; the survivor opens cleanly and reads a whole card.
+#[test]
+fn a_killed_writer_leaves_a_consistent_database() {
+    if std::env::var_os("TESSERA_CHILD_DB").is_some() {
+        return; // the child's own run of this test does nothing; see `child_writer` below
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    enrolled(&path).close();
+    let exe = std::env::current_exe().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..5u64 {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "child_writer", "--nocapture"])
+            .env("TESSERA_CHILD_DB", &path)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(150 + round * 37));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let t = Tessera::open(&path).unwrap();
+        let view = t.card().unwrap();
+        assert!(view.card_number.starts_with("MD-"));
+        assert_eq!(view.holder_name, "Ada Lovelace");
+        t.check_integrity().unwrap();
+        seen.insert(view.card_number);
+        t.close();
+    }
+    assert!(
+        seen.iter().any(|n| n != "MD-00000001"),
+        "the child wrote before it was killed: {seen:?}"
+    );
+}
+
+#[test]
+fn child_writer() {
+    let Some(path) = std::env::var_os("TESSERA_CHILD_DB") else {
+        return;
+    };
+    let t = Tessera::open(path).unwrap();
+    for i in 0.. {
+        t.set_card(&card(i % 100_000_000)).unwrap();
+    }
+}
