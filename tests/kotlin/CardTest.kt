@@ -171,7 +171,16 @@ fun main() {
         val start = System.nanoTime()
         repeat(n) { tesseraVersion() }
         val perCall = (System.nanoTime() - start).toDouble() / n / 1000.0
-        println("     measured: %.2f µs per call (tesseraVersion, %d calls, JNA)".format(perCall, n))
+        println("     measured: %.2f µs per call returning a String (tesseraVersion, %d calls, JNA)".format(perCall, n))
+        // A plain call: no argument or result buffers (shutdown() on a closed instance is a no-op).
+        val idle = Tessera.open(File(dir, "idle.db").path)
+        idle.shutdown()
+        repeat(20_000) { idle.shutdown() }
+        val s1 = System.nanoTime()
+        repeat(n) { idle.shutdown() }
+        val plain = (System.nanoTime() - s1).toDouble() / n / 1000.0
+        println("     measured: %.2f µs per plain method call (no buffers, %d calls, JNA)".format(plain, n))
+        idle.close()
         val t = Tessera.open(File(dir, "card.db").path)
         repeat(200) { t.card() }
         val m = 2_000

@@ -12,4 +12,5 @@ rm -rf "$out" && mkdir -p "$out"
   | grep -v '^warning: unable to find kotlin-stdlib.jar' || true
 [ -f "$out/tests.jar" ] || { echo "kotlin: compilation failed" >&2; exit 1; }
 stdlib="$root/.tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar"
-exec java -Djna.library.path="$root/target/debug" -cp "$out/tests.jar:$stdlib:$jna" CardTestKt
+# TESSERA_LIB_DIR=target/release-ffi measures the library as it ships (after scripts/ffi-size.sh).
+exec java -Djna.library.path="${TESSERA_LIB_DIR:-$root/target/debug}" -cp "$out/tests.jar:$stdlib:$jna" CardTestKt

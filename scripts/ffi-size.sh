@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Build the FFI library as it ships (profile release-ffi: opt-level z, fat LTO, one codegen unit,
+# stripped) and print its size. LTO only reaches the cdylib when it is built alone, hence
+# `cargo rustc --crate-type cdylib`. Fails above the budget (default 6 MB, TESSERA_FFI_MAX_BYTES).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+max="${TESSERA_FFI_MAX_BYTES:-6000000}"
+cargo rustc --quiet --profile release-ffi -p tessera-ffi --lib --crate-type cdylib
+lib="target/release-ffi/libtessera_ffi.so"
+size=$(stat -c %s "$lib")
+awk -v f="$lib" -v s="$size" -v m="$max" -v a="$(uname -m)" \
+  'BEGIN { printf "ffi-size: %s is %d bytes (%.2f MB) for %s; budget %d bytes\n", f, s, s / 1e6, a, m }'
+[ "$size" -le "$max" ] || { echo "ffi-size: over budget" >&2; exit 1; }

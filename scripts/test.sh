@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every test, in the order a failure is cheapest to find: install what is missing, formatting,
+# lints, Rust tests, bindings up to date, Kotlin and Python binding tests (with the scanner
+# check), and the FFI size budget. CI runs exactly this (.ci/run).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "setup"
+scripts/setup.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+
+step "rust tests"
+cargo nextest run --workspace --all-features --no-fail-fast
+cargo test --doc --workspace --all-features --quiet
+
+step "bindings are current (android/, ios/)"
+scripts/bindings.sh check
+
+step "kotlin binding tests (JVM + JNA)"
+tests/kotlin/run.sh
+
+step "python binding tests and the scanner check (zxing-cpp)"
+tests/python/run.sh
+
+step "ffi library size"
+scripts/ffi-size.sh
+
+printf '\nall checks passed\n'
