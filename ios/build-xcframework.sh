@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Build TesseraFFI.xcframework (device + simulator static libraries, the generated C headers and
+# module map) for ios/Package.swift. Needs macOS with Xcode and the rustup targets
+# aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root"
+for target in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios; do
+  cargo rustc --profile release-ffi --target "$target" -p tessera-ffi --lib --crate-type staticlib
+done
+out="$here/build"
+rm -rf "$out" && mkdir -p "$out/sim"
+lipo -create \
+  target/aarch64-apple-ios-sim/release-ffi/libtessera_ffi.a \
+  target/x86_64-apple-ios/release-ffi/libtessera_ffi.a \
+  -output "$out/sim/libtessera_ffi.a"
+xcodebuild -create-xcframework \
+  -library target/aarch64-apple-ios/release-ffi/libtessera_ffi.a -headers "$here/Generated/include" \
+  -library "$out/sim/libtessera_ffi.a" -headers "$here/Generated/include" \
+  -output "$out/TesseraFFI.xcframework"
+echo "ios/build/TesseraFFI.xcframework ready"
