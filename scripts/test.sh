@@ -19,7 +19,6 @@ cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 
 step "rust tests"
 cargo nextest run --workspace --all-features --no-fail-fast
-cargo test --doc --workspace --all-features --quiet
 
 step "bindings are current (android/, ios/)"
 scripts/bindings.sh check

@@ -197,7 +197,8 @@ fn stored_corrupt() -> Error {
 }
 
 pub(crate) fn write_program(tx: &Transaction<'_>, program: &Program) -> Result<(), Error> {
-    // The stored card must still be drawable in the new symbology.
+    // The stored card must still be drawable in the new symbology, and what its barcode carries
+    // follows the symbology (an EAN-13 check digit does not belong in a Code 128).
     let stored: Option<String> = tx
         .query_row(
             "SELECT card_number FROM member_card WHERE id = 1",
@@ -207,10 +208,17 @@ pub(crate) fn write_program(tx: &Transaction<'_>, program: &Program) -> Result<(
         .optional()
         .map_err(crate::StorageError::from)?;
     if let Some(number) = stored {
-        encoded_value(program.symbology, &number).map_err(|source| Error::CardIncompatible {
-            symbology: program.symbology,
-            source,
+        let encoded = encoded_value(program.symbology, &number).map_err(|source| {
+            Error::CardIncompatible {
+                symbology: program.symbology,
+                source,
+            }
         })?;
+        tx.execute(
+            "UPDATE member_card SET encoded_value = ?1 WHERE id = 1",
+            params![encoded],
+        )
+        .map_err(crate::StorageError::from)?;
     }
     tx.execute(
         "INSERT INTO program (id, program_id, name, brand_color, symbology, updated_at)

@@ -53,6 +53,43 @@ fn card_survives_reopen() {
 }
 
 #[test]
+fn changing_the_symbology_re_encodes_the_stored_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tessera::open(dir.path().join("t.db")).unwrap();
+    let ean = Program {
+        symbology: Symbology::Ean13,
+        ..program()
+    };
+    t.set_program(&ean).unwrap();
+    let typed = MemberCard {
+        card_number: "400638133393".into(),
+        ..card(0)
+    };
+    assert_eq!(
+        t.set_card(&typed).unwrap().barcode.encoded_value,
+        "4006381333931"
+    );
+    // The tills switch to Code 128: the code carries what was typed, no EAN check digit.
+    t.set_program(&program()).unwrap();
+    let view = t.card().unwrap();
+    assert_eq!(view.barcode.symbology, Symbology::Code128);
+    assert_eq!(view.barcode.encoded_value, "400638133393");
+    // A card that EAN-8 cannot carry blocks the switch, and nothing changes.
+    let ean8 = Program {
+        symbology: Symbology::Ean8,
+        ..program()
+    };
+    assert!(matches!(
+        t.set_program(&ean8),
+        Err(Error::CardIncompatible {
+            symbology: Symbology::Ean8,
+            ..
+        })
+    ));
+    assert_eq!(t.program().unwrap().unwrap().symbology, Symbology::Code128);
+}
+
+#[test]
 fn not_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
