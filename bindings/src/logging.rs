@@ -62,9 +62,9 @@ impl<S: Subscriber> Layer<S> for SinkLayer {
 
 static INSTALLED: OnceLock<()> = OnceLock::new();
 
-/// Send the core's log events at `level` and above to `sink`. The first call wins for the
-/// life of the process (a global subscriber cannot be replaced); it returns whether this call
-/// installed it.
+/// Send the core's log events at `level` and above to `sink`, and Rust panics as errors (on iOS
+/// stderr goes nowhere). The first call wins for the life of the process (a global subscriber
+/// cannot be replaced); it returns whether this call installed it.
 #[uniffi::export]
 pub fn init_logging(level: LogLevel, sink: Arc<dyn LogSink>) -> bool {
     let mut installed = false;
@@ -79,6 +79,13 @@ pub fn init_logging(level: LogLevel, sink: Arc<dyn LogSink>) -> bool {
         let subscriber =
             tracing_subscriber::registry().with(SinkLayer { sink }.with_filter(filter));
         installed = tracing::subscriber::set_global_default(subscriber).is_ok();
+        if installed {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                tracing::error!(target: "tessera::panic", "{info}");
+                previous(info);
+            }));
+        }
     });
     installed
 }

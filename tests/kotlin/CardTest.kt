@@ -60,8 +60,9 @@ val dir: File = Files.createTempDirectory("tessera-kotlin").toFile()
 val program = Program("maison-dupont", "Maison Dupont", "#0a7d5a", Symbology.EAN13)
 val card = MemberCard("400638133393", "Ada Lovelace", "2021-03-04", "Gold")
 
+val logs = CopyOnWriteArrayList<String>()
+
 fun main() {
-    val logs = CopyOnWriteArrayList<String>()
     check("logging reaches a Kotlin sink") {
         val installed = initLogging(LogLevel.DEBUG, object : LogSink {
             override fun log(level: LogLevel, target: String, message: String) {
@@ -145,6 +146,7 @@ fun main() {
 
     check("a panic inside the core becomes an exception") {
         assertThrows<InternalException> { verifyPanicHandling("from Kotlin") }
+        assertTrue(logs.any { it.startsWith("ERROR tessera::panic") && it.contains("from Kotlin") }, "the panic is logged")
         // The library is still usable afterwards.
         assertEq(tesseraVersion().isNotEmpty(), true)
     }

@@ -1358,9 +1358,9 @@ public func verifyPanicHandling(message: String)  {try! rustCall() {
 }
 }
 /**
- * Send the core's log events at `level` and above to `sink`. The first call wins for the
- * life of the process (a global subscriber cannot be replaced); it returns whether this call
- * installed it.
+ * Send the core's log events at `level` and above to `sink`, and Rust panics as errors (on iOS
+ * stderr goes nowhere). The first call wins for the life of the process (a global subscriber
+ * cannot be replaced); it returns whether this call installed it.
  */
 public func initLogging(level: LogLevel, sink: LogSink) -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
@@ -1408,7 +1408,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_func_verify_panic_handling() != 60360) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_func_init_logging() != 58095) {
+    if (uniffi_tessera_ffi_checksum_func_init_logging() != 52262) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_card() != 59394) {

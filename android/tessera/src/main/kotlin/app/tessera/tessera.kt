@@ -2379,9 +2379,9 @@ object StorageExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<S
     
 
         /**
-         * Send the core's log events at `level` and above to `sink`. The first call wins for the
-         * life of the process (a global subscriber cannot be replaced); it returns whether this call
-         * installed it.
+         * Send the core's log events at `level` and above to `sink`, and Rust panics as errors (on iOS
+         * stderr goes nowhere). The first call wins for the life of the process (a global subscriber
+         * cannot be replaced); it returns whether this call installed it.
          */ fun `initLogging`(`level`: LogLevel, `sink`: LogSink): kotlin.Boolean {
             return FfiConverterBoolean.lift(
     uniffiRustCall() { _status ->
