@@ -87,8 +87,9 @@ impl Tessera {
         self.db.read(card::read_program)
     }
 
-    /// Store the programme. Refused with [`Error::CardIncompatible`] if the card already stored
-    /// cannot be drawn in the new symbology.
+    /// Store the programme. If a card is stored, what its barcode carries is re-encoded for the
+    /// new symbology in the same transaction; refused with [`Error::CardIncompatible`] if the
+    /// card cannot be drawn in it.
     pub fn set_program(&self, program: &Program) -> Result<Program> {
         let program = program.validated()?;
         self.db.write(|tx| card::write_program(tx, &program))?;
