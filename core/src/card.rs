@@ -10,6 +10,7 @@ use crate::barcode::{BarcodeError, BarcodeMatrix, Symbology, encoded_value};
 /// The loyalty programme this app belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Program {
     /// Stable identifier: 1–64 of `A-Z a-z 0-9 . _ -`.
     pub id: String,
@@ -24,6 +25,7 @@ pub struct Program {
 /// The member's card, as entered at enrolment (later: as sent by the server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberCard {
     /// As printed on the card; must fit the programme's symbology.
     pub card_number: String,

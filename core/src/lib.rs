@@ -16,8 +16,10 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!("tessera_core");
 
+pub mod api;
 pub mod barcode;
 pub mod card;
+pub mod catalog;
 pub mod db;
 pub mod diagnostics;
 

@@ -1,0 +1,304 @@
+//! The HTTP protocol between the sync engine and the server, as types both sides use: version 1.
+//!
+//! | route | job |
+//! |---|---|
+//! | `POST /v1/enrol` | a member and a device; returns the card, the programme and tokens |
+//! | `POST /v1/token` | a refresh token for fresh tokens |
+//! | `GET /v1/me` | the member's state (tier, balance, favourites, events recorded) |
+//! | `GET /v1/catalog?cursor=` | catalog changes after `cursor`, a page at a time; 304 when none |
+//! | `POST /v1/mutations` | one member action, with an `Idempotency-Key` |
+//!
+//! Errors are `application/problem+json` ([`Problem`]) with a stable [`Problem::code`].
+//! Every answer carries [`API_VERSION_HEADER`] and [`SERVER_TIME_HEADER`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CatalogError, Offer, Store, check_id, parse_instant};
+use crate::{MemberCard, Program};
+
+/// The protocol version this build speaks.
+pub const API_VERSION: u32 = 1;
+/// Response header naming the protocol version of the answer.
+pub const API_VERSION_HEADER: &str = "tessera-api-version";
+/// Response header: the server's clock, milliseconds since the Unix epoch.
+pub const SERVER_TIME_HEADER: &str = "tessera-server-time";
+/// Request header carrying the key of a mutation.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Media type of error answers (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Largest member request body the server reads.
+pub const MAX_MEMBER_BODY: usize = 64 * 1024;
+/// Most changes in one catalog page.
+pub const MAX_PAGE: u32 = 5000;
+/// Attributes on one event.
+pub const MAX_ATTRIBUTES: usize = 32;
+
+/// The device a member enrols.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceInfo {
+    /// `android`, `ios`, `cli`, `web` or `other`.
+    pub platform: String,
+    /// The app's version ("3.2.0").
+    pub app_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    pub holder_name: String,
+    pub device: DeviceInfo,
+}
+
+/// Bearer tokens: `access_token` on every call until `access_expires_at`, then `refresh_token`
+/// at `POST /v1/token` for a new pair (the old refresh token stops working).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Tokens {
+    pub access_token: String,
+    /// RFC 3339.
+    pub access_expires_at: String,
+    pub refresh_token: String,
+    /// RFC 3339.
+    pub refresh_expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnrolResponse {
+    pub member_id: String,
+    pub device_id: String,
+    pub program: Program,
+    pub card: MemberCard,
+    pub tokens: Tokens,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// The member as the server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MemberState {
+    pub member_id: String,
+    pub card_number: String,
+    pub holder_name: String,
+    pub tier: String,
+    pub points_balance: i64,
+    pub favourite_store_ids: Vec<String>,
+    /// Activity events the server has applied for this member.
+    pub events_recorded: u64,
+}
+
+/// One change in the catalog feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CatalogChange {
+    Program { program: Program },
+    Store { store: Store },
+    Offer { offer: Offer },
+    StoreDeleted { id: String },
+    OfferDeleted { id: String },
+}
+
+impl CatalogChange {
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        match self {
+            CatalogChange::Program { program } => program
+                .validated()
+                .map(|_| ())
+                .map_err(|e| CatalogError::new("program", e.to_string())),
+            CatalogChange::Store { store } => store.validate(),
+            CatalogChange::Offer { offer } => offer.validate(),
+            CatalogChange::StoreDeleted { id } => check_id("store.id", id),
+            CatalogChange::OfferDeleted { id } => check_id("offer.id", id),
+        }
+    }
+}
+
+/// A page of the catalog feed: the changes after the request's cursor, in order. Apply it whole,
+/// then ask again with `cursor` while `has_more`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CatalogPage {
+    /// Always [`API_VERSION`].
+    pub format: u32,
+    pub changes: Vec<CatalogChange>,
+    /// Opaque: send it back as `?cursor=`.
+    pub cursor: String,
+    pub has_more: bool,
+}
+
+/// What a member did on the phone, as queued in the outbox and sent to `POST /v1/mutations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Mutation {
+    /// Something the member did (the rules engine counts these).
+    RecordEvent { event: ActivityEvent },
+    /// Mark or unmark a store as a favourite.
+    SetFavouriteStore { store_id: String, favourite: bool },
+}
+
+/// Kinds of member activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    AppOpened,
+    StoreVisit,
+    OnlineOrder,
+    ReviewPosted,
+    NewsletterSubscribed,
+    ProfileCompleted,
+    SocialShare,
+    ReferralConverted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::AppOpened => "app_opened",
+            EventKind::StoreVisit => "store_visit",
+            EventKind::OnlineOrder => "online_order",
+            EventKind::ReviewPosted => "review_posted",
+            EventKind::NewsletterSubscribed => "newsletter_subscribed",
+            EventKind::ProfileCompleted => "profile_completed",
+            EventKind::SocialShare => "social_share",
+            EventKind::ReferralConverted => "referral_converted",
+        }
+    }
+}
+
+/// One member action, identified by `event_id` (made on the phone, unique per member).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ActivityEvent {
+    pub event_id: String,
+    pub kind: EventKind,
+    /// RFC 3339, the phone's clock.
+    pub occurred_at: String,
+    #[serde(default)]
+    pub store_id: Option<String>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Mutation {
+    /// Rules every mutation obeys wherever it is checked (phone before queueing, server before
+    /// applying).
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        match self {
+            Mutation::RecordEvent { event } => {
+                check_id("event.event_id", &event.event_id)?;
+                parse_instant("event.occurred_at", &event.occurred_at)?;
+                if let Some(store) = &event.store_id {
+                    check_id("event.store_id", store)?;
+                }
+                if event.attributes.len() > MAX_ATTRIBUTES {
+                    return Err(CatalogError::new(
+                        "event.attributes",
+                        "has more than 32 entries",
+                    ));
+                }
+                for (k, v) in &event.attributes {
+                    check_id("event.attributes", k)?;
+                    if v.chars().count() > 200 || v.chars().any(char::is_control) {
+                        return Err(CatalogError::new(
+                            "event.attributes",
+                            "values are at most 200 printable characters",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Mutation::SetFavouriteStore { store_id, .. } => check_id("store_id", store_id),
+        }
+    }
+}
+
+/// The server's answer to an applied mutation (replayed unchanged for a repeated key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MutationResponse {
+    /// RFC 3339, the server's clock.
+    pub applied_at: String,
+    /// Position of this mutation in the member's server-side history (1, 2, …).
+    pub sequence: u64,
+}
+
+/// An error answer (RFC 9457). `code` is stable; `title` and `detail` are for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub code: String,
+}
+
+impl Problem {
+    pub fn new(status: u16, code: &str, title: &str, detail: Option<String>) -> Self {
+        Problem {
+            type_uri: format!("https://tessera.app/problems/{code}"),
+            title: title.to_owned(),
+            status,
+            detail,
+            code: code.to_owned(),
+        }
+    }
+}
+
+/// Stable problem codes.
+pub mod codes {
+    pub const INVALID_BODY: &str = "invalid_body";
+    pub const INVALID_QUERY: &str = "invalid_query";
+    pub const VALIDATION_FAILED: &str = "validation_failed";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const TOKEN_EXPIRED: &str = "token_expired";
+    pub const INVALID_REFRESH_TOKEN: &str = "invalid_refresh_token";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    pub const IDEMPOTENCY_KEY_MISSING: &str = "idempotency_key_missing";
+    pub const IDEMPOTENCY_KEY_INVALID: &str = "idempotency_key_invalid";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
+    pub const REQUEST_IN_FLIGHT: &str = "request_in_flight";
+    pub const UNKNOWN_STORE: &str = "unknown_store";
+    pub const EVENT_IN_FUTURE: &str = "event_in_future";
+    pub const INVALID_CURSOR: &str = "invalid_cursor";
+    pub const TIMEOUT: &str = "timeout";
+    pub const INTERNAL: &str = "internal";
+    pub const UNAVAILABLE: &str = "unavailable";
+}
+
+/// An idempotency key: 8–128 of `A-Z a-z 0-9 - _ .`.
+pub fn check_idempotency_key(key: &str) -> bool {
+    (8..=128).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}

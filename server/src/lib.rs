@@ -1,0 +1,353 @@
+//! # tessera-server
+//!
+//! The reference loyalty backend the core syncs with: axum on tokio, embedded SQLite by default.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`storage`] | the `Storage` trait and its SQLite backend |
+//! | [`routes`] | the member API and the admin API |
+//! | [`auth`] | bearer tokens (hashed at rest) and the operator token |
+//! | [`problem`] | problem documents (RFC 9457) and extractors that never answer plain text |
+//! | [`seed`] | the seed catalog shipped with the project |
+//! | this file | configuration, the router (with its OpenAPI document), limits, serving |
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod auth;
+pub mod problem;
+pub mod routes;
+pub mod seed;
+pub mod storage;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tessera_core::api::{
+    API_VERSION, API_VERSION_HEADER, MAX_MEMBER_BODY, SERVER_TIME_HEADER, codes,
+};
+use tower::ServiceBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::problem::ApiError;
+use crate::storage::Storage;
+
+/// How the server behaves. [`ServerConfig::default`] is what `tessera serve` uses.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The operator's bearer token for `/admin/v1`.
+    pub admin_token: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// How long an idempotency key and its answer are kept (at least 30 days).
+    pub key_retention: Duration,
+    /// Every request is answered within this, or gets 503 `timeout`.
+    pub request_timeout: Duration,
+    /// Largest admin body (whole catalogs).
+    pub max_admin_body: usize,
+    /// Default catalog page size.
+    pub page_size: u32,
+    /// How far in the future a phone's event time may be.
+    pub max_clock_skew: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            admin_token: "tessera-admin".to_owned(),
+            access_ttl: Duration::from_secs(3600),
+            refresh_ttl: Duration::from_secs(90 * 24 * 3600),
+            key_retention: Duration::from_secs(35 * 24 * 3600),
+            request_timeout: Duration::from_secs(30),
+            max_admin_body: 256 * 1024 * 1024,
+            page_size: 1000,
+            max_clock_skew: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The idempotency keys being handled right now, per member.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashSet<(String, String)>>);
+
+/// Releases a claimed key when the request ends, however it ends.
+#[derive(Debug)]
+pub struct InFlightGuard<'a> {
+    set: &'a InFlight,
+    entry: (String, String),
+}
+
+impl InFlight {
+    pub fn try_claim(&self, member: &str, key: &str) -> Option<InFlightGuard<'_>> {
+        let entry = (member.to_owned(), key.to_owned());
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(entry.clone())
+            .then_some(InFlightGuard { set: self, entry })
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut set = self.set.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.entry);
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    pub config: Arc<ServerConfig>,
+    pub in_flight: Arc<InFlight>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(storage: Arc<dyn Storage>, config: ServerConfig) -> Self {
+        AppState {
+            storage,
+            config: Arc::new(config),
+            in_flight: Arc::new(InFlight::default()),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tessera", description = "The reference loyalty backend Tessera's core syncs with."),
+    modifiers(&Security),
+    tags((name = "member", description = "Called by the apps"), (name = "admin", description = "Called by the operator"))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for name in ["member", "admin"] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// The routes and their OpenAPI document, built from the same `routes!` lists: a handler cannot
+/// be served without being documented.
+fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
+    let member = OpenApiRouter::new()
+        .routes(routes!(routes::member::enrol))
+        .routes(routes!(routes::member::refresh))
+        .routes(routes!(routes::member::me))
+        .routes(routes!(routes::member::catalog))
+        .routes(routes!(routes::member::mutate))
+        .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(routes::admin::put_program))
+        .routes(routes!(
+            routes::admin::put_store,
+            routes::admin::delete_store
+        ))
+        .routes(routes!(
+            routes::admin::put_offer,
+            routes::admin::delete_offer
+        ))
+        .routes(routes!(routes::admin::load_catalog))
+        .routes(routes!(routes::admin::member_events))
+        .layer(DefaultBodyLimit::max(max_admin));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(member)
+        .merge(admin)
+}
+
+/// The API router and its OpenAPI document.
+pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, doc) = documented_routes(state.config.max_admin_body).split_for_parts();
+    (router.with_state(state), doc)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn stamp(resp: Response) -> Response {
+    // axum answers an unsupported method with an empty 405: make it a problem document.
+    let mut resp = if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key("content-type")
+    {
+        let allow = resp.headers().get("allow").cloned();
+        let mut p = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            None,
+        )
+        .into_response();
+        if let Some(allow) = allow {
+            p.headers_mut().insert("allow", allow);
+        }
+        p
+    } else {
+        resp
+    };
+    let headers = resp.headers_mut();
+    headers.insert(API_VERSION_HEADER, HeaderValue::from(API_VERSION));
+    headers.insert(
+        SERVER_TIME_HEADER,
+        HeaderValue::from(jiff::Timestamp::now().as_millisecond()),
+    );
+    resp
+}
+
+async fn timed_out(err: tower::BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::TIMEOUT,
+            "The request took too long",
+            None,
+        )
+        .with_retry_after(1)
+    } else {
+        ApiError::internal()
+    }
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    ApiError::internal().into_response()
+}
+
+/// The whole application: API, `/openapi.json`, limits, compression, version and clock headers.
+pub fn app(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    let (api, doc) = api(state);
+    let doc = Arc::new(doc);
+    api.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .fallback(not_found)
+    // Innermost first: the timeout, then panics, then the headers, then compression.
+    .layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(timed_out))
+            .timeout(timeout),
+    )
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+    .layer(axum::middleware::map_response(stamp))
+    .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+}
+
+/// The OpenAPI document as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes(0).split_for_parts().1
+}
+
+/// Serve on `listener` until `shutdown` resolves; purges old idempotency keys every hour.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let purge_state = state.clone();
+    let purge = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let cutoff = jiff::Timestamp::now().as_millisecond()
+                - purge_state.config.key_retention.as_millis() as i64;
+            match purge_state.storage.purge_keys(cutoff).await {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "old idempotency keys purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
+            }
+        }
+    });
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    purge.abort();
+    result
+}
+
+/// A server on its own runtime and thread, for the CLI demo, tests and benchmarks. Stops when
+/// dropped.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Bind `addr` (port 0 for any free port) and serve `state` on a background thread with a
+    /// `workers`-thread runtime.
+    pub fn start(addr: SocketAddr, state: AppState, workers: usize) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers.max(1))
+            .thread_name("tessera-server")
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(addr))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("tessera-server".into())
+            .spawn(move || {
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = runtime.block_on(serve(listener, state, shutdown)) {
+                    tracing::error!(error = %e, "server stopped");
+                }
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })?;
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop accepting, finish in-flight requests, and wait for the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,233 @@
+//! Error answers: `application/problem+json` (RFC 9457) with a stable `code`, and the extractors
+//! that turn every malformed request into one (never a 5xx, never axum's plain-text rejections).
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use tessera_core::api::{PROBLEM_JSON, Problem, codes};
+
+use crate::storage::StorageError;
+
+/// A problem document and the headers that go with it.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub problem: Problem,
+    pub retry_after: Option<u64>,
+    pub www_authenticate: bool,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &str,
+        title: &str,
+        detail: impl Into<Option<String>>,
+    ) -> Self {
+        ApiError {
+            problem: Problem::new(status.as_u16(), code, title, detail.into()),
+            retry_after: None,
+            www_authenticate: false,
+        }
+    }
+
+    pub fn validation(e: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::VALIDATION_FAILED,
+            "The request breaks a rule",
+            Some(e.to_string()),
+        )
+    }
+
+    pub fn unauthorized(code: &str, detail: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            code,
+            "Not authenticated",
+            Some(detail.to_owned()),
+        );
+        e.www_authenticate = true;
+        e
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+            "Not found",
+            Some(detail.into()),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            "Internal error",
+            None,
+        )
+    }
+}
+
+/// Writes a problem document with its status and content type.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_string(problem).unwrap_or_else(|_| "{}".to_owned());
+    (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = problem_response(&self.problem);
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.www_authenticate {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tessera\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => ApiError::not_found("no such resource"),
+            StorageError::Conflict(detail) => ApiError::new(
+                StatusCode::CONFLICT,
+                codes::VALIDATION_FAILED,
+                "Conflict",
+                Some(detail),
+            ),
+            StorageError::Backend(reason) => {
+                tracing::error!(%reason, "storage failure");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::UNAVAILABLE,
+                    "Storage unavailable",
+                    None,
+                )
+                .with_retry_after(1)
+            }
+        }
+    }
+}
+
+impl ApiError {
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+}
+
+/// `Json<T>` whose rejections are problem documents.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    let status = r.status();
+    let (code, title) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (codes::PAYLOAD_TOO_LARGE, "The body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            (codes::UNSUPPORTED_MEDIA_TYPE, "Send application/json")
+        }
+        _ => (
+            codes::INVALID_BODY,
+            "The body is not valid JSON for this call",
+        ),
+    };
+    let status = if status.is_client_error() {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::new(status, code, title, Some(r.body_text()))
+}
+
+/// `Query<T>` whose rejections are problem documents.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(query_rejection(r)),
+        }
+    }
+}
+
+fn query_rejection(r: QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_QUERY,
+        "The query string is not valid for this call",
+        Some(r.body_text()),
+    )
+}
+
+/// `Path<T>` whose rejections are problem documents.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(r) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_QUERY,
+                "The path is not valid for this call",
+                Some(r.body_text()),
+            )),
+        }
+    }
+}
+
+/// The raw body (under the route's size limit) whose rejections are problem documents.
+#[derive(Debug)]
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(ApiBytes(b)),
+            Err(r) => {
+                let status = r.status();
+                let (status, code, title) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    (status, codes::PAYLOAD_TOO_LARGE, "The body is too large")
+                } else {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        codes::INVALID_BODY,
+                        "The body could not be read",
+                    )
+                };
+                Err(ApiError::new(status, code, title, Some(r.body_text())))
+            }
+        }
+    }
+}

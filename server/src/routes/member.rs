@@ -1,0 +1,426 @@
+//! The member API: enrol, refresh, state, catalog feed, mutations.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tessera_core::api::{
+    API_VERSION, CatalogPage, EnrolRequest, EnrolResponse, IDEMPOTENCY_KEY_HEADER, MAX_PAGE,
+    MemberState, Mutation, MutationResponse, Problem, RefreshRequest, Tokens,
+    check_idempotency_key, codes,
+};
+use tessera_core::barcode::{Symbology, gtin_check_digit};
+use tessera_core::{MemberCard, Program};
+use utoipa::IntoParams;
+
+use crate::AppState;
+use crate::auth::{Member, hash_token, new_tokens};
+use crate::problem::{ApiBytes, ApiError, ApiJson, ApiQuery};
+use crate::storage::{MutationOutcome, NewEnrolment, StorageError};
+
+const PLATFORMS: &[&str] = &["android", "ios", "cli", "web", "other"];
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn random_digits(n: usize) -> Result<String, ApiError> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|_| ApiError::internal())?;
+    // 250 = 25 × 10: reject the top bytes so every digit is equally likely.
+    let mut out = String::with_capacity(n);
+    let mut i = 0;
+    while out.len() < n {
+        if i == bytes.len() {
+            getrandom::fill(&mut bytes).map_err(|_| ApiError::internal())?;
+            i = 0;
+        }
+        if bytes[i] < 250 {
+            out.push(char::from(b'0' + bytes[i] % 10));
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// A new card number that fits the programme's symbology: GS1 "in-store" prefixes (20–29 for
+/// EAN-13, 2 for EAN-8, 4 for UPC-A) so a card never collides with a product barcode.
+pub fn new_card_number(symbology: Symbology) -> Result<String, ApiError> {
+    let body = match symbology {
+        Symbology::Ean8 => format!("2{}", random_digits(6)?),
+        Symbology::UpcA => format!("4{}", random_digits(10)?),
+        _ => format!("29{}", random_digits(10)?),
+    };
+    let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+    let check = gtin_check_digit(&digits);
+    Ok(format!("{body}{check}"))
+}
+
+#[utoipa::path(post, path = "/v1/enrol", tag = "member",
+    request_body = EnrolRequest,
+    responses(
+        (status = 201, description = "Enrolled", body = EnrolResponse),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No programme yet", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn enrol(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> Result<Response, ApiError> {
+    if !PLATFORMS.contains(&req.device.platform.as_str()) {
+        return Err(ApiError::validation(
+            "device.platform must be android, ios, cli, web or other",
+        ));
+    }
+    if req.device.app_version.is_empty()
+        || req.device.app_version.len() > 40
+        || req.device.app_version.chars().any(char::is_control)
+    {
+        return Err(ApiError::validation(
+            "device.app_version must be 1 to 40 printable characters",
+        ));
+    }
+    let program: Program = state.storage.program().await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            codes::VALIDATION_FAILED,
+            "No programme is set up yet",
+            None,
+        )
+    })?;
+    let member_since = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let now = now_ms();
+    for _ in 0..8 {
+        let card = MemberCard {
+            card_number: new_card_number(program.symbology)?,
+            holder_name: req.holder_name.trim().to_owned(),
+            member_since: member_since.clone(),
+            tier_label: Some("Member".to_owned()),
+        };
+        // The phone will validate the card the same way: refuse here what it would refuse.
+        card.validated(program.symbology)
+            .map_err(ApiError::validation)?;
+        let (tokens, hashes) = new_tokens(&state, now)?;
+        let member_id = format!("m_{}", uuid::Uuid::new_v4().simple());
+        let device_id = format!("d_{}", uuid::Uuid::new_v4().simple());
+        let enrolment = NewEnrolment {
+            member_id: member_id.clone(),
+            device_id: device_id.clone(),
+            card: card.clone(),
+            platform: req.device.platform.clone(),
+            app_version: req.device.app_version.clone(),
+            tokens: hashes,
+        };
+        match state.storage.enrol(enrolment).await {
+            Ok(()) => {
+                let body = EnrolResponse {
+                    member_id,
+                    device_id,
+                    program: program.clone(),
+                    card,
+                    tokens,
+                };
+                return Ok((StatusCode::CREATED, axum::Json(body)).into_response());
+            }
+            // A card number already taken: draw another.
+            Err(StorageError::Backend(reason)) if reason.contains("UNIQUE") => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal())
+}
+
+#[utoipa::path(post, path = "/v1/token", tag = "member",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens; the old refresh token is spent", body = Tokens),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown or expired refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<axum::Json<Tokens>, ApiError> {
+    let now = now_ms();
+    let (tokens, hashes) = new_tokens(&state, now)?;
+    match state
+        .storage
+        .refresh(hash_token(&req.refresh_token), now, hashes)
+        .await?
+    {
+        Some(_) => Ok(axum::Json(tokens)),
+        None => Err(ApiError::unauthorized(
+            codes::INVALID_REFRESH_TOKEN,
+            "the refresh token is unknown, spent or expired: enrol again",
+        )),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/me", tag = "member",
+    security(("member" = [])),
+    responses(
+        (status = 200, description = "The member's state", body = MemberState),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(
+    State(state): State<AppState>,
+    Member(auth): Member,
+) -> Result<axum::Json<MemberState>, ApiError> {
+    Ok(axum::Json(
+        state.storage.member_state(auth.member_id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogQuery {
+    /// The `cursor` of the last page applied; absent for everything.
+    pub cursor: Option<String>,
+    /// Most changes in the page (1–5000, default 1000).
+    pub limit: Option<u32>,
+}
+
+const CURSOR_PREFIX: &str = "c1.";
+
+pub fn parse_cursor(cursor: Option<&str>) -> Result<i64, ApiError> {
+    let Some(c) = cursor else { return Ok(0) };
+    c.strip_prefix(CURSOR_PREFIX)
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_CURSOR,
+                "Unknown cursor",
+                Some("send back a cursor this server gave, or none".to_owned()),
+            )
+        })
+}
+
+fn cursor(seq: i64) -> String {
+    format!("{CURSOR_PREFIX}{seq}")
+}
+
+#[utoipa::path(get, path = "/v1/catalog", tag = "member",
+    security(("member" = [])),
+    params(CatalogQuery),
+    responses(
+        (status = 200, description = "Changes after the cursor", body = CatalogPage),
+        (status = 304, description = "Nothing changed since the cursor (If-None-Match)"),
+        (status = 400, description = "Bad cursor or query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The cursor is ahead of this server (restored from a backup): start again without one", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn catalog(
+    State(state): State<AppState>,
+    Member(_): Member,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<CatalogQuery>,
+) -> Result<Response, ApiError> {
+    let after = parse_cursor(q.cursor.as_deref())?;
+    let limit = q.limit.unwrap_or(state.config.page_size).clamp(1, MAX_PAGE);
+    let latest = state.storage.latest_sequence().await?;
+    if after > latest {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "cursor_ahead",
+            "The cursor is ahead of this server",
+            Some("start again without a cursor".to_owned()),
+        ));
+    }
+    let etag = format!("\"{}\"", cursor(latest));
+    let etag_value = HeaderValue::from_str(&etag).map_err(|_| ApiError::internal())?;
+    if after == latest
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    }
+    let (items, latest) = state.storage.feed(after, limit).await?;
+    let last = items.last().map_or(after, |i| i.seq);
+    // The entities are stored as JSON: write the page around them instead of parsing each.
+    let mut body = String::with_capacity(
+        items
+            .iter()
+            .map(|i| i.data.as_ref().map_or(40, String::len) + 40)
+            .sum::<usize>()
+            + 64,
+    );
+    body.push_str(&format!("{{\"format\":{API_VERSION},\"changes\":["));
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        let kind = item.kind.as_str();
+        match &item.data {
+            Some(data) => {
+                body.push_str(&format!("{{\"type\":\"{kind}\",\"{kind}\":"));
+                body.push_str(data);
+                body.push('}');
+            }
+            None => {
+                let id = serde_json::to_string(&item.id).map_err(|_| ApiError::internal())?;
+                body.push_str(&format!("{{\"type\":\"{kind}_deleted\",\"id\":{id}}}"));
+            }
+        }
+    }
+    body.push_str(&format!(
+        "],\"cursor\":\"{}\",\"has_more\":{}}}",
+        cursor(last),
+        last < latest
+    ));
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag_value),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[utoipa::path(post, path = "/v1/mutations", tag = "member",
+    security(("member" = [])),
+    params(("Idempotency-Key" = String, Header, description = "8–128 of A-Z a-z 0-9 - _ . ; the same key replays the first answer")),
+    request_body = Mutation,
+    responses(
+        (status = 200, description = "Applied (or replayed: header Idempotent-Replayed)", body = MutationResponse),
+        (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The same key is in flight: retry after Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown store, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn mutate(
+    State(state): State<AppState>,
+    Member(auth): Member,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> Result<Response, ApiError> {
+    let key = headers
+        .get(IDEMPOTENCY_KEY_HEADER)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::IDEMPOTENCY_KEY_MISSING,
+                "Idempotency-Key is required",
+                None,
+            )
+        })?
+        .to_str()
+        .ok()
+        .filter(|k| check_idempotency_key(k))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::IDEMPOTENCY_KEY_INVALID,
+                "Idempotency-Key must be 8 to 128 of A-Z a-z 0-9 - _ .",
+                None,
+            )
+        })?
+        .to_owned();
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            "Send application/json",
+            None,
+        ));
+    }
+    let mutation: Mutation = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_BODY,
+            "The body is not a valid mutation",
+            Some(e.to_string()),
+        )
+    })?;
+    mutation.validate().map_err(ApiError::validation)?;
+    if let Mutation::RecordEvent { event } = &mutation {
+        let at: jiff::Timestamp = event.occurred_at.parse().map_err(ApiError::validation)?;
+        let limit = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(
+                state.config.max_clock_skew.as_secs() as i64,
+            ))
+            .map_err(|_| ApiError::internal())?;
+        if at > limit {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::EVENT_IN_FUTURE,
+                "The event is in the future",
+                Some("occurred_at is later than the server's clock allows".to_owned()),
+            ));
+        }
+    }
+    let body_hash = {
+        let digest = Sha256::digest(&body);
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    // One request per (member, key) at a time: a second one gets 409 while the first runs.
+    let _guard = state
+        .in_flight
+        .try_claim(&auth.member_id, &key)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                codes::REQUEST_IN_FLIGHT,
+                "A request with this key is in flight",
+                Some("retry after Retry-After seconds".to_owned()),
+            )
+            .with_retry_after(1)
+        })?;
+    let outcome = state
+        .storage
+        .apply_mutation(auth.member_id, key, body_hash, mutation, now_ms())
+        .await?;
+    let (stored, replayed) = match outcome {
+        MutationOutcome::Applied(a) => (a, false),
+        MutationOutcome::Replayed(a) => (a, true),
+        MutationOutcome::KeyReused => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::IDEMPOTENCY_KEY_REUSED,
+                "This Idempotency-Key was used with another body",
+                None,
+            ));
+        }
+    };
+    let status = StatusCode::from_u16(stored.status).map_err(|_| ApiError::internal())?;
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        tessera_core::api::PROBLEM_JSON
+    };
+    let mut resp = (status, [(header::CONTENT_TYPE, content_type)], stored.body).into_response();
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}

@@ -1,0 +1,5 @@
+//! HTTP handlers. Each is annotated with its OpenAPI description and registered with
+//! `utoipa_axum::routes!`, so the served document lists exactly the served routes.
+
+pub mod admin;
+pub mod member;

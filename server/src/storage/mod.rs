@@ -1,0 +1,160 @@
+//! Where the server keeps its data, behind one trait so that a PostgreSQL backend can be added
+//! without touching the handlers. [`sqlite::SqliteStorage`] is the embedded default.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+#[allow(unused_imports)]
+use tessera_core::api::MutationResponse;
+use tessera_core::api::{MemberState, Mutation};
+use tessera_core::catalog::{Catalog, Offer, Store};
+use tessera_core::{MemberCard, Program};
+
+/// Failures of the storage layer. Handlers turn them into problem documents.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError::Backend(e.to_string())
+    }
+}
+
+/// The device behind a valid access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub member_id: String,
+    pub device_id: String,
+}
+
+/// What an access-token lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLookup {
+    Valid(DeviceAuth),
+    Expired,
+    Unknown,
+}
+
+/// A new member and device, with the hashes of their first tokens.
+#[derive(Debug, Clone)]
+pub struct NewEnrolment {
+    pub member_id: String,
+    pub device_id: String,
+    pub card: MemberCard,
+    pub platform: String,
+    pub app_version: String,
+    pub tokens: TokenHashes,
+}
+
+/// Tokens are stored as SHA-256 hashes only; expiry in milliseconds since the epoch.
+#[derive(Debug, Clone)]
+pub struct TokenHashes {
+    pub access_hash: String,
+    pub access_expires_ms: i64,
+    pub refresh_hash: String,
+    pub refresh_expires_ms: i64,
+}
+
+/// The answer stored under an idempotency key: an HTTP status and its JSON body (a
+/// [`MutationResponse`] or a problem document), replayed byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// The answer to a mutation under an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MutationOutcome {
+    /// Handled now; the answer is stored under the key.
+    Applied(StoredAnswer),
+    /// The key was seen with the same body: the stored answer.
+    Replayed(StoredAnswer),
+    /// The key was seen with another body.
+    KeyReused,
+}
+
+/// One entry of the catalog feed. `data` is the entity's JSON; `None` is a deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedItem {
+    pub seq: i64,
+    pub kind: EntityKind,
+    pub id: String,
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityKind {
+    Program,
+    Store,
+    Offer,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Program => "program",
+            EntityKind::Store => "store",
+            EntityKind::Offer => "offer",
+        }
+    }
+}
+
+/// One page of the catalog feed.
+pub type FeedPage = Vec<FeedItem>;
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    async fn program(&self) -> Result<Option<Program>, StorageError>;
+    async fn put_program(&self, program: Program) -> Result<(), StorageError>;
+    async fn put_store(&self, store: Store) -> Result<(), StorageError>;
+    async fn delete_store(&self, id: String) -> Result<(), StorageError>;
+    async fn put_offer(&self, offer: Offer) -> Result<(), StorageError>;
+    async fn delete_offer(&self, id: String) -> Result<(), StorageError>;
+    /// Replace the whole catalog: what is missing from `catalog` is deleted (tombstoned).
+    async fn load_catalog(&self, catalog: Catalog) -> Result<CatalogCounts, StorageError>;
+    /// Changes with a sequence above `after`, at most `limit`, and the latest sequence.
+    async fn feed(&self, after: i64, limit: u32) -> Result<(FeedPage, i64), StorageError>;
+    async fn latest_sequence(&self) -> Result<i64, StorageError>;
+
+    async fn enrol(&self, enrolment: NewEnrolment) -> Result<(), StorageError>;
+    async fn lookup_access(&self, hash: String, now_ms: i64) -> Result<TokenLookup, StorageError>;
+    /// Swap a live refresh token for new tokens; `None` if it is unknown or expired.
+    async fn refresh(
+        &self,
+        refresh_hash: String,
+        now_ms: i64,
+        new: TokenHashes,
+    ) -> Result<Option<DeviceAuth>, StorageError>;
+    async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError>;
+    /// Apply `mutation` once per `(member, key)`: look the key up, apply and store the answer in
+    /// one transaction.
+    async fn apply_mutation(
+        &self,
+        member_id: String,
+        key: String,
+        body_hash: String,
+        mutation: Mutation,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError>;
+    /// Forget idempotency keys first seen before `before_ms`. Returns how many.
+    async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError>;
+    /// Every event id the server holds for a member, with how many times each was applied
+    /// (tests and audits: each must be 1).
+    async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError>;
+}
+
+/// What a catalog load changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct CatalogCounts {
+    pub stores: u64,
+    pub offers: u64,
+    pub deleted: u64,
+}

@@ -1,0 +1,632 @@
+//! The embedded backend: one SQLite file in WAL mode, one writer connection and a few readers.
+//! Every call runs on tokio's blocking pool, so a slow disk never stalls the async workers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+use tessera_core::Program;
+use tessera_core::api::{ActivityEvent, MemberState, Mutation, MutationResponse, Problem, codes};
+use tessera_core::catalog::{Catalog, Offer, Store};
+
+use super::{
+    CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, MutationOutcome, NewEnrolment,
+    Storage, StorageError, StoredAnswer, TokenHashes, TokenLookup,
+};
+
+const STEPS: &[M<'static>] = &[M::up(include_str!("schema.sql"))];
+static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
+const READERS: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    // Keeps a temporary database alive as long as the storage.
+    _temp: Option<tempfile::TempDir>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+impl SqliteStorage {
+    /// Open (or create) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_inner(path.as_ref().to_path_buf(), None)
+    }
+
+    /// A database in a fresh temporary directory, removed when the storage is dropped.
+    pub fn temporary() -> Result<Self, StorageError> {
+        let dir = tempfile::tempdir().map_err(|e| StorageError::Backend(e.to_string()))?;
+        let path = dir.path().join("tessera-server.sqlite3");
+        Self::open_inner(path, Some(dir))
+    }
+
+    fn open_inner(path: PathBuf, temp: Option<tempfile::TempDir>) -> Result<Self, StorageError> {
+        let mut writer = Connection::open(&path)?;
+        configure(&writer)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL in WAL mode: a committed transaction survives a crash of the process; only a
+        // power cut can lose the last ones (the server's operators choose; phones use FULL).
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        MIGRATIONS
+            .to_latest(&mut writer)
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&c)?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>, rusqlite::Error>>()?;
+        Ok(SqliteStorage {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                _temp: temp,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i]
+                .lock()
+                .map_err(|_| StorageError::Backend("reader lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))?
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
+    serde_json::to_string(v).map_err(|e| StorageError::Backend(e.to_string()))
+}
+
+fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64, StorageError> {
+    Ok(tx.query_row(
+        "UPDATE feed_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+fn put_entity(
+    tx: &rusqlite::Transaction<'_>,
+    kind: EntityKind,
+    id: &str,
+    data: Option<&str>,
+) -> Result<(), StorageError> {
+    let seq = next_seq(tx)?;
+    tx.prepare_cached(
+        "INSERT INTO catalog_entity (kind, id, seq, data) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kind, id) DO UPDATE SET seq = excluded.seq, data = excluded.data",
+    )?
+    .execute(params![kind.as_str(), id, seq, data])?;
+    Ok(())
+}
+
+/// A deletion: tombstone a live entity; `NotFound` when there is none.
+fn delete_entity(
+    tx: &rusqlite::Transaction<'_>,
+    kind: EntityKind,
+    id: &str,
+) -> Result<(), StorageError> {
+    let live: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM catalog_entity WHERE kind = ?1 AND id = ?2 AND data IS NOT NULL",
+            params![kind.as_str(), id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if live.is_none() {
+        return Err(StorageError::NotFound);
+    }
+    put_entity(tx, kind, id, None)
+}
+
+fn kind_of(s: &str) -> Result<EntityKind, StorageError> {
+    match s {
+        "program" => Ok(EntityKind::Program),
+        "store" => Ok(EntityKind::Store),
+        "offer" => Ok(EntityKind::Offer),
+        other => Err(StorageError::Backend(format!(
+            "unknown entity kind {other}"
+        ))),
+    }
+}
+
+fn answer<T: serde::Serialize>(status: u16, body: &T) -> Result<StoredAnswer, StorageError> {
+    Ok(StoredAnswer {
+        status,
+        body: json(body)?,
+    })
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn program(&self) -> Result<Option<Program>, StorageError> {
+        self.read(|c| {
+            let data: Option<Option<String>> = c
+                .query_row(
+                    "SELECT data FROM catalog_entity WHERE kind = 'program' AND id = 'program'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match data.flatten() {
+                Some(d) => serde_json::from_str(&d)
+                    .map(Some)
+                    .map_err(|e| StorageError::Backend(e.to_string())),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn put_program(&self, program: Program) -> Result<(), StorageError> {
+        let data = json(&program)?;
+        self.write(move |tx| put_entity(tx, EntityKind::Program, "program", Some(&data)))
+            .await
+    }
+
+    async fn put_store(&self, store: Store) -> Result<(), StorageError> {
+        let data = json(&store)?;
+        self.write(move |tx| put_entity(tx, EntityKind::Store, &store.id, Some(&data)))
+            .await
+    }
+
+    async fn delete_store(&self, id: String) -> Result<(), StorageError> {
+        self.write(move |tx| delete_entity(tx, EntityKind::Store, &id))
+            .await
+    }
+
+    async fn put_offer(&self, offer: Offer) -> Result<(), StorageError> {
+        let data = json(&offer)?;
+        self.write(move |tx| put_entity(tx, EntityKind::Offer, &offer.id, Some(&data)))
+            .await
+    }
+
+    async fn delete_offer(&self, id: String) -> Result<(), StorageError> {
+        self.write(move |tx| delete_entity(tx, EntityKind::Offer, &id))
+            .await
+    }
+
+    async fn load_catalog(&self, catalog: Catalog) -> Result<CatalogCounts, StorageError> {
+        self.write(move |tx| {
+            put_entity(
+                tx,
+                EntityKind::Program,
+                "program",
+                Some(&json(&catalog.program)?),
+            )?;
+            let mut keep = std::collections::HashSet::new();
+            for s in &catalog.stores {
+                put_entity(tx, EntityKind::Store, &s.id, Some(&json(s)?))?;
+                keep.insert(("store", s.id.clone()));
+            }
+            for o in &catalog.offers {
+                put_entity(tx, EntityKind::Offer, &o.id, Some(&json(o)?))?;
+                keep.insert(("offer", o.id.clone()));
+            }
+            let live: Vec<(String, String)> = {
+                let mut stmt = tx.prepare(
+                    "SELECT kind, id FROM catalog_entity
+                     WHERE kind != 'program' AND data IS NOT NULL",
+                )?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?
+            };
+            let mut deleted = 0;
+            for (kind, id) in live {
+                let k = if kind == "store" { "store" } else { "offer" };
+                if !keep.contains(&(k, id.clone())) {
+                    put_entity(tx, kind_of(&kind)?, &id, None)?;
+                    deleted += 1;
+                }
+            }
+            Ok(CatalogCounts {
+                stores: catalog.stores.len() as u64,
+                offers: catalog.offers.len() as u64,
+                deleted,
+            })
+        })
+        .await
+    }
+
+    async fn feed(&self, after: i64, limit: u32) -> Result<(FeedPage, i64), StorageError> {
+        self.read(move |c| {
+            // One read transaction: the page and the latest sequence agree.
+            c.execute_batch("BEGIN")?;
+            let result = (|| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT seq, kind, id, data FROM catalog_entity
+                     WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )?;
+                let rows = stmt
+                    .query_map(params![after, limit], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let page = rows
+                    .into_iter()
+                    .map(|(seq, kind, id, data)| {
+                        Ok(FeedItem {
+                            seq,
+                            kind: kind_of(&kind)?,
+                            id,
+                            data,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StorageError>>()?;
+                let latest: i64 =
+                    c.query_row("SELECT seq FROM feed_counter WHERE id = 1", [], |r| {
+                        r.get(0)
+                    })?;
+                Ok((page, latest))
+            })();
+            c.execute_batch("COMMIT")?;
+            result
+        })
+        .await
+    }
+
+    async fn latest_sequence(&self) -> Result<i64, StorageError> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT seq FROM feed_counter WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    async fn enrol(&self, e: NewEnrolment) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            let program: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT data FROM catalog_entity WHERE kind = 'program'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if program.flatten().is_none() {
+                return Err(StorageError::Conflict("no programme is set up".into()));
+            }
+            let now = jiff::Timestamp::now().as_millisecond();
+            tx.execute(
+                "INSERT INTO member (id, card_number, holder_name, member_since, tier, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    e.member_id,
+                    e.card.card_number,
+                    e.card.holder_name,
+                    e.card.member_since,
+                    e.card.tier_label.clone().unwrap_or_default(),
+                    now
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO device (id, member_id, platform, app_version, created_at,
+                    access_hash, access_expires, refresh_hash, refresh_expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    e.device_id,
+                    e.member_id,
+                    e.platform,
+                    e.app_version,
+                    now,
+                    e.tokens.access_hash,
+                    e.tokens.access_expires_ms,
+                    e.tokens.refresh_hash,
+                    e.tokens.refresh_expires_ms
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lookup_access(&self, hash: String, now_ms: i64) -> Result<TokenLookup, StorageError> {
+        self.read(move |c| {
+            let row: Option<(String, String, i64)> = c
+                .prepare_cached(
+                    "SELECT member_id, id, access_expires FROM device WHERE access_hash = ?1",
+                )?
+                .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            Ok(match row {
+                None => TokenLookup::Unknown,
+                Some((_, _, exp)) if exp <= now_ms => TokenLookup::Expired,
+                Some((member_id, device_id, _)) => TokenLookup::Valid(DeviceAuth {
+                    member_id,
+                    device_id,
+                }),
+            })
+        })
+        .await
+    }
+
+    async fn refresh(
+        &self,
+        refresh_hash: String,
+        now_ms: i64,
+        new: TokenHashes,
+    ) -> Result<Option<DeviceAuth>, StorageError> {
+        self.write(move |tx| {
+            let row: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT member_id, id FROM device
+                     WHERE refresh_hash = ?1 AND refresh_expires > ?2",
+                    params![refresh_hash, now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((member_id, device_id)) = row else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE device SET access_hash = ?1, access_expires = ?2,
+                    refresh_hash = ?3, refresh_expires = ?4 WHERE id = ?5",
+                params![
+                    new.access_hash,
+                    new.access_expires_ms,
+                    new.refresh_hash,
+                    new.refresh_expires_ms,
+                    device_id
+                ],
+            )?;
+            Ok(Some(DeviceAuth {
+                member_id,
+                device_id,
+            }))
+        })
+        .await
+    }
+
+    async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError> {
+        self.read(move |c| {
+            let (card_number, holder_name, tier, points_balance): (String, String, String, i64) = c
+                .query_row(
+                    "SELECT card_number, holder_name, tier, points_balance FROM member
+                     WHERE id = ?1",
+                    [&member_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?
+                .ok_or(StorageError::NotFound)?;
+            let favourite_store_ids = c
+                .prepare_cached(
+                    "SELECT store_id FROM favourite_store WHERE member_id = ?1 ORDER BY store_id",
+                )?
+                .query_map([&member_id], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            let events_recorded: i64 = c.query_row(
+                "SELECT count(*) FROM event WHERE member_id = ?1",
+                [&member_id],
+                |r| r.get(0),
+            )?;
+            Ok(MemberState {
+                member_id,
+                card_number,
+                holder_name,
+                tier,
+                points_balance,
+                favourite_store_ids,
+                events_recorded: events_recorded as u64,
+            })
+        })
+        .await
+    }
+
+    async fn apply_mutation(
+        &self,
+        member_id: String,
+        key: String,
+        body_hash: String,
+        mutation: Mutation,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError> {
+        self.write(move |tx| {
+            let seen: Option<(String, u16, String)> = tx
+                .prepare_cached(
+                    "SELECT body_hash, status, response FROM idempotency_key
+                     WHERE member_id = ?1 AND key = ?2",
+                )?
+                .query_row(params![member_id, key], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            if let Some((hash, status, body)) = seen {
+                return Ok(if hash == body_hash {
+                    MutationOutcome::Replayed(StoredAnswer { status, body })
+                } else {
+                    MutationOutcome::KeyReused
+                });
+            }
+            let stored = match apply(tx, &member_id, &mutation, now_ms)? {
+                Ok(response) => answer(200, &response)?,
+                Err(problem) => answer(problem.status, &problem)?,
+            };
+            tx.prepare_cached(
+                "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![member_id, key, body_hash, stored.status, stored.body, now_ms])?;
+            Ok(MutationOutcome::Applied(stored))
+        })
+        .await
+    }
+
+    async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError> {
+        self.write(move |tx| {
+            Ok(tx.execute(
+                "DELETE FROM idempotency_key WHERE created_at < ?1",
+                [before_ms],
+            )? as u64)
+        })
+        .await
+    }
+
+    async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT event_id, count(*) FROM event WHERE member_id = ?1
+                 GROUP BY event_id ORDER BY event_id",
+            )?;
+            let rows = stmt
+                .query_map([member_id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
+fn store_exists(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<bool, StorageError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT 1 FROM catalog_entity WHERE kind = 'store' AND id = ?1 AND data IS NOT NULL",
+        )?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Apply one mutation inside the caller's transaction: the member's answer, or a problem that
+/// is stored as the key's answer.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    member_id: &str,
+    mutation: &Mutation,
+    now_ms: i64,
+) -> Result<Result<MutationResponse, Problem>, StorageError> {
+    let unknown_store = |id: &str| {
+        Problem::new(
+            422,
+            codes::UNKNOWN_STORE,
+            "Unknown store",
+            Some(format!("there is no store {id}")),
+        )
+    };
+    match mutation {
+        Mutation::RecordEvent { event } => {
+            let ActivityEvent {
+                event_id,
+                kind,
+                occurred_at,
+                store_id,
+                attributes,
+            } = event;
+            if let Some(s) = store_id
+                && !store_exists(tx, s)?
+            {
+                return Ok(Err(unknown_store(s)));
+            }
+            tx.prepare_cached(
+                "INSERT INTO event (member_id, event_id, kind, occurred_at, store_id, attributes,
+                    received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                member_id,
+                event_id,
+                kind.as_str(),
+                occurred_at,
+                store_id,
+                json(attributes)?,
+                now_ms
+            ])?;
+        }
+        Mutation::SetFavouriteStore {
+            store_id,
+            favourite,
+        } => {
+            if *favourite {
+                if !store_exists(tx, store_id)? {
+                    return Ok(Err(unknown_store(store_id)));
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO favourite_store (member_id, store_id) VALUES (?1, ?2)",
+                    params![member_id, store_id],
+                )?;
+            } else {
+                tx.execute(
+                    "DELETE FROM favourite_store WHERE member_id = ?1 AND store_id = ?2",
+                    params![member_id, store_id],
+                )?;
+            }
+        }
+    }
+    let sequence: i64 = tx
+        .prepare_cached(
+            "UPDATE member SET mutations = mutations + 1 WHERE id = ?1 RETURNING mutations",
+        )?
+        .query_row([member_id], |r| r.get(0))
+        .optional()?
+        .ok_or(StorageError::NotFound)?;
+    Ok(Ok(MutationResponse {
+        applied_at: rfc3339(now_ms),
+        sequence: sequence as u64,
+    }))
+}
