@@ -1,6 +1,8 @@
 //! `tessera`: the demo, and the card tools over the same core the apps link.
 
 mod demo;
+mod member;
+mod serve;
 mod terminal;
 
 use std::path::PathBuf;
@@ -36,6 +38,16 @@ enum Command {
         db: PathBuf,
         #[command(subcommand)]
         action: CardAction,
+    },
+    /// Run the reference server (admin and member APIs) until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// The member shell: enrol, act (offline too), sync, read the cache.
+    Member {
+        /// Database file.
+        #[arg(long, env = "TESSERA_DB", default_value = "tessera.db")]
+        db: PathBuf,
+        #[command(subcommand)]
+        action: member::MemberAction,
     },
     /// Which symbology a typed-in card number most likely is.
     Analyse { number: String },
@@ -117,6 +129,11 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { keep } => demo::run(keep),
+        Command::Serve(args) => serve::run(args),
+        Command::Member { db, action } => {
+            let t = Tessera::open(&db).with_context(|| format!("opening {}", db.display()))?;
+            member::run(&t, action)
+        }
         Command::Analyse { number } => {
             let a = analyse_card_number(&number)?;
             for (i, s) in a.suggestions.iter().enumerate() {

@@ -24,6 +24,9 @@ pub const API_VERSION: u32 = 1;
 pub const API_VERSION_HEADER: &str = "tessera-api-version";
 /// Response header: the server's clock, milliseconds since the Unix epoch.
 pub const SERVER_TIME_HEADER: &str = "tessera-server-time";
+/// Catalog answer header: the version of the member's state; `GET /v1/me` is only needed when
+/// it differs from the last one seen.
+pub const MEMBER_VERSION_HEADER: &str = "tessera-member-version";
 /// Request header carrying the key of a mutation.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Media type of error answers (RFC 9457).

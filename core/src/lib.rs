@@ -5,10 +5,14 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`activity`] | member actions (local effect + outbox row) and cached reads |
+//! | [`api`] | the HTTP protocol with the server: wire types, headers, problem codes |
 //! | [`barcode`] | symbologies, validation and inference of card numbers, module matrix, SVG, PNG |
 //! | [`card`] | the programme and the member's card, and the card screen ([`CardView`]) |
+//! | [`catalog`] | stores and offers: wire types, validation |
 //! | [`db`] | SQLite: connections, pragmas, migrations, the one write path, quarantine |
 //! | [`diagnostics`] | checks a shell's build can run on itself |
+//! | [`sync`] | enrolment and the sync engine (outbox push, catalog pull, member state) |
 //! | [`Tessera`] (this file) | the facade the bindings, the CLI and the tests use |
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
@@ -16,20 +20,30 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!("tessera_core");
 
+pub mod activity;
 pub mod api;
 pub mod barcode;
 pub mod card;
 pub mod catalog;
 pub mod db;
 pub mod diagnostics;
+pub mod sync;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
+pub use activity::{ActivityEntry, CachedMemberState, CatalogSummary, RejectedAction};
+pub use api::{DeviceInfo, EventKind, MemberState};
 pub use barcode::{
     BarcodeError, BarcodeMatrix, CardNumberAnalysis, Symbology, SymbologySuggestion,
 };
 pub use card::{CardView, MemberCard, Program};
+pub use catalog::{Offer, Store};
 pub use db::{Db, StorageError};
+pub use sync::{
+    SyncConfig, SyncError, SyncObserver, SyncPhase, SyncProgress, SyncReport, SyncStatus,
+};
 
 /// Everything that can go wrong in the core. The bindings turn it into a few public enums in one
 /// place (`bindings/src/error.rs`).
@@ -57,10 +71,29 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// One member's Tessera on one device. `Send + Sync`: call it from any thread.
-#[derive(Debug)]
+/// One member's Tessera on one device. `Send + Sync`: call it from any thread (not from inside
+/// an async runtime: network calls block the calling thread on the core's own runtime).
 pub struct Tessera {
     db: Db,
+    net: OnceLock<Net>,
+    config: Mutex<SyncConfig>,
+    observer: Mutex<Option<Arc<dyn SyncObserver>>>,
+    /// One sync at a time; a second caller waits for the first to finish.
+    sync_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Tessera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tessera")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The network side, made on first use so that showing the card never pays for it.
+struct Net {
+    runtime: tokio::runtime::Runtime,
+    client: Mutex<Option<(String, Arc<sync::Http>)>>,
 }
 
 impl Tessera {
@@ -69,6 +102,10 @@ impl Tessera {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Ok(Tessera {
             db: Db::open(path)?,
+            net: OnceLock::new(),
+            config: Mutex::new(SyncConfig::default()),
+            observer: Mutex::new(None),
+            sync_lock: Mutex::new(()),
         })
     }
 
@@ -131,5 +168,208 @@ impl Tessera {
     /// Close the database; every later call returns [`StorageError::Closed`].
     pub fn close(&self) {
         self.db.close();
+    }
+
+    // ----- network -----
+
+    /// Timeouts, retries and page size for the next network calls.
+    pub fn set_sync_config(&self, config: SyncConfig) {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+        if let Some(net) = self.net.get() {
+            *net.client.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+    }
+
+    /// Told of every sync's progress (none to stop).
+    pub fn set_sync_observer(&self, observer: Option<Arc<dyn SyncObserver>>) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = observer;
+    }
+
+    fn net(&self) -> std::result::Result<&Net, SyncError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(SyncError::InvalidInput {
+                field: "thread",
+                reason: "network calls block: make them from a plain thread, not an async task"
+                    .into(),
+            });
+        }
+        if let Some(net) = self.net.get() {
+            return Ok(net);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tessera-net")
+            .enable_all()
+            .build()
+            .map_err(|e| SyncError::protocol(format!("cannot start the network runtime: {e}")))?;
+        let _ = self.net.set(Net {
+            runtime,
+            client: Mutex::new(None),
+        });
+        self.net
+            .get()
+            .ok_or_else(|| SyncError::protocol("network runtime missing"))
+    }
+
+    fn http(&self, net: &Net, server_url: &str) -> std::result::Result<Arc<sync::Http>, SyncError> {
+        let mut slot = net.client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((url, http)) = slot.as_ref()
+            && url == server_url
+        {
+            return Ok(http.clone());
+        }
+        let config = self
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let http = Arc::new(sync::Http::new(server_url, config)?);
+        *slot = Some((server_url.to_owned(), http.clone()));
+        Ok(http)
+    }
+
+    /// Enrol a new member with this device at `server_url`: stores the programme, the card and
+    /// the credentials, and returns the card screen. Needs the network.
+    pub fn enrol(
+        &self,
+        server_url: &str,
+        holder_name: &str,
+        device: DeviceInfo,
+    ) -> std::result::Result<CardView, SyncError> {
+        let server_url = sync::check_server_url(server_url)?;
+        let holder_name = holder_name.trim();
+        if holder_name.is_empty() || holder_name.chars().count() > card::MAX_HOLDER_NAME {
+            return Err(SyncError::InvalidInput {
+                field: "holder_name",
+                reason: "must be 1 to 100 characters".into(),
+            });
+        }
+        let net = self.net()?;
+        let http = self.http(net, &server_url)?;
+        let _guard = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let request = api::EnrolRequest {
+            holder_name: holder_name.to_owned(),
+            device,
+        };
+        net.runtime
+            .block_on(sync::enrol(&self.db, &http, &server_url, &request))?;
+        Ok(self.card()?)
+    }
+
+    /// Push every pending action in order, then pull the catalog and the member's state. Safe to
+    /// call at any time, as often as wanted; a crash or a lost answer at any point is repaired by
+    /// the next call.
+    pub fn sync(&self) -> std::result::Result<SyncReport, SyncError> {
+        let session = self
+            .db
+            .read(sync::local::session)?
+            .ok_or(SyncError::NotEnrolled)?;
+        let net = self.net()?;
+        let http = self.http(net, &session.server_url)?;
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let _guard = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        net.runtime
+            .block_on(sync::sync(&self.db, &http, observer.as_ref()))
+    }
+
+    /// Forget the member on this device. Refused with [`SyncError::PendingActions`] while
+    /// actions wait to be sent, unless `discard_pending`.
+    pub fn sign_out(&self, discard_pending: bool) -> std::result::Result<(), SyncError> {
+        let _guard = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.db
+            .write(|tx| sync::local::sign_out(tx, discard_pending))
+    }
+
+    /// Where sync stands, from the local database.
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        self.db.read(|conn| {
+            let session = sync::local::session(conn)?;
+            let (attempt, success, error, as_of, offset): (
+                Option<i64>,
+                Option<i64>,
+                Option<String>,
+                Option<i64>,
+                Option<i64>,
+            ) = conn
+                .query_row(
+                    "SELECT last_attempt_at, last_success_at, last_error, catalog_as_of,
+                            clock_offset_ms FROM sync_state WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .map_err(StorageError::from)?;
+            Ok(SyncStatus {
+                enrolled: session.is_some(),
+                member_id: session.as_ref().map(|s| s.member_id.clone()),
+                server_url: session.map(|s| s.server_url),
+                pending: sync::local::pending_count(conn)?,
+                rejected: sync::local::rejected_count(conn)?,
+                last_attempt_at: attempt.map(sync::local::to_time),
+                last_success_at: success.map(sync::local::to_time),
+                last_error: error,
+                catalog_as_of: as_of.map(sync::local::to_time),
+                clock_offset_ms: offset,
+            })
+        })
+    }
+
+    // ----- member actions (offline) -----
+
+    /// Record something the member did, now. Works offline; sent at the next sync. Returns the
+    /// event's id.
+    pub fn record_event(
+        &self,
+        kind: EventKind,
+        store_id: Option<String>,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<String> {
+        self.db
+            .write(|tx| activity::record_event(tx, kind, store_id, attributes))
+    }
+
+    /// Mark or unmark a favourite store. Works offline; sent at the next sync.
+    pub fn set_favourite_store(&self, store_id: &str, favourite: bool) -> Result<()> {
+        self.db
+            .write(|tx| activity::set_favourite_store(tx, store_id, favourite))
+    }
+
+    /// The member's latest actions on this device, newest first.
+    pub fn activity(&self, limit: u32) -> Result<Vec<ActivityEntry>> {
+        self.db.read(|c| activity::activity(c, limit))
+    }
+
+    /// Actions the server refused for good, with its reasons.
+    pub fn rejected_actions(&self) -> Result<Vec<RejectedAction>> {
+        self.db.read(activity::rejected)
+    }
+
+    pub fn favourite_stores(&self) -> Result<Vec<String>> {
+        self.db.read(activity::favourite_stores)
+    }
+
+    // ----- cached reads -----
+
+    /// The member's state as the server last sent it; none before the first sync.
+    pub fn member_state(&self) -> Result<Option<CachedMemberState>> {
+        Ok(self
+            .db
+            .read(sync::local::member_state)?
+            .map(|(state, as_of)| CachedMemberState {
+                state,
+                as_of: sync::local::to_time(as_of),
+            }))
+    }
+
+    pub fn catalog_summary(&self) -> Result<CatalogSummary> {
+        self.db.read(activity::catalog_summary)
+    }
+
+    /// Stores from the cache, by name (only those in `city` when given), at most `limit`.
+    pub fn stores(&self, city: Option<&str>, limit: u32) -> Result<Vec<Store>> {
+        self.db.read(|c| activity::stores(c, city, limit))
     }
 }

@@ -4,7 +4,10 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const STEPS: &[M<'static>] = &[M::up(include_str!("migrations/0001_card.sql"))];
+const STEPS: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_card.sql")),
+    M::up(include_str!("migrations/0002_sync.sql")),
+];
 
 /// Every step, in order.
 pub static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);

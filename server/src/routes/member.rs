@@ -7,8 +7,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tessera_core::api::{
     API_VERSION, CatalogPage, EnrolRequest, EnrolResponse, IDEMPOTENCY_KEY_HEADER, MAX_PAGE,
-    MemberState, Mutation, MutationResponse, Problem, RefreshRequest, Tokens,
-    check_idempotency_key, codes,
+    MEMBER_VERSION_HEADER, MemberState, Mutation, MutationResponse, Problem, RefreshRequest,
+    Tokens, check_idempotency_key, codes,
 };
 use tessera_core::barcode::{Symbology, gtin_check_digit};
 use tessera_core::{MemberCard, Program};
@@ -221,11 +221,12 @@ fn cursor(seq: i64) -> String {
     ))]
 pub async fn catalog(
     State(state): State<AppState>,
-    Member(_): Member,
+    Member(auth): Member,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<CatalogQuery>,
 ) -> Result<Response, ApiError> {
     let after = parse_cursor(q.cursor.as_deref())?;
+    let member_version = HeaderValue::from(state.storage.member_version(auth.member_id).await?);
     let limit = q.limit.unwrap_or(state.config.page_size).clamp(1, MAX_PAGE);
     let latest = state.storage.latest_sequence().await?;
     if after > latest {
@@ -244,7 +245,17 @@ pub async fn catalog(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag_value),
+                (
+                    header::HeaderName::from_static(MEMBER_VERSION_HEADER),
+                    member_version,
+                ),
+            ],
+        )
+            .into_response());
     }
     let (items, latest) = state.storage.feed(after, limit).await?;
     let last = items.last().map_or(after, |i| i.seq);
@@ -287,6 +298,10 @@ pub async fn catalog(
                 HeaderValue::from_static("application/json"),
             ),
             (header::ETAG, etag_value),
+            (
+                header::HeaderName::from_static(MEMBER_VERSION_HEADER),
+                member_version,
+            ),
         ],
         body,
     )

@@ -144,6 +144,8 @@ pub trait Storage: Send + Sync + 'static {
         mutation: Mutation,
         now_ms: i64,
     ) -> Result<MutationOutcome, StorageError>;
+    /// Changes whenever the member's state (`GET /v1/me`) changes.
+    async fn member_version(&self, member_id: String) -> Result<i64, StorageError>;
     /// Forget idempotency keys first seen before `before_ms`. Returns how many.
     async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError>;
     /// Every event id the server holds for a member, with how many times each was applied

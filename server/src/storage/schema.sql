@@ -25,6 +25,9 @@ CREATE TABLE member (
     points_balance INTEGER NOT NULL DEFAULT 0,
     -- Mutations applied for this member: the `sequence` of the next answer minus one.
     mutations      INTEGER NOT NULL DEFAULT 0,
+    -- Bumped by every change to what GET /v1/me returns; sent with each catalog answer so that
+    -- a phone skips /v1/me when nothing changed.
+    version        INTEGER NOT NULL DEFAULT 1,
     created_at     INTEGER NOT NULL
 ) STRICT;
 

@@ -519,6 +519,16 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn member_version(&self, member_id: String) -> Result<i64, StorageError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT version FROM member WHERE id = ?1")?
+                .query_row([member_id], |r| r.get(0))
+                .optional()?
+                .ok_or(StorageError::NotFound)
+        })
+        .await
+    }
+
     async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError> {
         self.write(move |tx| {
             Ok(tx.execute(
@@ -620,7 +630,7 @@ fn apply(
     }
     let sequence: i64 = tx
         .prepare_cached(
-            "UPDATE member SET mutations = mutations + 1 WHERE id = ?1 RETURNING mutations",
+            "UPDATE member SET mutations = mutations + 1, version = version + 1 WHERE id = ?1 RETURNING mutations",
         )?
         .query_row([member_id], |r| r.get(0))
         .optional()?

@@ -1,0 +1,266 @@
+//! What the member does on the phone, and what the phone shows from its cache. Every action
+//! writes its local effect and its outbox row in one transaction, with no network.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use crate::api::{ActivityEvent, EventKind, MemberState, Mutation};
+use crate::catalog::{Store, check_id};
+use crate::db::StorageError;
+use crate::sync::local::{enqueue, to_time};
+use crate::{Error, Result};
+
+fn st(e: rusqlite::Error) -> StorageError {
+    StorageError::from(e)
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn invalid(e: crate::catalog::CatalogError) -> Error {
+    Error::InvalidInput {
+        field: e.field,
+        reason: e.reason,
+    }
+}
+
+/// One action in the member's history on this device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ActivityEntry {
+    pub event_id: String,
+    pub kind: EventKind,
+    /// RFC 3339, device clock.
+    pub occurred_at: String,
+    pub store_id: Option<String>,
+    /// When the server acknowledged it; none while it waits in the outbox.
+    pub synced_at: Option<SystemTime>,
+}
+
+/// An action the server refused for good, kept with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RejectedAction {
+    pub kind: String,
+    pub status: u16,
+    /// The server's stable problem code (`unknown_store`, `event_in_future`…).
+    pub code: String,
+    pub detail: Option<String>,
+    pub created_at: SystemTime,
+    pub rejected_at: SystemTime,
+}
+
+/// The member's state from the cache, and when the server sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct CachedMemberState {
+    pub state: MemberState,
+    pub as_of: SystemTime,
+}
+
+/// What the catalog cache holds, and when it was last brought up to date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct CatalogSummary {
+    pub stores: u64,
+    pub offers: u64,
+    pub as_of: Option<SystemTime>,
+}
+
+fn require_session(tx: &Transaction<'_>) -> Result<()> {
+    let enrolled: Option<i64> = tx
+        .query_row("SELECT 1 FROM session WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .map_err(st)?;
+    enrolled.map(|_| ()).ok_or(Error::NotEnrolled)
+}
+
+fn queue(tx: &Transaction<'_>, mutation: &Mutation, kind: &str, now: i64) -> Result<()> {
+    let body = serde_json::to_string(mutation).map_err(|e| Error::InvalidInput {
+        field: "action",
+        reason: e.to_string(),
+    })?;
+    enqueue(tx, kind, &body, now)?;
+    Ok(())
+}
+
+/// Record an event now: returns its id.
+pub(crate) fn record_event(
+    tx: &Transaction<'_>,
+    kind: EventKind,
+    store_id: Option<String>,
+    attributes: BTreeMap<String, String>,
+) -> Result<String> {
+    require_session(tx)?;
+    let now = now_ms();
+    let event = ActivityEvent {
+        event_id: format!("e-{}", uuid::Uuid::new_v4().simple()),
+        kind,
+        occurred_at: jiff::Timestamp::from_millisecond(now)
+            .map_err(|_| Error::InvalidInput {
+                field: "clock",
+                reason: "the device clock is out of range".into(),
+            })?
+            .to_string(),
+        store_id,
+        attributes,
+    };
+    let mutation = Mutation::RecordEvent {
+        event: event.clone(),
+    };
+    mutation.validate().map_err(invalid)?;
+    tx.prepare_cached(
+        "INSERT INTO activity (event_id, kind, occurred_at, store_id, attributes)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(st)?
+    .execute(params![
+        event.event_id,
+        kind.as_str(),
+        event.occurred_at,
+        event.store_id,
+        serde_json::to_string(&event.attributes).unwrap_or_else(|_| "{}".into())
+    ])
+    .map_err(st)?;
+    queue(tx, &mutation, "record_event", now)?;
+    Ok(event.event_id)
+}
+
+pub(crate) fn set_favourite_store(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    favourite: bool,
+) -> Result<()> {
+    require_session(tx)?;
+    check_id("store_id", store_id).map_err(invalid)?;
+    let now = now_ms();
+    if favourite {
+        tx.execute(
+            "INSERT OR REPLACE INTO favourite_store (store_id, updated_at) VALUES (?1, ?2)",
+            params![store_id, now],
+        )
+        .map_err(st)?;
+    } else {
+        tx.execute(
+            "DELETE FROM favourite_store WHERE store_id = ?1",
+            [store_id],
+        )
+        .map_err(st)?;
+    }
+    let mutation = Mutation::SetFavouriteStore {
+        store_id: store_id.to_owned(),
+        favourite,
+    };
+    queue(tx, &mutation, "set_favourite_store", now)
+}
+
+fn kind_from(s: &str) -> Option<EventKind> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+/// The latest `limit` actions, newest first.
+pub(crate) fn activity(conn: &Connection, limit: u32) -> Result<Vec<ActivityEntry>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT event_id, kind, occurred_at, store_id, synced_at FROM activity
+             ORDER BY occurred_at DESC, event_id LIMIT ?1",
+        )
+        .map_err(st)?;
+    let rows = stmt
+        .query_map([limit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })
+        .map_err(st)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(st)?;
+    rows.into_iter()
+        .map(|(event_id, kind, occurred_at, store_id, synced)| {
+            Ok(ActivityEntry {
+                event_id,
+                kind: kind_from(&kind).ok_or(StorageError::Corrupt)?,
+                occurred_at,
+                store_id,
+                synced_at: synced.map(to_time),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn rejected(conn: &Connection) -> Result<Vec<RejectedAction>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT kind, status, code, detail, created_at, rejected_at FROM outbox_rejected
+             ORDER BY seq",
+        )
+        .map_err(st)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(RejectedAction {
+                kind: r.get(0)?,
+                status: r.get(1)?,
+                code: r.get(2)?,
+                detail: r.get(3)?,
+                created_at: to_time(r.get(4)?),
+                rejected_at: to_time(r.get(5)?),
+            })
+        })
+        .map_err(st)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(st)?;
+    Ok(rows)
+}
+
+pub(crate) fn favourite_stores(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT store_id FROM favourite_store ORDER BY store_id")
+        .map_err(st)?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(st)?
+        .collect::<std::result::Result<Vec<String>, _>>()
+        .map_err(st)?;
+    Ok(rows)
+}
+
+pub(crate) fn catalog_summary(conn: &Connection) -> Result<CatalogSummary> {
+    let (stores, offers, as_of): (i64, i64, Option<i64>) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM store), (SELECT count(*) FROM offer),
+                    (SELECT catalog_as_of FROM sync_state WHERE id = 1)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(st)?;
+    Ok(CatalogSummary {
+        stores: stores as u64,
+        offers: offers as u64,
+        as_of: as_of.map(to_time),
+    })
+}
+
+/// Stores from the cache, by name; only those in `city` when given.
+pub(crate) fn stores(conn: &Connection, city: Option<&str>, limit: u32) -> Result<Vec<Store>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT data FROM store WHERE ?1 IS NULL OR city = ?1 ORDER BY name, id LIMIT ?2",
+        )
+        .map_err(st)?;
+    let rows = stmt
+        .query_map(params![city, limit], |r| r.get::<_, String>(0))
+        .map_err(st)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(st)?;
+    rows.iter()
+        .map(|d| serde_json::from_str(d).map_err(|_| Error::Storage(StorageError::Corrupt)))
+        .collect()
+}

@@ -1,0 +1,441 @@
+//! The SQLite side of sync: session, sync state, outbox, catalog cache, member state, activity.
+//! Every function runs inside the caller's transaction or read.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::SyncError;
+use crate::api::{CatalogChange, CatalogPage, MemberState, Problem};
+use crate::db::StorageError;
+
+fn st(e: rusqlite::Error) -> StorageError {
+    StorageError::from(e)
+}
+
+pub(crate) fn to_time(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms as u64)
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+/// The device's credentials.
+#[derive(Clone)]
+pub(crate) struct Session {
+    pub server_url: String,
+    pub member_id: String,
+    pub device_id: String,
+    pub access_token: String,
+    pub access_expires_at: i64,
+    pub refresh_token: String,
+    pub refresh_expires_at: i64,
+}
+
+// Tokens never reach logs.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("server_url", &self.server_url)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn session(conn: &Connection) -> Result<Option<Session>, StorageError> {
+    conn.query_row(
+        "SELECT server_url, member_id, device_id, access_token, access_expires_at,
+                refresh_token, refresh_expires_at FROM session WHERE id = 1",
+        [],
+        |r| {
+            Ok(Session {
+                server_url: r.get(0)?,
+                member_id: r.get(1)?,
+                device_id: r.get(2)?,
+                access_token: r.get(3)?,
+                access_expires_at: r.get(4)?,
+                refresh_token: r.get(5)?,
+                refresh_expires_at: r.get(6)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(st)
+}
+
+pub(crate) fn write_session(tx: &Transaction<'_>, s: &Session) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO session (id, server_url, member_id, device_id, access_token,
+            access_expires_at, refresh_token, refresh_expires_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            s.server_url,
+            s.member_id,
+            s.device_id,
+            s.access_token,
+            s.access_expires_at,
+            s.refresh_token,
+            s.refresh_expires_at
+        ],
+    )
+    .map_err(st)?;
+    Ok(())
+}
+
+/// Forget the member on this device: session, caches, card and activity. The outbox must be
+/// empty (or `discard` set): pending actions belong to that member.
+pub(crate) fn sign_out(tx: &Transaction<'_>, discard: bool) -> Result<(), SyncError> {
+    let pending = pending_count(tx)?;
+    if pending > 0 && !discard {
+        return Err(SyncError::PendingActions { count: pending });
+    }
+    tx.execute_batch(
+        "DELETE FROM session; DELETE FROM outbox; DELETE FROM outbox_rejected;
+         DELETE FROM store; DELETE FROM offer; DELETE FROM member_state; DELETE FROM activity;
+         DELETE FROM favourite_store; DELETE FROM member_card;
+         UPDATE sync_state SET catalog_cursor = NULL, catalog_as_of = NULL, last_attempt_at = NULL,
+            last_success_at = NULL, last_error = NULL, clock_offset_ms = NULL,
+            member_version = NULL;",
+    )
+    .map_err(st)?;
+    Ok(())
+}
+
+pub(crate) fn clock_offset(conn: &Connection) -> Result<Option<i64>, StorageError> {
+    conn.query_row(
+        "SELECT clock_offset_ms FROM sync_state WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(st)
+}
+
+pub(crate) fn record_offset(tx: &Transaction<'_>, offset: Option<i64>) -> Result<(), StorageError> {
+    if let Some(o) = offset {
+        tx.execute(
+            "UPDATE sync_state SET clock_offset_ms = ?1 WHERE id = 1",
+            [o],
+        )
+        .map_err(st)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn mark_attempt(tx: &Transaction<'_>, now: i64) -> Result<(), StorageError> {
+    tx.execute(
+        "UPDATE sync_state SET last_attempt_at = ?1 WHERE id = 1",
+        [now],
+    )
+    .map_err(st)?;
+    Ok(())
+}
+
+pub(crate) fn mark_success(
+    tx: &Transaction<'_>,
+    now: i64,
+    offset: Option<i64>,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "UPDATE sync_state SET last_success_at = ?1, last_error = NULL WHERE id = 1",
+        [now],
+    )
+    .map_err(st)?;
+    record_offset(tx, offset)
+}
+
+pub(crate) fn mark_failure(
+    tx: &Transaction<'_>,
+    error: &str,
+    offset: Option<i64>,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "UPDATE sync_state SET last_error = ?1 WHERE id = 1",
+        [error],
+    )
+    .map_err(st)?;
+    record_offset(tx, offset)
+}
+
+/// A pending action.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxRow {
+    pub seq: i64,
+    pub idempotency_key: String,
+    pub kind: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// Queue an action: called inside the transaction that writes its local effect.
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    kind: &str,
+    body: &str,
+    now: i64,
+) -> Result<String, StorageError> {
+    let key = format!("k-{}", uuid::Uuid::new_v4().simple());
+    tx.prepare_cached(
+        "INSERT INTO outbox (idempotency_key, kind, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .map_err(st)?
+    .execute(params![key, kind, body, now])
+    .map_err(st)?;
+    Ok(key)
+}
+
+pub(crate) fn pending_count(conn: &Connection) -> Result<u64, StorageError> {
+    conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(st)
+}
+
+pub(crate) fn rejected_count(conn: &Connection) -> Result<u64, StorageError> {
+    conn.query_row("SELECT count(*) FROM outbox_rejected", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as u64)
+    .map_err(st)
+}
+
+pub(crate) fn first_pending(conn: &Connection) -> Result<Option<OutboxRow>, StorageError> {
+    conn.query_row(
+        "SELECT seq, idempotency_key, kind, body, created_at FROM outbox ORDER BY seq LIMIT 1",
+        [],
+        |r| {
+            Ok(OutboxRow {
+                seq: r.get(0)?,
+                idempotency_key: r.get(1)?,
+                kind: r.get(2)?,
+                body: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(st)
+}
+
+pub(crate) fn note_attempt(
+    tx: &Transaction<'_>,
+    seq: i64,
+    error: &str,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE seq = ?1",
+        params![seq, error],
+    )
+    .map_err(st)?;
+    Ok(())
+}
+
+/// The server applied the action: it leaves the outbox, and its local effect is marked synced.
+pub(crate) fn acknowledge(
+    tx: &Transaction<'_>,
+    row: &OutboxRow,
+    now: i64,
+) -> Result<(), StorageError> {
+    tx.execute("DELETE FROM outbox WHERE seq = ?1", [row.seq])
+        .map_err(st)?;
+    if row.kind == "record_event"
+        && let Ok(crate::api::Mutation::RecordEvent { event }) =
+            serde_json::from_str::<crate::api::Mutation>(&row.body)
+    {
+        tx.execute(
+            "UPDATE activity SET synced_at = ?2 WHERE event_id = ?1",
+            params![event.event_id, now],
+        )
+        .map_err(st)?;
+    }
+    Ok(())
+}
+
+/// The server refused the action for good: set it aside with the reason.
+pub(crate) fn reject(
+    tx: &Transaction<'_>,
+    row: &OutboxRow,
+    problem: &Problem,
+    now: i64,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO outbox_rejected (seq, idempotency_key, kind, body, created_at,
+            status, code, detail, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            row.seq,
+            row.idempotency_key,
+            row.kind,
+            row.body,
+            row.created_at,
+            problem.status,
+            problem.code.chars().take(64).collect::<String>(),
+            problem
+                .detail
+                .as_ref()
+                .map(|d| d.chars().take(500).collect::<String>()),
+            now
+        ],
+    )
+    .map_err(st)?;
+    tx.execute("DELETE FROM outbox WHERE seq = ?1", [row.seq])
+        .map_err(st)?;
+    Ok(())
+}
+
+pub(crate) fn catalog_cursor(conn: &Connection) -> Result<Option<String>, StorageError> {
+    conn.query_row(
+        "SELECT catalog_cursor FROM sync_state WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(st)
+}
+
+pub(crate) fn touch_catalog(tx: &Transaction<'_>, now: i64) -> Result<(), StorageError> {
+    tx.execute(
+        "UPDATE sync_state SET catalog_as_of = ?1 WHERE id = 1",
+        [now],
+    )
+    .map_err(st)?;
+    Ok(())
+}
+
+pub(crate) fn reset_catalog(tx: &Transaction<'_>) -> Result<(), StorageError> {
+    tx.execute_batch(
+        "DELETE FROM store; DELETE FROM offer;
+         UPDATE sync_state SET catalog_cursor = NULL, catalog_as_of = NULL WHERE id = 1;",
+    )
+    .map_err(st)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
+    serde_json::to_string(v).map_err(|e| StorageError::Sqlite {
+        reason: e.to_string(),
+    })
+}
+
+/// Apply one validated page and move the cursor, in the caller's transaction. Returns the
+/// number of changes applied.
+pub(crate) fn apply_page(
+    tx: &Transaction<'_>,
+    page: &CatalogPage,
+    now: i64,
+) -> Result<u64, SyncError> {
+    let mut upsert_store = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO store (id, name, city, latitude, longitude, radius_m, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(st)?;
+    let mut upsert_offer = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO offer (id, title, valid_from, valid_to, data)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(st)?;
+    let mut delete_store = tx
+        .prepare_cached("DELETE FROM store WHERE id = ?1")
+        .map_err(st)?;
+    let mut delete_offer = tx
+        .prepare_cached("DELETE FROM offer WHERE id = ?1")
+        .map_err(st)?;
+    for change in &page.changes {
+        match change {
+            CatalogChange::Store { store: s } => {
+                upsert_store
+                    .execute(params![
+                        s.id,
+                        s.name,
+                        s.city,
+                        s.latitude,
+                        s.longitude,
+                        s.radius_m,
+                        to_json(s)?
+                    ])
+                    .map_err(st)?;
+            }
+            CatalogChange::Offer { offer: o } => {
+                upsert_offer
+                    .execute(params![
+                        o.id,
+                        o.title,
+                        o.valid_from,
+                        o.valid_to,
+                        to_json(o)?
+                    ])
+                    .map_err(st)?;
+            }
+            CatalogChange::StoreDeleted { id } => {
+                delete_store.execute([id]).map_err(st)?;
+            }
+            CatalogChange::OfferDeleted { id } => {
+                delete_offer.execute([id]).map_err(st)?;
+            }
+            CatalogChange::Program { program } => {
+                crate::card::write_program(tx, program).map_err(|e| match e {
+                    crate::Error::Storage(s) => SyncError::Storage(s),
+                    other => SyncError::protocol(format!("programme change: {other}")),
+                })?;
+            }
+        }
+    }
+    tx.execute(
+        "UPDATE sync_state SET catalog_cursor = ?1, catalog_as_of = ?2 WHERE id = 1",
+        params![page.cursor, now],
+    )
+    .map_err(st)?;
+    Ok(page.changes.len() as u64)
+}
+
+pub(crate) fn write_member_state(
+    tx: &Transaction<'_>,
+    state: &MemberState,
+    version: Option<i64>,
+    now: i64,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO member_state (id, data, as_of) VALUES (1, ?1, ?2)",
+        params![to_json(state)?, now],
+    )
+    .map_err(st)?;
+    tx.execute(
+        "UPDATE sync_state SET member_version = ?1 WHERE id = 1",
+        [version],
+    )
+    .map_err(st)?;
+    Ok(())
+}
+
+pub(crate) fn touch_member_state(tx: &Transaction<'_>, now: i64) -> Result<(), StorageError> {
+    tx.execute("UPDATE member_state SET as_of = ?1 WHERE id = 1", [now])
+        .map_err(st)?;
+    Ok(())
+}
+
+/// The version of the cached member state (none when there is no cached state).
+pub(crate) fn member_version(conn: &Connection) -> Result<Option<i64>, StorageError> {
+    conn.query_row(
+        "SELECT s.member_version FROM sync_state s JOIN member_state m ON m.id = 1 WHERE s.id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+    .map_err(st)
+}
+
+pub(crate) fn member_state(conn: &Connection) -> Result<Option<(MemberState, i64)>, StorageError> {
+    let row: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT data, as_of FROM member_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(st)?;
+    match row {
+        None => Ok(None),
+        Some((data, as_of)) => serde_json::from_str(&data)
+            .map(|s| Some((s, as_of)))
+            .map_err(|_| StorageError::Corrupt),
+    }
+}

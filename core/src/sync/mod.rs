@@ -1,0 +1,480 @@
+//! The sync engine: enrolment, then `sync()` = push the outbox in order, pull the catalog feed a
+//! page at a time, refresh the member's state.
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | configuration, progress, the engine |
+//! | [`error`] | [`SyncError`] |
+//! | `http.rs` | one request: retries, backoff, `Retry-After`, size cap, version, clock |
+//! | `local.rs` | the SQLite side: session, outbox, catalog cache, member state |
+//!
+//! Exactly once: an action is written with its outbox row (and its idempotency key) in one
+//! transaction; the row is deleted in the transaction that records the server's answer. A crash
+//! anywhere in between resends the same key, and the server replays its first answer.
+
+pub mod error;
+mod http;
+pub(crate) mod local;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::api::{
+    CatalogPage, EnrolRequest, EnrolResponse, MemberState, RefreshRequest, Tokens, codes,
+};
+use crate::db::Db;
+pub use error::SyncError;
+pub(crate) use http::Http;
+pub use http::check_server_url;
+use http::{Request, Traffic};
+use local::Session;
+
+/// Network behaviour of the engine.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub connect_timeout: Duration,
+    /// One request, from sending to the last byte of the answer.
+    pub request_timeout: Duration,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A `Retry-After` longer than this ends the sync instead of waiting.
+    pub max_retry_after: Duration,
+    /// Largest answer accepted (after decompression).
+    pub max_answer_bytes: usize,
+    /// Catalog changes asked for per page.
+    pub page_size: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(30),
+            max_answer_bytes: 32 * 1024 * 1024,
+            page_size: 2000,
+        }
+    }
+}
+
+/// Where a sync is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    Started,
+    /// Sending actions: `done` of `total`.
+    Pushing,
+    /// Applying catalog pages: `done` changes so far (`total` unknown: 0).
+    Pulling,
+    /// Reading the member's state.
+    Member,
+    Finished,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SyncProgress {
+    pub phase: SyncPhase,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Told of a sync's progress, on the thread running the sync. Keep it quick.
+pub trait SyncObserver: Send + Sync {
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SyncReport {
+    /// Actions the server applied now.
+    pub pushed: u64,
+    /// Actions the server had already applied (a repeat after a lost answer or a crash).
+    pub replayed: u64,
+    /// Actions the server refused for good (kept in the rejected list).
+    pub rejected: u64,
+    /// Catalog changes applied.
+    pub catalog_changes: u64,
+    /// Catalog pages applied.
+    pub catalog_pages: u64,
+    /// Requests sent, retries included.
+    pub requests: u64,
+    pub retries: u64,
+    /// Answer bytes received (after decompression).
+    pub bytes_received: u64,
+    /// Server clock minus device clock, in milliseconds.
+    pub clock_offset_ms: Option<i64>,
+}
+
+pub(crate) fn notify(
+    observer: Option<&Arc<dyn SyncObserver>>,
+    phase: SyncPhase,
+    done: u64,
+    total: u64,
+) {
+    if let Some(o) = observer {
+        o.on_progress(SyncProgress { phase, done, total });
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn parse_ms(field: &'static str, s: &str) -> Result<i64, SyncError> {
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| SyncError::protocol(format!("{field} is not an RFC 3339 instant")))
+}
+
+/// Enrol a member and this device, and store the card, the programme and the credentials.
+pub(crate) async fn enrol(
+    db: &Db,
+    http: &Http,
+    server_url: &str,
+    request: &EnrolRequest,
+) -> Result<EnrolResponse, SyncError> {
+    if db.read(local::session)?.is_some() {
+        return Err(SyncError::AlreadyEnrolled);
+    }
+    let body = serde_json::to_vec(request).map_err(|e| SyncError::protocol(e.to_string()))?;
+    let mut traffic = Traffic::default();
+    let answer = http
+        .send(&Request::post("/v1/enrol", body), &mut traffic)
+        .await?;
+    if answer.status.as_u16() != 201 {
+        return Err(unexpected(&answer));
+    }
+    let resp: EnrolResponse = answer.json()?;
+    let session = Session {
+        server_url: server_url.to_owned(),
+        member_id: resp.member_id.clone(),
+        device_id: resp.device_id.clone(),
+        access_token: resp.tokens.access_token.clone(),
+        access_expires_at: parse_ms("access_expires_at", &resp.tokens.access_expires_at)?,
+        refresh_token: resp.tokens.refresh_token.clone(),
+        refresh_expires_at: parse_ms("refresh_expires_at", &resp.tokens.refresh_expires_at)?,
+    };
+    let program = resp
+        .program
+        .validated()
+        .map_err(|e| SyncError::protocol(format!("programme: {e}")))?;
+    let (card, encoded) = resp
+        .card
+        .validated(program.symbology)
+        .map_err(|e| SyncError::protocol(format!("card: {e}")))?;
+    db.write(|tx| -> Result<(), SyncError> {
+        local::write_session(tx, &session)?;
+        crate::card::write_program(tx, &program).map_err(SyncError::from)?;
+        crate::card::write_card(tx, &card, &encoded).map_err(SyncError::from)?;
+        local::record_offset(tx, answer.clock_offset_ms)?;
+        Ok(())
+    })?;
+    Ok(resp)
+}
+
+fn unexpected(answer: &http::Answer) -> SyncError {
+    let problem = answer.problem();
+    SyncError::Server {
+        status: answer.status.as_u16(),
+        code: problem.code,
+    }
+}
+
+/// Holds the session and refreshes its tokens when they expire.
+struct Authed<'a> {
+    db: &'a Db,
+    http: &'a Http,
+    session: Session,
+    clock_offset_ms: Option<i64>,
+}
+
+impl Authed<'_> {
+    /// Refresh if the access token expires within a minute (by the server's clock).
+    async fn ensure_fresh(&mut self, traffic: &mut Traffic) -> Result<(), SyncError> {
+        let server_now = now_ms() + self.clock_offset_ms.unwrap_or(0);
+        if self.session.access_expires_at - 60_000 > server_now {
+            return Ok(());
+        }
+        self.refresh(traffic).await
+    }
+
+    async fn refresh(&mut self, traffic: &mut Traffic) -> Result<(), SyncError> {
+        let body = serde_json::to_vec(&RefreshRequest {
+            refresh_token: self.session.refresh_token.clone(),
+        })
+        .map_err(|e| SyncError::protocol(e.to_string()))?;
+        let answer = self
+            .http
+            .send(&Request::post("/v1/token", body), traffic)
+            .await?;
+        match answer.status.as_u16() {
+            200 => {}
+            401 => return Err(SyncError::SignedOut),
+            _ => return Err(unexpected(&answer)),
+        }
+        let tokens: Tokens = answer.json()?;
+        self.session.access_token = tokens.access_token;
+        self.session.access_expires_at = parse_ms("access_expires_at", &tokens.access_expires_at)?;
+        self.session.refresh_token = tokens.refresh_token;
+        self.session.refresh_expires_at =
+            parse_ms("refresh_expires_at", &tokens.refresh_expires_at)?;
+        let session = self.session.clone();
+        self.db.write(|tx| local::write_session(tx, &session))?;
+        Ok(())
+    }
+
+    /// Send with the access token; on `token_expired`, refresh once and send again.
+    async fn send(
+        &mut self,
+        mut req: Request,
+        traffic: &mut Traffic,
+    ) -> Result<http::Answer, SyncError> {
+        self.ensure_fresh(traffic).await?;
+        req.bearer = Some(self.session.access_token.clone());
+        let answer = self.http.send(&req, traffic).await?;
+        self.observe(&answer);
+        if answer.status.as_u16() != 401 {
+            return Ok(answer);
+        }
+        if answer.problem().code != codes::TOKEN_EXPIRED {
+            return Err(SyncError::SignedOut);
+        }
+        self.refresh(traffic).await?;
+        req.bearer = Some(self.session.access_token.clone());
+        let answer = self.http.send(&req, traffic).await?;
+        self.observe(&answer);
+        if answer.status.as_u16() == 401 {
+            return Err(SyncError::SignedOut);
+        }
+        Ok(answer)
+    }
+
+    fn observe(&mut self, answer: &http::Answer) {
+        if answer.clock_offset_ms.is_some() {
+            self.clock_offset_ms = answer.clock_offset_ms;
+        }
+    }
+}
+
+/// Push every pending action in order, then pull the catalog, then the member's state.
+pub(crate) async fn sync(
+    db: &Db,
+    http: &Http,
+    observer: Option<&Arc<dyn SyncObserver>>,
+) -> Result<SyncReport, SyncError> {
+    let session = db.read(local::session)?.ok_or(SyncError::NotEnrolled)?;
+    let clock_offset_ms = db.read(local::clock_offset)?;
+    let mut authed = Authed {
+        db,
+        http,
+        session,
+        clock_offset_ms,
+    };
+    let mut traffic = Traffic::default();
+    let mut report = SyncReport {
+        pushed: 0,
+        replayed: 0,
+        rejected: 0,
+        catalog_changes: 0,
+        catalog_pages: 0,
+        requests: 0,
+        retries: 0,
+        bytes_received: 0,
+        clock_offset_ms: None,
+    };
+    db.write(|tx| local::mark_attempt(tx, now_ms()))?;
+    notify(observer, SyncPhase::Started, 0, 0);
+    let result = run(&mut authed, &mut traffic, &mut report, observer).await;
+    report.requests = traffic.requests;
+    report.retries = traffic.retries;
+    report.bytes_received = traffic.bytes_received;
+    report.clock_offset_ms = authed.clock_offset_ms;
+    let offset = authed.clock_offset_ms;
+    match &result {
+        Ok(()) => {
+            db.write(|tx| local::mark_success(tx, now_ms(), offset))?;
+            notify(observer, SyncPhase::Finished, 1, 1);
+        }
+        Err(e) => {
+            let text = e.to_string();
+            // Best effort: the sync's own error matters more than recording it.
+            let _ = db.write(|tx| local::mark_failure(tx, &text, offset));
+            notify(observer, SyncPhase::Failed, 0, 0);
+        }
+    }
+    result.map(|()| report)
+}
+
+async fn run(
+    authed: &mut Authed<'_>,
+    traffic: &mut Traffic,
+    report: &mut SyncReport,
+    observer: Option<&Arc<dyn SyncObserver>>,
+) -> Result<(), SyncError> {
+    push(authed, traffic, report, observer).await?;
+    let member_version = pull_catalog(authed, traffic, report, observer).await?;
+    // The catalog answer says whether the member's state changed: skip /v1/me when it did not.
+    let cached = authed.db.read(local::member_version)?;
+    if member_version.is_some() && member_version == cached {
+        // Confirmed current: the cached state is as of now.
+        authed
+            .db
+            .write(|tx| local::touch_member_state(tx, now_ms()))?;
+        return Ok(());
+    }
+    notify(observer, SyncPhase::Member, 0, 1);
+    let answer = authed.send(Request::get("/v1/me"), traffic).await?;
+    if answer.status.as_u16() != 200 {
+        return Err(unexpected(&answer));
+    }
+    let state: MemberState = answer.json()?;
+    authed
+        .db
+        .write(|tx| local::write_member_state(tx, &state, member_version, now_ms()))?;
+    notify(observer, SyncPhase::Member, 1, 1);
+    Ok(())
+}
+
+async fn push(
+    authed: &mut Authed<'_>,
+    traffic: &mut Traffic,
+    report: &mut SyncReport,
+    observer: Option<&Arc<dyn SyncObserver>>,
+) -> Result<(), SyncError> {
+    let total = authed.db.read(local::pending_count)?;
+    let mut done = 0;
+    notify(observer, SyncPhase::Pushing, 0, total);
+    // Oldest first; each row leaves the outbox in the transaction recording its answer.
+    while let Some(row) = authed.db.read(local::first_pending)? {
+        let mut req = Request::post("/v1/mutations", row.body.clone().into_bytes());
+        req.idempotency_key = Some(row.idempotency_key.clone());
+        let answer = match authed.send(req, traffic).await {
+            Ok(a) => a,
+            Err(e) => {
+                let text = e.to_string();
+                let _ = authed
+                    .db
+                    .write(|tx| local::note_attempt(tx, row.seq, &text));
+                return Err(e);
+            }
+        };
+        let status = answer.status.as_u16();
+        if answer.status.is_success() {
+            authed
+                .db
+                .write(|tx| local::acknowledge(tx, &row, now_ms()))?;
+            if answer.replayed {
+                report.replayed += 1;
+            } else {
+                report.pushed += 1;
+            }
+        } else if (400..500).contains(&status) {
+            // Refused for good: keep it aside with the reason; the next ones still go.
+            let problem = answer.problem();
+            tracing::warn!(status, code = %problem.code, "an action was refused by the server");
+            authed
+                .db
+                .write(|tx| local::reject(tx, &row, &problem, now_ms()))?;
+            report.rejected += 1;
+        } else {
+            return Err(unexpected(&answer));
+        }
+        done += 1;
+        notify(observer, SyncPhase::Pushing, done, total.max(done));
+    }
+    Ok(())
+}
+
+async fn pull_catalog(
+    authed: &mut Authed<'_>,
+    traffic: &mut Traffic,
+    report: &mut SyncReport,
+    observer: Option<&Arc<dyn SyncObserver>>,
+) -> Result<Option<i64>, SyncError> {
+    let page_size = authed.http.config().page_size;
+    let mut restarted = false;
+    loop {
+        let cursor = authed.db.read(local::catalog_cursor)?;
+        let mut path = format!("/v1/catalog?limit={page_size}");
+        if let Some(c) = &cursor {
+            path.push_str("&cursor=");
+            path.push_str(c);
+        }
+        let mut req = Request::get(path);
+        req.if_none_match = cursor.as_ref().map(|c| format!("\"{c}\""));
+        let answer = authed.send(req, traffic).await?;
+        match answer.status.as_u16() {
+            200 => {}
+            304 => {
+                authed.db.write(|tx| local::touch_catalog(tx, now_ms()))?;
+                return Ok(answer.member_version);
+            }
+            // The server was restored to an older state: start the feed again from nothing.
+            410 if !restarted => {
+                tracing::warn!("catalog cursor ahead of the server: full resync");
+                authed.db.write(local::reset_catalog)?;
+                restarted = true;
+                continue;
+            }
+            _ => return Err(unexpected(&answer)),
+        }
+        let page: CatalogPage = answer.json()?;
+        if page.format != crate::api::API_VERSION {
+            return Err(SyncError::Incompatible {
+                server_version: page.format.to_string(),
+            });
+        }
+        // Check the whole page before touching the cache: it is applied whole or not at all.
+        for change in &page.changes {
+            change
+                .validate()
+                .map_err(|e| SyncError::protocol(format!("catalog: {e}")))?;
+        }
+        if page.cursor.is_empty() || page.cursor.len() > 64 {
+            return Err(SyncError::protocol("catalog: bad cursor"));
+        }
+        let applied = authed
+            .db
+            .write(|tx| local::apply_page(tx, &page, now_ms()))?;
+        report.catalog_changes += applied;
+        report.catalog_pages += 1;
+        notify(observer, SyncPhase::Pulling, report.catalog_changes, 0);
+        if !page.has_more {
+            return Ok(answer.member_version);
+        }
+        if page.changes.is_empty() {
+            return Err(SyncError::protocol(
+                "catalog: an empty page says there is more",
+            ));
+        }
+    }
+}
+
+/// When the device last synced, what is waiting, and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SyncStatus {
+    pub enrolled: bool,
+    pub member_id: Option<String>,
+    pub server_url: Option<String>,
+    /// Actions waiting to be sent.
+    pub pending: u64,
+    /// Actions the server refused for good.
+    pub rejected: u64,
+    pub last_attempt_at: Option<SystemTime>,
+    pub last_success_at: Option<SystemTime>,
+    pub last_error: Option<String>,
+    pub catalog_as_of: Option<SystemTime>,
+    pub clock_offset_ms: Option<i64>,
+}
