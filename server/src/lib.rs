@@ -351,3 +351,4 @@ impl Drop for RunningServer {
         self.shutdown();
     }
 }
+pub use rusqlite;

@@ -1,1 +1,107 @@
-//! Helpers shared by the end-to-end scenarios in `tests/`.
+//! Helpers shared by the end-to-end scenarios in `tests/`: a real server on loopback with its
+//! storage at hand, a fault-injecting TCP proxy, and small admin calls.
+
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tessera_core::catalog::Catalog;
+use tessera_server::storage::Storage;
+use tessera_server::storage::sqlite::SqliteStorage;
+use tessera_server::{AppState, RunningServer, ServerConfig};
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
+/// A real server on a loopback port, with a temporary SQLite database.
+#[derive(Debug)]
+pub struct Server {
+    pub running: RunningServer,
+    pub storage: SqliteStorage,
+    /// A runtime for direct storage calls from test threads.
+    rt: tokio::runtime::Runtime,
+}
+
+impl Server {
+    /// A server with the given config (admin token forced to [`ADMIN_TOKEN`]) and catalog.
+    pub fn start_with(config: ServerConfig, catalog: Option<Catalog>) -> Server {
+        Self::start_on(
+            "127.0.0.1:0".parse().unwrap(),
+            SqliteStorage::temporary().unwrap(),
+            config,
+            catalog,
+        )
+    }
+
+    pub fn start_on(
+        addr: SocketAddr,
+        storage: SqliteStorage,
+        config: ServerConfig,
+        catalog: Option<Catalog>,
+    ) -> Server {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        if let Some(c) = catalog {
+            rt.block_on(storage.load_catalog(c)).unwrap();
+        }
+        let config = ServerConfig {
+            admin_token: ADMIN_TOKEN.into(),
+            ..config
+        };
+        let state = AppState::new(Arc::new(storage.clone()), config);
+        let running = RunningServer::start(addr, state, 2).unwrap();
+        Server {
+            running,
+            storage,
+            rt,
+        }
+    }
+
+    /// The seed catalog and the default config.
+    pub fn start() -> Server {
+        Self::start_with(ServerConfig::default(), Some(seed()))
+    }
+
+    pub fn url(&self) -> String {
+        self.running.url()
+    }
+
+    /// Every event id the server holds for `member`, with how often it was applied.
+    pub fn event_counts(&self, member: &str) -> Vec<(String, u64)> {
+        self.rt
+            .block_on(self.storage.event_ids(member.to_owned()))
+            .unwrap()
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+}
+
+pub fn seed() -> Catalog {
+    tessera_server::seed::catalog().unwrap()
+}
+
+/// A small catalog: the seed programme, `stores` stores and `offers` offers.
+pub fn small_catalog(stores: usize, offers: usize) -> Catalog {
+    let mut c = seed();
+    c.stores.truncate(stores);
+    c.offers.truncate(offers);
+    for o in &mut c.offers {
+        o.store_ids
+            .retain(|id| c.stores.iter().any(|s| &s.id == id));
+    }
+    c
+}
+
+pub fn device() -> tessera_core::DeviceInfo {
+    tessera_core::DeviceInfo {
+        platform: "cli".into(),
+        app_version: "e2e".into(),
+    }
+}
+
+/// For tests that read or damage the phone's database file directly.
+pub use tessera_server::rusqlite;
