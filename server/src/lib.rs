@@ -101,11 +101,24 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
+/// Counters of what the mutation endpoint did since start.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub applied: std::sync::atomic::AtomicU64,
+    /// Answers replayed for a repeated key (a phone retrying after a lost answer or a crash).
+    pub replayed: std::sync::atomic::AtomicU64,
+    /// 409: the same key was in flight.
+    pub in_flight_conflicts: std::sync::atomic::AtomicU64,
+    /// 422: the same key with another body.
+    pub key_reused: std::sync::atomic::AtomicU64,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub config: Arc<ServerConfig>,
     pub in_flight: Arc<InFlight>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -120,6 +133,7 @@ impl AppState {
             storage,
             config: Arc::new(config),
             in_flight: Arc::new(InFlight::default()),
+            metrics: Arc::new(Metrics::default()),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The member API: enrol, refresh, state, catalog feed, mutations.
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -402,6 +404,7 @@ pub async fn mutate(
         .in_flight
         .try_claim(&auth.member_id, &key)
         .ok_or_else(|| {
+            state.metrics.in_flight_conflicts.fetch_add(1, Relaxed);
             ApiError::new(
                 StatusCode::CONFLICT,
                 codes::REQUEST_IN_FLIGHT,
@@ -415,9 +418,16 @@ pub async fn mutate(
         .apply_mutation(auth.member_id, key, body_hash, mutation, now_ms())
         .await?;
     let (stored, replayed) = match outcome {
-        MutationOutcome::Applied(a) => (a, false),
-        MutationOutcome::Replayed(a) => (a, true),
+        MutationOutcome::Applied(a) => {
+            state.metrics.applied.fetch_add(1, Relaxed);
+            (a, false)
+        }
+        MutationOutcome::Replayed(a) => {
+            state.metrics.replayed.fetch_add(1, Relaxed);
+            (a, true)
+        }
         MutationOutcome::KeyReused => {
+            state.metrics.key_reused.fetch_add(1, Relaxed);
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 codes::IDEMPOTENCY_KEY_REUSED,

@@ -18,6 +18,7 @@ pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 pub struct Server {
     pub running: RunningServer,
     pub storage: SqliteStorage,
+    pub metrics: Arc<tessera_server::Metrics>,
     /// A runtime for direct storage calls from test threads.
     rt: tokio::runtime::Runtime,
 }
@@ -51,10 +52,12 @@ impl Server {
             ..config
         };
         let state = AppState::new(Arc::new(storage.clone()), config);
+        let metrics = state.metrics.clone();
         let running = RunningServer::start(addr, state, 2).unwrap();
         Server {
             running,
             storage,
+            metrics,
             rt,
         }
     }

@@ -47,8 +47,9 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Proxy to `upstream`; while faults are on, each new connection gets a fault with
-    /// probability `fault_rate`, drawn with `seed`.
+    /// Proxy to `upstream`; while faults are on, each request (each chunk the client sends) gets
+    /// a fault with probability `fault_rate`, drawn with `seed`. Faults are drawn per request,
+    /// not per connection, because the client keeps connections alive.
     pub fn start(upstream: SocketAddr, seed: u64, fault_rate: f64) -> Proxy {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -61,28 +62,22 @@ impl Proxy {
         let faults_on = Arc::new(AtomicBool::new(false));
         let (s, on) = (stats.clone(), faults_on.clone());
         rt.spawn(async move {
-            let mut rng = seed.max(1);
+            let mut n = 0u64;
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
+                n += 1;
                 s.connections.fetch_add(1, Ordering::Relaxed);
-                // xorshift: reproducible from the seed.
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let roll = (rng % 10_000) as f64 / 10_000.0;
-                let fault = if !on.load(Ordering::Relaxed) || roll >= fault_rate {
-                    Fault::Pass
-                } else {
-                    match rng % 4 {
-                        0 => Fault::Drop,
-                        1 => Fault::Delay(50 + (rng >> 8) % 900),
-                        2 => Fault::CutAnswer,
-                        _ => Fault::LoseAnswer,
-                    }
-                };
-                tokio::spawn(handle(client, upstream, fault, s.clone()));
+                let rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(n) | 1);
+                tokio::spawn(handle(
+                    client,
+                    upstream,
+                    rng,
+                    fault_rate,
+                    on.clone(),
+                    s.clone(),
+                ));
             }
         });
         Proxy {
@@ -102,80 +97,117 @@ impl Proxy {
     }
 }
 
-async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Fault, stats: Arc<Stats>) {
-    match fault {
-        Fault::Drop => {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        Fault::Delay(ms) => {
-            stats.delayed.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        _ => {}
+/// xorshift64: reproducible from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
     }
+
+    fn fault(&mut self, rate: f64) -> Fault {
+        let r = self.next();
+        if (r % 10_000) as f64 / 10_000.0 >= rate {
+            return Fault::Pass;
+        }
+        match (r >> 20) % 4 {
+            0 => Fault::Drop,
+            1 => Fault::Delay(50 + (r >> 24) % 900),
+            2 => Fault::CutAnswer,
+            _ => Fault::LoseAnswer,
+        }
+    }
+}
+
+const NO_FAULT: u8 = 0;
+const CUT: u8 = 1;
+const LOSE: u8 = 2;
+
+async fn handle(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut rng: Rng,
+    rate: f64,
+    on: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
     let (mut cr, mut cw) = client.split();
-    let (mut sr, mut sw) = {
-        let (r, w) = server.into_split();
-        (r, w)
-    };
+    let (mut sr, mut sw) = server.into_split();
+    // The fault waiting for the next answer from the server.
+    let next_answer = std::sync::atomic::AtomicU8::new(NO_FAULT);
     let up = async {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            match cr.read(&mut buf).await {
+            let n = match cr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    stats.bytes_up.fetch_add(n as u64, Ordering::Relaxed);
-                    if sw.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
+                Ok(n) => n,
+            };
+            let fault = if on.load(Ordering::Relaxed) {
+                rng.fault(rate)
+            } else {
+                Fault::Pass
+            };
+            match fault {
+                Fault::Pass => {}
+                Fault::Drop => {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    return true;
                 }
+                Fault::Delay(ms) => {
+                    stats.delayed.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                Fault::CutAnswer => next_answer.store(CUT, Ordering::Relaxed),
+                Fault::LoseAnswer => next_answer.store(LOSE, Ordering::Relaxed),
+            }
+            stats.bytes_up.fetch_add(n as u64, Ordering::Relaxed);
+            if sw.write_all(&buf[..n]).await.is_err() {
+                break;
             }
         }
         let _ = sw.shutdown().await;
+        false
     };
     let down = async {
         let mut buf = vec![0u8; 16 * 1024];
-        let mut first = true;
         loop {
-            match sr.read(&mut buf).await {
+            let n = match sr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if first {
-                        first = false;
-                        match fault {
-                            Fault::LoseAnswer => {
-                                // The server has answered, so it has applied the request.
-                                stats.lost.fetch_add(1, Ordering::Relaxed);
-                                return;
-                            }
-                            Fault::CutAnswer => {
-                                stats.cut.fetch_add(1, Ordering::Relaxed);
-                                let keep = (n / 2).max(1);
-                                let _ = cw.write_all(&buf[..keep]).await;
-                                stats.bytes_down.fetch_add(keep as u64, Ordering::Relaxed);
-                                return;
-                            }
-                            _ => {}
-                        }
-                    }
-                    stats.bytes_down.fetch_add(n as u64, Ordering::Relaxed);
-                    if cw.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
+                Ok(n) => n,
+            };
+            match next_answer.swap(NO_FAULT, Ordering::Relaxed) {
+                LOSE => {
+                    // The server has answered, so it has applied the request.
+                    stats.lost.fetch_add(1, Ordering::Relaxed);
+                    return;
                 }
+                CUT => {
+                    stats.cut.fetch_add(1, Ordering::Relaxed);
+                    let keep = (n / 2).max(1);
+                    let _ = cw.write_all(&buf[..keep]).await;
+                    stats.bytes_down.fetch_add(keep as u64, Ordering::Relaxed);
+                    return;
+                }
+                _ => {}
+            }
+            stats.bytes_down.fetch_add(n as u64, Ordering::Relaxed);
+            if cw.write_all(&buf[..n]).await.is_err() {
+                break;
             }
         }
     };
-    // A lost or cut answer ends the connection; a client that stops sending still gets the rest
-    // of its answer.
+    // A dropped request, a lost or cut answer end the connection; a client that stops sending
+    // still gets the rest of its answer.
     tokio::pin!(up);
     tokio::pin!(down);
     tokio::select! {
         _ = &mut down => {}
-        _ = &mut up => down.await,
+        dropped = &mut up => if !dropped { down.await },
     }
 }
