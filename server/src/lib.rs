@@ -88,9 +88,14 @@ pub struct InFlightGuard<'a> {
 impl InFlight {
     pub fn try_claim(&self, member: &str, key: &str) -> Option<InFlightGuard<'_>> {
         let entry = (member.to_owned(), key.to_owned());
-        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        set.insert(entry.clone())
-            .then_some(InFlightGuard { set: self, entry })
+        let claimed = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.clone());
+        // Build the guard only once the lock is released: its Drop takes the lock (and
+        // `then_some` would build it, and drop it, even when the claim failed).
+        claimed.then(|| InFlightGuard { set: self, entry })
     }
 }
 

@@ -371,6 +371,9 @@ async fn push(
         };
         let status = answer.status.as_u16();
         if answer.status.is_success() {
+            // A garbled success is not an acknowledgement: keep the row, send it again (the
+            // server replays the first answer).
+            let _: crate::api::MutationResponse = answer.json()?;
             authed
                 .db
                 .write(|tx| local::acknowledge(tx, &row, now_ms()))?;
@@ -444,6 +447,11 @@ async fn pull_catalog(
         if page.cursor.is_empty() || page.cursor.len() > 64 {
             return Err(SyncError::protocol("catalog: bad cursor"));
         }
+        if page.has_more && page.changes.is_empty() {
+            return Err(SyncError::protocol(
+                "catalog: an empty page says there is more",
+            ));
+        }
         let applied = authed
             .db
             .write(|tx| local::apply_page(tx, &page, now_ms()))?;
@@ -452,11 +460,6 @@ async fn pull_catalog(
         notify(observer, SyncPhase::Pulling, report.catalog_changes, 0);
         if !page.has_more {
             return Ok(answer.member_version);
-        }
-        if page.changes.is_empty() {
-            return Err(SyncError::protocol(
-                "catalog: an empty page says there is more",
-            ));
         }
     }
 }

@@ -1,0 +1,484 @@
+//! The server over loopback HTTP: every malformed request gets a 4xx problem document (never a
+//! 5xx, never plain text), idempotency keys behave as documented, the catalog feed pages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
+use tessera_server::storage::Storage;
+use tessera_server::storage::sqlite::SqliteStorage;
+use tessera_server::{AppState, RunningServer, ServerConfig};
+
+const ADMIN: &str = "api-test-admin";
+
+struct T {
+    server: RunningServer,
+    storage: SqliteStorage,
+    http: Client,
+}
+
+fn start() -> T {
+    let storage = SqliteStorage::temporary().unwrap();
+    let mut catalog = tessera_server::seed::catalog().unwrap();
+    catalog.stores.truncate(30);
+    catalog.offers.truncate(10);
+    for o in &mut catalog.offers {
+        o.store_ids.clear();
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            // SqliteStorage runs on spawn_blocking, which needs a runtime with a blocking pool.
+            storage.load_catalog(catalog).await
+        })
+        .unwrap();
+    let state = AppState::new(
+        Arc::new(storage.clone()),
+        ServerConfig {
+            admin_token: ADMIN.into(),
+            ..ServerConfig::default()
+        },
+    );
+    let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state, 2).unwrap();
+    T {
+        server,
+        storage,
+        http: Client::builder().gzip(false).build().unwrap(),
+    }
+}
+
+impl T {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    fn enrol(&self) -> (String, String) {
+        let r = self
+            .http
+            .post(self.url("/v1/enrol"))
+            .json(&json!({"holder_name": "Ada", "device": {"platform": "android", "app_version": "1.0"}}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().unwrap();
+        (
+            v["tokens"]["access_token"].as_str().unwrap().to_owned(),
+            v["member_id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    fn mutate(&self, token: &str, key: &str, body: &str) -> Response {
+        self.http
+            .post(self.url("/v1/mutations"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+    }
+}
+
+/// Asserts a problem document with `status` and `code`.
+fn problem(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "{:?}", r.headers());
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "status {status}"
+    );
+    assert_eq!(r.headers()["tessera-api-version"], "1");
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["status"], status);
+    assert_eq!(v["code"], code, "{v}");
+    assert!(v["type"].as_str().unwrap().ends_with(code));
+    v
+}
+
+fn event(id: &str) -> String {
+    json!({"type": "record_event", "event": {"event_id": id, "kind": "app_opened", "occurred_at": "2026-11-01T10:00:00Z"}}).to_string()
+}
+
+#[test]
+fn malformed_requests_get_problem_documents() {
+    let t = start();
+    let (token, _) = t.enrol();
+    let h = &t.http;
+    problem(h.get(t.url("/nowhere")).send().unwrap(), 404, "not_found");
+    problem(
+        h.delete(t.url("/v1/enrol")).send().unwrap(),
+        405,
+        "method_not_allowed",
+    );
+    problem(
+        h.post(t.url("/v1/enrol"))
+            .body("{")
+            .header("content-type", "application/json")
+            .send()
+            .unwrap(),
+        400,
+        "invalid_body",
+    );
+    problem(
+        h.post(t.url("/v1/enrol")).body("{}").send().unwrap(),
+        415,
+        "unsupported_media_type",
+    );
+    problem(
+        h.post(t.url("/v1/enrol"))
+            .json(&json!({"holder_name": 5}))
+            .send()
+            .unwrap(),
+        422,
+        "invalid_body",
+    );
+    problem(
+        h.post(t.url("/v1/enrol"))
+            .json(&json!({"holder_name": "A", "device": {"platform": "amiga", "app_version": "1"}}))
+            .send()
+            .unwrap(),
+        422,
+        "validation_failed",
+    );
+    let huge = "x".repeat(200 * 1024);
+    problem(
+        h.post(t.url("/v1/enrol"))
+            .json(&json!({"holder_name": huge, "device": {"platform": "ios", "app_version": "1"}}))
+            .send()
+            .unwrap(),
+        413,
+        "payload_too_large",
+    );
+    problem(h.get(t.url("/v1/me")).send().unwrap(), 401, "unauthorized");
+    problem(
+        h.get(t.url("/v1/me")).bearer_auth("forged").send().unwrap(),
+        401,
+        "unauthorized",
+    );
+    problem(
+        h.get(t.url("/v1/catalog?cursor=garbage"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap(),
+        400,
+        "invalid_cursor",
+    );
+    problem(
+        h.get(t.url("/v1/catalog?limit=-1"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap(),
+        400,
+        "invalid_query",
+    );
+    problem(
+        h.get(t.url("/v1/catalog?cursor=c1.99999"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap(),
+        410,
+        "cursor_ahead",
+    );
+    // Mutations: the key and the body.
+    let no_key = h
+        .post(t.url("/v1/mutations"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(event("e-1"))
+        .send()
+        .unwrap();
+    problem(no_key, 400, "idempotency_key_missing");
+    problem(
+        t.mutate(&token, "short", &event("e-1")),
+        400,
+        "idempotency_key_invalid",
+    );
+    problem(
+        t.mutate(&token, "key-00000001", "{\"type\":\"teleport\"}"),
+        400,
+        "invalid_body",
+    );
+    problem(
+        t.mutate(&token, "key-00000002", &"[".repeat(100_000)),
+        413,
+        "payload_too_large",
+    );
+    let future = json!({"type": "record_event", "event": {"event_id": "e-f", "kind": "app_opened", "occurred_at": "2099-01-01T00:00:00Z"}});
+    problem(
+        t.mutate(&token, "key-00000003", &future.to_string()),
+        422,
+        "event_in_future",
+    );
+    let bad_id = json!({"type": "record_event", "event": {"event_id": "bad id!", "kind": "app_opened", "occurred_at": "2026-01-01T00:00:00Z"}});
+    problem(
+        t.mutate(&token, "key-00000004", &bad_id.to_string()),
+        422,
+        "validation_failed",
+    );
+    // Admin.
+    problem(
+        h.put(t.url("/admin/v1/program"))
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .unwrap(),
+        401,
+        "unauthorized",
+    );
+    problem(
+        h.put(t.url("/admin/v1/program"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"id": "p", "name": "P", "brand_color": "red", "symbology": "qr"}))
+            .send()
+            .unwrap(),
+        422,
+        "validation_failed",
+    );
+    problem(
+        h.delete(t.url("/admin/v1/stores/nope"))
+            .bearer_auth(ADMIN)
+            .send()
+            .unwrap(),
+        404,
+        "not_found",
+    );
+}
+
+#[test]
+fn an_idempotency_key_applies_once_and_replays_its_first_answer() {
+    let t = start();
+    let (token, member) = t.enrol();
+    let first = t.mutate(&token, "key-aaaaaaaa", &event("e-1"));
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().unwrap();
+    assert_eq!(first["sequence"], 1);
+    for _ in 0..3 {
+        let again = t.mutate(&token, "key-aaaaaaaa", &event("e-1"));
+        assert_eq!(again.status(), 200);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(
+            again.json::<Value>().unwrap(),
+            first,
+            "the first answer, byte for byte"
+        );
+    }
+    problem(
+        t.mutate(&token, "key-aaaaaaaa", &event("e-2")),
+        422,
+        "idempotency_key_reused",
+    );
+    // A refused mutation's answer is stored and replayed too.
+    let fav = json!({"type": "set_favourite_store", "store_id": "st-nowhere", "favourite": true})
+        .to_string();
+    problem(t.mutate(&token, "key-bbbbbbbb", &fav), 422, "unknown_store");
+    problem(t.mutate(&token, "key-bbbbbbbb", &fav), 422, "unknown_store");
+    // Keys are per member: another member's same key is another request.
+    let (other, _) = t.enrol();
+    assert_eq!(
+        t.mutate(&other, "key-aaaaaaaa", &event("e-1")).status(),
+        200
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let counts = rt.block_on(t.storage.event_ids(member)).unwrap();
+    assert_eq!(counts, vec![("e-1".to_owned(), 1)]);
+}
+
+#[test]
+fn concurrent_requests_with_one_key_apply_once_and_the_others_get_409_or_the_replay() {
+    let t = Arc::new(start());
+    let (token, member) = t.enrol();
+    let mut conflicts = 0;
+    for round in 0..20 {
+        let key = format!("key-concurrent-{round}");
+        let body = event(&format!("e-{round}"));
+        let answers: Vec<u16> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (t, token, key, body) =
+                        (t.clone(), token.clone(), key.clone(), body.clone());
+                    s.spawn(move || {
+                        let r = t.mutate(&token, &key, &body);
+                        let status = r.status().as_u16();
+                        if status == 409 {
+                            assert!(r.headers().contains_key("retry-after"));
+                            problem(r, 409, "request_in_flight");
+                        }
+                        status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            answers.iter().all(|s| *s == 200 || *s == 409),
+            "{answers:?}"
+        );
+        conflicts += answers.iter().filter(|s| **s == 409).count();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let counts = rt.block_on(t.storage.event_ids(member)).unwrap();
+    assert_eq!(counts.len(), 20);
+    assert!(counts.iter().all(|(_, n)| *n == 1));
+    eprintln!("409 answers: {conflicts} of 160");
+}
+
+#[test]
+fn keys_are_kept_for_the_retention_period_then_purged() {
+    let t = start();
+    let (token, _) = t.enrol();
+    assert_eq!(
+        t.mutate(&token, "key-retained", &event("e-1")).status(),
+        200
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let retention = ServerConfig::default().key_retention;
+    assert!(retention >= Duration::from_secs(30 * 24 * 3600));
+    // Nothing younger than the retention period goes.
+    let cutoff = now - retention.as_millis() as i64;
+    assert_eq!(rt.block_on(t.storage.purge_keys(cutoff)).unwrap(), 0);
+    assert_eq!(
+        t.mutate(&token, "key-retained", &event("e-1")).headers()["idempotent-replayed"],
+        "true"
+    );
+    // Once past it, the key is forgotten.
+    assert_eq!(rt.block_on(t.storage.purge_keys(now + 1)).unwrap(), 1);
+}
+
+#[test]
+fn the_catalog_feed_pages_compresses_and_answers_304_when_nothing_changed() {
+    let t = start();
+    let (token, _) = t.enrol();
+    let mut cursor: Option<String> = None;
+    let mut seen = 0;
+    let mut pages = 0;
+    loop {
+        let mut url = t.url("/v1/catalog?limit=7");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let v: Value = t
+            .http
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        seen += v["changes"].as_array().unwrap().len();
+        pages += 1;
+        cursor = Some(v["cursor"].as_str().unwrap().to_owned());
+        if !v["has_more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    assert_eq!((seen, pages), (41, 6), "programme + 30 stores + 10 offers");
+    let c = cursor.unwrap();
+    let r = t
+        .http
+        .get(t.url(&format!("/v1/catalog?cursor={c}")))
+        .bearer_auth(&token)
+        .header("if-none-match", format!("\"{c}\""))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert!(r.headers().contains_key("tessera-member-version"));
+    let r = t
+        .http
+        .get(t.url("/v1/catalog"))
+        .bearer_auth(&token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+}
+
+#[test]
+fn refresh_tokens_are_single_use() {
+    let t = start();
+    let r: Value = t
+        .http
+        .post(t.url("/v1/enrol"))
+        .json(&json!({"holder_name": "Ada", "device": {"platform": "ios", "app_version": "1"}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let refresh = r["tokens"]["refresh_token"].as_str().unwrap();
+    let ok = t
+        .http
+        .post(t.url("/v1/token"))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let new: Value = ok.json().unwrap();
+    let me = t
+        .http
+        .get(t.url("/v1/me"))
+        .bearer_auth(new["access_token"].as_str().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    // The old access token died with the refresh.
+    let old = t
+        .http
+        .get(t.url("/v1/me"))
+        .bearer_auth(r["tokens"]["access_token"].as_str().unwrap())
+        .send()
+        .unwrap();
+    problem(old, 401, "unauthorized");
+    problem(
+        t.http
+            .post(t.url("/v1/token"))
+            .json(&json!({"refresh_token": refresh}))
+            .send()
+            .unwrap(),
+        401,
+        "invalid_refresh_token",
+    );
+}
+
+#[test]
+fn the_served_openapi_document_lists_every_route() {
+    let t = start();
+    let doc: Value = t
+        .http
+        .get(t.url("/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/v1/enrol", &["post"][..]),
+        ("/v1/token", &["post"]),
+        ("/v1/me", &["get"]),
+        ("/v1/catalog", &["get"]),
+        ("/v1/mutations", &["post"]),
+        ("/admin/v1/program", &["put"]),
+        ("/admin/v1/stores/{id}", &["put", "delete"]),
+        ("/admin/v1/offers/{id}", &["put", "delete"]),
+        ("/admin/v1/catalog", &["post"]),
+        ("/admin/v1/members/{id}/events", &["get"]),
+    ] {
+        for m in methods {
+            assert!(paths[path][m].is_object(), "{m} {path} documented");
+        }
+    }
+    assert_eq!(paths.len(), 10, "no undocumented or stale paths");
+    assert_eq!(
+        doc,
+        serde_json::to_value(tessera_server::openapi()).unwrap()
+    );
+}
