@@ -288,32 +288,33 @@ impl Tessera {
     pub fn sync_status(&self) -> Result<SyncStatus> {
         self.db.read(|conn| {
             let session = sync::local::session(conn)?;
-            let (attempt, success, error, as_of, offset): (
-                Option<i64>,
-                Option<i64>,
-                Option<String>,
-                Option<i64>,
-                Option<i64>,
-            ) = conn
+            let mut status = conn
                 .query_row(
                     "SELECT last_attempt_at, last_success_at, last_error, catalog_as_of,
                             clock_offset_ms FROM sync_state WHERE id = 1",
                     [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| {
+                        Ok(SyncStatus {
+                            enrolled: false,
+                            member_id: None,
+                            server_url: None,
+                            pending: 0,
+                            rejected: 0,
+                            last_attempt_at: r.get::<_, Option<i64>>(0)?.map(sync::local::to_time),
+                            last_success_at: r.get::<_, Option<i64>>(1)?.map(sync::local::to_time),
+                            last_error: r.get(2)?,
+                            catalog_as_of: r.get::<_, Option<i64>>(3)?.map(sync::local::to_time),
+                            clock_offset_ms: r.get(4)?,
+                        })
+                    },
                 )
                 .map_err(StorageError::from)?;
-            Ok(SyncStatus {
-                enrolled: session.is_some(),
-                member_id: session.as_ref().map(|s| s.member_id.clone()),
-                server_url: session.map(|s| s.server_url),
-                pending: sync::local::pending_count(conn)?,
-                rejected: sync::local::rejected_count(conn)?,
-                last_attempt_at: attempt.map(sync::local::to_time),
-                last_success_at: success.map(sync::local::to_time),
-                last_error: error,
-                catalog_as_of: as_of.map(sync::local::to_time),
-                clock_offset_ms: offset,
-            })
+            status.enrolled = session.is_some();
+            status.member_id = session.as_ref().map(|s| s.member_id.clone());
+            status.server_url = session.map(|s| s.server_url);
+            status.pending = sync::local::pending_count(conn)?;
+            status.rejected = sync::local::rejected_count(conn)?;
+            Ok(status)
         })
     }
 

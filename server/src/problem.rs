@@ -13,7 +13,8 @@ use crate::storage::StorageError;
 /// A problem document and the headers that go with it.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub problem: Problem,
+    /// Boxed: errors travel in every handler's `Result`, and a small `Err` keeps those cheap.
+    pub problem: Box<Problem>,
     pub retry_after: Option<u64>,
     pub www_authenticate: bool,
 }
@@ -26,7 +27,7 @@ impl ApiError {
         detail: impl Into<Option<String>>,
     ) -> Self {
         ApiError {
-            problem: Problem::new(status.as_u16(), code, title, detail.into()),
+            problem: Box::new(Problem::new(status.as_u16(), code, title, detail.into())),
             retry_after: None,
             www_authenticate: false,
         }

@@ -67,6 +67,9 @@ fn response(
     bytes
 }
 
+/// Whether an error is the one a case expects.
+type Expect = fn(&SyncError) -> bool;
+
 const V1: (&str, &str) = ("tessera-api-version", "1");
 const JSON: (&str, &str) = ("content-type", "application/json");
 
@@ -118,7 +121,7 @@ fn every_bad_answer_is_a_typed_error_and_leaves_the_cache_intact() {
         false,
         1,
     );
-    let cases: Vec<(&str, Vec<u8>, fn(&SyncError) -> bool)> = vec![
+    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
         (
             "malformed JSON",
             response("200 OK", &[V1, JSON], b"{\"format\":1,\"changes\":[", None),

@@ -103,11 +103,6 @@ fn a_sync_with_nothing_new_is_one_round_trip() {
     assert_eq!(t.member_state().unwrap().unwrap().state.events_recorded, 1);
 }
 
-fn admin(server: &Server) -> reqwest::blocking::Client {
-    let _ = server;
-    reqwest::blocking::Client::new()
-}
-
 #[test]
 fn catalog_updates_and_deletions_reach_the_cache_in_pages() {
     let server = Server::start_with(ServerConfig::default(), Some(small_catalog(120, 30)));
@@ -120,7 +115,7 @@ fn catalog_updates_and_deletions_reach_the_cache_in_pages() {
     assert_eq!(report.catalog_changes, 151);
     assert_eq!(report.catalog_pages, 7);
 
-    let http = admin(&server);
+    let http = reqwest::blocking::Client::new();
     let mut store = t.stores(Some("Paris"), 1).unwrap().remove(0);
     store.name = "Renamed flagship".into();
     let r = http
