@@ -9,7 +9,7 @@ use crate::error::{CardError, StorageError, storage};
 /// One member's Tessera on one device. Thread-safe; call it from a background dispatcher.
 #[derive(Debug, uniffi::Object)]
 pub struct Tessera {
-    inner: tessera_core::Tessera,
+    pub(crate) inner: tessera_core::Tessera,
 }
 
 #[uniffi::export]

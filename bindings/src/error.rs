@@ -65,3 +65,96 @@ pub(crate) fn storage(e: Error) -> StorageError {
         },
     }
 }
+
+/// What enrolment and sync can answer. `Offline`, `Timeout` and `Server` are worth retrying later
+/// by themselves (schedule the next sync); the rest need the app or the member to act.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum SyncError {
+    /// No network, DNS failure, connection refused or reset: try again when online.
+    #[error("the server cannot be reached")]
+    Offline,
+    /// The server did not answer in time, after retries.
+    #[error("the server did not answer in time")]
+    Timeout,
+    /// No member on this device: enrol first.
+    #[error("no member is enrolled on this device")]
+    NotEnrolled,
+    /// A member is already enrolled on this device: sign out first.
+    #[error("a member is already enrolled on this device")]
+    AlreadyEnrolled,
+    /// The server refused this device's credentials for good: enrol again. Pending actions are
+    /// kept.
+    #[error("the server refused this device's credentials")]
+    SignedOut,
+    /// The server answered an error after retries; `code` is its stable problem code.
+    #[error("the server answered {status} {code}")]
+    Server { status: u16, code: String },
+    /// The server's answer is malformed, truncated, too large or unexpected; nothing was applied.
+    #[error("the server's answer is not usable: {reason}")]
+    Protocol { reason: String },
+    /// The server speaks another protocol version: the app needs an update.
+    #[error("the server speaks protocol version {server_version}")]
+    Incompatible { server_version: String },
+    /// An argument is invalid; `field` names it.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    /// `count` actions wait to be sent: sync first, or sign out discarding them.
+    #[error("{count} actions are waiting to be sent")]
+    PendingActions { count: u64 },
+    /// The database failed (see `StorageError`).
+    #[error("storage: {problem}")]
+    Storage { problem: StorageError },
+}
+
+impl From<tessera_core::SyncError> for SyncError {
+    fn from(e: tessera_core::SyncError) -> Self {
+        use tessera_core::SyncError as E;
+        match e {
+            E::Offline => SyncError::Offline,
+            E::Timeout => SyncError::Timeout,
+            E::NotEnrolled => SyncError::NotEnrolled,
+            E::AlreadyEnrolled => SyncError::AlreadyEnrolled,
+            E::SignedOut => SyncError::SignedOut,
+            E::Server { status, code } => SyncError::Server { status, code },
+            E::Protocol { reason } => SyncError::Protocol { reason },
+            E::Incompatible { server_version } => SyncError::Incompatible { server_version },
+            E::InvalidInput { field, reason } => SyncError::InvalidInput {
+                field: field.to_owned(),
+                reason,
+            },
+            E::PendingActions { count } => SyncError::PendingActions { count },
+            E::Storage(problem) => SyncError::Storage { problem },
+        }
+    }
+}
+
+/// What the member's offline actions can answer.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum ActionError {
+    /// No member on this device: enrol first.
+    #[error("no member is enrolled on this device")]
+    NotEnrolled,
+    /// An argument is invalid; `field` names it (`event.store_id`, `event.attributes`…).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    /// The database failed (see `StorageError`).
+    #[error("storage: {problem}")]
+    Storage { problem: StorageError },
+}
+
+impl From<Error> for ActionError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotEnrolled => ActionError::NotEnrolled,
+            Error::InvalidInput { field, reason } => ActionError::InvalidInput {
+                field: field.to_owned(),
+                reason,
+            },
+            Error::Storage(problem) => ActionError::Storage { problem },
+            other => ActionError::InvalidInput {
+                field: "action".into(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}

@@ -6,7 +6,8 @@
 //! | module | job |
 //! |---|---|
 //! | `error` | the public error enums and the one place core errors are converted |
-//! | `card` | the `Tessera` object: open, the card screen, enrolment |
+//! | `card` | the `Tessera` object: open, the card screen |
+//! | `sync` | enrolment, sync and its listener, offline actions, cached reads |
 //! | `barcode` | free functions: analyse a typed-in number, render any value |
 //! | `diagnostics` | version, and the panic check a shell's smoke test runs |
 //! | `logging` | `init_logging` and the foreign logger callback |
@@ -19,9 +20,11 @@ mod card;
 mod diagnostics;
 mod error;
 mod logging;
+mod sync;
 
 pub use barcode::*;
 pub use card::*;
 pub use diagnostics::*;
 pub use error::*;
 pub use logging::*;
+pub use sync::*;

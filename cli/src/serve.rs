@@ -72,12 +72,28 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("binding {}", args.addr))?;
         let url = format!("http://{}", listener.local_addr()?);
-        println!("listening on {url} (OpenAPI at {url}/openapi.json); Ctrl-C stops");
+        println!("listening on {url} (OpenAPI at {url}/openapi.json); Ctrl-C or SIGTERM stops");
         if let Some(path) = &args.ready_file {
-            std::fs::write(path, &url).with_context(|| format!("writing {}", path.display()))?;
+            // Written aside then renamed, so a watcher never reads half a URL.
+            let partial = path.with_extension("partial");
+            std::fs::write(&partial, &url)
+                .and_then(|()| std::fs::rename(&partial, path))
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+            match term.as_mut() {
+                Ok(term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         };
         tessera_server::serve(listener, state, shutdown).await?;
         anyhow::Ok(())

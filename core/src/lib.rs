@@ -172,12 +172,15 @@ impl Tessera {
 
     // ----- network -----
 
-    /// Timeouts, retries and page size for the next network calls.
-    pub fn set_sync_config(&self, config: SyncConfig) {
+    /// Timeouts, retries and page size for the next network calls; refused with
+    /// [`SyncError::InvalidInput`] when out of range.
+    pub fn set_sync_config(&self, config: SyncConfig) -> std::result::Result<(), SyncError> {
+        config.validate()?;
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
         if let Some(net) = self.net.get() {
             *net.client.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
+        Ok(())
     }
 
     /// Told of every sync's progress (none to stop).

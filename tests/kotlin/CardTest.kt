@@ -193,6 +193,14 @@ fun main() {
         assertTrue(perCall < 1000.0, "a call costs less than a millisecond")
     }
 
+    val serverUrl = System.getenv("TESSERA_SERVER_URL")
+    if (serverUrl.isNullOrEmpty()) {
+        failed++
+        println("FAIL sync tests: TESSERA_SERVER_URL is not set (run tests/kotlin/run.sh)")
+    } else {
+        syncTests(serverUrl)
+    }
+
     dir.deleteRecursively()
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0) 0 else 1)

@@ -12,5 +12,21 @@ rm -rf "$out" && mkdir -p "$out"
   | grep -v '^warning: unable to find kotlin-stdlib.jar' || true
 [ -f "$out/tests.jar" ] || { echo "kotlin: compilation failed" >&2; exit 1; }
 stdlib="$root/.tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar"
+
+# The sync tests talk to a real server on a free loopback port, with the seed catalog.
+cargo build --quiet -p tessera-cli
+ready="$out/server-url"
+"$root/target/debug/tessera" serve --addr 127.0.0.1:0 --seed --db "$out/server.db" \
+  --ready-file "$ready" >"$out/server.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 300); do
+  [ -s "$ready" ] && break
+  kill -0 "$server" 2>/dev/null || { cat "$out/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$ready" ] || { echo "kotlin: tessera serve did not start" >&2; exit 1; }
+export TESSERA_SERVER_URL="$(cat "$ready")"
+
 # TESSERA_LIB_DIR=target/release-ffi measures the library as it ships (after scripts/ffi-size.sh).
-exec java -Djna.library.path="${TESSERA_LIB_DIR:-$root/target/debug}" -cp "$out/tests.jar:$stdlib:$jna" CardTestKt
+java -Djna.library.path="${TESSERA_LIB_DIR:-$root/target/debug}" -cp "$out/tests.jar:$stdlib:$jna" CardTestKt

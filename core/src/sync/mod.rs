@@ -64,6 +64,42 @@ impl Default for SyncConfig {
     }
 }
 
+impl SyncConfig {
+    /// Refuse settings no phone should run with (zero timeouts, no attempt, pages the server
+    /// would clamp anyway).
+    pub fn validate(&self) -> Result<(), SyncError> {
+        let bad = |field: &'static str, reason: &str| {
+            Err(SyncError::InvalidInput {
+                field,
+                reason: reason.into(),
+            })
+        };
+        let hour = Duration::from_secs(3600);
+        if self.connect_timeout.is_zero() || self.connect_timeout > hour {
+            return bad("connect_timeout", "must be between 1 ms and 1 hour");
+        }
+        if self.request_timeout.is_zero() || self.request_timeout > hour {
+            return bad("request_timeout", "must be between 1 ms and 1 hour");
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            return bad("max_attempts", "must be between 1 and 10");
+        }
+        if self.base_delay > self.max_delay || self.max_delay > hour {
+            return bad(
+                "max_delay",
+                "must be at least base_delay and at most 1 hour",
+            );
+        }
+        if self.max_answer_bytes < 64 * 1024 {
+            return bad("max_answer_bytes", "must be at least 64 KiB");
+        }
+        if !(1..=crate::api::MAX_PAGE).contains(&self.page_size) {
+            return bad("page_size", "must be between 1 and 5000");
+        }
+        Ok(())
+    }
+}
+
 /// Where a sync is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]

@@ -250,6 +250,13 @@ typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, Rust
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceSyncListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_SINK
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_SINK
 typedef struct UniffiVTableCallbackInterfaceLogSink {
@@ -257,6 +264,15 @@ typedef struct UniffiVTableCallbackInterfaceLogSink {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceLogSinkMethod0 _Nonnull log;
 } UniffiVTableCallbackInterfaceLogSink;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LISTENER
+typedef struct UniffiVTableCallbackInterfaceSyncListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSyncListenerMethod0 _Nonnull onProgress;
+} UniffiVTableCallbackInterfaceSyncListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_TESSERA
@@ -309,6 +325,76 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_set_program(uint64_t ptr, RustBu
 void uniffi_tessera_ffi_fn_method_tessera_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ACTIVITY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ACTIVITY
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_activity(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CATALOG_SUMMARY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CATALOG_SUMMARY
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_catalog_summary(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ENROL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ENROL
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_enrol(uint64_t ptr, RustBuffer server_url, RustBuffer holder_name, RustBuffer device, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_FAVOURITE_STORES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_FAVOURITE_STORES
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_favourite_stores(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_MEMBER_STATE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_MEMBER_STATE
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_member_state(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_RECORD_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_RECORD_EVENT
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_record_event(uint64_t ptr, RustBuffer kind, RustBuffer store_id, RustBuffer attributes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_REJECTED_ACTIONS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_REJECTED_ACTIONS
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_rejected_actions(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_FAVOURITE_STORE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_FAVOURITE_STORE
+void uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(uint64_t ptr, RustBuffer store_id, int8_t favourite, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SYNC_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SYNC_LISTENER
+void uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(uint64_t ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SYNC_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SYNC_SETTINGS
+void uniffi_tessera_ffi_fn_method_tessera_set_sync_settings(uint64_t ptr, RustBuffer settings, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SIGN_OUT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SIGN_OUT
+void uniffi_tessera_ffi_fn_method_tessera_sign_out(uint64_t ptr, int8_t discard_pending, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_STORES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_STORES
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_stores(uint64_t ptr, RustBuffer city, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SYNC
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_sync(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SYNC_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SYNC_STATUS
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_sync_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_LOGSINK
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_LOGSINK
 uint64_t uniffi_tessera_ffi_fn_clone_logsink(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -327,6 +413,26 @@ void uniffi_tessera_ffi_fn_init_callback_vtable_logsink(const UniffiVTableCallba
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_LOGSINK_LOG
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_LOGSINK_LOG
 void uniffi_tessera_ffi_fn_method_logsink_log(uint64_t ptr, RustBuffer level, RustBuffer target, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_SYNCLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_SYNCLISTENER
+uint64_t uniffi_tessera_ffi_fn_clone_synclistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_SYNCLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_SYNCLISTENER
+void uniffi_tessera_ffi_fn_free_synclistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_SYNCLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_SYNCLISTENER
+void uniffi_tessera_ffi_fn_init_callback_vtable_synclistener(const UniffiVTableCallbackInterfaceSyncListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SYNCLISTENER_ON_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SYNCLISTENER_ON_PROGRESS
+void uniffi_tessera_ffi_fn_method_synclistener_on_progress(uint64_t ptr, RustBuffer progress, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_ANALYSE_CARD_NUMBER
@@ -720,9 +826,99 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_shutdown(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ACTIVITY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ACTIVITY
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_activity(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CATALOG_SUMMARY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CATALOG_SUMMARY
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_catalog_summary(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ENROL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ENROL
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_enrol(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_FAVOURITE_STORES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_FAVOURITE_STORES
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_favourite_stores(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_MEMBER_STATE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_MEMBER_STATE
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_member_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_RECORD_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_RECORD_EVENT
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_record_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_REJECTED_ACTIONS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_REJECTED_ACTIONS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_rejected_actions(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_FAVOURITE_STORE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_FAVOURITE_STORE
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SYNC_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SYNC_LISTENER
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SYNC_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SYNC_SETTINGS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_sync_settings(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SIGN_OUT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SIGN_OUT
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_sign_out(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_STORES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_STORES
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_stores(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC_STATUS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_sync_status(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_LOGSINK_LOG
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_LOGSINK_LOG
 uint16_t uniffi_tessera_ffi_checksum_method_logsink_log(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SYNCLISTENER_ON_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SYNCLISTENER_ON_PROGRESS
+uint16_t uniffi_tessera_ffi_checksum_method_synclistener_on_progress(void
     
 );
 #endif

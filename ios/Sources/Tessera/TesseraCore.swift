@@ -481,6 +481,22 @@ fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -507,6 +523,38 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
+    typealias FfiType = Int64
+    typealias SwiftType = Int64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int64, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
+    typealias FfiType = Double
+    typealias SwiftType = Double
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
+        return try lift(readDouble(&buf))
+    }
+
+    public static func write(_ value: Double, into buf: inout [UInt8]) {
+        writeDouble(&buf, lower(value))
     }
 }
 
@@ -596,6 +644,130 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
         writeInt(&buf, len)
         writeBytes(&buf, value)
     }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
+    typealias SwiftType = Date
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Date {
+        let seconds: Int64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        // Build the Date from whole seconds first, then add the nanoseconds as a
+        // separate TimeInterval.  Date stores CFAbsoluteTime (seconds since 2001),
+        // so adding a small fraction to the ~7.8e8 base is twice as precise as
+        // adding it to the ~1.76e9 Unix-epoch value, because the smaller magnitude
+        // leaves more mantissa bits for the sub-second part.
+        if seconds >= 0 {
+            return Date(timeIntervalSince1970: Double(seconds))
+                .addingTimeInterval(Double(nanoseconds) / 1.0e9)
+        } else {
+            return Date(timeIntervalSince1970: Double(seconds))
+                .addingTimeInterval(-Double(nanoseconds) / 1.0e9)
+        }
+    }
+
+    public static func write(_ value: Date, into buf: inout [UInt8]) {
+        var delta = value.timeIntervalSince1970
+        var sign: Int64 = 1
+        if delta < 0 {
+            // The nanoseconds portion of the epoch offset must always be
+            // positive, to simplify the calculation we will use the absolute
+            // value of the offset.
+            sign = -1
+            delta = -delta
+        }
+        if delta.rounded(.down) > Double(Int64.max) {
+            fatalError("Timestamp overflow, exceeds max bounds supported by Uniffi")
+        }
+        let seconds = Int64(delta)
+        let nanoseconds = UInt32((delta - Double(seconds)) * 1.0e9)
+        writeInt(&buf, sign * seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
+
+/**
+ * One action in the member's history on this device.
+ */
+public struct ActivityEntry: Equatable, Hashable {
+    public var eventId: String
+    public var kind: EventKind
+    /**
+     * RFC 3339, device clock.
+     */
+    public var occurredAt: String
+    public var storeId: String?
+    /**
+     * When the server acknowledged it; none while it waits in the outbox.
+     */
+    public var syncedAt: Date?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(eventId: String, kind: EventKind, 
+        /**
+         * RFC 3339, device clock.
+         */occurredAt: String, storeId: String?, 
+        /**
+         * When the server acknowledged it; none while it waits in the outbox.
+         */syncedAt: Date?) {
+        self.eventId = eventId
+        self.kind = kind
+        self.occurredAt = occurredAt
+        self.storeId = storeId
+        self.syncedAt = syncedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ActivityEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeActivityEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ActivityEntry {
+        return
+            try ActivityEntry(
+                eventId: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterTypeEventKind.read(from: &buf), 
+                occurredAt: FfiConverterString.read(from: &buf), 
+                storeId: FfiConverterOptionString.read(from: &buf), 
+                syncedAt: FfiConverterOptionTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ActivityEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.eventId, into: &buf)
+        FfiConverterTypeEventKind.write(value.kind, into: &buf)
+        FfiConverterString.write(value.occurredAt, into: &buf)
+        FfiConverterOptionString.write(value.storeId, into: &buf)
+        FfiConverterOptionTimestamp.write(value.syncedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeActivityEntry_lift(_ buf: RustBuffer) throws -> ActivityEntry {
+    return try FfiConverterTypeActivityEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeActivityEntry_lower(_ value: ActivityEntry) -> RustBuffer {
+    return FfiConverterTypeActivityEntry.lower(value)
 }
 
 
@@ -711,6 +883,63 @@ public func FfiConverterTypeBarcodeMatrix_lift(_ buf: RustBuffer) throws -> Barc
 #endif
 public func FfiConverterTypeBarcodeMatrix_lower(_ value: BarcodeMatrix) -> RustBuffer {
     return FfiConverterTypeBarcodeMatrix.lower(value)
+}
+
+
+/**
+ * The member's state from the cache, and when the server sent it.
+ */
+public struct CachedMemberState: Equatable, Hashable {
+    public var state: MemberState
+    public var asOf: Date
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(state: MemberState, asOf: Date) {
+        self.state = state
+        self.asOf = asOf
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CachedMemberState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCachedMemberState: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CachedMemberState {
+        return
+            try CachedMemberState(
+                state: FfiConverterTypeMemberState.read(from: &buf), 
+                asOf: FfiConverterTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CachedMemberState, into buf: inout [UInt8]) {
+        FfiConverterTypeMemberState.write(value.state, into: &buf)
+        FfiConverterTimestamp.write(value.asOf, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCachedMemberState_lift(_ buf: RustBuffer) throws -> CachedMemberState {
+    return try FfiConverterTypeCachedMemberState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCachedMemberState_lower(_ value: CachedMemberState) -> RustBuffer {
+    return FfiConverterTypeCachedMemberState.lower(value)
 }
 
 
@@ -881,6 +1110,136 @@ public func FfiConverterTypeCardView_lower(_ value: CardView) -> RustBuffer {
 
 
 /**
+ * What the catalog cache holds, and when it was last brought up to date.
+ */
+public struct CatalogSummary: Equatable, Hashable {
+    public var stores: UInt64
+    public var offers: UInt64
+    public var asOf: Date?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(stores: UInt64, offers: UInt64, asOf: Date?) {
+        self.stores = stores
+        self.offers = offers
+        self.asOf = asOf
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CatalogSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCatalogSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CatalogSummary {
+        return
+            try CatalogSummary(
+                stores: FfiConverterUInt64.read(from: &buf), 
+                offers: FfiConverterUInt64.read(from: &buf), 
+                asOf: FfiConverterOptionTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CatalogSummary, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.stores, into: &buf)
+        FfiConverterUInt64.write(value.offers, into: &buf)
+        FfiConverterOptionTimestamp.write(value.asOf, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCatalogSummary_lift(_ buf: RustBuffer) throws -> CatalogSummary {
+    return try FfiConverterTypeCatalogSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCatalogSummary_lower(_ value: CatalogSummary) -> RustBuffer {
+    return FfiConverterTypeCatalogSummary.lower(value)
+}
+
+
+/**
+ * The device a member enrols.
+ */
+public struct DeviceInfo: Equatable, Hashable {
+    /**
+     * `android`, `ios`, `cli`, `web` or `other`.
+     */
+    public var platform: String
+    /**
+     * The app's version ("3.2.0").
+     */
+    public var appVersion: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `android`, `ios`, `cli`, `web` or `other`.
+         */platform: String, 
+        /**
+         * The app's version ("3.2.0").
+         */appVersion: String) {
+        self.platform = platform
+        self.appVersion = appVersion
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceInfo {
+        return
+            try DeviceInfo(
+                platform: FfiConverterString.read(from: &buf), 
+                appVersion: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.platform, into: &buf)
+        FfiConverterString.write(value.appVersion, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceInfo_lift(_ buf: RustBuffer) throws -> DeviceInfo {
+    return try FfiConverterTypeDeviceInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceInfo_lower(_ value: DeviceInfo) -> RustBuffer {
+    return FfiConverterTypeDeviceInfo.lower(value)
+}
+
+
+/**
  * The member's card, as entered at enrolment (later: as sent by the server).
  */
 public struct MemberCard: Equatable, Hashable {
@@ -966,6 +1325,296 @@ public func FfiConverterTypeMemberCard_lift(_ buf: RustBuffer) throws -> MemberC
 #endif
 public func FfiConverterTypeMemberCard_lower(_ value: MemberCard) -> RustBuffer {
     return FfiConverterTypeMemberCard.lower(value)
+}
+
+
+/**
+ * The member as the server knows it.
+ */
+public struct MemberState: Equatable, Hashable {
+    public var memberId: String
+    public var cardNumber: String
+    public var holderName: String
+    public var tier: String
+    public var pointsBalance: Int64
+    public var favouriteStoreIds: [String]
+    /**
+     * Activity events the server has applied for this member.
+     */
+    public var eventsRecorded: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(memberId: String, cardNumber: String, holderName: String, tier: String, pointsBalance: Int64, favouriteStoreIds: [String], 
+        /**
+         * Activity events the server has applied for this member.
+         */eventsRecorded: UInt64) {
+        self.memberId = memberId
+        self.cardNumber = cardNumber
+        self.holderName = holderName
+        self.tier = tier
+        self.pointsBalance = pointsBalance
+        self.favouriteStoreIds = favouriteStoreIds
+        self.eventsRecorded = eventsRecorded
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MemberState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MemberState {
+        return
+            try MemberState(
+                memberId: FfiConverterString.read(from: &buf), 
+                cardNumber: FfiConverterString.read(from: &buf), 
+                holderName: FfiConverterString.read(from: &buf), 
+                tier: FfiConverterString.read(from: &buf), 
+                pointsBalance: FfiConverterInt64.read(from: &buf), 
+                favouriteStoreIds: FfiConverterSequenceString.read(from: &buf), 
+                eventsRecorded: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MemberState, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.memberId, into: &buf)
+        FfiConverterString.write(value.cardNumber, into: &buf)
+        FfiConverterString.write(value.holderName, into: &buf)
+        FfiConverterString.write(value.tier, into: &buf)
+        FfiConverterInt64.write(value.pointsBalance, into: &buf)
+        FfiConverterSequenceString.write(value.favouriteStoreIds, into: &buf)
+        FfiConverterUInt64.write(value.eventsRecorded, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberState_lift(_ buf: RustBuffer) throws -> MemberState {
+    return try FfiConverterTypeMemberState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberState_lower(_ value: MemberState) -> RustBuffer {
+    return FfiConverterTypeMemberState.lower(value)
+}
+
+
+/**
+ * An offer in the catalog. Targeting fields that are empty mean "everyone / everywhere".
+ */
+public struct Offer: Equatable, Hashable {
+    public var id: String
+    public var title: String
+    public var description: String
+    public var kind: OfferKind
+    /**
+     * RFC 3339.
+     */
+    public var validFrom: String
+    /**
+     * RFC 3339; after `valid_from`.
+     */
+    public var validTo: String
+    public var channel: OfferChannel
+    /**
+     * Days of the week it applies (1 = Monday … 7); empty = every day.
+     */
+    public var days: Data
+    /**
+     * Local hours it applies, `HH:MM`–`HH:MM`; none = all day.
+     */
+    public var hoursFrom: String?
+    public var hoursTo: String?
+    public var storeIds: [String]
+    public var storeTags: [String]
+    public var categories: [String]
+    public var tiers: [String]
+    public var segments: [String]
+    public var minBasketCents: UInt64?
+    public var perMemberLimit: UInt32?
+    public var requiresClip: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, title: String, description: String, kind: OfferKind, 
+        /**
+         * RFC 3339.
+         */validFrom: String, 
+        /**
+         * RFC 3339; after `valid_from`.
+         */validTo: String, channel: OfferChannel, 
+        /**
+         * Days of the week it applies (1 = Monday … 7); empty = every day.
+         */days: Data, 
+        /**
+         * Local hours it applies, `HH:MM`–`HH:MM`; none = all day.
+         */hoursFrom: String?, hoursTo: String?, storeIds: [String], storeTags: [String], categories: [String], tiers: [String], segments: [String], minBasketCents: UInt64?, perMemberLimit: UInt32?, requiresClip: Bool) {
+        self.id = id
+        self.title = title
+        self.description = description
+        self.kind = kind
+        self.validFrom = validFrom
+        self.validTo = validTo
+        self.channel = channel
+        self.days = days
+        self.hoursFrom = hoursFrom
+        self.hoursTo = hoursTo
+        self.storeIds = storeIds
+        self.storeTags = storeTags
+        self.categories = categories
+        self.tiers = tiers
+        self.segments = segments
+        self.minBasketCents = minBasketCents
+        self.perMemberLimit = perMemberLimit
+        self.requiresClip = requiresClip
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Offer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOffer: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Offer {
+        return
+            try Offer(
+                id: FfiConverterString.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                description: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterTypeOfferKind.read(from: &buf), 
+                validFrom: FfiConverterString.read(from: &buf), 
+                validTo: FfiConverterString.read(from: &buf), 
+                channel: FfiConverterTypeOfferChannel.read(from: &buf), 
+                days: FfiConverterData.read(from: &buf), 
+                hoursFrom: FfiConverterOptionString.read(from: &buf), 
+                hoursTo: FfiConverterOptionString.read(from: &buf), 
+                storeIds: FfiConverterSequenceString.read(from: &buf), 
+                storeTags: FfiConverterSequenceString.read(from: &buf), 
+                categories: FfiConverterSequenceString.read(from: &buf), 
+                tiers: FfiConverterSequenceString.read(from: &buf), 
+                segments: FfiConverterSequenceString.read(from: &buf), 
+                minBasketCents: FfiConverterOptionUInt64.read(from: &buf), 
+                perMemberLimit: FfiConverterOptionUInt32.read(from: &buf), 
+                requiresClip: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Offer, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterString.write(value.description, into: &buf)
+        FfiConverterTypeOfferKind.write(value.kind, into: &buf)
+        FfiConverterString.write(value.validFrom, into: &buf)
+        FfiConverterString.write(value.validTo, into: &buf)
+        FfiConverterTypeOfferChannel.write(value.channel, into: &buf)
+        FfiConverterData.write(value.days, into: &buf)
+        FfiConverterOptionString.write(value.hoursFrom, into: &buf)
+        FfiConverterOptionString.write(value.hoursTo, into: &buf)
+        FfiConverterSequenceString.write(value.storeIds, into: &buf)
+        FfiConverterSequenceString.write(value.storeTags, into: &buf)
+        FfiConverterSequenceString.write(value.categories, into: &buf)
+        FfiConverterSequenceString.write(value.tiers, into: &buf)
+        FfiConverterSequenceString.write(value.segments, into: &buf)
+        FfiConverterOptionUInt64.write(value.minBasketCents, into: &buf)
+        FfiConverterOptionUInt32.write(value.perMemberLimit, into: &buf)
+        FfiConverterBool.write(value.requiresClip, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOffer_lift(_ buf: RustBuffer) throws -> Offer {
+    return try FfiConverterTypeOffer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOffer_lower(_ value: Offer) -> RustBuffer {
+    return FfiConverterTypeOffer.lower(value)
+}
+
+
+/**
+ * One opening span: `day` 1 = Monday … 7 = Sunday, `opens`/`closes` as `HH:MM` local time.
+ * A span that closes before it opens runs past midnight.
+ */
+public struct OpeningHours: Equatable, Hashable {
+    public var day: UInt8
+    public var opens: String
+    public var closes: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(day: UInt8, opens: String, closes: String) {
+        self.day = day
+        self.opens = opens
+        self.closes = closes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OpeningHours: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOpeningHours: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OpeningHours {
+        return
+            try OpeningHours(
+                day: FfiConverterUInt8.read(from: &buf), 
+                opens: FfiConverterString.read(from: &buf), 
+                closes: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OpeningHours, into buf: inout [UInt8]) {
+        FfiConverterUInt8.write(value.day, into: &buf)
+        FfiConverterString.write(value.opens, into: &buf)
+        FfiConverterString.write(value.closes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpeningHours_lift(_ buf: RustBuffer) throws -> OpeningHours {
+    return try FfiConverterTypeOpeningHours.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOpeningHours_lower(_ value: OpeningHours) -> RustBuffer {
+    return FfiConverterTypeOpeningHours.lower(value)
 }
 
 
@@ -1059,6 +1708,212 @@ public func FfiConverterTypeProgram_lower(_ value: Program) -> RustBuffer {
 
 
 /**
+ * An action the server refused for good, kept with its reason.
+ */
+public struct RejectedAction: Equatable, Hashable {
+    public var kind: String
+    public var status: UInt16
+    /**
+     * The server's stable problem code (`unknown_store`, `event_in_future`…).
+     */
+    public var code: String
+    public var detail: String?
+    public var createdAt: Date
+    public var rejectedAt: Date
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(kind: String, status: UInt16, 
+        /**
+         * The server's stable problem code (`unknown_store`, `event_in_future`…).
+         */code: String, detail: String?, createdAt: Date, rejectedAt: Date) {
+        self.kind = kind
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.createdAt = createdAt
+        self.rejectedAt = rejectedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RejectedAction: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRejectedAction: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RejectedAction {
+        return
+            try RejectedAction(
+                kind: FfiConverterString.read(from: &buf), 
+                status: FfiConverterUInt16.read(from: &buf), 
+                code: FfiConverterString.read(from: &buf), 
+                detail: FfiConverterOptionString.read(from: &buf), 
+                createdAt: FfiConverterTimestamp.read(from: &buf), 
+                rejectedAt: FfiConverterTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RejectedAction, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterUInt16.write(value.status, into: &buf)
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterOptionString.write(value.detail, into: &buf)
+        FfiConverterTimestamp.write(value.createdAt, into: &buf)
+        FfiConverterTimestamp.write(value.rejectedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejectedAction_lift(_ buf: RustBuffer) throws -> RejectedAction {
+    return try FfiConverterTypeRejectedAction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejectedAction_lower(_ value: RejectedAction) -> RustBuffer {
+    return FfiConverterTypeRejectedAction.lower(value)
+}
+
+
+/**
+ * A shop, where a card is shown and offers are redeemed.
+ */
+public struct Store: Equatable, Hashable {
+    public var id: String
+    public var name: String
+    public var address: String
+    public var postcode: String
+    public var city: String
+    /**
+     * ISO 3166-1 alpha-2.
+     */
+    public var country: String
+    /**
+     * WGS 84 degrees, −90 to 90.
+     */
+    public var latitude: Double
+    /**
+     * WGS 84 degrees, −180 to 180.
+     */
+    public var longitude: Double
+    /**
+     * The geofence radius in metres (100 to 5000).
+     */
+    public var radiusM: UInt32
+    /**
+     * IANA time zone of the shop ("Europe/Paris"): opening hours are in it.
+     */
+    public var timezone: String
+    public var openingHours: [OpeningHours]
+    public var tags: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, name: String, address: String, postcode: String, city: String, 
+        /**
+         * ISO 3166-1 alpha-2.
+         */country: String, 
+        /**
+         * WGS 84 degrees, −90 to 90.
+         */latitude: Double, 
+        /**
+         * WGS 84 degrees, −180 to 180.
+         */longitude: Double, 
+        /**
+         * The geofence radius in metres (100 to 5000).
+         */radiusM: UInt32, 
+        /**
+         * IANA time zone of the shop ("Europe/Paris"): opening hours are in it.
+         */timezone: String, openingHours: [OpeningHours], tags: [String]) {
+        self.id = id
+        self.name = name
+        self.address = address
+        self.postcode = postcode
+        self.city = city
+        self.country = country
+        self.latitude = latitude
+        self.longitude = longitude
+        self.radiusM = radiusM
+        self.timezone = timezone
+        self.openingHours = openingHours
+        self.tags = tags
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Store: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStore: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Store {
+        return
+            try Store(
+                id: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                address: FfiConverterString.read(from: &buf), 
+                postcode: FfiConverterString.read(from: &buf), 
+                city: FfiConverterString.read(from: &buf), 
+                country: FfiConverterString.read(from: &buf), 
+                latitude: FfiConverterDouble.read(from: &buf), 
+                longitude: FfiConverterDouble.read(from: &buf), 
+                radiusM: FfiConverterUInt32.read(from: &buf), 
+                timezone: FfiConverterString.read(from: &buf), 
+                openingHours: FfiConverterSequenceTypeOpeningHours.read(from: &buf), 
+                tags: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Store, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.address, into: &buf)
+        FfiConverterString.write(value.postcode, into: &buf)
+        FfiConverterString.write(value.city, into: &buf)
+        FfiConverterString.write(value.country, into: &buf)
+        FfiConverterDouble.write(value.latitude, into: &buf)
+        FfiConverterDouble.write(value.longitude, into: &buf)
+        FfiConverterUInt32.write(value.radiusM, into: &buf)
+        FfiConverterString.write(value.timezone, into: &buf)
+        FfiConverterSequenceTypeOpeningHours.write(value.openingHours, into: &buf)
+        FfiConverterSequenceString.write(value.tags, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStore_lift(_ buf: RustBuffer) throws -> Store {
+    return try FfiConverterTypeStore.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStore_lower(_ value: Store) -> RustBuffer {
+    return FfiConverterTypeStore.lower(value)
+}
+
+
+/**
  * One way a typed-in card number could be drawn.
  */
 public struct SymbologySuggestion: Equatable, Hashable {
@@ -1142,6 +1997,298 @@ public func FfiConverterTypeSymbologySuggestion_lift(_ buf: RustBuffer) throws -
 #endif
 public func FfiConverterTypeSymbologySuggestion_lower(_ value: SymbologySuggestion) -> RustBuffer {
     return FfiConverterTypeSymbologySuggestion.lower(value)
+}
+
+
+public struct SyncProgress: Equatable, Hashable {
+    public var phase: SyncPhase
+    public var done: UInt64
+    public var total: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(phase: SyncPhase, done: UInt64, total: UInt64) {
+        self.phase = phase
+        self.done = done
+        self.total = total
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncProgress: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncProgress: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncProgress {
+        return
+            try SyncProgress(
+                phase: FfiConverterTypeSyncPhase.read(from: &buf), 
+                done: FfiConverterUInt64.read(from: &buf), 
+                total: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncProgress, into buf: inout [UInt8]) {
+        FfiConverterTypeSyncPhase.write(value.phase, into: &buf)
+        FfiConverterUInt64.write(value.done, into: &buf)
+        FfiConverterUInt64.write(value.total, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncProgress_lift(_ buf: RustBuffer) throws -> SyncProgress {
+    return try FfiConverterTypeSyncProgress.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncProgress_lower(_ value: SyncProgress) -> RustBuffer {
+    return FfiConverterTypeSyncProgress.lower(value)
+}
+
+
+/**
+ * What one sync did.
+ */
+public struct SyncReport: Equatable, Hashable {
+    /**
+     * Actions the server applied now.
+     */
+    public var pushed: UInt64
+    /**
+     * Actions the server had already applied (a repeat after a lost answer or a crash).
+     */
+    public var replayed: UInt64
+    /**
+     * Actions the server refused for good (kept in the rejected list).
+     */
+    public var rejected: UInt64
+    /**
+     * Catalog changes applied.
+     */
+    public var catalogChanges: UInt64
+    /**
+     * Catalog pages applied.
+     */
+    public var catalogPages: UInt64
+    /**
+     * Requests sent, retries included.
+     */
+    public var requests: UInt64
+    public var retries: UInt64
+    /**
+     * Answer bytes received (after decompression).
+     */
+    public var bytesReceived: UInt64
+    /**
+     * Server clock minus device clock, in milliseconds.
+     */
+    public var clockOffsetMs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Actions the server applied now.
+         */pushed: UInt64, 
+        /**
+         * Actions the server had already applied (a repeat after a lost answer or a crash).
+         */replayed: UInt64, 
+        /**
+         * Actions the server refused for good (kept in the rejected list).
+         */rejected: UInt64, 
+        /**
+         * Catalog changes applied.
+         */catalogChanges: UInt64, 
+        /**
+         * Catalog pages applied.
+         */catalogPages: UInt64, 
+        /**
+         * Requests sent, retries included.
+         */requests: UInt64, retries: UInt64, 
+        /**
+         * Answer bytes received (after decompression).
+         */bytesReceived: UInt64, 
+        /**
+         * Server clock minus device clock, in milliseconds.
+         */clockOffsetMs: Int64?) {
+        self.pushed = pushed
+        self.replayed = replayed
+        self.rejected = rejected
+        self.catalogChanges = catalogChanges
+        self.catalogPages = catalogPages
+        self.requests = requests
+        self.retries = retries
+        self.bytesReceived = bytesReceived
+        self.clockOffsetMs = clockOffsetMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncReport {
+        return
+            try SyncReport(
+                pushed: FfiConverterUInt64.read(from: &buf), 
+                replayed: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterUInt64.read(from: &buf), 
+                catalogChanges: FfiConverterUInt64.read(from: &buf), 
+                catalogPages: FfiConverterUInt64.read(from: &buf), 
+                requests: FfiConverterUInt64.read(from: &buf), 
+                retries: FfiConverterUInt64.read(from: &buf), 
+                bytesReceived: FfiConverterUInt64.read(from: &buf), 
+                clockOffsetMs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.pushed, into: &buf)
+        FfiConverterUInt64.write(value.replayed, into: &buf)
+        FfiConverterUInt64.write(value.rejected, into: &buf)
+        FfiConverterUInt64.write(value.catalogChanges, into: &buf)
+        FfiConverterUInt64.write(value.catalogPages, into: &buf)
+        FfiConverterUInt64.write(value.requests, into: &buf)
+        FfiConverterUInt64.write(value.retries, into: &buf)
+        FfiConverterUInt64.write(value.bytesReceived, into: &buf)
+        FfiConverterOptionInt64.write(value.clockOffsetMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncReport_lift(_ buf: RustBuffer) throws -> SyncReport {
+    return try FfiConverterTypeSyncReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncReport_lower(_ value: SyncReport) -> RustBuffer {
+    return FfiConverterTypeSyncReport.lower(value)
+}
+
+
+/**
+ * When the device last synced, what is waiting, and what went wrong.
+ */
+public struct SyncStatus: Equatable, Hashable {
+    public var enrolled: Bool
+    public var memberId: String?
+    public var serverUrl: String?
+    /**
+     * Actions waiting to be sent.
+     */
+    public var pending: UInt64
+    /**
+     * Actions the server refused for good.
+     */
+    public var rejected: UInt64
+    public var lastAttemptAt: Date?
+    public var lastSuccessAt: Date?
+    public var lastError: String?
+    public var catalogAsOf: Date?
+    public var clockOffsetMs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(enrolled: Bool, memberId: String?, serverUrl: String?, 
+        /**
+         * Actions waiting to be sent.
+         */pending: UInt64, 
+        /**
+         * Actions the server refused for good.
+         */rejected: UInt64, lastAttemptAt: Date?, lastSuccessAt: Date?, lastError: String?, catalogAsOf: Date?, clockOffsetMs: Int64?) {
+        self.enrolled = enrolled
+        self.memberId = memberId
+        self.serverUrl = serverUrl
+        self.pending = pending
+        self.rejected = rejected
+        self.lastAttemptAt = lastAttemptAt
+        self.lastSuccessAt = lastSuccessAt
+        self.lastError = lastError
+        self.catalogAsOf = catalogAsOf
+        self.clockOffsetMs = clockOffsetMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncStatus {
+        return
+            try SyncStatus(
+                enrolled: FfiConverterBool.read(from: &buf), 
+                memberId: FfiConverterOptionString.read(from: &buf), 
+                serverUrl: FfiConverterOptionString.read(from: &buf), 
+                pending: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterUInt64.read(from: &buf), 
+                lastAttemptAt: FfiConverterOptionTimestamp.read(from: &buf), 
+                lastSuccessAt: FfiConverterOptionTimestamp.read(from: &buf), 
+                lastError: FfiConverterOptionString.read(from: &buf), 
+                catalogAsOf: FfiConverterOptionTimestamp.read(from: &buf), 
+                clockOffsetMs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncStatus, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.enrolled, into: &buf)
+        FfiConverterOptionString.write(value.memberId, into: &buf)
+        FfiConverterOptionString.write(value.serverUrl, into: &buf)
+        FfiConverterUInt64.write(value.pending, into: &buf)
+        FfiConverterUInt64.write(value.rejected, into: &buf)
+        FfiConverterOptionTimestamp.write(value.lastAttemptAt, into: &buf)
+        FfiConverterOptionTimestamp.write(value.lastSuccessAt, into: &buf)
+        FfiConverterOptionString.write(value.lastError, into: &buf)
+        FfiConverterOptionTimestamp.write(value.catalogAsOf, into: &buf)
+        FfiConverterOptionInt64.write(value.clockOffsetMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStatus_lift(_ buf: RustBuffer) throws -> SyncStatus {
+    return try FfiConverterTypeSyncStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStatus_lower(_ value: SyncStatus) -> RustBuffer {
+    return FfiConverterTypeSyncStatus.lower(value)
 }
 
 
@@ -1332,6 +2479,321 @@ public func FfiConverterTypeBarcodeError_lift(_ buf: RustBuffer) throws -> Barco
 public func FfiConverterTypeBarcodeError_lower(_ value: BarcodeError) -> RustBuffer {
     return FfiConverterTypeBarcodeError.lower(value)
 }
+
+
+/**
+ * Kinds of member activity.
+ */
+
+public enum EventKind: Equatable, Hashable {
+    
+    case appOpened
+    case storeVisit
+    case onlineOrder
+    case reviewPosted
+    case newsletterSubscribed
+    case profileCompleted
+    case socialShare
+    case referralConverted
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension EventKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEventKind: FfiConverterRustBuffer {
+    typealias SwiftType = EventKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EventKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .appOpened
+        
+        case 2: return .storeVisit
+        
+        case 3: return .onlineOrder
+        
+        case 4: return .reviewPosted
+        
+        case 5: return .newsletterSubscribed
+        
+        case 6: return .profileCompleted
+        
+        case 7: return .socialShare
+        
+        case 8: return .referralConverted
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: EventKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .appOpened:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .storeVisit:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .onlineOrder:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .reviewPosted:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .newsletterSubscribed:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .profileCompleted:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .socialShare:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .referralConverted:
+            writeInt(&buf, Int32(8))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEventKind_lift(_ buf: RustBuffer) throws -> EventKind {
+    return try FfiConverterTypeEventKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEventKind_lower(_ value: EventKind) -> RustBuffer {
+    return FfiConverterTypeEventKind.lower(value)
+}
+
+
+
+/**
+ * Where an offer can be used.
+ */
+
+public enum OfferChannel: Equatable, Hashable {
+    
+    case inStore
+    case online
+    case both
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension OfferChannel: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfferChannel: FfiConverterRustBuffer {
+    typealias SwiftType = OfferChannel
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfferChannel {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .inStore
+        
+        case 2: return .online
+        
+        case 3: return .both
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: OfferChannel, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .inStore:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .online:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .both:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferChannel_lift(_ buf: RustBuffer) throws -> OfferChannel {
+    return try FfiConverterTypeOfferChannel.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferChannel_lower(_ value: OfferChannel) -> RustBuffer {
+    return FfiConverterTypeOfferChannel.lower(value)
+}
+
+
+
+/**
+ * What an offer gives.
+ */
+
+public enum OfferKind: Equatable, Hashable {
+    
+    /**
+     * `percent` off the basket or the lines it targets (1–100).
+     */
+    case percentOff(percent: UInt32
+    )
+    /**
+     * A fixed amount off, in minor units of `currency` (ISO 4217).
+     */
+    case amountOff(amountCents: UInt64, currency: String
+    )
+    /**
+     * Points earned are multiplied (`multiplier_percent` 150 = ×1.5).
+     */
+    case pointsMultiplier(multiplierPercent: UInt32
+    )
+    /**
+     * A free item.
+     */
+    case gift(item: String
+    )
+    case freeDelivery
+    /**
+     * Members see a collection before everyone else.
+     */
+    case earlyAccess(collection: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension OfferKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfferKind: FfiConverterRustBuffer {
+    typealias SwiftType = OfferKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfferKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .percentOff(percent: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 2: return .amountOff(amountCents: try FfiConverterUInt64.read(from: &buf), currency: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .pointsMultiplier(multiplierPercent: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 4: return .gift(item: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .freeDelivery
+        
+        case 6: return .earlyAccess(collection: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: OfferKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .percentOff(percent):
+            writeInt(&buf, Int32(1))
+            FfiConverterUInt32.write(percent, into: &buf)
+            
+        
+        case let .amountOff(amountCents,currency):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt64.write(amountCents, into: &buf)
+            FfiConverterString.write(currency, into: &buf)
+            
+        
+        case let .pointsMultiplier(multiplierPercent):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt32.write(multiplierPercent, into: &buf)
+            
+        
+        case let .gift(item):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(item, into: &buf)
+            
+        
+        case .freeDelivery:
+            writeInt(&buf, Int32(5))
+        
+        
+        case let .earlyAccess(collection):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(collection, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferKind_lift(_ buf: RustBuffer) throws -> OfferKind {
+    return try FfiConverterTypeOfferKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferKind_lower(_ value: OfferKind) -> RustBuffer {
+    return FfiConverterTypeOfferKind.lower(value)
+}
+
 
 
 /**
@@ -1589,6 +3051,184 @@ public func FfiConverterTypeSymbology_lower(_ value: Symbology) -> RustBuffer {
 }
 
 
+
+/**
+ * Where a sync is.
+ */
+
+public enum SyncPhase: Equatable, Hashable {
+    
+    case started
+    /**
+     * Sending actions: `done` of `total`.
+     */
+    case pushing
+    /**
+     * Applying catalog pages: `done` changes so far (`total` unknown: 0).
+     */
+    case pulling
+    /**
+     * Reading the member's state.
+     */
+    case member
+    case finished
+    case failed
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SyncPhase: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncPhase: FfiConverterRustBuffer {
+    typealias SwiftType = SyncPhase
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncPhase {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .started
+        
+        case 2: return .pushing
+        
+        case 3: return .pulling
+        
+        case 4: return .member
+        
+        case 5: return .finished
+        
+        case 6: return .failed
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SyncPhase, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .started:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .pushing:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .pulling:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .member:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .finished:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .failed:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncPhase_lift(_ buf: RustBuffer) throws -> SyncPhase {
+    return try FfiConverterTypeSyncPhase.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncPhase_lower(_ value: SyncPhase) -> RustBuffer {
+    return FfiConverterTypeSyncPhase.lower(value)
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -1610,6 +3250,80 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         case 1: return try FfiConverterString.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
+    typealias SwiftType = Date?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTimestamp.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTimestamp.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeOpeningHours: FfiConverterRustBuffer {
+    typealias SwiftType = [OpeningHours]
+
+    public static func write(_ value: [OpeningHours], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOpeningHours.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OpeningHours] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OpeningHours]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOpeningHours.read(from: &buf))
+        }
+        return seq
     }
 }
 

@@ -471,11 +471,43 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
 
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
+    typealias FfiType = UInt64
+    typealias SwiftType = UInt64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
         return try lift(readInt(&buf))
     }
 
@@ -786,6 +818,212 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 
 
 /**
+ * Told of every sync's progress, on the thread running the sync. Keep it quick: post to the
+ * main thread and return.
+ */
+public protocol SyncListener: AnyObject, Sendable {
+    
+    func onProgress(progress: SyncProgress) 
+    
+}
+/**
+ * Told of every sync's progress, on the thread running the sync. Keep it quick: post to the
+ * main thread and return.
+ */
+open class SyncListenerImpl: SyncListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tessera_ffi_fn_clone_synclistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tessera_ffi_fn_free_synclistener(handle, $0) }
+    }
+
+    
+
+    
+open func onProgress(progress: SyncProgress)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_synclistener_on_progress(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSyncProgress_lower(progress),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSyncListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSyncListener = UniffiVTableCallbackInterfaceSyncListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSyncListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SyncListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSyncListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SyncListener: handle missing in uniffiClone")
+            }
+        },
+        onProgress: { (
+            uniffiHandle: UInt64,
+            progress: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSyncListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onProgress(
+                     progress: try FfiConverterTypeSyncProgress_lift(progress)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSyncListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSyncListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSyncListener() {
+    uniffi_tessera_ffi_fn_init_callback_vtable_synclistener(UniffiCallbackInterfaceSyncListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SyncListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SyncListener
+
+    public static func lift(_ handle: UInt64) throws -> SyncListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SyncListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SyncListener) -> UInt64 {
+         if let rustImpl = value as? SyncListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SyncListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncListener_lift(_ handle: UInt64) throws -> SyncListener {
+    return try FfiConverterTypeSyncListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncListener_lower(_ value: SyncListener) -> UInt64 {
+    return FfiConverterTypeSyncListener.lower(value)
+}
+
+
+
+
+
+
+/**
  * One member's Tessera on one device. Thread-safe; call it from a background dispatcher.
  */
 public protocol TesseraProtocol: AnyObject, Sendable {
@@ -822,6 +1060,75 @@ public protocol TesseraProtocol: AnyObject, Sendable {
      * `close()` is `AutoCloseable`'s, which frees the object itself.)
      */
     func shutdown() 
+    
+    /**
+     * The member's latest actions on this device, newest first (at most `limit`).
+     */
+    func activity(limit: UInt32) throws  -> [ActivityEntry]
+    
+    func catalogSummary() throws  -> CatalogSummary
+    
+    /**
+     * Enrol a new member with this device at `server_url` and return the card screen. Blocks
+     * on the network: call it off the main thread.
+     */
+    func enrol(serverUrl: String, holderName: String, device: DeviceInfo) throws  -> CardView
+    
+    func favouriteStores() throws  -> [String]
+    
+    /**
+     * The member's state as the server last sent it; none before the first sync.
+     */
+    func memberState() throws  -> CachedMemberState?
+    
+    /**
+     * Record something the member did, now, offline; returns the event's id.
+     */
+    func recordEvent(kind: EventKind, storeId: String?, attributes: [String: String]) throws  -> String
+    
+    /**
+     * Actions the server refused for good, with its reasons.
+     */
+    func rejectedActions() throws  -> [RejectedAction]
+    
+    /**
+     * Mark or unmark a favourite store, offline.
+     */
+    func setFavouriteStore(storeId: String, favourite: Bool) throws 
+    
+    /**
+     * Told of every sync's progress; `None` to stop.
+     */
+    func setSyncListener(listener: SyncListener?) 
+    
+    /**
+     * Timeouts, retries and page size for the next network calls; out-of-range values are
+     * refused with `InvalidInput`.
+     */
+    func setSyncSettings(settings: SyncSettings) throws 
+    
+    /**
+     * Forget the member on this device; refused with `PendingActions` while actions wait,
+     * unless `discard_pending`.
+     */
+    func signOut(discardPending: Bool) throws 
+    
+    /**
+     * Cached stores by name, only those in `city` when given, at most `limit`.
+     */
+    func stores(city: String?, limit: UInt32) throws  -> [Store]
+    
+    /**
+     * Send every pending action once, in order, then bring the catalog and the member's state up
+     * to date. Blocks on the network; safe to call at any time (a crash or a lost answer is
+     * repaired by the next call).
+     */
+    func sync() throws  -> SyncReport
+    
+    /**
+     * Where sync stands, from the local database (no network).
+     */
+    func syncStatus() throws  -> SyncStatus
     
 }
 /**
@@ -973,6 +1280,183 @@ open func shutdown()  {try! rustCall() {
 }
 }
     
+    /**
+     * The member's latest actions on this device, newest first (at most `limit`).
+     */
+open func activity(limit: UInt32)throws  -> [ActivityEntry]  {
+    return try  FfiConverterSequenceTypeActivityEntry.lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_activity(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+open func catalogSummary()throws  -> CatalogSummary  {
+    return try  FfiConverterTypeCatalogSummary_lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_catalog_summary(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Enrol a new member with this device at `server_url` and return the card screen. Blocks
+     * on the network: call it off the main thread.
+     */
+open func enrol(serverUrl: String, holderName: String, device: DeviceInfo)throws  -> CardView  {
+    return try  FfiConverterTypeCardView_lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_enrol(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(serverUrl),
+        FfiConverterString.lower(holderName),
+        FfiConverterTypeDeviceInfo_lower(device),uniffiCallStatus
+    )
+})
+}
+    
+open func favouriteStores()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_favourite_stores(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The member's state as the server last sent it; none before the first sync.
+     */
+open func memberState()throws  -> CachedMemberState?  {
+    return try  FfiConverterOptionTypeCachedMemberState.lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_member_state(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Record something the member did, now, offline; returns the event's id.
+     */
+open func recordEvent(kind: EventKind, storeId: String?, attributes: [String: String])throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_record_event(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeEventKind_lower(kind),
+        FfiConverterOptionString.lower(storeId),
+        FfiConverterDictionaryStringString.lower(attributes),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Actions the server refused for good, with its reasons.
+     */
+open func rejectedActions()throws  -> [RejectedAction]  {
+    return try  FfiConverterSequenceTypeRejectedAction.lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_rejected_actions(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Mark or unmark a favourite store, offline.
+     */
+open func setFavouriteStore(storeId: String, favourite: Bool)throws   {try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(storeId),
+        FfiConverterBool.lower(favourite),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Told of every sync's progress; `None` to stop.
+     */
+open func setSyncListener(listener: SyncListener?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeSyncListener.lower(listener),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Timeouts, retries and page size for the next network calls; out-of-range values are
+     * refused with `InvalidInput`.
+     */
+open func setSyncSettings(settings: SyncSettings)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_set_sync_settings(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSyncSettings_lower(settings),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Forget the member on this device; refused with `PendingActions` while actions wait,
+     * unless `discard_pending`.
+     */
+open func signOut(discardPending: Bool)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_sign_out(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(discardPending),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Cached stores by name, only those in `city` when given, at most `limit`.
+     */
+open func stores(city: String?, limit: UInt32)throws  -> [Store]  {
+    return try  FfiConverterSequenceTypeStore.lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_stores(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(city),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Send every pending action once, in order, then bring the catalog and the member's state up
+     * to date. Blocks on the network; safe to call at any time (a crash or a lost answer is
+     * repaired by the next call).
+     */
+open func sync()throws  -> SyncReport  {
+    return try  FfiConverterTypeSyncReport_lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_sync(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Where sync stands, from the local database (no network).
+     */
+open func syncStatus()throws  -> SyncStatus  {
+    return try  FfiConverterTypeSyncStatus_lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_sync_status(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -1019,6 +1503,203 @@ public func FfiConverterTypeTessera_lower(_ value: Tessera) -> UInt64 {
 }
 
 
+
+
+/**
+ * Network behaviour: timeouts, retries, page size. Every field has the default a phone wants;
+ * tests shorten them.
+ */
+public struct SyncSettings: Equatable, Hashable {
+    public var connectTimeoutMs: UInt64
+    /**
+     * One request, from sending to the last byte of the answer.
+     */
+    public var requestTimeoutMs: UInt64
+    /**
+     * Attempts per request, the first included (1 to 10).
+     */
+    public var maxAttempts: UInt32
+    public var baseDelayMs: UInt64
+    public var maxDelayMs: UInt64
+    /**
+     * Catalog changes per page (1 to 5000).
+     */
+    public var pageSize: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(connectTimeoutMs: UInt64 = UInt64(10000), 
+        /**
+         * One request, from sending to the last byte of the answer.
+         */requestTimeoutMs: UInt64 = UInt64(30000), 
+        /**
+         * Attempts per request, the first included (1 to 10).
+         */maxAttempts: UInt32 = UInt32(4), baseDelayMs: UInt64 = UInt64(250), maxDelayMs: UInt64 = UInt64(8000), 
+        /**
+         * Catalog changes per page (1 to 5000).
+         */pageSize: UInt32 = UInt32(2000)) {
+        self.connectTimeoutMs = connectTimeoutMs
+        self.requestTimeoutMs = requestTimeoutMs
+        self.maxAttempts = maxAttempts
+        self.baseDelayMs = baseDelayMs
+        self.maxDelayMs = maxDelayMs
+        self.pageSize = pageSize
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncSettings {
+        return
+            try SyncSettings(
+                connectTimeoutMs: FfiConverterUInt64.read(from: &buf), 
+                requestTimeoutMs: FfiConverterUInt64.read(from: &buf), 
+                maxAttempts: FfiConverterUInt32.read(from: &buf), 
+                baseDelayMs: FfiConverterUInt64.read(from: &buf), 
+                maxDelayMs: FfiConverterUInt64.read(from: &buf), 
+                pageSize: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncSettings, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.connectTimeoutMs, into: &buf)
+        FfiConverterUInt64.write(value.requestTimeoutMs, into: &buf)
+        FfiConverterUInt32.write(value.maxAttempts, into: &buf)
+        FfiConverterUInt64.write(value.baseDelayMs, into: &buf)
+        FfiConverterUInt64.write(value.maxDelayMs, into: &buf)
+        FfiConverterUInt32.write(value.pageSize, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncSettings_lift(_ buf: RustBuffer) throws -> SyncSettings {
+    return try FfiConverterTypeSyncSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncSettings_lower(_ value: SyncSettings) -> RustBuffer {
+    return FfiConverterTypeSyncSettings.lower(value)
+}
+
+
+/**
+ * What the member's offline actions can answer.
+ */
+public 
+enum ActionError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * No member on this device: enrol first.
+     */
+    case NotEnrolled
+    /**
+     * An argument is invalid; `field` names it (`event.store_id`, `event.attributes`…).
+     */
+    case InvalidInput(field: String, reason: String
+    )
+    /**
+     * The database failed (see `StorageError`).
+     */
+    case Storage(problem: StorageError
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension ActionError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeActionError: FfiConverterRustBuffer {
+    typealias SwiftType = ActionError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ActionError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .NotEnrolled
+        case 2: return .InvalidInput(
+            field: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .Storage(
+            problem: try FfiConverterTypeStorageError.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ActionError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case .NotEnrolled:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .InvalidInput(field,reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(field, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(problem):
+            writeInt(&buf, Int32(3))
+            FfiConverterTypeStorageError.write(problem, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeActionError_lift(_ buf: RustBuffer) throws -> ActionError {
+    return try FfiConverterTypeActionError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeActionError_lower(_ value: ActionError) -> RustBuffer {
+    return FfiConverterTypeActionError.lower(value)
+}
 
 
 /**
@@ -1254,6 +1935,275 @@ public func FfiConverterTypeLogLevel_lower(_ value: LogLevel) -> RustBuffer {
 }
 
 
+
+/**
+ * What enrolment and sync can answer. `Offline`, `Timeout` and `Server` are worth retrying later
+ * by themselves (schedule the next sync); the rest need the app or the member to act.
+ */
+public 
+enum SyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * No network, DNS failure, connection refused or reset: try again when online.
+     */
+    case Offline
+    /**
+     * The server did not answer in time, after retries.
+     */
+    case Timeout
+    /**
+     * No member on this device: enrol first.
+     */
+    case NotEnrolled
+    /**
+     * A member is already enrolled on this device: sign out first.
+     */
+    case AlreadyEnrolled
+    /**
+     * The server refused this device's credentials for good: enrol again. Pending actions are
+     * kept.
+     */
+    case SignedOut
+    /**
+     * The server answered an error after retries; `code` is its stable problem code.
+     */
+    case Server(status: UInt16, code: String
+    )
+    /**
+     * The server's answer is malformed, truncated, too large or unexpected; nothing was applied.
+     */
+    case Protocol(reason: String
+    )
+    /**
+     * The server speaks another protocol version: the app needs an update.
+     */
+    case Incompatible(serverVersion: String
+    )
+    /**
+     * An argument is invalid; `field` names it.
+     */
+    case InvalidInput(field: String, reason: String
+    )
+    /**
+     * `count` actions wait to be sent: sync first, or sign out discarding them.
+     */
+    case PendingActions(count: UInt64
+    )
+    /**
+     * The database failed (see `StorageError`).
+     */
+    case Storage(problem: StorageError
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension SyncError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
+    typealias SwiftType = SyncError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Offline
+        case 2: return .Timeout
+        case 3: return .NotEnrolled
+        case 4: return .AlreadyEnrolled
+        case 5: return .SignedOut
+        case 6: return .Server(
+            status: try FfiConverterUInt16.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .Protocol(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .Incompatible(
+            serverVersion: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .InvalidInput(
+            field: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .PendingActions(
+            count: try FfiConverterUInt64.read(from: &buf)
+            )
+        case 11: return .Storage(
+            problem: try FfiConverterTypeStorageError.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SyncError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case .Offline:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .Timeout:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .NotEnrolled:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .AlreadyEnrolled:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .SignedOut:
+            writeInt(&buf, Int32(5))
+        
+        
+        case let .Server(status,code):
+            writeInt(&buf, Int32(6))
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            
+        
+        case let .Protocol(reason):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Incompatible(serverVersion):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(serverVersion, into: &buf)
+            
+        
+        case let .InvalidInput(field,reason):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(field, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .PendingActions(count):
+            writeInt(&buf, Int32(10))
+            FfiConverterUInt64.write(count, into: &buf)
+            
+        
+        case let .Storage(problem):
+            writeInt(&buf, Int32(11))
+            FfiConverterTypeStorageError.write(problem, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncError_lift(_ buf: RustBuffer) throws -> SyncError {
+    return try FfiConverterTypeSyncError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncError_lower(_ value: SyncError) -> RustBuffer {
+    return FfiConverterTypeSyncError.lower(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
+    typealias SwiftType = String?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSyncListener: FfiConverterRustBuffer {
+    typealias SwiftType = SyncListener?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSyncListener.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSyncListener.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeCachedMemberState: FfiConverterRustBuffer {
+    typealias SwiftType = CachedMemberState?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCachedMemberState.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCachedMemberState.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -1275,6 +2225,132 @@ fileprivate struct FfiConverterOptionTypeProgram: FfiConverterRustBuffer {
         case 1: return try FfiConverterTypeProgram.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeActivityEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [ActivityEntry]
+
+    public static func write(_ value: [ActivityEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeActivityEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ActivityEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ActivityEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeActivityEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRejectedAction: FfiConverterRustBuffer {
+    typealias SwiftType = [RejectedAction]
+
+    public static func write(_ value: [RejectedAction], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRejectedAction.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RejectedAction] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RejectedAction]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRejectedAction.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeStore: FfiConverterRustBuffer {
+    typealias SwiftType = [Store]
+
+    public static func write(_ value: [Store], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeStore.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Store] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Store]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeStore.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
     }
 }
 /**
@@ -1432,7 +2508,52 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_shutdown() != 43462) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_tessera_activity() != 352) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_catalog_summary() != 47889) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_enrol() != 2413) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_favourite_stores() != 22678) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_member_state() != 30341) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_record_event() != 50094) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_rejected_actions() != 49273) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store() != 44360) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener() != 28761) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_sync_settings() != 47195) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_sign_out() != 48653) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_stores() != 22659) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_sync() != 19444) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_sync_status() != 44094) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_logsink_log() != 44543) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_synclistener_on_progress() != 56478) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_constructor_tessera_open() != 11713) {
@@ -1440,6 +2561,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitLogSink()
+    uniffiCallbackInitSyncListener()
     uniffiEnsureTesseraCoreInitialized()
     return InitializationResult.ok
 }()

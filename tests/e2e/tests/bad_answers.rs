@@ -103,7 +103,8 @@ fn every_bad_answer_is_a_typed_error_and_leaves_the_cache_intact() {
         max_answer_bytes: 64 * 1024,
         request_timeout: Duration::from_secs(2),
         ..SyncConfig::default()
-    });
+    })
+    .unwrap();
     let evil = evil();
     let conn = Connection::open(t.path()).unwrap();
     conn.execute("UPDATE session SET server_url = ?1", [&evil.url])

@@ -29,7 +29,7 @@ fn crash_child() {
         return;
     };
     let t = Tessera::open(db).unwrap();
-    t.set_sync_config(fast());
+    t.set_sync_config(fast()).unwrap();
     let mut n = 0u32;
     loop {
         for _ in 0..3 {

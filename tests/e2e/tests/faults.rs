@@ -30,7 +30,8 @@ fn every_action_lands_exactly_once_through_a_faulty_network() {
         max_delay: Duration::from_millis(50),
         page_size: 40,
         ..SyncConfig::default()
-    });
+    })
+    .unwrap();
     let member = t.sync_status().unwrap().member_id.unwrap();
     proxy.set_faults(true);
 

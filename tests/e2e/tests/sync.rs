@@ -110,7 +110,8 @@ fn catalog_updates_and_deletions_reach_the_cache_in_pages() {
     t.set_sync_config(tessera_core::SyncConfig {
         page_size: 25,
         ..Default::default()
-    });
+    })
+    .unwrap();
     let report = t.sync().unwrap();
     assert_eq!(report.catalog_changes, 151);
     assert_eq!(report.catalog_pages, 7);
@@ -249,7 +250,8 @@ fn no_server_means_offline_and_reads_still_work() {
         max_attempts: 2,
         base_delay: Duration::from_millis(5),
         ..Default::default()
-    });
+    })
+    .unwrap();
     drop(server);
     let id = event(&t, EventKind::StoreVisit);
     assert_eq!(t.sync().unwrap_err(), SyncError::Offline);

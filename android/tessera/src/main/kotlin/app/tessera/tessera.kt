@@ -30,31 +30,61 @@ import java.nio.CharBuffer
 import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
+import app.tessera.core.ActivityEntry
 import app.tessera.core.BarcodeException
 import app.tessera.core.BarcodeMatrix
+import app.tessera.core.CachedMemberState
 import app.tessera.core.CardNumberAnalysis
 import app.tessera.core.CardView
+import app.tessera.core.CatalogSummary
+import app.tessera.core.DeviceInfo
+import app.tessera.core.EventKind
+import app.tessera.core.FfiConverterTypeActivityEntry
 import app.tessera.core.FfiConverterTypeBarcodeError
 import app.tessera.core.FfiConverterTypeBarcodeMatrix
+import app.tessera.core.FfiConverterTypeCachedMemberState
 import app.tessera.core.FfiConverterTypeCardNumberAnalysis
 import app.tessera.core.FfiConverterTypeCardView
+import app.tessera.core.FfiConverterTypeCatalogSummary
+import app.tessera.core.FfiConverterTypeDeviceInfo
+import app.tessera.core.FfiConverterTypeEventKind
 import app.tessera.core.FfiConverterTypeMemberCard
 import app.tessera.core.FfiConverterTypeProgram
+import app.tessera.core.FfiConverterTypeRejectedAction
 import app.tessera.core.FfiConverterTypeStorageError
+import app.tessera.core.FfiConverterTypeStore
 import app.tessera.core.FfiConverterTypeSymbology
+import app.tessera.core.FfiConverterTypeSyncProgress
+import app.tessera.core.FfiConverterTypeSyncReport
+import app.tessera.core.FfiConverterTypeSyncStatus
 import app.tessera.core.MemberCard
 import app.tessera.core.Program
+import app.tessera.core.RejectedAction
 import app.tessera.core.StorageException
+import app.tessera.core.Store
 import app.tessera.core.Symbology
+import app.tessera.core.SyncProgress
+import app.tessera.core.SyncReport
+import app.tessera.core.SyncStatus
 import java.util.concurrent.atomic.AtomicBoolean
+import app.tessera.core.RustBuffer as RustBufferActivityEntry
 import app.tessera.core.RustBuffer as RustBufferBarcodeError
 import app.tessera.core.RustBuffer as RustBufferBarcodeMatrix
+import app.tessera.core.RustBuffer as RustBufferCachedMemberState
 import app.tessera.core.RustBuffer as RustBufferCardNumberAnalysis
 import app.tessera.core.RustBuffer as RustBufferCardView
+import app.tessera.core.RustBuffer as RustBufferCatalogSummary
+import app.tessera.core.RustBuffer as RustBufferDeviceInfo
+import app.tessera.core.RustBuffer as RustBufferEventKind
 import app.tessera.core.RustBuffer as RustBufferMemberCard
 import app.tessera.core.RustBuffer as RustBufferProgram
+import app.tessera.core.RustBuffer as RustBufferRejectedAction
 import app.tessera.core.RustBuffer as RustBufferStorageError
+import app.tessera.core.RustBuffer as RustBufferStore
 import app.tessera.core.RustBuffer as RustBufferSymbology
+import app.tessera.core.RustBuffer as RustBufferSyncProgress
+import app.tessera.core.RustBuffer as RustBufferSyncReport
+import app.tessera.core.RustBuffer as RustBufferSyncStatus
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -677,6 +707,9 @@ internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
 internal interface UniffiCallbackInterfaceLogSinkMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceSyncListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`progress`: RustBufferSyncProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "log")
 internal open class UniffiVTableCallbackInterfaceLogSink(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -693,6 +726,25 @@ internal open class UniffiVTableCallbackInterfaceLogSink(
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `log` = other.`log`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onProgress")
+internal open class UniffiVTableCallbackInterfaceSyncListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onProgress`: UniffiCallbackInterfaceSyncListenerMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onProgress`: UniffiCallbackInterfaceSyncListenerMethod0? = null,
+    ): UniffiVTableCallbackInterfaceSyncListener(`uniffiFree`,`uniffiClone`,`onProgress`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceSyncListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onProgress` = other.`onProgress`
     }
 
 }
@@ -750,7 +802,37 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_shutdown(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_activity(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_catalog_summary(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_enrol(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_favourite_stores(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_member_state(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_record_event(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_rejected_actions(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_set_sync_settings(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_sign_out(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_stores(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_sync(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_sync_status(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_logsink_log(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_synclistener_on_progress(
     ): Int
     external fun uniffi_tessera_ffi_checksum_constructor_tessera_open(
     ): Int
@@ -771,6 +853,7 @@ internal object UniffiLib {
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "tessera"))
         uniffiCallbackInterfaceLogSink.register(this)
+        uniffiCallbackInterfaceSyncListener.register(this)
         app.tessera.core.uniffiEnsureInitialized()
         
     }
@@ -796,6 +879,34 @@ internal object UniffiLib {
     ): RustBufferProgram.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_activity(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_catalog_summary(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferCatalogSummary.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_enrol(`ptr`: Long,`serverUrl`: RustBuffer.ByValue,`holderName`: RustBuffer.ByValue,`device`: RustBufferDeviceInfo.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferCardView.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_favourite_stores(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_member_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_record_event(`ptr`: Long,`kind`: RustBufferEventKind.ByValue,`storeId`: RustBuffer.ByValue,`attributes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_rejected_actions(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(`ptr`: Long,`storeId`: RustBuffer.ByValue,`favourite`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(`ptr`: Long,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_sync_settings(`ptr`: Long,`settings`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_sign_out(`ptr`: Long,`discardPending`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_stores(`ptr`: Long,`city`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_sync(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferSyncReport.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_sync_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferSyncStatus.ByValue
     external fun uniffi_tessera_ffi_fn_clone_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_tessera_ffi_fn_free_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -803,6 +914,14 @@ internal object UniffiLib {
     external fun uniffi_tessera_ffi_fn_init_callback_vtable_logsink(`vtable`: UniffiVTableCallbackInterfaceLogSink,
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_logsink_log(`ptr`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_clone_synclistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_tessera_ffi_fn_free_synclistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_init_callback_vtable_synclistener(`vtable`: UniffiVTableCallbackInterfaceSyncListener,
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_synclistener_on_progress(`ptr`: Long,`progress`: RustBufferSyncProgress.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_func_analyse_card_number(`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferCardNumberAnalysis.ByValue
@@ -1127,6 +1246,33 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterUInt: FfiConverter<UInt, Int> {
     override fun lift(value: Int): UInt {
         return value.toUInt()
@@ -1144,6 +1290,29 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 
     override fun write(value: UInt, buf: ByteBuffer) {
         buf.putInt(value.toInt())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterULong: FfiConverter<ULong, Long> {
+    override fun lift(value: Long): ULong {
+        return value.toULong()
+    }
+
+    override fun read(buf: ByteBuffer): ULong {
+        return lift(buf.getLong())
+    }
+
+    override fun lower(value: ULong): Long {
+        return value.toLong()
+    }
+
+    override fun allocationSize(value: ULong) = 8UL
+
+    override fun write(value: ULong, buf: ByteBuffer) {
+        buf.putLong(value.toLong())
     }
 }
 
@@ -1664,6 +1833,325 @@ public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
 
 
 /**
+ * Told of every sync's progress, on the thread running the sync. Keep it quick: post to the
+ * main thread and return.
+ */
+public interface SyncListener {
+    
+    fun `onProgress`(`progress`: SyncProgress)
+    
+    companion object
+}
+
+/**
+ * Told of every sync's progress, on the thread running the sync. Keep it quick: post to the
+ * main thread and return.
+ */
+open class SyncListenerImpl: Disposable, AutoCloseable, SyncListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_tessera_ffi_fn_free_synclistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_tessera_ffi_fn_clone_synclistener(handle, status)
+        }
+    }
+
+    override fun `onProgress`(`progress`: SyncProgress)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_synclistener_on_progress(
+        it,
+        
+        FfiConverterTypeSyncProgress.lower(`progress`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceSyncListener {
+    internal object `onProgress`: UniffiCallbackInterfaceSyncListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`progress`: RustBufferSyncProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSyncListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onProgress`(
+                    FfiConverterTypeSyncProgress.lift(`progress`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeSyncListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeSyncListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceSyncListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onProgress`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_tessera_ffi_fn_init_callback_vtable_synclistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncListener: FfiConverter<SyncListener, Long> {
+    internal val handleMap = UniffiHandleMap<SyncListener>()
+
+    override fun lower(value: SyncListener): Long {
+        if (value is SyncListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): SyncListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SyncListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): SyncListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: SyncListener) = 8UL
+
+    override fun write(value: SyncListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * One member's Tessera on one device. Thread-safe; call it from a background dispatcher.
  */
 public interface TesseraInterface {
@@ -1700,6 +2188,75 @@ public interface TesseraInterface {
      * `close()` is `AutoCloseable`'s, which frees the object itself.)
      */
     fun `shutdown`()
+    
+    /**
+     * The member's latest actions on this device, newest first (at most `limit`).
+     */
+    fun `activity`(`limit`: kotlin.UInt): List<ActivityEntry>
+    
+    fun `catalogSummary`(): CatalogSummary
+    
+    /**
+     * Enrol a new member with this device at `server_url` and return the card screen. Blocks
+     * on the network: call it off the main thread.
+     */
+    fun `enrol`(`serverUrl`: kotlin.String, `holderName`: kotlin.String, `device`: DeviceInfo): CardView
+    
+    fun `favouriteStores`(): List<kotlin.String>
+    
+    /**
+     * The member's state as the server last sent it; none before the first sync.
+     */
+    fun `memberState`(): CachedMemberState?
+    
+    /**
+     * Record something the member did, now, offline; returns the event's id.
+     */
+    fun `recordEvent`(`kind`: EventKind, `storeId`: kotlin.String?, `attributes`: Map<kotlin.String, kotlin.String>): kotlin.String
+    
+    /**
+     * Actions the server refused for good, with its reasons.
+     */
+    fun `rejectedActions`(): List<RejectedAction>
+    
+    /**
+     * Mark or unmark a favourite store, offline.
+     */
+    fun `setFavouriteStore`(`storeId`: kotlin.String, `favourite`: kotlin.Boolean)
+    
+    /**
+     * Told of every sync's progress; `None` to stop.
+     */
+    fun `setSyncListener`(`listener`: SyncListener?)
+    
+    /**
+     * Timeouts, retries and page size for the next network calls; out-of-range values are
+     * refused with `InvalidInput`.
+     */
+    fun `setSyncSettings`(`settings`: SyncSettings)
+    
+    /**
+     * Forget the member on this device; refused with `PendingActions` while actions wait,
+     * unless `discard_pending`.
+     */
+    fun `signOut`(`discardPending`: kotlin.Boolean)
+    
+    /**
+     * Cached stores by name, only those in `city` when given, at most `limit`.
+     */
+    fun `stores`(`city`: kotlin.String?, `limit`: kotlin.UInt): List<Store>
+    
+    /**
+     * Send every pending action once, in order, then bring the catalog and the member's state up
+     * to date. Blocks on the network; safe to call at any time (a crash or a lost answer is
+     * repaired by the next call).
+     */
+    fun `sync`(): SyncReport
+    
+    /**
+     * Where sync stands, from the local database (no network).
+     */
+    fun `syncStatus`(): SyncStatus
     
     companion object
 }
@@ -1924,6 +2481,252 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
     
 
     
+    /**
+     * The member's latest actions on this device, newest first (at most `limit`).
+     */
+    @Throws(StorageException::class)override fun `activity`(`limit`: kotlin.UInt): List<ActivityEntry> {
+            return FfiConverterSequenceTypeActivityEntry.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_activity(
+        it,
+        
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(StorageException::class)override fun `catalogSummary`(): CatalogSummary {
+            return FfiConverterTypeCatalogSummary.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_catalog_summary(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Enrol a new member with this device at `server_url` and return the card screen. Blocks
+     * on the network: call it off the main thread.
+     */
+    @Throws(SyncException::class)override fun `enrol`(`serverUrl`: kotlin.String, `holderName`: kotlin.String, `device`: DeviceInfo): CardView {
+            return FfiConverterTypeCardView.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SyncException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_enrol(
+        it,
+        
+        FfiConverterString.lower(`serverUrl`),
+        FfiConverterString.lower(`holderName`),
+        FfiConverterTypeDeviceInfo.lower(`device`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(StorageException::class)override fun `favouriteStores`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_favourite_stores(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The member's state as the server last sent it; none before the first sync.
+     */
+    @Throws(StorageException::class)override fun `memberState`(): CachedMemberState? {
+            return FfiConverterOptionalTypeCachedMemberState.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_member_state(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Record something the member did, now, offline; returns the event's id.
+     */
+    @Throws(ActionException::class)override fun `recordEvent`(`kind`: EventKind, `storeId`: kotlin.String?, `attributes`: Map<kotlin.String, kotlin.String>): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_record_event(
+        it,
+        
+        FfiConverterTypeEventKind.lower(`kind`),
+        FfiConverterOptionalString.lower(`storeId`),
+        FfiConverterMapStringString.lower(`attributes`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Actions the server refused for good, with its reasons.
+     */
+    @Throws(StorageException::class)override fun `rejectedActions`(): List<RejectedAction> {
+            return FfiConverterSequenceTypeRejectedAction.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_rejected_actions(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Mark or unmark a favourite store, offline.
+     */
+    @Throws(ActionException::class)override fun `setFavouriteStore`(`storeId`: kotlin.String, `favourite`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(
+        it,
+        
+        FfiConverterString.lower(`storeId`),
+        FfiConverterBoolean.lower(`favourite`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Told of every sync's progress; `None` to stop.
+     */override fun `setSyncListener`(`listener`: SyncListener?)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(
+        it,
+        
+        FfiConverterOptionalTypeSyncListener.lower(`listener`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Timeouts, retries and page size for the next network calls; out-of-range values are
+     * refused with `InvalidInput`.
+     */
+    @Throws(SyncException::class)override fun `setSyncSettings`(`settings`: SyncSettings)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SyncException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_set_sync_settings(
+        it,
+        
+        FfiConverterTypeSyncSettings.lower(`settings`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Forget the member on this device; refused with `PendingActions` while actions wait,
+     * unless `discard_pending`.
+     */
+    @Throws(SyncException::class)override fun `signOut`(`discardPending`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SyncException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_sign_out(
+        it,
+        
+        FfiConverterBoolean.lower(`discardPending`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Cached stores by name, only those in `city` when given, at most `limit`.
+     */
+    @Throws(StorageException::class)override fun `stores`(`city`: kotlin.String?, `limit`: kotlin.UInt): List<Store> {
+            return FfiConverterSequenceTypeStore.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_stores(
+        it,
+        
+        FfiConverterOptionalString.lower(`city`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Send every pending action once, in order, then bring the catalog and the member's state up
+     * to date. Blocks on the network; safe to call at any time (a crash or a lost answer is
+     * repaired by the next call).
+     */
+    @Throws(SyncException::class)override fun `sync`(): SyncReport {
+            return FfiConverterTypeSyncReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SyncException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_sync(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Where sync stands, from the local database (no network).
+     */
+    @Throws(StorageException::class)override fun `syncStatus`(): SyncStatus {
+            return FfiConverterTypeSyncStatus.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_sync_status(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -1973,6 +2776,192 @@ public object FfiConverterTypeTessera: FfiConverter<Tessera, Long> {
     override fun write(value: Tessera, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
+}
+
+
+
+/**
+ * Network behaviour: timeouts, retries, page size. Every field has the default a phone wants;
+ * tests shorten them.
+ */
+data class SyncSettings (
+    var `connectTimeoutMs`: kotlin.ULong = 10000uL 
+    , 
+    /**
+     * One request, from sending to the last byte of the answer.
+     */
+    var `requestTimeoutMs`: kotlin.ULong = 30000uL 
+    , 
+    /**
+     * Attempts per request, the first included (1 to 10).
+     */
+    var `maxAttempts`: kotlin.UInt = 4u 
+    , 
+    var `baseDelayMs`: kotlin.ULong = 250uL 
+    , 
+    var `maxDelayMs`: kotlin.ULong = 8000uL 
+    , 
+    /**
+     * Catalog changes per page (1 to 5000).
+     */
+    var `pageSize`: kotlin.UInt = 2000u 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncSettings: FfiConverterRustBuffer<SyncSettings> {
+    override fun read(buf: ByteBuffer): SyncSettings {
+        return SyncSettings(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncSettings) = (
+            FfiConverterULong.allocationSize(value.`connectTimeoutMs`) +
+            FfiConverterULong.allocationSize(value.`requestTimeoutMs`) +
+            FfiConverterUInt.allocationSize(value.`maxAttempts`) +
+            FfiConverterULong.allocationSize(value.`baseDelayMs`) +
+            FfiConverterULong.allocationSize(value.`maxDelayMs`) +
+            FfiConverterUInt.allocationSize(value.`pageSize`)
+    )
+
+    override fun write(value: SyncSettings, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`connectTimeoutMs`, buf)
+            FfiConverterULong.write(value.`requestTimeoutMs`, buf)
+            FfiConverterUInt.write(value.`maxAttempts`, buf)
+            FfiConverterULong.write(value.`baseDelayMs`, buf)
+            FfiConverterULong.write(value.`maxDelayMs`, buf)
+            FfiConverterUInt.write(value.`pageSize`, buf)
+    }
+}
+
+
+
+
+
+/**
+ * What the member's offline actions can answer.
+ */
+sealed class ActionException: kotlin.Exception() {
+    
+    /**
+     * No member on this device: enrol first.
+     */
+    class NotEnrolled(
+        ) : ActionException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * An argument is invalid; `field` names it (`event.store_id`, `event.attributes`…).
+     */
+    class InvalidInput(
+        
+        val `field`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : ActionException() {
+        override val message
+            get() = "field=${ `field` }, reason=${ `reason` }"
+    }
+    
+    /**
+     * The database failed (see `StorageError`).
+     */
+    class Storage(
+        
+        val `problem`: StorageException
+        ) : ActionException() {
+        override val message
+            get() = "problem=${ `problem` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<ActionException> {
+        override fun lift(error_buf: RustBuffer.ByValue): ActionException = FfiConverterTypeActionError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeActionError : FfiConverterRustBuffer<ActionException> {
+    override fun read(buf: ByteBuffer): ActionException {
+        
+
+        return when(buf.getInt()) {
+            1 -> ActionException.NotEnrolled()
+            2 -> ActionException.InvalidInput(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> ActionException.Storage(
+                FfiConverterTypeStorageError.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ActionException): ULong {
+        return when(value) {
+            is ActionException.NotEnrolled -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is ActionException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`field`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is ActionException.Storage -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeStorageError.allocationSize(value.`problem`)
+            )
+        }
+    }
+
+    override fun write(value: ActionException, buf: ByteBuffer) {
+        when(value) {
+            is ActionException.NotEnrolled -> {
+                buf.putInt(1)
+                Unit
+            }
+            is ActionException.InvalidInput -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`field`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is ActionException.Storage -> {
+                buf.putInt(3)
+                FfiConverterTypeStorageError.write(value.`problem`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
 }
 
 
@@ -2206,6 +3195,392 @@ public object FfiConverterTypeLogLevel: FfiConverterRustBuffer<LogLevel> {
 
 
 
+
+/**
+ * What enrolment and sync can answer. `Offline`, `Timeout` and `Server` are worth retrying later
+ * by themselves (schedule the next sync); the rest need the app or the member to act.
+ */
+sealed class SyncException: kotlin.Exception() {
+    
+    /**
+     * No network, DNS failure, connection refused or reset: try again when online.
+     */
+    class Offline(
+        ) : SyncException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The server did not answer in time, after retries.
+     */
+    class Timeout(
+        ) : SyncException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * No member on this device: enrol first.
+     */
+    class NotEnrolled(
+        ) : SyncException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * A member is already enrolled on this device: sign out first.
+     */
+    class AlreadyEnrolled(
+        ) : SyncException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The server refused this device's credentials for good: enrol again. Pending actions are
+     * kept.
+     */
+    class SignedOut(
+        ) : SyncException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The server answered an error after retries; `code` is its stable problem code.
+     */
+    class Server(
+        
+        val `status`: kotlin.UShort, 
+        
+        val `code`: kotlin.String
+        ) : SyncException() {
+        override val message
+            get() = "status=${ `status` }, code=${ `code` }"
+    }
+    
+    /**
+     * The server's answer is malformed, truncated, too large or unexpected; nothing was applied.
+     */
+    class Protocol(
+        
+        val `reason`: kotlin.String
+        ) : SyncException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The server speaks another protocol version: the app needs an update.
+     */
+    class Incompatible(
+        
+        val `serverVersion`: kotlin.String
+        ) : SyncException() {
+        override val message
+            get() = "serverVersion=${ `serverVersion` }"
+    }
+    
+    /**
+     * An argument is invalid; `field` names it.
+     */
+    class InvalidInput(
+        
+        val `field`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : SyncException() {
+        override val message
+            get() = "field=${ `field` }, reason=${ `reason` }"
+    }
+    
+    /**
+     * `count` actions wait to be sent: sync first, or sign out discarding them.
+     */
+    class PendingActions(
+        
+        val `count`: kotlin.ULong
+        ) : SyncException() {
+        override val message
+            get() = "count=${ `count` }"
+    }
+    
+    /**
+     * The database failed (see `StorageError`).
+     */
+    class Storage(
+        
+        val `problem`: StorageException
+        ) : SyncException() {
+        override val message
+            get() = "problem=${ `problem` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<SyncException> {
+        override fun lift(error_buf: RustBuffer.ByValue): SyncException = FfiConverterTypeSyncError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncError : FfiConverterRustBuffer<SyncException> {
+    override fun read(buf: ByteBuffer): SyncException {
+        
+
+        return when(buf.getInt()) {
+            1 -> SyncException.Offline()
+            2 -> SyncException.Timeout()
+            3 -> SyncException.NotEnrolled()
+            4 -> SyncException.AlreadyEnrolled()
+            5 -> SyncException.SignedOut()
+            6 -> SyncException.Server(
+                FfiConverterUShort.read(buf),
+                FfiConverterString.read(buf),
+                )
+            7 -> SyncException.Protocol(
+                FfiConverterString.read(buf),
+                )
+            8 -> SyncException.Incompatible(
+                FfiConverterString.read(buf),
+                )
+            9 -> SyncException.InvalidInput(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            10 -> SyncException.PendingActions(
+                FfiConverterULong.read(buf),
+                )
+            11 -> SyncException.Storage(
+                FfiConverterTypeStorageError.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: SyncException): ULong {
+        return when(value) {
+            is SyncException.Offline -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is SyncException.Timeout -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is SyncException.NotEnrolled -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is SyncException.AlreadyEnrolled -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is SyncException.SignedOut -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is SyncException.Server -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterString.allocationSize(value.`code`)
+            )
+            is SyncException.Protocol -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is SyncException.Incompatible -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`serverVersion`)
+            )
+            is SyncException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`field`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is SyncException.PendingActions -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterULong.allocationSize(value.`count`)
+            )
+            is SyncException.Storage -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeStorageError.allocationSize(value.`problem`)
+            )
+        }
+    }
+
+    override fun write(value: SyncException, buf: ByteBuffer) {
+        when(value) {
+            is SyncException.Offline -> {
+                buf.putInt(1)
+                Unit
+            }
+            is SyncException.Timeout -> {
+                buf.putInt(2)
+                Unit
+            }
+            is SyncException.NotEnrolled -> {
+                buf.putInt(3)
+                Unit
+            }
+            is SyncException.AlreadyEnrolled -> {
+                buf.putInt(4)
+                Unit
+            }
+            is SyncException.SignedOut -> {
+                buf.putInt(5)
+                Unit
+            }
+            is SyncException.Server -> {
+                buf.putInt(6)
+                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterString.write(value.`code`, buf)
+                Unit
+            }
+            is SyncException.Protocol -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is SyncException.Incompatible -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`serverVersion`, buf)
+                Unit
+            }
+            is SyncException.InvalidInput -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`field`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is SyncException.PendingActions -> {
+                buf.putInt(10)
+                FfiConverterULong.write(value.`count`, buf)
+                Unit
+            }
+            is SyncException.Storage -> {
+                buf.putInt(11)
+                FfiConverterTypeStorageError.write(value.`problem`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
+    override fun read(buf: ByteBuffer): kotlin.String? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterString.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.String?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterString.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.String?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSyncListener: FfiConverterRustBuffer<SyncListener?> {
+    override fun read(buf: ByteBuffer): SyncListener? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSyncListener.read(buf)
+    }
+
+    override fun allocationSize(value: SyncListener?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSyncListener.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SyncListener?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSyncListener.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeCachedMemberState: FfiConverterRustBuffer<CachedMemberState?> {
+    override fun read(buf: ByteBuffer): CachedMemberState? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeCachedMemberState.read(buf)
+    }
+
+    override fun allocationSize(value: CachedMemberState?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeCachedMemberState.allocationSize(value)
+        }
+    }
+
+    override fun write(value: CachedMemberState?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeCachedMemberState.write(value, buf)
+        }
+    }
+}
+
+
+
+
 /**
  * @suppress
  */
@@ -2238,6 +3613,175 @@ public object FfiConverterOptionalTypeProgram: FfiConverterRustBuffer<Program?> 
 
 
 
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
+    override fun read(buf: ByteBuffer): List<kotlin.String> {
+        val len = buf.getInt()
+        return List<kotlin.String>(len) {
+            FfiConverterString.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.String>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeActivityEntry: FfiConverterRustBuffer<List<ActivityEntry>> {
+    override fun read(buf: ByteBuffer): List<ActivityEntry> {
+        val len = buf.getInt()
+        return List<ActivityEntry>(len) {
+            FfiConverterTypeActivityEntry.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ActivityEntry>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeActivityEntry.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ActivityEntry>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeActivityEntry.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRejectedAction: FfiConverterRustBuffer<List<RejectedAction>> {
+    override fun read(buf: ByteBuffer): List<RejectedAction> {
+        val len = buf.getInt()
+        return List<RejectedAction>(len) {
+            FfiConverterTypeRejectedAction.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<RejectedAction>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRejectedAction.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<RejectedAction>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRejectedAction.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeStore: FfiConverterRustBuffer<List<Store>> {
+    override fun read(buf: ByteBuffer): List<Store> {
+        val len = buf.getInt()
+        return List<Store>(len) {
+            FfiConverterTypeStore.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Store>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeStore.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Store>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeStore.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.String, kotlin.String>> {
+    override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.String> {
+        val len = buf.getInt()
+        return buildMap<kotlin.String, kotlin.String>(len) {
+            repeat(len) {
+                val k = FfiConverterString.read(buf)
+                val v = FfiConverterString.read(buf)
+                this[k] = v
+            }
+        }
+    }
+
+    override fun allocationSize(value: Map<kotlin.String, kotlin.String>): ULong {
+        val spaceForMapSize = 4UL
+        val spaceForChildren = value.map { (k, v) ->
+            FfiConverterString.allocationSize(k) +
+            FfiConverterString.allocationSize(v)
+        }.sum()
+        return spaceForMapSize + spaceForChildren
+    }
+
+    override fun write(value: Map<kotlin.String, kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        // The parens on `(k, v)` here ensure we're calling the right method,
+        // which is important for compatibility with older android devices.
+        // Ref https://blog.danlew.net/2017/03/16/kotlin-puzzler-whose-line-is-it-anyways/
+        value.forEach { (k, v) ->
+            FfiConverterString.write(k, buf)
+            FfiConverterString.write(v, buf)
+        }
+    }
+}
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 
@@ -2257,6 +3801,8 @@ object BarcodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<B
             }
         )
 }
+
+
 
 
 

@@ -927,6 +927,33 @@ public object FfiConverterUByte: FfiConverter<UByte, Byte> {
 /**
  * @suppress
  */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterUInt: FfiConverter<UInt, Int> {
     override fun lift(value: Int): UInt {
         return value.toUInt()
@@ -967,6 +994,52 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 
     override fun write(value: ULong, buf: ByteBuffer) {
         buf.putLong(value.toLong())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterLong: FfiConverter<Long, Long> {
+    override fun lift(value: Long): Long {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Long {
+        return buf.getLong()
+    }
+
+    override fun lower(value: Long): Long {
+        return value
+    }
+
+    override fun allocationSize(value: Long) = 8UL
+
+    override fun write(value: Long, buf: ByteBuffer) {
+        buf.putLong(value)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterDouble: FfiConverter<Double, Double> {
+    override fun lift(value: Double): Double {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Double {
+        return buf.getDouble()
+    }
+
+    override fun lower(value: Double): Double {
+        return value
+    }
+
+    override fun allocationSize(value: Double) = 8UL
+
+    override fun write(value: Double, buf: ByteBuffer) {
+        buf.putDouble(value)
     }
 }
 
@@ -1070,6 +1143,111 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 }
 
 
+/**
+ * @suppress
+ */
+public object FfiConverterTimestamp: FfiConverterRustBuffer<java.time.Instant> {
+    override fun read(buf: ByteBuffer): java.time.Instant {
+        val seconds = buf.getLong()
+        // Type mismatch (should be u32) but we check for overflow/underflow below
+        val nanoseconds = buf.getInt().toLong()
+        if (nanoseconds < 0) {
+            throw java.time.DateTimeException("Instant nanoseconds exceed minimum or maximum supported by uniffi")
+        }
+        if (seconds >= 0) {
+            return java.time.Instant.EPOCH.plus(java.time.Duration.ofSeconds(seconds, nanoseconds))
+        } else {
+            return java.time.Instant.EPOCH.minus(java.time.Duration.ofSeconds(-seconds, nanoseconds))
+        }
+    }
+
+    // 8 bytes for seconds, 4 bytes for nanoseconds
+    override fun allocationSize(value: java.time.Instant) = 12UL
+
+    override fun write(value: java.time.Instant, buf: ByteBuffer) {
+        var epochOffset = java.time.Duration.between(java.time.Instant.EPOCH, value)
+
+        var sign = 1
+        if (epochOffset.isNegative()) {
+            sign = -1
+            epochOffset = epochOffset.negated()
+        }
+
+        if (epochOffset.nano < 0) {
+            // Java docs provide guarantee that nano will always be positive, so this should be impossible
+            // See: https://docs.oracle.com/javase/8/docs/api/java/time/Instant.html
+            throw IllegalArgumentException("Invalid timestamp, nano value must be non-negative")
+        }
+
+        buf.putLong(sign * epochOffset.seconds)
+        // Type mismatch (should be u32) but since values will always be between 0 and 999,999,999 it should be OK
+        buf.putInt(epochOffset.nano)
+    }
+}
+
+
+
+/**
+ * One action in the member's history on this device.
+ */
+data class ActivityEntry (
+    var `eventId`: kotlin.String
+    , 
+    var `kind`: EventKind
+    , 
+    /**
+     * RFC 3339, device clock.
+     */
+    var `occurredAt`: kotlin.String
+    , 
+    var `storeId`: kotlin.String?
+    , 
+    /**
+     * When the server acknowledged it; none while it waits in the outbox.
+     */
+    var `syncedAt`: java.time.Instant?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeActivityEntry: FfiConverterRustBuffer<ActivityEntry> {
+    override fun read(buf: ByteBuffer): ActivityEntry {
+        return ActivityEntry(
+            FfiConverterString.read(buf),
+            FfiConverterTypeEventKind.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ActivityEntry) = (
+            FfiConverterString.allocationSize(value.`eventId`) +
+            FfiConverterTypeEventKind.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`occurredAt`) +
+            FfiConverterOptionalString.allocationSize(value.`storeId`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`syncedAt`)
+    )
+
+    override fun write(value: ActivityEntry, buf: ByteBuffer) {
+            FfiConverterString.write(value.`eventId`, buf)
+            FfiConverterTypeEventKind.write(value.`kind`, buf)
+            FfiConverterString.write(value.`occurredAt`, buf)
+            FfiConverterOptionalString.write(value.`storeId`, buf)
+            FfiConverterOptionalTimestamp.write(value.`syncedAt`, buf)
+    }
+}
+
+
 
 /**
  * A barcode as modules: what a shell draws.
@@ -1151,6 +1329,47 @@ public object FfiConverterTypeBarcodeMatrix: FfiConverterRustBuffer<BarcodeMatri
             FfiConverterUInt.write(value.`height`, buf)
             FfiConverterUInt.write(value.`quietZone`, buf)
             FfiConverterByteArray.write(value.`modules`, buf)
+    }
+}
+
+
+
+/**
+ * The member's state from the cache, and when the server sent it.
+ */
+data class CachedMemberState (
+    var `state`: MemberState
+    , 
+    var `asOf`: java.time.Instant
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCachedMemberState: FfiConverterRustBuffer<CachedMemberState> {
+    override fun read(buf: ByteBuffer): CachedMemberState {
+        return CachedMemberState(
+            FfiConverterTypeMemberState.read(buf),
+            FfiConverterTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CachedMemberState) = (
+            FfiConverterTypeMemberState.allocationSize(value.`state`) +
+            FfiConverterTimestamp.allocationSize(value.`asOf`)
+    )
+
+    override fun write(value: CachedMemberState, buf: ByteBuffer) {
+            FfiConverterTypeMemberState.write(value.`state`, buf)
+            FfiConverterTimestamp.write(value.`asOf`, buf)
     }
 }
 
@@ -1286,6 +1505,99 @@ public object FfiConverterTypeCardView: FfiConverterRustBuffer<CardView> {
 
 
 /**
+ * What the catalog cache holds, and when it was last brought up to date.
+ */
+data class CatalogSummary (
+    var `stores`: kotlin.ULong
+    , 
+    var `offers`: kotlin.ULong
+    , 
+    var `asOf`: java.time.Instant?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCatalogSummary: FfiConverterRustBuffer<CatalogSummary> {
+    override fun read(buf: ByteBuffer): CatalogSummary {
+        return CatalogSummary(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CatalogSummary) = (
+            FfiConverterULong.allocationSize(value.`stores`) +
+            FfiConverterULong.allocationSize(value.`offers`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`asOf`)
+    )
+
+    override fun write(value: CatalogSummary, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`stores`, buf)
+            FfiConverterULong.write(value.`offers`, buf)
+            FfiConverterOptionalTimestamp.write(value.`asOf`, buf)
+    }
+}
+
+
+
+/**
+ * The device a member enrols.
+ */
+data class DeviceInfo (
+    /**
+     * `android`, `ios`, `cli`, `web` or `other`.
+     */
+    var `platform`: kotlin.String
+    , 
+    /**
+     * The app's version ("3.2.0").
+     */
+    var `appVersion`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDeviceInfo: FfiConverterRustBuffer<DeviceInfo> {
+    override fun read(buf: ByteBuffer): DeviceInfo {
+        return DeviceInfo(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DeviceInfo) = (
+            FfiConverterString.allocationSize(value.`platform`) +
+            FfiConverterString.allocationSize(value.`appVersion`)
+    )
+
+    override fun write(value: DeviceInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`platform`, buf)
+            FfiConverterString.write(value.`appVersion`, buf)
+    }
+}
+
+
+
+/**
  * The member's card, as entered at enrolment (later: as sent by the server).
  */
 data class MemberCard (
@@ -1343,6 +1655,255 @@ public object FfiConverterTypeMemberCard: FfiConverterRustBuffer<MemberCard> {
             FfiConverterString.write(value.`holderName`, buf)
             FfiConverterString.write(value.`memberSince`, buf)
             FfiConverterOptionalString.write(value.`tierLabel`, buf)
+    }
+}
+
+
+
+/**
+ * The member as the server knows it.
+ */
+data class MemberState (
+    var `memberId`: kotlin.String
+    , 
+    var `cardNumber`: kotlin.String
+    , 
+    var `holderName`: kotlin.String
+    , 
+    var `tier`: kotlin.String
+    , 
+    var `pointsBalance`: kotlin.Long
+    , 
+    var `favouriteStoreIds`: List<kotlin.String>
+    , 
+    /**
+     * Activity events the server has applied for this member.
+     */
+    var `eventsRecorded`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
+    override fun read(buf: ByteBuffer): MemberState {
+        return MemberState(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: MemberState) = (
+            FfiConverterString.allocationSize(value.`memberId`) +
+            FfiConverterString.allocationSize(value.`cardNumber`) +
+            FfiConverterString.allocationSize(value.`holderName`) +
+            FfiConverterString.allocationSize(value.`tier`) +
+            FfiConverterLong.allocationSize(value.`pointsBalance`) +
+            FfiConverterSequenceString.allocationSize(value.`favouriteStoreIds`) +
+            FfiConverterULong.allocationSize(value.`eventsRecorded`)
+    )
+
+    override fun write(value: MemberState, buf: ByteBuffer) {
+            FfiConverterString.write(value.`memberId`, buf)
+            FfiConverterString.write(value.`cardNumber`, buf)
+            FfiConverterString.write(value.`holderName`, buf)
+            FfiConverterString.write(value.`tier`, buf)
+            FfiConverterLong.write(value.`pointsBalance`, buf)
+            FfiConverterSequenceString.write(value.`favouriteStoreIds`, buf)
+            FfiConverterULong.write(value.`eventsRecorded`, buf)
+    }
+}
+
+
+
+/**
+ * An offer in the catalog. Targeting fields that are empty mean "everyone / everywhere".
+ */
+data class Offer (
+    var `id`: kotlin.String
+    , 
+    var `title`: kotlin.String
+    , 
+    var `description`: kotlin.String
+    , 
+    var `kind`: OfferKind
+    , 
+    /**
+     * RFC 3339.
+     */
+    var `validFrom`: kotlin.String
+    , 
+    /**
+     * RFC 3339; after `valid_from`.
+     */
+    var `validTo`: kotlin.String
+    , 
+    var `channel`: OfferChannel
+    , 
+    /**
+     * Days of the week it applies (1 = Monday … 7); empty = every day.
+     */
+    var `days`: kotlin.ByteArray
+    , 
+    /**
+     * Local hours it applies, `HH:MM`–`HH:MM`; none = all day.
+     */
+    var `hoursFrom`: kotlin.String?
+    , 
+    var `hoursTo`: kotlin.String?
+    , 
+    var `storeIds`: List<kotlin.String>
+    , 
+    var `storeTags`: List<kotlin.String>
+    , 
+    var `categories`: List<kotlin.String>
+    , 
+    var `tiers`: List<kotlin.String>
+    , 
+    var `segments`: List<kotlin.String>
+    , 
+    var `minBasketCents`: kotlin.ULong?
+    , 
+    var `perMemberLimit`: kotlin.UInt?
+    , 
+    var `requiresClip`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOffer: FfiConverterRustBuffer<Offer> {
+    override fun read(buf: ByteBuffer): Offer {
+        return Offer(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeOfferKind.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeOfferChannel.read(buf),
+            FfiConverterByteArray.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Offer) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`description`) +
+            FfiConverterTypeOfferKind.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`validFrom`) +
+            FfiConverterString.allocationSize(value.`validTo`) +
+            FfiConverterTypeOfferChannel.allocationSize(value.`channel`) +
+            FfiConverterByteArray.allocationSize(value.`days`) +
+            FfiConverterOptionalString.allocationSize(value.`hoursFrom`) +
+            FfiConverterOptionalString.allocationSize(value.`hoursTo`) +
+            FfiConverterSequenceString.allocationSize(value.`storeIds`) +
+            FfiConverterSequenceString.allocationSize(value.`storeTags`) +
+            FfiConverterSequenceString.allocationSize(value.`categories`) +
+            FfiConverterSequenceString.allocationSize(value.`tiers`) +
+            FfiConverterSequenceString.allocationSize(value.`segments`) +
+            FfiConverterOptionalULong.allocationSize(value.`minBasketCents`) +
+            FfiConverterOptionalUInt.allocationSize(value.`perMemberLimit`) +
+            FfiConverterBoolean.allocationSize(value.`requiresClip`)
+    )
+
+    override fun write(value: Offer, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`description`, buf)
+            FfiConverterTypeOfferKind.write(value.`kind`, buf)
+            FfiConverterString.write(value.`validFrom`, buf)
+            FfiConverterString.write(value.`validTo`, buf)
+            FfiConverterTypeOfferChannel.write(value.`channel`, buf)
+            FfiConverterByteArray.write(value.`days`, buf)
+            FfiConverterOptionalString.write(value.`hoursFrom`, buf)
+            FfiConverterOptionalString.write(value.`hoursTo`, buf)
+            FfiConverterSequenceString.write(value.`storeIds`, buf)
+            FfiConverterSequenceString.write(value.`storeTags`, buf)
+            FfiConverterSequenceString.write(value.`categories`, buf)
+            FfiConverterSequenceString.write(value.`tiers`, buf)
+            FfiConverterSequenceString.write(value.`segments`, buf)
+            FfiConverterOptionalULong.write(value.`minBasketCents`, buf)
+            FfiConverterOptionalUInt.write(value.`perMemberLimit`, buf)
+            FfiConverterBoolean.write(value.`requiresClip`, buf)
+    }
+}
+
+
+
+/**
+ * One opening span: `day` 1 = Monday … 7 = Sunday, `opens`/`closes` as `HH:MM` local time.
+ * A span that closes before it opens runs past midnight.
+ */
+data class OpeningHours (
+    var `day`: kotlin.UByte
+    , 
+    var `opens`: kotlin.String
+    , 
+    var `closes`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOpeningHours: FfiConverterRustBuffer<OpeningHours> {
+    override fun read(buf: ByteBuffer): OpeningHours {
+        return OpeningHours(
+            FfiConverterUByte.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OpeningHours) = (
+            FfiConverterUByte.allocationSize(value.`day`) +
+            FfiConverterString.allocationSize(value.`opens`) +
+            FfiConverterString.allocationSize(value.`closes`)
+    )
+
+    override fun write(value: OpeningHours, buf: ByteBuffer) {
+            FfiConverterUByte.write(value.`day`, buf)
+            FfiConverterString.write(value.`opens`, buf)
+            FfiConverterString.write(value.`closes`, buf)
     }
 }
 
@@ -1412,6 +1973,176 @@ public object FfiConverterTypeProgram: FfiConverterRustBuffer<Program> {
 
 
 /**
+ * An action the server refused for good, kept with its reason.
+ */
+data class RejectedAction (
+    var `kind`: kotlin.String
+    , 
+    var `status`: kotlin.UShort
+    , 
+    /**
+     * The server's stable problem code (`unknown_store`, `event_in_future`…).
+     */
+    var `code`: kotlin.String
+    , 
+    var `detail`: kotlin.String?
+    , 
+    var `createdAt`: java.time.Instant
+    , 
+    var `rejectedAt`: java.time.Instant
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRejectedAction: FfiConverterRustBuffer<RejectedAction> {
+    override fun read(buf: ByteBuffer): RejectedAction {
+        return RejectedAction(
+            FfiConverterString.read(buf),
+            FfiConverterUShort.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTimestamp.read(buf),
+            FfiConverterTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RejectedAction) = (
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterUShort.allocationSize(value.`status`) +
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterOptionalString.allocationSize(value.`detail`) +
+            FfiConverterTimestamp.allocationSize(value.`createdAt`) +
+            FfiConverterTimestamp.allocationSize(value.`rejectedAt`)
+    )
+
+    override fun write(value: RejectedAction, buf: ByteBuffer) {
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterUShort.write(value.`status`, buf)
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterOptionalString.write(value.`detail`, buf)
+            FfiConverterTimestamp.write(value.`createdAt`, buf)
+            FfiConverterTimestamp.write(value.`rejectedAt`, buf)
+    }
+}
+
+
+
+/**
+ * A shop, where a card is shown and offers are redeemed.
+ */
+data class Store (
+    var `id`: kotlin.String
+    , 
+    var `name`: kotlin.String
+    , 
+    var `address`: kotlin.String
+    , 
+    var `postcode`: kotlin.String
+    , 
+    var `city`: kotlin.String
+    , 
+    /**
+     * ISO 3166-1 alpha-2.
+     */
+    var `country`: kotlin.String
+    , 
+    /**
+     * WGS 84 degrees, −90 to 90.
+     */
+    var `latitude`: kotlin.Double
+    , 
+    /**
+     * WGS 84 degrees, −180 to 180.
+     */
+    var `longitude`: kotlin.Double
+    , 
+    /**
+     * The geofence radius in metres (100 to 5000).
+     */
+    var `radiusM`: kotlin.UInt
+    , 
+    /**
+     * IANA time zone of the shop ("Europe/Paris"): opening hours are in it.
+     */
+    var `timezone`: kotlin.String
+    , 
+    var `openingHours`: List<OpeningHours>
+    , 
+    var `tags`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStore: FfiConverterRustBuffer<Store> {
+    override fun read(buf: ByteBuffer): Store {
+        return Store(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeOpeningHours.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Store) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`address`) +
+            FfiConverterString.allocationSize(value.`postcode`) +
+            FfiConverterString.allocationSize(value.`city`) +
+            FfiConverterString.allocationSize(value.`country`) +
+            FfiConverterDouble.allocationSize(value.`latitude`) +
+            FfiConverterDouble.allocationSize(value.`longitude`) +
+            FfiConverterUInt.allocationSize(value.`radiusM`) +
+            FfiConverterString.allocationSize(value.`timezone`) +
+            FfiConverterSequenceTypeOpeningHours.allocationSize(value.`openingHours`) +
+            FfiConverterSequenceString.allocationSize(value.`tags`)
+    )
+
+    override fun write(value: Store, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`address`, buf)
+            FfiConverterString.write(value.`postcode`, buf)
+            FfiConverterString.write(value.`city`, buf)
+            FfiConverterString.write(value.`country`, buf)
+            FfiConverterDouble.write(value.`latitude`, buf)
+            FfiConverterDouble.write(value.`longitude`, buf)
+            FfiConverterUInt.write(value.`radiusM`, buf)
+            FfiConverterString.write(value.`timezone`, buf)
+            FfiConverterSequenceTypeOpeningHours.write(value.`openingHours`, buf)
+            FfiConverterSequenceString.write(value.`tags`, buf)
+    }
+}
+
+
+
+/**
  * One way a typed-in card number could be drawn.
  */
 data class SymbologySuggestion (
@@ -1468,6 +2199,236 @@ public object FfiConverterTypeSymbologySuggestion: FfiConverterRustBuffer<Symbol
             FfiConverterString.write(value.`encodedValue`, buf)
             FfiConverterBoolean.write(value.`differsFromPrinted`, buf)
             FfiConverterString.write(value.`note`, buf)
+    }
+}
+
+
+
+data class SyncProgress (
+    var `phase`: SyncPhase
+    , 
+    var `done`: kotlin.ULong
+    , 
+    var `total`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress> {
+    override fun read(buf: ByteBuffer): SyncProgress {
+        return SyncProgress(
+            FfiConverterTypeSyncPhase.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncProgress) = (
+            FfiConverterTypeSyncPhase.allocationSize(value.`phase`) +
+            FfiConverterULong.allocationSize(value.`done`) +
+            FfiConverterULong.allocationSize(value.`total`)
+    )
+
+    override fun write(value: SyncProgress, buf: ByteBuffer) {
+            FfiConverterTypeSyncPhase.write(value.`phase`, buf)
+            FfiConverterULong.write(value.`done`, buf)
+            FfiConverterULong.write(value.`total`, buf)
+    }
+}
+
+
+
+/**
+ * What one sync did.
+ */
+data class SyncReport (
+    /**
+     * Actions the server applied now.
+     */
+    var `pushed`: kotlin.ULong
+    , 
+    /**
+     * Actions the server had already applied (a repeat after a lost answer or a crash).
+     */
+    var `replayed`: kotlin.ULong
+    , 
+    /**
+     * Actions the server refused for good (kept in the rejected list).
+     */
+    var `rejected`: kotlin.ULong
+    , 
+    /**
+     * Catalog changes applied.
+     */
+    var `catalogChanges`: kotlin.ULong
+    , 
+    /**
+     * Catalog pages applied.
+     */
+    var `catalogPages`: kotlin.ULong
+    , 
+    /**
+     * Requests sent, retries included.
+     */
+    var `requests`: kotlin.ULong
+    , 
+    var `retries`: kotlin.ULong
+    , 
+    /**
+     * Answer bytes received (after decompression).
+     */
+    var `bytesReceived`: kotlin.ULong
+    , 
+    /**
+     * Server clock minus device clock, in milliseconds.
+     */
+    var `clockOffsetMs`: kotlin.Long?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
+    override fun read(buf: ByteBuffer): SyncReport {
+        return SyncReport(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncReport) = (
+            FfiConverterULong.allocationSize(value.`pushed`) +
+            FfiConverterULong.allocationSize(value.`replayed`) +
+            FfiConverterULong.allocationSize(value.`rejected`) +
+            FfiConverterULong.allocationSize(value.`catalogChanges`) +
+            FfiConverterULong.allocationSize(value.`catalogPages`) +
+            FfiConverterULong.allocationSize(value.`requests`) +
+            FfiConverterULong.allocationSize(value.`retries`) +
+            FfiConverterULong.allocationSize(value.`bytesReceived`) +
+            FfiConverterOptionalLong.allocationSize(value.`clockOffsetMs`)
+    )
+
+    override fun write(value: SyncReport, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`pushed`, buf)
+            FfiConverterULong.write(value.`replayed`, buf)
+            FfiConverterULong.write(value.`rejected`, buf)
+            FfiConverterULong.write(value.`catalogChanges`, buf)
+            FfiConverterULong.write(value.`catalogPages`, buf)
+            FfiConverterULong.write(value.`requests`, buf)
+            FfiConverterULong.write(value.`retries`, buf)
+            FfiConverterULong.write(value.`bytesReceived`, buf)
+            FfiConverterOptionalLong.write(value.`clockOffsetMs`, buf)
+    }
+}
+
+
+
+/**
+ * When the device last synced, what is waiting, and what went wrong.
+ */
+data class SyncStatus (
+    var `enrolled`: kotlin.Boolean
+    , 
+    var `memberId`: kotlin.String?
+    , 
+    var `serverUrl`: kotlin.String?
+    , 
+    /**
+     * Actions waiting to be sent.
+     */
+    var `pending`: kotlin.ULong
+    , 
+    /**
+     * Actions the server refused for good.
+     */
+    var `rejected`: kotlin.ULong
+    , 
+    var `lastAttemptAt`: java.time.Instant?
+    , 
+    var `lastSuccessAt`: java.time.Instant?
+    , 
+    var `lastError`: kotlin.String?
+    , 
+    var `catalogAsOf`: java.time.Instant?
+    , 
+    var `clockOffsetMs`: kotlin.Long?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
+    override fun read(buf: ByteBuffer): SyncStatus {
+        return SyncStatus(
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+            FfiConverterOptionalLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncStatus) = (
+            FfiConverterBoolean.allocationSize(value.`enrolled`) +
+            FfiConverterOptionalString.allocationSize(value.`memberId`) +
+            FfiConverterOptionalString.allocationSize(value.`serverUrl`) +
+            FfiConverterULong.allocationSize(value.`pending`) +
+            FfiConverterULong.allocationSize(value.`rejected`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`lastAttemptAt`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`lastSuccessAt`) +
+            FfiConverterOptionalString.allocationSize(value.`lastError`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`catalogAsOf`) +
+            FfiConverterOptionalLong.allocationSize(value.`clockOffsetMs`)
+    )
+
+    override fun write(value: SyncStatus, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`enrolled`, buf)
+            FfiConverterOptionalString.write(value.`memberId`, buf)
+            FfiConverterOptionalString.write(value.`serverUrl`, buf)
+            FfiConverterULong.write(value.`pending`, buf)
+            FfiConverterULong.write(value.`rejected`, buf)
+            FfiConverterOptionalTimestamp.write(value.`lastAttemptAt`, buf)
+            FfiConverterOptionalTimestamp.write(value.`lastSuccessAt`, buf)
+            FfiConverterOptionalString.write(value.`lastError`, buf)
+            FfiConverterOptionalTimestamp.write(value.`catalogAsOf`, buf)
+            FfiConverterOptionalLong.write(value.`clockOffsetMs`, buf)
     }
 }
 
@@ -1782,6 +2743,278 @@ public object FfiConverterTypeBarcodeError : FfiConverterRustBuffer<BarcodeExcep
 
 
 
+/**
+ * Kinds of member activity.
+ */
+
+enum class EventKind {
+    
+    APP_OPENED,
+    STORE_VISIT,
+    ONLINE_ORDER,
+    REVIEW_POSTED,
+    NEWSLETTER_SUBSCRIBED,
+    PROFILE_COMPLETED,
+    SOCIAL_SHARE,
+    REFERRAL_CONVERTED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeEventKind: FfiConverterRustBuffer<EventKind> {
+    override fun read(buf: ByteBuffer) = try {
+        EventKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: EventKind) = 4UL
+
+    override fun write(value: EventKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Where an offer can be used.
+ */
+
+enum class OfferChannel {
+    
+    IN_STORE,
+    ONLINE,
+    BOTH;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfferChannel: FfiConverterRustBuffer<OfferChannel> {
+    override fun read(buf: ByteBuffer) = try {
+        OfferChannel.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: OfferChannel) = 4UL
+
+    override fun write(value: OfferChannel, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What an offer gives.
+ */
+sealed class OfferKind {
+    
+    /**
+     * `percent` off the basket or the lines it targets (1–100).
+     */
+    data class PercentOff(
+        val `percent`: kotlin.UInt) : OfferKind()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A fixed amount off, in minor units of `currency` (ISO 4217).
+     */
+    data class AmountOff(
+        val `amountCents`: kotlin.ULong, 
+        val `currency`: kotlin.String) : OfferKind()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Points earned are multiplied (`multiplier_percent` 150 = ×1.5).
+     */
+    data class PointsMultiplier(
+        val `multiplierPercent`: kotlin.UInt) : OfferKind()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A free item.
+     */
+    data class Gift(
+        val `item`: kotlin.String) : OfferKind()
+        
+    {
+        
+
+        companion object
+    }
+    
+    object FreeDelivery : OfferKind()
+    
+    
+    /**
+     * Members see a collection before everyone else.
+     */
+    data class EarlyAccess(
+        val `collection`: kotlin.String) : OfferKind()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfferKind : FfiConverterRustBuffer<OfferKind>{
+    override fun read(buf: ByteBuffer): OfferKind {
+        return when(buf.getInt()) {
+            1 -> OfferKind.PercentOff(
+                FfiConverterUInt.read(buf),
+                )
+            2 -> OfferKind.AmountOff(
+                FfiConverterULong.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> OfferKind.PointsMultiplier(
+                FfiConverterUInt.read(buf),
+                )
+            4 -> OfferKind.Gift(
+                FfiConverterString.read(buf),
+                )
+            5 -> OfferKind.FreeDelivery
+            6 -> OfferKind.EarlyAccess(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: OfferKind): ULong = when(value) {
+        is OfferKind.PercentOff -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`percent`)
+            )
+        }
+        is OfferKind.AmountOff -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`amountCents`)
+                + FfiConverterString.allocationSize(value.`currency`)
+            )
+        }
+        is OfferKind.PointsMultiplier -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`multiplierPercent`)
+            )
+        }
+        is OfferKind.Gift -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`item`)
+            )
+        }
+        is OfferKind.FreeDelivery -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is OfferKind.EarlyAccess -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`collection`)
+            )
+        }
+    }
+
+    override fun write(value: OfferKind, buf: ByteBuffer) {
+        when(value) {
+            is OfferKind.PercentOff -> {
+                buf.putInt(1)
+                FfiConverterUInt.write(value.`percent`, buf)
+                Unit
+            }
+            is OfferKind.AmountOff -> {
+                buf.putInt(2)
+                FfiConverterULong.write(value.`amountCents`, buf)
+                FfiConverterString.write(value.`currency`, buf)
+                Unit
+            }
+            is OfferKind.PointsMultiplier -> {
+                buf.putInt(3)
+                FfiConverterUInt.write(value.`multiplierPercent`, buf)
+                Unit
+            }
+            is OfferKind.Gift -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`item`, buf)
+                Unit
+            }
+            is OfferKind.FreeDelivery -> {
+                buf.putInt(5)
+                Unit
+            }
+            is OfferKind.EarlyAccess -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`collection`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
 
 
 /**
@@ -2062,6 +3295,152 @@ public object FfiConverterTypeSymbology: FfiConverterRustBuffer<Symbology> {
 
 
 
+/**
+ * Where a sync is.
+ */
+
+enum class SyncPhase {
+    
+    STARTED,
+    /**
+     * Sending actions: `done` of `total`.
+     */
+    PUSHING,
+    /**
+     * Applying catalog pages: `done` changes so far (`total` unknown: 0).
+     */
+    PULLING,
+    /**
+     * Reading the member's state.
+     */
+    MEMBER,
+    FINISHED,
+    FAILED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncPhase: FfiConverterRustBuffer<SyncPhase> {
+    override fun read(buf: ByteBuffer) = try {
+        SyncPhase.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: SyncPhase) = 4UL
+
+    override fun write(value: SyncPhase, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
+    override fun read(buf: ByteBuffer): kotlin.Long? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterLong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Long?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterLong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Long?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterLong.write(value, buf)
+        }
+    }
+}
+
+
+
 
 /**
  * @suppress
@@ -2088,6 +3467,94 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         } else {
             buf.put(1)
             FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTimestamp: FfiConverterRustBuffer<java.time.Instant?> {
+    override fun read(buf: ByteBuffer): java.time.Instant? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTimestamp.read(buf)
+    }
+
+    override fun allocationSize(value: java.time.Instant?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTimestamp.allocationSize(value)
+        }
+    }
+
+    override fun write(value: java.time.Instant?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTimestamp.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
+    override fun read(buf: ByteBuffer): List<kotlin.String> {
+        val len = buf.getInt()
+        return List<kotlin.String>(len) {
+            FfiConverterString.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.String>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeOpeningHours: FfiConverterRustBuffer<List<OpeningHours>> {
+    override fun read(buf: ByteBuffer): List<OpeningHours> {
+        val len = buf.getInt()
+        return List<OpeningHours>(len) {
+            FfiConverterTypeOpeningHours.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<OpeningHours>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeOpeningHours.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<OpeningHours>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeOpeningHours.write(it, buf)
         }
     }
 }

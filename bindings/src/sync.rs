@@ -1,0 +1,158 @@
+//! Enrolment, sync, the member's offline actions and the cached reads: one-line methods over the
+//! core's `Tessera`, in a second `impl` block of the same object.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_core::sync::{SyncConfig, SyncObserver};
+use tessera_core::{
+    ActivityEntry, CachedMemberState, CardView, CatalogSummary, DeviceInfo, EventKind,
+    RejectedAction, Store, SyncProgress, SyncReport, SyncStatus,
+};
+
+use crate::card::Tessera;
+use crate::error::{ActionError, StorageError, SyncError, storage};
+
+/// Told of every sync's progress, on the thread running the sync. Keep it quick: post to the
+/// main thread and return.
+#[uniffi::export(with_foreign)]
+pub trait SyncListener: Send + Sync {
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+struct Listener(Arc<dyn SyncListener>);
+
+impl SyncObserver for Listener {
+    fn on_progress(&self, progress: SyncProgress) {
+        self.0.on_progress(progress)
+    }
+}
+
+/// Network behaviour: timeouts, retries, page size. Every field has the default a phone wants;
+/// tests shorten them.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncSettings {
+    #[uniffi(default = 10000)]
+    pub connect_timeout_ms: u64,
+    /// One request, from sending to the last byte of the answer.
+    #[uniffi(default = 30000)]
+    pub request_timeout_ms: u64,
+    /// Attempts per request, the first included (1 to 10).
+    #[uniffi(default = 4)]
+    pub max_attempts: u32,
+    #[uniffi(default = 250)]
+    pub base_delay_ms: u64,
+    #[uniffi(default = 8000)]
+    pub max_delay_ms: u64,
+    /// Catalog changes per page (1 to 5000).
+    #[uniffi(default = 2000)]
+    pub page_size: u32,
+}
+
+impl From<SyncSettings> for SyncConfig {
+    fn from(s: SyncSettings) -> Self {
+        SyncConfig {
+            connect_timeout: Duration::from_millis(s.connect_timeout_ms),
+            request_timeout: Duration::from_millis(s.request_timeout_ms),
+            max_attempts: s.max_attempts,
+            base_delay: Duration::from_millis(s.base_delay_ms),
+            max_delay: Duration::from_millis(s.max_delay_ms),
+            page_size: s.page_size,
+            ..SyncConfig::default()
+        }
+    }
+}
+
+#[uniffi::export]
+impl Tessera {
+    /// Timeouts, retries and page size for the next network calls; out-of-range values are
+    /// refused with `InvalidInput`.
+    pub fn set_sync_settings(&self, settings: SyncSettings) -> Result<(), SyncError> {
+        Ok(self.inner.set_sync_config(settings.into())?)
+    }
+
+    /// Told of every sync's progress; `None` to stop.
+    pub fn set_sync_listener(&self, listener: Option<Arc<dyn SyncListener>>) {
+        self.inner
+            .set_sync_observer(listener.map(|l| Arc::new(Listener(l)) as Arc<dyn SyncObserver>))
+    }
+
+    /// Enrol a new member with this device at `server_url` and return the card screen. Blocks
+    /// on the network: call it off the main thread.
+    pub fn enrol(
+        &self,
+        server_url: String,
+        holder_name: String,
+        device: DeviceInfo,
+    ) -> Result<CardView, SyncError> {
+        Ok(self.inner.enrol(&server_url, &holder_name, device)?)
+    }
+
+    /// Send every pending action once, in order, then bring the catalog and the member's state up
+    /// to date. Blocks on the network; safe to call at any time (a crash or a lost answer is
+    /// repaired by the next call).
+    pub fn sync(&self) -> Result<SyncReport, SyncError> {
+        Ok(self.inner.sync()?)
+    }
+
+    /// Forget the member on this device; refused with `PendingActions` while actions wait,
+    /// unless `discard_pending`.
+    pub fn sign_out(&self, discard_pending: bool) -> Result<(), SyncError> {
+        Ok(self.inner.sign_out(discard_pending)?)
+    }
+
+    /// Where sync stands, from the local database (no network).
+    pub fn sync_status(&self) -> Result<SyncStatus, StorageError> {
+        self.inner.sync_status().map_err(storage)
+    }
+
+    /// Record something the member did, now, offline; returns the event's id.
+    pub fn record_event(
+        &self,
+        kind: EventKind,
+        store_id: Option<String>,
+        attributes: HashMap<String, String>,
+    ) -> Result<String, ActionError> {
+        Ok(self
+            .inner
+            .record_event(kind, store_id, attributes.into_iter().collect())?)
+    }
+
+    /// Mark or unmark a favourite store, offline.
+    pub fn set_favourite_store(
+        &self,
+        store_id: String,
+        favourite: bool,
+    ) -> Result<(), ActionError> {
+        Ok(self.inner.set_favourite_store(&store_id, favourite)?)
+    }
+
+    /// The member's latest actions on this device, newest first (at most `limit`).
+    pub fn activity(&self, limit: u32) -> Result<Vec<ActivityEntry>, StorageError> {
+        self.inner.activity(limit).map_err(storage)
+    }
+
+    /// Actions the server refused for good, with its reasons.
+    pub fn rejected_actions(&self) -> Result<Vec<RejectedAction>, StorageError> {
+        self.inner.rejected_actions().map_err(storage)
+    }
+
+    pub fn favourite_stores(&self) -> Result<Vec<String>, StorageError> {
+        self.inner.favourite_stores().map_err(storage)
+    }
+
+    /// The member's state as the server last sent it; none before the first sync.
+    pub fn member_state(&self) -> Result<Option<CachedMemberState>, StorageError> {
+        self.inner.member_state().map_err(storage)
+    }
+
+    pub fn catalog_summary(&self) -> Result<CatalogSummary, StorageError> {
+        self.inner.catalog_summary().map_err(storage)
+    }
+
+    /// Cached stores by name, only those in `city` when given, at most `limit`.
+    pub fn stores(&self, city: Option<String>, limit: u32) -> Result<Vec<Store>, StorageError> {
+        self.inner.stores(city.as_deref(), limit).map_err(storage)
+    }
+}

@@ -1,0 +1,70 @@
+// Enrolment, offline actions and sync from Kotlin, against the real `tessera serve` that
+// tests/kotlin/run.sh starts on loopback (TESSERA_SERVER_URL).
+
+import app.tessera.ActionException
+import app.tessera.SyncException
+import app.tessera.SyncListener
+import app.tessera.SyncSettings
+import app.tessera.Tessera
+import app.tessera.core.DeviceInfo
+import app.tessera.core.EventKind
+import app.tessera.core.SyncPhase
+import app.tessera.core.SyncProgress
+import java.io.File
+import java.net.ServerSocket
+import java.util.concurrent.CopyOnWriteArrayList
+
+val device = DeviceInfo("android", "3.2.0")
+val fast = SyncSettings(connectTimeoutMs = 500uL, requestTimeoutMs = 2000uL, maxAttempts = 2u, baseDelayMs = 1uL, maxDelayMs = 5uL)
+
+fun syncTests(serverUrl: String) {
+    check("offline actions reach the server once, and the catalog is cached") {
+        val t = Tessera.open(File(dir, "sync.db").path)
+        t.setSyncSettings(fast)
+        assertEq(t.enrol(serverUrl, "Grace Hopper", device).holderName, "Grace Hopper")
+        repeat(3) { t.recordEvent(EventKind.STORE_VISIT, "st-paris-01", mapOf("source" to "kotlin")) }
+        t.setFavouriteStore("st-lille-01", true)
+        assertEq(t.syncStatus().pending, 4uL)
+
+        val phases = CopyOnWriteArrayList<SyncPhase>()
+        t.setSyncListener(object : SyncListener {
+            override fun onProgress(progress: SyncProgress) { phases.add(progress.phase) }
+        })
+        val report = t.sync()
+        assertEq(report.pushed, 4uL)
+        assertEq(report.catalogChanges > 300uL, true)
+        assertEq(phases.first(), SyncPhase.STARTED)
+        assertEq(phases.last(), SyncPhase.FINISHED)
+        val state = t.memberState()!!.state
+        assertEq(state.eventsRecorded, 3uL)
+        assertEq(state.favouriteStoreIds, listOf("st-lille-01"))
+        assertEq(t.catalogSummary().stores, 321uL)
+        assertTrue(t.stores("Lyon", 100u).all { it.city == "Lyon" }, "city filter")
+        assertTrue(t.activity(10u).all { it.syncedAt != null }, "every action acknowledged")
+
+        val again = t.sync()
+        assertEq(again.requests, 1uL)
+        assertEq(again.pushed, 0uL)
+        t.shutdown()
+    }
+
+    check("sync errors are typed") {
+        val t = Tessera.open(File(dir, "sync-errors.db").path)
+        assertThrows<SyncException.NotEnrolled> { t.sync() }
+        assertThrows<ActionException.NotEnrolled> { t.recordEvent(EventKind.APP_OPENED, null, emptyMap()) }
+        val bad = assertThrows<SyncException.InvalidInput> { t.setSyncSettings(SyncSettings(pageSize = 0u)) }
+        assertEq(bad.field, "page_size")
+        t.setSyncSettings(fast)
+        val port = ServerSocket(0).use { it.localPort }
+        assertThrows<SyncException.Offline> { t.enrol("http://127.0.0.1:$port", "Ada", device) }
+        t.enrol(serverUrl, "Ada", device)
+        assertThrows<SyncException.AlreadyEnrolled> { t.enrol(serverUrl, "Ada", device) }
+        val field = assertThrows<ActionException.InvalidInput> { t.recordEvent(EventKind.STORE_VISIT, "not an id", emptyMap()) }
+        assertEq(field.field, "event.store_id")
+        t.recordEvent(EventKind.APP_OPENED, null, emptyMap())
+        assertEq(assertThrows<SyncException.PendingActions> { t.signOut(false) }.count, 1uL)
+        t.signOut(true)
+        assertEq(t.syncStatus().enrolled, false)
+        t.shutdown()
+    }
+}

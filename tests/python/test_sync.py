@@ -1,0 +1,141 @@
+"""Enrolment, offline actions and sync from Python, against a real `tessera serve` on loopback."""
+
+import socket
+
+import pytest
+
+import tessera
+from tessera import DeviceInfo, EventKind, SyncPhase, SyncSettings
+
+DEVICE = DeviceInfo(platform="other", app_version="1.0.0")
+FAST = SyncSettings(connect_timeout_ms=500, request_timeout_ms=2000, max_attempts=2, base_delay_ms=1,
+                    max_delay_ms=5, page_size=100)
+
+
+def enrolled(tmp_path, server_url, name="Ada Lovelace"):
+    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t.set_sync_settings(FAST)
+    view = t.enrol(server_url, name, DEVICE)
+    assert view.holder_name == name
+    return t
+
+
+def test_offline_actions_reach_the_server_once(tmp_path, server_url):
+    t = enrolled(tmp_path, server_url)
+    ids = [t.record_event(EventKind.STORE_VISIT, "st-paris-01", {"source": "test"}) for _ in range(5)]
+    t.set_favourite_store("st-lyon-01", True)
+    assert len(set(ids)) == 5
+    assert t.sync_status().pending == 6
+    assert all(e.synced_at is None for e in t.activity(10))
+
+    report = t.sync()
+    assert (report.pushed, report.replayed, report.rejected) == (6, 0, 0)
+    assert report.catalog_changes > 300
+    state = t.member_state().state
+    assert state.events_recorded == 5
+    assert state.favourite_store_ids == ["st-lyon-01"]
+    assert t.sync_status().pending == 0
+    assert all(e.synced_at is not None for e in t.activity(10))
+
+    again = t.sync()
+    assert (again.pushed, again.catalog_changes, again.requests) == (0, 0, 1)
+    assert t.member_state().state.events_recorded == 5
+
+
+def test_the_catalog_is_read_from_the_cache(tmp_path, server_url):
+    t = enrolled(tmp_path, server_url)
+    t.sync()
+    summary = t.catalog_summary()
+    assert summary.stores == 321 and summary.offers == 90 and summary.as_of is not None
+    paris = t.stores("Paris", 500)
+    assert paris and all(s.city == "Paris" for s in paris)
+    assert len(t.stores(None, 7)) == 7
+
+
+def test_the_listener_hears_every_phase(tmp_path, server_url):
+    t = enrolled(tmp_path, server_url)
+    t.record_event(EventKind.APP_OPENED, None, {})
+    heard = []
+
+    class Listener(tessera.SyncListener):
+        def on_progress(self, progress):
+            heard.append(progress.phase)
+
+    t.set_sync_listener(Listener())
+    t.sync()
+    assert heard[0] == SyncPhase.STARTED and heard[-1] == SyncPhase.FINISHED
+    assert {SyncPhase.PUSHING, SyncPhase.PULLING, SyncPhase.MEMBER} <= set(heard)
+    t.set_sync_listener(None)
+    heard.clear()
+    t.sync()
+    assert heard == []
+
+
+def test_refused_actions_are_kept_with_the_reason(tmp_path, server_url):
+    t = enrolled(tmp_path, server_url)
+    t.record_event(EventKind.STORE_VISIT, "st-nowhere-99", {})
+    t.record_event(EventKind.APP_OPENED, None, {})
+    report = t.sync()
+    assert (report.pushed, report.rejected) == (1, 1)
+    [refused] = t.rejected_actions()
+    assert (refused.status, refused.code) == (422, "unknown_store")
+    assert t.sync_status().rejected == 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_no_server_is_offline_and_nothing_is_lost(tmp_path):
+    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t.set_sync_settings(FAST)
+    with pytest.raises(tessera.SyncError.Offline):
+        t.enrol(f"http://127.0.0.1:{free_port()}", "Ada", DEVICE)
+    with pytest.raises(tessera.SyncError.NotEnrolled):
+        t.sync()
+
+
+def test_bad_input_gets_typed_errors(tmp_path, server_url):
+    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    with pytest.raises(tessera.ActionError.NotEnrolled):
+        t.record_event(EventKind.APP_OPENED, None, {})
+    with pytest.raises(tessera.SyncError.InvalidInput) as bad:
+        t.set_sync_settings(SyncSettings(max_attempts=0))
+    assert bad.value.field == "max_attempts"
+    with pytest.raises(tessera.SyncError.InvalidInput) as bad:
+        t.enrol("ftp://example.com", "Ada", DEVICE)
+    assert bad.value.field == "server_url"
+    with pytest.raises(tessera.SyncError.InvalidInput) as bad:
+        t.enrol(server_url, "   ", DEVICE)
+    assert bad.value.field == "holder_name"
+    with pytest.raises(tessera.SyncError.Server) as refused:
+        t.enrol(server_url, "Ada", DeviceInfo(platform="toaster", app_version="1"))
+    assert refused.value.status == 422
+
+    t.set_sync_settings(FAST)
+    t.enrol(server_url, "Ada", DEVICE)
+    with pytest.raises(tessera.SyncError.AlreadyEnrolled):
+        t.enrol(server_url, "Ada", DEVICE)
+    with pytest.raises(tessera.ActionError.InvalidInput) as bad:
+        t.record_event(EventKind.STORE_VISIT, "no spaces allowed", {})
+    assert bad.value.field == "event.store_id"
+    with pytest.raises(tessera.ActionError.InvalidInput):
+        t.record_event(EventKind.APP_OPENED, None, {f"k{i}": "v" for i in range(33)})
+    with pytest.raises(tessera.ActionError.InvalidInput):
+        t.record_event(EventKind.APP_OPENED, None, {"note": "x" * 201})
+
+
+def test_sign_out_keeps_pending_actions_unless_told(tmp_path, server_url):
+    t = enrolled(tmp_path, server_url)
+    t.record_event(EventKind.APP_OPENED, None, {})
+    with pytest.raises(tessera.SyncError.PendingActions) as pending:
+        t.sign_out(False)
+    assert pending.value.count == 1
+    t.sync()
+    t.sign_out(False)
+    status = t.sync_status()
+    assert not status.enrolled and status.member_id is None
+    with pytest.raises(tessera.SyncError.NotEnrolled):
+        t.sync()
