@@ -279,6 +279,17 @@ impl Tessera {
             .block_on(sync::sync(&self.db, &http, observer.as_ref()))
     }
 
+    /// Apply one catalog page obtained out of band (a snapshot bundled with the app, exported
+    /// from `GET /v1/catalog`), exactly as sync applies the pages it downloads: checked whole,
+    /// applied in one transaction, and the next sync resumes from its cursor. Returns the number
+    /// of changes applied.
+    pub fn import_catalog_page(
+        &self,
+        page: &api::CatalogPage,
+    ) -> std::result::Result<u64, SyncError> {
+        sync::apply_catalog_page(&self.db, page)
+    }
+
     /// Forget the member on this device. Refused with [`SyncError::PendingActions`] while
     /// actions wait to be sent, unless `discard_pending`.
     pub fn sign_out(&self, discard_pending: bool) -> std::result::Result<(), SyncError> {

@@ -469,28 +469,7 @@ async fn pull_catalog(
             _ => return Err(unexpected(&answer)),
         }
         let page: CatalogPage = answer.json()?;
-        if page.format != crate::api::API_VERSION {
-            return Err(SyncError::Incompatible {
-                server_version: page.format.to_string(),
-            });
-        }
-        // Check the whole page before touching the cache: it is applied whole or not at all.
-        for change in &page.changes {
-            change
-                .validate()
-                .map_err(|e| SyncError::protocol(format!("catalog: {e}")))?;
-        }
-        if page.cursor.is_empty() || page.cursor.len() > 64 {
-            return Err(SyncError::protocol("catalog: bad cursor"));
-        }
-        if page.has_more && page.changes.is_empty() {
-            return Err(SyncError::protocol(
-                "catalog: an empty page says there is more",
-            ));
-        }
-        let applied = authed
-            .db
-            .write(|tx| local::apply_page(tx, &page, now_ms()))?;
+        let applied = apply_catalog_page(authed.db, &page)?;
         report.catalog_changes += applied;
         report.catalog_pages += 1;
         notify(observer, SyncPhase::Pulling, report.catalog_changes, 0);
@@ -498,6 +477,30 @@ async fn pull_catalog(
             return Ok(answer.member_version);
         }
     }
+}
+
+/// Check a whole catalog page, then apply it and move the cursor in one transaction: the cache
+/// holds all of it or none of it.
+pub(crate) fn apply_catalog_page(db: &Db, page: &CatalogPage) -> Result<u64, SyncError> {
+    if page.format != crate::api::API_VERSION {
+        return Err(SyncError::Incompatible {
+            server_version: page.format.to_string(),
+        });
+    }
+    for change in &page.changes {
+        change
+            .validate()
+            .map_err(|e| SyncError::protocol(format!("catalog: {e}")))?;
+    }
+    if page.cursor.is_empty() || page.cursor.len() > 64 {
+        return Err(SyncError::protocol("catalog: bad cursor"));
+    }
+    if page.has_more && page.changes.is_empty() {
+        return Err(SyncError::protocol(
+            "catalog: an empty page says there is more",
+        ));
+    }
+    db.write(|tx| local::apply_page(tx, page, now_ms()))
 }
 
 /// When the device last synced, what is waiting, and what went wrong.

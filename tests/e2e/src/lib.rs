@@ -108,3 +108,33 @@ pub fn device() -> tessera_core::DeviceInfo {
 
 /// For tests that read or damage the phone's database file directly.
 pub use tessera_server::rusqlite;
+
+/// A chain-sized catalog for benches: `stores` stores and `offers` offers, made by repeating the
+/// seed's real stores and offers under new ids (`st-g0000001`…), stores spread a few hundred
+/// metres around the originals, each offer valid in a handful of stores.
+pub fn big_catalog(stores: usize, offers: usize) -> Catalog {
+    let seed = seed();
+    let mut c = seed.clone();
+    c.stores = (0..stores)
+        .map(|i| {
+            let mut s = seed.stores[i % seed.stores.len()].clone();
+            s.id = format!("st-g{i:07}");
+            s.name = format!("{} #{i}", s.name);
+            let round = (i / seed.stores.len()) as f64;
+            s.latitude += 0.001 * (round % 17.0);
+            s.longitude += 0.001 * (round / 17.0).floor();
+            s
+        })
+        .collect();
+    c.offers = (0..offers)
+        .map(|i| {
+            let mut o = seed.offers[i % seed.offers.len()].clone();
+            o.id = format!("of-g{i:07}");
+            o.store_ids = (0..o.store_ids.len().min(4))
+                .map(|k| format!("st-g{:07}", (i * 7 + k) % stores.max(1)))
+                .collect();
+            o
+        })
+        .collect();
+    c
+}
