@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test, in the order a failure is cheapest to find: install what is missing, formatting,
 # lints, Rust tests, bindings up to date, Kotlin and Python binding tests (with the scanner
-# check), and the FFI size budget. CI runs exactly this (.ci/run).
+# check), schemathesis against the server's OpenAPI document, and the FFI size budget. CI runs exactly this (.ci/run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -28,6 +28,9 @@ tests/kotlin/run.sh
 
 step "python binding tests and the scanner check (zxing-cpp)"
 tests/python/run.sh
+
+step "server API fuzzing against its OpenAPI document (schemathesis)"
+tests/api/run.sh
 
 step "ffi library size"
 scripts/ffi-size.sh

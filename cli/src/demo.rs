@@ -160,7 +160,7 @@ fn sync_steps(dir: &std::path::Path) -> Result<()> {
     step(8, "Chloé installs the app and enrols: card, catalog, state");
     let phone = Tessera::open(dir.join("phone.db"))?;
     let device = DeviceInfo {
-        platform: "cli".into(),
+        platform: tessera_core::api::Platform::Cli,
         app_version: env!("CARGO_PKG_VERSION").into(),
     };
     let view = phone.enrol(&server.url(), "Chloé Martin", device)?;

@@ -62,7 +62,7 @@ pub fn run(t: &Tessera, action: MemberAction) -> Result<()> {
                 &server,
                 &name,
                 DeviceInfo {
-                    platform: "cli".into(),
+                    platform: tessera_core::api::Platform::Cli,
                     app_version: env!("CARGO_PKG_VERSION").into(),
                 },
             )?;

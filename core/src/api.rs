@@ -44,10 +44,34 @@ pub const MAX_ATTRIBUTES: usize = 32;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeviceInfo {
-    /// `android`, `ios`, `cli`, `web` or `other`.
-    pub platform: String,
+    pub platform: Platform,
     /// The app's version ("3.2.0").
     pub app_version: String,
+}
+
+/// What a device runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Android,
+    Ios,
+    Cli,
+    Web,
+    Other,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Cli => "cli",
+            Platform::Web => "web",
+            Platform::Other => "other",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use activity::{ActivityEntry, CachedMemberState, CatalogSummary, RejectedAction};
-pub use api::{DeviceInfo, EventKind, MemberState};
+pub use api::{DeviceInfo, EventKind, MemberState, Platform};
 pub use barcode::{
     BarcodeError, BarcodeMatrix, CardNumberAnalysis, Symbology, SymbologySuggestion,
 };

@@ -104,7 +104,7 @@ fn mutations(c: &mut Criterion) {
                 .json(&EnrolRequest {
                     holder_name: format!("Bench {i}"),
                     device: tessera_core::DeviceInfo {
-                        platform: "other".into(),
+                        platform: tessera_core::api::Platform::Other,
                         app_version: "bench".into(),
                     },
                 })

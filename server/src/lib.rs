@@ -195,8 +195,32 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
 
 /// The API router and its OpenAPI document.
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, doc) = documented_routes(state.config.max_admin_body).split_for_parts();
+    let (router, mut doc) = documented_routes(state.config.max_admin_body).split_for_parts();
+    close_tagged_variants(&mut doc);
     (router.with_state(state), doc)
+}
+
+/// The wire types refuse unknown fields (`deny_unknown_fields`); utoipa says so for structs but
+/// not for the variants of internally tagged enums (`Mutation`, `CatalogChange`), so the
+/// document would promise that extra fields are accepted. Close those variants.
+fn close_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for schema in components.schemas.values_mut() {
+        if let RefOr::T(Schema::OneOf(one_of)) = schema {
+            for item in &mut one_of.items {
+                if let RefOr::T(Schema::Object(object)) = item
+                    && object.additional_properties.is_none()
+                {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -283,7 +307,9 @@ pub fn app(state: AppState) -> Router {
 
 /// The OpenAPI document as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes(0).split_for_parts().1
+    let mut doc = documented_routes(0).split_for_parts().1;
+    close_tagged_variants(&mut doc);
+    doc
 }
 
 /// Serve on `listener` until `shutdown` resolves; purges old idempotency keys every hour.

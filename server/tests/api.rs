@@ -140,7 +140,7 @@ fn malformed_requests_get_problem_documents() {
             .send()
             .unwrap(),
         422,
-        "validation_failed",
+        "invalid_body",
     );
     let huge = "x".repeat(200 * 1024);
     problem(

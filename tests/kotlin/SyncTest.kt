@@ -8,13 +8,14 @@ import app.tessera.SyncSettings
 import app.tessera.Tessera
 import app.tessera.core.DeviceInfo
 import app.tessera.core.EventKind
+import app.tessera.core.Platform
 import app.tessera.core.SyncPhase
 import app.tessera.core.SyncProgress
 import java.io.File
 import java.net.ServerSocket
 import java.util.concurrent.CopyOnWriteArrayList
 
-val device = DeviceInfo("android", "3.2.0")
+val device = DeviceInfo(Platform.ANDROID, "3.2.0")
 val fast = SyncSettings(connectTimeoutMs = 500uL, requestTimeoutMs = 2000uL, maxAttempts = 2u, baseDelayMs = 1uL, maxDelayMs = 5uL)
 
 fun syncTests(serverUrl: String) {

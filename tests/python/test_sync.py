@@ -5,9 +5,9 @@ import socket
 import pytest
 
 import tessera
-from tessera import DeviceInfo, EventKind, SyncPhase, SyncSettings
+from tessera import DeviceInfo, EventKind, Platform, SyncPhase, SyncSettings
 
-DEVICE = DeviceInfo(platform="other", app_version="1.0.0")
+DEVICE = DeviceInfo(platform=Platform.OTHER, app_version="1.0.0")
 FAST = SyncSettings(connect_timeout_ms=500, request_timeout_ms=2000, max_attempts=2, base_delay_ms=1,
                     max_delay_ms=5, page_size=100)
 
@@ -111,7 +111,7 @@ def test_bad_input_gets_typed_errors(tmp_path, server_url):
         t.enrol(server_url, "   ", DEVICE)
     assert bad.value.field == "holder_name"
     with pytest.raises(tessera.SyncError.Server) as refused:
-        t.enrol(server_url, "Ada", DeviceInfo(platform="toaster", app_version="1"))
+        t.enrol(server_url, "Ada", DeviceInfo(platform=Platform.OTHER, app_version=""))
     assert refused.value.status == 422
 
     t.set_sync_settings(FAST)

@@ -1174,10 +1174,7 @@ public func FfiConverterTypeCatalogSummary_lower(_ value: CatalogSummary) -> Rus
  * The device a member enrols.
  */
 public struct DeviceInfo: Equatable, Hashable {
-    /**
-     * `android`, `ios`, `cli`, `web` or `other`.
-     */
-    public var platform: String
+    public var platform: Platform
     /**
      * The app's version ("3.2.0").
      */
@@ -1185,10 +1182,7 @@ public struct DeviceInfo: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * `android`, `ios`, `cli`, `web` or `other`.
-         */platform: String, 
+    public init(platform: Platform, 
         /**
          * The app's version ("3.2.0").
          */appVersion: String) {
@@ -1212,13 +1206,13 @@ public struct FfiConverterTypeDeviceInfo: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceInfo {
         return
             try DeviceInfo(
-                platform: FfiConverterString.read(from: &buf), 
+                platform: FfiConverterTypePlatform.read(from: &buf), 
                 appVersion: FfiConverterString.read(from: &buf)
         )
     }
 
     public static func write(_ value: DeviceInfo, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.platform, into: &buf)
+        FfiConverterTypePlatform.write(value.platform, into: &buf)
         FfiConverterString.write(value.appVersion, into: &buf)
     }
 }
@@ -2792,6 +2786,96 @@ public func FfiConverterTypeOfferKind_lift(_ buf: RustBuffer) throws -> OfferKin
 #endif
 public func FfiConverterTypeOfferKind_lower(_ value: OfferKind) -> RustBuffer {
     return FfiConverterTypeOfferKind.lower(value)
+}
+
+
+
+/**
+ * What a device runs.
+ */
+
+public enum Platform: Equatable, Hashable {
+    
+    case android
+    case ios
+    case cli
+    case web
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Platform: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePlatform: FfiConverterRustBuffer {
+    typealias SwiftType = Platform
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Platform {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .android
+        
+        case 2: return .ios
+        
+        case 3: return .cli
+        
+        case 4: return .web
+        
+        case 5: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Platform, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .android:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .ios:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .cli:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .web:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePlatform_lift(_ buf: RustBuffer) throws -> Platform {
+    return try FfiConverterTypePlatform.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePlatform_lower(_ value: Platform) -> RustBuffer {
+    return FfiConverterTypePlatform.lower(value)
 }
 
 

@@ -21,8 +21,6 @@ use crate::auth::{Member, hash_token, new_tokens};
 use crate::problem::{ApiBytes, ApiError, ApiJson, ApiQuery};
 use crate::storage::{MutationOutcome, NewEnrolment, StorageError};
 
-const PLATFORMS: &[&str] = &["android", "ios", "cli", "web", "other"];
-
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -73,11 +71,6 @@ pub async fn enrol(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<EnrolRequest>,
 ) -> Result<Response, ApiError> {
-    if !PLATFORMS.contains(&req.device.platform.as_str()) {
-        return Err(ApiError::validation(
-            "device.platform must be android, ios, cli, web or other",
-        ));
-    }
     if req.device.app_version.is_empty()
         || req.device.app_version.len() > 40
         || req.device.app_version.chars().any(char::is_control)
@@ -113,7 +106,7 @@ pub async fn enrol(
             member_id: member_id.clone(),
             device_id: device_id.clone(),
             card: card.clone(),
-            platform: req.device.platform.clone(),
+            platform: req.device.platform.as_str().to_owned(),
             app_version: req.device.app_version.clone(),
             tokens: hashes,
         };
@@ -185,8 +178,10 @@ pub async fn me(
 #[serde(deny_unknown_fields)]
 pub struct CatalogQuery {
     /// The `cursor` of the last page applied; absent for everything.
+    #[param(pattern = r"^c1\.[0-9]{1,18}$")]
     pub cursor: Option<String>,
     /// Most changes in the page (1–5000, default 1000).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -195,6 +190,7 @@ const CURSOR_PREFIX: &str = "c1.";
 pub fn parse_cursor(cursor: Option<&str>) -> Result<i64, ApiError> {
     let Some(c) = cursor else { return Ok(0) };
     c.strip_prefix(CURSOR_PREFIX)
+        .filter(|n| (1..=18).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse::<i64>().ok())
         .filter(|n| *n >= 0)
         .ok_or_else(|| {
@@ -229,7 +225,18 @@ pub async fn catalog(
 ) -> Result<Response, ApiError> {
     let after = parse_cursor(q.cursor.as_deref())?;
     let member_version = HeaderValue::from(state.storage.member_version(auth.member_id).await?);
-    let limit = q.limit.unwrap_or(state.config.page_size).clamp(1, MAX_PAGE);
+    let limit = match q.limit {
+        None => state.config.page_size.clamp(1, MAX_PAGE),
+        Some(n @ 1..=MAX_PAGE) => n,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_QUERY,
+                "limit must be 1 to 5000",
+                None,
+            ));
+        }
+    };
     let latest = state.storage.latest_sequence().await?;
     if after > latest {
         return Err(ApiError::new(
@@ -312,7 +319,7 @@ pub async fn catalog(
 
 #[utoipa::path(post, path = "/v1/mutations", tag = "member",
     security(("member" = [])),
-    params(("Idempotency-Key" = String, Header, description = "8–128 of A-Z a-z 0-9 - _ . ; the same key replays the first answer")),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9._-]{8,128}$", description = "8–128 of A-Z a-z 0-9 - _ . ; the same key replays the first answer")),
     request_body = Mutation,
     responses(
         (status = 200, description = "Applied (or replayed: header Idempotent-Replayed)", body = MutationResponse),

@@ -101,7 +101,7 @@ pub fn small_catalog(stores: usize, offers: usize) -> Catalog {
 
 pub fn device() -> tessera_core::DeviceInfo {
     tessera_core::DeviceInfo {
-        platform: "cli".into(),
+        platform: tessera_core::api::Platform::Cli,
         app_version: "e2e".into(),
     }
 }

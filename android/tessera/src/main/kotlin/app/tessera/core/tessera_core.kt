@@ -1554,10 +1554,7 @@ public object FfiConverterTypeCatalogSummary: FfiConverterRustBuffer<CatalogSumm
  * The device a member enrols.
  */
 data class DeviceInfo (
-    /**
-     * `android`, `ios`, `cli`, `web` or `other`.
-     */
-    var `platform`: kotlin.String
+    var `platform`: Platform
     , 
     /**
      * The app's version ("3.2.0").
@@ -1579,18 +1576,18 @@ data class DeviceInfo (
 public object FfiConverterTypeDeviceInfo: FfiConverterRustBuffer<DeviceInfo> {
     override fun read(buf: ByteBuffer): DeviceInfo {
         return DeviceInfo(
-            FfiConverterString.read(buf),
+            FfiConverterTypePlatform.read(buf),
             FfiConverterString.read(buf),
         )
     }
 
     override fun allocationSize(value: DeviceInfo) = (
-            FfiConverterString.allocationSize(value.`platform`) +
+            FfiConverterTypePlatform.allocationSize(value.`platform`) +
             FfiConverterString.allocationSize(value.`appVersion`)
     )
 
     override fun write(value: DeviceInfo, buf: ByteBuffer) {
-            FfiConverterString.write(value.`platform`, buf)
+            FfiConverterTypePlatform.write(value.`platform`, buf)
             FfiConverterString.write(value.`appVersion`, buf)
     }
 }
@@ -3008,6 +3005,46 @@ public object FfiConverterTypeOfferKind : FfiConverterRustBuffer<OfferKind>{
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What a device runs.
+ */
+
+enum class Platform {
+    
+    ANDROID,
+    IOS,
+    CLI,
+    WEB,
+    OTHER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePlatform: FfiConverterRustBuffer<Platform> {
+    override fun read(buf: ByteBuffer) = try {
+        Platform.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Platform) = 4UL
+
+    override fun write(value: Platform, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
