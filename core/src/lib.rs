@@ -74,7 +74,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// One member's Tessera on one device. `Send + Sync`: call it from any thread (not from inside
 /// an async runtime: network calls block the calling thread on the core's own runtime).
 pub struct Tessera {
-    db: Db,
+    db: Arc<Db>,
     net: OnceLock<Net>,
     config: Mutex<SyncConfig>,
     observer: Mutex<Option<Arc<dyn SyncObserver>>>,
@@ -101,7 +101,7 @@ impl Tessera {
     /// [`StorageError`]; see [`Tessera::recover`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Ok(Tessera {
-            db: Db::open(path)?,
+            db: Arc::new(Db::open(path)?),
             net: OnceLock::new(),
             config: Mutex::new(SyncConfig::default()),
             observer: Mutex::new(None),

@@ -229,7 +229,7 @@ fn unexpected(answer: &http::Answer) -> SyncError {
 
 /// Holds the session and refreshes its tokens when they expire.
 struct Authed<'a> {
-    db: &'a Db,
+    db: &'a Arc<Db>,
     http: &'a Http,
     session: Session,
     clock_offset_ms: Option<i64>,
@@ -305,7 +305,7 @@ impl Authed<'_> {
 
 /// Push every pending action in order, then pull the catalog, then the member's state.
 pub(crate) async fn sync(
-    db: &Db,
+    db: &Arc<Db>,
     http: &Http,
     observer: Option<&Arc<dyn SyncObserver>>,
 ) -> Result<SyncReport, SyncError> {
@@ -435,6 +435,21 @@ async fn push(
     Ok(())
 }
 
+fn catalog_request(page_size: u32, cursor: Option<&str>) -> Request {
+    let mut path = format!("/v1/catalog?limit={page_size}");
+    if let Some(c) = cursor {
+        path.push_str("&cursor=");
+        path.push_str(c);
+    }
+    let mut req = Request::get(path);
+    req.if_none_match = cursor.map(|c| format!("\"{c}\""));
+    req
+}
+
+/// Pull the catalog feed page by page. While one page is applied (on a blocking thread: SQLite
+/// work), the next one is already being fetched: download and apply overlap, and each page is
+/// still applied whole, in order, with its cursor. Returns the member version the last answer
+/// carried.
 async fn pull_catalog(
     authed: &mut Authed<'_>,
     traffic: &mut Traffic,
@@ -443,16 +458,11 @@ async fn pull_catalog(
 ) -> Result<Option<i64>, SyncError> {
     let page_size = authed.http.config().page_size;
     let mut restarted = false;
+    let cursor = authed.db.read(local::catalog_cursor)?;
+    let mut answer = authed
+        .send(catalog_request(page_size, cursor.as_deref()), traffic)
+        .await?;
     loop {
-        let cursor = authed.db.read(local::catalog_cursor)?;
-        let mut path = format!("/v1/catalog?limit={page_size}");
-        if let Some(c) = &cursor {
-            path.push_str("&cursor=");
-            path.push_str(c);
-        }
-        let mut req = Request::get(path);
-        req.if_none_match = cursor.as_ref().map(|c| format!("\"{c}\""));
-        let answer = authed.send(req, traffic).await?;
         match answer.status.as_u16() {
             200 => {}
             304 => {
@@ -464,24 +474,45 @@ async fn pull_catalog(
                 tracing::warn!("catalog cursor ahead of the server: full resync");
                 authed.db.write(local::reset_catalog)?;
                 restarted = true;
+                answer = authed
+                    .send(catalog_request(page_size, None), traffic)
+                    .await?;
                 continue;
             }
             _ => return Err(unexpected(&answer)),
         }
         let page: CatalogPage = answer.json()?;
-        let applied = apply_catalog_page(authed.db, &page)?;
+        check_catalog_page(&page)?;
+        let member_version = answer.member_version;
+        let next = page.has_more.then(|| page.cursor.clone());
+        let db = authed.db.clone();
+        let apply = async move {
+            tokio::task::spawn_blocking(move || write_catalog_page(&db, &page))
+                .await
+                .map_err(|e| SyncError::protocol(format!("applying a catalog page: {e}")))?
+        };
+        let more = next.is_some();
+        let applied = match next {
+            Some(cursor) => {
+                let fetch = authed.send(catalog_request(page_size, Some(&cursor)), traffic);
+                let (applied, fetched) = tokio::join!(apply, fetch);
+                let applied = applied?;
+                answer = fetched?;
+                applied
+            }
+            None => apply.await?,
+        };
         report.catalog_changes += applied;
         report.catalog_pages += 1;
         notify(observer, SyncPhase::Pulling, report.catalog_changes, 0);
-        if !page.has_more {
-            return Ok(answer.member_version);
+        if !more {
+            return Ok(member_version);
         }
     }
 }
 
-/// Check a whole catalog page, then apply it and move the cursor in one transaction: the cache
-/// holds all of it or none of it.
-pub(crate) fn apply_catalog_page(db: &Db, page: &CatalogPage) -> Result<u64, SyncError> {
+/// Everything a catalog page must be before it touches the cache.
+fn check_catalog_page(page: &CatalogPage) -> Result<(), SyncError> {
     if page.format != crate::api::API_VERSION {
         return Err(SyncError::Incompatible {
             server_version: page.format.to_string(),
@@ -492,7 +523,13 @@ pub(crate) fn apply_catalog_page(db: &Db, page: &CatalogPage) -> Result<u64, Syn
             .validate()
             .map_err(|e| SyncError::protocol(format!("catalog: {e}")))?;
     }
-    if page.cursor.is_empty() || page.cursor.len() > 64 {
+    // The cursor goes back into a URL: unreserved characters only.
+    let cursor_ok = (1..=64).contains(&page.cursor.len())
+        && page
+            .cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'~'));
+    if !cursor_ok {
         return Err(SyncError::protocol("catalog: bad cursor"));
     }
     if page.has_more && page.changes.is_empty() {
@@ -500,7 +537,18 @@ pub(crate) fn apply_catalog_page(db: &Db, page: &CatalogPage) -> Result<u64, Syn
             "catalog: an empty page says there is more",
         ));
     }
+    Ok(())
+}
+
+fn write_catalog_page(db: &Db, page: &CatalogPage) -> Result<u64, SyncError> {
     db.write(|tx| local::apply_page(tx, page, now_ms()))
+}
+
+/// Check a whole catalog page, then apply it and move the cursor in one transaction: the cache
+/// holds all of it or none of it.
+pub(crate) fn apply_catalog_page(db: &Db, page: &CatalogPage) -> Result<u64, SyncError> {
+    check_catalog_page(page)?;
+    write_catalog_page(db, page)
 }
 
 /// When the device last synced, what is waiting, and what went wrong.
