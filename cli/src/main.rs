@@ -116,6 +116,13 @@ struct RenderOut {
 }
 
 fn main() {
+    // Like any Unix filter: a closed pipe (`tessera member stores | head`) ends the process
+    // quietly instead of a panic in `println!`. Rust ignores SIGPIPE by default.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of a signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("TESSERA_LOG"))
         .with_writer(std::io::stderr)
