@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CatalogError, Offer, Store, check_id, parse_instant};
+use crate::consent::ConsentRecord;
+use crate::preferences::{PreferenceChange, Preferences};
 use crate::{MemberCard, Program};
 
 /// The protocol version this build speaks.
@@ -128,6 +130,10 @@ pub struct MemberState {
     pub favourite_store_ids: Vec<String>,
     /// Activity events the server has applied for this member.
     pub events_recorded: u64,
+    /// The member's whole consent ledger, oldest first (every source: app, web, store, call
+    /// centre).
+    pub consents: Vec<ConsentRecord>,
+    pub preferences: Preferences,
 }
 
 /// One change in the catalog feed.
@@ -180,6 +186,44 @@ pub enum Mutation {
     RecordEvent { event: ActivityEvent },
     /// Mark or unmark a store as a favourite.
     SetFavouriteStore { store_id: String, favourite: bool },
+    /// Append a consent decision to the ledger (`recorded_at` is set by the server).
+    RecordConsent { record: ConsentRecord },
+    /// Change these preference fields (the last write wins per field, in the server's order).
+    SetPreferences { changes: Vec<PreferenceChange> },
+    /// A usage event, sent only with analytics consent.
+    TrackEvent { event: AnalyticsEvent },
+}
+
+/// A usage event ("offer_opened", "screen_viewed"…), for analytics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsEvent {
+    pub event_id: String,
+    pub name: String,
+    /// RFC 3339, the phone's clock.
+    pub occurred_at: String,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+fn check_attributes(
+    field: &'static str,
+    attributes: &BTreeMap<String, String>,
+) -> Result<(), CatalogError> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(CatalogError::new(field, "has more than 32 entries"));
+    }
+    for (k, v) in attributes {
+        check_id(field, k)?;
+        if v.chars().count() > 200 || v.chars().any(char::is_control) {
+            return Err(CatalogError::new(
+                field,
+                "values are at most 200 printable characters",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Kinds of member activity.
@@ -239,26 +283,80 @@ impl Mutation {
                 if let Some(store) = &event.store_id {
                     check_id("event.store_id", store)?;
                 }
-                if event.attributes.len() > MAX_ATTRIBUTES {
+                check_attributes("event.attributes", &event.attributes)
+            }
+            Mutation::SetFavouriteStore { store_id, .. } => check_id("store_id", store_id),
+            Mutation::RecordConsent { record } => {
+                record.validate()?;
+                if record.recorded_at.is_some() {
                     return Err(CatalogError::new(
-                        "event.attributes",
-                        "has more than 32 entries",
+                        "consent.recorded_at",
+                        "is set by the server",
                     ));
-                }
-                for (k, v) in &event.attributes {
-                    check_id("event.attributes", k)?;
-                    if v.chars().count() > 200 || v.chars().any(char::is_control) {
-                        return Err(CatalogError::new(
-                            "event.attributes",
-                            "values are at most 200 printable characters",
-                        ));
-                    }
                 }
                 Ok(())
             }
-            Mutation::SetFavouriteStore { store_id, .. } => check_id("store_id", store_id),
+            Mutation::SetPreferences { changes } => {
+                if changes.is_empty() || changes.len() > 6 {
+                    return Err(CatalogError::new(
+                        "preferences",
+                        "must change 1 to 6 fields",
+                    ));
+                }
+                for (i, c) in changes.iter().enumerate() {
+                    if changes[..i].iter().any(|d| d.field() == c.field()) {
+                        return Err(CatalogError::new("preferences", "changes a field twice"));
+                    }
+                    c.validate()?;
+                }
+                Ok(())
+            }
+            Mutation::TrackEvent { event } => {
+                check_id("analytics.event_id", &event.event_id)?;
+                check_id("analytics.name", &event.name)?;
+                parse_instant("analytics.occurred_at", &event.occurred_at)?;
+                check_attributes("analytics.attributes", &event.attributes)
+            }
         }
     }
+}
+
+/// Everything the server holds about a member (the right of access), as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MemberExport {
+    /// RFC 3339, the server's clock.
+    pub generated_at: String,
+    /// RFC 3339.
+    pub member_since: String,
+    pub member: MemberState,
+    pub devices: Vec<DeviceExport>,
+    pub events: Vec<ActivityEvent>,
+    pub analytics: Vec<AnalyticsEvent>,
+}
+
+/// A device enrolled for the member (never its tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceExport {
+    pub device_id: String,
+    pub platform: String,
+    pub app_version: String,
+    /// RFC 3339.
+    pub enrolled_at: String,
+}
+
+/// The answer to an erasure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ErasureReceipt {
+    /// RFC 3339, the server's clock.
+    pub erased_at: String,
+    /// Consent records kept, detached from the member, as proof of past consent.
+    pub consent_records_anonymised: u64,
 }
 
 /// The server's answer to an applied mutation (replayed unchanged for a repeated key).
@@ -316,6 +414,14 @@ pub mod codes {
     pub const REQUEST_IN_FLIGHT: &str = "request_in_flight";
     pub const UNKNOWN_STORE: &str = "unknown_store";
     pub const EVENT_IN_FUTURE: &str = "event_in_future";
+    /// A time later than the server's clock allows: the device clock is far off.
+    pub const CLOCK_SKEW: &str = "clock_skew";
+    /// The member has not consented to what the request needs.
+    pub const CONSENT_REQUIRED: &str = "consent_required";
+    /// The record names another member than the caller.
+    pub const WRONG_MEMBER: &str = "wrong_member";
+    /// A consent record id already used for another record.
+    pub const RECORD_ID_REUSED: &str = "record_id_reused";
     pub const INVALID_CURSOR: &str = "invalid_cursor";
     pub const TIMEOUT: &str = "timeout";
     pub const INTERNAL: &str = "internal";

@@ -25,12 +25,16 @@ pub mod api;
 pub mod barcode;
 pub mod card;
 pub mod catalog;
+pub mod consent;
 pub mod db;
 pub mod diagnostics;
+pub mod preferences;
+pub mod privacy;
 pub mod sync;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use activity::{ActivityEntry, CachedMemberState, CatalogSummary, RejectedAction};
@@ -80,7 +84,12 @@ pub struct Tessera {
     observer: Mutex<Option<Arc<dyn SyncObserver>>>,
     /// One sync at a time; a second caller waits for the first to finish.
     sync_lock: Mutex<()>,
+    /// The consent gate's bits, with [`GATE_LOADED`] set once derived from the ledger; cleared
+    /// whenever the ledger may have changed.
+    gate: AtomicU32,
 }
+
+const GATE_LOADED: u32 = 1 << 31;
 
 impl std::fmt::Debug for Tessera {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,6 +115,7 @@ impl Tessera {
             config: Mutex::new(SyncConfig::default()),
             observer: Mutex::new(None),
             sync_lock: Mutex::new(()),
+            gate: AtomicU32::new(0),
         })
     }
 
@@ -256,6 +266,7 @@ impl Tessera {
         };
         net.runtime
             .block_on(sync::enrol(&self.db, &http, &server_url, &request))?;
+        self.gate.store(0, Ordering::Release);
         Ok(self.card()?)
     }
 
@@ -275,8 +286,12 @@ impl Tessera {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let _guard = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
-        net.runtime
-            .block_on(sync::sync(&self.db, &http, observer.as_ref()))
+        let result = net
+            .runtime
+            .block_on(sync::sync(&self.db, &http, observer.as_ref()));
+        // The server may have sent consent records made elsewhere (web, store, call centre).
+        self.gate.store(0, Ordering::Release);
+        result
     }
 
     /// Apply one catalog page obtained out of band (a snapshot bundled with the app, exported
@@ -294,8 +309,11 @@ impl Tessera {
     /// actions wait to be sent, unless `discard_pending`.
     pub fn sign_out(&self, discard_pending: bool) -> std::result::Result<(), SyncError> {
         let _guard = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.db
-            .write(|tx| sync::local::sign_out(tx, discard_pending))
+        let result = self
+            .db
+            .write(|tx| sync::local::sign_out(tx, discard_pending));
+        self.gate.store(0, Ordering::Release);
+        result
     }
 
     /// Where sync stands, from the local database.
@@ -364,6 +382,155 @@ impl Tessera {
 
     pub fn favourite_stores(&self) -> Result<Vec<String>> {
         self.db.read(activity::favourite_stores)
+    }
+
+    // ----- consent and preferences -----
+
+    /// The consent gate: loaded from the ledger on first use, then kept in one atomic word.
+    /// A storage failure closes it (nothing is allowed), never opens it.
+    pub fn consent_gate(&self) -> consent::ConsentGate {
+        let bits = self.gate.load(Ordering::Acquire);
+        if bits & GATE_LOADED != 0 {
+            return consent::ConsentGate::from_bits(bits);
+        }
+        match self.db.read(privacy::gate) {
+            Ok(gate) => {
+                self.gate.store(gate.bits() | GATE_LOADED, Ordering::Release);
+                gate
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "consent gate unavailable: everything is refused");
+                consent::ConsentGate::CLOSED
+            }
+        }
+    }
+
+    /// Whether `feature` may run now (every consent it needs is granted). The check every gated
+    /// feature makes first; costs one atomic load once loaded.
+    pub fn permits(&self, feature: consent::Feature) -> bool {
+        self.consent_gate().permits(feature)
+    }
+
+    /// Record the member's decisions on a consent screen that showed `text`. Takes effect at
+    /// once, offline; sent at the next sync.
+    pub fn record_consent(
+        &self,
+        choices: &[privacy::ConsentChoice],
+        text: &consent::ConsentText,
+    ) -> Result<Vec<consent::ConsentRecord>> {
+        self.write_ledger(|tx| privacy::record_consents(tx, choices, text))
+    }
+
+    /// Withdraw every consent the member has granted, in one call.
+    pub fn withdraw_all_consents(
+        &self,
+        text: &consent::ConsentText,
+    ) -> Result<Vec<consent::ConsentRecord>> {
+        self.write_ledger(|tx| privacy::withdraw_all(tx, text))
+    }
+
+    fn write_ledger<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let (out, gate) = self.db.write(|tx| {
+            let out = f(tx)?;
+            Ok::<_, Error>((out, privacy::gate(tx)?))
+        })?;
+        self.gate.store(gate.bits() | GATE_LOADED, Ordering::Release);
+        Ok(out)
+    }
+
+    /// The current decision for every purpose on every channel (20 entries).
+    pub fn consent_state(&self) -> Result<Vec<consent::ConsentStatus>> {
+        self.db.read(privacy::consent_state)
+    }
+
+    /// The member's consent ledger, oldest first, from every source the server has sent.
+    pub fn consent_history(&self) -> Result<Vec<consent::ConsentRecord>> {
+        self.db.read(privacy::consent_history)
+    }
+
+    pub fn preferences(&self) -> Result<preferences::Preferences> {
+        self.db.read(privacy::preferences)
+    }
+
+    /// Store the preference centre; only changed fields are sent at the next sync.
+    pub fn set_preferences(
+        &self,
+        preferences: &preferences::Preferences,
+    ) -> Result<preferences::Preferences> {
+        self.db
+            .write(|tx| privacy::set_preferences(tx, preferences))
+    }
+
+    /// Whether to show a notification now (consent, preferred channels, interests, quiet hours,
+    /// caps); a `Send` is counted against the caps.
+    pub fn claim_notification(
+        &self,
+        request: &preferences::NotificationRequest,
+    ) -> Result<preferences::NotificationVerdict> {
+        let gate = self.consent_gate();
+        self.db
+            .write(|tx| privacy::claim_notification(tx, gate, request))
+    }
+
+    /// A usage event, kept and sent only with analytics consent; returns whether it was kept.
+    pub fn track(&self, name: &str, attributes: BTreeMap<String, String>) -> Result<bool> {
+        let gate = self.consent_gate();
+        self.db
+            .write(|tx| privacy::track(tx, gate, name, attributes))
+    }
+
+    /// Offers valid now, within the member's interests; ranked from what the member does only
+    /// with personalisation consent.
+    pub fn offers(&self, limit: u32) -> Result<privacy::OfferList> {
+        let gate = self.consent_gate();
+        self.db.read(|c| privacy::offers(c, gate, limit))
+    }
+
+    /// Everything this device holds about the member, as JSON (no tokens). Offline.
+    pub fn export_device_data(&self) -> Result<String> {
+        let value = self.db.read(privacy::export_device)?;
+        serde_json::to_string_pretty(&value).map_err(|e| Error::InvalidInput {
+            field: "export",
+            reason: e.to_string(),
+        })
+    }
+
+    /// Everything the server and this device hold about the member, as one JSON document.
+    /// Needs the network.
+    pub fn export_my_data(&self) -> std::result::Result<String, SyncError> {
+        let session = self
+            .db
+            .read(sync::local::session)?
+            .ok_or(SyncError::NotEnrolled)?;
+        let net = self.net()?;
+        let http = self.http(net, &session.server_url)?;
+        let _guard = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let server = net.runtime.block_on(sync::export(&self.db, &http))?;
+        let device = self.db.read(privacy::export_device)?;
+        serde_json::to_string_pretty(&serde_json::json!({ "server": server, "device": device }))
+            .map_err(|e| SyncError::Protocol {
+                reason: e.to_string(),
+            })
+    }
+
+    /// Erase the member: the server deletes or anonymises everything it holds, then this device
+    /// wipes its database (card, tokens, ledger, caches, unsent actions). Needs the network; if
+    /// the server cannot be reached nothing is wiped. Returns the server's receipt.
+    pub fn erase_member(&self) -> std::result::Result<api::ErasureReceipt, SyncError> {
+        let session = self
+            .db
+            .read(sync::local::session)?
+            .ok_or(SyncError::NotEnrolled)?;
+        let net = self.net()?;
+        let http = self.http(net, &session.server_url)?;
+        let _guard = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let receipt = net.runtime.block_on(sync::erase(&self.db, &http))?;
+        self.db.wipe()?;
+        self.gate.store(0, Ordering::Release);
+        Ok(receipt)
     }
 
     // ----- cached reads -----

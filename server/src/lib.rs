@@ -171,9 +171,10 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
     let member = OpenApiRouter::new()
         .routes(routes!(routes::member::enrol))
         .routes(routes!(routes::member::refresh))
-        .routes(routes!(routes::member::me))
+        .routes(routes!(routes::member::me, routes::member::erase_me))
         .routes(routes!(routes::member::catalog))
         .routes(routes!(routes::member::mutate))
+        .routes(routes!(routes::member::export_me))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin = OpenApiRouter::new()
         .routes(routes!(routes::admin::put_program))
@@ -187,6 +188,13 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::admin::load_catalog))
         .routes(routes!(routes::admin::member_events))
+        .routes(routes!(
+            routes::admin::record_consent,
+            routes::admin::consent_history
+        ))
+        .routes(routes!(routes::admin::export_member))
+        .routes(routes!(routes::admin::erase_member))
+        .routes(routes!(routes::admin::audience))
         .layer(DefaultBodyLimit::max(max_admin));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(member)

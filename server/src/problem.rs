@@ -62,6 +62,15 @@ impl ApiError {
         )
     }
 
+    /// A problem the storage decided (a business refusal) as the answer.
+    pub fn from_problem(problem: Problem) -> Self {
+        ApiError {
+            problem: Box::new(problem),
+            retry_after: None,
+            www_authenticate: false,
+        }
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -463,7 +463,8 @@ fn the_served_openapi_document_lists_every_route() {
     for (path, methods) in [
         ("/v1/enrol", &["post"][..]),
         ("/v1/token", &["post"]),
-        ("/v1/me", &["get"]),
+        ("/v1/me", &["get", "delete"]),
+        ("/v1/me/export", &["get"]),
         ("/v1/catalog", &["get"]),
         ("/v1/mutations", &["post"]),
         ("/admin/v1/program", &["put"]),
@@ -471,12 +472,16 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/offers/{id}", &["put", "delete"]),
         ("/admin/v1/catalog", &["post"]),
         ("/admin/v1/members/{id}/events", &["get"]),
+        ("/admin/v1/members/{id}/consents", &["get", "post"]),
+        ("/admin/v1/members/{id}/export", &["get"]),
+        ("/admin/v1/members/{id}", &["delete"]),
+        ("/admin/v1/audience", &["get"]),
     ] {
         for m in methods {
             assert!(paths[path][m].is_object(), "{m} {path} documented");
         }
     }
-    assert_eq!(paths.len(), 10, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 15, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

@@ -7,6 +7,7 @@ use rusqlite_migration::{M, Migrations};
 const STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_card.sql")),
     M::up(include_str!("migrations/0002_sync.sql")),
+    M::up(include_str!("migrations/0003_privacy.sql")),
 ];
 
 /// Every step, in order.

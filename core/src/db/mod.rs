@@ -148,6 +148,39 @@ impl Db {
         &self.path
     }
 
+    /// Erase everything: close both connections, delete the file and its WAL and shared-memory
+    /// files, and open a fresh database at the same path. Other callers wait on the connection
+    /// locks meanwhile and then see the empty database.
+    pub fn wipe(&self) -> Result<(), StorageError> {
+        let mut writer = lock(&self.writer);
+        let mut reader = lock(&self.reader);
+        if writer.is_none() {
+            return Err(StorageError::Closed);
+        }
+        for conn in [reader.take(), writer.take()].into_iter().flatten() {
+            if let Err((_, e)) = conn.close() {
+                tracing::warn!(error = %e, "closing the database before wiping failed");
+            }
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = PathBuf::from(format!("{}{suffix}", self.path.display()));
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StorageError::CannotOpen {
+                        reason: format!("cannot delete the database: {}", e.kind()),
+                    });
+                }
+            }
+        }
+        let fresh = Db::open(&self.path)?;
+        *writer = lock(&fresh.writer).take();
+        *reader = lock(&fresh.reader).take();
+        tracing::info!("database wiped");
+        Ok(())
+    }
+
     /// Run `f` in one IMMEDIATE transaction on the writer; commit if it returns `Ok`.
     pub fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
     where

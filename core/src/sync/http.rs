@@ -34,6 +34,13 @@ impl Request {
         }
     }
 
+    pub fn delete(path: impl Into<String>) -> Self {
+        Request {
+            method: Method::DELETE,
+            ..Request::get(path)
+        }
+    }
+
     pub fn post(path: impl Into<String>, body: Vec<u8>) -> Self {
         Request {
             method: Method::POST,

@@ -93,10 +93,11 @@ pub(crate) fn sign_out(tx: &Transaction<'_>, discard: bool) -> Result<(), SyncEr
     tx.execute_batch(
         "DELETE FROM session; DELETE FROM outbox; DELETE FROM outbox_rejected;
          DELETE FROM store; DELETE FROM offer; DELETE FROM member_state; DELETE FROM activity;
-         DELETE FROM favourite_store; DELETE FROM member_card;
+         DELETE FROM favourite_store; DELETE FROM member_card; DELETE FROM preference;
+         DELETE FROM notification_log;
          UPDATE sync_state SET catalog_cursor = NULL, catalog_as_of = NULL, last_attempt_at = NULL,
             last_success_at = NULL, last_error = NULL, clock_offset_ms = NULL,
-            member_version = NULL;",
+            member_version = NULL, consent_clock_ms = NULL, app_version = NULL;",
     )
     .map_err(st)?;
     Ok(())

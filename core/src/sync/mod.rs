@@ -214,6 +214,11 @@ pub(crate) async fn enrol(
         crate::card::write_program(tx, &program).map_err(SyncError::from)?;
         crate::card::write_card(tx, &card, &encoded).map_err(SyncError::from)?;
         local::record_offset(tx, answer.clock_offset_ms)?;
+        tx.execute(
+            "UPDATE sync_state SET app_version = ?1 WHERE id = 1",
+            [&request.device.app_version],
+        )
+        .map_err(crate::db::StorageError::from)?;
         Ok(())
     })?;
     Ok(resp)
@@ -303,6 +308,56 @@ impl Authed<'_> {
     }
 }
 
+/// `GET /v1/me/export`: everything the server holds about the member.
+pub(crate) async fn export(db: &Arc<Db>, http: &Http) -> Result<serde_json::Value, SyncError> {
+    let session = db.read(local::session)?.ok_or(SyncError::NotEnrolled)?;
+    let clock_offset_ms = db.read(local::clock_offset)?;
+    let mut authed = Authed {
+        db,
+        http,
+        session,
+        clock_offset_ms,
+    };
+    let mut traffic = Traffic::default();
+    let answer = authed
+        .send(Request::get("/v1/me/export"), &mut traffic)
+        .await?;
+    if answer.status.as_u16() != 200 {
+        return Err(unexpected(&answer));
+    }
+    let export: crate::api::MemberExport = answer.json()?;
+    serde_json::to_value(export).map_err(|e| SyncError::protocol(e.to_string()))
+}
+
+/// `DELETE /v1/me`: the server erases the member. A device whose credentials the server no
+/// longer knows (erased already, from the call centre say) counts as erased.
+pub(crate) async fn erase(
+    db: &Arc<Db>,
+    http: &Http,
+) -> Result<crate::api::ErasureReceipt, SyncError> {
+    let session = db.read(local::session)?.ok_or(SyncError::NotEnrolled)?;
+    let clock_offset_ms = db.read(local::clock_offset)?;
+    let mut authed = Authed {
+        db,
+        http,
+        session,
+        clock_offset_ms,
+    };
+    let mut traffic = Traffic::default();
+    match authed
+        .send(Request::delete("/v1/me"), &mut traffic)
+        .await
+    {
+        Ok(answer) if answer.status.as_u16() == 200 => answer.json(),
+        Ok(answer) => Err(unexpected(&answer)),
+        Err(SyncError::SignedOut) => Ok(crate::api::ErasureReceipt {
+            erased_at: jiff::Timestamp::now().to_string(),
+            consent_records_anonymised: 0,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
 /// Push every pending action in order, then pull the catalog, then the member's state.
 pub(crate) async fn sync(
     db: &Arc<Db>,
@@ -375,9 +430,14 @@ async fn run(
         return Err(unexpected(&answer));
     }
     let state: MemberState = answer.json()?;
-    authed
-        .db
-        .write(|tx| local::write_member_state(tx, &state, member_version, now_ms()))?;
+    if state.member_id != authed.session.member_id {
+        return Err(SyncError::protocol("member state of another member"));
+    }
+    authed.db.write(|tx| -> Result<(), SyncError> {
+        local::write_member_state(tx, &state, member_version, now_ms())?;
+        crate::privacy::merge_from_server(tx, &state)?;
+        Ok(())
+    })?;
     notify(observer, SyncPhase::Member, 1, 1);
     Ok(())
 }

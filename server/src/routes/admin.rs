@@ -4,13 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use tessera_core::Program;
-use tessera_core::api::Problem;
+use tessera_core::api::{ErasureReceipt, MemberExport, Problem};
+use tessera_core::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 use tessera_core::catalog::{Catalog, Offer, Store};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Admin;
-use crate::problem::{ApiError, ApiJson, ApiPath};
+use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::storage::CatalogCounts;
 
 fn same_id(path: &str, body: &str) -> Result<(), ApiError> {
@@ -184,5 +185,177 @@ pub async fn member_events(
     Ok(axum::Json(EventAudit {
         member_id: id,
         events,
+    }))
+}
+
+/// A consent decision taken outside the app: at a store counter or with the call centre (staff
+/// record it on the member's behalf and name themselves), or on the website.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffConsent {
+    pub purpose: Purpose,
+    pub channel: Channel,
+    pub decision: Decision,
+    pub text_version: String,
+    /// SHA-256 of the wording shown or read out, 64 lowercase hex digits.
+    pub text_sha256: String,
+    pub source: ConsentSource,
+    /// The staff member's id; required for `in_store` and `call_centre`.
+    #[serde(default)]
+    pub recorded_by: Option<String>,
+    /// RFC 3339, when the member decided (a paper form signed earlier); default now.
+    #[serde(default)]
+    pub decided_at: Option<String>,
+}
+
+#[utoipa::path(post, path = "/admin/v1/members/{id}/consents", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    request_body = StaffConsent,
+    responses(
+        (status = 201, description = "Recorded", body = ConsentRecord),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid (staff not named, app screen as source, time in the future…)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn record_consent(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<StaffConsent>,
+) -> Result<(StatusCode, axum::Json<ConsentRecord>), ApiError> {
+    if body.source == ConsentSource::AppScreen {
+        return Err(ApiError::validation(
+            "consent.source: app_screen records come from the member's device",
+        ));
+    }
+    let now = jiff::Timestamp::now();
+    let decided_at = body.decided_at.unwrap_or_else(|| now.to_string());
+    crate::routes::member::check_not_future(&decided_at, &state)?;
+    let record = ConsentRecord {
+        record_id: format!("c-{}", uuid::Uuid::new_v4().simple()),
+        member_id: id,
+        purpose: body.purpose,
+        channel: body.channel,
+        decision: body.decision,
+        text_version: body.text_version,
+        text_sha256: body.text_sha256,
+        effective_at: decided_at.clone(),
+        decided_at,
+        recorded_at: None,
+        source: body.source,
+        recorded_by: body.recorded_by,
+        app_version: None,
+    };
+    record.validate().map_err(ApiError::validation)?;
+    match state
+        .storage
+        .staff_consent(record, now.as_millisecond())
+        .await?
+    {
+        None => Err(ApiError::not_found("no such member")),
+        Some(Ok(stored)) => Ok((StatusCode::CREATED, axum::Json(stored))),
+        Some(Err(problem)) => Err(ApiError::from_problem(problem)),
+    }
+}
+
+#[utoipa::path(get, path = "/admin/v1/members/{id}/consents", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    responses(
+        (status = 200, description = "The member's consent ledger, oldest first", body = Vec<ConsentRecord>),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn consent_history(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<Vec<ConsentRecord>>, ApiError> {
+    state
+        .storage
+        .consent_history(id)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such member"))
+}
+
+#[utoipa::path(get, path = "/admin/v1/members/{id}/export", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    responses(
+        (status = 200, description = "Everything held about the member", body = MemberExport),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export_member(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<MemberExport>, ApiError> {
+    state
+        .storage
+        .export(id, jiff::Timestamp::now().as_millisecond())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such member"))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/members/{id}", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    responses(
+        (status = 200, description = "Erased", body = ErasureReceipt),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn erase_member(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<ErasureReceipt>, ApiError> {
+    state
+        .storage
+        .erase(id, jiff::Timestamp::now().as_millisecond(), "operator".into())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such member"))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceQuery {
+    pub purpose: Purpose,
+    pub channel: Channel,
+}
+
+/// The members a campaign may reach.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Audience {
+    pub purpose: Purpose,
+    pub channel: Channel,
+    pub members: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/audience", tag = "admin",
+    security(("admin" = [])),
+    params(AudienceQuery),
+    responses(
+        (status = 200, description = "Members whose latest decision for the purpose on the channel is a grant", body = Audience),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audience(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiQuery(q): ApiQuery<AudienceQuery>,
+) -> Result<axum::Json<Audience>, ApiError> {
+    let members = state.storage.audience(q.purpose, q.channel).await?;
+    Ok(axum::Json(Audience {
+        purpose: q.purpose,
+        channel: q.channel,
+        members,
     }))
 }

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tessera_core::api::{
-    API_VERSION, CatalogPage, EnrolRequest, EnrolResponse, IDEMPOTENCY_KEY_HEADER, MAX_PAGE,
-    MEMBER_VERSION_HEADER, MemberState, Mutation, MutationResponse, Problem, RefreshRequest,
-    Tokens, check_idempotency_key, codes,
+    API_VERSION, CatalogPage, EnrolRequest, EnrolResponse, ErasureReceipt, IDEMPOTENCY_KEY_HEADER,
+    MAX_PAGE, MEMBER_VERSION_HEADER, MemberExport, MemberState, Mutation, MutationResponse,
+    Problem, RefreshRequest, Tokens, check_idempotency_key, codes,
 };
 use tessera_core::barcode::{Symbology, gtin_check_digit};
 use tessera_core::{MemberCard, Program};
@@ -171,6 +171,62 @@ pub async fn me(
     Ok(axum::Json(
         state.storage.member_state(auth.member_id).await?,
     ))
+}
+
+/// Refuse an instant later than the server's clock plus the allowed skew: the device's clock is
+/// far off.
+pub(crate) fn check_not_future(at: &str, state: &AppState) -> Result<(), ApiError> {
+    let at: jiff::Timestamp = at.parse().map_err(ApiError::validation)?;
+    let limit = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(
+            state.config.max_clock_skew.as_secs() as i64,
+        ))
+        .map_err(|_| ApiError::internal())?;
+    if at > limit {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::CLOCK_SKEW,
+            "The time is in the future",
+            Some("the device's clock is ahead of the server's by more than allowed".to_owned()),
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/v1/me/export", tag = "member",
+    security(("member" = [])),
+    responses(
+        (status = 200, description = "Everything the server holds about the member", body = MemberExport),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export_me(
+    State(state): State<AppState>,
+    Member(auth): Member,
+) -> Result<axum::Json<MemberExport>, ApiError> {
+    state
+        .storage
+        .export(auth.member_id, now_ms())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such member"))
+}
+
+#[utoipa::path(delete, path = "/v1/me", tag = "member",
+    security(("member" = [])),
+    responses(
+        (status = 200, description = "Erased: the member and their data are deleted, consent records detached", body = ErasureReceipt),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn erase_me(
+    State(state): State<AppState>,
+    Member(auth): Member,
+) -> Result<axum::Json<ErasureReceipt>, ApiError> {
+    state
+        .storage
+        .erase(auth.member_id, now_ms(), "member".into())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such member"))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -383,6 +439,17 @@ pub async fn mutate(
         )
     })?;
     mutation.validate().map_err(ApiError::validation)?;
+    if let Mutation::RecordConsent { record } = &mutation {
+        if record.member_id != auth.member_id {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                codes::WRONG_MEMBER,
+                "The record is for another member",
+                Some("a device records consent for its own member only".to_owned()),
+            ));
+        }
+        check_not_future(&record.effective_at, &state)?;
+    }
     if let Mutation::RecordEvent { event } = &mutation {
         let at: jiff::Timestamp = event.occurred_at.parse().map_err(ApiError::validation)?;
         let limit = jiff::Timestamp::now()

@@ -1,12 +1,14 @@
 //! Where the server keeps its data, behind one trait so that a PostgreSQL backend can be added
 //! without touching the handlers. [`sqlite::SqliteStorage`] is the embedded default.
 
+mod privacy;
 pub mod sqlite;
 
 use async_trait::async_trait;
 #[allow(unused_imports)]
 use tessera_core::api::MutationResponse;
-use tessera_core::api::{MemberState, Mutation};
+use tessera_core::api::{ErasureReceipt, MemberExport, MemberState, Mutation, Problem};
+use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::{MemberCard, Program};
 
@@ -148,6 +150,31 @@ pub trait Storage: Send + Sync + 'static {
     async fn member_version(&self, member_id: String) -> Result<i64, StorageError>;
     /// Forget idempotency keys first seen before `before_ms`. Returns how many.
     async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError>;
+    /// A consent record made by staff on the member's behalf (`record.member_id`): stored and
+    /// returned, or refused with a problem; `None` if there is no such member.
+    async fn staff_consent(
+        &self,
+        record: ConsentRecord,
+        now_ms: i64,
+    ) -> Result<Option<Result<ConsentRecord, Problem>>, StorageError>;
+    /// The member's consent ledger, oldest first; `None` if there is no such member.
+    async fn consent_history(
+        &self,
+        member_id: String,
+    ) -> Result<Option<Vec<ConsentRecord>>, StorageError>;
+    /// Members who may be targeted for `purpose` on `channel` now.
+    async fn audience(&self, purpose: Purpose, channel: Channel)
+    -> Result<Vec<String>, StorageError>;
+    /// Everything held about the member; `None` if there is no such member.
+    async fn export(&self, member_id: String, now_ms: i64) -> Result<Option<MemberExport>, StorageError>;
+    /// Erase the member (consent records detached and kept, the rest deleted); `None` if there
+    /// is no such member.
+    async fn erase(
+        &self,
+        member_id: String,
+        now_ms: i64,
+        requested_by: String,
+    ) -> Result<Option<ErasureReceipt>, StorageError>;
     /// Every event id the server holds for a member, with how many times each was applied
     /// (tests and audits: each must be 1).
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError>;

@@ -10,7 +10,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use tessera_core::Program;
-use tessera_core::api::{ActivityEvent, MemberState, Mutation, MutationResponse, Problem, codes};
+use tessera_core::api::{
+    ActivityEvent, ErasureReceipt, MemberExport, MemberState, Mutation, MutationResponse, Problem,
+    codes,
+};
+use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::catalog::{Catalog, Offer, Store};
 
 use super::{
@@ -18,7 +22,10 @@ use super::{
     Storage, StorageError, StoredAnswer, TokenHashes, TokenLookup,
 };
 
-const STEPS: &[M<'static>] = &[M::up(include_str!("schema.sql"))];
+const STEPS: &[M<'static>] = &[
+    M::up(include_str!("schema.sql")),
+    M::up(include_str!("schema_2_privacy.sql")),
+];
 static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
 
@@ -467,6 +474,8 @@ impl Storage for SqliteStorage {
                 [&member_id],
                 |r| r.get(0),
             )?;
+            let consents = super::privacy::consent_records(c, &member_id)?;
+            let preferences = super::privacy::preferences(c, &member_id)?;
             Ok(MemberState {
                 member_id,
                 card_number,
@@ -475,6 +484,8 @@ impl Storage for SqliteStorage {
                 points_balance,
                 favourite_store_ids,
                 events_recorded: events_recorded as u64,
+                consents,
+                preferences,
             })
         })
         .await
@@ -537,6 +548,77 @@ impl Storage for SqliteStorage {
             )? as u64)
         })
         .await
+    }
+
+    async fn staff_consent(
+        &self,
+        record: ConsentRecord,
+        now_ms: i64,
+    ) -> Result<Option<Result<ConsentRecord, Problem>>, StorageError> {
+        self.write(move |tx| {
+            let exists: Option<i64> = tx
+                .query_row("SELECT 1 FROM member WHERE id = ?1", [&record.member_id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let stored = super::privacy::insert_consent(tx, &record, now_ms)?;
+            if stored.is_ok() {
+                tx.execute(
+                    "UPDATE member SET version = version + 1 WHERE id = ?1",
+                    [&record.member_id],
+                )?;
+            }
+            Ok(Some(stored))
+        })
+        .await
+    }
+
+    async fn consent_history(
+        &self,
+        member_id: String,
+    ) -> Result<Option<Vec<ConsentRecord>>, StorageError> {
+        self.read(move |c| {
+            let exists: Option<i64> = c
+                .query_row("SELECT 1 FROM member WHERE id = ?1", [&member_id], |r| r.get(0))
+                .optional()?;
+            match exists {
+                None => Ok(None),
+                Some(_) => Ok(Some(super::privacy::consent_records(c, &member_id)?)),
+            }
+        })
+        .await
+    }
+
+    async fn audience(
+        &self,
+        purpose: Purpose,
+        channel: Channel,
+    ) -> Result<Vec<String>, StorageError> {
+        self.read(move |c| super::privacy::audience(c, purpose, channel))
+            .await
+    }
+
+    async fn export(&self, member_id: String, now_ms: i64) -> Result<Option<MemberExport>, StorageError> {
+        let state = match self.member_state(member_id).await {
+            Ok(state) => state,
+            Err(StorageError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        self.read(move |c| super::privacy::export(c, state, now_ms).map(Some))
+            .await
+    }
+
+    async fn erase(
+        &self,
+        member_id: String,
+        now_ms: i64,
+        requested_by: String,
+    ) -> Result<Option<ErasureReceipt>, StorageError> {
+        self.write(move |tx| super::privacy::erase(tx, &member_id, now_ms, &requested_by))
+            .await
     }
 
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError> {
@@ -627,12 +709,28 @@ fn apply(
                 )?;
             }
         }
+        Mutation::RecordConsent { record } => {
+            if let Err(problem) = super::privacy::insert_consent(tx, record, now_ms)? {
+                return Ok(Err(problem));
+            }
+        }
+        Mutation::SetPreferences { changes } => {
+            super::privacy::set_preferences(tx, member_id, changes)?;
+        }
+        Mutation::TrackEvent { event } => {
+            if let Err(problem) = super::privacy::track(tx, member_id, event, now_ms)? {
+                return Ok(Err(problem));
+            }
+        }
     }
+    // Analytics do not change what GET /v1/me shows: no new member version for them.
+    let changes_state = !matches!(mutation, Mutation::TrackEvent { .. });
     let sequence: i64 = tx
         .prepare_cached(
-            "UPDATE member SET mutations = mutations + 1, version = version + 1 WHERE id = ?1 RETURNING mutations",
+            "UPDATE member SET mutations = mutations + 1, version = version + ?2 WHERE id = ?1
+             RETURNING mutations",
         )?
-        .query_row([member_id], |r| r.get(0))
+        .query_row(params![member_id, i64::from(changes_state)], |r| r.get(0))
         .optional()?
         .ok_or(StorageError::NotFound)?;
     Ok(Ok(MutationResponse {
