@@ -296,7 +296,9 @@ pub struct ConsentStatus {
 
 /// The latest record of each (purpose, channel) in `records`, as the 20-cell grid, purposes then
 /// channels in declaration order. Opt-in: a pair with no record is not allowed.
-pub fn current_state<'a>(records: impl IntoIterator<Item = &'a ConsentRecord>) -> Vec<ConsentStatus> {
+pub fn current_state<'a>(
+    records: impl IntoIterator<Item = &'a ConsentRecord>,
+) -> Vec<ConsentStatus> {
     let mut latest: [[Option<&ConsentRecord>; 5]; 4] = [[None; 5]; 4];
     for r in records {
         let cell = &mut latest[r.purpose as usize][r.channel as usize];
@@ -497,10 +499,19 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, (p, c))| {
-                    record(&format!("r{i}"), *p, *c, Decision::Granted, "2026-01-01T10:00:00Z")
+                    record(
+                        &format!("r{i}"),
+                        *p,
+                        *c,
+                        Decision::Granted,
+                        "2026-01-01T10:00:00Z",
+                    )
                 })
                 .collect();
-            assert!(ConsentGate::from_records(&all).permits(feature), "{feature:?}");
+            assert!(
+                ConsentGate::from_records(&all).permits(feature),
+                "{feature:?}"
+            );
             for skip in 0..all.len() {
                 let partial = all
                     .iter()
@@ -514,7 +525,13 @@ mod tests {
 
     #[test]
     fn records_are_validated() {
-        let good = record("a", Purpose::Analytics, Channel::InApp, Decision::Granted, "2026-01-01T10:00:00Z");
+        let good = record(
+            "a",
+            Purpose::Analytics,
+            Channel::InApp,
+            Decision::Granted,
+            "2026-01-01T10:00:00Z",
+        );
         good.validate().unwrap();
         let mut bad = good.clone();
         bad.text_sha256 = "XYZ".into();

@@ -395,7 +395,8 @@ impl Tessera {
         }
         match self.db.read(privacy::gate) {
             Ok(gate) => {
-                self.gate.store(gate.bits() | GATE_LOADED, Ordering::Release);
+                self.gate
+                    .store(gate.bits() | GATE_LOADED, Ordering::Release);
                 gate
             }
             Err(e) => {
@@ -437,7 +438,8 @@ impl Tessera {
             let out = f(tx)?;
             Ok::<_, Error>((out, privacy::gate(tx)?))
         })?;
-        self.gate.store(gate.bits() | GATE_LOADED, Ordering::Release);
+        self.gate
+            .store(gate.bits() | GATE_LOADED, Ordering::Release);
         Ok(out)
     }
 

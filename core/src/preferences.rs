@@ -145,7 +145,10 @@ fn parse_hhmm(field: &'static str, s: &str) -> Result<jiff::civil::Time, Catalog
 impl Preferences {
     pub fn validate(&self) -> Result<(), CatalogError> {
         if self.interests.len() > 50 {
-            return Err(CatalogError::new("preferences.interests", "has more than 50 entries"));
+            return Err(CatalogError::new(
+                "preferences.interests",
+                "has more than 50 entries",
+            ));
         }
         for i in &self.interests {
             check_id("preferences.interests", i)?;
@@ -153,18 +156,27 @@ impl Preferences {
         let mut seen = Vec::new();
         for c in &self.channels {
             if seen.contains(c) {
-                return Err(CatalogError::new("preferences.channels", "lists a channel twice"));
+                return Err(CatalogError::new(
+                    "preferences.channels",
+                    "lists a channel twice",
+                ));
             }
             seen.push(*c);
         }
         let mut capped = Vec::new();
         for cap in &self.caps {
             if capped.contains(&cap.channel) {
-                return Err(CatalogError::new("preferences.caps", "caps a channel twice"));
+                return Err(CatalogError::new(
+                    "preferences.caps",
+                    "caps a channel twice",
+                ));
             }
             capped.push(cap.channel);
             if cap.per_day.is_some_and(|n| n > 1000) || cap.per_week.is_some_and(|n| n > 5000) {
-                return Err(CatalogError::new("preferences.caps", "is above 1000 a day or 5000 a week"));
+                return Err(CatalogError::new(
+                    "preferences.caps",
+                    "is above 1000 a day or 5000 a week",
+                ));
             }
         }
         if let Some(q) = &self.quiet_hours {
@@ -184,11 +196,12 @@ impl Preferences {
             ));
         }
         let lang_ok = (2..=35).contains(&self.language.len())
-            && self
-                .language
-                .split('-')
-                .all(|part| (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric()))
-            && self.language.split('-').next().is_some_and(|p| p.bytes().all(|b| b.is_ascii_alphabetic()) && (2..=3).contains(&p.len()));
+            && self.language.split('-').all(|part| {
+                (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+            && self.language.split('-').next().is_some_and(|p| {
+                p.bytes().all(|b| b.is_ascii_alphabetic()) && (2..=3).contains(&p.len())
+            });
         if !lang_ok {
             return Err(CatalogError::new(
                 "preferences.language",
@@ -285,7 +298,10 @@ pub fn decide(
     }
     if !prefs.interests.is_empty()
         && !request.categories.is_empty()
-        && !request.categories.iter().any(|c| prefs.interests.contains(c))
+        && !request
+            .categories
+            .iter()
+            .any(|c| prefs.interests.contains(c))
     {
         return NotificationVerdict::NotOfInterest;
     }
@@ -371,8 +387,19 @@ mod tests {
 
     #[test]
     fn consent_comes_first() {
-        let v = decide(&push(&[]), ConsentGate::CLOSED, &Preferences::default(), SentCounts::default(), at("2026-06-01T12:00:00Z"));
-        assert_eq!(v, NotificationVerdict::NoConsent { feature: Feature::PushOffers });
+        let v = decide(
+            &push(&[]),
+            ConsentGate::CLOSED,
+            &Preferences::default(),
+            SentCounts::default(),
+            at("2026-06-01T12:00:00Z"),
+        );
+        assert_eq!(
+            v,
+            NotificationVerdict::NoConsent {
+                feature: Feature::PushOffers
+            }
+        );
     }
 
     #[test]
@@ -382,15 +409,55 @@ mod tests {
             ..Preferences::default()
         };
         // 20:30 UTC is 22:30 in Paris in June: quiet until 09:00 Paris = 07:00 UTC.
-        let v = decide(&push(&[]), open_gate(), &prefs, SentCounts::default(), at("2026-06-01T20:30:00Z"));
-        assert_eq!(v, NotificationVerdict::QuietHours { until: "2026-06-02T07:00:00Z".into() });
-        let v = decide(&push(&[]), open_gate(), &prefs, SentCounts::default(), at("2026-06-02T06:30:00Z"));
-        assert_eq!(v, NotificationVerdict::QuietHours { until: "2026-06-02T07:00:00Z".into() });
-        let v = decide(&push(&[]), open_gate(), &prefs, SentCounts::default(), at("2026-06-02T07:00:00Z"));
+        let v = decide(
+            &push(&[]),
+            open_gate(),
+            &prefs,
+            SentCounts::default(),
+            at("2026-06-01T20:30:00Z"),
+        );
+        assert_eq!(
+            v,
+            NotificationVerdict::QuietHours {
+                until: "2026-06-02T07:00:00Z".into()
+            }
+        );
+        let v = decide(
+            &push(&[]),
+            open_gate(),
+            &prefs,
+            SentCounts::default(),
+            at("2026-06-02T06:30:00Z"),
+        );
+        assert_eq!(
+            v,
+            NotificationVerdict::QuietHours {
+                until: "2026-06-02T07:00:00Z".into()
+            }
+        );
+        let v = decide(
+            &push(&[]),
+            open_gate(),
+            &prefs,
+            SentCounts::default(),
+            at("2026-06-02T07:00:00Z"),
+        );
         assert_eq!(v, NotificationVerdict::Send);
         // E-mail is not interrupted by quiet hours.
-        let mail = NotificationRequest { channel: Channel::Email, ..push(&[]) };
-        assert_eq!(decide(&mail, open_gate(), &prefs, SentCounts::default(), at("2026-06-01T20:30:00Z")), NotificationVerdict::Send);
+        let mail = NotificationRequest {
+            channel: Channel::Email,
+            ..push(&[])
+        };
+        assert_eq!(
+            decide(
+                &mail,
+                open_gate(),
+                &prefs,
+                SentCounts::default(),
+                at("2026-06-01T20:30:00Z")
+            ),
+            NotificationVerdict::Send
+        );
     }
 
     #[test]
@@ -398,18 +465,64 @@ mod tests {
         let prefs = Preferences {
             interests: vec!["tea".into()],
             channels: vec![Channel::Push],
-            caps: vec![FrequencyCap { channel: Channel::Push, per_day: Some(2), per_week: Some(5) }],
+            caps: vec![FrequencyCap {
+                channel: Channel::Push,
+                per_day: Some(2),
+                per_week: Some(5),
+            }],
             quiet_hours: None,
             ..Preferences::default()
         };
         let noon = at("2026-06-01T12:00:00Z");
         let g = open_gate();
-        assert_eq!(decide(&push(&["coffee"]), g, &prefs, SentCounts::default(), noon), NotificationVerdict::NotOfInterest);
-        assert_eq!(decide(&push(&["coffee", "tea"]), g, &prefs, SentCounts::default(), noon), NotificationVerdict::Send);
-        let sms = NotificationRequest { channel: Channel::Sms, ..push(&[]) };
-        assert_eq!(decide(&sms, g, &prefs, SentCounts::default(), noon), NotificationVerdict::ChannelNotPreferred);
-        assert_eq!(decide(&push(&[]), g, &prefs, SentCounts { today: 2, this_week: 2 }, noon), NotificationVerdict::CapReached { per_day: true });
-        assert_eq!(decide(&push(&[]), g, &prefs, SentCounts { today: 0, this_week: 5 }, noon), NotificationVerdict::CapReached { per_day: false });
+        assert_eq!(
+            decide(&push(&["coffee"]), g, &prefs, SentCounts::default(), noon),
+            NotificationVerdict::NotOfInterest
+        );
+        assert_eq!(
+            decide(
+                &push(&["coffee", "tea"]),
+                g,
+                &prefs,
+                SentCounts::default(),
+                noon
+            ),
+            NotificationVerdict::Send
+        );
+        let sms = NotificationRequest {
+            channel: Channel::Sms,
+            ..push(&[])
+        };
+        assert_eq!(
+            decide(&sms, g, &prefs, SentCounts::default(), noon),
+            NotificationVerdict::ChannelNotPreferred
+        );
+        assert_eq!(
+            decide(
+                &push(&[]),
+                g,
+                &prefs,
+                SentCounts {
+                    today: 2,
+                    this_week: 2
+                },
+                noon
+            ),
+            NotificationVerdict::CapReached { per_day: true }
+        );
+        assert_eq!(
+            decide(
+                &push(&[]),
+                g,
+                &prefs,
+                SentCounts {
+                    today: 0,
+                    this_week: 5
+                },
+                noon
+            ),
+            NotificationVerdict::CapReached { per_day: false }
+        );
     }
 
     #[test]
@@ -417,28 +530,80 @@ mod tests {
         let tz = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
         // Wednesday 2026-06-03 10:00 Paris.
         let (day, week) = day_and_week_start(at("2026-06-03T08:00:00Z"), &tz);
-        assert_eq!(jiff::Timestamp::from_millisecond(day).unwrap(), at("2026-06-02T22:00:00Z"));
-        assert_eq!(jiff::Timestamp::from_millisecond(week).unwrap(), at("2026-05-31T22:00:00Z"));
+        assert_eq!(
+            jiff::Timestamp::from_millisecond(day).unwrap(),
+            at("2026-06-02T22:00:00Z")
+        );
+        assert_eq!(
+            jiff::Timestamp::from_millisecond(week).unwrap(),
+            at("2026-05-31T22:00:00Z")
+        );
     }
 
     #[test]
     fn preferences_are_validated() {
         Preferences::default().validate().unwrap();
         let bad = |p: Preferences| p.validate().unwrap_err().field;
-        assert_eq!(bad(Preferences { timezone: "Mars/Olympus".into(), ..Default::default() }), "preferences.timezone");
-        assert_eq!(bad(Preferences { language: "not a tag".into(), ..Default::default() }), "preferences.language");
-        assert_eq!(bad(Preferences { quiet_hours: Some(QuietHours { start: "25:00".into(), end: "08:00".into() }), ..Default::default() }), "preferences.quiet_hours.start");
-        assert_eq!(bad(Preferences { channels: vec![Channel::Push, Channel::Push], ..Default::default() }), "preferences.channels");
-        assert_eq!(bad(Preferences { interests: vec!["no spaces".into()], ..Default::default() }), "preferences.interests");
-        Preferences { language: "fr-FR".into(), timezone: "Europe/Paris".into(), ..Default::default() }.validate().unwrap();
+        assert_eq!(
+            bad(Preferences {
+                timezone: "Mars/Olympus".into(),
+                ..Default::default()
+            }),
+            "preferences.timezone"
+        );
+        assert_eq!(
+            bad(Preferences {
+                language: "not a tag".into(),
+                ..Default::default()
+            }),
+            "preferences.language"
+        );
+        assert_eq!(
+            bad(Preferences {
+                quiet_hours: Some(QuietHours {
+                    start: "25:00".into(),
+                    end: "08:00".into()
+                }),
+                ..Default::default()
+            }),
+            "preferences.quiet_hours.start"
+        );
+        assert_eq!(
+            bad(Preferences {
+                channels: vec![Channel::Push, Channel::Push],
+                ..Default::default()
+            }),
+            "preferences.channels"
+        );
+        assert_eq!(
+            bad(Preferences {
+                interests: vec!["no spaces".into()],
+                ..Default::default()
+            }),
+            "preferences.interests"
+        );
+        Preferences {
+            language: "fr-FR".into(),
+            timezone: "Europe/Paris".into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]
     fn a_diff_lists_only_changed_fields() {
         let a = Preferences::default();
-        let b = Preferences { language: "fr".into(), interests: vec!["tea".into()], ..a.clone() };
+        let b = Preferences {
+            language: "fr".into(),
+            interests: vec!["tea".into()],
+            ..a.clone()
+        };
         let d = PreferenceChange::diff(&a, &b);
-        assert_eq!(d.iter().map(|c| c.field()).collect::<Vec<_>>(), ["interests", "language"]);
+        assert_eq!(
+            d.iter().map(|c| c.field()).collect::<Vec<_>>(),
+            ["interests", "language"]
+        );
         let mut c = a.clone();
         for change in &d {
             change.apply(&mut c);

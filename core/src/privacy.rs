@@ -261,10 +261,7 @@ pub(crate) fn record_consents(
 }
 
 /// Withdraw every consent currently granted, in one transaction.
-pub(crate) fn withdraw_all(
-    tx: &Transaction<'_>,
-    text: &ConsentText,
-) -> Result<Vec<ConsentRecord>> {
+pub(crate) fn withdraw_all(tx: &Transaction<'_>, text: &ConsentText) -> Result<Vec<ConsentRecord>> {
     let granted: Vec<ConsentChoice> = consent_state(tx)?
         .into_iter()
         .filter(|s| s.allowed)
@@ -294,7 +291,10 @@ fn stored_preferences(conn: &Connection) -> Result<Preferences> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(st)?;
     for (field, value) in rows {
-        let json = format!(r#"{{"field":{},"value":{value}}}"#, serde_json::Value::String(field));
+        let json = format!(
+            r#"{{"field":{},"value":{value}}}"#,
+            serde_json::Value::String(field)
+        );
         let change: PreferenceChange =
             serde_json::from_str(&json).map_err(|_| Error::Storage(StorageError::Corrupt))?;
         change.apply(&mut prefs);
@@ -333,7 +333,12 @@ pub(crate) fn set_preferences(tx: &Transaction<'_>, new: &Preferences) -> Result
     for c in &changes {
         write_field(tx, c, now)?;
     }
-    queue(tx, &Mutation::SetPreferences { changes }, "set_preferences", now)?;
+    queue(
+        tx,
+        &Mutation::SetPreferences { changes },
+        "set_preferences",
+        now,
+    )?;
     stored_preferences(tx)
 }
 
@@ -472,9 +477,7 @@ pub struct OfferList {
 pub(crate) fn offers(conn: &Connection, gate: ConsentGate, limit: u32) -> Result<OfferList> {
     let prefs = stored_preferences(conn)?;
     let now = jiff::Timestamp::now();
-    let mut stmt = conn
-        .prepare_cached("SELECT data FROM offer")
-        .map_err(st)?;
+    let mut stmt = conn.prepare_cached("SELECT data FROM offer").map_err(st)?;
     let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .map_err(st)?
@@ -527,7 +530,9 @@ pub(crate) fn offers(conn: &Connection, gate: ConsentGate, limit: u32) -> Result
         let score = |o: &Offer| -> i64 {
             o.store_ids
                 .iter()
-                .map(|s| i64::from(favourites.contains(s)) * 10 + visits.get(s).copied().unwrap_or(0))
+                .map(|s| {
+                    i64::from(favourites.contains(s)) * 10 + visits.get(s).copied().unwrap_or(0)
+                })
                 .sum::<i64>()
                 + i64::from(o.categories.iter().any(|c| prefs.interests.contains(c))) * 5
         };

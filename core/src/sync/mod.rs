@@ -344,10 +344,7 @@ pub(crate) async fn erase(
         clock_offset_ms,
     };
     let mut traffic = Traffic::default();
-    match authed
-        .send(Request::delete("/v1/me"), &mut traffic)
-        .await
-    {
+    match authed.send(Request::delete("/v1/me"), &mut traffic).await {
         Ok(answer) if answer.status.as_u16() == 200 => answer.json(),
         Ok(answer) => Err(unexpected(&answer)),
         Err(SyncError::SignedOut) => Ok(crate::api::ErasureReceipt {

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use tessera_core::Program;
 use tessera_core::api::{ErasureReceipt, MemberExport, Problem};
-use tessera_core::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 use tessera_core::catalog::{Catalog, Offer, Store};
+use tessera_core::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -317,7 +317,11 @@ pub async fn erase_member(
 ) -> Result<axum::Json<ErasureReceipt>, ApiError> {
     state
         .storage
-        .erase(id, jiff::Timestamp::now().as_millisecond(), "operator".into())
+        .erase(
+            id,
+            jiff::Timestamp::now().as_millisecond(),
+            "operator".into(),
+        )
         .await?
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found("no such member"))

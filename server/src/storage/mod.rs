@@ -8,8 +8,8 @@ use async_trait::async_trait;
 #[allow(unused_imports)]
 use tessera_core::api::MutationResponse;
 use tessera_core::api::{ErasureReceipt, MemberExport, MemberState, Mutation, Problem};
-use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::catalog::{Catalog, Offer, Store};
+use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::{MemberCard, Program};
 
 /// Failures of the storage layer. Handlers turn them into problem documents.
@@ -163,10 +163,17 @@ pub trait Storage: Send + Sync + 'static {
         member_id: String,
     ) -> Result<Option<Vec<ConsentRecord>>, StorageError>;
     /// Members who may be targeted for `purpose` on `channel` now.
-    async fn audience(&self, purpose: Purpose, channel: Channel)
-    -> Result<Vec<String>, StorageError>;
+    async fn audience(
+        &self,
+        purpose: Purpose,
+        channel: Channel,
+    ) -> Result<Vec<String>, StorageError>;
     /// Everything held about the member; `None` if there is no such member.
-    async fn export(&self, member_id: String, now_ms: i64) -> Result<Option<MemberExport>, StorageError>;
+    async fn export(
+        &self,
+        member_id: String,
+        now_ms: i64,
+    ) -> Result<Option<MemberExport>, StorageError>;
     /// Erase the member (consent records detached and kept, the rest deleted); `None` if there
     /// is no such member.
     async fn erase(

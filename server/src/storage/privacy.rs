@@ -31,7 +31,9 @@ const COLUMNS: &str = "record_id, member_id, purpose, channel, decision, text_ve
     text_sha256, decided_at, effective_at, recorded_at, source, recorded_by, app_version";
 
 fn read_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentRecord> {
-    let bad = |i: usize| rusqlite::Error::InvalidColumnType(i, "enum".into(), rusqlite::types::Type::Text);
+    let bad = |i: usize| {
+        rusqlite::Error::InvalidColumnType(i, "enum".into(), rusqlite::types::Type::Text)
+    };
     Ok(ConsentRecord {
         record_id: r.get(0)?,
         member_id: r.get(1)?,
@@ -69,8 +71,7 @@ pub(crate) fn gate(c: &Connection, member_id: &str) -> Result<ConsentGate, Stora
 
 pub(crate) fn preferences(c: &Connection, member_id: &str) -> Result<Preferences, StorageError> {
     let mut prefs = Preferences::default();
-    let mut stmt =
-        c.prepare_cached("SELECT field, value FROM preference WHERE member_id = ?1")?;
+    let mut stmt = c.prepare_cached("SELECT field, value FROM preference WHERE member_id = ?1")?;
     let rows = stmt
         .query_map([member_id], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
@@ -97,7 +98,8 @@ pub(crate) fn insert_consent(
 ) -> Result<Result<ConsentRecord, Problem>, StorageError> {
     let mut body = record.clone();
     body.recorded_at = None;
-    let body_hash = sha256(&serde_json::to_string(&body).map_err(|e| StorageError::Backend(e.to_string()))?);
+    let body_hash =
+        sha256(&serde_json::to_string(&body).map_err(|e| StorageError::Backend(e.to_string()))?);
     let existing: Option<String> = tx
         .prepare_cached("SELECT body_hash FROM consent_record WHERE record_id = ?1")?
         .query_row([&record.record_id], |r| r.get(0))
@@ -325,7 +327,9 @@ pub(crate) fn erase(
     requested_by: &str,
 ) -> Result<Option<ErasureReceipt>, StorageError> {
     let exists: Option<i64> = tx
-        .query_row("SELECT 1 FROM member WHERE id = ?1", [member_id], |r| r.get(0))
+        .query_row("SELECT 1 FROM member WHERE id = ?1", [member_id], |r| {
+            r.get(0)
+        })
         .optional()?;
     if exists.is_none() {
         return Ok(None);
@@ -335,7 +339,10 @@ pub(crate) fn erase(
          WHERE member_id = ?1",
         [member_id],
     )? as u64;
-    tx.execute("DELETE FROM idempotency_key WHERE member_id = ?1", [member_id])?;
+    tx.execute(
+        "DELETE FROM idempotency_key WHERE member_id = ?1",
+        [member_id],
+    )?;
     tx.execute("DELETE FROM member WHERE id = ?1", [member_id])?;
     tx.execute(
         "INSERT INTO erasure (erased_at, consents_anonymised, requested_by) VALUES (?1, ?2, ?3)",

@@ -14,8 +14,8 @@ use tessera_core::api::{
     ActivityEvent, ErasureReceipt, MemberExport, MemberState, Mutation, MutationResponse, Problem,
     codes,
 };
-use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::catalog::{Catalog, Offer, Store};
+use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 
 use super::{
     CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, MutationOutcome, NewEnrolment,
@@ -116,6 +116,17 @@ impl SqliteStorage {
         })
         .await
         .map_err(|e| StorageError::Backend(e.to_string()))?
+    }
+
+    /// Run a read-only query on a reader connection from a plain thread (audits, tests).
+    pub fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        let conn = self.inner.readers[0]
+            .lock()
+            .map_err(|_| StorageError::Backend("reader lock poisoned".into()))?;
+        Ok(f(&conn)?)
     }
 
     async fn read<T: Send + 'static>(
@@ -557,9 +568,11 @@ impl Storage for SqliteStorage {
     ) -> Result<Option<Result<ConsentRecord, Problem>>, StorageError> {
         self.write(move |tx| {
             let exists: Option<i64> = tx
-                .query_row("SELECT 1 FROM member WHERE id = ?1", [&record.member_id], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT 1 FROM member WHERE id = ?1",
+                    [&record.member_id],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if exists.is_none() {
                 return Ok(None);
@@ -582,7 +595,9 @@ impl Storage for SqliteStorage {
     ) -> Result<Option<Vec<ConsentRecord>>, StorageError> {
         self.read(move |c| {
             let exists: Option<i64> = c
-                .query_row("SELECT 1 FROM member WHERE id = ?1", [&member_id], |r| r.get(0))
+                .query_row("SELECT 1 FROM member WHERE id = ?1", [&member_id], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             match exists {
                 None => Ok(None),
@@ -601,7 +616,11 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn export(&self, member_id: String, now_ms: i64) -> Result<Option<MemberExport>, StorageError> {
+    async fn export(
+        &self,
+        member_id: String,
+        now_ms: i64,
+    ) -> Result<Option<MemberExport>, StorageError> {
         let state = match self.member_state(member_id).await {
             Ok(state) => state,
             Err(StorageError::NotFound) => return Ok(None),
