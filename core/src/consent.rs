@@ -299,13 +299,16 @@ pub struct ConsentStatus {
 pub fn current_state<'a>(
     records: impl IntoIterator<Item = &'a ConsentRecord>,
 ) -> Vec<ConsentStatus> {
-    let mut latest: [[Option<&ConsentRecord>; 5]; 4] = [[None; 5]; 4];
+    // Each cell keeps its best record with its key, so every timestamp is parsed once.
+    let mut best: [[Option<((i64, bool, &str), &ConsentRecord)>; 5]; 4] = [[None; 5]; 4];
     for r in records {
-        let cell = &mut latest[r.purpose as usize][r.channel as usize];
-        if cell.is_none_or(|c| r.order_key() > c.order_key()) {
-            *cell = Some(r);
+        let key = r.order_key();
+        let cell = &mut best[r.purpose as usize][r.channel as usize];
+        if cell.is_none_or(|(k, _)| key > k) {
+            *cell = Some((key, r));
         }
     }
+    let latest = best.map(|row| row.map(|cell| cell.map(|(_, r)| r)));
     let mut out = Vec::with_capacity(20);
     for purpose in Purpose::ALL {
         for channel in Channel::ALL {

@@ -406,6 +406,11 @@ impl Tessera {
         }
     }
 
+    /// Forget the cached gate: the next check reads the ledger again.
+    pub fn invalidate_consent_gate(&self) {
+        self.gate.store(0, Ordering::Release);
+    }
+
     /// Whether `feature` may run now (every consent it needs is granted). The check every gated
     /// feature makes first; costs one atomic load once loaded.
     pub fn permits(&self, feature: consent::Feature) -> bool {
