@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `error` | the public error enums and the one place core errors are converted |
 //! | `card` | the `Tessera` object: open, the card screen |
+//! | `consent` | consent ledger and gate, preference centre, notifications, offers, export, erasure |
 //! | `sync` | enrolment, sync and its listener, offline actions, cached reads |
 //! | `barcode` | free functions: analyse a typed-in number, render any value |
 //! | `diagnostics` | version, and the panic check a shell's smoke test runs |
@@ -17,6 +18,7 @@ uniffi::setup_scaffolding!("tessera");
 
 mod barcode;
 mod card;
+mod consent;
 mod diagnostics;
 mod error;
 mod logging;
@@ -24,6 +26,7 @@ mod sync;
 
 pub use barcode::*;
 pub use card::*;
+pub use consent::*;
 pub use diagnostics::*;
 pub use error::*;
 pub use logging::*;

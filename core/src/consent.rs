@@ -268,7 +268,7 @@ impl ConsentRecord {
     }
 
     /// The ordering key: effective instant, refusals after grants at the same instant, record id.
-    fn order_key(&self) -> (i64, bool, &str) {
+    fn order_key(&self) -> OrderKey<'_> {
         let at = self
             .effective_at
             .parse::<jiff::Timestamp>()
@@ -277,6 +277,9 @@ impl ConsentRecord {
         (at, self.decision.restrictive(), &self.record_id)
     }
 }
+
+/// Effective instant (ms), refusal, record id: the larger is the later decision.
+type OrderKey<'r> = (i64, bool, &'r str);
 
 /// The current decision for one purpose on one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,7 +303,8 @@ pub fn current_state<'a>(
     records: impl IntoIterator<Item = &'a ConsentRecord>,
 ) -> Vec<ConsentStatus> {
     // Each cell keeps its best record with its key, so every timestamp is parsed once.
-    let mut best: [[Option<((i64, bool, &str), &ConsentRecord)>; 5]; 4] = [[None; 5]; 4];
+    type Best<'r> = Option<(OrderKey<'r>, &'r ConsentRecord)>;
+    let mut best: [[Best<'a>; 5]; 4] = [[None; 5]; 4];
     for r in records {
         let key = r.order_key();
         let cell = &mut best[r.purpose as usize][r.channel as usize];

@@ -199,6 +199,7 @@ fun main() {
         println("FAIL sync tests: TESSERA_SERVER_URL is not set (run tests/kotlin/run.sh)")
     } else {
         syncTests(serverUrl)
+        consentTests(serverUrl)
     }
 
     dir.deleteRecursively()

@@ -325,6 +325,71 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_set_program(uint64_t ptr, RustBu
 void uniffi_tessera_ffi_fn_method_tessera_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CLAIM_NOTIFICATION
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CLAIM_NOTIFICATION
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_claim_notification(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CONSENT_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CONSENT_HISTORY
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_consent_history(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CONSENT_STATE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CONSENT_STATE
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_consent_state(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ERASE_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ERASE_MEMBER
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_erase_member(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_EXPORT_DEVICE_DATA
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_EXPORT_DEVICE_DATA
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_export_device_data(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_EXPORT_MY_DATA
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_EXPORT_MY_DATA
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_export_my_data(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFERS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFERS
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_offers(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PERMITS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PERMITS
+int8_t uniffi_tessera_ffi_fn_method_tessera_permits(uint64_t ptr, RustBuffer feature, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PREFERENCES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PREFERENCES
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_preferences(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_RECORD_CONSENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_RECORD_CONSENT
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_record_consent(uint64_t ptr, RustBuffer choices, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_PREFERENCES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_PREFERENCES
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_set_preferences(uint64_t ptr, RustBuffer preferences, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_TRACK
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_TRACK
+int8_t uniffi_tessera_ffi_fn_method_tessera_track(uint64_t ptr, RustBuffer name, RustBuffer attributes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_WITHDRAW_ALL_CONSENTS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_WITHDRAW_ALL_CONSENTS
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(uint64_t ptr, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ACTIVITY
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ACTIVITY
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_activity(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
@@ -458,6 +523,11 @@ RustBuffer uniffi_tessera_ffi_fn_func_render_barcode(RustBuffer symbology, RustB
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_QUARANTINE_DATABASE
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_QUARANTINE_DATABASE
 RustBuffer uniffi_tessera_ffi_fn_func_quarantine_database(RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_CONSENT_TEXT_SHA256
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_CONSENT_TEXT_SHA256
+RustBuffer uniffi_tessera_ffi_fn_func_consent_text_sha256(RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_TESSERA_VERSION
@@ -766,6 +836,12 @@ uint16_t uniffi_tessera_ffi_checksum_func_quarantine_database(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_CONSENT_TEXT_SHA256
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_CONSENT_TEXT_SHA256
+uint16_t uniffi_tessera_ffi_checksum_func_consent_text_sha256(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_TESSERA_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_TESSERA_VERSION
 uint16_t uniffi_tessera_ffi_checksum_func_tessera_version(void
@@ -823,6 +899,84 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_program(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SHUTDOWN
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_shutdown(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CLAIM_NOTIFICATION
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CLAIM_NOTIFICATION
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_claim_notification(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CONSENT_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CONSENT_HISTORY
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_consent_history(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CONSENT_STATE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CONSENT_STATE
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_consent_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ERASE_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ERASE_MEMBER
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_erase_member(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_EXPORT_DEVICE_DATA
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_EXPORT_DEVICE_DATA
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_export_device_data(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_EXPORT_MY_DATA
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_EXPORT_MY_DATA
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_export_my_data(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_OFFERS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_OFFERS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_offers(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PERMITS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PERMITS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_permits(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PREFERENCES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PREFERENCES
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_preferences(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_RECORD_CONSENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_RECORD_CONSENT
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_record_consent(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_PREFERENCES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_PREFERENCES
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_preferences(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_TRACK
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_TRACK
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_track(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_WITHDRAW_ALL_CONSENTS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_WITHDRAW_ALL_CONSENTS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents(void
     
 );
 #endif

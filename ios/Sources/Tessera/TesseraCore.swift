@@ -1171,6 +1171,377 @@ public func FfiConverterTypeCatalogSummary_lower(_ value: CatalogSummary) -> Rus
 
 
 /**
+ * One decision the member takes on a consent screen.
+ */
+public struct ConsentChoice: Equatable, Hashable {
+    public var purpose: Purpose
+    public var channel: Channel
+    public var decision: Decision
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(purpose: Purpose, channel: Channel, decision: Decision) {
+        self.purpose = purpose
+        self.channel = channel
+        self.decision = decision
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConsentChoice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsentChoice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsentChoice {
+        return
+            try ConsentChoice(
+                purpose: FfiConverterTypePurpose.read(from: &buf), 
+                channel: FfiConverterTypeChannel.read(from: &buf), 
+                decision: FfiConverterTypeDecision.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConsentChoice, into buf: inout [UInt8]) {
+        FfiConverterTypePurpose.write(value.purpose, into: &buf)
+        FfiConverterTypeChannel.write(value.channel, into: &buf)
+        FfiConverterTypeDecision.write(value.decision, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentChoice_lift(_ buf: RustBuffer) throws -> ConsentChoice {
+    return try FfiConverterTypeConsentChoice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentChoice_lower(_ value: ConsentChoice) -> RustBuffer {
+    return FfiConverterTypeConsentChoice.lower(value)
+}
+
+
+/**
+ * One entry of the consent ledger: who decided what, about which text, when, where and how.
+ */
+public struct ConsentRecord: Equatable, Hashable {
+    /**
+     * Made where the decision is recorded; unique.
+     */
+    public var recordId: String
+    public var memberId: String
+    public var purpose: Purpose
+    public var channel: Channel
+    public var decision: Decision
+    /**
+     * The wording's identifier.
+     */
+    public var textVersion: String
+    /**
+     * SHA-256 of the wording shown, 64 lowercase hex digits.
+     */
+    public var textSha256: String
+    /**
+     * RFC 3339, the clock of the device (or desk) where it was decided.
+     */
+    public var decidedAt: String
+    /**
+     * RFC 3339: when it takes effect on the server's clock (the device's clock corrected by the
+     * measured offset, never before the device's previous record). Orders the ledger.
+     */
+    public var effectiveAt: String
+    /**
+     * RFC 3339, the server's clock when it stored the record; none while only on the phone.
+     */
+    public var recordedAt: String?
+    public var source: ConsentSource
+    /**
+     * The staff member who recorded it on the member's behalf (in store, call centre).
+     */
+    public var recordedBy: String?
+    /**
+     * The app's version when recorded from the app.
+     */
+    public var appVersion: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Made where the decision is recorded; unique.
+         */recordId: String, memberId: String, purpose: Purpose, channel: Channel, decision: Decision, 
+        /**
+         * The wording's identifier.
+         */textVersion: String, 
+        /**
+         * SHA-256 of the wording shown, 64 lowercase hex digits.
+         */textSha256: String, 
+        /**
+         * RFC 3339, the clock of the device (or desk) where it was decided.
+         */decidedAt: String, 
+        /**
+         * RFC 3339: when it takes effect on the server's clock (the device's clock corrected by the
+         * measured offset, never before the device's previous record). Orders the ledger.
+         */effectiveAt: String, 
+        /**
+         * RFC 3339, the server's clock when it stored the record; none while only on the phone.
+         */recordedAt: String?, source: ConsentSource, 
+        /**
+         * The staff member who recorded it on the member's behalf (in store, call centre).
+         */recordedBy: String?, 
+        /**
+         * The app's version when recorded from the app.
+         */appVersion: String?) {
+        self.recordId = recordId
+        self.memberId = memberId
+        self.purpose = purpose
+        self.channel = channel
+        self.decision = decision
+        self.textVersion = textVersion
+        self.textSha256 = textSha256
+        self.decidedAt = decidedAt
+        self.effectiveAt = effectiveAt
+        self.recordedAt = recordedAt
+        self.source = source
+        self.recordedBy = recordedBy
+        self.appVersion = appVersion
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConsentRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsentRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsentRecord {
+        return
+            try ConsentRecord(
+                recordId: FfiConverterString.read(from: &buf), 
+                memberId: FfiConverterString.read(from: &buf), 
+                purpose: FfiConverterTypePurpose.read(from: &buf), 
+                channel: FfiConverterTypeChannel.read(from: &buf), 
+                decision: FfiConverterTypeDecision.read(from: &buf), 
+                textVersion: FfiConverterString.read(from: &buf), 
+                textSha256: FfiConverterString.read(from: &buf), 
+                decidedAt: FfiConverterString.read(from: &buf), 
+                effectiveAt: FfiConverterString.read(from: &buf), 
+                recordedAt: FfiConverterOptionString.read(from: &buf), 
+                source: FfiConverterTypeConsentSource.read(from: &buf), 
+                recordedBy: FfiConverterOptionString.read(from: &buf), 
+                appVersion: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConsentRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.recordId, into: &buf)
+        FfiConverterString.write(value.memberId, into: &buf)
+        FfiConverterTypePurpose.write(value.purpose, into: &buf)
+        FfiConverterTypeChannel.write(value.channel, into: &buf)
+        FfiConverterTypeDecision.write(value.decision, into: &buf)
+        FfiConverterString.write(value.textVersion, into: &buf)
+        FfiConverterString.write(value.textSha256, into: &buf)
+        FfiConverterString.write(value.decidedAt, into: &buf)
+        FfiConverterString.write(value.effectiveAt, into: &buf)
+        FfiConverterOptionString.write(value.recordedAt, into: &buf)
+        FfiConverterTypeConsentSource.write(value.source, into: &buf)
+        FfiConverterOptionString.write(value.recordedBy, into: &buf)
+        FfiConverterOptionString.write(value.appVersion, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentRecord_lift(_ buf: RustBuffer) throws -> ConsentRecord {
+    return try FfiConverterTypeConsentRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentRecord_lower(_ value: ConsentRecord) -> RustBuffer {
+    return FfiConverterTypeConsentRecord.lower(value)
+}
+
+
+/**
+ * The current decision for one purpose on one channel.
+ */
+public struct ConsentStatus: Equatable, Hashable {
+    public var purpose: Purpose
+    public var channel: Channel
+    /**
+     * None: never asked (which means no).
+     */
+    public var decision: Decision?
+    public var allowed: Bool
+    /**
+     * RFC 3339, when the current decision took effect.
+     */
+    public var since: String?
+    public var textVersion: String?
+    public var source: ConsentSource?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(purpose: Purpose, channel: Channel, 
+        /**
+         * None: never asked (which means no).
+         */decision: Decision?, allowed: Bool, 
+        /**
+         * RFC 3339, when the current decision took effect.
+         */since: String?, textVersion: String?, source: ConsentSource?) {
+        self.purpose = purpose
+        self.channel = channel
+        self.decision = decision
+        self.allowed = allowed
+        self.since = since
+        self.textVersion = textVersion
+        self.source = source
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConsentStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsentStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsentStatus {
+        return
+            try ConsentStatus(
+                purpose: FfiConverterTypePurpose.read(from: &buf), 
+                channel: FfiConverterTypeChannel.read(from: &buf), 
+                decision: FfiConverterOptionTypeDecision.read(from: &buf), 
+                allowed: FfiConverterBool.read(from: &buf), 
+                since: FfiConverterOptionString.read(from: &buf), 
+                textVersion: FfiConverterOptionString.read(from: &buf), 
+                source: FfiConverterOptionTypeConsentSource.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConsentStatus, into buf: inout [UInt8]) {
+        FfiConverterTypePurpose.write(value.purpose, into: &buf)
+        FfiConverterTypeChannel.write(value.channel, into: &buf)
+        FfiConverterOptionTypeDecision.write(value.decision, into: &buf)
+        FfiConverterBool.write(value.allowed, into: &buf)
+        FfiConverterOptionString.write(value.since, into: &buf)
+        FfiConverterOptionString.write(value.textVersion, into: &buf)
+        FfiConverterOptionTypeConsentSource.write(value.source, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentStatus_lift(_ buf: RustBuffer) throws -> ConsentStatus {
+    return try FfiConverterTypeConsentStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentStatus_lower(_ value: ConsentStatus) -> RustBuffer {
+    return FfiConverterTypeConsentStatus.lower(value)
+}
+
+
+/**
+ * The text the member was shown when deciding: its version, and its SHA-256 so that the exact
+ * wording can be proven later.
+ */
+public struct ConsentText: Equatable, Hashable {
+    /**
+     * The programme's identifier of the wording ("marketing-2026-03").
+     */
+    public var version: String
+    /**
+     * The exact text shown (hashed, not stored).
+     */
+    public var text: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The programme's identifier of the wording ("marketing-2026-03").
+         */version: String, 
+        /**
+         * The exact text shown (hashed, not stored).
+         */text: String) {
+        self.version = version
+        self.text = text
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConsentText: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsentText: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsentText {
+        return
+            try ConsentText(
+                version: FfiConverterString.read(from: &buf), 
+                text: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConsentText, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.version, into: &buf)
+        FfiConverterString.write(value.text, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentText_lift(_ buf: RustBuffer) throws -> ConsentText {
+    return try FfiConverterTypeConsentText.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentText_lower(_ value: ConsentText) -> RustBuffer {
+    return FfiConverterTypeConsentText.lower(value)
+}
+
+
+/**
  * The device a member enrols.
  */
 public struct DeviceInfo: Equatable, Hashable {
@@ -1230,6 +1601,137 @@ public func FfiConverterTypeDeviceInfo_lift(_ buf: RustBuffer) throws -> DeviceI
 #endif
 public func FfiConverterTypeDeviceInfo_lower(_ value: DeviceInfo) -> RustBuffer {
     return FfiConverterTypeDeviceInfo.lower(value)
+}
+
+
+/**
+ * The answer to an erasure.
+ */
+public struct ErasureReceipt: Equatable, Hashable {
+    /**
+     * RFC 3339, the server's clock.
+     */
+    public var erasedAt: String
+    /**
+     * Consent records kept, detached from the member, as proof of past consent.
+     */
+    public var consentRecordsAnonymised: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * RFC 3339, the server's clock.
+         */erasedAt: String, 
+        /**
+         * Consent records kept, detached from the member, as proof of past consent.
+         */consentRecordsAnonymised: UInt64) {
+        self.erasedAt = erasedAt
+        self.consentRecordsAnonymised = consentRecordsAnonymised
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ErasureReceipt: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeErasureReceipt: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErasureReceipt {
+        return
+            try ErasureReceipt(
+                erasedAt: FfiConverterString.read(from: &buf), 
+                consentRecordsAnonymised: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ErasureReceipt, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.erasedAt, into: &buf)
+        FfiConverterUInt64.write(value.consentRecordsAnonymised, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErasureReceipt_lift(_ buf: RustBuffer) throws -> ErasureReceipt {
+    return try FfiConverterTypeErasureReceipt.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErasureReceipt_lower(_ value: ErasureReceipt) -> RustBuffer {
+    return FfiConverterTypeErasureReceipt.lower(value)
+}
+
+
+/**
+ * At most this many notifications on a channel per calendar day and per week (Monday to Sunday)
+ * in the member's time zone; none: no cap.
+ */
+public struct FrequencyCap: Equatable, Hashable {
+    public var channel: Channel
+    public var perDay: UInt32?
+    public var perWeek: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(channel: Channel, perDay: UInt32?, perWeek: UInt32?) {
+        self.channel = channel
+        self.perDay = perDay
+        self.perWeek = perWeek
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FrequencyCap: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFrequencyCap: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FrequencyCap {
+        return
+            try FrequencyCap(
+                channel: FfiConverterTypeChannel.read(from: &buf), 
+                perDay: FfiConverterOptionUInt32.read(from: &buf), 
+                perWeek: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FrequencyCap, into buf: inout [UInt8]) {
+        FfiConverterTypeChannel.write(value.channel, into: &buf)
+        FfiConverterOptionUInt32.write(value.perDay, into: &buf)
+        FfiConverterOptionUInt32.write(value.perWeek, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrequencyCap_lift(_ buf: RustBuffer) throws -> FrequencyCap {
+    return try FfiConverterTypeFrequencyCap.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrequencyCap_lower(_ value: FrequencyCap) -> RustBuffer {
+    return FfiConverterTypeFrequencyCap.lower(value)
 }
 
 
@@ -1336,13 +1838,23 @@ public struct MemberState: Equatable, Hashable {
      * Activity events the server has applied for this member.
      */
     public var eventsRecorded: UInt64
+    /**
+     * The member's whole consent ledger, oldest first (every source: app, web, store, call
+     * centre).
+     */
+    public var consents: [ConsentRecord]
+    public var preferences: Preferences
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(memberId: String, cardNumber: String, holderName: String, tier: String, pointsBalance: Int64, favouriteStoreIds: [String], 
         /**
          * Activity events the server has applied for this member.
-         */eventsRecorded: UInt64) {
+         */eventsRecorded: UInt64, 
+        /**
+         * The member's whole consent ledger, oldest first (every source: app, web, store, call
+         * centre).
+         */consents: [ConsentRecord], preferences: Preferences) {
         self.memberId = memberId
         self.cardNumber = cardNumber
         self.holderName = holderName
@@ -1350,6 +1862,8 @@ public struct MemberState: Equatable, Hashable {
         self.pointsBalance = pointsBalance
         self.favouriteStoreIds = favouriteStoreIds
         self.eventsRecorded = eventsRecorded
+        self.consents = consents
+        self.preferences = preferences
     }
 
     
@@ -1374,7 +1888,9 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
                 tier: FfiConverterString.read(from: &buf), 
                 pointsBalance: FfiConverterInt64.read(from: &buf), 
                 favouriteStoreIds: FfiConverterSequenceString.read(from: &buf), 
-                eventsRecorded: FfiConverterUInt64.read(from: &buf)
+                eventsRecorded: FfiConverterUInt64.read(from: &buf), 
+                consents: FfiConverterSequenceTypeConsentRecord.read(from: &buf), 
+                preferences: FfiConverterTypePreferences.read(from: &buf)
         )
     }
 
@@ -1386,6 +1902,8 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.pointsBalance, into: &buf)
         FfiConverterSequenceString.write(value.favouriteStoreIds, into: &buf)
         FfiConverterUInt64.write(value.eventsRecorded, into: &buf)
+        FfiConverterSequenceTypeConsentRecord.write(value.consents, into: &buf)
+        FfiConverterTypePreferences.write(value.preferences, into: &buf)
     }
 }
 
@@ -1402,6 +1920,85 @@ public func FfiConverterTypeMemberState_lift(_ buf: RustBuffer) throws -> Member
 #endif
 public func FfiConverterTypeMemberState_lower(_ value: MemberState) -> RustBuffer {
     return FfiConverterTypeMemberState.lower(value)
+}
+
+
+/**
+ * A notification the app (or a geofence event) would like to show.
+ */
+public struct NotificationRequest: Equatable, Hashable {
+    /**
+     * `MarketingOffers` or `GeolocatedOffers`.
+     */
+    public var purpose: Purpose
+    /**
+     * `Push`, `Email`, `Sms` or `InApp`.
+     */
+    public var channel: Channel
+    /**
+     * The offer's categories; empty: not about a category.
+     */
+    public var categories: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `MarketingOffers` or `GeolocatedOffers`.
+         */purpose: Purpose, 
+        /**
+         * `Push`, `Email`, `Sms` or `InApp`.
+         */channel: Channel, 
+        /**
+         * The offer's categories; empty: not about a category.
+         */categories: [String]) {
+        self.purpose = purpose
+        self.channel = channel
+        self.categories = categories
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NotificationRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNotificationRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NotificationRequest {
+        return
+            try NotificationRequest(
+                purpose: FfiConverterTypePurpose.read(from: &buf), 
+                channel: FfiConverterTypeChannel.read(from: &buf), 
+                categories: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NotificationRequest, into buf: inout [UInt8]) {
+        FfiConverterTypePurpose.write(value.purpose, into: &buf)
+        FfiConverterTypeChannel.write(value.channel, into: &buf)
+        FfiConverterSequenceString.write(value.categories, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNotificationRequest_lift(_ buf: RustBuffer) throws -> NotificationRequest {
+    return try FfiConverterTypeNotificationRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNotificationRequest_lower(_ value: NotificationRequest) -> RustBuffer {
+    return FfiConverterTypeNotificationRequest.lower(value)
 }
 
 
@@ -1551,6 +2148,71 @@ public func FfiConverterTypeOffer_lower(_ value: Offer) -> RustBuffer {
 
 
 /**
+ * Offers valid now, for the offers screen.
+ */
+public struct OfferList: Equatable, Hashable {
+    public var offers: [Offer]
+    /**
+     * Ranked from the member's favourites and visits (personalisation consent); otherwise the
+     * same order for everyone: ending soonest first.
+     */
+    public var personalised: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(offers: [Offer], 
+        /**
+         * Ranked from the member's favourites and visits (personalisation consent); otherwise the
+         * same order for everyone: ending soonest first.
+         */personalised: Bool) {
+        self.offers = offers
+        self.personalised = personalised
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OfferList: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfferList: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfferList {
+        return
+            try OfferList(
+                offers: FfiConverterSequenceTypeOffer.read(from: &buf), 
+                personalised: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OfferList, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeOffer.write(value.offers, into: &buf)
+        FfiConverterBool.write(value.personalised, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferList_lift(_ buf: RustBuffer) throws -> OfferList {
+    return try FfiConverterTypeOfferList.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferList_lower(_ value: OfferList) -> RustBuffer {
+    return FfiConverterTypeOfferList.lower(value)
+}
+
+
+/**
  * One opening span: `day` 1 = Monday … 7 = Sunday, `opens`/`closes` as `HH:MM` local time.
  * A span that closes before it opens runs past midnight.
  */
@@ -1609,6 +2271,103 @@ public func FfiConverterTypeOpeningHours_lift(_ buf: RustBuffer) throws -> Openi
 #endif
 public func FfiConverterTypeOpeningHours_lower(_ value: OpeningHours) -> RustBuffer {
     return FfiConverterTypeOpeningHours.lower(value)
+}
+
+
+/**
+ * What the member chose in the preference centre.
+ */
+public struct Preferences: Equatable, Hashable {
+    /**
+     * Offer categories the member wants (`tea`, `pastry`…); empty: all of them.
+     */
+    public var interests: [String]
+    /**
+     * Channels the member prefers for offers; empty: any channel with consent.
+     */
+    public var channels: [Channel]
+    public var caps: [FrequencyCap]
+    public var quietHours: QuietHours?
+    /**
+     * IANA time zone of quiet hours and caps ("Europe/Paris").
+     */
+    public var timezone: String
+    /**
+     * BCP 47 language tag ("fr-FR").
+     */
+    public var language: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Offer categories the member wants (`tea`, `pastry`…); empty: all of them.
+         */interests: [String], 
+        /**
+         * Channels the member prefers for offers; empty: any channel with consent.
+         */channels: [Channel], caps: [FrequencyCap], quietHours: QuietHours?, 
+        /**
+         * IANA time zone of quiet hours and caps ("Europe/Paris").
+         */timezone: String, 
+        /**
+         * BCP 47 language tag ("fr-FR").
+         */language: String) {
+        self.interests = interests
+        self.channels = channels
+        self.caps = caps
+        self.quietHours = quietHours
+        self.timezone = timezone
+        self.language = language
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Preferences: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePreferences: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Preferences {
+        return
+            try Preferences(
+                interests: FfiConverterSequenceString.read(from: &buf), 
+                channels: FfiConverterSequenceTypeChannel.read(from: &buf), 
+                caps: FfiConverterSequenceTypeFrequencyCap.read(from: &buf), 
+                quietHours: FfiConverterOptionTypeQuietHours.read(from: &buf), 
+                timezone: FfiConverterString.read(from: &buf), 
+                language: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Preferences, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.interests, into: &buf)
+        FfiConverterSequenceTypeChannel.write(value.channels, into: &buf)
+        FfiConverterSequenceTypeFrequencyCap.write(value.caps, into: &buf)
+        FfiConverterOptionTypeQuietHours.write(value.quietHours, into: &buf)
+        FfiConverterString.write(value.timezone, into: &buf)
+        FfiConverterString.write(value.language, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePreferences_lift(_ buf: RustBuffer) throws -> Preferences {
+    return try FfiConverterTypePreferences.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePreferences_lower(_ value: Preferences) -> RustBuffer {
+    return FfiConverterTypePreferences.lower(value)
 }
 
 
@@ -1698,6 +2457,63 @@ public func FfiConverterTypeProgram_lift(_ buf: RustBuffer) throws -> Program {
 #endif
 public func FfiConverterTypeProgram_lower(_ value: Program) -> RustBuffer {
     return FfiConverterTypeProgram.lower(value)
+}
+
+
+/**
+ * No push or SMS between `start` and `end` (local `HH:MM`; may span midnight).
+ */
+public struct QuietHours: Equatable, Hashable {
+    public var start: String
+    public var end: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(start: String, end: String) {
+        self.start = start
+        self.end = end
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension QuietHours: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQuietHours: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QuietHours {
+        return
+            try QuietHours(
+                start: FfiConverterString.read(from: &buf), 
+                end: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: QuietHours, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.start, into: &buf)
+        FfiConverterString.write(value.end, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuietHours_lift(_ buf: RustBuffer) throws -> QuietHours {
+    return try FfiConverterTypeQuietHours.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuietHours_lower(_ value: QuietHours) -> RustBuffer {
+    return FfiConverterTypeQuietHours.lower(value)
 }
 
 
@@ -2476,6 +3292,276 @@ public func FfiConverterTypeBarcodeError_lower(_ value: BarcodeError) -> RustBuf
 
 
 /**
+ * How the programme reaches the member (or, for `Location`, what it may use).
+ */
+
+public enum Channel: Equatable, Hashable {
+    
+    case push
+    case email
+    case sms
+    case inApp
+    /**
+     * The device's location (geofences).
+     */
+    case location
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Channel: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChannel: FfiConverterRustBuffer {
+    typealias SwiftType = Channel
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Channel {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .push
+        
+        case 2: return .email
+        
+        case 3: return .sms
+        
+        case 4: return .inApp
+        
+        case 5: return .location
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Channel, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .push:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .email:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .sms:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .inApp:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .location:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannel_lift(_ buf: RustBuffer) throws -> Channel {
+    return try FfiConverterTypeChannel.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannel_lower(_ value: Channel) -> RustBuffer {
+    return FfiConverterTypeChannel.lower(value)
+}
+
+
+
+/**
+ * Where the decision was taken.
+ */
+
+public enum ConsentSource: Equatable, Hashable {
+    
+    /**
+     * A screen of the app, by the member.
+     */
+    case appScreen
+    /**
+     * The programme's website, by the member.
+     */
+    case website
+    /**
+     * At a store counter, recorded by staff on the member's behalf.
+     */
+    case inStore
+    /**
+     * By phone with the call centre, recorded by staff on the member's behalf.
+     */
+    case callCentre
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ConsentSource: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsentSource: FfiConverterRustBuffer {
+    typealias SwiftType = ConsentSource
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsentSource {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .appScreen
+        
+        case 2: return .website
+        
+        case 3: return .inStore
+        
+        case 4: return .callCentre
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ConsentSource, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .appScreen:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .website:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .inStore:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .callCentre:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentSource_lift(_ buf: RustBuffer) throws -> ConsentSource {
+    return try FfiConverterTypeConsentSource.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentSource_lower(_ value: ConsentSource) -> RustBuffer {
+    return FfiConverterTypeConsentSource.lower(value)
+}
+
+
+
+/**
+ * What the member decided.
+ */
+
+public enum Decision: Equatable, Hashable {
+    
+    case granted
+    /**
+     * Asked and refused.
+     */
+    case denied
+    /**
+     * Granted before, taken back.
+     */
+    case withdrawn
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Decision: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDecision: FfiConverterRustBuffer {
+    typealias SwiftType = Decision
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Decision {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .granted
+        
+        case 2: return .denied
+        
+        case 3: return .withdrawn
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Decision, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .granted:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .denied:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .withdrawn:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecision_lift(_ buf: RustBuffer) throws -> Decision {
+    return try FfiConverterTypeDecision.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecision_lower(_ value: Decision) -> RustBuffer {
+    return FfiConverterTypeDecision.lower(value)
+}
+
+
+
+/**
  * Kinds of member activity.
  */
 
@@ -2582,6 +3668,266 @@ public func FfiConverterTypeEventKind_lift(_ buf: RustBuffer) throws -> EventKin
 #endif
 public func FfiConverterTypeEventKind_lower(_ value: EventKind) -> RustBuffer {
     return FfiConverterTypeEventKind.lower(value)
+}
+
+
+
+/**
+ * A feature that reaches or profiles the member, and the consents it needs.
+ */
+
+public enum Feature: Equatable, Hashable {
+    
+    /**
+     * Registering store geofences with the OS.
+     */
+    case geofenceMonitoring
+    /**
+     * A notification when entering or dwelling at a store: location, and push for that purpose.
+     */
+    case geolocatedNotifications
+    /**
+     * Marketing by push, e-mail, SMS or inside the app.
+     */
+    case pushOffers
+    case emailOffers
+    case smsOffers
+    case inAppOffers
+    /**
+     * Ranking offers from what the member does.
+     */
+    case personalisedRanking
+    /**
+     * Sending usage events.
+     */
+    case analytics
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Feature: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFeature: FfiConverterRustBuffer {
+    typealias SwiftType = Feature
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Feature {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .geofenceMonitoring
+        
+        case 2: return .geolocatedNotifications
+        
+        case 3: return .pushOffers
+        
+        case 4: return .emailOffers
+        
+        case 5: return .smsOffers
+        
+        case 6: return .inAppOffers
+        
+        case 7: return .personalisedRanking
+        
+        case 8: return .analytics
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Feature, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .geofenceMonitoring:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .geolocatedNotifications:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .pushOffers:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .emailOffers:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .smsOffers:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .inAppOffers:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .personalisedRanking:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .analytics:
+            writeInt(&buf, Int32(8))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFeature_lift(_ buf: RustBuffer) throws -> Feature {
+    return try FfiConverterTypeFeature.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFeature_lower(_ value: Feature) -> RustBuffer {
+    return FfiConverterTypeFeature.lower(value)
+}
+
+
+
+/**
+ * Whether a notification may be shown now, and if not, why.
+ */
+
+public enum NotificationVerdict: Equatable, Hashable {
+    
+    /**
+     * Show it (it has been counted against the caps).
+     */
+    case send
+    /**
+     * The member has not consented to this purpose on this channel (or to location).
+     */
+    case noConsent(feature: Feature
+    )
+    /**
+     * The member prefers other channels.
+     */
+    case channelNotPreferred
+    /**
+     * None of its categories is among the member's interests.
+     */
+    case notOfInterest
+    /**
+     * Within quiet hours; `until` is the RFC 3339 instant they end.
+     */
+    case quietHours(until: String
+    )
+    /**
+     * The member's cap for the day or the week on this channel is reached.
+     */
+    case capReached(perDay: Bool
+    )
+    /**
+     * Not a notification purpose or channel.
+     */
+    case unsupported
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension NotificationVerdict: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNotificationVerdict: FfiConverterRustBuffer {
+    typealias SwiftType = NotificationVerdict
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NotificationVerdict {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .send
+        
+        case 2: return .noConsent(feature: try FfiConverterTypeFeature.read(from: &buf)
+        )
+        
+        case 3: return .channelNotPreferred
+        
+        case 4: return .notOfInterest
+        
+        case 5: return .quietHours(until: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 6: return .capReached(perDay: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 7: return .unsupported
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: NotificationVerdict, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .send:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .noConsent(feature):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeFeature.write(feature, into: &buf)
+            
+        
+        case .channelNotPreferred:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .notOfInterest:
+            writeInt(&buf, Int32(4))
+        
+        
+        case let .quietHours(until):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(until, into: &buf)
+            
+        
+        case let .capReached(perDay):
+            writeInt(&buf, Int32(6))
+            FfiConverterBool.write(perDay, into: &buf)
+            
+        
+        case .unsupported:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNotificationVerdict_lift(_ buf: RustBuffer) throws -> NotificationVerdict {
+    return try FfiConverterTypeNotificationVerdict.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNotificationVerdict_lower(_ value: NotificationVerdict) -> RustBuffer {
+    return FfiConverterTypeNotificationVerdict.lower(value)
 }
 
 
@@ -2876,6 +4222,101 @@ public func FfiConverterTypePlatform_lift(_ buf: RustBuffer) throws -> Platform 
 #endif
 public func FfiConverterTypePlatform_lower(_ value: Platform) -> RustBuffer {
     return FfiConverterTypePlatform.lower(value)
+}
+
+
+
+/**
+ * Why the programme wants to reach or profile the member.
+ */
+
+public enum Purpose: Equatable, Hashable {
+    
+    /**
+     * Offers and news about the programme.
+     */
+    case marketingOffers
+    /**
+     * Offers triggered by being near or in a store.
+     */
+    case geolocatedOffers
+    /**
+     * Ranking and choosing offers from what the member does.
+     */
+    case personalisation
+    /**
+     * Measuring how the app is used.
+     */
+    case analytics
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Purpose: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePurpose: FfiConverterRustBuffer {
+    typealias SwiftType = Purpose
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Purpose {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .marketingOffers
+        
+        case 2: return .geolocatedOffers
+        
+        case 3: return .personalisation
+        
+        case 4: return .analytics
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Purpose, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .marketingOffers:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .geolocatedOffers:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .personalisation:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .analytics:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePurpose_lift(_ buf: RustBuffer) throws -> Purpose {
+    return try FfiConverterTypePurpose.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePurpose_lower(_ value: Purpose) -> RustBuffer {
+    return FfiConverterTypePurpose.lower(value)
 }
 
 
@@ -3364,6 +4805,78 @@ fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeQuietHours: FfiConverterRustBuffer {
+    typealias SwiftType = QuietHours?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeQuietHours.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeQuietHours.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeConsentSource: FfiConverterRustBuffer {
+    typealias SwiftType = ConsentSource?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeConsentSource.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeConsentSource.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeDecision: FfiConverterRustBuffer {
+    typealias SwiftType = Decision?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDecision.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDecision.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3381,6 +4894,81 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [ConsentRecord]
+
+    public static func write(_ value: [ConsentRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConsentRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConsentRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ConsentRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConsentRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFrequencyCap: FfiConverterRustBuffer {
+    typealias SwiftType = [FrequencyCap]
+
+    public static func write(_ value: [FrequencyCap], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFrequencyCap.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FrequencyCap] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FrequencyCap]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFrequencyCap.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeOffer: FfiConverterRustBuffer {
+    typealias SwiftType = [Offer]
+
+    public static func write(_ value: [Offer], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOffer.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Offer] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Offer]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOffer.read(from: &buf))
         }
         return seq
     }
@@ -3431,6 +5019,31 @@ fileprivate struct FfiConverterSequenceTypeSymbologySuggestion: FfiConverterRust
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeSymbologySuggestion.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeChannel: FfiConverterRustBuffer {
+    typealias SwiftType = [Channel]
+
+    public static func write(_ value: [Channel], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeChannel.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Channel] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Channel]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeChannel.read(from: &buf))
         }
         return seq
     }

@@ -1062,6 +1062,70 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func shutdown() 
     
     /**
+     * Whether to show a notification now, and if not why; a `Send` counts against the caps.
+     */
+    func claimNotification(request: NotificationRequest) throws  -> NotificationVerdict
+    
+    /**
+     * Every decision, oldest first, from the app, the website, stores and the call centre.
+     */
+    func consentHistory() throws  -> [ConsentRecord]
+    
+    /**
+     * The current decision for each purpose on each channel: the consent screen's grid.
+     */
+    func consentState() throws  -> [ConsentStatus]
+    
+    /**
+     * Erase the member on the server, then wipe this device. Nothing is wiped if the server
+     * cannot be reached.
+     */
+    func eraseMember() throws  -> ErasureReceipt
+    
+    /**
+     * Everything this device holds about the member, as JSON (no tokens). Offline.
+     */
+    func exportDeviceData() throws  -> String
+    
+    /**
+     * Everything the server and this device hold about the member, as JSON. Needs the network.
+     */
+    func exportMyData() throws  -> String
+    
+    /**
+     * Offers valid now, within the member's interests, personalised only with consent.
+     */
+    func offers(limit: UInt32) throws  -> OfferList
+    
+    /**
+     * Whether `feature` may run now. Fails closed: a storage failure answers false.
+     */
+    func permits(feature: Feature)  -> Bool
+    
+    func preferences() throws  -> Preferences
+    
+    /**
+     * Record the member's decisions on a consent screen that showed `text`; effective at once,
+     * offline, sent at the next sync.
+     */
+    func recordConsent(choices: [ConsentChoice], text: ConsentText) throws  -> [ConsentRecord]
+    
+    /**
+     * Store the preference centre; returns what is stored.
+     */
+    func setPreferences(preferences: Preferences) throws  -> Preferences
+    
+    /**
+     * A usage event, kept only with analytics consent; returns whether it was kept.
+     */
+    func track(name: String, attributes: [String: String]) throws  -> Bool
+    
+    /**
+     * Withdraw every consent the member granted, in one call.
+     */
+    func withdrawAllConsents(text: ConsentText) throws  -> [ConsentRecord]
+    
+    /**
      * The member's latest actions on this device, newest first (at most `limit`).
      */
     func activity(limit: UInt32) throws  -> [ActivityEntry]
@@ -1278,6 +1342,170 @@ open func shutdown()  {try! rustCall() {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Whether to show a notification now, and if not why; a `Send` counts against the caps.
+     */
+open func claimNotification(request: NotificationRequest)throws  -> NotificationVerdict  {
+    return try  FfiConverterTypeNotificationVerdict_lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_claim_notification(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeNotificationRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every decision, oldest first, from the app, the website, stores and the call centre.
+     */
+open func consentHistory()throws  -> [ConsentRecord]  {
+    return try  FfiConverterSequenceTypeConsentRecord.lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_consent_history(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The current decision for each purpose on each channel: the consent screen's grid.
+     */
+open func consentState()throws  -> [ConsentStatus]  {
+    return try  FfiConverterSequenceTypeConsentStatus.lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_consent_state(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Erase the member on the server, then wipe this device. Nothing is wiped if the server
+     * cannot be reached.
+     */
+open func eraseMember()throws  -> ErasureReceipt  {
+    return try  FfiConverterTypeErasureReceipt_lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_erase_member(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Everything this device holds about the member, as JSON (no tokens). Offline.
+     */
+open func exportDeviceData()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_export_device_data(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Everything the server and this device hold about the member, as JSON. Needs the network.
+     */
+open func exportMyData()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_export_my_data(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Offers valid now, within the member's interests, personalised only with consent.
+     */
+open func offers(limit: UInt32)throws  -> OfferList  {
+    return try  FfiConverterTypeOfferList_lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_offers(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether `feature` may run now. Fails closed: a storage failure answers false.
+     */
+open func permits(feature: Feature) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_permits(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeFeature_lower(feature),uniffiCallStatus
+    )
+})
+}
+    
+open func preferences()throws  -> Preferences  {
+    return try  FfiConverterTypePreferences_lift(try rustCallWithError(FfiConverterTypeStorageError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_preferences(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Record the member's decisions on a consent screen that showed `text`; effective at once,
+     * offline, sent at the next sync.
+     */
+open func recordConsent(choices: [ConsentChoice], text: ConsentText)throws  -> [ConsentRecord]  {
+    return try  FfiConverterSequenceTypeConsentRecord.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_record_consent(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeConsentChoice.lower(choices),
+        FfiConverterTypeConsentText_lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Store the preference centre; returns what is stored.
+     */
+open func setPreferences(preferences: Preferences)throws  -> Preferences  {
+    return try  FfiConverterTypePreferences_lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_set_preferences(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePreferences_lower(preferences),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A usage event, kept only with analytics consent; returns whether it was kept.
+     */
+open func track(name: String, attributes: [String: String])throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_track(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterDictionaryStringString.lower(attributes),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Withdraw every consent the member granted, in one call.
+     */
+open func withdrawAllConsents(text: ConsentText)throws  -> [ConsentRecord]  {
+    return try  FfiConverterSequenceTypeConsentRecord.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeConsentText_lower(text),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2281,6 +2509,81 @@ fileprivate struct FfiConverterSequenceTypeActivityEntry: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeConsentChoice: FfiConverterRustBuffer {
+    typealias SwiftType = [ConsentChoice]
+
+    public static func write(_ value: [ConsentChoice], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConsentChoice.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConsentChoice] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ConsentChoice]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConsentChoice.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [ConsentRecord]
+
+    public static func write(_ value: [ConsentRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConsentRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConsentRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ConsentRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConsentRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeConsentStatus: FfiConverterRustBuffer {
+    typealias SwiftType = [ConsentStatus]
+
+    public static func write(_ value: [ConsentStatus], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConsentStatus.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConsentStatus] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ConsentStatus]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConsentStatus.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeRejectedAction: FfiConverterRustBuffer {
     typealias SwiftType = [RejectedAction]
 
@@ -2413,6 +2716,17 @@ public func quarantineDatabase(path: String)throws  -> String  {
 })
 }
 /**
+ * The SHA-256 the ledger keeps of a consent text (64 lowercase hex digits).
+ */
+public func consentTextSha256(text: ConsentText) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_func_consent_text_sha256(
+        FfiConverterTypeConsentText_lower(text),uniffiCallStatus
+    )
+})
+}
+/**
  * The library's version, for the shell's About screen and support reports.
  */
 public func tesseraVersion() -> String  {
@@ -2478,6 +2792,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_func_quarantine_database() != 15385) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_func_consent_text_sha256() != 42069) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_func_tessera_version() != 8806) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2506,6 +2823,45 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_shutdown() != 43462) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_claim_notification() != 16747) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_consent_history() != 24679) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_consent_state() != 35399) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_erase_member() != 7230) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_export_device_data() != 13513) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_export_my_data() != 43146) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_offers() != 18037) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_permits() != 50486) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_preferences() != 14255) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_record_consent() != 26448) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_preferences() != 10181) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_track() != 43028) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents() != 54742) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_activity() != 352) {

@@ -170,7 +170,7 @@ fn a_withdrawal_takes_effect_offline_and_the_server_stops_targeting_after_sync()
         Decision::Granted,
     );
     t.sync().unwrap();
-    assert_eq!(audience(&server, "marketing_offers", "push"), [me.clone()]);
+    assert_eq!(audience(&server, "marketing_offers", "push"), std::slice::from_ref(&me));
     assert!(t.track("app_opened", BTreeMap::new()).unwrap());
 
     // Offline (the server is never called): withdrawn in one call, effective at once.
@@ -188,7 +188,7 @@ fn a_withdrawal_takes_effect_offline_and_the_server_stops_targeting_after_sync()
         "dropped, not queued"
     );
     // Until it syncs the server still has the grant; after, never again.
-    assert_eq!(audience(&server, "marketing_offers", "push"), [me.clone()]);
+    assert_eq!(audience(&server, "marketing_offers", "push"), std::slice::from_ref(&me));
     let report = t.sync().unwrap();
     assert_eq!(
         (report.pushed, report.rejected),

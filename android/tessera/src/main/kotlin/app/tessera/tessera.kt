@@ -37,8 +37,14 @@ import app.tessera.core.CachedMemberState
 import app.tessera.core.CardNumberAnalysis
 import app.tessera.core.CardView
 import app.tessera.core.CatalogSummary
+import app.tessera.core.ConsentChoice
+import app.tessera.core.ConsentRecord
+import app.tessera.core.ConsentStatus
+import app.tessera.core.ConsentText
 import app.tessera.core.DeviceInfo
+import app.tessera.core.ErasureReceipt
 import app.tessera.core.EventKind
+import app.tessera.core.Feature
 import app.tessera.core.FfiConverterTypeActivityEntry
 import app.tessera.core.FfiConverterTypeBarcodeError
 import app.tessera.core.FfiConverterTypeBarcodeMatrix
@@ -46,9 +52,19 @@ import app.tessera.core.FfiConverterTypeCachedMemberState
 import app.tessera.core.FfiConverterTypeCardNumberAnalysis
 import app.tessera.core.FfiConverterTypeCardView
 import app.tessera.core.FfiConverterTypeCatalogSummary
+import app.tessera.core.FfiConverterTypeConsentChoice
+import app.tessera.core.FfiConverterTypeConsentRecord
+import app.tessera.core.FfiConverterTypeConsentStatus
+import app.tessera.core.FfiConverterTypeConsentText
 import app.tessera.core.FfiConverterTypeDeviceInfo
+import app.tessera.core.FfiConverterTypeErasureReceipt
 import app.tessera.core.FfiConverterTypeEventKind
+import app.tessera.core.FfiConverterTypeFeature
 import app.tessera.core.FfiConverterTypeMemberCard
+import app.tessera.core.FfiConverterTypeNotificationRequest
+import app.tessera.core.FfiConverterTypeNotificationVerdict
+import app.tessera.core.FfiConverterTypeOfferList
+import app.tessera.core.FfiConverterTypePreferences
 import app.tessera.core.FfiConverterTypeProgram
 import app.tessera.core.FfiConverterTypeRejectedAction
 import app.tessera.core.FfiConverterTypeStorageError
@@ -58,6 +74,10 @@ import app.tessera.core.FfiConverterTypeSyncProgress
 import app.tessera.core.FfiConverterTypeSyncReport
 import app.tessera.core.FfiConverterTypeSyncStatus
 import app.tessera.core.MemberCard
+import app.tessera.core.NotificationRequest
+import app.tessera.core.NotificationVerdict
+import app.tessera.core.OfferList
+import app.tessera.core.Preferences
 import app.tessera.core.Program
 import app.tessera.core.RejectedAction
 import app.tessera.core.StorageException
@@ -74,9 +94,19 @@ import app.tessera.core.RustBuffer as RustBufferCachedMemberState
 import app.tessera.core.RustBuffer as RustBufferCardNumberAnalysis
 import app.tessera.core.RustBuffer as RustBufferCardView
 import app.tessera.core.RustBuffer as RustBufferCatalogSummary
+import app.tessera.core.RustBuffer as RustBufferConsentChoice
+import app.tessera.core.RustBuffer as RustBufferConsentRecord
+import app.tessera.core.RustBuffer as RustBufferConsentStatus
+import app.tessera.core.RustBuffer as RustBufferConsentText
 import app.tessera.core.RustBuffer as RustBufferDeviceInfo
+import app.tessera.core.RustBuffer as RustBufferErasureReceipt
 import app.tessera.core.RustBuffer as RustBufferEventKind
+import app.tessera.core.RustBuffer as RustBufferFeature
 import app.tessera.core.RustBuffer as RustBufferMemberCard
+import app.tessera.core.RustBuffer as RustBufferNotificationRequest
+import app.tessera.core.RustBuffer as RustBufferNotificationVerdict
+import app.tessera.core.RustBuffer as RustBufferOfferList
+import app.tessera.core.RustBuffer as RustBufferPreferences
 import app.tessera.core.RustBuffer as RustBufferProgram
 import app.tessera.core.RustBuffer as RustBufferRejectedAction
 import app.tessera.core.RustBuffer as RustBufferStorageError
@@ -782,6 +812,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_func_quarantine_database(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_func_consent_text_sha256(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_func_tessera_version(
     ): Int
     external fun uniffi_tessera_ffi_checksum_func_verify_panic_handling(
@@ -801,6 +833,32 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tessera_ffi_checksum_method_tessera_set_program(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_shutdown(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_claim_notification(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_consent_history(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_consent_state(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_erase_member(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_export_device_data(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_export_my_data(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_offers(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_permits(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_preferences(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_record_consent(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_set_preferences(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_track(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_activity(
     ): Int
@@ -879,6 +937,32 @@ internal object UniffiLib {
     ): RustBufferProgram.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_claim_notification(`ptr`: Long,`request`: RustBufferNotificationRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferNotificationVerdict.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_consent_history(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_consent_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_erase_member(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferErasureReceipt.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_export_device_data(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_export_my_data(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_offers(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferOfferList.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_permits(`ptr`: Long,`feature`: RustBufferFeature.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_tessera_ffi_fn_method_tessera_preferences(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferPreferences.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_record_consent(`ptr`: Long,`choices`: RustBuffer.ByValue,`text`: RustBufferConsentText.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_preferences(`ptr`: Long,`preferences`: RustBufferPreferences.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferPreferences.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_track(`ptr`: Long,`name`: RustBuffer.ByValue,`attributes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(`ptr`: Long,`text`: RustBufferConsentText.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_activity(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_catalog_summary(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -932,6 +1016,8 @@ internal object UniffiLib {
     external fun uniffi_tessera_ffi_fn_func_render_barcode(`symbology`: RustBufferSymbology.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferBarcodeMatrix.ByValue
     external fun uniffi_tessera_ffi_fn_func_quarantine_database(`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_func_consent_text_sha256(`text`: RustBufferConsentText.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_func_tessera_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -2190,6 +2276,70 @@ public interface TesseraInterface {
     fun `shutdown`()
     
     /**
+     * Whether to show a notification now, and if not why; a `Send` counts against the caps.
+     */
+    fun `claimNotification`(`request`: NotificationRequest): NotificationVerdict
+    
+    /**
+     * Every decision, oldest first, from the app, the website, stores and the call centre.
+     */
+    fun `consentHistory`(): List<ConsentRecord>
+    
+    /**
+     * The current decision for each purpose on each channel: the consent screen's grid.
+     */
+    fun `consentState`(): List<ConsentStatus>
+    
+    /**
+     * Erase the member on the server, then wipe this device. Nothing is wiped if the server
+     * cannot be reached.
+     */
+    fun `eraseMember`(): ErasureReceipt
+    
+    /**
+     * Everything this device holds about the member, as JSON (no tokens). Offline.
+     */
+    fun `exportDeviceData`(): kotlin.String
+    
+    /**
+     * Everything the server and this device hold about the member, as JSON. Needs the network.
+     */
+    fun `exportMyData`(): kotlin.String
+    
+    /**
+     * Offers valid now, within the member's interests, personalised only with consent.
+     */
+    fun `offers`(`limit`: kotlin.UInt): OfferList
+    
+    /**
+     * Whether `feature` may run now. Fails closed: a storage failure answers false.
+     */
+    fun `permits`(`feature`: Feature): kotlin.Boolean
+    
+    fun `preferences`(): Preferences
+    
+    /**
+     * Record the member's decisions on a consent screen that showed `text`; effective at once,
+     * offline, sent at the next sync.
+     */
+    fun `recordConsent`(`choices`: List<ConsentChoice>, `text`: ConsentText): List<ConsentRecord>
+    
+    /**
+     * Store the preference centre; returns what is stored.
+     */
+    fun `setPreferences`(`preferences`: Preferences): Preferences
+    
+    /**
+     * A usage event, kept only with analytics consent; returns whether it was kept.
+     */
+    fun `track`(`name`: kotlin.String, `attributes`: Map<kotlin.String, kotlin.String>): kotlin.Boolean
+    
+    /**
+     * Withdraw every consent the member granted, in one call.
+     */
+    fun `withdrawAllConsents`(`text`: ConsentText): List<ConsentRecord>
+    
+    /**
      * The member's latest actions on this device, newest first (at most `limit`).
      */
     fun `activity`(`limit`: kotlin.UInt): List<ActivityEntry>
@@ -2478,6 +2628,234 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
 }
     }
     
+    
+
+    
+    /**
+     * Whether to show a notification now, and if not why; a `Send` counts against the caps.
+     */
+    @Throws(ActionException::class)override fun `claimNotification`(`request`: NotificationRequest): NotificationVerdict {
+            return FfiConverterTypeNotificationVerdict.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_claim_notification(
+        it,
+        
+        FfiConverterTypeNotificationRequest.lower(`request`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Every decision, oldest first, from the app, the website, stores and the call centre.
+     */
+    @Throws(StorageException::class)override fun `consentHistory`(): List<ConsentRecord> {
+            return FfiConverterSequenceTypeConsentRecord.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_consent_history(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The current decision for each purpose on each channel: the consent screen's grid.
+     */
+    @Throws(StorageException::class)override fun `consentState`(): List<ConsentStatus> {
+            return FfiConverterSequenceTypeConsentStatus.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_consent_state(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Erase the member on the server, then wipe this device. Nothing is wiped if the server
+     * cannot be reached.
+     */
+    @Throws(SyncException::class)override fun `eraseMember`(): ErasureReceipt {
+            return FfiConverterTypeErasureReceipt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SyncException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_erase_member(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Everything this device holds about the member, as JSON (no tokens). Offline.
+     */
+    @Throws(StorageException::class)override fun `exportDeviceData`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_export_device_data(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Everything the server and this device hold about the member, as JSON. Needs the network.
+     */
+    @Throws(SyncException::class)override fun `exportMyData`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SyncException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_export_my_data(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Offers valid now, within the member's interests, personalised only with consent.
+     */
+    @Throws(StorageException::class)override fun `offers`(`limit`: kotlin.UInt): OfferList {
+            return FfiConverterTypeOfferList.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_offers(
+        it,
+        
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether `feature` may run now. Fails closed: a storage failure answers false.
+     */override fun `permits`(`feature`: Feature): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_permits(
+        it,
+        
+        FfiConverterTypeFeature.lower(`feature`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(StorageException::class)override fun `preferences`(): Preferences {
+            return FfiConverterTypePreferences.lift(
+    callWithHandle {
+    uniffiRustCallWithError(StorageExceptionExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_preferences(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Record the member's decisions on a consent screen that showed `text`; effective at once,
+     * offline, sent at the next sync.
+     */
+    @Throws(ActionException::class)override fun `recordConsent`(`choices`: List<ConsentChoice>, `text`: ConsentText): List<ConsentRecord> {
+            return FfiConverterSequenceTypeConsentRecord.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_record_consent(
+        it,
+        
+        FfiConverterSequenceTypeConsentChoice.lower(`choices`),
+        FfiConverterTypeConsentText.lower(`text`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Store the preference centre; returns what is stored.
+     */
+    @Throws(ActionException::class)override fun `setPreferences`(`preferences`: Preferences): Preferences {
+            return FfiConverterTypePreferences.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_set_preferences(
+        it,
+        
+        FfiConverterTypePreferences.lower(`preferences`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A usage event, kept only with analytics consent; returns whether it was kept.
+     */
+    @Throws(ActionException::class)override fun `track`(`name`: kotlin.String, `attributes`: Map<kotlin.String, kotlin.String>): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_track(
+        it,
+        
+        FfiConverterString.lower(`name`),
+        FfiConverterMapStringString.lower(`attributes`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Withdraw every consent the member granted, in one call.
+     */
+    @Throws(ActionException::class)override fun `withdrawAllConsents`(`text`: ConsentText): List<ConsentRecord> {
+            return FfiConverterSequenceTypeConsentRecord.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(
+        it,
+        
+        FfiConverterTypeConsentText.lower(`text`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -3672,6 +4050,90 @@ public object FfiConverterSequenceTypeActivityEntry: FfiConverterRustBuffer<List
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeConsentChoice: FfiConverterRustBuffer<List<ConsentChoice>> {
+    override fun read(buf: ByteBuffer): List<ConsentChoice> {
+        val len = buf.getInt()
+        return List<ConsentChoice>(len) {
+            FfiConverterTypeConsentChoice.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ConsentChoice>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeConsentChoice.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ConsentChoice>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeConsentChoice.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer<List<ConsentRecord>> {
+    override fun read(buf: ByteBuffer): List<ConsentRecord> {
+        val len = buf.getInt()
+        return List<ConsentRecord>(len) {
+            FfiConverterTypeConsentRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ConsentRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeConsentRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ConsentRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeConsentRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeConsentStatus: FfiConverterRustBuffer<List<ConsentStatus>> {
+    override fun read(buf: ByteBuffer): List<ConsentStatus> {
+        val len = buf.getInt()
+        return List<ConsentStatus>(len) {
+            FfiConverterTypeConsentStatus.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ConsentStatus>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeConsentStatus.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ConsentStatus>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeConsentStatus.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeRejectedAction: FfiConverterRustBuffer<List<RejectedAction>> {
     override fun read(buf: ByteBuffer): List<RejectedAction> {
         val len = buf.getInt()
@@ -3791,6 +4253,22 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 object BarcodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<BarcodeException> {
     override fun lift(error_buf: RustBuffer.ByValue): BarcodeException =
         app.tessera.core.BarcodeException.ErrorHandler.lift(
@@ -3801,6 +4279,10 @@ object BarcodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<B
             }
         )
 }
+
+
+
+
 
 
 
@@ -3892,6 +4374,20 @@ object StorageExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<S
     
         
         FfiConverterString.lower(`path`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The SHA-256 the ledger keeps of a consent text (64 lowercase hex digits).
+         */ fun `consentTextSha256`(`text`: ConsentText): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_func_consent_text_sha256(
+    
+        
+        FfiConverterTypeConsentText.lower(`text`),_status)
 }
     )
     }

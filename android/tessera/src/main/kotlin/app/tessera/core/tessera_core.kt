@@ -1551,6 +1551,293 @@ public object FfiConverterTypeCatalogSummary: FfiConverterRustBuffer<CatalogSumm
 
 
 /**
+ * One decision the member takes on a consent screen.
+ */
+data class ConsentChoice (
+    var `purpose`: Purpose
+    , 
+    var `channel`: Channel
+    , 
+    var `decision`: Decision
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsentChoice: FfiConverterRustBuffer<ConsentChoice> {
+    override fun read(buf: ByteBuffer): ConsentChoice {
+        return ConsentChoice(
+            FfiConverterTypePurpose.read(buf),
+            FfiConverterTypeChannel.read(buf),
+            FfiConverterTypeDecision.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ConsentChoice) = (
+            FfiConverterTypePurpose.allocationSize(value.`purpose`) +
+            FfiConverterTypeChannel.allocationSize(value.`channel`) +
+            FfiConverterTypeDecision.allocationSize(value.`decision`)
+    )
+
+    override fun write(value: ConsentChoice, buf: ByteBuffer) {
+            FfiConverterTypePurpose.write(value.`purpose`, buf)
+            FfiConverterTypeChannel.write(value.`channel`, buf)
+            FfiConverterTypeDecision.write(value.`decision`, buf)
+    }
+}
+
+
+
+/**
+ * One entry of the consent ledger: who decided what, about which text, when, where and how.
+ */
+data class ConsentRecord (
+    /**
+     * Made where the decision is recorded; unique.
+     */
+    var `recordId`: kotlin.String
+    , 
+    var `memberId`: kotlin.String
+    , 
+    var `purpose`: Purpose
+    , 
+    var `channel`: Channel
+    , 
+    var `decision`: Decision
+    , 
+    /**
+     * The wording's identifier.
+     */
+    var `textVersion`: kotlin.String
+    , 
+    /**
+     * SHA-256 of the wording shown, 64 lowercase hex digits.
+     */
+    var `textSha256`: kotlin.String
+    , 
+    /**
+     * RFC 3339, the clock of the device (or desk) where it was decided.
+     */
+    var `decidedAt`: kotlin.String
+    , 
+    /**
+     * RFC 3339: when it takes effect on the server's clock (the device's clock corrected by the
+     * measured offset, never before the device's previous record). Orders the ledger.
+     */
+    var `effectiveAt`: kotlin.String
+    , 
+    /**
+     * RFC 3339, the server's clock when it stored the record; none while only on the phone.
+     */
+    var `recordedAt`: kotlin.String?
+    , 
+    var `source`: ConsentSource
+    , 
+    /**
+     * The staff member who recorded it on the member's behalf (in store, call centre).
+     */
+    var `recordedBy`: kotlin.String?
+    , 
+    /**
+     * The app's version when recorded from the app.
+     */
+    var `appVersion`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsentRecord: FfiConverterRustBuffer<ConsentRecord> {
+    override fun read(buf: ByteBuffer): ConsentRecord {
+        return ConsentRecord(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypePurpose.read(buf),
+            FfiConverterTypeChannel.read(buf),
+            FfiConverterTypeDecision.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeConsentSource.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ConsentRecord) = (
+            FfiConverterString.allocationSize(value.`recordId`) +
+            FfiConverterString.allocationSize(value.`memberId`) +
+            FfiConverterTypePurpose.allocationSize(value.`purpose`) +
+            FfiConverterTypeChannel.allocationSize(value.`channel`) +
+            FfiConverterTypeDecision.allocationSize(value.`decision`) +
+            FfiConverterString.allocationSize(value.`textVersion`) +
+            FfiConverterString.allocationSize(value.`textSha256`) +
+            FfiConverterString.allocationSize(value.`decidedAt`) +
+            FfiConverterString.allocationSize(value.`effectiveAt`) +
+            FfiConverterOptionalString.allocationSize(value.`recordedAt`) +
+            FfiConverterTypeConsentSource.allocationSize(value.`source`) +
+            FfiConverterOptionalString.allocationSize(value.`recordedBy`) +
+            FfiConverterOptionalString.allocationSize(value.`appVersion`)
+    )
+
+    override fun write(value: ConsentRecord, buf: ByteBuffer) {
+            FfiConverterString.write(value.`recordId`, buf)
+            FfiConverterString.write(value.`memberId`, buf)
+            FfiConverterTypePurpose.write(value.`purpose`, buf)
+            FfiConverterTypeChannel.write(value.`channel`, buf)
+            FfiConverterTypeDecision.write(value.`decision`, buf)
+            FfiConverterString.write(value.`textVersion`, buf)
+            FfiConverterString.write(value.`textSha256`, buf)
+            FfiConverterString.write(value.`decidedAt`, buf)
+            FfiConverterString.write(value.`effectiveAt`, buf)
+            FfiConverterOptionalString.write(value.`recordedAt`, buf)
+            FfiConverterTypeConsentSource.write(value.`source`, buf)
+            FfiConverterOptionalString.write(value.`recordedBy`, buf)
+            FfiConverterOptionalString.write(value.`appVersion`, buf)
+    }
+}
+
+
+
+/**
+ * The current decision for one purpose on one channel.
+ */
+data class ConsentStatus (
+    var `purpose`: Purpose
+    , 
+    var `channel`: Channel
+    , 
+    /**
+     * None: never asked (which means no).
+     */
+    var `decision`: Decision?
+    , 
+    var `allowed`: kotlin.Boolean
+    , 
+    /**
+     * RFC 3339, when the current decision took effect.
+     */
+    var `since`: kotlin.String?
+    , 
+    var `textVersion`: kotlin.String?
+    , 
+    var `source`: ConsentSource?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsentStatus: FfiConverterRustBuffer<ConsentStatus> {
+    override fun read(buf: ByteBuffer): ConsentStatus {
+        return ConsentStatus(
+            FfiConverterTypePurpose.read(buf),
+            FfiConverterTypeChannel.read(buf),
+            FfiConverterOptionalTypeDecision.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeConsentSource.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ConsentStatus) = (
+            FfiConverterTypePurpose.allocationSize(value.`purpose`) +
+            FfiConverterTypeChannel.allocationSize(value.`channel`) +
+            FfiConverterOptionalTypeDecision.allocationSize(value.`decision`) +
+            FfiConverterBoolean.allocationSize(value.`allowed`) +
+            FfiConverterOptionalString.allocationSize(value.`since`) +
+            FfiConverterOptionalString.allocationSize(value.`textVersion`) +
+            FfiConverterOptionalTypeConsentSource.allocationSize(value.`source`)
+    )
+
+    override fun write(value: ConsentStatus, buf: ByteBuffer) {
+            FfiConverterTypePurpose.write(value.`purpose`, buf)
+            FfiConverterTypeChannel.write(value.`channel`, buf)
+            FfiConverterOptionalTypeDecision.write(value.`decision`, buf)
+            FfiConverterBoolean.write(value.`allowed`, buf)
+            FfiConverterOptionalString.write(value.`since`, buf)
+            FfiConverterOptionalString.write(value.`textVersion`, buf)
+            FfiConverterOptionalTypeConsentSource.write(value.`source`, buf)
+    }
+}
+
+
+
+/**
+ * The text the member was shown when deciding: its version, and its SHA-256 so that the exact
+ * wording can be proven later.
+ */
+data class ConsentText (
+    /**
+     * The programme's identifier of the wording ("marketing-2026-03").
+     */
+    var `version`: kotlin.String
+    , 
+    /**
+     * The exact text shown (hashed, not stored).
+     */
+    var `text`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsentText: FfiConverterRustBuffer<ConsentText> {
+    override fun read(buf: ByteBuffer): ConsentText {
+        return ConsentText(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ConsentText) = (
+            FfiConverterString.allocationSize(value.`version`) +
+            FfiConverterString.allocationSize(value.`text`)
+    )
+
+    override fun write(value: ConsentText, buf: ByteBuffer) {
+            FfiConverterString.write(value.`version`, buf)
+            FfiConverterString.write(value.`text`, buf)
+    }
+}
+
+
+
+/**
  * The device a member enrols.
  */
 data class DeviceInfo (
@@ -1589,6 +1876,100 @@ public object FfiConverterTypeDeviceInfo: FfiConverterRustBuffer<DeviceInfo> {
     override fun write(value: DeviceInfo, buf: ByteBuffer) {
             FfiConverterTypePlatform.write(value.`platform`, buf)
             FfiConverterString.write(value.`appVersion`, buf)
+    }
+}
+
+
+
+/**
+ * The answer to an erasure.
+ */
+data class ErasureReceipt (
+    /**
+     * RFC 3339, the server's clock.
+     */
+    var `erasedAt`: kotlin.String
+    , 
+    /**
+     * Consent records kept, detached from the member, as proof of past consent.
+     */
+    var `consentRecordsAnonymised`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeErasureReceipt: FfiConverterRustBuffer<ErasureReceipt> {
+    override fun read(buf: ByteBuffer): ErasureReceipt {
+        return ErasureReceipt(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ErasureReceipt) = (
+            FfiConverterString.allocationSize(value.`erasedAt`) +
+            FfiConverterULong.allocationSize(value.`consentRecordsAnonymised`)
+    )
+
+    override fun write(value: ErasureReceipt, buf: ByteBuffer) {
+            FfiConverterString.write(value.`erasedAt`, buf)
+            FfiConverterULong.write(value.`consentRecordsAnonymised`, buf)
+    }
+}
+
+
+
+/**
+ * At most this many notifications on a channel per calendar day and per week (Monday to Sunday)
+ * in the member's time zone; none: no cap.
+ */
+data class FrequencyCap (
+    var `channel`: Channel
+    , 
+    var `perDay`: kotlin.UInt?
+    , 
+    var `perWeek`: kotlin.UInt?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFrequencyCap: FfiConverterRustBuffer<FrequencyCap> {
+    override fun read(buf: ByteBuffer): FrequencyCap {
+        return FrequencyCap(
+            FfiConverterTypeChannel.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FrequencyCap) = (
+            FfiConverterTypeChannel.allocationSize(value.`channel`) +
+            FfiConverterOptionalUInt.allocationSize(value.`perDay`) +
+            FfiConverterOptionalUInt.allocationSize(value.`perWeek`)
+    )
+
+    override fun write(value: FrequencyCap, buf: ByteBuffer) {
+            FfiConverterTypeChannel.write(value.`channel`, buf)
+            FfiConverterOptionalUInt.write(value.`perDay`, buf)
+            FfiConverterOptionalUInt.write(value.`perWeek`, buf)
     }
 }
 
@@ -1677,6 +2058,14 @@ data class MemberState (
      * Activity events the server has applied for this member.
      */
     var `eventsRecorded`: kotlin.ULong
+    , 
+    /**
+     * The member's whole consent ledger, oldest first (every source: app, web, store, call
+     * centre).
+     */
+    var `consents`: List<ConsentRecord>
+    , 
+    var `preferences`: Preferences
     
 ){
     
@@ -1700,6 +2089,8 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterLong.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterSequenceTypeConsentRecord.read(buf),
+            FfiConverterTypePreferences.read(buf),
         )
     }
 
@@ -1710,7 +2101,9 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterString.allocationSize(value.`tier`) +
             FfiConverterLong.allocationSize(value.`pointsBalance`) +
             FfiConverterSequenceString.allocationSize(value.`favouriteStoreIds`) +
-            FfiConverterULong.allocationSize(value.`eventsRecorded`)
+            FfiConverterULong.allocationSize(value.`eventsRecorded`) +
+            FfiConverterSequenceTypeConsentRecord.allocationSize(value.`consents`) +
+            FfiConverterTypePreferences.allocationSize(value.`preferences`)
     )
 
     override fun write(value: MemberState, buf: ByteBuffer) {
@@ -1721,6 +2114,63 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterLong.write(value.`pointsBalance`, buf)
             FfiConverterSequenceString.write(value.`favouriteStoreIds`, buf)
             FfiConverterULong.write(value.`eventsRecorded`, buf)
+            FfiConverterSequenceTypeConsentRecord.write(value.`consents`, buf)
+            FfiConverterTypePreferences.write(value.`preferences`, buf)
+    }
+}
+
+
+
+/**
+ * A notification the app (or a geofence event) would like to show.
+ */
+data class NotificationRequest (
+    /**
+     * `MarketingOffers` or `GeolocatedOffers`.
+     */
+    var `purpose`: Purpose
+    , 
+    /**
+     * `Push`, `Email`, `Sms` or `InApp`.
+     */
+    var `channel`: Channel
+    , 
+    /**
+     * The offer's categories; empty: not about a category.
+     */
+    var `categories`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNotificationRequest: FfiConverterRustBuffer<NotificationRequest> {
+    override fun read(buf: ByteBuffer): NotificationRequest {
+        return NotificationRequest(
+            FfiConverterTypePurpose.read(buf),
+            FfiConverterTypeChannel.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NotificationRequest) = (
+            FfiConverterTypePurpose.allocationSize(value.`purpose`) +
+            FfiConverterTypeChannel.allocationSize(value.`channel`) +
+            FfiConverterSequenceString.allocationSize(value.`categories`)
+    )
+
+    override fun write(value: NotificationRequest, buf: ByteBuffer) {
+            FfiConverterTypePurpose.write(value.`purpose`, buf)
+            FfiConverterTypeChannel.write(value.`channel`, buf)
+            FfiConverterSequenceString.write(value.`categories`, buf)
     }
 }
 
@@ -1860,6 +2310,51 @@ public object FfiConverterTypeOffer: FfiConverterRustBuffer<Offer> {
 
 
 /**
+ * Offers valid now, for the offers screen.
+ */
+data class OfferList (
+    var `offers`: List<Offer>
+    , 
+    /**
+     * Ranked from the member's favourites and visits (personalisation consent); otherwise the
+     * same order for everyone: ending soonest first.
+     */
+    var `personalised`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfferList: FfiConverterRustBuffer<OfferList> {
+    override fun read(buf: ByteBuffer): OfferList {
+        return OfferList(
+            FfiConverterSequenceTypeOffer.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OfferList) = (
+            FfiConverterSequenceTypeOffer.allocationSize(value.`offers`) +
+            FfiConverterBoolean.allocationSize(value.`personalised`)
+    )
+
+    override fun write(value: OfferList, buf: ByteBuffer) {
+            FfiConverterSequenceTypeOffer.write(value.`offers`, buf)
+            FfiConverterBoolean.write(value.`personalised`, buf)
+    }
+}
+
+
+
+/**
  * One opening span: `day` 1 = Monday … 7 = Sunday, `opens`/`closes` as `HH:MM` local time.
  * A span that closes before it opens runs past midnight.
  */
@@ -1901,6 +2396,79 @@ public object FfiConverterTypeOpeningHours: FfiConverterRustBuffer<OpeningHours>
             FfiConverterUByte.write(value.`day`, buf)
             FfiConverterString.write(value.`opens`, buf)
             FfiConverterString.write(value.`closes`, buf)
+    }
+}
+
+
+
+/**
+ * What the member chose in the preference centre.
+ */
+data class Preferences (
+    /**
+     * Offer categories the member wants (`tea`, `pastry`…); empty: all of them.
+     */
+    var `interests`: List<kotlin.String>
+    , 
+    /**
+     * Channels the member prefers for offers; empty: any channel with consent.
+     */
+    var `channels`: List<Channel>
+    , 
+    var `caps`: List<FrequencyCap>
+    , 
+    var `quietHours`: QuietHours?
+    , 
+    /**
+     * IANA time zone of quiet hours and caps ("Europe/Paris").
+     */
+    var `timezone`: kotlin.String
+    , 
+    /**
+     * BCP 47 language tag ("fr-FR").
+     */
+    var `language`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePreferences: FfiConverterRustBuffer<Preferences> {
+    override fun read(buf: ByteBuffer): Preferences {
+        return Preferences(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeChannel.read(buf),
+            FfiConverterSequenceTypeFrequencyCap.read(buf),
+            FfiConverterOptionalTypeQuietHours.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Preferences) = (
+            FfiConverterSequenceString.allocationSize(value.`interests`) +
+            FfiConverterSequenceTypeChannel.allocationSize(value.`channels`) +
+            FfiConverterSequenceTypeFrequencyCap.allocationSize(value.`caps`) +
+            FfiConverterOptionalTypeQuietHours.allocationSize(value.`quietHours`) +
+            FfiConverterString.allocationSize(value.`timezone`) +
+            FfiConverterString.allocationSize(value.`language`)
+    )
+
+    override fun write(value: Preferences, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`interests`, buf)
+            FfiConverterSequenceTypeChannel.write(value.`channels`, buf)
+            FfiConverterSequenceTypeFrequencyCap.write(value.`caps`, buf)
+            FfiConverterOptionalTypeQuietHours.write(value.`quietHours`, buf)
+            FfiConverterString.write(value.`timezone`, buf)
+            FfiConverterString.write(value.`language`, buf)
     }
 }
 
@@ -1964,6 +2532,47 @@ public object FfiConverterTypeProgram: FfiConverterRustBuffer<Program> {
             FfiConverterString.write(value.`name`, buf)
             FfiConverterString.write(value.`brandColor`, buf)
             FfiConverterTypeSymbology.write(value.`symbology`, buf)
+    }
+}
+
+
+
+/**
+ * No push or SMS between `start` and `end` (local `HH:MM`; may span midnight).
+ */
+data class QuietHours (
+    var `start`: kotlin.String
+    , 
+    var `end`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeQuietHours: FfiConverterRustBuffer<QuietHours> {
+    override fun read(buf: ByteBuffer): QuietHours {
+        return QuietHours(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: QuietHours) = (
+            FfiConverterString.allocationSize(value.`start`) +
+            FfiConverterString.allocationSize(value.`end`)
+    )
+
+    override fun write(value: QuietHours, buf: ByteBuffer) {
+            FfiConverterString.write(value.`start`, buf)
+            FfiConverterString.write(value.`end`, buf)
     }
 }
 
@@ -2741,6 +3350,144 @@ public object FfiConverterTypeBarcodeError : FfiConverterRustBuffer<BarcodeExcep
 
 
 /**
+ * How the programme reaches the member (or, for `Location`, what it may use).
+ */
+
+enum class Channel {
+    
+    PUSH,
+    EMAIL,
+    SMS,
+    IN_APP,
+    /**
+     * The device's location (geofences).
+     */
+    LOCATION;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChannel: FfiConverterRustBuffer<Channel> {
+    override fun read(buf: ByteBuffer) = try {
+        Channel.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Channel) = 4UL
+
+    override fun write(value: Channel, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Where the decision was taken.
+ */
+
+enum class ConsentSource {
+    
+    /**
+     * A screen of the app, by the member.
+     */
+    APP_SCREEN,
+    /**
+     * The programme's website, by the member.
+     */
+    WEBSITE,
+    /**
+     * At a store counter, recorded by staff on the member's behalf.
+     */
+    IN_STORE,
+    /**
+     * By phone with the call centre, recorded by staff on the member's behalf.
+     */
+    CALL_CENTRE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsentSource: FfiConverterRustBuffer<ConsentSource> {
+    override fun read(buf: ByteBuffer) = try {
+        ConsentSource.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ConsentSource) = 4UL
+
+    override fun write(value: ConsentSource, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What the member decided.
+ */
+
+enum class Decision {
+    
+    GRANTED,
+    /**
+     * Asked and refused.
+     */
+    DENIED,
+    /**
+     * Granted before, taken back.
+     */
+    WITHDRAWN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDecision: FfiConverterRustBuffer<Decision> {
+    override fun read(buf: ByteBuffer) = try {
+        Decision.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Decision) = 4UL
+
+    override fun write(value: Decision, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Kinds of member activity.
  */
 
@@ -2776,6 +3523,251 @@ public object FfiConverterTypeEventKind: FfiConverterRustBuffer<EventKind> {
 
     override fun write(value: EventKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * A feature that reaches or profiles the member, and the consents it needs.
+ */
+
+enum class Feature {
+    
+    /**
+     * Registering store geofences with the OS.
+     */
+    GEOFENCE_MONITORING,
+    /**
+     * A notification when entering or dwelling at a store: location, and push for that purpose.
+     */
+    GEOLOCATED_NOTIFICATIONS,
+    /**
+     * Marketing by push, e-mail, SMS or inside the app.
+     */
+    PUSH_OFFERS,
+    EMAIL_OFFERS,
+    SMS_OFFERS,
+    IN_APP_OFFERS,
+    /**
+     * Ranking offers from what the member does.
+     */
+    PERSONALISED_RANKING,
+    /**
+     * Sending usage events.
+     */
+    ANALYTICS;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFeature: FfiConverterRustBuffer<Feature> {
+    override fun read(buf: ByteBuffer) = try {
+        Feature.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Feature) = 4UL
+
+    override fun write(value: Feature, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Whether a notification may be shown now, and if not, why.
+ */
+sealed class NotificationVerdict {
+    
+    /**
+     * Show it (it has been counted against the caps).
+     */
+    object Send : NotificationVerdict()
+    
+    
+    /**
+     * The member has not consented to this purpose on this channel (or to location).
+     */
+    data class NoConsent(
+        val `feature`: app.tessera.core.Feature) : NotificationVerdict()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The member prefers other channels.
+     */
+    object ChannelNotPreferred : NotificationVerdict()
+    
+    
+    /**
+     * None of its categories is among the member's interests.
+     */
+    object NotOfInterest : NotificationVerdict()
+    
+    
+    /**
+     * Within quiet hours; `until` is the RFC 3339 instant they end.
+     */
+    data class QuietHours(
+        val `until`: kotlin.String) : NotificationVerdict()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The member's cap for the day or the week on this channel is reached.
+     */
+    data class CapReached(
+        val `perDay`: kotlin.Boolean) : NotificationVerdict()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Not a notification purpose or channel.
+     */
+    object Unsupported : NotificationVerdict()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNotificationVerdict : FfiConverterRustBuffer<NotificationVerdict>{
+    override fun read(buf: ByteBuffer): NotificationVerdict {
+        return when(buf.getInt()) {
+            1 -> NotificationVerdict.Send
+            2 -> NotificationVerdict.NoConsent(
+                FfiConverterTypeFeature.read(buf),
+                )
+            3 -> NotificationVerdict.ChannelNotPreferred
+            4 -> NotificationVerdict.NotOfInterest
+            5 -> NotificationVerdict.QuietHours(
+                FfiConverterString.read(buf),
+                )
+            6 -> NotificationVerdict.CapReached(
+                FfiConverterBoolean.read(buf),
+                )
+            7 -> NotificationVerdict.Unsupported
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: NotificationVerdict): ULong = when(value) {
+        is NotificationVerdict.Send -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is NotificationVerdict.NoConsent -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeFeature.allocationSize(value.`feature`)
+            )
+        }
+        is NotificationVerdict.ChannelNotPreferred -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is NotificationVerdict.NotOfInterest -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is NotificationVerdict.QuietHours -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`until`)
+            )
+        }
+        is NotificationVerdict.CapReached -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterBoolean.allocationSize(value.`perDay`)
+            )
+        }
+        is NotificationVerdict.Unsupported -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: NotificationVerdict, buf: ByteBuffer) {
+        when(value) {
+            is NotificationVerdict.Send -> {
+                buf.putInt(1)
+                Unit
+            }
+            is NotificationVerdict.NoConsent -> {
+                buf.putInt(2)
+                FfiConverterTypeFeature.write(value.`feature`, buf)
+                Unit
+            }
+            is NotificationVerdict.ChannelNotPreferred -> {
+                buf.putInt(3)
+                Unit
+            }
+            is NotificationVerdict.NotOfInterest -> {
+                buf.putInt(4)
+                Unit
+            }
+            is NotificationVerdict.QuietHours -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`until`, buf)
+                Unit
+            }
+            is NotificationVerdict.CapReached -> {
+                buf.putInt(6)
+                FfiConverterBoolean.write(value.`perDay`, buf)
+                Unit
+            }
+            is NotificationVerdict.Unsupported -> {
+                buf.putInt(7)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
@@ -3044,6 +4036,57 @@ public object FfiConverterTypePlatform: FfiConverterRustBuffer<Platform> {
     override fun allocationSize(value: Platform) = 4UL
 
     override fun write(value: Platform, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why the programme wants to reach or profile the member.
+ */
+
+enum class Purpose {
+    
+    /**
+     * Offers and news about the programme.
+     */
+    MARKETING_OFFERS,
+    /**
+     * Offers triggered by being near or in a store.
+     */
+    GEOLOCATED_OFFERS,
+    /**
+     * Ranking and choosing offers from what the member does.
+     */
+    PERSONALISATION,
+    /**
+     * Measuring how the app is used.
+     */
+    ANALYTICS;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePurpose: FfiConverterRustBuffer<Purpose> {
+    override fun read(buf: ByteBuffer) = try {
+        Purpose.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Purpose) = 4UL
+
+    override fun write(value: Purpose, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -3546,6 +4589,102 @@ public object FfiConverterOptionalTimestamp: FfiConverterRustBuffer<java.time.In
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeQuietHours: FfiConverterRustBuffer<QuietHours?> {
+    override fun read(buf: ByteBuffer): QuietHours? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeQuietHours.read(buf)
+    }
+
+    override fun allocationSize(value: QuietHours?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeQuietHours.allocationSize(value)
+        }
+    }
+
+    override fun write(value: QuietHours?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeQuietHours.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeConsentSource: FfiConverterRustBuffer<ConsentSource?> {
+    override fun read(buf: ByteBuffer): ConsentSource? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeConsentSource.read(buf)
+    }
+
+    override fun allocationSize(value: ConsentSource?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeConsentSource.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ConsentSource?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeConsentSource.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeDecision: FfiConverterRustBuffer<Decision?> {
+    override fun read(buf: ByteBuffer): Decision? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeDecision.read(buf)
+    }
+
+    override fun allocationSize(value: Decision?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeDecision.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Decision?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeDecision.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -3564,6 +4703,90 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer<List<ConsentRecord>> {
+    override fun read(buf: ByteBuffer): List<ConsentRecord> {
+        val len = buf.getInt()
+        return List<ConsentRecord>(len) {
+            FfiConverterTypeConsentRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ConsentRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeConsentRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ConsentRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeConsentRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFrequencyCap: FfiConverterRustBuffer<List<FrequencyCap>> {
+    override fun read(buf: ByteBuffer): List<FrequencyCap> {
+        val len = buf.getInt()
+        return List<FrequencyCap>(len) {
+            FfiConverterTypeFrequencyCap.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FrequencyCap>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFrequencyCap.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FrequencyCap>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFrequencyCap.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeOffer: FfiConverterRustBuffer<List<Offer>> {
+    override fun read(buf: ByteBuffer): List<Offer> {
+        val len = buf.getInt()
+        return List<Offer>(len) {
+            FfiConverterTypeOffer.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Offer>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeOffer.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Offer>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeOffer.write(it, buf)
         }
     }
 }
@@ -3620,6 +4843,34 @@ public object FfiConverterSequenceTypeSymbologySuggestion: FfiConverterRustBuffe
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeSymbologySuggestion.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeChannel: FfiConverterRustBuffer<List<Channel>> {
+    override fun read(buf: ByteBuffer): List<Channel> {
+        val len = buf.getInt()
+        return List<Channel>(len) {
+            FfiConverterTypeChannel.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Channel>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeChannel.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Channel>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeChannel.write(it, buf)
         }
     }
 }
