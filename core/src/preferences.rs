@@ -68,36 +68,60 @@ impl Default for Preferences {
 /// One changed field, as sent to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "field", content = "value", rename_all = "snake_case")]
+#[serde(tag = "field", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PreferenceChange {
-    Interests(Vec<String>),
-    Channels(Vec<Channel>),
-    Caps(Vec<FrequencyCap>),
-    QuietHours(Option<QuietHours>),
-    Timezone(String),
-    Language(String),
+    Interests {
+        value: Vec<String>,
+    },
+    Channels {
+        value: Vec<Channel>,
+    },
+    Caps {
+        value: Vec<FrequencyCap>,
+    },
+    /// `null` turns quiet hours off; the value must be present.
+    QuietHours {
+        #[serde(deserialize_with = "present")]
+        value: Option<QuietHours>,
+    },
+    Timezone {
+        value: String,
+    },
+    Language {
+        value: String,
+    },
+}
+
+/// Deserialises as the type says, but refuses an absent value (serde would take a missing
+/// `Option` as `None`).
+fn present<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d)
 }
 
 impl PreferenceChange {
     pub fn field(&self) -> &'static str {
         match self {
-            PreferenceChange::Interests(_) => "interests",
-            PreferenceChange::Channels(_) => "channels",
-            PreferenceChange::Caps(_) => "caps",
-            PreferenceChange::QuietHours(_) => "quiet_hours",
-            PreferenceChange::Timezone(_) => "timezone",
-            PreferenceChange::Language(_) => "language",
+            PreferenceChange::Interests { .. } => "interests",
+            PreferenceChange::Channels { .. } => "channels",
+            PreferenceChange::Caps { .. } => "caps",
+            PreferenceChange::QuietHours { .. } => "quiet_hours",
+            PreferenceChange::Timezone { .. } => "timezone",
+            PreferenceChange::Language { .. } => "language",
         }
     }
 
     pub fn apply(&self, to: &mut Preferences) {
         match self.clone() {
-            PreferenceChange::Interests(v) => to.interests = v,
-            PreferenceChange::Channels(v) => to.channels = v,
-            PreferenceChange::Caps(v) => to.caps = v,
-            PreferenceChange::QuietHours(v) => to.quiet_hours = v,
-            PreferenceChange::Timezone(v) => to.timezone = v,
-            PreferenceChange::Language(v) => to.language = v,
+            PreferenceChange::Interests { value: v } => to.interests = v,
+            PreferenceChange::Channels { value: v } => to.channels = v,
+            PreferenceChange::Caps { value: v } => to.caps = v,
+            PreferenceChange::QuietHours { value: v } => to.quiet_hours = v,
+            PreferenceChange::Timezone { value: v } => to.timezone = v,
+            PreferenceChange::Language { value: v } => to.language = v,
         }
     }
 
@@ -105,22 +129,34 @@ impl PreferenceChange {
     pub fn diff(old: &Preferences, new: &Preferences) -> Vec<PreferenceChange> {
         let mut out = Vec::new();
         if old.interests != new.interests {
-            out.push(PreferenceChange::Interests(new.interests.clone()));
+            out.push(PreferenceChange::Interests {
+                value: new.interests.clone(),
+            });
         }
         if old.channels != new.channels {
-            out.push(PreferenceChange::Channels(new.channels.clone()));
+            out.push(PreferenceChange::Channels {
+                value: new.channels.clone(),
+            });
         }
         if old.caps != new.caps {
-            out.push(PreferenceChange::Caps(new.caps.clone()));
+            out.push(PreferenceChange::Caps {
+                value: new.caps.clone(),
+            });
         }
         if old.quiet_hours != new.quiet_hours {
-            out.push(PreferenceChange::QuietHours(new.quiet_hours.clone()));
+            out.push(PreferenceChange::QuietHours {
+                value: new.quiet_hours.clone(),
+            });
         }
         if old.timezone != new.timezone {
-            out.push(PreferenceChange::Timezone(new.timezone.clone()));
+            out.push(PreferenceChange::Timezone {
+                value: new.timezone.clone(),
+            });
         }
         if old.language != new.language {
-            out.push(PreferenceChange::Language(new.language.clone()));
+            out.push(PreferenceChange::Language {
+                value: new.language.clone(),
+            });
         }
         out
     }
@@ -589,6 +625,17 @@ mod tests {
         }
         .validate()
         .unwrap();
+    }
+
+    #[test]
+    fn a_change_without_its_value_is_refused() {
+        let parse = |s: &str| serde_json::from_str::<PreferenceChange>(s);
+        assert!(parse(r#"{"field":"quiet_hours"}"#).is_err());
+        assert_eq!(
+            parse(r#"{"field":"quiet_hours","value":null}"#).unwrap(),
+            PreferenceChange::QuietHours { value: None }
+        );
+        assert!(parse(r#"{"field":"language","value":"fr","extra":1}"#).is_err());
     }
 
     #[test]

@@ -144,10 +144,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        let invalid = |detail: String| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::INVALID_BODY,
+                "The body is not valid JSON for this call",
+                Some(detail),
+            )
+        };
+        if !tags_are_strings(&value) {
+            return Err(invalid("`type` and `field` tags must be strings".into()));
         }
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
+
+/// serde reads an enum tag from a number as the variant's index (`{"type": 0}` would be the
+/// first variant); the wire format names variants, so a tag that is not a string is refused.
+pub fn tags_are_strings(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(map) => map.iter().all(|(k, v)| {
+            (!matches!(k.as_str(), "type" | "field") || v.is_string()) && tags_are_strings(v)
+        }),
+        serde_json::Value::Array(items) => items.iter().all(tags_are_strings),
+        _ => true,
     }
 }
 

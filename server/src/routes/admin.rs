@@ -217,6 +217,8 @@ pub struct StaffConsent {
         (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid (staff not named, app screen as source, time in the future…)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn record_consent(

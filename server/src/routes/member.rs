@@ -430,14 +430,20 @@ pub async fn mutate(
             None,
         ));
     }
-    let mutation: Mutation = serde_json::from_slice(&body).map_err(|e| {
+    let bad_body = |detail: String| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             codes::INVALID_BODY,
             "The body is not a valid mutation",
-            Some(e.to_string()),
+            Some(detail),
         )
-    })?;
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| bad_body(e.to_string()))?;
+    if !crate::problem::tags_are_strings(&value) {
+        return Err(bad_body("`type` and `field` tags must be strings".into()));
+    }
+    let mutation: Mutation = serde_json::from_value(value).map_err(|e| bad_body(e.to_string()))?;
     mutation.validate().map_err(ApiError::validation)?;
     if let Mutation::RecordConsent { record } = &mutation {
         if record.member_id != auth.member_id {

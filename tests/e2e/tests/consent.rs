@@ -170,7 +170,10 @@ fn a_withdrawal_takes_effect_offline_and_the_server_stops_targeting_after_sync()
         Decision::Granted,
     );
     t.sync().unwrap();
-    assert_eq!(audience(&server, "marketing_offers", "push"), std::slice::from_ref(&me));
+    assert_eq!(
+        audience(&server, "marketing_offers", "push"),
+        std::slice::from_ref(&me)
+    );
     assert!(t.track("app_opened", BTreeMap::new()).unwrap());
 
     // Offline (the server is never called): withdrawn in one call, effective at once.
@@ -188,7 +191,10 @@ fn a_withdrawal_takes_effect_offline_and_the_server_stops_targeting_after_sync()
         "dropped, not queued"
     );
     // Until it syncs the server still has the grant; after, never again.
-    assert_eq!(audience(&server, "marketing_offers", "push"), std::slice::from_ref(&me));
+    assert_eq!(
+        audience(&server, "marketing_offers", "push"),
+        std::slice::from_ref(&me)
+    );
     let report = t.sync().unwrap();
     assert_eq!(
         (report.pushed, report.rejected),
@@ -317,9 +323,9 @@ fn preferences_sync_both_ways_field_by_field() {
 
     // The website changes the language; the phone changes its interests before it syncs.
     let web = tessera_core::api::Mutation::SetPreferences {
-        changes: vec![tessera_core::preferences::PreferenceChange::Language(
-            "en-GB".into(),
-        )],
+        changes: vec![tessera_core::preferences::PreferenceChange::Language {
+            value: "en-GB".into(),
+        }],
     };
     server
         .block_on(server.storage.apply_mutation(
