@@ -498,6 +498,15 @@ fn bad_consent_input_is_typed_and_nothing_is_recorded_twice() {
         send("unknown-key-0001", &unknown),
         (400, "invalid_body".into())
     );
+    // serde would read a numeric tag as a variant index; the server refuses it.
+    let numeric = http
+        .post(format!("{}/v1/mutations", server.url()))
+        .bearer_auth(&token)
+        .header("idempotency-key", "numeric-key-0001")
+        .json(&json!({"type": 2, "record": record}))
+        .send()
+        .unwrap();
+    assert_eq!(numeric.status(), 400);
     let history: Vec<Value> = http
         .get(format!(
             "{}/admin/v1/members/{}/consents",
