@@ -3,6 +3,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
+use tessera_core::consent::{Channel, ConsentText, Decision, Purpose};
+use tessera_core::preferences::QuietHours;
+use tessera_core::privacy::ConsentChoice;
 use tessera_core::{DeviceInfo, EventKind, Tessera};
 
 #[derive(clap::Subcommand, Debug)]
@@ -53,6 +56,116 @@ pub enum MemberAction {
         #[arg(long)]
         discard: bool,
     },
+    /// Consent: `show`, `history`, or decide: `grant|deny|withdraw PURPOSE CHANNEL…`, `withdraw-all`.
+    Consent {
+        #[command(subcommand)]
+        action: ConsentAction,
+    },
+    /// The preference centre: show it, or change fields.
+    Preferences {
+        /// Offer categories of interest, comma-separated ("" for all).
+        #[arg(long)]
+        interests: Option<String>,
+        /// Preferred channels, comma-separated ("" for any).
+        #[arg(long)]
+        channels: Option<String>,
+        /// Quiet hours `HH:MM-HH:MM`, or `off`.
+        #[arg(long)]
+        quiet: Option<String>,
+        /// IANA time zone.
+        #[arg(long)]
+        timezone: Option<String>,
+        /// BCP 47 language tag.
+        #[arg(long)]
+        language: Option<String>,
+    },
+    /// Offers valid now, as the offers screen lists them.
+    Offers {
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
+    /// Everything held about the member, as JSON (`--device-only` works offline).
+    Export {
+        #[arg(long)]
+        device_only: bool,
+    },
+    /// Erase the member on the server and wipe this device.
+    Erase {
+        /// Required: erasure cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ConsentAction {
+    /// The current decision per purpose and channel.
+    Show,
+    /// Every decision, oldest first, with where it came from.
+    History,
+    Grant {
+        purpose: String,
+        channels: Vec<String>,
+    },
+    Deny {
+        purpose: String,
+        channels: Vec<String>,
+    },
+    Withdraw {
+        purpose: String,
+        channels: Vec<String>,
+    },
+    /// Withdraw everything granted, in one call.
+    WithdrawAll,
+}
+
+/// The wording the member shell shows before a decision (its hash goes in the ledger).
+fn cli_text() -> ConsentText {
+    ConsentText {
+        version: "cli-2026-11".into(),
+        text: "Tessera may contact you and use your data for the purposes you choose. You can \
+               change your mind at any time with `tessera member consent`."
+            .into(),
+    }
+}
+
+fn decide(t: &Tessera, purpose: &str, channels: &[String], decision: Decision) -> Result<()> {
+    let purpose = Purpose::parse(purpose)
+        .ok_or_else(|| anyhow::anyhow!("unknown purpose {purpose:?}: marketing_offers, geolocated_offers, personalisation or analytics"))?;
+    if channels.is_empty() {
+        bail!("name at least one channel: push, email, sms, in_app, location");
+    }
+    let choices = channels
+        .iter()
+        .map(|c| {
+            Channel::parse(c)
+                .map(|channel| ConsentChoice {
+                    purpose,
+                    channel,
+                    decision,
+                })
+                .ok_or_else(|| {
+                    anyhow::anyhow!("unknown channel {c:?}: push, email, sms, in_app, location")
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for r in t.record_consent(&choices, &cli_text())? {
+        println!(
+            "{} {} on {} (sent at the next sync)",
+            r.decision.as_str(),
+            r.purpose.as_str(),
+            r.channel.as_str()
+        );
+    }
+    Ok(())
+}
+
+fn list<T>(s: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| parse(x).ok_or_else(|| anyhow::anyhow!("unknown value {x:?}")))
+        .collect()
 }
 
 pub fn run(t: &Tessera, action: MemberAction) -> Result<()> {
@@ -163,6 +276,121 @@ pub fn run(t: &Tessera, action: MemberAction) -> Result<()> {
         MemberAction::SignOut { discard } => {
             t.sign_out(discard)?;
             println!("signed out");
+        }
+        MemberAction::Consent { action } => match action {
+            ConsentAction::Show => {
+                for s in t.consent_state()? {
+                    let decision = s.decision.map_or("never asked", |d| d.as_str());
+                    println!(
+                        "{:<18} {:<9} {:<12} {}",
+                        s.purpose.as_str(),
+                        s.channel.as_str(),
+                        decision,
+                        s.since.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            ConsentAction::History => {
+                for r in t.consent_history()? {
+                    println!(
+                        "{} {:<18} {:<9} {:<10} {:<11} {} {}",
+                        r.effective_at,
+                        r.purpose.as_str(),
+                        r.channel.as_str(),
+                        r.decision.as_str(),
+                        r.source.as_str(),
+                        r.recorded_by.as_deref().unwrap_or("member"),
+                        if r.recorded_at.is_some() {
+                            "recorded"
+                        } else {
+                            "pending"
+                        }
+                    );
+                }
+            }
+            ConsentAction::Grant { purpose, channels } => {
+                decide(t, &purpose, &channels, Decision::Granted)?
+            }
+            ConsentAction::Deny { purpose, channels } => {
+                decide(t, &purpose, &channels, Decision::Denied)?
+            }
+            ConsentAction::Withdraw { purpose, channels } => {
+                decide(t, &purpose, &channels, Decision::Withdrawn)?
+            }
+            ConsentAction::WithdrawAll => {
+                let n = t.withdraw_all_consents(&cli_text())?.len();
+                println!("withdrew {n} consents (effective now, sent at the next sync)");
+            }
+        },
+        MemberAction::Preferences {
+            interests,
+            channels,
+            quiet,
+            timezone,
+            language,
+        } => {
+            let mut p = t.preferences()?;
+            if let Some(i) = interests {
+                p.interests = list(&i, |x| Some(x.to_owned()))?;
+            }
+            if let Some(c) = channels {
+                p.channels = list(&c, Channel::parse)?;
+            }
+            if let Some(q) = quiet {
+                p.quiet_hours = match q.as_str() {
+                    "off" => None,
+                    window => {
+                        let (start, end) = window
+                            .split_once('-')
+                            .ok_or_else(|| anyhow::anyhow!("quiet hours are HH:MM-HH:MM or off"))?;
+                        Some(QuietHours {
+                            start: start.into(),
+                            end: end.into(),
+                        })
+                    }
+                };
+            }
+            if let Some(tz) = timezone {
+                p.timezone = tz;
+            }
+            if let Some(l) = language {
+                p.language = l;
+            }
+            let p = t.set_preferences(&p)?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+        }
+        MemberAction::Offers { limit } => {
+            let list = t.offers(limit)?;
+            println!(
+                "{} offers ({})",
+                list.offers.len(),
+                if list.personalised {
+                    "personalised"
+                } else {
+                    "same order for everyone: no personalisation consent"
+                }
+            );
+            for o in list.offers {
+                println!("{:<10} {:<48} {}", o.id, o.title, o.categories.join(","));
+            }
+        }
+        MemberAction::Export { device_only } => {
+            let json = if device_only {
+                t.export_device_data()?
+            } else {
+                t.export_my_data()?
+            };
+            println!("{json}");
+        }
+        MemberAction::Erase { yes } => {
+            if !yes {
+                bail!("erasure deletes the member everywhere and cannot be undone: add --yes");
+            }
+            let receipt = t.erase_member()?;
+            println!(
+                "erased at {}; {} consent records kept detached as proof; this device is wiped",
+                receipt.erased_at, receipt.consent_records_anonymised
+            );
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! `tessera demo` runs from start to end, and its sync steps show what they claim: the server
+//! `tessera demo` runs from start to end, and its sync and consent steps show what they claim: the server
 //! down is a typed offline error, and after the network returns the server holds every action
 //! once (the demo itself checks this against the server's database and fails otherwise).
 
@@ -28,6 +28,20 @@ fn the_demo_runs_and_delivers_the_offline_actions_once() {
         "{text}"
     );
     assert!(text.contains("2 events held, 0 applied twice"), "{text}");
+    // Consent: blocked before, shown after a grant, blocked again after the offline withdrawal,
+    // and the server stops targeting; erasure leaves nothing on either side.
+    assert!(
+        text.contains("push about a tea offer: blocked: no consent"),
+        "{text}"
+    );
+    assert!(text.contains("push about a tea offer: shown"), "{text}");
+    assert!(
+        text.contains("push about a coffee offer: blocked: not among her interests"),
+        "{text}"
+    );
+    assert!(text.contains("the server may target 1 member(s)"), "{text}");
+    assert!(text.contains("the server may target 0 member(s)"), "{text}");
+    assert!(text.contains("server holds her data: false"), "{text}");
     for file in [
         "tessera.db",
         "phone.db",
@@ -37,4 +51,33 @@ fn the_demo_runs_and_delivers_the_offline_actions_once() {
     ] {
         assert!(dir.path().join(file).exists(), "{file} kept");
     }
+}
+
+#[test]
+fn the_member_shell_records_consent_and_preferences_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let tessera = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("member")
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Consent needs a member.
+    let (ok, _, err) = tessera(&["consent", "grant", "analytics", "in_app"]);
+    assert!(!ok, "consent without a member is refused");
+    assert!(err.contains("enrolled"), "{err}");
+    // Unknown purposes and channels are refused with the valid ones listed.
+    let (ok, _, err) = tessera(&["consent", "grant", "telepathy", "push"]);
+    assert!(!ok && err.contains("marketing_offers"), "{err}");
+    let (ok, _, err) = tessera(&["preferences", "--quiet", "22h"]);
+    assert!(!ok && err.contains("HH:MM-HH:MM"), "{err}");
 }
