@@ -95,8 +95,19 @@ pub(crate) fn record_event(
     store_id: Option<String>,
     attributes: BTreeMap<String, String>,
 ) -> Result<String> {
+    record_event_at(tx, kind, store_id, attributes, now_ms())
+}
+
+/// Record an event that happened at `occurred_ms` (a geofence event delivered late).
+pub(crate) fn record_event_at(
+    tx: &Transaction<'_>,
+    kind: EventKind,
+    store_id: Option<String>,
+    attributes: BTreeMap<String, String>,
+    occurred_ms: i64,
+) -> Result<String> {
     require_session(tx)?;
-    let now = now_ms();
+    let now = occurred_ms;
     let event = ActivityEvent {
         event_id: format!("e-{}", uuid::Uuid::new_v4().simple()),
         kind,

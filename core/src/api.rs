@@ -134,6 +134,77 @@ pub struct MemberState {
     /// centre).
     pub consents: Vec<ConsentRecord>,
     pub preferences: Preferences,
+    /// Marketing segments the programme put the member in (offers target them).
+    #[serde(default)]
+    pub segments: Vec<String>,
+}
+
+/// Which push service delivers to a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PushProvider {
+    /// Firebase Cloud Messaging (Android).
+    Fcm,
+    /// Apple Push Notification service (iOS).
+    Apns,
+}
+
+impl PushProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushProvider::Fcm => "fcm",
+            PushProvider::Apns => "apns",
+        }
+    }
+}
+
+/// A push campaign: an offer, to the members who consented to offers by push and match the
+/// audience.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    pub id: String,
+    pub offer: Offer,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// RFC 3339: not shown after it.
+    pub expires_at: String,
+    #[serde(default)]
+    pub collapse_key: Option<String>,
+    #[serde(default)]
+    pub audience: CampaignAudience,
+}
+
+/// Who a campaign is for, on top of consent: empty lists mean everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CampaignAudience {
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    /// Members whose interests (if they declared any) include one of these.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+/// What a campaign did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CampaignReport {
+    pub campaign_id: String,
+    /// Members in the audience with consent to offers by push.
+    pub members: u64,
+    /// Of those, members with no device registered for push.
+    pub without_device: u64,
+    pub sent: u64,
+    pub failed: u64,
 }
 
 /// One change in the catalog feed.
@@ -192,6 +263,12 @@ pub enum Mutation {
     SetPreferences { changes: Vec<PreferenceChange> },
     /// A usage event, sent only with analytics consent.
     TrackEvent { event: AnalyticsEvent },
+    /// This device's push token (the OS rotates it).
+    SetPushToken {
+        device_id: String,
+        provider: PushProvider,
+        token: String,
+    },
 }
 
 /// A usage event ("offer_opened", "screen_viewed"…), for analytics.
@@ -311,6 +388,21 @@ impl Mutation {
                 }
                 Ok(())
             }
+            Mutation::SetPushToken {
+                device_id, token, ..
+            } => {
+                check_id("device_id", device_id)?;
+                if token.is_empty()
+                    || token.len() > 4096
+                    || !token.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(CatalogError::new(
+                        "push_token",
+                        "must be 1 to 4096 printable ASCII characters",
+                    ));
+                }
+                Ok(())
+            }
             Mutation::TrackEvent { event } => {
                 check_id("analytics.event_id", &event.event_id)?;
                 check_id("analytics.name", &event.name)?;
@@ -419,6 +511,8 @@ pub mod codes {
     pub const CLOCK_SKEW: &str = "clock_skew";
     /// The member has not consented to what the request needs.
     pub const CONSENT_REQUIRED: &str = "consent_required";
+    /// The push token is for another device than the caller.
+    pub const WRONG_DEVICE: &str = "wrong_device";
     /// The record names another member than the caller.
     pub const WRONG_MEMBER: &str = "wrong_member";
     /// A consent record id already used for another record.

@@ -28,8 +28,11 @@ pub mod catalog;
 pub mod consent;
 pub mod db;
 pub mod diagnostics;
+pub mod geo;
+pub mod nearby;
 pub mod preferences;
 pub mod privacy;
+pub mod push;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -87,9 +90,38 @@ pub struct Tessera {
     /// The consent gate's bits, with [`GATE_LOADED`] set once derived from the ledger; cleared
     /// whenever the ledger may have changed.
     gate: AtomicU32,
+    /// The catalog cache indexed for position queries; built on first use, dropped when the
+    /// catalog changes.
+    offer_index: Mutex<Option<Arc<nearby::OfferIndex>>>,
+    offer_settings: Mutex<nearby::OfferSettings>,
+    /// The last geofence plan: when, where, and its regions (re-plans are throttled).
+    last_plan: Mutex<Option<(i64, geo::Position, Vec<nearby::GeofenceRegion>)>>,
 }
 
 const GATE_LOADED: u32 = 1 << 31;
+
+fn invalid(e: catalog::CatalogError) -> Error {
+    Error::InvalidInput {
+        field: e.field,
+        reason: e.reason,
+    }
+}
+
+/// Why a notification verdict is not `Send`, as a suppression reason.
+pub(crate) fn verdict_reason(
+    v: preferences::NotificationVerdict,
+) -> Option<nearby::SuppressReason> {
+    use nearby::SuppressReason as S;
+    use preferences::NotificationVerdict as V;
+    match v {
+        V::Send => None,
+        V::NoConsent { .. } | V::Unsupported => Some(S::NoConsent),
+        V::ChannelNotPreferred => Some(S::ChannelNotPreferred),
+        V::NotOfInterest => Some(S::NotOfInterest),
+        V::QuietHours { until } => Some(S::QuietHours { until }),
+        V::CapReached { per_day } => Some(S::CapReached { per_day }),
+    }
+}
 
 impl std::fmt::Debug for Tessera {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,6 +148,9 @@ impl Tessera {
             observer: Mutex::new(None),
             sync_lock: Mutex::new(()),
             gate: AtomicU32::new(0),
+            offer_index: Mutex::new(None),
+            offer_settings: Mutex::new(nearby::OfferSettings::default()),
+            last_plan: Mutex::new(None),
         })
     }
 
@@ -291,6 +326,9 @@ impl Tessera {
             .block_on(sync::sync(&self.db, &http, observer.as_ref()));
         // The server may have sent consent records made elsewhere (web, store, call centre).
         self.gate.store(0, Ordering::Release);
+        if result.as_ref().map_or(true, |r| r.catalog_changes > 0) {
+            self.forget_offer_index();
+        }
         result
     }
 
@@ -302,7 +340,9 @@ impl Tessera {
         &self,
         page: &api::CatalogPage,
     ) -> std::result::Result<u64, SyncError> {
-        sync::apply_catalog_page(&self.db, page)
+        let applied = sync::apply_catalog_page(&self.db, page);
+        self.forget_offer_index();
+        applied
     }
 
     /// Forget the member on this device. Refused with [`SyncError::PendingActions`] while
@@ -537,7 +577,253 @@ impl Tessera {
         let receipt = net.runtime.block_on(sync::erase(&self.db, &http))?;
         self.db.wipe()?;
         self.gate.store(0, Ordering::Release);
+        self.forget_offer_index();
         Ok(receipt)
+    }
+
+    // ----- offers where the member is -----
+
+    fn forget_offer_index(&self) {
+        *self.offer_index.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.last_plan.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The catalog cache indexed (built now if the catalog changed since the last call).
+    pub fn offer_index(&self) -> Result<Arc<nearby::OfferIndex>> {
+        let mut slot = self.offer_index.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(idx) = slot.as_ref() {
+            return Ok(idx.clone());
+        }
+        let idx = Arc::new(self.db.read(nearby::OfferIndex::build)?);
+        *slot = Some(idx.clone());
+        Ok(idx)
+    }
+
+    /// Cooldowns, event age and re-plan throttling.
+    pub fn set_offer_settings(&self, settings: nearby::OfferSettings) {
+        *self
+            .offer_settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = settings;
+    }
+
+    fn settings(&self) -> nearby::OfferSettings {
+        self.offer_settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Offers the member may use at stores within `radius_m` of `position`, each at its nearest
+    /// store, nearest (and, with personalisation, most relevant) first.
+    pub fn offers_near(
+        &self,
+        position: geo::Position,
+        radius_m: f64,
+        limit: u32,
+    ) -> Result<Vec<nearby::NearbyOffer>> {
+        position.validate().map_err(invalid)?;
+        if !(1.0..=100_000.0).contains(&radius_m) {
+            return Err(Error::InvalidInput {
+                field: "radius_m",
+                reason: "must be 1 m to 100 km".into(),
+            });
+        }
+        if !(1..=200).contains(&limit) {
+            return Err(Error::InvalidInput {
+                field: "limit",
+                reason: "must be 1 to 200".into(),
+            });
+        }
+        let idx = self.offer_index()?;
+        let gate = self.consent_gate();
+        let now = jiff::Timestamp::now().as_millisecond();
+        self.db.read(|c| {
+            let member = nearby::MemberView::read(c, &idx, gate)?;
+            nearby::offers_near(c, &idx, &member, position, radius_m, limit as usize, now)
+        })
+    }
+
+    /// The regions the OS should monitor from `position` within `budget` (iOS 20, Android 100),
+    /// as a change to `registered` (the region ids it monitors now). Empty without location
+    /// consent; the same plan, unchanged, when asked again within a minute and 100 m.
+    pub fn plan_geofences(
+        &self,
+        position: geo::Position,
+        budget: u32,
+        registered: &[String],
+    ) -> Result<nearby::GeofencePlan> {
+        position.validate().map_err(invalid)?;
+        if !(2..=1000).contains(&budget) {
+            return Err(Error::InvalidInput {
+                field: "budget",
+                reason: "must be 2 to 1000 regions".into(),
+            });
+        }
+        if !self.permits(consent::Feature::GeofenceMonitoring) {
+            *self.last_plan.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return Ok(nearby::diff(Vec::new(), registered, false));
+        }
+        let now = jiff::Timestamp::now().as_millisecond();
+        let settings = self.settings();
+        let mut last = self.last_plan.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, from, regions)) = last.as_ref() {
+            let same: std::collections::BTreeSet<&str> =
+                regions.iter().map(|r| r.id.as_str()).collect();
+            let registered_same = registered.len() == same.len()
+                && registered.iter().all(|r| same.contains(r.as_str()));
+            if now - at < settings.replan_min_interval_ms
+                && geo::distance_m(*from, position) < settings.replan_min_move_m
+                && registered_same
+                && regions.len() <= budget as usize
+            {
+                return Ok(nearby::diff(regions.clone(), registered, true));
+            }
+        }
+        let idx = self.offer_index()?;
+        let gate = self.consent_gate();
+        let regions = self.db.read(|c| {
+            let member = nearby::MemberView::read(c, &idx, gate)?;
+            Ok::<_, Error>(nearby::plan_regions(
+                &idx,
+                &member,
+                position,
+                budget as usize,
+                now,
+            ))
+        })?;
+        *last = Some((now, position, regions.clone()));
+        Ok(nearby::diff(regions, registered, false))
+    }
+
+    /// What to do when the OS reports `kind` for `region_id` at `at_ms` (milliseconds since the
+    /// epoch): a notification or why not; a dwell records a store visit for the next sync.
+    pub fn on_region_event(
+        &self,
+        region_id: &str,
+        kind: nearby::RegionEventKind,
+        at_ms: i64,
+    ) -> Result<nearby::RegionOutcome> {
+        use nearby::{RegionAction, RegionEventKind, RegionOutcome, SuppressReason};
+        let outcome = |action| RegionOutcome {
+            action,
+            visit_recorded: false,
+        };
+        if region_id.starts_with("replan:") {
+            return Ok(outcome(match kind {
+                RegionEventKind::Exit => RegionAction::Replan,
+                _ => RegionAction::Nothing,
+            }));
+        }
+        let Some(store_id) = region_id.strip_prefix("store:") else {
+            return Ok(outcome(RegionAction::Suppress {
+                reason: SuppressReason::UnknownRegion,
+            }));
+        };
+        if kind == RegionEventKind::Exit {
+            return Ok(outcome(RegionAction::Nothing));
+        }
+        if !self.permits(consent::Feature::GeofenceMonitoring) {
+            return Ok(outcome(RegionAction::Suppress {
+                reason: SuppressReason::NoConsent,
+            }));
+        }
+        let idx = self.offer_index()?;
+        let Some(store) = nearby::store_index(&idx, store_id) else {
+            return Ok(outcome(RegionAction::Suppress {
+                reason: SuppressReason::UnknownRegion,
+            }));
+        };
+        let settings = self.settings();
+        let gate = self.consent_gate();
+        let now = jiff::Timestamp::now().as_millisecond();
+        self.db.write(|tx| {
+            let mut visit_recorded = false;
+            if kind == RegionEventKind::Dwell {
+                let attributes = [("source".to_owned(), "geofence".to_owned())].into();
+                activity::record_event_at(
+                    tx,
+                    api::EventKind::StoreVisit,
+                    Some(store_id.to_owned()),
+                    attributes,
+                    at_ms.min(now),
+                )?;
+                visit_recorded = true;
+            }
+            let suppress = |reason| {
+                Ok(RegionOutcome {
+                    action: RegionAction::Suppress { reason },
+                    visit_recorded,
+                })
+            };
+            if (now - at_ms).abs() > settings.max_event_age_ms {
+                return suppress(SuppressReason::Stale);
+            }
+            if !gate.permits(consent::Feature::GeolocatedNotifications) {
+                return suppress(SuppressReason::NoConsent);
+            }
+            if !nearby::store_open(&idx, store, at_ms) {
+                return suppress(SuppressReason::StoreClosed);
+            }
+            let member = nearby::MemberView::read(tx, &idx, gate)?;
+            let Some(offer) = nearby::best_offer_at(&idx, &member, store, at_ms) else {
+                return suppress(SuppressReason::NoEligibleOffer);
+            };
+            if let Some(last) =
+                nearby::last_store_notification(tx, store_id, at_ms - settings.store_cooldown_ms)?
+            {
+                let until = jiff::Timestamp::from_millisecond(last + settings.store_cooldown_ms)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                return suppress(SuppressReason::Cooldown { until });
+            }
+            let offer = nearby::read_full_offer(tx, nearby::offer_id(&idx, offer))?;
+            let request = preferences::NotificationRequest {
+                purpose: nearby::GEOFENCE_PURPOSE,
+                channel: consent::Channel::Push,
+                categories: offer.categories.clone(),
+            };
+            let at = jiff::Timestamp::from_millisecond(at_ms).map_err(|_| Error::InvalidInput {
+                field: "at_ms",
+                reason: "out of range".into(),
+            })?;
+            let verdict = privacy::claim_at(tx, gate, &request, at, Some(store_id))?;
+            let (sid, name) = nearby::store_names(&idx, store);
+            Ok(RegionOutcome {
+                action: match verdict_reason(verdict) {
+                    None => RegionAction::Notify {
+                        notification: nearby::notification(&offer, Some((&sid, &name))),
+                    },
+                    Some(reason) => RegionAction::Suppress { reason },
+                },
+                visit_recorded,
+            })
+        })
+    }
+
+    /// Register the token the OS gave for push messages; sent at the next sync when it changed.
+    /// Returns whether it changed.
+    pub fn set_push_token(&self, provider: api::PushProvider, token: &str) -> Result<bool> {
+        self.db.write(|tx| push::set_token(tx, provider, token))
+    }
+
+    /// Decide about a push message (an FCM data message or an APNs `userInfo`, as JSON):
+    /// show it, suppress it (duplicate, expired, consent, quiet hours, caps), or sync now. An
+    /// offer it carries is cached so that a tap opens it offline.
+    pub fn handle_push(
+        &self,
+        message: &str,
+        received_at_ms: i64,
+    ) -> std::result::Result<push::PushDecision, push::PushHandlingError> {
+        let payload = push::parse(message)?;
+        let gate = self.consent_gate();
+        let decision = self
+            .db
+            .write(|tx| push::decide(tx, gate, &payload, received_at_ms))?;
+        if payload.offer.is_some() {
+            self.forget_offer_index();
+        }
+        Ok(decision)
     }
 
     // ----- cached reads -----

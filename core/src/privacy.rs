@@ -399,11 +399,21 @@ pub(crate) fn claim_notification(
     gate: ConsentGate,
     request: &NotificationRequest,
 ) -> Result<NotificationVerdict> {
+    claim_at(tx, gate, request, jiff::Timestamp::now(), None)
+}
+
+/// [`claim_notification`] at a given instant, counted against `store`'s cooldown when given.
+pub(crate) fn claim_at(
+    tx: &Transaction<'_>,
+    gate: ConsentGate,
+    request: &NotificationRequest,
+    now: jiff::Timestamp,
+    store: Option<&str>,
+) -> Result<NotificationVerdict> {
     for c in &request.categories {
         check_id("request.categories", c).map_err(invalid)?;
     }
     let prefs = stored_preferences(tx)?;
-    let now = jiff::Timestamp::now();
     let tz = jiff::tz::TimeZone::get(&prefs.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let (day, week) = day_and_week_start(now, &tz);
     let (today, this_week): (u32, u32) = tx
@@ -419,16 +429,18 @@ pub(crate) fn claim_notification(
     let verdict = decide(request, gate, &prefs, SentCounts { today, this_week }, now);
     if verdict == NotificationVerdict::Send {
         tx.prepare_cached(
-            "INSERT INTO notification_log (channel, purpose, sent_at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO notification_log (channel, purpose, sent_at, store_id)
+             VALUES (?1, ?2, ?3, ?4)",
         )
         .map_err(st)?
         .execute(params![
             request.channel.as_str(),
             request.purpose.as_str(),
-            now.as_millisecond()
+            now.as_millisecond(),
+            store
         ])
         .map_err(st)?;
-        // Caps look back a week at most.
+        // Caps and cooldowns look back a week at most.
         tx.execute(
             "DELETE FROM notification_log WHERE sent_at < ?1",
             [now.as_millisecond() - 8 * 86_400_000],

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod problem;
+pub mod push;
 pub mod routes;
 pub mod seed;
 pub mod storage;
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub page_size: u32,
     /// How far in the future a phone's event time may be.
     pub max_clock_skew: Duration,
+    /// The push services campaigns are sent through.
+    pub push: push::PushConfig,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             max_admin_body: 256 * 1024 * 1024,
             page_size: 1000,
             max_clock_skew: Duration::from_secs(24 * 3600),
+            push: push::PushConfig::default(),
         }
     }
 }
@@ -124,6 +128,7 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub in_flight: Arc<InFlight>,
     pub metrics: Arc<Metrics>,
+    pub gateway: Arc<dyn push::PushGateway>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -134,8 +139,10 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(storage: Arc<dyn Storage>, config: ServerConfig) -> Self {
+        let gateway = Arc::new(push::HttpGateway::new(config.push.clone()));
         AppState {
             storage,
+            gateway,
             config: Arc::new(config),
             in_flight: Arc::new(InFlight::default()),
             metrics: Arc::new(Metrics::default()),
@@ -195,6 +202,8 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::export_member))
         .routes(routes!(routes::admin::erase_member))
         .routes(routes!(routes::admin::audience))
+        .routes(routes!(routes::admin::set_segments))
+        .routes(routes!(routes::admin::run_campaign))
         .layer(DefaultBodyLimit::max(max_admin));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(member)

@@ -97,7 +97,9 @@ pub(crate) fn sign_out(tx: &Transaction<'_>, discard: bool) -> Result<(), SyncEr
          DELETE FROM notification_log;
          UPDATE sync_state SET catalog_cursor = NULL, catalog_as_of = NULL, last_attempt_at = NULL,
             last_success_at = NULL, last_error = NULL, clock_offset_ms = NULL,
-            member_version = NULL, consent_clock_ms = NULL, app_version = NULL;",
+            member_version = NULL, consent_clock_ms = NULL, app_version = NULL,
+            push_token = NULL;
+         DELETE FROM offer_state; DELETE FROM push_seen;",
     )
     .map_err(st)?;
     Ok(())

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use tessera_core::Program;
-use tessera_core::api::{ErasureReceipt, MemberExport, Problem};
+use tessera_core::api::{Campaign, CampaignReport, ErasureReceipt, MemberExport, Problem};
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 use utoipa::ToSchema;
@@ -364,4 +364,123 @@ pub async fn audience(
         channel: q.channel,
         members,
     }))
+}
+
+#[utoipa::path(put, path = "/admin/v1/members/{id}/segments", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    request_body = Vec<String>,
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid segment ids", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_segments(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(segments): ApiJson<Vec<String>>,
+) -> Result<StatusCode, ApiError> {
+    if segments.len() > 50 {
+        return Err(ApiError::validation("segments: at most 50"));
+    }
+    for s in &segments {
+        tessera_core::catalog::check_id("segments", s).map_err(ApiError::validation)?;
+    }
+    state
+        .storage
+        .set_segments(id, segments)
+        .await?
+        .map(|()| StatusCode::NO_CONTENT)
+        .ok_or_else(|| ApiError::not_found("no such member"))
+}
+
+#[utoipa::path(post, path = "/admin/v1/campaigns", tag = "admin",
+    security(("admin" = [])),
+    request_body = Campaign,
+    responses(
+        (status = 201, description = "Sent to every device of the audience with consent to offers by push", body = CampaignReport),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A campaign with this id exists", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, expired, or larger than a push can carry", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn run_campaign(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(campaign): ApiJson<Campaign>,
+) -> Result<(StatusCode, axum::Json<CampaignReport>), ApiError> {
+    use tessera_core::push::{PUSH_VERSION, PushKind, PushPayload};
+    tessera_core::catalog::check_id("campaign.id", &campaign.id).map_err(ApiError::validation)?;
+    let expires = tessera_core::catalog::parse_instant("campaign.expires_at", &campaign.expires_at)
+        .map_err(ApiError::validation)?;
+    if expires <= jiff::Timestamp::now() {
+        return Err(ApiError::validation("campaign.expires_at: already past"));
+    }
+    let payload_for = |device: &str| PushPayload {
+        v: PUSH_VERSION,
+        id: format!("{}.{device}", campaign.id),
+        kind: PushKind::Offer,
+        campaign_id: Some(campaign.id.clone()),
+        offer: Some(campaign.offer.clone()),
+        expires_at: Some(campaign.expires_at.clone()),
+        collapse_key: campaign.collapse_key.clone(),
+        title: campaign.title.clone(),
+        body: campaign.body.clone(),
+    };
+    // Checked once with the longest device id a device can have.
+    let sample = payload_for(&"d".repeat(64));
+    sample.validate().map_err(ApiError::validation)?;
+    let size = serde_json::to_vec(&sample)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
+    if size > crate::push::MAX_PAYLOAD_BYTES - 200 {
+        return Err(ApiError::validation(format!(
+            "campaign: the push payload would be {size} bytes; FCM and APNs carry 4096"
+        )));
+    }
+    let body = serde_json::to_string(&campaign).map_err(|_| ApiError::internal())?;
+    let now = jiff::Timestamp::now().as_millisecond();
+    if !state
+        .storage
+        .reserve_campaign(campaign.id.clone(), body, now)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            tessera_core::api::codes::VALIDATION_FAILED,
+            "A campaign with this id exists",
+            None,
+        ));
+    }
+    let targets = state
+        .storage
+        .campaign_targets(campaign.audience.clone())
+        .await?;
+    let mut outcomes = Vec::with_capacity(targets.devices.len());
+    for target in &targets.devices {
+        let push = crate::push::OutgoingPush {
+            provider: target.provider,
+            device_token: target.token.clone(),
+            payload: payload_for(&target.device_id),
+            expires_at_s: expires.as_second(),
+        };
+        outcomes.push(state.gateway.send(&push).await);
+    }
+    let report = state
+        .storage
+        .record_campaign(
+            campaign.id.clone(),
+            targets,
+            outcomes,
+            jiff::Timestamp::now().as_millisecond(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(report)))
 }

@@ -445,6 +445,16 @@ pub async fn mutate(
     }
     let mutation: Mutation = serde_json::from_value(value).map_err(|e| bad_body(e.to_string()))?;
     mutation.validate().map_err(ApiError::validation)?;
+    if let Mutation::SetPushToken { device_id, .. } = &mutation
+        && *device_id != auth.device_id
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::WRONG_DEVICE,
+            "The push token is for another device",
+            None,
+        ));
+    }
     if let Mutation::RecordConsent { record } = &mutation {
         if record.member_id != auth.member_id {
             return Err(ApiError::new(

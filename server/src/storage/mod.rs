@@ -7,7 +7,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 #[allow(unused_imports)]
 use tessera_core::api::MutationResponse;
-use tessera_core::api::{ErasureReceipt, MemberExport, MemberState, Mutation, Problem};
+use tessera_core::api::{
+    CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation, Problem,
+    PushProvider,
+};
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::{MemberCard, Program};
@@ -182,9 +185,53 @@ pub trait Storage: Send + Sync + 'static {
         now_ms: i64,
         requested_by: String,
     ) -> Result<Option<ErasureReceipt>, StorageError>;
+    /// Replace the member's segments; `None` if there is no such member.
+    async fn set_segments(
+        &self,
+        member_id: String,
+        segments: Vec<String>,
+    ) -> Result<Option<()>, StorageError>;
+    /// The devices to push a campaign to: members who consented to offers by push and match the
+    /// audience, with their push tokens; and how many matching members have none.
+    async fn campaign_targets(
+        &self,
+        audience: CampaignAudience,
+    ) -> Result<CampaignTargets, StorageError>;
+    /// Claim a campaign id before sending anything: false if it was used already.
+    async fn reserve_campaign(
+        &self,
+        campaign_id: String,
+        body: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError>;
+    /// Record a reserved campaign's deliveries.
+    async fn record_campaign(
+        &self,
+        campaign_id: String,
+        targets: CampaignTargets,
+        outcomes: Vec<Result<(), String>>,
+        now_ms: i64,
+    ) -> Result<CampaignReport, StorageError>;
     /// Every event id the server holds for a member, with how many times each was applied
     /// (tests and audits: each must be 1).
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError>;
+}
+
+/// One device to push to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushTarget {
+    pub member_id: String,
+    pub device_id: String,
+    pub provider: PushProvider,
+    pub token: String,
+}
+
+/// Who a campaign reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignTargets {
+    pub members: u64,
+    pub without_device: u64,
+    pub devices: Vec<PushTarget>,
 }
 
 /// What a catalog load changed.

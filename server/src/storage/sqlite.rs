@@ -11,20 +11,21 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use rusqlite_migration::{M, Migrations};
 use tessera_core::Program;
 use tessera_core::api::{
-    ActivityEvent, ErasureReceipt, MemberExport, MemberState, Mutation, MutationResponse, Problem,
-    codes,
+    ActivityEvent, CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState,
+    Mutation, MutationResponse, Problem, PushProvider, codes,
 };
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 
 use super::{
-    CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, MutationOutcome, NewEnrolment,
-    Storage, StorageError, StoredAnswer, TokenHashes, TokenLookup,
+    CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, MutationOutcome,
+    NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TokenHashes, TokenLookup,
 };
 
 const STEPS: &[M<'static>] = &[
     M::up(include_str!("schema.sql")),
     M::up(include_str!("schema_2_privacy.sql")),
+    M::up(include_str!("schema_3_offers.sql")),
 ];
 static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
@@ -465,15 +466,23 @@ impl Storage for SqliteStorage {
 
     async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError> {
         self.read(move |c| {
-            let (card_number, holder_name, tier, points_balance): (String, String, String, i64) = c
+            let (card_number, holder_name, tier, points_balance, segments): (
+                String,
+                String,
+                String,
+                i64,
+                String,
+            ) = c
                 .query_row(
-                    "SELECT card_number, holder_name, tier, points_balance FROM member
+                    "SELECT card_number, holder_name, tier, points_balance, segments FROM member
                      WHERE id = ?1",
                     [&member_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()?
                 .ok_or(StorageError::NotFound)?;
+            let segments: Vec<String> = serde_json::from_str(&segments)
+                .map_err(|e| StorageError::Backend(format!("member segments: {e}")))?;
             let favourite_store_ids = c
                 .prepare_cached(
                     "SELECT store_id FROM favourite_store WHERE member_id = ?1 ORDER BY store_id",
@@ -497,6 +506,7 @@ impl Storage for SqliteStorage {
                 events_recorded: events_recorded as u64,
                 consents,
                 preferences,
+                segments,
             })
         })
         .await
@@ -640,6 +650,143 @@ impl Storage for SqliteStorage {
             .await
     }
 
+    async fn set_segments(
+        &self,
+        member_id: String,
+        segments: Vec<String>,
+    ) -> Result<Option<()>, StorageError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE member SET segments = ?2, version = version + 1 WHERE id = ?1",
+                params![member_id, json(&segments)?],
+            )?;
+            Ok((n == 1).then_some(()))
+        })
+        .await
+    }
+
+    async fn campaign_targets(
+        &self,
+        audience: CampaignAudience,
+    ) -> Result<CampaignTargets, StorageError> {
+        self.read(move |c| {
+            let consenting = super::privacy::audience(
+                c,
+                tessera_core::consent::Purpose::MarketingOffers,
+                tessera_core::consent::Channel::Push,
+            )?;
+            let mut targets = CampaignTargets::default();
+            for member in consenting {
+                let (tier, segments): (String, String) = c
+                    .prepare_cached("SELECT tier, segments FROM member WHERE id = ?1")?
+                    .query_row([&member], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let segments: Vec<String> = serde_json::from_str(&segments).unwrap_or_default();
+                let interests = super::privacy::preferences(c, &member)?.interests;
+                let fits = (audience.tiers.is_empty() || audience.tiers.contains(&tier))
+                    && (audience.segments.is_empty()
+                        || audience.segments.iter().any(|s| segments.contains(s)))
+                    && (audience.categories.is_empty()
+                        || interests.is_empty()
+                        || audience.categories.iter().any(|k| interests.contains(k)));
+                if !fits {
+                    continue;
+                }
+                targets.members += 1;
+                let devices = c
+                    .prepare_cached(
+                        "SELECT device_id, provider, token FROM push_token WHERE member_id = ?1
+                         ORDER BY device_id",
+                    )?
+                    .query_map([&member], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                if devices.is_empty() {
+                    targets.without_device += 1;
+                }
+                for (device_id, provider, token) in devices {
+                    targets.devices.push(PushTarget {
+                        member_id: member.clone(),
+                        device_id,
+                        provider: if provider == "apns" {
+                            PushProvider::Apns
+                        } else {
+                            PushProvider::Fcm
+                        },
+                        token,
+                    });
+                }
+            }
+            Ok(targets)
+        })
+        .await
+    }
+
+    async fn reserve_campaign(
+        &self,
+        campaign_id: String,
+        body: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.write(move |tx| {
+            Ok(tx.execute(
+                "INSERT OR IGNORE INTO campaign (id, created_at, body, targeted, sent, failed)
+                 VALUES (?1, ?2, ?3, 0, 0, 0)",
+                params![campaign_id, now_ms, body],
+            )? == 1)
+        })
+        .await
+    }
+
+    async fn record_campaign(
+        &self,
+        campaign_id: String,
+        targets: CampaignTargets,
+        outcomes: Vec<Result<(), String>>,
+        now_ms: i64,
+    ) -> Result<CampaignReport, StorageError> {
+        self.write(move |tx| {
+            let sent = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
+            let failed = outcomes.len() as u64 - sent;
+            tx.execute(
+                "UPDATE campaign SET targeted = ?2, sent = ?3, failed = ?4 WHERE id = ?1",
+                params![
+                    campaign_id,
+                    targets.members as i64,
+                    sent as i64,
+                    failed as i64
+                ],
+            )?;
+            for (target, outcome) in targets.devices.iter().zip(&outcomes) {
+                tx.prepare_cached(
+                    "INSERT INTO push_delivery (campaign_id, member_id, device_id, provider, status,
+                        error, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    campaign_id,
+                    target.member_id,
+                    target.device_id,
+                    target.provider.as_str(),
+                    i64::from(outcome.is_ok()),
+                    outcome.as_ref().err(),
+                    now_ms
+                ])?;
+            }
+            Ok(CampaignReport {
+                campaign_id,
+                members: targets.members,
+                without_device: targets.without_device,
+                sent,
+                failed,
+            })
+        })
+        .await
+    }
+
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError> {
         self.read(move |c| {
             let mut stmt = c.prepare(
@@ -741,9 +888,23 @@ fn apply(
                 return Ok(Err(problem));
             }
         }
+        Mutation::SetPushToken {
+            device_id,
+            provider,
+            token,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO push_token (device_id, member_id, provider, token, updated_at)
+                 SELECT id, member_id, ?3, ?4, ?5 FROM device WHERE id = ?1 AND member_id = ?2",
+            )?
+            .execute(params![device_id, member_id, provider.as_str(), token, now_ms])?;
+        }
     }
     // Analytics do not change what GET /v1/me shows: no new member version for them.
-    let changes_state = !matches!(mutation, Mutation::TrackEvent { .. });
+    let changes_state = !matches!(
+        mutation,
+        Mutation::TrackEvent { .. } | Mutation::SetPushToken { .. }
+    );
     let sequence: i64 = tx
         .prepare_cached(
             "UPDATE member SET mutations = mutations + 1, version = version + ?2 WHERE id = ?1
