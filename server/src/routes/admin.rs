@@ -425,7 +425,13 @@ pub async fn run_campaign(
     }
     let payload_for = |device: &str| PushPayload {
         v: PUSH_VERSION,
-        id: format!("{}.{device}", campaign.id),
+        // Unique per campaign and device, short enough for an id: a digest of both.
+        id: {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(format!("{}\n{device}", campaign.id).as_bytes());
+            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            format!("p-{hex}")
+        },
         kind: PushKind::Offer,
         campaign_id: Some(campaign.id.clone()),
         offer: Some(campaign.offer.clone()),
