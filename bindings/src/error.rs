@@ -158,3 +158,37 @@ impl From<Error> for ActionError {
         }
     }
 }
+
+/// Why a push message could not be handled. `NotTessera`: the message is for the app itself.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum PushError {
+    #[error("the message is not a JSON object: {reason}")]
+    NotJson { reason: String },
+    #[error("the message has no tessera payload")]
+    NotTessera,
+    /// A newer payload than this build reads: the app needs an update.
+    #[error("payload version {version} is not supported")]
+    UnsupportedVersion { version: u32 },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("the message is {bytes} bytes")]
+    TooLarge { bytes: u64 },
+    #[error("storage: {problem}")]
+    Storage { problem: StorageError },
+}
+
+impl From<tessera_core::push::PushHandlingError> for PushError {
+    fn from(e: tessera_core::push::PushHandlingError) -> Self {
+        use tessera_core::push::{PushError as P, PushHandlingError as H};
+        match e {
+            H::Storage(problem) => PushError::Storage { problem },
+            H::Message(P::NotJson { reason }) => PushError::NotJson { reason },
+            H::Message(P::NotTessera) => PushError::NotTessera,
+            H::Message(P::UnsupportedVersion { version }) => {
+                PushError::UnsupportedVersion { version }
+            }
+            H::Message(P::Invalid { field, reason }) => PushError::Invalid { field, reason },
+            H::Message(P::TooLarge { bytes }) => PushError::TooLarge { bytes },
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! | `error` | the public error enums and the one place core errors are converted |
 //! | `card` | the `Tessera` object: open, the card screen |
 //! | `consent` | consent ledger and gate, preference centre, notifications, offers, export, erasure |
+//! | `offers` | offers near, geofence plan, region events, push messages |
 //! | `sync` | enrolment, sync and its listener, offline actions, cached reads |
 //! | `barcode` | free functions: analyse a typed-in number, render any value |
 //! | `diagnostics` | version, and the panic check a shell's smoke test runs |
@@ -22,6 +23,7 @@ mod consent;
 mod diagnostics;
 mod error;
 mod logging;
+mod offers;
 mod sync;
 
 pub use barcode::*;
@@ -30,4 +32,5 @@ pub use consent::*;
 pub use diagnostics::*;
 pub use error::*;
 pub use logging::*;
+pub use offers::*;
 pub use sync::*;

@@ -52,7 +52,6 @@ pub struct PushPayload {
 
 /// Why a push message cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
 pub enum PushError {
     /// Not a JSON object.
     #[error("the message is not a JSON object: {reason}")]

@@ -200,6 +200,7 @@ fun main() {
     } else {
         syncTests(serverUrl)
         consentTests(serverUrl)
+        offersTests(serverUrl)
     }
 
     dir.deleteRecursively()

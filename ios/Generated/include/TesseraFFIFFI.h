@@ -390,6 +390,31 @@ int8_t uniffi_tessera_ffi_fn_method_tessera_track(uint64_t ptr, RustBuffer name,
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(uint64_t ptr, RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_HANDLE_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_HANDLE_PUSH
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_handle_push(uint64_t ptr, RustBuffer message, int64_t received_at_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFERS_NEAR
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFERS_NEAR
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_offers_near(uint64_t ptr, RustBuffer position, double radius_m, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ON_REGION_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ON_REGION_EVENT
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_on_region_event(uint64_t ptr, RustBuffer region_id, RustBuffer kind, int64_t at_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PLAN_GEOFENCES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PLAN_GEOFENCES
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_plan_geofences(uint64_t ptr, RustBuffer position, uint32_t budget, RustBuffer registered, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_PUSH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_PUSH_TOKEN
+int8_t uniffi_tessera_ffi_fn_method_tessera_set_push_token(uint64_t ptr, RustBuffer provider, RustBuffer token, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ACTIVITY
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ACTIVITY
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_activity(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
@@ -544,6 +569,16 @@ void uniffi_tessera_ffi_fn_func_verify_panic_handling(RustBuffer message, RustCa
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_INIT_LOGGING
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_INIT_LOGGING
 int8_t uniffi_tessera_ffi_fn_func_init_logging(RustBuffer level, uint64_t sink, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_GEODESIC_DISTANCE_M
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_GEODESIC_DISTANCE_M
+double uniffi_tessera_ffi_fn_func_geodesic_distance_m(RustBuffer a, RustBuffer b, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_GEOFENCE_BUDGET
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_GEOFENCE_BUDGET
+uint32_t uniffi_tessera_ffi_fn_func_geofence_budget(RustBuffer platform, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_TESSERA_FFI_RUSTBUFFER_ALLOC
@@ -860,6 +895,18 @@ uint16_t uniffi_tessera_ffi_checksum_func_init_logging(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_GEODESIC_DISTANCE_M
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_GEODESIC_DISTANCE_M
+uint16_t uniffi_tessera_ffi_checksum_func_geodesic_distance_m(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_GEOFENCE_BUDGET
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_GEOFENCE_BUDGET
+uint16_t uniffi_tessera_ffi_checksum_func_geofence_budget(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CARD
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CARD
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_card(void
@@ -977,6 +1024,36 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_track(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_WITHDRAW_ALL_CONSENTS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_WITHDRAW_ALL_CONSENTS
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_HANDLE_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_HANDLE_PUSH
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_handle_push(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_OFFERS_NEAR
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_OFFERS_NEAR
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_offers_near(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ON_REGION_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ON_REGION_EVENT
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_on_region_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PLAN_GEOFENCES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PLAN_GEOFENCES
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_plan_geofences(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_PUSH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_PUSH_TOKEN
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_push_token(void
     
 );
 #endif

@@ -1736,6 +1736,178 @@ public func FfiConverterTypeFrequencyCap_lower(_ value: FrequencyCap) -> RustBuf
 
 
 /**
+ * What the OS should monitor, as a change to what it monitors now.
+ */
+public struct GeofencePlan: Equatable, Hashable {
+    /**
+     * Every region of the plan: the nearest stores with offers, then the re-plan region. Empty
+     * without location consent.
+     */
+    public var regions: [GeofenceRegion]
+    /**
+     * Regions to start monitoring.
+     */
+    public var add: [GeofenceRegion]
+    /**
+     * Region ids to stop monitoring.
+     */
+    public var remove: [String]
+    /**
+     * The last plan was made moments ago nearby: nothing changes.
+     */
+    public var throttled: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Every region of the plan: the nearest stores with offers, then the re-plan region. Empty
+         * without location consent.
+         */regions: [GeofenceRegion], 
+        /**
+         * Regions to start monitoring.
+         */add: [GeofenceRegion], 
+        /**
+         * Region ids to stop monitoring.
+         */remove: [String], 
+        /**
+         * The last plan was made moments ago nearby: nothing changes.
+         */throttled: Bool) {
+        self.regions = regions
+        self.add = add
+        self.remove = remove
+        self.throttled = throttled
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GeofencePlan: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGeofencePlan: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GeofencePlan {
+        return
+            try GeofencePlan(
+                regions: FfiConverterSequenceTypeGeofenceRegion.read(from: &buf), 
+                add: FfiConverterSequenceTypeGeofenceRegion.read(from: &buf), 
+                remove: FfiConverterSequenceString.read(from: &buf), 
+                throttled: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GeofencePlan, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeGeofenceRegion.write(value.regions, into: &buf)
+        FfiConverterSequenceTypeGeofenceRegion.write(value.add, into: &buf)
+        FfiConverterSequenceString.write(value.remove, into: &buf)
+        FfiConverterBool.write(value.throttled, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGeofencePlan_lift(_ buf: RustBuffer) throws -> GeofencePlan {
+    return try FfiConverterTypeGeofencePlan.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGeofencePlan_lower(_ value: GeofencePlan) -> RustBuffer {
+    return FfiConverterTypeGeofencePlan.lower(value)
+}
+
+
+/**
+ * A circular region for the OS to monitor.
+ */
+public struct GeofenceRegion: Equatable, Hashable {
+    /**
+     * `store:<id>`, or `replan:<lat>,<lon>,<radius>` for the region around the member.
+     */
+    public var id: String
+    public var latitude: Double
+    public var longitude: Double
+    public var radiusM: Double
+    /**
+     * The store monitored; none for the re-plan region.
+     */
+    public var storeId: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `store:<id>`, or `replan:<lat>,<lon>,<radius>` for the region around the member.
+         */id: String, latitude: Double, longitude: Double, radiusM: Double, 
+        /**
+         * The store monitored; none for the re-plan region.
+         */storeId: String?) {
+        self.id = id
+        self.latitude = latitude
+        self.longitude = longitude
+        self.radiusM = radiusM
+        self.storeId = storeId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GeofenceRegion: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGeofenceRegion: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GeofenceRegion {
+        return
+            try GeofenceRegion(
+                id: FfiConverterString.read(from: &buf), 
+                latitude: FfiConverterDouble.read(from: &buf), 
+                longitude: FfiConverterDouble.read(from: &buf), 
+                radiusM: FfiConverterDouble.read(from: &buf), 
+                storeId: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GeofenceRegion, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterDouble.write(value.latitude, into: &buf)
+        FfiConverterDouble.write(value.longitude, into: &buf)
+        FfiConverterDouble.write(value.radiusM, into: &buf)
+        FfiConverterOptionString.write(value.storeId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGeofenceRegion_lift(_ buf: RustBuffer) throws -> GeofenceRegion {
+    return try FfiConverterTypeGeofenceRegion.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGeofenceRegion_lower(_ value: GeofenceRegion) -> RustBuffer {
+    return FfiConverterTypeGeofenceRegion.lower(value)
+}
+
+
+/**
  * The member's card, as entered at enrolment (later: as sent by the server).
  */
 public struct MemberCard: Equatable, Hashable {
@@ -1844,6 +2016,10 @@ public struct MemberState: Equatable, Hashable {
      */
     public var consents: [ConsentRecord]
     public var preferences: Preferences
+    /**
+     * Marketing segments the programme put the member in (offers target them).
+     */
+    public var segments: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1854,7 +2030,10 @@ public struct MemberState: Equatable, Hashable {
         /**
          * The member's whole consent ledger, oldest first (every source: app, web, store, call
          * centre).
-         */consents: [ConsentRecord], preferences: Preferences) {
+         */consents: [ConsentRecord], preferences: Preferences, 
+        /**
+         * Marketing segments the programme put the member in (offers target them).
+         */segments: [String]) {
         self.memberId = memberId
         self.cardNumber = cardNumber
         self.holderName = holderName
@@ -1864,6 +2043,7 @@ public struct MemberState: Equatable, Hashable {
         self.eventsRecorded = eventsRecorded
         self.consents = consents
         self.preferences = preferences
+        self.segments = segments
     }
 
     
@@ -1890,7 +2070,8 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
                 favouriteStoreIds: FfiConverterSequenceString.read(from: &buf), 
                 eventsRecorded: FfiConverterUInt64.read(from: &buf), 
                 consents: FfiConverterSequenceTypeConsentRecord.read(from: &buf), 
-                preferences: FfiConverterTypePreferences.read(from: &buf)
+                preferences: FfiConverterTypePreferences.read(from: &buf), 
+                segments: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -1904,6 +2085,7 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.eventsRecorded, into: &buf)
         FfiConverterSequenceTypeConsentRecord.write(value.consents, into: &buf)
         FfiConverterTypePreferences.write(value.preferences, into: &buf)
+        FfiConverterSequenceString.write(value.segments, into: &buf)
     }
 }
 
@@ -1920,6 +2102,87 @@ public func FfiConverterTypeMemberState_lift(_ buf: RustBuffer) throws -> Member
 #endif
 public func FfiConverterTypeMemberState_lower(_ value: MemberState) -> RustBuffer {
     return FfiConverterTypeMemberState.lower(value)
+}
+
+
+/**
+ * An offer near the member, at the nearest store where it applies.
+ */
+public struct NearbyOffer: Equatable, Hashable {
+    public var offer: Offer
+    public var storeId: String
+    public var storeName: String
+    /**
+     * Geodesic distance from the member, metres.
+     */
+    public var distanceM: Double
+    /**
+     * Usable right now: the store is open and the offer's hours include now.
+     */
+    public var activeNow: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(offer: Offer, storeId: String, storeName: String, 
+        /**
+         * Geodesic distance from the member, metres.
+         */distanceM: Double, 
+        /**
+         * Usable right now: the store is open and the offer's hours include now.
+         */activeNow: Bool) {
+        self.offer = offer
+        self.storeId = storeId
+        self.storeName = storeName
+        self.distanceM = distanceM
+        self.activeNow = activeNow
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NearbyOffer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNearbyOffer: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NearbyOffer {
+        return
+            try NearbyOffer(
+                offer: FfiConverterTypeOffer.read(from: &buf), 
+                storeId: FfiConverterString.read(from: &buf), 
+                storeName: FfiConverterString.read(from: &buf), 
+                distanceM: FfiConverterDouble.read(from: &buf), 
+                activeNow: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NearbyOffer, into buf: inout [UInt8]) {
+        FfiConverterTypeOffer.write(value.offer, into: &buf)
+        FfiConverterString.write(value.storeId, into: &buf)
+        FfiConverterString.write(value.storeName, into: &buf)
+        FfiConverterDouble.write(value.distanceM, into: &buf)
+        FfiConverterBool.write(value.activeNow, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNearbyOffer_lift(_ buf: RustBuffer) throws -> NearbyOffer {
+    return try FfiConverterTypeNearbyOffer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNearbyOffer_lower(_ value: NearbyOffer) -> RustBuffer {
+    return FfiConverterTypeNearbyOffer.lower(value)
 }
 
 
@@ -2213,6 +2476,81 @@ public func FfiConverterTypeOfferList_lower(_ value: OfferList) -> RustBuffer {
 
 
 /**
+ * A notification to show, ready for the platform's notification API.
+ */
+public struct OfferNotification: Equatable, Hashable {
+    public var title: String
+    public var body: String
+    public var offerId: String
+    public var storeId: String?
+    /**
+     * Opens the offer in the app, offline too (`tessera://offer/<id>?store=<id>`).
+     */
+    public var deepLink: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(title: String, body: String, offerId: String, storeId: String?, 
+        /**
+         * Opens the offer in the app, offline too (`tessera://offer/<id>?store=<id>`).
+         */deepLink: String) {
+        self.title = title
+        self.body = body
+        self.offerId = offerId
+        self.storeId = storeId
+        self.deepLink = deepLink
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OfferNotification: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfferNotification: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfferNotification {
+        return
+            try OfferNotification(
+                title: FfiConverterString.read(from: &buf), 
+                body: FfiConverterString.read(from: &buf), 
+                offerId: FfiConverterString.read(from: &buf), 
+                storeId: FfiConverterOptionString.read(from: &buf), 
+                deepLink: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OfferNotification, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterString.write(value.body, into: &buf)
+        FfiConverterString.write(value.offerId, into: &buf)
+        FfiConverterOptionString.write(value.storeId, into: &buf)
+        FfiConverterString.write(value.deepLink, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferNotification_lift(_ buf: RustBuffer) throws -> OfferNotification {
+    return try FfiConverterTypeOfferNotification.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferNotification_lower(_ value: OfferNotification) -> RustBuffer {
+    return FfiConverterTypeOfferNotification.lower(value)
+}
+
+
+/**
  * One opening span: `day` 1 = Monday … 7 = Sunday, `opens`/`closes` as `HH:MM` local time.
  * A span that closes before it opens runs past midnight.
  */
@@ -2271,6 +2609,63 @@ public func FfiConverterTypeOpeningHours_lift(_ buf: RustBuffer) throws -> Openi
 #endif
 public func FfiConverterTypeOpeningHours_lower(_ value: OpeningHours) -> RustBuffer {
     return FfiConverterTypeOpeningHours.lower(value)
+}
+
+
+/**
+ * A point on Earth, degrees (WGS84).
+ */
+public struct Position: Equatable, Hashable {
+    public var latitude: Double
+    public var longitude: Double
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(latitude: Double, longitude: Double) {
+        self.latitude = latitude
+        self.longitude = longitude
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Position: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePosition: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Position {
+        return
+            try Position(
+                latitude: FfiConverterDouble.read(from: &buf), 
+                longitude: FfiConverterDouble.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Position, into buf: inout [UInt8]) {
+        FfiConverterDouble.write(value.latitude, into: &buf)
+        FfiConverterDouble.write(value.longitude, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePosition_lift(_ buf: RustBuffer) throws -> Position {
+    return try FfiConverterTypePosition.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePosition_lower(_ value: Position) -> RustBuffer {
+    return FfiConverterTypePosition.lower(value)
 }
 
 
@@ -2514,6 +2909,63 @@ public func FfiConverterTypeQuietHours_lift(_ buf: RustBuffer) throws -> QuietHo
 #endif
 public func FfiConverterTypeQuietHours_lower(_ value: QuietHours) -> RustBuffer {
     return FfiConverterTypeQuietHours.lower(value)
+}
+
+
+/**
+ * The decision, and whether a store visit was recorded (sent at the next sync).
+ */
+public struct RegionOutcome: Equatable, Hashable {
+    public var action: RegionAction
+    public var visitRecorded: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(action: RegionAction, visitRecorded: Bool) {
+        self.action = action
+        self.visitRecorded = visitRecorded
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RegionOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegionOutcome: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegionOutcome {
+        return
+            try RegionOutcome(
+                action: FfiConverterTypeRegionAction.read(from: &buf), 
+                visitRecorded: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RegionOutcome, into buf: inout [UInt8]) {
+        FfiConverterTypeRegionAction.write(value.action, into: &buf)
+        FfiConverterBool.write(value.visitRecorded, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionOutcome_lift(_ buf: RustBuffer) throws -> RegionOutcome {
+    return try FfiConverterTypeRegionOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionOutcome_lower(_ value: RegionOutcome) -> RustBuffer {
+    return FfiConverterTypeRegionOutcome.lower(value)
 }
 
 
@@ -4322,6 +4774,337 @@ public func FfiConverterTypePurpose_lower(_ value: Purpose) -> RustBuffer {
 
 
 /**
+ * What to do with a push message.
+ */
+
+public enum PushDecision: Equatable, Hashable {
+    
+    case show(notification: OfferNotification
+    )
+    case suppress(reason: SuppressReason
+    )
+    /**
+     * A silent message: run a sync.
+     */
+    case syncNow
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushDecision: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushDecision: FfiConverterRustBuffer {
+    typealias SwiftType = PushDecision
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushDecision {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .show(notification: try FfiConverterTypeOfferNotification.read(from: &buf)
+        )
+        
+        case 2: return .suppress(reason: try FfiConverterTypeSuppressReason.read(from: &buf)
+        )
+        
+        case 3: return .syncNow
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushDecision, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .show(notification):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeOfferNotification.write(notification, into: &buf)
+            
+        
+        case let .suppress(reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeSuppressReason.write(reason, into: &buf)
+            
+        
+        case .syncNow:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushDecision_lift(_ buf: RustBuffer) throws -> PushDecision {
+    return try FfiConverterTypePushDecision.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushDecision_lower(_ value: PushDecision) -> RustBuffer {
+    return FfiConverterTypePushDecision.lower(value)
+}
+
+
+
+/**
+ * Which push service delivers to a device.
+ */
+
+public enum PushProvider: Equatable, Hashable {
+    
+    /**
+     * Firebase Cloud Messaging (Android).
+     */
+    case fcm
+    /**
+     * Apple Push Notification service (iOS).
+     */
+    case apns
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushProvider: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushProvider: FfiConverterRustBuffer {
+    typealias SwiftType = PushProvider
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushProvider {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .fcm
+        
+        case 2: return .apns
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushProvider, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .fcm:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .apns:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushProvider_lift(_ buf: RustBuffer) throws -> PushProvider {
+    return try FfiConverterTypePushProvider.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushProvider_lower(_ value: PushProvider) -> RustBuffer {
+    return FfiConverterTypePushProvider.lower(value)
+}
+
+
+
+/**
+ * What to do about an OS region event.
+ */
+
+public enum RegionAction: Equatable, Hashable {
+    
+    case notify(notification: OfferNotification
+    )
+    case suppress(reason: SuppressReason
+    )
+    /**
+     * The member left the re-plan region: call `plan_geofences` again.
+     */
+    case replan
+    /**
+     * Nothing to do (leaving a store).
+     */
+    case nothing
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RegionAction: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegionAction: FfiConverterRustBuffer {
+    typealias SwiftType = RegionAction
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegionAction {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .notify(notification: try FfiConverterTypeOfferNotification.read(from: &buf)
+        )
+        
+        case 2: return .suppress(reason: try FfiConverterTypeSuppressReason.read(from: &buf)
+        )
+        
+        case 3: return .replan
+        
+        case 4: return .nothing
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RegionAction, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .notify(notification):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeOfferNotification.write(notification, into: &buf)
+            
+        
+        case let .suppress(reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeSuppressReason.write(reason, into: &buf)
+            
+        
+        case .replan:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .nothing:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionAction_lift(_ buf: RustBuffer) throws -> RegionAction {
+    return try FfiConverterTypeRegionAction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionAction_lower(_ value: RegionAction) -> RustBuffer {
+    return FfiConverterTypeRegionAction.lower(value)
+}
+
+
+
+/**
+ * What the OS reported about a region.
+ */
+
+public enum RegionEventKind: Equatable, Hashable {
+    
+    case enter
+    case dwell
+    case exit
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RegionEventKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegionEventKind: FfiConverterRustBuffer {
+    typealias SwiftType = RegionEventKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegionEventKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .enter
+        
+        case 2: return .dwell
+        
+        case 3: return .exit
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RegionEventKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .enter:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .dwell:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .exit:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionEventKind_lift(_ buf: RustBuffer) throws -> RegionEventKind {
+    return try FfiConverterTypeRegionEventKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionEventKind_lower(_ value: RegionEventKind) -> RustBuffer {
+    return FfiConverterTypeRegionEventKind.lower(value)
+}
+
+
+
+/**
  * What can go wrong with the local database.
  */
 public 
@@ -4471,6 +5254,175 @@ public func FfiConverterTypeStorageError_lift(_ buf: RustBuffer) throws -> Stora
 public func FfiConverterTypeStorageError_lower(_ value: StorageError) -> RustBuffer {
     return FfiConverterTypeStorageError.lower(value)
 }
+
+
+/**
+ * Why nothing is shown.
+ */
+
+public enum SuppressReason: Equatable, Hashable {
+    
+    /**
+     * The member has not consented (location, or offers by push for that purpose).
+     */
+    case noConsent
+    /**
+     * Not a region of the current plan (an old registration): re-plan.
+     */
+    case unknownRegion
+    /**
+     * The event is older than the configured age, or in the future.
+     */
+    case stale
+    case storeClosed
+    /**
+     * No offer the member may use there now (or only ones already clipped or used).
+     */
+    case noEligibleOffer
+    /**
+     * A notification about this store was shown recently; RFC 3339 end of the cooldown.
+     */
+    case cooldown(until: String
+    )
+    case quietHours(until: String
+    )
+    case capReached(perDay: Bool
+    )
+    case notOfInterest
+    case channelNotPreferred
+    /**
+     * A push message already handled.
+     */
+    case duplicate
+    /**
+     * A push message past its expiry.
+     */
+    case expired
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SuppressReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSuppressReason: FfiConverterRustBuffer {
+    typealias SwiftType = SuppressReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SuppressReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .noConsent
+        
+        case 2: return .unknownRegion
+        
+        case 3: return .stale
+        
+        case 4: return .storeClosed
+        
+        case 5: return .noEligibleOffer
+        
+        case 6: return .cooldown(until: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 7: return .quietHours(until: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 8: return .capReached(perDay: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 9: return .notOfInterest
+        
+        case 10: return .channelNotPreferred
+        
+        case 11: return .duplicate
+        
+        case 12: return .expired
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SuppressReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .noConsent:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .unknownRegion:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .stale:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .storeClosed:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .noEligibleOffer:
+            writeInt(&buf, Int32(5))
+        
+        
+        case let .cooldown(until):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(until, into: &buf)
+            
+        
+        case let .quietHours(until):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(until, into: &buf)
+            
+        
+        case let .capReached(perDay):
+            writeInt(&buf, Int32(8))
+            FfiConverterBool.write(perDay, into: &buf)
+            
+        
+        case .notOfInterest:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .channelNotPreferred:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .duplicate:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(12))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSuppressReason_lift(_ buf: RustBuffer) throws -> SuppressReason {
+    return try FfiConverterTypeSuppressReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSuppressReason_lower(_ value: SuppressReason) -> RustBuffer {
+    return FfiConverterTypeSuppressReason.lower(value)
+}
+
 
 
 /**
@@ -4944,6 +5896,31 @@ fileprivate struct FfiConverterSequenceTypeFrequencyCap: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeFrequencyCap.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeGeofenceRegion: FfiConverterRustBuffer {
+    typealias SwiftType = [GeofenceRegion]
+
+    public static func write(_ value: [GeofenceRegion], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGeofenceRegion.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GeofenceRegion] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GeofenceRegion]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGeofenceRegion.read(from: &buf))
         }
         return seq
     }

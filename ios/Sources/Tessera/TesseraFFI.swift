@@ -519,6 +519,38 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
+    typealias FfiType = Int64
+    typealias SwiftType = Int64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int64, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
+    typealias FfiType = Double
+    typealias SwiftType = Double
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
+        return try lift(readDouble(&buf))
+    }
+
+    public static func write(_ value: Double, into buf: inout [UInt8]) {
+        writeDouble(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterBool : FfiConverter {
     typealias FfiType = Int8
     typealias SwiftType = Bool
@@ -1126,6 +1158,35 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func withdrawAllConsents(text: ConsentText) throws  -> [ConsentRecord]
     
     /**
+     * Show, suppress or "sync now" for a push message: the FCM data map or the APNs
+     * `userInfo`, as JSON text.
+     */
+    func handlePush(message: String, receivedAtMs: Int64) throws  -> PushDecision
+    
+    /**
+     * Offers the member may use at stores within `radius_m` (1 m to 100 km), each at its
+     * nearest store, nearest first; at most `limit` (1 to 200).
+     */
+    func offersNear(position: Position, radiusM: Double, limit: UInt32) throws  -> [NearbyOffer]
+    
+    /**
+     * What to do about an OS region event at `at_ms` (milliseconds since the epoch).
+     */
+    func onRegionEvent(regionId: String, kind: RegionEventKind, atMs: Int64) throws  -> RegionOutcome
+    
+    /**
+     * The regions the OS should monitor from `position`, within `budget`
+     * (`geofence_budget(platform)`), as a change to the `registered` region ids. Empty without
+     * location consent.
+     */
+    func planGeofences(position: Position, budget: UInt32, registered: [String]) throws  -> GeofencePlan
+    
+    /**
+     * Register the OS's push token; returns whether it changed (sent at the next sync).
+     */
+    func setPushToken(provider: PushProvider, token: String) throws  -> Bool
+    
+    /**
      * The member's latest actions on this device, newest first (at most `limit`).
      */
     func activity(limit: UInt32) throws  -> [ActivityEntry]
@@ -1504,6 +1565,83 @@ open func withdrawAllConsents(text: ConsentText)throws  -> [ConsentRecord]  {
     uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(
             self.uniffiCloneHandle(),
         FfiConverterTypeConsentText_lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Show, suppress or "sync now" for a push message: the FCM data map or the APNs
+     * `userInfo`, as JSON text.
+     */
+open func handlePush(message: String, receivedAtMs: Int64)throws  -> PushDecision  {
+    return try  FfiConverterTypePushDecision_lift(try rustCallWithError(FfiConverterTypePushError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_handle_push(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(message),
+        FfiConverterInt64.lower(receivedAtMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Offers the member may use at stores within `radius_m` (1 m to 100 km), each at its
+     * nearest store, nearest first; at most `limit` (1 to 200).
+     */
+open func offersNear(position: Position, radiusM: Double, limit: UInt32)throws  -> [NearbyOffer]  {
+    return try  FfiConverterSequenceTypeNearbyOffer.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_offers_near(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePosition_lower(position),
+        FfiConverterDouble.lower(radiusM),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * What to do about an OS region event at `at_ms` (milliseconds since the epoch).
+     */
+open func onRegionEvent(regionId: String, kind: RegionEventKind, atMs: Int64)throws  -> RegionOutcome  {
+    return try  FfiConverterTypeRegionOutcome_lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_on_region_event(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(regionId),
+        FfiConverterTypeRegionEventKind_lower(kind),
+        FfiConverterInt64.lower(atMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The regions the OS should monitor from `position`, within `budget`
+     * (`geofence_budget(platform)`), as a change to the `registered` region ids. Empty without
+     * location consent.
+     */
+open func planGeofences(position: Position, budget: UInt32, registered: [String])throws  -> GeofencePlan  {
+    return try  FfiConverterTypeGeofencePlan_lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_plan_geofences(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePosition_lower(position),
+        FfiConverterUInt32.lower(budget),
+        FfiConverterSequenceString.lower(registered),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Register the OS's push token; returns whether it changed (sent at the next sync).
+     */
+open func setPushToken(provider: PushProvider, token: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_set_push_token(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePushProvider_lower(provider),
+        FfiConverterString.lower(token),uniffiCallStatus
     )
 })
 }
@@ -2165,6 +2303,135 @@ public func FfiConverterTypeLogLevel_lower(_ value: LogLevel) -> RustBuffer {
 
 
 /**
+ * Why a push message could not be handled. `NotTessera`: the message is for the app itself.
+ */
+public 
+enum PushError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    case NotJson(reason: String
+    )
+    case NotTessera
+    /**
+     * A newer payload than this build reads: the app needs an update.
+     */
+    case UnsupportedVersion(version: UInt32
+    )
+    case Invalid(field: String, reason: String
+    )
+    case TooLarge(bytes: UInt64
+    )
+    case Storage(problem: StorageError
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension PushError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushError: FfiConverterRustBuffer {
+    typealias SwiftType = PushError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .NotJson(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .NotTessera
+        case 3: return .UnsupportedVersion(
+            version: try FfiConverterUInt32.read(from: &buf)
+            )
+        case 4: return .Invalid(
+            field: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .TooLarge(
+            bytes: try FfiConverterUInt64.read(from: &buf)
+            )
+        case 6: return .Storage(
+            problem: try FfiConverterTypeStorageError.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .NotJson(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .NotTessera:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .UnsupportedVersion(version):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt32.write(version, into: &buf)
+            
+        
+        case let .Invalid(field,reason):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(field, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .TooLarge(bytes):
+            writeInt(&buf, Int32(5))
+            FfiConverterUInt64.write(bytes, into: &buf)
+            
+        
+        case let .Storage(problem):
+            writeInt(&buf, Int32(6))
+            FfiConverterTypeStorageError.write(problem, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushError_lift(_ buf: RustBuffer) throws -> PushError {
+    return try FfiConverterTypePushError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushError_lower(_ value: PushError) -> RustBuffer {
+    return FfiConverterTypePushError.lower(value)
+}
+
+
+/**
  * What enrolment and sync can answer. `Offline`, `Timeout` and `Server` are worth retrying later
  * by themselves (schedule the next sync); the rest need the app or the member to act.
  */
@@ -2584,6 +2851,31 @@ fileprivate struct FfiConverterSequenceTypeConsentStatus: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeNearbyOffer: FfiConverterRustBuffer {
+    typealias SwiftType = [NearbyOffer]
+
+    public static func write(_ value: [NearbyOffer], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeNearbyOffer.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [NearbyOffer] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [NearbyOffer]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeNearbyOffer.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeRejectedAction: FfiConverterRustBuffer {
     typealias SwiftType = [RejectedAction]
 
@@ -2761,6 +3053,29 @@ public func initLogging(level: LogLevel, sink: LogSink) -> Bool  {
     )
 })
 }
+/**
+ * The geodesic distance in metres between two points (WGS84).
+ */
+public func geodesicDistanceM(a: Position, b: Position) -> Double  {
+    return try!  FfiConverterDouble.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_func_geodesic_distance_m(
+        FfiConverterTypePosition_lower(a),
+        FfiConverterTypePosition_lower(b),uniffiCallStatus
+    )
+})
+}
+/**
+ * How many regions the platform lets an app monitor: 20 on iOS, 100 on Android.
+ */
+public func geofenceBudget(platform: Platform) -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_func_geofence_budget(
+        FfiConverterTypePlatform_lower(platform),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -2802,6 +3117,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_func_init_logging() != 52262) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_func_geodesic_distance_m() != 53381) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_func_geofence_budget() != 40694) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_card() != 59394) {
@@ -2862,6 +3183,21 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents() != 54742) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_handle_push() != 42390) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_offers_near() != 64482) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_on_region_event() != 58954) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() != 32791) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_push_token() != 39179) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_activity() != 352) {

@@ -60,12 +60,20 @@ import app.tessera.core.FfiConverterTypeDeviceInfo
 import app.tessera.core.FfiConverterTypeErasureReceipt
 import app.tessera.core.FfiConverterTypeEventKind
 import app.tessera.core.FfiConverterTypeFeature
+import app.tessera.core.FfiConverterTypeGeofencePlan
 import app.tessera.core.FfiConverterTypeMemberCard
+import app.tessera.core.FfiConverterTypeNearbyOffer
 import app.tessera.core.FfiConverterTypeNotificationRequest
 import app.tessera.core.FfiConverterTypeNotificationVerdict
 import app.tessera.core.FfiConverterTypeOfferList
+import app.tessera.core.FfiConverterTypePlatform
+import app.tessera.core.FfiConverterTypePosition
 import app.tessera.core.FfiConverterTypePreferences
 import app.tessera.core.FfiConverterTypeProgram
+import app.tessera.core.FfiConverterTypePushDecision
+import app.tessera.core.FfiConverterTypePushProvider
+import app.tessera.core.FfiConverterTypeRegionEventKind
+import app.tessera.core.FfiConverterTypeRegionOutcome
 import app.tessera.core.FfiConverterTypeRejectedAction
 import app.tessera.core.FfiConverterTypeStorageError
 import app.tessera.core.FfiConverterTypeStore
@@ -73,12 +81,20 @@ import app.tessera.core.FfiConverterTypeSymbology
 import app.tessera.core.FfiConverterTypeSyncProgress
 import app.tessera.core.FfiConverterTypeSyncReport
 import app.tessera.core.FfiConverterTypeSyncStatus
+import app.tessera.core.GeofencePlan
 import app.tessera.core.MemberCard
+import app.tessera.core.NearbyOffer
 import app.tessera.core.NotificationRequest
 import app.tessera.core.NotificationVerdict
 import app.tessera.core.OfferList
+import app.tessera.core.Platform
+import app.tessera.core.Position
 import app.tessera.core.Preferences
 import app.tessera.core.Program
+import app.tessera.core.PushDecision
+import app.tessera.core.PushProvider
+import app.tessera.core.RegionEventKind
+import app.tessera.core.RegionOutcome
 import app.tessera.core.RejectedAction
 import app.tessera.core.StorageException
 import app.tessera.core.Store
@@ -102,12 +118,20 @@ import app.tessera.core.RustBuffer as RustBufferDeviceInfo
 import app.tessera.core.RustBuffer as RustBufferErasureReceipt
 import app.tessera.core.RustBuffer as RustBufferEventKind
 import app.tessera.core.RustBuffer as RustBufferFeature
+import app.tessera.core.RustBuffer as RustBufferGeofencePlan
 import app.tessera.core.RustBuffer as RustBufferMemberCard
+import app.tessera.core.RustBuffer as RustBufferNearbyOffer
 import app.tessera.core.RustBuffer as RustBufferNotificationRequest
 import app.tessera.core.RustBuffer as RustBufferNotificationVerdict
 import app.tessera.core.RustBuffer as RustBufferOfferList
+import app.tessera.core.RustBuffer as RustBufferPlatform
+import app.tessera.core.RustBuffer as RustBufferPosition
 import app.tessera.core.RustBuffer as RustBufferPreferences
 import app.tessera.core.RustBuffer as RustBufferProgram
+import app.tessera.core.RustBuffer as RustBufferPushDecision
+import app.tessera.core.RustBuffer as RustBufferPushProvider
+import app.tessera.core.RustBuffer as RustBufferRegionEventKind
+import app.tessera.core.RustBuffer as RustBufferRegionOutcome
 import app.tessera.core.RustBuffer as RustBufferRejectedAction
 import app.tessera.core.RustBuffer as RustBufferStorageError
 import app.tessera.core.RustBuffer as RustBufferStore
@@ -820,6 +844,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_func_init_logging(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_func_geodesic_distance_m(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_func_geofence_budget(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_card(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_check_integrity(
@@ -859,6 +887,16 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tessera_ffi_checksum_method_tessera_track(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_handle_push(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_offers_near(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_on_region_event(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_plan_geofences(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_set_push_token(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_activity(
     ): Int
@@ -963,6 +1001,16 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(`ptr`: Long,`text`: RustBufferConsentText.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_handle_push(`ptr`: Long,`message`: RustBuffer.ByValue,`receivedAtMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferPushDecision.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_offers_near(`ptr`: Long,`position`: RustBufferPosition.ByValue,`radiusM`: Double,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_on_region_event(`ptr`: Long,`regionId`: RustBuffer.ByValue,`kind`: RustBufferRegionEventKind.ByValue,`atMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferRegionOutcome.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_plan_geofences(`ptr`: Long,`position`: RustBufferPosition.ByValue,`budget`: Int,`registered`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferGeofencePlan.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_push_token(`ptr`: Long,`provider`: RustBufferPushProvider.ByValue,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_tessera_ffi_fn_method_tessera_activity(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_catalog_summary(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1025,6 +1073,10 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_tessera_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,`sink`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_tessera_ffi_fn_func_geodesic_distance_m(`a`: RustBufferPosition.ByValue,`b`: RustBufferPosition.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Double
+    external fun uniffi_tessera_ffi_fn_func_geofence_budget(`platform`: RustBufferPlatform.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun ffi_tessera_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_tessera_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1399,6 +1451,52 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 
     override fun write(value: ULong, buf: ByteBuffer) {
         buf.putLong(value.toLong())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterLong: FfiConverter<Long, Long> {
+    override fun lift(value: Long): Long {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Long {
+        return buf.getLong()
+    }
+
+    override fun lower(value: Long): Long {
+        return value
+    }
+
+    override fun allocationSize(value: Long) = 8UL
+
+    override fun write(value: Long, buf: ByteBuffer) {
+        buf.putLong(value)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterDouble: FfiConverter<Double, Double> {
+    override fun lift(value: Double): Double {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Double {
+        return buf.getDouble()
+    }
+
+    override fun lower(value: Double): Double {
+        return value
+    }
+
+    override fun allocationSize(value: Double) = 8UL
+
+    override fun write(value: Double, buf: ByteBuffer) {
+        buf.putDouble(value)
     }
 }
 
@@ -2340,6 +2438,35 @@ public interface TesseraInterface {
     fun `withdrawAllConsents`(`text`: ConsentText): List<ConsentRecord>
     
     /**
+     * Show, suppress or "sync now" for a push message: the FCM data map or the APNs
+     * `userInfo`, as JSON text.
+     */
+    fun `handlePush`(`message`: kotlin.String, `receivedAtMs`: kotlin.Long): PushDecision
+    
+    /**
+     * Offers the member may use at stores within `radius_m` (1 m to 100 km), each at its
+     * nearest store, nearest first; at most `limit` (1 to 200).
+     */
+    fun `offersNear`(`position`: Position, `radiusM`: kotlin.Double, `limit`: kotlin.UInt): List<NearbyOffer>
+    
+    /**
+     * What to do about an OS region event at `at_ms` (milliseconds since the epoch).
+     */
+    fun `onRegionEvent`(`regionId`: kotlin.String, `kind`: RegionEventKind, `atMs`: kotlin.Long): RegionOutcome
+    
+    /**
+     * The regions the OS should monitor from `position`, within `budget`
+     * (`geofence_budget(platform)`), as a change to the `registered` region ids. Empty without
+     * location consent.
+     */
+    fun `planGeofences`(`position`: Position, `budget`: kotlin.UInt, `registered`: List<kotlin.String>): GeofencePlan
+    
+    /**
+     * Register the OS's push token; returns whether it changed (sent at the next sync).
+     */
+    fun `setPushToken`(`provider`: PushProvider, `token`: kotlin.String): kotlin.Boolean
+    
+    /**
      * The member's latest actions on this device, newest first (at most `limit`).
      */
     fun `activity`(`limit`: kotlin.UInt): List<ActivityEntry>
@@ -2852,6 +2979,108 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
         it,
         
         FfiConverterTypeConsentText.lower(`text`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Show, suppress or "sync now" for a push message: the FCM data map or the APNs
+     * `userInfo`, as JSON text.
+     */
+    @Throws(PushException::class)override fun `handlePush`(`message`: kotlin.String, `receivedAtMs`: kotlin.Long): PushDecision {
+            return FfiConverterTypePushDecision.lift(
+    callWithHandle {
+    uniffiRustCallWithError(PushException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_handle_push(
+        it,
+        
+        FfiConverterString.lower(`message`),
+        FfiConverterLong.lower(`receivedAtMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Offers the member may use at stores within `radius_m` (1 m to 100 km), each at its
+     * nearest store, nearest first; at most `limit` (1 to 200).
+     */
+    @Throws(ActionException::class)override fun `offersNear`(`position`: Position, `radiusM`: kotlin.Double, `limit`: kotlin.UInt): List<NearbyOffer> {
+            return FfiConverterSequenceTypeNearbyOffer.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_offers_near(
+        it,
+        
+        FfiConverterTypePosition.lower(`position`),
+        FfiConverterDouble.lower(`radiusM`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * What to do about an OS region event at `at_ms` (milliseconds since the epoch).
+     */
+    @Throws(ActionException::class)override fun `onRegionEvent`(`regionId`: kotlin.String, `kind`: RegionEventKind, `atMs`: kotlin.Long): RegionOutcome {
+            return FfiConverterTypeRegionOutcome.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_on_region_event(
+        it,
+        
+        FfiConverterString.lower(`regionId`),
+        FfiConverterTypeRegionEventKind.lower(`kind`),
+        FfiConverterLong.lower(`atMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The regions the OS should monitor from `position`, within `budget`
+     * (`geofence_budget(platform)`), as a change to the `registered` region ids. Empty without
+     * location consent.
+     */
+    @Throws(ActionException::class)override fun `planGeofences`(`position`: Position, `budget`: kotlin.UInt, `registered`: List<kotlin.String>): GeofencePlan {
+            return FfiConverterTypeGeofencePlan.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_plan_geofences(
+        it,
+        
+        FfiConverterTypePosition.lower(`position`),
+        FfiConverterUInt.lower(`budget`),
+        FfiConverterSequenceString.lower(`registered`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Register the OS's push token; returns whether it changed (sent at the next sync).
+     */
+    @Throws(ActionException::class)override fun `setPushToken`(`provider`: PushProvider, `token`: kotlin.String): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_set_push_token(
+        it,
+        
+        FfiConverterTypePushProvider.lower(`provider`),
+        FfiConverterString.lower(`token`),_status)
 }
     }
     )
@@ -3575,6 +3804,178 @@ public object FfiConverterTypeLogLevel: FfiConverterRustBuffer<LogLevel> {
 
 
 /**
+ * Why a push message could not be handled. `NotTessera`: the message is for the app itself.
+ */
+sealed class PushException: kotlin.Exception() {
+    
+    class NotJson(
+        
+        val `reason`: kotlin.String
+        ) : PushException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    class NotTessera(
+        ) : PushException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * A newer payload than this build reads: the app needs an update.
+     */
+    class UnsupportedVersion(
+        
+        val `version`: kotlin.UInt
+        ) : PushException() {
+        override val message
+            get() = "version=${ `version` }"
+    }
+    
+    class Invalid(
+        
+        val `field`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : PushException() {
+        override val message
+            get() = "field=${ `field` }, reason=${ `reason` }"
+    }
+    
+    class TooLarge(
+        
+        val `bytes`: kotlin.ULong
+        ) : PushException() {
+        override val message
+            get() = "bytes=${ `bytes` }"
+    }
+    
+    class Storage(
+        
+        val `problem`: StorageException
+        ) : PushException() {
+        override val message
+            get() = "problem=${ `problem` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<PushException> {
+        override fun lift(error_buf: RustBuffer.ByValue): PushException = FfiConverterTypePushError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushError : FfiConverterRustBuffer<PushException> {
+    override fun read(buf: ByteBuffer): PushException {
+        
+
+        return when(buf.getInt()) {
+            1 -> PushException.NotJson(
+                FfiConverterString.read(buf),
+                )
+            2 -> PushException.NotTessera()
+            3 -> PushException.UnsupportedVersion(
+                FfiConverterUInt.read(buf),
+                )
+            4 -> PushException.Invalid(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            5 -> PushException.TooLarge(
+                FfiConverterULong.read(buf),
+                )
+            6 -> PushException.Storage(
+                FfiConverterTypeStorageError.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PushException): ULong {
+        return when(value) {
+            is PushException.NotJson -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is PushException.NotTessera -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is PushException.UnsupportedVersion -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUInt.allocationSize(value.`version`)
+            )
+            is PushException.Invalid -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`field`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is PushException.TooLarge -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterULong.allocationSize(value.`bytes`)
+            )
+            is PushException.Storage -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeStorageError.allocationSize(value.`problem`)
+            )
+        }
+    }
+
+    override fun write(value: PushException, buf: ByteBuffer) {
+        when(value) {
+            is PushException.NotJson -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is PushException.NotTessera -> {
+                buf.putInt(2)
+                Unit
+            }
+            is PushException.UnsupportedVersion -> {
+                buf.putInt(3)
+                FfiConverterUInt.write(value.`version`, buf)
+                Unit
+            }
+            is PushException.Invalid -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`field`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is PushException.TooLarge -> {
+                buf.putInt(5)
+                FfiConverterULong.write(value.`bytes`, buf)
+                Unit
+            }
+            is PushException.Storage -> {
+                buf.putInt(6)
+                FfiConverterTypeStorageError.write(value.`problem`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+
+
+/**
  * What enrolment and sync can answer. `Offline`, `Timeout` and `Server` are worth retrying later
  * by themselves (schedule the next sync); the rest need the app or the member to act.
  */
@@ -4134,6 +4535,34 @@ public object FfiConverterSequenceTypeConsentStatus: FfiConverterRustBuffer<List
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeNearbyOffer: FfiConverterRustBuffer<List<NearbyOffer>> {
+    override fun read(buf: ByteBuffer): List<NearbyOffer> {
+        val len = buf.getInt()
+        return List<NearbyOffer>(len) {
+            FfiConverterTypeNearbyOffer.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<NearbyOffer>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeNearbyOffer.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<NearbyOffer>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeNearbyOffer.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeRejectedAction: FfiConverterRustBuffer<List<RejectedAction>> {
     override fun read(buf: ByteBuffer): List<RejectedAction> {
         val len = buf.getInt()
@@ -4269,6 +4698,14 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
 
 
 
+
+
+
+
+
+
+
+
 object BarcodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<BarcodeException> {
     override fun lift(error_buf: RustBuffer.ByValue): BarcodeException =
         app.tessera.core.BarcodeException.ErrorHandler.lift(
@@ -4279,6 +4716,14 @@ object BarcodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<B
             }
         )
 }
+
+
+
+
+
+
+
+
 
 
 
@@ -4432,6 +4877,35 @@ object StorageExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<S
         
         FfiConverterTypeLogLevel.lower(`level`),
         FfiConverterTypeLogSink.lower(`sink`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The geodesic distance in metres between two points (WGS84).
+         */ fun `geodesicDistanceM`(`a`: Position, `b`: Position): kotlin.Double {
+            return FfiConverterDouble.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_func_geodesic_distance_m(
+    
+        
+        FfiConverterTypePosition.lower(`a`),
+        FfiConverterTypePosition.lower(`b`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * How many regions the platform lets an app monitor: 20 on iOS, 100 on Android.
+         */ fun `geofenceBudget`(`platform`: Platform): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_func_geofence_budget(
+    
+        
+        FfiConverterTypePlatform.lower(`platform`),_status)
 }
     )
     }

@@ -1976,6 +1976,132 @@ public object FfiConverterTypeFrequencyCap: FfiConverterRustBuffer<FrequencyCap>
 
 
 /**
+ * What the OS should monitor, as a change to what it monitors now.
+ */
+data class GeofencePlan (
+    /**
+     * Every region of the plan: the nearest stores with offers, then the re-plan region. Empty
+     * without location consent.
+     */
+    var `regions`: List<GeofenceRegion>
+    , 
+    /**
+     * Regions to start monitoring.
+     */
+    var `add`: List<GeofenceRegion>
+    , 
+    /**
+     * Region ids to stop monitoring.
+     */
+    var `remove`: List<kotlin.String>
+    , 
+    /**
+     * The last plan was made moments ago nearby: nothing changes.
+     */
+    var `throttled`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeGeofencePlan: FfiConverterRustBuffer<GeofencePlan> {
+    override fun read(buf: ByteBuffer): GeofencePlan {
+        return GeofencePlan(
+            FfiConverterSequenceTypeGeofenceRegion.read(buf),
+            FfiConverterSequenceTypeGeofenceRegion.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: GeofencePlan) = (
+            FfiConverterSequenceTypeGeofenceRegion.allocationSize(value.`regions`) +
+            FfiConverterSequenceTypeGeofenceRegion.allocationSize(value.`add`) +
+            FfiConverterSequenceString.allocationSize(value.`remove`) +
+            FfiConverterBoolean.allocationSize(value.`throttled`)
+    )
+
+    override fun write(value: GeofencePlan, buf: ByteBuffer) {
+            FfiConverterSequenceTypeGeofenceRegion.write(value.`regions`, buf)
+            FfiConverterSequenceTypeGeofenceRegion.write(value.`add`, buf)
+            FfiConverterSequenceString.write(value.`remove`, buf)
+            FfiConverterBoolean.write(value.`throttled`, buf)
+    }
+}
+
+
+
+/**
+ * A circular region for the OS to monitor.
+ */
+data class GeofenceRegion (
+    /**
+     * `store:<id>`, or `replan:<lat>,<lon>,<radius>` for the region around the member.
+     */
+    var `id`: kotlin.String
+    , 
+    var `latitude`: kotlin.Double
+    , 
+    var `longitude`: kotlin.Double
+    , 
+    var `radiusM`: kotlin.Double
+    , 
+    /**
+     * The store monitored; none for the re-plan region.
+     */
+    var `storeId`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeGeofenceRegion: FfiConverterRustBuffer<GeofenceRegion> {
+    override fun read(buf: ByteBuffer): GeofenceRegion {
+        return GeofenceRegion(
+            FfiConverterString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: GeofenceRegion) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterDouble.allocationSize(value.`latitude`) +
+            FfiConverterDouble.allocationSize(value.`longitude`) +
+            FfiConverterDouble.allocationSize(value.`radiusM`) +
+            FfiConverterOptionalString.allocationSize(value.`storeId`)
+    )
+
+    override fun write(value: GeofenceRegion, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterDouble.write(value.`latitude`, buf)
+            FfiConverterDouble.write(value.`longitude`, buf)
+            FfiConverterDouble.write(value.`radiusM`, buf)
+            FfiConverterOptionalString.write(value.`storeId`, buf)
+    }
+}
+
+
+
+/**
  * The member's card, as entered at enrolment (later: as sent by the server).
  */
 data class MemberCard (
@@ -2066,6 +2192,11 @@ data class MemberState (
     var `consents`: List<ConsentRecord>
     , 
     var `preferences`: Preferences
+    , 
+    /**
+     * Marketing segments the programme put the member in (offers target them).
+     */
+    var `segments`: List<kotlin.String>
     
 ){
     
@@ -2091,6 +2222,7 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterULong.read(buf),
             FfiConverterSequenceTypeConsentRecord.read(buf),
             FfiConverterTypePreferences.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -2103,7 +2235,8 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterSequenceString.allocationSize(value.`favouriteStoreIds`) +
             FfiConverterULong.allocationSize(value.`eventsRecorded`) +
             FfiConverterSequenceTypeConsentRecord.allocationSize(value.`consents`) +
-            FfiConverterTypePreferences.allocationSize(value.`preferences`)
+            FfiConverterTypePreferences.allocationSize(value.`preferences`) +
+            FfiConverterSequenceString.allocationSize(value.`segments`)
     )
 
     override fun write(value: MemberState, buf: ByteBuffer) {
@@ -2116,6 +2249,69 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterULong.write(value.`eventsRecorded`, buf)
             FfiConverterSequenceTypeConsentRecord.write(value.`consents`, buf)
             FfiConverterTypePreferences.write(value.`preferences`, buf)
+            FfiConverterSequenceString.write(value.`segments`, buf)
+    }
+}
+
+
+
+/**
+ * An offer near the member, at the nearest store where it applies.
+ */
+data class NearbyOffer (
+    var `offer`: Offer
+    , 
+    var `storeId`: kotlin.String
+    , 
+    var `storeName`: kotlin.String
+    , 
+    /**
+     * Geodesic distance from the member, metres.
+     */
+    var `distanceM`: kotlin.Double
+    , 
+    /**
+     * Usable right now: the store is open and the offer's hours include now.
+     */
+    var `activeNow`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNearbyOffer: FfiConverterRustBuffer<NearbyOffer> {
+    override fun read(buf: ByteBuffer): NearbyOffer {
+        return NearbyOffer(
+            FfiConverterTypeOffer.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NearbyOffer) = (
+            FfiConverterTypeOffer.allocationSize(value.`offer`) +
+            FfiConverterString.allocationSize(value.`storeId`) +
+            FfiConverterString.allocationSize(value.`storeName`) +
+            FfiConverterDouble.allocationSize(value.`distanceM`) +
+            FfiConverterBoolean.allocationSize(value.`activeNow`)
+    )
+
+    override fun write(value: NearbyOffer, buf: ByteBuffer) {
+            FfiConverterTypeOffer.write(value.`offer`, buf)
+            FfiConverterString.write(value.`storeId`, buf)
+            FfiConverterString.write(value.`storeName`, buf)
+            FfiConverterDouble.write(value.`distanceM`, buf)
+            FfiConverterBoolean.write(value.`activeNow`, buf)
     }
 }
 
@@ -2355,6 +2551,65 @@ public object FfiConverterTypeOfferList: FfiConverterRustBuffer<OfferList> {
 
 
 /**
+ * A notification to show, ready for the platform's notification API.
+ */
+data class OfferNotification (
+    var `title`: kotlin.String
+    , 
+    var `body`: kotlin.String
+    , 
+    var `offerId`: kotlin.String
+    , 
+    var `storeId`: kotlin.String?
+    , 
+    /**
+     * Opens the offer in the app, offline too (`tessera://offer/<id>?store=<id>`).
+     */
+    var `deepLink`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfferNotification: FfiConverterRustBuffer<OfferNotification> {
+    override fun read(buf: ByteBuffer): OfferNotification {
+        return OfferNotification(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OfferNotification) = (
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`body`) +
+            FfiConverterString.allocationSize(value.`offerId`) +
+            FfiConverterOptionalString.allocationSize(value.`storeId`) +
+            FfiConverterString.allocationSize(value.`deepLink`)
+    )
+
+    override fun write(value: OfferNotification, buf: ByteBuffer) {
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`body`, buf)
+            FfiConverterString.write(value.`offerId`, buf)
+            FfiConverterOptionalString.write(value.`storeId`, buf)
+            FfiConverterString.write(value.`deepLink`, buf)
+    }
+}
+
+
+
+/**
  * One opening span: `day` 1 = Monday … 7 = Sunday, `opens`/`closes` as `HH:MM` local time.
  * A span that closes before it opens runs past midnight.
  */
@@ -2396,6 +2651,47 @@ public object FfiConverterTypeOpeningHours: FfiConverterRustBuffer<OpeningHours>
             FfiConverterUByte.write(value.`day`, buf)
             FfiConverterString.write(value.`opens`, buf)
             FfiConverterString.write(value.`closes`, buf)
+    }
+}
+
+
+
+/**
+ * A point on Earth, degrees (WGS84).
+ */
+data class Position (
+    var `latitude`: kotlin.Double
+    , 
+    var `longitude`: kotlin.Double
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePosition: FfiConverterRustBuffer<Position> {
+    override fun read(buf: ByteBuffer): Position {
+        return Position(
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Position) = (
+            FfiConverterDouble.allocationSize(value.`latitude`) +
+            FfiConverterDouble.allocationSize(value.`longitude`)
+    )
+
+    override fun write(value: Position, buf: ByteBuffer) {
+            FfiConverterDouble.write(value.`latitude`, buf)
+            FfiConverterDouble.write(value.`longitude`, buf)
     }
 }
 
@@ -2573,6 +2869,47 @@ public object FfiConverterTypeQuietHours: FfiConverterRustBuffer<QuietHours> {
     override fun write(value: QuietHours, buf: ByteBuffer) {
             FfiConverterString.write(value.`start`, buf)
             FfiConverterString.write(value.`end`, buf)
+    }
+}
+
+
+
+/**
+ * The decision, and whether a store visit was recorded (sent at the next sync).
+ */
+data class RegionOutcome (
+    var `action`: RegionAction
+    , 
+    var `visitRecorded`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRegionOutcome: FfiConverterRustBuffer<RegionOutcome> {
+    override fun read(buf: ByteBuffer): RegionOutcome {
+        return RegionOutcome(
+            FfiConverterTypeRegionAction.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RegionOutcome) = (
+            FfiConverterTypeRegionAction.allocationSize(value.`action`) +
+            FfiConverterBoolean.allocationSize(value.`visitRecorded`)
+    )
+
+    override fun write(value: RegionOutcome, buf: ByteBuffer) {
+            FfiConverterTypeRegionAction.write(value.`action`, buf)
+            FfiConverterBoolean.write(value.`visitRecorded`, buf)
     }
 }
 
@@ -4095,6 +4432,310 @@ public object FfiConverterTypePurpose: FfiConverterRustBuffer<Purpose> {
 
 
 
+/**
+ * What to do with a push message.
+ */
+sealed class PushDecision {
+    
+    data class Show(
+        val `notification`: app.tessera.core.OfferNotification) : PushDecision()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class Suppress(
+        val `reason`: app.tessera.core.SuppressReason) : PushDecision()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A silent message: run a sync.
+     */
+    object SyncNow : PushDecision()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushDecision : FfiConverterRustBuffer<PushDecision>{
+    override fun read(buf: ByteBuffer): PushDecision {
+        return when(buf.getInt()) {
+            1 -> PushDecision.Show(
+                FfiConverterTypeOfferNotification.read(buf),
+                )
+            2 -> PushDecision.Suppress(
+                FfiConverterTypeSuppressReason.read(buf),
+                )
+            3 -> PushDecision.SyncNow
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PushDecision): ULong = when(value) {
+        is PushDecision.Show -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeOfferNotification.allocationSize(value.`notification`)
+            )
+        }
+        is PushDecision.Suppress -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeSuppressReason.allocationSize(value.`reason`)
+            )
+        }
+        is PushDecision.SyncNow -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: PushDecision, buf: ByteBuffer) {
+        when(value) {
+            is PushDecision.Show -> {
+                buf.putInt(1)
+                FfiConverterTypeOfferNotification.write(value.`notification`, buf)
+                Unit
+            }
+            is PushDecision.Suppress -> {
+                buf.putInt(2)
+                FfiConverterTypeSuppressReason.write(value.`reason`, buf)
+                Unit
+            }
+            is PushDecision.SyncNow -> {
+                buf.putInt(3)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * Which push service delivers to a device.
+ */
+
+enum class PushProvider {
+    
+    /**
+     * Firebase Cloud Messaging (Android).
+     */
+    FCM,
+    /**
+     * Apple Push Notification service (iOS).
+     */
+    APNS;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushProvider: FfiConverterRustBuffer<PushProvider> {
+    override fun read(buf: ByteBuffer) = try {
+        PushProvider.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PushProvider) = 4UL
+
+    override fun write(value: PushProvider, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What to do about an OS region event.
+ */
+sealed class RegionAction {
+    
+    data class Notify(
+        val `notification`: app.tessera.core.OfferNotification) : RegionAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class Suppress(
+        val `reason`: app.tessera.core.SuppressReason) : RegionAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The member left the re-plan region: call `plan_geofences` again.
+     */
+    object Replan : RegionAction()
+    
+    
+    /**
+     * Nothing to do (leaving a store).
+     */
+    object Nothing : RegionAction()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRegionAction : FfiConverterRustBuffer<RegionAction>{
+    override fun read(buf: ByteBuffer): RegionAction {
+        return when(buf.getInt()) {
+            1 -> RegionAction.Notify(
+                FfiConverterTypeOfferNotification.read(buf),
+                )
+            2 -> RegionAction.Suppress(
+                FfiConverterTypeSuppressReason.read(buf),
+                )
+            3 -> RegionAction.Replan
+            4 -> RegionAction.Nothing
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: RegionAction): ULong = when(value) {
+        is RegionAction.Notify -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeOfferNotification.allocationSize(value.`notification`)
+            )
+        }
+        is RegionAction.Suppress -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeSuppressReason.allocationSize(value.`reason`)
+            )
+        }
+        is RegionAction.Replan -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is RegionAction.Nothing -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: RegionAction, buf: ByteBuffer) {
+        when(value) {
+            is RegionAction.Notify -> {
+                buf.putInt(1)
+                FfiConverterTypeOfferNotification.write(value.`notification`, buf)
+                Unit
+            }
+            is RegionAction.Suppress -> {
+                buf.putInt(2)
+                FfiConverterTypeSuppressReason.write(value.`reason`, buf)
+                Unit
+            }
+            is RegionAction.Replan -> {
+                buf.putInt(3)
+                Unit
+            }
+            is RegionAction.Nothing -> {
+                buf.putInt(4)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What the OS reported about a region.
+ */
+
+enum class RegionEventKind {
+    
+    ENTER,
+    DWELL,
+    EXIT;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRegionEventKind: FfiConverterRustBuffer<RegionEventKind> {
+    override fun read(buf: ByteBuffer) = try {
+        RegionEventKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RegionEventKind) = 4UL
+
+    override fun write(value: RegionEventKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 
 /**
@@ -4330,6 +4971,263 @@ public object FfiConverterTypeStorageError : FfiConverterRustBuffer<StorageExcep
     }
 
 }
+
+
+
+/**
+ * Why nothing is shown.
+ */
+sealed class SuppressReason {
+    
+    /**
+     * The member has not consented (location, or offers by push for that purpose).
+     */
+    object NoConsent : SuppressReason()
+    
+    
+    /**
+     * Not a region of the current plan (an old registration): re-plan.
+     */
+    object UnknownRegion : SuppressReason()
+    
+    
+    /**
+     * The event is older than the configured age, or in the future.
+     */
+    object Stale : SuppressReason()
+    
+    
+    object StoreClosed : SuppressReason()
+    
+    
+    /**
+     * No offer the member may use there now (or only ones already clipped or used).
+     */
+    object NoEligibleOffer : SuppressReason()
+    
+    
+    /**
+     * A notification about this store was shown recently; RFC 3339 end of the cooldown.
+     */
+    data class Cooldown(
+        val `until`: kotlin.String) : SuppressReason()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class QuietHours(
+        val `until`: kotlin.String) : SuppressReason()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class CapReached(
+        val `perDay`: kotlin.Boolean) : SuppressReason()
+        
+    {
+        
+
+        companion object
+    }
+    
+    object NotOfInterest : SuppressReason()
+    
+    
+    object ChannelNotPreferred : SuppressReason()
+    
+    
+    /**
+     * A push message already handled.
+     */
+    object Duplicate : SuppressReason()
+    
+    
+    /**
+     * A push message past its expiry.
+     */
+    object Expired : SuppressReason()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSuppressReason : FfiConverterRustBuffer<SuppressReason>{
+    override fun read(buf: ByteBuffer): SuppressReason {
+        return when(buf.getInt()) {
+            1 -> SuppressReason.NoConsent
+            2 -> SuppressReason.UnknownRegion
+            3 -> SuppressReason.Stale
+            4 -> SuppressReason.StoreClosed
+            5 -> SuppressReason.NoEligibleOffer
+            6 -> SuppressReason.Cooldown(
+                FfiConverterString.read(buf),
+                )
+            7 -> SuppressReason.QuietHours(
+                FfiConverterString.read(buf),
+                )
+            8 -> SuppressReason.CapReached(
+                FfiConverterBoolean.read(buf),
+                )
+            9 -> SuppressReason.NotOfInterest
+            10 -> SuppressReason.ChannelNotPreferred
+            11 -> SuppressReason.Duplicate
+            12 -> SuppressReason.Expired
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: SuppressReason): ULong = when(value) {
+        is SuppressReason.NoConsent -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SuppressReason.UnknownRegion -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SuppressReason.Stale -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SuppressReason.StoreClosed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SuppressReason.NoEligibleOffer -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SuppressReason.Cooldown -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`until`)
+            )
+        }
+        is SuppressReason.QuietHours -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`until`)
+            )
+        }
+        is SuppressReason.CapReached -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterBoolean.allocationSize(value.`perDay`)
+            )
+        }
+        is SuppressReason.NotOfInterest -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SuppressReason.ChannelNotPreferred -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SuppressReason.Duplicate -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SuppressReason.Expired -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: SuppressReason, buf: ByteBuffer) {
+        when(value) {
+            is SuppressReason.NoConsent -> {
+                buf.putInt(1)
+                Unit
+            }
+            is SuppressReason.UnknownRegion -> {
+                buf.putInt(2)
+                Unit
+            }
+            is SuppressReason.Stale -> {
+                buf.putInt(3)
+                Unit
+            }
+            is SuppressReason.StoreClosed -> {
+                buf.putInt(4)
+                Unit
+            }
+            is SuppressReason.NoEligibleOffer -> {
+                buf.putInt(5)
+                Unit
+            }
+            is SuppressReason.Cooldown -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`until`, buf)
+                Unit
+            }
+            is SuppressReason.QuietHours -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`until`, buf)
+                Unit
+            }
+            is SuppressReason.CapReached -> {
+                buf.putInt(8)
+                FfiConverterBoolean.write(value.`perDay`, buf)
+                Unit
+            }
+            is SuppressReason.NotOfInterest -> {
+                buf.putInt(9)
+                Unit
+            }
+            is SuppressReason.ChannelNotPreferred -> {
+                buf.putInt(10)
+                Unit
+            }
+            is SuppressReason.Duplicate -> {
+                buf.putInt(11)
+                Unit
+            }
+            is SuppressReason.Expired -> {
+                buf.putInt(12)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
 
 
 
@@ -4759,6 +5657,34 @@ public object FfiConverterSequenceTypeFrequencyCap: FfiConverterRustBuffer<List<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeFrequencyCap.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeGeofenceRegion: FfiConverterRustBuffer<List<GeofenceRegion>> {
+    override fun read(buf: ByteBuffer): List<GeofenceRegion> {
+        val len = buf.getInt()
+        return List<GeofenceRegion>(len) {
+            FfiConverterTypeGeofenceRegion.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<GeofenceRegion>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeGeofenceRegion.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<GeofenceRegion>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeGeofenceRegion.write(it, buf)
         }
     }
 }
