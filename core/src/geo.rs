@@ -115,12 +115,6 @@ impl PointIndex {
             .filter(move |p| p.geom().distance_2(&q) <= r2)
             .map(|p| p.data)
     }
-
-    /// Approximate heap use: the tree's nodes hold 3 floats and an index per entry, plus
-    /// internal nodes (about a sixth more).
-    pub fn approx_bytes(&self) -> usize {
-        self.tree.size() * std::mem::size_of::<GeomWithData<[f64; 3], u32>>() * 7 / 6
-    }
 }
 
 #[cfg(test)]

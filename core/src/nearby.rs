@@ -86,22 +86,38 @@ struct OfferRule {
     days: u8,
     hours: Option<(u16, u16)>,
     in_store: bool,
-    tiers: Box<[u16]>,
-    segments: Box<[u16]>,
-    categories: Box<[u16]>,
+    /// Tiers, then segments, then categories, in one allocation.
+    labels: Box<[u16]>,
+    n_tiers: u8,
+    n_segments: u8,
     per_member_limit: Option<u32>,
-    ends_ms: i64,
+}
+
+impl OfferRule {
+    fn tiers(&self) -> &[u16] {
+        &self.labels[..self.n_tiers as usize]
+    }
+
+    fn segments(&self) -> &[u16] {
+        &self.labels[self.n_tiers as usize..(self.n_tiers + self.n_segments) as usize]
+    }
+
+    fn categories(&self) -> &[u16] {
+        &self.labels[(self.n_tiers + self.n_segments) as usize..]
+    }
 }
 
 /// The catalog cache, indexed.
 #[derive(Debug, Default)]
 pub struct OfferIndex {
+    /// Sorted by id: found by binary search, no second copy of the ids.
     stores: Vec<StoreEntry>,
-    store_ids: HashMap<Box<str>, u32>,
     points: PointIndex,
+    /// Sorted by id.
     offers: Vec<OfferRule>,
-    offer_ids: HashMap<Box<str>, u32>,
-    by_store: Vec<Vec<u32>>,
+    /// The offers naming each store: `store_offers[store_start[s]..store_start[s + 1]]`.
+    store_start: Vec<u32>,
+    store_offers: Vec<u32>,
     by_tag: HashMap<u16, Vec<u32>>,
     everywhere: Vec<u32>,
     strings: Interner,
@@ -134,8 +150,6 @@ impl OfferIndex {
                 .filter_map(|h| Some((h.day, minutes(&h.opens)?, minutes(&h.closes)?)))
                 .collect();
             let tags = idx.strings.ids(&store.tags);
-            let i = idx.stores.len() as u32;
-            idx.store_ids.insert(store.id.as_str().into(), i);
             idx.stores.push(StoreEntry {
                 id: store.id.into(),
                 name: store.name.into(),
@@ -149,15 +163,19 @@ impl OfferIndex {
                 tags,
             });
         }
-        idx.by_store = vec![Vec::new(); idx.stores.len()];
+        idx.stores.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         idx.points = PointIndex::build(
             idx.stores
                 .iter()
                 .enumerate()
                 .map(|(i, s)| (s.position, i as u32)),
         );
+        // Offers sorted by id, then the store → offers lists in one flat array.
+        // Read in storage order (one row parsed at a time), then sorted by id with the references
+        // renumbered.
         let mut stmt = conn.prepare("SELECT data FROM offer").map_err(st)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)?;
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
         for row in rows {
             let offer: Offer = serde_json::from_str(&row.map_err(st)?).map_err(corrupt)?;
             let ms = |s: &str| s.parse::<jiff::Timestamp>().map(|t| t.as_millisecond());
@@ -169,34 +187,78 @@ impl OfferIndex {
                 (Some(a), Some(b)) => minutes(a).zip(minutes(b)),
                 _ => None,
             };
-            let targeted = !offer.store_ids.is_empty() || !offer.store_tags.is_empty();
             for s in &offer.store_ids {
-                if let Some(&si) = idx.store_ids.get(s.as_str()) {
-                    idx.by_store[si as usize].push(i);
+                if let Some(si) = idx.store(s) {
+                    pairs.push((si, i));
                 }
             }
             for t in &offer.store_tags {
                 let tag = idx.strings.id(t);
                 idx.by_tag.entry(tag).or_default().push(i);
             }
-            if !targeted {
+            if offer.store_ids.is_empty() && offer.store_tags.is_empty() {
                 idx.everywhere.push(i);
             }
-            idx.offer_ids.insert(offer.id.as_str().into(), i);
             idx.offers.push(OfferRule {
                 days: offer.days.iter().fold(0u8, |m, d| m | (1 << (d % 8))),
                 hours,
                 in_store: !matches!(offer.channel, OfferChannel::Online),
-                tiers: idx.strings.ids(&offer.tiers),
-                segments: idx.strings.ids(&offer.segments),
-                categories: idx.strings.ids(&offer.categories),
+                n_tiers: offer.tiers.len().min(255) as u8,
+                n_segments: offer.segments.len().min(255) as u8,
+                labels: offer
+                    .tiers
+                    .iter()
+                    .take(255)
+                    .chain(offer.segments.iter().take(255))
+                    .chain(&offer.categories)
+                    .map(|l| idx.strings.id(l))
+                    .collect(),
                 per_member_limit: offer.per_member_limit,
                 from_ms,
                 to_ms,
-                ends_ms: to_ms,
                 id: offer.id.into(),
             });
         }
+        let mut order: Vec<u32> = (0..idx.offers.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| idx.offers[a as usize].id.cmp(&idx.offers[b as usize].id));
+        let mut renumber = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old as usize] = new as u32;
+        }
+        let mut unsorted: Vec<Option<OfferRule>> = idx.offers.drain(..).map(Some).collect();
+        idx.offers = order
+            .iter()
+            .filter_map(|&old| unsorted[old as usize].take())
+            .collect();
+        for (_, o) in pairs.iter_mut() {
+            *o = renumber[*o as usize];
+        }
+        for list in idx.by_tag.values_mut() {
+            for o in list.iter_mut() {
+                *o = renumber[*o as usize];
+            }
+        }
+        for o in idx.everywhere.iter_mut() {
+            *o = renumber[*o as usize];
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        idx.store_start = Vec::with_capacity(idx.stores.len() + 1);
+        let mut next = 0usize;
+        for s in 0..idx.stores.len() as u32 {
+            idx.store_start.push(next as u32);
+            while next < pairs.len() && pairs[next].0 == s {
+                next += 1;
+            }
+        }
+        idx.store_start.push(next as u32);
+        idx.store_offers = pairs.into_iter().map(|(_, o)| o).collect();
+        idx.offers.shrink_to_fit();
+        idx.stores.shrink_to_fit();
+        for list in idx.by_tag.values_mut() {
+            list.shrink_to_fit();
+        }
+        idx.everywhere.shrink_to_fit();
         Ok(idx)
     }
 
@@ -204,45 +266,27 @@ impl OfferIndex {
         self.stores.len()
     }
 
-    /// Approximate heap the index holds, in bytes.
-    pub fn approx_bytes(&self) -> usize {
-        let store = std::mem::size_of::<StoreEntry>();
-        let offer = std::mem::size_of::<OfferRule>();
-        let strings: usize = self
-            .stores
-            .iter()
-            .map(|s| 2 * s.id.len() + s.name.len() + s.hours.len() * 6 + s.tags.len() * 2 + 32)
-            .sum::<usize>()
-            + self
-                .offers
-                .iter()
-                .map(|o| {
-                    2 * o.id.len()
-                        + 2 * (o.tiers.len() + o.segments.len() + o.categories.len())
-                        + 32
-                })
-                .sum::<usize>();
-        let lists: usize = self
-            .by_store
-            .iter()
-            .map(|v| v.capacity() * 4 + 24)
-            .sum::<usize>()
-            + self
-                .by_tag
-                .values()
-                .map(|v| v.capacity() * 4 + 32)
-                .sum::<usize>()
-            + self.everywhere.capacity() * 4;
-        self.stores.len() * store
-            + self.offers.len() * offer
-            + strings
-            + lists
-            + self.points.approx_bytes()
+    fn store(&self, id: &str) -> Option<u32> {
+        self.stores
+            .binary_search_by(|s| (*s.id).cmp(id))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    fn offer(&self, id: &str) -> Option<u32> {
+        self.offers
+            .binary_search_by(|o| (*o.id).cmp(id))
+            .ok()
+            .map(|i| i as u32)
     }
 
     fn candidates(&self, store: u32) -> impl Iterator<Item = u32> + '_ {
         let s = &self.stores[store as usize];
-        self.by_store[store as usize]
+        let (a, b) = (
+            self.store_start[store as usize] as usize,
+            self.store_start[store as usize + 1] as usize,
+        );
+        self.store_offers[a..b]
             .iter()
             .chain(
                 s.tags
@@ -285,15 +329,15 @@ impl OfferIndex {
         if !o.in_store || at_ms < o.from_ms || at_ms > o.to_ms {
             return false;
         }
-        if !o.tiers.is_empty() && !member.tier.is_some_and(|t| o.tiers.contains(&t)) {
+        if !o.tiers().is_empty() && !member.tier.is_some_and(|t| o.tiers().contains(&t)) {
             return false;
         }
-        if !o.segments.is_empty() && !o.segments.iter().any(|s| member.segments.contains(s)) {
+        if !o.segments().is_empty() && !o.segments().iter().any(|s| member.segments.contains(s)) {
             return false;
         }
         if member.has_interests
-            && !o.categories.is_empty()
-            && !o.categories.iter().any(|c| member.interests.contains(c))
+            && !o.categories().is_empty()
+            && !o.categories().iter().any(|c| member.interests.contains(c))
         {
             return false;
         }
@@ -368,7 +412,7 @@ impl MemberView {
             .prepare_cached("SELECT store_id FROM favourite_store")
             .map_err(st)?;
         for id in stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)? {
-            if let Some(&s) = idx.store_ids.get(id.map_err(st)?.as_str()) {
+            if let Some(s) = idx.store(&id.map_err(st)?) {
                 view.favourites.insert(s);
             }
         }
@@ -386,7 +430,7 @@ impl MemberView {
             .map_err(st)?;
         for row in rows {
             let (id, clipped, used) = row.map_err(st)?;
-            if let Some(&o) = idx.offer_ids.get(id.as_str()) {
+            if let Some(o) = idx.offer(&id) {
                 if clipped {
                     view.clipped.insert(o);
                 }
@@ -462,7 +506,7 @@ pub(crate) fn offers_near(
             let mut factor = 1.0;
             if member.personalised {
                 let o = &idx.offers[offer as usize];
-                if o.categories.iter().any(|c| member.interests.contains(c)) {
+                if o.categories().iter().any(|c| member.interests.contains(c)) {
                     factor *= 0.5;
                 }
                 if favourite {
@@ -811,18 +855,18 @@ pub(crate) fn best_offer_at(
     offers.sort_by(|&a, &b| {
         let (oa, ob) = (&idx.offers[a as usize], &idx.offers[b as usize]);
         let interest = |o: &OfferRule| {
-            member.personalised && o.categories.iter().any(|c| member.interests.contains(c))
+            member.personalised && o.categories().iter().any(|c| member.interests.contains(c))
         };
         interest(ob)
             .cmp(&interest(oa))
-            .then(oa.ends_ms.cmp(&ob.ends_ms))
+            .then(oa.to_ms.cmp(&ob.to_ms))
             .then_with(|| oa.id.cmp(&ob.id))
     });
     offers.first().copied()
 }
 
 pub(crate) fn store_index(idx: &OfferIndex, store_id: &str) -> Option<u32> {
-    idx.store_ids.get(store_id).copied()
+    idx.store(store_id)
 }
 
 pub(crate) fn store_names(idx: &OfferIndex, store: u32) -> (String, String) {

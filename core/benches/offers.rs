@@ -1,0 +1,253 @@
+//! Figures for offers where the member is (issue #5), on 100,000 stores and 200,000 offers
+//! (`TESSERA_BENCH_STORES`, `TESSERA_BENCH_OFFERS`): stores in clusters around 40 towns across
+//! France, each offer at 1 to 4 stores, 5 % by store tag, 1 % everywhere.
+//! - `offers_near/index`: `Tessera::offers_near` (2 km, 20 offers) at random points near the towns;
+//!   `offers_near/brute_force`: the same answer by scanning every store (the ratio is printed);
+//! - `plan_geofences/ios_20`, `/android_100`: the plan from the same points;
+//! - `index/build`: indexing the whole cache from SQLite.
+//!
+//! Before measuring it prints the heap the index holds (counted by a global allocator wrapper)
+//! and the process's resident memory before and after building it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Counts the bytes held on the heap, to measure what the index keeps.
+struct Counting;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tessera_core::Tessera;
+use tessera_core::api::{CatalogChange, CatalogPage};
+use tessera_core::catalog::{Offer, OfferChannel, OfferKind, Store};
+use tessera_core::geo::Position;
+use tessera_core::nearby::{OfferIndex, anonymous_plan, offers_near_brute_force};
+
+/// A small deterministic generator (no dependency needed for a bench fixture).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+    fn unit(&mut self) -> f64 {
+        self.next() as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn towns(rng: &mut Rng) -> Vec<(f64, f64)> {
+    (0..40)
+        .map(|_| (43.0 + rng.unit() * 7.0, -1.5 + rng.unit() * 9.0))
+        .collect()
+}
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn catalog(stores: usize, offers: usize) -> (Vec<Store>, Vec<Offer>, Vec<(f64, f64)>) {
+    let mut rng = Rng(42);
+    let centres = towns(&mut rng);
+    let stores: Vec<Store> = (0..stores)
+        .map(|i| {
+            let (lat, lon) = centres[i % centres.len()];
+            // Spread over ~20 km around the town.
+            let (dlat, dlon) = ((rng.unit() - 0.5) * 0.36, (rng.unit() - 0.5) * 0.5);
+            Store {
+                id: format!("st-{i:07}"),
+                name: format!("Store {i}"),
+                address: "1 place de la Mairie".into(),
+                postcode: "75001".into(),
+                city: format!("Town {}", i % centres.len()),
+                country: "FR".into(),
+                latitude: lat + dlat,
+                longitude: lon + dlon,
+                radius_m: 150 + (i % 4) as u32 * 50,
+                timezone: "Europe/Paris".into(),
+                opening_hours: Vec::new(),
+                tags: if i % 20 == 0 {
+                    vec!["outlet".into()]
+                } else {
+                    vec![]
+                },
+            }
+        })
+        .collect();
+    let offers: Vec<Offer> = (0..offers)
+        .map(|i| {
+            let (store_ids, store_tags) = match i % 100 {
+                0 => (vec![], vec![]),
+                1..=5 => (vec![], vec!["outlet".into()]),
+                _ => (
+                    (0..1 + i % 4)
+                        .map(|_| format!("st-{:07}", rng.next() as usize % stores.len()))
+                        .collect(),
+                    vec![],
+                ),
+            };
+            Offer {
+                id: format!("of-{i:07}"),
+                title: format!("Offer {i}"),
+                description: "10 % off".into(),
+                kind: OfferKind::PercentOff { percent: 10 },
+                valid_from: "2020-01-01T00:00:00Z".into(),
+                valid_to: "2099-01-01T00:00:00Z".into(),
+                channel: if i % 10 == 0 {
+                    OfferChannel::Online
+                } else {
+                    OfferChannel::InStore
+                },
+                days: vec![],
+                hours_from: None,
+                hours_to: None,
+                store_ids,
+                store_tags,
+                categories: vec![["tea", "coffee", "pastry"][i % 3].into()],
+                tiers: vec![],
+                segments: vec![],
+                min_basket_cents: None,
+                per_member_limit: None,
+                requires_clip: false,
+            }
+        })
+        .collect();
+    let queries: Vec<(f64, f64)> = (0..256)
+        .map(|i| {
+            let (lat, lon) = centres[i % centres.len()];
+            (
+                lat + (rng.unit() - 0.5) * 0.2,
+                lon + (rng.unit() - 0.5) * 0.3,
+            )
+        })
+        .collect();
+    (stores, offers, queries)
+}
+
+fn offers(c: &mut Criterion) {
+    let (n_stores, n_offers) = (
+        env_count("TESSERA_BENCH_STORES", 100_000),
+        env_count("TESSERA_BENCH_OFFERS", 200_000),
+    );
+    let (stores, offers, queries) = catalog(n_stores, n_offers);
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tessera::open(dir.path().join("bench.db")).unwrap();
+    let changes: Vec<CatalogChange> = stores
+        .into_iter()
+        .map(|store| CatalogChange::Store { store })
+        .chain(
+            offers
+                .into_iter()
+                .map(|offer| CatalogChange::Offer { offer }),
+        )
+        .collect();
+    for (i, chunk) in changes.chunks(2000).enumerate() {
+        t.import_catalog_page(&CatalogPage {
+            format: 1,
+            changes: chunk.to_vec(),
+            cursor: format!("c1.{i}"),
+            has_more: true,
+        })
+        .unwrap();
+    }
+    drop(changes);
+    let before = rss_kib();
+    let held = HELD.load(Ordering::Relaxed);
+    let start = std::time::Instant::now();
+    let idx = t.offer_index().unwrap();
+    let built = start.elapsed();
+    let after = rss_kib();
+    println!(
+        "index: {} stores, built in {:.0} ms; heap held by the index {:.1} MB; resident memory {:.1} MB -> {:.1} MB",
+        idx.stores(),
+        built.as_secs_f64() * 1000.0,
+        (HELD.load(Ordering::Relaxed) - held) as f64 / 1e6,
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+    );
+    let now = jiff::Timestamp::now().as_millisecond();
+    let at = |i: usize| {
+        let (latitude, longitude) = queries[i % queries.len()];
+        Position {
+            latitude,
+            longitude,
+        }
+    };
+
+    let mut group = c.benchmark_group("offers_near");
+    let mut i = 0;
+    group.bench_function("index", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(t.offers_near(at(i), 2000.0, 20).unwrap())
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("brute_force", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(offers_near_brute_force(&idx, at(i), 2000.0, 20, now))
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("plan_geofences");
+    for (name, budget) in [("ios_20", 20usize), ("android_100", 100)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(anonymous_plan(&idx, at(i), budget, now))
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("index");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    let db = tessera_core::Db::open(t.path()).unwrap();
+    group.bench_function("build", |b| {
+        b.iter(|| black_box(db.read(OfferIndex::build).unwrap().stores()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, offers);
+criterion_main!(benches);
