@@ -42,6 +42,13 @@ fn the_demo_runs_and_delivers_the_offline_actions_once() {
     assert!(text.contains("the server may target 1 member(s)"), "{text}");
     assert!(text.contains("the server may target 0 member(s)"), "{text}");
     assert!(text.contains("server holds her data: false"), "{text}");
+    // The walk: within the iOS budget, some notifications, every one explained.
+    assert!(
+        text.contains("at most 20 regions registered (iOS allows 20)")
+            || text.contains("regions registered (iOS allows 20)"),
+        "{text}"
+    );
+    assert!(text.contains(" notified: "), "{text}");
     for file in [
         "tessera.db",
         "phone.db",

@@ -33,6 +33,7 @@ pub mod nearby;
 pub mod preferences;
 pub mod privacy;
 pub mod push;
+pub mod simulate;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -765,10 +766,6 @@ impl Tessera {
             if !nearby::store_open(&idx, store, at_ms) {
                 return suppress(SuppressReason::StoreClosed);
             }
-            let member = nearby::MemberView::read(tx, &idx, gate)?;
-            let Some(offer) = nearby::best_offer_at(&idx, &member, store, at_ms) else {
-                return suppress(SuppressReason::NoEligibleOffer);
-            };
             if let Some(last) =
                 nearby::last_store_notification(tx, store_id, at_ms - settings.store_cooldown_ms)?
             {
@@ -777,6 +774,22 @@ impl Tessera {
                     .unwrap_or_default();
                 return suppress(SuppressReason::Cooldown { until });
             }
+            let member = nearby::MemberView::read(tx, &idx, gate)?;
+            let candidates = nearby::offers_at(&idx, &member, store, at_ms);
+            if candidates.is_empty() {
+                return suppress(SuppressReason::NoEligibleOffer);
+            }
+            let mut fresh = None;
+            for o in candidates {
+                let id = nearby::offer_id(&idx, o);
+                if !nearby::offer_notified_since(tx, id, at_ms - settings.offer_repeat_ms)? {
+                    fresh = Some(o);
+                    break;
+                }
+            }
+            let Some(offer) = fresh else {
+                return suppress(SuppressReason::AlreadyNotified);
+            };
             let offer = nearby::read_full_offer(tx, nearby::offer_id(&idx, offer))?;
             let request = preferences::NotificationRequest {
                 purpose: nearby::GEOFENCE_PURPOSE,
@@ -787,7 +800,8 @@ impl Tessera {
                 field: "at_ms",
                 reason: "out of range".into(),
             })?;
-            let verdict = privacy::claim_at(tx, gate, &request, at, Some(store_id))?;
+            let verdict =
+                privacy::claim_at(tx, gate, &request, at, Some(store_id), Some(&offer.id))?;
             let (sid, name) = nearby::store_names(&idx, store);
             Ok(RegionOutcome {
                 action: match verdict_reason(verdict) {

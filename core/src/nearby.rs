@@ -756,6 +756,8 @@ pub enum SuppressReason {
     },
     NotOfInterest,
     ChannelNotPreferred,
+    /// Every offer there was already notified recently (at another shop, or by push).
+    AlreadyNotified,
     /// A push message already handled.
     Duplicate,
     /// A push message past its expiry.
@@ -796,6 +798,8 @@ pub struct OfferSettings {
     /// A re-plan sooner than this and closer than `replan_min_move_m` returns the last plan.
     pub replan_min_interval_ms: i64,
     pub replan_min_move_m: f64,
+    /// The same offer is not notified again within this, wherever the member is.
+    pub offer_repeat_ms: i64,
 }
 
 impl Default for OfferSettings {
@@ -805,6 +809,7 @@ impl Default for OfferSettings {
             max_event_age_ms: 30 * 60_000,
             replan_min_interval_ms: 60_000,
             replan_min_move_m: 100.0,
+            offer_repeat_ms: 24 * 3_600_000,
         }
     }
 }
@@ -838,14 +843,9 @@ pub(crate) fn notification(offer: &Offer, store: Option<(&str, &str)>) -> OfferN
     }
 }
 
-/// The best offer to notify at `store` now: eligible with its hours, not clipped already; the
-/// member's interests first (with personalisation), then ending soonest, then id.
-pub(crate) fn best_offer_at(
-    idx: &OfferIndex,
-    member: &MemberView,
-    store: u32,
-    at_ms: i64,
-) -> Option<u32> {
+/// The offers to notify at `store` now, best first: eligible with their hours, not clipped
+/// already; the member's interests first (with personalisation), then ending soonest, then id.
+pub(crate) fn offers_at(idx: &OfferIndex, member: &MemberView, store: u32, at_ms: i64) -> Vec<u32> {
     let mut offers: Vec<u32> = idx
         .candidates(store)
         .filter(|&o| !member.clipped.contains(&o) && idx.eligible(o, store, member, at_ms, true))
@@ -862,7 +862,22 @@ pub(crate) fn best_offer_at(
             .then(oa.to_ms.cmp(&ob.to_ms))
             .then_with(|| oa.id.cmp(&ob.id))
     });
-    offers.first().copied()
+    offers
+}
+
+/// Whether a notification about `offer_id` was shown since `since_ms` (at any store, by push).
+pub(crate) fn offer_notified_since(
+    conn: &Connection,
+    offer_id: &str,
+    since_ms: i64,
+) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM notification_log WHERE offer_id = ?1 AND sent_at >= ?2)",
+    )
+    .map_err(st)?
+    .query_row(params![offer_id, since_ms], |r| r.get(0))
+    .map_err(st)
+    .map_err(Error::from)
 }
 
 pub(crate) fn store_index(idx: &OfferIndex, store_id: &str) -> Option<u32> {

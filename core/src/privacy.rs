@@ -399,7 +399,7 @@ pub(crate) fn claim_notification(
     gate: ConsentGate,
     request: &NotificationRequest,
 ) -> Result<NotificationVerdict> {
-    claim_at(tx, gate, request, jiff::Timestamp::now(), None)
+    claim_at(tx, gate, request, jiff::Timestamp::now(), None, None)
 }
 
 /// [`claim_notification`] at a given instant, counted against `store`'s cooldown when given.
@@ -409,6 +409,7 @@ pub(crate) fn claim_at(
     request: &NotificationRequest,
     now: jiff::Timestamp,
     store: Option<&str>,
+    offer: Option<&str>,
 ) -> Result<NotificationVerdict> {
     for c in &request.categories {
         check_id("request.categories", c).map_err(invalid)?;
@@ -429,15 +430,16 @@ pub(crate) fn claim_at(
     let verdict = decide(request, gate, &prefs, SentCounts { today, this_week }, now);
     if verdict == NotificationVerdict::Send {
         tx.prepare_cached(
-            "INSERT INTO notification_log (channel, purpose, sent_at, store_id)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO notification_log (channel, purpose, sent_at, store_id, offer_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .map_err(st)?
         .execute(params![
             request.channel.as_str(),
             request.purpose.as_str(),
             now.as_millisecond(),
-            store
+            store,
+            offer
         ])
         .map_err(st)?;
         // Caps and cooldowns look back a week at most.

@@ -331,7 +331,7 @@ pub(crate) fn decide(
             reason: "out of range".into(),
         }
     })?;
-    let verdict = crate::privacy::claim_at(tx, gate, &request, at, None)?;
+    let verdict = crate::privacy::claim_at(tx, gate, &request, at, None, Some(&offer.id))?;
     Ok(match crate::verdict_reason(verdict) {
         Some(reason) => PushDecision::Suppress { reason },
         None => {

@@ -58,6 +58,35 @@ impl WalkReport {
     }
 }
 
+/// A walk across Paris, from Place d'Italie to Gare du Nord by the Luxembourg gardens, Châtelet,
+/// the Louvre and the Opéra (about 7 km): the demo's and the tests' route.
+pub const PARIS_WALK: [Position; 6] = [
+    Position {
+        latitude: 48.8310,
+        longitude: 2.3555,
+    },
+    Position {
+        latitude: 48.8462,
+        longitude: 2.3372,
+    },
+    Position {
+        latitude: 48.8584,
+        longitude: 2.3470,
+    },
+    Position {
+        latitude: 48.8606,
+        longitude: 2.3376,
+    },
+    Position {
+        latitude: 48.8708,
+        longitude: 2.3317,
+    },
+    Position {
+        latitude: 48.8809,
+        longitude: 2.3553,
+    },
+];
+
 /// Straight segments between `waypoints`, a point every `step_m`, `step_ms` apart from `start_ms`.
 pub fn path(waypoints: &[Position], step_m: f64, start_ms: i64, step_ms: i64) -> Vec<WalkStep> {
     let mut out = Vec::new();
@@ -88,7 +117,12 @@ pub fn path(waypoints: &[Position], step_m: f64, start_ms: i64, step_ms: i64) ->
 
 /// Replay `steps`: the OS holds at most `budget` regions, reports an enter when the walker comes
 /// into a region, a dwell after `dwell_ms` inside, an exit when leaving.
-pub fn walk(t: &Tessera, steps: &[WalkStep], budget: u32, dwell_ms: i64) -> crate::Result<WalkReport> {
+pub fn walk(
+    t: &Tessera,
+    steps: &[WalkStep],
+    budget: u32,
+    dwell_ms: i64,
+) -> crate::Result<WalkReport> {
     let mut report = WalkReport::default();
     let mut registered: BTreeMap<String, GeofenceRegion> = BTreeMap::new();
     // Region id → when the walker entered it, and whether a dwell was reported.

@@ -5291,6 +5291,10 @@ public enum SuppressReason: Equatable, Hashable {
     case notOfInterest
     case channelNotPreferred
     /**
+     * Every offer there was already notified recently (at another shop, or by push).
+     */
+    case alreadyNotified
+    /**
      * A push message already handled.
      */
     case duplicate
@@ -5342,9 +5346,11 @@ public struct FfiConverterTypeSuppressReason: FfiConverterRustBuffer {
         
         case 10: return .channelNotPreferred
         
-        case 11: return .duplicate
+        case 11: return .alreadyNotified
         
-        case 12: return .expired
+        case 12: return .duplicate
+        
+        case 13: return .expired
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -5397,12 +5403,16 @@ public struct FfiConverterTypeSuppressReason: FfiConverterRustBuffer {
             writeInt(&buf, Int32(10))
         
         
-        case .duplicate:
+        case .alreadyNotified:
             writeInt(&buf, Int32(11))
         
         
-        case .expired:
+        case .duplicate:
             writeInt(&buf, Int32(12))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(13))
         
         }
     }

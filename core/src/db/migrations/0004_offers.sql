@@ -11,6 +11,9 @@ CREATE TABLE offer_state (
 -- The store a geofence notification was about (per-store cooldown); NULL for other notifications.
 ALTER TABLE notification_log ADD COLUMN store_id TEXT;
 CREATE INDEX notification_log_store ON notification_log (store_id, sent_at);
+-- The offer a notification was about: the same offer is not pushed again at the next shop.
+ALTER TABLE notification_log ADD COLUMN offer_id TEXT;
+CREATE INDEX notification_log_offer ON notification_log (offer_id, sent_at);
 
 -- Push messages seen, by their id: a repeat is suppressed. Kept 30 days.
 CREATE TABLE push_seen (

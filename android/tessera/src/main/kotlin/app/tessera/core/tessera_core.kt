@@ -5043,6 +5043,12 @@ sealed class SuppressReason {
     
     
     /**
+     * Every offer there was already notified recently (at another shop, or by push).
+     */
+    object AlreadyNotified : SuppressReason()
+    
+    
+    /**
      * A push message already handled.
      */
     object Duplicate : SuppressReason()
@@ -5086,8 +5092,9 @@ public object FfiConverterTypeSuppressReason : FfiConverterRustBuffer<SuppressRe
                 )
             9 -> SuppressReason.NotOfInterest
             10 -> SuppressReason.ChannelNotPreferred
-            11 -> SuppressReason.Duplicate
-            12 -> SuppressReason.Expired
+            11 -> SuppressReason.AlreadyNotified
+            12 -> SuppressReason.Duplicate
+            13 -> SuppressReason.Expired
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
     }
@@ -5156,6 +5163,12 @@ public object FfiConverterTypeSuppressReason : FfiConverterRustBuffer<SuppressRe
                 4UL
             )
         }
+        is SuppressReason.AlreadyNotified -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
         is SuppressReason.Duplicate -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -5215,12 +5228,16 @@ public object FfiConverterTypeSuppressReason : FfiConverterRustBuffer<SuppressRe
                 buf.putInt(10)
                 Unit
             }
-            is SuppressReason.Duplicate -> {
+            is SuppressReason.AlreadyNotified -> {
                 buf.putInt(11)
                 Unit
             }
-            is SuppressReason.Expired -> {
+            is SuppressReason.Duplicate -> {
                 buf.putInt(12)
+                Unit
+            }
+            is SuppressReason.Expired -> {
+                buf.putInt(13)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
