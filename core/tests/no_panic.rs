@@ -50,3 +50,52 @@ proptest! {
             .validated(s);
     }
 }
+
+/// The push payload parser on anything (the cargo-fuzz target in fuzz/ runs the same check for
+/// minutes on nightly; this keeps a quick version in every test run).
+mod push_messages {
+    use proptest::prelude::*;
+    use tessera_core::push::parse;
+
+    const SEEDS: [&str; 3] = [
+        include_str!("../../fuzz/corpus/push_payload/sync.json"),
+        include_str!("../../fuzz/corpus/push_payload/apns.json"),
+        include_str!("../../fuzz/corpus/push_payload/fcm.json"),
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_text_gets_a_payload_or_a_typed_error(s in ".{0,300}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn mutated_payloads_never_panic(
+            seed in 0usize..3,
+            cut in 0usize..600,
+            insert in ".{0,8}",
+            at in 0usize..600,
+        ) {
+            let mut text = SEEDS[seed].to_owned();
+            let cut = cut.min(text.len());
+            while !text.is_char_boundary(cut.min(text.len())) { text.pop(); }
+            let mut text: String = text.chars().take(cut).collect::<String>() + &SEEDS[seed].chars().skip(cut + 1).collect::<String>();
+            let at = at.min(text.len());
+            if text.is_char_boundary(at) {
+                text.insert_str(at, &insert);
+            }
+            if let Ok(p) = parse(&text) {
+                prop_assert!(p.validate().is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn the_seeds_parse() {
+        for s in SEEDS {
+            parse(s).unwrap();
+        }
+    }
+}
