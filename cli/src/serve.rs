@@ -29,6 +29,30 @@ pub struct ServeArgs {
     /// Write the server's URL to this file once it is listening.
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// FCM project id (enables FCM HTTP v1 for campaigns, with --fcm-token).
+    #[arg(long, env = "TESSERA_FCM_PROJECT")]
+    fcm_project: Option<String>,
+    /// OAuth 2 access token for FCM.
+    #[arg(long, env = "TESSERA_FCM_TOKEN", hide_env_values = true)]
+    fcm_token: Option<String>,
+    #[arg(
+        long,
+        env = "TESSERA_FCM_URL",
+        default_value = "https://fcm.googleapis.com"
+    )]
+    fcm_url: String,
+    /// The iOS app's bundle id (enables APNs for campaigns, with --apns-token).
+    #[arg(long, env = "TESSERA_APNS_TOPIC")]
+    apns_topic: Option<String>,
+    /// APNs provider JWT.
+    #[arg(long, env = "TESSERA_APNS_TOKEN", hide_env_values = true)]
+    apns_token: Option<String>,
+    #[arg(
+        long,
+        env = "TESSERA_APNS_URL",
+        default_value = "https://api.push.apple.com"
+    )]
+    apns_url: String,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -63,8 +87,25 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 counts.stores, counts.offers
             );
         }
+        let push = tessera_server::push::PushConfig {
+            fcm: args.fcm_project.clone().zip(args.fcm_token.clone()).map(
+                |(project_id, access_token)| tessera_server::push::FcmConfig {
+                    base_url: args.fcm_url.clone(),
+                    project_id,
+                    access_token,
+                },
+            ),
+            apns: args.apns_topic.clone().zip(args.apns_token.clone()).map(
+                |(topic, auth_token)| tessera_server::push::ApnsConfig {
+                    base_url: args.apns_url.clone(),
+                    topic,
+                    auth_token,
+                },
+            ),
+        };
         let config = ServerConfig {
             admin_token: args.admin_token.clone(),
+            push,
             ..ServerConfig::default()
         };
         let state = AppState::new(Arc::new(storage), config);
