@@ -16,6 +16,8 @@ apt_packages=()
 command -v zbarimg >/dev/null || apt_packages+=(zbar-tools)
 command -v javac >/dev/null || apt_packages+=(openjdk-17-jdk-headless)
 command -v npm >/dev/null || apt_packages+=(npm)
+# Time zones come from the OS (as on Android and iOS): the tests need the database.
+[ -f /usr/share/zoneinfo/Europe/Paris ] || apt_packages+=(tzdata)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "setup: apt-get install ${apt_packages[*]}"
   sudo_if_needed apt-get update -qq

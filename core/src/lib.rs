@@ -245,8 +245,9 @@ impl Tessera {
         if let Some(net) = self.net.get() {
             return Ok(net);
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+        // Current-thread: network calls run on the caller's thread inside `block_on` (one at a
+        // time, under the sync lock); catalog pages are applied on tokio's blocking pool.
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .thread_name("tessera-net")
             .enable_all()
             .build()
