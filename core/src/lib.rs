@@ -26,6 +26,7 @@ pub mod barcode;
 pub mod card;
 pub mod catalog;
 pub mod consent;
+pub mod coupon;
 pub mod db;
 pub mod diagnostics;
 pub mod geo;
