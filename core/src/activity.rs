@@ -169,6 +169,16 @@ pub(crate) fn set_favourite_store(
     queue(tx, &mutation, "set_favourite_store", now)
 }
 
+/// Queue a clip: the server issues the coupon.
+pub(crate) fn clip_offer(tx: &Transaction<'_>, offer_id: &str) -> Result<()> {
+    require_session(tx)?;
+    check_id("offer_id", offer_id).map_err(invalid)?;
+    let mutation = Mutation::ClipOffer {
+        offer_id: offer_id.to_owned(),
+    };
+    queue(tx, &mutation, "clip_offer", now_ms())
+}
+
 fn kind_from(s: &str) -> Option<EventKind> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }

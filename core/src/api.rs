@@ -137,6 +137,83 @@ pub struct MemberState {
     /// Marketing segments the programme put the member in (offers target them).
     #[serde(default)]
     pub segments: Vec<String>,
+    /// The member's coupons, newest first.
+    #[serde(default)]
+    pub wallet: Vec<WalletCoupon>,
+}
+
+/// A coupon in the member's wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WalletCoupon {
+    pub coupon_id: String,
+    pub offer_id: String,
+    /// The signed code the till scans (render it as a QR code).
+    pub code: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub state: CouponState,
+}
+
+/// Where a coupon stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CouponState {
+    Available,
+    /// `redeemed_at` RFC 3339.
+    Redeemed {
+        store_id: String,
+        redeemed_at: String,
+    },
+    Expired,
+}
+
+/// A till's request to redeem a scanned code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    pub code: String,
+    /// The till's receipt number.
+    pub receipt: String,
+    pub basket_cents: u64,
+}
+
+/// A redemption the server accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Redemption {
+    pub coupon_id: String,
+    pub offer_id: String,
+    pub member_id: String,
+    pub store_id: String,
+    pub till_id: String,
+    /// RFC 3339, the server's clock.
+    pub redeemed_at: String,
+}
+
+/// Register a till of a shop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TillRegistration {
+    pub store_id: String,
+}
+
+/// A till's credentials (the token is shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TillCredentials {
+    pub till_id: String,
+    pub store_id: String,
+    pub token: String,
 }
 
 /// Which push service delivers to a device.
@@ -263,6 +340,8 @@ pub enum Mutation {
     SetPreferences { changes: Vec<PreferenceChange> },
     /// A usage event, sent only with analytics consent.
     TrackEvent { event: AnalyticsEvent },
+    /// Clip an offer: the server issues a coupon into the member's wallet.
+    ClipOffer { offer_id: String },
     /// This device's push token (the OS rotates it).
     SetPushToken {
         device_id: String,
@@ -388,6 +467,7 @@ impl Mutation {
                 }
                 Ok(())
             }
+            Mutation::ClipOffer { offer_id } => check_id("offer_id", offer_id),
             Mutation::SetPushToken {
                 device_id, token, ..
             } => {
@@ -511,6 +591,12 @@ pub mod codes {
     pub const CLOCK_SKEW: &str = "clock_skew";
     /// The member has not consented to what the request needs.
     pub const CONSENT_REQUIRED: &str = "consent_required";
+    /// The coupon was redeemed already; the problem's detail says where and when.
+    pub const ALREADY_REDEEMED: &str = "already_redeemed";
+    /// The code is forged, altered, expired, for another shop or below its minimum basket.
+    pub const COUPON_REFUSED: &str = "coupon_refused";
+    /// No such offer, or it cannot be clipped now.
+    pub const UNKNOWN_OFFER: &str = "unknown_offer";
     /// The push token is for another device than the caller.
     pub const WRONG_DEVICE: &str = "wrong_device";
     /// The record names another member than the caller.

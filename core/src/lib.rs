@@ -817,6 +817,19 @@ impl Tessera {
         })
     }
 
+    /// Clip an offer: the server issues a coupon into the wallet at the next sync. Works offline.
+    pub fn clip_offer(&self, offer_id: &str) -> Result<()> {
+        self.db.write(|tx| activity::clip_offer(tx, offer_id))
+    }
+
+    /// The member's coupons as the server last sent them (render `code` as a QR code).
+    pub fn wallet(&self) -> Result<Vec<api::WalletCoupon>> {
+        Ok(self
+            .member_state()?
+            .map(|m| m.state.wallet)
+            .unwrap_or_default())
+    }
+
     /// Register the token the OS gave for push messages; sent at the next sync when it changed.
     /// Returns whether it changed.
     pub fn set_push_token(&self, provider: api::PushProvider, token: &str) -> Result<bool> {

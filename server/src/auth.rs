@@ -119,3 +119,30 @@ impl FromRequestParts<AppState> for Admin {
         }
     }
 }
+
+/// A till of a shop, proven by its token.
+#[derive(Debug, Clone)]
+pub struct Till {
+    pub till_id: String,
+    pub store_id: String,
+}
+
+impl FromRequestParts<AppState> for Till {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::unauthorized(
+                codes::UNAUTHORIZED,
+                "send Authorization: Bearer <till token>",
+            )
+        })?;
+        match state.storage.till_by_token(hash_token(token)).await? {
+            Some((till_id, store_id)) => Ok(Till { till_id, store_id }),
+            None => Err(ApiError::unauthorized(
+                codes::UNAUTHORIZED,
+                "the till token is not valid",
+            )),
+        }
+    }
+}

@@ -154,7 +154,7 @@ impl AppState {
 #[openapi(
     info(title = "Tessera", description = "The reference loyalty backend Tessera's core syncs with."),
     modifiers(&Security),
-    tags((name = "member", description = "Called by the apps"), (name = "admin", description = "Called by the operator"))
+    tags((name = "member", description = "Called by the apps"), (name = "admin", description = "Called by the operator"), (name = "till", description = "Called by shop tills"))
 )]
 struct ApiDoc;
 
@@ -163,7 +163,7 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        for name in ["member", "admin"] {
+        for name in ["member", "admin", "till"] {
             components.add_security_scheme(
                 name,
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -182,6 +182,8 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::member::catalog))
         .routes(routes!(routes::member::mutate))
         .routes(routes!(routes::member::export_me))
+        .routes(routes!(routes::till::coupon_keys))
+        .routes(routes!(routes::till::redeem))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin = OpenApiRouter::new()
         .routes(routes!(routes::admin::put_program))
@@ -204,6 +206,7 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::audience))
         .routes(routes!(routes::admin::set_segments))
         .routes(routes!(routes::admin::run_campaign))
+        .routes(routes!(routes::till::register_till))
         .layer(DefaultBodyLimit::max(max_admin));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(member)

@@ -478,12 +478,15 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/audience", &["get"]),
         ("/admin/v1/members/{id}/segments", &["put"]),
         ("/admin/v1/campaigns", &["post"]),
+        ("/admin/v1/tills", &["post"]),
+        ("/v1/coupon-keys", &["get"]),
+        ("/v1/till/redemptions", &["post"]),
     ] {
         for m in methods {
             assert!(paths[path][m].is_object(), "{m} {path} documented");
         }
     }
-    assert_eq!(paths.len(), 17, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 20, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

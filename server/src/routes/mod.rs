@@ -3,3 +3,4 @@
 
 pub mod admin;
 pub mod member;
+pub mod till;

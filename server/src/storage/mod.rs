@@ -1,6 +1,7 @@
 //! Where the server keeps its data, behind one trait so that a PostgreSQL backend can be added
 //! without touching the handlers. [`sqlite::SqliteStorage`] is the embedded default.
 
+mod coupons;
 mod privacy;
 pub mod sqlite;
 
@@ -212,6 +213,36 @@ pub trait Storage: Send + Sync + 'static {
         outcomes: Vec<Result<(), String>>,
         now_ms: i64,
     ) -> Result<CampaignReport, StorageError>;
+    /// The public keys tills verify coupons with (a signing key is made on first use).
+    async fn coupon_keys(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<tessera_core::coupon::CouponKey>, StorageError>;
+    /// Register a till of `store_id`; `None` if there is no such shop.
+    async fn register_till(
+        &self,
+        store_id: String,
+        token_hash: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StorageError>;
+    /// The till (id, shop) behind a token hash.
+    async fn till_by_token(
+        &self,
+        token_hash: String,
+    ) -> Result<Option<(String, String)>, StorageError>;
+    /// Redeem a verified coupon once per till idempotency key: look the key up, redeem with one
+    /// conditional UPDATE and store the answer, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_redemption(
+        &self,
+        till_id: String,
+        store_id: String,
+        key: String,
+        body_hash: String,
+        claims: tessera_core::coupon::CouponClaims,
+        receipt: String,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError>;
     /// Every event id the server holds for a member, with how many times each was applied
     /// (tests and audits: each must be 1).
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError>;

@@ -26,6 +26,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("schema.sql")),
     M::up(include_str!("schema_2_privacy.sql")),
     M::up(include_str!("schema_3_offers.sql")),
+    M::up(include_str!("schema_4_coupons.sql")),
 ];
 static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
@@ -495,6 +496,8 @@ impl Storage for SqliteStorage {
                 |r| r.get(0),
             )?;
             let consents = super::privacy::consent_records(c, &member_id)?;
+            let wallet =
+                super::coupons::wallet(c, &member_id, jiff::Timestamp::now().as_millisecond())?;
             let preferences = super::privacy::preferences(c, &member_id)?;
             Ok(MemberState {
                 member_id,
@@ -507,6 +510,7 @@ impl Storage for SqliteStorage {
                 consents,
                 preferences,
                 segments,
+                wallet,
             })
         })
         .await
@@ -787,6 +791,75 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn coupon_keys(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<tessera_core::coupon::CouponKey>, StorageError> {
+        self.write(move |tx| {
+            super::coupons::signing_key(tx, now_ms)?;
+            super::coupons::public_keys(tx)
+        })
+        .await
+    }
+
+    async fn register_till(
+        &self,
+        store_id: String,
+        token_hash: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StorageError> {
+        self.write(move |tx| super::coupons::register_till(tx, &store_id, &token_hash, now_ms))
+            .await
+    }
+
+    async fn till_by_token(
+        &self,
+        token_hash: String,
+    ) -> Result<Option<(String, String)>, StorageError> {
+        self.read(move |c| super::coupons::till_by_token(c, &token_hash))
+            .await
+    }
+
+    async fn apply_redemption(
+        &self,
+        till_id: String,
+        store_id: String,
+        key: String,
+        body_hash: String,
+        claims: tessera_core::coupon::CouponClaims,
+        receipt: String,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError> {
+        self.write(move |tx| {
+            let owner = format!("till:{till_id}");
+            let seen: Option<(String, u16, String)> = tx
+                .prepare_cached(
+                    "SELECT body_hash, status, response FROM idempotency_key
+                     WHERE member_id = ?1 AND key = ?2",
+                )?
+                .query_row(params![owner, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            if let Some((hash, status, body)) = seen {
+                return Ok(if hash == body_hash {
+                    MutationOutcome::Replayed(StoredAnswer { status, body })
+                } else {
+                    MutationOutcome::KeyReused
+                });
+            }
+            let stored = match super::coupons::redeem(tx, &till_id, &store_id, &claims, &receipt, now_ms)? {
+                Ok(r) => answer(200, &r)?,
+                Err(problem) => answer(problem.status, &problem)?,
+            };
+            tx.prepare_cached(
+                "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![owner, key, body_hash, stored.status, stored.body, now_ms])?;
+            Ok(MutationOutcome::Applied(stored))
+        })
+        .await
+    }
+
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError> {
         self.read(move |c| {
             let mut stmt = c.prepare(
@@ -885,6 +958,11 @@ fn apply(
         }
         Mutation::TrackEvent { event } => {
             if let Err(problem) = super::privacy::track(tx, member_id, event, now_ms)? {
+                return Ok(Err(problem));
+            }
+        }
+        Mutation::ClipOffer { offer_id } => {
+            if let Err(problem) = super::coupons::clip(tx, member_id, offer_id, now_ms)? {
                 return Ok(Err(problem));
             }
         }

@@ -1,0 +1,208 @@
+//! Coupons at the till against the real server: clip in the app, redeem at a till exactly once
+//! under concurrency, typed refusals for every kind of bad code, idempotent retries.
+
+use std::sync::{Arc, Barrier, Mutex};
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use tessera_core::Tessera;
+use tessera_core::api::CouponState;
+use tessera_e2e::{ADMIN_TOKEN, Server, device};
+
+const OFFER: &str = "of-009"; // in store, every shop, must be clipped
+
+fn till(server: &Server, store: &str) -> String {
+    let v: Value = Client::new()
+        .post(format!("{}/admin/v1/tills", server.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"store_id": store}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+fn redeem(
+    http: &Client,
+    server: &str,
+    token: &str,
+    key: &str,
+    code: &str,
+    basket: u64,
+) -> (u16, Value) {
+    let resp = http
+        .post(format!("{server}/v1/till/redemptions"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"code": code, "receipt": format!("R-{key}"), "basket_cents": basket}))
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+}
+
+fn fresh_coupon(t: &Tessera) -> String {
+    t.clip_offer(OFFER).unwrap();
+    t.sync().unwrap();
+    t.wallet()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.offer_id == OFFER && c.state == CouponState::Available)
+        .expect("a coupon after the clip")
+        .code
+}
+
+#[test]
+fn concurrent_tills_redeem_a_coupon_exactly_once() {
+    let trials: usize = std::env::var("TESSERA_REDEEM_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let tills = 50;
+    let server = Server::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    t.enrol(&url, "Chloé Martin", device()).unwrap();
+    let tokens: Vec<String> = (0..tills).map(|_| till(&server, "st-paris-01")).collect();
+
+    let code = Arc::new(Mutex::new(String::new()));
+    let start = Arc::new(Barrier::new(tills + 1));
+    let done = Arc::new(Barrier::new(tills + 1));
+    let results: Arc<Mutex<Vec<(u16, String)>>> = Arc::default();
+    let workers: Vec<_> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let (code, start, done, results, url) = (
+                code.clone(),
+                start.clone(),
+                done.clone(),
+                results.clone(),
+                url.clone(),
+            );
+            std::thread::spawn(move || {
+                let http = Client::new();
+                for trial in 0..trials {
+                    start.wait();
+                    let c = code.lock().unwrap().clone();
+                    let (status, body) =
+                        redeem(&http, &url, &token, &format!("t{trial}-till{i}"), &c, 5000);
+                    results
+                        .lock()
+                        .unwrap()
+                        .push((status, body["code"].as_str().unwrap_or("").to_owned()));
+                    done.wait();
+                }
+            })
+        })
+        .collect();
+    let mut over = 0;
+    for _ in 0..trials {
+        *code.lock().unwrap() = fresh_coupon(&t);
+        results.lock().unwrap().clear();
+        start.wait();
+        done.wait();
+        let r = results.lock().unwrap();
+        let ok = r.iter().filter(|(s, _)| *s == 200).count();
+        let refused = r
+            .iter()
+            .filter(|(s, c)| *s == 409 && c == "already_redeemed")
+            .count();
+        assert_eq!(
+            refused + ok,
+            tills,
+            "every other attempt learns it was redeemed: {r:?}"
+        );
+        if ok != 1 {
+            over += 1;
+        }
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(over, 0, "trials without exactly one success");
+    println!("{trials} trials × {tills} tills: exactly one redemption each, 0 over-redemptions");
+}
+
+#[test]
+fn bad_codes_are_refused_with_reasons_and_retries_replay_the_first_answer() {
+    let server = Server::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    t.enrol(&url, "Chloé Martin", device()).unwrap();
+    let token = till(&server, "st-lyon-01");
+    let http = Client::new();
+    let code = fresh_coupon(&t);
+    // The wallet shows it, offline, as available.
+    assert!(t.wallet().unwrap().iter().any(|c| c.code == code));
+
+    let refused = |c: &str| {
+        let (status, body) = redeem(&http, &url, &token, "bad-code-key-1", c, 5000);
+        assert_eq!(
+            (status, body["code"].as_str().unwrap_or("")),
+            (422, "coupon_refused"),
+            "{body}"
+        );
+        body["detail"].as_str().unwrap_or("").to_owned()
+    };
+    // Altered: the claims name another offer, the signature kept.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (claims, signature) = code[4..].split_once('.').unwrap();
+    let mut json: Value = serde_json::from_slice(&b64.decode(claims).unwrap()).unwrap();
+    json["o"] = json!("of-001");
+    let altered = format!(
+        "TC1.{}.{signature}",
+        b64.encode(serde_json::to_vec(&json).unwrap())
+    );
+    assert!(refused(&altered).contains("signature"));
+    assert!(refused("TC1.not.valid").contains("not a valid coupon"));
+    assert!(refused("hello").contains("not a valid coupon"));
+
+    let (status, first) = redeem(&http, &url, &token, "redeem-key-0001", &code, 5000);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["store_id"], "st-lyon-01");
+    // A retry with the same key gets the same answer; another attempt learns where and when.
+    assert_eq!(
+        redeem(&http, &url, &token, "redeem-key-0001", &code, 5000),
+        (200, first.clone())
+    );
+    let (status, again) = redeem(&http, &url, &token, "redeem-key-0002", &code, 5000);
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("already_redeemed"))
+    );
+    assert!(again["detail"].as_str().unwrap().starts_with("st-lyon-01 "));
+    // The same key with another body is refused.
+    assert_eq!(
+        redeem(&http, &url, &token, "redeem-key-0001", &code, 6000).0,
+        422
+    );
+    // The member's wallet learns it at the next sync.
+    t.sync().unwrap();
+    let state = t
+        .wallet()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.code == code)
+        .unwrap()
+        .state;
+    assert!(
+        matches!(state, CouponState::Redeemed { ref store_id, .. } if store_id == "st-lyon-01")
+    );
+    // Not a till, or an unknown shop.
+    assert_eq!(
+        redeem(&http, &url, "not-a-till-token", "k-000001", &code, 1).0,
+        401
+    );
+    let status = http
+        .post(format!("{url}/admin/v1/tills"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"store_id": "st-nowhere"}))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+}
