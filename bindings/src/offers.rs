@@ -1,7 +1,7 @@
 //! Offers where the member is: offers near a position, the geofence plan, region events and
 //! push messages. One-line methods over the core.
 
-use tessera_core::api::{Platform, PushProvider};
+use tessera_core::api::{Platform, PushProvider, WalletCoupon};
 use tessera_core::geo::Position;
 use tessera_core::nearby::{GeofencePlan, NearbyOffer, RegionEventKind, RegionOutcome};
 use tessera_core::push::PushDecision;
@@ -52,6 +52,16 @@ impl Tessera {
         received_at_ms: i64,
     ) -> Result<PushDecision, PushError> {
         Ok(self.inner.handle_push(&message, received_at_ms)?)
+    }
+
+    /// Clip an offer (offline too): the server issues a coupon into the wallet at the next sync.
+    pub fn clip_offer(&self, offer_id: String) -> Result<(), ActionError> {
+        Ok(self.inner.clip_offer(&offer_id)?)
+    }
+
+    /// The member's coupons as last synced; render each `code` as a QR code at the till.
+    pub fn wallet(&self) -> Result<Vec<WalletCoupon>, ActionError> {
+        Ok(self.inner.wallet()?)
     }
 
     /// Register the OS's push token; returns whether it changed (sent at the next sync).

@@ -108,3 +108,17 @@ def test_the_card_screen_scans_as_the_card_number(tmp_path):
     t.set_program(Program(id="p", name="P", brand_color="#000000", symbology=Symbology.EAN13))
     view = t.set_card(MemberCard(card_number="4006 3813 3393", holder_name="A", member_since="2020-01-01", tier_label=None))
     assert decode(to_image(view.barcode), Symbology.EAN13) == ["4006381333931"]
+
+
+def test_a_wallet_coupon_scans_as_its_signed_code(tmp_path, server_url):
+    """Clip an offer, sync, render the coupon from the wallet as a QR code: a real decoder reads
+    back exactly the signed code a till verifies."""
+    t = tessera.Tessera.open(str(tmp_path / "wallet.db"))
+    t.enrol(server_url, "Chloé Martin", tessera.DeviceInfo(platform=tessera.Platform.ANDROID, app_version="1"))
+    t.clip_offer("of-009")
+    t.sync()
+    [coupon] = [c for c in t.wallet() if c.offer_id == "of-009"]
+    assert coupon.code.startswith("TC1.")
+    assert isinstance(coupon.state, tessera.CouponState.AVAILABLE)
+    matrix = tessera.render_barcode(Symbology.QR, coupon.code)
+    assert decode(to_image(matrix), Symbology.QR) == [coupon.code]

@@ -390,6 +390,11 @@ int8_t uniffi_tessera_ffi_fn_method_tessera_track(uint64_t ptr, RustBuffer name,
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(uint64_t ptr, RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CLIP_OFFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CLIP_OFFER
+void uniffi_tessera_ffi_fn_method_tessera_clip_offer(uint64_t ptr, RustBuffer offer_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_HANDLE_PUSH
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_HANDLE_PUSH
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_handle_push(uint64_t ptr, RustBuffer message, int64_t received_at_ms, RustCallStatus *_Nonnull out_status
@@ -413,6 +418,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_plan_geofences(uint64_t ptr, Rus
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_PUSH_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_PUSH_TOKEN
 int8_t uniffi_tessera_ffi_fn_method_tessera_set_push_token(uint64_t ptr, RustBuffer provider, RustBuffer token, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_WALLET
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_WALLET
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_wallet(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ACTIVITY
@@ -1027,6 +1037,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CLIP_OFFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CLIP_OFFER
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_clip_offer(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_HANDLE_PUSH
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_HANDLE_PUSH
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_handle_push(void
@@ -1054,6 +1070,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_plan_geofences(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_PUSH_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_PUSH_TOKEN
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_push_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_WALLET
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_WALLET
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_wallet(void
     
 );
 #endif

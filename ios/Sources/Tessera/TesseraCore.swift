@@ -1542,6 +1542,186 @@ public func FfiConverterTypeConsentText_lower(_ value: ConsentText) -> RustBuffe
 
 
 /**
+ * What a coupon says; signed.
+ */
+public struct CouponClaims: Equatable, Hashable {
+    /**
+     * The coupon's id (single use).
+     */
+    public var couponId: String
+    public var memberId: String
+    public var offerId: String
+    /**
+     * Unix seconds.
+     */
+    public var issuedAt: Int64
+    /**
+     * Unix seconds; not valid after.
+     */
+    public var expiresAt: Int64
+    /**
+     * Shops where it is valid; empty: all.
+     */
+    public var storeIds: [String]
+    /**
+     * The smallest basket, in cents.
+     */
+    public var minBasketCents: UInt64?
+    /**
+     * Which server key signed it.
+     */
+    public var keyId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The coupon's id (single use).
+         */couponId: String, memberId: String, offerId: String, 
+        /**
+         * Unix seconds.
+         */issuedAt: Int64, 
+        /**
+         * Unix seconds; not valid after.
+         */expiresAt: Int64, 
+        /**
+         * Shops where it is valid; empty: all.
+         */storeIds: [String], 
+        /**
+         * The smallest basket, in cents.
+         */minBasketCents: UInt64?, 
+        /**
+         * Which server key signed it.
+         */keyId: String) {
+        self.couponId = couponId
+        self.memberId = memberId
+        self.offerId = offerId
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.storeIds = storeIds
+        self.minBasketCents = minBasketCents
+        self.keyId = keyId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CouponClaims: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCouponClaims: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CouponClaims {
+        return
+            try CouponClaims(
+                couponId: FfiConverterString.read(from: &buf), 
+                memberId: FfiConverterString.read(from: &buf), 
+                offerId: FfiConverterString.read(from: &buf), 
+                issuedAt: FfiConverterInt64.read(from: &buf), 
+                expiresAt: FfiConverterInt64.read(from: &buf), 
+                storeIds: FfiConverterSequenceString.read(from: &buf), 
+                minBasketCents: FfiConverterOptionUInt64.read(from: &buf), 
+                keyId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CouponClaims, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.couponId, into: &buf)
+        FfiConverterString.write(value.memberId, into: &buf)
+        FfiConverterString.write(value.offerId, into: &buf)
+        FfiConverterInt64.write(value.issuedAt, into: &buf)
+        FfiConverterInt64.write(value.expiresAt, into: &buf)
+        FfiConverterSequenceString.write(value.storeIds, into: &buf)
+        FfiConverterOptionUInt64.write(value.minBasketCents, into: &buf)
+        FfiConverterString.write(value.keyId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCouponClaims_lift(_ buf: RustBuffer) throws -> CouponClaims {
+    return try FfiConverterTypeCouponClaims.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCouponClaims_lower(_ value: CouponClaims) -> RustBuffer {
+    return FfiConverterTypeCouponClaims.lower(value)
+}
+
+
+/**
+ * A server public key a till trusts.
+ */
+public struct CouponKey: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * Ed25519 public key, 32 bytes, base64url.
+     */
+    public var publicKey: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, 
+        /**
+         * Ed25519 public key, 32 bytes, base64url.
+         */publicKey: String) {
+        self.keyId = keyId
+        self.publicKey = publicKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CouponKey: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCouponKey: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CouponKey {
+        return
+            try CouponKey(
+                keyId: FfiConverterString.read(from: &buf), 
+                publicKey: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CouponKey, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.publicKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCouponKey_lift(_ buf: RustBuffer) throws -> CouponKey {
+    return try FfiConverterTypeCouponKey.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCouponKey_lower(_ value: CouponKey) -> RustBuffer {
+    return FfiConverterTypeCouponKey.lower(value)
+}
+
+
+/**
  * The device a member enrols.
  */
 public struct DeviceInfo: Equatable, Hashable {
@@ -2020,6 +2200,10 @@ public struct MemberState: Equatable, Hashable {
      * Marketing segments the programme put the member in (offers target them).
      */
     public var segments: [String]
+    /**
+     * The member's coupons, newest first.
+     */
+    public var wallet: [WalletCoupon]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2033,7 +2217,10 @@ public struct MemberState: Equatable, Hashable {
          */consents: [ConsentRecord], preferences: Preferences, 
         /**
          * Marketing segments the programme put the member in (offers target them).
-         */segments: [String]) {
+         */segments: [String], 
+        /**
+         * The member's coupons, newest first.
+         */wallet: [WalletCoupon]) {
         self.memberId = memberId
         self.cardNumber = cardNumber
         self.holderName = holderName
@@ -2044,6 +2231,7 @@ public struct MemberState: Equatable, Hashable {
         self.consents = consents
         self.preferences = preferences
         self.segments = segments
+        self.wallet = wallet
     }
 
     
@@ -2071,7 +2259,8 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
                 eventsRecorded: FfiConverterUInt64.read(from: &buf), 
                 consents: FfiConverterSequenceTypeConsentRecord.read(from: &buf), 
                 preferences: FfiConverterTypePreferences.read(from: &buf), 
-                segments: FfiConverterSequenceString.read(from: &buf)
+                segments: FfiConverterSequenceString.read(from: &buf), 
+                wallet: FfiConverterSequenceTypeWalletCoupon.read(from: &buf)
         )
     }
 
@@ -2086,6 +2275,7 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
         FfiConverterSequenceTypeConsentRecord.write(value.consents, into: &buf)
         FfiConverterTypePreferences.write(value.preferences, into: &buf)
         FfiConverterSequenceString.write(value.segments, into: &buf)
+        FfiConverterSequenceTypeWalletCoupon.write(value.wallet, into: &buf)
     }
 }
 
@@ -2913,6 +3103,85 @@ public func FfiConverterTypeQuietHours_lower(_ value: QuietHours) -> RustBuffer 
 
 
 /**
+ * A redemption the server accepted.
+ */
+public struct Redemption: Equatable, Hashable {
+    public var couponId: String
+    public var offerId: String
+    public var memberId: String
+    public var storeId: String
+    public var tillId: String
+    /**
+     * RFC 3339, the server's clock.
+     */
+    public var redeemedAt: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(couponId: String, offerId: String, memberId: String, storeId: String, tillId: String, 
+        /**
+         * RFC 3339, the server's clock.
+         */redeemedAt: String) {
+        self.couponId = couponId
+        self.offerId = offerId
+        self.memberId = memberId
+        self.storeId = storeId
+        self.tillId = tillId
+        self.redeemedAt = redeemedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Redemption: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRedemption: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Redemption {
+        return
+            try Redemption(
+                couponId: FfiConverterString.read(from: &buf), 
+                offerId: FfiConverterString.read(from: &buf), 
+                memberId: FfiConverterString.read(from: &buf), 
+                storeId: FfiConverterString.read(from: &buf), 
+                tillId: FfiConverterString.read(from: &buf), 
+                redeemedAt: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Redemption, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.couponId, into: &buf)
+        FfiConverterString.write(value.offerId, into: &buf)
+        FfiConverterString.write(value.memberId, into: &buf)
+        FfiConverterString.write(value.storeId, into: &buf)
+        FfiConverterString.write(value.tillId, into: &buf)
+        FfiConverterString.write(value.redeemedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedemption_lift(_ buf: RustBuffer) throws -> Redemption {
+    return try FfiConverterTypeRedemption.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRedemption_lower(_ value: Redemption) -> RustBuffer {
+    return FfiConverterTypeRedemption.lower(value)
+}
+
+
+/**
  * The decision, and whether a store visit was recorded (sent at the next sync).
  */
 public struct RegionOutcome: Equatable, Hashable {
@@ -3555,6 +3824,87 @@ public func FfiConverterTypeSyncStatus_lower(_ value: SyncStatus) -> RustBuffer 
 
 
 /**
+ * A coupon in the member's wallet.
+ */
+public struct WalletCoupon: Equatable, Hashable {
+    public var couponId: String
+    public var offerId: String
+    /**
+     * The signed code the till scans (render it as a QR code).
+     */
+    public var code: String
+    /**
+     * RFC 3339.
+     */
+    public var expiresAt: String
+    public var state: CouponState
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(couponId: String, offerId: String, 
+        /**
+         * The signed code the till scans (render it as a QR code).
+         */code: String, 
+        /**
+         * RFC 3339.
+         */expiresAt: String, state: CouponState) {
+        self.couponId = couponId
+        self.offerId = offerId
+        self.code = code
+        self.expiresAt = expiresAt
+        self.state = state
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WalletCoupon: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWalletCoupon: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WalletCoupon {
+        return
+            try WalletCoupon(
+                couponId: FfiConverterString.read(from: &buf), 
+                offerId: FfiConverterString.read(from: &buf), 
+                code: FfiConverterString.read(from: &buf), 
+                expiresAt: FfiConverterString.read(from: &buf), 
+                state: FfiConverterTypeCouponState.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WalletCoupon, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.couponId, into: &buf)
+        FfiConverterString.write(value.offerId, into: &buf)
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.expiresAt, into: &buf)
+        FfiConverterTypeCouponState.write(value.state, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWalletCoupon_lift(_ buf: RustBuffer) throws -> WalletCoupon {
+    return try FfiConverterTypeWalletCoupon.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWalletCoupon_lower(_ value: WalletCoupon) -> RustBuffer {
+    return FfiConverterTypeWalletCoupon.lower(value)
+}
+
+
+/**
  * Why a value cannot be drawn as a barcode. Positions count characters from 1. The texts never
  * repeat the value itself (it is a card number).
  */
@@ -3927,6 +4277,252 @@ public func FfiConverterTypeConsentSource_lift(_ buf: RustBuffer) throws -> Cons
 #endif
 public func FfiConverterTypeConsentSource_lower(_ value: ConsentSource) -> RustBuffer {
     return FfiConverterTypeConsentSource.lower(value)
+}
+
+
+
+/**
+ * Why a till refuses a code.
+ */
+public 
+enum CouponError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * Not a Tessera coupon, or damaged.
+     */
+    case Malformed(reason: String
+    )
+    /**
+     * Signed by a key this till does not know: refresh the keys.
+     */
+    case UnknownKey(keyId: String
+    )
+    /**
+     * Forged or altered: the signature does not match.
+     */
+    case BadSignature
+    case Expired(expiredAt: String
+    )
+    /**
+     * Issued later than the till's clock: the till's clock is wrong, or the code is forged.
+     */
+    case NotYetValid(validFrom: String
+    )
+    case WrongStore
+    case WrongMember
+    case BelowMinimum(minCents: UInt64
+    )
+    /**
+     * Already redeemed (at this till, or where the server says).
+     */
+    case AlreadyRedeemed(storeId: String, redeemedAt: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension CouponError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCouponError: FfiConverterRustBuffer {
+    typealias SwiftType = CouponError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CouponError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Malformed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .UnknownKey(
+            keyId: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .BadSignature
+        case 4: return .Expired(
+            expiredAt: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .NotYetValid(
+            validFrom: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .WrongStore
+        case 7: return .WrongMember
+        case 8: return .BelowMinimum(
+            minCents: try FfiConverterUInt64.read(from: &buf)
+            )
+        case 9: return .AlreadyRedeemed(
+            storeId: try FfiConverterString.read(from: &buf), 
+            redeemedAt: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CouponError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Malformed(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .UnknownKey(keyId):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(keyId, into: &buf)
+            
+        
+        case .BadSignature:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .Expired(expiredAt):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(expiredAt, into: &buf)
+            
+        
+        case let .NotYetValid(validFrom):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(validFrom, into: &buf)
+            
+        
+        case .WrongStore:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .WrongMember:
+            writeInt(&buf, Int32(7))
+        
+        
+        case let .BelowMinimum(minCents):
+            writeInt(&buf, Int32(8))
+            FfiConverterUInt64.write(minCents, into: &buf)
+            
+        
+        case let .AlreadyRedeemed(storeId,redeemedAt):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(storeId, into: &buf)
+            FfiConverterString.write(redeemedAt, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCouponError_lift(_ buf: RustBuffer) throws -> CouponError {
+    return try FfiConverterTypeCouponError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCouponError_lower(_ value: CouponError) -> RustBuffer {
+    return FfiConverterTypeCouponError.lower(value)
+}
+
+
+/**
+ * Where a coupon stands.
+ */
+
+public enum CouponState: Equatable, Hashable {
+    
+    case available
+    /**
+     * `redeemed_at` RFC 3339.
+     */
+    case redeemed(storeId: String, redeemedAt: String
+    )
+    case expired
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CouponState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCouponState: FfiConverterRustBuffer {
+    typealias SwiftType = CouponState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CouponState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .available
+        
+        case 2: return .redeemed(storeId: try FfiConverterString.read(from: &buf), redeemedAt: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .expired
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CouponState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .available:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .redeemed(storeId,redeemedAt):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(storeId, into: &buf)
+            FfiConverterString.write(redeemedAt, into: &buf)
+            
+        
+        case .expired:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCouponState_lift(_ buf: RustBuffer) throws -> CouponState {
+    return try FfiConverterTypeCouponState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCouponState_lower(_ value: CouponState) -> RustBuffer {
+    return FfiConverterTypeCouponState.lower(value)
 }
 
 
@@ -6006,6 +6602,31 @@ fileprivate struct FfiConverterSequenceTypeSymbologySuggestion: FfiConverterRust
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeSymbologySuggestion.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeWalletCoupon: FfiConverterRustBuffer {
+    typealias SwiftType = [WalletCoupon]
+
+    public static func write(_ value: [WalletCoupon], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeWalletCoupon.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [WalletCoupon] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [WalletCoupon]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeWalletCoupon.read(from: &buf))
         }
         return seq
     }

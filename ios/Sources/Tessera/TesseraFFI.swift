@@ -1158,6 +1158,11 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func withdrawAllConsents(text: ConsentText) throws  -> [ConsentRecord]
     
     /**
+     * Clip an offer (offline too): the server issues a coupon into the wallet at the next sync.
+     */
+    func clipOffer(offerId: String) throws 
+    
+    /**
      * Show, suppress or "sync now" for a push message: the FCM data map or the APNs
      * `userInfo`, as JSON text.
      */
@@ -1185,6 +1190,11 @@ public protocol TesseraProtocol: AnyObject, Sendable {
      * Register the OS's push token; returns whether it changed (sent at the next sync).
      */
     func setPushToken(provider: PushProvider, token: String) throws  -> Bool
+    
+    /**
+     * The member's coupons as last synced; render each `code` as a QR code at the till.
+     */
+    func wallet() throws  -> [WalletCoupon]
     
     /**
      * The member's latest actions on this device, newest first (at most `limit`).
@@ -1570,6 +1580,18 @@ open func withdrawAllConsents(text: ConsentText)throws  -> [ConsentRecord]  {
 }
     
     /**
+     * Clip an offer (offline too): the server issues a coupon into the wallet at the next sync.
+     */
+open func clipOffer(offerId: String)throws   {try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_clip_offer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(offerId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Show, suppress or "sync now" for a push message: the FCM data map or the APNs
      * `userInfo`, as JSON text.
      */
@@ -1642,6 +1664,18 @@ open func setPushToken(provider: PushProvider, token: String)throws  -> Bool  {
             self.uniffiCloneHandle(),
         FfiConverterTypePushProvider_lower(provider),
         FfiConverterString.lower(token),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The member's coupons as last synced; render each `code` as a QR code at the till.
+     */
+open func wallet()throws  -> [WalletCoupon]  {
+    return try  FfiConverterSequenceTypeWalletCoupon.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_wallet(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -2926,6 +2960,31 @@ fileprivate struct FfiConverterSequenceTypeStore: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeWalletCoupon: FfiConverterRustBuffer {
+    typealias SwiftType = [WalletCoupon]
+
+    public static func write(_ value: [WalletCoupon], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeWalletCoupon.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [WalletCoupon] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [WalletCoupon]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeWalletCoupon.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -3185,6 +3244,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents() != 54742) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_tessera_clip_offer() != 34769) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_tessera_handle_push() != 42390) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3198,6 +3260,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_set_push_token() != 39179) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_wallet() != 39588) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_activity() != 352) {

@@ -81,6 +81,7 @@ import app.tessera.core.FfiConverterTypeSymbology
 import app.tessera.core.FfiConverterTypeSyncProgress
 import app.tessera.core.FfiConverterTypeSyncReport
 import app.tessera.core.FfiConverterTypeSyncStatus
+import app.tessera.core.FfiConverterTypeWalletCoupon
 import app.tessera.core.GeofencePlan
 import app.tessera.core.MemberCard
 import app.tessera.core.NearbyOffer
@@ -102,6 +103,7 @@ import app.tessera.core.Symbology
 import app.tessera.core.SyncProgress
 import app.tessera.core.SyncReport
 import app.tessera.core.SyncStatus
+import app.tessera.core.WalletCoupon
 import java.util.concurrent.atomic.AtomicBoolean
 import app.tessera.core.RustBuffer as RustBufferActivityEntry
 import app.tessera.core.RustBuffer as RustBufferBarcodeError
@@ -139,6 +141,7 @@ import app.tessera.core.RustBuffer as RustBufferSymbology
 import app.tessera.core.RustBuffer as RustBufferSyncProgress
 import app.tessera.core.RustBuffer as RustBufferSyncReport
 import app.tessera.core.RustBuffer as RustBufferSyncStatus
+import app.tessera.core.RustBuffer as RustBufferWalletCoupon
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -888,6 +891,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_clip_offer(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_handle_push(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_offers_near(
@@ -897,6 +902,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tessera_ffi_checksum_method_tessera_plan_geofences(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_set_push_token(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_wallet(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_activity(
     ): Int
@@ -1001,6 +1008,8 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(`ptr`: Long,`text`: RustBufferConsentText.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_clip_offer(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_handle_push(`ptr`: Long,`message`: RustBuffer.ByValue,`receivedAtMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferPushDecision.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_offers_near(`ptr`: Long,`position`: RustBufferPosition.ByValue,`radiusM`: Double,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
@@ -1011,6 +1020,8 @@ internal object UniffiLib {
     ): RustBufferGeofencePlan.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_set_push_token(`ptr`: Long,`provider`: RustBufferPushProvider.ByValue,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_tessera_ffi_fn_method_tessera_wallet(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_activity(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_catalog_summary(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -2438,6 +2449,11 @@ public interface TesseraInterface {
     fun `withdrawAllConsents`(`text`: ConsentText): List<ConsentRecord>
     
     /**
+     * Clip an offer (offline too): the server issues a coupon into the wallet at the next sync.
+     */
+    fun `clipOffer`(`offerId`: kotlin.String)
+    
+    /**
      * Show, suppress or "sync now" for a push message: the FCM data map or the APNs
      * `userInfo`, as JSON text.
      */
@@ -2465,6 +2481,11 @@ public interface TesseraInterface {
      * Register the OS's push token; returns whether it changed (sent at the next sync).
      */
     fun `setPushToken`(`provider`: PushProvider, `token`: kotlin.String): kotlin.Boolean
+    
+    /**
+     * The member's coupons as last synced; render each `code` as a QR code at the till.
+     */
+    fun `wallet`(): List<WalletCoupon>
     
     /**
      * The member's latest actions on this device, newest first (at most `limit`).
@@ -2987,6 +3008,23 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
 
     
     /**
+     * Clip an offer (offline too): the server issues a coupon into the wallet at the next sync.
+     */
+    @Throws(ActionException::class)override fun `clipOffer`(`offerId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_clip_offer(
+        it,
+        
+        FfiConverterString.lower(`offerId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Show, suppress or "sync now" for a push message: the FCM data map or the APNs
      * `userInfo`, as JSON text.
      */
@@ -3081,6 +3119,23 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
         
         FfiConverterTypePushProvider.lower(`provider`),
         FfiConverterString.lower(`token`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The member's coupons as last synced; render each `code` as a QR code at the till.
+     */
+    @Throws(ActionException::class)override fun `wallet`(): List<WalletCoupon> {
+            return FfiConverterSequenceTypeWalletCoupon.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_wallet(
+        it,
+        _status)
 }
     }
     )
@@ -4619,6 +4674,34 @@ public object FfiConverterSequenceTypeStore: FfiConverterRustBuffer<List<Store>>
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeWalletCoupon: FfiConverterRustBuffer<List<WalletCoupon>> {
+    override fun read(buf: ByteBuffer): List<WalletCoupon> {
+        val len = buf.getInt()
+        return List<WalletCoupon>(len) {
+            FfiConverterTypeWalletCoupon.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<WalletCoupon>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeWalletCoupon.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<WalletCoupon>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeWalletCoupon.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.String, kotlin.String>> {
     override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.String> {
         val len = buf.getInt()
@@ -4651,6 +4734,8 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
         }
     }
 }
+
+
 
 
 

@@ -1838,6 +1838,139 @@ public object FfiConverterTypeConsentText: FfiConverterRustBuffer<ConsentText> {
 
 
 /**
+ * What a coupon says; signed.
+ */
+data class CouponClaims (
+    /**
+     * The coupon's id (single use).
+     */
+    var `couponId`: kotlin.String
+    , 
+    var `memberId`: kotlin.String
+    , 
+    var `offerId`: kotlin.String
+    , 
+    /**
+     * Unix seconds.
+     */
+    var `issuedAt`: kotlin.Long
+    , 
+    /**
+     * Unix seconds; not valid after.
+     */
+    var `expiresAt`: kotlin.Long
+    , 
+    /**
+     * Shops where it is valid; empty: all.
+     */
+    var `storeIds`: List<kotlin.String>
+    , 
+    /**
+     * The smallest basket, in cents.
+     */
+    var `minBasketCents`: kotlin.ULong?
+    , 
+    /**
+     * Which server key signed it.
+     */
+    var `keyId`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCouponClaims: FfiConverterRustBuffer<CouponClaims> {
+    override fun read(buf: ByteBuffer): CouponClaims {
+        return CouponClaims(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CouponClaims) = (
+            FfiConverterString.allocationSize(value.`couponId`) +
+            FfiConverterString.allocationSize(value.`memberId`) +
+            FfiConverterString.allocationSize(value.`offerId`) +
+            FfiConverterLong.allocationSize(value.`issuedAt`) +
+            FfiConverterLong.allocationSize(value.`expiresAt`) +
+            FfiConverterSequenceString.allocationSize(value.`storeIds`) +
+            FfiConverterOptionalULong.allocationSize(value.`minBasketCents`) +
+            FfiConverterString.allocationSize(value.`keyId`)
+    )
+
+    override fun write(value: CouponClaims, buf: ByteBuffer) {
+            FfiConverterString.write(value.`couponId`, buf)
+            FfiConverterString.write(value.`memberId`, buf)
+            FfiConverterString.write(value.`offerId`, buf)
+            FfiConverterLong.write(value.`issuedAt`, buf)
+            FfiConverterLong.write(value.`expiresAt`, buf)
+            FfiConverterSequenceString.write(value.`storeIds`, buf)
+            FfiConverterOptionalULong.write(value.`minBasketCents`, buf)
+            FfiConverterString.write(value.`keyId`, buf)
+    }
+}
+
+
+
+/**
+ * A server public key a till trusts.
+ */
+data class CouponKey (
+    var `keyId`: kotlin.String
+    , 
+    /**
+     * Ed25519 public key, 32 bytes, base64url.
+     */
+    var `publicKey`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCouponKey: FfiConverterRustBuffer<CouponKey> {
+    override fun read(buf: ByteBuffer): CouponKey {
+        return CouponKey(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CouponKey) = (
+            FfiConverterString.allocationSize(value.`keyId`) +
+            FfiConverterString.allocationSize(value.`publicKey`)
+    )
+
+    override fun write(value: CouponKey, buf: ByteBuffer) {
+            FfiConverterString.write(value.`keyId`, buf)
+            FfiConverterString.write(value.`publicKey`, buf)
+    }
+}
+
+
+
+/**
  * The device a member enrols.
  */
 data class DeviceInfo (
@@ -2197,6 +2330,11 @@ data class MemberState (
      * Marketing segments the programme put the member in (offers target them).
      */
     var `segments`: List<kotlin.String>
+    , 
+    /**
+     * The member's coupons, newest first.
+     */
+    var `wallet`: List<WalletCoupon>
     
 ){
     
@@ -2223,6 +2361,7 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterSequenceTypeConsentRecord.read(buf),
             FfiConverterTypePreferences.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeWalletCoupon.read(buf),
         )
     }
 
@@ -2236,7 +2375,8 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterULong.allocationSize(value.`eventsRecorded`) +
             FfiConverterSequenceTypeConsentRecord.allocationSize(value.`consents`) +
             FfiConverterTypePreferences.allocationSize(value.`preferences`) +
-            FfiConverterSequenceString.allocationSize(value.`segments`)
+            FfiConverterSequenceString.allocationSize(value.`segments`) +
+            FfiConverterSequenceTypeWalletCoupon.allocationSize(value.`wallet`)
     )
 
     override fun write(value: MemberState, buf: ByteBuffer) {
@@ -2250,6 +2390,7 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterSequenceTypeConsentRecord.write(value.`consents`, buf)
             FfiConverterTypePreferences.write(value.`preferences`, buf)
             FfiConverterSequenceString.write(value.`segments`, buf)
+            FfiConverterSequenceTypeWalletCoupon.write(value.`wallet`, buf)
     }
 }
 
@@ -2875,6 +3016,70 @@ public object FfiConverterTypeQuietHours: FfiConverterRustBuffer<QuietHours> {
 
 
 /**
+ * A redemption the server accepted.
+ */
+data class Redemption (
+    var `couponId`: kotlin.String
+    , 
+    var `offerId`: kotlin.String
+    , 
+    var `memberId`: kotlin.String
+    , 
+    var `storeId`: kotlin.String
+    , 
+    var `tillId`: kotlin.String
+    , 
+    /**
+     * RFC 3339, the server's clock.
+     */
+    var `redeemedAt`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRedemption: FfiConverterRustBuffer<Redemption> {
+    override fun read(buf: ByteBuffer): Redemption {
+        return Redemption(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Redemption) = (
+            FfiConverterString.allocationSize(value.`couponId`) +
+            FfiConverterString.allocationSize(value.`offerId`) +
+            FfiConverterString.allocationSize(value.`memberId`) +
+            FfiConverterString.allocationSize(value.`storeId`) +
+            FfiConverterString.allocationSize(value.`tillId`) +
+            FfiConverterString.allocationSize(value.`redeemedAt`)
+    )
+
+    override fun write(value: Redemption, buf: ByteBuffer) {
+            FfiConverterString.write(value.`couponId`, buf)
+            FfiConverterString.write(value.`offerId`, buf)
+            FfiConverterString.write(value.`memberId`, buf)
+            FfiConverterString.write(value.`storeId`, buf)
+            FfiConverterString.write(value.`tillId`, buf)
+            FfiConverterString.write(value.`redeemedAt`, buf)
+    }
+}
+
+
+
+/**
  * The decision, and whether a store visit was recorded (sent at the next sync).
  */
 data class RegionOutcome (
@@ -3377,6 +3582,68 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
 
 
 
+/**
+ * A coupon in the member's wallet.
+ */
+data class WalletCoupon (
+    var `couponId`: kotlin.String
+    , 
+    var `offerId`: kotlin.String
+    , 
+    /**
+     * The signed code the till scans (render it as a QR code).
+     */
+    var `code`: kotlin.String
+    , 
+    /**
+     * RFC 3339.
+     */
+    var `expiresAt`: kotlin.String
+    , 
+    var `state`: CouponState
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWalletCoupon: FfiConverterRustBuffer<WalletCoupon> {
+    override fun read(buf: ByteBuffer): WalletCoupon {
+        return WalletCoupon(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeCouponState.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: WalletCoupon) = (
+            FfiConverterString.allocationSize(value.`couponId`) +
+            FfiConverterString.allocationSize(value.`offerId`) +
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterString.allocationSize(value.`expiresAt`) +
+            FfiConverterTypeCouponState.allocationSize(value.`state`)
+    )
+
+    override fun write(value: WalletCoupon, buf: ByteBuffer) {
+            FfiConverterString.write(value.`couponId`, buf)
+            FfiConverterString.write(value.`offerId`, buf)
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterString.write(value.`expiresAt`, buf)
+            FfiConverterTypeCouponState.write(value.`state`, buf)
+    }
+}
+
+
+
 
 
 /**
@@ -3773,6 +4040,338 @@ public object FfiConverterTypeConsentSource: FfiConverterRustBuffer<ConsentSourc
 
     override fun write(value: ConsentSource, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+
+/**
+ * Why a till refuses a code.
+ */
+sealed class CouponException: kotlin.Exception() {
+    
+    /**
+     * Not a Tessera coupon, or damaged.
+     */
+    class Malformed(
+        
+        val `reason`: kotlin.String
+        ) : CouponException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * Signed by a key this till does not know: refresh the keys.
+     */
+    class UnknownKey(
+        
+        val `keyId`: kotlin.String
+        ) : CouponException() {
+        override val message
+            get() = "keyId=${ `keyId` }"
+    }
+    
+    /**
+     * Forged or altered: the signature does not match.
+     */
+    class BadSignature(
+        ) : CouponException() {
+        override val message
+            get() = ""
+    }
+    
+    class Expired(
+        
+        val `expiredAt`: kotlin.String
+        ) : CouponException() {
+        override val message
+            get() = "expiredAt=${ `expiredAt` }"
+    }
+    
+    /**
+     * Issued later than the till's clock: the till's clock is wrong, or the code is forged.
+     */
+    class NotYetValid(
+        
+        val `validFrom`: kotlin.String
+        ) : CouponException() {
+        override val message
+            get() = "validFrom=${ `validFrom` }"
+    }
+    
+    class WrongStore(
+        ) : CouponException() {
+        override val message
+            get() = ""
+    }
+    
+    class WrongMember(
+        ) : CouponException() {
+        override val message
+            get() = ""
+    }
+    
+    class BelowMinimum(
+        
+        val `minCents`: kotlin.ULong
+        ) : CouponException() {
+        override val message
+            get() = "minCents=${ `minCents` }"
+    }
+    
+    /**
+     * Already redeemed (at this till, or where the server says).
+     */
+    class AlreadyRedeemed(
+        
+        val `storeId`: kotlin.String, 
+        
+        val `redeemedAt`: kotlin.String
+        ) : CouponException() {
+        override val message
+            get() = "storeId=${ `storeId` }, redeemedAt=${ `redeemedAt` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<CouponException> {
+        override fun lift(error_buf: RustBuffer.ByValue): CouponException = FfiConverterTypeCouponError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCouponError : FfiConverterRustBuffer<CouponException> {
+    override fun read(buf: ByteBuffer): CouponException {
+        
+
+        return when(buf.getInt()) {
+            1 -> CouponException.Malformed(
+                FfiConverterString.read(buf),
+                )
+            2 -> CouponException.UnknownKey(
+                FfiConverterString.read(buf),
+                )
+            3 -> CouponException.BadSignature()
+            4 -> CouponException.Expired(
+                FfiConverterString.read(buf),
+                )
+            5 -> CouponException.NotYetValid(
+                FfiConverterString.read(buf),
+                )
+            6 -> CouponException.WrongStore()
+            7 -> CouponException.WrongMember()
+            8 -> CouponException.BelowMinimum(
+                FfiConverterULong.read(buf),
+                )
+            9 -> CouponException.AlreadyRedeemed(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: CouponException): ULong {
+        return when(value) {
+            is CouponException.Malformed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CouponException.UnknownKey -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`keyId`)
+            )
+            is CouponException.BadSignature -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is CouponException.Expired -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`expiredAt`)
+            )
+            is CouponException.NotYetValid -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`validFrom`)
+            )
+            is CouponException.WrongStore -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is CouponException.WrongMember -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is CouponException.BelowMinimum -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterULong.allocationSize(value.`minCents`)
+            )
+            is CouponException.AlreadyRedeemed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`storeId`)
+                + FfiConverterString.allocationSize(value.`redeemedAt`)
+            )
+        }
+    }
+
+    override fun write(value: CouponException, buf: ByteBuffer) {
+        when(value) {
+            is CouponException.Malformed -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CouponException.UnknownKey -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`keyId`, buf)
+                Unit
+            }
+            is CouponException.BadSignature -> {
+                buf.putInt(3)
+                Unit
+            }
+            is CouponException.Expired -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`expiredAt`, buf)
+                Unit
+            }
+            is CouponException.NotYetValid -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`validFrom`, buf)
+                Unit
+            }
+            is CouponException.WrongStore -> {
+                buf.putInt(6)
+                Unit
+            }
+            is CouponException.WrongMember -> {
+                buf.putInt(7)
+                Unit
+            }
+            is CouponException.BelowMinimum -> {
+                buf.putInt(8)
+                FfiConverterULong.write(value.`minCents`, buf)
+                Unit
+            }
+            is CouponException.AlreadyRedeemed -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`storeId`, buf)
+                FfiConverterString.write(value.`redeemedAt`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+/**
+ * Where a coupon stands.
+ */
+sealed class CouponState {
+    
+    object Available : CouponState()
+    
+    
+    /**
+     * `redeemed_at` RFC 3339.
+     */
+    data class Redeemed(
+        val `storeId`: kotlin.String, 
+        val `redeemedAt`: kotlin.String) : CouponState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    object Expired : CouponState()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCouponState : FfiConverterRustBuffer<CouponState>{
+    override fun read(buf: ByteBuffer): CouponState {
+        return when(buf.getInt()) {
+            1 -> CouponState.Available
+            2 -> CouponState.Redeemed(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> CouponState.Expired
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: CouponState): ULong = when(value) {
+        is CouponState.Available -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is CouponState.Redeemed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`storeId`)
+                + FfiConverterString.allocationSize(value.`redeemedAt`)
+            )
+        }
+        is CouponState.Expired -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: CouponState, buf: ByteBuffer) {
+        when(value) {
+            is CouponState.Available -> {
+                buf.putInt(1)
+                Unit
+            }
+            is CouponState.Redeemed -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`storeId`, buf)
+                FfiConverterString.write(value.`redeemedAt`, buf)
+                Unit
+            }
+            is CouponState.Expired -> {
+                buf.putInt(3)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
@@ -5786,6 +6385,34 @@ public object FfiConverterSequenceTypeSymbologySuggestion: FfiConverterRustBuffe
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeSymbologySuggestion.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeWalletCoupon: FfiConverterRustBuffer<List<WalletCoupon>> {
+    override fun read(buf: ByteBuffer): List<WalletCoupon> {
+        val len = buf.getInt()
+        return List<WalletCoupon>(len) {
+            FfiConverterTypeWalletCoupon.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<WalletCoupon>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeWalletCoupon.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<WalletCoupon>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeWalletCoupon.write(it, buf)
         }
     }
 }
