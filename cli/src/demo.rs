@@ -106,7 +106,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
     sync_steps(&dir)?;
 
     println!(
-        "\nDone. Next steps (geofenced offers, redemption, challenges) arrive with their issues."
+        "\nDone. Next steps (offline tills, points and tiers, challenges) arrive with their issues."
     );
     Ok(())
 }
@@ -493,6 +493,75 @@ fn walk_step(server: &LocalServer) -> Result<()> {
         report.max_registered <= 20 && report.notified().count() > 0,
         "the walk did not behave: {report:?}"
     );
+
+    step(
+        17,
+        "Web-to-store: Léa clips an offer, a till in Paris redeems it, a till in Lyon tries again",
+    );
+    phone.clip_offer("of-009")?;
+    phone.sync()?;
+    let coupon = phone
+        .wallet()?
+        .into_iter()
+        .find(|c| c.offer_id == "of-009")
+        .ok_or_else(|| anyhow::anyhow!("no coupon after the clip"))?;
+    println!(
+        "  wallet: coupon {} ({} characters, shown as a QR code)",
+        coupon.coupon_id,
+        coupon.code.len()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let till_for = |store: &str| -> Result<tessera_core::till::Till> {
+        let token = format!("demo-till-{store}-{}", uuid_like());
+        let hash = tessera_server::auth::hash_token(&token);
+        rt.block_on(server.storage.register_till(store.to_owned(), hash, 0))?
+            .ok_or_else(|| anyhow::anyhow!("no shop {store}"))?;
+        Ok(tessera_core::till::Till::connect(
+            &server.url(),
+            &token,
+            store,
+        )?)
+    };
+    let paris = till_for("st-paris-01")?;
+    let lyon = till_for("st-lyon-01")?;
+    let started = Instant::now();
+    paris.verify(&coupon.code, None, 2500)?;
+    println!(
+        "  Paris till, offline check (signature, dates, shop, basket): {:.0} µs",
+        started.elapsed().as_secs_f64() * 1e6
+    );
+    let done = paris.redeem(&coupon.code, 2500, "R-000117")?;
+    println!("  Paris till: redeemed at {}", done.redeemed_at);
+    match lyon.redeem(&coupon.code, 2500, "R-000042") {
+        Err(e) => println!("  Lyon till: refused — {e}"),
+        Ok(r) => anyhow::bail!("redeemed twice: {r:?}"),
+    }
+    let mut forged = coupon.code.clone().into_bytes();
+    let i = forged.len() - 10;
+    forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+    match paris.verify(&String::from_utf8(forged)?, None, 2500) {
+        Err(e) => println!("  a forged copy: refused offline — {e}"),
+        Ok(_) => anyhow::bail!("a forged coupon was accepted"),
+    }
+    phone.sync()?;
+    if let Some(c) = phone
+        .wallet()?
+        .into_iter()
+        .find(|c| c.coupon_id == coupon.coupon_id)
+    {
+        println!("  Léa's wallet after sync: {:?}", c.state);
+    }
     phone.close();
     Ok(())
+}
+
+/// A short random suffix for demo till tokens.
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{t:x}")
 }

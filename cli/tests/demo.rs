@@ -49,6 +49,13 @@ fn the_demo_runs_and_delivers_the_offline_actions_once() {
         "{text}"
     );
     assert!(text.contains(" notified: "), "{text}");
+    // The till: one redemption, the second till refused with where and when, a forgery refused.
+    assert!(text.contains("Paris till: redeemed at"), "{text}");
+    assert!(
+        text.contains("Lyon till: refused — already redeemed at st-paris-01"),
+        "{text}"
+    );
+    assert!(text.contains("a forged copy: refused offline"), "{text}");
     for file in [
         "tessera.db",
         "phone.db",

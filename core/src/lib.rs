@@ -36,6 +36,7 @@ pub mod privacy;
 pub mod push;
 pub mod simulate;
 pub mod sync;
+pub mod till;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -287,16 +287,20 @@ impl Http {
             body,
             clock_offset_ms,
         };
-        let retryable = matches!(
-            status,
-            StatusCode::REQUEST_TIMEOUT
-                | StatusCode::CONFLICT
-                | StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::INTERNAL_SERVER_ERROR
-                | StatusCode::BAD_GATEWAY
-                | StatusCode::SERVICE_UNAVAILABLE
-                | StatusCode::GATEWAY_TIMEOUT
-        );
+        // A 409 is worth retrying only when the same key is still in flight; other conflicts
+        // (a coupon redeemed already) are answers.
+        let in_flight = status == StatusCode::CONFLICT
+            && answer.problem().code == crate::api::codes::REQUEST_IN_FLIGHT;
+        let retryable = in_flight
+            || matches!(
+                status,
+                StatusCode::REQUEST_TIMEOUT
+                    | StatusCode::TOO_MANY_REQUESTS
+                    | StatusCode::INTERNAL_SERVER_ERROR
+                    | StatusCode::BAD_GATEWAY
+                    | StatusCode::SERVICE_UNAVAILABLE
+                    | StatusCode::GATEWAY_TIMEOUT
+            );
         if retryable {
             let problem = answer.problem();
             let error = if problem.code == crate::api::codes::TIMEOUT {

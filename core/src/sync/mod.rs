@@ -13,7 +13,7 @@
 //! anywhere in between resends the same key, and the server replays its first answer.
 
 pub mod error;
-mod http;
+pub(crate) mod http;
 pub(crate) mod local;
 
 use std::sync::Arc;

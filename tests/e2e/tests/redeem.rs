@@ -206,3 +206,51 @@ fn bad_codes_are_refused_with_reasons_and_retries_replay_the_first_answer() {
         .status();
     assert_eq!(status, 404);
 }
+
+#[test]
+fn the_core_till_verifies_offline_and_redeems_once() {
+    use tessera_core::coupon::CouponError;
+    use tessera_core::till::{Till, TillError};
+    let server = Server::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    t.enrol(&url, "Chloé Martin", device()).unwrap();
+    let member = t.sync_status().unwrap().member_id.unwrap();
+    let code = fresh_coupon(&t);
+    let paris = Till::connect(&url, &till(&server, "st-paris-01"), "st-paris-01").unwrap();
+    let lyon = Till::connect(&url, &till(&server, "st-lyon-01"), "st-lyon-01").unwrap();
+    // Offline checks first: the card scanned with the coupon must be its member's.
+    assert_eq!(
+        paris.verify(&code, Some(&member), 100).unwrap().offer_id,
+        OFFER
+    );
+    assert_eq!(
+        paris.verify(&code, Some("m_other"), 100),
+        Err(CouponError::WrongMember)
+    );
+    // One character of the signature changed (not the last: its low bits are padding).
+    let mut forged = code.clone().into_bytes();
+    let i = forged.len() - 10;
+    forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert!(matches!(
+        paris.verify(&forged, None, 100),
+        Err(CouponError::BadSignature | CouponError::Malformed { .. })
+    ));
+    let done = paris.redeem(&code, 2500, "R-0001").unwrap();
+    assert_eq!(
+        (done.store_id.as_str(), done.member_id.as_str()),
+        ("st-paris-01", member.as_str())
+    );
+    match lyon.redeem(&code, 2500, "R-0002") {
+        Err(TillError::Coupon(CouponError::AlreadyRedeemed {
+            store_id,
+            redeemed_at,
+        })) => {
+            assert_eq!(store_id, "st-paris-01");
+            assert_eq!(redeemed_at, done.redeemed_at);
+        }
+        other => panic!("{other:?}"),
+    }
+}
