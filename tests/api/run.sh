@@ -39,5 +39,15 @@ echo "api: member routes"
 st --include-tag member --exclude-operation-id erase_me -H "Authorization: Bearer $member_token"
 echo "api: member erasure (a member of its own: it ends that member's credentials)"
 st --include-operation-id erase_me -H "Authorization: Bearer $(enrol)"
+echo "api: till routes (a till of the first Paris shop)"
+till_token="$("$py" - "$url" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"store_id": "st-paris-01"}).encode()
+req = urllib.request.Request(sys.argv[1] + "/admin/v1/tills", body,
+                             {"content-type": "application/json", "authorization": "Bearer fuzz-admin-token"})
+print(json.load(urllib.request.urlopen(req))["token"])
+PY
+)"
+st --include-tag till -H "Authorization: Bearer $till_token"
 echo "api: admin routes"
 st --include-tag admin -H "Authorization: Bearer fuzz-admin-token"

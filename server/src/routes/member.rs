@@ -381,6 +381,7 @@ pub async fn catalog(
         (status = 200, description = "Applied (or replayed: header Idempotent-Replayed)", body = MutationResponse),
         (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A consent record for another member, or a push token for another device", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The same key is in flight: retry after Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
