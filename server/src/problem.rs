@@ -267,3 +267,41 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
         }
     }
 }
+
+/// The HTTP answer for a stored idempotent answer: its status, JSON or problem+json, and
+/// `Idempotent-Replayed: true` when it is a replay.
+pub fn stored_answer(
+    stored: crate::storage::StoredAnswer,
+    replayed: bool,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let status = StatusCode::from_u16(stored.status).map_err(|_| ApiError::internal())?;
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        tessera_core::api::PROBLEM_JSON
+    };
+    let mut resp = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        stored.body,
+    )
+        .into_response();
+    if replayed {
+        resp.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(resp)
+}
+
+/// 422: the same idempotency key came with another body.
+pub fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        codes::IDEMPOTENCY_KEY_REUSED,
+        "This Idempotency-Key was used with another body",
+        None,
+    )
+}

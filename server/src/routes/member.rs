@@ -519,24 +519,8 @@ pub async fn mutate(
         }
         MutationOutcome::KeyReused => {
             state.metrics.key_reused.fetch_add(1, Relaxed);
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::IDEMPOTENCY_KEY_REUSED,
-                "This Idempotency-Key was used with another body",
-                None,
-            ));
+            return Err(crate::problem::key_reused());
         }
     };
-    let status = StatusCode::from_u16(stored.status).map_err(|_| ApiError::internal())?;
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        tessera_core::api::PROBLEM_JSON
-    };
-    let mut resp = (status, [(header::CONTENT_TYPE, content_type)], stored.body).into_response();
-    if replayed {
-        resp.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(resp)
+    crate::problem::stored_answer(stored, replayed)
 }

@@ -3,8 +3,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 use tessera_core::api::{
     IDEMPOTENCY_KEY_HEADER, Problem, RedeemRequest, Redemption, TillCredentials, TillRegistration,
@@ -155,25 +155,7 @@ pub async fn redeem(
     let (stored, replayed) = match outcome {
         MutationOutcome::Applied(a) => (a, false),
         MutationOutcome::Replayed(a) => (a, true),
-        MutationOutcome::KeyReused => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::IDEMPOTENCY_KEY_REUSED,
-                "This Idempotency-Key was used with another body",
-                None,
-            ));
-        }
+        MutationOutcome::KeyReused => return Err(crate::problem::key_reused()),
     };
-    let status = StatusCode::from_u16(stored.status).map_err(|_| ApiError::internal())?;
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        tessera_core::api::PROBLEM_JSON
-    };
-    let mut resp = (status, [(header::CONTENT_TYPE, content_type)], stored.body).into_response();
-    if replayed {
-        resp.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(resp)
+    crate::problem::stored_answer(stored, replayed)
 }

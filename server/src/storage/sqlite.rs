@@ -205,6 +205,48 @@ fn kind_of(s: &str) -> Result<EntityKind, StorageError> {
     }
 }
 
+/// Apply `f` once per `(owner, key)` in the caller's transaction: a key seen before replays its
+/// stored answer (or is refused with another body); a new one runs `f` and stores its answer.
+fn once_per_key(
+    tx: &rusqlite::Transaction<'_>,
+    owner: &str,
+    key: &str,
+    body_hash: &str,
+    now_ms: i64,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<StoredAnswer, StorageError>,
+) -> Result<MutationOutcome, StorageError> {
+    let seen: Option<(String, u16, String)> = tx
+        .prepare_cached(
+            "SELECT body_hash, status, response FROM idempotency_key
+             WHERE member_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![owner, key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    if let Some((hash, status, body)) = seen {
+        return Ok(if hash == body_hash {
+            MutationOutcome::Replayed(StoredAnswer { status, body })
+        } else {
+            MutationOutcome::KeyReused
+        });
+    }
+    let stored = f(tx)?;
+    tx.prepare_cached(
+        "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        owner,
+        key,
+        body_hash,
+        stored.status,
+        stored.body,
+        now_ms
+    ])?;
+    Ok(MutationOutcome::Applied(stored))
+}
+
 fn answer<T: serde::Serialize>(status: u16, body: &T) -> Result<StoredAnswer, StorageError> {
     Ok(StoredAnswer {
         status,
@@ -525,32 +567,12 @@ impl Storage for SqliteStorage {
         now_ms: i64,
     ) -> Result<MutationOutcome, StorageError> {
         self.write(move |tx| {
-            let seen: Option<(String, u16, String)> = tx
-                .prepare_cached(
-                    "SELECT body_hash, status, response FROM idempotency_key
-                     WHERE member_id = ?1 AND key = ?2",
-                )?
-                .query_row(params![member_id, key], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()?;
-            if let Some((hash, status, body)) = seen {
-                return Ok(if hash == body_hash {
-                    MutationOutcome::Replayed(StoredAnswer { status, body })
-                } else {
-                    MutationOutcome::KeyReused
-                });
-            }
-            let stored = match apply(tx, &member_id, &mutation, now_ms)? {
-                Ok(response) => answer(200, &response)?,
-                Err(problem) => answer(problem.status, &problem)?,
-            };
-            tx.prepare_cached(
-                "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![member_id, key, body_hash, stored.status, stored.body, now_ms])?;
-            Ok(MutationOutcome::Applied(stored))
+            once_per_key(tx, &member_id, &key, &body_hash, now_ms, |tx| match apply(
+                tx, &member_id, &mutation, now_ms,
+            )? {
+                Ok(response) => answer(200, &response),
+                Err(problem) => answer(problem.status, &problem),
+            })
         })
         .await
     }
@@ -832,30 +854,19 @@ impl Storage for SqliteStorage {
     ) -> Result<MutationOutcome, StorageError> {
         self.write(move |tx| {
             let owner = format!("till:{till_id}");
-            let seen: Option<(String, u16, String)> = tx
-                .prepare_cached(
-                    "SELECT body_hash, status, response FROM idempotency_key
-                     WHERE member_id = ?1 AND key = ?2",
-                )?
-                .query_row(params![owner, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-            if let Some((hash, status, body)) = seen {
-                return Ok(if hash == body_hash {
-                    MutationOutcome::Replayed(StoredAnswer { status, body })
-                } else {
-                    MutationOutcome::KeyReused
-                });
-            }
-            let stored = match super::coupons::redeem(tx, &till_id, &store_id, &claims, &receipt, now_ms)? {
-                Ok(r) => answer(200, &r)?,
-                Err(problem) => answer(problem.status, &problem)?,
-            };
-            tx.prepare_cached(
-                "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![owner, key, body_hash, stored.status, stored.body, now_ms])?;
-            Ok(MutationOutcome::Applied(stored))
+            once_per_key(
+                tx,
+                &owner,
+                &key,
+                &body_hash,
+                now_ms,
+                |tx| match super::coupons::redeem(
+                    tx, &till_id, &store_id, &claims, &receipt, now_ms,
+                )? {
+                    Ok(r) => answer(200, &r),
+                    Err(problem) => answer(problem.status, &problem),
+                },
+            )
         })
         .await
     }
