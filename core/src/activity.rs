@@ -111,12 +111,15 @@ pub(crate) fn record_event_at(
     let event = ActivityEvent {
         event_id: format!("e-{}", uuid::Uuid::new_v4().simple()),
         kind,
-        occurred_at: jiff::Timestamp::from_millisecond(now)
-            .map_err(|_| Error::InvalidInput {
+        // Always three fractional digits: the text sorts as the time does (the activity list and
+        // the server's export order by it).
+        occurred_at: format!(
+            "{:.3}",
+            jiff::Timestamp::from_millisecond(now).map_err(|_| Error::InvalidInput {
                 field: "clock",
                 reason: "the device clock is out of range".into(),
             })?
-            .to_string(),
+        ),
         store_id,
         attributes,
     };
@@ -284,4 +287,15 @@ pub(crate) fn stores(conn: &Connection, city: Option<&str>, limit: u32) -> Resul
     rows.iter()
         .map(|d| serde_json::from_str(d).map_err(|_| Error::Storage(StorageError::Corrupt)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn event_times_sort_as_text() {
+        let at = |ms: i64| format!("{:.3}", jiff::Timestamp::from_millisecond(ms).unwrap());
+        let (a, b) = (at(1_795_000_000_500), at(1_795_000_000_501));
+        assert_eq!(a, "2026-11-18T11:06:40.500Z");
+        assert!(a < b);
+    }
 }
