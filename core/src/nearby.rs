@@ -477,6 +477,9 @@ pub(crate) fn offers_near(
     limit: usize,
     now_ms: i64,
 ) -> Result<Vec<NearbyOffer>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     // Lowest score factor a personalised offer can get: stop once no farther store can beat the
     // current `limit`-th score.
     let min_factor = if member.personalised { 0.4 } else { 1.0 };
@@ -626,6 +629,8 @@ pub(crate) fn plan_regions(
     now_ms: i64,
 ) -> Vec<GeofenceRegion> {
     // Nearest qualifying stores with exact distances, until `budget` of them are sure.
+    // A plan always holds the re-plan region; the stores get what is left of the budget.
+    let budget = budget.max(1);
     // Kept sorted by (distance, id): the plan is the same whatever order the tree yields ties.
     let order = |a: &(f64, u32), b: &(f64, u32)| {
         a.0.total_cmp(&b.0).then_with(|| {

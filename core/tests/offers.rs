@@ -240,6 +240,26 @@ fn the_antimeridian_and_the_poles_are_ordinary_places() {
 }
 
 #[test]
+fn degenerate_limits_answer_without_panicking() {
+    let (stores, offers) = catalog(&[(48.85, 2.35), (48.86, 2.35)]);
+    let (_dir, t) = import(&stores, &offers);
+    let idx = t.offer_index().unwrap();
+    let at = Position {
+        latitude: 48.85,
+        longitude: 2.35,
+    };
+    for budget in [0, 1] {
+        let plan = anonymous_plan(&idx, at, budget, now());
+        assert_eq!(plan.len(), 1, "only the re-plan region");
+    }
+    let none = tessera_core::Db::open(t.path())
+        .unwrap()
+        .read(|c| anonymous_offers_near(c, &idx, at, 1000.0, 0, now()))
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
 fn no_stores_means_only_the_replan_region() {
     let (_dir, t) = import(&[], &[]);
     let idx = t.offer_index().unwrap();
