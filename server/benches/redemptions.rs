@@ -1,0 +1,155 @@
+//! Server redemptions per second (issue #6): `POST /v1/till/redemptions` over loopback HTTP
+//! against a server with 2 worker threads on embedded SQLite, each request a fresh coupon (the
+//! signature checked, one conditional UPDATE, the answer stored under the till's key), from 1 and
+//! from 50 tills at once. Coupons are clipped beforehand, outside the measurement. The load
+//! generator runs in this process on the same 2 cores: the figures are a floor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use tessera_core::api::{
+    API_VERSION, API_VERSION_HEADER, CouponState, EnrolRequest, EnrolResponse, Mutation,
+};
+use tessera_server::storage::Storage;
+use tessera_server::storage::sqlite::SqliteStorage;
+use tessera_server::{AppState, RunningServer, ServerConfig};
+
+const OFFERS: [&str; 4] = ["of-002", "of-009", "of-012", "of-025"];
+const MEMBERS: usize = 64;
+const BATCH: usize = MEMBERS * OFFERS.len();
+const TILLS: usize = 50;
+
+fn redemptions(c: &mut Criterion) {
+    let storage = SqliteStorage::temporary().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(storage.load_catalog(tessera_server::seed::catalog().unwrap()))
+        .unwrap();
+    let state = AppState::new(Arc::new(storage.clone()), ServerConfig::default());
+    let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state, 2).unwrap();
+    let url = server.url();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let members: Vec<String> = rt.block_on(async {
+        let mut ids = Vec::new();
+        for i in 0..MEMBERS {
+            let e: EnrolResponse = http
+                .post(format!("{url}/v1/enrol"))
+                .header(API_VERSION_HEADER, API_VERSION)
+                .json(&EnrolRequest {
+                    holder_name: format!("Bench {i}"),
+                    device: tessera_core::DeviceInfo {
+                        platform: tessera_core::api::Platform::Other,
+                        app_version: "bench".into(),
+                    },
+                })
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            ids.push(e.member_id);
+        }
+        ids
+    });
+    let tokens: Vec<String> = (0..TILLS)
+        .map(|i| {
+            let token = format!("bench-till-token-{i:04}");
+            rt.block_on(storage.register_till(
+                "st-paris-01".into(),
+                tessera_server::auth::hash_token(&token),
+                0,
+            ))
+            .unwrap()
+            .unwrap();
+            token
+        })
+        .collect();
+    let mut round = 0u64;
+    let mut clip_all = || -> Vec<String> {
+        round += 1;
+        rt.block_on(async {
+            let mut codes = Vec::with_capacity(BATCH);
+            for (m, member) in members.iter().enumerate() {
+                for (o, offer) in OFFERS.iter().enumerate() {
+                    storage
+                        .apply_mutation(
+                            member.clone(),
+                            format!("clip-{round}-{m}-{o}"),
+                            format!("h{round}"),
+                            Mutation::ClipOffer {
+                                offer_id: (*offer).into(),
+                            },
+                            jiff::Timestamp::now().as_millisecond(),
+                        )
+                        .await
+                        .unwrap();
+                }
+                let state = storage.member_state(member.clone()).await.unwrap();
+                codes.extend(
+                    state
+                        .wallet
+                        .into_iter()
+                        .filter(|c| c.state == CouponState::Available)
+                        .map(|c| c.code),
+                );
+            }
+            assert_eq!(codes.len(), BATCH);
+            codes
+        })
+    };
+    let redeem_all = |codes: Vec<String>, lanes: usize| {
+        rt.block_on(async {
+            let codes = Arc::new(codes);
+            let mut set = tokio::task::JoinSet::new();
+            for lane in 0..lanes {
+                let (http, url, token, codes) =
+                    (http.clone(), url.clone(), tokens[lane].clone(), codes.clone());
+                set.spawn(async move {
+                    let mut i = lane;
+                    while i < codes.len() {
+                        let resp = http
+                            .post(format!("{url}/v1/till/redemptions"))
+                            .bearer_auth(&token)
+                            .header("idempotency-key", format!("r-{}", &codes[i][codes[i].len() - 24..]))
+                            .json(&serde_json::json!({"code": codes[i], "receipt": "R-1", "basket_cents": 5000}))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(resp.status(), 200);
+                        i += lanes;
+                    }
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                r.unwrap();
+            }
+        })
+    };
+
+    let mut group = c.benchmark_group("server_redemptions");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(15));
+    for lanes in [1, TILLS] {
+        group.bench_function(format!("{lanes}_tills"), |b| {
+            b.iter_batched(
+                &mut clip_all,
+                |codes| redeem_all(codes, lanes),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+    server.stop();
+}
+
+criterion_group!(benches, redemptions);
+criterion_main!(benches);
