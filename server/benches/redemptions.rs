@@ -109,9 +109,9 @@ fn redemptions(c: &mut Criterion) {
         rt.block_on(async {
             let codes = Arc::new(codes);
             let mut set = tokio::task::JoinSet::new();
-            for lane in 0..lanes {
+            for (lane, token) in tokens.iter().take(lanes).enumerate() {
                 let (http, url, token, codes) =
-                    (http.clone(), url.clone(), tokens[lane].clone(), codes.clone());
+                    (http.clone(), url.clone(), token.clone(), codes.clone());
                 set.spawn(async move {
                     let mut i = lane;
                     while i < codes.len() {
