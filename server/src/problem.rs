@@ -305,3 +305,31 @@ pub fn key_reused() -> ApiError {
         None,
     )
 }
+
+/// The request's `Idempotency-Key`: 400 `idempotency_key_missing` without one,
+/// `idempotency_key_invalid` when it is not 8–128 of `A-Z a-z 0-9 - _ .`.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get(tessera_core::api::IDEMPOTENCY_KEY_HEADER)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::IDEMPOTENCY_KEY_MISSING,
+                "Idempotency-Key is required",
+                None,
+            )
+        })?;
+    value
+        .to_str()
+        .ok()
+        .filter(|k| tessera_core::api::check_idempotency_key(k))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::IDEMPOTENCY_KEY_INVALID,
+                "Idempotency-Key must be 8 to 128 of A-Z a-z 0-9 - _ .",
+                None,
+            )
+        })
+}

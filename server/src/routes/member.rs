@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tessera_core::api::{
-    API_VERSION, CatalogPage, EnrolRequest, EnrolResponse, ErasureReceipt, IDEMPOTENCY_KEY_HEADER,
-    MAX_PAGE, MEMBER_VERSION_HEADER, MemberExport, MemberState, Mutation, MutationResponse,
-    Problem, RefreshRequest, Tokens, check_idempotency_key, codes,
+    API_VERSION, CatalogPage, EnrolRequest, EnrolResponse, ErasureReceipt, MAX_PAGE,
+    MEMBER_VERSION_HEADER, MemberExport, MemberState, Mutation, MutationResponse, Problem,
+    RefreshRequest, Tokens, codes,
 };
 use tessera_core::barcode::{Symbology, gtin_check_digit};
 use tessera_core::{MemberCard, Program};
@@ -393,28 +393,7 @@ pub async fn mutate(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
-    let key = headers
-        .get(IDEMPOTENCY_KEY_HEADER)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                codes::IDEMPOTENCY_KEY_MISSING,
-                "Idempotency-Key is required",
-                None,
-            )
-        })?
-        .to_str()
-        .ok()
-        .filter(|k| check_idempotency_key(k))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                codes::IDEMPOTENCY_KEY_INVALID,
-                "Idempotency-Key must be 8 to 128 of A-Z a-z 0-9 - _ .",
-                None,
-            )
-        })?
-        .to_owned();
+    let key = crate::problem::idempotency_key(&headers)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

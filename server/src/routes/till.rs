@@ -7,8 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use tessera_core::api::{
-    IDEMPOTENCY_KEY_HEADER, Problem, RedeemRequest, Redemption, TillCredentials, TillRegistration,
-    check_idempotency_key, codes,
+    Problem, RedeemRequest, Redemption, TillCredentials, TillRegistration, codes,
 };
 use tessera_core::coupon::CouponKey;
 
@@ -84,19 +83,7 @@ pub async fn redeem(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RedeemRequest>,
 ) -> Result<Response, ApiError> {
-    let key = headers
-        .get(IDEMPOTENCY_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| check_idempotency_key(k))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                codes::IDEMPOTENCY_KEY_INVALID,
-                "Idempotency-Key must be 8 to 128 of A-Z a-z 0-9 - _ .",
-                None,
-            )
-        })?
-        .to_owned();
+    let key = crate::problem::idempotency_key(&headers)?;
     if req.receipt.is_empty() || req.receipt.len() > 64 || req.receipt.chars().any(char::is_control)
     {
         return Err(ApiError::validation(
