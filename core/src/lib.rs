@@ -111,6 +111,15 @@ fn invalid(e: catalog::CatalogError) -> Error {
 }
 
 /// Why a notification verdict is not `Send`, as a suppression reason.
+/// An instant given as milliseconds since the epoch, refused when it is outside what a calendar
+/// holds (so that later arithmetic on it cannot overflow).
+fn checked_instant(field: &'static str, ms: i64) -> Result<jiff::Timestamp> {
+    jiff::Timestamp::from_millisecond(ms).map_err(|_| Error::InvalidInput {
+        field,
+        reason: "is not a time between the years -9999 and 9999".into(),
+    })
+}
+
 pub(crate) fn verdict_reason(
     v: preferences::NotificationVerdict,
 ) -> Option<nearby::SuppressReason> {
@@ -709,6 +718,8 @@ impl Tessera {
         at_ms: i64,
     ) -> Result<nearby::RegionOutcome> {
         use nearby::{RegionAction, RegionEventKind, RegionOutcome, SuppressReason};
+        // An instant jiff can hold (years -9999 to 9999): every sum below stays in range.
+        let at = checked_instant("at_ms", at_ms)?;
         let outcome = |action| RegionOutcome {
             action,
             visit_recorded: false,
@@ -799,10 +810,6 @@ impl Tessera {
                 channel: consent::Channel::Push,
                 categories: offer.categories.clone(),
             };
-            let at = jiff::Timestamp::from_millisecond(at_ms).map_err(|_| Error::InvalidInput {
-                field: "at_ms",
-                reason: "out of range".into(),
-            })?;
             let verdict =
                 privacy::claim_at(tx, gate, &request, at, Some(store_id), Some(&offer.id))?;
             let (sid, name) = nearby::store_names(&idx, store);
@@ -845,6 +852,7 @@ impl Tessera {
         message: &str,
         received_at_ms: i64,
     ) -> std::result::Result<push::PushDecision, push::PushHandlingError> {
+        checked_instant("received_at_ms", received_at_ms)?;
         let payload = push::parse(message)?;
         let gate = self.consent_gate();
         let decision = self

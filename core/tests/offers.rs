@@ -619,3 +619,26 @@ fn personalised_ranking_lets_a_farther_offer_of_interest_come_first() {
         "her interest, 150 m away, before a plain offer 100 m away"
     );
 }
+
+#[test]
+fn event_times_out_of_any_calendar_are_typed_errors_not_overflows() {
+    let s = store(1, 48.8566, 2.3522, 200);
+    let o = offer(1, vec![s.id.clone()], vec![], OfferChannel::InStore);
+    let (_dir, t) = import(&[s], &[o]);
+    member(&t);
+    for at in [i64::MIN, i64::MAX] {
+        for kind in [RegionEventKind::Enter, RegionEventKind::Dwell] {
+            match t.on_region_event("store:s00001", kind, at) {
+                Err(tessera_core::Error::InvalidInput { field, .. }) => assert_eq!(field, "at_ms"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let sync = r#"{"tessera":{"v":1,"id":"s-1","kind":"sync"}}"#;
+        assert!(matches!(
+            t.handle_push(sync, at),
+            Err(tessera_core::push::PushHandlingError::Message(
+                tessera_core::push::PushError::Invalid { .. }
+            ))
+        ));
+    }
+}
