@@ -1,6 +1,8 @@
 //! What the member does on the phone, and what the phone shows from its cache. Every action
 //! writes its local effect and its outbox row in one transaction, with no network.
 
+use crate::invalid;
+use crate::now_ms;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -15,17 +17,6 @@ use crate::{Error, Result};
 
 fn st(e: rusqlite::Error) -> StorageError {
     StorageError::from(e)
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
-fn invalid(e: crate::catalog::CatalogError) -> Error {
-    Error::InvalidInput {
-        field: e.field,
-        reason: e.reason,
-    }
 }
 
 /// One action in the member's history on this device.

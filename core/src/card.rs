@@ -1,6 +1,7 @@
 //! The programme and the member's digital card: validated input, stored locally, read back with
 //! no network as everything the card screen shows.
 
+use crate::now_ms;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -160,10 +161,6 @@ pub fn display_number(card_number: &str) -> String {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
 }
 
 pub(crate) fn read_program(conn: &rusqlite::Connection) -> Result<Option<Program>, Error> {

@@ -7,8 +7,8 @@
 //! by less than 0.34 %, which the searches allow for before they compute exact distances.
 
 use geographiclib_rs::{Geodesic, InverseGeodesic};
+use rstar::RTree;
 use rstar::primitives::GeomWithData;
-use rstar::{PointDistance, RTree};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::CatalogError;
@@ -59,13 +59,6 @@ pub const MEAN_RADIUS_M: f64 = 6_371_008.8;
 /// The sphere's distance is within this factor of the ellipsoid's, both ways.
 const SPHERE_SLACK: f64 = 0.995;
 
-/// Squared chord on the unit sphere for a spherical distance of `metres`.
-fn chord2(metres: f64) -> f64 {
-    let angle = (metres / MEAN_RADIUS_M).min(std::f64::consts::PI);
-    let chord = 2.0 * (angle / 2.0).sin();
-    chord * chord
-}
-
 /// Spherical distance in metres for a squared chord.
 fn sphere_m(chord2: f64) -> f64 {
     2.0 * (chord2.sqrt() / 2.0).min(1.0).asin() * MEAN_RADIUS_M
@@ -103,17 +96,6 @@ impl PointIndex {
         self.tree
             .nearest_neighbor_iter_with_distance_2(q)
             .map(|(p, d2)| (p.data, sphere_m(d2) * SPHERE_SLACK))
-    }
-
-    /// Entries whose spherical distance could be within `metres` (a superset of the exact
-    /// answer).
-    pub fn within(&self, from: Position, metres: f64) -> impl Iterator<Item = u32> + '_ {
-        let q = from.unit_vector();
-        let r2 = chord2(metres / SPHERE_SLACK);
-        self.tree
-            .locate_within_distance(q, r2)
-            .filter(move |p| p.geom().distance_2(&q) <= r2)
-            .map(|p| p.data)
     }
 }
 
@@ -159,7 +141,11 @@ mod tests {
             &[0, 1].into()
         );
         assert_eq!(order[2], 2);
-        let near_pole: Vec<u32> = idx.within(p(90.0, 0.0), 1_000.0).collect();
+        let near_pole: Vec<u32> = idx
+            .nearest(p(90.0, 0.0))
+            .take_while(|&(_, lower)| lower <= 1_000.0)
+            .map(|(i, _)| i)
+            .collect();
         assert_eq!(near_pole.len(), 2, "both sides of the pole");
         for (i, lower) in idx.nearest(p(0.0, 180.0)) {
             assert!(lower <= distance_m(p(0.0, 180.0), pts[i as usize]) + 1e-6);

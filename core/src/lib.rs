@@ -103,7 +103,13 @@ pub struct Tessera {
 
 const GATE_LOADED: u32 = 1 << 31;
 
-fn invalid(e: catalog::CatalogError) -> Error {
+/// Now, in milliseconds since the epoch (the device's clock).
+pub(crate) fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// A rule a value broke, as the typed error the API answers.
+pub(crate) fn invalid(e: catalog::CatalogError) -> Error {
     Error::InvalidInput {
         field: e.field,
         reason: e.reason,

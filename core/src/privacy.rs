@@ -5,13 +5,15 @@
 //! features check is derived from the local ledger, so a withdrawal takes effect before it is
 //! synced.
 
+use crate::invalid;
+use crate::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use crate::api::{AnalyticsEvent, MemberState, Mutation};
-use crate::catalog::{CatalogError, Offer, check_id};
+use crate::catalog::{Offer, check_id};
 use crate::consent::{
     Channel, ConsentGate, ConsentRecord, ConsentSource, ConsentStatus, ConsentText, Decision,
     Feature, Purpose, current_state,
@@ -28,13 +30,6 @@ fn st(e: rusqlite::Error) -> StorageError {
     StorageError::from(e)
 }
 
-fn invalid(e: CatalogError) -> Error {
-    Error::InvalidInput {
-        field: e.field,
-        reason: e.reason,
-    }
-}
-
 fn rfc3339(ms: i64) -> Result<String> {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())
@@ -42,10 +37,6 @@ fn rfc3339(ms: i64) -> Result<String> {
             field: "clock",
             reason: "the device clock is out of range".into(),
         })
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
 }
 
 fn queue(tx: &Transaction<'_>, mutation: &Mutation, kind: &str, now: i64) -> Result<()> {

@@ -213,6 +213,11 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .merge(admin)
 }
 
+/// Now, in milliseconds since the epoch (the server's clock).
+pub(crate) fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
 /// The API router and its OpenAPI document.
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, mut doc) = documented_routes(state.config.max_admin_body).split_for_parts();

@@ -2,6 +2,7 @@
 //! backoff and full jitter, `Retry-After`, a cap on answer size, the protocol-version check and
 //! the server-clock reading. Answers with a final status (2xx, 304, 4xx) go back to the caller.
 
+use crate::now_ms;
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
@@ -103,10 +104,6 @@ impl std::fmt::Debug for Http {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Http").field("base", &self.base).finish()
     }
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
 }
 
 fn map_reqwest(e: &reqwest::Error) -> SyncError {

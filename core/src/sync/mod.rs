@@ -16,6 +16,7 @@ pub mod error;
 pub(crate) mod http;
 pub(crate) mod local;
 
+use crate::now_ms;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -161,10 +162,6 @@ pub(crate) fn notify(
     if let Some(o) = observer {
         o.on_progress(SyncProgress { phase, done, total });
     }
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
 }
 
 fn parse_ms(field: &'static str, s: &str) -> Result<i64, SyncError> {

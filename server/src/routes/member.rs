@@ -16,14 +16,10 @@ use tessera_core::barcode::{Symbology, gtin_check_digit};
 use tessera_core::{MemberCard, Program};
 use utoipa::IntoParams;
 
-use crate::AppState;
 use crate::auth::{Member, hash_token, new_tokens};
 use crate::problem::{ApiBytes, ApiError, ApiJson, ApiQuery};
 use crate::storage::{MutationOutcome, NewEnrolment, StorageError};
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
+use crate::{AppState, now_ms};
 
 fn random_digits(n: usize) -> Result<String, ApiError> {
     let mut bytes = vec![0u8; n];

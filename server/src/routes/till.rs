@@ -11,14 +11,10 @@ use tessera_core::api::{
 };
 use tessera_core::coupon::CouponKey;
 
-use crate::AppState;
 use crate::auth::{Admin, Till, hash_token, random_token};
 use crate::problem::{ApiError, ApiJson};
 use crate::storage::MutationOutcome;
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
+use crate::{AppState, now_ms};
 
 #[utoipa::path(get, path = "/v1/coupon-keys", tag = "till",
     responses(

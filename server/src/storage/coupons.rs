@@ -10,18 +10,13 @@ use tessera_core::catalog::{Offer, OfferChannel};
 use tessera_core::coupon::{CouponClaims, CouponKey, encode, signed_message};
 
 use super::StorageError;
+use super::rfc3339;
 
 /// Coupons from a clip are valid this long at most (and never after their offer).
 const COUPON_LIFETIME_S: i64 = 30 * 86_400;
 
 fn rfc3339_s(s: i64) -> String {
     jiff::Timestamp::from_second(s)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
-fn rfc3339_ms(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())
         .unwrap_or_default()
 }
@@ -171,7 +166,7 @@ pub(crate) fn wallet(
                 state: match (redeemed, store) {
                     (Some(at), Some(store_id)) => CouponState::Redeemed {
                         store_id,
-                        redeemed_at: rfc3339_ms(at),
+                        redeemed_at: rfc3339(at),
                     },
                     _ if expires * 1000 <= now_ms => CouponState::Expired,
                     _ => CouponState::Available,
@@ -209,7 +204,7 @@ pub(crate) fn redeem(
             member_id: claims.member_id.clone(),
             store_id: store_id.to_owned(),
             till_id: till_id.to_owned(),
-            redeemed_at: rfc3339_ms(now_ms),
+            redeemed_at: rfc3339(now_ms),
         }));
     }
     let earlier: Option<(Option<String>, Option<i64>)> = tx
@@ -224,7 +219,7 @@ pub(crate) fn redeem(
             409,
             codes::ALREADY_REDEEMED,
             "This coupon was redeemed already",
-            Some(format!("{store} {}", rfc3339_ms(at))),
+            Some(format!("{store} {}", rfc3339(at))),
         ),
         _ => Problem::new(
             422,

@@ -16,6 +16,13 @@ use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::{MemberCard, Program};
 
+/// An instant in milliseconds as RFC 3339 (empty if out of range, which stored times never are).
+pub(crate) fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
 /// Failures of the storage layer. Handlers turn them into problem documents.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -12,12 +12,7 @@ use tessera_core::consent::{
 use tessera_core::preferences::{PreferenceChange, Preferences};
 
 use super::StorageError;
-
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
+use super::rfc3339;
 
 fn sha256(text: &str) -> String {
     use sha2::Digest;

@@ -17,6 +17,7 @@ use tessera_core::api::{
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 
+use super::rfc3339;
 use super::{
     CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, MutationOutcome,
     NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TokenHashes, TokenLookup,
@@ -252,12 +253,6 @@ fn answer<T: serde::Serialize>(status: u16, body: &T) -> Result<StoredAnswer, St
         status,
         body: json(body)?,
     })
-}
-
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
 }
 
 #[async_trait]
