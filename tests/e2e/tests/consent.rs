@@ -94,7 +94,14 @@ fn feature_runs(t: &Tessera, feature: Feature) -> bool {
             == NotificationVerdict::Send
     };
     let runs = match feature {
-        Feature::GeofenceMonitoring => t.permits(feature),
+        // The plan the OS would register: empty without location consent.
+        Feature::GeofenceMonitoring => {
+            let paris = tessera_core::geo::Position {
+                latitude: 48.8566,
+                longitude: 2.3522,
+            };
+            !t.plan_geofences(paris, 20, &[]).unwrap().regions.is_empty()
+        }
         Feature::GeolocatedNotifications => notify(Purpose::GeolocatedOffers, Channel::Push),
         Feature::PushOffers => notify(Purpose::MarketingOffers, Channel::Push),
         Feature::EmailOffers => notify(Purpose::MarketingOffers, Channel::Email),
