@@ -146,6 +146,7 @@ fn catalog(stores: usize, offers: usize) -> (Vec<Store>, Vec<Offer>, Vec<(f64, f
                 min_basket_cents: None,
                 per_member_limit: None,
                 requires_clip: false,
+                points_cost: None,
             }
         })
         .collect();

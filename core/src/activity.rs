@@ -163,14 +163,72 @@ pub(crate) fn set_favourite_store(
     queue(tx, &mutation, "set_favourite_store", now)
 }
 
-/// Queue a clip: the server issues the coupon.
-pub(crate) fn clip_offer(tx: &Transaction<'_>, offer_id: &str) -> Result<()> {
+/// Queue a clip, or with `with_points` the purchase of a reward: the server issues the coupon
+/// (and, for a reward, spends the points, or refuses if the balance is short then).
+pub(crate) fn clip_offer(tx: &Transaction<'_>, offer_id: &str, with_points: bool) -> Result<()> {
     require_session(tx)?;
     check_id("offer_id", offer_id).map_err(invalid)?;
-    let mutation = Mutation::ClipOffer {
-        offer_id: offer_id.to_owned(),
+    let offer_id = offer_id.to_owned();
+    let (mutation, label) = if with_points {
+        (Mutation::BuyReward { offer_id }, "buy_reward")
+    } else {
+        (Mutation::ClipOffer { offer_id }, "clip_offer")
     };
-    queue(tx, &mutation, "clip_offer", now_ms())
+    queue(tx, &mutation, label, now_ms())
+}
+
+/// An offer bought with points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Reward {
+    pub offer_id: String,
+    pub title: String,
+    pub points_cost: u32,
+    /// The cached balance covers it.
+    pub affordable: bool,
+    /// RFC 3339.
+    pub valid_to: String,
+}
+
+/// Rewards in the cached catalog that are valid now, cheapest first.
+pub(crate) fn rewards(conn: &Connection, balance: u64, now_ms: i64) -> Result<Vec<Reward>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, title, json_extract(data, '$.points_cost') AS cost, valid_from, valid_to
+             FROM offer WHERE cost IS NOT NULL ORDER BY cost, id",
+        )
+        .map_err(st)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .map_err(st)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(st)?;
+    let live = |from: &str, to: &str| {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().map(|t| t.as_millisecond());
+        matches!((at(from), at(to)), (Ok(f), Ok(t)) if f <= now_ms && now_ms < t)
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, _, from, to)| live(from, to))
+        .filter_map(|(offer_id, title, cost, _, valid_to)| {
+            let points_cost = u32::try_from(cost).ok()?;
+            Some(Reward {
+                offer_id,
+                title,
+                points_cost,
+                affordable: u64::from(points_cost) <= balance,
+                valid_to,
+            })
+        })
+        .collect())
 }
 
 fn kind_from(s: &str) -> Option<EventKind> {

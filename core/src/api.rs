@@ -140,6 +140,94 @@ pub struct MemberState {
     /// The member's coupons, newest first.
     #[serde(default)]
     pub wallet: Vec<WalletCoupon>,
+    /// Points: balance, what expires next, the latest ledger entries.
+    #[serde(default)]
+    pub points: PointsView,
+    /// Where the member stands in the programme's tiers (when it has tier rules).
+    #[serde(default)]
+    pub tier_progress: Option<crate::loyalty::TierProgress>,
+}
+
+/// The member's points as the server counts them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PointsView {
+    pub balance: u64,
+    /// The points that expire next, and when (RFC 3339); `None` if nothing expires.
+    #[serde(default)]
+    pub next_expiry: Option<PointsExpiry>,
+    /// The latest entries, newest first (at most [`LEDGER_SHOWN`]).
+    #[serde(default)]
+    pub ledger: Vec<PointsEntry>,
+}
+
+/// How many ledger entries `GET /v1/me` carries.
+pub const LEDGER_SHOWN: u32 = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PointsExpiry {
+    pub points: u64,
+    pub expires_at: String,
+}
+
+/// One line of the points ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PointsEntry {
+    pub kind: PointsKind,
+    /// Signed: earned and positive adjustments are above 0.
+    pub points: i64,
+    /// What it was for: a receipt, a reward, an operator's note.
+    pub reason: String,
+    /// RFC 3339, the server's clock.
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PointsKind {
+    /// From a purchase.
+    Earn,
+    /// Spent on a reward.
+    Burn,
+    /// Lapsed after the programme's validity.
+    Expire,
+    /// By the operator (goodwill, correction).
+    Adjust,
+    /// Taken back after a return or a void.
+    Reverse,
+}
+
+impl PointsKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointsKind::Earn => "earn",
+            PointsKind::Burn => "burn",
+            PointsKind::Expire => "expire",
+            PointsKind::Adjust => "adjust",
+            PointsKind::Reverse => "reverse",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "earn" => PointsKind::Earn,
+            "burn" => PointsKind::Burn,
+            "expire" => PointsKind::Expire,
+            "adjust" => PointsKind::Adjust,
+            "reverse" => PointsKind::Reverse,
+            _ => return None,
+        })
+    }
 }
 
 /// A coupon in the member's wallet.
@@ -170,6 +258,8 @@ pub enum CouponState {
         redeemed_at: String,
     },
     Expired,
+    /// Taken back: the purchase that earned it was voided.
+    Revoked,
 }
 
 /// A till's request to redeem a scanned code.
@@ -181,6 +271,184 @@ pub struct RedeemRequest {
     /// The till's receipt number.
     pub receipt: String,
     pub basket_cents: u64,
+    /// Set when the till redeemed it offline and is reporting it now: when it did (RFC 3339, the
+    /// till's clock). The server checks the coupon as of then; a loser is a recorded conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_offline_at: Option<String>,
+}
+
+/// How long a till may stay offline with redemptions and purchases to report.
+pub const OFFLINE_WINDOW_MS: i64 = 7 * 86_400_000;
+
+/// A purchase at a till (or the web checkout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    /// Unique per shop.
+    pub receipt: String,
+    /// The member card scanned at the till, if any.
+    #[serde(default)]
+    pub card_number: Option<String>,
+    pub lines: Vec<PurchaseLine>,
+    /// What was paid, in cents (after discounts).
+    pub total_cents: u64,
+    /// Set by a till reporting a purchase it recorded offline (RFC 3339, the till's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_offline_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseLine {
+    pub sku: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    pub quantity: u32,
+    pub amount_cents: u64,
+}
+
+/// The most lines a purchase has.
+pub const MAX_PURCHASE_LINES: usize = 500;
+/// The largest total a till may report (10 million euros).
+pub const MAX_TOTAL_CENTS: u64 = 1_000_000_000;
+
+impl PurchaseRequest {
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        check_receipt("receipt", &self.receipt)?;
+        if self.lines.is_empty() || self.lines.len() > MAX_PURCHASE_LINES {
+            return Err(CatalogError::new("lines", "1 to 500 lines"));
+        }
+        let mut sum = 0u64;
+        for line in &self.lines {
+            check_id("lines.sku", &line.sku)?;
+            if let Some(c) = &line.category {
+                check_id("lines.category", c)?;
+            }
+            if line.quantity == 0 || line.quantity > 10_000 {
+                return Err(CatalogError::new("lines.quantity", "1 to 10000"));
+            }
+            sum = sum.saturating_add(line.amount_cents);
+        }
+        if self.total_cents > MAX_TOTAL_CENTS || sum > MAX_TOTAL_CENTS {
+            return Err(CatalogError::new("total_cents", "at most 1,000,000,000"));
+        }
+        if self.total_cents > sum {
+            return Err(CatalogError::new(
+                "total_cents",
+                "more than the lines add up to",
+            ));
+        }
+        if let Some(at) = &self.occurred_offline_at {
+            parse_instant("occurred_offline_at", at)?;
+        }
+        Ok(())
+    }
+}
+
+/// A receipt number: 1–64 printable characters.
+pub fn check_receipt(field: &'static str, receipt: &str) -> Result<(), CatalogError> {
+    if receipt.is_empty() || receipt.len() > 64 || receipt.chars().any(char::is_control) {
+        return Err(CatalogError::new(field, "1 to 64 printable characters"));
+    }
+    Ok(())
+}
+
+/// What a purchase earned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseReceipt {
+    pub purchase_id: String,
+    /// `None`: no card was scanned.
+    pub member_id: Option<String>,
+    pub points_earned: u64,
+    /// The member's balance after it.
+    pub points_balance: u64,
+    /// Store-to-web: a coupon for the website, when the purchase qualifies.
+    pub web_coupon: Option<String>,
+}
+
+/// Undo what was recorded under a receipt of this shop (its coupon redemptions and its
+/// purchase), within the programme's void window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    pub receipt: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VoidReport {
+    pub receipt: String,
+    /// Coupons usable again.
+    pub coupons_restored: Vec<String>,
+    pub purchase_voided: bool,
+    pub points_reversed: u64,
+}
+
+/// Goods brought back: points earned by the original purchase are taken back in proportion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    /// The original purchase's receipt.
+    pub receipt: String,
+    /// The original purchase's shop; the till's own shop if absent.
+    #[serde(default)]
+    pub store_id: Option<String>,
+    pub refunded_cents: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReturnReport {
+    pub purchase_id: String,
+    pub points_reversed: u64,
+    /// Points the member had spent already: the balance does not go below zero, the rest is
+    /// written off (and reported here).
+    pub points_unrecovered: u64,
+    pub points_balance: u64,
+}
+
+/// An operator's correction to a member's points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PointsAdjustment {
+    pub points: i64,
+    pub reason: String,
+}
+
+/// A coupon redeemed offline at two tills or more: the first report won; the others are kept
+/// for the merchant to review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionConflict {
+    pub coupon_id: String,
+    pub offer_id: String,
+    /// The redemption that counts.
+    pub winner_store_id: String,
+    pub winner_till_id: String,
+    pub winner_at: String,
+    /// The one that lost: where, its receipt, when the till says it happened, when it reached
+    /// the server.
+    pub store_id: String,
+    pub till_id: String,
+    pub receipt: String,
+    pub redeemed_offline_at: String,
+    pub reported_at: String,
 }
 
 /// A redemption the server accepted.
@@ -342,6 +610,8 @@ pub enum Mutation {
     TrackEvent { event: AnalyticsEvent },
     /// Clip an offer: the server issues a coupon into the member's wallet.
     ClipOffer { offer_id: String },
+    /// Spend points on a reward (an offer with a points cost): a coupon into the wallet.
+    BuyReward { offer_id: String },
     /// This device's push token (the OS rotates it).
     SetPushToken {
         device_id: String,
@@ -467,7 +737,9 @@ impl Mutation {
                 }
                 Ok(())
             }
-            Mutation::ClipOffer { offer_id } => check_id("offer_id", offer_id),
+            Mutation::ClipOffer { offer_id } | Mutation::BuyReward { offer_id } => {
+                check_id("offer_id", offer_id)
+            }
             Mutation::SetPushToken {
                 device_id, token, ..
             } => {
@@ -597,6 +869,22 @@ pub mod codes {
     pub const COUPON_REFUSED: &str = "coupon_refused";
     /// No such offer, or it cannot be clipped now.
     pub const UNKNOWN_OFFER: &str = "unknown_offer";
+    /// An offline redemption reported after another till's: the coupon was used twice; the
+    /// detail says where and when it counted. The conflict is recorded for the merchant.
+    pub const REDEMPTION_CONFLICT: &str = "redemption_conflict";
+    /// Nothing was recorded under that receipt in this shop.
+    pub const NOTHING_TO_VOID: &str = "nothing_to_void";
+    /// Too late to void: the programme's void window has passed.
+    pub const VOID_WINDOW_CLOSED: &str = "void_window_closed";
+    pub const INSUFFICIENT_POINTS: &str = "insufficient_points";
+    /// No member has the scanned card number.
+    pub const UNKNOWN_CARD: &str = "unknown_card";
+    /// Another purchase was recorded under this receipt in this shop.
+    pub const RECEIPT_REUSED: &str = "receipt_reused";
+    /// No purchase under that receipt, or more refunded than it was worth.
+    pub const RETURN_REFUSED: &str = "return_refused";
+    /// A till's offline report is older than the offline window.
+    pub const REPORT_TOO_OLD: &str = "report_too_old";
     /// The push token is for another device than the caller.
     pub const WRONG_DEVICE: &str = "wrong_device";
     /// The record names another member than the caller.

@@ -265,6 +265,9 @@ pub struct Offer {
     pub per_member_limit: Option<u32>,
     #[serde(default)]
     pub requires_clip: bool,
+    /// A reward: members buy its coupon with this many points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points_cost: Option<u32>,
 }
 
 /// Parses an RFC 3339 instant.
@@ -312,6 +315,9 @@ impl Offer {
                 check_text("offer.kind.collection", collection, true)?
             }
             _ => {}
+        }
+        if self.points_cost == Some(0) {
+            return Err(CatalogError::new("offer.points_cost", "must be positive"));
         }
         let from = parse_instant("offer.valid_from", &self.valid_from)?;
         let to = parse_instant("offer.valid_to", &self.valid_to)?;

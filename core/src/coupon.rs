@@ -172,7 +172,15 @@ pub fn verify(
             valid_from: rfc3339(claims.issued_at),
         });
     }
-    if !claims.store_ids.is_empty() && !claims.store_ids.iter().any(|s| s == store_id) {
+    // A web coupon names the web checkout; a shop coupon never does (an empty list: every shop).
+    let web = crate::loyalty::WEB_STORE;
+    let for_web = claims.store_ids.iter().any(|s| s == web);
+    let here = if store_id == web {
+        for_web
+    } else {
+        !for_web && (claims.store_ids.is_empty() || claims.store_ids.iter().any(|s| s == store_id))
+    };
+    if !here {
         return Err(CouponError::WrongStore);
     }
     if let Some(m) = member_id
@@ -276,6 +284,27 @@ mod tests {
         assert_eq!(
             verify(&code, &keys, now, "st-paris-01", None, 1999),
             Err(CouponError::BelowMinimum { min_cents: 2000 })
+        );
+        // Shop coupons are not for the website, web coupons not for shops.
+        assert_eq!(
+            verify(&code, &keys, now, "web", None, 2500),
+            Err(CouponError::WrongStore)
+        );
+        let mut anywhere = claims();
+        anywhere.store_ids.clear();
+        let anywhere = sign(&pair, &anywhere);
+        assert!(verify(&anywhere, &keys, now, "st-lyon-01", None, 2500).is_ok());
+        assert_eq!(
+            verify(&anywhere, &keys, now, "web", None, 2500),
+            Err(CouponError::WrongStore)
+        );
+        let mut web = claims();
+        web.store_ids = vec!["web".into()];
+        let web = sign(&pair, &web);
+        assert!(verify(&web, &keys, now, "web", None, 2500).is_ok());
+        assert_eq!(
+            verify(&web, &keys, now, "st-paris-01", None, 2500),
+            Err(CouponError::WrongStore)
         );
         assert!(matches!(
             verify("TC1.abc", &keys, now, "x", None, 0),

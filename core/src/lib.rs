@@ -30,6 +30,7 @@ pub mod coupon;
 pub mod db;
 pub mod diagnostics;
 pub mod geo;
+pub mod loyalty;
 pub mod nearby;
 pub mod preferences;
 pub mod privacy;
@@ -116,7 +117,14 @@ pub(crate) fn invalid(e: catalog::CatalogError) -> Error {
     }
 }
 
-/// Why a notification verdict is not `Send`, as a suppression reason.
+/// An instant in milliseconds since the epoch as RFC 3339 with milliseconds (empty if out of
+/// any calendar, which checked and stored times never are).
+pub fn rfc3339_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| format!("{t:.3}"))
+        .unwrap_or_default()
+}
+
 /// An instant given as milliseconds since the epoch, refused when it is outside what a calendar
 /// holds (so that later arithmetic on it cannot overflow).
 fn checked_instant(field: &'static str, ms: i64) -> Result<jiff::Timestamp> {
@@ -126,6 +134,7 @@ fn checked_instant(field: &'static str, ms: i64) -> Result<jiff::Timestamp> {
     })
 }
 
+/// Why a notification verdict is not `Send`, as a suppression reason.
 pub(crate) fn verdict_reason(
     v: preferences::NotificationVerdict,
 ) -> Option<nearby::SuppressReason> {
@@ -833,7 +842,36 @@ impl Tessera {
 
     /// Clip an offer: the server issues a coupon into the wallet at the next sync. Works offline.
     pub fn clip_offer(&self, offer_id: &str) -> Result<()> {
-        self.db.write(|tx| activity::clip_offer(tx, offer_id))
+        self.db.write(|tx| activity::clip_offer(tx, offer_id, false))
+    }
+
+    /// Spend points on a reward: the server takes the points and issues its coupon at the next
+    /// sync, or refuses it (a rejected action, `insufficient_points`) if the balance is short by
+    /// then. Works offline.
+    pub fn buy_reward(&self, offer_id: &str) -> Result<()> {
+        self.db.write(|tx| activity::clip_offer(tx, offer_id, true))
+    }
+
+    /// Rewards members can buy with points, cheapest first, from the cached catalog, with
+    /// whether the cached balance covers each. Offline.
+    pub fn rewards(&self) -> Result<Vec<activity::Reward>> {
+        let balance = self
+            .member_state()?
+            .map_or(0, |m| m.state.points.balance);
+        self.db.read(|c| activity::rewards(c, balance, now_ms()))
+    }
+
+    /// Points: balance, next expiry and the latest ledger lines, as of the last sync. Offline.
+    pub fn points(&self) -> Result<api::PointsView> {
+        Ok(self
+            .member_state()?
+            .map(|m| m.state.points)
+            .unwrap_or_default())
+    }
+
+    /// The member's tier and what the next one needs, as of the last sync. Offline.
+    pub fn tier_progress(&self) -> Result<Option<loyalty::TierProgress>> {
+        Ok(self.member_state()?.and_then(|m| m.state.tier_progress))
     }
 
     /// The member's coupons as the server last sent them (render `code` as a QR code).

@@ -109,6 +109,7 @@ impl Till {
             code: code.to_owned(),
             receipt: receipt.to_owned(),
             basket_cents,
+            redeemed_offline_at: None,
         })
         .map_err(|e| SyncError::Protocol {
             reason: e.to_string(),

@@ -55,6 +55,7 @@ fn offer(id: usize, stores: Vec<String>, tags: Vec<String>, channel: OfferChanne
         min_basket_cents: None,
         per_member_limit: None,
         requires_clip: false,
+        points_cost: None,
     }
 }
 

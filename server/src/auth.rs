@@ -121,11 +121,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// A till of a shop, proven by its token.
-#[derive(Debug, Clone)]
-pub struct Till {
-    pub till_id: String,
-    pub store_id: String,
-}
+pub use crate::storage::TillAuth as Till;
 
 impl FromRequestParts<AppState> for Till {
     type Rejection = ApiError;

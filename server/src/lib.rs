@@ -184,6 +184,9 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::member::export_me))
         .routes(routes!(routes::till::coupon_keys))
         .routes(routes!(routes::till::redeem))
+        .routes(routes!(routes::till::purchase))
+        .routes(routes!(routes::till::void))
+        .routes(routes!(routes::till::return_goods))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin = OpenApiRouter::new()
         .routes(routes!(routes::admin::put_program))
@@ -207,6 +210,12 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::set_segments))
         .routes(routes!(routes::admin::run_campaign))
         .routes(routes!(routes::till::register_till))
+        .routes(routes!(
+            routes::loyalty::get_rules,
+            routes::loyalty::put_rules
+        ))
+        .routes(routes!(routes::loyalty::adjust_points))
+        .routes(routes!(routes::loyalty::conflicts))
         .layer(DefaultBodyLimit::max(max_admin));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(member)

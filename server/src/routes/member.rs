@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use tessera_core::api::{
     API_VERSION, CatalogPage, EnrolRequest, EnrolResponse, ErasureReceipt, MAX_PAGE,
     MEMBER_VERSION_HEADER, MemberExport, MemberState, Mutation, MutationResponse, Problem,
@@ -458,27 +457,8 @@ pub async fn mutate(
             ));
         }
     }
-    let body_hash = {
-        let digest = Sha256::digest(&body);
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
-    // One request per (member, key) at a time: a second one gets 409 while the first runs.
-    let _guard = state
-        .in_flight
-        .try_claim(&auth.member_id, &key)
-        .ok_or_else(|| {
-            state.metrics.in_flight_conflicts.fetch_add(1, Relaxed);
-            ApiError::new(
-                StatusCode::CONFLICT,
-                codes::REQUEST_IN_FLIGHT,
-                "A request with this key is in flight",
-                Some("retry after Retry-After seconds".to_owned()),
-            )
-            .with_retry_after(1)
-        })?;
+    let body_hash = crate::problem::body_hash(&body);
+    let _guard = crate::problem::claim_key(&state, &auth.member_id, &key)?;
     let outcome = state
         .storage
         .apply_mutation(auth.member_id, key, body_hash, mutation, now_ms())

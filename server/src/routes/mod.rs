@@ -2,5 +2,6 @@
 //! `utoipa_axum::routes!`, so the served document lists exactly the served routes.
 
 pub mod admin;
+pub mod loyalty;
 pub mod member;
 pub mod till;

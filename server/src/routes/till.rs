@@ -1,19 +1,18 @@
 //! Coupons at the till: the public keys tills verify with, and redemption exactly once.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use sha2::{Digest, Sha256};
 use tessera_core::api::{
-    Problem, RedeemRequest, Redemption, TillCredentials, TillRegistration, codes,
+    OFFLINE_WINDOW_MS, Problem, PurchaseReceipt, PurchaseRequest, RedeemRequest, Redemption,
+    ReturnReport, ReturnRequest, TillCredentials, TillRegistration, VoidReport, VoidRequest,
+    check_receipt, codes,
 };
 use tessera_core::coupon::CouponKey;
 
 use crate::auth::{Admin, Till, hash_token, random_token};
 use crate::problem::{ApiError, ApiJson};
-use crate::storage::MutationOutcome;
+use crate::storage::{MutationOutcome, TillOp};
 use crate::{AppState, now_ms};
 
 #[utoipa::path(get, path = "/v1/coupon-keys", tag = "till",
@@ -60,6 +59,64 @@ pub async fn register_till(
     ))
 }
 
+/// When a till says something happened while it was offline: refused if later than the server's
+/// clock allows, or older than the offline window.
+fn offline_time(state: &AppState, field: &'static str, at: &str) -> Result<i64, ApiError> {
+    let at = tessera_core::catalog::parse_instant(field, at)
+        .map_err(ApiError::validation)?
+        .as_millisecond();
+    let now = now_ms();
+    let skew = i64::try_from(state.config.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
+    if at > now.saturating_add(skew) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::CLOCK_SKEW,
+            "Later than the server's clock allows",
+            Some(format!("{field}: the till's clock is ahead")),
+        ));
+    }
+    if at < now - OFFLINE_WINDOW_MS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::REPORT_TOO_OLD,
+            "Reported too late",
+            Some(format!("{field}: older than the offline window of 7 days")),
+        ));
+    }
+    Ok(at)
+}
+
+/// Apply `op` once per till idempotency key (bound to `req`'s canonical JSON) and answer with
+/// the stored answer.
+async fn once<T: serde::Serialize>(
+    state: &AppState,
+    till: Till,
+    headers: &HeaderMap,
+    req: &T,
+    op: TillOp,
+) -> Result<Response, ApiError> {
+    let key = crate::problem::idempotency_key(headers)?;
+    let canonical = serde_json::to_vec(req).map_err(|_| ApiError::internal())?;
+    let owner = format!("till:{}", till.till_id);
+    let _guard = crate::problem::claim_key(state, &owner, &key)?;
+    let outcome = state
+        .storage
+        .apply_till_op(
+            till,
+            key,
+            crate::problem::body_hash(&canonical),
+            op,
+            now_ms(),
+        )
+        .await?;
+    let (stored, replayed) = match outcome {
+        MutationOutcome::Applied(a) => (a, false),
+        MutationOutcome::Replayed(a) => (a, true),
+        MutationOutcome::KeyReused => return Err(crate::problem::key_reused()),
+    };
+    crate::problem::stored_answer(stored, replayed)
+}
+
 #[utoipa::path(post, path = "/v1/till/redemptions", tag = "till",
     security(("till" = [])),
     params(("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9._-]{8,128}$", description = "The same key returns the first answer")),
@@ -68,10 +125,10 @@ pub async fn register_till(
         (status = 200, description = "Redeemed now (or the replay of this key's answer)", body = Redemption),
         (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Redeemed already (detail: shop and time), or this key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Redeemed already (detail: shop and time); for an offline redemption reported late, a recorded conflict; or this key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Forged, altered, expired, another shop's, below its minimum, or the key reused", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Forged, altered, expired, another shop's, below its minimum, revoked, reported too late, or the key reused", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn redeem(
     State(state): State<AppState>,
@@ -79,19 +136,18 @@ pub async fn redeem(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RedeemRequest>,
 ) -> Result<Response, ApiError> {
-    let key = crate::problem::idempotency_key(&headers)?;
-    if req.receipt.is_empty() || req.receipt.len() > 64 || req.receipt.chars().any(char::is_control)
-    {
-        return Err(ApiError::validation(
-            "receipt: 1 to 64 printable characters",
-        ));
-    }
+    check_receipt("receipt", &req.receipt).map_err(ApiError::validation)?;
+    let offline_at_ms = match &req.redeemed_offline_at {
+        Some(at) => Some(offline_time(&state, "redeemed_offline_at", at)?),
+        None => None,
+    };
     let keys = state.storage.coupon_keys(now_ms()).await?;
-    let now_s = jiff::Timestamp::now().as_second();
+    // An offline redemption is checked as of when the till made it.
+    let at_s = offline_at_ms.unwrap_or_else(now_ms).div_euclid(1000);
     let claims = tessera_core::coupon::verify(
         &req.code,
         &keys,
-        now_s,
+        at_s,
         &till.store_id,
         None,
         req.basket_cents,
@@ -104,41 +160,98 @@ pub async fn redeem(
             Some(e.to_string()),
         )
     })?;
-    let body_hash = {
-        let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
-        Sha256::digest(&canonical)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+    let op = TillOp::Redeem {
+        claims,
+        receipt: req.receipt.clone(),
+        offline_at_ms,
     };
-    let owner = format!("till:{}", till.till_id);
-    let _guard = state.in_flight.try_claim(&owner, &key).ok_or_else(|| {
-        state.metrics.in_flight_conflicts.fetch_add(1, Relaxed);
-        let mut e = ApiError::new(
-            StatusCode::CONFLICT,
-            codes::REQUEST_IN_FLIGHT,
-            "A request with this key is in flight",
-            None,
-        );
-        e.retry_after = Some(1);
-        e
-    })?;
-    let outcome = state
-        .storage
-        .apply_redemption(
-            till.till_id,
-            till.store_id,
-            key,
-            body_hash,
-            claims,
-            req.receipt,
-            now_ms(),
-        )
-        .await?;
-    let (stored, replayed) = match outcome {
-        MutationOutcome::Applied(a) => (a, false),
-        MutationOutcome::Replayed(a) => (a, true),
-        MutationOutcome::KeyReused => return Err(crate::problem::key_reused()),
+    once(&state, till, &headers, &req, op).await
+}
+
+#[utoipa::path(post, path = "/v1/till/purchases", tag = "till",
+    security(("till" = [])),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9._-]{8,128}$", description = "The same key returns the first answer")),
+    request_body = PurchaseRequest,
+    responses(
+        (status = 200, description = "Recorded: points earned, and a web coupon when the purchase qualifies", body = PurchaseReceipt),
+        (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another purchase has this receipt in this shop, or this key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown card, reported too late, or the key reused", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn purchase(
+    State(state): State<AppState>,
+    till: Till,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<PurchaseRequest>,
+) -> Result<Response, ApiError> {
+    req.validate().map_err(ApiError::validation)?;
+    let occurred_ms = match &req.occurred_offline_at {
+        Some(at) => offline_time(&state, "occurred_offline_at", at)?,
+        None => now_ms(),
     };
-    crate::problem::stored_answer(stored, replayed)
+    let op = TillOp::Purchase {
+        request: req.clone(),
+        occurred_ms,
+    };
+    once(&state, till, &headers, &req, op).await
+}
+
+#[utoipa::path(post, path = "/v1/till/voids", tag = "till",
+    security(("till" = [])),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9._-]{8,128}$", description = "The same key returns the first answer")),
+    request_body = VoidRequest,
+    responses(
+        (status = 200, description = "Voided: the receipt's coupons are usable again, its purchase and points undone", body = VoidReport),
+        (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing under this receipt in this shop", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, the void window has closed, or the key reused", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn void(
+    State(state): State<AppState>,
+    till: Till,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<VoidRequest>,
+) -> Result<Response, ApiError> {
+    check_receipt("receipt", &req.receipt).map_err(ApiError::validation)?;
+    let op = TillOp::Void {
+        receipt: req.receipt.clone(),
+    };
+    once(&state, till, &headers, &req, op).await
+}
+
+#[utoipa::path(post, path = "/v1/till/returns", tag = "till",
+    security(("till" = [])),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9._-]{8,128}$", description = "The same key returns the first answer")),
+    request_body = ReturnRequest,
+    responses(
+        (status = 200, description = "The points the returned goods earned, taken back", body = ReturnReport),
+        (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No purchase under this receipt", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, more refunded than the purchase is worth, or the key reused", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn return_goods(
+    State(state): State<AppState>,
+    till: Till,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ReturnRequest>,
+) -> Result<Response, ApiError> {
+    check_receipt("receipt", &req.receipt).map_err(ApiError::validation)?;
+    if let Some(store) = &req.store_id {
+        tessera_core::catalog::check_id("store_id", store).map_err(ApiError::validation)?;
+    }
+    let op = TillOp::Return {
+        request: req.clone(),
+    };
+    once(&state, till, &headers, &req, op).await
 }

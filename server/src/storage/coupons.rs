@@ -5,7 +5,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tessera_core::api::{CouponState, Problem, Redemption, WalletCoupon, codes};
+use tessera_core::api::{
+    CouponState, Problem, RedemptionConflict, Redemption, WalletCoupon, codes,
+};
 use tessera_core::catalog::{Offer, OfferChannel};
 use tessera_core::coupon::{CouponClaims, CouponKey, encode, signed_message};
 
@@ -85,6 +87,64 @@ pub(crate) fn clip(
             Some(detail.to_owned()),
         )))
     };
+    let Some(offer) = live_offer(tx, offer_id, now_ms)? else {
+        return unknown("there is no such offer, or it has ended");
+    };
+    if offer.channel == OfferChannel::Online {
+        return unknown("the offer is online only");
+    }
+    if offer.points_cost.is_some() {
+        return unknown("the offer is a reward: buy it with points");
+    }
+    let usable: Option<String> = tx
+        .query_row(
+            "SELECT id FROM coupon WHERE member_id = ?1 AND offer_id = ?2 AND origin = 'clip'
+               AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?3",
+            params![member_id, offer_id, now_s],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if usable.is_some() {
+        return Ok(Ok(()));
+    }
+    issue(
+        tx,
+        member_id,
+        &offer,
+        offer.store_ids.clone(),
+        Origin::Clip,
+        now_ms,
+    )?;
+    Ok(Ok(()))
+}
+
+/// Why a coupon was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The member clipped the offer (app or website).
+    Clip,
+    /// A purchase in a shop earned it, for the website.
+    Purchase,
+    /// Bought with points.
+    Reward,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Clip => "clip",
+            Origin::Purchase => "purchase",
+            Origin::Reward => "reward",
+        }
+    }
+}
+
+/// The offer `offer_id` if it exists and has not ended.
+pub(crate) fn live_offer(
+    tx: &Transaction<'_>,
+    offer_id: &str,
+    now_ms: i64,
+) -> Result<Option<Offer>, StorageError> {
     let data: Option<String> = tx
         .query_row(
             "SELECT data FROM catalog_entity WHERE kind = 'offer' AND id = ?1 AND data IS NOT NULL",
@@ -93,55 +153,62 @@ pub(crate) fn clip(
         )
         .optional()?;
     let Some(data) = data else {
-        return unknown("there is no such offer");
+        return Ok(None);
     };
     let offer: Offer =
         serde_json::from_str(&data).map_err(|e| StorageError::Backend(e.to_string()))?;
+    let ended = offer
+        .valid_to
+        .parse::<jiff::Timestamp>()
+        .map_err(|e| StorageError::Backend(e.to_string()))?
+        .as_millisecond()
+        <= now_ms;
+    Ok((!ended).then_some(offer))
+}
+
+/// Sign and store a coupon for `offer`, valid in `store_ids` (empty: every shop; `["web"]`: the
+/// website). Returns its code.
+pub(crate) fn issue(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    offer: &Offer,
+    store_ids: Vec<String>,
+    origin: Origin,
+    now_ms: i64,
+) -> Result<(String, String), StorageError> {
+    let now_s = now_ms / 1000;
     let valid_to = offer
         .valid_to
         .parse::<jiff::Timestamp>()
         .map_err(|e| StorageError::Backend(e.to_string()))?
         .as_second();
-    if valid_to <= now_s || offer.channel == OfferChannel::Online {
-        return unknown("the offer has ended or is online only");
-    }
-    let usable: Option<String> = tx
-        .query_row(
-            "SELECT id FROM coupon WHERE member_id = ?1 AND offer_id = ?2
-               AND redeemed_at IS NULL AND expires_at > ?3",
-            params![member_id, offer_id, now_s],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if usable.is_some() {
-        return Ok(Ok(()));
-    }
     let (key_id, pair) = signing_key(tx, now_ms)?;
     let claims = CouponClaims {
         coupon_id: format!("cp-{}", uuid::Uuid::new_v4().simple()),
         member_id: member_id.to_owned(),
-        offer_id: offer_id.to_owned(),
+        offer_id: offer.id.clone(),
         issued_at: now_s,
         expires_at: valid_to.min(now_s + COUPON_LIFETIME_S),
-        store_ids: offer.store_ids.clone(),
+        store_ids,
         min_basket_cents: offer.min_basket_cents,
         key_id,
     };
     let json = serde_json::to_vec(&claims).map_err(|e| StorageError::Backend(e.to_string()))?;
     let code = encode(&json, pair.sign(&signed_message(&json)).as_ref());
     tx.execute(
-        "INSERT INTO coupon (id, member_id, offer_id, code, issued_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO coupon (id, member_id, offer_id, code, issued_at, expires_at, origin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             claims.coupon_id,
             member_id,
-            offer_id,
+            offer.id,
             code,
             now_s,
-            claims.expires_at
+            claims.expires_at,
+            origin.as_str()
         ],
     )?;
-    Ok(Ok(()))
+    Ok((claims.coupon_id, code))
 }
 
 pub(crate) fn wallet(
@@ -150,7 +217,7 @@ pub(crate) fn wallet(
     now_ms: i64,
 ) -> Result<Vec<WalletCoupon>, StorageError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, offer_id, code, expires_at, redeemed_at, redeemed_store FROM coupon
+        "SELECT id, offer_id, code, expires_at, redeemed_at, redeemed_store, revoked_at FROM coupon
          WHERE member_id = ?1 ORDER BY issued_at DESC, id",
     )?;
     let rows = stmt
@@ -158,12 +225,14 @@ pub(crate) fn wallet(
             let expires: i64 = r.get(3)?;
             let redeemed: Option<i64> = r.get(4)?;
             let store: Option<String> = r.get(5)?;
+            let revoked: Option<i64> = r.get(6)?;
             Ok(WalletCoupon {
                 coupon_id: r.get(0)?,
                 offer_id: r.get(1)?,
                 code: r.get(2)?,
                 expires_at: rfc3339_s(expires),
                 state: match (redeemed, store) {
+                    _ if revoked.is_some() => CouponState::Revoked,
                     (Some(at), Some(store_id)) => CouponState::Redeemed {
                         store_id,
                         redeemed_at: rfc3339(at),
@@ -177,22 +246,50 @@ pub(crate) fn wallet(
     Ok(rows)
 }
 
-/// Redeem exactly once: one conditional UPDATE; every other attempt learns where and when.
+/// A redemption a till asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct RedeemAt<'a> {
+    pub till_id: &'a str,
+    pub store_id: &'a str,
+    pub receipt: &'a str,
+    /// When the till redeemed it offline (its clock), for a report made after reconnecting.
+    pub offline_at_ms: Option<i64>,
+}
+
+/// Redeem exactly once: one conditional UPDATE; every other attempt learns where and when. An
+/// offline redemption that loses was honoured at its till already: it is recorded as a conflict
+/// for the merchant, and the till is told which redemption counts.
 pub(crate) fn redeem(
     tx: &Transaction<'_>,
-    till_id: &str,
-    store_id: &str,
+    at: &RedeemAt<'_>,
     claims: &CouponClaims,
-    receipt: &str,
     now_ms: i64,
 ) -> Result<Result<Redemption, Problem>, StorageError> {
+    let when = at.offline_at_ms.unwrap_or(now_ms);
     let updated = tx
         .prepare_cached(
             "UPDATE coupon SET redeemed_at = ?3, redeemed_store = ?4, redeemed_till = ?5, receipt = ?6
-             WHERE id = ?1 AND member_id = ?2 AND redeemed_at IS NULL",
+             WHERE id = ?1 AND member_id = ?2 AND redeemed_at IS NULL AND revoked_at IS NULL",
         )?
-        .execute(params![claims.coupon_id, claims.member_id, now_ms, store_id, till_id, receipt])?;
+        .execute(params![claims.coupon_id, claims.member_id, when, at.store_id, at.till_id, at.receipt])?;
+    let event = |kind: &str| -> Result<(), StorageError> {
+        tx.prepare_cached(
+            "INSERT INTO coupon_event (coupon_id, kind, store_id, till_id, receipt, till_at, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            claims.coupon_id,
+            kind,
+            at.store_id,
+            at.till_id,
+            at.receipt,
+            at.offline_at_ms,
+            now_ms
+        ])?;
+        Ok(())
+    };
     if updated == 1 {
+        event("redeemed")?;
         // The member's wallet changed: the next sync fetches it.
         tx.execute(
             "UPDATE member SET version = version + 1 WHERE id = ?1",
@@ -202,24 +299,43 @@ pub(crate) fn redeem(
             coupon_id: claims.coupon_id.clone(),
             offer_id: claims.offer_id.clone(),
             member_id: claims.member_id.clone(),
-            store_id: store_id.to_owned(),
-            till_id: till_id.to_owned(),
-            redeemed_at: rfc3339(now_ms),
+            store_id: at.store_id.to_owned(),
+            till_id: at.till_id.to_owned(),
+            redeemed_at: rfc3339(when),
         }));
     }
-    let earlier: Option<(Option<String>, Option<i64>)> = tx
+    let earlier: Option<(Option<String>, Option<i64>, Option<i64>)> = tx
         .query_row(
-            "SELECT redeemed_store, redeemed_at FROM coupon WHERE id = ?1",
-            [&claims.coupon_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            "SELECT redeemed_store, redeemed_at, revoked_at FROM coupon WHERE id = ?1 AND member_id = ?2",
+            params![claims.coupon_id, claims.member_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     Ok(Err(match earlier {
-        Some((Some(store), Some(at))) => Problem::new(
-            409,
-            codes::ALREADY_REDEEMED,
-            "This coupon was redeemed already",
-            Some(format!("{store} {}", rfc3339(at))),
+        Some((Some(store), Some(when), _)) => {
+            let detail = Some(format!("{store} {}", rfc3339(when)));
+            if at.offline_at_ms.is_some() {
+                event("conflict")?;
+                Problem::new(
+                    409,
+                    codes::REDEMPTION_CONFLICT,
+                    "Redeemed offline after another redemption: recorded as a conflict",
+                    detail,
+                )
+            } else {
+                Problem::new(
+                    409,
+                    codes::ALREADY_REDEEMED,
+                    "This coupon was redeemed already",
+                    detail,
+                )
+            }
+        }
+        Some((_, _, Some(_))) => Problem::new(
+            422,
+            codes::COUPON_REFUSED,
+            "This coupon was revoked",
+            Some("revoked".into()),
         ),
         _ => Problem::new(
             422,
@@ -228,6 +344,36 @@ pub(crate) fn redeem(
             Some("unknown coupon".into()),
         ),
     }))
+}
+
+/// Redemption conflicts for the merchant to review, newest first.
+pub(crate) fn conflicts(
+    c: &Connection,
+    limit: u32,
+) -> Result<Vec<RedemptionConflict>, StorageError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT e.coupon_id, c.offer_id, c.redeemed_store, c.redeemed_till, c.redeemed_at,
+                e.store_id, e.till_id, e.receipt, e.till_at, e.at
+         FROM coupon_event e JOIN coupon c ON c.id = e.coupon_id
+         WHERE e.kind = 'conflict' ORDER BY e.at DESC, e.id DESC LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map([limit], |r| {
+            Ok(RedemptionConflict {
+                coupon_id: r.get(0)?,
+                offer_id: r.get(1)?,
+                winner_store_id: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                winner_till_id: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                winner_at: r.get::<_, Option<i64>>(4)?.map(rfc3339).unwrap_or_default(),
+                store_id: r.get(5)?,
+                till_id: r.get(6)?,
+                receipt: r.get(7)?,
+                redeemed_offline_at: r.get::<_, Option<i64>>(8)?.map(rfc3339).unwrap_or_default(),
+                reported_at: rfc3339(r.get(9)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 pub(crate) fn register_till(

@@ -2,6 +2,7 @@
 //! without touching the handlers. [`sqlite::SqliteStorage`] is the embedded default.
 
 mod coupons;
+mod loyalty;
 mod privacy;
 pub mod sqlite;
 
@@ -9,9 +10,11 @@ use async_trait::async_trait;
 #[allow(unused_imports)]
 use tessera_core::api::MutationResponse;
 use tessera_core::api::{
-    CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation, Problem,
-    PushProvider,
+    CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
+    PointsAdjustment, Problem, PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest,
 };
+use tessera_core::coupon::CouponClaims;
+use tessera_core::loyalty::LoyaltyRules;
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::{MemberCard, Program};
@@ -237,22 +240,65 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         token_hash: String,
     ) -> Result<Option<(String, String)>, StorageError>;
-    /// Redeem a verified coupon once per till idempotency key: look the key up, redeem with one
-    /// conditional UPDATE and store the answer, in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_redemption(
+    /// Apply a till's request once per till idempotency key: look the key up, apply (redeem with
+    /// one conditional UPDATE, record a purchase, void, return) and store the answer, in one
+    /// transaction.
+    async fn apply_till_op(
         &self,
-        till_id: String,
-        store_id: String,
+        till: TillAuth,
         key: String,
         body_hash: String,
-        claims: tessera_core::coupon::CouponClaims,
-        receipt: String,
+        op: TillOp,
         now_ms: i64,
     ) -> Result<MutationOutcome, StorageError>;
+    /// The programme's points and tier rules.
+    async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError>;
+    /// Replace them; `false` if the web coupon's offer does not exist.
+    async fn put_loyalty_rules(&self, rules: LoyaltyRules, now_ms: i64)
+    -> Result<bool, StorageError>;
+    /// An operator's correction: the new balance, or a problem; `None` if there is no such member.
+    async fn adjust_points(
+        &self,
+        member_id: String,
+        adjustment: PointsAdjustment,
+        now_ms: i64,
+    ) -> Result<Option<Result<u64, Problem>>, StorageError>;
+    /// Offline redemptions that lost to an earlier one, newest first.
+    async fn redemption_conflicts(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<RedemptionConflict>, StorageError>;
     /// Every event id the server holds for a member, with how many times each was applied
     /// (tests and audits: each must be 1).
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError>;
+}
+
+/// The till behind a till token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TillAuth {
+    pub till_id: String,
+    pub store_id: String,
+}
+
+/// What a till asks for, checked by its handler.
+#[derive(Debug, Clone)]
+pub enum TillOp {
+    Redeem {
+        claims: CouponClaims,
+        receipt: String,
+        /// When it was redeemed offline (the till's clock), for a late report.
+        offline_at_ms: Option<i64>,
+    },
+    Purchase {
+        request: PurchaseRequest,
+        occurred_ms: i64,
+    },
+    Void {
+        receipt: String,
+    },
+    Return {
+        request: ReturnRequest,
+    },
 }
 
 /// One device to push to.

@@ -338,6 +338,16 @@ pub(crate) fn erase(
         "DELETE FROM idempotency_key WHERE member_id = ?1",
         [member_id],
     )?;
+    // Coupons and purchases are the merchant's records: kept, detached from the member (a
+    // coupon's code names the member, so it is wiped and can no longer be redeemed).
+    tx.execute(
+        "UPDATE coupon SET member_id = 'erased', code = '' WHERE member_id = ?1",
+        [member_id],
+    )?;
+    tx.execute(
+        "UPDATE purchase SET member_id = NULL WHERE member_id = ?1",
+        [member_id],
+    )?;
     tx.execute("DELETE FROM member WHERE id = ?1", [member_id])?;
     tx.execute(
         "INSERT INTO erasure (erased_at, consents_anonymised, requested_by) VALUES (?1, ?2, ?3)",

@@ -12,15 +12,18 @@ use rusqlite_migration::{M, Migrations};
 use tessera_core::Program;
 use tessera_core::api::{
     ActivityEvent, CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState,
-    Mutation, MutationResponse, Problem, PushProvider, codes,
+    Mutation, MutationResponse, PointsAdjustment, Problem, PushProvider, RedemptionConflict,
+    codes,
 };
+use tessera_core::loyalty::LoyaltyRules;
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 
 use super::rfc3339;
 use super::{
     CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, MutationOutcome,
-    NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TokenHashes, TokenLookup,
+    NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TillAuth, TillOp, TokenHashes,
+    TokenLookup,
 };
 
 const STEPS: &[M<'static>] = &[
@@ -28,6 +31,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("schema_2_privacy.sql")),
     M::up(include_str!("schema_3_offers.sql")),
     M::up(include_str!("schema_4_coupons.sql")),
+    M::up(include_str!("schema_5_loyalty.sql")),
 ];
 static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
@@ -504,18 +508,11 @@ impl Storage for SqliteStorage {
 
     async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError> {
         self.read(move |c| {
-            let (card_number, holder_name, tier, points_balance, segments): (
-                String,
-                String,
-                String,
-                i64,
-                String,
-            ) = c
+            let (card_number, holder_name, tier, segments): (String, String, String, String) = c
                 .query_row(
-                    "SELECT card_number, holder_name, tier, points_balance, segments FROM member
-                     WHERE id = ?1",
+                    "SELECT card_number, holder_name, tier, segments FROM member WHERE id = ?1",
                     [&member_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?
                 .ok_or(StorageError::NotFound)?;
@@ -533,21 +530,26 @@ impl Storage for SqliteStorage {
                 |r| r.get(0),
             )?;
             let consents = super::privacy::consent_records(c, &member_id)?;
-            let wallet =
-                super::coupons::wallet(c, &member_id, jiff::Timestamp::now().as_millisecond())?;
+            let now = jiff::Timestamp::now().as_millisecond();
+            let wallet = super::coupons::wallet(c, &member_id, now)?;
+            let (points, tier_progress) = super::loyalty::view(c, &member_id, now)?;
+            // The tier as reviewed now (a hold may have ended since the last write).
+            let tier = tier_progress.as_ref().map_or(tier, |p| p.tier.clone());
             let preferences = super::privacy::preferences(c, &member_id)?;
             Ok(MemberState {
                 member_id,
                 card_number,
                 holder_name,
                 tier,
-                points_balance,
                 favourite_store_ids,
                 events_recorded: events_recorded as u64,
                 consents,
                 preferences,
                 segments,
                 wallet,
+                points_balance: to_i64(points.balance),
+                points,
+                tier_progress,
             })
         })
         .await
@@ -837,33 +839,109 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn apply_redemption(
+    async fn apply_till_op(
         &self,
-        till_id: String,
-        store_id: String,
+        till: TillAuth,
         key: String,
         body_hash: String,
-        claims: tessera_core::coupon::CouponClaims,
-        receipt: String,
+        op: TillOp,
         now_ms: i64,
     ) -> Result<MutationOutcome, StorageError> {
+        fn reply<T: serde::Serialize>(
+            r: Result<T, Problem>,
+        ) -> Result<StoredAnswer, StorageError> {
+            match r {
+                Ok(body) => answer(200, &body),
+                Err(problem) => answer(problem.status, &problem),
+            }
+        }
         self.write(move |tx| {
-            let owner = format!("till:{till_id}");
-            once_per_key(
-                tx,
-                &owner,
-                &key,
-                &body_hash,
-                now_ms,
-                |tx| match super::coupons::redeem(
-                    tx, &till_id, &store_id, &claims, &receipt, now_ms,
-                )? {
-                    Ok(r) => answer(200, &r),
-                    Err(problem) => answer(problem.status, &problem),
-                },
-            )
+            let owner = format!("till:{}", till.till_id);
+            once_per_key(tx, &owner, &key, &body_hash, now_ms, |tx| match &op {
+                TillOp::Redeem {
+                    claims,
+                    receipt,
+                    offline_at_ms,
+                } => {
+                    let at = super::coupons::RedeemAt {
+                        till_id: &till.till_id,
+                        store_id: &till.store_id,
+                        receipt,
+                        offline_at_ms: *offline_at_ms,
+                    };
+                    reply(super::coupons::redeem(tx, &at, claims, now_ms)?)
+                }
+                TillOp::Purchase {
+                    request,
+                    occurred_ms,
+                } => reply(super::loyalty::purchase(
+                    tx,
+                    &till.till_id,
+                    &till.store_id,
+                    request,
+                    *occurred_ms,
+                    now_ms,
+                )?),
+                TillOp::Void { receipt } => reply(super::loyalty::void(
+                    tx,
+                    &till.till_id,
+                    &till.store_id,
+                    receipt,
+                    now_ms,
+                )?),
+                TillOp::Return { request } => reply(super::loyalty::return_goods(
+                    tx,
+                    &till.store_id,
+                    request,
+                    now_ms,
+                )?),
+            })
         })
         .await
+    }
+
+    async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError> {
+        self.read(|c| super::loyalty::rules(c)).await
+    }
+
+    async fn put_loyalty_rules(
+        &self,
+        rules: LoyaltyRules,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.write(move |tx| {
+            if let Some(w) = &rules.web_coupon
+                && super::coupons::live_offer(tx, &w.offer_id, now_ms)?.is_none()
+            {
+                return Ok(false);
+            }
+            super::loyalty::put_rules(tx, &rules, now_ms)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn adjust_points(
+        &self,
+        member_id: String,
+        adjustment: PointsAdjustment,
+        now_ms: i64,
+    ) -> Result<Option<Result<u64, Problem>>, StorageError> {
+        self.write(move |tx| {
+            if !member_exists(tx, &member_id)? {
+                return Ok(None);
+            }
+            super::loyalty::adjust(tx, &member_id, adjustment.points, &adjustment.reason, now_ms)
+                .map(Some)
+        })
+        .await
+    }
+
+    async fn redemption_conflicts(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<RedemptionConflict>, StorageError> {
+        self.read(move |c| super::coupons::conflicts(c, limit)).await
     }
 
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError> {
@@ -879,6 +957,17 @@ impl Storage for SqliteStorage {
         })
         .await
     }
+}
+
+fn member_exists(c: &Connection, id: &str) -> Result<bool, StorageError> {
+    Ok(c.prepare_cached("SELECT 1 FROM member WHERE id = ?1")?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn store_exists(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<bool, StorageError> {
@@ -969,6 +1058,11 @@ fn apply(
         }
         Mutation::ClipOffer { offer_id } => {
             if let Err(problem) = super::coupons::clip(tx, member_id, offer_id, now_ms)? {
+                return Ok(Err(problem));
+            }
+        }
+        Mutation::BuyReward { offer_id } => {
+            if let Err(problem) = super::loyalty::buy_reward(tx, member_id, offer_id, now_ms)? {
                 return Ok(Err(problem));
             }
         }

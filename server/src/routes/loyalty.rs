@@ -1,0 +1,120 @@
+//! The operator's side of points and tiers: the rules, corrections, and the redemption
+//! conflicts offline tills left for review.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tessera_core::api::{PointsAdjustment, Problem, RedemptionConflict};
+use tessera_core::loyalty::LoyaltyRules;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Admin;
+use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::{AppState, now_ms};
+
+#[utoipa::path(get, path = "/admin/v1/loyalty-rules", tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Points and tier rules in force", body = LoyaltyRules),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_rules(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<axum::Json<LoyaltyRules>, ApiError> {
+    Ok(axum::Json(state.storage.loyalty_rules().await?))
+}
+
+#[utoipa::path(put, path = "/admin/v1/loyalty-rules", tag = "admin",
+    security(("admin" = [])),
+    request_body = LoyaltyRules,
+    responses(
+        (status = 204, description = "In force from now (tiers are reviewed at each member's next change)"),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, or the web coupon's offer does not exist", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_rules(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(rules): ApiJson<LoyaltyRules>,
+) -> Result<StatusCode, ApiError> {
+    rules.validate().map_err(ApiError::validation)?;
+    if state.storage.put_loyalty_rules(rules, now_ms()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::validation(
+            "web_coupon.offer_id: no such offer, or it has ended",
+        ))
+    }
+}
+
+/// The balance after a correction.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointsBalance {
+    pub balance: u64,
+}
+
+#[utoipa::path(post, path = "/admin/v1/members/{id}/points", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    request_body = PointsAdjustment,
+    responses(
+        (status = 200, description = "Applied", body = PointsBalance),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, or it would take the balance below zero", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn adjust_points(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(adj): ApiJson<PointsAdjustment>,
+) -> Result<axum::Json<PointsBalance>, ApiError> {
+    if adj.points == 0 || adj.points.unsigned_abs() > 100_000_000 {
+        return Err(ApiError::validation(
+            "points: not 0, at most 100,000,000 either way",
+        ));
+    }
+    if adj.reason.trim().is_empty() || adj.reason.chars().count() > 200 {
+        return Err(ApiError::validation("reason: 1 to 200 characters"));
+    }
+    match state.storage.adjust_points(id, adj, now_ms()).await? {
+        None => Err(ApiError::not_found("no such member")),
+        Some(Ok(balance)) => Ok(axum::Json(PointsBalance { balance })),
+        Some(Err(problem)) => Err(ApiError::from_problem(problem)),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConflictQuery {
+    /// At most this many, newest first (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/redemption-conflicts", tag = "admin",
+    security(("admin" = [])),
+    params(ConflictQuery),
+    responses(
+        (status = 200, description = "Offline redemptions that lost to an earlier one, newest first", body = Vec<RedemptionConflict>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn conflicts(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiQuery(q): ApiQuery<ConflictQuery>,
+) -> Result<axum::Json<Vec<RedemptionConflict>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation("limit: 1 to 1000"));
+    }
+    Ok(axum::Json(state.storage.redemption_conflicts(limit).await?))
+}

@@ -1,0 +1,708 @@
+//! Points, tiers and purchases in the embedded database. The arithmetic is the core's
+//! ([`tessera_core::loyalty`]); this module stores lots and ledger entries and runs it inside the
+//! caller's transaction, so a purchase, its points, its tier review and its web coupon commit
+//! together or not at all.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tessera_core::api::{
+    PointsEntry, PointsExpiry, PointsKind, PointsView, Problem, PurchaseReceipt, PurchaseRequest,
+    ReturnReport, ReturnRequest, VoidReport, codes,
+};
+use tessera_core::loyalty::{
+    Lot, LoyaltyRules, TierProgress, TierState, WEB_STORE, balance, plan_burn, reversal_for, take,
+};
+
+use super::coupons::{Origin, issue, live_offer};
+use super::{StorageError, rfc3339};
+
+fn backend(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Backend(e.to_string())
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The programme's rules (the defaults until the operator sets some).
+pub(crate) fn rules(c: &Connection) -> Result<LoyaltyRules, StorageError> {
+    let data: Option<String> = c
+        .prepare_cached("SELECT data FROM loyalty_rules WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    match data {
+        Some(d) => serde_json::from_str(&d).map_err(backend),
+        None => Ok(LoyaltyRules::default()),
+    }
+}
+
+pub(crate) fn put_rules(
+    tx: &Transaction<'_>,
+    rules: &LoyaltyRules,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT INTO loyalty_rules (id, data, updated_at) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+        params![serde_json::to_string(rules).map_err(backend)?, now_ms],
+    )?;
+    Ok(())
+}
+
+fn lots(c: &Connection, member_id: &str) -> Result<Vec<Lot>, StorageError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, remaining, expires_at FROM points_entry WHERE member_id = ?1 AND remaining > 0",
+    )?;
+    let rows = stmt
+        .query_map([member_id], |r| {
+            Ok(Lot {
+                id: r.get(0)?,
+                remaining: to_u64(r.get(1)?),
+                expires_at_ms: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+fn qualifying(
+    c: &Connection,
+    member_id: &str,
+    rules: &LoyaltyRules,
+    now_ms: i64,
+) -> Result<u64, StorageError> {
+    let sum: i64 = c
+        .prepare_cached(
+            "SELECT coalesce(sum(qualifying), 0) FROM points_entry
+             WHERE member_id = ?1 AND created_at >= ?2",
+        )?
+        .query_row(params![member_id, rules.window_start(now_ms)], |r| r.get(0))?;
+    Ok(to_u64(sum))
+}
+
+fn tier_state(
+    c: &Connection,
+    member_id: &str,
+    rules: &LoyaltyRules,
+) -> Result<Option<TierState>, StorageError> {
+    Ok(c.prepare_cached("SELECT tier, tier_since, created_at FROM member WHERE id = ?1")?
+        .query_row([member_id], |r| {
+            let since: i64 = r.get(1)?;
+            let created: i64 = r.get(2)?;
+            Ok(TierState {
+                tier: rules.tier_index(&r.get::<_, String>(0)?),
+                since_ms: if since == 0 { created } else { since },
+            })
+        })
+        .optional()?)
+}
+
+/// Bring the member up to date at `now_ms`: lapse expired lots (one `expire` entry each), review
+/// the tier, store the balance and tier, and bump the member's version when anything changed.
+pub(crate) fn settle(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    rules: &LoyaltyRules,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    let mut changed = false;
+    for lot in lots(tx, member_id)? {
+        if lot.expires_at_ms.is_some_and(|e| e <= now_ms) {
+            let at = lot.expires_at_ms.unwrap_or(now_ms);
+            tx.prepare_cached("UPDATE points_entry SET remaining = 0 WHERE id = ?1")?
+                .execute([lot.id])?;
+            entry(
+                tx,
+                member_id,
+                PointsKind::Expire,
+                -to_i64(lot.remaining),
+                0,
+                "expired",
+                at,
+            )?;
+            changed = true;
+        }
+    }
+    let Some(current) = tier_state(tx, member_id, rules)? else {
+        return Err(StorageError::NotFound);
+    };
+    let reviewed = rules.review(current, qualifying(tx, member_id, rules, now_ms)?, now_ms);
+    let balance = balance(&lots(tx, member_id)?, now_ms);
+    let name = &rules.tiers[reviewed.tier.min(rules.tiers.len() - 1)].name;
+    changed |= tx
+        .prepare_cached(
+            "UPDATE member SET points_balance = ?2, tier = ?3, tier_since = ?4
+             WHERE id = ?1 AND (points_balance, tier, tier_since) IS NOT (?2, ?3, ?4)",
+        )?
+        .execute(params![member_id, to_i64(balance), name, reviewed.since_ms])?
+        > 0;
+    if changed {
+        tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
+            .execute([member_id])?;
+    }
+    Ok(())
+}
+
+fn entry(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    kind: PointsKind,
+    points: i64,
+    qualifying: i64,
+    reason: &str,
+    at: i64,
+) -> Result<i64, StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO points_entry (member_id, kind, points, qualifying, reason, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        member_id,
+        kind.as_str(),
+        points,
+        qualifying,
+        reason,
+        at
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// A new lot of `points`, spendable until the rules' validity runs out.
+fn credit(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    kind: PointsKind,
+    points: u64,
+    qualifying: bool,
+    reason: &str,
+    rules: &LoyaltyRules,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    let n = to_i64(points);
+    let id = entry(
+        tx,
+        member_id,
+        kind,
+        n,
+        if qualifying { n } else { 0 },
+        reason,
+        now_ms,
+    )?;
+    tx.prepare_cached("UPDATE points_entry SET remaining = ?2, expires_at = ?3 WHERE id = ?1")?
+        .execute(params![id, n, rules.expiry_of(now_ms)])?;
+    Ok(())
+}
+
+/// Take `plan` out of the lots and write one ledger entry for it.
+fn debit(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    kind: PointsKind,
+    plan: &[(i64, u64)],
+    qualifying: i64,
+    reason: &str,
+    now_ms: i64,
+) -> Result<u64, StorageError> {
+    let mut total = 0u64;
+    for &(lot, n) in plan {
+        tx.prepare_cached("UPDATE points_entry SET remaining = remaining - ?2 WHERE id = ?1")?
+            .execute(params![lot, to_i64(n)])?;
+        total += n;
+    }
+    if total > 0 || qualifying != 0 {
+        entry(
+            tx,
+            member_id,
+            kind,
+            -to_i64(total),
+            qualifying,
+            reason,
+            now_ms,
+        )?;
+    }
+    Ok(total)
+}
+
+/// Take back up to `points` (a return or a void): what the balance cannot cover is written off
+/// and returned as unrecovered. `qualifying` tier points are taken back in full.
+fn reverse(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    points: u64,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(u64, u64), StorageError> {
+    let plan = take(&lots(tx, member_id)?, points, now_ms);
+    let taken = debit(
+        tx,
+        member_id,
+        PointsKind::Reverse,
+        &plan,
+        -to_i64(points),
+        reason,
+        now_ms,
+    )?;
+    Ok((taken, points - taken))
+}
+
+fn problem(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
+    Problem::new(status, code, title, Some(detail.into()))
+}
+
+fn member_balance(tx: &Transaction<'_>, member_id: &str) -> Result<u64, StorageError> {
+    let b: i64 = tx
+        .prepare_cached("SELECT points_balance FROM member WHERE id = ?1")?
+        .query_row([member_id], |r| r.get(0))?;
+    Ok(to_u64(b))
+}
+
+/// Record a purchase: points for the member (in the tier the member has when it is recorded),
+/// a tier review, and a web coupon when the purchase qualifies.
+pub(crate) fn purchase(
+    tx: &Transaction<'_>,
+    till_id: &str,
+    store_id: &str,
+    req: &PurchaseRequest,
+    occurred_ms: i64,
+    now_ms: i64,
+) -> Result<Result<PurchaseReceipt, Problem>, StorageError> {
+    let taken: Option<String> = tx
+        .prepare_cached("SELECT id FROM purchase WHERE store_id = ?1 AND receipt = ?2")?
+        .query_row(params![store_id, req.receipt], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = taken {
+        return Ok(Err(problem(
+            409,
+            codes::RECEIPT_REUSED,
+            "Another purchase has this receipt in this shop",
+            id,
+        )));
+    }
+    let member_id: Option<String> = match &req.card_number {
+        None => None,
+        Some(card) => {
+            let found = tx
+                .prepare_cached("SELECT id FROM member WHERE card_number = ?1")?
+                .query_row([card], |r| r.get(0))
+                .optional()?;
+            if found.is_none() {
+                return Ok(Err(problem(
+                    422,
+                    codes::UNKNOWN_CARD,
+                    "No member has this card",
+                    "unknown card number",
+                )));
+            }
+            found
+        }
+    };
+    let rules = rules(tx)?;
+    let purchase_id = format!("pu-{}", uuid::Uuid::new_v4().simple());
+    let (mut points, mut balance, mut web_coupon, mut web_coupon_id) = (0, 0, None, None);
+    if let Some(m) = &member_id {
+        settle(tx, m, &rules, now_ms)?;
+        let tier = tier_state(tx, m, &rules)?.map_or(0, |t| t.tier);
+        points = rules.points_for(req.total_cents, tier);
+        if points > 0 {
+            credit(
+                tx,
+                m,
+                PointsKind::Earn,
+                points,
+                true,
+                &format!("receipt {} at {store_id}", req.receipt),
+                &rules,
+                now_ms,
+            )?;
+        }
+        if let Some(rule) = &rules.web_coupon
+            && req.total_cents >= rule.min_total_cents
+            && store_id != WEB_STORE
+        {
+            match live_offer(tx, &rule.offer_id, now_ms)? {
+                Some(offer) => {
+                    let (id, code) = issue(
+                        tx,
+                        m,
+                        &offer,
+                        vec![WEB_STORE.to_owned()],
+                        Origin::Purchase,
+                        now_ms,
+                    )?;
+                    web_coupon_id = Some(id);
+                    web_coupon = Some(code);
+                }
+                None => tracing::warn!(offer = %rule.offer_id, "the web coupon's offer is gone"),
+            }
+        }
+        settle(tx, m, &rules, now_ms)?;
+        tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
+            .execute([m])?;
+        balance = member_balance(tx, m)?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO purchase (id, store_id, till_id, receipt, member_id, total_cents, lines,
+           occurred_at, recorded_at, points, web_coupon_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        purchase_id,
+        store_id,
+        till_id,
+        req.receipt,
+        member_id,
+        to_i64(req.total_cents),
+        serde_json::to_string(&req.lines).map_err(backend)?,
+        occurred_ms,
+        now_ms,
+        to_i64(points),
+        web_coupon_id,
+    ])?;
+    Ok(Ok(PurchaseReceipt {
+        purchase_id,
+        member_id,
+        points_earned: points,
+        points_balance: balance,
+        web_coupon,
+    }))
+}
+
+/// Undo what this shop recorded under `receipt`: coupon redemptions (usable again) and the
+/// purchase (its points taken back, its web coupon revoked), all or nothing, within the void
+/// window.
+pub(crate) fn void(
+    tx: &Transaction<'_>,
+    till_id: &str,
+    store_id: &str,
+    receipt: &str,
+    now_ms: i64,
+) -> Result<Result<VoidReport, Problem>, StorageError> {
+    let rules = rules(tx)?;
+    let window_start = now_ms - i64::from(rules.void_window_minutes) * 60_000;
+    let coupons: Vec<(String, String, i64)> = tx
+        .prepare_cached(
+            "SELECT id, member_id, redeemed_at FROM coupon
+             WHERE redeemed_store = ?1 AND receipt = ?2 AND redeemed_at IS NOT NULL",
+        )?
+        .query_map(params![store_id, receipt], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    type PurchaseRow = (String, Option<String>, i64, i64, i64, Option<String>, i64);
+    let bought: Option<PurchaseRow> = tx
+        .prepare_cached(
+            "SELECT id, member_id, points, total_cents, returned_cents, web_coupon_id, recorded_at
+             FROM purchase WHERE store_id = ?1 AND receipt = ?2 AND voided_at IS NULL",
+        )?
+        .query_row(params![store_id, receipt], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .optional()?;
+    let purchase_at = bought.as_ref().map(|b| b.6);
+    if coupons.is_empty() && bought.is_none() {
+        return Ok(Err(problem(
+            404,
+            codes::NOTHING_TO_VOID,
+            "Nothing to void under this receipt in this shop",
+            receipt,
+        )));
+    }
+    let oldest = coupons
+        .iter()
+        .map(|c| c.2)
+        .chain(purchase_at)
+        .min()
+        .unwrap_or(now_ms);
+    if oldest < window_start {
+        return Ok(Err(problem(
+            422,
+            codes::VOID_WINDOW_CLOSED,
+            "Too late to void",
+            format!(
+                "recorded at {}; voids are accepted for {} minutes",
+                rfc3339(oldest),
+                rules.void_window_minutes
+            ),
+        )));
+    }
+    let mut restored = Vec::new();
+    for (coupon_id, member_id, _) in coupons {
+        tx.prepare_cached(
+            "UPDATE coupon SET redeemed_at = NULL, redeemed_store = NULL, redeemed_till = NULL,
+               receipt = NULL WHERE id = ?1",
+        )?
+        .execute([&coupon_id])?;
+        tx.prepare_cached(
+            "INSERT INTO coupon_event (coupon_id, kind, store_id, till_id, receipt, at)
+             VALUES (?1, 'voided', ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![coupon_id, store_id, till_id, receipt, now_ms])?;
+        tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
+            .execute([member_id])?;
+        restored.push(coupon_id);
+    }
+    let mut points_reversed = 0;
+    let purchase_voided = bought.is_some();
+    if let Some((id, member_id, points, total, returned, web_coupon, _)) = bought {
+        tx.prepare_cached("UPDATE purchase SET voided_at = ?2 WHERE id = ?1")?
+            .execute(params![id, now_ms])?;
+        if let Some(m) = member_id {
+            settle(tx, &m, &rules, now_ms)?;
+            let owed = reversal_for(
+                to_u64(points),
+                to_u64(total),
+                to_u64(returned),
+                to_u64(total - returned),
+            );
+            points_reversed = reverse(tx, &m, owed, &format!("void of {receipt}"), now_ms)?.0;
+            if let Some(c) = web_coupon {
+                tx.prepare_cached(
+                    "UPDATE coupon SET revoked_at = ?2 WHERE id = ?1 AND redeemed_at IS NULL",
+                )?
+                .execute(params![c, now_ms])?;
+            }
+            settle(tx, &m, &rules, now_ms)?;
+            tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
+                .execute([&m])?;
+        }
+    }
+    Ok(Ok(VoidReport {
+        receipt: receipt.to_owned(),
+        coupons_restored: restored,
+        purchase_voided,
+        points_reversed,
+    }))
+}
+
+/// Goods brought back: take back the points they earned, in proportion, never below a zero
+/// balance.
+pub(crate) fn return_goods(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    req: &ReturnRequest,
+    now_ms: i64,
+) -> Result<Result<ReturnReport, Problem>, StorageError> {
+    let shop = req.store_id.as_deref().unwrap_or(store_id);
+    let found: Option<(String, Option<String>, i64, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT id, member_id, points, total_cents, returned_cents FROM purchase
+             WHERE store_id = ?1 AND receipt = ?2 AND voided_at IS NULL",
+        )?
+        .query_row(params![shop, req.receipt], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((purchase_id, member_id, points, total, returned)) = found else {
+        return Ok(Err(problem(
+            404,
+            codes::RETURN_REFUSED,
+            "No purchase under this receipt",
+            format!("{shop} {}", req.receipt),
+        )));
+    };
+    if req.refunded_cents == 0 || to_i64(req.refunded_cents) > total - returned {
+        return Ok(Err(problem(
+            422,
+            codes::RETURN_REFUSED,
+            "More refunded than the purchase is still worth",
+            format!("{} cents can still be refunded", total - returned),
+        )));
+    }
+    tx.prepare_cached("UPDATE purchase SET returned_cents = returned_cents + ?2 WHERE id = ?1")?
+        .execute(params![purchase_id, to_i64(req.refunded_cents)])?;
+    let (mut reversed, mut unrecovered, mut balance) = (0, 0, 0);
+    if let Some(m) = member_id {
+        let rules = rules(tx)?;
+        settle(tx, &m, &rules, now_ms)?;
+        let owed = reversal_for(
+            to_u64(points),
+            to_u64(total),
+            to_u64(returned),
+            req.refunded_cents,
+        );
+        (reversed, unrecovered) = reverse(
+            tx,
+            &m,
+            owed,
+            &format!("return on receipt {}", req.receipt),
+            now_ms,
+        )?;
+        settle(tx, &m, &rules, now_ms)?;
+        tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
+            .execute([&m])?;
+        balance = member_balance(tx, &m)?;
+    }
+    Ok(Ok(ReturnReport {
+        purchase_id,
+        points_reversed: reversed,
+        points_unrecovered: unrecovered,
+        points_balance: balance,
+    }))
+}
+
+/// Spend points on a reward: its coupon into the wallet, or `insufficient_points`.
+pub(crate) fn buy_reward(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    offer_id: &str,
+    now_ms: i64,
+) -> Result<Result<(), Problem>, StorageError> {
+    let offer = live_offer(tx, offer_id, now_ms)?;
+    let Some((offer, cost)) = offer.and_then(|o| o.points_cost.map(|c| (o, c))) else {
+        return Ok(Err(problem(
+            422,
+            codes::UNKNOWN_OFFER,
+            "This reward cannot be bought",
+            "no such reward, or it has ended",
+        )));
+    };
+    let rules = rules(tx)?;
+    settle(tx, member_id, &rules, now_ms)?;
+    let plan = match plan_burn(&lots(tx, member_id)?, u64::from(cost), now_ms) {
+        Ok(plan) => plan,
+        Err(e) => {
+            return Ok(Err(problem(
+                422,
+                codes::INSUFFICIENT_POINTS,
+                "Not enough points",
+                e.to_string(),
+            )));
+        }
+    };
+    debit(
+        tx,
+        member_id,
+        PointsKind::Burn,
+        &plan,
+        0,
+        &format!("reward {offer_id}"),
+        now_ms,
+    )?;
+    issue(
+        tx,
+        member_id,
+        &offer,
+        offer.store_ids.clone(),
+        Origin::Reward,
+        now_ms,
+    )?;
+    settle(tx, member_id, &rules, now_ms)?;
+    Ok(Ok(()))
+}
+
+/// An operator's correction: a positive one is a new lot (not counted towards tiers); a
+/// negative one is refused beyond the balance.
+pub(crate) fn adjust(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    points: i64,
+    reason: &str,
+    now_ms: i64,
+) -> Result<Result<u64, Problem>, StorageError> {
+    let rules = rules(tx)?;
+    settle(tx, member_id, &rules, now_ms)?;
+    if points > 0 {
+        credit(
+            tx,
+            member_id,
+            PointsKind::Adjust,
+            to_u64(points),
+            false,
+            reason,
+            &rules,
+            now_ms,
+        )?;
+    } else {
+        match plan_burn(&lots(tx, member_id)?, points.unsigned_abs(), now_ms) {
+            Ok(plan) => {
+                debit(tx, member_id, PointsKind::Adjust, &plan, 0, reason, now_ms)?;
+            }
+            Err(e) => {
+                return Ok(Err(problem(
+                    422,
+                    codes::INSUFFICIENT_POINTS,
+                    "The balance cannot go below zero",
+                    e.to_string(),
+                )));
+            }
+        }
+    }
+    settle(tx, member_id, &rules, now_ms)?;
+    tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
+        .execute([member_id])?;
+    Ok(Ok(member_balance(tx, member_id)?))
+}
+
+/// What `GET /v1/me` shows at `now_ms`, read-only: lots that lapsed since the last write are
+/// left out of the balance and the tier is reviewed as it would be now.
+pub(crate) fn view(
+    c: &Connection,
+    member_id: &str,
+    now_ms: i64,
+) -> Result<(PointsView, Option<TierProgress>), StorageError> {
+    let rules = rules(c)?;
+    let lots = lots(c, member_id)?;
+    let live: Vec<&Lot> = lots.iter().filter(|l| l.live_at(now_ms)).collect();
+    let next_expiry = live
+        .iter()
+        .filter_map(|l| l.expires_at_ms)
+        .min()
+        .map(|first| PointsExpiry {
+            points: live
+                .iter()
+                .filter(|l| l.expires_at_ms == Some(first))
+                .map(|l| l.remaining)
+                .sum(),
+            expires_at: rfc3339(first),
+        });
+    let mut stmt = c.prepare_cached(
+        "SELECT kind, points, reason, created_at FROM points_entry WHERE member_id = ?1
+         ORDER BY created_at DESC, id DESC LIMIT ?2",
+    )?;
+    let ledger = stmt
+        .query_map(params![member_id, tessera_core::api::LEDGER_SHOWN], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?
+        .map(|row| {
+            let (kind, points, reason, at) = row?;
+            Ok(PointsEntry {
+                kind: PointsKind::parse(&kind)
+                    .ok_or_else(|| backend(format!("points kind {kind}")))?,
+                points,
+                reason,
+                at: rfc3339(at),
+            })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    let progress = match tier_state(c, member_id, &rules)? {
+        Some(state) => {
+            let q = qualifying(c, member_id, &rules, now_ms)?;
+            Some(rules.progress(rules.review(state, q, now_ms), q))
+        }
+        None => None,
+    };
+    Ok((
+        PointsView {
+            balance: balance(&lots, now_ms),
+            next_expiry,
+            ledger,
+        },
+        progress,
+    ))
+}
