@@ -380,6 +380,10 @@ pub struct PurchaseReceipt {
 #[serde(deny_unknown_fields)]
 pub struct VoidRequest {
     pub receipt: String,
+    /// Set by a till reporting a void it made offline (RFC 3339, the till's clock): the void
+    /// window is checked as of then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_offline_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

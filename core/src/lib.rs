@@ -842,7 +842,8 @@ impl Tessera {
 
     /// Clip an offer: the server issues a coupon into the wallet at the next sync. Works offline.
     pub fn clip_offer(&self, offer_id: &str) -> Result<()> {
-        self.db.write(|tx| activity::clip_offer(tx, offer_id, false))
+        self.db
+            .write(|tx| activity::clip_offer(tx, offer_id, false))
     }
 
     /// Spend points on a reward: the server takes the points and issues its coupon at the next
@@ -855,9 +856,7 @@ impl Tessera {
     /// Rewards members can buy with points, cheapest first, from the cached catalog, with
     /// whether the cached balance covers each. Offline.
     pub fn rewards(&self) -> Result<Vec<activity::Reward>> {
-        let balance = self
-            .member_state()?
-            .map_or(0, |m| m.state.points.balance);
+        let balance = self.member_state()?.map_or(0, |m| m.state.points.balance);
         self.db.read(|c| activity::rewards(c, balance, now_ms()))
     }
 

@@ -204,7 +204,11 @@ impl LoyaltyRules {
         let next = self.tiers.get(tier + 1);
         let keep_threshold = self.tiers.get(tier).map_or(0, |t| t.threshold);
         TierProgress {
-            tier: self.tiers.get(tier).map(|t| t.name.clone()).unwrap_or_default(),
+            tier: self
+                .tiers
+                .get(tier)
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
             qualifying_points: qualifying,
             next_tier: next.map(|t| t.name.clone()),
             points_to_next: next.map_or(0, |t| t.threshold.saturating_sub(qualifying)),

@@ -1,22 +1,114 @@
-//! The till: verifies coupons offline with the programme's public keys, and redeems them
-//! through the server exactly once. Used by the CLI's till shell and the bindings.
+//! The till: verifies coupons offline with the programme's public keys, redeems them through the
+//! server exactly once, records purchases, voids and returns, and keeps working offline. Used by
+//! the CLI's till shell and the bindings.
+//!
+//! A till keeps a journal (its own SQLite file): the public keys, the coupons it redeemed (a
+//! second scan is refused even offline) and the requests it could not report yet. When the
+//! server cannot be reached, or its answer is lost, the till honours what it verified and
+//! journals it with the till's time; [`Till::sync`] reports the journal in order, each request
+//! under the idempotency key it was journaled with. The server orders conflicting redemptions
+//! (the first report wins) and records the others as conflicts for the merchant; the till learns
+//! which in the report.
 
+use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
-use crate::api::{RedeemRequest, Redemption, codes};
+use rusqlite::{OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+use serde::Serialize;
+
+use crate::api::{
+    PurchaseReceipt, PurchaseRequest, RedeemRequest, Redemption, ReturnReport, ReturnRequest,
+    VoidReport, VoidRequest, check_receipt, codes,
+};
 use crate::coupon::{CouponClaims, CouponError, CouponKey, verify};
-use crate::sync::http::{Request, Traffic};
+use crate::db::{Db, StorageError};
+use crate::sync::http::{Answer, Request, Traffic};
 use crate::sync::{Http, SyncConfig, SyncError};
 
-/// Why a till could not redeem.
+const STEPS: &[M<'static>] = &[M::up(include_str!("till_journal/0001_journal.sql"))];
+static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
+
+/// Why a till could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TillError {
     /// The coupon is refused (forged, expired, another shop's, redeemed already…).
     #[error(transparent)]
     Coupon(#[from] CouponError),
-    /// The server could not be reached or refused the till.
+    /// The server refused the request (`code` is its stable problem code).
+    #[error("refused: {code}: {detail}")]
+    Refused {
+        status: u16,
+        code: String,
+        detail: String,
+    },
+    /// Bad input (a receipt number, a purchase).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    /// The server cannot be used (never reached for the keys, another protocol, a bad token).
     #[error(transparent)]
     Network(#[from] SyncError),
+    /// The journal file.
+    #[error(transparent)]
+    Journal(#[from] StorageError),
+}
+
+impl From<crate::catalog::CatalogError> for TillError {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        TillError::InvalidInput {
+            field: e.field.to_owned(),
+            reason: e.reason,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for TillError {
+    fn from(e: rusqlite::Error) -> Self {
+        TillError::Journal(e.into())
+    }
+}
+
+/// What happened to a request at the till.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done<T> {
+    /// The server answered now.
+    Online(T),
+    /// Handled at the till without the server (it could not be reached, or its answer was
+    /// lost): what the server must learn is journaled for [`Till::sync`].
+    Offline,
+}
+
+/// What a [`Till::sync`] reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct TillSyncReport {
+    /// Reports the server accepted.
+    pub accepted: u32,
+    /// Offline redemptions that lost to an earlier redemption elsewhere: the merchant reviews
+    /// them on the server.
+    pub conflicts: Vec<TillOutcome>,
+    /// Reports the server refused for another reason.
+    pub refused: Vec<TillOutcome>,
+    /// Still waiting (the server could not be reached again).
+    pub pending: u32,
+}
+
+/// The server's answer to one journaled report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct TillOutcome {
+    /// `redemption`, `purchase`, `void` or `return`.
+    pub kind: String,
+    pub receipt: String,
+    pub coupon_id: Option<String>,
+    pub status: u16,
+    /// The problem code when refused (`redemption_conflict`…).
+    pub code: Option<String>,
+    /// For a conflict: the shop and time of the redemption that counts.
+    pub detail: Option<String>,
+    /// RFC 3339.
+    pub reported_at: String,
 }
 
 /// One till of one shop.
@@ -26,6 +118,7 @@ pub struct Till {
     token: String,
     store_id: String,
     keys: Mutex<Vec<CouponKey>>,
+    journal: Db,
 }
 
 impl std::fmt::Debug for Till {
@@ -36,112 +129,494 @@ impl std::fmt::Debug for Till {
     }
 }
 
+/// A till waits briefly: a customer is at the counter, and offline is a normal mode.
+fn till_config() -> SyncConfig {
+    SyncConfig {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        max_attempts: 2,
+        max_retry_after: Duration::from_secs(2),
+        ..SyncConfig::default()
+    }
+}
+
+fn new_key() -> String {
+    format!("t-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn json<T: Serialize>(v: &T) -> Result<String, TillError> {
+    serde_json::to_string(v).map_err(|e| SyncError::protocol(e.to_string()).into())
+}
+
+/// The server's refusal as a typed error.
+fn refusal(answer: &Answer) -> TillError {
+    let problem = answer.problem();
+    let detail = problem.detail.clone().unwrap_or_default();
+    match problem.code.as_str() {
+        codes::ALREADY_REDEEMED | codes::REDEMPTION_CONFLICT => {
+            let (store_id, redeemed_at) = detail.split_once(' ').unwrap_or((detail.as_str(), ""));
+            CouponError::AlreadyRedeemed {
+                store_id: store_id.to_owned(),
+                redeemed_at: redeemed_at.to_owned(),
+            }
+            .into()
+        }
+        _ => TillError::Refused {
+            status: answer.status.as_u16(),
+            code: problem.code,
+            detail,
+        },
+    }
+}
+
+/// A request as sent and, when it cannot be, as journaled.
+struct Report {
+    kind: &'static str,
+    receipt: String,
+    coupon_id: Option<String>,
+    path: &'static str,
+    /// The body sent online now.
+    online: String,
+    /// The body journaled if the server cannot be reached (with the till's time in it).
+    offline: String,
+}
+
 impl Till {
-    /// A till of `store_id` talking to `server_url` with its token; fetches the public keys.
-    pub fn connect(server_url: &str, token: &str, store_id: &str) -> Result<Self, TillError> {
+    /// A till of `store_id` talking to `server_url` with its token, journaling in the SQLite
+    /// file at `journal_path`. Fetches the public keys; offline, uses the journal's (a till that
+    /// has never reached the server cannot verify anything: `Network`).
+    pub fn open(
+        journal_path: impl AsRef<Path>,
+        server_url: &str,
+        token: &str,
+        store_id: &str,
+    ) -> Result<Self, TillError> {
+        crate::catalog::check_id("store_id", store_id)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| SyncError::Protocol {
-                reason: format!("cannot start the network runtime: {e}"),
-            })?;
-        let http = Http::new(server_url, SyncConfig::default())?;
+            .map_err(|e| SyncError::protocol(format!("cannot start the network runtime: {e}")))?;
+        let http = Http::new(server_url, till_config())?;
+        let journal = Db::open_with(journal_path, &MIGRATIONS, STEPS.len() as u32)?;
         let till = Till {
             runtime,
             http,
             token: token.to_owned(),
             store_id: store_id.to_owned(),
             keys: Mutex::new(Vec::new()),
+            journal,
         };
-        till.refresh_keys()?;
+        match till.refresh_keys() {
+            Ok(_) => {}
+            Err(TillError::Network(e)) if e.is_transient() => {
+                let cached = till.journal.read(|c| -> Result<_, TillError> {
+                    let mut stmt = c.prepare("SELECT key_id, public_key FROM coupon_key")?;
+                    let keys = stmt
+                        .query_map([], |r| {
+                            Ok(CouponKey {
+                                key_id: r.get(0)?,
+                                public_key: r.get(1)?,
+                            })
+                        })?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(keys)
+                })?;
+                if cached.is_empty() {
+                    return Err(e.into());
+                }
+                tracing::info!(
+                    keys = cached.len(),
+                    "till offline: using its journaled keys"
+                );
+                *till.keys.lock().unwrap_or_else(|p| p.into_inner()) = cached;
+            }
+            Err(e) => return Err(e),
+        }
         Ok(till)
     }
 
-    /// Fetch the server's coupon keys again (a new key was added).
+    pub fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
+    /// Fetch the server's coupon keys again (a new key was added) and journal them.
     pub fn refresh_keys(&self) -> Result<usize, TillError> {
-        let mut traffic = Traffic::default();
-        let answer = self.runtime.block_on(
-            self.http
-                .send(&Request::get("/v1/coupon-keys"), &mut traffic),
-        )?;
+        let answer = self.send(&Request::get("/v1/coupon-keys"))?;
         if answer.status.as_u16() != 200 {
-            return Err(SyncError::Server {
-                status: answer.status.as_u16(),
-                code: answer.problem().code,
-            }
-            .into());
+            return Err(refusal(&answer));
         }
         let keys: Vec<CouponKey> = answer.json()?;
+        self.journal.write(|tx| -> Result<(), TillError> {
+            tx.execute("DELETE FROM coupon_key", [])?;
+            for k in &keys {
+                tx.execute(
+                    "INSERT INTO coupon_key (key_id, public_key) VALUES (?1, ?2)",
+                    params![k.key_id, k.public_key],
+                )?;
+            }
+            Ok(())
+        })?;
         let n = keys.len();
         *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = keys;
         Ok(n)
     }
 
-    /// Everything checked offline, on the till's clock.
+    fn send(&self, req: &Request) -> Result<Answer, SyncError> {
+        let mut traffic = Traffic::default();
+        self.runtime.block_on(self.http.send(req, &mut traffic))
+    }
+
+    fn post(&self, path: &str, body: &str, key: &str) -> Result<Answer, SyncError> {
+        let mut req = Request::post(path.to_owned(), body.as_bytes().to_vec());
+        req.bearer = Some(self.token.clone());
+        req.idempotency_key = Some(key.to_owned());
+        self.send(&req)
+    }
+
+    /// Everything checked offline, on the till's clock, including this till's journal of
+    /// redeemed coupons.
     pub fn verify(
         &self,
         code: &str,
         member_id: Option<&str>,
         basket_cents: u64,
-    ) -> Result<CouponClaims, CouponError> {
+    ) -> Result<CouponClaims, TillError> {
         let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        verify(
+        let claims = verify(
             code,
             &keys,
             jiff::Timestamp::now().as_second(),
             &self.store_id,
             member_id,
             basket_cents,
-        )
+        )?;
+        let seen: Option<i64> = self.journal.read(|c| -> Result<_, TillError> {
+            Ok(
+                c.prepare_cached("SELECT at FROM seen_coupon WHERE coupon_id = ?1")?
+                    .query_row([&claims.coupon_id], |r| r.get(0))
+                    .optional()?,
+            )
+        })?;
+        if let Some(at) = seen {
+            return Err(CouponError::AlreadyRedeemed {
+                store_id: self.store_id.clone(),
+                redeemed_at: crate::rfc3339_ms(at),
+            }
+            .into());
+        }
+        Ok(claims)
+    }
+
+    /// Send `report` now; if the server cannot be reached (or its answer is lost), journal it
+    /// (with `also` in the same transaction) and answer `Journaled`.
+    fn report<T: serde::de::DeserializeOwned>(
+        &self,
+        report: Report,
+        also: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), TillError>,
+    ) -> Result<Done<T>, TillError> {
+        match self.post(report.path, &report.online, &new_key()) {
+            Ok(answer) if answer.status.is_success() => {
+                self.journal
+                    .write(|tx| Self::mark_sent(tx, &report.receipt))?;
+                Ok(Done::Online(answer.json()?))
+            }
+            Ok(answer) => Err(refusal(&answer)),
+            Err(e) if e.is_transient() => {
+                tracing::info!(kind = report.kind, error = %e, "till offline: journaled");
+                self.journal.write(|tx| -> Result<(), TillError> {
+                    also(tx)?;
+                    tx.execute(
+                        "INSERT INTO pending (kind, receipt, coupon_id, path, body,
+                           idempotency_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            report.kind,
+                            report.receipt,
+                            report.coupon_id,
+                            report.path,
+                            report.offline,
+                            new_key(),
+                            crate::now_ms()
+                        ],
+                    )?;
+                    Ok(())
+                })?;
+                Ok(Done::Offline)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn mark_sent(tx: &rusqlite::Transaction<'_>, receipt: &str) -> Result<(), TillError> {
+        tx.execute(
+            "INSERT OR IGNORE INTO sent_receipt (receipt, at) VALUES (?1, ?2)",
+            params![receipt, crate::now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn mark_seen(
+        tx: &rusqlite::Transaction<'_>,
+        coupon_id: &str,
+        receipt: &str,
+        at: i64,
+    ) -> Result<(), TillError> {
+        tx.execute(
+            "INSERT OR REPLACE INTO seen_coupon (coupon_id, receipt, at) VALUES (?1, ?2, ?3)",
+            params![coupon_id, receipt, at],
+        )?;
+        Ok(())
     }
 
     /// Verify offline, then redeem through the server: exactly one till ever succeeds for a
-    /// coupon; the others get `AlreadyRedeemed` with where and when. Retries (lost answers,
-    /// timeouts) reuse one idempotency key, so they get the first answer.
+    /// coupon; the others get `AlreadyRedeemed` with where and when. Offline (or when the answer
+    /// is lost), the till honours the verified coupon and journals the redemption.
     pub fn redeem(
         &self,
         code: &str,
         basket_cents: u64,
         receipt: &str,
-    ) -> Result<Redemption, TillError> {
-        self.verify(code, None, basket_cents)?;
-        let body = serde_json::to_vec(&RedeemRequest {
-            code: code.to_owned(),
+    ) -> Result<Done<Redemption>, TillError> {
+        check_receipt("receipt", receipt)?;
+        let claims = self.verify(code, None, basket_cents)?;
+        let now = crate::now_ms();
+        let mut req = RedeemRequest {
+            code: code.trim().to_owned(),
             receipt: receipt.to_owned(),
             basket_cents,
             redeemed_offline_at: None,
-        })
-        .map_err(|e| SyncError::Protocol {
-            reason: e.to_string(),
+        };
+        let online = json(&req)?;
+        req.redeemed_offline_at = Some(crate::rfc3339_ms(now));
+        let report = Report {
+            kind: "redemption",
+            receipt: receipt.to_owned(),
+            coupon_id: Some(claims.coupon_id.clone()),
+            path: "/v1/till/redemptions",
+            online,
+            offline: json(&req)?,
+        };
+        let done = self.report(report, |tx| {
+            Self::mark_seen(tx, &claims.coupon_id, receipt, now)
         })?;
-        let mut req = Request::post("/v1/till/redemptions", body);
-        req.bearer = Some(self.token.clone());
-        req.idempotency_key = Some(format!("r-{}", uuid::Uuid::new_v4().simple()));
-        let mut traffic = Traffic::default();
-        let answer = self.runtime.block_on(self.http.send(&req, &mut traffic))?;
-        match answer.status.as_u16() {
-            200 => Ok(answer.json()?),
-            _ => {
-                let problem = answer.problem();
-                let detail = problem.detail.clone().unwrap_or_default();
-                Err(match problem.code.as_str() {
-                    codes::ALREADY_REDEEMED => {
-                        let (store_id, redeemed_at) =
-                            detail.split_once(' ').unwrap_or((detail.as_str(), ""));
-                        CouponError::AlreadyRedeemed {
-                            store_id: store_id.to_owned(),
-                            redeemed_at: redeemed_at.to_owned(),
-                        }
-                        .into()
-                    }
-                    codes::COUPON_REFUSED => CouponError::Malformed { reason: detail }.into(),
-                    _ => SyncError::Server {
-                        status: answer.status.as_u16(),
-                        code: problem.code,
-                    }
-                    .into(),
-                })
+        if matches!(done, Done::Online(_)) {
+            self.journal
+                .write(|tx| Self::mark_seen(tx, &claims.coupon_id, receipt, now))?;
+        }
+        Ok(done)
+    }
+
+    /// Record a purchase: points for the member whose card was scanned, and a web coupon when it
+    /// qualifies. Offline, journaled and reported by [`Till::sync`].
+    pub fn record_purchase(
+        &self,
+        purchase: &PurchaseRequest,
+    ) -> Result<Done<PurchaseReceipt>, TillError> {
+        purchase.validate()?;
+        let mut req = purchase.clone();
+        req.occurred_offline_at = None;
+        let online = json(&req)?;
+        req.occurred_offline_at = Some(crate::rfc3339_ms(crate::now_ms()));
+        self.report(
+            Report {
+                kind: "purchase",
+                receipt: req.receipt.clone(),
+                coupon_id: None,
+                path: "/v1/till/purchases",
+                online,
+                offline: json(&req)?,
+            },
+            |_| Ok(()),
+        )
+    }
+
+    /// Void what was recorded under `receipt` in this shop within the void window: coupons are
+    /// usable again, the purchase's points are taken back. What is still in the journal is
+    /// dropped from it (it never reached the server); the rest is voided on the server, or
+    /// journaled with the till's time if it cannot be reached.
+    pub fn void(&self, receipt: &str) -> Result<Done<VoidReport>, TillError> {
+        check_receipt("receipt", receipt)?;
+        let sent = self.journal.write(|tx| -> Result<bool, TillError> {
+            tx.execute(
+                "DELETE FROM seen_coupon WHERE coupon_id IN (SELECT coupon_id FROM pending
+                   WHERE receipt = ?1 AND kind = 'redemption')",
+                [receipt],
+            )?;
+            tx.execute(
+                "DELETE FROM pending WHERE receipt = ?1 AND kind IN ('redemption', 'purchase')",
+                [receipt],
+            )?;
+            Ok(tx
+                .query_row(
+                    "SELECT 1 FROM sent_receipt WHERE receipt = ?1",
+                    [receipt],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
+        })?;
+        if !sent {
+            // Nothing under this receipt ever reached the server: voided here alone.
+            return Ok(Done::Offline);
+        }
+        let mut req = VoidRequest {
+            receipt: receipt.to_owned(),
+            voided_offline_at: None,
+        };
+        let online = json(&req)?;
+        req.voided_offline_at = Some(crate::rfc3339_ms(crate::now_ms()));
+        let report = Report {
+            kind: "void",
+            receipt: receipt.to_owned(),
+            coupon_id: None,
+            path: "/v1/till/voids",
+            online,
+            offline: json(&req)?,
+        };
+        let done = self.report::<VoidReport>(report, |_| Ok(()))?;
+        if let Done::Online(r) = &done {
+            self.forget_seen(&r.coupons_restored)?;
+        }
+        Ok(done)
+    }
+
+    fn forget_seen(&self, coupon_ids: &[String]) -> Result<(), TillError> {
+        self.journal.write(|tx| -> Result<(), TillError> {
+            for id in coupon_ids {
+                tx.execute("DELETE FROM seen_coupon WHERE coupon_id = ?1", [id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Goods brought back: the points they earned are taken back in proportion.
+    pub fn return_goods(&self, req: &ReturnRequest) -> Result<Done<ReturnReport>, TillError> {
+        check_receipt("receipt", &req.receipt)?;
+        let body = json(req)?;
+        self.report(
+            Report {
+                kind: "return",
+                receipt: req.receipt.clone(),
+                coupon_id: None,
+                path: "/v1/till/returns",
+                online: body.clone(),
+                offline: body,
+            },
+            |_| Ok(()),
+        )
+    }
+
+    /// Requests journaled and not reported yet.
+    pub fn pending(&self) -> Result<u32, TillError> {
+        self.journal.read(|c| -> Result<u32, TillError> {
+            Ok(c.query_row("SELECT count(*) FROM pending", [], |r| r.get(0))?)
+        })
+    }
+
+    /// Report the journal in order. Stops at the first request the server cannot take now
+    /// (offline again); each answered one leaves the journal with its outcome recorded.
+    pub fn sync(&self) -> Result<TillSyncReport, TillError> {
+        let mut report = TillSyncReport::default();
+        type Row = (i64, String, String, Option<String>, String, String, String);
+        loop {
+            let next: Option<Row> = self.journal.read(|c| -> Result<_, TillError> {
+                Ok(c.query_row(
+                    "SELECT seq, kind, receipt, coupon_id, path, body, idempotency_key
+                     FROM pending ORDER BY seq LIMIT 1",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                        ))
+                    },
+                )
+                .optional()?)
+            })?;
+            let Some((seq, kind, receipt, coupon_id, path, body, key)) = next else {
+                break;
+            };
+            let answer = match self.post(&path, &body, &key) {
+                Ok(a) => a,
+                Err(e) if e.is_transient() => break,
+                Err(e) => return Err(e.into()),
+            };
+            let status = answer.status.as_u16();
+            // The till's token is refused: keep the journal for when it is fixed.
+            if status == 401 {
+                return Err(refusal(&answer));
+            }
+            let problem = (!answer.status.is_success()).then(|| answer.problem());
+            let now = crate::now_ms();
+            let outcome = TillOutcome {
+                kind,
+                receipt,
+                coupon_id,
+                status,
+                code: problem.as_ref().map(|p| p.code.clone()),
+                detail: problem.as_ref().and_then(|p| p.detail.clone()),
+                reported_at: crate::rfc3339_ms(now),
+            };
+            if outcome.kind == "void"
+                && let Ok(r) = answer.json::<VoidReport>()
+            {
+                self.forget_seen(&r.coupons_restored)?;
+            }
+            self.journal.write(|tx| -> Result<(), TillError> {
+                tx.execute("DELETE FROM pending WHERE seq = ?1", [seq])?;
+                if outcome.code.is_none() {
+                    Self::mark_sent(tx, &outcome.receipt)?;
+                }
+                tx.execute(
+                    "INSERT INTO outcome (kind, receipt, coupon_id, status, code, detail,
+                       reported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        outcome.kind,
+                        outcome.receipt,
+                        outcome.coupon_id,
+                        status,
+                        outcome.code,
+                        outcome.detail,
+                        now
+                    ],
+                )?;
+                Ok(())
+            })?;
+            match outcome.code.as_deref() {
+                None => report.accepted += 1,
+                Some(codes::REDEMPTION_CONFLICT) => report.conflicts.push(outcome),
+                Some(_) => report.refused.push(outcome),
             }
         }
+        report.pending = self.pending()?;
+        Ok(report)
+    }
+
+    /// The server's answers to journaled reports, newest first.
+    pub fn outcomes(&self, limit: u32) -> Result<Vec<TillOutcome>, TillError> {
+        self.journal.read(|c| -> Result<_, TillError> {
+            let mut stmt = c.prepare(
+                "SELECT kind, receipt, coupon_id, status, code, detail, reported_at FROM outcome
+                 ORDER BY seq DESC LIMIT ?1",
+            )?;
+            let rows = stmt
+                .query_map([limit], |r| {
+                    Ok(TillOutcome {
+                        kind: r.get(0)?,
+                        receipt: r.get(1)?,
+                        coupon_id: r.get(2)?,
+                        status: r.get(3)?,
+                        code: r.get(4)?,
+                        detail: r.get(5)?,
+                        reported_at: crate::rfc3339_ms(r.get(6)?),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 }

@@ -82,6 +82,8 @@ impl From<rusqlite_migration::Error> for StorageError {
 #[derive(Debug)]
 pub struct Db {
     path: PathBuf,
+    migrations: &'static rusqlite_migration::Migrations<'static>,
+    version: u32,
     writer: Mutex<Option<Connection>>,
     reader: Mutex<Option<Connection>>,
 }
@@ -89,6 +91,16 @@ pub struct Db {
 impl Db {
     /// Open (creating if needed) and upgrade the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_with(path, &MIGRATIONS, SCHEMA_VERSION)
+    }
+
+    /// Open a database of another schema (a till's journal) with the same guarantees: WAL,
+    /// FULL sync, typed errors for a file that is not a database, is corrupt or is newer.
+    pub(crate) fn open_with(
+        path: impl AsRef<Path>,
+        migrations: &'static rusqlite_migration::Migrations<'static>,
+        version: u32,
+    ) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
         let mut writer = Connection::open_with_flags(
             &path,
@@ -115,19 +127,15 @@ impl Db {
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
         )?;
         let found: u32 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if found > SCHEMA_VERSION {
+        if found > version {
             return Err(StorageError::SchemaTooNew {
                 found,
-                supported: SCHEMA_VERSION,
+                supported: version,
             });
         }
-        MIGRATIONS.to_latest(&mut writer)?;
-        if found < SCHEMA_VERSION {
-            tracing::info!(
-                from = found,
-                to = SCHEMA_VERSION,
-                "database schema upgraded"
-            );
+        migrations.to_latest(&mut writer)?;
+        if found < version {
+            tracing::info!(from = found, to = version, "database schema upgraded");
         }
 
         let reader = Connection::open_with_flags(
@@ -136,9 +144,11 @@ impl Db {
         )?;
         reader.busy_timeout(BUSY_TIMEOUT)?;
         reader.execute_batch("PRAGMA temp_store = MEMORY;")?;
-        tracing::debug!(schema = SCHEMA_VERSION, "database opened");
+        tracing::debug!(schema = version, "database opened");
         Ok(Db {
             path,
+            migrations,
+            version,
             writer: Mutex::new(Some(writer)),
             reader: Mutex::new(Some(reader)),
         })
@@ -174,7 +184,7 @@ impl Db {
                 }
             }
         }
-        let fresh = Db::open(&self.path)?;
+        let fresh = Db::open_with(&self.path, self.migrations, self.version)?;
         *writer = lock(&fresh.writer).take();
         *reader = lock(&fresh.reader).take();
         tracing::info!("database wiped");

@@ -220,8 +220,13 @@ pub async fn void(
     ApiJson(req): ApiJson<VoidRequest>,
 ) -> Result<Response, ApiError> {
     check_receipt("receipt", &req.receipt).map_err(ApiError::validation)?;
+    let at_ms = match &req.voided_offline_at {
+        Some(at) => offline_time(&state, "voided_offline_at", at)?,
+        None => now_ms(),
+    };
     let op = TillOp::Void {
         receipt: req.receipt.clone(),
+        at_ms,
     };
     once(&state, till, &headers, &req, op).await
 }

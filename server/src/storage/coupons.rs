@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tessera_core::api::{
-    CouponState, Problem, RedemptionConflict, Redemption, WalletCoupon, codes,
+    CouponState, Problem, Redemption, RedemptionConflict, WalletCoupon, codes,
 };
 use tessera_core::catalog::{Offer, OfferChannel};
 use tessera_core::coupon::{CouponClaims, CouponKey, encode, signed_message};
@@ -304,15 +304,37 @@ pub(crate) fn redeem(
             redeemed_at: rfc3339(when),
         }));
     }
-    let earlier: Option<(Option<String>, Option<i64>, Option<i64>)> = tx
+    type Earlier = (
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let earlier: Option<Earlier> = tx
         .query_row(
-            "SELECT redeemed_store, redeemed_at, revoked_at FROM coupon WHERE id = ?1 AND member_id = ?2",
+            "SELECT redeemed_store, redeemed_at, revoked_at, redeemed_till, receipt FROM coupon
+             WHERE id = ?1 AND member_id = ?2",
             params![claims.coupon_id, claims.member_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
     Ok(Err(match earlier {
-        Some((Some(store), Some(when), _)) => {
+        // The same till reporting the same receipt again (its first answer was lost, and it
+        // reported the redemption as offline under a new key): the same redemption.
+        Some((Some(store), Some(when), _, Some(till), Some(receipt)))
+            if till == at.till_id && receipt == at.receipt =>
+        {
+            return Ok(Ok(Redemption {
+                coupon_id: claims.coupon_id.clone(),
+                offer_id: claims.offer_id.clone(),
+                member_id: claims.member_id.clone(),
+                store_id: store,
+                till_id: till,
+                redeemed_at: rfc3339(when),
+            }));
+        }
+        Some((Some(store), Some(when), ..)) => {
             let detail = Some(format!("{store} {}", rfc3339(when)));
             if at.offline_at_ms.is_some() {
                 event("conflict")?;
@@ -331,7 +353,7 @@ pub(crate) fn redeem(
                 )
             }
         }
-        Some((_, _, Some(_))) => Problem::new(
+        Some((_, _, Some(_), ..)) => Problem::new(
             422,
             codes::COUPON_REFUSED,
             "This coupon was revoked",
@@ -389,7 +411,8 @@ pub(crate) fn register_till(
             |r| r.get(0),
         )
         .optional()?;
-    if exists.is_none() {
+    // The web checkout redeems web coupons through the same path, as the shop `web`.
+    if exists.is_none() && store_id != tessera_core::loyalty::WEB_STORE {
         return Ok(None);
     }
     let till_id = format!("till-{}", uuid::Uuid::new_v4().simple());

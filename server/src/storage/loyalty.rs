@@ -88,16 +88,18 @@ fn tier_state(
     member_id: &str,
     rules: &LoyaltyRules,
 ) -> Result<Option<TierState>, StorageError> {
-    Ok(c.prepare_cached("SELECT tier, tier_since, created_at FROM member WHERE id = ?1")?
-        .query_row([member_id], |r| {
-            let since: i64 = r.get(1)?;
-            let created: i64 = r.get(2)?;
-            Ok(TierState {
-                tier: rules.tier_index(&r.get::<_, String>(0)?),
-                since_ms: if since == 0 { created } else { since },
+    Ok(
+        c.prepare_cached("SELECT tier, tier_since, created_at FROM member WHERE id = ?1")?
+            .query_row([member_id], |r| {
+                let since: i64 = r.get(1)?;
+                let created: i64 = r.get(2)?;
+                Ok(TierState {
+                    tier: rules.tier_index(&r.get::<_, String>(0)?),
+                    since_ms: if since == 0 { created } else { since },
+                })
             })
-        })
-        .optional()?)
+            .optional()?,
+    )
 }
 
 /// Bring the member up to date at `now_ms`: lapse expired lots (one `expire` entry each), review
@@ -371,17 +373,18 @@ pub(crate) fn purchase(
 }
 
 /// Undo what this shop recorded under `receipt`: coupon redemptions (usable again) and the
-/// purchase (its points taken back, its web coupon revoked), all or nothing, within the void
-/// window.
+/// purchase (its points taken back, its web coupon revoked), all or nothing, if the void
+/// (`voided_at_ms`, the till's clock for an offline void) is within the window.
 pub(crate) fn void(
     tx: &Transaction<'_>,
     till_id: &str,
     store_id: &str,
     receipt: &str,
+    voided_at_ms: i64,
     now_ms: i64,
 ) -> Result<Result<VoidReport, Problem>, StorageError> {
     let rules = rules(tx)?;
-    let window_start = now_ms - i64::from(rules.void_window_minutes) * 60_000;
+    let window_start = voided_at_ms - i64::from(rules.void_window_minutes) * 60_000;
     let coupons: Vec<(String, String, i64)> = tx
         .prepare_cached(
             "SELECT id, member_id, redeemed_at FROM coupon

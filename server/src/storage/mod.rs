@@ -13,10 +13,10 @@ use tessera_core::api::{
     CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
     PointsAdjustment, Problem, PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest,
 };
-use tessera_core::coupon::CouponClaims;
-use tessera_core::loyalty::LoyaltyRules;
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
+use tessera_core::coupon::CouponClaims;
+use tessera_core::loyalty::LoyaltyRules;
 use tessera_core::{MemberCard, Program};
 
 /// An instant in milliseconds as RFC 3339 (empty if out of range, which stored times never are).
@@ -254,8 +254,11 @@ pub trait Storage: Send + Sync + 'static {
     /// The programme's points and tier rules.
     async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError>;
     /// Replace them; `false` if the web coupon's offer does not exist.
-    async fn put_loyalty_rules(&self, rules: LoyaltyRules, now_ms: i64)
-    -> Result<bool, StorageError>;
+    async fn put_loyalty_rules(
+        &self,
+        rules: LoyaltyRules,
+        now_ms: i64,
+    ) -> Result<bool, StorageError>;
     /// An operator's correction: the new balance, or a problem; `None` if there is no such member.
     async fn adjust_points(
         &self,
@@ -295,6 +298,8 @@ pub enum TillOp {
     },
     Void {
         receipt: String,
+        /// When the till voided it (now, or its clock for an offline void).
+        at_ms: i64,
     },
     Return {
         request: ReturnRequest,

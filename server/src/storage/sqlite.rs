@@ -12,12 +12,11 @@ use rusqlite_migration::{M, Migrations};
 use tessera_core::Program;
 use tessera_core::api::{
     ActivityEvent, CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState,
-    Mutation, MutationResponse, PointsAdjustment, Problem, PushProvider, RedemptionConflict,
-    codes,
+    Mutation, MutationResponse, PointsAdjustment, Problem, PushProvider, RedemptionConflict, codes,
 };
-use tessera_core::loyalty::LoyaltyRules;
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
+use tessera_core::loyalty::LoyaltyRules;
 
 use super::rfc3339;
 use super::{
@@ -847,9 +846,7 @@ impl Storage for SqliteStorage {
         op: TillOp,
         now_ms: i64,
     ) -> Result<MutationOutcome, StorageError> {
-        fn reply<T: serde::Serialize>(
-            r: Result<T, Problem>,
-        ) -> Result<StoredAnswer, StorageError> {
+        fn reply<T: serde::Serialize>(r: Result<T, Problem>) -> Result<StoredAnswer, StorageError> {
             match r {
                 Ok(body) => answer(200, &body),
                 Err(problem) => answer(problem.status, &problem),
@@ -882,11 +879,12 @@ impl Storage for SqliteStorage {
                     *occurred_ms,
                     now_ms,
                 )?),
-                TillOp::Void { receipt } => reply(super::loyalty::void(
+                TillOp::Void { receipt, at_ms } => reply(super::loyalty::void(
                     tx,
                     &till.till_id,
                     &till.store_id,
                     receipt,
+                    *at_ms,
                     now_ms,
                 )?),
                 TillOp::Return { request } => reply(super::loyalty::return_goods(
@@ -931,8 +929,14 @@ impl Storage for SqliteStorage {
             if !member_exists(tx, &member_id)? {
                 return Ok(None);
             }
-            super::loyalty::adjust(tx, &member_id, adjustment.points, &adjustment.reason, now_ms)
-                .map(Some)
+            super::loyalty::adjust(
+                tx,
+                &member_id,
+                adjustment.points,
+                &adjustment.reason,
+                now_ms,
+            )
+            .map(Some)
         })
         .await
     }
@@ -941,7 +945,8 @@ impl Storage for SqliteStorage {
         &self,
         limit: u32,
     ) -> Result<Vec<RedemptionConflict>, StorageError> {
-        self.read(move |c| super::coupons::conflicts(c, limit)).await
+        self.read(move |c| super::coupons::conflicts(c, limit))
+            .await
     }
 
     async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError> {

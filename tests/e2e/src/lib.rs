@@ -83,6 +83,27 @@ impl Server {
     }
 }
 
+/// A loopback URL where nothing listens: a till or phone "offline" (connection refused at once).
+pub fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Register a till of `store` (`web` for the web checkout); its token.
+pub fn till_token(server: &Server, store: &str) -> String {
+    let v: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{}/admin/v1/tills", server.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"store_id": store}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
 pub fn seed() -> Catalog {
     tessera_server::seed::catalog().unwrap()
 }

@@ -12,15 +12,7 @@ use tessera_e2e::{ADMIN_TOKEN, Server, device};
 const OFFER: &str = "of-009"; // in store, every shop, must be clipped
 
 fn till(server: &Server, store: &str) -> String {
-    let v: Value = Client::new()
-        .post(format!("{}/admin/v1/tills", server.url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"store_id": store}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    v["token"].as_str().unwrap().to_owned()
+    tessera_e2e::till_token(server, store)
 }
 
 fn redeem(
@@ -210,7 +202,7 @@ fn bad_codes_are_refused_with_reasons_and_retries_replay_the_first_answer() {
 #[test]
 fn the_core_till_verifies_offline_and_redeems_once() {
     use tessera_core::coupon::CouponError;
-    use tessera_core::till::{Till, TillError};
+    use tessera_core::till::{Done, Till, TillError};
     let server = Server::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
@@ -218,8 +210,20 @@ fn the_core_till_verifies_offline_and_redeems_once() {
     t.enrol(&url, "Chloé Martin", device()).unwrap();
     let member = t.sync_status().unwrap().member_id.unwrap();
     let code = fresh_coupon(&t);
-    let paris = Till::connect(&url, &till(&server, "st-paris-01"), "st-paris-01").unwrap();
-    let lyon = Till::connect(&url, &till(&server, "st-lyon-01"), "st-lyon-01").unwrap();
+    let paris = Till::open(
+        dir.path().join("paris.till"),
+        &url,
+        &till(&server, "st-paris-01"),
+        "st-paris-01",
+    )
+    .unwrap();
+    let lyon = Till::open(
+        dir.path().join("lyon.till"),
+        &url,
+        &till(&server, "st-lyon-01"),
+        "st-lyon-01",
+    )
+    .unwrap();
     // Offline checks first: the card scanned with the coupon must be its member's.
     assert_eq!(
         paris.verify(&code, Some(&member), 100).unwrap().offer_id,
@@ -227,7 +231,7 @@ fn the_core_till_verifies_offline_and_redeems_once() {
     );
     assert_eq!(
         paris.verify(&code, Some("m_other"), 100),
-        Err(CouponError::WrongMember)
+        Err(TillError::Coupon(CouponError::WrongMember))
     );
     // One character of the signature changed (not the last: its low bits are padding).
     let mut forged = code.clone().into_bytes();
@@ -236,9 +240,13 @@ fn the_core_till_verifies_offline_and_redeems_once() {
     let forged = String::from_utf8(forged).unwrap();
     assert!(matches!(
         paris.verify(&forged, None, 100),
-        Err(CouponError::BadSignature | CouponError::Malformed { .. })
+        Err(TillError::Coupon(
+            CouponError::BadSignature | CouponError::Malformed { .. }
+        ))
     ));
-    let done = paris.redeem(&code, 2500, "R-0001").unwrap();
+    let Done::Online(done) = paris.redeem(&code, 2500, "R-0001").unwrap() else {
+        panic!("the server is up: redeemed online");
+    };
     assert_eq!(
         (done.store_id.as_str(), done.member_id.as_str()),
         ("st-paris-01", member.as_str())
@@ -253,4 +261,9 @@ fn the_core_till_verifies_offline_and_redeems_once() {
         }
         other => panic!("{other:?}"),
     }
+    // A second scan at the same till is refused from its journal, before any network.
+    assert!(matches!(
+        paris.verify(&code, None, 2500),
+        Err(TillError::Coupon(CouponError::AlreadyRedeemed { store_id, .. })) if store_id == "st-paris-01"
+    ));
 }
