@@ -56,6 +56,28 @@ fn the_demo_runs_and_delivers_the_offline_actions_once() {
         "{text}"
     );
     assert!(text.contains("a forged copy: refused offline"), "{text}");
+    // Offline tills: both honour the coupon, a rescan is refused from the journal, and after
+    // reconnecting one report counts and the other is a recorded conflict.
+    assert!(
+        text.contains("Lyon till, offline: signature checked, honoured and journaled"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the same code scanned again offline: refused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 accepted, 1 conflict; the merchant's review lists 1 conflict(s)"),
+        "{text}"
+    );
+    // Store-to-web: points, a web coupon redeemed at the web checkout, a return.
+    assert!(
+        text.contains("45.99 € with her card — 45 points, balance 45, web coupon: true"),
+        "{text}"
+    );
+    assert!(text.contains("web checkout: redeemed at"), "{text}");
+    assert!(text.contains("13 points taken back"), "{text}");
+    assert!(text.contains("Léa's app: 32 points; Member tier"), "{text}");
     for file in [
         "tessera.db",
         "phone.db",

@@ -155,7 +155,8 @@ pub struct MemberState {
 #[serde(deny_unknown_fields)]
 pub struct PointsView {
     pub balance: u64,
-    /// The points that expire next, and when (RFC 3339); `None` if nothing expires.
+    /// The points that lapse on the (UTC) day of the next lapse, and the first instant; `None`
+    /// if nothing expires.
     #[serde(default)]
     pub next_expiry: Option<PointsExpiry>,
     /// The latest entries, newest first (at most [`LEDGER_SHOWN`]).

@@ -341,8 +341,10 @@ mod tests {
         let mut r = LoyaltyRules::default();
         r.tiers[2].name = "Silver".into();
         assert_eq!(r.validate().unwrap_err().field, "tiers.name");
-        let mut r = LoyaltyRules::default();
-        r.tier_window_days = 0;
+        let r = LoyaltyRules {
+            tier_window_days: 0,
+            ..LoyaltyRules::default()
+        };
         assert_eq!(r.validate().unwrap_err().field, "tier_window_days");
         let mut r = LoyaltyRules::default();
         r.tiers.clear();

@@ -15,6 +15,8 @@ use tessera_core::loyalty::{
 use super::coupons::{Origin, issue, live_offer};
 use super::{StorageError, rfc3339};
 
+const DAY_MS: i64 = 86_400_000;
+
 fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
 }
@@ -172,13 +174,13 @@ fn entry(
     Ok(tx.last_insert_rowid())
 }
 
-/// A new lot of `points`, spendable until the rules' validity runs out.
+/// A new lot of `points`, spendable until the rules' validity runs out. Earned points count
+/// towards tiers; an operator's adjustment does not.
 fn credit(
     tx: &Transaction<'_>,
     member_id: &str,
     kind: PointsKind,
     points: u64,
-    qualifying: bool,
     reason: &str,
     rules: &LoyaltyRules,
     now_ms: i64,
@@ -189,7 +191,7 @@ fn credit(
         member_id,
         kind,
         n,
-        if qualifying { n } else { 0 },
+        if kind == PointsKind::Earn { n } else { 0 },
         reason,
         now_ms,
     )?;
@@ -314,7 +316,6 @@ pub(crate) fn purchase(
                 m,
                 PointsKind::Earn,
                 points,
-                true,
                 &format!("receipt {} at {store_id}", req.receipt),
                 &rules,
                 now_ms,
@@ -621,7 +622,6 @@ pub(crate) fn adjust(
             member_id,
             PointsKind::Adjust,
             to_u64(points),
-            false,
             reason,
             &rules,
             now_ms,
@@ -661,13 +661,18 @@ pub(crate) fn view(
         .iter()
         .filter_map(|l| l.expires_at_ms)
         .min()
-        .map(|first| PointsExpiry {
-            points: live
-                .iter()
-                .filter(|l| l.expires_at_ms == Some(first))
-                .map(|l| l.remaining)
-                .sum(),
-            expires_at: rfc3339(first),
+        .map(|first| {
+            // Lots lapse one by one, but a member reads "45 points expire on 24 November":
+            // everything lapsing on the first lapse's (UTC) day.
+            let day = first.div_euclid(DAY_MS);
+            PointsExpiry {
+                points: live
+                    .iter()
+                    .filter(|l| l.expires_at_ms.is_some_and(|e| e.div_euclid(DAY_MS) == day))
+                    .map(|l| l.remaining)
+                    .sum(),
+                expires_at: rfc3339(first),
+            }
         });
     let mut stmt = c.prepare_cached(
         "SELECT kind, points, reason, created_at FROM points_entry WHERE member_id = ?1

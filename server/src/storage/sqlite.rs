@@ -899,7 +899,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError> {
-        self.read(|c| super::loyalty::rules(c)).await
+        self.read(super::loyalty::rules).await
     }
 
     async fn put_loyalty_rules(
