@@ -32,7 +32,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("schema_4_coupons.sql")),
     M::up(include_str!("schema_5_loyalty.sql")),
 ];
-static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
+pub(super) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
 
 #[derive(Debug, Clone)]
