@@ -192,3 +192,52 @@ impl From<tessera_core::push::PushHandlingError> for PushError {
         }
     }
 }
+
+pub use tessera_core::coupon::CouponError;
+
+/// What a till's calls can answer.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum TillError {
+    /// The code is refused: forged, altered, expired, another shop's or member's, below its
+    /// minimum basket, or redeemed already (where and when).
+    #[error("coupon: {problem}")]
+    Coupon { problem: CouponError },
+    /// The server refused the request; `code` is its stable problem code (`receipt_reused`,
+    /// `void_window_closed`, `unknown_card`…).
+    #[error("refused: {code}: {detail}")]
+    Refused {
+        status: u16,
+        code: String,
+        detail: String,
+    },
+    /// An argument is invalid; `field` names it.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    /// The server cannot be used: never reached for the keys, another protocol, a bad token.
+    #[error("network: {problem}")]
+    Network { problem: SyncError },
+    /// The journal file failed (see `StorageError`).
+    #[error("journal: {problem}")]
+    Journal { problem: StorageError },
+}
+
+impl From<tessera_core::till::TillError> for TillError {
+    fn from(e: tessera_core::till::TillError) -> Self {
+        use tessera_core::till::TillError as E;
+        match e {
+            E::Coupon(problem) => TillError::Coupon { problem },
+            E::Refused {
+                status,
+                code,
+                detail,
+            } => TillError::Refused {
+                status,
+                code,
+                detail,
+            },
+            E::InvalidInput { field, reason } => TillError::InvalidInput { field, reason },
+            E::Network(e) => TillError::Network { problem: e.into() },
+            E::Journal(problem) => TillError::Journal { problem },
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! | `consent` | consent ledger and gate, preference centre, notifications, offers, export, erasure |
 //! | `offers` | offers near, geofence plan, region events, push messages |
 //! | `sync` | enrolment, sync and its listener, offline actions, cached reads |
+//! | `till` | the `Till` object; points, tiers and rewards on `Tessera` |
 //! | `barcode` | free functions: analyse a typed-in number, render any value |
 //! | `diagnostics` | version, and the panic check a shell's smoke test runs |
 //! | `logging` | `init_logging` and the foreign logger callback |
@@ -25,6 +26,7 @@ mod error;
 mod logging;
 mod offers;
 mod sync;
+mod till;
 
 pub use barcode::*;
 pub use card::*;
@@ -34,3 +36,4 @@ pub use error::*;
 pub use logging::*;
 pub use offers::*;
 pub use sync::*;
+pub use till::*;

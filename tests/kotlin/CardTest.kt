@@ -201,6 +201,7 @@ fun main() {
         syncTests(serverUrl)
         consentTests(serverUrl)
         offersTests(serverUrl)
+        tillTests(serverUrl)
     }
 
     dir.deleteRecursively()

@@ -495,6 +495,26 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_sync(uint64_t ptr, RustCallStatu
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_sync_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_BUY_REWARD
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_BUY_REWARD
+void uniffi_tessera_ffi_fn_method_tessera_buy_reward(uint64_t ptr, RustBuffer offer_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_POINTS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_POINTS
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_points(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_REWARDS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_REWARDS
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_rewards(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_TIER_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_TIER_PROGRESS
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_tier_progress(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_LOGSINK
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_LOGSINK
 uint64_t uniffi_tessera_ffi_fn_clone_logsink(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -533,6 +553,66 @@ void uniffi_tessera_ffi_fn_init_callback_vtable_synclistener(const UniffiVTableC
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SYNCLISTENER_ON_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SYNCLISTENER_ON_PROGRESS
 void uniffi_tessera_ffi_fn_method_synclistener_on_progress(uint64_t ptr, RustBuffer progress, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_TILL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_TILL
+uint64_t uniffi_tessera_ffi_fn_clone_till(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_TILL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_TILL
+void uniffi_tessera_ffi_fn_free_till(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CONSTRUCTOR_TILL_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CONSTRUCTOR_TILL_OPEN
+uint64_t uniffi_tessera_ffi_fn_constructor_till_open(RustBuffer journal_path, RustBuffer server_url, RustBuffer token, RustBuffer store_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_OUTCOMES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_OUTCOMES
+RustBuffer uniffi_tessera_ffi_fn_method_till_outcomes(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_PENDING
+uint32_t uniffi_tessera_ffi_fn_method_till_pending(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_RECORD_PURCHASE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_RECORD_PURCHASE
+RustBuffer uniffi_tessera_ffi_fn_method_till_record_purchase(uint64_t ptr, RustBuffer purchase, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_REDEEM
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_REDEEM
+RustBuffer uniffi_tessera_ffi_fn_method_till_redeem(uint64_t ptr, RustBuffer code, uint64_t basket_cents, RustBuffer receipt, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_REFRESH_KEYS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_REFRESH_KEYS
+uint32_t uniffi_tessera_ffi_fn_method_till_refresh_keys(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_RETURN_GOODS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_RETURN_GOODS
+RustBuffer uniffi_tessera_ffi_fn_method_till_return_goods(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SYNC
+RustBuffer uniffi_tessera_ffi_fn_method_till_sync(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_VERIFY
+RustBuffer uniffi_tessera_ffi_fn_method_till_verify(uint64_t ptr, RustBuffer code, RustBuffer member_id, uint64_t basket_cents, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_VOID_RECEIPT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_VOID_RECEIPT
+RustBuffer uniffi_tessera_ffi_fn_method_till_void_receipt(uint64_t ptr, RustBuffer receipt, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_ANALYSE_CARD_NUMBER
@@ -1163,6 +1243,30 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_sync_status(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_BUY_REWARD
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_BUY_REWARD
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_buy_reward(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_POINTS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_POINTS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_points(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_REWARDS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_REWARDS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_rewards(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_TIER_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_TIER_PROGRESS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_tier_progress(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_LOGSINK_LOG
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_LOGSINK_LOG
 uint16_t uniffi_tessera_ffi_checksum_method_logsink_log(void
@@ -1175,9 +1279,69 @@ uint16_t uniffi_tessera_ffi_checksum_method_synclistener_on_progress(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_OUTCOMES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_OUTCOMES
+uint16_t uniffi_tessera_ffi_checksum_method_till_outcomes(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_PENDING
+uint16_t uniffi_tessera_ffi_checksum_method_till_pending(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_RECORD_PURCHASE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_RECORD_PURCHASE
+uint16_t uniffi_tessera_ffi_checksum_method_till_record_purchase(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_REDEEM
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_REDEEM
+uint16_t uniffi_tessera_ffi_checksum_method_till_redeem(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_REFRESH_KEYS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_REFRESH_KEYS
+uint16_t uniffi_tessera_ffi_checksum_method_till_refresh_keys(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_RETURN_GOODS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_RETURN_GOODS
+uint16_t uniffi_tessera_ffi_checksum_method_till_return_goods(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SYNC
+uint16_t uniffi_tessera_ffi_checksum_method_till_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_VERIFY
+uint16_t uniffi_tessera_ffi_checksum_method_till_verify(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_VOID_RECEIPT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_VOID_RECEIPT
+uint16_t uniffi_tessera_ffi_checksum_method_till_void_receipt(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_CONSTRUCTOR_TESSERA_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_CONSTRUCTOR_TESSERA_OPEN
 uint16_t uniffi_tessera_ffi_checksum_constructor_tessera_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_CONSTRUCTOR_TILL_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_CONSTRUCTOR_TILL_OPEN
+uint16_t uniffi_tessera_ffi_checksum_constructor_till_open(void
     
 );
 #endif

@@ -2088,6 +2088,125 @@ public func FfiConverterTypeGeofenceRegion_lower(_ value: GeofenceRegion) -> Rus
 
 
 /**
+ * The programme's points and tier rules (set by the operator, sent to phones with the member).
+ */
+public struct LoyaltyRules: Equatable, Hashable {
+    /**
+     * Points per whole euro spent (before the tier's multiplier).
+     */
+    public var pointsPerEuro: UInt32
+    /**
+     * Earned points expire this many days after they were earned; 0: never.
+     */
+    public var pointsValidityDays: UInt32
+    /**
+     * Ascending thresholds; the first one's threshold is 0 (everyone has it).
+     */
+    public var tiers: [TierRule]
+    /**
+     * Qualifying points count over this many days back.
+     */
+    public var tierWindowDays: UInt32
+    /**
+     * A tier reached is kept at least this many days before a downgrade.
+     */
+    public var tierHoldDays: UInt32
+    /**
+     * Redemptions and purchases can be voided this many minutes after they were recorded.
+     */
+    public var voidWindowMinutes: UInt32
+    /**
+     * A purchase at or above `min_total_cents` issues a coupon for this (online) offer.
+     */
+    public var webCoupon: WebCouponRule?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Points per whole euro spent (before the tier's multiplier).
+         */pointsPerEuro: UInt32, 
+        /**
+         * Earned points expire this many days after they were earned; 0: never.
+         */pointsValidityDays: UInt32, 
+        /**
+         * Ascending thresholds; the first one's threshold is 0 (everyone has it).
+         */tiers: [TierRule], 
+        /**
+         * Qualifying points count over this many days back.
+         */tierWindowDays: UInt32, 
+        /**
+         * A tier reached is kept at least this many days before a downgrade.
+         */tierHoldDays: UInt32, 
+        /**
+         * Redemptions and purchases can be voided this many minutes after they were recorded.
+         */voidWindowMinutes: UInt32, 
+        /**
+         * A purchase at or above `min_total_cents` issues a coupon for this (online) offer.
+         */webCoupon: WebCouponRule?) {
+        self.pointsPerEuro = pointsPerEuro
+        self.pointsValidityDays = pointsValidityDays
+        self.tiers = tiers
+        self.tierWindowDays = tierWindowDays
+        self.tierHoldDays = tierHoldDays
+        self.voidWindowMinutes = voidWindowMinutes
+        self.webCoupon = webCoupon
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LoyaltyRules: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLoyaltyRules: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LoyaltyRules {
+        return
+            try LoyaltyRules(
+                pointsPerEuro: FfiConverterUInt32.read(from: &buf), 
+                pointsValidityDays: FfiConverterUInt32.read(from: &buf), 
+                tiers: FfiConverterSequenceTypeTierRule.read(from: &buf), 
+                tierWindowDays: FfiConverterUInt32.read(from: &buf), 
+                tierHoldDays: FfiConverterUInt32.read(from: &buf), 
+                voidWindowMinutes: FfiConverterUInt32.read(from: &buf), 
+                webCoupon: FfiConverterOptionTypeWebCouponRule.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LoyaltyRules, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.pointsPerEuro, into: &buf)
+        FfiConverterUInt32.write(value.pointsValidityDays, into: &buf)
+        FfiConverterSequenceTypeTierRule.write(value.tiers, into: &buf)
+        FfiConverterUInt32.write(value.tierWindowDays, into: &buf)
+        FfiConverterUInt32.write(value.tierHoldDays, into: &buf)
+        FfiConverterUInt32.write(value.voidWindowMinutes, into: &buf)
+        FfiConverterOptionTypeWebCouponRule.write(value.webCoupon, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLoyaltyRules_lift(_ buf: RustBuffer) throws -> LoyaltyRules {
+    return try FfiConverterTypeLoyaltyRules.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLoyaltyRules_lower(_ value: LoyaltyRules) -> RustBuffer {
+    return FfiConverterTypeLoyaltyRules.lower(value)
+}
+
+
+/**
  * The member's card, as entered at enrolment (later: as sent by the server).
  */
 public struct MemberCard: Equatable, Hashable {
@@ -2204,6 +2323,14 @@ public struct MemberState: Equatable, Hashable {
      * The member's coupons, newest first.
      */
     public var wallet: [WalletCoupon]
+    /**
+     * Points: balance, what expires next, the latest ledger entries.
+     */
+    public var points: PointsView
+    /**
+     * Where the member stands in the programme's tiers (when it has tier rules).
+     */
+    public var tierProgress: TierProgress?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2220,7 +2347,13 @@ public struct MemberState: Equatable, Hashable {
          */segments: [String], 
         /**
          * The member's coupons, newest first.
-         */wallet: [WalletCoupon]) {
+         */wallet: [WalletCoupon], 
+        /**
+         * Points: balance, what expires next, the latest ledger entries.
+         */points: PointsView, 
+        /**
+         * Where the member stands in the programme's tiers (when it has tier rules).
+         */tierProgress: TierProgress?) {
         self.memberId = memberId
         self.cardNumber = cardNumber
         self.holderName = holderName
@@ -2232,6 +2365,8 @@ public struct MemberState: Equatable, Hashable {
         self.preferences = preferences
         self.segments = segments
         self.wallet = wallet
+        self.points = points
+        self.tierProgress = tierProgress
     }
 
     
@@ -2260,7 +2395,9 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
                 consents: FfiConverterSequenceTypeConsentRecord.read(from: &buf), 
                 preferences: FfiConverterTypePreferences.read(from: &buf), 
                 segments: FfiConverterSequenceString.read(from: &buf), 
-                wallet: FfiConverterSequenceTypeWalletCoupon.read(from: &buf)
+                wallet: FfiConverterSequenceTypeWalletCoupon.read(from: &buf), 
+                points: FfiConverterTypePointsView.read(from: &buf), 
+                tierProgress: FfiConverterOptionTypeTierProgress.read(from: &buf)
         )
     }
 
@@ -2276,6 +2413,8 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
         FfiConverterTypePreferences.write(value.preferences, into: &buf)
         FfiConverterSequenceString.write(value.segments, into: &buf)
         FfiConverterSequenceTypeWalletCoupon.write(value.wallet, into: &buf)
+        FfiConverterTypePointsView.write(value.points, into: &buf)
+        FfiConverterOptionTypeTierProgress.write(value.tierProgress, into: &buf)
     }
 }
 
@@ -2489,6 +2628,10 @@ public struct Offer: Equatable, Hashable {
     public var minBasketCents: UInt64?
     public var perMemberLimit: UInt32?
     public var requiresClip: Bool
+    /**
+     * A reward: members buy its coupon with this many points.
+     */
+    public var pointsCost: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2504,7 +2647,10 @@ public struct Offer: Equatable, Hashable {
          */days: Data, 
         /**
          * Local hours it applies, `HH:MM`–`HH:MM`; none = all day.
-         */hoursFrom: String?, hoursTo: String?, storeIds: [String], storeTags: [String], categories: [String], tiers: [String], segments: [String], minBasketCents: UInt64?, perMemberLimit: UInt32?, requiresClip: Bool) {
+         */hoursFrom: String?, hoursTo: String?, storeIds: [String], storeTags: [String], categories: [String], tiers: [String], segments: [String], minBasketCents: UInt64?, perMemberLimit: UInt32?, requiresClip: Bool, 
+        /**
+         * A reward: members buy its coupon with this many points.
+         */pointsCost: UInt32?) {
         self.id = id
         self.title = title
         self.description = description
@@ -2523,6 +2669,7 @@ public struct Offer: Equatable, Hashable {
         self.minBasketCents = minBasketCents
         self.perMemberLimit = perMemberLimit
         self.requiresClip = requiresClip
+        self.pointsCost = pointsCost
     }
 
     
@@ -2558,7 +2705,8 @@ public struct FfiConverterTypeOffer: FfiConverterRustBuffer {
                 segments: FfiConverterSequenceString.read(from: &buf), 
                 minBasketCents: FfiConverterOptionUInt64.read(from: &buf), 
                 perMemberLimit: FfiConverterOptionUInt32.read(from: &buf), 
-                requiresClip: FfiConverterBool.read(from: &buf)
+                requiresClip: FfiConverterBool.read(from: &buf), 
+                pointsCost: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
@@ -2581,6 +2729,7 @@ public struct FfiConverterTypeOffer: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.minBasketCents, into: &buf)
         FfiConverterOptionUInt32.write(value.perMemberLimit, into: &buf)
         FfiConverterBool.write(value.requiresClip, into: &buf)
+        FfiConverterOptionUInt32.write(value.pointsCost, into: &buf)
     }
 }
 
@@ -2799,6 +2948,218 @@ public func FfiConverterTypeOpeningHours_lift(_ buf: RustBuffer) throws -> Openi
 #endif
 public func FfiConverterTypeOpeningHours_lower(_ value: OpeningHours) -> RustBuffer {
     return FfiConverterTypeOpeningHours.lower(value)
+}
+
+
+/**
+ * One line of the points ledger.
+ */
+public struct PointsEntry: Equatable, Hashable {
+    public var kind: PointsKind
+    /**
+     * Signed: earned and positive adjustments are above 0.
+     */
+    public var points: Int64
+    /**
+     * What it was for: a receipt, a reward, an operator's note.
+     */
+    public var reason: String
+    /**
+     * RFC 3339, the server's clock.
+     */
+    public var at: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(kind: PointsKind, 
+        /**
+         * Signed: earned and positive adjustments are above 0.
+         */points: Int64, 
+        /**
+         * What it was for: a receipt, a reward, an operator's note.
+         */reason: String, 
+        /**
+         * RFC 3339, the server's clock.
+         */at: String) {
+        self.kind = kind
+        self.points = points
+        self.reason = reason
+        self.at = at
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PointsEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePointsEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PointsEntry {
+        return
+            try PointsEntry(
+                kind: FfiConverterTypePointsKind.read(from: &buf), 
+                points: FfiConverterInt64.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf), 
+                at: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PointsEntry, into buf: inout [UInt8]) {
+        FfiConverterTypePointsKind.write(value.kind, into: &buf)
+        FfiConverterInt64.write(value.points, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+        FfiConverterString.write(value.at, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsEntry_lift(_ buf: RustBuffer) throws -> PointsEntry {
+    return try FfiConverterTypePointsEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsEntry_lower(_ value: PointsEntry) -> RustBuffer {
+    return FfiConverterTypePointsEntry.lower(value)
+}
+
+
+public struct PointsExpiry: Equatable, Hashable {
+    public var points: UInt64
+    public var expiresAt: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(points: UInt64, expiresAt: String) {
+        self.points = points
+        self.expiresAt = expiresAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PointsExpiry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePointsExpiry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PointsExpiry {
+        return
+            try PointsExpiry(
+                points: FfiConverterUInt64.read(from: &buf), 
+                expiresAt: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PointsExpiry, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.points, into: &buf)
+        FfiConverterString.write(value.expiresAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsExpiry_lift(_ buf: RustBuffer) throws -> PointsExpiry {
+    return try FfiConverterTypePointsExpiry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsExpiry_lower(_ value: PointsExpiry) -> RustBuffer {
+    return FfiConverterTypePointsExpiry.lower(value)
+}
+
+
+/**
+ * The member's points as the server counts them.
+ */
+public struct PointsView: Equatable, Hashable {
+    public var balance: UInt64
+    /**
+     * The points that lapse on the (UTC) day of the next lapse, and the first instant; `None`
+     * if nothing expires.
+     */
+    public var nextExpiry: PointsExpiry?
+    /**
+     * The latest entries, newest first (at most [`LEDGER_SHOWN`]).
+     */
+    public var ledger: [PointsEntry]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(balance: UInt64, 
+        /**
+         * The points that lapse on the (UTC) day of the next lapse, and the first instant; `None`
+         * if nothing expires.
+         */nextExpiry: PointsExpiry?, 
+        /**
+         * The latest entries, newest first (at most [`LEDGER_SHOWN`]).
+         */ledger: [PointsEntry]) {
+        self.balance = balance
+        self.nextExpiry = nextExpiry
+        self.ledger = ledger
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PointsView: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePointsView: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PointsView {
+        return
+            try PointsView(
+                balance: FfiConverterUInt64.read(from: &buf), 
+                nextExpiry: FfiConverterOptionTypePointsExpiry.read(from: &buf), 
+                ledger: FfiConverterSequenceTypePointsEntry.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PointsView, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.balance, into: &buf)
+        FfiConverterOptionTypePointsExpiry.write(value.nextExpiry, into: &buf)
+        FfiConverterSequenceTypePointsEntry.write(value.ledger, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsView_lift(_ buf: RustBuffer) throws -> PointsView {
+    return try FfiConverterTypePointsView.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsView_lower(_ value: PointsView) -> RustBuffer {
+    return FfiConverterTypePointsView.lower(value)
 }
 
 
@@ -3042,6 +3403,248 @@ public func FfiConverterTypeProgram_lift(_ buf: RustBuffer) throws -> Program {
 #endif
 public func FfiConverterTypeProgram_lower(_ value: Program) -> RustBuffer {
     return FfiConverterTypeProgram.lower(value)
+}
+
+
+public struct PurchaseLine: Equatable, Hashable {
+    public var sku: String
+    public var category: String?
+    public var quantity: UInt32
+    public var amountCents: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(sku: String, category: String?, quantity: UInt32, amountCents: UInt64) {
+        self.sku = sku
+        self.category = category
+        self.quantity = quantity
+        self.amountCents = amountCents
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PurchaseLine: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePurchaseLine: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PurchaseLine {
+        return
+            try PurchaseLine(
+                sku: FfiConverterString.read(from: &buf), 
+                category: FfiConverterOptionString.read(from: &buf), 
+                quantity: FfiConverterUInt32.read(from: &buf), 
+                amountCents: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PurchaseLine, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sku, into: &buf)
+        FfiConverterOptionString.write(value.category, into: &buf)
+        FfiConverterUInt32.write(value.quantity, into: &buf)
+        FfiConverterUInt64.write(value.amountCents, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePurchaseLine_lift(_ buf: RustBuffer) throws -> PurchaseLine {
+    return try FfiConverterTypePurchaseLine.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePurchaseLine_lower(_ value: PurchaseLine) -> RustBuffer {
+    return FfiConverterTypePurchaseLine.lower(value)
+}
+
+
+/**
+ * What a purchase earned.
+ */
+public struct PurchaseReceipt: Equatable, Hashable {
+    public var purchaseId: String
+    /**
+     * `None`: no card was scanned.
+     */
+    public var memberId: String?
+    public var pointsEarned: UInt64
+    /**
+     * The member's balance after it.
+     */
+    public var pointsBalance: UInt64
+    /**
+     * Store-to-web: a coupon for the website, when the purchase qualifies.
+     */
+    public var webCoupon: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(purchaseId: String, 
+        /**
+         * `None`: no card was scanned.
+         */memberId: String?, pointsEarned: UInt64, 
+        /**
+         * The member's balance after it.
+         */pointsBalance: UInt64, 
+        /**
+         * Store-to-web: a coupon for the website, when the purchase qualifies.
+         */webCoupon: String?) {
+        self.purchaseId = purchaseId
+        self.memberId = memberId
+        self.pointsEarned = pointsEarned
+        self.pointsBalance = pointsBalance
+        self.webCoupon = webCoupon
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PurchaseReceipt: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePurchaseReceipt: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PurchaseReceipt {
+        return
+            try PurchaseReceipt(
+                purchaseId: FfiConverterString.read(from: &buf), 
+                memberId: FfiConverterOptionString.read(from: &buf), 
+                pointsEarned: FfiConverterUInt64.read(from: &buf), 
+                pointsBalance: FfiConverterUInt64.read(from: &buf), 
+                webCoupon: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PurchaseReceipt, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.purchaseId, into: &buf)
+        FfiConverterOptionString.write(value.memberId, into: &buf)
+        FfiConverterUInt64.write(value.pointsEarned, into: &buf)
+        FfiConverterUInt64.write(value.pointsBalance, into: &buf)
+        FfiConverterOptionString.write(value.webCoupon, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePurchaseReceipt_lift(_ buf: RustBuffer) throws -> PurchaseReceipt {
+    return try FfiConverterTypePurchaseReceipt.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePurchaseReceipt_lower(_ value: PurchaseReceipt) -> RustBuffer {
+    return FfiConverterTypePurchaseReceipt.lower(value)
+}
+
+
+/**
+ * A purchase at a till (or the web checkout).
+ */
+public struct PurchaseRequest: Equatable, Hashable {
+    /**
+     * Unique per shop.
+     */
+    public var receipt: String
+    /**
+     * The member card scanned at the till, if any.
+     */
+    public var cardNumber: String?
+    public var lines: [PurchaseLine]
+    /**
+     * What was paid, in cents (after discounts).
+     */
+    public var totalCents: UInt64
+    /**
+     * Set by a till reporting a purchase it recorded offline (RFC 3339, the till's clock).
+     */
+    public var occurredOfflineAt: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Unique per shop.
+         */receipt: String, 
+        /**
+         * The member card scanned at the till, if any.
+         */cardNumber: String?, lines: [PurchaseLine], 
+        /**
+         * What was paid, in cents (after discounts).
+         */totalCents: UInt64, 
+        /**
+         * Set by a till reporting a purchase it recorded offline (RFC 3339, the till's clock).
+         */occurredOfflineAt: String?) {
+        self.receipt = receipt
+        self.cardNumber = cardNumber
+        self.lines = lines
+        self.totalCents = totalCents
+        self.occurredOfflineAt = occurredOfflineAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PurchaseRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePurchaseRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PurchaseRequest {
+        return
+            try PurchaseRequest(
+                receipt: FfiConverterString.read(from: &buf), 
+                cardNumber: FfiConverterOptionString.read(from: &buf), 
+                lines: FfiConverterSequenceTypePurchaseLine.read(from: &buf), 
+                totalCents: FfiConverterUInt64.read(from: &buf), 
+                occurredOfflineAt: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PurchaseRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.receipt, into: &buf)
+        FfiConverterOptionString.write(value.cardNumber, into: &buf)
+        FfiConverterSequenceTypePurchaseLine.write(value.lines, into: &buf)
+        FfiConverterUInt64.write(value.totalCents, into: &buf)
+        FfiConverterOptionString.write(value.occurredOfflineAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePurchaseRequest_lift(_ buf: RustBuffer) throws -> PurchaseRequest {
+    return try FfiConverterTypePurchaseRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePurchaseRequest_lower(_ value: PurchaseRequest) -> RustBuffer {
+    return FfiConverterTypePurchaseRequest.lower(value)
 }
 
 
@@ -3314,6 +3917,230 @@ public func FfiConverterTypeRejectedAction_lift(_ buf: RustBuffer) throws -> Rej
 #endif
 public func FfiConverterTypeRejectedAction_lower(_ value: RejectedAction) -> RustBuffer {
     return FfiConverterTypeRejectedAction.lower(value)
+}
+
+
+public struct ReturnReport: Equatable, Hashable {
+    public var purchaseId: String
+    public var pointsReversed: UInt64
+    /**
+     * Points the member had spent already: the balance does not go below zero, the rest is
+     * written off (and reported here).
+     */
+    public var pointsUnrecovered: UInt64
+    public var pointsBalance: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(purchaseId: String, pointsReversed: UInt64, 
+        /**
+         * Points the member had spent already: the balance does not go below zero, the rest is
+         * written off (and reported here).
+         */pointsUnrecovered: UInt64, pointsBalance: UInt64) {
+        self.purchaseId = purchaseId
+        self.pointsReversed = pointsReversed
+        self.pointsUnrecovered = pointsUnrecovered
+        self.pointsBalance = pointsBalance
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReturnReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReturnReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReturnReport {
+        return
+            try ReturnReport(
+                purchaseId: FfiConverterString.read(from: &buf), 
+                pointsReversed: FfiConverterUInt64.read(from: &buf), 
+                pointsUnrecovered: FfiConverterUInt64.read(from: &buf), 
+                pointsBalance: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReturnReport, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.purchaseId, into: &buf)
+        FfiConverterUInt64.write(value.pointsReversed, into: &buf)
+        FfiConverterUInt64.write(value.pointsUnrecovered, into: &buf)
+        FfiConverterUInt64.write(value.pointsBalance, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReturnReport_lift(_ buf: RustBuffer) throws -> ReturnReport {
+    return try FfiConverterTypeReturnReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReturnReport_lower(_ value: ReturnReport) -> RustBuffer {
+    return FfiConverterTypeReturnReport.lower(value)
+}
+
+
+/**
+ * Goods brought back: points earned by the original purchase are taken back in proportion.
+ */
+public struct ReturnRequest: Equatable, Hashable {
+    /**
+     * The original purchase's receipt.
+     */
+    public var receipt: String
+    /**
+     * The original purchase's shop; the till's own shop if absent.
+     */
+    public var storeId: String?
+    public var refundedCents: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The original purchase's receipt.
+         */receipt: String, 
+        /**
+         * The original purchase's shop; the till's own shop if absent.
+         */storeId: String?, refundedCents: UInt64) {
+        self.receipt = receipt
+        self.storeId = storeId
+        self.refundedCents = refundedCents
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReturnRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReturnRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReturnRequest {
+        return
+            try ReturnRequest(
+                receipt: FfiConverterString.read(from: &buf), 
+                storeId: FfiConverterOptionString.read(from: &buf), 
+                refundedCents: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReturnRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.receipt, into: &buf)
+        FfiConverterOptionString.write(value.storeId, into: &buf)
+        FfiConverterUInt64.write(value.refundedCents, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReturnRequest_lift(_ buf: RustBuffer) throws -> ReturnRequest {
+    return try FfiConverterTypeReturnRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReturnRequest_lower(_ value: ReturnRequest) -> RustBuffer {
+    return FfiConverterTypeReturnRequest.lower(value)
+}
+
+
+/**
+ * An offer bought with points.
+ */
+public struct Reward: Equatable, Hashable {
+    public var offerId: String
+    public var title: String
+    public var pointsCost: UInt32
+    /**
+     * The cached balance covers it.
+     */
+    public var affordable: Bool
+    /**
+     * RFC 3339.
+     */
+    public var validTo: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(offerId: String, title: String, pointsCost: UInt32, 
+        /**
+         * The cached balance covers it.
+         */affordable: Bool, 
+        /**
+         * RFC 3339.
+         */validTo: String) {
+        self.offerId = offerId
+        self.title = title
+        self.pointsCost = pointsCost
+        self.affordable = affordable
+        self.validTo = validTo
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Reward: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReward: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Reward {
+        return
+            try Reward(
+                offerId: FfiConverterString.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                pointsCost: FfiConverterUInt32.read(from: &buf), 
+                affordable: FfiConverterBool.read(from: &buf), 
+                validTo: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Reward, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.offerId, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterUInt32.write(value.pointsCost, into: &buf)
+        FfiConverterBool.write(value.affordable, into: &buf)
+        FfiConverterString.write(value.validTo, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReward_lift(_ buf: RustBuffer) throws -> Reward {
+    return try FfiConverterTypeReward.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReward_lower(_ value: Reward) -> RustBuffer {
+    return FfiConverterTypeReward.lower(value)
 }
 
 
@@ -3824,6 +4651,436 @@ public func FfiConverterTypeSyncStatus_lower(_ value: SyncStatus) -> RustBuffer 
 
 
 /**
+ * Where the member stands and what the next tier needs.
+ */
+public struct TierProgress: Equatable, Hashable {
+    public var tier: String
+    /**
+     * Points earned within the rolling window.
+     */
+    public var qualifyingPoints: UInt64
+    /**
+     * `None` at the top tier.
+     */
+    public var nextTier: String?
+    public var pointsToNext: UInt64
+    /**
+     * RFC 3339: from then on the tier can drop if `points_to_keep` is not 0.
+     */
+    public var reviewAt: String
+    /**
+     * Qualifying points still missing to keep the current tier at the review.
+     */
+    public var pointsToKeep: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(tier: String, 
+        /**
+         * Points earned within the rolling window.
+         */qualifyingPoints: UInt64, 
+        /**
+         * `None` at the top tier.
+         */nextTier: String?, pointsToNext: UInt64, 
+        /**
+         * RFC 3339: from then on the tier can drop if `points_to_keep` is not 0.
+         */reviewAt: String, 
+        /**
+         * Qualifying points still missing to keep the current tier at the review.
+         */pointsToKeep: UInt64) {
+        self.tier = tier
+        self.qualifyingPoints = qualifyingPoints
+        self.nextTier = nextTier
+        self.pointsToNext = pointsToNext
+        self.reviewAt = reviewAt
+        self.pointsToKeep = pointsToKeep
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TierProgress: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTierProgress: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TierProgress {
+        return
+            try TierProgress(
+                tier: FfiConverterString.read(from: &buf), 
+                qualifyingPoints: FfiConverterUInt64.read(from: &buf), 
+                nextTier: FfiConverterOptionString.read(from: &buf), 
+                pointsToNext: FfiConverterUInt64.read(from: &buf), 
+                reviewAt: FfiConverterString.read(from: &buf), 
+                pointsToKeep: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TierProgress, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tier, into: &buf)
+        FfiConverterUInt64.write(value.qualifyingPoints, into: &buf)
+        FfiConverterOptionString.write(value.nextTier, into: &buf)
+        FfiConverterUInt64.write(value.pointsToNext, into: &buf)
+        FfiConverterString.write(value.reviewAt, into: &buf)
+        FfiConverterUInt64.write(value.pointsToKeep, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTierProgress_lift(_ buf: RustBuffer) throws -> TierProgress {
+    return try FfiConverterTypeTierProgress.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTierProgress_lower(_ value: TierProgress) -> RustBuffer {
+    return FfiConverterTypeTierProgress.lower(value)
+}
+
+
+/**
+ * One tier.
+ */
+public struct TierRule: Equatable, Hashable {
+    public var name: String
+    /**
+     * Qualifying points needed.
+     */
+    public var threshold: UInt64
+    /**
+     * Earning multiplier in percent (100: ×1, 150: ×1.5).
+     */
+    public var multiplierPercent: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(name: String, 
+        /**
+         * Qualifying points needed.
+         */threshold: UInt64, 
+        /**
+         * Earning multiplier in percent (100: ×1, 150: ×1.5).
+         */multiplierPercent: UInt32) {
+        self.name = name
+        self.threshold = threshold
+        self.multiplierPercent = multiplierPercent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TierRule: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTierRule: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TierRule {
+        return
+            try TierRule(
+                name: FfiConverterString.read(from: &buf), 
+                threshold: FfiConverterUInt64.read(from: &buf), 
+                multiplierPercent: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TierRule, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterUInt64.write(value.threshold, into: &buf)
+        FfiConverterUInt32.write(value.multiplierPercent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTierRule_lift(_ buf: RustBuffer) throws -> TierRule {
+    return try FfiConverterTypeTierRule.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTierRule_lower(_ value: TierRule) -> RustBuffer {
+    return FfiConverterTypeTierRule.lower(value)
+}
+
+
+/**
+ * The server's answer to one journaled report.
+ */
+public struct TillOutcome: Equatable, Hashable {
+    /**
+     * `redemption`, `purchase`, `void` or `return`.
+     */
+    public var kind: String
+    public var receipt: String
+    public var couponId: String?
+    public var status: UInt16
+    /**
+     * The problem code when refused (`redemption_conflict`…).
+     */
+    public var code: String?
+    /**
+     * For a conflict: the shop and time of the redemption that counts.
+     */
+    public var detail: String?
+    /**
+     * RFC 3339.
+     */
+    public var reportedAt: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `redemption`, `purchase`, `void` or `return`.
+         */kind: String, receipt: String, couponId: String?, status: UInt16, 
+        /**
+         * The problem code when refused (`redemption_conflict`…).
+         */code: String?, 
+        /**
+         * For a conflict: the shop and time of the redemption that counts.
+         */detail: String?, 
+        /**
+         * RFC 3339.
+         */reportedAt: String) {
+        self.kind = kind
+        self.receipt = receipt
+        self.couponId = couponId
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.reportedAt = reportedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TillOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTillOutcome: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TillOutcome {
+        return
+            try TillOutcome(
+                kind: FfiConverterString.read(from: &buf), 
+                receipt: FfiConverterString.read(from: &buf), 
+                couponId: FfiConverterOptionString.read(from: &buf), 
+                status: FfiConverterUInt16.read(from: &buf), 
+                code: FfiConverterOptionString.read(from: &buf), 
+                detail: FfiConverterOptionString.read(from: &buf), 
+                reportedAt: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TillOutcome, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterString.write(value.receipt, into: &buf)
+        FfiConverterOptionString.write(value.couponId, into: &buf)
+        FfiConverterUInt16.write(value.status, into: &buf)
+        FfiConverterOptionString.write(value.code, into: &buf)
+        FfiConverterOptionString.write(value.detail, into: &buf)
+        FfiConverterString.write(value.reportedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTillOutcome_lift(_ buf: RustBuffer) throws -> TillOutcome {
+    return try FfiConverterTypeTillOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTillOutcome_lower(_ value: TillOutcome) -> RustBuffer {
+    return FfiConverterTypeTillOutcome.lower(value)
+}
+
+
+/**
+ * What a [`Till::sync`] reported.
+ */
+public struct TillSyncReport: Equatable, Hashable {
+    /**
+     * Reports the server accepted.
+     */
+    public var accepted: UInt32
+    /**
+     * Offline redemptions that lost to an earlier redemption elsewhere: the merchant reviews
+     * them on the server.
+     */
+    public var conflicts: [TillOutcome]
+    /**
+     * Reports the server refused for another reason.
+     */
+    public var refused: [TillOutcome]
+    /**
+     * Still waiting (the server could not be reached again).
+     */
+    public var pending: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Reports the server accepted.
+         */accepted: UInt32, 
+        /**
+         * Offline redemptions that lost to an earlier redemption elsewhere: the merchant reviews
+         * them on the server.
+         */conflicts: [TillOutcome], 
+        /**
+         * Reports the server refused for another reason.
+         */refused: [TillOutcome], 
+        /**
+         * Still waiting (the server could not be reached again).
+         */pending: UInt32) {
+        self.accepted = accepted
+        self.conflicts = conflicts
+        self.refused = refused
+        self.pending = pending
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TillSyncReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTillSyncReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TillSyncReport {
+        return
+            try TillSyncReport(
+                accepted: FfiConverterUInt32.read(from: &buf), 
+                conflicts: FfiConverterSequenceTypeTillOutcome.read(from: &buf), 
+                refused: FfiConverterSequenceTypeTillOutcome.read(from: &buf), 
+                pending: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TillSyncReport, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.accepted, into: &buf)
+        FfiConverterSequenceTypeTillOutcome.write(value.conflicts, into: &buf)
+        FfiConverterSequenceTypeTillOutcome.write(value.refused, into: &buf)
+        FfiConverterUInt32.write(value.pending, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTillSyncReport_lift(_ buf: RustBuffer) throws -> TillSyncReport {
+    return try FfiConverterTypeTillSyncReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTillSyncReport_lower(_ value: TillSyncReport) -> RustBuffer {
+    return FfiConverterTypeTillSyncReport.lower(value)
+}
+
+
+public struct VoidReport: Equatable, Hashable {
+    public var receipt: String
+    /**
+     * Coupons usable again.
+     */
+    public var couponsRestored: [String]
+    public var purchaseVoided: Bool
+    public var pointsReversed: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(receipt: String, 
+        /**
+         * Coupons usable again.
+         */couponsRestored: [String], purchaseVoided: Bool, pointsReversed: UInt64) {
+        self.receipt = receipt
+        self.couponsRestored = couponsRestored
+        self.purchaseVoided = purchaseVoided
+        self.pointsReversed = pointsReversed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VoidReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVoidReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VoidReport {
+        return
+            try VoidReport(
+                receipt: FfiConverterString.read(from: &buf), 
+                couponsRestored: FfiConverterSequenceString.read(from: &buf), 
+                purchaseVoided: FfiConverterBool.read(from: &buf), 
+                pointsReversed: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VoidReport, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.receipt, into: &buf)
+        FfiConverterSequenceString.write(value.couponsRestored, into: &buf)
+        FfiConverterBool.write(value.purchaseVoided, into: &buf)
+        FfiConverterUInt64.write(value.pointsReversed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVoidReport_lift(_ buf: RustBuffer) throws -> VoidReport {
+    return try FfiConverterTypeVoidReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVoidReport_lower(_ value: VoidReport) -> RustBuffer {
+    return FfiConverterTypeVoidReport.lower(value)
+}
+
+
+/**
  * A coupon in the member's wallet.
  */
 public struct WalletCoupon: Equatable, Hashable {
@@ -3901,6 +5158,63 @@ public func FfiConverterTypeWalletCoupon_lift(_ buf: RustBuffer) throws -> Walle
 #endif
 public func FfiConverterTypeWalletCoupon_lower(_ value: WalletCoupon) -> RustBuffer {
     return FfiConverterTypeWalletCoupon.lower(value)
+}
+
+
+/**
+ * Store-to-web: a purchase in a shop earns a coupon for the website.
+ */
+public struct WebCouponRule: Equatable, Hashable {
+    public var minTotalCents: UInt64
+    public var offerId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(minTotalCents: UInt64, offerId: String) {
+        self.minTotalCents = minTotalCents
+        self.offerId = offerId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WebCouponRule: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWebCouponRule: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WebCouponRule {
+        return
+            try WebCouponRule(
+                minTotalCents: FfiConverterUInt64.read(from: &buf), 
+                offerId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WebCouponRule, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.minTotalCents, into: &buf)
+        FfiConverterString.write(value.offerId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWebCouponRule_lift(_ buf: RustBuffer) throws -> WebCouponRule {
+    return try FfiConverterTypeWebCouponRule.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWebCouponRule_lower(_ value: WebCouponRule) -> RustBuffer {
+    return FfiConverterTypeWebCouponRule.lower(value)
 }
 
 
@@ -4457,6 +5771,10 @@ public enum CouponState: Equatable, Hashable {
     case redeemed(storeId: String, redeemedAt: String
     )
     case expired
+    /**
+     * Taken back: the purchase that earned it was voided.
+     */
+    case revoked
 
 
 
@@ -4485,6 +5803,8 @@ public struct FfiConverterTypeCouponState: FfiConverterRustBuffer {
         
         case 3: return .expired
         
+        case 4: return .revoked
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -4505,6 +5825,10 @@ public struct FfiConverterTypeCouponState: FfiConverterRustBuffer {
         
         case .expired:
             writeInt(&buf, Int32(3))
+        
+        
+        case .revoked:
+            writeInt(&buf, Int32(4))
         
         }
     }
@@ -5270,6 +6594,188 @@ public func FfiConverterTypePlatform_lift(_ buf: RustBuffer) throws -> Platform 
 #endif
 public func FfiConverterTypePlatform_lower(_ value: Platform) -> RustBuffer {
     return FfiConverterTypePlatform.lower(value)
+}
+
+
+
+/**
+ * Why points cannot be spent.
+ */
+public 
+enum PointsError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    case Insufficient(needed: UInt64, balance: UInt64
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension PointsError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePointsError: FfiConverterRustBuffer {
+    typealias SwiftType = PointsError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PointsError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Insufficient(
+            needed: try FfiConverterUInt64.read(from: &buf), 
+            balance: try FfiConverterUInt64.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PointsError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Insufficient(needed,balance):
+            writeInt(&buf, Int32(1))
+            FfiConverterUInt64.write(needed, into: &buf)
+            FfiConverterUInt64.write(balance, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsError_lift(_ buf: RustBuffer) throws -> PointsError {
+    return try FfiConverterTypePointsError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsError_lower(_ value: PointsError) -> RustBuffer {
+    return FfiConverterTypePointsError.lower(value)
+}
+
+
+
+public enum PointsKind: Equatable, Hashable {
+    
+    /**
+     * From a purchase.
+     */
+    case earn
+    /**
+     * Spent on a reward.
+     */
+    case burn
+    /**
+     * Lapsed after the programme's validity.
+     */
+    case expire
+    /**
+     * By the operator (goodwill, correction).
+     */
+    case adjust
+    /**
+     * Taken back after a return or a void.
+     */
+    case reverse
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PointsKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePointsKind: FfiConverterRustBuffer {
+    typealias SwiftType = PointsKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PointsKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .earn
+        
+        case 2: return .burn
+        
+        case 3: return .expire
+        
+        case 4: return .adjust
+        
+        case 5: return .reverse
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PointsKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .earn:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .burn:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .expire:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .adjust:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .reverse:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsKind_lift(_ buf: RustBuffer) throws -> PointsKind {
+    return try FfiConverterTypePointsKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointsKind_lower(_ value: PointsKind) -> RustBuffer {
+    return FfiConverterTypePointsKind.lower(value)
 }
 
 
@@ -6363,6 +7869,30 @@ fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypePointsExpiry: FfiConverterRustBuffer {
+    typealias SwiftType = PointsExpiry?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePointsExpiry.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePointsExpiry.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeQuietHours: FfiConverterRustBuffer {
     typealias SwiftType = QuietHours?
 
@@ -6379,6 +7909,54 @@ fileprivate struct FfiConverterOptionTypeQuietHours: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeQuietHours.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTierProgress: FfiConverterRustBuffer {
+    typealias SwiftType = TierProgress?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTierProgress.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTierProgress.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeWebCouponRule: FfiConverterRustBuffer {
+    typealias SwiftType = WebCouponRule?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeWebCouponRule.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeWebCouponRule.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -6585,6 +8163,56 @@ fileprivate struct FfiConverterSequenceTypeOpeningHours: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePointsEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [PointsEntry]
+
+    public static func write(_ value: [PointsEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePointsEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PointsEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PointsEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePointsEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePurchaseLine: FfiConverterRustBuffer {
+    typealias SwiftType = [PurchaseLine]
+
+    public static func write(_ value: [PurchaseLine], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePurchaseLine.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PurchaseLine] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PurchaseLine]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePurchaseLine.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeSymbologySuggestion: FfiConverterRustBuffer {
     typealias SwiftType = [SymbologySuggestion]
 
@@ -6602,6 +8230,56 @@ fileprivate struct FfiConverterSequenceTypeSymbologySuggestion: FfiConverterRust
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeSymbologySuggestion.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTierRule: FfiConverterRustBuffer {
+    typealias SwiftType = [TierRule]
+
+    public static func write(_ value: [TierRule], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTierRule.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TierRule] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TierRule]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTierRule.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = [TillOutcome]
+
+    public static func write(_ value: [TillOutcome], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTillOutcome.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TillOutcome] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TillOutcome]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTillOutcome.read(from: &buf))
         }
         return seq
     }

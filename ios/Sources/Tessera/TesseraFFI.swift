@@ -1265,6 +1265,27 @@ public protocol TesseraProtocol: AnyObject, Sendable {
      */
     func syncStatus() throws  -> SyncStatus
     
+    /**
+     * Spend points on a reward (offline too): its coupon arrives at the next sync, or the
+     * action is rejected with `insufficient_points`.
+     */
+    func buyReward(offerId: String) throws 
+    
+    /**
+     * Balance, next expiry and the latest ledger lines, as of the last sync. Offline.
+     */
+    func points() throws  -> PointsView
+    
+    /**
+     * Rewards bought with points, cheapest first, with whether the balance covers each.
+     */
+    func rewards() throws  -> [Reward]
+    
+    /**
+     * The member's tier and what the next one needs, as of the last sync. Offline.
+     */
+    func tierProgress() throws  -> TierProgress?
+    
 }
 /**
  * One member's Tessera on one device. Thread-safe; call it from a background dispatcher.
@@ -1857,6 +1878,55 @@ open func syncStatus()throws  -> SyncStatus  {
 })
 }
     
+    /**
+     * Spend points on a reward (offline too): its coupon arrives at the next sync, or the
+     * action is rejected with `insufficient_points`.
+     */
+open func buyReward(offerId: String)throws   {try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_buy_reward(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(offerId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Balance, next expiry and the latest ledger lines, as of the last sync. Offline.
+     */
+open func points()throws  -> PointsView  {
+    return try  FfiConverterTypePointsView_lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_points(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Rewards bought with points, cheapest first, with whether the balance covers each.
+     */
+open func rewards()throws  -> [Reward]  {
+    return try  FfiConverterSequenceTypeReward.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_rewards(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The member's tier and what the next one needs, as of the last sync. Offline.
+     */
+open func tierProgress()throws  -> TierProgress?  {
+    return try  FfiConverterOptionTypeTierProgress.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_tier_progress(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -1900,6 +1970,299 @@ public func FfiConverterTypeTessera_lift(_ handle: UInt64) throws -> Tessera {
 #endif
 public func FfiConverterTypeTessera_lower(_ value: Tessera) -> UInt64 {
     return FfiConverterTypeTessera.lower(value)
+}
+
+
+
+
+
+
+/**
+ * One till of one shop (`web` for the web checkout), with its journal file. Thread-safe.
+ */
+public protocol TillProtocol: AnyObject, Sendable {
+    
+    /**
+     * The server's answers to journaled reports, newest first.
+     */
+    func outcomes(limit: UInt32) throws  -> [TillOutcome]
+    
+    /**
+     * Journaled requests not reported yet.
+     */
+    func pending() throws  -> UInt32
+    
+    /**
+     * Record a purchase (points, maybe a web coupon); `None`: journaled.
+     */
+    func recordPurchase(purchase: PurchaseRequest) throws  -> PurchaseReceipt?
+    
+    /**
+     * Redeem exactly once; `None`: honoured offline and journaled.
+     */
+    func redeem(code: String, basketCents: UInt64, receipt: String) throws  -> Redemption?
+    
+    /**
+     * Fetch the programme's keys again; how many.
+     */
+    func refreshKeys() throws  -> UInt32
+    
+    /**
+     * Goods brought back: points taken back in proportion; `None`: journaled.
+     */
+    func returnGoods(request: ReturnRequest) throws  -> ReturnReport?
+    
+    /**
+     * Report the journal; conflicts and refusals come back in the report.
+     */
+    func sync() throws  -> TillSyncReport
+    
+    /**
+     * Check a scanned code offline (signature, dates, shop, member if a card was scanned,
+     * basket, this till's journal); its claims.
+     */
+    func verify(code: String, memberId: String?, basketCents: UInt64) throws  -> CouponClaims
+    
+    /**
+     * Void what was recorded under `receipt` here within the window; `None`: voided offline.
+     */
+    func voidReceipt(receipt: String) throws  -> VoidReport?
+    
+}
+/**
+ * One till of one shop (`web` for the web checkout), with its journal file. Thread-safe.
+ */
+open class Till: TillProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tessera_ffi_fn_clone_till(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tessera_ffi_fn_free_till(handle, $0) }
+    }
+
+    
+    /**
+     * A till of `store_id` with its token, journaling in the file at `journal_path`. Fetches
+     * the programme's keys; offline, uses the journal's (`Network` if it never had any).
+     */
+public static func `open`(journalPath: String, serverUrl: String, token: String, storeId: String)throws  -> Till  {
+    return try  FfiConverterTypeTill_lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_constructor_till_open(
+        FfiConverterString.lower(journalPath),
+        FfiConverterString.lower(serverUrl),
+        FfiConverterString.lower(token),
+        FfiConverterString.lower(storeId),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The server's answers to journaled reports, newest first.
+     */
+open func outcomes(limit: UInt32)throws  -> [TillOutcome]  {
+    return try  FfiConverterSequenceTypeTillOutcome.lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_outcomes(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Journaled requests not reported yet.
+     */
+open func pending()throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_pending(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Record a purchase (points, maybe a web coupon); `None`: journaled.
+     */
+open func recordPurchase(purchase: PurchaseRequest)throws  -> PurchaseReceipt?  {
+    return try  FfiConverterOptionTypePurchaseReceipt.lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_record_purchase(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePurchaseRequest_lower(purchase),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Redeem exactly once; `None`: honoured offline and journaled.
+     */
+open func redeem(code: String, basketCents: UInt64, receipt: String)throws  -> Redemption?  {
+    return try  FfiConverterOptionTypeRedemption.lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_redeem(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(code),
+        FfiConverterUInt64.lower(basketCents),
+        FfiConverterString.lower(receipt),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Fetch the programme's keys again; how many.
+     */
+open func refreshKeys()throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_refresh_keys(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Goods brought back: points taken back in proportion; `None`: journaled.
+     */
+open func returnGoods(request: ReturnRequest)throws  -> ReturnReport?  {
+    return try  FfiConverterOptionTypeReturnReport.lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_return_goods(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeReturnRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Report the journal; conflicts and refusals come back in the report.
+     */
+open func sync()throws  -> TillSyncReport  {
+    return try  FfiConverterTypeTillSyncReport_lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_sync(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Check a scanned code offline (signature, dates, shop, member if a card was scanned,
+     * basket, this till's journal); its claims.
+     */
+open func verify(code: String, memberId: String?, basketCents: UInt64)throws  -> CouponClaims  {
+    return try  FfiConverterTypeCouponClaims_lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_verify(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(code),
+        FfiConverterOptionString.lower(memberId),
+        FfiConverterUInt64.lower(basketCents),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Void what was recorded under `receipt` here within the window; `None`: voided offline.
+     */
+open func voidReceipt(receipt: String)throws  -> VoidReport?  {
+    return try  FfiConverterOptionTypeVoidReport.lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_void_receipt(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(receipt),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTill: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Till
+
+    public static func lift(_ handle: UInt64) throws -> Till {
+        return Till(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Till) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Till {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Till, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTill_lift(_ handle: UInt64) throws -> Till {
+    return try FfiConverterTypeTill.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTill_lower(_ value: Till) -> UInt64 {
+    return FfiConverterTypeTill.lower(value)
 }
 
 
@@ -2661,6 +3024,147 @@ public func FfiConverterTypeSyncError_lower(_ value: SyncError) -> RustBuffer {
     return FfiConverterTypeSyncError.lower(value)
 }
 
+
+/**
+ * What a till's calls can answer.
+ */
+public 
+enum TillError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The code is refused: forged, altered, expired, another shop's or member's, below its
+     * minimum basket, or redeemed already (where and when).
+     */
+    case Coupon(problem: CouponError
+    )
+    /**
+     * The server refused the request; `code` is its stable problem code (`receipt_reused`,
+     * `void_window_closed`, `unknown_card`…).
+     */
+    case Refused(status: UInt16, code: String, detail: String
+    )
+    /**
+     * An argument is invalid; `field` names it.
+     */
+    case InvalidInput(field: String, reason: String
+    )
+    /**
+     * The server cannot be used: never reached for the keys, another protocol, a bad token.
+     */
+    case Network(problem: SyncError
+    )
+    /**
+     * The journal file failed (see `StorageError`).
+     */
+    case Journal(problem: StorageError
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension TillError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTillError: FfiConverterRustBuffer {
+    typealias SwiftType = TillError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TillError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Coupon(
+            problem: try FfiConverterTypeCouponError.read(from: &buf)
+            )
+        case 2: return .Refused(
+            status: try FfiConverterUInt16.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf), 
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .InvalidInput(
+            field: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .Network(
+            problem: try FfiConverterTypeSyncError.read(from: &buf)
+            )
+        case 5: return .Journal(
+            problem: try FfiConverterTypeStorageError.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TillError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Coupon(problem):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeCouponError.write(problem, into: &buf)
+            
+        
+        case let .Refused(status,code,detail):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .InvalidInput(field,reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(field, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Network(problem):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypeSyncError.write(problem, into: &buf)
+            
+        
+        case let .Journal(problem):
+            writeInt(&buf, Int32(5))
+            FfiConverterTypeStorageError.write(problem, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTillError_lift(_ buf: RustBuffer) throws -> TillError {
+    return try FfiConverterTypeTillError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTillError_lower(_ value: TillError) -> RustBuffer {
+    return FfiConverterTypeTillError.lower(value)
+}
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -2752,6 +3256,126 @@ fileprivate struct FfiConverterOptionTypeProgram: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeProgram.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePurchaseReceipt: FfiConverterRustBuffer {
+    typealias SwiftType = PurchaseReceipt?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePurchaseReceipt.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePurchaseReceipt.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRedemption: FfiConverterRustBuffer {
+    typealias SwiftType = Redemption?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRedemption.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRedemption.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeReturnReport: FfiConverterRustBuffer {
+    typealias SwiftType = ReturnReport?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeReturnReport.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeReturnReport.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTierProgress: FfiConverterRustBuffer {
+    typealias SwiftType = TierProgress?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTierProgress.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTierProgress.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeVoidReport: FfiConverterRustBuffer {
+    typealias SwiftType = VoidReport?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeVoidReport.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeVoidReport.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -2935,6 +3559,31 @@ fileprivate struct FfiConverterSequenceTypeRejectedAction: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeReward: FfiConverterRustBuffer {
+    typealias SwiftType = [Reward]
+
+    public static func write(_ value: [Reward], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeReward.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Reward] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Reward]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeReward.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeStore: FfiConverterRustBuffer {
     typealias SwiftType = [Store]
 
@@ -2952,6 +3601,31 @@ fileprivate struct FfiConverterSequenceTypeStore: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeStore.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = [TillOutcome]
+
+    public static func write(_ value: [TillOutcome], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTillOutcome.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TillOutcome] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TillOutcome]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTillOutcome.read(from: &buf))
         }
         return seq
     }
@@ -3307,13 +3981,55 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_sync_status() != 44094) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_tessera_buy_reward() != 59401) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_points() != 41524) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_rewards() != 10160) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_tier_progress() != 12485) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_logsink_log() != 44543) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_synclistener_on_progress() != 56478) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_till_outcomes() != 10023) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_pending() != 10323) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_record_purchase() != 50102) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_redeem() != 15112) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_refresh_keys() != 13704) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_return_goods() != 29614) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_sync() != 14280) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_verify() != 21921) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_void_receipt() != 54223) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_constructor_tessera_open() != 11713) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_constructor_till_open() != 50110) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -41,6 +41,8 @@ import app.tessera.core.ConsentChoice
 import app.tessera.core.ConsentRecord
 import app.tessera.core.ConsentStatus
 import app.tessera.core.ConsentText
+import app.tessera.core.CouponClaims
+import app.tessera.core.CouponException
 import app.tessera.core.DeviceInfo
 import app.tessera.core.ErasureReceipt
 import app.tessera.core.EventKind
@@ -56,6 +58,8 @@ import app.tessera.core.FfiConverterTypeConsentChoice
 import app.tessera.core.FfiConverterTypeConsentRecord
 import app.tessera.core.FfiConverterTypeConsentStatus
 import app.tessera.core.FfiConverterTypeConsentText
+import app.tessera.core.FfiConverterTypeCouponClaims
+import app.tessera.core.FfiConverterTypeCouponError
 import app.tessera.core.FfiConverterTypeDeviceInfo
 import app.tessera.core.FfiConverterTypeErasureReceipt
 import app.tessera.core.FfiConverterTypeEventKind
@@ -67,20 +71,31 @@ import app.tessera.core.FfiConverterTypeNotificationRequest
 import app.tessera.core.FfiConverterTypeNotificationVerdict
 import app.tessera.core.FfiConverterTypeOfferList
 import app.tessera.core.FfiConverterTypePlatform
+import app.tessera.core.FfiConverterTypePointsView
 import app.tessera.core.FfiConverterTypePosition
 import app.tessera.core.FfiConverterTypePreferences
 import app.tessera.core.FfiConverterTypeProgram
+import app.tessera.core.FfiConverterTypePurchaseReceipt
+import app.tessera.core.FfiConverterTypePurchaseRequest
 import app.tessera.core.FfiConverterTypePushDecision
 import app.tessera.core.FfiConverterTypePushProvider
+import app.tessera.core.FfiConverterTypeRedemption
 import app.tessera.core.FfiConverterTypeRegionEventKind
 import app.tessera.core.FfiConverterTypeRegionOutcome
 import app.tessera.core.FfiConverterTypeRejectedAction
+import app.tessera.core.FfiConverterTypeReturnReport
+import app.tessera.core.FfiConverterTypeReturnRequest
+import app.tessera.core.FfiConverterTypeReward
 import app.tessera.core.FfiConverterTypeStorageError
 import app.tessera.core.FfiConverterTypeStore
 import app.tessera.core.FfiConverterTypeSymbology
 import app.tessera.core.FfiConverterTypeSyncProgress
 import app.tessera.core.FfiConverterTypeSyncReport
 import app.tessera.core.FfiConverterTypeSyncStatus
+import app.tessera.core.FfiConverterTypeTierProgress
+import app.tessera.core.FfiConverterTypeTillOutcome
+import app.tessera.core.FfiConverterTypeTillSyncReport
+import app.tessera.core.FfiConverterTypeVoidReport
 import app.tessera.core.FfiConverterTypeWalletCoupon
 import app.tessera.core.GeofencePlan
 import app.tessera.core.MemberCard
@@ -89,20 +104,31 @@ import app.tessera.core.NotificationRequest
 import app.tessera.core.NotificationVerdict
 import app.tessera.core.OfferList
 import app.tessera.core.Platform
+import app.tessera.core.PointsView
 import app.tessera.core.Position
 import app.tessera.core.Preferences
 import app.tessera.core.Program
+import app.tessera.core.PurchaseReceipt
+import app.tessera.core.PurchaseRequest
 import app.tessera.core.PushDecision
 import app.tessera.core.PushProvider
+import app.tessera.core.Redemption
 import app.tessera.core.RegionEventKind
 import app.tessera.core.RegionOutcome
 import app.tessera.core.RejectedAction
+import app.tessera.core.ReturnReport
+import app.tessera.core.ReturnRequest
+import app.tessera.core.Reward
 import app.tessera.core.StorageException
 import app.tessera.core.Store
 import app.tessera.core.Symbology
 import app.tessera.core.SyncProgress
 import app.tessera.core.SyncReport
 import app.tessera.core.SyncStatus
+import app.tessera.core.TierProgress
+import app.tessera.core.TillOutcome
+import app.tessera.core.TillSyncReport
+import app.tessera.core.VoidReport
 import app.tessera.core.WalletCoupon
 import java.util.concurrent.atomic.AtomicBoolean
 import app.tessera.core.RustBuffer as RustBufferActivityEntry
@@ -116,6 +142,8 @@ import app.tessera.core.RustBuffer as RustBufferConsentChoice
 import app.tessera.core.RustBuffer as RustBufferConsentRecord
 import app.tessera.core.RustBuffer as RustBufferConsentStatus
 import app.tessera.core.RustBuffer as RustBufferConsentText
+import app.tessera.core.RustBuffer as RustBufferCouponClaims
+import app.tessera.core.RustBuffer as RustBufferCouponError
 import app.tessera.core.RustBuffer as RustBufferDeviceInfo
 import app.tessera.core.RustBuffer as RustBufferErasureReceipt
 import app.tessera.core.RustBuffer as RustBufferEventKind
@@ -127,20 +155,31 @@ import app.tessera.core.RustBuffer as RustBufferNotificationRequest
 import app.tessera.core.RustBuffer as RustBufferNotificationVerdict
 import app.tessera.core.RustBuffer as RustBufferOfferList
 import app.tessera.core.RustBuffer as RustBufferPlatform
+import app.tessera.core.RustBuffer as RustBufferPointsView
 import app.tessera.core.RustBuffer as RustBufferPosition
 import app.tessera.core.RustBuffer as RustBufferPreferences
 import app.tessera.core.RustBuffer as RustBufferProgram
+import app.tessera.core.RustBuffer as RustBufferPurchaseReceipt
+import app.tessera.core.RustBuffer as RustBufferPurchaseRequest
 import app.tessera.core.RustBuffer as RustBufferPushDecision
 import app.tessera.core.RustBuffer as RustBufferPushProvider
+import app.tessera.core.RustBuffer as RustBufferRedemption
 import app.tessera.core.RustBuffer as RustBufferRegionEventKind
 import app.tessera.core.RustBuffer as RustBufferRegionOutcome
 import app.tessera.core.RustBuffer as RustBufferRejectedAction
+import app.tessera.core.RustBuffer as RustBufferReturnReport
+import app.tessera.core.RustBuffer as RustBufferReturnRequest
+import app.tessera.core.RustBuffer as RustBufferReward
 import app.tessera.core.RustBuffer as RustBufferStorageError
 import app.tessera.core.RustBuffer as RustBufferStore
 import app.tessera.core.RustBuffer as RustBufferSymbology
 import app.tessera.core.RustBuffer as RustBufferSyncProgress
 import app.tessera.core.RustBuffer as RustBufferSyncReport
 import app.tessera.core.RustBuffer as RustBufferSyncStatus
+import app.tessera.core.RustBuffer as RustBufferTierProgress
+import app.tessera.core.RustBuffer as RustBufferTillOutcome
+import app.tessera.core.RustBuffer as RustBufferTillSyncReport
+import app.tessera.core.RustBuffer as RustBufferVoidReport
 import app.tessera.core.RustBuffer as RustBufferWalletCoupon
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
@@ -933,11 +972,39 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_sync_status(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_buy_reward(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_points(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_rewards(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_tier_progress(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_logsink_log(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_synclistener_on_progress(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_outcomes(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_pending(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_record_purchase(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_redeem(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_refresh_keys(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_return_goods(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_sync(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_verify(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_void_receipt(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_constructor_tessera_open(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_constructor_till_open(
     ): Int
     external fun ffi_tessera_ffi_uniffi_contract_version(
     ): Int
@@ -1050,6 +1117,14 @@ internal object UniffiLib {
     ): RustBufferSyncReport.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_sync_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferSyncStatus.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_buy_reward(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_points(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferPointsView.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_rewards(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_tier_progress(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_clone_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_tessera_ffi_fn_free_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1066,6 +1141,30 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_synclistener_on_progress(`ptr`: Long,`progress`: RustBufferSyncProgress.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_tessera_ffi_fn_clone_till(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_tessera_ffi_fn_free_till(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_constructor_till_open(`journalPath`: RustBuffer.ByValue,`serverUrl`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`storeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_till_outcomes(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_pending(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_tessera_ffi_fn_method_till_record_purchase(`ptr`: Long,`purchase`: RustBufferPurchaseRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_redeem(`ptr`: Long,`code`: RustBuffer.ByValue,`basketCents`: Long,`receipt`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_refresh_keys(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_tessera_ffi_fn_method_till_return_goods(`ptr`: Long,`request`: RustBufferReturnRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_sync(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferTillSyncReport.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_verify(`ptr`: Long,`code`: RustBuffer.ByValue,`memberId`: RustBuffer.ByValue,`basketCents`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferCouponClaims.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_void_receipt(`ptr`: Long,`receipt`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_func_analyse_card_number(`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferCardNumberAnalysis.ByValue
     external fun uniffi_tessera_ffi_fn_func_barcode_png(`matrix`: RustBufferBarcodeMatrix.ByValue,`scale`: Int,uniffi_out_err: UniffiRustCallStatus, 
@@ -2556,6 +2655,27 @@ public interface TesseraInterface {
      */
     fun `syncStatus`(): SyncStatus
     
+    /**
+     * Spend points on a reward (offline too): its coupon arrives at the next sync, or the
+     * action is rejected with `insufficient_points`.
+     */
+    fun `buyReward`(`offerId`: kotlin.String)
+    
+    /**
+     * Balance, next expiry and the latest ledger lines, as of the last sync. Offline.
+     */
+    fun `points`(): PointsView
+    
+    /**
+     * Rewards bought with points, cheapest first, with whether the balance covers each.
+     */
+    fun `rewards`(): List<Reward>
+    
+    /**
+     * The member's tier and what the next one needs, as of the last sync. Offline.
+     */
+    fun `tierProgress`(): TierProgress?
+    
     companion object
 }
 
@@ -3389,6 +3509,75 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
     
 
     
+    /**
+     * Spend points on a reward (offline too): its coupon arrives at the next sync, or the
+     * action is rejected with `insufficient_points`.
+     */
+    @Throws(ActionException::class)override fun `buyReward`(`offerId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_buy_reward(
+        it,
+        
+        FfiConverterString.lower(`offerId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Balance, next expiry and the latest ledger lines, as of the last sync. Offline.
+     */
+    @Throws(ActionException::class)override fun `points`(): PointsView {
+            return FfiConverterTypePointsView.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_points(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Rewards bought with points, cheapest first, with whether the balance covers each.
+     */
+    @Throws(ActionException::class)override fun `rewards`(): List<Reward> {
+            return FfiConverterSequenceTypeReward.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_rewards(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The member's tier and what the next one needs, as of the last sync. Offline.
+     */
+    @Throws(ActionException::class)override fun `tierProgress`(): TierProgress? {
+            return FfiConverterOptionalTypeTierProgress.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_tier_progress(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -3436,6 +3625,480 @@ public object FfiConverterTypeTessera: FfiConverter<Tessera, Long> {
     override fun allocationSize(value: Tessera) = 8UL
 
     override fun write(value: Tessera, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * One till of one shop (`web` for the web checkout), with its journal file. Thread-safe.
+ */
+public interface TillInterface {
+    
+    /**
+     * The server's answers to journaled reports, newest first.
+     */
+    fun `outcomes`(`limit`: kotlin.UInt): List<TillOutcome>
+    
+    /**
+     * Journaled requests not reported yet.
+     */
+    fun `pending`(): kotlin.UInt
+    
+    /**
+     * Record a purchase (points, maybe a web coupon); `None`: journaled.
+     */
+    fun `recordPurchase`(`purchase`: PurchaseRequest): PurchaseReceipt?
+    
+    /**
+     * Redeem exactly once; `None`: honoured offline and journaled.
+     */
+    fun `redeem`(`code`: kotlin.String, `basketCents`: kotlin.ULong, `receipt`: kotlin.String): Redemption?
+    
+    /**
+     * Fetch the programme's keys again; how many.
+     */
+    fun `refreshKeys`(): kotlin.UInt
+    
+    /**
+     * Goods brought back: points taken back in proportion; `None`: journaled.
+     */
+    fun `returnGoods`(`request`: ReturnRequest): ReturnReport?
+    
+    /**
+     * Report the journal; conflicts and refusals come back in the report.
+     */
+    fun `sync`(): TillSyncReport
+    
+    /**
+     * Check a scanned code offline (signature, dates, shop, member if a card was scanned,
+     * basket, this till's journal); its claims.
+     */
+    fun `verify`(`code`: kotlin.String, `memberId`: kotlin.String?, `basketCents`: kotlin.ULong): CouponClaims
+    
+    /**
+     * Void what was recorded under `receipt` here within the window; `None`: voided offline.
+     */
+    fun `voidReceipt`(`receipt`: kotlin.String): VoidReport?
+    
+    companion object
+}
+
+/**
+ * One till of one shop (`web` for the web checkout), with its journal file. Thread-safe.
+ */
+open class Till: Disposable, AutoCloseable, TillInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_tessera_ffi_fn_free_till(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_tessera_ffi_fn_clone_till(handle, status)
+        }
+    }
+
+    
+    /**
+     * The server's answers to journaled reports, newest first.
+     */
+    @Throws(TillException::class)override fun `outcomes`(`limit`: kotlin.UInt): List<TillOutcome> {
+            return FfiConverterSequenceTypeTillOutcome.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_outcomes(
+        it,
+        
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Journaled requests not reported yet.
+     */
+    @Throws(TillException::class)override fun `pending`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_pending(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Record a purchase (points, maybe a web coupon); `None`: journaled.
+     */
+    @Throws(TillException::class)override fun `recordPurchase`(`purchase`: PurchaseRequest): PurchaseReceipt? {
+            return FfiConverterOptionalTypePurchaseReceipt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_record_purchase(
+        it,
+        
+        FfiConverterTypePurchaseRequest.lower(`purchase`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Redeem exactly once; `None`: honoured offline and journaled.
+     */
+    @Throws(TillException::class)override fun `redeem`(`code`: kotlin.String, `basketCents`: kotlin.ULong, `receipt`: kotlin.String): Redemption? {
+            return FfiConverterOptionalTypeRedemption.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_redeem(
+        it,
+        
+        FfiConverterString.lower(`code`),
+        FfiConverterULong.lower(`basketCents`),
+        FfiConverterString.lower(`receipt`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Fetch the programme's keys again; how many.
+     */
+    @Throws(TillException::class)override fun `refreshKeys`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_refresh_keys(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Goods brought back: points taken back in proportion; `None`: journaled.
+     */
+    @Throws(TillException::class)override fun `returnGoods`(`request`: ReturnRequest): ReturnReport? {
+            return FfiConverterOptionalTypeReturnReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_return_goods(
+        it,
+        
+        FfiConverterTypeReturnRequest.lower(`request`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Report the journal; conflicts and refusals come back in the report.
+     */
+    @Throws(TillException::class)override fun `sync`(): TillSyncReport {
+            return FfiConverterTypeTillSyncReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_sync(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Check a scanned code offline (signature, dates, shop, member if a card was scanned,
+     * basket, this till's journal); its claims.
+     */
+    @Throws(TillException::class)override fun `verify`(`code`: kotlin.String, `memberId`: kotlin.String?, `basketCents`: kotlin.ULong): CouponClaims {
+            return FfiConverterTypeCouponClaims.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_verify(
+        it,
+        
+        FfiConverterString.lower(`code`),
+        FfiConverterOptionalString.lower(`memberId`),
+        FfiConverterULong.lower(`basketCents`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Void what was recorded under `receipt` here within the window; `None`: voided offline.
+     */
+    @Throws(TillException::class)override fun `voidReceipt`(`receipt`: kotlin.String): VoidReport? {
+            return FfiConverterOptionalTypeVoidReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_void_receipt(
+        it,
+        
+        FfiConverterString.lower(`receipt`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * A till of `store_id` with its token, journaling in the file at `journal_path`. Fetches
+     * the programme's keys; offline, uses the journal's (`Network` if it never had any).
+     */
+    @Throws(TillException::class) fun `open`(`journalPath`: kotlin.String, `serverUrl`: kotlin.String, `token`: kotlin.String, `storeId`: kotlin.String): Till {
+            return FfiConverterTypeTill.lift(
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_constructor_till_open(
+    
+        
+        FfiConverterString.lower(`journalPath`),
+        FfiConverterString.lower(`serverUrl`),
+        FfiConverterString.lower(`token`),
+        FfiConverterString.lower(`storeId`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTill: FfiConverter<Till, Long> {
+    override fun lower(value: Till): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Till {
+        return Till(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Till {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Till) = 8UL
+
+    override fun write(value: Till, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4319,6 +4982,187 @@ public object FfiConverterTypeSyncError : FfiConverterRustBuffer<SyncException> 
 
 
 
+
+/**
+ * What a till's calls can answer.
+ */
+sealed class TillException: kotlin.Exception() {
+    
+    /**
+     * The code is refused: forged, altered, expired, another shop's or member's, below its
+     * minimum basket, or redeemed already (where and when).
+     */
+    class Coupon(
+        
+        val `problem`: CouponException
+        ) : TillException() {
+        override val message
+            get() = "problem=${ `problem` }"
+    }
+    
+    /**
+     * The server refused the request; `code` is its stable problem code (`receipt_reused`,
+     * `void_window_closed`, `unknown_card`…).
+     */
+    class Refused(
+        
+        val `status`: kotlin.UShort, 
+        
+        val `code`: kotlin.String, 
+        
+        val `detail`: kotlin.String
+        ) : TillException() {
+        override val message
+            get() = "status=${ `status` }, code=${ `code` }, detail=${ `detail` }"
+    }
+    
+    /**
+     * An argument is invalid; `field` names it.
+     */
+    class InvalidInput(
+        
+        val `field`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : TillException() {
+        override val message
+            get() = "field=${ `field` }, reason=${ `reason` }"
+    }
+    
+    /**
+     * The server cannot be used: never reached for the keys, another protocol, a bad token.
+     */
+    class Network(
+        
+        val `problem`: SyncException
+        ) : TillException() {
+        override val message
+            get() = "problem=${ `problem` }"
+    }
+    
+    /**
+     * The journal file failed (see `StorageError`).
+     */
+    class Journal(
+        
+        val `problem`: StorageException
+        ) : TillException() {
+        override val message
+            get() = "problem=${ `problem` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<TillException> {
+        override fun lift(error_buf: RustBuffer.ByValue): TillException = FfiConverterTypeTillError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTillError : FfiConverterRustBuffer<TillException> {
+    override fun read(buf: ByteBuffer): TillException {
+        
+
+        return when(buf.getInt()) {
+            1 -> TillException.Coupon(
+                FfiConverterTypeCouponError.read(buf),
+                )
+            2 -> TillException.Refused(
+                FfiConverterUShort.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> TillException.InvalidInput(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            4 -> TillException.Network(
+                FfiConverterTypeSyncError.read(buf),
+                )
+            5 -> TillException.Journal(
+                FfiConverterTypeStorageError.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: TillException): ULong {
+        return when(value) {
+            is TillException.Coupon -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeCouponError.allocationSize(value.`problem`)
+            )
+            is TillException.Refused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterString.allocationSize(value.`code`)
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is TillException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`field`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is TillException.Network -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeSyncError.allocationSize(value.`problem`)
+            )
+            is TillException.Journal -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeStorageError.allocationSize(value.`problem`)
+            )
+        }
+    }
+
+    override fun write(value: TillException, buf: ByteBuffer) {
+        when(value) {
+            is TillException.Coupon -> {
+                buf.putInt(1)
+                FfiConverterTypeCouponError.write(value.`problem`, buf)
+                Unit
+            }
+            is TillException.Refused -> {
+                buf.putInt(2)
+                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterString.write(value.`code`, buf)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is TillException.InvalidInput -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`field`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is TillException.Network -> {
+                buf.putInt(4)
+                FfiConverterTypeSyncError.write(value.`problem`, buf)
+                Unit
+            }
+            is TillException.Journal -> {
+                buf.putInt(5)
+                FfiConverterTypeStorageError.write(value.`problem`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+
 /**
  * @suppress
  */
@@ -4440,6 +5284,166 @@ public object FfiConverterOptionalTypeProgram: FfiConverterRustBuffer<Program?> 
         } else {
             buf.put(1)
             FfiConverterTypeProgram.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypePurchaseReceipt: FfiConverterRustBuffer<PurchaseReceipt?> {
+    override fun read(buf: ByteBuffer): PurchaseReceipt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePurchaseReceipt.read(buf)
+    }
+
+    override fun allocationSize(value: PurchaseReceipt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePurchaseReceipt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: PurchaseReceipt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePurchaseReceipt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRedemption: FfiConverterRustBuffer<Redemption?> {
+    override fun read(buf: ByteBuffer): Redemption? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRedemption.read(buf)
+    }
+
+    override fun allocationSize(value: Redemption?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRedemption.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Redemption?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRedemption.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeReturnReport: FfiConverterRustBuffer<ReturnReport?> {
+    override fun read(buf: ByteBuffer): ReturnReport? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeReturnReport.read(buf)
+    }
+
+    override fun allocationSize(value: ReturnReport?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeReturnReport.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ReturnReport?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeReturnReport.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTierProgress: FfiConverterRustBuffer<TierProgress?> {
+    override fun read(buf: ByteBuffer): TierProgress? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTierProgress.read(buf)
+    }
+
+    override fun allocationSize(value: TierProgress?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTierProgress.allocationSize(value)
+        }
+    }
+
+    override fun write(value: TierProgress?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTierProgress.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeVoidReport: FfiConverterRustBuffer<VoidReport?> {
+    override fun read(buf: ByteBuffer): VoidReport? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeVoidReport.read(buf)
+    }
+
+    override fun allocationSize(value: VoidReport?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeVoidReport.allocationSize(value)
+        }
+    }
+
+    override fun write(value: VoidReport?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeVoidReport.write(value, buf)
         }
     }
 }
@@ -4646,6 +5650,34 @@ public object FfiConverterSequenceTypeRejectedAction: FfiConverterRustBuffer<Lis
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeReward: FfiConverterRustBuffer<List<Reward>> {
+    override fun read(buf: ByteBuffer): List<Reward> {
+        val len = buf.getInt()
+        return List<Reward>(len) {
+            FfiConverterTypeReward.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Reward>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeReward.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Reward>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeReward.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeStore: FfiConverterRustBuffer<List<Store>> {
     override fun read(buf: ByteBuffer): List<Store> {
         val len = buf.getInt()
@@ -4664,6 +5696,34 @@ public object FfiConverterSequenceTypeStore: FfiConverterRustBuffer<List<Store>>
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeStore.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer<List<TillOutcome>> {
+    override fun read(buf: ByteBuffer): List<TillOutcome> {
+        val len = buf.getInt()
+        return List<TillOutcome>(len) {
+            FfiConverterTypeTillOutcome.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TillOutcome>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTillOutcome.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TillOutcome>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTillOutcome.write(it, buf)
         }
     }
 }
@@ -4791,10 +5851,47 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 object BarcodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<BarcodeException> {
     override fun lift(error_buf: RustBuffer.ByValue): BarcodeException =
         app.tessera.core.BarcodeException.ErrorHandler.lift(
             RustBufferBarcodeError.ByValue().apply {
+                capacity = error_buf.capacity
+                len = error_buf.len
+                data = error_buf.data
+            }
+        )
+}
+
+
+
+object CouponExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<CouponException> {
+    override fun lift(error_buf: RustBuffer.ByValue): CouponException =
+        app.tessera.core.CouponException.ErrorHandler.lift(
+            RustBufferCouponError.ByValue().apply {
                 capacity = error_buf.capacity
                 len = error_buf.len
                 data = error_buf.data

@@ -2235,6 +2235,93 @@ public object FfiConverterTypeGeofenceRegion: FfiConverterRustBuffer<GeofenceReg
 
 
 /**
+ * The programme's points and tier rules (set by the operator, sent to phones with the member).
+ */
+data class LoyaltyRules (
+    /**
+     * Points per whole euro spent (before the tier's multiplier).
+     */
+    var `pointsPerEuro`: kotlin.UInt
+    , 
+    /**
+     * Earned points expire this many days after they were earned; 0: never.
+     */
+    var `pointsValidityDays`: kotlin.UInt
+    , 
+    /**
+     * Ascending thresholds; the first one's threshold is 0 (everyone has it).
+     */
+    var `tiers`: List<TierRule>
+    , 
+    /**
+     * Qualifying points count over this many days back.
+     */
+    var `tierWindowDays`: kotlin.UInt
+    , 
+    /**
+     * A tier reached is kept at least this many days before a downgrade.
+     */
+    var `tierHoldDays`: kotlin.UInt
+    , 
+    /**
+     * Redemptions and purchases can be voided this many minutes after they were recorded.
+     */
+    var `voidWindowMinutes`: kotlin.UInt
+    , 
+    /**
+     * A purchase at or above `min_total_cents` issues a coupon for this (online) offer.
+     */
+    var `webCoupon`: WebCouponRule?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLoyaltyRules: FfiConverterRustBuffer<LoyaltyRules> {
+    override fun read(buf: ByteBuffer): LoyaltyRules {
+        return LoyaltyRules(
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterSequenceTypeTierRule.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalTypeWebCouponRule.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: LoyaltyRules) = (
+            FfiConverterUInt.allocationSize(value.`pointsPerEuro`) +
+            FfiConverterUInt.allocationSize(value.`pointsValidityDays`) +
+            FfiConverterSequenceTypeTierRule.allocationSize(value.`tiers`) +
+            FfiConverterUInt.allocationSize(value.`tierWindowDays`) +
+            FfiConverterUInt.allocationSize(value.`tierHoldDays`) +
+            FfiConverterUInt.allocationSize(value.`voidWindowMinutes`) +
+            FfiConverterOptionalTypeWebCouponRule.allocationSize(value.`webCoupon`)
+    )
+
+    override fun write(value: LoyaltyRules, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`pointsPerEuro`, buf)
+            FfiConverterUInt.write(value.`pointsValidityDays`, buf)
+            FfiConverterSequenceTypeTierRule.write(value.`tiers`, buf)
+            FfiConverterUInt.write(value.`tierWindowDays`, buf)
+            FfiConverterUInt.write(value.`tierHoldDays`, buf)
+            FfiConverterUInt.write(value.`voidWindowMinutes`, buf)
+            FfiConverterOptionalTypeWebCouponRule.write(value.`webCoupon`, buf)
+    }
+}
+
+
+
+/**
  * The member's card, as entered at enrolment (later: as sent by the server).
  */
 data class MemberCard (
@@ -2335,6 +2422,16 @@ data class MemberState (
      * The member's coupons, newest first.
      */
     var `wallet`: List<WalletCoupon>
+    , 
+    /**
+     * Points: balance, what expires next, the latest ledger entries.
+     */
+    var `points`: PointsView
+    , 
+    /**
+     * Where the member stands in the programme's tiers (when it has tier rules).
+     */
+    var `tierProgress`: TierProgress?
     
 ){
     
@@ -2362,6 +2459,8 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterTypePreferences.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterSequenceTypeWalletCoupon.read(buf),
+            FfiConverterTypePointsView.read(buf),
+            FfiConverterOptionalTypeTierProgress.read(buf),
         )
     }
 
@@ -2376,7 +2475,9 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterSequenceTypeConsentRecord.allocationSize(value.`consents`) +
             FfiConverterTypePreferences.allocationSize(value.`preferences`) +
             FfiConverterSequenceString.allocationSize(value.`segments`) +
-            FfiConverterSequenceTypeWalletCoupon.allocationSize(value.`wallet`)
+            FfiConverterSequenceTypeWalletCoupon.allocationSize(value.`wallet`) +
+            FfiConverterTypePointsView.allocationSize(value.`points`) +
+            FfiConverterOptionalTypeTierProgress.allocationSize(value.`tierProgress`)
     )
 
     override fun write(value: MemberState, buf: ByteBuffer) {
@@ -2391,6 +2492,8 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterTypePreferences.write(value.`preferences`, buf)
             FfiConverterSequenceString.write(value.`segments`, buf)
             FfiConverterSequenceTypeWalletCoupon.write(value.`wallet`, buf)
+            FfiConverterTypePointsView.write(value.`points`, buf)
+            FfiConverterOptionalTypeTierProgress.write(value.`tierProgress`, buf)
     }
 }
 
@@ -2564,6 +2667,11 @@ data class Offer (
     var `perMemberLimit`: kotlin.UInt?
     , 
     var `requiresClip`: kotlin.Boolean
+    , 
+    /**
+     * A reward: members buy its coupon with this many points.
+     */
+    var `pointsCost`: kotlin.UInt?
     
 ){
     
@@ -2598,6 +2706,7 @@ public object FfiConverterTypeOffer: FfiConverterRustBuffer<Offer> {
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
@@ -2619,7 +2728,8 @@ public object FfiConverterTypeOffer: FfiConverterRustBuffer<Offer> {
             FfiConverterSequenceString.allocationSize(value.`segments`) +
             FfiConverterOptionalULong.allocationSize(value.`minBasketCents`) +
             FfiConverterOptionalUInt.allocationSize(value.`perMemberLimit`) +
-            FfiConverterBoolean.allocationSize(value.`requiresClip`)
+            FfiConverterBoolean.allocationSize(value.`requiresClip`) +
+            FfiConverterOptionalUInt.allocationSize(value.`pointsCost`)
     )
 
     override fun write(value: Offer, buf: ByteBuffer) {
@@ -2641,6 +2751,7 @@ public object FfiConverterTypeOffer: FfiConverterRustBuffer<Offer> {
             FfiConverterOptionalULong.write(value.`minBasketCents`, buf)
             FfiConverterOptionalUInt.write(value.`perMemberLimit`, buf)
             FfiConverterBoolean.write(value.`requiresClip`, buf)
+            FfiConverterOptionalUInt.write(value.`pointsCost`, buf)
     }
 }
 
@@ -2792,6 +2903,157 @@ public object FfiConverterTypeOpeningHours: FfiConverterRustBuffer<OpeningHours>
             FfiConverterUByte.write(value.`day`, buf)
             FfiConverterString.write(value.`opens`, buf)
             FfiConverterString.write(value.`closes`, buf)
+    }
+}
+
+
+
+/**
+ * One line of the points ledger.
+ */
+data class PointsEntry (
+    var `kind`: PointsKind
+    , 
+    /**
+     * Signed: earned and positive adjustments are above 0.
+     */
+    var `points`: kotlin.Long
+    , 
+    /**
+     * What it was for: a receipt, a reward, an operator's note.
+     */
+    var `reason`: kotlin.String
+    , 
+    /**
+     * RFC 3339, the server's clock.
+     */
+    var `at`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePointsEntry: FfiConverterRustBuffer<PointsEntry> {
+    override fun read(buf: ByteBuffer): PointsEntry {
+        return PointsEntry(
+            FfiConverterTypePointsKind.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PointsEntry) = (
+            FfiConverterTypePointsKind.allocationSize(value.`kind`) +
+            FfiConverterLong.allocationSize(value.`points`) +
+            FfiConverterString.allocationSize(value.`reason`) +
+            FfiConverterString.allocationSize(value.`at`)
+    )
+
+    override fun write(value: PointsEntry, buf: ByteBuffer) {
+            FfiConverterTypePointsKind.write(value.`kind`, buf)
+            FfiConverterLong.write(value.`points`, buf)
+            FfiConverterString.write(value.`reason`, buf)
+            FfiConverterString.write(value.`at`, buf)
+    }
+}
+
+
+
+data class PointsExpiry (
+    var `points`: kotlin.ULong
+    , 
+    var `expiresAt`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePointsExpiry: FfiConverterRustBuffer<PointsExpiry> {
+    override fun read(buf: ByteBuffer): PointsExpiry {
+        return PointsExpiry(
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PointsExpiry) = (
+            FfiConverterULong.allocationSize(value.`points`) +
+            FfiConverterString.allocationSize(value.`expiresAt`)
+    )
+
+    override fun write(value: PointsExpiry, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`points`, buf)
+            FfiConverterString.write(value.`expiresAt`, buf)
+    }
+}
+
+
+
+/**
+ * The member's points as the server counts them.
+ */
+data class PointsView (
+    var `balance`: kotlin.ULong
+    , 
+    /**
+     * The points that lapse on the (UTC) day of the next lapse, and the first instant; `None`
+     * if nothing expires.
+     */
+    var `nextExpiry`: PointsExpiry?
+    , 
+    /**
+     * The latest entries, newest first (at most [`LEDGER_SHOWN`]).
+     */
+    var `ledger`: List<PointsEntry>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePointsView: FfiConverterRustBuffer<PointsView> {
+    override fun read(buf: ByteBuffer): PointsView {
+        return PointsView(
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalTypePointsExpiry.read(buf),
+            FfiConverterSequenceTypePointsEntry.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PointsView) = (
+            FfiConverterULong.allocationSize(value.`balance`) +
+            FfiConverterOptionalTypePointsExpiry.allocationSize(value.`nextExpiry`) +
+            FfiConverterSequenceTypePointsEntry.allocationSize(value.`ledger`)
+    )
+
+    override fun write(value: PointsView, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`balance`, buf)
+            FfiConverterOptionalTypePointsExpiry.write(value.`nextExpiry`, buf)
+            FfiConverterSequenceTypePointsEntry.write(value.`ledger`, buf)
     }
 }
 
@@ -2969,6 +3231,187 @@ public object FfiConverterTypeProgram: FfiConverterRustBuffer<Program> {
             FfiConverterString.write(value.`name`, buf)
             FfiConverterString.write(value.`brandColor`, buf)
             FfiConverterTypeSymbology.write(value.`symbology`, buf)
+    }
+}
+
+
+
+data class PurchaseLine (
+    var `sku`: kotlin.String
+    , 
+    var `category`: kotlin.String?
+    , 
+    var `quantity`: kotlin.UInt
+    , 
+    var `amountCents`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePurchaseLine: FfiConverterRustBuffer<PurchaseLine> {
+    override fun read(buf: ByteBuffer): PurchaseLine {
+        return PurchaseLine(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PurchaseLine) = (
+            FfiConverterString.allocationSize(value.`sku`) +
+            FfiConverterOptionalString.allocationSize(value.`category`) +
+            FfiConverterUInt.allocationSize(value.`quantity`) +
+            FfiConverterULong.allocationSize(value.`amountCents`)
+    )
+
+    override fun write(value: PurchaseLine, buf: ByteBuffer) {
+            FfiConverterString.write(value.`sku`, buf)
+            FfiConverterOptionalString.write(value.`category`, buf)
+            FfiConverterUInt.write(value.`quantity`, buf)
+            FfiConverterULong.write(value.`amountCents`, buf)
+    }
+}
+
+
+
+/**
+ * What a purchase earned.
+ */
+data class PurchaseReceipt (
+    var `purchaseId`: kotlin.String
+    , 
+    /**
+     * `None`: no card was scanned.
+     */
+    var `memberId`: kotlin.String?
+    , 
+    var `pointsEarned`: kotlin.ULong
+    , 
+    /**
+     * The member's balance after it.
+     */
+    var `pointsBalance`: kotlin.ULong
+    , 
+    /**
+     * Store-to-web: a coupon for the website, when the purchase qualifies.
+     */
+    var `webCoupon`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePurchaseReceipt: FfiConverterRustBuffer<PurchaseReceipt> {
+    override fun read(buf: ByteBuffer): PurchaseReceipt {
+        return PurchaseReceipt(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PurchaseReceipt) = (
+            FfiConverterString.allocationSize(value.`purchaseId`) +
+            FfiConverterOptionalString.allocationSize(value.`memberId`) +
+            FfiConverterULong.allocationSize(value.`pointsEarned`) +
+            FfiConverterULong.allocationSize(value.`pointsBalance`) +
+            FfiConverterOptionalString.allocationSize(value.`webCoupon`)
+    )
+
+    override fun write(value: PurchaseReceipt, buf: ByteBuffer) {
+            FfiConverterString.write(value.`purchaseId`, buf)
+            FfiConverterOptionalString.write(value.`memberId`, buf)
+            FfiConverterULong.write(value.`pointsEarned`, buf)
+            FfiConverterULong.write(value.`pointsBalance`, buf)
+            FfiConverterOptionalString.write(value.`webCoupon`, buf)
+    }
+}
+
+
+
+/**
+ * A purchase at a till (or the web checkout).
+ */
+data class PurchaseRequest (
+    /**
+     * Unique per shop.
+     */
+    var `receipt`: kotlin.String
+    , 
+    /**
+     * The member card scanned at the till, if any.
+     */
+    var `cardNumber`: kotlin.String?
+    , 
+    var `lines`: List<PurchaseLine>
+    , 
+    /**
+     * What was paid, in cents (after discounts).
+     */
+    var `totalCents`: kotlin.ULong
+    , 
+    /**
+     * Set by a till reporting a purchase it recorded offline (RFC 3339, the till's clock).
+     */
+    var `occurredOfflineAt`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePurchaseRequest: FfiConverterRustBuffer<PurchaseRequest> {
+    override fun read(buf: ByteBuffer): PurchaseRequest {
+        return PurchaseRequest(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceTypePurchaseLine.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PurchaseRequest) = (
+            FfiConverterString.allocationSize(value.`receipt`) +
+            FfiConverterOptionalString.allocationSize(value.`cardNumber`) +
+            FfiConverterSequenceTypePurchaseLine.allocationSize(value.`lines`) +
+            FfiConverterULong.allocationSize(value.`totalCents`) +
+            FfiConverterOptionalString.allocationSize(value.`occurredOfflineAt`)
+    )
+
+    override fun write(value: PurchaseRequest, buf: ByteBuffer) {
+            FfiConverterString.write(value.`receipt`, buf)
+            FfiConverterOptionalString.write(value.`cardNumber`, buf)
+            FfiConverterSequenceTypePurchaseLine.write(value.`lines`, buf)
+            FfiConverterULong.write(value.`totalCents`, buf)
+            FfiConverterOptionalString.write(value.`occurredOfflineAt`, buf)
     }
 }
 
@@ -3179,6 +3622,172 @@ public object FfiConverterTypeRejectedAction: FfiConverterRustBuffer<RejectedAct
             FfiConverterOptionalString.write(value.`detail`, buf)
             FfiConverterTimestamp.write(value.`createdAt`, buf)
             FfiConverterTimestamp.write(value.`rejectedAt`, buf)
+    }
+}
+
+
+
+data class ReturnReport (
+    var `purchaseId`: kotlin.String
+    , 
+    var `pointsReversed`: kotlin.ULong
+    , 
+    /**
+     * Points the member had spent already: the balance does not go below zero, the rest is
+     * written off (and reported here).
+     */
+    var `pointsUnrecovered`: kotlin.ULong
+    , 
+    var `pointsBalance`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReturnReport: FfiConverterRustBuffer<ReturnReport> {
+    override fun read(buf: ByteBuffer): ReturnReport {
+        return ReturnReport(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReturnReport) = (
+            FfiConverterString.allocationSize(value.`purchaseId`) +
+            FfiConverterULong.allocationSize(value.`pointsReversed`) +
+            FfiConverterULong.allocationSize(value.`pointsUnrecovered`) +
+            FfiConverterULong.allocationSize(value.`pointsBalance`)
+    )
+
+    override fun write(value: ReturnReport, buf: ByteBuffer) {
+            FfiConverterString.write(value.`purchaseId`, buf)
+            FfiConverterULong.write(value.`pointsReversed`, buf)
+            FfiConverterULong.write(value.`pointsUnrecovered`, buf)
+            FfiConverterULong.write(value.`pointsBalance`, buf)
+    }
+}
+
+
+
+/**
+ * Goods brought back: points earned by the original purchase are taken back in proportion.
+ */
+data class ReturnRequest (
+    /**
+     * The original purchase's receipt.
+     */
+    var `receipt`: kotlin.String
+    , 
+    /**
+     * The original purchase's shop; the till's own shop if absent.
+     */
+    var `storeId`: kotlin.String?
+    , 
+    var `refundedCents`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReturnRequest: FfiConverterRustBuffer<ReturnRequest> {
+    override fun read(buf: ByteBuffer): ReturnRequest {
+        return ReturnRequest(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReturnRequest) = (
+            FfiConverterString.allocationSize(value.`receipt`) +
+            FfiConverterOptionalString.allocationSize(value.`storeId`) +
+            FfiConverterULong.allocationSize(value.`refundedCents`)
+    )
+
+    override fun write(value: ReturnRequest, buf: ByteBuffer) {
+            FfiConverterString.write(value.`receipt`, buf)
+            FfiConverterOptionalString.write(value.`storeId`, buf)
+            FfiConverterULong.write(value.`refundedCents`, buf)
+    }
+}
+
+
+
+/**
+ * An offer bought with points.
+ */
+data class Reward (
+    var `offerId`: kotlin.String
+    , 
+    var `title`: kotlin.String
+    , 
+    var `pointsCost`: kotlin.UInt
+    , 
+    /**
+     * The cached balance covers it.
+     */
+    var `affordable`: kotlin.Boolean
+    , 
+    /**
+     * RFC 3339.
+     */
+    var `validTo`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReward: FfiConverterRustBuffer<Reward> {
+    override fun read(buf: ByteBuffer): Reward {
+        return Reward(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Reward) = (
+            FfiConverterString.allocationSize(value.`offerId`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterUInt.allocationSize(value.`pointsCost`) +
+            FfiConverterBoolean.allocationSize(value.`affordable`) +
+            FfiConverterString.allocationSize(value.`validTo`)
+    )
+
+    override fun write(value: Reward, buf: ByteBuffer) {
+            FfiConverterString.write(value.`offerId`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterUInt.write(value.`pointsCost`, buf)
+            FfiConverterBoolean.write(value.`affordable`, buf)
+            FfiConverterString.write(value.`validTo`, buf)
     }
 }
 
@@ -3583,6 +4192,324 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
 
 
 /**
+ * Where the member stands and what the next tier needs.
+ */
+data class TierProgress (
+    var `tier`: kotlin.String
+    , 
+    /**
+     * Points earned within the rolling window.
+     */
+    var `qualifyingPoints`: kotlin.ULong
+    , 
+    /**
+     * `None` at the top tier.
+     */
+    var `nextTier`: kotlin.String?
+    , 
+    var `pointsToNext`: kotlin.ULong
+    , 
+    /**
+     * RFC 3339: from then on the tier can drop if `points_to_keep` is not 0.
+     */
+    var `reviewAt`: kotlin.String
+    , 
+    /**
+     * Qualifying points still missing to keep the current tier at the review.
+     */
+    var `pointsToKeep`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTierProgress: FfiConverterRustBuffer<TierProgress> {
+    override fun read(buf: ByteBuffer): TierProgress {
+        return TierProgress(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TierProgress) = (
+            FfiConverterString.allocationSize(value.`tier`) +
+            FfiConverterULong.allocationSize(value.`qualifyingPoints`) +
+            FfiConverterOptionalString.allocationSize(value.`nextTier`) +
+            FfiConverterULong.allocationSize(value.`pointsToNext`) +
+            FfiConverterString.allocationSize(value.`reviewAt`) +
+            FfiConverterULong.allocationSize(value.`pointsToKeep`)
+    )
+
+    override fun write(value: TierProgress, buf: ByteBuffer) {
+            FfiConverterString.write(value.`tier`, buf)
+            FfiConverterULong.write(value.`qualifyingPoints`, buf)
+            FfiConverterOptionalString.write(value.`nextTier`, buf)
+            FfiConverterULong.write(value.`pointsToNext`, buf)
+            FfiConverterString.write(value.`reviewAt`, buf)
+            FfiConverterULong.write(value.`pointsToKeep`, buf)
+    }
+}
+
+
+
+/**
+ * One tier.
+ */
+data class TierRule (
+    var `name`: kotlin.String
+    , 
+    /**
+     * Qualifying points needed.
+     */
+    var `threshold`: kotlin.ULong
+    , 
+    /**
+     * Earning multiplier in percent (100: ×1, 150: ×1.5).
+     */
+    var `multiplierPercent`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTierRule: FfiConverterRustBuffer<TierRule> {
+    override fun read(buf: ByteBuffer): TierRule {
+        return TierRule(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TierRule) = (
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterULong.allocationSize(value.`threshold`) +
+            FfiConverterUInt.allocationSize(value.`multiplierPercent`)
+    )
+
+    override fun write(value: TierRule, buf: ByteBuffer) {
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterULong.write(value.`threshold`, buf)
+            FfiConverterUInt.write(value.`multiplierPercent`, buf)
+    }
+}
+
+
+
+/**
+ * The server's answer to one journaled report.
+ */
+data class TillOutcome (
+    /**
+     * `redemption`, `purchase`, `void` or `return`.
+     */
+    var `kind`: kotlin.String
+    , 
+    var `receipt`: kotlin.String
+    , 
+    var `couponId`: kotlin.String?
+    , 
+    var `status`: kotlin.UShort
+    , 
+    /**
+     * The problem code when refused (`redemption_conflict`…).
+     */
+    var `code`: kotlin.String?
+    , 
+    /**
+     * For a conflict: the shop and time of the redemption that counts.
+     */
+    var `detail`: kotlin.String?
+    , 
+    /**
+     * RFC 3339.
+     */
+    var `reportedAt`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTillOutcome: FfiConverterRustBuffer<TillOutcome> {
+    override fun read(buf: ByteBuffer): TillOutcome {
+        return TillOutcome(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUShort.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TillOutcome) = (
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`receipt`) +
+            FfiConverterOptionalString.allocationSize(value.`couponId`) +
+            FfiConverterUShort.allocationSize(value.`status`) +
+            FfiConverterOptionalString.allocationSize(value.`code`) +
+            FfiConverterOptionalString.allocationSize(value.`detail`) +
+            FfiConverterString.allocationSize(value.`reportedAt`)
+    )
+
+    override fun write(value: TillOutcome, buf: ByteBuffer) {
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterString.write(value.`receipt`, buf)
+            FfiConverterOptionalString.write(value.`couponId`, buf)
+            FfiConverterUShort.write(value.`status`, buf)
+            FfiConverterOptionalString.write(value.`code`, buf)
+            FfiConverterOptionalString.write(value.`detail`, buf)
+            FfiConverterString.write(value.`reportedAt`, buf)
+    }
+}
+
+
+
+/**
+ * What a [`Till::sync`] reported.
+ */
+data class TillSyncReport (
+    /**
+     * Reports the server accepted.
+     */
+    var `accepted`: kotlin.UInt
+    , 
+    /**
+     * Offline redemptions that lost to an earlier redemption elsewhere: the merchant reviews
+     * them on the server.
+     */
+    var `conflicts`: List<TillOutcome>
+    , 
+    /**
+     * Reports the server refused for another reason.
+     */
+    var `refused`: List<TillOutcome>
+    , 
+    /**
+     * Still waiting (the server could not be reached again).
+     */
+    var `pending`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTillSyncReport: FfiConverterRustBuffer<TillSyncReport> {
+    override fun read(buf: ByteBuffer): TillSyncReport {
+        return TillSyncReport(
+            FfiConverterUInt.read(buf),
+            FfiConverterSequenceTypeTillOutcome.read(buf),
+            FfiConverterSequenceTypeTillOutcome.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TillSyncReport) = (
+            FfiConverterUInt.allocationSize(value.`accepted`) +
+            FfiConverterSequenceTypeTillOutcome.allocationSize(value.`conflicts`) +
+            FfiConverterSequenceTypeTillOutcome.allocationSize(value.`refused`) +
+            FfiConverterUInt.allocationSize(value.`pending`)
+    )
+
+    override fun write(value: TillSyncReport, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`accepted`, buf)
+            FfiConverterSequenceTypeTillOutcome.write(value.`conflicts`, buf)
+            FfiConverterSequenceTypeTillOutcome.write(value.`refused`, buf)
+            FfiConverterUInt.write(value.`pending`, buf)
+    }
+}
+
+
+
+data class VoidReport (
+    var `receipt`: kotlin.String
+    , 
+    /**
+     * Coupons usable again.
+     */
+    var `couponsRestored`: List<kotlin.String>
+    , 
+    var `purchaseVoided`: kotlin.Boolean
+    , 
+    var `pointsReversed`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVoidReport: FfiConverterRustBuffer<VoidReport> {
+    override fun read(buf: ByteBuffer): VoidReport {
+        return VoidReport(
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VoidReport) = (
+            FfiConverterString.allocationSize(value.`receipt`) +
+            FfiConverterSequenceString.allocationSize(value.`couponsRestored`) +
+            FfiConverterBoolean.allocationSize(value.`purchaseVoided`) +
+            FfiConverterULong.allocationSize(value.`pointsReversed`)
+    )
+
+    override fun write(value: VoidReport, buf: ByteBuffer) {
+            FfiConverterString.write(value.`receipt`, buf)
+            FfiConverterSequenceString.write(value.`couponsRestored`, buf)
+            FfiConverterBoolean.write(value.`purchaseVoided`, buf)
+            FfiConverterULong.write(value.`pointsReversed`, buf)
+    }
+}
+
+
+
+/**
  * A coupon in the member's wallet.
  */
 data class WalletCoupon (
@@ -3639,6 +4566,47 @@ public object FfiConverterTypeWalletCoupon: FfiConverterRustBuffer<WalletCoupon>
             FfiConverterString.write(value.`code`, buf)
             FfiConverterString.write(value.`expiresAt`, buf)
             FfiConverterTypeCouponState.write(value.`state`, buf)
+    }
+}
+
+
+
+/**
+ * Store-to-web: a purchase in a shop earns a coupon for the website.
+ */
+data class WebCouponRule (
+    var `minTotalCents`: kotlin.ULong
+    , 
+    var `offerId`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWebCouponRule: FfiConverterRustBuffer<WebCouponRule> {
+    override fun read(buf: ByteBuffer): WebCouponRule {
+        return WebCouponRule(
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: WebCouponRule) = (
+            FfiConverterULong.allocationSize(value.`minTotalCents`) +
+            FfiConverterString.allocationSize(value.`offerId`)
+    )
+
+    override fun write(value: WebCouponRule, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`minTotalCents`, buf)
+            FfiConverterString.write(value.`offerId`, buf)
     }
 }
 
@@ -4306,6 +5274,12 @@ sealed class CouponState {
     object Expired : CouponState()
     
     
+    /**
+     * Taken back: the purchase that earned it was voided.
+     */
+    object Revoked : CouponState()
+    
+    
 
     
 
@@ -4328,6 +5302,7 @@ public object FfiConverterTypeCouponState : FfiConverterRustBuffer<CouponState>{
                 FfiConverterString.read(buf),
                 )
             3 -> CouponState.Expired
+            4 -> CouponState.Revoked
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
     }
@@ -4353,6 +5328,12 @@ public object FfiConverterTypeCouponState : FfiConverterRustBuffer<CouponState>{
                 4UL
             )
         }
+        is CouponState.Revoked -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
     }
 
     override fun write(value: CouponState, buf: ByteBuffer) {
@@ -4369,6 +5350,10 @@ public object FfiConverterTypeCouponState : FfiConverterRustBuffer<CouponState>{
             }
             is CouponState.Expired -> {
                 buf.putInt(3)
+                Unit
+            }
+            is CouponState.Revoked -> {
+                buf.putInt(4)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -4972,6 +5957,128 @@ public object FfiConverterTypePlatform: FfiConverterRustBuffer<Platform> {
     override fun allocationSize(value: Platform) = 4UL
 
     override fun write(value: Platform, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+
+/**
+ * Why points cannot be spent.
+ */
+sealed class PointsException: kotlin.Exception() {
+    
+    class Insufficient(
+        
+        val `needed`: kotlin.ULong, 
+        
+        val `balance`: kotlin.ULong
+        ) : PointsException() {
+        override val message
+            get() = "needed=${ `needed` }, balance=${ `balance` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<PointsException> {
+        override fun lift(error_buf: RustBuffer.ByValue): PointsException = FfiConverterTypePointsError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePointsError : FfiConverterRustBuffer<PointsException> {
+    override fun read(buf: ByteBuffer): PointsException {
+        
+
+        return when(buf.getInt()) {
+            1 -> PointsException.Insufficient(
+                FfiConverterULong.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PointsException): ULong {
+        return when(value) {
+            is PointsException.Insufficient -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterULong.allocationSize(value.`needed`)
+                + FfiConverterULong.allocationSize(value.`balance`)
+            )
+        }
+    }
+
+    override fun write(value: PointsException, buf: ByteBuffer) {
+        when(value) {
+            is PointsException.Insufficient -> {
+                buf.putInt(1)
+                FfiConverterULong.write(value.`needed`, buf)
+                FfiConverterULong.write(value.`balance`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+
+enum class PointsKind {
+    
+    /**
+     * From a purchase.
+     */
+    EARN,
+    /**
+     * Spent on a reward.
+     */
+    BURN,
+    /**
+     * Lapsed after the programme's validity.
+     */
+    EXPIRE,
+    /**
+     * By the operator (goodwill, correction).
+     */
+    ADJUST,
+    /**
+     * Taken back after a return or a void.
+     */
+    REVERSE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePointsKind: FfiConverterRustBuffer<PointsKind> {
+    override fun read(buf: ByteBuffer) = try {
+        PointsKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PointsKind) = 4UL
+
+    override fun write(value: PointsKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -6103,6 +7210,38 @@ public object FfiConverterOptionalTimestamp: FfiConverterRustBuffer<java.time.In
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypePointsExpiry: FfiConverterRustBuffer<PointsExpiry?> {
+    override fun read(buf: ByteBuffer): PointsExpiry? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePointsExpiry.read(buf)
+    }
+
+    override fun allocationSize(value: PointsExpiry?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePointsExpiry.allocationSize(value)
+        }
+    }
+
+    override fun write(value: PointsExpiry?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePointsExpiry.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeQuietHours: FfiConverterRustBuffer<QuietHours?> {
     override fun read(buf: ByteBuffer): QuietHours? {
         if (buf.get().toInt() == 0) {
@@ -6125,6 +7264,70 @@ public object FfiConverterOptionalTypeQuietHours: FfiConverterRustBuffer<QuietHo
         } else {
             buf.put(1)
             FfiConverterTypeQuietHours.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTierProgress: FfiConverterRustBuffer<TierProgress?> {
+    override fun read(buf: ByteBuffer): TierProgress? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTierProgress.read(buf)
+    }
+
+    override fun allocationSize(value: TierProgress?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTierProgress.allocationSize(value)
+        }
+    }
+
+    override fun write(value: TierProgress?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTierProgress.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeWebCouponRule: FfiConverterRustBuffer<WebCouponRule?> {
+    override fun read(buf: ByteBuffer): WebCouponRule? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeWebCouponRule.read(buf)
+    }
+
+    override fun allocationSize(value: WebCouponRule?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeWebCouponRule.allocationSize(value)
+        }
+    }
+
+    override fun write(value: WebCouponRule?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeWebCouponRule.write(value, buf)
         }
     }
 }
@@ -6367,6 +7570,62 @@ public object FfiConverterSequenceTypeOpeningHours: FfiConverterRustBuffer<List<
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypePointsEntry: FfiConverterRustBuffer<List<PointsEntry>> {
+    override fun read(buf: ByteBuffer): List<PointsEntry> {
+        val len = buf.getInt()
+        return List<PointsEntry>(len) {
+            FfiConverterTypePointsEntry.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PointsEntry>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePointsEntry.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PointsEntry>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePointsEntry.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePurchaseLine: FfiConverterRustBuffer<List<PurchaseLine>> {
+    override fun read(buf: ByteBuffer): List<PurchaseLine> {
+        val len = buf.getInt()
+        return List<PurchaseLine>(len) {
+            FfiConverterTypePurchaseLine.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PurchaseLine>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePurchaseLine.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PurchaseLine>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePurchaseLine.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeSymbologySuggestion: FfiConverterRustBuffer<List<SymbologySuggestion>> {
     override fun read(buf: ByteBuffer): List<SymbologySuggestion> {
         val len = buf.getInt()
@@ -6385,6 +7644,62 @@ public object FfiConverterSequenceTypeSymbologySuggestion: FfiConverterRustBuffe
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeSymbologySuggestion.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTierRule: FfiConverterRustBuffer<List<TierRule>> {
+    override fun read(buf: ByteBuffer): List<TierRule> {
+        val len = buf.getInt()
+        return List<TierRule>(len) {
+            FfiConverterTypeTierRule.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TierRule>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTierRule.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TierRule>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTierRule.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer<List<TillOutcome>> {
+    override fun read(buf: ByteBuffer): List<TillOutcome> {
+        val len = buf.getInt()
+        return List<TillOutcome>(len) {
+            FfiConverterTypeTillOutcome.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TillOutcome>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTillOutcome.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TillOutcome>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTillOutcome.write(it, buf)
         }
     }
 }

@@ -1,0 +1,69 @@
+// The wallet and the till from Kotlin, against the real `tessera serve` that tests/kotlin/run.sh
+// starts: clip, redeem once, typed refusals, a till offline that journals and reports later, a
+// purchase that earns points the member's app then shows.
+
+import app.tessera.Till
+import app.tessera.TillException
+import app.tessera.Tessera
+import app.tessera.core.CouponException
+import app.tessera.core.CouponState
+import app.tessera.core.PointsKind
+import app.tessera.core.PurchaseLine
+import app.tessera.core.PurchaseRequest
+import java.io.File
+import java.net.HttpURLConnection
+import java.net.URI
+
+/** Register a till of `store` with the operator's token (tessera serve's default); its token. */
+fun registerTill(serverUrl: String, store: String): String {
+    val http = URI("$serverUrl/admin/v1/tills").toURL().openConnection() as HttpURLConnection
+    http.requestMethod = "POST"
+    http.doOutput = true
+    http.setRequestProperty("Authorization", "Bearer tessera-admin")
+    http.setRequestProperty("Content-Type", "application/json")
+    http.outputStream.use { it.write("""{"store_id":"$store"}""".toByteArray()) }
+    assertEq(http.responseCode, 201)
+    val body = http.inputStream.bufferedReader().readText()
+    return Regex(""""token"\s*:\s*"([^"]+)"""").find(body)!!.groupValues[1]
+}
+
+fun tillTests(serverUrl: String) {
+    check("the wallet and the till: redeem once, refusals, offline journal, points") {
+        val t = Tessera.open(File(dir, "till-member.db").path)
+        t.setSyncSettings(fast)
+        t.enrol(serverUrl, "Chloé Martin", device)
+        t.clipOffer("of-009")
+        t.sync()
+        val coupon = t.wallet().first { it.offerId == "of-009" }
+        assertEq(coupon.state, CouponState.Available)
+
+        val token = registerTill(serverUrl, "st-paris-01")
+        val journal = File(dir, "paris.journal").path
+        val till = Till.open(journal, serverUrl, token, "st-paris-01")
+        assertEq(till.verify(coupon.code, null, 2500uL).offerId, "of-009")
+        assertThrows<TillException.Coupon> { till.verify(coupon.code, "m_other", 2500uL) }
+        val done = till.redeem(coupon.code, 2500uL, "KT-1")
+        assertTrue(done != null && done.storeId == "st-paris-01", "redeemed online: $done")
+        val again = assertThrows<TillException.Coupon> { till.redeem(coupon.code, 2500uL, "KT-2") }
+        assertTrue(again.problem is CouponException.AlreadyRedeemed, "${again.problem}")
+        assertThrows<TillException.InvalidInput> { till.redeem(coupon.code, 2500uL, "") }
+        t.sync()
+        assertTrue(t.wallet().first { it.code == coupon.code }.state is CouponState.Redeemed, "wallet learns it")
+
+        // The same till offline (no server on that port): a purchase is journaled, then reported.
+        val offline = Till.open(journal, "http://127.0.0.1:9", token, "st-paris-01")
+        val purchase = PurchaseRequest("KT-3", t.card().cardNumber,
+            listOf(PurchaseLine("sku-tea-1", "tea", 2u, 4599uL)), 4599uL, null)
+        assertEq(offline.recordPurchase(purchase), null)
+        assertEq(offline.pending(), 1u)
+        val report = Till.open(journal, serverUrl, token, "st-paris-01").sync()
+        assertEq(report.accepted, 1u)
+        assertEq(report.pending, 0u)
+        t.sync()
+        val points = t.points()
+        assertEq(points.balance, 45uL)
+        assertEq(points.ledger.first().kind, PointsKind.EARN)
+        assertEq(t.tierProgress()?.nextTier, "Silver")
+        t.shutdown()
+    }
+}
