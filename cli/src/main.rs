@@ -4,6 +4,7 @@ mod demo;
 mod member;
 mod serve;
 mod terminal;
+mod till;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,9 @@ enum Command {
         #[command(subcommand)]
         action: member::MemberAction,
     },
+    /// The till shell: verify and redeem coupons, record purchases, voids and returns (offline
+    /// too), report the journal.
+    Till(till::TillArgs),
     /// Which symbology a typed-in card number most likely is.
     Analyse { number: String },
     /// Draw any value in any symbology.
@@ -137,6 +141,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { keep } => demo::run(keep),
         Command::Serve(args) => serve::run(args),
+        Command::Till(args) => till::run(args),
         Command::Member { db, action } => {
             let t = Tessera::open(&db).with_context(|| format!("opening {}", db.display()))?;
             member::run(&t, action)

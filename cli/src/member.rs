@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
+use tessera_core::api::CouponState;
 use tessera_core::consent::{Channel, ConsentText, Decision, Purpose};
 use tessera_core::preferences::QuietHours;
 use tessera_core::privacy::ConsentChoice;
@@ -84,6 +85,16 @@ pub enum MemberAction {
         #[arg(long, default_value_t = 10)]
         limit: u32,
     },
+    /// Clip an offer (works offline): its coupon arrives in the wallet at the next sync.
+    Clip { offer: String },
+    /// The wallet: coupons, their state and their codes (as last synced).
+    Wallet,
+    /// Points, the next expiry, the tier and the latest ledger lines (as last synced).
+    Points,
+    /// Rewards bought with points.
+    Rewards,
+    /// Spend points on a reward (works offline; refused at sync if the balance is short).
+    BuyReward { offer: String },
     /// Everything held about the member, as JSON (`--device-only` works offline).
     Export {
         #[arg(long)]
@@ -373,6 +384,62 @@ pub fn run(t: &Tessera, action: MemberAction) -> Result<()> {
             for o in list.offers {
                 println!("{:<10} {:<48} {}", o.id, o.title, o.categories.join(","));
             }
+        }
+        MemberAction::Clip { offer } => {
+            t.clip_offer(&offer)?;
+            println!("clipped {offer}: the coupon arrives at the next sync");
+        }
+        MemberAction::Wallet => {
+            for c in t.wallet()? {
+                let state = match c.state {
+                    CouponState::Available => format!("available until {}", c.expires_at),
+                    CouponState::Redeemed {
+                        store_id,
+                        redeemed_at,
+                    } => format!("redeemed at {store_id} on {redeemed_at}"),
+                    CouponState::Expired => "expired".into(),
+                    CouponState::Revoked => "revoked".into(),
+                };
+                println!("{} {:<8} {state}\n  {}", c.coupon_id, c.offer_id, c.code);
+            }
+        }
+        MemberAction::Points => {
+            let p = t.points()?;
+            println!("{} points", p.balance);
+            if let Some(e) = p.next_expiry {
+                println!("{} expire on {}", e.points, e.expires_at);
+            }
+            if let Some(tier) = t.tier_progress()? {
+                match &tier.next_tier {
+                    Some(next) => println!(
+                        "{} tier: {} qualifying points, {} more for {next}",
+                        tier.tier, tier.qualifying_points, tier.points_to_next
+                    ),
+                    None => println!("{} tier (the top)", tier.tier),
+                }
+                if tier.points_to_keep > 0 {
+                    println!(
+                        "  {} more points by {} to keep it",
+                        tier.points_to_keep, tier.review_at
+                    );
+                }
+            }
+            for e in p.ledger {
+                println!("  {} {:>+6} {:?} {}", e.at, e.points, e.kind, e.reason);
+            }
+        }
+        MemberAction::Rewards => {
+            for r in t.rewards()? {
+                let mark = if r.affordable { "✓" } else { " " };
+                println!(
+                    "{mark} {:<10} {:>6} points  {}",
+                    r.offer_id, r.points_cost, r.title
+                );
+            }
+        }
+        MemberAction::BuyReward { offer } => {
+            t.buy_reward(&offer)?;
+            println!("queued: {offer} is bought at the next sync");
         }
         MemberAction::Export { device_only } => {
             let json = if device_only {
