@@ -1,8 +1,10 @@
 //! Server redemptions per second (issue #6): `POST /v1/till/redemptions` over loopback HTTP
 //! against a server with 2 worker threads on embedded SQLite, each request a fresh coupon (the
-//! signature checked, one conditional UPDATE, the answer stored under the till's key), from 1 and
-//! from 50 tills at once. Coupons are clipped beforehand, outside the measurement. The load
-//! generator runs in this process on the same 2 cores: the figures are a floor.
+//! signature checked, one conditional UPDATE, a coupon event, the answer stored under the till's
+//! key), from 1 and from 50 tills at once. Coupons are clipped beforehand, outside the
+//! measurement. Also: purchases with a member card per second (points, tier review, ledger), and
+//! the core till's offline check including its journal lookup. The load generator runs in this
+//! process on the same 2 cores: the figures are a floor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,6 +150,74 @@ fn redemptions(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Purchases: each with a member's card, a fresh receipt; points, tier review, ledger lines.
+    let cards: Vec<String> = rt.block_on(async {
+        let mut cards = Vec::new();
+        for m in &members {
+            cards.push(storage.member_state(m.clone()).await.unwrap().card_number);
+        }
+        cards
+    });
+    let cards = Arc::new(cards);
+    let mut receipt = 0u64;
+    let mut purchase_all = |lanes: usize| {
+        receipt += 1;
+        let batch = receipt;
+        rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for (lane, token) in tokens.iter().take(lanes).enumerate() {
+                let (http, url, token, cards) =
+                    (http.clone(), url.clone(), token.clone(), cards.clone());
+                set.spawn(async move {
+                    let mut i = lane;
+                    while i < BATCH {
+                        let resp = http
+                            .post(format!("{url}/v1/till/purchases"))
+                            .bearer_auth(&token)
+                            .header("idempotency-key", format!("purchase-{batch}-{i}"))
+                            .json(&serde_json::json!({
+                                "receipt": format!("P-{batch}-{i}"),
+                                "card_number": cards[i % cards.len()],
+                                "lines": [{"sku": "sku-tea", "quantity": 2, "amount_cents": 4599}],
+                                "total_cents": 4599
+                            }))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(resp.status(), 200);
+                        i += lanes;
+                    }
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                r.unwrap();
+            }
+        })
+    };
+    let mut group = c.benchmark_group("server_purchases");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(15));
+    for lanes in [1, TILLS] {
+        group.bench_function(format!("{lanes}_tills"), |b| b.iter(|| purchase_all(lanes)));
+    }
+    group.finish();
+
+    // The till's offline check as a till runs it: signature, dates, shop, basket, and the
+    // journal lookup that refuses a code this till already took.
+    let dir = tempfile::tempdir().unwrap();
+    let till = tessera_core::till::Till::open(
+        dir.path().join("bench.journal"),
+        &url,
+        &tokens[0],
+        "st-paris-01",
+    )
+    .unwrap();
+    let code = clip_all().pop().unwrap();
+    c.bench_function("till/verify_offline_with_journal", |b| {
+        b.iter(|| std::hint::black_box(till.verify(&code, None, 5000).unwrap()))
+    });
     server.stop();
 }
 

@@ -9,7 +9,7 @@ use tessera_core::api::{
     ReturnReport, ReturnRequest, VoidReport, codes,
 };
 use tessera_core::loyalty::{
-    Lot, LoyaltyRules, TierProgress, TierState, WEB_STORE, balance, plan_burn, reversal_for, take,
+    Lot, LoyaltyRules, TierProgress, TierState, WEB_STORE, plan_burn, reversal_for, take,
 };
 
 use super::coupons::{Origin, issue, live_offer};
@@ -54,34 +54,63 @@ pub(crate) fn put_rules(
     Ok(())
 }
 
-fn lots(c: &Connection, member_id: &str) -> Result<Vec<Lot>, StorageError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, remaining, expires_at FROM points_entry WHERE member_id = ?1 AND remaining > 0",
-    )?;
-    let rows = stmt
-        .query_map([member_id], |r| {
-            Ok(Lot {
+/// Live lots at `now_ms` in the order they are spent (soonest expiry first, then the lots that
+/// never expire, oldest first), read only until they cover `enough` points: spending does not
+/// read a member's whole history.
+fn lots(
+    c: &Connection,
+    member_id: &str,
+    now_ms: i64,
+    enough: u64,
+) -> Result<Vec<Lot>, StorageError> {
+    let mut lots = Vec::new();
+    let mut covered = 0u64;
+    // Soonest expiry first (from the index), then the lots that never expire, oldest first.
+    let expiring = "SELECT id, remaining, expires_at FROM points_entry
+         WHERE member_id = ?1 AND remaining > 0 AND expires_at > ?2 ORDER BY expires_at, id";
+    let lasting = "SELECT id, remaining, expires_at FROM points_entry
+         WHERE member_id = ?1 AND remaining > 0 AND expires_at IS NULL ORDER BY id";
+    for (sql, with_now) in [(expiring, true), (lasting, false)] {
+        let mut stmt = c.prepare_cached(sql)?;
+        let mut rows = if with_now {
+            stmt.query(params![member_id, now_ms])?
+        } else {
+            stmt.query(params![member_id])?
+        };
+        while covered < enough
+            && let Some(r) = rows.next()?
+        {
+            let lot = Lot {
                 id: r.get(0)?,
                 remaining: to_u64(r.get(1)?),
                 expires_at_ms: r.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+            };
+            covered = covered.saturating_add(lot.remaining);
+            lots.push(lot);
+        }
+    }
+    Ok(lots)
 }
 
+/// Qualifying points earned in the rolling window: a difference of two running totals, so it
+/// costs two index lookups however long the member's history.
 fn qualifying(
     c: &Connection,
     member_id: &str,
     rules: &LoyaltyRules,
     now_ms: i64,
 ) -> Result<u64, StorageError> {
-    let sum: i64 = c
-        .prepare_cached(
-            "SELECT coalesce(sum(qualifying), 0) FROM points_entry
-             WHERE member_id = ?1 AND created_at >= ?2",
+    let total_before = |before: i64| -> Result<i64, StorageError> {
+        Ok(c.prepare_cached(
+            "SELECT qualifying_total FROM points_entry
+             WHERE member_id = ?1 AND qualifying != 0 AND created_at < ?2
+             ORDER BY created_at DESC, id DESC LIMIT 1",
         )?
-        .query_row(params![member_id, rules.window_start(now_ms)], |r| r.get(0))?;
+        .query_row(params![member_id, before], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+    };
+    let sum = total_before(i64::MAX)? - total_before(rules.window_start(now_ms))?;
     Ok(to_u64(sum))
 }
 
@@ -113,40 +142,54 @@ pub(crate) fn settle(
     now_ms: i64,
 ) -> Result<(), StorageError> {
     let mut changed = false;
-    for lot in lots(tx, member_id)? {
-        if lot.expires_at_ms.is_some_and(|e| e <= now_ms) {
-            let at = lot.expires_at_ms.unwrap_or(now_ms);
-            tx.prepare_cached("UPDATE points_entry SET remaining = 0 WHERE id = ?1")?
-                .execute([lot.id])?;
-            entry(
-                tx,
-                member_id,
-                PointsKind::Expire,
-                -to_i64(lot.remaining),
-                0,
-                "expired",
-                at,
-            )?;
-            changed = true;
-        }
+    let lapsed: Vec<(i64, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT id, remaining, expires_at FROM points_entry
+             WHERE member_id = ?1 AND remaining > 0 AND expires_at <= ?2",
+        )?
+        .query_map(params![member_id, now_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (id, remaining, at) in lapsed {
+        tx.prepare_cached("UPDATE points_entry SET remaining = 0 WHERE id = ?1")?
+            .execute([id])?;
+        add_balance(tx, member_id, -remaining)?;
+        entry(
+            tx,
+            member_id,
+            PointsKind::Expire,
+            -remaining,
+            0,
+            "expired",
+            at,
+        )?;
+        changed = true;
     }
     let Some(current) = tier_state(tx, member_id, rules)? else {
         return Err(StorageError::NotFound);
     };
     let reviewed = rules.review(current, qualifying(tx, member_id, rules, now_ms)?, now_ms);
-    let balance = balance(&lots(tx, member_id)?, now_ms);
     let name = &rules.tiers[reviewed.tier.min(rules.tiers.len() - 1)].name;
     changed |= tx
         .prepare_cached(
-            "UPDATE member SET points_balance = ?2, tier = ?3, tier_since = ?4
-             WHERE id = ?1 AND (points_balance, tier, tier_since) IS NOT (?2, ?3, ?4)",
+            "UPDATE member SET tier = ?2, tier_since = ?3
+             WHERE id = ?1 AND (tier, tier_since) IS NOT (?2, ?3)",
         )?
-        .execute(params![member_id, to_i64(balance), name, reviewed.since_ms])?
+        .execute(params![member_id, name, reviewed.since_ms])?
         > 0;
     if changed {
         tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
             .execute([member_id])?;
     }
+    Ok(())
+}
+
+/// `member.points_balance` is kept equal to what is left in live lots: every change to a lot
+/// changes it by as much, in the same transaction.
+fn add_balance(tx: &Transaction<'_>, member_id: &str, delta: i64) -> Result<(), StorageError> {
+    tx.prepare_cached("UPDATE member SET points_balance = points_balance + ?2 WHERE id = ?1")?
+        .execute(params![member_id, delta])?;
     Ok(())
 }
 
@@ -159,15 +202,29 @@ fn entry(
     reason: &str,
     at: i64,
 ) -> Result<i64, StorageError> {
+    // The member's running total of qualifying points, for `qualifying`.
+    let total: i64 = if qualifying == 0 {
+        0
+    } else {
+        tx.prepare_cached(
+            "SELECT qualifying_total FROM points_entry WHERE member_id = ?1 AND qualifying != 0
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row([member_id], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0)
+            + qualifying
+    };
     tx.prepare_cached(
-        "INSERT INTO points_entry (member_id, kind, points, qualifying, reason, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO points_entry (member_id, kind, points, qualifying, qualifying_total, reason,
+           created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         member_id,
         kind.as_str(),
         points,
         qualifying,
+        total,
         reason,
         at
     ])?;
@@ -197,7 +254,7 @@ fn credit(
     )?;
     tx.prepare_cached("UPDATE points_entry SET remaining = ?2, expires_at = ?3 WHERE id = ?1")?
         .execute(params![id, n, rules.expiry_of(now_ms)])?;
-    Ok(())
+    add_balance(tx, member_id, n)
 }
 
 /// Take `plan` out of the lots and write one ledger entry for it.
@@ -216,6 +273,7 @@ fn debit(
             .execute(params![lot, to_i64(n)])?;
         total += n;
     }
+    add_balance(tx, member_id, -to_i64(total))?;
     if total > 0 || qualifying != 0 {
         entry(
             tx,
@@ -239,7 +297,7 @@ fn reverse(
     reason: &str,
     now_ms: i64,
 ) -> Result<(u64, u64), StorageError> {
-    let plan = take(&lots(tx, member_id)?, points, now_ms);
+    let plan = take(&lots(tx, member_id, now_ms, points)?, points, now_ms);
     let taken = debit(
         tx,
         member_id,
@@ -573,7 +631,11 @@ pub(crate) fn buy_reward(
     };
     let rules = rules(tx)?;
     settle(tx, member_id, &rules, now_ms)?;
-    let plan = match plan_burn(&lots(tx, member_id)?, u64::from(cost), now_ms) {
+    let plan = match plan_burn(
+        &lots(tx, member_id, now_ms, u64::from(cost))?,
+        u64::from(cost),
+        now_ms,
+    ) {
         Ok(plan) => plan,
         Err(e) => {
             return Ok(Err(problem(
@@ -627,7 +689,11 @@ pub(crate) fn adjust(
             now_ms,
         )?;
     } else {
-        match plan_burn(&lots(tx, member_id)?, points.unsigned_abs(), now_ms) {
+        match plan_burn(
+            &lots(tx, member_id, now_ms, points.unsigned_abs())?,
+            points.unsigned_abs(),
+            now_ms,
+        ) {
             Ok(plan) => {
                 debit(tx, member_id, PointsKind::Adjust, &plan, 0, reason, now_ms)?;
             }
@@ -655,25 +721,40 @@ pub(crate) fn view(
     now_ms: i64,
 ) -> Result<(PointsView, Option<TierProgress>), StorageError> {
     let rules = rules(c)?;
-    let lots = lots(c, member_id)?;
-    let live: Vec<&Lot> = lots.iter().filter(|l| l.live_at(now_ms)).collect();
-    let next_expiry = live
-        .iter()
-        .filter_map(|l| l.expires_at_ms)
-        .min()
-        .map(|first| {
-            // Lots lapse one by one, but a member reads "45 points expire on 24 November":
-            // everything lapsing on the first lapse's (UTC) day.
-            let day = first.div_euclid(DAY_MS);
-            PointsExpiry {
-                points: live
-                    .iter()
-                    .filter(|l| l.expires_at_ms.is_some_and(|e| e.div_euclid(DAY_MS) == day))
-                    .map(|l| l.remaining)
-                    .sum(),
+    // The stored balance, less what lapsed since the member was last settled.
+    let (stored, lapsed): (i64, i64) = c
+        .prepare_cached(
+            "SELECT points_balance, (SELECT coalesce(sum(remaining), 0) FROM points_entry
+               WHERE member_id = ?1 AND remaining > 0 AND expires_at <= ?2)
+             FROM member WHERE id = ?1",
+        )?
+        .query_row(params![member_id, now_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or(StorageError::NotFound)?;
+    let first: Option<i64> = c
+        .prepare_cached(
+            "SELECT min(expires_at) FROM points_entry
+             WHERE member_id = ?1 AND remaining > 0 AND expires_at > ?2",
+        )?
+        .query_row(params![member_id, now_ms], |r| r.get(0))?;
+    // Lots lapse one by one, but a member reads "45 points expire on 24 November": everything
+    // lapsing on the first lapse's (UTC) day.
+    let next_expiry = match first {
+        None => None,
+        Some(first) => {
+            let day_end = (first.div_euclid(DAY_MS) + 1) * DAY_MS;
+            let points: i64 = c
+                .prepare_cached(
+                    "SELECT coalesce(sum(remaining), 0) FROM points_entry
+                     WHERE member_id = ?1 AND remaining > 0 AND expires_at >= ?2 AND expires_at < ?3",
+                )?
+                .query_row(params![member_id, first, day_end], |r| r.get(0))?;
+            Some(PointsExpiry {
+                points: to_u64(points),
                 expires_at: rfc3339(first),
-            }
-        });
+            })
+        }
+    };
     let mut stmt = c.prepare_cached(
         "SELECT kind, points, reason, created_at FROM points_entry WHERE member_id = ?1
          ORDER BY created_at DESC, id DESC LIMIT ?2",
@@ -707,7 +788,7 @@ pub(crate) fn view(
     };
     Ok((
         PointsView {
-            balance: balance(&lots, now_ms),
+            balance: to_u64(stored - lapsed),
             next_expiry,
             ledger,
         },

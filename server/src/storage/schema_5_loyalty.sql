@@ -18,13 +18,21 @@ CREATE TABLE points_entry (
     remaining   INTEGER NOT NULL DEFAULT 0 CHECK (remaining >= 0 AND remaining <= max(points, 0)),
     expires_at  INTEGER,
     qualifying  INTEGER NOT NULL DEFAULT 0,
+    -- The member's running total of `qualifying` up to this entry (entries with qualifying != 0
+    -- only): a window's sum is the difference of two totals.
+    qualifying_total INTEGER NOT NULL DEFAULT 0,
     reason      TEXT NOT NULL,
     created_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX points_member ON points_entry (member_id, created_at);
-CREATE INDEX points_lots ON points_entry (member_id) WHERE remaining > 0;
+-- Live lots by expiry: lapsing and spending read only the lots they need.
+CREATE INDEX points_lots ON points_entry (member_id, expires_at) WHERE remaining > 0;
+-- Running totals of qualifying points by time.
+CREATE INDEX points_qualifying ON points_entry (member_id, created_at, qualifying_total)
+    WHERE qualifying != 0;
 
--- The balance is the sum of what is left in live lots: it cannot go below zero.
+-- `member.points_balance` (version 1) is kept equal to what is left in live lots, changed with
+-- every lot in the same transaction; no lot goes below zero, so neither does the balance.
 ALTER TABLE member ADD COLUMN tier_since INTEGER NOT NULL DEFAULT 0;
 
 -- Purchases recorded at tills. Kept after an erasure with the member detached (merchant records).
