@@ -106,6 +106,7 @@ pub struct ConflictQuery {
         (status = 200, description = "Offline redemptions that lost to an earlier one, newest first", body = Vec<RedemptionConflict>),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The limit is out of range", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn conflicts(
     State(state): State<AppState>,
