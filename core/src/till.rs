@@ -523,17 +523,7 @@ impl Till {
                     "SELECT seq, kind, receipt, coupon_id, path, body, idempotency_key
                      FROM pending ORDER BY seq LIMIT 1",
                     [],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                        ))
-                    },
+                    |r| r.try_into(),
                 )
                 .optional()?)
             })?;

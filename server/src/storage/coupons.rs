@@ -32,7 +32,7 @@ pub(crate) fn signing_key(
         .query_row(
             "SELECT key_id, pkcs8 FROM signing_key ORDER BY created_at DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| r.try_into(),
         )
         .optional()?;
     let (key_id, pkcs8) = match found {
@@ -316,7 +316,7 @@ pub(crate) fn redeem(
             "SELECT redeemed_store, redeemed_at, revoked_at, redeemed_till, receipt FROM coupon
              WHERE id = ?1 AND member_id = ?2",
             params![claims.coupon_id, claims.member_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| r.try_into(),
         )
         .optional()?;
     Ok(Err(match earlier {
@@ -429,7 +429,7 @@ pub(crate) fn till_by_token(
 ) -> Result<Option<(String, String)>, StorageError> {
     Ok(
         c.prepare_cached("SELECT id, store_id FROM till WHERE token_hash = ?1")?
-            .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([token_hash], |r| r.try_into())
             .optional()?,
     )
 }

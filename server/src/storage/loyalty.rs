@@ -459,17 +459,7 @@ pub(crate) fn void(
             "SELECT id, member_id, points, total_cents, returned_cents, web_coupon_id, recorded_at
              FROM purchase WHERE store_id = ?1 AND receipt = ?2 AND voided_at IS NULL",
         )?
-        .query_row(params![store_id, receipt], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })
+        .query_row(params![store_id, receipt], |r| r.try_into())
         .optional()?;
     let purchase_at = bought.as_ref().map(|b| b.6);
     if coupons.is_empty() && bought.is_none() {
@@ -728,7 +718,7 @@ pub(crate) fn view(
                WHERE member_id = ?1 AND remaining > 0 AND expires_at <= ?2)
              FROM member WHERE id = ?1",
         )?
-        .query_row(params![member_id, now_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![member_id, now_ms], |r| r.try_into())
         .optional()?
         .ok_or(StorageError::NotFound)?;
     let first: Option<i64> = c
