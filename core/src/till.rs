@@ -435,27 +435,32 @@ impl Till {
     /// journaled with the till's time if it cannot be reached.
     pub fn void(&self, receipt: &str) -> Result<Done<VoidReport>, TillError> {
         check_receipt("receipt", receipt)?;
-        let sent = self.journal.write(|tx| -> Result<bool, TillError> {
-            tx.execute(
-                "DELETE FROM seen_coupon WHERE coupon_id IN (SELECT coupon_id FROM pending
+        let (dropped, sent) = self
+            .journal
+            .write(|tx| -> Result<(usize, bool), TillError> {
+                tx.execute(
+                    "DELETE FROM seen_coupon WHERE coupon_id IN (SELECT coupon_id FROM pending
                    WHERE receipt = ?1 AND kind = 'redemption')",
-                [receipt],
-            )?;
-            tx.execute(
-                "DELETE FROM pending WHERE receipt = ?1 AND kind IN ('redemption', 'purchase')",
-                [receipt],
-            )?;
-            Ok(tx
-                .query_row(
-                    "SELECT 1 FROM sent_receipt WHERE receipt = ?1",
                     [receipt],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some())
-        })?;
-        if !sent {
-            // Nothing under this receipt ever reached the server: voided here alone.
+                )?;
+                let dropped = tx.execute(
+                    "DELETE FROM pending WHERE receipt = ?1 AND kind IN ('redemption', 'purchase')",
+                    [receipt],
+                )?;
+                let sent = tx
+                    .query_row(
+                        "SELECT 1 FROM sent_receipt WHERE receipt = ?1",
+                        [receipt],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                Ok((dropped, sent))
+            })?;
+        // What this till journaled under the receipt and never reported is voided here alone;
+        // anything else (reported by this till, or recorded by another till of the shop) is the
+        // server's to void.
+        if dropped > 0 && !sent {
             return Ok(Done::Offline);
         }
         let mut req = VoidRequest {

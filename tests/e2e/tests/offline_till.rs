@@ -271,4 +271,22 @@ fn journaled_purchases_are_reported_once_and_offline_voids_drop_what_was_never_s
         online.redeem(&code, 2500, "R-3").unwrap(),
         Done::Online(_)
     ));
+    // Another till of the shop voids R-3 (never seen by it): the server does, the coupon is
+    // usable again.
+    let other = Till::open(
+        dir.path().join("other.journal"),
+        &server.url(),
+        &till_token(&server, "st-paris-01"),
+        "st-paris-01",
+    )
+    .unwrap();
+    match other.void("R-3").unwrap() {
+        Done::Online(r) => assert_eq!(r.coupons_restored.len(), 1),
+        Done::Offline => panic!("voided on the server, not only in a journal"),
+    }
+    // A receipt nobody used: the server says so.
+    assert!(matches!(
+        other.void("R-404"),
+        Err(TillError::Refused { code, .. }) if code == codes::NOTHING_TO_VOID
+    ));
 }
