@@ -35,6 +35,7 @@ pub mod nearby;
 pub mod preferences;
 pub mod privacy;
 pub mod push;
+pub mod rules;
 pub mod simulate;
 pub mod sync;
 pub mod till;

@@ -1,0 +1,1031 @@
+//! The rules engine: challenges ("buy 3 different products from the new collection this month",
+//! "a purchase every week for 4 weeks") in a declarative, versioned format that the phone and the
+//! server evaluate with this same code.
+//!
+//! Events are applied in time order (then by id); each challenge keeps a small tracker (a count,
+//! a set of distinct values, a sum, a streak, or several of those for `all_of`). Calendar windows
+//! (week, month) are periods in the member's time zone, so a purchase at 00:30 on the 1st in
+//! Paris counts for the new month even though it is still the previous month in UTC. Applying one
+//! more (newer) event costs one tracker update per challenge; an event older than the last one
+//! applied asks the caller to evaluate again from the history ([`RulesError::OutOfOrder`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CatalogError, check_id, parse_instant};
+
+/// The format this build reads.
+pub const RULES_VERSION: u32 = 1;
+const DAY_MS: i64 = 86_400_000;
+/// Events may be this far ahead of the evaluator's clock (device clocks drift).
+pub const FUTURE_SLACK_MS: i64 = 5 * 60_000;
+const MAX_CHALLENGES: usize = 500;
+const MAX_DEPTH: u32 = 4;
+
+/// The programme's challenges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    /// Always [`RULES_VERSION`] for this build; a newer set is refused, not misread.
+    pub version: u32,
+    pub challenges: Vec<Challenge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Challenge {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// The badge's art reference (the app's asset name), when completing it earns a badge.
+    #[serde(default)]
+    pub badge: Option<String>,
+    pub window: Window,
+    pub goal: Goal,
+    pub reward: RuleReward,
+    /// Only events after the member joined count.
+    #[serde(default)]
+    pub opt_in: bool,
+    #[serde(default)]
+    pub repeat: Repeat,
+}
+
+/// When events count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Window {
+    /// The calendar week (Monday to Sunday) in the member's time zone.
+    CalendarWeek,
+    /// The calendar month in the member's time zone.
+    CalendarMonth,
+    /// The last `days` days.
+    RollingDays { days: u32 },
+    /// From `from` to `to` (RFC 3339).
+    Fixed { from: String, to: String },
+}
+
+/// A calendar period in the member's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+/// What must happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Goal {
+    /// `target` matching events.
+    Count { filter: Filter, target: u32 },
+    /// `target` different products, shops or categories among matching events.
+    Distinct {
+        filter: Filter,
+        of: DistinctOf,
+        target: u32,
+    },
+    /// Matching amounts (cents) or quantities adding up to `target`.
+    Sum {
+        filter: Filter,
+        of: SumOf,
+        target: u64,
+    },
+    /// A matching event in each of `target` consecutive periods.
+    Streak {
+        filter: Filter,
+        period: Period,
+        target: u32,
+    },
+    /// Every one of these.
+    AllOf { goals: Vec<Goal> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DistinctOf {
+    Sku,
+    Store,
+    Category,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SumOf {
+    AmountCents,
+    Quantity,
+}
+
+/// Which events (and, for purchases, which lines) count. Empty lists match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    #[serde(default)]
+    pub kinds: Vec<RuleEventKind>,
+    #[serde(default)]
+    pub skus: Vec<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub collections: Vec<String>,
+    #[serde(default)]
+    pub stores: Vec<String>,
+    #[serde(default)]
+    pub channel: Option<RuleChannel>,
+    /// The event's amount at least this (purchases, orders).
+    #[serde(default)]
+    pub min_amount_cents: Option<u64>,
+}
+
+/// What completing a challenge pays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RuleReward {
+    Points {
+        points: u64,
+    },
+    /// The challenge's badge alone.
+    Badge,
+    /// A coupon for this offer (through the redemption path).
+    Coupon {
+        offer_id: String,
+    },
+    /// Points that count towards tiers.
+    TierBonus {
+        points: u64,
+    },
+}
+
+/// Once, or again in each new window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Repeat {
+    #[default]
+    Once,
+    /// Once per window (per week, per month…), at most `max_total` times in all if set.
+    PerWindow {
+        #[serde(default)]
+        max_total: Option<u32>,
+    },
+}
+
+/// What a member did, as the rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RuleEventKind {
+    Purchase,
+    StoreVisit,
+    OnlineOrder,
+    ReviewPosted,
+    NewsletterSubscribed,
+    ProfileCompleted,
+    SocialShare,
+    ReferralConverted,
+    /// Goodwill for a late delivery.
+    LateDelivery,
+    AppOpened,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RuleChannel {
+    InStore,
+    Online,
+}
+
+/// One event for the rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RuleEvent {
+    /// Unique per member: the same id twice counts once.
+    pub event_id: String,
+    pub kind: RuleEventKind,
+    pub at_ms: i64,
+    pub store_id: Option<String>,
+    pub channel: Option<RuleChannel>,
+    pub amount_cents: u64,
+    pub lines: Vec<RuleLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RuleLine {
+    pub sku: String,
+    pub category: Option<String>,
+    pub collection: Option<String>,
+    pub quantity: u32,
+    pub amount_cents: u64,
+}
+
+/// Why rules or events are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
+pub enum RulesError {
+    /// A rule breaks the format (`field` names it).
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// A rule no history can complete.
+    #[error("challenge {challenge_id} cannot be completed: {reason}")]
+    Unsatisfiable {
+        challenge_id: String,
+        reason: String,
+    },
+    #[error("rules version {found} is newer than this build's {supported}")]
+    UnsupportedVersion { found: u32, supported: u32 },
+    #[error("unknown time zone {name}")]
+    UnknownTimeZone { name: String },
+    /// Later than the evaluator's clock allows.
+    #[error("event {event_id} is in the future")]
+    EventInFuture { event_id: String },
+    /// Older than an event already applied: evaluate again from the history.
+    #[error("event {event_id} is older than the last one applied")]
+    OutOfOrder { event_id: String },
+}
+
+fn invalid(e: CatalogError) -> RulesError {
+    RulesError::Invalid {
+        field: e.field.to_owned(),
+        reason: e.reason,
+    }
+}
+
+impl Filter {
+    fn validate(&self) -> Result<(), CatalogError> {
+        for (field, ids) in [
+            ("filter.skus", &self.skus),
+            ("filter.categories", &self.categories),
+            ("filter.collections", &self.collections),
+            ("filter.stores", &self.stores),
+        ] {
+            for id in ids {
+                check_id(field, id)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn line_filtered(&self) -> bool {
+        !(self.skus.is_empty() && self.categories.is_empty() && self.collections.is_empty())
+    }
+
+    fn line_matches(&self, l: &RuleLine) -> bool {
+        let any = |list: &[String], v: Option<&str>| {
+            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
+        };
+        any(&self.skus, Some(&l.sku))
+            && any(&self.categories, l.category.as_deref())
+            && any(&self.collections, l.collection.as_deref())
+    }
+
+    /// Whether `e` counts (for purchases with a line filter: one of its lines matches).
+    fn matches(&self, e: &RuleEvent) -> bool {
+        if !self.kinds.is_empty() && !self.kinds.contains(&e.kind) {
+            return false;
+        }
+        if !self.stores.is_empty() && !e.store_id.as_ref().is_some_and(|s| self.stores.contains(s))
+        {
+            return false;
+        }
+        if self.channel.is_some() && e.channel != self.channel {
+            return false;
+        }
+        if self.min_amount_cents.is_some_and(|m| e.amount_cents < m) {
+            return false;
+        }
+        !self.line_filtered() || e.lines.iter().any(|l| self.line_matches(l))
+    }
+
+    /// The lines of a matching event that count (all of them without a line filter).
+    fn lines<'e>(&'e self, e: &'e RuleEvent) -> impl Iterator<Item = &'e RuleLine> + 'e {
+        e.lines.iter().filter(|l| self.line_matches(l))
+    }
+
+    /// The event kinds this filter can match, as a bit set.
+    fn kind_mask(&self) -> u32 {
+        if self.kinds.is_empty() {
+            u32::MAX
+        } else {
+            self.kinds.iter().fold(0, |m, k| m | kind_bit(*k))
+        }
+    }
+}
+
+fn kind_bit(k: RuleEventKind) -> u32 {
+    1 << (k as u32)
+}
+
+impl Goal {
+    fn validate(&self, depth: u32) -> Result<(), CatalogError> {
+        if depth > MAX_DEPTH {
+            return Err(CatalogError::new("goal", "all_of nested more than 4 deep"));
+        }
+        let positive = |n: u64| {
+            if n == 0 {
+                Err(CatalogError::new("goal.target", "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Goal::Count { filter, target }
+            | Goal::Distinct { filter, target, .. }
+            | Goal::Streak { filter, target, .. } => {
+                filter.validate()?;
+                positive(u64::from(*target))
+            }
+            Goal::Sum { filter, target, .. } => {
+                filter.validate()?;
+                positive(*target)
+            }
+            Goal::AllOf { goals } => {
+                if goals.is_empty() || goals.len() > 16 {
+                    return Err(CatalogError::new("goal.goals", "1 to 16 goals"));
+                }
+                goals.iter().try_for_each(|g| g.validate(depth + 1))
+            }
+        }
+    }
+
+    /// The event kinds that can change this goal.
+    fn kind_mask(&self) -> u32 {
+        match self {
+            Goal::Count { filter, .. }
+            | Goal::Distinct { filter, .. }
+            | Goal::Sum { filter, .. }
+            | Goal::Streak { filter, .. } => filter.kind_mask(),
+            Goal::AllOf { goals } => goals.iter().fold(0, |m, g| m | g.kind_mask()),
+        }
+    }
+
+    fn streaks(&self) -> Vec<(Period, u32)> {
+        match self {
+            Goal::Streak { period, target, .. } => vec![(*period, *target)],
+            Goal::AllOf { goals } => goals.iter().flat_map(Goal::streaks).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The most periods of `p` a window can span (at least partly).
+fn periods_in(window: &Window, p: Period) -> Option<u64> {
+    let days: u64 = match window {
+        Window::CalendarWeek => 7,
+        Window::CalendarMonth => 31,
+        Window::RollingDays { days } => u64::from(*days),
+        Window::Fixed { from, to } => {
+            let f = parse_instant("window.from", from).ok()?.as_millisecond();
+            let t = parse_instant("window.to", to).ok()?.as_millisecond();
+            u64::try_from((t - f).div_euclid(DAY_MS) + 1).ok()?
+        }
+    };
+    Some(match (window, p) {
+        (_, Period::Day) => days + 1,
+        (Window::CalendarWeek, Period::Week) => 1,
+        (Window::CalendarMonth, Period::Week) => 6,
+        (Window::CalendarMonth, Period::Month) => 1,
+        (Window::CalendarWeek, Period::Month) => 2,
+        (_, Period::Week) => days / 7 + 2,
+        (_, Period::Month) => days / 28 + 2,
+    })
+}
+
+impl RuleSet {
+    /// Every rule obeys the format and can be completed.
+    pub fn validate(&self) -> Result<(), RulesError> {
+        if self.version != RULES_VERSION {
+            return Err(RulesError::UnsupportedVersion {
+                found: self.version,
+                supported: RULES_VERSION,
+            });
+        }
+        if self.challenges.len() > MAX_CHALLENGES {
+            return Err(invalid(CatalogError::new(
+                "challenges",
+                "at most 500 challenges",
+            )));
+        }
+        let mut ids = BTreeSet::new();
+        for c in &self.challenges {
+            check_id("challenge.id", &c.id).map_err(invalid)?;
+            if !ids.insert(&c.id) {
+                return Err(invalid(CatalogError::new(
+                    "challenge.id",
+                    format!("{} appears twice", c.id),
+                )));
+            }
+            if c.title.trim().is_empty() || c.title.chars().count() > 120 {
+                return Err(invalid(CatalogError::new(
+                    "challenge.title",
+                    "1 to 120 characters",
+                )));
+            }
+            c.goal.validate(0).map_err(invalid)?;
+            let unsatisfiable = |reason: String| RulesError::Unsatisfiable {
+                challenge_id: c.id.clone(),
+                reason,
+            };
+            match &c.window {
+                Window::RollingDays { days } if !(1..=3650).contains(days) => {
+                    return Err(invalid(CatalogError::new("window.days", "1 to 3650 days")));
+                }
+                Window::Fixed { from, to } => {
+                    let f = parse_instant("window.from", from).map_err(invalid)?;
+                    let t = parse_instant("window.to", to).map_err(invalid)?;
+                    if t <= f {
+                        return Err(unsatisfiable("the window ends before it starts".into()));
+                    }
+                }
+                _ => {}
+            }
+            for (period, target) in c.goal.streaks() {
+                let most = periods_in(&c.window, period).unwrap_or(0);
+                if u64::from(target) > most {
+                    return Err(unsatisfiable(format!(
+                        "a streak of {target} {period:?} periods in a window that spans {most}"
+                    )));
+                }
+            }
+            if let RuleReward::Coupon { offer_id } = &c.reward {
+                check_id("reward.offer_id", offer_id).map_err(invalid)?;
+            }
+            if let Repeat::PerWindow { max_total: Some(0) } = c.repeat {
+                return Err(unsatisfiable("repeat.max_total is 0".into()));
+            }
+            if matches!(c.repeat, Repeat::PerWindow { .. })
+                && matches!(c.window, Window::Fixed { .. })
+            {
+                return Err(invalid(CatalogError::new(
+                    "repeat",
+                    "a fixed window has one period: use once",
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where an instant falls in the member's calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Local {
+    day: i64,
+    /// Monday-based weeks since the epoch.
+    week: i64,
+    /// Months since year 0.
+    month: i64,
+}
+
+impl Local {
+    fn of(ms: i64, tz: &jiff::tz::TimeZone) -> Local {
+        // The zone's offset at that instant (daylight saving included), then calendar
+        // arithmetic on the local time: cheaper than building a zoned date-time per event.
+        let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let local_ms = ms + i64::from(tz.to_offset(at).seconds()) * 1000;
+        let day = local_ms.div_euclid(DAY_MS);
+        let (y, m, _) = civil_from_days(day);
+        Local {
+            day,
+            // 1970-01-01 was a Thursday: Monday-based weeks start three days later.
+            week: (day + 3).div_euclid(7),
+            month: y * 12 + m - 1,
+        }
+    }
+
+    fn period(&self, p: Period) -> i64 {
+        match p {
+            Period::Day => self.day,
+            Period::Week => self.week,
+            Period::Month => self.month,
+        }
+    }
+}
+
+/// The first instant of calendar period `index` of kind `p` in `tz`.
+fn period_start(p: Period, index: i64, tz: &jiff::tz::TimeZone) -> Option<i64> {
+    let (y, m, d) = match p {
+        Period::Month => (index.div_euclid(12), index.rem_euclid(12) + 1, 1),
+        Period::Day | Period::Week => {
+            let day = if p == Period::Week {
+                index * 7 - 3
+            } else {
+                index
+            };
+            civil_from_days(day)
+        }
+    };
+    let date = jiff::civil::Date::new(
+        i16::try_from(y).ok()?,
+        i8::try_from(m).ok()?,
+        i8::try_from(d).ok()?,
+    )
+    .ok()?;
+    Some(
+        date.to_zoned_datetime(tz.clone())
+            .ok()?
+            .timestamp()
+            .as_millisecond(),
+    )
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// What a goal has counted so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Acc {
+    Count(u64),
+    /// Each distinct value and how many counted events carry it (rolling windows take them out).
+    Distinct(BTreeMap<String, u32>),
+    Sum(u64),
+    /// The last period with a matching event and the run of consecutive periods up to it.
+    Streak {
+        last: Option<i64>,
+        run: u64,
+    },
+    AllOf(Vec<Acc>),
+}
+
+impl Acc {
+    fn new(g: &Goal) -> Acc {
+        match g {
+            Goal::Count { .. } => Acc::Count(0),
+            Goal::Distinct { .. } => Acc::Distinct(BTreeMap::new()),
+            Goal::Sum { .. } => Acc::Sum(0),
+            Goal::Streak { .. } => Acc::Streak { last: None, run: 0 },
+            Goal::AllOf { goals } => Acc::AllOf(goals.iter().map(Acc::new).collect()),
+        }
+    }
+
+    fn add(&mut self, g: &Goal, e: &RuleEvent, local: Local) {
+        self.change(g, e, local, false);
+    }
+
+    /// Take back what `e` added (an event leaving a rolling window). `false` when that cannot
+    /// be done exactly (a streak): the caller rebuilds from the events still in the window.
+    fn remove(&mut self, g: &Goal, e: &RuleEvent, local: Local) -> bool {
+        self.change(g, e, local, true)
+    }
+
+    fn change(&mut self, g: &Goal, e: &RuleEvent, local: Local, remove: bool) -> bool {
+        match (self, g) {
+            (Acc::Count(n), Goal::Count { filter, .. }) => {
+                if filter.matches(e) {
+                    *n = if remove { n.saturating_sub(1) } else { *n + 1 };
+                }
+                true
+            }
+            (Acc::Distinct(counts), Goal::Distinct { filter, of, .. }) => {
+                if filter.matches(e) {
+                    let mut count = |v: &String| {
+                        if remove {
+                            if let Some(n) = counts.get_mut(v) {
+                                *n -= 1;
+                                if *n == 0 {
+                                    counts.remove(v);
+                                }
+                            }
+                        } else if let Some(n) = counts.get_mut(v) {
+                            *n += 1;
+                        } else {
+                            counts.insert(v.clone(), 1);
+                        }
+                    };
+                    match of {
+                        DistinctOf::Store => e.store_id.iter().for_each(&mut count),
+                        DistinctOf::Sku => filter.lines(e).for_each(|l| count(&l.sku)),
+                        DistinctOf::Category => filter
+                            .lines(e)
+                            .filter_map(|l| l.category.as_ref())
+                            .for_each(&mut count),
+                    }
+                }
+                true
+            }
+            (Acc::Sum(sum), Goal::Sum { filter, of, .. }) => {
+                if filter.matches(e) {
+                    let n = match of {
+                        SumOf::AmountCents if filter.line_filtered() => {
+                            filter.lines(e).map(|l| l.amount_cents).sum()
+                        }
+                        SumOf::AmountCents => e.amount_cents,
+                        SumOf::Quantity => filter.lines(e).map(|l| u64::from(l.quantity)).sum(),
+                    };
+                    *sum = if remove {
+                        sum.saturating_sub(n)
+                    } else {
+                        sum.saturating_add(n)
+                    };
+                }
+                true
+            }
+            (Acc::Streak { last, run }, Goal::Streak { filter, period, .. }) => {
+                if remove {
+                    return !filter.matches(e);
+                }
+                if filter.matches(e) {
+                    let p = local.period(*period);
+                    match *last {
+                        Some(l) if l == p => {}
+                        Some(l) if l + 1 == p => *run += 1,
+                        _ => *run = 1,
+                    }
+                    *last = Some(p);
+                }
+                true
+            }
+            (Acc::AllOf(accs), Goal::AllOf { goals }) => accs
+                .iter_mut()
+                .zip(goals)
+                .fold(true, |exact, (a, g)| a.change(g, e, local, remove) && exact),
+            _ => true,
+        }
+    }
+
+    /// (done, target), each part capped at its target; a streak broken before `now` counts 0.
+    fn progress(&self, g: &Goal, now: Local) -> (u64, u64) {
+        match (self, g) {
+            (Acc::Count(n), Goal::Count { target, .. }) => {
+                ((*n).min(u64::from(*target)), u64::from(*target))
+            }
+            (Acc::Distinct(s), Goal::Distinct { target, .. }) => {
+                ((s.len() as u64).min(u64::from(*target)), u64::from(*target))
+            }
+            (Acc::Sum(s), Goal::Sum { target, .. }) => ((*s).min(*target), *target),
+            (Acc::Streak { last, run }, Goal::Streak { period, target, .. }) => {
+                let alive = last.is_some_and(|l| l + 1 >= now.period(*period));
+                let run = if alive { *run } else { 0 };
+                (run.min(u64::from(*target)), u64::from(*target))
+            }
+            (Acc::AllOf(accs), Goal::AllOf { goals }) => accs
+                .iter()
+                .zip(goals)
+                .map(|(a, g)| a.progress(g, now))
+                .fold((0, 0), |(d, t), (d2, t2)| (d + d2, t + t2)),
+            _ => (0, 1),
+        }
+    }
+
+    fn met(&self, g: &Goal) -> bool {
+        match (self, g) {
+            (Acc::Count(n), Goal::Count { target, .. }) => *n >= u64::from(*target),
+            (Acc::Distinct(s), Goal::Distinct { target, .. }) => {
+                s.len() as u64 >= u64::from(*target)
+            }
+            (Acc::Sum(s), Goal::Sum { target, .. }) => *s >= *target,
+            (Acc::Streak { run, .. }, Goal::Streak { target, .. }) => *run >= u64::from(*target),
+            (Acc::AllOf(accs), Goal::AllOf { goals }) => {
+                accs.iter().zip(goals).all(|(a, g)| a.met(g))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One challenge's state.
+#[derive(Debug, Clone)]
+struct Tracker {
+    /// The window instance counted (calendar period index; 0 for fixed windows).
+    instance: Option<i64>,
+    acc: Acc,
+    /// Rolling windows: the matching events since the last completion, to drop old ones.
+    recent: VecDeque<(i64, usize)>,
+    completions: Vec<i64>,
+    /// The instance in which it was last completed.
+    completed_instance: Option<i64>,
+}
+
+/// Drop from a rolling window's tracker the events at or before `from`: taken back one by one,
+/// or (for streaks) the tracker rebuilt from the events still in the window.
+fn forget_before(t: &mut Tracker, goal: &Goal, events: &[(RuleEvent, Local)], from: i64) {
+    let mut exact = true;
+    while let Some(&(at, k)) = t.recent.front() {
+        if at > from {
+            break;
+        }
+        t.recent.pop_front();
+        let (e, local) = &events[k];
+        exact &= t.acc.remove(goal, e, *local);
+    }
+    if !exact {
+        t.acc = Acc::new(goal);
+        for &(_, k) in &t.recent {
+            let (e, local) = &events[k];
+            t.acc.add(goal, e, *local);
+        }
+    }
+}
+
+/// A challenge completed: its reward is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Completion {
+    pub challenge_id: String,
+    /// The event that completed it.
+    pub event_id: String,
+    pub at_ms: i64,
+    pub reward: RuleReward,
+    pub badge: Option<String>,
+}
+
+/// Where a challenge stands, for a screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ChallengeProgress {
+    pub challenge_id: String,
+    pub title: String,
+    pub description: String,
+    pub badge: Option<String>,
+    pub done: u64,
+    pub target: u64,
+    /// `target - done`.
+    pub left: u64,
+    /// When the current window ends (RFC 3339); `None` for rolling windows.
+    pub deadline: Option<String>,
+    pub reward: RuleReward,
+    pub completions: u32,
+    /// Completed and cannot be completed again (now or in this window).
+    pub completed: bool,
+    /// `false` while an opt-in challenge is not joined: nothing counts.
+    pub joined: bool,
+}
+
+/// The rules applied to one member's events, in time order.
+#[derive(Debug, Clone)]
+pub struct Engine<'r> {
+    rules: &'r RuleSet,
+    tz: jiff::tz::TimeZone,
+    joined: BTreeMap<String, i64>,
+    trackers: Vec<Tracker>,
+    seen: HashSet<String>,
+    last: Option<(i64, String)>,
+    /// Applied events and where each falls in the member's calendar (rolling windows look
+    /// back at them).
+    events: Vec<(RuleEvent, Local)>,
+    /// Per challenge: the event kinds that can change it (others skip it) and a fixed window's
+    /// bounds.
+    prepared: Vec<(u32, Option<(i64, i64)>)>,
+}
+
+impl<'r> Engine<'r> {
+    /// `joined`: when the member joined each opt-in challenge.
+    pub fn new(
+        rules: &'r RuleSet,
+        time_zone: &str,
+        joined: BTreeMap<String, i64>,
+    ) -> Result<Self, RulesError> {
+        rules.validate()?;
+        let tz = jiff::tz::TimeZone::get(time_zone).map_err(|_| RulesError::UnknownTimeZone {
+            name: time_zone.to_owned(),
+        })?;
+        Ok(Engine {
+            rules,
+            tz,
+            joined,
+            trackers: rules
+                .challenges
+                .iter()
+                .map(|c| Tracker {
+                    instance: None,
+                    acc: Acc::new(&c.goal),
+                    recent: VecDeque::new(),
+                    completions: Vec::new(),
+                    completed_instance: None,
+                })
+                .collect(),
+            seen: HashSet::new(),
+            last: None,
+            events: Vec::new(),
+            prepared: rules
+                .challenges
+                .iter()
+                .map(|c| {
+                    let fixed = match &c.window {
+                        Window::Fixed { from, to } => Some((
+                            parse_instant("window.from", from)
+                                .map_err(invalid)?
+                                .as_millisecond(),
+                            parse_instant("window.to", to)
+                                .map_err(invalid)?
+                                .as_millisecond(),
+                        )),
+                        _ => None,
+                    };
+                    Ok((c.goal.kind_mask(), fixed))
+                })
+                .collect::<Result<_, RulesError>>()?,
+        })
+    }
+
+    fn instance(&self, i: usize, at: i64, local: Local) -> Option<i64> {
+        match &self.rules.challenges[i].window {
+            Window::CalendarWeek => Some(local.week),
+            Window::CalendarMonth => Some(local.month),
+            Window::RollingDays { .. } => Some(0),
+            Window::Fixed { .. } => {
+                let (from, to) = self.prepared[i].1?;
+                (from <= at && at < to).then_some(0)
+            }
+        }
+    }
+
+    /// Apply one event newer than every event applied so far (`now_ms`: the evaluator's clock).
+    /// A repeated event id is ignored. Returns the challenges it completed.
+    pub fn apply(&mut self, e: &RuleEvent, now_ms: i64) -> Result<Vec<Completion>, RulesError> {
+        if e.at_ms > now_ms.saturating_add(FUTURE_SLACK_MS) {
+            return Err(RulesError::EventInFuture {
+                event_id: e.event_id.clone(),
+            });
+        }
+        if self.seen.contains(&e.event_id) {
+            return Ok(Vec::new());
+        }
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(at, id)| (e.at_ms, &e.event_id) < (*at, id))
+        {
+            return Err(RulesError::OutOfOrder {
+                event_id: e.event_id.clone(),
+            });
+        }
+        self.seen.insert(e.event_id.clone());
+        self.last = Some((e.at_ms, e.event_id.clone()));
+        let index = self.events.len();
+        let local = Local::of(e.at_ms, &self.tz);
+        self.events.push((e.clone(), local));
+        let mut done = Vec::new();
+        for (i, c) in self.rules.challenges.iter().enumerate() {
+            if self.prepared[i].0 & kind_bit(e.kind) == 0
+                || (c.opt_in && self.joined.get(&c.id).is_none_or(|j| e.at_ms < *j))
+            {
+                continue;
+            }
+            let Some(instance) = self.instance(i, e.at_ms, local) else {
+                continue;
+            };
+            let t = &mut self.trackers[i];
+            let exhausted = match c.repeat {
+                Repeat::Once => !t.completions.is_empty(),
+                Repeat::PerWindow { max_total } => {
+                    t.completed_instance == Some(instance)
+                        || max_total.is_some_and(|m| t.completions.len() as u64 >= u64::from(m))
+                }
+            };
+            if exhausted {
+                continue;
+            }
+            if t.instance != Some(instance) {
+                t.instance = Some(instance);
+                t.acc = Acc::new(&c.goal);
+                t.recent.clear();
+            }
+            if let Window::RollingDays { days } = c.window {
+                t.recent.push_back((e.at_ms, index));
+                t.acc.add(&c.goal, e, local);
+                forget_before(t, &c.goal, &self.events, e.at_ms - i64::from(days) * DAY_MS);
+            } else {
+                t.acc.add(&c.goal, e, local);
+            }
+            if t.acc.met(&c.goal) {
+                t.completions.push(e.at_ms);
+                t.completed_instance = Some(instance);
+                t.acc = Acc::new(&c.goal);
+                t.recent.clear();
+                done.push(Completion {
+                    challenge_id: c.id.clone(),
+                    event_id: e.event_id.clone(),
+                    at_ms: e.at_ms,
+                    reward: c.reward.clone(),
+                    badge: c.badge.clone(),
+                });
+            }
+        }
+        Ok(done)
+    }
+
+    /// Where every challenge stands at `now_ms`.
+    pub fn progress(&self, now_ms: i64) -> Vec<ChallengeProgress> {
+        let now = Local::of(now_ms, &self.tz);
+        self.rules
+            .challenges
+            .iter()
+            .zip(&self.trackers)
+            .enumerate()
+            .map(|(i, (c, t))| {
+                let instance = self.instance(i, now_ms, now);
+                let current = instance.is_some() && t.instance == instance;
+                let (mut done, target) = if current {
+                    t.acc.progress(&c.goal, now)
+                } else {
+                    Acc::new(&c.goal).progress(&c.goal, now)
+                };
+                if let Window::RollingDays { days } = c.window
+                    && current
+                {
+                    // Events that left the window since the last one applied.
+                    let mut left = t.clone();
+                    forget_before(
+                        &mut left,
+                        &c.goal,
+                        &self.events,
+                        now_ms - i64::from(days) * DAY_MS,
+                    );
+                    done = left.acc.progress(&c.goal, now).0;
+                }
+                let completed = match c.repeat {
+                    Repeat::Once => !t.completions.is_empty(),
+                    Repeat::PerWindow { max_total } => {
+                        (instance.is_some() && t.completed_instance == instance)
+                            || max_total.is_some_and(|m| t.completions.len() as u64 >= u64::from(m))
+                    }
+                };
+                let done = if completed { target } else { done };
+                let deadline = match &c.window {
+                    Window::CalendarWeek => period_start(Period::Week, now.week + 1, &self.tz),
+                    Window::CalendarMonth => period_start(Period::Month, now.month + 1, &self.tz),
+                    Window::RollingDays { .. } => None,
+                    Window::Fixed { to, .. } => {
+                        parse_instant("to", to).ok().map(|t| t.as_millisecond())
+                    }
+                }
+                .map(crate::rfc3339_ms);
+                ChallengeProgress {
+                    challenge_id: c.id.clone(),
+                    title: c.title.clone(),
+                    description: c.description.clone(),
+                    badge: c.badge.clone(),
+                    done,
+                    target,
+                    left: target - done,
+                    deadline,
+                    reward: c.reward.clone(),
+                    completions: t.completions.len() as u32,
+                    completed,
+                    joined: !c.opt_in || self.joined.contains_key(&c.id),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What a member's history comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub progress: Vec<ChallengeProgress>,
+    /// Every completion, oldest first.
+    pub completions: Vec<Completion>,
+}
+
+/// Evaluate a whole history (any order; repeated ids count once) at `now_ms`.
+pub fn evaluate(
+    rules: &RuleSet,
+    time_zone: &str,
+    joined: BTreeMap<String, i64>,
+    events: &[RuleEvent],
+    now_ms: i64,
+) -> Result<Evaluation, RulesError> {
+    let mut engine = Engine::new(rules, time_zone, joined)?;
+    let mut sorted: Vec<&RuleEvent> = events.iter().collect();
+    sorted.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
+    let mut completions = Vec::new();
+    for e in sorted {
+        completions.extend(engine.apply(e, now_ms)?);
+    }
+    Ok(Evaluation {
+        progress: engine.progress(now_ms),
+        completions,
+    })
+}
