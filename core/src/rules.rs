@@ -9,7 +9,7 @@
 //! more (newer) event costs one tracker update per challenge; an event older than the last one
 //! applied asks the caller to evaluate again from the history ([`RulesError::OutOfOrder`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -280,52 +280,194 @@ impl Filter {
         }
         Ok(())
     }
+}
+
+/// Strings the engine met (SKUs, shops, categories, collections), as small numbers: matching
+/// compares integers and events are kept without their text.
+#[derive(Debug, Clone, Default)]
+struct Ids(rustc_hash::FxHashMap<String, u32>);
+
+impl Ids {
+    fn of(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.0.get(s) {
+            return id;
+        }
+        let id = self.0.len() as u32;
+        self.0.insert(s.to_owned(), id);
+        id
+    }
+}
+
+/// A filter with its strings as ids.
+#[derive(Debug, Clone)]
+struct CFilter {
+    kinds: u32,
+    skus: Vec<u32>,
+    categories: Vec<u32>,
+    collections: Vec<u32>,
+    stores: Vec<u32>,
+    channel: Option<RuleChannel>,
+    min_amount_cents: Option<u64>,
+}
+
+/// An event with its strings as ids.
+#[derive(Debug, Clone)]
+struct CEvent {
+    kind: RuleEventKind,
+    store: Option<u32>,
+    channel: Option<RuleChannel>,
+    amount_cents: u64,
+    lines: Vec<CLine>,
+}
+
+#[derive(Debug, Clone)]
+struct CLine {
+    sku: u32,
+    category: Option<u32>,
+    collection: Option<u32>,
+    quantity: u32,
+    amount_cents: u64,
+}
+
+impl CEvent {
+    fn new(e: &RuleEvent, ids: &mut Ids) -> CEvent {
+        CEvent {
+            kind: e.kind,
+            store: e.store_id.as_deref().map(|s| ids.of(s)),
+            channel: e.channel,
+            amount_cents: e.amount_cents,
+            lines: e
+                .lines
+                .iter()
+                .map(|l| CLine {
+                    sku: ids.of(&l.sku),
+                    category: l.category.as_deref().map(|c| ids.of(c)),
+                    collection: l.collection.as_deref().map(|c| ids.of(c)),
+                    quantity: l.quantity,
+                    amount_cents: l.amount_cents,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl CFilter {
+    fn new(f: &Filter, ids: &mut Ids) -> CFilter {
+        let mut all = |v: &[String]| v.iter().map(|s| ids.of(s)).collect::<Vec<u32>>();
+        CFilter {
+            kinds: if f.kinds.is_empty() {
+                u32::MAX
+            } else {
+                f.kinds.iter().fold(0, |m, k| m | kind_bit(*k))
+            },
+            skus: all(&f.skus),
+            categories: all(&f.categories),
+            collections: all(&f.collections),
+            stores: all(&f.stores),
+            channel: f.channel,
+            min_amount_cents: f.min_amount_cents,
+        }
+    }
 
     fn line_filtered(&self) -> bool {
         !(self.skus.is_empty() && self.categories.is_empty() && self.collections.is_empty())
     }
 
-    fn line_matches(&self, l: &RuleLine) -> bool {
-        let any = |list: &[String], v: Option<&str>| {
-            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
-        };
-        any(&self.skus, Some(&l.sku))
-            && any(&self.categories, l.category.as_deref())
-            && any(&self.collections, l.collection.as_deref())
+    fn line_matches(&self, l: &CLine) -> bool {
+        let any =
+            |list: &[u32], v: Option<u32>| list.is_empty() || v.is_some_and(|v| list.contains(&v));
+        any(&self.skus, Some(l.sku))
+            && any(&self.categories, l.category)
+            && any(&self.collections, l.collection)
     }
 
     /// Whether `e` counts (for purchases with a line filter: one of its lines matches).
-    fn matches(&self, e: &RuleEvent) -> bool {
-        if !self.kinds.is_empty() && !self.kinds.contains(&e.kind) {
-            return false;
-        }
-        if !self.stores.is_empty() && !e.store_id.as_ref().is_some_and(|s| self.stores.contains(s))
-        {
-            return false;
-        }
-        if self.channel.is_some() && e.channel != self.channel {
-            return false;
-        }
-        if self.min_amount_cents.is_some_and(|m| e.amount_cents < m) {
-            return false;
-        }
-        !self.line_filtered() || e.lines.iter().any(|l| self.line_matches(l))
+    fn matches(&self, e: &CEvent) -> bool {
+        self.kinds & kind_bit(e.kind) != 0
+            && (self.stores.is_empty() || e.store.is_some_and(|s| self.stores.contains(&s)))
+            && (self.channel.is_none() || e.channel == self.channel)
+            && self.min_amount_cents.is_none_or(|m| e.amount_cents >= m)
+            && (!self.line_filtered() || e.lines.iter().any(|l| self.line_matches(l)))
     }
 
     /// The lines of a matching event that count (all of them without a line filter).
-    fn lines<'e>(&'e self, e: &'e RuleEvent) -> impl Iterator<Item = &'e RuleLine> + 'e {
+    fn lines<'e>(&'e self, e: &'e CEvent) -> impl Iterator<Item = &'e CLine> + 'e {
         e.lines.iter().filter(|l| self.line_matches(l))
     }
+}
 
-    /// The event kinds this filter can match, as a bit set.
+/// A goal with compiled filters; targets as u64.
+#[derive(Debug, Clone)]
+enum CGoal {
+    Count {
+        filter: CFilter,
+        target: u64,
+    },
+    Distinct {
+        filter: CFilter,
+        of: DistinctOf,
+        target: u64,
+    },
+    Sum {
+        filter: CFilter,
+        of: SumOf,
+        target: u64,
+    },
+    Streak {
+        filter: CFilter,
+        period: Period,
+        target: u64,
+    },
+    AllOf(Vec<CGoal>),
+}
+
+impl CGoal {
+    fn new(g: &Goal, ids: &mut Ids) -> CGoal {
+        match g {
+            Goal::Count { filter, target } => CGoal::Count {
+                filter: CFilter::new(filter, ids),
+                target: u64::from(*target),
+            },
+            Goal::Distinct { filter, of, target } => CGoal::Distinct {
+                filter: CFilter::new(filter, ids),
+                of: *of,
+                target: u64::from(*target),
+            },
+            Goal::Sum { filter, of, target } => CGoal::Sum {
+                filter: CFilter::new(filter, ids),
+                of: *of,
+                target: *target,
+            },
+            Goal::Streak {
+                filter,
+                period,
+                target,
+            } => CGoal::Streak {
+                filter: CFilter::new(filter, ids),
+                period: *period,
+                target: u64::from(*target),
+            },
+            Goal::AllOf { goals } => {
+                CGoal::AllOf(goals.iter().map(|g| CGoal::new(g, ids)).collect())
+            }
+        }
+    }
+
+    /// The event kinds that can change this goal.
     fn kind_mask(&self) -> u32 {
-        if self.kinds.is_empty() {
-            u32::MAX
-        } else {
-            self.kinds.iter().fold(0, |m, k| m | kind_bit(*k))
+        match self {
+            CGoal::Count { filter, .. }
+            | CGoal::Distinct { filter, .. }
+            | CGoal::Sum { filter, .. }
+            | CGoal::Streak { filter, .. } => filter.kinds,
+            CGoal::AllOf(goals) => goals.iter().fold(0, |m, g| m | g.kind_mask()),
         }
     }
 }
+
+/// How many event kinds there are (`RuleEventKind` as an index).
+const KINDS: usize = 10;
+const _: () = assert!(RuleEventKind::AppOpened as usize + 1 == KINDS);
 
 fn kind_bit(k: RuleEventKind) -> u32 {
     1 << (k as u32)
@@ -360,17 +502,6 @@ impl Goal {
                 }
                 goals.iter().try_for_each(|g| g.validate(depth + 1))
             }
-        }
-    }
-
-    /// The event kinds that can change this goal.
-    fn kind_mask(&self) -> u32 {
-        match self {
-            Goal::Count { filter, .. }
-            | Goal::Distinct { filter, .. }
-            | Goal::Sum { filter, .. }
-            | Goal::Streak { filter, .. } => filter.kind_mask(),
-            Goal::AllOf { goals } => goals.iter().fold(0, |m, g| m | g.kind_mask()),
         }
     }
 
@@ -568,7 +699,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 enum Acc {
     Count(u64),
     /// Each distinct value and how many counted events carry it (rolling windows take them out).
-    Distinct(BTreeMap<String, u32>),
+    Distinct(BTreeMap<u32, u32>),
     Sum(u64),
     /// The last period with a matching event and the run of consecutive periods up to it.
     Streak {
@@ -579,62 +710,60 @@ enum Acc {
 }
 
 impl Acc {
-    fn new(g: &Goal) -> Acc {
+    fn new(g: &CGoal) -> Acc {
         match g {
-            Goal::Count { .. } => Acc::Count(0),
-            Goal::Distinct { .. } => Acc::Distinct(BTreeMap::new()),
-            Goal::Sum { .. } => Acc::Sum(0),
-            Goal::Streak { .. } => Acc::Streak { last: None, run: 0 },
-            Goal::AllOf { goals } => Acc::AllOf(goals.iter().map(Acc::new).collect()),
+            CGoal::Count { .. } => Acc::Count(0),
+            CGoal::Distinct { .. } => Acc::Distinct(BTreeMap::new()),
+            CGoal::Sum { .. } => Acc::Sum(0),
+            CGoal::Streak { .. } => Acc::Streak { last: None, run: 0 },
+            CGoal::AllOf(goals) => Acc::AllOf(goals.iter().map(Acc::new).collect()),
         }
     }
 
-    fn add(&mut self, g: &Goal, e: &RuleEvent, local: Local) {
+    fn add(&mut self, g: &CGoal, e: &CEvent, local: Local) {
         self.change(g, e, local, false);
     }
 
     /// Take back what `e` added (an event leaving a rolling window). `false` when that cannot
     /// be done exactly (a streak): the caller rebuilds from the events still in the window.
-    fn remove(&mut self, g: &Goal, e: &RuleEvent, local: Local) -> bool {
+    fn remove(&mut self, g: &CGoal, e: &CEvent, local: Local) -> bool {
         self.change(g, e, local, true)
     }
 
-    fn change(&mut self, g: &Goal, e: &RuleEvent, local: Local, remove: bool) -> bool {
+    fn change(&mut self, g: &CGoal, e: &CEvent, local: Local, remove: bool) -> bool {
         match (self, g) {
-            (Acc::Count(n), Goal::Count { filter, .. }) => {
+            (Acc::Count(n), CGoal::Count { filter, .. }) => {
                 if filter.matches(e) {
                     *n = if remove { n.saturating_sub(1) } else { *n + 1 };
                 }
                 true
             }
-            (Acc::Distinct(counts), Goal::Distinct { filter, of, .. }) => {
+            (Acc::Distinct(counts), CGoal::Distinct { filter, of, .. }) => {
                 if filter.matches(e) {
-                    let mut count = |v: &String| {
+                    let mut count = |v: u32| {
                         if remove {
-                            if let Some(n) = counts.get_mut(v) {
+                            if let Some(n) = counts.get_mut(&v) {
                                 *n -= 1;
                                 if *n == 0 {
-                                    counts.remove(v);
+                                    counts.remove(&v);
                                 }
                             }
-                        } else if let Some(n) = counts.get_mut(v) {
-                            *n += 1;
                         } else {
-                            counts.insert(v.clone(), 1);
+                            *counts.entry(v).or_insert(0) += 1;
                         }
                     };
                     match of {
-                        DistinctOf::Store => e.store_id.iter().for_each(&mut count),
-                        DistinctOf::Sku => filter.lines(e).for_each(|l| count(&l.sku)),
+                        DistinctOf::Store => e.store.into_iter().for_each(&mut count),
+                        DistinctOf::Sku => filter.lines(e).for_each(|l| count(l.sku)),
                         DistinctOf::Category => filter
                             .lines(e)
-                            .filter_map(|l| l.category.as_ref())
+                            .filter_map(|l| l.category)
                             .for_each(&mut count),
                     }
                 }
                 true
             }
-            (Acc::Sum(sum), Goal::Sum { filter, of, .. }) => {
+            (Acc::Sum(sum), CGoal::Sum { filter, of, .. }) => {
                 if filter.matches(e) {
                     let n = match of {
                         SumOf::AmountCents if filter.line_filtered() => {
@@ -651,7 +780,7 @@ impl Acc {
                 }
                 true
             }
-            (Acc::Streak { last, run }, Goal::Streak { filter, period, .. }) => {
+            (Acc::Streak { last, run }, CGoal::Streak { filter, period, .. }) => {
                 if remove {
                     return !filter.matches(e);
                 }
@@ -666,7 +795,7 @@ impl Acc {
                 }
                 true
             }
-            (Acc::AllOf(accs), Goal::AllOf { goals }) => accs
+            (Acc::AllOf(accs), CGoal::AllOf(goals)) => accs
                 .iter_mut()
                 .zip(goals)
                 .fold(true, |exact, (a, g)| a.change(g, e, local, remove) && exact),
@@ -675,21 +804,19 @@ impl Acc {
     }
 
     /// (done, target), each part capped at its target; a streak broken before `now` counts 0.
-    fn progress(&self, g: &Goal, now: Local) -> (u64, u64) {
+    fn progress(&self, g: &CGoal, now: Local) -> (u64, u64) {
         match (self, g) {
-            (Acc::Count(n), Goal::Count { target, .. }) => {
-                ((*n).min(u64::from(*target)), u64::from(*target))
+            (Acc::Count(n), CGoal::Count { target, .. }) => ((*n).min(*target), *target),
+            (Acc::Distinct(s), CGoal::Distinct { target, .. }) => {
+                ((s.len() as u64).min(*target), *target)
             }
-            (Acc::Distinct(s), Goal::Distinct { target, .. }) => {
-                ((s.len() as u64).min(u64::from(*target)), u64::from(*target))
-            }
-            (Acc::Sum(s), Goal::Sum { target, .. }) => ((*s).min(*target), *target),
-            (Acc::Streak { last, run }, Goal::Streak { period, target, .. }) => {
+            (Acc::Sum(s), CGoal::Sum { target, .. }) => ((*s).min(*target), *target),
+            (Acc::Streak { last, run }, CGoal::Streak { period, target, .. }) => {
                 let alive = last.is_some_and(|l| l + 1 >= now.period(*period));
                 let run = if alive { *run } else { 0 };
-                (run.min(u64::from(*target)), u64::from(*target))
+                (run.min(*target), *target)
             }
-            (Acc::AllOf(accs), Goal::AllOf { goals }) => accs
+            (Acc::AllOf(accs), CGoal::AllOf(goals)) => accs
                 .iter()
                 .zip(goals)
                 .map(|(a, g)| a.progress(g, now))
@@ -698,15 +825,13 @@ impl Acc {
         }
     }
 
-    fn met(&self, g: &Goal) -> bool {
+    fn met(&self, g: &CGoal) -> bool {
         match (self, g) {
-            (Acc::Count(n), Goal::Count { target, .. }) => *n >= u64::from(*target),
-            (Acc::Distinct(s), Goal::Distinct { target, .. }) => {
-                s.len() as u64 >= u64::from(*target)
-            }
-            (Acc::Sum(s), Goal::Sum { target, .. }) => *s >= *target,
-            (Acc::Streak { run, .. }, Goal::Streak { target, .. }) => *run >= u64::from(*target),
-            (Acc::AllOf(accs), Goal::AllOf { goals }) => {
+            (Acc::Count(n), CGoal::Count { target, .. }) => *n >= *target,
+            (Acc::Distinct(s), CGoal::Distinct { target, .. }) => s.len() as u64 >= *target,
+            (Acc::Sum(s), CGoal::Sum { target, .. }) => *s >= *target,
+            (Acc::Streak { run, .. }, CGoal::Streak { target, .. }) => *run >= *target,
+            (Acc::AllOf(accs), CGoal::AllOf(goals)) => {
                 accs.iter().zip(goals).all(|(a, g)| a.met(g))
             }
             _ => false,
@@ -729,20 +854,20 @@ struct Tracker {
 
 /// Drop from a rolling window's tracker the events at or before `from`: taken back one by one,
 /// or (for streaks) the tracker rebuilt from the events still in the window.
-fn forget_before(t: &mut Tracker, goal: &Goal, events: &[(RuleEvent, Local)], from: i64) {
+fn forget_before(t: &mut Tracker, goal: &CGoal, events: &[(CEvent, Local, i64)], from: i64) {
     let mut exact = true;
     while let Some(&(at, k)) = t.recent.front() {
         if at > from {
             break;
         }
         t.recent.pop_front();
-        let (e, local) = &events[k];
+        let (e, local, _) = &events[k];
         exact &= t.acc.remove(goal, e, *local);
     }
     if !exact {
         t.acc = Acc::new(goal);
         for &(_, k) in &t.recent {
-            let (e, local) = &events[k];
+            let (e, local, _) = &events[k];
             t.acc.add(goal, e, *local);
         }
     }
@@ -782,6 +907,9 @@ pub struct ChallengeProgress {
     pub joined: bool,
 }
 
+/// A challenge's compiled goal, the event kinds that can change it, a fixed window's bounds.
+type Prepared = (CGoal, u32, Option<(i64, i64)>);
+
 /// The rules applied to one member's events, in time order.
 #[derive(Debug, Clone)]
 pub struct Engine<'r> {
@@ -789,14 +917,17 @@ pub struct Engine<'r> {
     tz: jiff::tz::TimeZone,
     joined: BTreeMap<String, i64>,
     trackers: Vec<Tracker>,
-    seen: HashSet<String>,
+    seen: rustc_hash::FxHashSet<String>,
     last: Option<(i64, String)>,
     /// Applied events and where each falls in the member's calendar (rolling windows look
     /// back at them).
-    events: Vec<(RuleEvent, Local)>,
-    /// Per challenge: the event kinds that can change it (others skip it) and a fixed window's
-    /// bounds.
-    prepared: Vec<(u32, Option<(i64, i64)>)>,
+    events: Vec<(CEvent, Local, i64)>,
+    ids: Ids,
+    /// Per challenge: its compiled goal, the event kinds that can change it (others skip it)
+    /// and a fixed window's bounds.
+    prepared: Vec<Prepared>,
+    /// For each event kind, the challenges it can change, in order.
+    by_kind: Vec<Vec<usize>>,
 }
 
 impl<'r> Engine<'r> {
@@ -810,28 +941,36 @@ impl<'r> Engine<'r> {
         let tz = jiff::tz::TimeZone::get(time_zone).map_err(|_| RulesError::UnknownTimeZone {
             name: time_zone.to_owned(),
         })?;
+        let mut ids = Ids::default();
+        let goals: Vec<CGoal> = rules
+            .challenges
+            .iter()
+            .map(|c| CGoal::new(&c.goal, &mut ids))
+            .collect();
         Ok(Engine {
             rules,
             tz,
             joined,
-            trackers: rules
-                .challenges
+            trackers: goals
                 .iter()
-                .map(|c| Tracker {
+                .map(|g| Tracker {
                     instance: None,
-                    acc: Acc::new(&c.goal),
+                    acc: Acc::new(g),
                     recent: VecDeque::new(),
                     completions: Vec::new(),
                     completed_instance: None,
                 })
                 .collect(),
-            seen: HashSet::new(),
+            seen: rustc_hash::FxHashSet::default(),
             last: None,
             events: Vec::new(),
+            ids,
+            by_kind: Vec::new(),
             prepared: rules
                 .challenges
                 .iter()
-                .map(|c| {
+                .zip(goals)
+                .map(|(c, goal)| {
                     let fixed = match &c.window {
                         Window::Fixed { from, to } => Some((
                             parse_instant("window.from", from)
@@ -843,10 +982,23 @@ impl<'r> Engine<'r> {
                         )),
                         _ => None,
                     };
-                    Ok((c.goal.kind_mask(), fixed))
+                    let mask = goal.kind_mask();
+                    Ok((goal, mask, fixed))
                 })
                 .collect::<Result<_, RulesError>>()?,
-        })
+        }
+        .indexed())
+    }
+
+    fn indexed(mut self) -> Self {
+        self.by_kind = (0..KINDS)
+            .map(|k| {
+                (0..self.prepared.len())
+                    .filter(|&i| self.prepared[i].1 & (1 << k) != 0)
+                    .collect()
+            })
+            .collect();
+        self
     }
 
     fn instance(&self, i: usize, at: i64, local: Local) -> Option<i64> {
@@ -855,22 +1007,21 @@ impl<'r> Engine<'r> {
             Window::CalendarMonth => Some(local.month),
             Window::RollingDays { .. } => Some(0),
             Window::Fixed { .. } => {
-                let (from, to) = self.prepared[i].1?;
+                let (from, to) = self.prepared[i].2?;
                 (from <= at && at < to).then_some(0)
             }
         }
     }
 
-    /// Apply one event newer than every event applied so far (`now_ms`: the evaluator's clock).
-    /// A repeated event id is ignored. Returns the challenges it completed.
-    pub fn apply(&mut self, e: &RuleEvent, now_ms: i64) -> Result<Vec<Completion>, RulesError> {
+    /// Check and record an event: its index, or `None` for an id seen already.
+    fn ingest(&mut self, e: &RuleEvent, now_ms: i64) -> Result<Option<usize>, RulesError> {
         if e.at_ms > now_ms.saturating_add(FUTURE_SLACK_MS) {
             return Err(RulesError::EventInFuture {
                 event_id: e.event_id.clone(),
             });
         }
         if self.seen.contains(&e.event_id) {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         if self
             .last
@@ -883,55 +1034,71 @@ impl<'r> Engine<'r> {
         }
         self.seen.insert(e.event_id.clone());
         self.last = Some((e.at_ms, e.event_id.clone()));
-        let index = self.events.len();
         let local = Local::of(e.at_ms, &self.tz);
-        self.events.push((e.clone(), local));
+        self.events
+            .push((CEvent::new(e, &mut self.ids), local, e.at_ms));
+        Ok(Some(self.events.len() - 1))
+    }
+
+    /// Count recorded event `index` (id `event_id`) for challenge `i`; its completion, if it
+    /// completes it.
+    fn step(&mut self, i: usize, index: usize, event_id: &str) -> Option<Completion> {
+        let c = &self.rules.challenges[i];
+        let goal = &self.prepared[i].0;
+        let (ce, local, at) = &self.events[index];
+        let (local, at) = (*local, *at);
+        if c.opt_in && self.joined.get(&c.id).is_none_or(|j| at < *j) {
+            return None;
+        }
+        let instance = self.instance(i, at, local)?;
+        let t = &mut self.trackers[i];
+        let exhausted = match c.repeat {
+            Repeat::Once => !t.completions.is_empty(),
+            Repeat::PerWindow { max_total } => {
+                t.completed_instance == Some(instance)
+                    || max_total.is_some_and(|m| t.completions.len() as u64 >= u64::from(m))
+            }
+        };
+        if exhausted {
+            return None;
+        }
+        if t.instance != Some(instance) {
+            t.instance = Some(instance);
+            t.acc = Acc::new(goal);
+            t.recent.clear();
+        }
+        t.acc.add(goal, ce, local);
+        if let Window::RollingDays { days } = c.window {
+            t.recent.push_back((at, index));
+            forget_before(t, goal, &self.events, at - i64::from(days) * DAY_MS);
+        }
+        if !t.acc.met(goal) {
+            return None;
+        }
+        t.completions.push(at);
+        t.completed_instance = Some(instance);
+        t.acc = Acc::new(goal);
+        t.recent.clear();
+        Some(Completion {
+            challenge_id: c.id.clone(),
+            event_id: event_id.to_owned(),
+            at_ms: at,
+            reward: c.reward.clone(),
+            badge: c.badge.clone(),
+        })
+    }
+
+    /// Apply one event newer than every event applied so far (`now_ms`: the evaluator's clock).
+    /// A repeated event id is ignored. Returns the challenges it completed.
+    pub fn apply(&mut self, e: &RuleEvent, now_ms: i64) -> Result<Vec<Completion>, RulesError> {
+        let Some(index) = self.ingest(e, now_ms)? else {
+            return Ok(Vec::new());
+        };
+        let kind = e.kind as usize;
         let mut done = Vec::new();
-        for (i, c) in self.rules.challenges.iter().enumerate() {
-            if self.prepared[i].0 & kind_bit(e.kind) == 0
-                || (c.opt_in && self.joined.get(&c.id).is_none_or(|j| e.at_ms < *j))
-            {
-                continue;
-            }
-            let Some(instance) = self.instance(i, e.at_ms, local) else {
-                continue;
-            };
-            let t = &mut self.trackers[i];
-            let exhausted = match c.repeat {
-                Repeat::Once => !t.completions.is_empty(),
-                Repeat::PerWindow { max_total } => {
-                    t.completed_instance == Some(instance)
-                        || max_total.is_some_and(|m| t.completions.len() as u64 >= u64::from(m))
-                }
-            };
-            if exhausted {
-                continue;
-            }
-            if t.instance != Some(instance) {
-                t.instance = Some(instance);
-                t.acc = Acc::new(&c.goal);
-                t.recent.clear();
-            }
-            if let Window::RollingDays { days } = c.window {
-                t.recent.push_back((e.at_ms, index));
-                t.acc.add(&c.goal, e, local);
-                forget_before(t, &c.goal, &self.events, e.at_ms - i64::from(days) * DAY_MS);
-            } else {
-                t.acc.add(&c.goal, e, local);
-            }
-            if t.acc.met(&c.goal) {
-                t.completions.push(e.at_ms);
-                t.completed_instance = Some(instance);
-                t.acc = Acc::new(&c.goal);
-                t.recent.clear();
-                done.push(Completion {
-                    challenge_id: c.id.clone(),
-                    event_id: e.event_id.clone(),
-                    at_ms: e.at_ms,
-                    reward: c.reward.clone(),
-                    badge: c.badge.clone(),
-                });
-            }
+        for k in 0..self.by_kind[kind].len() {
+            let i = self.by_kind[kind][k];
+            done.extend(self.step(i, index, &e.event_id));
         }
         Ok(done)
     }
@@ -945,12 +1112,13 @@ impl<'r> Engine<'r> {
             .zip(&self.trackers)
             .enumerate()
             .map(|(i, (c, t))| {
+                let goal = &self.prepared[i].0;
                 let instance = self.instance(i, now_ms, now);
                 let current = instance.is_some() && t.instance == instance;
                 let (mut done, target) = if current {
-                    t.acc.progress(&c.goal, now)
+                    t.acc.progress(goal, now)
                 } else {
-                    Acc::new(&c.goal).progress(&c.goal, now)
+                    Acc::new(goal).progress(goal, now)
                 };
                 if let Window::RollingDays { days } = c.window
                     && current
@@ -959,11 +1127,11 @@ impl<'r> Engine<'r> {
                     let mut left = t.clone();
                     forget_before(
                         &mut left,
-                        &c.goal,
+                        goal,
                         &self.events,
                         now_ms - i64::from(days) * DAY_MS,
                     );
-                    done = left.acc.progress(&c.goal, now).0;
+                    done = left.acc.progress(goal, now).0;
                 }
                 let completed = match c.repeat {
                     Repeat::Once => !t.completions.is_empty(),
@@ -1020,10 +1188,42 @@ pub fn evaluate(
     let mut engine = Engine::new(rules, time_zone, joined)?;
     let mut sorted: Vec<&RuleEvent> = events.iter().collect();
     sorted.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
-    let mut completions = Vec::new();
+    engine.events.reserve(sorted.len());
+    engine.seen.reserve(sorted.len());
+    let mut ids = Vec::with_capacity(sorted.len());
     for e in sorted {
-        completions.extend(engine.apply(e, now_ms)?);
+        if engine.ingest(e, now_ms)?.is_some() {
+            ids.push(e.event_id.as_str());
+        }
     }
+    // Challenge by challenge over the whole history (each tracker stays hot), then the
+    // completions in the order `apply` gives them: by event, then by challenge.
+    let mut of_kind: Vec<Vec<usize>> = vec![Vec::new(); KINDS];
+    for (index, (e, ..)) in engine.events.iter().enumerate() {
+        of_kind[e.kind as usize].push(index);
+    }
+    let all: Vec<usize> = (0..ids.len()).collect();
+    let mut found = Vec::new();
+    for i in 0..engine.prepared.len() {
+        let mask = engine.prepared[i].1;
+        // The events that can change it: one kind's list, or all of them filtered.
+        let indices = match (0..KINDS)
+            .filter(|k| mask & (1 << k) != 0)
+            .collect::<Vec<_>>()[..]
+        {
+            [k] => &of_kind[k],
+            _ => &all,
+        };
+        for &index in indices {
+            if mask & kind_bit(engine.events[index].0.kind) != 0
+                && let Some(c) = engine.step(i, index, ids[index])
+            {
+                found.push((index, i, c));
+            }
+        }
+    }
+    found.sort_by_key(|(index, i, _)| (*index, *i));
+    let completions = found.into_iter().map(|(_, _, c)| c).collect();
     Ok(Evaluation {
         progress: engine.progress(now_ms),
         completions,
