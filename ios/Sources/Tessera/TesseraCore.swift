@@ -1171,6 +1171,202 @@ public func FfiConverterTypeCatalogSummary_lower(_ value: CatalogSummary) -> Rus
 
 
 /**
+ * Where a challenge stands, for a screen.
+ */
+public struct ChallengeProgress: Equatable, Hashable {
+    public var challengeId: String
+    public var title: String
+    public var description: String
+    public var badge: String?
+    public var done: UInt64
+    public var target: UInt64
+    /**
+     * `target - done`.
+     */
+    public var left: UInt64
+    /**
+     * When the current window ends (RFC 3339); `None` for rolling windows.
+     */
+    public var deadline: String?
+    public var reward: RuleReward
+    public var completions: UInt32
+    /**
+     * Completed and cannot be completed again (now or in this window).
+     */
+    public var completed: Bool
+    /**
+     * `false` while an opt-in challenge is not joined: nothing counts.
+     */
+    public var joined: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(challengeId: String, title: String, description: String, badge: String?, done: UInt64, target: UInt64, 
+        /**
+         * `target - done`.
+         */left: UInt64, 
+        /**
+         * When the current window ends (RFC 3339); `None` for rolling windows.
+         */deadline: String?, reward: RuleReward, completions: UInt32, 
+        /**
+         * Completed and cannot be completed again (now or in this window).
+         */completed: Bool, 
+        /**
+         * `false` while an opt-in challenge is not joined: nothing counts.
+         */joined: Bool) {
+        self.challengeId = challengeId
+        self.title = title
+        self.description = description
+        self.badge = badge
+        self.done = done
+        self.target = target
+        self.left = left
+        self.deadline = deadline
+        self.reward = reward
+        self.completions = completions
+        self.completed = completed
+        self.joined = joined
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ChallengeProgress: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChallengeProgress: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChallengeProgress {
+        return
+            try ChallengeProgress(
+                challengeId: FfiConverterString.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                description: FfiConverterString.read(from: &buf), 
+                badge: FfiConverterOptionString.read(from: &buf), 
+                done: FfiConverterUInt64.read(from: &buf), 
+                target: FfiConverterUInt64.read(from: &buf), 
+                left: FfiConverterUInt64.read(from: &buf), 
+                deadline: FfiConverterOptionString.read(from: &buf), 
+                reward: FfiConverterTypeRuleReward.read(from: &buf), 
+                completions: FfiConverterUInt32.read(from: &buf), 
+                completed: FfiConverterBool.read(from: &buf), 
+                joined: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ChallengeProgress, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.challengeId, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterString.write(value.description, into: &buf)
+        FfiConverterOptionString.write(value.badge, into: &buf)
+        FfiConverterUInt64.write(value.done, into: &buf)
+        FfiConverterUInt64.write(value.target, into: &buf)
+        FfiConverterUInt64.write(value.left, into: &buf)
+        FfiConverterOptionString.write(value.deadline, into: &buf)
+        FfiConverterTypeRuleReward.write(value.reward, into: &buf)
+        FfiConverterUInt32.write(value.completions, into: &buf)
+        FfiConverterBool.write(value.completed, into: &buf)
+        FfiConverterBool.write(value.joined, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChallengeProgress_lift(_ buf: RustBuffer) throws -> ChallengeProgress {
+    return try FfiConverterTypeChallengeProgress.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChallengeProgress_lower(_ value: ChallengeProgress) -> RustBuffer {
+    return FfiConverterTypeChallengeProgress.lower(value)
+}
+
+
+/**
+ * A challenge completed: its reward is due.
+ */
+public struct Completion: Equatable, Hashable {
+    public var challengeId: String
+    /**
+     * The event that completed it.
+     */
+    public var eventId: String
+    public var atMs: Int64
+    public var reward: RuleReward
+    public var badge: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(challengeId: String, 
+        /**
+         * The event that completed it.
+         */eventId: String, atMs: Int64, reward: RuleReward, badge: String?) {
+        self.challengeId = challengeId
+        self.eventId = eventId
+        self.atMs = atMs
+        self.reward = reward
+        self.badge = badge
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Completion: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCompletion: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Completion {
+        return
+            try Completion(
+                challengeId: FfiConverterString.read(from: &buf), 
+                eventId: FfiConverterString.read(from: &buf), 
+                atMs: FfiConverterInt64.read(from: &buf), 
+                reward: FfiConverterTypeRuleReward.read(from: &buf), 
+                badge: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Completion, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.challengeId, into: &buf)
+        FfiConverterString.write(value.eventId, into: &buf)
+        FfiConverterInt64.write(value.atMs, into: &buf)
+        FfiConverterTypeRuleReward.write(value.reward, into: &buf)
+        FfiConverterOptionString.write(value.badge, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCompletion_lift(_ buf: RustBuffer) throws -> Completion {
+    return try FfiConverterTypeCompletion.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCompletion_lower(_ value: Completion) -> RustBuffer {
+    return FfiConverterTypeCompletion.lower(value)
+}
+
+
+/**
  * One decision the member takes on a consent screen.
  */
 public struct ConsentChoice: Equatable, Hashable {
@@ -4141,6 +4337,155 @@ public func FfiConverterTypeReward_lift(_ buf: RustBuffer) throws -> Reward {
 #endif
 public func FfiConverterTypeReward_lower(_ value: Reward) -> RustBuffer {
     return FfiConverterTypeReward.lower(value)
+}
+
+
+/**
+ * One event for the rules.
+ */
+public struct RuleEvent: Equatable, Hashable {
+    /**
+     * Unique per member: the same id twice counts once.
+     */
+    public var eventId: String
+    public var kind: RuleEventKind
+    public var atMs: Int64
+    public var storeId: String?
+    public var channel: RuleChannel?
+    public var amountCents: UInt64
+    public var lines: [RuleLine]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Unique per member: the same id twice counts once.
+         */eventId: String, kind: RuleEventKind, atMs: Int64, storeId: String?, channel: RuleChannel?, amountCents: UInt64, lines: [RuleLine]) {
+        self.eventId = eventId
+        self.kind = kind
+        self.atMs = atMs
+        self.storeId = storeId
+        self.channel = channel
+        self.amountCents = amountCents
+        self.lines = lines
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RuleEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRuleEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RuleEvent {
+        return
+            try RuleEvent(
+                eventId: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterTypeRuleEventKind.read(from: &buf), 
+                atMs: FfiConverterInt64.read(from: &buf), 
+                storeId: FfiConverterOptionString.read(from: &buf), 
+                channel: FfiConverterOptionTypeRuleChannel.read(from: &buf), 
+                amountCents: FfiConverterUInt64.read(from: &buf), 
+                lines: FfiConverterSequenceTypeRuleLine.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RuleEvent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.eventId, into: &buf)
+        FfiConverterTypeRuleEventKind.write(value.kind, into: &buf)
+        FfiConverterInt64.write(value.atMs, into: &buf)
+        FfiConverterOptionString.write(value.storeId, into: &buf)
+        FfiConverterOptionTypeRuleChannel.write(value.channel, into: &buf)
+        FfiConverterUInt64.write(value.amountCents, into: &buf)
+        FfiConverterSequenceTypeRuleLine.write(value.lines, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleEvent_lift(_ buf: RustBuffer) throws -> RuleEvent {
+    return try FfiConverterTypeRuleEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleEvent_lower(_ value: RuleEvent) -> RustBuffer {
+    return FfiConverterTypeRuleEvent.lower(value)
+}
+
+
+public struct RuleLine: Equatable, Hashable {
+    public var sku: String
+    public var category: String?
+    public var collection: String?
+    public var quantity: UInt32
+    public var amountCents: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(sku: String, category: String?, collection: String?, quantity: UInt32, amountCents: UInt64) {
+        self.sku = sku
+        self.category = category
+        self.collection = collection
+        self.quantity = quantity
+        self.amountCents = amountCents
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RuleLine: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRuleLine: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RuleLine {
+        return
+            try RuleLine(
+                sku: FfiConverterString.read(from: &buf), 
+                category: FfiConverterOptionString.read(from: &buf), 
+                collection: FfiConverterOptionString.read(from: &buf), 
+                quantity: FfiConverterUInt32.read(from: &buf), 
+                amountCents: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RuleLine, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sku, into: &buf)
+        FfiConverterOptionString.write(value.category, into: &buf)
+        FfiConverterOptionString.write(value.collection, into: &buf)
+        FfiConverterUInt32.write(value.quantity, into: &buf)
+        FfiConverterUInt64.write(value.amountCents, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleLine_lift(_ buf: RustBuffer) throws -> RuleLine {
+    return try FfiConverterTypeRuleLine.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleLine_lower(_ value: RuleLine) -> RustBuffer {
+    return FfiConverterTypeRuleLine.lower(value)
 }
 
 
@@ -7206,6 +7551,447 @@ public func FfiConverterTypeRegionEventKind_lower(_ value: RegionEventKind) -> R
 
 
 
+
+public enum RuleChannel: Equatable, Hashable {
+    
+    case inStore
+    case online
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RuleChannel: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRuleChannel: FfiConverterRustBuffer {
+    typealias SwiftType = RuleChannel
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RuleChannel {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .inStore
+        
+        case 2: return .online
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RuleChannel, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .inStore:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .online:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleChannel_lift(_ buf: RustBuffer) throws -> RuleChannel {
+    return try FfiConverterTypeRuleChannel.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleChannel_lower(_ value: RuleChannel) -> RustBuffer {
+    return FfiConverterTypeRuleChannel.lower(value)
+}
+
+
+
+/**
+ * What a member did, as the rules see it.
+ */
+
+public enum RuleEventKind: Equatable, Hashable {
+    
+    case purchase
+    case storeVisit
+    case onlineOrder
+    case reviewPosted
+    case newsletterSubscribed
+    case profileCompleted
+    case socialShare
+    case referralConverted
+    /**
+     * Goodwill for a late delivery.
+     */
+    case lateDelivery
+    case appOpened
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RuleEventKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRuleEventKind: FfiConverterRustBuffer {
+    typealias SwiftType = RuleEventKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RuleEventKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .purchase
+        
+        case 2: return .storeVisit
+        
+        case 3: return .onlineOrder
+        
+        case 4: return .reviewPosted
+        
+        case 5: return .newsletterSubscribed
+        
+        case 6: return .profileCompleted
+        
+        case 7: return .socialShare
+        
+        case 8: return .referralConverted
+        
+        case 9: return .lateDelivery
+        
+        case 10: return .appOpened
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RuleEventKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .purchase:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .storeVisit:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .onlineOrder:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .reviewPosted:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .newsletterSubscribed:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .profileCompleted:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .socialShare:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .referralConverted:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .lateDelivery:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .appOpened:
+            writeInt(&buf, Int32(10))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleEventKind_lift(_ buf: RustBuffer) throws -> RuleEventKind {
+    return try FfiConverterTypeRuleEventKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleEventKind_lower(_ value: RuleEventKind) -> RustBuffer {
+    return FfiConverterTypeRuleEventKind.lower(value)
+}
+
+
+
+/**
+ * What completing a challenge pays.
+ */
+
+public enum RuleReward: Equatable, Hashable {
+    
+    case points(points: UInt64
+    )
+    /**
+     * The challenge's badge alone.
+     */
+    case badge
+    /**
+     * A coupon for this offer (through the redemption path).
+     */
+    case coupon(offerId: String
+    )
+    /**
+     * Points that count towards tiers.
+     */
+    case tierBonus(points: UInt64
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RuleReward: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRuleReward: FfiConverterRustBuffer {
+    typealias SwiftType = RuleReward
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RuleReward {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .points(points: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 2: return .badge
+        
+        case 3: return .coupon(offerId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .tierBonus(points: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RuleReward, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .points(points):
+            writeInt(&buf, Int32(1))
+            FfiConverterUInt64.write(points, into: &buf)
+            
+        
+        case .badge:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .coupon(offerId):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(offerId, into: &buf)
+            
+        
+        case let .tierBonus(points):
+            writeInt(&buf, Int32(4))
+            FfiConverterUInt64.write(points, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleReward_lift(_ buf: RustBuffer) throws -> RuleReward {
+    return try FfiConverterTypeRuleReward.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleReward_lower(_ value: RuleReward) -> RustBuffer {
+    return FfiConverterTypeRuleReward.lower(value)
+}
+
+
+
+/**
+ * Why rules or events are refused.
+ */
+public 
+enum RulesError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * A rule breaks the format (`field` names it).
+     */
+    case Invalid(field: String, reason: String
+    )
+    /**
+     * A rule no history can complete.
+     */
+    case Unsatisfiable(challengeId: String, reason: String
+    )
+    case UnsupportedVersion(found: UInt32, supported: UInt32
+    )
+    case UnknownTimeZone(name: String
+    )
+    /**
+     * Later than the evaluator's clock allows.
+     */
+    case EventInFuture(eventId: String
+    )
+    /**
+     * Older than an event already applied: evaluate again from the history.
+     */
+    case OutOfOrder(eventId: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension RulesError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRulesError: FfiConverterRustBuffer {
+    typealias SwiftType = RulesError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RulesError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Invalid(
+            field: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Unsatisfiable(
+            challengeId: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .UnsupportedVersion(
+            found: try FfiConverterUInt32.read(from: &buf), 
+            supported: try FfiConverterUInt32.read(from: &buf)
+            )
+        case 4: return .UnknownTimeZone(
+            name: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .EventInFuture(
+            eventId: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .OutOfOrder(
+            eventId: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RulesError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Invalid(field,reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(field, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Unsatisfiable(challengeId,reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(challengeId, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .UnsupportedVersion(found,supported):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt32.write(found, into: &buf)
+            FfiConverterUInt32.write(supported, into: &buf)
+            
+        
+        case let .UnknownTimeZone(name):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(name, into: &buf)
+            
+        
+        case let .EventInFuture(eventId):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(eventId, into: &buf)
+            
+        
+        case let .OutOfOrder(eventId):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(eventId, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRulesError_lift(_ buf: RustBuffer) throws -> RulesError {
+    return try FfiConverterTypeRulesError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRulesError_lower(_ value: RulesError) -> RustBuffer {
+    return FfiConverterTypeRulesError.lower(value)
+}
+
+
 /**
  * What can go wrong with the local database.
  */
@@ -8013,6 +8799,30 @@ fileprivate struct FfiConverterOptionTypeDecision: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeRuleChannel: FfiConverterRustBuffer {
+    typealias SwiftType = RuleChannel?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRuleChannel.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRuleChannel.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -8205,6 +9015,31 @@ fileprivate struct FfiConverterSequenceTypePurchaseLine: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePurchaseLine.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRuleLine: FfiConverterRustBuffer {
+    typealias SwiftType = [RuleLine]
+
+    public static func write(_ value: [RuleLine], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRuleLine.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RuleLine] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RuleLine]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRuleLine.read(from: &buf))
         }
         return seq
     }

@@ -1551,6 +1551,168 @@ public object FfiConverterTypeCatalogSummary: FfiConverterRustBuffer<CatalogSumm
 
 
 /**
+ * Where a challenge stands, for a screen.
+ */
+data class ChallengeProgress (
+    var `challengeId`: kotlin.String
+    , 
+    var `title`: kotlin.String
+    , 
+    var `description`: kotlin.String
+    , 
+    var `badge`: kotlin.String?
+    , 
+    var `done`: kotlin.ULong
+    , 
+    var `target`: kotlin.ULong
+    , 
+    /**
+     * `target - done`.
+     */
+    var `left`: kotlin.ULong
+    , 
+    /**
+     * When the current window ends (RFC 3339); `None` for rolling windows.
+     */
+    var `deadline`: kotlin.String?
+    , 
+    var `reward`: RuleReward
+    , 
+    var `completions`: kotlin.UInt
+    , 
+    /**
+     * Completed and cannot be completed again (now or in this window).
+     */
+    var `completed`: kotlin.Boolean
+    , 
+    /**
+     * `false` while an opt-in challenge is not joined: nothing counts.
+     */
+    var `joined`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChallengeProgress: FfiConverterRustBuffer<ChallengeProgress> {
+    override fun read(buf: ByteBuffer): ChallengeProgress {
+        return ChallengeProgress(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeRuleReward.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ChallengeProgress) = (
+            FfiConverterString.allocationSize(value.`challengeId`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`description`) +
+            FfiConverterOptionalString.allocationSize(value.`badge`) +
+            FfiConverterULong.allocationSize(value.`done`) +
+            FfiConverterULong.allocationSize(value.`target`) +
+            FfiConverterULong.allocationSize(value.`left`) +
+            FfiConverterOptionalString.allocationSize(value.`deadline`) +
+            FfiConverterTypeRuleReward.allocationSize(value.`reward`) +
+            FfiConverterUInt.allocationSize(value.`completions`) +
+            FfiConverterBoolean.allocationSize(value.`completed`) +
+            FfiConverterBoolean.allocationSize(value.`joined`)
+    )
+
+    override fun write(value: ChallengeProgress, buf: ByteBuffer) {
+            FfiConverterString.write(value.`challengeId`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`description`, buf)
+            FfiConverterOptionalString.write(value.`badge`, buf)
+            FfiConverterULong.write(value.`done`, buf)
+            FfiConverterULong.write(value.`target`, buf)
+            FfiConverterULong.write(value.`left`, buf)
+            FfiConverterOptionalString.write(value.`deadline`, buf)
+            FfiConverterTypeRuleReward.write(value.`reward`, buf)
+            FfiConverterUInt.write(value.`completions`, buf)
+            FfiConverterBoolean.write(value.`completed`, buf)
+            FfiConverterBoolean.write(value.`joined`, buf)
+    }
+}
+
+
+
+/**
+ * A challenge completed: its reward is due.
+ */
+data class Completion (
+    var `challengeId`: kotlin.String
+    , 
+    /**
+     * The event that completed it.
+     */
+    var `eventId`: kotlin.String
+    , 
+    var `atMs`: kotlin.Long
+    , 
+    var `reward`: RuleReward
+    , 
+    var `badge`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCompletion: FfiConverterRustBuffer<Completion> {
+    override fun read(buf: ByteBuffer): Completion {
+        return Completion(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterTypeRuleReward.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Completion) = (
+            FfiConverterString.allocationSize(value.`challengeId`) +
+            FfiConverterString.allocationSize(value.`eventId`) +
+            FfiConverterLong.allocationSize(value.`atMs`) +
+            FfiConverterTypeRuleReward.allocationSize(value.`reward`) +
+            FfiConverterOptionalString.allocationSize(value.`badge`)
+    )
+
+    override fun write(value: Completion, buf: ByteBuffer) {
+            FfiConverterString.write(value.`challengeId`, buf)
+            FfiConverterString.write(value.`eventId`, buf)
+            FfiConverterLong.write(value.`atMs`, buf)
+            FfiConverterTypeRuleReward.write(value.`reward`, buf)
+            FfiConverterOptionalString.write(value.`badge`, buf)
+    }
+}
+
+
+
+/**
  * One decision the member takes on a consent screen.
  */
 data class ConsentChoice (
@@ -3788,6 +3950,128 @@ public object FfiConverterTypeReward: FfiConverterRustBuffer<Reward> {
             FfiConverterUInt.write(value.`pointsCost`, buf)
             FfiConverterBoolean.write(value.`affordable`, buf)
             FfiConverterString.write(value.`validTo`, buf)
+    }
+}
+
+
+
+/**
+ * One event for the rules.
+ */
+data class RuleEvent (
+    /**
+     * Unique per member: the same id twice counts once.
+     */
+    var `eventId`: kotlin.String
+    , 
+    var `kind`: RuleEventKind
+    , 
+    var `atMs`: kotlin.Long
+    , 
+    var `storeId`: kotlin.String?
+    , 
+    var `channel`: RuleChannel?
+    , 
+    var `amountCents`: kotlin.ULong
+    , 
+    var `lines`: List<RuleLine>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRuleEvent: FfiConverterRustBuffer<RuleEvent> {
+    override fun read(buf: ByteBuffer): RuleEvent {
+        return RuleEvent(
+            FfiConverterString.read(buf),
+            FfiConverterTypeRuleEventKind.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeRuleChannel.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceTypeRuleLine.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RuleEvent) = (
+            FfiConverterString.allocationSize(value.`eventId`) +
+            FfiConverterTypeRuleEventKind.allocationSize(value.`kind`) +
+            FfiConverterLong.allocationSize(value.`atMs`) +
+            FfiConverterOptionalString.allocationSize(value.`storeId`) +
+            FfiConverterOptionalTypeRuleChannel.allocationSize(value.`channel`) +
+            FfiConverterULong.allocationSize(value.`amountCents`) +
+            FfiConverterSequenceTypeRuleLine.allocationSize(value.`lines`)
+    )
+
+    override fun write(value: RuleEvent, buf: ByteBuffer) {
+            FfiConverterString.write(value.`eventId`, buf)
+            FfiConverterTypeRuleEventKind.write(value.`kind`, buf)
+            FfiConverterLong.write(value.`atMs`, buf)
+            FfiConverterOptionalString.write(value.`storeId`, buf)
+            FfiConverterOptionalTypeRuleChannel.write(value.`channel`, buf)
+            FfiConverterULong.write(value.`amountCents`, buf)
+            FfiConverterSequenceTypeRuleLine.write(value.`lines`, buf)
+    }
+}
+
+
+
+data class RuleLine (
+    var `sku`: kotlin.String
+    , 
+    var `category`: kotlin.String?
+    , 
+    var `collection`: kotlin.String?
+    , 
+    var `quantity`: kotlin.UInt
+    , 
+    var `amountCents`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRuleLine: FfiConverterRustBuffer<RuleLine> {
+    override fun read(buf: ByteBuffer): RuleLine {
+        return RuleLine(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RuleLine) = (
+            FfiConverterString.allocationSize(value.`sku`) +
+            FfiConverterOptionalString.allocationSize(value.`category`) +
+            FfiConverterOptionalString.allocationSize(value.`collection`) +
+            FfiConverterUInt.allocationSize(value.`quantity`) +
+            FfiConverterULong.allocationSize(value.`amountCents`)
+    )
+
+    override fun write(value: RuleLine, buf: ByteBuffer) {
+            FfiConverterString.write(value.`sku`, buf)
+            FfiConverterOptionalString.write(value.`category`, buf)
+            FfiConverterOptionalString.write(value.`collection`, buf)
+            FfiConverterUInt.write(value.`quantity`, buf)
+            FfiConverterULong.write(value.`amountCents`, buf)
     }
 }
 
@@ -6443,6 +6727,418 @@ public object FfiConverterTypeRegionEventKind: FfiConverterRustBuffer<RegionEven
 
 
 
+enum class RuleChannel {
+    
+    IN_STORE,
+    ONLINE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRuleChannel: FfiConverterRustBuffer<RuleChannel> {
+    override fun read(buf: ByteBuffer) = try {
+        RuleChannel.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RuleChannel) = 4UL
+
+    override fun write(value: RuleChannel, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What a member did, as the rules see it.
+ */
+
+enum class RuleEventKind {
+    
+    PURCHASE,
+    STORE_VISIT,
+    ONLINE_ORDER,
+    REVIEW_POSTED,
+    NEWSLETTER_SUBSCRIBED,
+    PROFILE_COMPLETED,
+    SOCIAL_SHARE,
+    REFERRAL_CONVERTED,
+    /**
+     * Goodwill for a late delivery.
+     */
+    LATE_DELIVERY,
+    APP_OPENED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRuleEventKind: FfiConverterRustBuffer<RuleEventKind> {
+    override fun read(buf: ByteBuffer) = try {
+        RuleEventKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RuleEventKind) = 4UL
+
+    override fun write(value: RuleEventKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What completing a challenge pays.
+ */
+sealed class RuleReward {
+    
+    data class Points(
+        val `points`: kotlin.ULong) : RuleReward()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The challenge's badge alone.
+     */
+    object Badge : RuleReward()
+    
+    
+    /**
+     * A coupon for this offer (through the redemption path).
+     */
+    data class Coupon(
+        val `offerId`: kotlin.String) : RuleReward()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Points that count towards tiers.
+     */
+    data class TierBonus(
+        val `points`: kotlin.ULong) : RuleReward()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRuleReward : FfiConverterRustBuffer<RuleReward>{
+    override fun read(buf: ByteBuffer): RuleReward {
+        return when(buf.getInt()) {
+            1 -> RuleReward.Points(
+                FfiConverterULong.read(buf),
+                )
+            2 -> RuleReward.Badge
+            3 -> RuleReward.Coupon(
+                FfiConverterString.read(buf),
+                )
+            4 -> RuleReward.TierBonus(
+                FfiConverterULong.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: RuleReward): ULong = when(value) {
+        is RuleReward.Points -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`points`)
+            )
+        }
+        is RuleReward.Badge -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is RuleReward.Coupon -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`offerId`)
+            )
+        }
+        is RuleReward.TierBonus -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`points`)
+            )
+        }
+    }
+
+    override fun write(value: RuleReward, buf: ByteBuffer) {
+        when(value) {
+            is RuleReward.Points -> {
+                buf.putInt(1)
+                FfiConverterULong.write(value.`points`, buf)
+                Unit
+            }
+            is RuleReward.Badge -> {
+                buf.putInt(2)
+                Unit
+            }
+            is RuleReward.Coupon -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`offerId`, buf)
+                Unit
+            }
+            is RuleReward.TierBonus -> {
+                buf.putInt(4)
+                FfiConverterULong.write(value.`points`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+
+
+/**
+ * Why rules or events are refused.
+ */
+sealed class RulesException: kotlin.Exception() {
+    
+    /**
+     * A rule breaks the format (`field` names it).
+     */
+    class Invalid(
+        
+        val `field`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : RulesException() {
+        override val message
+            get() = "field=${ `field` }, reason=${ `reason` }"
+    }
+    
+    /**
+     * A rule no history can complete.
+     */
+    class Unsatisfiable(
+        
+        val `challengeId`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : RulesException() {
+        override val message
+            get() = "challengeId=${ `challengeId` }, reason=${ `reason` }"
+    }
+    
+    class UnsupportedVersion(
+        
+        val `found`: kotlin.UInt, 
+        
+        val `supported`: kotlin.UInt
+        ) : RulesException() {
+        override val message
+            get() = "found=${ `found` }, supported=${ `supported` }"
+    }
+    
+    class UnknownTimeZone(
+        
+        val `name`: kotlin.String
+        ) : RulesException() {
+        override val message
+            get() = "name=${ `name` }"
+    }
+    
+    /**
+     * Later than the evaluator's clock allows.
+     */
+    class EventInFuture(
+        
+        val `eventId`: kotlin.String
+        ) : RulesException() {
+        override val message
+            get() = "eventId=${ `eventId` }"
+    }
+    
+    /**
+     * Older than an event already applied: evaluate again from the history.
+     */
+    class OutOfOrder(
+        
+        val `eventId`: kotlin.String
+        ) : RulesException() {
+        override val message
+            get() = "eventId=${ `eventId` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<RulesException> {
+        override fun lift(error_buf: RustBuffer.ByValue): RulesException = FfiConverterTypeRulesError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRulesError : FfiConverterRustBuffer<RulesException> {
+    override fun read(buf: ByteBuffer): RulesException {
+        
+
+        return when(buf.getInt()) {
+            1 -> RulesException.Invalid(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            2 -> RulesException.Unsatisfiable(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> RulesException.UnsupportedVersion(
+                FfiConverterUInt.read(buf),
+                FfiConverterUInt.read(buf),
+                )
+            4 -> RulesException.UnknownTimeZone(
+                FfiConverterString.read(buf),
+                )
+            5 -> RulesException.EventInFuture(
+                FfiConverterString.read(buf),
+                )
+            6 -> RulesException.OutOfOrder(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: RulesException): ULong {
+        return when(value) {
+            is RulesException.Invalid -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`field`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is RulesException.Unsatisfiable -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`challengeId`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is RulesException.UnsupportedVersion -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUInt.allocationSize(value.`found`)
+                + FfiConverterUInt.allocationSize(value.`supported`)
+            )
+            is RulesException.UnknownTimeZone -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`name`)
+            )
+            is RulesException.EventInFuture -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`eventId`)
+            )
+            is RulesException.OutOfOrder -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`eventId`)
+            )
+        }
+    }
+
+    override fun write(value: RulesException, buf: ByteBuffer) {
+        when(value) {
+            is RulesException.Invalid -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`field`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is RulesException.Unsatisfiable -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`challengeId`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is RulesException.UnsupportedVersion -> {
+                buf.putInt(3)
+                FfiConverterUInt.write(value.`found`, buf)
+                FfiConverterUInt.write(value.`supported`, buf)
+                Unit
+            }
+            is RulesException.UnknownTimeZone -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`name`, buf)
+                Unit
+            }
+            is RulesException.EventInFuture -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`eventId`, buf)
+                Unit
+            }
+            is RulesException.OutOfOrder -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`eventId`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+
 
 /**
  * What can go wrong with the local database.
@@ -7402,6 +8098,38 @@ public object FfiConverterOptionalTypeDecision: FfiConverterRustBuffer<Decision?
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeRuleChannel: FfiConverterRustBuffer<RuleChannel?> {
+    override fun read(buf: ByteBuffer): RuleChannel? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRuleChannel.read(buf)
+    }
+
+    override fun allocationSize(value: RuleChannel?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRuleChannel.allocationSize(value)
+        }
+    }
+
+    override fun write(value: RuleChannel?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRuleChannel.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -7616,6 +8344,34 @@ public object FfiConverterSequenceTypePurchaseLine: FfiConverterRustBuffer<List<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePurchaseLine.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRuleLine: FfiConverterRustBuffer<List<RuleLine>> {
+    override fun read(buf: ByteBuffer): List<RuleLine> {
+        val len = buf.getInt()
+        return List<RuleLine>(len) {
+            FfiConverterTypeRuleLine.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<RuleLine>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRuleLine.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<RuleLine>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRuleLine.write(it, buf)
         }
     }
 }
