@@ -627,7 +627,7 @@ impl Local {
         // The zone's offset at that instant (daylight saving included), then calendar
         // arithmetic on the local time: cheaper than building a zoned date-time per event.
         let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let local_ms = ms + i64::from(tz.to_offset(at).seconds()) * 1000;
+        let local_ms = ms.saturating_add(i64::from(tz.to_offset(at).seconds()) * 1000);
         let day = local_ms.div_euclid(DAY_MS);
         let (y, m, _) = civil_from_days(day);
         Local {
@@ -1015,6 +1015,12 @@ impl<'r> Engine<'r> {
 
     /// Check and record an event: its index, or `None` for an id seen already.
     fn ingest(&mut self, e: &RuleEvent, now_ms: i64) -> Result<Option<usize>, RulesError> {
+        if jiff::Timestamp::from_millisecond(e.at_ms).is_err() {
+            return Err(RulesError::Invalid {
+                field: "event.at_ms".into(),
+                reason: "is not a time between the years -9999 and 9999".into(),
+            });
+        }
         if e.at_ms > now_ms.saturating_add(FUTURE_SLACK_MS) {
             return Err(RulesError::EventInFuture {
                 event_id: e.event_id.clone(),
@@ -1070,7 +1076,12 @@ impl<'r> Engine<'r> {
         t.acc.add(goal, ce, local);
         if let Window::RollingDays { days } = c.window {
             t.recent.push_back((at, index));
-            forget_before(t, goal, &self.events, at - i64::from(days) * DAY_MS);
+            forget_before(
+                t,
+                goal,
+                &self.events,
+                at.saturating_sub(i64::from(days) * DAY_MS),
+            );
         }
         if !t.acc.met(goal) {
             return None;
@@ -1129,7 +1140,7 @@ impl<'r> Engine<'r> {
                         &mut left,
                         goal,
                         &self.events,
-                        now_ms - i64::from(days) * DAY_MS,
+                        now_ms.saturating_sub(i64::from(days) * DAY_MS),
                     );
                     done = left.acc.progress(goal, now).0;
                 }

@@ -431,6 +431,16 @@ fn bad_rules_and_events_are_typed_errors() {
         ),
         Err(RulesError::OutOfOrder { .. })
     ));
+    // Times outside any calendar: a typed error, and progress at any clock without a panic.
+    let mut ancient = purchase("x", "2026-12-01T12:00:00Z", "s", &[("a", "winter-26")]);
+    ancient.at_ms = i64::MIN;
+    assert!(matches!(
+        engine.apply(&ancient, now),
+        Err(RulesError::Invalid { field, .. }) if field == "event.at_ms"
+    ));
+    for clock in [i64::MIN, i64::MAX, 0] {
+        assert_eq!(engine.progress(clock).len(), 1);
+    }
 }
 
 fn arb_event(i: usize) -> impl Strategy<Value = RuleEvent> {
