@@ -98,9 +98,7 @@ fn malformed(reason: impl Into<String>) -> CouponError {
 }
 
 fn rfc3339(s: i64) -> String {
-    jiff::Timestamp::from_second(s)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    crate::rfc3339_ms(s.saturating_mul(1000))
 }
 
 /// A server public key a till trusts.

@@ -17,12 +17,6 @@ use super::rfc3339;
 /// Coupons from a clip are valid this long at most (and never after their offer).
 const COUPON_LIFETIME_S: i64 = 30 * 86_400;
 
-fn rfc3339_s(s: i64) -> String {
-    jiff::Timestamp::from_second(s)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
 /// The newest signing key, made on first use.
 pub(crate) fn signing_key(
     tx: &Transaction<'_>,
@@ -230,7 +224,7 @@ pub(crate) fn wallet(
                 coupon_id: r.get(0)?,
                 offer_id: r.get(1)?,
                 code: r.get(2)?,
-                expires_at: rfc3339_s(expires),
+                expires_at: tessera_core::rfc3339_ms(expires.saturating_mul(1000)),
                 state: match (redeemed, store) {
                     _ if revoked.is_some() => CouponState::Revoked,
                     (Some(at), Some(store_id)) => CouponState::Redeemed {
@@ -291,10 +285,7 @@ pub(crate) fn redeem(
     if updated == 1 {
         event("redeemed")?;
         // The member's wallet changed: the next sync fetches it.
-        tx.execute(
-            "UPDATE member SET version = version + 1 WHERE id = ?1",
-            [&claims.member_id],
-        )?;
+        super::touch_member(tx, &claims.member_id)?;
         return Ok(Ok(Redemption {
             coupon_id: claims.coupon_id.clone(),
             offer_id: claims.offer_id.clone(),

@@ -13,7 +13,7 @@ use tessera_core::loyalty::{
 };
 
 use super::coupons::{Origin, issue, live_offer};
-use super::{StorageError, rfc3339};
+use super::{StorageError, rfc3339, touch_member};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -133,15 +133,14 @@ fn tier_state(
     )
 }
 
-/// Bring the member up to date at `now_ms`: lapse expired lots (one `expire` entry each), review
-/// the tier, store the balance and tier, and bump the member's version when anything changed.
+/// Bring the member up to date at `now_ms`: lapse expired lots (one `expire` entry each) and
+/// review the tier. Every caller changes the member and bumps its version once at the end.
 pub(crate) fn settle(
     tx: &Transaction<'_>,
     member_id: &str,
     rules: &LoyaltyRules,
     now_ms: i64,
 ) -> Result<(), StorageError> {
-    let mut changed = false;
     let lapsed: Vec<(i64, i64, i64)> = tx
         .prepare_cached(
             "SELECT id, remaining, expires_at FROM points_entry
@@ -164,24 +163,14 @@ pub(crate) fn settle(
             "expired",
             at,
         )?;
-        changed = true;
     }
     let Some(current) = tier_state(tx, member_id, rules)? else {
         return Err(StorageError::NotFound);
     };
     let reviewed = rules.review(current, qualifying(tx, member_id, rules, now_ms)?, now_ms);
     let name = &rules.tiers[reviewed.tier.min(rules.tiers.len() - 1)].name;
-    changed |= tx
-        .prepare_cached(
-            "UPDATE member SET tier = ?2, tier_since = ?3
-             WHERE id = ?1 AND (tier, tier_since) IS NOT (?2, ?3)",
-        )?
-        .execute(params![member_id, name, reviewed.since_ms])?
-        > 0;
-    if changed {
-        tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
-            .execute([member_id])?;
-    }
+    tx.prepare_cached("UPDATE member SET tier = ?2, tier_since = ?3 WHERE id = ?1")?
+        .execute(params![member_id, name, reviewed.since_ms])?;
     Ok(())
 }
 
@@ -400,8 +389,7 @@ pub(crate) fn purchase(
             }
         }
         settle(tx, m, &rules, now_ms)?;
-        tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
-            .execute([m])?;
+        touch_member(tx, m)?;
         balance = member_balance(tx, m)?;
     }
     tx.prepare_cached(
@@ -500,8 +488,7 @@ pub(crate) fn void(
              VALUES (?1, 'voided', ?2, ?3, ?4, ?5)",
         )?
         .execute(params![coupon_id, store_id, till_id, receipt, now_ms])?;
-        tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
-            .execute([member_id])?;
+        touch_member(tx, &member_id)?;
         restored.push(coupon_id);
     }
     let mut points_reversed = 0;
@@ -525,8 +512,7 @@ pub(crate) fn void(
                 .execute(params![c, now_ms])?;
             }
             settle(tx, &m, &rules, now_ms)?;
-            tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
-                .execute([&m])?;
+            touch_member(tx, &m)?;
         }
     }
     Ok(Ok(VoidReport {
@@ -591,8 +577,7 @@ pub(crate) fn return_goods(
             now_ms,
         )?;
         settle(tx, &m, &rules, now_ms)?;
-        tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
-            .execute([&m])?;
+        touch_member(tx, &m)?;
         balance = member_balance(tx, &m)?;
     }
     Ok(Ok(ReturnReport {
@@ -698,8 +683,7 @@ pub(crate) fn adjust(
         }
     }
     settle(tx, member_id, &rules, now_ms)?;
-    tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
-        .execute([member_id])?;
+    touch_member(tx, member_id)?;
     Ok(Ok(member_balance(tx, member_id)?))
 }
 

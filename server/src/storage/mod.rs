@@ -26,6 +26,16 @@ pub(crate) fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The member's state (`GET /v1/me`) changed: bump its version so that the next sync fetches it.
+pub(crate) fn touch_member(
+    tx: &rusqlite::Transaction<'_>,
+    member_id: &str,
+) -> Result<(), StorageError> {
+    tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
+        .execute([member_id])?;
+    Ok(())
+}
+
 /// Failures of the storage layer. Handlers turn them into problem documents.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

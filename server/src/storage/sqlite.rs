@@ -611,10 +611,7 @@ impl Storage for SqliteStorage {
             }
             let stored = super::privacy::insert_consent(tx, &record, now_ms)?;
             if stored.is_ok() {
-                tx.execute(
-                    "UPDATE member SET version = version + 1 WHERE id = ?1",
-                    [&record.member_id],
-                )?;
+                super::touch_member(tx, &record.member_id)?;
             }
             Ok(Some(stored))
         })

@@ -7,13 +7,9 @@ use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use tessera_core::Tessera;
 use tessera_core::api::CouponState;
-use tessera_e2e::{ADMIN_TOKEN, Server, device};
+use tessera_e2e::{ADMIN_TOKEN, Server, device, till_token};
 
 const OFFER: &str = "of-009"; // in store, every shop, must be clipped
-
-fn till(server: &Server, store: &str) -> String {
-    tessera_e2e::till_token(server, store)
-}
 
 fn redeem(
     http: &Client,
@@ -56,7 +52,9 @@ fn concurrent_tills_redeem_a_coupon_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let t = Tessera::open(dir.path().join("m.db")).unwrap();
     t.enrol(&url, "Chloé Martin", device()).unwrap();
-    let tokens: Vec<String> = (0..tills).map(|_| till(&server, "st-paris-01")).collect();
+    let tokens: Vec<String> = (0..tills)
+        .map(|_| till_token(&server, "st-paris-01"))
+        .collect();
 
     let code = Arc::new(Mutex::new(String::new()));
     let start = Arc::new(Barrier::new(tills + 1));
@@ -124,7 +122,7 @@ fn bad_codes_are_refused_with_reasons_and_retries_replay_the_first_answer() {
     let dir = tempfile::tempdir().unwrap();
     let t = Tessera::open(dir.path().join("m.db")).unwrap();
     t.enrol(&url, "Chloé Martin", device()).unwrap();
-    let token = till(&server, "st-lyon-01");
+    let token = till_token(&server, "st-lyon-01");
     let http = Client::new();
     let code = fresh_coupon(&t);
     // The wallet shows it, offline, as available.
@@ -213,14 +211,14 @@ fn the_core_till_verifies_offline_and_redeems_once() {
     let paris = Till::open(
         dir.path().join("paris.till"),
         &url,
-        &till(&server, "st-paris-01"),
+        &till_token(&server, "st-paris-01"),
         "st-paris-01",
     )
     .unwrap();
     let lyon = Till::open(
         dir.path().join("lyon.till"),
         &url,
-        &till(&server, "st-lyon-01"),
+        &till_token(&server, "st-lyon-01"),
         "st-lyon-01",
     )
     .unwrap();
