@@ -30,6 +30,7 @@ pub mod coupon;
 pub mod db;
 pub mod diagnostics;
 pub mod geo;
+mod intern;
 pub mod loyalty;
 pub mod nearby;
 pub mod preferences;

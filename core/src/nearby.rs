@@ -45,27 +45,6 @@ fn in_spans(spans: &[(u8, u16, u16)], day: u8, t: u16) -> bool {
     })
 }
 
-/// Strings seen in the catalog (tiers, segments, categories, tags, time zones) as small ids.
-#[derive(Debug, Default)]
-struct Interner {
-    ids: HashMap<Box<str>, u16>,
-}
-
-impl Interner {
-    fn id(&mut self, s: &str) -> u16 {
-        let next = self.ids.len() as u16;
-        *self.ids.entry(s.into()).or_insert(next)
-    }
-
-    fn get(&self, s: &str) -> Option<u16> {
-        self.ids.get(s).copied()
-    }
-
-    fn ids(&mut self, list: &[String]) -> Box<[u16]> {
-        list.iter().map(|s| self.id(s)).collect()
-    }
-}
-
 #[derive(Debug)]
 struct StoreEntry {
     id: Box<str>,
@@ -74,7 +53,7 @@ struct StoreEntry {
     radius_m: u32,
     tz: u16,
     hours: Box<[(u8, u16, u16)]>,
-    tags: Box<[u16]>,
+    tags: Box<[u32]>,
 }
 
 #[derive(Debug)]
@@ -87,22 +66,22 @@ struct OfferRule {
     hours: Option<(u16, u16)>,
     in_store: bool,
     /// Tiers, then segments, then categories, in one allocation.
-    labels: Box<[u16]>,
+    labels: Box<[u32]>,
     n_tiers: u8,
     n_segments: u8,
     per_member_limit: Option<u32>,
 }
 
 impl OfferRule {
-    fn tiers(&self) -> &[u16] {
+    fn tiers(&self) -> &[u32] {
         &self.labels[..self.n_tiers as usize]
     }
 
-    fn segments(&self) -> &[u16] {
+    fn segments(&self) -> &[u32] {
         &self.labels[self.n_tiers as usize..(self.n_tiers + self.n_segments) as usize]
     }
 
-    fn categories(&self) -> &[u16] {
+    fn categories(&self) -> &[u32] {
         &self.labels[(self.n_tiers + self.n_segments) as usize..]
     }
 }
@@ -118,9 +97,9 @@ pub struct OfferIndex {
     /// The offers naming each store: `store_offers[store_start[s]..store_start[s + 1]]`.
     store_start: Vec<u32>,
     store_offers: Vec<u32>,
-    by_tag: HashMap<u16, Vec<u32>>,
+    by_tag: HashMap<u32, Vec<u32>>,
     everywhere: Vec<u32>,
-    strings: Interner,
+    strings: crate::intern::Interner,
     zones: Vec<jiff::tz::TimeZone>,
 }
 
@@ -369,9 +348,9 @@ impl OfferIndex {
 /// What eligibility needs to know about the member, read once per call.
 #[derive(Debug, Default)]
 pub(crate) struct MemberView {
-    tier: Option<u16>,
-    segments: Vec<u16>,
-    interests: Vec<u16>,
+    tier: Option<u32>,
+    segments: Vec<u32>,
+    interests: Vec<u32>,
     has_interests: bool,
     personalised: bool,
     favourites: HashSet<u32>,

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CatalogError, check_id, parse_instant};
+use crate::intern::Interner;
 
 /// The format this build reads.
 pub const RULES_VERSION: u32 = 1;
@@ -282,22 +283,6 @@ impl Filter {
     }
 }
 
-/// Strings the engine met (SKUs, shops, categories, collections), as small numbers: matching
-/// compares integers and events are kept without their text.
-#[derive(Debug, Clone, Default)]
-struct Ids(rustc_hash::FxHashMap<String, u32>);
-
-impl Ids {
-    fn of(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.0.get(s) {
-            return id;
-        }
-        let id = self.0.len() as u32;
-        self.0.insert(s.to_owned(), id);
-        id
-    }
-}
-
 /// A filter with its strings as ids.
 #[derive(Debug, Clone)]
 struct CFilter {
@@ -330,19 +315,19 @@ struct CLine {
 }
 
 impl CEvent {
-    fn new(e: &RuleEvent, ids: &mut Ids) -> CEvent {
+    fn new(e: &RuleEvent, ids: &mut Interner) -> CEvent {
         CEvent {
             kind: e.kind,
-            store: e.store_id.as_deref().map(|s| ids.of(s)),
+            store: e.store_id.as_deref().map(|s| ids.id(s)),
             channel: e.channel,
             amount_cents: e.amount_cents,
             lines: e
                 .lines
                 .iter()
                 .map(|l| CLine {
-                    sku: ids.of(&l.sku),
-                    category: l.category.as_deref().map(|c| ids.of(c)),
-                    collection: l.collection.as_deref().map(|c| ids.of(c)),
+                    sku: ids.id(&l.sku),
+                    category: l.category.as_deref().map(|c| ids.id(c)),
+                    collection: l.collection.as_deref().map(|c| ids.id(c)),
                     quantity: l.quantity,
                     amount_cents: l.amount_cents,
                 })
@@ -352,8 +337,8 @@ impl CEvent {
 }
 
 impl CFilter {
-    fn new(f: &Filter, ids: &mut Ids) -> CFilter {
-        let mut all = |v: &[String]| v.iter().map(|s| ids.of(s)).collect::<Vec<u32>>();
+    fn new(f: &Filter, ids: &mut Interner) -> CFilter {
+        let mut all = |v: &[String]| v.iter().map(|s| ids.id(s)).collect::<Vec<u32>>();
         CFilter {
             kinds: if f.kinds.is_empty() {
                 u32::MAX
@@ -422,7 +407,7 @@ enum CGoal {
 }
 
 impl CGoal {
-    fn new(g: &Goal, ids: &mut Ids) -> CGoal {
+    fn new(g: &Goal, ids: &mut Interner) -> CGoal {
         match g {
             Goal::Count { filter, target } => CGoal::Count {
                 filter: CFilter::new(filter, ids),
@@ -922,7 +907,7 @@ pub struct Engine<'r> {
     /// Applied events and where each falls in the member's calendar (rolling windows look
     /// back at them).
     events: Vec<(CEvent, Local, i64)>,
-    ids: Ids,
+    ids: Interner,
     /// Per challenge: its compiled goal, the event kinds that can change it (others skip it)
     /// and a fixed window's bounds.
     prepared: Vec<Prepared>,
@@ -941,7 +926,7 @@ impl<'r> Engine<'r> {
         let tz = jiff::tz::TimeZone::get(time_zone).map_err(|_| RulesError::UnknownTimeZone {
             name: time_zone.to_owned(),
         })?;
-        let mut ids = Ids::default();
+        let mut ids = Interner::default();
         let goals: Vec<CGoal> = rules
             .challenges
             .iter()

@@ -1,0 +1,29 @@
+//! Strings as small ids: the offer index (tiers, segments, categories, tags) and the rules engine
+//! (SKUs, shops, categories, collections) compare integers instead of text.
+
+/// Each distinct string once, numbered in order of first use.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Interner {
+    ids: rustc_hash::FxHashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    /// The id of `s`, made on first use.
+    pub(crate) fn id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.ids.len() as u32;
+        self.ids.insert(s.into(), id);
+        id
+    }
+
+    /// The id of `s` if it was seen.
+    pub(crate) fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    pub(crate) fn ids(&mut self, list: &[String]) -> Box<[u32]> {
+        list.iter().map(|s| self.id(s)).collect()
+    }
+}
