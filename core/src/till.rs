@@ -11,7 +11,7 @@
 //! which in the report.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
@@ -117,7 +117,8 @@ pub struct Till {
     http: Http,
     token: String,
     store_id: String,
-    keys: Mutex<Vec<CouponKey>>,
+    /// Read by every scan, replaced on a key refresh.
+    keys: RwLock<Vec<CouponKey>>,
     journal: Db,
 }
 
@@ -203,7 +204,7 @@ impl Till {
             http,
             token: token.to_owned(),
             store_id: store_id.to_owned(),
-            keys: Mutex::new(Vec::new()),
+            keys: RwLock::new(Vec::new()),
             journal,
         };
         match till.refresh_keys() {
@@ -228,7 +229,7 @@ impl Till {
                     keys = cached.len(),
                     "till offline: using its journaled keys"
                 );
-                *till.keys.lock().unwrap_or_else(|p| p.into_inner()) = cached;
+                *till.keys.write().unwrap_or_else(|p| p.into_inner()) = cached;
             }
             Err(e) => return Err(e),
         }
@@ -257,7 +258,7 @@ impl Till {
             Ok(())
         })?;
         let n = keys.len();
-        *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = keys;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
         Ok(n)
     }
 
@@ -281,10 +282,10 @@ impl Till {
         member_id: Option<&str>,
         basket_cents: u64,
     ) -> Result<CouponClaims, TillError> {
-        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // Checked under the read lock: no copy of the keys per scan.
         let claims = verify(
             code,
-            &keys,
+            &self.keys.read().unwrap_or_else(|p| p.into_inner()),
             jiff::Timestamp::now().as_second(),
             &self.store_id,
             member_id,
