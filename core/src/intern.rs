@@ -27,3 +27,18 @@ impl Interner {
         list.iter().map(|s| self.id(s)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Interner;
+
+    #[test]
+    fn more_strings_than_a_u16_holds_keep_distinct_ids() {
+        let mut i = Interner::default();
+        let ids: Vec<u32> = (0..70_000).map(|n| i.id(&format!("tag-{n}"))).collect();
+        assert_eq!(ids[69_999], 69_999);
+        assert_eq!(i.id("tag-65536"), 65_536, "not wrapped onto tag-0");
+        assert_eq!(i.get("tag-0"), Some(0));
+        assert_eq!(i.get("never"), None);
+    }
+}
