@@ -202,7 +202,7 @@ pub enum RuleEventKind {
     AppOpened,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -283,8 +283,9 @@ impl Filter {
     }
 }
 
-/// A filter with its strings as ids.
-#[derive(Debug, Clone)]
+/// A filter with its strings as ids. Equal filters of different challenges are one filter,
+/// matched once per event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CFilter {
     kinds: u32,
     skus: Vec<u32>,
@@ -295,17 +296,20 @@ struct CFilter {
     min_amount_cents: Option<u64>,
 }
 
-/// An event with its strings as ids.
-#[derive(Debug, Clone)]
+/// An applied event with its strings as ids, where it falls in the member's calendar, and its
+/// lines as a range of [`Events::lines`].
+#[derive(Debug, Clone, Copy)]
 struct CEvent {
     kind: RuleEventKind,
     store: Option<u32>,
     channel: Option<RuleChannel>,
     amount_cents: u64,
-    lines: Vec<CLine>,
+    lines: (u32, u32),
+    local: Local,
+    at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct CLine {
     sku: u32,
     category: Option<u32>,
@@ -314,31 +318,68 @@ struct CLine {
     amount_cents: u64,
 }
 
-impl CEvent {
-    fn new(e: &RuleEvent, ids: &mut Interner) -> CEvent {
-        CEvent {
+/// The applied events, their lines in one list (no allocation per event).
+#[derive(Debug, Clone, Default)]
+struct Events {
+    list: Vec<CEvent>,
+    lines: Vec<CLine>,
+}
+
+impl Events {
+    fn push(&mut self, e: &RuleEvent, local: Local, ids: &mut Interner) -> usize {
+        let start = self.lines.len() as u32;
+        self.lines.extend(e.lines.iter().map(|l| CLine {
+            sku: ids.id(&l.sku),
+            category: l.category.as_deref().map(|c| ids.id(c)),
+            collection: l.collection.as_deref().map(|c| ids.id(c)),
+            quantity: l.quantity,
+            amount_cents: l.amount_cents,
+        }));
+        self.list.push(CEvent {
             kind: e.kind,
             store: e.store_id.as_deref().map(|s| ids.id(s)),
             channel: e.channel,
             amount_cents: e.amount_cents,
-            lines: e
-                .lines
-                .iter()
-                .map(|l| CLine {
-                    sku: ids.id(&l.sku),
-                    category: l.category.as_deref().map(|c| ids.id(c)),
-                    collection: l.collection.as_deref().map(|c| ids.id(c)),
-                    quantity: l.quantity,
-                    amount_cents: l.amount_cents,
-                })
-                .collect(),
+            lines: (start, self.lines.len() as u32),
+            local,
+            at: e.at_ms,
+        });
+        self.list.len() - 1
+    }
+
+    fn lines_of(&self, e: &CEvent) -> &[CLine] {
+        &self.lines[e.lines.0 as usize..e.lines.1 as usize]
+    }
+}
+
+/// The events one filter matches, as bits by event index.
+#[derive(Debug, Clone, Default)]
+struct Hits(Vec<u64>);
+
+impl Hits {
+    fn set(&mut self, index: usize) {
+        let word = index / 64;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
         }
+        self.0[word] |= 1 << (index % 64);
+    }
+
+    fn get(&self, index: usize) -> bool {
+        self.0
+            .get(index / 64)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
     }
 }
 
 impl CFilter {
     fn new(f: &Filter, ids: &mut Interner) -> CFilter {
-        let mut all = |v: &[String]| v.iter().map(|s| ids.id(s)).collect::<Vec<u32>>();
+        let mut all = |v: &[String]| {
+            let mut ids: Vec<u32> = v.iter().map(|s| ids.id(s)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
         CFilter {
             kinds: if f.kinds.is_empty() {
                 u32::MAX
@@ -367,86 +408,118 @@ impl CFilter {
     }
 
     /// Whether `e` counts (for purchases with a line filter: one of its lines matches).
-    fn matches(&self, e: &CEvent) -> bool {
+    fn matches(&self, e: &CEvent, lines: &[CLine]) -> bool {
         self.kinds & kind_bit(e.kind) != 0
             && (self.stores.is_empty() || e.store.is_some_and(|s| self.stores.contains(&s)))
             && (self.channel.is_none() || e.channel == self.channel)
             && self.min_amount_cents.is_none_or(|m| e.amount_cents >= m)
-            && (!self.line_filtered() || e.lines.iter().any(|l| self.line_matches(l)))
-    }
-
-    /// The lines of a matching event that count (all of them without a line filter).
-    fn lines<'e>(&'e self, e: &'e CEvent) -> impl Iterator<Item = &'e CLine> + 'e {
-        e.lines.iter().filter(|l| self.line_matches(l))
+            && (!self.line_filtered() || lines.iter().any(|l| self.line_matches(l)))
     }
 }
 
-/// A goal with compiled filters; targets as u64.
-#[derive(Debug, Clone)]
-enum CGoal {
+/// One part of a compiled goal; its filter is an index into the engine's filter list.
+#[derive(Debug, Clone, Copy)]
+enum Part {
     Count {
-        filter: CFilter,
+        filter: usize,
         target: u64,
     },
     Distinct {
-        filter: CFilter,
+        filter: usize,
         of: DistinctOf,
         target: u64,
     },
     Sum {
-        filter: CFilter,
+        filter: usize,
         of: SumOf,
         target: u64,
     },
     Streak {
-        filter: CFilter,
+        filter: usize,
         period: Period,
         target: u64,
     },
-    AllOf(Vec<CGoal>),
+}
+
+/// A goal as its parts, `all_of`s flattened (all of all of is all of): met when every part is;
+/// its progress is the parts' progress added up.
+#[derive(Debug, Clone)]
+struct CGoal {
+    parts: Vec<Part>,
+}
+
+/// The engine's distinct filters.
+#[derive(Debug, Clone, Default)]
+struct Filters {
+    list: Vec<CFilter>,
+    index: rustc_hash::FxHashMap<CFilter, usize>,
+}
+
+impl Filters {
+    fn add(&mut self, f: &Filter, ids: &mut Interner) -> usize {
+        let f = CFilter::new(f, ids);
+        let next = self.list.len();
+        *self.index.entry(f.clone()).or_insert_with(|| {
+            self.list.push(f);
+            next
+        })
+    }
+}
+
+impl Part {
+    fn filter(&self) -> usize {
+        match *self {
+            Part::Count { filter, .. }
+            | Part::Distinct { filter, .. }
+            | Part::Sum { filter, .. }
+            | Part::Streak { filter, .. } => filter,
+        }
+    }
 }
 
 impl CGoal {
-    fn new(g: &Goal, ids: &mut Interner) -> CGoal {
-        match g {
-            Goal::Count { filter, target } => CGoal::Count {
-                filter: CFilter::new(filter, ids),
-                target: u64::from(*target),
-            },
-            Goal::Distinct { filter, of, target } => CGoal::Distinct {
-                filter: CFilter::new(filter, ids),
-                of: *of,
-                target: u64::from(*target),
-            },
-            Goal::Sum { filter, of, target } => CGoal::Sum {
-                filter: CFilter::new(filter, ids),
-                of: *of,
-                target: *target,
-            },
-            Goal::Streak {
-                filter,
-                period,
-                target,
-            } => CGoal::Streak {
-                filter: CFilter::new(filter, ids),
-                period: *period,
-                target: u64::from(*target),
-            },
-            Goal::AllOf { goals } => {
-                CGoal::AllOf(goals.iter().map(|g| CGoal::new(g, ids)).collect())
-            }
+    fn new(g: &Goal, ids: &mut Interner, filters: &mut Filters) -> CGoal {
+        fn flatten(g: &Goal, ids: &mut Interner, filters: &mut Filters, out: &mut Vec<Part>) {
+            out.push(match g {
+                Goal::Count { filter, target } => Part::Count {
+                    filter: filters.add(filter, ids),
+                    target: u64::from(*target),
+                },
+                Goal::Distinct { filter, of, target } => Part::Distinct {
+                    filter: filters.add(filter, ids),
+                    of: *of,
+                    target: u64::from(*target),
+                },
+                Goal::Sum { filter, of, target } => Part::Sum {
+                    filter: filters.add(filter, ids),
+                    of: *of,
+                    target: *target,
+                },
+                Goal::Streak {
+                    filter,
+                    period,
+                    target,
+                } => Part::Streak {
+                    filter: filters.add(filter, ids),
+                    period: *period,
+                    target: u64::from(*target),
+                },
+                Goal::AllOf { goals } => {
+                    return goals.iter().for_each(|g| flatten(g, ids, filters, out));
+                }
+            })
         }
+        let mut parts = Vec::new();
+        flatten(g, ids, filters, &mut parts);
+        CGoal { parts }
     }
 
-    /// The event kinds that can change this goal.
-    fn kind_mask(&self) -> u32 {
-        match self {
-            CGoal::Count { filter, .. }
-            | CGoal::Distinct { filter, .. }
-            | CGoal::Sum { filter, .. }
-            | CGoal::Streak { filter, .. } => filter.kinds,
-            CGoal::AllOf(goals) => goals.iter().fold(0, |m, g| m | g.kind_mask()),
-        }
+    /// The filters of its parts: an event none of them matches cannot change it.
+    fn filters(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self.parts.iter().map(Part::filter).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 
@@ -609,10 +682,14 @@ struct Local {
 
 impl Local {
     fn of(ms: i64, tz: &jiff::tz::TimeZone) -> Local {
-        // The zone's offset at that instant (daylight saving included), then calendar
-        // arithmetic on the local time: cheaper than building a zoned date-time per event.
         let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let local_ms = ms.saturating_add(i64::from(tz.to_offset(at).seconds()) * 1000);
+        Local::at(ms, i64::from(tz.to_offset(at).seconds()) * 1000)
+    }
+
+    /// With the zone's offset at that instant (daylight saving included), then calendar
+    /// arithmetic on the local time: cheaper than building a zoned date-time per event.
+    fn at(ms: i64, offset_ms: i64) -> Local {
+        let local_ms = ms.saturating_add(offset_ms);
         let day = local_ms.div_euclid(DAY_MS);
         let (y, m, _) = civil_from_days(day);
         Local {
@@ -629,6 +706,38 @@ impl Local {
             Period::Week => self.week,
             Period::Month => self.month,
         }
+    }
+}
+
+/// The zone's offset over the span between two transitions: events in time order ask the
+/// time zone database again only when they cross a daylight-saving change.
+#[derive(Debug, Clone, Copy)]
+struct OffsetSpan {
+    from: i64,
+    until: i64,
+    offset_ms: i64,
+}
+
+impl OffsetSpan {
+    const EMPTY: OffsetSpan = OffsetSpan {
+        from: 0,
+        until: 0,
+        offset_ms: 0,
+    };
+
+    fn local(&mut self, ms: i64, tz: &jiff::tz::TimeZone) -> Local {
+        if !(self.from <= ms && ms < self.until) {
+            let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            *self = OffsetSpan {
+                from: ms,
+                until: tz
+                    .following(at)
+                    .next()
+                    .map_or(i64::MAX, |t| t.timestamp().as_millisecond()),
+                offset_ms: i64::from(tz.to_offset(at).seconds()) * 1000,
+            };
+        }
+        Local::at(ms, self.offset_ms)
     }
 }
 
@@ -679,148 +788,189 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     )
 }
 
-/// What a goal has counted so far.
+/// What the counting reads: the distinct filters, which events each matched, the events.
+struct Ctx<'a> {
+    filters: &'a [CFilter],
+    hits: &'a [Hits],
+    events: &'a Events,
+}
+
+impl Ctx<'_> {
+    /// The lines of event `index` that filter `f` counts (all of them without a line filter).
+    fn lines(&self, f: usize, index: usize) -> impl Iterator<Item = &CLine> + '_ {
+        let filter = &self.filters[f];
+        self.events
+            .lines_of(&self.events.list[index])
+            .iter()
+            .filter(move |l| filter.line_matches(l))
+    }
+}
+
+/// What one part of a goal has counted so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Acc {
+enum Tally {
     Count(u64),
     /// Each distinct value and how many counted events carry it (rolling windows take them out).
-    Distinct(BTreeMap<u32, u32>),
+    Distinct(rustc_hash::FxHashMap<u32, u32>),
     Sum(u64),
     /// The last period with a matching event and the run of consecutive periods up to it.
     Streak {
         last: Option<i64>,
         run: u64,
     },
-    AllOf(Vec<Acc>),
 }
 
-impl Acc {
-    fn new(g: &CGoal) -> Acc {
-        match g {
-            CGoal::Count { .. } => Acc::Count(0),
-            CGoal::Distinct { .. } => Acc::Distinct(BTreeMap::new()),
-            CGoal::Sum { .. } => Acc::Sum(0),
-            CGoal::Streak { .. } => Acc::Streak { last: None, run: 0 },
-            CGoal::AllOf(goals) => Acc::AllOf(goals.iter().map(Acc::new).collect()),
+impl Tally {
+    fn new(p: &Part) -> Tally {
+        match p {
+            Part::Count { .. } => Tally::Count(0),
+            Part::Distinct { .. } => Tally::Distinct(Default::default()),
+            Part::Sum { .. } => Tally::Sum(0),
+            Part::Streak { .. } => Tally::Streak { last: None, run: 0 },
         }
     }
 
-    fn add(&mut self, g: &CGoal, e: &CEvent, local: Local) {
-        self.change(g, e, local, false);
-    }
-
-    /// Take back what `e` added (an event leaving a rolling window). `false` when that cannot
-    /// be done exactly (a streak): the caller rebuilds from the events still in the window.
-    fn remove(&mut self, g: &CGoal, e: &CEvent, local: Local) -> bool {
-        self.change(g, e, local, true)
-    }
-
-    fn change(&mut self, g: &CGoal, e: &CEvent, local: Local, remove: bool) -> bool {
-        match (self, g) {
-            (Acc::Count(n), CGoal::Count { filter, .. }) => {
-                if filter.matches(e) {
-                    *n = if remove { n.saturating_sub(1) } else { *n + 1 };
-                }
-                true
+    /// Back to nothing counted, keeping its allocations.
+    fn reset(&mut self) {
+        match self {
+            Tally::Count(n) | Tally::Sum(n) => *n = 0,
+            Tally::Distinct(counts) => counts.clear(),
+            Tally::Streak { last, run } => {
+                *last = None;
+                *run = 0;
             }
-            (Acc::Distinct(counts), CGoal::Distinct { filter, of, .. }) => {
-                if filter.matches(e) {
-                    let mut count = |v: u32| {
-                        if remove {
-                            if let Some(n) = counts.get_mut(&v) {
-                                *n -= 1;
-                                if *n == 0 {
-                                    counts.remove(&v);
-                                }
+        }
+    }
+
+    /// Count event `index`, or take it back (`remove`: it left a rolling window). `false` when
+    /// taking back cannot be done exactly (a streak): the caller rebuilds from the events still
+    /// in the window.
+    #[inline(always)]
+    fn change(&mut self, p: &Part, cx: &Ctx, index: usize, remove: bool) -> bool {
+        if !cx.hits[p.filter()].get(index) {
+            return true;
+        }
+        match (self, *p) {
+            (Tally::Count(n), Part::Count { .. }) => {
+                *n = if remove { n.saturating_sub(1) } else { *n + 1 };
+            }
+            (Tally::Distinct(counts), Part::Distinct { filter, of, .. }) => {
+                let mut count = |v: u32| {
+                    if remove {
+                        if let Some(n) = counts.get_mut(&v) {
+                            *n -= 1;
+                            if *n == 0 {
+                                counts.remove(&v);
                             }
-                        } else {
-                            *counts.entry(v).or_insert(0) += 1;
                         }
-                    };
-                    match of {
-                        DistinctOf::Store => e.store.into_iter().for_each(&mut count),
-                        DistinctOf::Sku => filter.lines(e).for_each(|l| count(l.sku)),
-                        DistinctOf::Category => filter
-                            .lines(e)
-                            .filter_map(|l| l.category)
-                            .for_each(&mut count),
-                    }
-                }
-                true
-            }
-            (Acc::Sum(sum), CGoal::Sum { filter, of, .. }) => {
-                if filter.matches(e) {
-                    let n = match of {
-                        SumOf::AmountCents if filter.line_filtered() => {
-                            filter.lines(e).map(|l| l.amount_cents).sum()
-                        }
-                        SumOf::AmountCents => e.amount_cents,
-                        SumOf::Quantity => filter.lines(e).map(|l| u64::from(l.quantity)).sum(),
-                    };
-                    *sum = if remove {
-                        sum.saturating_sub(n)
                     } else {
-                        sum.saturating_add(n)
-                    };
-                }
-                true
-            }
-            (Acc::Streak { last, run }, CGoal::Streak { filter, period, .. }) => {
-                if remove {
-                    return !filter.matches(e);
-                }
-                if filter.matches(e) {
-                    let p = local.period(*period);
-                    match *last {
-                        Some(l) if l == p => {}
-                        Some(l) if l + 1 == p => *run += 1,
-                        _ => *run = 1,
+                        *counts.entry(v).or_insert(0) += 1;
                     }
-                    *last = Some(p);
+                };
+                match of {
+                    DistinctOf::Store => cx.events.list[index].store.into_iter().for_each(count),
+                    DistinctOf::Sku => cx.lines(filter, index).for_each(|l| count(l.sku)),
+                    DistinctOf::Category => cx
+                        .lines(filter, index)
+                        .filter_map(|l| l.category)
+                        .for_each(count),
                 }
-                true
             }
-            (Acc::AllOf(accs), CGoal::AllOf(goals)) => accs
-                .iter_mut()
-                .zip(goals)
-                .fold(true, |exact, (a, g)| a.change(g, e, local, remove) && exact),
-            _ => true,
+            (Tally::Sum(sum), Part::Sum { filter, of, .. }) => {
+                let n = match of {
+                    SumOf::AmountCents if cx.filters[filter].line_filtered() => {
+                        cx.lines(filter, index).map(|l| l.amount_cents).sum()
+                    }
+                    SumOf::AmountCents => cx.events.list[index].amount_cents,
+                    SumOf::Quantity => cx.lines(filter, index).map(|l| u64::from(l.quantity)).sum(),
+                };
+                *sum = if remove {
+                    sum.saturating_sub(n)
+                } else {
+                    sum.saturating_add(n)
+                };
+            }
+            (Tally::Streak { last, run }, Part::Streak { period, .. }) => {
+                if remove {
+                    return false;
+                }
+                let p = cx.events.list[index].local.period(period);
+                match *last {
+                    Some(l) if l == p => {}
+                    Some(l) if l + 1 == p => *run += 1,
+                    _ => *run = 1,
+                }
+                *last = Some(p);
+            }
+            _ => {}
         }
+        true
     }
 
-    /// (done, target), each part capped at its target; a streak broken before `now` counts 0.
-    fn progress(&self, g: &CGoal, now: Local) -> (u64, u64) {
-        match (self, g) {
-            (Acc::Count(n), CGoal::Count { target, .. }) => ((*n).min(*target), *target),
-            (Acc::Distinct(s), CGoal::Distinct { target, .. }) => {
-                ((s.len() as u64).min(*target), *target)
+    /// (done, target), capped at its target; a streak broken before `now` counts 0.
+    fn progress(&self, p: &Part, now: Local) -> (u64, u64) {
+        match (self, *p) {
+            (Tally::Count(n), Part::Count { target, .. }) => ((*n).min(target), target),
+            (Tally::Distinct(s), Part::Distinct { target, .. }) => {
+                ((s.len() as u64).min(target), target)
             }
-            (Acc::Sum(s), CGoal::Sum { target, .. }) => ((*s).min(*target), *target),
-            (Acc::Streak { last, run }, CGoal::Streak { period, target, .. }) => {
-                let alive = last.is_some_and(|l| l + 1 >= now.period(*period));
+            (Tally::Sum(s), Part::Sum { target, .. }) => ((*s).min(target), target),
+            (Tally::Streak { last, run }, Part::Streak { period, target, .. }) => {
+                let alive = last.is_some_and(|l| l + 1 >= now.period(period));
                 let run = if alive { *run } else { 0 };
-                (run.min(*target), *target)
+                (run.min(target), target)
             }
-            (Acc::AllOf(accs), CGoal::AllOf(goals)) => accs
-                .iter()
-                .zip(goals)
-                .map(|(a, g)| a.progress(g, now))
-                .fold((0, 0), |(d, t), (d2, t2)| (d + d2, t + t2)),
             _ => (0, 1),
         }
     }
 
-    fn met(&self, g: &CGoal) -> bool {
-        match (self, g) {
-            (Acc::Count(n), CGoal::Count { target, .. }) => *n >= *target,
-            (Acc::Distinct(s), CGoal::Distinct { target, .. }) => s.len() as u64 >= *target,
-            (Acc::Sum(s), CGoal::Sum { target, .. }) => *s >= *target,
-            (Acc::Streak { run, .. }, CGoal::Streak { target, .. }) => *run >= *target,
-            (Acc::AllOf(accs), CGoal::AllOf(goals)) => {
-                accs.iter().zip(goals).all(|(a, g)| a.met(g))
-            }
+    #[inline(always)]
+    fn met(&self, p: &Part) -> bool {
+        match (self, *p) {
+            (Tally::Count(n), Part::Count { target, .. }) => *n >= target,
+            (Tally::Distinct(s), Part::Distinct { target, .. }) => s.len() as u64 >= target,
+            (Tally::Sum(s), Part::Sum { target, .. }) => *s >= target,
+            (Tally::Streak { run, .. }, Part::Streak { target, .. }) => *run >= target,
             _ => false,
         }
+    }
+}
+
+/// What a goal has counted so far: one tally per part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Acc(Vec<Tally>);
+
+impl Acc {
+    fn new(g: &CGoal) -> Acc {
+        Acc(g.parts.iter().map(Tally::new).collect())
+    }
+
+    fn reset(&mut self) {
+        self.0.iter_mut().for_each(Tally::reset);
+    }
+
+    /// Count event `index` or take it back; `false` when taking back was not exact.
+    #[inline(always)]
+    fn change(&mut self, g: &CGoal, cx: &Ctx, index: usize, remove: bool) -> bool {
+        let mut exact = true;
+        for (t, p) in self.0.iter_mut().zip(&g.parts) {
+            exact &= t.change(p, cx, index, remove);
+        }
+        exact
+    }
+
+    /// (done, target) added up over the parts.
+    fn progress(&self, g: &CGoal, now: Local) -> (u64, u64) {
+        self.0
+            .iter()
+            .zip(&g.parts)
+            .map(|(t, p)| t.progress(p, now))
+            .fold((0, 0), |(d, t), (d2, t2)| (d + d2, t + t2))
+    }
+
+    #[inline(always)]
+    fn met(&self, g: &CGoal) -> bool {
+        self.0.iter().zip(&g.parts).all(|(t, p)| t.met(p))
     }
 }
 
@@ -837,23 +987,39 @@ struct Tracker {
     completed_instance: Option<i64>,
 }
 
+impl Tracker {
+    /// Completed as often as `repeat` allows: ever, or in window `instance`.
+    fn exhausted(&self, repeat: &Repeat, instance: Option<i64>) -> bool {
+        match repeat {
+            Repeat::Once => !self.completions.is_empty(),
+            Repeat::PerWindow { max_total } => {
+                (instance.is_some() && self.completed_instance == instance)
+                    || max_total.is_some_and(|m| self.completions.len() as u64 >= u64::from(m))
+            }
+        }
+    }
+
+    /// Completed as often as `repeat` allows, in any window.
+    fn finished(&self, repeat: &Repeat) -> bool {
+        self.exhausted(repeat, None)
+    }
+}
+
 /// Drop from a rolling window's tracker the events at or before `from`: taken back one by one,
 /// or (for streaks) the tracker rebuilt from the events still in the window.
-fn forget_before(t: &mut Tracker, goal: &CGoal, events: &[(CEvent, Local, i64)], from: i64) {
+fn forget_before(t: &mut Tracker, goal: &CGoal, cx: &Ctx, from: i64) {
     let mut exact = true;
     while let Some(&(at, k)) = t.recent.front() {
         if at > from {
             break;
         }
         t.recent.pop_front();
-        let (e, local, _) = &events[k];
-        exact &= t.acc.remove(goal, e, *local);
+        exact &= t.acc.change(goal, cx, k, true);
     }
     if !exact {
-        t.acc = Acc::new(goal);
+        t.acc.reset();
         for &(_, k) in &t.recent {
-            let (e, local, _) = &events[k];
-            t.acc.add(goal, e, *local);
+            t.acc.change(goal, cx, k, false);
         }
     }
 }
@@ -892,26 +1058,98 @@ pub struct ChallengeProgress {
     pub joined: bool,
 }
 
-/// A challenge's compiled goal, the event kinds that can change it, a fixed window's bounds.
-type Prepared = (CGoal, u32, Option<(i64, i64)>);
+/// A challenge compiled.
+#[derive(Debug, Clone)]
+struct Prepared {
+    goal: CGoal,
+    /// Its goal's filters: only events one of them matches can change it.
+    filters: Vec<usize>,
+    /// A fixed window's bounds.
+    fixed: Option<(i64, i64)>,
+    /// Events before this do not count (opt-in challenges: when the member joined; never
+    /// while not joined).
+    counts_from: i64,
+}
+
+/// The window instance an event at `at` counts in (`None`: outside a fixed window).
+fn instance_of(window: &Window, fixed: Option<(i64, i64)>, at: i64, local: Local) -> Option<i64> {
+    match window {
+        Window::CalendarWeek => Some(local.week),
+        Window::CalendarMonth => Some(local.month),
+        Window::RollingDays { .. } => Some(0),
+        Window::Fixed { .. } => {
+            let (from, to) = fixed?;
+            (from <= at && at < to).then_some(0)
+        }
+    }
+}
+
+/// Count recorded event `index` (id `event_id`, matched by one of the challenge's filters)
+/// for challenge `c` (compiled as `p`, its state `t`); its completion, if it completes it.
+#[inline(always)]
+fn step(
+    c: &Challenge,
+    p: &Prepared,
+    t: &mut Tracker,
+    cx: &Ctx,
+    index: usize,
+    event_id: &str,
+) -> Option<Completion> {
+    let CEvent { local, at, .. } = cx.events.list[index];
+    if at < p.counts_from {
+        return None;
+    }
+    let instance = instance_of(&c.window, p.fixed, at, local)?;
+    if t.exhausted(&c.repeat, Some(instance)) {
+        return None;
+    }
+    if t.instance != Some(instance) {
+        t.instance = Some(instance);
+        t.acc.reset();
+        t.recent.clear();
+    }
+    t.acc.change(&p.goal, cx, index, false);
+    if let Window::RollingDays { days } = c.window {
+        t.recent.push_back((at, index));
+        forget_before(t, &p.goal, cx, at.saturating_sub(i64::from(days) * DAY_MS));
+    }
+    if !t.acc.met(&p.goal) {
+        return None;
+    }
+    t.completions.push(at);
+    t.completed_instance = Some(instance);
+    t.acc.reset();
+    t.recent.clear();
+    Some(Completion {
+        challenge_id: c.id.clone(),
+        event_id: event_id.to_owned(),
+        at_ms: at,
+        reward: c.reward.clone(),
+        badge: c.badge.clone(),
+    })
+}
 
 /// The rules applied to one member's events, in time order.
 #[derive(Debug, Clone)]
 pub struct Engine<'r> {
     rules: &'r RuleSet,
     tz: jiff::tz::TimeZone,
+    offsets: OffsetSpan,
     joined: BTreeMap<String, i64>,
     trackers: Vec<Tracker>,
     seen: rustc_hash::FxHashSet<String>,
     last: Option<(i64, String)>,
-    /// Applied events and where each falls in the member's calendar (rolling windows look
-    /// back at them).
-    events: Vec<(CEvent, Local, i64)>,
+    /// Applied events (rolling windows look back at them).
+    events: Events,
     ids: Interner,
-    /// Per challenge: its compiled goal, the event kinds that can change it (others skip it)
-    /// and a fixed window's bounds.
+    /// The distinct filters of all challenges.
+    filters: Vec<CFilter>,
+    /// Per filter, the applied events it matches.
+    hits: Vec<Hits>,
+    /// Per event kind, the filters that can match it.
+    filters_of_kind: Vec<Vec<usize>>,
     prepared: Vec<Prepared>,
-    /// For each event kind, the challenges it can change, in order.
+    /// Per event kind, the challenges it can change, in order.
     by_kind: Vec<Vec<usize>>,
 }
 
@@ -927,20 +1165,63 @@ impl<'r> Engine<'r> {
             name: time_zone.to_owned(),
         })?;
         let mut ids = Interner::default();
-        let goals: Vec<CGoal> = rules
+        let mut filters = Filters::default();
+        let prepared = rules
             .challenges
             .iter()
-            .map(|c| CGoal::new(&c.goal, &mut ids))
-            .collect();
+            .map(|c| {
+                let goal = CGoal::new(&c.goal, &mut ids, &mut filters);
+                let used = goal.filters();
+                let fixed = match &c.window {
+                    Window::Fixed { from, to } => Some((
+                        parse_instant("window.from", from)
+                            .map_err(invalid)?
+                            .as_millisecond(),
+                        parse_instant("window.to", to)
+                            .map_err(invalid)?
+                            .as_millisecond(),
+                    )),
+                    _ => None,
+                };
+                let counts_from = match (c.opt_in, joined.get(&c.id)) {
+                    (false, _) => i64::MIN,
+                    (true, Some(at)) => *at,
+                    (true, None) => i64::MAX,
+                };
+                Ok(Prepared {
+                    goal,
+                    filters: used,
+                    fixed,
+                    counts_from,
+                })
+            })
+            .collect::<Result<Vec<_>, RulesError>>()?;
+        let filters = filters.list;
+        let of_kind = |mask: &dyn Fn(usize) -> u32, n: usize| -> Vec<Vec<usize>> {
+            (0..KINDS)
+                .map(|k| (0..n).filter(|&i| mask(i) & (1 << k) != 0).collect())
+                .collect()
+        };
+        let filters_of_kind = of_kind(&|f| filters[f].kinds, filters.len());
+        let by_kind = of_kind(
+            &|i| {
+                prepared[i]
+                    .filters
+                    .iter()
+                    .fold(0, |m, &f| m | filters[f].kinds)
+            },
+            prepared.len(),
+        );
         Ok(Engine {
             rules,
             tz,
+            offsets: OffsetSpan::EMPTY,
             joined,
-            trackers: goals
+            trackers: prepared
                 .iter()
-                .map(|g| Tracker {
+                .map(|p| Tracker {
                     instance: None,
-                    acc: Acc::new(g),
+                    acc: Acc::new(&p.goal),
                     recent: VecDeque::new(),
                     completions: Vec::new(),
                     completed_instance: None,
@@ -948,57 +1229,18 @@ impl<'r> Engine<'r> {
                 .collect(),
             seen: rustc_hash::FxHashSet::default(),
             last: None,
-            events: Vec::new(),
+            events: Events::default(),
             ids,
-            by_kind: Vec::new(),
-            prepared: rules
-                .challenges
-                .iter()
-                .zip(goals)
-                .map(|(c, goal)| {
-                    let fixed = match &c.window {
-                        Window::Fixed { from, to } => Some((
-                            parse_instant("window.from", from)
-                                .map_err(invalid)?
-                                .as_millisecond(),
-                            parse_instant("window.to", to)
-                                .map_err(invalid)?
-                                .as_millisecond(),
-                        )),
-                        _ => None,
-                    };
-                    let mask = goal.kind_mask();
-                    Ok((goal, mask, fixed))
-                })
-                .collect::<Result<_, RulesError>>()?,
-        }
-        .indexed())
+            hits: vec![Hits::default(); filters.len()],
+            filters,
+            filters_of_kind,
+            prepared,
+            by_kind,
+        })
     }
 
-    fn indexed(mut self) -> Self {
-        self.by_kind = (0..KINDS)
-            .map(|k| {
-                (0..self.prepared.len())
-                    .filter(|&i| self.prepared[i].1 & (1 << k) != 0)
-                    .collect()
-            })
-            .collect();
-        self
-    }
-
-    fn instance(&self, i: usize, at: i64, local: Local) -> Option<i64> {
-        match &self.rules.challenges[i].window {
-            Window::CalendarWeek => Some(local.week),
-            Window::CalendarMonth => Some(local.month),
-            Window::RollingDays { .. } => Some(0),
-            Window::Fixed { .. } => {
-                let (from, to) = self.prepared[i].2?;
-                (from <= at && at < to).then_some(0)
-            }
-        }
-    }
-
-    /// Check and record an event: its index, or `None` for an id seen already.
+    /// Check and record an event (and which filters match it): its index, or `None` for an id
+    /// seen already.
     fn ingest(&mut self, e: &RuleEvent, now_ms: i64) -> Result<Option<usize>, RulesError> {
         if jiff::Timestamp::from_millisecond(e.at_ms).is_err() {
             return Err(RulesError::Invalid {
@@ -1024,64 +1266,23 @@ impl<'r> Engine<'r> {
             });
         }
         self.seen.insert(e.event_id.clone());
-        self.last = Some((e.at_ms, e.event_id.clone()));
-        let local = Local::of(e.at_ms, &self.tz);
-        self.events
-            .push((CEvent::new(e, &mut self.ids), local, e.at_ms));
-        Ok(Some(self.events.len() - 1))
-    }
-
-    /// Count recorded event `index` (id `event_id`) for challenge `i`; its completion, if it
-    /// completes it.
-    fn step(&mut self, i: usize, index: usize, event_id: &str) -> Option<Completion> {
-        let c = &self.rules.challenges[i];
-        let goal = &self.prepared[i].0;
-        let (ce, local, at) = &self.events[index];
-        let (local, at) = (*local, *at);
-        if c.opt_in && self.joined.get(&c.id).is_none_or(|j| at < *j) {
-            return None;
-        }
-        let instance = self.instance(i, at, local)?;
-        let t = &mut self.trackers[i];
-        let exhausted = match c.repeat {
-            Repeat::Once => !t.completions.is_empty(),
-            Repeat::PerWindow { max_total } => {
-                t.completed_instance == Some(instance)
-                    || max_total.is_some_and(|m| t.completions.len() as u64 >= u64::from(m))
+        match &mut self.last {
+            Some((at, id)) => {
+                *at = e.at_ms;
+                id.clone_from(&e.event_id);
             }
-        };
-        if exhausted {
-            return None;
+            None => self.last = Some((e.at_ms, e.event_id.clone())),
         }
-        if t.instance != Some(instance) {
-            t.instance = Some(instance);
-            t.acc = Acc::new(goal);
-            t.recent.clear();
+        let local = self.offsets.local(e.at_ms, &self.tz);
+        let index = self.events.push(e, local, &mut self.ids);
+        let ce = &self.events.list[index];
+        let lines = self.events.lines_of(ce);
+        for &f in &self.filters_of_kind[e.kind as usize] {
+            if self.filters[f].matches(ce, lines) {
+                self.hits[f].set(index);
+            }
         }
-        t.acc.add(goal, ce, local);
-        if let Window::RollingDays { days } = c.window {
-            t.recent.push_back((at, index));
-            forget_before(
-                t,
-                goal,
-                &self.events,
-                at.saturating_sub(i64::from(days) * DAY_MS),
-            );
-        }
-        if !t.acc.met(goal) {
-            return None;
-        }
-        t.completions.push(at);
-        t.completed_instance = Some(instance);
-        t.acc = Acc::new(goal);
-        t.recent.clear();
-        Some(Completion {
-            challenge_id: c.id.clone(),
-            event_id: event_id.to_owned(),
-            at_ms: at,
-            reward: c.reward.clone(),
-            badge: c.badge.clone(),
-        })
+        Ok(Some(index))
     }
 
     /// Apply one event newer than every event applied so far (`now_ms`: the evaluator's clock).
@@ -1090,11 +1291,18 @@ impl<'r> Engine<'r> {
         let Some(index) = self.ingest(e, now_ms)? else {
             return Ok(Vec::new());
         };
-        let kind = e.kind as usize;
+        let cx = Ctx {
+            filters: &self.filters,
+            hits: &self.hits,
+            events: &self.events,
+        };
         let mut done = Vec::new();
-        for k in 0..self.by_kind[kind].len() {
-            let i = self.by_kind[kind][k];
-            done.extend(self.step(i, index, &e.event_id));
+        for &i in &self.by_kind[e.kind as usize] {
+            let p = &self.prepared[i];
+            if p.filters.iter().any(|&f| cx.hits[f].get(index)) {
+                let c = &self.rules.challenges[i];
+                done.extend(step(c, p, &mut self.trackers[i], &cx, index, &e.event_id));
+            }
         }
         Ok(done)
     }
@@ -1102,14 +1310,19 @@ impl<'r> Engine<'r> {
     /// Where every challenge stands at `now_ms`.
     pub fn progress(&self, now_ms: i64) -> Vec<ChallengeProgress> {
         let now = Local::of(now_ms, &self.tz);
+        let cx = Ctx {
+            filters: &self.filters,
+            hits: &self.hits,
+            events: &self.events,
+        };
         self.rules
             .challenges
             .iter()
             .zip(&self.trackers)
-            .enumerate()
-            .map(|(i, (c, t))| {
-                let goal = &self.prepared[i].0;
-                let instance = self.instance(i, now_ms, now);
+            .zip(&self.prepared)
+            .map(|((c, t), p)| {
+                let goal = &p.goal;
+                let instance = instance_of(&c.window, p.fixed, now_ms, now);
                 let current = instance.is_some() && t.instance == instance;
                 let (mut done, target) = if current {
                     t.acc.progress(goal, now)
@@ -1124,26 +1337,18 @@ impl<'r> Engine<'r> {
                     forget_before(
                         &mut left,
                         goal,
-                        &self.events,
+                        &cx,
                         now_ms.saturating_sub(i64::from(days) * DAY_MS),
                     );
                     done = left.acc.progress(goal, now).0;
                 }
-                let completed = match c.repeat {
-                    Repeat::Once => !t.completions.is_empty(),
-                    Repeat::PerWindow { max_total } => {
-                        (instance.is_some() && t.completed_instance == instance)
-                            || max_total.is_some_and(|m| t.completions.len() as u64 >= u64::from(m))
-                    }
-                };
+                let completed = t.exhausted(&c.repeat, instance);
                 let done = if completed { target } else { done };
                 let deadline = match &c.window {
                     Window::CalendarWeek => period_start(Period::Week, now.week + 1, &self.tz),
                     Window::CalendarMonth => period_start(Period::Month, now.month + 1, &self.tz),
                     Window::RollingDays { .. } => None,
-                    Window::Fixed { to, .. } => {
-                        parse_instant("to", to).ok().map(|t| t.as_millisecond())
-                    }
+                    Window::Fixed { .. } => p.fixed.map(|(_, to)| to),
                 }
                 .map(crate::rfc3339_ms);
                 ChallengeProgress {
@@ -1184,7 +1389,7 @@ pub fn evaluate(
     let mut engine = Engine::new(rules, time_zone, joined)?;
     let mut sorted: Vec<&RuleEvent> = events.iter().collect();
     sorted.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
-    engine.events.reserve(sorted.len());
+    engine.events.list.reserve(sorted.len());
     engine.seen.reserve(sorted.len());
     let mut ids = Vec::with_capacity(sorted.len());
     for e in sorted {
@@ -1192,29 +1397,41 @@ pub fn evaluate(
             ids.push(e.event_id.as_str());
         }
     }
-    // Challenge by challenge over the whole history (each tracker stays hot), then the
-    // completions in the order `apply` gives them: by event, then by challenge.
-    let mut of_kind: Vec<Vec<usize>> = vec![Vec::new(); KINDS];
-    for (index, (e, ..)) in engine.events.iter().enumerate() {
-        of_kind[e.kind as usize].push(index);
-    }
-    let all: Vec<usize> = (0..ids.len()).collect();
+    // Challenge by challenge over the events one of its filters matched (its tracker stays
+    // hot), then the completions in the order `apply` gives them: by event, then by challenge.
+    let cx = Ctx {
+        filters: &engine.filters,
+        hits: &engine.hits,
+        events: &engine.events,
+    };
     let mut found = Vec::new();
-    for i in 0..engine.prepared.len() {
-        let mask = engine.prepared[i].1;
-        // The events that can change it: one kind's list, or all of them filtered.
-        let indices = match (0..KINDS)
-            .filter(|k| mask & (1 << k) != 0)
-            .collect::<Vec<_>>()[..]
-        {
-            [k] => &of_kind[k],
-            _ => &all,
-        };
-        for &index in indices {
-            if mask & kind_bit(engine.events[index].0.kind) != 0
-                && let Some(c) = engine.step(i, index, ids[index])
-            {
-                found.push((index, i, c));
+    let mut matched: Vec<u64> = Vec::new();
+    for (i, ((c, p), t)) in rules
+        .challenges
+        .iter()
+        .zip(&engine.prepared)
+        .zip(&mut engine.trackers)
+        .enumerate()
+    {
+        matched.clear();
+        for &f in &p.filters {
+            let words = &cx.hits[f].0;
+            if matched.len() < words.len() {
+                matched.resize(words.len(), 0);
+            }
+            matched.iter_mut().zip(words).for_each(|(m, w)| *m |= w);
+        }
+        'events: for (w, &word) in matched.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let index = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(done) = step(c, p, t, &cx, index, ids[index]) {
+                    found.push((index, i, done));
+                    if t.finished(&c.repeat) {
+                        break 'events;
+                    }
+                }
             }
         }
     }
