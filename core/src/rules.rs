@@ -296,8 +296,7 @@ struct CFilter {
     min_amount_cents: Option<u64>,
 }
 
-/// An applied event with its strings as ids, where it falls in the member's calendar, and its
-/// lines as a range of [`Events::lines`].
+/// An applied event with its strings as ids and its lines as a range of [`Events::lines`].
 #[derive(Debug, Clone, Copy)]
 struct CEvent {
     kind: RuleEventKind,
@@ -305,8 +304,6 @@ struct CEvent {
     channel: Option<RuleChannel>,
     amount_cents: u64,
     lines: (u32, u32),
-    local: Local,
-    at: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -318,32 +315,70 @@ struct CLine {
     amount_cents: u64,
 }
 
-/// The applied events, their lines in one list (no allocation per event).
+/// The applied events, their lines in one list (no allocation per event), and apart from
+/// them when each happened: what every step reads, packed for the cache.
 #[derive(Debug, Clone, Default)]
 struct Events {
     list: Vec<CEvent>,
+    /// Per event: the instant and where it falls in the member's calendar.
+    when: Vec<(i64, Local)>,
     lines: Vec<CLine>,
 }
 
+/// The event fields some rule looks at (a filter lists values or a goal counts distinct ones);
+/// the others are not interned.
+#[derive(Debug, Clone, Copy, Default)]
+struct Needs {
+    sku: bool,
+    category: bool,
+    collection: bool,
+    store: bool,
+}
+
+/// The id of a SKU no rule looks at.
+const UNUSED: u32 = u32::MAX;
+
+impl Needs {
+    fn of(filters: &[CFilter], goals: &[&CGoal]) -> Needs {
+        let mut n = Needs::default();
+        for f in filters {
+            n.sku |= !f.skus.is_empty();
+            n.category |= !f.categories.is_empty();
+            n.collection |= !f.collections.is_empty();
+            n.store |= !f.stores.is_empty();
+        }
+        for p in goals.iter().flat_map(|g| &g.parts) {
+            if let Part::Distinct { of, .. } = p {
+                match of {
+                    DistinctOf::Sku => n.sku = true,
+                    DistinctOf::Category => n.category = true,
+                    DistinctOf::Store => n.store = true,
+                }
+            }
+        }
+        n
+    }
+}
+
 impl Events {
-    fn push(&mut self, e: &RuleEvent, local: Local, ids: &mut Interner) -> usize {
+    fn push(&mut self, e: &RuleEvent, local: Local, ids: &mut Interner, needs: Needs) -> usize {
         let start = self.lines.len() as u32;
+        let mut id = |need: bool, s: Option<&str>| s.filter(|_| need).map(|s| ids.id(s));
         self.lines.extend(e.lines.iter().map(|l| CLine {
-            sku: ids.id(&l.sku),
-            category: l.category.as_deref().map(|c| ids.id(c)),
-            collection: l.collection.as_deref().map(|c| ids.id(c)),
+            sku: id(needs.sku, Some(&l.sku)).unwrap_or(UNUSED),
+            category: id(needs.category, l.category.as_deref()),
+            collection: id(needs.collection, l.collection.as_deref()),
             quantity: l.quantity,
             amount_cents: l.amount_cents,
         }));
         self.list.push(CEvent {
             kind: e.kind,
-            store: e.store_id.as_deref().map(|s| ids.id(s)),
+            store: id(needs.store, e.store_id.as_deref()),
             channel: e.channel,
             amount_cents: e.amount_cents,
             lines: (start, self.lines.len() as u32),
-            local,
-            at: e.at_ms,
         });
+        self.when.push((e.at_ms, local));
         self.list.len() - 1
     }
 
@@ -847,13 +882,17 @@ impl Tally {
     /// in the window.
     #[inline(always)]
     fn change(&mut self, p: &Part, cx: &Ctx, index: usize, remove: bool) -> bool {
-        if !cx.hits[p.filter()].get(index) {
+        let hit = cx.hits[p.filter()].get(index);
+        if let Tally::Count(n) = self {
+            // Without a branch: in an all_of the parts' hits alternate unpredictably.
+            let hit = u64::from(hit);
+            *n = if remove { n.saturating_sub(hit) } else { *n + hit };
+            return true;
+        }
+        if !hit {
             return true;
         }
         match (self, *p) {
-            (Tally::Count(n), Part::Count { .. }) => {
-                *n = if remove { n.saturating_sub(1) } else { *n + 1 };
-            }
             (Tally::Distinct(counts), Part::Distinct { filter, of, .. }) => {
                 let mut count = |v: u32| {
                     if remove {
@@ -894,7 +933,7 @@ impl Tally {
                 if remove {
                     return false;
                 }
-                let p = cx.events.list[index].local.period(period);
+                let p = cx.events.when[index].1.period(period);
                 match *last {
                     Some(l) if l == p => {}
                     Some(l) if l + 1 == p => *run += 1,
@@ -936,41 +975,40 @@ impl Tally {
     }
 }
 
-/// What a goal has counted so far: one tally per part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Acc(Vec<Tally>);
+/// What a goal has counted so far: each part next to its tally (one look-up per step).
+#[derive(Debug, Clone)]
+struct Acc(Vec<(Part, Tally)>);
 
 impl Acc {
     fn new(g: &CGoal) -> Acc {
-        Acc(g.parts.iter().map(Tally::new).collect())
+        Acc(g.parts.iter().map(|p| (*p, Tally::new(p))).collect())
     }
 
     fn reset(&mut self) {
-        self.0.iter_mut().for_each(Tally::reset);
+        self.0.iter_mut().for_each(|(_, t)| t.reset());
     }
 
     /// Count event `index` or take it back; `false` when taking back was not exact.
     #[inline(always)]
-    fn change(&mut self, g: &CGoal, cx: &Ctx, index: usize, remove: bool) -> bool {
+    fn change(&mut self, cx: &Ctx, index: usize, remove: bool) -> bool {
         let mut exact = true;
-        for (t, p) in self.0.iter_mut().zip(&g.parts) {
+        for (p, t) in &mut self.0 {
             exact &= t.change(p, cx, index, remove);
         }
         exact
     }
 
     /// (done, target) added up over the parts.
-    fn progress(&self, g: &CGoal, now: Local) -> (u64, u64) {
+    fn progress(&self, now: Local) -> (u64, u64) {
         self.0
             .iter()
-            .zip(&g.parts)
-            .map(|(t, p)| t.progress(p, now))
+            .map(|(p, t)| t.progress(p, now))
             .fold((0, 0), |(d, t), (d2, t2)| (d + d2, t + t2))
     }
 
     #[inline(always)]
-    fn met(&self, g: &CGoal) -> bool {
-        self.0.iter().zip(&g.parts).all(|(t, p)| t.met(p))
+    fn met(&self) -> bool {
+        self.0.iter().all(|(p, t)| t.met(p))
     }
 }
 
@@ -1007,19 +1045,23 @@ impl Tracker {
 
 /// Drop from a rolling window's tracker the events at or before `from`: taken back one by one,
 /// or (for streaks) the tracker rebuilt from the events still in the window.
-fn forget_before(t: &mut Tracker, goal: &CGoal, cx: &Ctx, from: i64) {
+#[inline]
+fn forget_before(t: &mut Tracker, cx: &Ctx, from: i64) {
+    if t.recent.front().is_none_or(|&(at, _)| at > from) {
+        return;
+    }
     let mut exact = true;
     while let Some(&(at, k)) = t.recent.front() {
         if at > from {
             break;
         }
         t.recent.pop_front();
-        exact &= t.acc.change(goal, cx, k, true);
+        exact &= t.acc.change(cx, k, true);
     }
     if !exact {
         t.acc.reset();
         for &(_, k) in &t.recent {
-            t.acc.change(goal, cx, k, false);
+            t.acc.change(cx, k, false);
         }
     }
 }
@@ -1095,7 +1137,7 @@ fn step(
     index: usize,
     event_id: &str,
 ) -> Option<Completion> {
-    let CEvent { local, at, .. } = cx.events.list[index];
+    let (at, local) = cx.events.when[index];
     if at < p.counts_from {
         return None;
     }
@@ -1108,12 +1150,12 @@ fn step(
         t.acc.reset();
         t.recent.clear();
     }
-    t.acc.change(&p.goal, cx, index, false);
+    t.acc.change(cx, index, false);
     if let Window::RollingDays { days } = c.window {
         t.recent.push_back((at, index));
-        forget_before(t, &p.goal, cx, at.saturating_sub(i64::from(days) * DAY_MS));
+        forget_before(t, cx, at.saturating_sub(i64::from(days) * DAY_MS));
     }
-    if !t.acc.met(&p.goal) {
+    if !t.acc.met() {
         return None;
     }
     t.completions.push(at);
@@ -1129,6 +1171,35 @@ fn step(
     })
 }
 
+/// The first set bit at or after `from`.
+fn next_bit(words: &[u64], from: usize) -> Option<usize> {
+    let mut w = from / 64;
+    let mut bits = words.get(w)? & (u64::MAX << (from % 64));
+    loop {
+        if bits != 0 {
+            return Some(w * 64 + bits.trailing_zeros() as usize);
+        }
+        w += 1;
+        bits = *words.get(w)?;
+    }
+}
+
+/// An event's time is one the calendar knows and not ahead of the evaluator's clock.
+fn check_time(e: &RuleEvent, now_ms: i64) -> Result<(), RulesError> {
+    if jiff::Timestamp::from_millisecond(e.at_ms).is_err() {
+        return Err(RulesError::Invalid {
+            field: "event.at_ms".into(),
+            reason: "is not a time between the years -9999 and 9999".into(),
+        });
+    }
+    if e.at_ms > now_ms.saturating_add(FUTURE_SLACK_MS) {
+        return Err(RulesError::EventInFuture {
+            event_id: e.event_id.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// The rules applied to one member's events, in time order.
 #[derive(Debug, Clone)]
 pub struct Engine<'r> {
@@ -1142,6 +1213,7 @@ pub struct Engine<'r> {
     /// Applied events (rolling windows look back at them).
     events: Events,
     ids: Interner,
+    needs: Needs,
     /// The distinct filters of all challenges.
     filters: Vec<CFilter>,
     /// Per filter, the applied events it matches.
@@ -1197,6 +1269,10 @@ impl<'r> Engine<'r> {
             })
             .collect::<Result<Vec<_>, RulesError>>()?;
         let filters = filters.list;
+        let needs = Needs::of(
+            &filters,
+            &prepared.iter().map(|p| &p.goal).collect::<Vec<_>>(),
+        );
         let of_kind = |mask: &dyn Fn(usize) -> u32, n: usize| -> Vec<Vec<usize>> {
             (0..KINDS)
                 .map(|k| (0..n).filter(|&i| mask(i) & (1 << k) != 0).collect())
@@ -1231,6 +1307,7 @@ impl<'r> Engine<'r> {
             last: None,
             events: Events::default(),
             ids,
+            needs,
             hits: vec![Hits::default(); filters.len()],
             filters,
             filters_of_kind,
@@ -1242,17 +1319,7 @@ impl<'r> Engine<'r> {
     /// Check and record an event (and which filters match it): its index, or `None` for an id
     /// seen already.
     fn ingest(&mut self, e: &RuleEvent, now_ms: i64) -> Result<Option<usize>, RulesError> {
-        if jiff::Timestamp::from_millisecond(e.at_ms).is_err() {
-            return Err(RulesError::Invalid {
-                field: "event.at_ms".into(),
-                reason: "is not a time between the years -9999 and 9999".into(),
-            });
-        }
-        if e.at_ms > now_ms.saturating_add(FUTURE_SLACK_MS) {
-            return Err(RulesError::EventInFuture {
-                event_id: e.event_id.clone(),
-            });
-        }
+        check_time(e, now_ms)?;
         if self.seen.contains(&e.event_id) {
             return Ok(None);
         }
@@ -1273,8 +1340,13 @@ impl<'r> Engine<'r> {
             }
             None => self.last = Some((e.at_ms, e.event_id.clone())),
         }
+        Ok(Some(self.record(e)))
+    }
+
+    /// Record an event newer than every one recorded (and which filters match it): its index.
+    fn record(&mut self, e: &RuleEvent) -> usize {
         let local = self.offsets.local(e.at_ms, &self.tz);
-        let index = self.events.push(e, local, &mut self.ids);
+        let index = self.events.push(e, local, &mut self.ids, self.needs);
         let ce = &self.events.list[index];
         let lines = self.events.lines_of(ce);
         for &f in &self.filters_of_kind[e.kind as usize] {
@@ -1282,7 +1354,7 @@ impl<'r> Engine<'r> {
                 self.hits[f].set(index);
             }
         }
-        Ok(Some(index))
+        index
     }
 
     /// Apply one event newer than every event applied so far (`now_ms`: the evaluator's clock).
@@ -1325,9 +1397,9 @@ impl<'r> Engine<'r> {
                 let instance = instance_of(&c.window, p.fixed, now_ms, now);
                 let current = instance.is_some() && t.instance == instance;
                 let (mut done, target) = if current {
-                    t.acc.progress(goal, now)
+                    t.acc.progress(now)
                 } else {
-                    Acc::new(goal).progress(goal, now)
+                    Acc::new(goal).progress(now)
                 };
                 if let Window::RollingDays { days } = c.window
                     && current
@@ -1336,11 +1408,10 @@ impl<'r> Engine<'r> {
                     let mut left = t.clone();
                     forget_before(
                         &mut left,
-                        goal,
                         &cx,
                         now_ms.saturating_sub(i64::from(days) * DAY_MS),
                     );
-                    done = left.acc.progress(goal, now).0;
+                    done = left.acc.progress(now).0;
                 }
                 let completed = t.exhausted(&c.repeat, instance);
                 let done = if completed { target } else { done };
@@ -1390,10 +1461,16 @@ pub fn evaluate(
     let mut sorted: Vec<&RuleEvent> = events.iter().collect();
     sorted.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
     engine.events.list.reserve(sorted.len());
-    engine.seen.reserve(sorted.len());
+    engine.events.when.reserve(sorted.len());
+    // In time order already, and this engine is not applied to afterwards: ids borrowed from
+    // the history are enough to count each once.
+    let mut seen = rustc_hash::FxHashSet::default();
+    seen.reserve(sorted.len());
     let mut ids = Vec::with_capacity(sorted.len());
     for e in sorted {
-        if engine.ingest(e, now_ms)?.is_some() {
+        check_time(e, now_ms)?;
+        if seen.insert(e.event_id.as_str()) {
+            engine.record(e);
             ids.push(e.event_id.as_str());
         }
     }
@@ -1421,16 +1498,24 @@ pub fn evaluate(
             }
             matched.iter_mut().zip(words).for_each(|(m, w)| *m |= w);
         }
-        'events: for (w, &word) in matched.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                let index = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if let Some(done) = step(c, p, t, &cx, index, ids[index]) {
-                    found.push((index, i, done));
-                    if t.finished(&c.repeat) {
-                        break 'events;
+        let mut from = 0;
+        while let Some(index) = next_bit(&matched, from) {
+            from = index + 1;
+            if let Some(done) = step(c, p, t, &cx, index, ids[index]) {
+                found.push((index, i, done));
+                if t.finished(&c.repeat) {
+                    break;
+                }
+                // Done for this calendar week or month: on to the next one.
+                let next = match (&c.window, t.instance) {
+                    (Window::CalendarWeek, Some(w)) => period_start(Period::Week, w + 1, &engine.tz),
+                    (Window::CalendarMonth, Some(m)) => {
+                        period_start(Period::Month, m + 1, &engine.tz)
                     }
+                    _ => None,
+                };
+                if let Some(next) = next {
+                    from = from.max(cx.events.when.partition_point(|(at, _)| *at < next));
                 }
             }
         }
