@@ -705,14 +705,16 @@ impl RuleSet {
     }
 }
 
-/// Where an instant falls in the member's calendar.
+/// Where an instant falls in the member's calendar (32-bit: events are checked to lie between
+/// the years -9999 and 9999; an absurd clock is clamped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Local {
-    day: i64,
+    /// Days since the epoch.
+    day: i32,
     /// Monday-based weeks since the epoch.
-    week: i64,
+    week: i32,
     /// Months since year 0.
-    month: i64,
+    month: i32,
 }
 
 impl Local {
@@ -727,20 +729,21 @@ impl Local {
         let local_ms = ms.saturating_add(offset_ms);
         let day = local_ms.div_euclid(DAY_MS);
         let (y, m, _) = civil_from_days(day);
+        let narrow = |n: i64| n.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
         Local {
-            day,
+            day: narrow(day),
             // 1970-01-01 was a Thursday: Monday-based weeks start three days later.
-            week: (day + 3).div_euclid(7),
-            month: y * 12 + m - 1,
+            week: narrow((day + 3).div_euclid(7)),
+            month: narrow(y.saturating_mul(12).saturating_add(m - 1)),
         }
     }
 
     fn period(&self, p: Period) -> i64 {
-        match p {
+        i64::from(match p {
             Period::Day => self.day,
             Period::Week => self.week,
             Period::Month => self.month,
-        }
+        })
     }
 }
 
@@ -841,12 +844,66 @@ impl Ctx<'_> {
     }
 }
 
+/// Values (interned ids) with how many counted events carry each, and how many distinct ones
+/// there are. The first ids (an engine numbers strings from 0 as it meets them) are counted in
+/// a plain array, the rare others in a map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Multiset {
+    dense: Vec<u32>,
+    sparse: rustc_hash::FxHashMap<u32, u32>,
+    distinct: u64,
+}
+
+impl Multiset {
+    /// Ids below this are counted in the array (4 KiB at most per tally).
+    const DENSE: u32 = 1024;
+
+    fn add(&mut self, v: u32) {
+        let n = if v < Self::DENSE {
+            let v = v as usize;
+            if self.dense.len() <= v {
+                self.dense.resize(v + 1, 0);
+            }
+            &mut self.dense[v]
+        } else {
+            self.sparse.entry(v).or_insert(0)
+        };
+        *n += 1;
+        if *n == 1 {
+            self.distinct += 1;
+        }
+    }
+
+    fn remove(&mut self, v: u32) {
+        let n = if v < Self::DENSE {
+            self.dense.get_mut(v as usize)
+        } else {
+            self.sparse.get_mut(&v)
+        };
+        if let Some(n) = n.filter(|n| **n > 0) {
+            *n -= 1;
+            if *n == 0 {
+                self.distinct -= 1;
+                if v >= Self::DENSE {
+                    self.sparse.remove(&v);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.dense.fill(0);
+        self.sparse.clear();
+        self.distinct = 0;
+    }
+}
+
 /// What one part of a goal has counted so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tally {
     Count(u64),
     /// Each distinct value and how many counted events carry it (rolling windows take them out).
-    Distinct(rustc_hash::FxHashMap<u32, u32>),
+    Distinct(Multiset),
     Sum(u64),
     /// The last period with a matching event and the run of consecutive periods up to it.
     Streak {
@@ -869,7 +926,7 @@ impl Tally {
     fn reset(&mut self) {
         match self {
             Tally::Count(n) | Tally::Sum(n) => *n = 0,
-            Tally::Distinct(counts) => counts.clear(),
+            Tally::Distinct(values) => values.clear(),
             Tally::Streak { last, run } => {
                 *last = None;
                 *run = 0;
@@ -877,33 +934,32 @@ impl Tally {
         }
     }
 
-    /// Count event `index`, or take it back (`remove`: it left a rolling window). `false` when
+    /// Count event `index` if its filter matched it (`hit`), or take it back (`remove`: it left
+    /// a rolling window). `false` when
     /// taking back cannot be done exactly (a streak): the caller rebuilds from the events still
     /// in the window.
     #[inline(always)]
-    fn change(&mut self, p: &Part, cx: &Ctx, index: usize, remove: bool) -> bool {
-        let hit = cx.hits[p.filter()].get(index);
+    fn change(&mut self, p: &Part, cx: &Ctx, index: usize, remove: bool, hit: bool) -> bool {
         if let Tally::Count(n) = self {
             // Without a branch: in an all_of the parts' hits alternate unpredictably.
             let hit = u64::from(hit);
-            *n = if remove { n.saturating_sub(hit) } else { *n + hit };
+            *n = if remove {
+                n.saturating_sub(hit)
+            } else {
+                *n + hit
+            };
             return true;
         }
         if !hit {
             return true;
         }
         match (self, *p) {
-            (Tally::Distinct(counts), Part::Distinct { filter, of, .. }) => {
+            (Tally::Distinct(values), Part::Distinct { filter, of, .. }) => {
                 let mut count = |v: u32| {
                     if remove {
-                        if let Some(n) = counts.get_mut(&v) {
-                            *n -= 1;
-                            if *n == 0 {
-                                counts.remove(&v);
-                            }
-                        }
+                        values.remove(v)
                     } else {
-                        *counts.entry(v).or_insert(0) += 1;
+                        values.add(v)
                     }
                 };
                 match of {
@@ -950,9 +1006,7 @@ impl Tally {
     fn progress(&self, p: &Part, now: Local) -> (u64, u64) {
         match (self, *p) {
             (Tally::Count(n), Part::Count { target, .. }) => ((*n).min(target), target),
-            (Tally::Distinct(s), Part::Distinct { target, .. }) => {
-                ((s.len() as u64).min(target), target)
-            }
+            (Tally::Distinct(s), Part::Distinct { target, .. }) => (s.distinct.min(target), target),
             (Tally::Sum(s), Part::Sum { target, .. }) => ((*s).min(target), target),
             (Tally::Streak { last, run }, Part::Streak { period, target, .. }) => {
                 let alive = last.is_some_and(|l| l + 1 >= now.period(period));
@@ -967,7 +1021,7 @@ impl Tally {
     fn met(&self, p: &Part) -> bool {
         match (self, *p) {
             (Tally::Count(n), Part::Count { target, .. }) => *n >= target,
-            (Tally::Distinct(s), Part::Distinct { target, .. }) => s.len() as u64 >= target,
+            (Tally::Distinct(s), Part::Distinct { target, .. }) => s.distinct >= target,
             (Tally::Sum(s), Part::Sum { target, .. }) => *s >= target,
             (Tally::Streak { run, .. }, Part::Streak { target, .. }) => *run >= target,
             _ => false,
@@ -988,12 +1042,18 @@ impl Acc {
         self.0.iter_mut().for_each(|(_, t)| t.reset());
     }
 
-    /// Count event `index` or take it back; `false` when taking back was not exact.
+    /// Count event `index` or take it back; `false` when taking back was not exact. The event
+    /// matched one of the goal's filters (only such events are stepped and kept for rolling
+    /// windows), so a one-part goal need not look its filter up.
     #[inline(always)]
     fn change(&mut self, cx: &Ctx, index: usize, remove: bool) -> bool {
+        if let [(p, t)] = &mut self.0[..] {
+            return t.change(p, cx, index, remove, true);
+        }
         let mut exact = true;
         for (p, t) in &mut self.0 {
-            exact &= t.change(p, cx, index, remove);
+            let hit = cx.hits[p.filter()].get(index);
+            exact &= t.change(p, cx, index, remove, hit);
         }
         exact
     }
@@ -1116,8 +1176,8 @@ struct Prepared {
 /// The window instance an event at `at` counts in (`None`: outside a fixed window).
 fn instance_of(window: &Window, fixed: Option<(i64, i64)>, at: i64, local: Local) -> Option<i64> {
     match window {
-        Window::CalendarWeek => Some(local.week),
-        Window::CalendarMonth => Some(local.month),
+        Window::CalendarWeek => Some(local.period(Period::Week)),
+        Window::CalendarMonth => Some(local.period(Period::Month)),
         Window::RollingDays { .. } => Some(0),
         Window::Fixed { .. } => {
             let (from, to) = fixed?;
@@ -1416,8 +1476,12 @@ impl<'r> Engine<'r> {
                 let completed = t.exhausted(&c.repeat, instance);
                 let done = if completed { target } else { done };
                 let deadline = match &c.window {
-                    Window::CalendarWeek => period_start(Period::Week, now.week + 1, &self.tz),
-                    Window::CalendarMonth => period_start(Period::Month, now.month + 1, &self.tz),
+                    Window::CalendarWeek => {
+                        period_start(Period::Week, now.period(Period::Week) + 1, &self.tz)
+                    }
+                    Window::CalendarMonth => {
+                        period_start(Period::Month, now.period(Period::Month) + 1, &self.tz)
+                    }
                     Window::RollingDays { .. } => None,
                     Window::Fixed { .. } => p.fixed.map(|(_, to)| to),
                 }
@@ -1458,16 +1522,24 @@ pub fn evaluate(
     now_ms: i64,
 ) -> Result<Evaluation, RulesError> {
     let mut engine = Engine::new(rules, time_zone, joined)?;
-    let mut sorted: Vec<&RuleEvent> = events.iter().collect();
-    sorted.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
-    engine.events.list.reserve(sorted.len());
-    engine.events.when.reserve(sorted.len());
+    fn key(e: &RuleEvent) -> (i64, &str) {
+        (e.at_ms, &e.event_id)
+    }
+    // Histories usually come in time order already (stored that way): then nothing to sort.
+    let mut by_time: Vec<&RuleEvent> = Vec::new();
+    if !events.is_sorted_by_key(|e| key(e)) {
+        by_time = events.iter().collect();
+        by_time.sort_by(|a, b| key(a).cmp(&key(b)));
+    }
+    let in_order = (0..events.len()).map(|k| by_time.get(k).copied().unwrap_or(&events[k]));
+    engine.events.list.reserve(events.len());
+    engine.events.when.reserve(events.len());
     // In time order already, and this engine is not applied to afterwards: ids borrowed from
     // the history are enough to count each once.
     let mut seen = rustc_hash::FxHashSet::default();
-    seen.reserve(sorted.len());
-    let mut ids = Vec::with_capacity(sorted.len());
-    for e in sorted {
+    seen.reserve(events.len());
+    let mut ids = Vec::with_capacity(events.len());
+    for e in in_order {
         check_time(e, now_ms)?;
         if seen.insert(e.event_id.as_str()) {
             engine.record(e);
@@ -1508,7 +1580,9 @@ pub fn evaluate(
                 }
                 // Done for this calendar week or month: on to the next one.
                 let next = match (&c.window, t.instance) {
-                    (Window::CalendarWeek, Some(w)) => period_start(Period::Week, w + 1, &engine.tz),
+                    (Window::CalendarWeek, Some(w)) => {
+                        period_start(Period::Week, w + 1, &engine.tz)
+                    }
                     (Window::CalendarMonth, Some(m)) => {
                         period_start(Period::Month, m + 1, &engine.tz)
                     }
