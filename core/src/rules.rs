@@ -1527,7 +1527,7 @@ pub fn evaluate(
     }
     // Histories usually come in time order already (stored that way): then nothing to sort.
     let mut by_time: Vec<&RuleEvent> = Vec::new();
-    if !events.is_sorted_by_key(|e| key(e)) {
+    if !events.is_sorted_by_key(key) {
         by_time = events.iter().collect();
         by_time.sort_by(|a, b| key(a).cmp(&key(b)));
     }
