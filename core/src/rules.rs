@@ -176,7 +176,8 @@ pub enum RuleReward {
 pub enum Repeat {
     #[default]
     Once,
-    /// Once per window (per week, per month…), at most `max_total` times in all if set.
+    /// Once per window (per week, per month…); with a rolling window, again after each
+    /// completion, counting afresh from the next event. At most `max_total` times in all if set.
     PerWindow {
         #[serde(default)]
         max_total: Option<u32>,
@@ -1219,7 +1220,10 @@ fn step(
         return None;
     }
     t.completions.push(at);
-    t.completed_instance = Some(instance);
+    if !matches!(c.window, Window::RollingDays { .. }) {
+        // A rolling window has no next period: a repeatable one starts again at once.
+        t.completed_instance = Some(instance);
+    }
     t.acc.reset();
     t.recent.clear();
     Some(Completion {

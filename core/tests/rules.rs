@@ -342,6 +342,39 @@ fn rolling_windows_forget_old_events() {
 }
 
 #[test]
+fn a_repeatable_rolling_challenge_completes_again_with_fresh_events() {
+    let mut rules = set(vec![challenge(
+        "three-visits",
+        Window::RollingDays { days: 7 },
+        Goal::Count {
+            filter: kinds(RuleEventKind::StoreVisit),
+            target: 3,
+        },
+    )]);
+    rules.challenges[0].repeat = Repeat::PerWindow { max_total: None };
+    let visits: Vec<RuleEvent> = (0..7)
+        .map(|d| {
+            event(
+                &format!("v{d}"),
+                RuleEventKind::StoreVisit,
+                &format!("2026-11-0{}T10:00:00Z", d + 1),
+                Some("s"),
+            )
+        })
+        .collect();
+    let now = ms("2026-11-07T12:00:00Z");
+    let r = evaluate(&rules, PARIS, BTreeMap::new(), &visits, now).unwrap();
+    let by: Vec<&str> = r.completions.iter().map(|c| c.event_id.as_str()).collect();
+    assert_eq!(by, ["v2", "v5"], "each completion uses three new visits");
+    assert_eq!(r.progress[0].done, 1, "v6 counts towards the third");
+    assert!(!r.progress[0].completed);
+    rules.challenges[0].repeat = Repeat::PerWindow { max_total: Some(1) };
+    let r = evaluate(&rules, PARIS, BTreeMap::new(), &visits, now).unwrap();
+    assert_eq!(r.completions.len(), 1);
+    assert!(r.progress[0].completed);
+}
+
+#[test]
 fn bad_rules_and_events_are_typed_errors() {
     let ok = set(vec![three_from_the_new_collection()]);
     assert_eq!(ok.validate(), Ok(()));
