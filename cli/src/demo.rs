@@ -632,6 +632,7 @@ fn till_steps(
     let line = |sku: &str, cents| PurchaseLine {
         sku: sku.into(),
         category: Some("tea".into()),
+        collection: None,
         quantity: 1,
         amount_cents: cents,
     };

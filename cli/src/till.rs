@@ -55,7 +55,7 @@ pub enum TillAction {
         /// The member's card number, if a card was scanned.
         #[arg(long)]
         card: Option<String>,
-        /// `SKU:CENTS[:QUANTITY[:CATEGORY]]`, repeatable.
+        /// `SKU:CENTS[:QUANTITY[:CATEGORY[:COLLECTION]]]`, repeatable.
         #[arg(long = "line", required = true)]
         lines: Vec<String>,
         /// What was paid, in cents (default: the lines' sum).
@@ -85,7 +85,7 @@ pub enum TillAction {
 fn parse_line(s: &str) -> Result<PurchaseLine> {
     let mut parts = s.split(':');
     let (Some(sku), Some(cents)) = (parts.next(), parts.next()) else {
-        bail!("--line {s}: expected SKU:CENTS[:QUANTITY[:CATEGORY]]");
+        bail!("--line {s}: expected SKU:CENTS[:QUANTITY[:CATEGORY[:COLLECTION]]]");
     };
     Ok(PurchaseLine {
         sku: sku.to_owned(),
@@ -95,6 +95,7 @@ fn parse_line(s: &str) -> Result<PurchaseLine> {
             .map_or(Ok(1), str::parse)
             .context("--line: quantity")?,
         category: parts.next().map(str::to_owned),
+        collection: parts.next().map(str::to_owned),
     })
 }
 

@@ -62,7 +62,7 @@ pub struct CatalogSummary {
     pub as_of: Option<SystemTime>,
 }
 
-fn require_session(tx: &Transaction<'_>) -> Result<()> {
+pub(crate) fn require_session(tx: &Transaction<'_>) -> Result<()> {
     let enrolled: Option<i64> = tx
         .query_row("SELECT 1 FROM session WHERE id = 1", [], |r| r.get(0))
         .optional()
@@ -70,7 +70,7 @@ fn require_session(tx: &Transaction<'_>) -> Result<()> {
     enrolled.map(|_| ()).ok_or(Error::NotEnrolled)
 }
 
-fn queue(tx: &Transaction<'_>, mutation: &Mutation, kind: &str, now: i64) -> Result<()> {
+pub(crate) fn queue(tx: &Transaction<'_>, mutation: &Mutation, kind: &str, now: i64) -> Result<()> {
     let body = serde_json::to_string(mutation).map_err(|e| Error::InvalidInput {
         field: "action",
         reason: e.to_string(),

@@ -146,6 +146,24 @@ pub struct MemberState {
     /// Where the member stands in the programme's tiers (when it has tier rules).
     #[serde(default)]
     pub tier_progress: Option<crate::loyalty::TierProgress>,
+    /// What the rules engine counts for the member, oldest first: the member's activity
+    /// events, till purchases and events the programme's systems reported (online orders,
+    /// late deliveries). The phone evaluates these plus its unsent events.
+    #[serde(default)]
+    pub rule_events: Vec<crate::rules::RuleEvent>,
+    /// Opt-in challenges the member joined.
+    #[serde(default)]
+    pub joined_challenges: Vec<crate::rules::ChallengeJoin>,
+    /// The server's evaluation of the programme's challenges (authoritative), at
+    /// `challenges_as_of`.
+    #[serde(default)]
+    pub challenges: Vec<crate::rules::ChallengeProgress>,
+    /// RFC 3339, the server's clock; none without a rule set.
+    #[serde(default)]
+    pub challenges_as_of: Option<String>,
+    /// Badges earned, oldest first.
+    #[serde(default)]
+    pub badges: Vec<crate::rules::Badge>,
 }
 
 /// The member's points as the server counts them.
@@ -206,6 +224,8 @@ pub enum PointsKind {
     Adjust,
     /// Taken back after a return or a void.
     Reverse,
+    /// A challenge's reward.
+    Bonus,
 }
 
 impl PointsKind {
@@ -216,6 +236,7 @@ impl PointsKind {
             PointsKind::Expire => "expire",
             PointsKind::Adjust => "adjust",
             PointsKind::Reverse => "reverse",
+            PointsKind::Bonus => "bonus",
         }
     }
 
@@ -226,6 +247,7 @@ impl PointsKind {
             "expire" => PointsKind::Expire,
             "adjust" => PointsKind::Adjust,
             "reverse" => PointsKind::Reverse,
+            "bonus" => PointsKind::Bonus,
             _ => return None,
         })
     }
@@ -308,6 +330,9 @@ pub struct PurchaseLine {
     pub sku: String,
     #[serde(default)]
     pub category: Option<String>,
+    /// The product's collection ("autumn-2026"), for challenges.
+    #[serde(default)]
+    pub collection: Option<String>,
     pub quantity: u32,
     pub amount_cents: u64,
 }
@@ -562,11 +587,25 @@ pub struct CampaignReport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CatalogChange {
-    Program { program: Program },
-    Store { store: Store },
-    Offer { offer: Offer },
-    StoreDeleted { id: String },
-    OfferDeleted { id: String },
+    Program {
+        program: Program,
+    },
+    /// The programme's challenges (the whole rule set).
+    Rules {
+        rules: crate::rules::RuleSet,
+    },
+    Store {
+        store: Store,
+    },
+    Offer {
+        offer: Offer,
+    },
+    StoreDeleted {
+        id: String,
+    },
+    OfferDeleted {
+        id: String,
+    },
 }
 
 impl CatalogChange {
@@ -576,6 +615,12 @@ impl CatalogChange {
                 .validated()
                 .map(|_| ())
                 .map_err(|e| CatalogError::new("program", e.to_string())),
+            CatalogChange::Rules { rules } => rules.validate().map_err(|e| match e {
+                crate::rules::RulesError::Invalid { field, reason } => {
+                    CatalogError::new("rules", format!("{field}: {reason}"))
+                }
+                other => CatalogError::new("rules", other.to_string()),
+            }),
             CatalogChange::Store { store } => store.validate(),
             CatalogChange::Offer { offer } => offer.validate(),
             CatalogChange::StoreDeleted { id } => check_id("store.id", id),
@@ -617,6 +662,13 @@ pub enum Mutation {
     ClipOffer { offer_id: String },
     /// Spend points on a reward (an offer with a points cost): a coupon into the wallet.
     BuyReward { offer_id: String },
+    /// Join an opt-in challenge: events from `joined_at` on count towards it (RFC 3339, the
+    /// phone's clock: a join made offline counts the events recorded after it; the server
+    /// accepts it back to the offline window and never later than its own clock).
+    JoinChallenge {
+        challenge_id: String,
+        joined_at: String,
+    },
     /// This device's push token (the OS rotates it).
     SetPushToken {
         device_id: String,
@@ -745,6 +797,13 @@ impl Mutation {
             Mutation::ClipOffer { offer_id } | Mutation::BuyReward { offer_id } => {
                 check_id("offer_id", offer_id)
             }
+            Mutation::JoinChallenge {
+                challenge_id,
+                joined_at,
+            } => {
+                check_id("challenge_id", challenge_id)?;
+                parse_instant("joined_at", joined_at).map(|_| ())
+            }
             Mutation::SetPushToken {
                 device_id, token, ..
             } => {
@@ -864,6 +923,8 @@ pub mod codes {
     pub const REQUEST_IN_FLIGHT: &str = "request_in_flight";
     pub const UNKNOWN_STORE: &str = "unknown_store";
     pub const EVENT_IN_FUTURE: &str = "event_in_future";
+    /// The programme has no challenge with that id.
+    pub const UNKNOWN_CHALLENGE: &str = "unknown_challenge";
     /// A time later than the server's clock allows: the device clock is far off.
     pub const CLOCK_SKEW: &str = "clock_skew";
     /// The member has not consented to what the request needs.

@@ -25,6 +25,7 @@ pub mod api;
 pub mod barcode;
 pub mod card;
 pub mod catalog;
+pub mod challenges;
 pub mod consent;
 pub mod coupon;
 pub mod db;
@@ -868,6 +869,21 @@ impl Tessera {
             .member_state()?
             .map(|m| m.state.points)
             .unwrap_or_default())
+    }
+
+    /// The programme's challenges with the member's progress (done/target, what is left,
+    /// deadline, reward, badge art) and the badges earned, in one call. Offline: events not
+    /// yet sent count at once (`estimated`); after sync the server's history replaces them.
+    pub fn challenges(&self) -> Result<challenges::ChallengesView> {
+        let state = self.member_state()?.map(|m| m.state);
+        let tz = self.preferences()?.timezone;
+        self.db
+            .read(|c| challenges::view(c, state.as_ref(), &tz, now_ms()))
+    }
+
+    /// Join an opt-in challenge: events from now on count towards it. Works offline.
+    pub fn join_challenge(&self, challenge_id: &str) -> Result<()> {
+        self.db.write(|tx| challenges::join(tx, challenge_id))
     }
 
     /// The member's tier and what the next one needs, as of the last sync. Offline.

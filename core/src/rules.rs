@@ -106,7 +106,10 @@ pub enum Goal {
         target: u32,
     },
     /// Every one of these.
-    AllOf { goals: Vec<Goal> },
+    AllOf {
+        #[cfg_attr(feature = "openapi", schema(no_recursion))]
+        goals: Vec<Goal>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +218,8 @@ pub enum RuleChannel {
 /// One event for the rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RuleEvent {
     /// Unique per member: the same id twice counts once.
     pub event_id: String,
@@ -228,12 +233,151 @@ pub struct RuleEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RuleLine {
     pub sku: String,
     pub category: Option<String>,
     pub collection: Option<String>,
     pub quantity: u32,
     pub amount_cents: u64,
+}
+
+/// When the member joined an opt-in challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeJoin {
+    pub challenge_id: String,
+    pub joined_at_ms: i64,
+}
+
+/// A badge the member earned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Badge {
+    /// The badge's art reference (the app's asset name).
+    pub badge: String,
+    pub challenge_id: String,
+    /// The challenge's title when it was earned.
+    pub title: String,
+    /// RFC 3339: when the completing event happened.
+    pub earned_at: String,
+}
+
+impl RuleEventKind {
+    /// The rules' kind of a member's activity event.
+    pub fn of_activity(k: crate::api::EventKind) -> RuleEventKind {
+        use crate::api::EventKind as K;
+        match k {
+            K::AppOpened => RuleEventKind::AppOpened,
+            K::StoreVisit => RuleEventKind::StoreVisit,
+            K::OnlineOrder => RuleEventKind::OnlineOrder,
+            K::ReviewPosted => RuleEventKind::ReviewPosted,
+            K::NewsletterSubscribed => RuleEventKind::NewsletterSubscribed,
+            K::ProfileCompleted => RuleEventKind::ProfileCompleted,
+            K::SocialShare => RuleEventKind::SocialShare,
+            K::ReferralConverted => RuleEventKind::ReferralConverted,
+        }
+    }
+}
+
+/// The attribute of an activity event that carries an amount (an online order's total).
+pub const AMOUNT_ATTRIBUTE: &str = "amount_cents";
+
+impl RuleEvent {
+    /// The rules' view of a member's activity event: its amount from the `amount_cents`
+    /// attribute (0 when absent or not a number); `None` when its time is not RFC 3339.
+    pub fn of_activity(e: &crate::api::ActivityEvent) -> Option<RuleEvent> {
+        let at = parse_instant("occurred_at", &e.occurred_at).ok()?;
+        let kind = RuleEventKind::of_activity(e.kind);
+        Some(RuleEvent {
+            event_id: e.event_id.clone(),
+            kind,
+            at_ms: at.as_millisecond(),
+            store_id: e.store_id.clone(),
+            channel: match kind {
+                RuleEventKind::StoreVisit => Some(RuleChannel::InStore),
+                RuleEventKind::OnlineOrder => Some(RuleChannel::Online),
+                _ => None,
+            },
+            amount_cents: e
+                .attributes
+                .get(AMOUNT_ATTRIBUTE)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0),
+            lines: Vec::new(),
+        })
+    }
+
+    /// A purchase recorded by a till of `store_id` (the shop `web` is the website: online).
+    pub fn of_purchase(
+        purchase_id: &str,
+        store_id: &str,
+        lines: &[crate::api::PurchaseLine],
+        total_cents: u64,
+        at_ms: i64,
+    ) -> RuleEvent {
+        RuleEvent {
+            event_id: purchase_id.to_owned(),
+            kind: RuleEventKind::Purchase,
+            at_ms,
+            store_id: Some(store_id.to_owned()),
+            channel: Some(if store_id == crate::loyalty::WEB_STORE {
+                RuleChannel::Online
+            } else {
+                RuleChannel::InStore
+            }),
+            amount_cents: total_cents,
+            lines: lines
+                .iter()
+                .map(|l| RuleLine {
+                    sku: l.sku.clone(),
+                    category: l.category.clone(),
+                    collection: l.collection.clone(),
+                    quantity: l.quantity,
+                    amount_cents: l.amount_cents,
+                })
+                .collect(),
+        }
+    }
+
+    /// Rules every event obeys wherever it comes from (ids, at most 500 lines).
+    pub fn validate(&self) -> Result<(), RulesError> {
+        let check = |field, id: &str| check_id(field, id).map_err(invalid);
+        check("event.event_id", &self.event_id)?;
+        if let Some(s) = &self.store_id {
+            check("event.store_id", s)?;
+        }
+        if self.lines.len() > crate::api::MAX_PURCHASE_LINES {
+            return Err(RulesError::Invalid {
+                field: "event.lines".into(),
+                reason: "at most 500 lines".into(),
+            });
+        }
+        for l in &self.lines {
+            check("line.sku", &l.sku)?;
+            for c in [&l.category, &l.collection].into_iter().flatten() {
+                check("line.category", c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Completion {
+    /// The badge it earned, if the challenge has one.
+    pub fn badge(&self, title: &str) -> Option<Badge> {
+        self.badge.as_ref().map(|b| Badge {
+            badge: b.clone(),
+            challenge_id: self.challenge_id.clone(),
+            title: title.to_owned(),
+            earned_at: crate::rfc3339_ms(self.at_ms),
+        })
+    }
 }
 
 /// Why rules or events are refused.
@@ -1130,6 +1274,7 @@ fn forget_before(t: &mut Tracker, cx: &Ctx, from: i64) {
 /// A challenge completed: its reward is due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Completion {
     pub challenge_id: String,
     /// The event that completed it.
@@ -1142,6 +1287,8 @@ pub struct Completion {
 /// Where a challenge stands, for a screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ChallengeProgress {
     pub challenge_id: String,
     pub title: String,

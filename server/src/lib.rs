@@ -215,6 +215,11 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::loyalty::put_rules
         ))
         .routes(routes!(routes::loyalty::adjust_points))
+        .routes(routes!(
+            routes::loyalty::get_challenges,
+            routes::loyalty::put_challenges
+        ))
+        .routes(routes!(routes::loyalty::ingest_rule_events))
         .routes(routes!(routes::loyalty::conflicts))
         .layer(DefaultBodyLimit::max(max_admin));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

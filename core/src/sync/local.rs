@@ -373,6 +373,13 @@ pub(crate) fn apply_page(
             CatalogChange::OfferDeleted { id } => {
                 delete_offer.execute([id]).map_err(st)?;
             }
+            CatalogChange::Rules { rules } => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO rule_set (id, data) VALUES (1, ?1)",
+                    [to_json(rules)?],
+                )
+                .map_err(st)?;
+            }
             CatalogChange::Program { program } => {
                 crate::card::write_program(tx, program).map_err(|e| match e {
                     crate::Error::Storage(s) => SyncError::Storage(s),

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tessera_core::api::{PointsAdjustment, Problem, RedemptionConflict};
 use tessera_core::loyalty::LoyaltyRules;
+use tessera_core::rules::{RuleEvent, RuleSet};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
@@ -118,4 +119,101 @@ pub async fn conflicts(
         return Err(ApiError::validation("limit: 1 to 1000"));
     }
     Ok(axum::Json(state.storage.redemption_conflicts(limit).await?))
+}
+
+#[utoipa::path(get, path = "/admin/v1/challenges", tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The programme's challenges", body = RuleSet),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "None were put", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_challenges(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<axum::Json<RuleSet>, ApiError> {
+    match state.storage.challenge_rules().await? {
+        Some(rules) => Ok(axum::Json(rules)),
+        None => Err(ApiError::not_found("no challenges were put")),
+    }
+}
+
+#[utoipa::path(put, path = "/admin/v1/challenges", tag = "admin",
+    security(("admin" = [])),
+    request_body = RuleSet,
+    responses(
+        (status = 204, description = "In force; sent to phones with the catalog feed. Members' progress follows at their next event; rewards already paid stay paid"),
+        (status = 400, description = "Malformed, or an unknown field or kind", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unsatisfiable, or a newer format version", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_challenges(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(rules): ApiJson<RuleSet>,
+) -> Result<StatusCode, ApiError> {
+    rules
+        .validate()
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    state.storage.put_challenge_rules(rules).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Events the programme's systems report for one member.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEventBatch {
+    /// 1 to 1,000 events; an id the server already holds for the member counts once.
+    pub events: Vec<RuleEvent>,
+}
+
+/// What an ingestion did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestReport {
+    /// Events new to the server.
+    pub accepted: u32,
+    /// Challenge rewards the events completed and that were paid now.
+    pub rewards_paid: u32,
+}
+
+#[utoipa::path(post, path = "/admin/v1/members/{id}/rule-events", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    request_body = RuleEventBatch,
+    responses(
+        (status = 200, description = "Recorded and evaluated", body = IngestReport),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, or an event later than the server's clock", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ingest_rule_events(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(batch): ApiJson<RuleEventBatch>,
+) -> Result<axum::Json<IngestReport>, ApiError> {
+    if batch.events.is_empty() || batch.events.len() > 1000 {
+        return Err(ApiError::validation("events: 1 to 1000"));
+    }
+    for e in &batch.events {
+        e.validate()
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+    }
+    match state
+        .storage
+        .ingest_rule_events(id, batch.events, now_ms())
+        .await?
+    {
+        None => Err(ApiError::not_found("no such member")),
+        Some(Ok(r)) => Ok(axum::Json(IngestReport {
+            accepted: r.accepted,
+            rewards_paid: r.rewards_paid,
+        })),
+        Some(Err(problem)) => Err(ApiError::from_problem(problem)),
+    }
 }

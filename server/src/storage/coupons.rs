@@ -121,6 +121,8 @@ pub(crate) enum Origin {
     Purchase,
     /// Bought with points.
     Reward,
+    /// A challenge's reward.
+    Challenge,
 }
 
 impl Origin {
@@ -129,6 +131,7 @@ impl Origin {
             Origin::Clip => "clip",
             Origin::Purchase => "purchase",
             Origin::Reward => "reward",
+            Origin::Challenge => "challenge",
         }
     }
 }

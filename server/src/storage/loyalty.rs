@@ -220,13 +220,15 @@ fn entry(
     Ok(tx.last_insert_rowid())
 }
 
-/// A new lot of `points`, spendable until the rules' validity runs out. Earned points count
-/// towards tiers; an operator's adjustment does not.
+/// A new lot of `points`, spendable until the rules' validity runs out, counted towards tiers
+/// if `qualifying` (earned points and tier bonuses; not an operator's adjustment).
+#[allow(clippy::too_many_arguments)]
 fn credit(
     tx: &Transaction<'_>,
     member_id: &str,
     kind: PointsKind,
     points: u64,
+    qualifying: bool,
     reason: &str,
     rules: &LoyaltyRules,
     now_ms: i64,
@@ -237,7 +239,7 @@ fn credit(
         member_id,
         kind,
         n,
-        if kind == PointsKind::Earn { n } else { 0 },
+        if qualifying { n } else { 0 },
         reason,
         now_ms,
     )?;
@@ -363,6 +365,7 @@ pub(crate) fn purchase(
                 m,
                 PointsKind::Earn,
                 points,
+                true,
                 &format!("receipt {} at {store_id}", req.receipt),
                 &rules,
                 now_ms,
@@ -390,7 +393,6 @@ pub(crate) fn purchase(
         }
         settle(tx, m, &rules, now_ms)?;
         touch_member(tx, m)?;
-        balance = member_balance(tx, m)?;
     }
     tx.prepare_cached(
         "INSERT INTO purchase (id, store_id, till_id, receipt, member_id, total_cents, lines,
@@ -410,6 +412,11 @@ pub(crate) fn purchase(
         to_i64(points),
         web_coupon_id,
     ])?;
+    if let Some(m) = &member_id {
+        // Challenges count the purchase (and may pay points or a coupon at once).
+        super::rules::settle(tx, m, now_ms)?;
+        balance = member_balance(tx, m)?;
+    }
     Ok(Ok(PurchaseReceipt {
         purchase_id,
         member_id,
@@ -642,6 +649,33 @@ pub(crate) fn buy_reward(
     Ok(Ok(()))
 }
 
+/// A challenge's reward in points (a tier bonus counts towards tiers, which are reviewed).
+pub(crate) fn bonus(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    points: u64,
+    towards_tiers: bool,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    if points == 0 {
+        return Ok(());
+    }
+    let rules = rules(tx)?;
+    settle(tx, member_id, &rules, now_ms)?;
+    credit(
+        tx,
+        member_id,
+        PointsKind::Bonus,
+        points,
+        towards_tiers,
+        reason,
+        &rules,
+        now_ms,
+    )?;
+    settle(tx, member_id, &rules, now_ms)
+}
+
 /// An operator's correction: a positive one is a new lot (not counted towards tiers); a
 /// negative one is refused beyond the balance.
 pub(crate) fn adjust(
@@ -659,6 +693,7 @@ pub(crate) fn adjust(
             member_id,
             PointsKind::Adjust,
             to_u64(points),
+            false,
             reason,
             &rules,
             now_ms,
@@ -798,6 +833,7 @@ mod tests {
             lines: vec![PurchaseLine {
                 sku: "sku-1".into(),
                 category: None,
+                collection: None,
                 quantity: 1,
                 amount_cents: cents,
             }],

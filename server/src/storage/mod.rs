@@ -4,6 +4,7 @@
 mod coupons;
 mod loyalty;
 mod privacy;
+pub(crate) mod rules;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::coupon::CouponClaims;
 use tessera_core::loyalty::LoyaltyRules;
+use tessera_core::rules::{RuleEvent, RuleSet};
 use tessera_core::{MemberCard, Program};
 
 /// An instant in milliseconds as RFC 3339 (empty if out of range, which stored times never are).
@@ -121,6 +123,7 @@ pub enum EntityKind {
     Program,
     Store,
     Offer,
+    Rules,
 }
 
 impl EntityKind {
@@ -129,6 +132,7 @@ impl EntityKind {
             EntityKind::Program => "program",
             EntityKind::Store => "store",
             EntityKind::Offer => "offer",
+            EntityKind::Rules => "rules",
         }
     }
 }
@@ -276,6 +280,18 @@ pub trait Storage: Send + Sync + 'static {
         adjustment: PointsAdjustment,
         now_ms: i64,
     ) -> Result<Option<Result<u64, Problem>>, StorageError>;
+    /// Replace the programme's challenges (sent to phones with the catalog feed).
+    async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError>;
+    /// The programme's challenges, if any were put.
+    async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError>;
+    /// Record events the programme's systems report for a member and evaluate; `None` for an
+    /// unknown member.
+    async fn ingest_rule_events(
+        &self,
+        member_id: String,
+        events: Vec<RuleEvent>,
+        now_ms: i64,
+    ) -> Result<Option<Result<rules::Ingested, Problem>>, StorageError>;
     /// Offline redemptions that lost to an earlier one, newest first.
     async fn redemption_conflicts(
         &self,

@@ -17,6 +17,7 @@ use tessera_core::api::{
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::loyalty::LoyaltyRules;
+use tessera_core::rules::{RuleEvent, RuleSet};
 
 use super::rfc3339;
 use super::{
@@ -31,6 +32,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("schema_3_offers.sql")),
     M::up(include_str!("schema_4_coupons.sql")),
     M::up(include_str!("schema_5_loyalty.sql")),
+    M::up(include_str!("schema_6_rules.sql")),
 ];
 pub(super) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
@@ -203,6 +205,7 @@ fn kind_of(s: &str) -> Result<EntityKind, StorageError> {
         "program" => Ok(EntityKind::Program),
         "store" => Ok(EntityKind::Store),
         "offer" => Ok(EntityKind::Offer),
+        "rules" => Ok(EntityKind::Rules),
         other => Err(StorageError::Backend(format!(
             "unknown entity kind {other}"
         ))),
@@ -327,7 +330,7 @@ impl Storage for SqliteStorage {
             let live: Vec<(String, String)> = {
                 let mut stmt = tx.prepare(
                     "SELECT kind, id FROM catalog_entity
-                     WHERE kind != 'program' AND data IS NOT NULL",
+                     WHERE kind IN ('store', 'offer') AND data IS NOT NULL",
                 )?;
                 stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<_, _>>()?
@@ -535,6 +538,7 @@ impl Storage for SqliteStorage {
             // The tier as reviewed now (a hold may have ended since the last write).
             let tier = tier_progress.as_ref().map_or(tier, |p| p.tier.clone());
             let preferences = super::privacy::preferences(c, &member_id)?;
+            let rules = super::rules::view(c, &member_id, now)?;
             Ok(MemberState {
                 member_id,
                 card_number,
@@ -549,6 +553,11 @@ impl Storage for SqliteStorage {
                 points_balance: to_i64(points.balance),
                 points,
                 tier_progress,
+                rule_events: rules.rule_events,
+                joined_challenges: rules.joined,
+                challenges: rules.challenges,
+                challenges_as_of: rules.as_of,
+                badges: rules.badges,
             })
         })
         .await
@@ -938,6 +947,31 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError> {
+        let data = json(&rules)?;
+        self.write(move |tx| put_entity(tx, EntityKind::Rules, "rules", Some(&data)))
+            .await
+    }
+
+    async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError> {
+        self.read(super::rules::rule_set).await
+    }
+
+    async fn ingest_rule_events(
+        &self,
+        member_id: String,
+        events: Vec<RuleEvent>,
+        now_ms: i64,
+    ) -> Result<Option<Result<super::rules::Ingested, Problem>>, StorageError> {
+        self.write(move |tx| {
+            if !member_exists(tx, &member_id)? {
+                return Ok(None);
+            }
+            super::rules::ingest(tx, &member_id, &events, now_ms).map(Some)
+        })
+        .await
+    }
+
     async fn redemption_conflicts(
         &self,
         limit: u32,
@@ -1025,6 +1059,7 @@ fn apply(
                 json(attributes)?,
                 now_ms
             ])?;
+            super::rules::settle(tx, member_id, now_ms)?;
         }
         Mutation::SetFavouriteStore {
             store_id,
@@ -1067,6 +1102,19 @@ fn apply(
             if let Err(problem) = super::loyalty::buy_reward(tx, member_id, offer_id, now_ms)? {
                 return Ok(Err(problem));
             }
+        }
+        Mutation::JoinChallenge {
+            challenge_id,
+            joined_at,
+        } => {
+            // The phone's time, back to the offline window at most, never after the server's.
+            let at = tessera_core::catalog::parse_instant("joined_at", joined_at)
+                .map_or(now_ms, |t| t.as_millisecond())
+                .clamp(now_ms - tessera_core::api::OFFLINE_WINDOW_MS, now_ms);
+            if let Err(problem) = super::rules::join(tx, member_id, challenge_id, at)? {
+                return Ok(Err(problem));
+            }
+            super::rules::settle(tx, member_id, now_ms)?;
         }
         Mutation::SetPushToken {
             device_id,

@@ -227,6 +227,7 @@ fn purchase(receipt: &str, card: Option<&str>, cents: u64) -> PurchaseRequest {
         lines: vec![PurchaseLine {
             sku: "sku-tea-1".into(),
             category: Some("tea".into()),
+            collection: None,
             quantity: 1,
             amount_cents: cents,
         }],

@@ -42,12 +42,14 @@ fn purchase(receipt: &str, card: Option<&str>, cents: u64) -> PurchaseRequest {
             PurchaseLine {
                 sku: "sku-teapot".into(),
                 category: Some("tea".into()),
+                collection: None,
                 quantity: 1,
                 amount_cents: cents / 2,
             },
             PurchaseLine {
                 sku: "sku-tea-1".into(),
                 category: Some("tea".into()),
+                collection: None,
                 quantity: 2,
                 amount_cents: cents - cents / 2,
             },

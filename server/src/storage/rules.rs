@@ -1,0 +1,319 @@
+//! Challenges on the server, which is authoritative: the member's history (activity events,
+//! till purchases, events the programme's systems report), evaluated by the core's engine (the
+//! phone runs the same code), and rewards paid once each.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tessera_core::api::{ActivityEvent, Problem, PurchaseLine, codes};
+use tessera_core::rules::{
+    Badge, ChallengeJoin, ChallengeProgress, FUTURE_SLACK_MS, RuleEvent, RuleReward, RuleSet,
+    evaluate,
+};
+
+use super::coupons::{Origin, issue, live_offer};
+use super::{StorageError, rfc3339, touch_member};
+
+fn backend(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Backend(e.to_string())
+}
+
+/// The programme's rule set, if one was put.
+pub(crate) fn rule_set(c: &Connection) -> Result<Option<RuleSet>, StorageError> {
+    c.prepare_cached(
+        "SELECT data FROM catalog_entity WHERE kind = 'rules' AND id = 'rules' AND data IS NOT NULL",
+    )?
+    .query_row([], |r| r.get::<_, String>(0))
+    .optional()?
+    .map(|d| serde_json::from_str(&d).map_err(backend))
+    .transpose()
+}
+
+/// What the rules count for the member, oldest first: activity events, purchases not voided,
+/// reported events.
+pub(crate) fn history(c: &Connection, member_id: &str) -> Result<Vec<RuleEvent>, StorageError> {
+    let mut events = Vec::new();
+    let mut stmt = c.prepare_cached(
+        "SELECT event_id, kind, occurred_at, store_id, attributes FROM event WHERE member_id = ?1",
+    )?;
+    let rows = stmt.query_map([member_id], |r| {
+        <(String, String, String, Option<String>, String)>::try_from(r)
+    })?;
+    for row in rows {
+        let (event_id, kind, occurred_at, store_id, attributes) = row?;
+        let event = ActivityEvent {
+            event_id,
+            kind: serde_json::from_value(kind.into()).map_err(backend)?,
+            occurred_at,
+            store_id,
+            attributes: serde_json::from_str(&attributes).map_err(backend)?,
+        };
+        events.extend(RuleEvent::of_activity(&event));
+    }
+    let mut stmt = c.prepare_cached(
+        "SELECT id, store_id, lines, total_cents, occurred_at FROM purchase
+         WHERE member_id = ?1 AND voided_at IS NULL",
+    )?;
+    let rows = stmt.query_map([member_id], |r| {
+        <(String, String, String, i64, i64)>::try_from(r)
+    })?;
+    for row in rows {
+        let (id, store_id, lines, total, at) = row?;
+        let lines: Vec<PurchaseLine> = serde_json::from_str(&lines).map_err(backend)?;
+        events.push(RuleEvent::of_purchase(
+            &id,
+            &store_id,
+            &lines,
+            u64::try_from(total).unwrap_or(0),
+            at,
+        ));
+    }
+    let mut stmt = c.prepare_cached("SELECT data FROM rule_event WHERE member_id = ?1")?;
+    for data in stmt.query_map([member_id], |r| r.get::<_, String>(0))? {
+        events.push(serde_json::from_str(&data?).map_err(backend)?);
+    }
+    events.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
+    Ok(events)
+}
+
+/// The opt-in challenges the member joined.
+pub(crate) fn joined(c: &Connection, member_id: &str) -> Result<Vec<ChallengeJoin>, StorageError> {
+    c.prepare_cached(
+        "SELECT challenge_id, joined_at FROM challenge_join WHERE member_id = ?1
+         ORDER BY joined_at, challenge_id",
+    )?
+    .query_map([member_id], |r| {
+        Ok(ChallengeJoin {
+            challenge_id: r.get(0)?,
+            joined_at_ms: r.get(1)?,
+        })
+    })?
+    .collect::<Result<_, _>>()
+    .map_err(Into::into)
+}
+
+/// The badges the member earned, oldest first.
+pub(crate) fn badges(c: &Connection, member_id: &str) -> Result<Vec<Badge>, StorageError> {
+    c.prepare_cached(
+        "SELECT badge, challenge_id, title, completed_at FROM challenge_reward
+         WHERE member_id = ?1 AND badge IS NOT NULL ORDER BY completed_at, challenge_id, seq",
+    )?
+    .query_map([member_id], |r| {
+        Ok(Badge {
+            badge: r.get(0)?,
+            challenge_id: r.get(1)?,
+            title: r.get(2)?,
+            earned_at: rfc3339(r.get(3)?),
+        })
+    })?
+    .collect::<Result<_, _>>()
+    .map_err(Into::into)
+}
+
+/// Everything `GET /v1/me` shows about challenges at `now_ms`.
+pub(crate) struct View {
+    pub rule_events: Vec<RuleEvent>,
+    pub joined: Vec<ChallengeJoin>,
+    pub challenges: Vec<ChallengeProgress>,
+    pub as_of: Option<String>,
+    pub badges: Vec<Badge>,
+}
+
+/// The member's challenges, read-only (rewards are paid when events arrive, not when read).
+pub(crate) fn view(c: &Connection, member_id: &str, now_ms: i64) -> Result<View, StorageError> {
+    let rule_events = history(c, member_id)?;
+    let joined = joined(c, member_id)?;
+    let (challenges, as_of) = match rule_set(c)? {
+        Some(rules) => {
+            let tz = super::privacy::preferences(c, member_id)?.timezone;
+            match evaluate(&rules, &tz, joins(&joined), &rule_events, now_ms) {
+                Ok(e) => (e.progress, Some(rfc3339(now_ms))),
+                Err(e) => {
+                    tracing::warn!(member = %member_id, error = %e, "challenges not evaluated");
+                    (Vec::new(), None)
+                }
+            }
+        }
+        None => (Vec::new(), None),
+    };
+    Ok(View {
+        rule_events,
+        joined,
+        challenges,
+        as_of,
+        badges: badges(c, member_id)?,
+    })
+}
+
+fn joins(joined: &[ChallengeJoin]) -> BTreeMap<String, i64> {
+    joined
+        .iter()
+        .map(|j| (j.challenge_id.clone(), j.joined_at_ms))
+        .collect()
+}
+
+/// Evaluate the member's history and pay what is newly due: the n-th completion of a challenge
+/// is paid once, whatever arrives later (a late offline event may move a completion earlier; a
+/// void does not take a paid reward back). Returns how many rewards were paid.
+pub(crate) fn settle(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    now_ms: i64,
+) -> Result<u32, StorageError> {
+    let Some(rules) = rule_set(tx)? else {
+        return Ok(0);
+    };
+    let tz = super::privacy::preferences(tx, member_id)?.timezone;
+    let history = history(tx, member_id)?;
+    let evaluation = match evaluate(
+        &rules,
+        &tz,
+        joins(&joined(tx, member_id)?),
+        &history,
+        now_ms,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            // Every input was checked on the way in: this is a bug, not the member's doing.
+            tracing::error!(member = %member_id, error = %e, "challenges not evaluated");
+            return Ok(0);
+        }
+    };
+    let paid: BTreeMap<String, u32> = tx
+        .prepare_cached(
+            "SELECT challenge_id, count(*) FROM challenge_reward WHERE member_id = ?1
+             GROUP BY challenge_id",
+        )?
+        .query_map([member_id], |r| <(String, u32)>::try_from(r))?
+        .collect::<Result<_, _>>()?;
+    let titles: BTreeMap<&str, &str> = rules
+        .challenges
+        .iter()
+        .map(|c| (c.id.as_str(), c.title.as_str()))
+        .collect();
+    let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut count = 0;
+    for c in &evaluation.completions {
+        let n = seen.entry(&c.challenge_id).or_insert(0);
+        *n += 1;
+        if *n <= paid.get(&c.challenge_id).copied().unwrap_or(0) {
+            continue;
+        }
+        let title = titles.get(c.challenge_id.as_str()).copied().unwrap_or("");
+        let reason = format!("challenge {}", c.challenge_id);
+        match &c.reward {
+            RuleReward::Points { points } => {
+                super::loyalty::bonus(tx, member_id, *points, false, &reason, now_ms)?
+            }
+            RuleReward::TierBonus { points } => {
+                super::loyalty::bonus(tx, member_id, *points, true, &reason, now_ms)?
+            }
+            RuleReward::Coupon { offer_id } => match live_offer(tx, offer_id, now_ms)? {
+                Some(offer) => {
+                    issue(tx, member_id, &offer, Vec::new(), Origin::Challenge, now_ms)?;
+                }
+                None => tracing::warn!(offer = %offer_id, challenge = %c.challenge_id,
+                    "the challenge's coupon offer is gone: nothing issued"),
+            },
+            RuleReward::Badge => {}
+        }
+        tx.prepare_cached(
+            "INSERT INTO challenge_reward (member_id, challenge_id, seq, event_id, completed_at,
+               title, reward, badge, paid_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            member_id,
+            c.challenge_id,
+            *n,
+            c.event_id,
+            c.at_ms,
+            title,
+            serde_json::to_string(&c.reward).map_err(backend)?,
+            c.badge,
+            now_ms
+        ])?;
+        count += 1;
+    }
+    if count > 0 {
+        touch_member(tx, member_id)?;
+    }
+    Ok(count)
+}
+
+/// Join an opt-in challenge (again: no change).
+pub(crate) fn join(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    challenge_id: &str,
+    now_ms: i64,
+) -> Result<Result<(), Problem>, StorageError> {
+    let known = rule_set(tx)?.is_some_and(|r| r.challenges.iter().any(|c| c.id == challenge_id));
+    if !known {
+        return Ok(Err(Problem::new(
+            422,
+            codes::UNKNOWN_CHALLENGE,
+            "Unknown challenge",
+            Some(format!("the programme has no challenge {challenge_id}")),
+        )));
+    }
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO challenge_join (member_id, challenge_id, joined_at)
+         VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![member_id, challenge_id, now_ms])?;
+    Ok(Ok(()))
+}
+
+/// What an ingestion did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    /// Events new to the server (a repeated id counts once).
+    pub accepted: u32,
+    pub rewards_paid: u32,
+}
+
+/// Record events the programme's systems report for a member (idempotent per event id), then
+/// evaluate.
+pub(crate) fn ingest(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    events: &[RuleEvent],
+    now_ms: i64,
+) -> Result<Result<Ingested, Problem>, StorageError> {
+    for e in events {
+        if e.at_ms > now_ms.saturating_add(FUTURE_SLACK_MS) {
+            return Ok(Err(Problem::new(
+                422,
+                codes::EVENT_IN_FUTURE,
+                "Event in the future",
+                Some(format!(
+                    "event {} is later than the server's clock",
+                    e.event_id
+                )),
+            )));
+        }
+    }
+    let mut accepted = 0;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO rule_event (member_id, event_id, at_ms, data, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for e in events {
+        accepted += insert.execute(params![
+            member_id,
+            e.event_id,
+            e.at_ms,
+            serde_json::to_string(e).map_err(backend)?,
+            now_ms
+        ])? as u32;
+    }
+    drop(insert);
+    if accepted > 0 {
+        touch_member(tx, member_id)?;
+    }
+    let rewards_paid = settle(tx, member_id, now_ms)?;
+    Ok(Ok(Ingested {
+        accepted,
+        rewards_paid,
+    }))
+}

@@ -1,0 +1,459 @@
+//! Challenges against the real server: the rule set travels with the catalog feed, the phone
+//! counts its own events at once (offline, an estimate), the server evaluates the same events,
+//! till purchases and what the programme's systems report, pays each reward once (points, a
+//! tier bonus, a coupon, a badge), and after sync the phone shows exactly what the server
+//! computed. A property test drives random rule sets and histories (four time zones, the autumn
+//! clock changes inside) through the server and checks the core gives identical progress and
+//! rewards.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use tessera_core::Tessera;
+use tessera_core::api::{EventKind, MemberState, PointsKind, PurchaseLine, PurchaseRequest};
+use tessera_core::preferences::Preferences;
+use tessera_core::rules::{RuleEvent, RuleEventKind, RuleSet, evaluate};
+use tessera_core::till::{Done, Till};
+use tessera_e2e::{ADMIN_TOKEN, Server, device, till_token};
+
+fn admin(method: reqwest::Method, server: &Server, path: &str, body: Value) -> (u16, Value) {
+    let resp = Client::new()
+        .request(method, format!("{}{path}", server.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+}
+
+fn put_rules(server: &Server, rules: &Value) {
+    let (status, body) = admin(
+        reqwest::Method::PUT,
+        server,
+        "/admin/v1/challenges",
+        rules.clone(),
+    );
+    assert_eq!(status, 204, "{body}");
+}
+
+fn member_state(phone: &Tessera) -> MemberState {
+    phone.member_state().unwrap().expect("synced").state
+}
+
+fn programme() -> Value {
+    json!({"version": 1, "challenges": [
+        {"id": "autumn-three", "title": "Three from the autumn collection",
+         "badge": "autumn-leaf",
+         "window": {"type": "calendar_month"},
+         "goal": {"type": "distinct", "of": "sku", "target": 3,
+                  "filter": {"kinds": ["purchase"], "collections": ["autumn"]}},
+         "reward": {"type": "points", "points": 100}},
+        {"id": "two-shops", "title": "Visit two of our shops", "badge": "explorer",
+         "window": {"type": "rolling_days", "days": 30},
+         "goal": {"type": "distinct", "of": "store", "target": 2,
+                  "filter": {"kinds": ["store_visit"]}},
+         "reward": {"type": "coupon", "offer_id": "of-012"}},
+        {"id": "reviewer", "title": "Post a review", "opt_in": true,
+         "window": {"type": "calendar_month"},
+         "goal": {"type": "count", "target": 1, "filter": {"kinds": ["review_posted"]}},
+         "reward": {"type": "tier_bonus", "points": 600}},
+        {"id": "goodwill", "title": "Sorry it was late",
+         "window": {"type": "rolling_days", "days": 365},
+         "goal": {"type": "count", "target": 1, "filter": {"kinds": ["late_delivery"]}},
+         "reward": {"type": "badge"}, "badge": "patience"}
+    ]})
+}
+
+fn autumn(receipt: &str, card: &str, skus: &[&str]) -> PurchaseRequest {
+    PurchaseRequest {
+        receipt: receipt.into(),
+        card_number: Some(card.into()),
+        lines: skus
+            .iter()
+            .map(|s| PurchaseLine {
+                sku: (*s).into(),
+                category: Some("tea".into()),
+                collection: Some("autumn".into()),
+                quantity: 1,
+                amount_cents: 1200,
+            })
+            .collect(),
+        total_cents: 1200 * skus.len() as u64,
+        occurred_offline_at: None,
+    }
+}
+
+fn progress<'a>(
+    view: &'a [tessera_core::rules::ChallengeProgress],
+    id: &str,
+) -> &'a tessera_core::rules::ChallengeProgress {
+    view.iter().find(|c| c.challenge_id == id).unwrap()
+}
+
+#[test]
+fn the_phone_counts_offline_the_server_pays_once_and_after_sync_they_agree() {
+    let server = Server::start();
+    put_rules(&server, &programme());
+    let dir = tempfile::tempdir().unwrap();
+    let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+    phone
+        .enrol(&server.url(), "Chloé Martin", device())
+        .unwrap();
+    phone.sync().unwrap();
+    let card = phone.card().unwrap().card_number;
+    let member = phone.sync_status().unwrap().member_id.unwrap();
+
+    // Two shops visited offline: the phone shows the challenge done at once, an estimate.
+    for shop in ["st-paris-01", "st-paris-02"] {
+        phone
+            .record_event(EventKind::StoreVisit, Some(shop.into()), BTreeMap::new())
+            .unwrap();
+    }
+    let offline = phone.challenges().unwrap();
+    assert!(offline.estimated);
+    let shops = progress(&offline.challenges, "two-shops");
+    assert!(shops.completed && shops.done == 2, "{shops:?}");
+    assert_eq!(offline.badges.len(), 1);
+    assert_eq!(offline.badges[0].badge, "explorer");
+    // The opt-in challenge counts nothing until joined.
+    assert!(!progress(&offline.challenges, "reviewer").joined);
+
+    // After sync the server's evaluation replaces the estimate: the coupon is in the wallet.
+    phone.sync().unwrap();
+    let synced = phone.challenges().unwrap();
+    assert!(!synced.estimated);
+    let state = member_state(&phone);
+    assert_eq!(
+        synced.challenges, state.challenges,
+        "the phone shows the server's answer"
+    );
+    assert_eq!(state.badges.len(), 1);
+    assert_eq!(state.badges[0].challenge_id, "two-shops");
+    assert_eq!(state.wallet.len(), 1, "the challenge's coupon");
+    assert_eq!(state.wallet[0].offer_id, "of-012");
+
+    // Till purchases: three different autumn products this month pay 100 points, once.
+    let till = Till::open(
+        dir.path().join("till.journal"),
+        &server.url(),
+        &till_token(&server, "st-paris-01"),
+        "st-paris-01",
+    )
+    .unwrap();
+    let buy = |receipt: &str, skus: &[&str]| match till
+        .record_purchase(&autumn(receipt, &card, skus))
+        .unwrap()
+    {
+        Done::Online(r) => r,
+        Done::Offline => panic!("the server is up"),
+    };
+    buy("R-1", &["sku-a", "sku-b"]);
+    let third = buy("R-2", &["sku-b", "sku-c"]);
+    // 24 + 24 points earned, plus the challenge's 100 paid with the purchase that completed it.
+    assert_eq!(third.points_balance, 24 + 24 + 100);
+    buy("R-3", &["sku-d", "sku-e", "sku-f"]);
+    phone.sync().unwrap();
+    let state = member_state(&phone);
+    let bonuses: Vec<_> = state
+        .points
+        .ledger
+        .iter()
+        .filter(|e| e.kind == PointsKind::Bonus)
+        .collect();
+    assert_eq!(
+        bonuses.len(),
+        1,
+        "a challenge completed once this month pays once"
+    );
+    assert_eq!(bonuses[0].points, 100);
+    assert!(progress(&state.challenges, "autumn-three").completed);
+
+    // A review before joining does not count; after joining, the tier bonus lifts the tier.
+    phone
+        .record_event(EventKind::ReviewPosted, None, BTreeMap::new())
+        .unwrap();
+    phone.sync().unwrap();
+    assert_eq!(member_state(&phone).tier, "Member");
+    phone.join_challenge("reviewer").unwrap();
+    assert!(
+        progress(&phone.challenges().unwrap().challenges, "reviewer").joined,
+        "joined at once on the phone"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    phone
+        .record_event(EventKind::ReviewPosted, None, BTreeMap::new())
+        .unwrap();
+    phone.sync().unwrap();
+    let state = member_state(&phone);
+    assert_eq!(
+        state.tier, "Silver",
+        "600 qualifying points from the tier bonus"
+    );
+    assert!(progress(&state.challenges, "reviewer").completed);
+    assert!(matches!(
+        phone.join_challenge("no-such-challenge"),
+        Err(tessera_core::Error::InvalidInput { .. })
+    ));
+
+    // The programme's systems report a late delivery; the same event again counts once.
+    let late = json!({"events": [{"event_id": "late-1", "kind": "late_delivery",
+        "at_ms": jiff::Timestamp::now().as_millisecond(),
+        "store_id": null, "channel": "online", "amount_cents": 0, "lines": []}]});
+    let path = format!("/admin/v1/members/{member}/rule-events");
+    let (status, first) = admin(reqwest::Method::POST, &server, &path, late.clone());
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (first["accepted"].as_u64(), first["rewards_paid"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (_, again) = admin(reqwest::Method::POST, &server, &path, late);
+    assert_eq!(
+        (again["accepted"].as_u64(), again["rewards_paid"].as_u64()),
+        (Some(0), Some(0))
+    );
+    phone.sync().unwrap();
+    let state = member_state(&phone);
+    let badges: Vec<&str> = state.badges.iter().map(|b| b.badge.as_str()).collect();
+    assert_eq!(badges, ["explorer", "autumn-leaf", "patience"]);
+    assert_eq!(phone.challenges().unwrap().badges, state.badges);
+
+    // The core, given the server's inputs, computes exactly the server's progress.
+    let rules: RuleSet = serde_json::from_value(programme()).unwrap();
+    let at = state.challenges_as_of.as_deref().unwrap();
+    let joined = state
+        .joined_challenges
+        .iter()
+        .map(|j| (j.challenge_id.clone(), j.joined_at_ms))
+        .collect();
+    let core = evaluate(
+        &rules,
+        &state.preferences.timezone,
+        joined,
+        &state.rule_events,
+        at.parse::<jiff::Timestamp>().unwrap().as_millisecond(),
+    )
+    .unwrap();
+    assert_eq!(core.progress, state.challenges);
+}
+
+#[test]
+fn bad_rules_and_bad_events_get_typed_problems() {
+    let server = Server::start();
+    let bad = |rules: Value| admin(reqwest::Method::PUT, &server, "/admin/v1/challenges", rules);
+    // A newer format, an unknown field, an unsatisfiable streak, a zero target.
+    let (s, p) = bad(json!({"version": 2, "challenges": []}));
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{p}"
+    );
+    let (s, _) = bad(json!({"version": 1, "challenges": [], "extra": 1}));
+    assert_eq!(s, 422, "an unknown field is refused, not ignored");
+    assert_eq!(
+        admin(
+            reqwest::Method::PUT,
+            &server,
+            "/admin/v1/challenges",
+            json!("{not json")
+        )
+        .0,
+        422
+    );
+    let mut streak = programme();
+    streak["challenges"][0]["goal"] =
+        json!({"type": "streak", "period": "week", "target": 9, "filter": {}});
+    let (s, p) = bad(streak);
+    assert_eq!(s, 422);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be completed"),
+        "{p}"
+    );
+    let mut zero = programme();
+    zero["challenges"][1]["goal"]["target"] = json!(0);
+    assert_eq!(bad(zero).0, 422);
+    assert_eq!(
+        admin(
+            reqwest::Method::GET,
+            &server,
+            "/admin/v1/challenges",
+            Value::Null
+        )
+        .0,
+        404
+    );
+
+    put_rules(&server, &programme());
+    let dir = tempfile::tempdir().unwrap();
+    let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+    phone.enrol(&server.url(), "Léa", device()).unwrap();
+    let member = phone.sync_status().unwrap().member_id.unwrap();
+    let path = format!("/admin/v1/members/{member}/rule-events");
+    let event = |id: &str, at_ms: i64| {
+        json!({"event_id": id, "kind": "online_order", "at_ms": at_ms, "store_id": null,
+               "channel": "online", "amount_cents": 4500, "lines": []})
+    };
+    let now = jiff::Timestamp::now().as_millisecond();
+    // From the future, an empty batch, a bad id, an unknown kind, an unknown member.
+    let (s, p) = admin(
+        reqwest::Method::POST,
+        &server,
+        &path,
+        json!({"events": [event("e-1", now + 3_600_000)]}),
+    );
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (422, Some("event_in_future")),
+        "{p}"
+    );
+    let (s, _) = admin(reqwest::Method::POST, &server, &path, json!({"events": []}));
+    assert_eq!(s, 422);
+    let (s, _) = admin(
+        reqwest::Method::POST,
+        &server,
+        &path,
+        json!({"events": [event("bad id!", now)]}),
+    );
+    assert_eq!(s, 422);
+    let mut odd = event("e-2", now);
+    odd["kind"] = json!("teleported");
+    assert_eq!(
+        admin(
+            reqwest::Method::POST,
+            &server,
+            &path,
+            json!({"events": [odd]})
+        )
+        .0,
+        422
+    );
+    let (s, _) = admin(
+        reqwest::Method::POST,
+        &server,
+        "/admin/v1/members/nobody/rule-events",
+        json!({"events": [event("e-3", now)]}),
+    );
+    assert_eq!(s, 404);
+    // Nothing was recorded by the refused batches.
+    phone.sync().unwrap();
+    assert!(member_state(&phone).rule_events.is_empty());
+}
+
+// --- core and server agree on random programmes and histories ---------------------------------
+
+const ZONES: [&str; 4] = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC"];
+const KINDS: [RuleEventKind; 4] = [
+    RuleEventKind::StoreVisit,
+    RuleEventKind::ReviewPosted,
+    RuleEventKind::OnlineOrder,
+    RuleEventKind::AppOpened,
+];
+
+fn arb_challenge(i: usize) -> impl Strategy<Value = Value> {
+    (0..4usize, 0..4usize, 0..3usize, 1..4u32, any::<bool>()).prop_map(
+        move |(kind, goal, window, target, repeat)| {
+            let kind = serde_json::to_value(KINDS[kind]).unwrap();
+            let filter = json!({"kinds": [kind]});
+            let goal = match goal {
+                0 => json!({"type": "count", "filter": filter, "target": target}),
+                1 => json!({"type": "distinct", "of": "store", "filter": filter, "target": target}),
+                2 => json!({"type": "sum", "of": "amount_cents", "filter": filter,
+                            "target": u64::from(target) * 3000}),
+                _ => json!({"type": "streak", "period": "day", "filter": filter, "target": target}),
+            };
+            let window = [
+                json!({"type": "calendar_week"}),
+                json!({"type": "calendar_month"}),
+                json!({"type": "rolling_days", "days": 10}),
+            ][window]
+                .clone();
+            json!({"id": format!("c-{i}"), "title": format!("Challenge {i}"),
+                   "badge": format!("b-{i}"), "window": window, "goal": goal,
+                   "reward": {"type": "badge"},
+                   "repeat": if repeat { json!({"type": "per_window"}) } else { json!({"type": "once"}) }})
+        },
+    )
+}
+
+fn arb_history() -> impl Strategy<Value = Vec<RuleEvent>> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    prop::collection::vec((0..4usize, 0..(45 * 24u32), 0..3usize, 0..5000u64), 1..40).prop_map(
+        move |raw| {
+            raw.into_iter()
+                .enumerate()
+                .map(|(n, (kind, hours_ago, store, cents))| RuleEvent {
+                    event_id: format!("ev-{n}"),
+                    kind: KINDS[kind],
+                    // Within the last 45 days: the October and November clock changes fall
+                    // inside for Paris and New York when run in late autumn.
+                    at_ms: now - i64::from(hours_ago) * 3_600_000 - 60_000,
+                    store_id: Some(format!("st-paris-0{}", store + 1)),
+                    channel: None,
+                    amount_cents: cents,
+                    lines: Vec::new(),
+                })
+                .collect()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn core_and_server_give_identical_progress_and_rewards(
+        challenges in prop::collection::vec(0..1usize, 1..6)
+            .prop_flat_map(|v| (0..v.len()).map(arb_challenge).collect::<Vec<_>>()),
+        history in arb_history(),
+        zone in 0..ZONES.len(),
+    ) {
+        let rules = json!({"version": 1, "challenges": challenges});
+        let parsed: RuleSet = serde_json::from_value(rules.clone()).unwrap();
+        prop_assume!(parsed.validate().is_ok());
+        let server = Server::start();
+        put_rules(&server, &rules);
+        let dir = tempfile::tempdir().unwrap();
+        let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+        phone.enrol(&server.url(), "Prop", device()).unwrap();
+        phone.sync().unwrap();
+        let prefs = Preferences { timezone: ZONES[zone].into(), ..phone.preferences().unwrap() };
+        phone.set_preferences(&prefs).unwrap();
+        phone.sync().unwrap();
+        let member = phone.sync_status().unwrap().member_id.unwrap();
+        // Sent in two batches in time order: the server evaluates and pays after each, and a
+        // completion depends only on the events before it, so the first batch's payments are
+        // the start of the whole history's.
+        let path = format!("/admin/v1/members/{member}/rule-events");
+        let mut history = history;
+        history.sort_by_key(|e| e.at_ms);
+        let (early, late) = history.split_at(history.len() / 2);
+        for batch in [early, late] {
+            if batch.is_empty() { continue; }
+            let (s, b) = admin(reqwest::Method::POST, &server, &path, json!({"events": batch}));
+            prop_assert_eq!(s, 200, "{}", b);
+        }
+        phone.sync().unwrap();
+        let state = member_state(&phone);
+        let at = state.challenges_as_of.as_deref().unwrap()
+            .parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let core = evaluate(&parsed, ZONES[zone], BTreeMap::new(), &history, at).unwrap();
+        prop_assert_eq!(&core.progress, &state.challenges);
+        // Every completion the core finds was paid once by the server (a badge each), in the
+        // same order per challenge; none more.
+        let mut expected: Vec<(String, String)> = core.completions.iter()
+            .map(|c| (c.challenge_id.clone(), tessera_core::rfc3339_ms(c.at_ms)))
+            .collect();
+        let mut paid: Vec<(String, String)> = state.badges.iter()
+            .map(|b| (b.challenge_id.clone(), b.earned_at.clone()))
+            .collect();
+        expected.sort();
+        paid.sort();
+        prop_assert_eq!(paid, expected);
+        // And the phone, given the server's history, shows the same.
+        prop_assert_eq!(phone.challenges().unwrap().challenges, state.challenges);
+    }
+}
