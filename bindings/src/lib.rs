@@ -20,6 +20,7 @@ uniffi::setup_scaffolding!("tessera");
 
 mod barcode;
 mod card;
+mod challenges;
 mod consent;
 mod diagnostics;
 mod error;

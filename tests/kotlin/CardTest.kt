@@ -202,6 +202,7 @@ fun main() {
         consentTests(serverUrl)
         offersTests(serverUrl)
         tillTests(serverUrl)
+        challengeTests(serverUrl)
     }
 
     dir.deleteRecursively()

@@ -53,7 +53,7 @@ fun tillTests(serverUrl: String) {
         // The same till offline (no server on that port): a purchase is journaled, then reported.
         val offline = Till.open(journal, "http://127.0.0.1:9", token, "st-paris-01")
         val purchase = PurchaseRequest("KT-3", t.card().cardNumber,
-            listOf(PurchaseLine("sku-tea-1", "tea", 2u, 4599uL)), 4599uL, null)
+            listOf(PurchaseLine("sku-tea-1", "tea", null, 2u, 4599uL)), 4599uL, null)
         assertEq(offline.recordPurchase(purchase), null)
         assertEq(offline.pending(), 1u)
         val report = Till.open(journal, serverUrl, token, "st-paris-01").sync()

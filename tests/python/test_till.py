@@ -85,14 +85,14 @@ def test_points_from_a_purchase_and_a_return(tmp_path, server_url, member):
     card = member.card().card_number
     receipt = till.record_purchase(PurchaseRequest(
         receipt="PY-100", card_number=card, total_cents=12_000, occurred_offline_at=None,
-        lines=[PurchaseLine(sku="sku-teapot", category="tea", quantity=1, amount_cents=12_000)]))
+        lines=[PurchaseLine(sku="sku-teapot", category="tea", collection=None, quantity=1, amount_cents=12_000)]))
     assert (receipt.points_earned, receipt.points_balance) == (120, 120)
     back = till.return_goods(ReturnRequest(receipt="PY-100", store_id=None, refunded_cents=6_000))
     assert (back.points_reversed, back.points_balance) == (60, 60)
     with pytest.raises(tessera.TillError.Refused) as again:
         till.record_purchase(PurchaseRequest(
             receipt="PY-100", card_number=None, total_cents=100, occurred_offline_at=None,
-            lines=[PurchaseLine(sku="sku-1", category=None, quantity=1, amount_cents=100)]))
+            lines=[PurchaseLine(sku="sku-1", category=None, collection=None, quantity=1, amount_cents=100)]))
     assert again.value.code == "receipt_reused"
     member.sync()
     points = member.points()

@@ -325,6 +325,16 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_set_program(uint64_t ptr, RustBu
 void uniffi_tessera_ffi_fn_method_tessera_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CHALLENGES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CHALLENGES
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_challenges(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_JOIN_CHALLENGE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_JOIN_CHALLENGE
+void uniffi_tessera_ffi_fn_method_tessera_join_challenge(uint64_t ptr, RustBuffer challenge_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CLAIM_NOTIFICATION
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_CLAIM_NOTIFICATION
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_claim_notification(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
@@ -1036,6 +1046,18 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_program(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SHUTDOWN
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_shutdown(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CHALLENGES
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_CHALLENGES
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_challenges(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_JOIN_CHALLENGE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_JOIN_CHALLENGE
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_join_challenge(void
     
 );
 #endif

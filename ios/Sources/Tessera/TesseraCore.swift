@@ -772,6 +772,89 @@ public func FfiConverterTypeActivityEntry_lower(_ value: ActivityEntry) -> RustB
 
 
 /**
+ * A badge the member earned.
+ */
+public struct Badge: Equatable, Hashable {
+    /**
+     * The badge's art reference (the app's asset name).
+     */
+    public var badge: String
+    public var challengeId: String
+    /**
+     * The challenge's title when it was earned.
+     */
+    public var title: String
+    /**
+     * RFC 3339: when the completing event happened.
+     */
+    public var earnedAt: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The badge's art reference (the app's asset name).
+         */badge: String, challengeId: String, 
+        /**
+         * The challenge's title when it was earned.
+         */title: String, 
+        /**
+         * RFC 3339: when the completing event happened.
+         */earnedAt: String) {
+        self.badge = badge
+        self.challengeId = challengeId
+        self.title = title
+        self.earnedAt = earnedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Badge: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBadge: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Badge {
+        return
+            try Badge(
+                badge: FfiConverterString.read(from: &buf), 
+                challengeId: FfiConverterString.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                earnedAt: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Badge, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.badge, into: &buf)
+        FfiConverterString.write(value.challengeId, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterString.write(value.earnedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBadge_lift(_ buf: RustBuffer) throws -> Badge {
+    return try FfiConverterTypeBadge.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBadge_lower(_ value: Badge) -> RustBuffer {
+    return FfiConverterTypeBadge.lower(value)
+}
+
+
+/**
  * A barcode as modules: what a shell draws.
  */
 public struct BarcodeMatrix: Equatable, Hashable {
@@ -1171,6 +1254,63 @@ public func FfiConverterTypeCatalogSummary_lower(_ value: CatalogSummary) -> Rus
 
 
 /**
+ * When the member joined an opt-in challenge.
+ */
+public struct ChallengeJoin: Equatable, Hashable {
+    public var challengeId: String
+    public var joinedAtMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(challengeId: String, joinedAtMs: Int64) {
+        self.challengeId = challengeId
+        self.joinedAtMs = joinedAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ChallengeJoin: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChallengeJoin: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChallengeJoin {
+        return
+            try ChallengeJoin(
+                challengeId: FfiConverterString.read(from: &buf), 
+                joinedAtMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ChallengeJoin, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.challengeId, into: &buf)
+        FfiConverterInt64.write(value.joinedAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChallengeJoin_lift(_ buf: RustBuffer) throws -> ChallengeJoin {
+    return try FfiConverterTypeChallengeJoin.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChallengeJoin_lower(_ value: ChallengeJoin) -> RustBuffer {
+    return FfiConverterTypeChallengeJoin.lower(value)
+}
+
+
+/**
  * Where a challenge stands, for a screen.
  */
 public struct ChallengeProgress: Equatable, Hashable {
@@ -1288,6 +1428,79 @@ public func FfiConverterTypeChallengeProgress_lift(_ buf: RustBuffer) throws -> 
 #endif
 public func FfiConverterTypeChallengeProgress_lower(_ value: ChallengeProgress) -> RustBuffer {
     return FfiConverterTypeChallengeProgress.lower(value)
+}
+
+
+/**
+ * What the challenges screen shows, in one call.
+ */
+public struct ChallengesView: Equatable, Hashable {
+    public var challenges: [ChallengeProgress]
+    /**
+     * Earned badges, oldest first (with `estimated`, some may come from unsent events).
+     */
+    public var badges: [Badge]
+    /**
+     * Unsent events or joins count in it: the server's answer may still differ.
+     */
+    public var estimated: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(challenges: [ChallengeProgress], 
+        /**
+         * Earned badges, oldest first (with `estimated`, some may come from unsent events).
+         */badges: [Badge], 
+        /**
+         * Unsent events or joins count in it: the server's answer may still differ.
+         */estimated: Bool) {
+        self.challenges = challenges
+        self.badges = badges
+        self.estimated = estimated
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ChallengesView: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChallengesView: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChallengesView {
+        return
+            try ChallengesView(
+                challenges: FfiConverterSequenceTypeChallengeProgress.read(from: &buf), 
+                badges: FfiConverterSequenceTypeBadge.read(from: &buf), 
+                estimated: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ChallengesView, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeChallengeProgress.write(value.challenges, into: &buf)
+        FfiConverterSequenceTypeBadge.write(value.badges, into: &buf)
+        FfiConverterBool.write(value.estimated, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChallengesView_lift(_ buf: RustBuffer) throws -> ChallengesView {
+    return try FfiConverterTypeChallengesView.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChallengesView_lower(_ value: ChallengesView) -> RustBuffer {
+    return FfiConverterTypeChallengesView.lower(value)
 }
 
 
@@ -2527,6 +2740,29 @@ public struct MemberState: Equatable, Hashable {
      * Where the member stands in the programme's tiers (when it has tier rules).
      */
     public var tierProgress: TierProgress?
+    /**
+     * What the rules engine counts for the member, oldest first: the member's activity
+     * events, till purchases and events the programme's systems reported (online orders,
+     * late deliveries). The phone evaluates these plus its unsent events.
+     */
+    public var ruleEvents: [RuleEvent]
+    /**
+     * Opt-in challenges the member joined.
+     */
+    public var joinedChallenges: [ChallengeJoin]
+    /**
+     * The server's evaluation of the programme's challenges (authoritative), at
+     * `challenges_as_of`.
+     */
+    public var challenges: [ChallengeProgress]
+    /**
+     * RFC 3339, the server's clock; none without a rule set.
+     */
+    public var challengesAsOf: String?
+    /**
+     * Badges earned, oldest first.
+     */
+    public var badges: [Badge]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2549,7 +2785,25 @@ public struct MemberState: Equatable, Hashable {
          */points: PointsView, 
         /**
          * Where the member stands in the programme's tiers (when it has tier rules).
-         */tierProgress: TierProgress?) {
+         */tierProgress: TierProgress?, 
+        /**
+         * What the rules engine counts for the member, oldest first: the member's activity
+         * events, till purchases and events the programme's systems reported (online orders,
+         * late deliveries). The phone evaluates these plus its unsent events.
+         */ruleEvents: [RuleEvent], 
+        /**
+         * Opt-in challenges the member joined.
+         */joinedChallenges: [ChallengeJoin], 
+        /**
+         * The server's evaluation of the programme's challenges (authoritative), at
+         * `challenges_as_of`.
+         */challenges: [ChallengeProgress], 
+        /**
+         * RFC 3339, the server's clock; none without a rule set.
+         */challengesAsOf: String?, 
+        /**
+         * Badges earned, oldest first.
+         */badges: [Badge]) {
         self.memberId = memberId
         self.cardNumber = cardNumber
         self.holderName = holderName
@@ -2563,6 +2817,11 @@ public struct MemberState: Equatable, Hashable {
         self.wallet = wallet
         self.points = points
         self.tierProgress = tierProgress
+        self.ruleEvents = ruleEvents
+        self.joinedChallenges = joinedChallenges
+        self.challenges = challenges
+        self.challengesAsOf = challengesAsOf
+        self.badges = badges
     }
 
     
@@ -2593,7 +2852,12 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
                 segments: FfiConverterSequenceString.read(from: &buf), 
                 wallet: FfiConverterSequenceTypeWalletCoupon.read(from: &buf), 
                 points: FfiConverterTypePointsView.read(from: &buf), 
-                tierProgress: FfiConverterOptionTypeTierProgress.read(from: &buf)
+                tierProgress: FfiConverterOptionTypeTierProgress.read(from: &buf), 
+                ruleEvents: FfiConverterSequenceTypeRuleEvent.read(from: &buf), 
+                joinedChallenges: FfiConverterSequenceTypeChallengeJoin.read(from: &buf), 
+                challenges: FfiConverterSequenceTypeChallengeProgress.read(from: &buf), 
+                challengesAsOf: FfiConverterOptionString.read(from: &buf), 
+                badges: FfiConverterSequenceTypeBadge.read(from: &buf)
         )
     }
 
@@ -2611,6 +2875,11 @@ public struct FfiConverterTypeMemberState: FfiConverterRustBuffer {
         FfiConverterSequenceTypeWalletCoupon.write(value.wallet, into: &buf)
         FfiConverterTypePointsView.write(value.points, into: &buf)
         FfiConverterOptionTypeTierProgress.write(value.tierProgress, into: &buf)
+        FfiConverterSequenceTypeRuleEvent.write(value.ruleEvents, into: &buf)
+        FfiConverterSequenceTypeChallengeJoin.write(value.joinedChallenges, into: &buf)
+        FfiConverterSequenceTypeChallengeProgress.write(value.challenges, into: &buf)
+        FfiConverterOptionString.write(value.challengesAsOf, into: &buf)
+        FfiConverterSequenceTypeBadge.write(value.badges, into: &buf)
     }
 }
 
@@ -3605,14 +3874,22 @@ public func FfiConverterTypeProgram_lower(_ value: Program) -> RustBuffer {
 public struct PurchaseLine: Equatable, Hashable {
     public var sku: String
     public var category: String?
+    /**
+     * The product's collection ("autumn-2026"), for challenges.
+     */
+    public var collection: String?
     public var quantity: UInt32
     public var amountCents: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(sku: String, category: String?, quantity: UInt32, amountCents: UInt64) {
+    public init(sku: String, category: String?, 
+        /**
+         * The product's collection ("autumn-2026"), for challenges.
+         */collection: String?, quantity: UInt32, amountCents: UInt64) {
         self.sku = sku
         self.category = category
+        self.collection = collection
         self.quantity = quantity
         self.amountCents = amountCents
     }
@@ -3635,6 +3912,7 @@ public struct FfiConverterTypePurchaseLine: FfiConverterRustBuffer {
             try PurchaseLine(
                 sku: FfiConverterString.read(from: &buf), 
                 category: FfiConverterOptionString.read(from: &buf), 
+                collection: FfiConverterOptionString.read(from: &buf), 
                 quantity: FfiConverterUInt32.read(from: &buf), 
                 amountCents: FfiConverterUInt64.read(from: &buf)
         )
@@ -3643,6 +3921,7 @@ public struct FfiConverterTypePurchaseLine: FfiConverterRustBuffer {
     public static func write(_ value: PurchaseLine, into buf: inout [UInt8]) {
         FfiConverterString.write(value.sku, into: &buf)
         FfiConverterOptionString.write(value.category, into: &buf)
+        FfiConverterOptionString.write(value.collection, into: &buf)
         FfiConverterUInt32.write(value.quantity, into: &buf)
         FfiConverterUInt64.write(value.amountCents, into: &buf)
     }
@@ -7046,6 +7325,10 @@ public enum PointsKind: Equatable, Hashable {
      * Taken back after a return or a void.
      */
     case reverse
+    /**
+     * A challenge's reward.
+     */
+    case bonus
 
 
 
@@ -7077,6 +7360,8 @@ public struct FfiConverterTypePointsKind: FfiConverterRustBuffer {
         
         case 5: return .reverse
         
+        case 6: return .bonus
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -7103,6 +7388,10 @@ public struct FfiConverterTypePointsKind: FfiConverterRustBuffer {
         
         case .reverse:
             writeInt(&buf, Int32(5))
+        
+        
+        case .bonus:
+            writeInt(&buf, Int32(6))
         
         }
     }
@@ -8848,6 +9137,81 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeBadge: FfiConverterRustBuffer {
+    typealias SwiftType = [Badge]
+
+    public static func write(_ value: [Badge], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeBadge.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Badge] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Badge]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeBadge.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeChallengeJoin: FfiConverterRustBuffer {
+    typealias SwiftType = [ChallengeJoin]
+
+    public static func write(_ value: [ChallengeJoin], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeChallengeJoin.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ChallengeJoin] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ChallengeJoin]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeChallengeJoin.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeChallengeProgress: FfiConverterRustBuffer {
+    typealias SwiftType = [ChallengeProgress]
+
+    public static func write(_ value: [ChallengeProgress], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeChallengeProgress.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ChallengeProgress] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ChallengeProgress]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeChallengeProgress.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer {
     typealias SwiftType = [ConsentRecord]
 
@@ -9015,6 +9379,31 @@ fileprivate struct FfiConverterSequenceTypePurchaseLine: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePurchaseLine.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRuleEvent: FfiConverterRustBuffer {
+    typealias SwiftType = [RuleEvent]
+
+    public static func write(_ value: [RuleEvent], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRuleEvent.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RuleEvent] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RuleEvent]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRuleEvent.read(from: &buf))
         }
         return seq
     }

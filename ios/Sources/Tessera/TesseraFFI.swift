@@ -1094,6 +1094,17 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func shutdown() 
     
     /**
+     * Every challenge with its progress (done/target, left, deadline, reward, badge art) and
+     * the badges earned, in one call. Offline: unsent events count at once (`estimated`).
+     */
+    func challenges() throws  -> ChallengesView
+    
+    /**
+     * Join an opt-in challenge (offline too): events from now on count towards it.
+     */
+    func joinChallenge(challengeId: String) throws 
+    
+    /**
      * Whether to show a notification now, and if not why; a `Send` counts against the caps.
      */
     func claimNotification(request: NotificationRequest) throws  -> NotificationVerdict
@@ -1432,6 +1443,31 @@ open func shutdown()  {try! rustCall() {
         uniffiCallStatus in
     uniffi_tessera_ffi_fn_method_tessera_shutdown(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Every challenge with its progress (done/target, left, deadline, reward, badge art) and
+     * the badges earned, in one call. Offline: unsent events count at once (`estimated`).
+     */
+open func challenges()throws  -> ChallengesView  {
+    return try  FfiConverterTypeChallengesView_lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_challenges(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Join an opt-in challenge (offline too): events from now on count towards it.
+     */
+open func joinChallenge(challengeId: String)throws   {try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_join_challenge(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(challengeId),uniffiCallStatus
     )
 }
 }
@@ -3877,6 +3913,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_shutdown() != 43462) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_challenges() != 45005) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_join_challenge() != 20405) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_claim_notification() != 16747) {

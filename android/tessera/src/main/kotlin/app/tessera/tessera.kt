@@ -37,6 +37,7 @@ import app.tessera.core.CachedMemberState
 import app.tessera.core.CardNumberAnalysis
 import app.tessera.core.CardView
 import app.tessera.core.CatalogSummary
+import app.tessera.core.ChallengesView
 import app.tessera.core.ConsentChoice
 import app.tessera.core.ConsentRecord
 import app.tessera.core.ConsentStatus
@@ -54,6 +55,7 @@ import app.tessera.core.FfiConverterTypeCachedMemberState
 import app.tessera.core.FfiConverterTypeCardNumberAnalysis
 import app.tessera.core.FfiConverterTypeCardView
 import app.tessera.core.FfiConverterTypeCatalogSummary
+import app.tessera.core.FfiConverterTypeChallengesView
 import app.tessera.core.FfiConverterTypeConsentChoice
 import app.tessera.core.FfiConverterTypeConsentRecord
 import app.tessera.core.FfiConverterTypeConsentStatus
@@ -138,6 +140,7 @@ import app.tessera.core.RustBuffer as RustBufferCachedMemberState
 import app.tessera.core.RustBuffer as RustBufferCardNumberAnalysis
 import app.tessera.core.RustBuffer as RustBufferCardView
 import app.tessera.core.RustBuffer as RustBufferCatalogSummary
+import app.tessera.core.RustBuffer as RustBufferChallengesView
 import app.tessera.core.RustBuffer as RustBufferConsentChoice
 import app.tessera.core.RustBuffer as RustBufferConsentRecord
 import app.tessera.core.RustBuffer as RustBufferConsentStatus
@@ -904,6 +907,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_shutdown(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_challenges(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_join_challenge(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_claim_notification(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_consent_history(
@@ -1048,6 +1055,10 @@ internal object UniffiLib {
     external fun uniffi_tessera_ffi_fn_method_tessera_set_program(`ptr`: Long,`program`: RustBufferProgram.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferProgram.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_challenges(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferChallengesView.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_join_challenge(`ptr`: Long,`challengeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_claim_notification(`ptr`: Long,`request`: RustBufferNotificationRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferNotificationVerdict.ByValue
@@ -2484,6 +2495,17 @@ public interface TesseraInterface {
     fun `shutdown`()
     
     /**
+     * Every challenge with its progress (done/target, left, deadline, reward, badge art) and
+     * the badges earned, in one call. Offline: unsent events count at once (`estimated`).
+     */
+    fun `challenges`(): ChallengesView
+    
+    /**
+     * Join an opt-in challenge (offline too): events from now on count towards it.
+     */
+    fun `joinChallenge`(`challengeId`: kotlin.String)
+    
+    /**
      * Whether to show a notification now, and if not why; a `Send` counts against the caps.
      */
     fun `claimNotification`(`request`: NotificationRequest): NotificationVerdict
@@ -2893,6 +2915,41 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
     UniffiLib.uniffi_tessera_ffi_fn_method_tessera_shutdown(
         it,
         _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Every challenge with its progress (done/target, left, deadline, reward, badge art) and
+     * the badges earned, in one call. Offline: unsent events count at once (`estimated`).
+     */
+    @Throws(ActionException::class)override fun `challenges`(): ChallengesView {
+            return FfiConverterTypeChallengesView.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_challenges(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Join an opt-in challenge (offline too): events from now on count towards it.
+     */
+    @Throws(ActionException::class)override fun `joinChallenge`(`challengeId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_join_challenge(
+        it,
+        
+        FfiConverterString.lower(`challengeId`),_status)
 }
     }
     
@@ -5794,6 +5851,8 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
         }
     }
 }
+
+
 
 
 

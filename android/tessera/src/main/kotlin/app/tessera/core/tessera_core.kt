@@ -1250,6 +1250,66 @@ public object FfiConverterTypeActivityEntry: FfiConverterRustBuffer<ActivityEntr
 
 
 /**
+ * A badge the member earned.
+ */
+data class Badge (
+    /**
+     * The badge's art reference (the app's asset name).
+     */
+    var `badge`: kotlin.String
+    , 
+    var `challengeId`: kotlin.String
+    , 
+    /**
+     * The challenge's title when it was earned.
+     */
+    var `title`: kotlin.String
+    , 
+    /**
+     * RFC 3339: when the completing event happened.
+     */
+    var `earnedAt`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBadge: FfiConverterRustBuffer<Badge> {
+    override fun read(buf: ByteBuffer): Badge {
+        return Badge(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Badge) = (
+            FfiConverterString.allocationSize(value.`badge`) +
+            FfiConverterString.allocationSize(value.`challengeId`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`earnedAt`)
+    )
+
+    override fun write(value: Badge, buf: ByteBuffer) {
+            FfiConverterString.write(value.`badge`, buf)
+            FfiConverterString.write(value.`challengeId`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`earnedAt`, buf)
+    }
+}
+
+
+
+/**
  * A barcode as modules: what a shell draws.
  */
 data class BarcodeMatrix (
@@ -1551,6 +1611,47 @@ public object FfiConverterTypeCatalogSummary: FfiConverterRustBuffer<CatalogSumm
 
 
 /**
+ * When the member joined an opt-in challenge.
+ */
+data class ChallengeJoin (
+    var `challengeId`: kotlin.String
+    , 
+    var `joinedAtMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChallengeJoin: FfiConverterRustBuffer<ChallengeJoin> {
+    override fun read(buf: ByteBuffer): ChallengeJoin {
+        return ChallengeJoin(
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ChallengeJoin) = (
+            FfiConverterString.allocationSize(value.`challengeId`) +
+            FfiConverterLong.allocationSize(value.`joinedAtMs`)
+    )
+
+    override fun write(value: ChallengeJoin, buf: ByteBuffer) {
+            FfiConverterString.write(value.`challengeId`, buf)
+            FfiConverterLong.write(value.`joinedAtMs`, buf)
+    }
+}
+
+
+
+/**
  * Where a challenge stands, for a screen.
  */
 data class ChallengeProgress (
@@ -1648,6 +1749,58 @@ public object FfiConverterTypeChallengeProgress: FfiConverterRustBuffer<Challeng
             FfiConverterUInt.write(value.`completions`, buf)
             FfiConverterBoolean.write(value.`completed`, buf)
             FfiConverterBoolean.write(value.`joined`, buf)
+    }
+}
+
+
+
+/**
+ * What the challenges screen shows, in one call.
+ */
+data class ChallengesView (
+    var `challenges`: List<ChallengeProgress>
+    , 
+    /**
+     * Earned badges, oldest first (with `estimated`, some may come from unsent events).
+     */
+    var `badges`: List<Badge>
+    , 
+    /**
+     * Unsent events or joins count in it: the server's answer may still differ.
+     */
+    var `estimated`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChallengesView: FfiConverterRustBuffer<ChallengesView> {
+    override fun read(buf: ByteBuffer): ChallengesView {
+        return ChallengesView(
+            FfiConverterSequenceTypeChallengeProgress.read(buf),
+            FfiConverterSequenceTypeBadge.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ChallengesView) = (
+            FfiConverterSequenceTypeChallengeProgress.allocationSize(value.`challenges`) +
+            FfiConverterSequenceTypeBadge.allocationSize(value.`badges`) +
+            FfiConverterBoolean.allocationSize(value.`estimated`)
+    )
+
+    override fun write(value: ChallengesView, buf: ByteBuffer) {
+            FfiConverterSequenceTypeChallengeProgress.write(value.`challenges`, buf)
+            FfiConverterSequenceTypeBadge.write(value.`badges`, buf)
+            FfiConverterBoolean.write(value.`estimated`, buf)
     }
 }
 
@@ -2594,6 +2747,34 @@ data class MemberState (
      * Where the member stands in the programme's tiers (when it has tier rules).
      */
     var `tierProgress`: TierProgress?
+    , 
+    /**
+     * What the rules engine counts for the member, oldest first: the member's activity
+     * events, till purchases and events the programme's systems reported (online orders,
+     * late deliveries). The phone evaluates these plus its unsent events.
+     */
+    var `ruleEvents`: List<RuleEvent>
+    , 
+    /**
+     * Opt-in challenges the member joined.
+     */
+    var `joinedChallenges`: List<ChallengeJoin>
+    , 
+    /**
+     * The server's evaluation of the programme's challenges (authoritative), at
+     * `challenges_as_of`.
+     */
+    var `challenges`: List<ChallengeProgress>
+    , 
+    /**
+     * RFC 3339, the server's clock; none without a rule set.
+     */
+    var `challengesAsOf`: kotlin.String?
+    , 
+    /**
+     * Badges earned, oldest first.
+     */
+    var `badges`: List<Badge>
     
 ){
     
@@ -2623,6 +2804,11 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterSequenceTypeWalletCoupon.read(buf),
             FfiConverterTypePointsView.read(buf),
             FfiConverterOptionalTypeTierProgress.read(buf),
+            FfiConverterSequenceTypeRuleEvent.read(buf),
+            FfiConverterSequenceTypeChallengeJoin.read(buf),
+            FfiConverterSequenceTypeChallengeProgress.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceTypeBadge.read(buf),
         )
     }
 
@@ -2639,7 +2825,12 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterSequenceString.allocationSize(value.`segments`) +
             FfiConverterSequenceTypeWalletCoupon.allocationSize(value.`wallet`) +
             FfiConverterTypePointsView.allocationSize(value.`points`) +
-            FfiConverterOptionalTypeTierProgress.allocationSize(value.`tierProgress`)
+            FfiConverterOptionalTypeTierProgress.allocationSize(value.`tierProgress`) +
+            FfiConverterSequenceTypeRuleEvent.allocationSize(value.`ruleEvents`) +
+            FfiConverterSequenceTypeChallengeJoin.allocationSize(value.`joinedChallenges`) +
+            FfiConverterSequenceTypeChallengeProgress.allocationSize(value.`challenges`) +
+            FfiConverterOptionalString.allocationSize(value.`challengesAsOf`) +
+            FfiConverterSequenceTypeBadge.allocationSize(value.`badges`)
     )
 
     override fun write(value: MemberState, buf: ByteBuffer) {
@@ -2656,6 +2847,11 @@ public object FfiConverterTypeMemberState: FfiConverterRustBuffer<MemberState> {
             FfiConverterSequenceTypeWalletCoupon.write(value.`wallet`, buf)
             FfiConverterTypePointsView.write(value.`points`, buf)
             FfiConverterOptionalTypeTierProgress.write(value.`tierProgress`, buf)
+            FfiConverterSequenceTypeRuleEvent.write(value.`ruleEvents`, buf)
+            FfiConverterSequenceTypeChallengeJoin.write(value.`joinedChallenges`, buf)
+            FfiConverterSequenceTypeChallengeProgress.write(value.`challenges`, buf)
+            FfiConverterOptionalString.write(value.`challengesAsOf`, buf)
+            FfiConverterSequenceTypeBadge.write(value.`badges`, buf)
     }
 }
 
@@ -3403,6 +3599,11 @@ data class PurchaseLine (
     , 
     var `category`: kotlin.String?
     , 
+    /**
+     * The product's collection ("autumn-2026"), for challenges.
+     */
+    var `collection`: kotlin.String?
+    , 
     var `quantity`: kotlin.UInt
     , 
     var `amountCents`: kotlin.ULong
@@ -3424,6 +3625,7 @@ public object FfiConverterTypePurchaseLine: FfiConverterRustBuffer<PurchaseLine>
         return PurchaseLine(
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterULong.read(buf),
         )
@@ -3432,6 +3634,7 @@ public object FfiConverterTypePurchaseLine: FfiConverterRustBuffer<PurchaseLine>
     override fun allocationSize(value: PurchaseLine) = (
             FfiConverterString.allocationSize(value.`sku`) +
             FfiConverterOptionalString.allocationSize(value.`category`) +
+            FfiConverterOptionalString.allocationSize(value.`collection`) +
             FfiConverterUInt.allocationSize(value.`quantity`) +
             FfiConverterULong.allocationSize(value.`amountCents`)
     )
@@ -3439,6 +3642,7 @@ public object FfiConverterTypePurchaseLine: FfiConverterRustBuffer<PurchaseLine>
     override fun write(value: PurchaseLine, buf: ByteBuffer) {
             FfiConverterString.write(value.`sku`, buf)
             FfiConverterOptionalString.write(value.`category`, buf)
+            FfiConverterOptionalString.write(value.`collection`, buf)
             FfiConverterUInt.write(value.`quantity`, buf)
             FfiConverterULong.write(value.`amountCents`, buf)
     }
@@ -6341,7 +6545,11 @@ enum class PointsKind {
     /**
      * Taken back after a return or a void.
      */
-    REVERSE;
+    REVERSE,
+    /**
+     * A challenge's reward.
+     */
+    BONUS;
 
     
 
@@ -8158,6 +8366,90 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeBadge: FfiConverterRustBuffer<List<Badge>> {
+    override fun read(buf: ByteBuffer): List<Badge> {
+        val len = buf.getInt()
+        return List<Badge>(len) {
+            FfiConverterTypeBadge.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Badge>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeBadge.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Badge>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeBadge.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeChallengeJoin: FfiConverterRustBuffer<List<ChallengeJoin>> {
+    override fun read(buf: ByteBuffer): List<ChallengeJoin> {
+        val len = buf.getInt()
+        return List<ChallengeJoin>(len) {
+            FfiConverterTypeChallengeJoin.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ChallengeJoin>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeChallengeJoin.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ChallengeJoin>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeChallengeJoin.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeChallengeProgress: FfiConverterRustBuffer<List<ChallengeProgress>> {
+    override fun read(buf: ByteBuffer): List<ChallengeProgress> {
+        val len = buf.getInt()
+        return List<ChallengeProgress>(len) {
+            FfiConverterTypeChallengeProgress.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ChallengeProgress>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeChallengeProgress.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ChallengeProgress>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeChallengeProgress.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer<List<ConsentRecord>> {
     override fun read(buf: ByteBuffer): List<ConsentRecord> {
         val len = buf.getInt()
@@ -8344,6 +8636,34 @@ public object FfiConverterSequenceTypePurchaseLine: FfiConverterRustBuffer<List<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePurchaseLine.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRuleEvent: FfiConverterRustBuffer<List<RuleEvent>> {
+    override fun read(buf: ByteBuffer): List<RuleEvent> {
+        val len = buf.getInt()
+        return List<RuleEvent>(len) {
+            FfiConverterTypeRuleEvent.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<RuleEvent>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRuleEvent.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<RuleEvent>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRuleEvent.write(it, buf)
         }
     }
 }
