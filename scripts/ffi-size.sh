@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build the FFI library as it ships (profile release-ffi: opt-level z, fat LTO, one codegen unit,
 # stripped) and print its size. LTO only reaches the cdylib when it is built alone, hence
-# `cargo rustc --crate-type cdylib`. Fails above the budget (default 6 MB, TESSERA_FFI_MAX_BYTES).
+# `cargo rustc --crate-type cdylib`. Fails above the budget (default 6.5 MB,
+# TESSERA_FFI_MAX_BYTES; it was 6 MB until the rules engine: docs/adr/0010).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-max="${TESSERA_FFI_MAX_BYTES:-6000000}"
+max="${TESSERA_FFI_MAX_BYTES:-6500000}"
 cargo rustc --quiet --profile release-ffi -p tessera-ffi --lib --crate-type cdylib
 lib="target/release-ffi/libtessera_ffi.so"
 size=$(stat -c %s "$lib")
