@@ -105,7 +105,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
 
     sync_steps(&dir)?;
 
-    println!("\nDone. Next: challenges and badges arrive with their issue.");
+    println!("\nDone.");
     Ok(())
 }
 
@@ -628,11 +628,25 @@ fn till_steps(
         offer_id: "of-005".into(),
     });
     rt.block_on(server.storage.put_loyalty_rules(rules, 0))?;
+    // The programme runs a challenge this month; phones get it with the catalog feed.
+    let challenge: tessera_core::rules::RuleSet = serde_json::from_value(serde_json::json!({
+        "version": 1,
+        "challenges": [{
+            "id": "autumn-three", "title": "Three from the autumn collection",
+            "description": "Buy three different autumn products this month",
+            "badge": "autumn-leaf",
+            "window": {"type": "calendar_month"},
+            "goal": {"type": "distinct", "of": "sku", "target": 3,
+                     "filter": {"kinds": ["purchase"], "collections": ["autumn"]}},
+            "reward": {"type": "points", "points": 150}
+        }]
+    }))?;
+    rt.block_on(server.storage.put_challenge_rules(challenge))?;
     let card = phone.card()?.card_number;
     let line = |sku: &str, cents| PurchaseLine {
         sku: sku.into(),
         category: Some("tea".into()),
-        collection: None,
+        collection: Some("autumn".into()),
         quantity: 1,
         amount_cents: cents,
     };
@@ -682,6 +696,72 @@ fn till_steps(
             tier.next_tier.as_deref().unwrap_or("the top")
         );
     }
+    challenge_step(phone, &paris)
+}
+
+/// Step 20: a challenge moves with her purchases, offline on her phone and on the server, and
+/// pays its reward when the third product is bought.
+fn challenge_step(phone: &Tessera, paris: &tessera_core::till::Till) -> Result<()> {
+    use tessera_core::api::{PointsKind, PurchaseLine, PurchaseRequest};
+    use tessera_core::till::Done;
+
+    step(
+        20,
+        "A challenge: three different products from the autumn collection this month",
+    );
+    let show = |when: &str| -> Result<()> {
+        let view = phone.challenges()?;
+        for c in &view.challenges {
+            println!(
+                "  {when}: {} — {}/{}{}{}",
+                c.title,
+                c.done,
+                c.target,
+                if c.completed { ", completed" } else { "" },
+                if view.estimated { " (estimate)" } else { "" }
+            );
+        }
+        Ok(())
+    };
+    show("Léa's app")?;
+    let Done::Online(receipt) = paris.record_purchase(&PurchaseRequest {
+        receipt: "R-000131".into(),
+        card_number: Some(phone.card()?.card_number),
+        lines: vec![PurchaseLine {
+            sku: "sku-autumn-blend".into(),
+            category: Some("tea".into()),
+            collection: Some("autumn".into()),
+            quantity: 1,
+            amount_cents: 1450,
+        }],
+        total_cents: 1450,
+        occurred_offline_at: None,
+    })?
+    else {
+        anyhow::bail!("the purchase did not reach the server");
+    };
+    println!(
+        "  Paris till: the autumn blend, 14.50 € — balance {} (14 earned + the challenge's reward)",
+        receipt.points_balance
+    );
+    phone.sync()?;
+    show("after sync")?;
+    let view = phone.challenges()?;
+    let bonus: i64 = phone
+        .points()?
+        .ledger
+        .iter()
+        .filter(|e| e.kind == PointsKind::Bonus)
+        .map(|e| e.points)
+        .sum();
+    for b in &view.badges {
+        println!("  badge earned: {} ({}), {}", b.badge, b.title, b.earned_at);
+    }
+    println!("  challenge reward paid once: {bonus} points");
+    anyhow::ensure!(
+        bonus == 150 && view.badges.len() == 1,
+        "the challenge did not pay its reward once"
+    );
     Ok(())
 }
 

@@ -95,6 +95,11 @@ pub enum MemberAction {
     Rewards,
     /// Spend points on a reward (works offline; refused at sync if the balance is short).
     BuyReward { offer: String },
+    /// Challenges with progress, deadline and reward, and the badges earned (offline:
+    /// unsent events count at once).
+    Challenges,
+    /// Join an opt-in challenge (works offline).
+    Join { challenge: String },
     /// Everything held about the member, as JSON (`--device-only` works offline).
     Export {
         #[arg(long)]
@@ -440,6 +445,35 @@ pub fn run(t: &Tessera, action: MemberAction) -> Result<()> {
         MemberAction::BuyReward { offer } => {
             t.buy_reward(&offer)?;
             println!("queued: {offer} is bought at the next sync");
+        }
+        MemberAction::Challenges => {
+            let view = t.challenges()?;
+            for c in &view.challenges {
+                let state = match (c.joined, c.completed) {
+                    (false, _) => "join to take part".to_owned(),
+                    (true, true) => "completed".to_owned(),
+                    (true, false) => format!("{} left", c.left),
+                };
+                println!(
+                    "{:<16} {:>4}/{:<4} {:<18} until {:<24} {}",
+                    c.challenge_id,
+                    c.done,
+                    c.target,
+                    state,
+                    c.deadline.as_deref().unwrap_or("(rolling)"),
+                    c.title
+                );
+            }
+            for b in &view.badges {
+                println!("badge {} — {} ({})", b.badge, b.title, b.earned_at);
+            }
+            if view.estimated {
+                println!("(estimate: unsent events count; the server confirms at the next sync)");
+            }
+        }
+        MemberAction::Join { challenge } => {
+            t.join_challenge(&challenge)?;
+            println!("joined {challenge} (sent at the next sync)");
         }
         MemberAction::Export { device_only } => {
             let json = if device_only {

@@ -78,6 +78,20 @@ fn the_demo_runs_and_delivers_the_offline_actions_once() {
     assert!(text.contains("web checkout: redeemed at"), "{text}");
     assert!(text.contains("13 points taken back"), "{text}");
     assert!(text.contains("Léa's app: 32 points; Member tier"), "{text}");
+    // A challenge: 2 of 3 after step 19's purchase, completed by the third product, paid once.
+    assert!(
+        text.contains("Léa's app: Three from the autumn collection — 2/3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("after sync: Three from the autumn collection — 3/3, completed"),
+        "{text}"
+    );
+    assert!(text.contains("badge earned: autumn-leaf"), "{text}");
+    assert!(
+        text.contains("challenge reward paid once: 150 points"),
+        "{text}"
+    );
     for file in [
         "tessera.db",
         "phone.db",
