@@ -116,6 +116,7 @@ fn rules() -> RuleSet {
     RuleSet {
         version: 1,
         challenges: all,
+        earning: None,
     }
 }
 

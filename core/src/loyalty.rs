@@ -138,12 +138,17 @@ impl LoyaltyRules {
 
     /// Points a purchase of `total_cents` earns in tier `tier` (an index into `tiers`).
     pub fn points_for(&self, total_cents: u64, tier: usize) -> u64 {
-        let multiplier = self.tiers.get(tier).map_or(100, |t| t.multiplier_percent);
-        let points = u128::from(total_cents / 100)
-            * u128::from(self.points_per_euro)
-            * u128::from(multiplier)
-            / 100;
-        u64::try_from(points).unwrap_or(u64::MAX)
+        let purchase = crate::rules::RuleEvent::of_purchase("", "", &[], total_cents, 0);
+        crate::rules::EarningRules::per_euro(self.points_per_euro).points(
+            &purchase,
+            self.multiplier(tier),
+            false,
+        )
+    }
+
+    /// The earning multiplier of tier `tier` (percent; 100 without tiers).
+    pub fn multiplier(&self, tier: usize) -> u32 {
+        self.tiers.get(tier).map_or(100, |t| t.multiplier_percent)
     }
 
     /// When points earned at `at_ms` expire; `None`: never.

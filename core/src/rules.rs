@@ -32,6 +32,131 @@ pub struct RuleSet {
     /// Always [`RULES_VERSION`] for this build; a newer set is refused, not misread.
     pub version: u32,
     pub challenges: Vec<Challenge>,
+    /// How purchases earn points; without it, the loyalty rules' points per euro.
+    #[serde(default)]
+    pub earning: Option<EarningRules>,
+}
+
+/// How a purchase earns points: per whole euro, more on some products (bonus categories), more
+/// on the member's birthday, times the tier's multiplier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EarningRules {
+    pub points_per_euro: u32,
+    /// Extra points on the lines each filter matches (the first matching bonus per line).
+    #[serde(default)]
+    pub bonuses: Vec<EarningBonus>,
+    /// On the member's birthday (in their time zone), earning is multiplied by this (percent:
+    /// 200 doubles it).
+    #[serde(default)]
+    pub birthday_multiplier_percent: Option<u32>,
+}
+
+/// "Double points on tea": `extra_percent` 100 on the lines `filter` matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EarningBonus {
+    pub filter: Filter,
+    pub extra_percent: u32,
+}
+
+impl EarningRules {
+    /// Plain points per euro: what the loyalty rules alone say.
+    pub fn per_euro(points_per_euro: u32) -> EarningRules {
+        EarningRules {
+            points_per_euro,
+            bonuses: Vec::new(),
+            birthday_multiplier_percent: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), CatalogError> {
+        if self.points_per_euro > 10_000 {
+            return Err(CatalogError::new(
+                "earning.points_per_euro",
+                "at most 10,000",
+            ));
+        }
+        if self.bonuses.len() > 50 {
+            return Err(CatalogError::new("earning.bonuses", "at most 50"));
+        }
+        for b in &self.bonuses {
+            b.filter.validate()?;
+            if b.extra_percent == 0 || b.extra_percent > 10_000 {
+                return Err(CatalogError::new(
+                    "earning.bonuses.extra_percent",
+                    "1 to 10,000",
+                ));
+            }
+        }
+        if self
+            .birthday_multiplier_percent
+            .is_some_and(|m| !(100..=1000).contains(&m))
+        {
+            return Err(CatalogError::new(
+                "earning.birthday_multiplier_percent",
+                "100 to 1,000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The points `purchase` earns at a tier whose multiplier is `tier_percent`, `birthday` if
+    /// it is the member's birthday. Line amounts weighted by their bonus are scaled to what
+    /// was paid (discounts spread over the lines), counted in whole euros, then multiplied.
+    pub fn points(&self, purchase: &RuleEvent, tier_percent: u32, birthday: bool) -> u64 {
+        let paid = u128::from(purchase.amount_cents);
+        let lines: u128 = purchase
+            .lines
+            .iter()
+            .map(|l| u128::from(l.amount_cents))
+            .sum();
+        // Cents times percent: 100 for a line without a bonus.
+        let weighted: u128 = if lines == 0 {
+            paid * 100
+        } else {
+            let mut ids = Interner::default();
+            let mut events = Events::default();
+            let index = events.push(
+                purchase,
+                Local::at(purchase.at_ms, 0),
+                &mut ids,
+                Needs::all(),
+            );
+            let event = events.list[index];
+            let bonuses: Vec<(CFilter, u32)> = self
+                .bonuses
+                .iter()
+                .map(|b| (CFilter::new(&b.filter, &mut ids), b.extra_percent))
+                .collect();
+            let per_line: u128 = events
+                .lines_of(&event)
+                .iter()
+                .map(|l| {
+                    let extra = bonuses
+                        .iter()
+                        .find(|(f, _)| f.matches(&event, std::slice::from_ref(l)))
+                        .map_or(0, |(_, e)| *e);
+                    u128::from(l.amount_cents) * (100 + u128::from(extra))
+                })
+                .sum();
+            per_line * paid / lines
+        };
+        let euros = weighted / 10_000;
+        let birthday = if birthday {
+            self.birthday_multiplier_percent.unwrap_or(100)
+        } else {
+            100
+        };
+        let points = euros
+            * u128::from(self.points_per_euro)
+            * u128::from(tier_percent)
+            * u128::from(birthday)
+            / 10_000;
+        u64::try_from(points).unwrap_or(u64::MAX)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -484,6 +609,15 @@ struct Needs {
 const UNUSED: u32 = u32::MAX;
 
 impl Needs {
+    fn all() -> Needs {
+        Needs {
+            sku: true,
+            category: true,
+            collection: true,
+            store: true,
+        }
+    }
+
     fn of(filters: &[CFilter], goals: &[&CGoal]) -> Needs {
         let mut n = Needs::default();
         for f in filters {
@@ -789,6 +923,9 @@ impl RuleSet {
                 "challenges",
                 "at most 500 challenges",
             )));
+        }
+        if let Some(e) = &self.earning {
+            e.validate().map_err(invalid)?;
         }
         let mut ids = BTreeSet::new();
         for c in &self.challenges {

@@ -74,6 +74,7 @@ fn set(challenges: Vec<Challenge>) -> RuleSet {
     RuleSet {
         version: 1,
         challenges,
+        earning: None,
     }
 }
 
@@ -424,6 +425,7 @@ fn bad_rules_and_events_are_typed_errors() {
     let newer = RuleSet {
         version: 2,
         challenges: vec![],
+        earning: None,
     };
     assert_eq!(
         newer.validate(),
@@ -602,4 +604,85 @@ proptest! {
             prop_assert_eq!(p.left, p.target - p.done);
         }
     }
+}
+
+#[test]
+fn earning_rules_weigh_bonus_lines_discounts_birthdays_and_tiers() {
+    use tessera_core::rules::{EarningBonus, EarningRules};
+    let tea = EarningRules {
+        points_per_euro: 1,
+        bonuses: vec![EarningBonus {
+            filter: Filter {
+                categories: vec!["tea".into()],
+                ..Filter::default()
+            },
+            extra_percent: 100,
+        }],
+        birthday_multiplier_percent: Some(200),
+    };
+    let line = |sku: &str, category: &str, cents: u64| RuleLine {
+        sku: sku.into(),
+        category: Some(category.into()),
+        collection: None,
+        quantity: 1,
+        amount_cents: cents,
+    };
+    let mut basket = RuleEvent {
+        event_id: "p-1".into(),
+        kind: RuleEventKind::Purchase,
+        at_ms: ms("2026-11-20T10:00:00Z"),
+        store_id: Some("st-paris-01".into()),
+        channel: None,
+        amount_cents: 3000,
+        lines: vec![
+            line("sku-darjeeling", "tea", 2000),
+            line("sku-cake", "pastry", 1000),
+        ],
+    };
+    // 20 € of tea counts double: 40 + 10.
+    assert_eq!(tea.points(&basket, 100, false), 50);
+    assert_eq!(EarningRules::per_euro(1).points(&basket, 100, false), 30);
+    // A 10 % discount is spread over the lines.
+    basket.amount_cents = 2700;
+    assert_eq!(tea.points(&basket, 100, false), 45);
+    basket.amount_cents = 3000;
+    // The birthday doubles it, the Gold tier adds half, in whole points.
+    assert_eq!(tea.points(&basket, 100, true), 100);
+    assert_eq!(tea.points(&basket, 150, false), 75);
+    assert_eq!(tea.points(&basket, 150, true), 150);
+    // Without lines the total counts, in whole euros (as the loyalty rules always did).
+    basket.lines.clear();
+    basket.amount_cents = 4599;
+    assert_eq!(tea.points(&basket, 125, false), 56);
+    // Bad earning rules are typed errors.
+    let mut bad = set(vec![]);
+    bad.earning = Some(EarningRules {
+        birthday_multiplier_percent: Some(50),
+        ..tea.clone()
+    });
+    assert!(matches!(
+        bad.validate(),
+        Err(RulesError::Invalid { field, .. }) if field == "earning.birthday_multiplier_percent"
+    ));
+    bad.earning = Some(EarningRules {
+        bonuses: vec![EarningBonus {
+            filter: Filter::default(),
+            extra_percent: 0,
+        }],
+        ..tea
+    });
+    assert!(matches!(bad.validate(), Err(RulesError::Invalid { .. })));
+    let from_json: RuleSet = serde_json::from_str(
+        r#"{"version": 1, "challenges": [], "earning": {"points_per_euro": 2,
+            "bonuses": [{"filter": {"categories": ["tea"]}, "extra_percent": 50}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(from_json.validate(), Ok(()));
+    assert!(
+        serde_json::from_str::<RuleSet>(
+            r#"{"version": 1, "challenges": [], "earning": {"points_per_euro": 2, "x": 1}}"#
+        )
+        .is_err(),
+        "unknown fields are refused"
+    );
 }

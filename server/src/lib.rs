@@ -220,6 +220,7 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::loyalty::put_challenges
         ))
         .routes(routes!(routes::loyalty::ingest_rule_events))
+        .routes(routes!(routes::loyalty::set_birthday))
         .routes(routes!(routes::loyalty::conflicts))
         .layer(DefaultBodyLimit::max(max_admin));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

@@ -493,12 +493,13 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/redemption-conflicts", &["get"]),
         ("/admin/v1/challenges", &["get", "put"]),
         ("/admin/v1/members/{id}/rule-events", &["post"]),
+        ("/admin/v1/members/{id}/birthday", &["put"]),
     ] {
         for m in methods {
             assert!(paths[path][m].is_object(), "{m} {path} documented");
         }
     }
-    assert_eq!(paths.len(), 28, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 29, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

@@ -217,3 +217,42 @@ pub async fn ingest_rule_events(
         Some(Err(problem)) => Err(ApiError::from_problem(problem)),
     }
 }
+
+/// A member's birthday, as the programme's CRM knows it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Birthday {
+    /// `MM-DD`; `null` clears it.
+    pub birthday: Option<String>,
+}
+
+#[utoipa::path(put, path = "/admin/v1/members/{id}/birthday", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    request_body = Birthday,
+    responses(
+        (status = 204, description = "Stored: purchases that day earn the earning rules' birthday multiplier"),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a month and day", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_birthday(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Birthday>,
+) -> Result<StatusCode, ApiError> {
+    if let Some(b) = &body.birthday
+        && crate::storage::rules::month_day(b).is_none()
+    {
+        return Err(ApiError::validation("birthday: MM-DD, a day that exists"));
+    }
+    if state.storage.set_birthday(id, body.birthday).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such member"))
+    }
+}

@@ -358,7 +358,18 @@ pub(crate) fn purchase(
     if let Some(m) = &member_id {
         settle(tx, m, &rules, now_ms)?;
         let tier = tier_state(tx, m, &rules)?.map_or(0, |t| t.tier);
-        points = rules.points_for(req.total_cents, tier);
+        let purchase = tessera_core::rules::RuleEvent::of_purchase(
+            &purchase_id,
+            store_id,
+            &req.lines,
+            req.total_cents,
+            occurred_ms,
+        );
+        points = super::rules::earning(tx, &rules)?.points(
+            &purchase,
+            rules.multiplier(tier),
+            super::rules::is_birthday(tx, m, occurred_ms)?,
+        );
         if points > 0 {
             credit(
                 tx,

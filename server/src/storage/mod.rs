@@ -4,7 +4,7 @@
 mod coupons;
 mod loyalty;
 mod privacy;
-pub(crate) mod rules;
+pub mod rules;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -280,6 +280,13 @@ pub trait Storage: Send + Sync + 'static {
         adjustment: PointsAdjustment,
         now_ms: i64,
     ) -> Result<Option<Result<u64, Problem>>, StorageError>;
+    /// Set or clear a member's birthday (`MM-DD`, checked by the caller); `false` for an unknown
+    /// member.
+    async fn set_birthday(
+        &self,
+        member_id: String,
+        birthday: Option<String>,
+    ) -> Result<bool, StorageError>;
     /// Replace the programme's challenges (sent to phones with the catalog feed).
     async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError>;
     /// The programme's challenges, if any were put.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tessera_core::api::{ActivityEvent, Problem, PurchaseLine, codes};
 use tessera_core::rules::{
-    Badge, ChallengeJoin, ChallengeProgress, FUTURE_SLACK_MS, RuleEvent, RuleReward, RuleSet,
-    evaluate,
+    Badge, ChallengeJoin, ChallengeProgress, EarningRules, FUTURE_SLACK_MS, RuleEvent, RuleReward,
+    RuleSet, evaluate,
 };
 
 use super::coupons::{Origin, issue, live_offer};
@@ -74,6 +74,70 @@ pub(crate) fn history(c: &Connection, member_id: &str) -> Result<Vec<RuleEvent>,
     }
     events.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
     Ok(events)
+}
+
+/// How purchases earn points: the rule set's earning rules, else the loyalty rules' points per
+/// euro.
+pub(crate) fn earning(
+    c: &Connection,
+    loyalty: &tessera_core::loyalty::LoyaltyRules,
+) -> Result<EarningRules, StorageError> {
+    Ok(rule_set(c)?
+        .and_then(|r| r.earning)
+        .unwrap_or_else(|| EarningRules::per_euro(loyalty.points_per_euro)))
+}
+
+/// Whether `at_ms` is the member's birthday in their time zone (29 February: the 28th in
+/// other years).
+pub(crate) fn is_birthday(
+    c: &Connection,
+    member_id: &str,
+    at_ms: i64,
+) -> Result<bool, StorageError> {
+    let birthday: Option<String> = c
+        .prepare_cached("SELECT birthday FROM member WHERE id = ?1")?
+        .query_row([member_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let Some((month, day)) = birthday.as_deref().and_then(month_day) else {
+        return Ok(false);
+    };
+    let tz = super::privacy::preferences(c, member_id)?.timezone;
+    let Ok(zone) = jiff::tz::TimeZone::get(&tz) else {
+        return Ok(false);
+    };
+    let Ok(at) = jiff::Timestamp::from_millisecond(at_ms) else {
+        return Ok(false);
+    };
+    let date = at.to_zoned_datetime(zone).date();
+    let day = if (month, day) == (2, 29) && !date.in_leap_year() {
+        28
+    } else {
+        day
+    };
+    Ok(date.month() == month && date.day() == day)
+}
+
+/// `MM-DD` as a month and a day that exist in some year.
+pub fn month_day(s: &str) -> Option<(i8, i8)> {
+    let (m, d) = s.split_once('-')?;
+    if m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (m, d): (i8, i8) = (m.parse().ok()?, d.parse().ok()?);
+    jiff::civil::Date::new(2024, m, d).ok().map(|_| (m, d))
+}
+
+/// Set or clear the member's birthday; `false` for an unknown member.
+pub(crate) fn set_birthday(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    birthday: Option<&str>,
+) -> Result<bool, StorageError> {
+    Ok(tx
+        .prepare_cached("UPDATE member SET birthday = ?2 WHERE id = ?1")?
+        .execute(params![member_id, birthday])?
+        == 1)
 }
 
 /// The opt-in challenges the member joined.

@@ -69,3 +69,6 @@ CREATE TABLE rule_event (
     PRIMARY KEY (member_id, event_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX purchase_member ON purchase (member_id, occurred_at) WHERE member_id IS NOT NULL;
+
+-- The member's birthday (`MM-DD`), from the programme's CRM: purchases that day may earn more.
+ALTER TABLE member ADD COLUMN birthday TEXT;

@@ -947,6 +947,15 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn set_birthday(
+        &self,
+        member_id: String,
+        birthday: Option<String>,
+    ) -> Result<bool, StorageError> {
+        self.write(move |tx| super::rules::set_birthday(tx, &member_id, birthday.as_deref()))
+            .await
+    }
+
     async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError> {
         let data = json(&rules)?;
         self.write(move |tx| put_entity(tx, EntityKind::Rules, "rules", Some(&data)))

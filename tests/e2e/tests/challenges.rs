@@ -457,3 +457,92 @@ proptest! {
         prop_assert_eq!(phone.challenges().unwrap().challenges, state.challenges);
     }
 }
+
+#[test]
+fn earning_rules_in_the_rule_set_price_purchases_with_bonuses_and_birthdays() {
+    let server = Server::start();
+    put_rules(
+        &server,
+        &json!({"version": 1, "challenges": [], "earning": {
+            "points_per_euro": 1,
+            "bonuses": [{"filter": {"categories": ["tea"]}, "extra_percent": 100}],
+            "birthday_multiplier_percent": 200}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+    phone.enrol(&server.url(), "Inès", device()).unwrap();
+    let card = phone.card().unwrap().card_number;
+    let member = phone.sync_status().unwrap().member_id.unwrap();
+    let till = Till::open(
+        dir.path().join("till.journal"),
+        &server.url(),
+        &till_token(&server, "st-paris-01"),
+        "st-paris-01",
+    )
+    .unwrap();
+    let basket = |receipt: &str| PurchaseRequest {
+        receipt: receipt.into(),
+        card_number: Some(card.clone()),
+        lines: vec![
+            PurchaseLine {
+                sku: "sku-darjeeling".into(),
+                category: Some("tea".into()),
+                collection: None,
+                quantity: 1,
+                amount_cents: 2000,
+            },
+            PurchaseLine {
+                sku: "sku-cake".into(),
+                category: Some("pastry".into()),
+                collection: None,
+                quantity: 1,
+                amount_cents: 1000,
+            },
+        ],
+        total_cents: 3000,
+        occurred_offline_at: None,
+    };
+    let earned = |receipt: &str| match till.record_purchase(&basket(receipt)).unwrap() {
+        Done::Online(r) => r.points_earned,
+        Done::Offline => panic!("the server is up"),
+    };
+    // 20 € of tea counts double: 40 + 10.
+    assert_eq!(earned("E-1"), 50);
+    // Today is her birthday (in her time zone, UTC by default): twice that.
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    let path = format!("/admin/v1/members/{member}/birthday");
+    let birthday = format!("{:02}-{:02}", today.month(), today.day());
+    let (s, b) = admin(
+        reqwest::Method::PUT,
+        &server,
+        &path,
+        json!({"birthday": birthday}),
+    );
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(earned("E-2"), 100);
+    let other = if today.month() == 1 { "02-01" } else { "01-15" };
+    admin(
+        reqwest::Method::PUT,
+        &server,
+        &path,
+        json!({"birthday": other}),
+    );
+    assert_eq!(earned("E-3"), 50);
+    // A day that does not exist, and a member who does not.
+    let (s, _) = admin(
+        reqwest::Method::PUT,
+        &server,
+        &path,
+        json!({"birthday": "02-30"}),
+    );
+    assert_eq!(s, 422);
+    let (s, _) = admin(
+        reqwest::Method::PUT,
+        &server,
+        "/admin/v1/members/nobody/birthday",
+        json!({"birthday": null}),
+    );
+    assert_eq!(s, 404);
+}
