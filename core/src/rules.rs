@@ -103,6 +103,39 @@ impl EarningRules {
         Ok(())
     }
 
+    /// The sum over `purchase`'s lines of their cents times their percent (100 plus the first
+    /// matching bonus).
+    fn weighted_lines(&self, purchase: &RuleEvent) -> u128 {
+        if purchase.lines.is_empty() {
+            return 0;
+        }
+        let mut ids = Interner::default();
+        let mut events = Events::default();
+        let index = events.push(
+            purchase,
+            Local::at(purchase.at_ms, 0),
+            &mut ids,
+            Needs::all(),
+        );
+        let event = events.list[index];
+        let bonuses: Vec<(CFilter, u32)> = self
+            .bonuses
+            .iter()
+            .map(|b| (CFilter::new(&b.filter, &mut ids), b.extra_percent))
+            .collect();
+        events
+            .lines_of(&event)
+            .iter()
+            .map(|l| {
+                let extra = bonuses
+                    .iter()
+                    .find(|(f, _)| f.matches(&event, std::slice::from_ref(l)))
+                    .map_or(0, |(_, e)| *e);
+                u128::from(l.amount_cents) * (100 + u128::from(extra))
+            })
+            .sum()
+    }
+
     /// The points `purchase` earns at a tier whose multiplier is `tier_percent`, `birthday` if
     /// it is the member's birthday. Line amounts weighted by their bonus are scaled to what
     /// was paid (discounts spread over the lines), counted in whole euros, then multiplied.
@@ -113,37 +146,13 @@ impl EarningRules {
             .iter()
             .map(|l| u128::from(l.amount_cents))
             .sum();
-        // Cents times percent: 100 for a line without a bonus.
-        let weighted: u128 = if lines == 0 {
-            paid * 100
-        } else {
-            let mut ids = Interner::default();
-            let mut events = Events::default();
-            let index = events.push(
-                purchase,
-                Local::at(purchase.at_ms, 0),
-                &mut ids,
-                Needs::all(),
-            );
-            let event = events.list[index];
-            let bonuses: Vec<(CFilter, u32)> = self
-                .bonuses
-                .iter()
-                .map(|b| (CFilter::new(&b.filter, &mut ids), b.extra_percent))
-                .collect();
-            let per_line: u128 = events
-                .lines_of(&event)
-                .iter()
-                .map(|l| {
-                    let extra = bonuses
-                        .iter()
-                        .find(|(f, _)| f.matches(&event, std::slice::from_ref(l)))
-                        .map_or(0, |(_, e)| *e);
-                    u128::from(l.amount_cents) * (100 + u128::from(extra))
-                })
-                .sum();
-            per_line * paid / lines
-        };
+        // Each line's cents times its percent (100 without a bonus), scaled to what was paid;
+        // without lines (or lines worth nothing) the total at 100 %.
+        let weighted = self
+            .weighted_lines(purchase)
+            .saturating_mul(paid)
+            .checked_div(lines)
+            .unwrap_or(paid * 100);
         let euros = weighted / 10_000;
         let birthday = if birthday {
             self.birthday_multiplier_percent.unwrap_or(100)
