@@ -693,6 +693,44 @@ impl Hits {
             .get(index / 64)
             .is_some_and(|w| w & (1 << (index % 64)) != 0)
     }
+
+    /// The words covering `[a, b)`, each masked to the range, with their first index.
+    fn range(&self, a: usize, b: usize) -> impl Iterator<Item = (usize, u64)> + '_ {
+        (a / 64..b.div_ceil(64).min(self.0.len())).map(move |w| {
+            let mut word = self.0[w];
+            if w == a / 64 {
+                word &= u64::MAX << (a % 64);
+            }
+            if w == b / 64 {
+                word &= !(u64::MAX << (b % 64));
+            }
+            (w * 64, word)
+        })
+    }
+
+    /// How many events in `[a, b)` it matched.
+    fn count(&self, a: usize, b: usize) -> u64 {
+        self.range(a, b)
+            .map(|(_, w)| u64::from(w.count_ones()))
+            .sum()
+    }
+
+    /// The `n`-th (from 1) event in `[a, b)` it matched.
+    fn nth(&self, a: usize, b: usize, n: u64) -> Option<usize> {
+        let mut left = n;
+        for (first, mut word) in self.range(a, b) {
+            let here = u64::from(word.count_ones());
+            if left > here {
+                left -= here;
+                continue;
+            }
+            for _ in 1..left {
+                word &= word - 1;
+            }
+            return Some(first + word.trailing_zeros() as usize);
+        }
+        None
+    }
 }
 
 impl CFilter {
@@ -1377,6 +1415,24 @@ struct Tracker {
 }
 
 impl Tracker {
+    /// Completed by event `event_id` at `at` in window `instance`: recorded, counting afresh.
+    fn complete(&mut self, c: &Challenge, instance: i64, event_id: &str, at: i64) -> Completion {
+        self.completions.push(at);
+        if !matches!(c.window, Window::RollingDays { .. }) {
+            // A rolling window has no next period: a repeatable one starts again at once.
+            self.completed_instance = Some(instance);
+        }
+        self.acc.reset();
+        self.recent.clear();
+        Completion {
+            challenge_id: c.id.clone(),
+            event_id: event_id.to_owned(),
+            at_ms: at,
+            reward: c.reward.clone(),
+            badge: c.badge.clone(),
+        }
+    }
+
     /// Completed as often as `repeat` allows: ever, or in window `instance`.
     fn exhausted(&self, repeat: &Repeat, instance: Option<i64>) -> bool {
         match repeat {
@@ -1512,20 +1568,94 @@ fn step(
     if !t.acc.met() {
         return None;
     }
-    t.completions.push(at);
-    if !matches!(c.window, Window::RollingDays { .. }) {
-        // A rolling window has no next period: a repeatable one starts again at once.
-        t.completed_instance = Some(instance);
+    Some(t.complete(c, instance, event_id, at))
+}
+
+/// A whole history for one challenge with a calendar window, as [`evaluate`] walks it.
+struct History<'a> {
+    cx: &'a Ctx<'a>,
+    tz: &'a jiff::tz::TimeZone,
+    /// The events one of the challenge's filters matched, as bits.
+    matched: &'a [u64],
+    ids: &'a [&'a str],
+}
+
+/// Evaluate a challenge with a calendar window over a whole history, window by window: the
+/// events of one week or month are an index range (events are in time order and calendar
+/// periods follow it). A goal that only counts events is the population count of each part's
+/// filter bits there, completed at the event where the last part reaches its target; other
+/// goals count the window's events one after another until met. The same result as stepping
+/// event by event (the property tests compare it with [`Engine::apply`]) without checking the
+/// window and the repeat rule at each event.
+fn by_window(
+    c: &Challenge,
+    p: &Prepared,
+    t: &mut Tracker,
+    h: &History,
+    mut done: impl FnMut(usize, Completion),
+) {
+    let History {
+        cx,
+        tz,
+        matched,
+        ids,
+    } = *h;
+    let counting = p.goal.parts.iter().all(|p| matches!(p, Part::Count { .. }));
+    let period = match c.window {
+        Window::CalendarWeek => Period::Week,
+        _ => Period::Month,
+    };
+    let when = &cx.events.when;
+    let mut from = when.partition_point(|(at, _)| *at < p.counts_from);
+    while let Some(a) = next_bit(matched, from) {
+        let instance = when[a].1.period(period);
+        let b = period_start(period, instance + 1, tz)
+            .map_or(when.len(), |end| when.partition_point(|(at, _)| *at < end))
+            .max(a + 1);
+        from = b;
+        if t.exhausted(&c.repeat, Some(instance)) {
+            continue;
+        }
+        t.instance = Some(instance);
+        t.acc.reset();
+        // The event at which the goal is met, if it is in the window.
+        let completed_at = if counting {
+            t.acc.0.iter().try_fold(a, |at, (part, _)| match *part {
+                Part::Count { filter, target } => {
+                    cx.hits[filter].nth(a, b, target).map(|k| at.max(k))
+                }
+                _ => None,
+            })
+        } else {
+            let mut next = a;
+            loop {
+                let Some(k) = next_bit(matched, next).filter(|&k| k < b) else {
+                    break None;
+                };
+                t.acc.change(cx, k, false);
+                if t.acc.met() {
+                    break Some(k);
+                }
+                next = k + 1;
+            }
+        };
+        match completed_at {
+            Some(k) => {
+                done(k, t.complete(c, instance, ids[k], when[k].0));
+                if t.finished(&c.repeat) {
+                    return;
+                }
+            }
+            None if counting => {
+                for (part, tally) in &mut t.acc.0 {
+                    if let (Part::Count { filter, .. }, Tally::Count(n)) = (part, tally) {
+                        *n = cx.hits[*filter].count(a, b);
+                    }
+                }
+            }
+            None => {}
+        }
     }
-    t.acc.reset();
-    t.recent.clear();
-    Some(Completion {
-        challenge_id: c.id.clone(),
-        event_id: event_id.to_owned(),
-        at_ms: at,
-        reward: c.reward.clone(),
-        badge: c.badge.clone(),
-    })
 }
 
 /// The first set bit at or after `from`.
@@ -1867,6 +1997,16 @@ pub fn evaluate(
             }
             matched.iter_mut().zip(words).for_each(|(m, w)| *m |= w);
         }
+        if matches!(c.window, Window::CalendarWeek | Window::CalendarMonth) {
+            let history = History {
+                cx: &cx,
+                tz: &engine.tz,
+                matched: &matched,
+                ids: &ids,
+            };
+            by_window(c, p, t, &history, |k, done| found.push((k, i, done)));
+            continue;
+        }
         let mut from = 0;
         while let Some(index) = next_bit(&matched, from) {
             from = index + 1;
@@ -1874,19 +2014,6 @@ pub fn evaluate(
                 found.push((index, i, done));
                 if t.finished(&c.repeat) {
                     break;
-                }
-                // Done for this calendar week or month: on to the next one.
-                let next = match (&c.window, t.instance) {
-                    (Window::CalendarWeek, Some(w)) => {
-                        period_start(Period::Week, w + 1, &engine.tz)
-                    }
-                    (Window::CalendarMonth, Some(m)) => {
-                        period_start(Period::Month, m + 1, &engine.tz)
-                    }
-                    _ => None,
-                };
-                if let Some(next) = next {
-                    from = from.max(cx.events.when.partition_point(|(at, _)| *at < next));
                 }
             }
         }
