@@ -6,12 +6,14 @@
 //! The load generator runs in this process on its own single-thread runtime, so on a 2-core
 //! machine it competes with the server for the CPU: the figures are a floor.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tessera_core::api::{API_VERSION, API_VERSION_HEADER, EnrolRequest, EnrolResponse};
+use tessera_core::api::{API_VERSION, API_VERSION_HEADER};
 use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
 use tessera_server::{AppState, RunningServer, ServerConfig};
@@ -95,29 +97,11 @@ fn mutations(c: &mut Criterion) {
         .build()
         .unwrap();
     // One member per lane: the in-flight guard and the key store are per member.
-    let tokens = rt.block_on(async {
-        let mut tokens = Vec::new();
-        for i in 0..32 {
-            let enrolled: EnrolResponse = http
-                .post(format!("{url}/v1/enrol"))
-                .header(API_VERSION_HEADER, API_VERSION)
-                .json(&EnrolRequest {
-                    holder_name: format!("Bench {i}"),
-                    device: tessera_core::DeviceInfo {
-                        platform: tessera_core::api::Platform::Other,
-                        app_version: "bench".into(),
-                    },
-                })
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            tokens.push(enrolled.tokens.access_token);
-        }
-        tokens
-    });
+    let tokens = rt
+        .block_on(common::enrol(&http, &url, 32))
+        .into_iter()
+        .map(|e| e.tokens.access_token)
+        .collect();
     let load = Arc::new(Load {
         rt,
         http,

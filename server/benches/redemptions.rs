@@ -6,13 +6,13 @@
 //! the core till's offline check including its journal lookup. The load generator runs in this
 //! process on the same 2 cores: the figures are a floor.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use tessera_core::api::{
-    API_VERSION, API_VERSION_HEADER, CouponState, EnrolRequest, EnrolResponse, Mutation,
-};
+use tessera_core::api::{CouponState, Mutation};
 use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
 use tessera_server::{AppState, RunningServer, ServerConfig};
@@ -38,29 +38,11 @@ fn redemptions(c: &mut Criterion) {
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
-    let members: Vec<String> = rt.block_on(async {
-        let mut ids = Vec::new();
-        for i in 0..MEMBERS {
-            let e: EnrolResponse = http
-                .post(format!("{url}/v1/enrol"))
-                .header(API_VERSION_HEADER, API_VERSION)
-                .json(&EnrolRequest {
-                    holder_name: format!("Bench {i}"),
-                    device: tessera_core::DeviceInfo {
-                        platform: tessera_core::api::Platform::Other,
-                        app_version: "bench".into(),
-                    },
-                })
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            ids.push(e.member_id);
-        }
-        ids
-    });
+    let members: Vec<String> = rt
+        .block_on(common::enrol(&http, &url, MEMBERS))
+        .into_iter()
+        .map(|e| e.member_id)
+        .collect();
     let tokens: Vec<String> = (0..TILLS)
         .map(|i| {
             let token = format!("bench-till-token-{i:04}");

@@ -8,13 +8,14 @@
 //! The load generator runs in this process on its own single-thread runtime, so on a 2-core
 //! machine it competes with the server for the CPU: the figures are a floor.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
-use tessera_core::api::{API_VERSION, API_VERSION_HEADER, EnrolRequest, EnrolResponse};
 use tessera_core::rules::{RuleEvent, RuleEventKind, RuleLine, RuleSet};
 use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
@@ -155,29 +156,11 @@ fn ingestion(c: &mut Criterion) {
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
-    let members = rt.block_on(async {
-        let mut members = Vec::new();
-        for i in 0..MEMBERS {
-            let enrolled: EnrolResponse = http
-                .post(format!("{url}/v1/enrol"))
-                .header(API_VERSION_HEADER, API_VERSION)
-                .json(&EnrolRequest {
-                    holder_name: format!("Bench {i}"),
-                    device: tessera_core::DeviceInfo {
-                        platform: tessera_core::api::Platform::Other,
-                        app_version: "bench".into(),
-                    },
-                })
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            members.push(enrolled.member_id);
-        }
-        members
-    });
+    let members: Vec<String> = rt
+        .block_on(common::enrol(&http, &url, MEMBERS))
+        .into_iter()
+        .map(|e| e.member_id)
+        .collect();
     // 200 events over the last 60 days per member, in one batch each.
     let now = jiff::Timestamp::now().as_millisecond();
     let mut n = 0;
