@@ -479,10 +479,12 @@ impl RuleEvent {
         }
     }
 
-    /// Rules every event obeys wherever it comes from (ids, at most 500 lines).
+    /// Rules every event obeys wherever it comes from (ids, a time the calendar knows, at most
+    /// 500 lines). Its time against a clock is the evaluator's check (`EventInFuture`).
     pub fn validate(&self) -> Result<(), RulesError> {
         let check = |field, id: &str| check_id(field, id).map_err(invalid);
         check("event.event_id", &self.event_id)?;
+        check_time(self, i64::MAX)?;
         if let Some(s) = &self.store_id {
             check("event.store_id", s)?;
         }

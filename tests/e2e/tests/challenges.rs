@@ -312,6 +312,15 @@ fn bad_rules_and_bad_events_get_typed_problems() {
     );
     let (s, _) = admin(reqwest::Method::POST, &server, &path, json!({"events": []}));
     assert_eq!(s, 422);
+    // A time no calendar holds would poison every later evaluation: refused at the door.
+    let (s, p) = admin(
+        reqwest::Method::POST,
+        &server,
+        &path,
+        json!({"events": [event("e-0", i64::MIN / 2)]}),
+    );
+    assert_eq!(s, 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("event.at_ms"), "{p}");
     let (s, _) = admin(
         reqwest::Method::POST,
         &server,
