@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tessera_core::api::{API_VERSION, API_VERSION_HEADER};
-use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
-use tessera_server::{AppState, RunningServer, ServerConfig};
 
 /// Requests per measured iteration.
 const BATCH: u64 = 256;
@@ -81,19 +79,9 @@ fn mutations(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    setup
-        .block_on(storage.load_catalog(tessera_server::seed::catalog().unwrap()))
-        .unwrap();
-    let state = AppState::new(Arc::new(storage), ServerConfig::default());
-    let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state, 2).unwrap();
-    let url = server.url();
-
+    let (server, url, http) = common::serve(&storage, &setup);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
         .build()
         .unwrap();
     // One member per lane: the in-flight guard and the key store are per member.

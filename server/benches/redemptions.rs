@@ -15,7 +15,6 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use tessera_core::api::{CouponState, Mutation};
 use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
-use tessera_server::{AppState, RunningServer, ServerConfig};
 
 const OFFERS: [&str; 4] = ["of-002", "of-009", "of-012", "of-025"];
 const MEMBERS: usize = 64;
@@ -29,15 +28,7 @@ fn redemptions(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(storage.load_catalog(tessera_server::seed::catalog().unwrap()))
-        .unwrap();
-    let state = AppState::new(Arc::new(storage.clone()), ServerConfig::default());
-    let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state, 2).unwrap();
-    let url = server.url();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
+    let (server, url, http) = common::serve(&storage, &rt);
     let members: Vec<String> = rt
         .block_on(common::enrol(&http, &url, MEMBERS))
         .into_iter()

@@ -19,7 +19,6 @@ use serde_json::json;
 use tessera_core::rules::{RuleEvent, RuleEventKind, RuleLine, RuleSet};
 use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
-use tessera_server::{AppState, RunningServer, ServerConfig};
 
 /// Events per measured iteration.
 const BATCH: u64 = 256;
@@ -134,26 +133,17 @@ impl Load {
 }
 
 fn ingestion(c: &mut Criterion) {
-    let storage = Arc::new(SqliteStorage::temporary().unwrap());
+    let storage = SqliteStorage::temporary().unwrap();
     let setup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    setup
-        .block_on(storage.load_catalog(tessera_server::seed::catalog().unwrap()))
-        .unwrap();
+    let (server, url, http) = common::serve(&storage, &setup);
     setup
         .block_on(storage.put_challenge_rules(programme()))
         .unwrap();
-    let state = AppState::new(storage.clone(), ServerConfig::default());
-    let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state, 2).unwrap();
-    let url = server.url();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
         .build()
         .unwrap();
     let members: Vec<String> = rt

@@ -26,3 +26,26 @@ pub async fn enrol(http: &reqwest::Client, url: &str, n: usize) -> Vec<EnrolResp
     }
     enrolled
 }
+
+/// Load the seed catalog into `storage` and serve it with 2 workers on a free loopback port:
+/// the server, its URL and a client with room for many connections.
+pub fn serve(
+    storage: &tessera_server::storage::sqlite::SqliteStorage,
+    rt: &tokio::runtime::Runtime,
+) -> (tessera_server::RunningServer, String, reqwest::Client) {
+    use tessera_server::storage::Storage;
+    rt.block_on(storage.load_catalog(tessera_server::seed::catalog().unwrap()))
+        .unwrap();
+    let state = tessera_server::AppState::new(
+        std::sync::Arc::new(storage.clone()),
+        tessera_server::ServerConfig::default(),
+    );
+    let server =
+        tessera_server::RunningServer::start("127.0.0.1:0".parse().unwrap(), state, 2).unwrap();
+    let url = server.url();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    (server, url, http)
+}

@@ -159,3 +159,13 @@ pub fn big_catalog(stores: usize, offers: usize) -> Catalog {
         .collect();
     c
 }
+
+/// A till of `store` registered at `server`, its journal at `journal`, online.
+pub fn open_till(
+    server: &Server,
+    journal: impl AsRef<std::path::Path>,
+    store: &str,
+) -> tessera_core::till::Till {
+    tessera_core::till::Till::open(journal, &server.url(), &till_token(server, store), store)
+        .unwrap()
+}

@@ -15,8 +15,8 @@ use tessera_core::Tessera;
 use tessera_core::api::{EventKind, MemberState, PointsKind, PurchaseLine, PurchaseRequest};
 use tessera_core::preferences::Preferences;
 use tessera_core::rules::{RuleEvent, RuleEventKind, RuleSet, evaluate};
-use tessera_core::till::{Done, Till};
-use tessera_e2e::{ADMIN_TOKEN, Server, device, till_token};
+use tessera_core::till::Done;
+use tessera_e2e::{ADMIN_TOKEN, Server, device, open_till};
 
 fn admin(method: reqwest::Method, server: &Server, path: &str, body: Value) -> (u16, Value) {
     let resp = Client::new()
@@ -135,13 +135,7 @@ fn the_phone_counts_offline_the_server_pays_once_and_after_sync_they_agree() {
     assert_eq!(state.wallet[0].offer_id, "of-012");
 
     // Till purchases: three different autumn products this month pay 100 points, once.
-    let till = Till::open(
-        dir.path().join("till.journal"),
-        &server.url(),
-        &till_token(&server, "st-paris-01"),
-        "st-paris-01",
-    )
-    .unwrap();
+    let till = open_till(&server, dir.path().join("till.journal"), "st-paris-01");
     let buy = |receipt: &str, skus: &[&str]| match till
         .record_purchase(&autumn(receipt, &card, skus))
         .unwrap()
@@ -482,13 +476,7 @@ fn earning_rules_in_the_rule_set_price_purchases_with_bonuses_and_birthdays() {
     phone.enrol(&server.url(), "Inès", device()).unwrap();
     let card = phone.card().unwrap().card_number;
     let member = phone.sync_status().unwrap().member_id.unwrap();
-    let till = Till::open(
-        dir.path().join("till.journal"),
-        &server.url(),
-        &till_token(&server, "st-paris-01"),
-        "st-paris-01",
-    )
-    .unwrap();
+    let till = open_till(&server, dir.path().join("till.journal"), "st-paris-01");
     let basket = |receipt: &str| PurchaseRequest {
         receipt: receipt.into(),
         card_number: Some(card.clone()),

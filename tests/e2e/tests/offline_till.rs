@@ -11,7 +11,7 @@ use tessera_core::api::{CouponState, PurchaseLine, PurchaseRequest, codes};
 use tessera_core::coupon::CouponError;
 use tessera_core::till::{Done, Till, TillError};
 use tessera_e2e::proxy::Proxy;
-use tessera_e2e::{ADMIN_TOKEN, Server, dead_url, device, till_token};
+use tessera_e2e::{ADMIN_TOKEN, Server, dead_url, device, open_till, till_token};
 
 const OFFER: &str = "of-009"; // in store, every shop, must be clipped
 
@@ -274,13 +274,7 @@ fn journaled_purchases_are_reported_once_and_offline_voids_drop_what_was_never_s
     ));
     // Another till of the shop voids R-3 (never seen by it): the server does, the coupon is
     // usable again.
-    let other = Till::open(
-        dir.path().join("other.journal"),
-        &server.url(),
-        &till_token(&server, "st-paris-01"),
-        "st-paris-01",
-    )
-    .unwrap();
+    let other = open_till(&server, dir.path().join("other.journal"), "st-paris-01");
     match other.void("R-3").unwrap() {
         Done::Online(r) => assert_eq!(r.coupons_restored.len(), 1),
         Done::Offline => panic!("voided on the server, not only in a journal"),

@@ -10,7 +10,7 @@ use tessera_core::api::{
     CouponState, PointsKind, PurchaseLine, PurchaseRequest, ReturnRequest, codes,
 };
 use tessera_core::till::{Done, Till, TillError};
-use tessera_e2e::{ADMIN_TOKEN, Server, device, till_token};
+use tessera_e2e::{ADMIN_TOKEN, Server, device, open_till, till_token};
 
 fn admin(method: reqwest::Method, server: &Server, path: &str, body: Value) -> (u16, Value) {
     let resp = Client::new()
@@ -92,20 +92,8 @@ fn shop() -> Shop {
         .unwrap();
     let card = phone.card().unwrap().card_number;
     let member = phone.sync_status().unwrap().member_id.unwrap();
-    let till = Till::open(
-        dir.path().join("paris.journal"),
-        &server.url(),
-        &till_token(&server, "st-paris-01"),
-        "st-paris-01",
-    )
-    .unwrap();
-    let web = Till::open(
-        dir.path().join("web.journal"),
-        &server.url(),
-        &till_token(&server, "web"),
-        "web",
-    )
-    .unwrap();
+    let till = open_till(&server, dir.path().join("paris.journal"), "st-paris-01");
+    let web = open_till(&server, dir.path().join("web.journal"), "web");
     Shop {
         server,
         _dir: dir,

@@ -7,7 +7,7 @@ use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use tessera_core::Tessera;
 use tessera_core::api::CouponState;
-use tessera_e2e::{ADMIN_TOKEN, Server, device, till_token};
+use tessera_e2e::{ADMIN_TOKEN, Server, device, open_till, till_token};
 
 const OFFER: &str = "of-009"; // in store, every shop, must be clipped
 
@@ -200,7 +200,7 @@ fn bad_codes_are_refused_with_reasons_and_retries_replay_the_first_answer() {
 #[test]
 fn the_core_till_verifies_offline_and_redeems_once() {
     use tessera_core::coupon::CouponError;
-    use tessera_core::till::{Done, Till, TillError};
+    use tessera_core::till::{Done, TillError};
     let server = Server::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
@@ -208,20 +208,8 @@ fn the_core_till_verifies_offline_and_redeems_once() {
     t.enrol(&url, "Chloé Martin", device()).unwrap();
     let member = t.sync_status().unwrap().member_id.unwrap();
     let code = fresh_coupon(&t);
-    let paris = Till::open(
-        dir.path().join("paris.till"),
-        &url,
-        &till_token(&server, "st-paris-01"),
-        "st-paris-01",
-    )
-    .unwrap();
-    let lyon = Till::open(
-        dir.path().join("lyon.till"),
-        &url,
-        &till_token(&server, "st-lyon-01"),
-        "st-lyon-01",
-    )
-    .unwrap();
+    let paris = open_till(&server, dir.path().join("paris.till"), "st-paris-01");
+    let lyon = open_till(&server, dir.path().join("lyon.till"), "st-lyon-01");
     // Offline checks first: the card scanned with the coupon must be its member's.
     assert_eq!(
         paris.verify(&code, Some(&member), 100).unwrap().offer_id,
