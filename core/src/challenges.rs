@@ -60,7 +60,8 @@ pub(crate) fn rule_set(conn: &Connection) -> Result<Option<RuleSet>> {
 }
 
 /// Evaluate the challenges at `now_ms`, the device's clock (or the latest event's time when the
-/// server's events are ahead of a slow device clock).
+/// server's events are ahead of a slow device clock). `state` is the cached member state (its
+/// joins and badges); the rule history is read from its own column.
 pub(crate) fn view(
     conn: &Connection,
     state: Option<&MemberState>,
@@ -74,13 +75,15 @@ pub(crate) fn view(
             estimated: false,
         });
     };
-    let mut events: Vec<RuleEvent> = state.map(|s| s.rule_events.clone()).unwrap_or_default();
+    let mut events: Vec<RuleEvent> = crate::sync::local::rule_events(conn)?;
     let mut joined: BTreeMap<String, i64> = state
         .into_iter()
         .flat_map(|s| &s.joined_challenges)
         .map(|j| (j.challenge_id.clone(), j.joined_at_ms))
         .collect();
-    let mut unsent = Vec::new();
+    // Unsent events by id (their completions are estimates), and whether anything is unsent.
+    let mut unsent = rustc_hash::FxHashSet::default();
+    let mut pending = false;
     let mut stmt = conn
         .prepare_cached(
             "SELECT body FROM outbox
@@ -95,8 +98,9 @@ pub(crate) fn view(
         match serde_json::from_str::<Mutation>(&body) {
             Ok(Mutation::RecordEvent { event }) => {
                 if let Some(e) = RuleEvent::of_activity(&event) {
-                    unsent.push(e.event_id.clone());
+                    unsent.insert(e.event_id.clone());
                     events.push(e);
+                    pending = true;
                 }
             }
             Ok(Mutation::JoinChallenge {
@@ -106,7 +110,7 @@ pub(crate) fn view(
                 if let Ok(at) = crate::catalog::parse_instant("joined_at", &joined_at) {
                     joined.entry(challenge_id).or_insert(at.as_millisecond());
                 }
-                unsent.push(String::new());
+                pending = true;
             }
             // Written by this build's own queue: anything else is not the rules' business.
             _ => {}
@@ -135,7 +139,7 @@ pub(crate) fn view(
     Ok(ChallengesView {
         challenges: evaluation.progress,
         badges,
-        estimated: !unsent.is_empty(),
+        estimated: pending,
     })
 }
 

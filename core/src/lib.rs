@@ -927,7 +927,9 @@ impl Tessera {
 
     // ----- cached reads -----
 
-    /// The member's state as the server last sent it; none before the first sync.
+    /// The member's state as the server last sent it; none before the first sync. Its
+    /// `rule_events` are left empty (the history can be long and every screen reads the state):
+    /// `challenges()` is what uses them.
     pub fn member_state(&self) -> Result<Option<CachedMemberState>> {
         Ok(self
             .db

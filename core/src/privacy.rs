@@ -593,7 +593,7 @@ pub(crate) fn export_device(conn: &Connection) -> Result<serde_json::Value> {
         "generated_at": jiff::Timestamp::now().to_string(),
         "session": table("SELECT server_url, member_id, device_id FROM session")?,
         "card": table("SELECT * FROM member_card")?,
-        "member_state": table("SELECT data, as_of FROM member_state")?,
+        "member_state": table("SELECT data, as_of, rule_events FROM member_state")?,
         "consent_records": consent_history(conn)?,
         "preferences": stored_preferences(conn)?,
         "activity": table("SELECT * FROM activity ORDER BY occurred_at")?,

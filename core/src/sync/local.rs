@@ -402,9 +402,16 @@ pub(crate) fn write_member_state(
     version: Option<i64>,
     now: i64,
 ) -> Result<(), StorageError> {
+    // The rule history is stored apart: `member_state` is read by every screen.
+    let events = to_json(&state.rule_events)?;
+    let rest = MemberState {
+        rule_events: Vec::new(),
+        ..state.clone()
+    };
     tx.execute(
-        "INSERT OR REPLACE INTO member_state (id, data, as_of) VALUES (1, ?1, ?2)",
-        params![to_json(state)?, now],
+        "INSERT OR REPLACE INTO member_state (id, data, as_of, rule_events)
+         VALUES (1, ?1, ?2, ?3)",
+        params![to_json(&rest)?, now, events],
     )
     .map_err(st)?;
     tx.execute(
@@ -433,6 +440,22 @@ pub(crate) fn member_version(conn: &Connection) -> Result<Option<i64>, StorageEr
     .map_err(st)
 }
 
+/// The member's rule history as the server last sent it (empty before the first sync).
+pub(crate) fn rule_events(conn: &Connection) -> Result<Vec<crate::rules::RuleEvent>, StorageError> {
+    let data: Option<String> = conn
+        .query_row(
+            "SELECT rule_events FROM member_state WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(st)?;
+    data.map_or(Ok(Vec::new()), |d| {
+        serde_json::from_str(&d).map_err(|_| StorageError::Corrupt)
+    })
+}
+
+/// The cached member state, without its rule history (see [`rule_events`]).
 pub(crate) fn member_state(conn: &Connection) -> Result<Option<(MemberState, i64)>, StorageError> {
     let row: Option<(String, i64)> = conn
         .query_row(

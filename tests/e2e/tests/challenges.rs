@@ -42,6 +42,18 @@ fn member_state(phone: &Tessera) -> MemberState {
     phone.member_state().unwrap().expect("synced").state
 }
 
+/// The member as the server holds it (with the rule history the phone keeps apart).
+fn server_state(server: &Server, member: &str) -> MemberState {
+    let (status, export) = admin(
+        reqwest::Method::GET,
+        server,
+        &format!("/admin/v1/members/{member}/export"),
+        Value::Null,
+    );
+    assert_eq!(status, 200, "{export}");
+    serde_json::from_value(export["member"].clone()).unwrap()
+}
+
 fn programme() -> Value {
     json!({"version": 1, "challenges": [
         {"id": "autumn-three", "title": "Three from the autumn collection",
@@ -214,6 +226,16 @@ fn the_phone_counts_offline_the_server_pays_once_and_after_sync_they_agree() {
     assert_eq!(phone.challenges().unwrap().badges, state.badges);
 
     // The core, given the server's inputs, computes exactly the server's progress.
+    assert!(
+        state.rule_events.is_empty(),
+        "the phone keeps the history apart"
+    );
+    let state = server_state(&server, &member);
+    assert_eq!(
+        state.rule_events.len(),
+        2 + 3 + 2 + 1,
+        "visits, purchases, reviews, late"
+    );
     let rules: RuleSet = serde_json::from_value(programme()).unwrap();
     let at = state.challenges_as_of.as_deref().unwrap();
     let joined = state
@@ -343,7 +365,7 @@ fn bad_rules_and_bad_events_get_typed_problems() {
     assert_eq!(s, 404);
     // Nothing was recorded by the refused batches.
     phone.sync().unwrap();
-    assert!(member_state(&phone).rule_events.is_empty());
+    assert!(server_state(&server, &member).rule_events.is_empty());
 }
 
 // --- core and server agree on random programmes and histories ---------------------------------
