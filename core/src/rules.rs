@@ -959,6 +959,23 @@ fn periods_in(window: &Window, p: Period) -> Option<u64> {
 }
 
 impl RuleSet {
+    /// Whether some challenge counts events of `kind`: an event no challenge counts cannot
+    /// complete anything, and its evaluation can be skipped.
+    pub fn counts(&self, kind: RuleEventKind) -> bool {
+        fn goal_counts(g: &Goal, kind: RuleEventKind) -> bool {
+            match g {
+                Goal::Count { filter, .. }
+                | Goal::Distinct { filter, .. }
+                | Goal::Sum { filter, .. }
+                | Goal::Streak { filter, .. } => {
+                    filter.kinds.is_empty() || filter.kinds.contains(&kind)
+                }
+                Goal::AllOf { goals } => goals.iter().any(|g| goal_counts(g, kind)),
+            }
+        }
+        self.challenges.iter().any(|c| goal_counts(&c.goal, kind))
+    }
+
     /// Every rule obeys the format and can be completed.
     pub fn validate(&self) -> Result<(), RulesError> {
         if self.version != RULES_VERSION {

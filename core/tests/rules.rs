@@ -686,3 +686,36 @@ fn earning_rules_weigh_bonus_lines_discounts_birthdays_and_tiers() {
         "unknown fields are refused"
     );
 }
+
+#[test]
+fn a_rule_set_says_which_event_kinds_it_counts() {
+    let visits = set(vec![challenge(
+        "visits",
+        Window::CalendarMonth,
+        Goal::AllOf {
+            goals: vec![
+                Goal::Count {
+                    filter: kinds(RuleEventKind::StoreVisit),
+                    target: 1,
+                },
+                Goal::Count {
+                    filter: kinds(RuleEventKind::ReviewPosted),
+                    target: 1,
+                },
+            ],
+        },
+    )]);
+    assert!(visits.counts(RuleEventKind::StoreVisit));
+    assert!(visits.counts(RuleEventKind::ReviewPosted));
+    assert!(!visits.counts(RuleEventKind::AppOpened));
+    let any = set(vec![challenge(
+        "anything",
+        Window::CalendarWeek,
+        Goal::Count {
+            filter: Filter::default(),
+            target: 3,
+        },
+    )]);
+    assert!(any.counts(RuleEventKind::AppOpened), "no kinds: every kind");
+    assert!(!set(vec![]).counts(RuleEventKind::Purchase));
+}

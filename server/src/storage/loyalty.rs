@@ -425,7 +425,12 @@ pub(crate) fn purchase(
     ])?;
     if let Some(m) = &member_id {
         // Challenges count the purchase (and may pay points or a coupon at once).
-        super::rules::settle(tx, m, now_ms)?;
+        super::rules::settle(
+            tx,
+            m,
+            &[tessera_core::rules::RuleEventKind::Purchase],
+            now_ms,
+        )?;
         balance = member_balance(tx, m)?;
     }
     Ok(Ok(PurchaseReceipt {

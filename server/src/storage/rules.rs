@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tessera_core::api::{ActivityEvent, Problem, PurchaseLine, codes};
 use tessera_core::rules::{
-    Badge, ChallengeJoin, ChallengeProgress, EarningRules, FUTURE_SLACK_MS, RuleEvent, RuleReward,
-    RuleSet, evaluate,
+    Badge, ChallengeJoin, ChallengeProgress, EarningRules, FUTURE_SLACK_MS, RuleEvent,
+    RuleEventKind, RuleReward, RuleSet, evaluate,
 };
 
 use super::coupons::{Origin, issue, live_offer};
@@ -218,15 +218,21 @@ fn joins(joined: &[ChallengeJoin]) -> BTreeMap<String, i64> {
 
 /// Evaluate the member's history and pay what is newly due: the n-th completion of a challenge
 /// is paid once, whatever arrives later (a late offline event may move a completion earlier; a
-/// void does not take a paid reward back). Returns how many rewards were paid.
+/// void does not take a paid reward back). `new`: the kinds of the events that just arrived
+/// (none for a join); when no challenge counts any of them nothing can have completed and the
+/// history is not read. Returns how many rewards were paid.
 pub(crate) fn settle(
     tx: &Transaction<'_>,
     member_id: &str,
+    new: &[RuleEventKind],
     now_ms: i64,
 ) -> Result<u32, StorageError> {
     let Some(rules) = rule_set(tx)? else {
         return Ok(0);
     };
+    if !new.is_empty() && !new.iter().any(|k| rules.counts(*k)) {
+        return Ok(0);
+    }
     let tz = super::privacy::preferences(tx, member_id)?.timezone;
     let history = history(tx, member_id)?;
     let evaluation = match evaluate(
@@ -375,7 +381,8 @@ pub(crate) fn ingest(
     if accepted > 0 {
         touch_member(tx, member_id)?;
     }
-    let rewards_paid = settle(tx, member_id, now_ms)?;
+    let kinds: Vec<RuleEventKind> = events.iter().map(|e| e.kind).collect();
+    let rewards_paid = settle(tx, member_id, &kinds, now_ms)?;
     Ok(Ok(Ingested {
         accepted,
         rewards_paid,

@@ -17,7 +17,7 @@ use tessera_core::api::{
 use tessera_core::catalog::{Catalog, Offer, Store};
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::loyalty::LoyaltyRules;
-use tessera_core::rules::{RuleEvent, RuleSet};
+use tessera_core::rules::{RuleEvent, RuleEventKind, RuleSet};
 
 use super::rfc3339;
 use super::{
@@ -1068,7 +1068,7 @@ fn apply(
                 json(attributes)?,
                 now_ms
             ])?;
-            super::rules::settle(tx, member_id, now_ms)?;
+            super::rules::settle(tx, member_id, &[RuleEventKind::of_activity(*kind)], now_ms)?;
         }
         Mutation::SetFavouriteStore {
             store_id,
@@ -1123,7 +1123,7 @@ fn apply(
             if let Err(problem) = super::rules::join(tx, member_id, challenge_id, at)? {
                 return Ok(Err(problem));
             }
-            super::rules::settle(tx, member_id, now_ms)?;
+            super::rules::settle(tx, member_id, &[], now_ms)?;
         }
         Mutation::SetPushToken {
             device_id,
