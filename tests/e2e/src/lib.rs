@@ -169,3 +169,23 @@ pub fn open_till(
     tessera_core::till::Till::open(journal, &server.url(), &till_token(server, store), store)
         .unwrap()
 }
+
+/// An operator's request (the admin token) with a JSON body: the status and the JSON answer
+/// (`null` when there is none).
+pub fn admin(
+    method: reqwest::Method,
+    server: &Server,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let resp = reqwest::blocking::Client::new()
+        .request(method, format!("{}{path}", server.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().unwrap_or(serde_json::Value::Null),
+    )
+}

@@ -9,24 +9,13 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use tessera_core::Tessera;
 use tessera_core::api::{EventKind, MemberState, PointsKind, PurchaseLine, PurchaseRequest};
 use tessera_core::preferences::Preferences;
 use tessera_core::rules::{RuleEvent, RuleEventKind, RuleSet, evaluate};
 use tessera_core::till::Done;
-use tessera_e2e::{ADMIN_TOKEN, Server, device, open_till};
-
-fn admin(method: reqwest::Method, server: &Server, path: &str, body: Value) -> (u16, Value) {
-    let resp = Client::new()
-        .request(method, format!("{}{path}", server.url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
-}
+use tessera_e2e::{Server, admin, device, open_till};
 
 fn put_rules(server: &Server, rules: &Value) {
     let (status, body) = admin(

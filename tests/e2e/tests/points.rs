@@ -3,24 +3,13 @@
 //! same path; rewards are bought with points; returns and voids take points back without the
 //! balance going below zero; every bad request gets its typed problem.
 
-use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use tessera_core::Tessera;
 use tessera_core::api::{
     CouponState, PointsKind, PurchaseLine, PurchaseRequest, ReturnRequest, codes,
 };
 use tessera_core::till::{Done, Till, TillError};
-use tessera_e2e::{ADMIN_TOKEN, Server, device, open_till, till_token};
-
-fn admin(method: reqwest::Method, server: &Server, path: &str, body: Value) -> (u16, Value) {
-    let resp = Client::new()
-        .request(method, format!("{}{path}", server.url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
-}
+use tessera_e2e::{Server, admin, device, open_till, till_token};
 
 fn rules(server: &Server, edit: impl FnOnce(&mut Value)) {
     let (_, mut r) = admin(
@@ -357,7 +346,7 @@ fn bad_till_requests_get_typed_problems() {
     let s = shop();
     let token = till_token(&s.server, "st-paris-01");
     let post = |path: &str, key: &str, body: Value| -> (u16, Value) {
-        let resp = Client::new()
+        let resp = reqwest::blocking::Client::new()
             .post(format!("{}{path}", s.server.url()))
             .bearer_auth(&token)
             .header("idempotency-key", key)
