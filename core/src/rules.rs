@@ -479,6 +479,28 @@ impl RuleEvent {
         }
     }
 
+    /// The shop visit a till's scan of the member's card is: one per shop and day in the
+    /// member's time zone (several purchases that day are one visit, by its id); none for the
+    /// website.
+    pub fn visit_at_till(store_id: &str, at_ms: i64, tz: &jiff::tz::TimeZone) -> Option<RuleEvent> {
+        if store_id == crate::loyalty::WEB_STORE {
+            return None;
+        }
+        let day = jiff::Timestamp::from_millisecond(at_ms)
+            .ok()?
+            .to_zoned_datetime(tz.clone())
+            .date();
+        Some(RuleEvent {
+            event_id: format!("visit-{store_id}-{day}"),
+            kind: RuleEventKind::StoreVisit,
+            at_ms,
+            store_id: Some(store_id.to_owned()),
+            channel: Some(RuleChannel::InStore),
+            amount_cents: 0,
+            lines: Vec::new(),
+        })
+    }
+
     /// Rules every event obeys wherever it comes from (ids, a time the calendar knows, at most
     /// 500 lines). Its time against a clock is the evaluator's check (`EventInFuture`).
     pub fn validate(&self) -> Result<(), RulesError> {

@@ -424,13 +424,9 @@ pub(crate) fn purchase(
         web_coupon_id,
     ])?;
     if let Some(m) = &member_id {
-        // Challenges count the purchase (and may pay points or a coupon at once).
-        super::rules::settle(
-            tx,
-            m,
-            &[tessera_core::rules::RuleEventKind::Purchase],
-            now_ms,
-        )?;
+        // Challenges count the purchase and the visit (and may pay points or a coupon at once).
+        use tessera_core::rules::RuleEventKind::{Purchase, StoreVisit};
+        super::rules::settle(tx, m, &[Purchase, StoreVisit], now_ms)?;
         balance = member_balance(tx, m)?;
     }
     Ok(Ok(PurchaseReceipt {

@@ -50,6 +50,9 @@ pub(crate) fn history(c: &Connection, member_id: &str) -> Result<Vec<RuleEvent>,
         };
         events.extend(RuleEvent::of_activity(&event));
     }
+    // A purchase with the member's card is also a visit to the shop (one per shop and day).
+    let tz = jiff::tz::TimeZone::get(&super::privacy::preferences(c, member_id)?.timezone)
+        .unwrap_or(jiff::tz::TimeZone::UTC);
     let mut stmt = c.prepare_cached(
         "SELECT id, store_id, lines, total_cents, occurred_at FROM purchase
          WHERE member_id = ?1 AND voided_at IS NULL",
@@ -67,12 +70,16 @@ pub(crate) fn history(c: &Connection, member_id: &str) -> Result<Vec<RuleEvent>,
             u64::try_from(total).unwrap_or(0),
             at,
         ));
+        events.extend(RuleEvent::visit_at_till(&store_id, at, &tz));
     }
     let mut stmt = c.prepare_cached("SELECT data FROM rule_event WHERE member_id = ?1")?;
     for data in stmt.query_map([member_id], |r| r.get::<_, String>(0))? {
         events.push(serde_json::from_str(&data?).map_err(backend)?);
     }
     events.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
+    // Each id once, the earliest (several purchases in a shop on one day are one visit).
+    let mut seen = std::collections::HashSet::new();
+    events.retain(|e| seen.insert(e.event_id.clone()));
     Ok(events)
 }
 

@@ -222,9 +222,17 @@ fn the_phone_counts_offline_the_server_pays_once_and_after_sync_they_agree() {
     let state = server_state(&server, &member);
     assert_eq!(
         state.rule_events.len(),
-        2 + 3 + 2 + 1,
-        "visits, purchases, reviews, late"
+        2 + 3 + 1 + 2 + 1,
+        "visits, purchases, the tills' visit, reviews, late"
     );
+    // Three purchases in one shop on one day are one visit there.
+    let at_till: Vec<_> = state
+        .rule_events
+        .iter()
+        .filter(|e| e.event_id.starts_with("visit-st-paris-01-"))
+        .collect();
+    assert_eq!(at_till.len(), 1);
+    assert_eq!(at_till[0].kind, RuleEventKind::StoreVisit);
     let rules: RuleSet = serde_json::from_value(programme()).unwrap();
     let at = state.challenges_as_of.as_deref().unwrap();
     let joined = state
