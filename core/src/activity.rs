@@ -231,10 +231,6 @@ pub(crate) fn rewards(conn: &Connection, balance: u64, now_ms: i64) -> Result<Ve
         .collect())
 }
 
-fn kind_from(s: &str) -> Option<EventKind> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-}
-
 /// The latest `limit` actions, newest first.
 pub(crate) fn activity(conn: &Connection, limit: u32) -> Result<Vec<ActivityEntry>> {
     let mut stmt = conn
@@ -260,7 +256,7 @@ pub(crate) fn activity(conn: &Connection, limit: u32) -> Result<Vec<ActivityEntr
         .map(|(event_id, kind, occurred_at, store_id, synced)| {
             Ok(ActivityEntry {
                 event_id,
-                kind: kind_from(&kind).ok_or(StorageError::Corrupt)?,
+                kind: EventKind::parse(&kind).ok_or(StorageError::Corrupt)?,
                 occurred_at,
                 store_id,
                 synced_at: synced.map(to_time),

@@ -726,6 +726,11 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The kind named by [`EventKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::AppOpened => "app_opened",

@@ -1734,7 +1734,6 @@ pub struct Engine<'r> {
     rules: &'r RuleSet,
     tz: jiff::tz::TimeZone,
     offsets: OffsetSpan,
-    joined: BTreeMap<String, i64>,
     trackers: Vec<Tracker>,
     seen: rustc_hash::FxHashSet<String>,
     last: Option<(i64, String)>,
@@ -1820,7 +1819,6 @@ impl<'r> Engine<'r> {
             rules,
             tz,
             offsets: OffsetSpan::EMPTY,
-            joined,
             trackers: prepared
                 .iter()
                 .map(|p| Tracker {
@@ -1966,7 +1964,7 @@ impl<'r> Engine<'r> {
                     reward: c.reward.clone(),
                     completions: t.completions.len() as u32,
                     completed,
-                    joined: !c.opt_in || self.joined.contains_key(&c.id),
+                    joined: p.counts_from != i64::MAX,
                 }
             })
             .collect()

@@ -396,22 +396,18 @@ pub(crate) fn apply_page(
     Ok(page.changes.len() as u64)
 }
 
+/// Cache the member's state and, apart (every screen reads the state), their rule history.
 pub(crate) fn write_member_state(
     tx: &Transaction<'_>,
     state: &MemberState,
+    rule_events: &[crate::rules::RuleEvent],
     version: Option<i64>,
     now: i64,
 ) -> Result<(), StorageError> {
-    // The rule history is stored apart: `member_state` is read by every screen.
-    let events = to_json(&state.rule_events)?;
-    let rest = MemberState {
-        rule_events: Vec::new(),
-        ..state.clone()
-    };
     tx.execute(
         "INSERT OR REPLACE INTO member_state (id, data, as_of, rule_events)
          VALUES (1, ?1, ?2, ?3)",
-        params![to_json(&rest)?, now, events],
+        params![to_json(state)?, now, to_json(&rule_events)?],
     )
     .map_err(st)?;
     tx.execute(

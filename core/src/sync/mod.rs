@@ -423,12 +423,14 @@ async fn run(
     if answer.status.as_u16() != 200 {
         return Err(unexpected(&answer));
     }
-    let state: MemberState = answer.json()?;
+    let mut state: MemberState = answer.json()?;
     if state.member_id != authed.session.member_id {
         return Err(SyncError::protocol("member state of another member"));
     }
+    // The rule history is kept apart from the state every screen reads.
+    let rule_events = std::mem::take(&mut state.rule_events);
     authed.db.write(|tx| -> Result<(), SyncError> {
-        local::write_member_state(tx, &state, member_version, now_ms())?;
+        local::write_member_state(tx, &state, &rule_events, member_version, now_ms())?;
         crate::privacy::merge_from_server(tx, &state)?;
         Ok(())
     })?;

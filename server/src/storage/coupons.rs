@@ -12,7 +12,7 @@ use tessera_core::catalog::{Offer, OfferChannel};
 use tessera_core::coupon::{CouponClaims, CouponKey, encode, signed_message};
 
 use super::StorageError;
-use super::rfc3339;
+use tessera_core::rfc3339_ms as rfc3339;
 
 /// Coupons from a clip are valid this long at most (and never after their offer).
 const COUPON_LIFETIME_S: i64 = 30 * 86_400;

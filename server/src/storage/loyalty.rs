@@ -13,7 +13,8 @@ use tessera_core::loyalty::{
 };
 
 use super::coupons::{Origin, issue, live_offer};
-use super::{StorageError, rfc3339, touch_member};
+use super::{StorageError, touch_member};
+use tessera_core::rfc3339_ms as rfc3339;
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -21,13 +21,6 @@ use tessera_core::loyalty::LoyaltyRules;
 use tessera_core::rules::{RuleEvent, RuleSet};
 use tessera_core::{MemberCard, Program};
 
-/// An instant in milliseconds as RFC 3339 (empty if out of range, which stored times never are).
-pub(crate) fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
 /// The member's state (`GET /v1/me`) changed: bump its version so that the next sync fetches it.
 pub(crate) fn touch_member(
     tx: &rusqlite::Transaction<'_>,

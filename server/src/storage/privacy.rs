@@ -12,7 +12,7 @@ use tessera_core::consent::{
 use tessera_core::preferences::{PreferenceChange, Preferences};
 
 use super::StorageError;
-use super::rfc3339;
+use tessera_core::rfc3339_ms as rfc3339;
 
 fn sha256(text: &str) -> String {
     use sha2::Digest;

@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tessera_core::api::{ActivityEvent, Problem, PurchaseLine, codes};
+use tessera_core::api::{ActivityEvent, EventKind, Problem, PurchaseLine, codes};
 use tessera_core::rules::{
     Badge, ChallengeJoin, ChallengeProgress, EarningRules, FUTURE_SLACK_MS, RuleEvent,
     RuleEventKind, RuleReward, RuleSet, evaluate,
 };
 
 use super::coupons::{Origin, issue, live_offer};
-use super::{StorageError, rfc3339, touch_member};
+use super::{StorageError, touch_member};
+use tessera_core::rfc3339_ms as rfc3339;
 
 fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
@@ -31,7 +32,12 @@ pub(crate) fn rule_set(c: &Connection) -> Result<Option<RuleSet>, StorageError> 
 
 /// What the rules count for the member, oldest first: activity events, purchases not voided,
 /// reported events.
-pub(crate) fn history(c: &Connection, member_id: &str) -> Result<Vec<RuleEvent>, StorageError> {
+/// `time_zone`: the member's (a till's visit is one per shop and day there).
+pub(crate) fn history(
+    c: &Connection,
+    member_id: &str,
+    time_zone: &str,
+) -> Result<Vec<RuleEvent>, StorageError> {
     let mut events = Vec::new();
     let mut stmt = c.prepare_cached(
         "SELECT event_id, kind, occurred_at, store_id, attributes FROM event WHERE member_id = ?1",
@@ -43,7 +49,8 @@ pub(crate) fn history(c: &Connection, member_id: &str) -> Result<Vec<RuleEvent>,
         let (event_id, kind, occurred_at, store_id, attributes) = row?;
         let event = ActivityEvent {
             event_id,
-            kind: serde_json::from_value(kind.into()).map_err(backend)?,
+            kind: EventKind::parse(&kind)
+                .ok_or_else(|| backend(format!("unknown event kind {kind}")))?,
             occurred_at,
             store_id,
             attributes: serde_json::from_str(&attributes).map_err(backend)?,
@@ -51,8 +58,7 @@ pub(crate) fn history(c: &Connection, member_id: &str) -> Result<Vec<RuleEvent>,
         events.extend(RuleEvent::of_activity(&event));
     }
     // A purchase with the member's card is also a visit to the shop (one per shop and day).
-    let tz = jiff::tz::TimeZone::get(&super::privacy::preferences(c, member_id)?.timezone)
-        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let mut stmt = c.prepare_cached(
         "SELECT id, store_id, lines, total_cents, occurred_at FROM purchase
          WHERE member_id = ?1 AND voided_at IS NULL",
@@ -190,21 +196,24 @@ pub(crate) struct View {
     pub badges: Vec<Badge>,
 }
 
-/// The member's challenges, read-only (rewards are paid when events arrive, not when read).
-pub(crate) fn view(c: &Connection, member_id: &str, now_ms: i64) -> Result<View, StorageError> {
-    let rule_events = history(c, member_id)?;
+/// The member's challenges in `time_zone` (theirs), read-only (rewards are paid when events
+/// arrive, not when read).
+pub(crate) fn view(
+    c: &Connection,
+    member_id: &str,
+    time_zone: &str,
+    now_ms: i64,
+) -> Result<View, StorageError> {
+    let rule_events = history(c, member_id, time_zone)?;
     let joined = joined(c, member_id)?;
     let (challenges, as_of) = match rule_set(c)? {
-        Some(rules) => {
-            let tz = super::privacy::preferences(c, member_id)?.timezone;
-            match evaluate(&rules, &tz, joins(&joined), &rule_events, now_ms) {
-                Ok(e) => (e.progress, Some(rfc3339(now_ms))),
-                Err(e) => {
-                    tracing::warn!(member = %member_id, error = %e, "challenges not evaluated");
-                    (Vec::new(), None)
-                }
+        Some(rules) => match evaluate(&rules, time_zone, joins(&joined), &rule_events, now_ms) {
+            Ok(e) => (e.progress, Some(rfc3339(now_ms))),
+            Err(e) => {
+                tracing::warn!(member = %member_id, error = %e, "challenges not evaluated");
+                (Vec::new(), None)
             }
-        }
+        },
         None => (Vec::new(), None),
     };
     Ok(View {
@@ -241,7 +250,7 @@ pub(crate) fn settle(
         return Ok(0);
     }
     let tz = super::privacy::preferences(tx, member_id)?.timezone;
-    let history = history(tx, member_id)?;
+    let history = history(tx, member_id, &tz)?;
     let evaluation = match evaluate(
         &rules,
         &tz,

@@ -19,12 +19,12 @@ use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::loyalty::LoyaltyRules;
 use tessera_core::rules::{RuleEvent, RuleEventKind, RuleSet};
 
-use super::rfc3339;
 use super::{
     CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, MutationOutcome,
     NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TillAuth, TillOp, TokenHashes,
     TokenLookup,
 };
+use tessera_core::rfc3339_ms as rfc3339;
 
 const STEPS: &[M<'static>] = &[
     M::up(include_str!("schema.sql")),
@@ -538,7 +538,7 @@ impl Storage for SqliteStorage {
             // The tier as reviewed now (a hold may have ended since the last write).
             let tier = tier_progress.as_ref().map_or(tier, |p| p.tier.clone());
             let preferences = super::privacy::preferences(c, &member_id)?;
-            let rules = super::rules::view(c, &member_id, now)?;
+            let rules = super::rules::view(c, &member_id, &preferences.timezone, now)?;
             Ok(MemberState {
                 member_id,
                 card_number,
