@@ -130,6 +130,9 @@ def main():
         }
         if rng.random() < 0.15:
             offer["hours_from"], offer["hours_to"] = "15:00", "18:00"
+        if offer["id"] == "of-009":
+            # The demo's and the tests' coupon: clipped and redeemed many times by one member.
+            offer["per_member_limit"] = None
         offers.append(offer)
     catalog = {
         "program": {"id": "tessera-thes", "name": "Tessera Thés", "brand_color": "#2E5E4E",

@@ -2,6 +2,7 @@
 //! push messages. One-line methods over the core.
 
 use tessera_core::api::{Platform, PushProvider, WalletCoupon};
+use tessera_core::eligibility::Refusal;
 use tessera_core::geo::Position;
 use tessera_core::nearby::{GeofencePlan, NearbyOffer, RegionEventKind, RegionOutcome};
 use tessera_core::push::PushDecision;
@@ -57,6 +58,12 @@ impl Tessera {
     /// Clip an offer (offline too): the server issues a coupon into the wallet at the next sync.
     pub fn clip_offer(&self, offer_id: String) -> Result<(), ActionError> {
         Ok(self.inner.clip_offer(&offer_id)?)
+    }
+
+    /// `None` when the member may clip the offer now (a reward: buy it), else the rule that
+    /// refuses it: the rules the server enforces, from the cache as of the last sync. Offline.
+    pub fn offer_refusal(&self, offer_id: String) -> Result<Option<Refusal>, ActionError> {
+        Ok(self.inner.offer_refusal(&offer_id)?)
     }
 
     /// The member's coupons as last synced; render each `code` as a QR code at the till.

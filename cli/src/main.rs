@@ -42,6 +42,11 @@ enum Command {
     },
     /// Run the reference server (admin and member APIs) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Make an operator credential: a fresh token and its line for `serve --admin-credentials`.
+    AdminCredential {
+        /// Its name (1 to 64 of A-Z a-z 0-9 . _ -), shown in the server's log of admin requests.
+        name: String,
+    },
     /// The member shell: enrol, act (offline too), sync, read the cache.
     Member {
         /// Database file.
@@ -141,6 +146,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { keep } => demo::run(keep),
         Command::Serve(args) => serve::run(args),
+        Command::AdminCredential { name } => serve::new_credential(&name),
         Command::Till(args) => till::run(args),
         Command::Member { db, action } => {
             let t = Tessera::open(&db).with_context(|| format!("opening {}", db.display()))?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use tessera_server::guard::{AdminCredential, RateLimit, RateLimits};
 use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
 use tessera_server::{AppState, ServerConfig};
@@ -17,9 +18,26 @@ pub struct ServeArgs {
     /// Database file; a temporary one when absent.
     #[arg(long, env = "TESSERA_SERVER_DB")]
     db: Option<PathBuf>,
-    /// Bearer token of the admin API.
-    #[arg(long, env = "TESSERA_ADMIN_TOKEN", default_value = "tessera-admin")]
-    admin_token: String,
+    /// An operator credential for the admin API, `NAME:TOKEN` or `TOKEN` (16 to 256 characters;
+    /// kept as its SHA-256 only); repeat for several. Without it or --admin-credentials, a
+    /// loopback address uses the built-in development token `tessera-admin` and says so; any
+    /// other address refuses to start.
+    #[arg(long, env = "TESSERA_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Vec<String>,
+    /// A file of operator credentials, one `NAME sha256:HEX` a line (digests only: print a line
+    /// with `tessera admin-credential NAME`). Re-read on SIGHUP, so credentials rotate without a
+    /// restart.
+    #[arg(long, env = "TESSERA_ADMIN_CREDENTIALS")]
+    admin_credentials: Option<PathBuf>,
+    /// Requests per second allowed from one client address (0: no limit); bursts of 5×.
+    #[arg(long, default_value_t = 1000)]
+    rate_per_address: u32,
+    /// Requests per second allowed for one member (0: no limit); bursts of 10×.
+    #[arg(long, default_value_t = 100)]
+    rate_per_member: u32,
+    /// Requests per second allowed for one till (0: no limit); bursts of 10×.
+    #[arg(long, default_value_t = 50)]
+    rate_per_till: u32,
     /// Load the seed catalog shipped with the project (a few hundred French stores).
     #[arg(long)]
     seed: bool,
@@ -55,7 +73,59 @@ pub struct ServeArgs {
     apns_url: String,
 }
 
+/// The operator credentials from the arguments; the development one on loopback only.
+fn credentials(args: &ServeArgs) -> Result<Vec<AdminCredential>> {
+    let mut list = Vec::new();
+    for arg in &args.admin_token {
+        list.push(AdminCredential::from_arg(arg).context("--admin-token")?);
+    }
+    if let Some(path) = &args.admin_credentials {
+        list.extend(read_credentials(path)?);
+    }
+    if list.is_empty() {
+        if !args.addr.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve on {} without an operator credential: set --admin-token or \
+                 --admin-credentials (the built-in development token is for loopback only)",
+                args.addr
+            );
+        }
+        eprintln!(
+            "warning: development run: the admin API accepts the built-in token `{}` (loopback \
+             only; set --admin-token or --admin-credentials for anything else)",
+            tessera_server::guard::DEVELOPMENT_TOKEN
+        );
+        list.push(AdminCredential::development());
+    }
+    Ok(list)
+}
+
+fn read_credentials(path: &std::path::Path) -> Result<Vec<AdminCredential>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    tessera_server::guard::parse_credentials(&text)
+        .with_context(|| format!("the credentials in {}", path.display()))
+}
+
+fn limit(per_second: u32, burst_factor: u32) -> Option<RateLimit> {
+    (per_second > 0).then(|| RateLimit {
+        per_second,
+        burst: per_second.saturating_mul(burst_factor),
+    })
+}
+
+/// `tessera admin-credential NAME`: a fresh operator token, and its line for a credentials file.
+pub fn new_credential(name: &str) -> Result<()> {
+    let token = tessera_server::auth::random_token()
+        .map_err(|_| anyhow::anyhow!("no randomness available"))?;
+    let credential = AdminCredential::from_token(name, &token)?;
+    println!("token (give it to the operator; it is not stored): {token}");
+    println!("line for --admin-credentials: {}", credential.file_line());
+    Ok(())
+}
+
 pub fn run(args: ServeArgs) -> Result<()> {
+    let admin_credentials = credentials(&args)?;
     let storage = match &args.db {
         Some(path) => {
             SqliteStorage::open(path).with_context(|| format!("opening {}", path.display()))?
@@ -104,11 +174,43 @@ pub fn run(args: ServeArgs) -> Result<()> {
             ),
         };
         let config = ServerConfig {
-            admin_token: args.admin_token.clone(),
+            admin_credentials,
+            rate_limits: RateLimits {
+                per_address: limit(args.rate_per_address, 5),
+                per_member: limit(args.rate_per_member, 10),
+                per_till: limit(args.rate_per_till, 10),
+            },
             push,
             ..ServerConfig::default()
         };
         let state = AppState::new(Arc::new(storage), config);
+        if let Some(path) = args.admin_credentials.clone() {
+            // SIGHUP: read the credentials again (rotation); a bad file keeps the old set.
+            let admins = state.admins.clone();
+            let extra: Vec<AdminCredential> = args
+                .admin_token
+                .iter()
+                .filter_map(|a| AdminCredential::from_arg(a).ok())
+                .collect();
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("listening for SIGHUP")?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    match read_credentials(&path) {
+                        Ok(list) => {
+                            let list: Vec<_> = extra.iter().cloned().chain(list).collect();
+                            match admins.replace(list) {
+                                Ok(()) => {
+                                    eprintln!("admin credentials reloaded: {:?}", admins.names())
+                                }
+                                Err(e) => eprintln!("admin credentials not reloaded: {e}"),
+                            }
+                        }
+                        Err(e) => eprintln!("admin credentials not reloaded: {e:#}"),
+                    }
+                }
+            });
+        }
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("binding {}", args.addr))?;

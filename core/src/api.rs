@@ -895,6 +895,10 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     pub code: String,
+    /// For `offer_refused`: the programme rule that refused (`tier`, `segment`,
+    /// `per_member_limit`, `not_started`, `ended`, `day`, `hours`, `shop`, `channel`, `reward`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl Problem {
@@ -905,6 +909,20 @@ impl Problem {
             status,
             detail,
             code: code.to_owned(),
+            rule: None,
+        }
+    }
+
+    /// 422 `offer_refused`: a rule of the programme refuses the offer (which one in `rule`).
+    pub fn offer_refused(refusal: &crate::eligibility::Refusal) -> Self {
+        Problem {
+            rule: Some(refusal.rule().to_owned()),
+            ..Problem::new(
+                422,
+                codes::OFFER_REFUSED,
+                "A rule of the programme refuses this offer",
+                Some(refusal.to_string()),
+            )
         }
     }
 }
@@ -940,6 +958,10 @@ pub mod codes {
     pub const COUPON_REFUSED: &str = "coupon_refused";
     /// No such offer, or it cannot be clipped now.
     pub const UNKNOWN_OFFER: &str = "unknown_offer";
+    /// A rule of the programme refuses the offer: the problem's `rule` names it.
+    pub const OFFER_REFUSED: &str = "offer_refused";
+    /// Too many requests: wait for `Retry-After` seconds.
+    pub const RATE_LIMITED: &str = "rate_limited";
     /// An offline redemption reported after another till's: the coupon was used twice; the
     /// detail says where and when it counted. The conflict is recorded for the merchant.
     pub const REDEMPTION_CONFLICT: &str = "redemption_conflict";

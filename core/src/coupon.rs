@@ -36,6 +36,53 @@ pub struct CouponClaims {
     /// Which server key signed it.
     #[serde(rename = "k")]
     pub key_id: String,
+    /// Shop tags where it is valid too (a shop named in `store_ids` or carrying one of these).
+    #[serde(rename = "t", default, skip_serializing_if = "Vec::is_empty")]
+    pub store_tags: Vec<String>,
+    /// Unix seconds; not valid before (the offer's start, when after the issue).
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<i64>,
+    /// Days of the week it is valid, as [`crate::eligibility::day_mask`]; 0: every day.
+    #[serde(rename = "d", default, skip_serializing_if = "is_zero")]
+    pub days: u8,
+    /// Local minute of the day it is valid from, in the shop's time zone (with `hours_to`).
+    #[serde(rename = "hf", default, skip_serializing_if = "Option::is_none")]
+    pub hours_from: Option<u16>,
+    /// Local minute it is valid until (exclusive); before `hours_from`: past midnight.
+    #[serde(rename = "ht", default, skip_serializing_if = "Option::is_none")]
+    pub hours_to: Option<u16>,
+}
+
+fn is_zero(d: &u8) -> bool {
+    *d == 0
+}
+
+/// The shop a till is in, as its coupon checks need it.
+#[derive(Debug, Clone)]
+pub struct TillShop {
+    pub store_id: String,
+    pub tags: Vec<String>,
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl TillShop {
+    /// A shop known only by its id (no tags; days and hours read in UTC).
+    pub fn bare(store_id: &str) -> Self {
+        TillShop {
+            store_id: store_id.to_owned(),
+            tags: Vec::new(),
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    /// From the server's description of the shop (an unknown time zone reads as UTC).
+    pub fn from_facts(facts: &crate::eligibility::ShopFacts) -> Self {
+        TillShop {
+            store_id: facts.store_id.clone(),
+            tags: facts.tags.clone(),
+            zone: jiff::tz::TimeZone::get(&facts.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
+        }
+    }
 }
 
 /// Why a till refuses a code.
@@ -58,6 +105,9 @@ pub enum CouponError {
     NotYetValid { valid_from: String },
     #[error("not valid in this shop")]
     WrongStore,
+    /// Not on this day of the week, or outside its hours, in the shop's time zone.
+    #[error("not valid at this day or time")]
+    WrongTime,
     #[error("for another member")]
     WrongMember,
     #[error("the basket is below the minimum of {min_cents} cents")]
@@ -150,12 +200,13 @@ pub fn verify_signature(code: &str, keys: &[CouponKey]) -> Result<CouponClaims, 
 }
 
 /// Everything a till checks before redeeming, offline: signature, dates (on the till's clock),
-/// shop, member (when the card was scanned too) and basket.
+/// shop and its tags, days and hours (in the shop's time zone), member (when the card was scanned
+/// too) and basket. The shop and time rules are the domain's ([`crate::eligibility`]).
 pub fn verify(
     code: &str,
     keys: &[CouponKey],
     now_s: i64,
-    store_id: &str,
+    shop: &TillShop,
     member_id: Option<&str>,
     basket_cents: u64,
 ) -> Result<CouponClaims, CouponError> {
@@ -170,16 +221,46 @@ pub fn verify(
             valid_from: rfc3339(claims.issued_at),
         });
     }
+    if let Some(from) = claims.valid_from
+        && now_s < from
+    {
+        return Err(CouponError::NotYetValid {
+            valid_from: rfc3339(from),
+        });
+    }
     // A web coupon names the web checkout; a shop coupon never does (an empty list: every shop).
     let web = crate::loyalty::WEB_STORE;
     let for_web = claims.store_ids.iter().any(|s| s == web);
-    let here = if store_id == web {
+    let here = if shop.store_id == web {
         for_web
     } else {
-        !for_web && (claims.store_ids.is_empty() || claims.store_ids.iter().any(|s| s == store_id))
+        !for_web
+            && crate::eligibility::targets_shop(
+                &claims.store_ids,
+                &claims.store_tags,
+                &shop.store_id,
+                &shop.tags,
+            )
+            .is_ok()
     };
     if !here {
         return Err(CouponError::WrongStore);
+    }
+    let hours = claims.hours_from.zip(claims.hours_to);
+    if claims.days != 0 || hours.is_some() {
+        let terms = crate::eligibility::Terms::<String> {
+            from_ms: i64::MIN,
+            to_ms: i64::MAX,
+            in_store: true,
+            reward: false,
+            days: claims.days,
+            hours,
+            tiers: &[],
+            segments: &[],
+            per_member_limit: None,
+        };
+        let local = crate::eligibility::local_time(&shop.zone, now_s.saturating_mul(1000));
+        crate::eligibility::check_local(&terms, local, true).map_err(|_| CouponError::WrongTime)?;
     }
     if let Some(m) = member_id
         && m != claims.member_id
@@ -220,7 +301,16 @@ mod tests {
             store_ids: vec!["st-paris-01".into()],
             min_basket_cents: Some(2000),
             key_id: "k1".into(),
+            store_tags: Vec::new(),
+            valid_from: None,
+            days: 0,
+            hours_from: None,
+            hours_to: None,
         }
+    }
+
+    fn shop(id: &str) -> TillShop {
+        TillShop::bare(id)
     }
 
     fn sign(pair: &Ed25519KeyPair, c: &CouponClaims) -> String {
@@ -235,7 +325,7 @@ mod tests {
         let code = sign(&pair, &claims());
         let now = 1_800_000_000;
         assert_eq!(
-            verify(&code, &keys, now, "st-paris-01", Some("m1"), 2500).unwrap(),
+            verify(&code, &keys, now, &shop("st-paris-01"), Some("m1"), 2500).unwrap(),
             claims()
         );
         // Forged: another key signed it.
@@ -245,7 +335,7 @@ mod tests {
                 &sign(&other, &claims()),
                 &keys,
                 now,
-                "st-paris-01",
+                &shop("st-paris-01"),
                 None,
                 2500
             ),
@@ -260,60 +350,74 @@ mod tests {
             B64.encode(serde_json::to_vec(&richer).unwrap())
         );
         assert_eq!(
-            verify(&altered, &keys, now, "st-paris-01", None, 100),
+            verify(&altered, &keys, now, &shop("st-paris-01"), None, 100),
             Err(CouponError::BadSignature)
         );
         assert!(matches!(
-            verify(&code, &keys, 1_950_000_000, "st-paris-01", None, 2500),
+            verify(
+                &code,
+                &keys,
+                1_950_000_000,
+                &shop("st-paris-01"),
+                None,
+                2500
+            ),
             Err(CouponError::Expired { .. })
         ));
         assert!(matches!(
-            verify(&code, &keys, 1_600_000_000, "st-paris-01", None, 2500),
+            verify(
+                &code,
+                &keys,
+                1_600_000_000,
+                &shop("st-paris-01"),
+                None,
+                2500
+            ),
             Err(CouponError::NotYetValid { .. })
         ));
         assert_eq!(
-            verify(&code, &keys, now, "st-lyon-01", None, 2500),
+            verify(&code, &keys, now, &shop("st-lyon-01"), None, 2500),
             Err(CouponError::WrongStore)
         );
         assert_eq!(
-            verify(&code, &keys, now, "st-paris-01", Some("m2"), 2500),
+            verify(&code, &keys, now, &shop("st-paris-01"), Some("m2"), 2500),
             Err(CouponError::WrongMember)
         );
         assert_eq!(
-            verify(&code, &keys, now, "st-paris-01", None, 1999),
+            verify(&code, &keys, now, &shop("st-paris-01"), None, 1999),
             Err(CouponError::BelowMinimum { min_cents: 2000 })
         );
         // Shop coupons are not for the website, web coupons not for shops.
         assert_eq!(
-            verify(&code, &keys, now, "web", None, 2500),
+            verify(&code, &keys, now, &shop("web"), None, 2500),
             Err(CouponError::WrongStore)
         );
         let mut anywhere = claims();
         anywhere.store_ids.clear();
         let anywhere = sign(&pair, &anywhere);
-        assert!(verify(&anywhere, &keys, now, "st-lyon-01", None, 2500).is_ok());
+        assert!(verify(&anywhere, &keys, now, &shop("st-lyon-01"), None, 2500).is_ok());
         assert_eq!(
-            verify(&anywhere, &keys, now, "web", None, 2500),
+            verify(&anywhere, &keys, now, &shop("web"), None, 2500),
             Err(CouponError::WrongStore)
         );
         let mut web = claims();
         web.store_ids = vec!["web".into()];
         let web = sign(&pair, &web);
-        assert!(verify(&web, &keys, now, "web", None, 2500).is_ok());
+        assert!(verify(&web, &keys, now, &shop("web"), None, 2500).is_ok());
         assert_eq!(
-            verify(&web, &keys, now, "st-paris-01", None, 2500),
+            verify(&web, &keys, now, &shop("st-paris-01"), None, 2500),
             Err(CouponError::WrongStore)
         );
         assert!(matches!(
-            verify("TC1.abc", &keys, now, "x", None, 0),
+            verify("TC1.abc", &keys, now, &shop("x"), None, 0),
             Err(CouponError::Malformed { .. })
         ));
         assert!(matches!(
-            verify("hello", &keys, now, "x", None, 0),
+            verify("hello", &keys, now, &shop("x"), None, 0),
             Err(CouponError::Malformed { .. })
         ));
         assert!(matches!(
-            verify(&code, &[], now, "x", None, 0),
+            verify(&code, &[], now, &shop("x"), None, 0),
             Err(CouponError::UnknownKey { .. })
         ));
         assert!(
@@ -321,5 +425,54 @@ mod tests {
             "fits a QR code a till reads: {}",
             code.len()
         );
+    }
+
+    #[test]
+    fn the_till_checks_tags_start_days_and_hours_the_coupon_carries() {
+        let (pair, public) = key();
+        let keys = [public];
+        let mut c = claims();
+        c.store_ids.clear();
+        c.store_tags = vec!["outlet".into()];
+        c.min_basket_cents = None;
+        c.valid_from = Some(1_790_000_000);
+        // Mondays, 08:00 to 12:00 shop time.
+        c.days = crate::eligibility::day_mask(&[1]);
+        (c.hours_from, c.hours_to) = (Some(8 * 60), Some(12 * 60));
+        let code = sign(&pair, &c);
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+        let outlet = TillShop {
+            store_id: "st-outlet".into(),
+            tags: vec!["city".into(), "outlet".into()],
+            zone: paris.clone(),
+        };
+        let plain = TillShop {
+            store_id: "st-plain".into(),
+            tags: vec!["city".into()],
+            zone: paris,
+        };
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_second();
+        // 2027-01-04 is a Monday; 09:30 in Paris is 08:30Z.
+        let monday_morning = at("2027-01-04T08:30:00Z");
+        assert!(verify(&code, &keys, monday_morning, &outlet, None, 0).is_ok());
+        assert_eq!(
+            verify(&code, &keys, monday_morning, &plain, None, 0),
+            Err(CouponError::WrongStore)
+        );
+        assert_eq!(
+            verify(&code, &keys, at("2027-01-05T08:30:00Z"), &outlet, None, 0),
+            Err(CouponError::WrongTime),
+            "a Tuesday"
+        );
+        assert_eq!(
+            verify(&code, &keys, at("2027-01-04T11:30:00Z"), &outlet, None, 0),
+            Err(CouponError::WrongTime),
+            "12:30 in Paris"
+        );
+        // Before the offer starts (2026-09-21T13:06:40Z).
+        assert!(matches!(
+            verify(&code, &keys, 1_789_999_000, &outlet, None, 0),
+            Err(CouponError::NotYetValid { .. })
+        ));
     }
 }

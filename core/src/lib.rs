@@ -12,6 +12,7 @@
 //! | [`catalog`] | stores and offers: wire types, validation |
 //! | [`db`] | SQLite: connections, pragmas, migrations, the one write path, quarantine |
 //! | [`diagnostics`] | checks a shell's build can run on itself |
+//! | [`eligibility`] | who may clip, buy and use an offer, where and when: one function for phone and server |
 //! | [`sync`] | enrolment and the sync engine (outbox push, catalog pull, member state) |
 //! | [`Tessera`] (this file) | the facade the bindings, the CLI and the tests use |
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -30,6 +31,7 @@ pub mod consent;
 pub mod coupon;
 pub mod db;
 pub mod diagnostics;
+pub mod eligibility;
 pub mod geo;
 mod intern;
 pub mod loyalty;
@@ -841,6 +843,27 @@ impl Tessera {
                 visit_recorded,
             })
         })
+    }
+
+    /// Whether the member may clip the offer `offer_id` now (a reward: buy it), by the rules the
+    /// server enforces ([`eligibility`]), from the cache as of the last sync: `None` when it is
+    /// available, else the rule that refuses it. Offline.
+    pub fn offer_refusal(&self, offer_id: &str) -> Result<Option<eligibility::Refusal>> {
+        catalog::check_id("offer_id", offer_id).map_err(invalid)?;
+        let idx = self.offer_index()?;
+        let gate = self.consent_gate();
+        let now = now_ms();
+        let status = self.db.read(|c| {
+            let member = nearby::MemberView::read(c, &idx, gate)?;
+            Ok::<_, Error>(idx.clip_status(offer_id, &member, now))
+        })?;
+        match status {
+            Some(result) => Ok(result.err()),
+            None => Err(Error::InvalidInput {
+                field: "offer_id",
+                reason: "no such offer in the catalog".into(),
+            }),
+        }
     }
 
     /// Clip an offer: the server issues a coupon into the wallet at the next sync. Works offline.

@@ -26,24 +26,7 @@ fn corrupt(_: impl std::fmt::Display) -> Error {
     Error::Storage(StorageError::Corrupt)
 }
 
-fn minutes(hhmm: &str) -> Option<u16> {
-    let (h, m) = hhmm.split_once(':')?;
-    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60).then_some(h * 60 + m)
-}
-
-/// Whether local minute `t` on weekday `day` (1 = Monday) falls in `spans` of
-/// `(day, opens, closes)`; a span closing before it opens runs past midnight.
-fn in_spans(spans: &[(u8, u16, u16)], day: u8, t: u16) -> bool {
-    let yesterday = if day == 1 { 7 } else { day - 1 };
-    spans.iter().any(|&(d, open, close)| {
-        if close > open {
-            d == day && t >= open && t < close
-        } else {
-            (d == day && t >= open) || (d == yesterday && t < close)
-        }
-    })
-}
+use crate::eligibility::{Holder, Terms, in_spans, local_time, minutes};
 
 #[derive(Debug)]
 struct StoreEntry {
@@ -70,6 +53,7 @@ struct OfferRule {
     n_tiers: u8,
     n_segments: u8,
     per_member_limit: Option<u32>,
+    reward: bool,
 }
 
 impl OfferRule {
@@ -179,7 +163,8 @@ impl OfferIndex {
                 idx.everywhere.push(i);
             }
             idx.offers.push(OfferRule {
-                days: offer.days.iter().fold(0u8, |m, d| m | (1 << (d % 8))),
+                days: crate::eligibility::day_mask(&offer.days),
+                reward: offer.points_cost.is_some(),
                 hours,
                 in_store: !matches!(offer.channel, OfferChannel::Online),
                 n_tiers: offer.tiers.len().min(255) as u8,
@@ -277,12 +262,7 @@ impl OfferIndex {
     }
 
     fn local(&self, store: u32, at_ms: i64) -> (u8, u16) {
-        let zone = &self.zones[self.stores[store as usize].tz as usize];
-        let t = jiff::Timestamp::from_millisecond(at_ms)
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-            .to_zoned_datetime(zone.clone());
-        let day = t.weekday().to_monday_one_offset() as u8;
-        (day, (t.hour() as u16) * 60 + t.minute() as u16)
+        local_time(&self.zones[self.stores[store as usize].tz as usize], at_ms)
     }
 
     fn open_at(&self, store: u32, at_ms: i64) -> bool {
@@ -294,8 +274,25 @@ impl OfferIndex {
         in_spans(&s.hours, day, t)
     }
 
-    /// Whether `member` may use `offer` at `store` at `at_ms`: its dates, its days (and hours when
-    /// `hours`), in store, tier, segment, interests, limits.
+    /// The offer's rules, over interned labels.
+    fn terms(&self, offer: u32) -> Terms<'_, u32> {
+        let o = &self.offers[offer as usize];
+        Terms {
+            from_ms: o.from_ms,
+            to_ms: o.to_ms,
+            in_store: o.in_store,
+            reward: o.reward,
+            days: o.days,
+            hours: o.hours,
+            tiers: o.tiers(),
+            segments: o.segments(),
+            per_member_limit: o.per_member_limit,
+        }
+    }
+
+    /// Whether `member` may use `offer` at `store` at `at_ms` (the domain's
+    /// [`crate::eligibility::check_use`]: dates, days, hours when `hours`, in store, tier,
+    /// segment, limit), and whether it is of the member's interests (a display preference).
     fn eligible(
         &self,
         offer: u32,
@@ -305,39 +302,38 @@ impl OfferIndex {
         hours: bool,
     ) -> bool {
         let o = &self.offers[offer as usize];
-        if !o.in_store || at_ms < o.from_ms || at_ms > o.to_ms {
-            return false;
-        }
-        if !o.tiers().is_empty() && !member.tier.is_some_and(|t| o.tiers().contains(&t)) {
-            return false;
-        }
-        if !o.segments().is_empty() && !o.segments().iter().any(|s| member.segments.contains(s)) {
-            return false;
-        }
         if member.has_interests
             && !o.categories().is_empty()
             && !o.categories().iter().any(|c| member.interests.contains(c))
         {
             return false;
         }
-        if let Some(limit) = o.per_member_limit
-            && member.used.get(&offer).copied().unwrap_or(0) >= limit
-        {
-            return false;
-        }
-        if o.days != 0 || (hours && o.hours.is_some()) {
-            let (day, t) = self.local(store, at_ms);
-            if o.days != 0 && o.days & (1 << day) == 0 {
-                return false;
-            }
-            if hours
-                && let Some((from, to)) = o.hours
-                && !in_spans(&[(day, from, to)], day, t)
-            {
-                return false;
-            }
-        }
-        true
+        crate::eligibility::check_use(
+            &self.terms(offer),
+            &member.holder(offer),
+            at_ms,
+            || self.local(store, at_ms),
+            hours,
+        )
+        .is_ok()
+    }
+
+    /// Whether `member` may clip (or, for a reward, buy) the offer `id` now, by the same rules as
+    /// the server: `None` if the cache has no such offer.
+    pub(crate) fn clip_status(
+        &self,
+        id: &str,
+        member: &MemberView,
+        at_ms: i64,
+    ) -> Option<Result<(), crate::eligibility::Refusal>> {
+        let offer = self.offer(id)?;
+        let terms = self.terms(offer);
+        let holder = member.holder(offer);
+        Some(if terms.reward {
+            crate::eligibility::check_purchase(&terms, &holder, at_ms)
+        } else {
+            crate::eligibility::check_clip(&terms, &holder, at_ms)
+        })
     }
 
     fn store_region_id(&self, store: u32) -> String {
@@ -396,29 +392,41 @@ impl MemberView {
             }
         }
         let mut stmt = conn
-            .prepare_cached("SELECT offer_id, clipped_at IS NOT NULL, used_count FROM offer_state")
+            .prepare_cached("SELECT offer_id FROM offer_state WHERE clipped_at IS NOT NULL")
+            .map_err(st)?;
+        for id in stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)? {
+            if let Some(o) = idx.offer(&id.map_err(st)?) {
+                view.clipped.insert(o);
+            }
+        }
+        // Uses of each offer: the member's redeemed coupons, as the server counts them.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT json_extract(w.value, '$.offer_id'), COUNT(*)
+                 FROM member_state m, json_each(m.data, '$.wallet') w
+                 WHERE m.id = 1 AND json_extract(w.value, '$.state.state') = 'redeemed'
+                 GROUP BY 1",
+            )
             .map_err(st)?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, u32>(2)?,
-                ))
-            })
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))
             .map_err(st)?;
         for row in rows {
-            let (id, clipped, used) = row.map_err(st)?;
+            let (id, used) = row.map_err(st)?;
             if let Some(o) = idx.offer(&id) {
-                if clipped {
-                    view.clipped.insert(o);
-                }
-                if used > 0 {
-                    view.used.insert(o, used);
-                }
+                view.used.insert(o, used);
             }
         }
         Ok(view)
+    }
+
+    /// The member as the rules of `offer` see them.
+    fn holder(&self, offer: u32) -> Holder<'_, u32> {
+        Holder {
+            tier: self.tier,
+            segments: &self.segments,
+            used: self.used.get(&offer).copied().unwrap_or(0),
+        }
     }
 }
 

@@ -22,12 +22,16 @@ use crate::api::{
     PurchaseReceipt, PurchaseRequest, RedeemRequest, Redemption, ReturnReport, ReturnRequest,
     VoidReport, VoidRequest, check_receipt, codes,
 };
-use crate::coupon::{CouponClaims, CouponError, CouponKey, verify};
+use crate::coupon::{CouponClaims, CouponError, CouponKey, TillShop, verify};
 use crate::db::{Db, StorageError};
+use crate::eligibility::ShopFacts;
 use crate::sync::http::{Answer, Request, Traffic};
 use crate::sync::{Http, SyncConfig, SyncError};
 
-const STEPS: &[M<'static>] = &[M::up(include_str!("till_journal/0001_journal.sql"))];
+const STEPS: &[M<'static>] = &[
+    M::up(include_str!("till_journal/0001_journal.sql")),
+    M::up(include_str!("till_journal/0002_shop.sql")),
+];
 static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 
 /// Why a till could not do what was asked.
@@ -119,6 +123,8 @@ pub struct Till {
     store_id: String,
     /// Read by every scan, replaced on a key refresh.
     keys: RwLock<Vec<CouponKey>>,
+    /// The shop's tags and time zone, replaced on a key refresh.
+    shop: RwLock<TillShop>,
     journal: Db,
 }
 
@@ -205,6 +211,7 @@ impl Till {
             token: token.to_owned(),
             store_id: store_id.to_owned(),
             keys: RwLock::new(Vec::new()),
+            shop: RwLock::new(TillShop::bare(store_id)),
             journal,
         };
         match till.refresh_keys() {
@@ -230,6 +237,18 @@ impl Till {
                     "till offline: using its journaled keys"
                 );
                 *till.keys.write().unwrap_or_else(|p| p.into_inner()) = cached;
+                let shop: Option<String> = till.journal.read(|c| -> Result<_, TillError> {
+                    Ok(
+                        c.query_row("SELECT data FROM shop WHERE id = 1", [], |r| r.get(0))
+                            .optional()?,
+                    )
+                })?;
+                if let Some(facts) = shop.and_then(|s| serde_json::from_str::<ShopFacts>(&s).ok())
+                    && facts.store_id == till.store_id
+                {
+                    *till.shop.write().unwrap_or_else(|p| p.into_inner()) =
+                        TillShop::from_facts(&facts);
+                }
             }
             Err(e) => return Err(e),
         }
@@ -240,14 +259,27 @@ impl Till {
         &self.store_id
     }
 
-    /// Fetch the server's coupon keys again (a new key was added) and journal them.
+    /// Fetch the server's coupon keys again (a new key was added) and the shop's tags and time
+    /// zone, and journal them.
     pub fn refresh_keys(&self) -> Result<usize, TillError> {
         let answer = self.send(&Request::get("/v1/coupon-keys"))?;
         if answer.status.as_u16() != 200 {
             return Err(refusal(&answer));
         }
         let keys: Vec<CouponKey> = answer.json()?;
+        let mut req = Request::get("/v1/till/shop");
+        req.bearer = Some(self.token.clone());
+        let answer = self.send(&req)?;
+        if answer.status.as_u16() != 200 {
+            return Err(refusal(&answer));
+        }
+        let facts: ShopFacts = answer.json()?;
+        let facts_json = json(&facts)?;
         self.journal.write(|tx| -> Result<(), TillError> {
+            tx.execute(
+                "INSERT OR REPLACE INTO shop (id, data) VALUES (1, ?1)",
+                [&facts_json],
+            )?;
             tx.execute("DELETE FROM coupon_key", [])?;
             for k in &keys {
                 tx.execute(
@@ -259,6 +291,7 @@ impl Till {
         })?;
         let n = keys.len();
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        *self.shop.write().unwrap_or_else(|p| p.into_inner()) = TillShop::from_facts(&facts);
         Ok(n)
     }
 
@@ -287,7 +320,7 @@ impl Till {
             code,
             &self.keys.read().unwrap_or_else(|p| p.into_inner()),
             jiff::Timestamp::now().as_second(),
-            &self.store_id,
+            &self.shop.read().unwrap_or_else(|p| p.into_inner()),
             member_id,
             basket_cents,
         )?;

@@ -6,13 +6,15 @@
 //! |---|---|
 //! | [`storage`] | the `Storage` trait and its SQLite backend |
 //! | [`routes`] | the member API and the admin API |
-//! | [`auth`] | bearer tokens (hashed at rest) and the operator token |
+//! | [`auth`] | bearer tokens (hashed at rest) and the extractors that check them |
+//! | [`guard`] | operator credentials (named, digests only, rotated) and rate limits |
 //! | [`problem`] | problem documents (RFC 9457) and extractors that never answer plain text |
 //! | [`seed`] | the seed catalog shipped with the project |
 //! | this file | configuration, the router (with its OpenAPI document), limits, serving |
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
+pub mod guard;
 pub mod problem;
 pub mod push;
 pub mod routes;
@@ -44,8 +46,11 @@ use crate::storage::Storage;
 /// How the server behaves. [`ServerConfig::default`] is what `tessera serve` uses.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The operator's bearer token for `/admin/v1`.
-    pub admin_token: String,
+    /// The operators' credentials for `/admin/v1` (named digests; see [`guard`]). The default
+    /// is the built-in development credential, which [`serve`] accepts on loopback only.
+    pub admin_credentials: Vec<guard::AdminCredential>,
+    /// Requests per client address, member and till.
+    pub rate_limits: guard::RateLimits,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     /// How long an idempotency key and its answer are kept (at least 30 days).
@@ -65,7 +70,8 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            admin_token: "tessera-admin".to_owned(),
+            admin_credentials: vec![guard::AdminCredential::development()],
+            rate_limits: guard::RateLimits::default(),
             access_ttl: Duration::from_secs(3600),
             refresh_ttl: Duration::from_secs(90 * 24 * 3600),
             key_retention: Duration::from_secs(35 * 24 * 3600),
@@ -129,6 +135,9 @@ pub struct AppState {
     pub in_flight: Arc<InFlight>,
     pub metrics: Arc<Metrics>,
     pub gateway: Arc<dyn push::PushGateway>,
+    /// The operator credentials in force (replaced on rotation).
+    pub admins: Arc<guard::AdminCredentials>,
+    pub limiters: Arc<guard::Limiters>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -143,6 +152,10 @@ impl AppState {
         AppState {
             storage,
             gateway,
+            admins: Arc::new(guard::AdminCredentials::new(
+                config.admin_credentials.clone(),
+            )),
+            limiters: Arc::new(guard::Limiters::new(&config.rate_limits)),
             config: Arc::new(config),
             in_flight: Arc::new(InFlight::default()),
             metrics: Arc::new(Metrics::default()),
@@ -183,6 +196,7 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::member::mutate))
         .routes(routes!(routes::member::export_me))
         .routes(routes!(routes::till::coupon_keys))
+        .routes(routes!(routes::till::shop))
         .routes(routes!(routes::till::redeem))
         .routes(routes!(routes::till::purchase))
         .routes(routes!(routes::till::void))
@@ -237,6 +251,7 @@ pub(crate) fn now_ms() -> i64 {
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, mut doc) = documented_routes(state.config.max_admin_body).split_for_parts();
     close_tagged_variants(&mut doc);
+    document_rate_limits(&mut doc);
     (router.with_state(state), doc)
 }
 
@@ -259,6 +274,49 @@ fn close_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
                         Some(Box::new(AdditionalProperties::FreeForm(false)));
                 }
             }
+        }
+    }
+}
+
+/// Every operation may answer 429 (rate limits per client address, member and till): say so once
+/// for all, with its `Retry-After` header.
+fn document_rate_limits(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{Object, Type};
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
+    let response = ResponseBuilder::new()
+        .description(
+            "Too many requests from this client address, member or till: retry after the \
+             Retry-After header's seconds (problem code `rate_limited`)",
+        )
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Object::with_type(Type::Integer))
+                .description(Some("Seconds to wait"))
+                .build(),
+        )
+        .content(
+            tessera_core::api::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| response.clone().into());
         }
     }
 }
@@ -315,9 +373,27 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal().into_response()
 }
 
+/// The per-address rate limit, before anything else (a request without a known peer, as in
+/// in-process tests, is not limited).
+async fn limit_address(
+    axum::extract::State(limiters): axum::extract::State<Arc<guard::Limiters>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(axum::extract::ConnectInfo(peer)) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        && let Err(e) = limiters.address(peer.ip())
+    {
+        return e.into_response();
+    }
+    next.run(req).await
+}
+
 /// The whole application: API, `/openapi.json`, limits, compression, version and clock headers.
 pub fn app(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
+    let limiters = state.limiters.clone();
     let (api, doc) = api(state);
     let doc = Arc::new(doc);
     api.route(
@@ -335,6 +411,10 @@ pub fn app(state: AppState) -> Router {
             .timeout(timeout),
     )
     .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+    .layer(axum::middleware::from_fn_with_state(
+        limiters,
+        limit_address,
+    ))
     .layer(axum::middleware::map_response(stamp))
     // The fastest gzip level: catalog pages are repetitive JSON, which compresses ~8:1 even
     // there, and on a small server the default level costs more time than the bytes it saves.
@@ -349,15 +429,50 @@ pub fn app(state: AppState) -> Router {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = documented_routes(0).split_for_parts().1;
     close_tagged_variants(&mut doc);
+    document_rate_limits(&mut doc);
     doc
 }
 
-/// Serve on `listener` until `shutdown` resolves; purges old idempotency keys every hour.
+/// Whether a server on `addr` may use the built-in development credential: loopback only.
+pub fn check_credentials(
+    addr: SocketAddr,
+    admins: &guard::AdminCredentials,
+) -> std::io::Result<()> {
+    if admins.names().is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            guard::CredentialError::None.to_string(),
+        ));
+    }
+    if admins.has_built_in() && !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "refusing to serve on {addr} with the built-in development admin credential: \
+                 set an operator credential (--admin-token or --admin-credentials)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Serve on `listener` until `shutdown` resolves; purges old idempotency keys every hour and idle
+/// rate-limit counters every minute. Refuses to start with the built-in development credential on
+/// an address other than loopback.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    check_credentials(listener.local_addr()?, &state.admins)?;
+    let limiters = state.limiters.clone();
+    let forget = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiters.forget_idle();
+        }
+    });
     let purge_state = state.clone();
     let purge = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -372,10 +487,14 @@ pub async fn serve(
             }
         }
     });
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     purge.abort();
+    forget.abort();
     result
 }
 
@@ -399,6 +518,7 @@ impl RunningServer {
             .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
+        check_credentials(addr, &state.admins)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("tessera-server".into())

@@ -37,7 +37,9 @@ fn start() -> T {
     let state = AppState::new(
         Arc::new(storage.clone()),
         ServerConfig {
-            admin_token: ADMIN.into(),
+            admin_credentials: vec![
+                tessera_server::guard::AdminCredential::from_token("tests", ADMIN).unwrap(),
+            ],
             ..ServerConfig::default()
         },
     );

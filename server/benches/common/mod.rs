@@ -38,7 +38,11 @@ pub fn serve(
         .unwrap();
     let state = tessera_server::AppState::new(
         std::sync::Arc::new(storage.clone()),
-        tessera_server::ServerConfig::default(),
+        // A load generator is one client at full speed: no rate limits.
+        tessera_server::ServerConfig {
+            rate_limits: tessera_server::guard::RateLimits::off(),
+            ..tessera_server::ServerConfig::default()
+        },
     );
     let server =
         tessera_server::RunningServer::start("127.0.0.1:0".parse().unwrap(), state, 2).unwrap();

@@ -8,7 +8,9 @@ use tessera_core::api::{
     ReturnReport, ReturnRequest, TillCredentials, TillRegistration, VoidReport, VoidRequest,
     check_receipt, codes,
 };
-use tessera_core::coupon::CouponKey;
+use tessera_core::coupon::{CouponKey, TillShop};
+use tessera_core::eligibility::ShopFacts;
+use tessera_core::loyalty::WEB_STORE;
 
 use crate::auth::{Admin, Till, hash_token, random_token};
 use crate::problem::{ApiError, ApiJson};
@@ -23,6 +25,40 @@ pub async fn coupon_keys(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<CouponKey>>, ApiError> {
     Ok(axum::Json(state.storage.coupon_keys(now_ms()).await?))
+}
+
+/// The till's shop as the offer rules see it; the website is a shop with no tags, in UTC.
+async fn till_shop(state: &AppState, store_id: &str) -> Result<ShopFacts, ApiError> {
+    if store_id == WEB_STORE {
+        return Ok(ShopFacts {
+            store_id: WEB_STORE.to_owned(),
+            tags: Vec::new(),
+            timezone: "UTC".to_owned(),
+        });
+    }
+    // A shop removed from the catalog keeps its tills: its coupons name it, nothing else.
+    Ok(state
+        .storage
+        .shop(store_id.to_owned())
+        .await?
+        .unwrap_or_else(|| ShopFacts {
+            store_id: store_id.to_owned(),
+            tags: Vec::new(),
+            timezone: "UTC".to_owned(),
+        }))
+}
+
+#[utoipa::path(get, path = "/v1/till/shop", tag = "till",
+    security(("till" = [])),
+    responses(
+        (status = 200, description = "The till's shop: its tags and time zone, for checking coupons offline", body = ShopFacts),
+        (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn shop(
+    State(state): State<AppState>,
+    till: Till,
+) -> Result<axum::Json<ShopFacts>, ApiError> {
+    Ok(axum::Json(till_shop(&state, &till.store_id).await?))
 }
 
 #[utoipa::path(post, path = "/admin/v1/tills", tag = "admin",
@@ -142,13 +178,14 @@ pub async fn redeem(
         None => None,
     };
     let keys = state.storage.coupon_keys(now_ms()).await?;
+    let shop = till_shop(&state, &till.store_id).await?;
     // An offline redemption is checked as of when the till made it.
     let at_s = offline_at_ms.unwrap_or_else(now_ms).div_euclid(1000);
     let claims = tessera_core::coupon::verify(
         &req.code,
         &keys,
         at_s,
-        &till.store_id,
+        &TillShop::from_facts(&shop),
         None,
         req.basket_cents,
     )

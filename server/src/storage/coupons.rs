@@ -8,8 +8,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tessera_core::api::{
     CouponState, Problem, Redemption, RedemptionConflict, WalletCoupon, codes,
 };
-use tessera_core::catalog::{Offer, OfferChannel};
+use tessera_core::catalog::Offer;
 use tessera_core::coupon::{CouponClaims, CouponKey, encode, signed_message};
+use tessera_core::eligibility::{Holder, OfferTerms, ShopFacts};
+use tessera_core::loyalty::WEB_STORE;
 
 use super::StorageError;
 use tessera_core::rfc3339_ms as rfc3339;
@@ -65,7 +67,7 @@ pub(crate) fn public_keys(c: &Connection) -> Result<Vec<CouponKey>, StorageError
 }
 
 /// Clip `offer_id` for the member: a signed coupon in the wallet (the one already there if it is
-/// still usable).
+/// still usable). The programme's rules ([`tessera_core::eligibility::check_clip`]) decide.
 pub(crate) fn clip(
     tx: &Transaction<'_>,
     member_id: &str,
@@ -73,22 +75,20 @@ pub(crate) fn clip(
     now_ms: i64,
 ) -> Result<Result<(), Problem>, StorageError> {
     let now_s = now_ms / 1000;
-    let unknown = |detail: &str| {
-        Ok(Err(Problem::new(
+    let Some(offer) = offer(tx, offer_id)? else {
+        return Ok(Err(Problem::new(
             422,
             codes::UNKNOWN_OFFER,
             "This offer cannot be clipped",
-            Some(detail.to_owned()),
-        )))
+            Some("there is no such offer".into()),
+        )));
     };
-    let Some(offer) = live_offer(tx, offer_id, now_ms)? else {
-        return unknown("there is no such offer, or it has ended");
-    };
-    if offer.channel == OfferChannel::Online {
-        return unknown("the offer is online only");
-    }
-    if offer.points_cost.is_some() {
-        return unknown("the offer is a reward: buy it with points");
+    let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
+    let member = MemberFacts::read(tx, member_id, offer_id)?;
+    if let Err(refusal) =
+        tessera_core::eligibility::check_clip(&terms.terms(), &member.holder(), now_ms)
+    {
+        return Ok(Err(Problem::offer_refused(&refusal)));
     }
     let usable: Option<String> = tx
         .query_row(
@@ -101,15 +101,72 @@ pub(crate) fn clip(
     if usable.is_some() {
         return Ok(Ok(()));
     }
-    issue(
-        tx,
-        member_id,
-        &offer,
-        offer.store_ids.clone(),
-        Origin::Clip,
-        now_ms,
-    )?;
+    issue(tx, member_id, &offer, Origin::Clip, now_ms)?;
     Ok(Ok(()))
+}
+
+/// What the programme's rules need to know about a member, for one offer.
+#[derive(Debug)]
+pub(crate) struct MemberFacts {
+    tier: String,
+    segments: Vec<String>,
+    /// The member's redeemed coupons of the offer.
+    used: u32,
+}
+
+impl MemberFacts {
+    pub(crate) fn read(
+        c: &Connection,
+        member_id: &str,
+        offer_id: &str,
+    ) -> Result<Self, StorageError> {
+        let (tier, segments): (String, String) = c
+            .prepare_cached("SELECT tier, segments FROM member WHERE id = ?1")?
+            .query_row([member_id], |r| r.try_into())
+            .optional()?
+            .ok_or(StorageError::NotFound)?;
+        let segments = serde_json::from_str(&segments)
+            .map_err(|e| StorageError::Backend(format!("member segments: {e}")))?;
+        let used: u32 = c
+            .prepare_cached(
+                "SELECT COUNT(*) FROM coupon
+                 WHERE member_id = ?1 AND offer_id = ?2 AND redeemed_at IS NOT NULL",
+            )?
+            .query_row(params![member_id, offer_id], |r| r.get(0))?;
+        Ok(MemberFacts {
+            tier,
+            segments,
+            used,
+        })
+    }
+
+    pub(crate) fn holder(&self) -> Holder<'_, String> {
+        Holder {
+            tier: Some(self.tier.clone()),
+            segments: &self.segments,
+            used: self.used,
+        }
+    }
+}
+
+/// A shop as the rules see it: its tags and time zone (`None` for an unknown shop).
+pub(crate) fn shop(c: &Connection, store_id: &str) -> Result<Option<ShopFacts>, StorageError> {
+    let data: Option<String> = c
+        .prepare_cached(
+            "SELECT data FROM catalog_entity WHERE kind = 'store' AND id = ?1 AND data IS NOT NULL",
+        )?
+        .query_row([store_id], |r| r.get(0))
+        .optional()?;
+    let Some(data) = data else {
+        return Ok(None);
+    };
+    let store: tessera_core::catalog::Store =
+        serde_json::from_str(&data).map_err(|e| StorageError::Backend(e.to_string()))?;
+    Ok(Some(ShopFacts {
+        store_id: store.id,
+        tags: store.tags,
+        timezone: store.timezone,
+    }))
 }
 
 /// Why a coupon was issued.
@@ -136,49 +193,57 @@ impl Origin {
     }
 }
 
-/// The offer `offer_id` if it exists and has not ended.
+/// The offer `offer_id` if it is in the catalog.
+pub(crate) fn offer(c: &Connection, offer_id: &str) -> Result<Option<Offer>, StorageError> {
+    let data: Option<String> = c
+        .prepare_cached(
+            "SELECT data FROM catalog_entity WHERE kind = 'offer' AND id = ?1 AND data IS NOT NULL",
+        )?
+        .query_row([offer_id], |r| r.get(0))
+        .optional()?;
+    data.map(|d| serde_json::from_str(&d).map_err(|e| StorageError::Backend(e.to_string())))
+        .transpose()
+}
+
+/// The offer `offer_id` if it is in the catalog and has not ended (for coupons the programme
+/// gives: a challenge's reward, a purchase's web coupon).
 pub(crate) fn live_offer(
-    tx: &Transaction<'_>,
+    c: &Connection,
     offer_id: &str,
     now_ms: i64,
 ) -> Result<Option<Offer>, StorageError> {
-    let data: Option<String> = tx
-        .query_row(
-            "SELECT data FROM catalog_entity WHERE kind = 'offer' AND id = ?1 AND data IS NOT NULL",
-            [offer_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(data) = data else {
+    let Some(offer) = offer(c, offer_id)? else {
         return Ok(None);
     };
-    let offer: Offer =
-        serde_json::from_str(&data).map_err(|e| StorageError::Backend(e.to_string()))?;
-    let ended = offer
-        .valid_to
-        .parse::<jiff::Timestamp>()
-        .map_err(|e| StorageError::Backend(e.to_string()))?
-        .as_millisecond()
-        <= now_ms;
-    Ok((!ended).then_some(offer))
+    let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
+    Ok((terms.terms().to_ms > now_ms).then_some(offer))
 }
 
-/// Sign and store a coupon for `offer`, valid in `store_ids` (empty: every shop; `["web"]`: the
-/// website). Returns its code.
+/// Sign and store a coupon for `offer`. It carries what a till checks offline: the offer's shops
+/// and shop tags (a purchase's coupon: the website only), its start, days and hours, its
+/// minimum basket; it expires with the offer, or after 30 days. Returns its id and code.
 pub(crate) fn issue(
     tx: &Transaction<'_>,
     member_id: &str,
     offer: &Offer,
-    store_ids: Vec<String>,
     origin: Origin,
     now_ms: i64,
 ) -> Result<(String, String), StorageError> {
     let now_s = now_ms / 1000;
-    let valid_to = offer
-        .valid_to
-        .parse::<jiff::Timestamp>()
-        .map_err(|e| StorageError::Backend(e.to_string()))?
-        .as_second();
+    let terms = OfferTerms::of(offer).map_err(|e| StorageError::Backend(e.to_string()))?;
+    let terms = terms.terms();
+    let valid_to = terms.to_ms.div_euclid(1000);
+    let from_s = terms.from_ms.div_euclid(1000);
+    let (store_ids, store_tags, days, hours) = if origin == Origin::Purchase {
+        (vec![WEB_STORE.to_owned()], Vec::new(), 0, None)
+    } else {
+        (
+            offer.store_ids.clone(),
+            offer.store_tags.clone(),
+            terms.days,
+            terms.hours,
+        )
+    };
     let (key_id, pair) = signing_key(tx, now_ms)?;
     let claims = CouponClaims {
         coupon_id: format!("cp-{}", uuid::Uuid::new_v4().simple()),
@@ -189,6 +254,11 @@ pub(crate) fn issue(
         store_ids,
         min_basket_cents: offer.min_basket_cents,
         key_id,
+        store_tags,
+        valid_from: (from_s > now_s).then_some(from_s),
+        days,
+        hours_from: hours.map(|h| h.0),
+        hours_to: hours.map(|h| h.1),
     };
     let json = serde_json::to_vec(&claims).map_err(|e| StorageError::Backend(e.to_string()))?;
     let code = encode(&json, pair.sign(&signed_message(&json)).as_ref());
@@ -263,6 +333,9 @@ pub(crate) fn redeem(
     now_ms: i64,
 ) -> Result<Result<Redemption, Problem>, StorageError> {
     let when = at.offline_at_ms.unwrap_or(now_ms);
+    if let Err(refusal) = offer_rules_at_redemption(tx, at, claims, when)? {
+        return Ok(Err(Problem::offer_refused(&refusal)));
+    }
     let updated = tx
         .prepare_cached(
             "UPDATE coupon SET redeemed_at = ?3, redeemed_store = ?4, redeemed_till = ?5, receipt = ?6
@@ -360,6 +433,77 @@ pub(crate) fn redeem(
             Some("unknown coupon".into()),
         ),
     }))
+}
+
+/// The offer's rules at a redemption at `when` (the till's time for an offline report), by the
+/// domain's functions: its dates, days and hours in the shop's time zone, the shops it targets
+/// now, and the member's limit of uses. Checked only while the coupon is unused: a repeat learns
+/// where it was redeemed instead. A coupon whose offer has left the catalog stands on its claims.
+fn offer_rules_at_redemption(
+    tx: &Transaction<'_>,
+    at: &RedeemAt<'_>,
+    claims: &CouponClaims,
+    when: i64,
+) -> Result<Result<(), tessera_core::eligibility::Refusal>, StorageError> {
+    use tessera_core::eligibility::{
+        check_dates, check_local, check_member, local_time, targets_shop,
+    };
+    let unused: Option<bool> = tx
+        .prepare_cached(
+            "SELECT redeemed_at IS NULL AND revoked_at IS NULL FROM coupon
+             WHERE id = ?1 AND member_id = ?2",
+        )?
+        .query_row(params![claims.coupon_id, claims.member_id], |r| r.get(0))
+        .optional()?;
+    if unused != Some(true) {
+        return Ok(Ok(()));
+    }
+    let Some(offer) = offer(tx, &claims.offer_id)? else {
+        return Ok(Ok(()));
+    };
+    let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
+    let terms = terms.terms();
+    let rules = || -> Result<Result<(), tessera_core::eligibility::Refusal>, StorageError> {
+        if let Err(r) = check_dates(&terms, when) {
+            return Ok(Err(r));
+        }
+        // Uses so far, this coupon apart; tier and segments were checked when it was issued.
+        let used: u32 = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM coupon WHERE member_id = ?1 AND offer_id = ?2
+                   AND redeemed_at IS NOT NULL AND id != ?3",
+            )?
+            .query_row(
+                params![claims.member_id, claims.offer_id, claims.coupon_id],
+                |r| r.get(0),
+            )?;
+        let holder = Holder::<String> {
+            tier: None,
+            segments: &[],
+            used,
+        };
+        let limit_only = tessera_core::eligibility::Terms {
+            tiers: &[],
+            segments: &[],
+            ..terms
+        };
+        if let Err(r) = check_member(&limit_only, &holder) {
+            return Ok(Err(r));
+        }
+        // The website is no shop: a purchase's web coupon has no shop, day or hour rules.
+        if at.store_id == WEB_STORE {
+            return Ok(Ok(()));
+        }
+        let Some(shop) = shop(tx, at.store_id)? else {
+            return Ok(Err(tessera_core::eligibility::Refusal::Shop));
+        };
+        if let Err(r) = targets_shop(&offer.store_ids, &offer.store_tags, at.store_id, &shop.tags) {
+            return Ok(Err(r));
+        }
+        let zone = jiff::tz::TimeZone::get(&shop.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        Ok(check_local(&terms, local_time(&zone, when), true))
+    };
+    rules()
 }
 
 /// Redemption conflicts for the merchant to review, newest first.

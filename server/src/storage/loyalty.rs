@@ -14,6 +14,7 @@ use tessera_core::loyalty::{
 
 use super::coupons::{Origin, issue, live_offer};
 use super::{StorageError, touch_member};
+use tessera_core::eligibility::OfferTerms;
 use tessera_core::rfc3339_ms as rfc3339;
 
 const DAY_MS: i64 = 86_400_000;
@@ -389,14 +390,7 @@ pub(crate) fn purchase(
         {
             match live_offer(tx, &rule.offer_id, now_ms)? {
                 Some(offer) => {
-                    let (id, code) = issue(
-                        tx,
-                        m,
-                        &offer,
-                        vec![WEB_STORE.to_owned()],
-                        Origin::Purchase,
-                        now_ms,
-                    )?;
+                    let (id, code) = issue(tx, m, &offer, Origin::Purchase, now_ms)?;
                     web_coupon_id = Some(id);
                     web_coupon = Some(code);
                 }
@@ -615,15 +609,22 @@ pub(crate) fn buy_reward(
     offer_id: &str,
     now_ms: i64,
 ) -> Result<Result<(), Problem>, StorageError> {
-    let offer = live_offer(tx, offer_id, now_ms)?;
+    let offer = super::coupons::offer(tx, offer_id)?;
     let Some((offer, cost)) = offer.and_then(|o| o.points_cost.map(|c| (o, c))) else {
         return Ok(Err(problem(
             422,
             codes::UNKNOWN_OFFER,
             "This reward cannot be bought",
-            "no such reward, or it has ended",
+            "no such reward",
         )));
     };
+    let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
+    let member = super::coupons::MemberFacts::read(tx, member_id, offer_id)?;
+    if let Err(refusal) =
+        tessera_core::eligibility::check_purchase(&terms.terms(), &member.holder(), now_ms)
+    {
+        return Ok(Err(Problem::offer_refused(&refusal)));
+    }
     let rules = rules(tx)?;
     settle(tx, member_id, &rules, now_ms)?;
     let plan = match plan_burn(
@@ -650,14 +651,7 @@ pub(crate) fn buy_reward(
         &format!("reward {offer_id}"),
         now_ms,
     )?;
-    issue(
-        tx,
-        member_id,
-        &offer,
-        offer.store_ids.clone(),
-        Origin::Reward,
-        now_ms,
-    )?;
+    issue(tx, member_id, &offer, Origin::Reward, now_ms)?;
     settle(tx, member_id, &rules, now_ms)?;
     Ok(Ok(()))
 }

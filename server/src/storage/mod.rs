@@ -235,6 +235,11 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         now_ms: i64,
     ) -> Result<Vec<tessera_core::coupon::CouponKey>, StorageError>;
+    /// A shop as the offer rules see it (tags, time zone); `None` if there is no such shop.
+    async fn shop(
+        &self,
+        store_id: String,
+    ) -> Result<Option<tessera_core::eligibility::ShopFacts>, StorageError>;
     /// Register a till of `store_id`; `None` if there is no such shop.
     async fn register_till(
         &self,

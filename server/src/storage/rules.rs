@@ -296,7 +296,7 @@ pub(crate) fn settle(
             }
             RuleReward::Coupon { offer_id } => match live_offer(tx, offer_id, now_ms)? {
                 Some(offer) => {
-                    issue(tx, member_id, &offer, Vec::new(), Origin::Challenge, now_ms)?;
+                    issue(tx, member_id, &offer, Origin::Challenge, now_ms)?;
                 }
                 None => tracing::warn!(offer = %offer_id, challenge = %c.challenge_id,
                     "the challenge's coupon offer is gone: nothing issued"),

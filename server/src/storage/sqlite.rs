@@ -826,6 +826,13 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn shop(
+        &self,
+        store_id: String,
+    ) -> Result<Option<tessera_core::eligibility::ShopFacts>, StorageError> {
+        self.read(move |c| super::coupons::shop(c, &store_id)).await
+    }
+
     async fn register_till(
         &self,
         store_id: String,

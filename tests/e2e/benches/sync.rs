@@ -104,7 +104,11 @@ fn peak_rss_of_a_full_sync(url: &str) {
 fn catalog_apply(c: &mut Criterion) {
     let stores = env_count("TESSERA_BENCH_STORES", 100_000);
     let offers = env_count("TESSERA_BENCH_OFFERS", 200_000);
-    let server = Server::start_with(ServerConfig::default(), Some(big_catalog(stores, offers)));
+    let config = ServerConfig {
+        rate_limits: tessera_server::guard::RateLimits::off(),
+        ..ServerConfig::default()
+    };
+    let server = Server::start_with(config, Some(big_catalog(stores, offers)));
     let url = server.url();
     peak_rss_of_a_full_sync(&url);
     let pages = download_pages(&url);

@@ -24,7 +24,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server with the given config (admin token forced to [`ADMIN_TOKEN`]) and catalog.
+    /// A server with the given config (its operator credential forced to [`ADMIN_TOKEN`]) and
+    /// catalog.
     pub fn start_with(config: ServerConfig, catalog: Option<Catalog>) -> Server {
         Self::start_on(
             "127.0.0.1:0".parse().unwrap(),
@@ -48,7 +49,9 @@ impl Server {
             rt.block_on(storage.load_catalog(c)).unwrap();
         }
         let config = ServerConfig {
-            admin_token: ADMIN_TOKEN.into(),
+            admin_credentials: vec![
+                tessera_server::guard::AdminCredential::from_token("e2e", ADMIN_TOKEN).unwrap(),
+            ],
             ..config
         };
         let state = AppState::new(Arc::new(storage.clone()), config);
