@@ -146,12 +146,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
             );
         }
         if let Some(path) = &args.catalog {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let catalog: tessera_core::catalog::Catalog = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", path.display()))?;
-            catalog.validate().context("the catalog breaks a rule")?;
-            let counts = storage.load_catalog(catalog).await?;
+            // Read one entity at a time, like the admin API's import: any size, bounded memory.
+            let file =
+                std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+            let counts = storage
+                .import_catalog(file)
+                .await?
+                .with_context(|| format!("the catalog in {}", path.display()))?;
             println!(
                 "catalog: {} stores, {} offers",
                 counts.stores, counts.offers

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CatalogError, Offer, Store, check_id, parse_instant};
+use crate::catalog::{CatalogError, Offer, Store, check_cents, check_id, parse_instant};
 use crate::consent::ConsentRecord;
 use crate::preferences::{PreferenceChange, Preferences};
 use crate::{MemberCard, Program};
@@ -300,6 +300,20 @@ pub struct RedeemRequest {
     pub redeemed_offline_at: Option<String>,
 }
 
+impl RedeemRequest {
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        if self.code.is_empty() || self.code.len() > crate::coupon::MAX_CODE {
+            return Err(CatalogError::new("code", "1 to 1024 characters"));
+        }
+        check_receipt("receipt", &self.receipt)?;
+        check_cents("basket_cents", self.basket_cents)?;
+        if let Some(at) = &self.redeemed_offline_at {
+            parse_instant("redeemed_offline_at", at)?;
+        }
+        Ok(())
+    }
+}
+
 /// How long a till may stay offline with redemptions and purchases to report.
 pub const OFFLINE_WINDOW_MS: i64 = 7 * 86_400_000;
 
@@ -339,8 +353,8 @@ pub struct PurchaseLine {
 
 /// The most lines a purchase has.
 pub const MAX_PURCHASE_LINES: usize = 500;
-/// The largest total a till may report (10 million euros).
-pub const MAX_TOTAL_CENTS: u64 = 1_000_000_000;
+/// The largest total a till may report: the programme's one bound for money.
+pub const MAX_TOTAL_CENTS: u64 = crate::catalog::MAX_CENTS;
 
 impl PurchaseRequest {
     pub fn validate(&self) -> Result<(), CatalogError> {
@@ -357,11 +371,11 @@ impl PurchaseRequest {
             if line.quantity == 0 || line.quantity > 10_000 {
                 return Err(CatalogError::new("lines.quantity", "1 to 10000"));
             }
+            check_cents("lines.amount_cents", line.amount_cents)?;
             sum = sum.saturating_add(line.amount_cents);
         }
-        if self.total_cents > MAX_TOTAL_CENTS || sum > MAX_TOTAL_CENTS {
-            return Err(CatalogError::new("total_cents", "at most 1,000,000,000"));
-        }
+        check_cents("total_cents", self.total_cents)?;
+        check_cents("lines.amount_cents", sum)?;
         if self.total_cents > sum {
             return Err(CatalogError::new(
                 "total_cents",
@@ -436,6 +450,16 @@ pub struct ReturnRequest {
     #[serde(default)]
     pub store_id: Option<String>,
     pub refunded_cents: u64,
+}
+
+impl ReturnRequest {
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        check_receipt("receipt", &self.receipt)?;
+        if let Some(store) = &self.store_id {
+            check_id("store_id", store)?;
+        }
+        check_cents("refunded_cents", self.refunded_cents)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

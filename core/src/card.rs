@@ -68,22 +68,12 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
 }
 
 /// Trimmed text of 1..=max characters with no control characters.
+/// Display text by the one rule ([`crate::text`]): NFC, trimmed, nothing invisible or
+/// overriding.
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, Error> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(invalid(field, "must not be empty"));
-    }
-    let len = value.chars().count();
-    if len > max {
-        return Err(invalid(
-            field,
-            format!("at most {max} characters, got {len}"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(invalid(field, "must not contain control characters"));
-    }
-    Ok(value.to_owned())
+    crate::text::display(field, value, max, true, crate::text::Lines::One)
+        .map(|t| t.into_owned())
+        .map_err(|e| invalid(field, e.reason))
 }
 
 impl Program {

@@ -6,12 +6,30 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::Lines;
+
 /// The longest identifier of a store, an offer or an event.
 pub const MAX_ID: usize = 64;
 /// The longest free text (names, titles, descriptions, addresses).
 pub const MAX_TEXT: usize = 2000;
 /// The most tags, categories, store ids… in one list.
 pub const MAX_LIST: usize = 200;
+/// The largest amount of money anywhere in the programme, in minor units (10 million euros):
+/// baskets, purchases and their lines, returns, offers' amounts and minimums, rules' thresholds.
+/// One bound, so that no sum of a few of them can overflow and no field accepts what another
+/// refuses.
+pub const MAX_CENTS: u64 = 1_000_000_000;
+
+/// Checks an amount of money against [`MAX_CENTS`].
+pub fn check_cents(field: &'static str, cents: u64) -> Result<(), CatalogError> {
+    if cents > MAX_CENTS {
+        return Err(CatalogError::new(
+            field,
+            "at most 1,000,000,000 (10 million in major units)",
+        ));
+    }
+    Ok(())
+}
 
 /// Checks an identifier: 1–64 of `A-Z a-z 0-9 . _ : -`.
 pub fn check_id(field: &'static str, id: &str) -> Result<(), CatalogError> {
@@ -30,17 +48,22 @@ pub fn check_id(field: &'static str, id: &str) -> Result<(), CatalogError> {
     Ok(())
 }
 
-fn check_text(field: &'static str, text: &str, required: bool) -> Result<(), CatalogError> {
-    if required && text.trim().is_empty() {
-        return Err(CatalogError::new(field, "must not be empty"));
-    }
-    if text.chars().count() > MAX_TEXT {
-        return Err(CatalogError::new(field, "is longer than 2000 characters"));
-    }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(CatalogError::new(field, "contains control characters"));
-    }
-    Ok(())
+fn check_text(
+    field: &'static str,
+    text: &str,
+    required: bool,
+    lines: Lines,
+) -> Result<(), CatalogError> {
+    crate::text::check_display(field, text, MAX_TEXT, required, lines)
+}
+
+fn clean_text(
+    field: &'static str,
+    text: &mut String,
+    required: bool,
+    lines: Lines,
+) -> Result<(), CatalogError> {
+    crate::text::clean(field, text, MAX_TEXT, required, lines)
 }
 
 fn check_list(field: &'static str, list: &[String], ids: bool) -> Result<(), CatalogError> {
@@ -51,7 +74,7 @@ fn check_list(field: &'static str, list: &[String], ids: bool) -> Result<(), Cat
         if ids {
             check_id(field, item)?;
         } else {
-            check_text(field, item, true)?;
+            check_text(field, item, true, Lines::One)?;
         }
     }
     Ok(())
@@ -129,12 +152,20 @@ fn check_hhmm(field: &'static str, s: &str) -> Result<(), CatalogError> {
 }
 
 impl Store {
+    /// Its display text in clean form ([`crate::text`]): what the server stores.
+    pub fn clean(&mut self) -> Result<(), CatalogError> {
+        clean_text("store.name", &mut self.name, true, Lines::One)?;
+        clean_text("store.address", &mut self.address, false, Lines::Several)?;
+        clean_text("store.postcode", &mut self.postcode, false, Lines::One)?;
+        clean_text("store.city", &mut self.city, true, Lines::One)
+    }
+
     pub fn validate(&self) -> Result<(), CatalogError> {
         check_id("store.id", &self.id)?;
-        check_text("store.name", &self.name, true)?;
-        check_text("store.address", &self.address, false)?;
-        check_text("store.postcode", &self.postcode, false)?;
-        check_text("store.city", &self.city, true)?;
+        check_text("store.name", &self.name, true, Lines::One)?;
+        check_text("store.address", &self.address, false, Lines::Several)?;
+        check_text("store.postcode", &self.postcode, false, Lines::One)?;
+        check_text("store.city", &self.city, true, Lines::One)?;
         if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(CatalogError::new(
                 "store.country",
@@ -277,10 +308,33 @@ pub fn parse_instant(field: &'static str, s: &str) -> Result<jiff::Timestamp, Ca
 }
 
 impl Offer {
+    /// Its display text in clean form ([`crate::text`]): what the server stores.
+    pub fn clean(&mut self) -> Result<(), CatalogError> {
+        clean_text("offer.title", &mut self.title, true, Lines::One)?;
+        clean_text(
+            "offer.description",
+            &mut self.description,
+            false,
+            Lines::Several,
+        )?;
+        match &mut self.kind {
+            OfferKind::Gift { item } => clean_text("offer.kind.item", item, true, Lines::One),
+            OfferKind::EarlyAccess { collection } => {
+                clean_text("offer.kind.collection", collection, true, Lines::One)
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), CatalogError> {
         check_id("offer.id", &self.id)?;
-        check_text("offer.title", &self.title, true)?;
-        check_text("offer.description", &self.description, false)?;
+        check_text("offer.title", &self.title, true, Lines::One)?;
+        check_text(
+            "offer.description",
+            &self.description,
+            false,
+            Lines::Several,
+        )?;
         match &self.kind {
             OfferKind::PercentOff { percent } if !(1..=100).contains(percent) => {
                 return Err(CatalogError::new("offer.kind.percent", "must be 1 to 100"));
@@ -295,6 +349,7 @@ impl Offer {
                         "must be positive",
                     ));
                 }
+                check_cents("offer.kind.amount_cents", *amount_cents)?;
                 if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
                     return Err(CatalogError::new(
                         "offer.kind.currency",
@@ -310,9 +365,9 @@ impl Offer {
                     "must be 101 to 1000",
                 ));
             }
-            OfferKind::Gift { item } => check_text("offer.kind.item", item, true)?,
+            OfferKind::Gift { item } => check_text("offer.kind.item", item, true, Lines::One)?,
             OfferKind::EarlyAccess { collection } => {
-                check_text("offer.kind.collection", collection, true)?
+                check_text("offer.kind.collection", collection, true, Lines::One)?
             }
             _ => {}
         }
@@ -356,6 +411,9 @@ impl Offer {
                 "offer.per_member_limit",
                 "must be positive when set",
             ));
+        }
+        if let Some(min) = self.min_basket_cents {
+            check_cents("offer.min_basket_cents", min)?;
         }
         Ok(())
     }

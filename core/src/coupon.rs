@@ -210,6 +210,11 @@ pub fn verify(
     member_id: Option<&str>,
     basket_cents: u64,
 ) -> Result<CouponClaims, CouponError> {
+    if basket_cents > crate::catalog::MAX_CENTS {
+        return Err(malformed(
+            "the basket is over the programme's bound for money",
+        ));
+    }
     let claims = verify_signature(code, keys)?;
     if now_s > claims.expires_at {
         return Err(CouponError::Expired {

@@ -175,22 +175,33 @@ pub fn check_member<L: PartialEq>(
     Ok(())
 }
 
-/// The offer's days of the week, and its hours when `hours`, at local `(day, minute)`.
+/// The offer's days of the week, and its hours when `hours`, at local `(day, minute)`. Hours
+/// that run past midnight belong to the day they start: Monday's 22:00–02:00 includes Tuesday
+/// 01:00 when the offer is valid on Mondays.
 pub fn check_local<L>(
     terms: &Terms<'_, L>,
     (day, t): (u8, u16),
     hours: bool,
 ) -> Result<(), Refusal> {
-    if terms.days != 0 && terms.days & (1 << day) == 0 {
-        return Err(Refusal::Day);
+    let allowed = |d: u8| terms.days == 0 || terms.days & (1 << d) != 0;
+    match terms.hours.filter(|_| hours) {
+        None if allowed(day) => Ok(()),
+        None => Err(Refusal::Day),
+        Some((from, to)) => {
+            let yesterday = if day == 1 { 7 } else { day - 1 };
+            if allowed(day) && in_spans(&[(day, from, to)], day, t) {
+                return Ok(());
+            }
+            if allowed(yesterday) && in_spans(&[(yesterday, from, to)], day, t) {
+                return Ok(());
+            }
+            Err(if allowed(day) {
+                Refusal::Hours
+            } else {
+                Refusal::Day
+            })
+        }
     }
-    if hours
-        && let Some((from, to)) = terms.hours
-        && !in_spans(&[(day, from, to)], day, t)
-    {
-        return Err(Refusal::Hours);
-    }
-    Ok(())
 }
 
 /// Whether `member` may use the offer in a shop at `at_ms` (local `(day, minute)` there): the

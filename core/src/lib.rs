@@ -10,9 +10,11 @@
 //! | [`barcode`] | symbologies, validation and inference of card numbers, module matrix, SVG, PNG |
 //! | [`card`] | the programme and the member's card, and the card screen ([`CardView`]) |
 //! | [`catalog`] | stores and offers: wire types, validation |
+//! | [`catalog_reader`] | a whole catalog read from a stream one entity at a time, in bounded memory |
 //! | [`db`] | SQLite: connections, pragmas, migrations, the one write path, quarantine |
 //! | [`diagnostics`] | checks a shell's build can run on itself |
 //! | [`eligibility`] | who may clip, buy and use an offer, where and when: one function for phone and server |
+//! | [`text`] | the one rule for display text (NFC, trimmed, nothing invisible or overriding) |
 //! | [`sync`] | enrolment and the sync engine (outbox push, catalog pull, member state) |
 //! | [`Tessera`] (this file) | the facade the bindings, the CLI and the tests use |
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -26,6 +28,7 @@ pub mod api;
 pub mod barcode;
 pub mod card;
 pub mod catalog;
+pub mod catalog_reader;
 pub mod challenges;
 pub mod consent;
 pub mod coupon;
@@ -42,6 +45,7 @@ pub mod push;
 pub mod rules;
 pub mod simulate;
 pub mod sync;
+pub mod text;
 pub mod till;
 
 use std::collections::BTreeMap;

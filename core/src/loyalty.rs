@@ -132,6 +132,7 @@ impl LoyaltyRules {
         }
         if let Some(w) = &self.web_coupon {
             check_id("web_coupon.offer_id", &w.offer_id)?;
+            crate::catalog::check_cents("web_coupon.min_total_cents", w.min_total_cents)?;
         }
         Ok(())
     }

@@ -516,7 +516,10 @@ impl RuleEvent {
                 reason: "at most 500 lines".into(),
             });
         }
+        let money = |field, cents| crate::catalog::check_cents(field, cents).map_err(invalid);
+        money("event.amount_cents", self.amount_cents)?;
         for l in &self.lines {
+            money("line.amount_cents", l.amount_cents)?;
             check("line.sku", &l.sku)?;
             for c in [&l.category, &l.collection].into_iter().flatten() {
                 check("line.category", c)?;
@@ -581,6 +584,9 @@ impl Filter {
             for id in ids {
                 check_id(field, id)?;
             }
+        }
+        if let Some(min) = self.min_amount_cents {
+            crate::catalog::check_cents("filter.min_amount_cents", min)?;
         }
         Ok(())
     }

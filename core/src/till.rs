@@ -34,6 +34,12 @@ const STEPS: &[M<'static>] = &[
 ];
 static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 
+/// A till's journal file ("TSRT").
+const JOURNAL_FILE: crate::db::FileKind = crate::db::FileKind {
+    application_id: 0x5453_5254,
+    first_table: "coupon_key",
+};
+
 /// Why a till could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TillError {
@@ -204,7 +210,7 @@ impl Till {
             .build()
             .map_err(|e| SyncError::protocol(format!("cannot start the network runtime: {e}")))?;
         let http = Http::new(server_url, till_config())?;
-        let journal = Db::open_with(journal_path, &MIGRATIONS, STEPS.len() as u32)?;
+        let journal = Db::open_with(journal_path, &MIGRATIONS, STEPS.len() as u32, JOURNAL_FILE)?;
         let till = Till {
             runtime,
             http,

@@ -57,8 +57,11 @@ pub struct ServerConfig {
     pub key_retention: Duration,
     /// Every request is answered within this, or gets 503 `timeout`.
     pub request_timeout: Duration,
-    /// Largest admin body (whole catalogs).
+    /// Largest admin JSON body (a shop, an offer, a campaign, a rule set), read whole.
     pub max_admin_body: usize,
+    /// Largest catalog document (`POST /admin/v1/catalog`), streamed to disk and read one
+    /// entity at a time: memory does not grow with it.
+    pub max_catalog_body: usize,
     /// Default catalog page size.
     pub page_size: u32,
     /// How far in the future a phone's event time may be.
@@ -76,7 +79,8 @@ impl Default for ServerConfig {
             refresh_ttl: Duration::from_secs(90 * 24 * 3600),
             key_retention: Duration::from_secs(35 * 24 * 3600),
             request_timeout: Duration::from_secs(30),
-            max_admin_body: 256 * 1024 * 1024,
+            max_admin_body: 4 * 1024 * 1024,
+            max_catalog_body: 1024 * 1024 * 1024,
             page_size: 1000,
             max_clock_skew: Duration::from_secs(24 * 3600),
             push: push::PushConfig::default(),
@@ -202,6 +206,9 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::till::void))
         .routes(routes!(routes::till::return_goods))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
+    // Every admin body is bounded by what its route needs: one entity in 64 KiB; rule sets,
+    // batches of rule events and campaigns in `max_admin`; the catalog is streamed (its own
+    // bound, `max_catalog_body`, checked as it arrives).
     let admin = OpenApiRouter::new()
         .routes(routes!(routes::admin::put_program))
         .routes(routes!(
@@ -212,7 +219,6 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::admin::put_offer,
             routes::admin::delete_offer
         ))
-        .routes(routes!(routes::admin::load_catalog))
         .routes(routes!(routes::admin::member_events))
         .routes(routes!(
             routes::admin::record_consent,
@@ -222,24 +228,31 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::erase_member))
         .routes(routes!(routes::admin::audience))
         .routes(routes!(routes::admin::set_segments))
-        .routes(routes!(routes::admin::run_campaign))
         .routes(routes!(routes::till::register_till))
         .routes(routes!(
             routes::loyalty::get_rules,
             routes::loyalty::put_rules
         ))
         .routes(routes!(routes::loyalty::adjust_points))
+        .routes(routes!(routes::loyalty::set_birthday))
+        .routes(routes!(routes::loyalty::conflicts))
+        .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
+    let admin_large = OpenApiRouter::new()
+        .routes(routes!(routes::admin::run_campaign))
         .routes(routes!(
             routes::loyalty::get_challenges,
             routes::loyalty::put_challenges
         ))
         .routes(routes!(routes::loyalty::ingest_rule_events))
-        .routes(routes!(routes::loyalty::set_birthday))
-        .routes(routes!(routes::loyalty::conflicts))
         .layer(DefaultBodyLimit::max(max_admin));
+    let catalog = OpenApiRouter::new()
+        .routes(routes!(routes::admin::load_catalog))
+        .layer(DefaultBodyLimit::disable());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(member)
         .merge(admin)
+        .merge(admin_large)
+        .merge(catalog)
 }
 
 /// Now, in milliseconds since the epoch (the server's clock).

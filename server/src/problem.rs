@@ -1,7 +1,7 @@
 //! Error answers: `application/problem+json` (RFC 9457) with a stable `code`, and the extractors
 //! that turn every malformed request into one (never a 5xx, never axum's plain-text rejections).
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
@@ -144,10 +144,48 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
-            Ok(axum::Json(v)) => v,
-            Err(rejection) => return Err(json_rejection(rejection)),
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "Send application/json",
+                Some("Expected request with `Content-Type: application/json`".to_owned()),
+            ));
+        }
+        // Bounded by the route's body limit (413 beyond it).
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                let status = r.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        status,
+                        codes::PAYLOAD_TOO_LARGE,
+                        "The body is too large",
+                        Some(r.body_text()),
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        codes::INVALID_BODY,
+                        "The body could not be read",
+                        Some(r.body_text()),
+                    )
+                }
+            })?;
+        let syntax = |detail: String| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_BODY,
+                "The body is not valid JSON for this call",
+                Some(detail),
+            )
         };
+        // A member given twice is refused, not resolved by the last one winning: two readers of
+        // the same body (a proxy, a log, this server) must not see different requests.
+        unique_members(&bytes).map_err(syntax)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| syntax(e.to_string()))?;
         let invalid = |detail: String| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -165,6 +203,80 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// `application/json` or any `+json` type.
+pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Checks that no JSON object in `bytes` names a member twice (at any depth); the reason names
+/// the member.
+pub fn unique_members(bytes: &[u8]) -> Result<(), String> {
+    use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
+    struct Walk;
+    impl<'de> serde::de::DeserializeSeed<'de> for Walk {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Walk)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Walk)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the member `{key}` is given twice"
+                    )));
+                }
+                map.next_value_seed(Walk)?;
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.deserialize_any(Walk).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())
+}
+
 /// serde reads an enum tag from a number as the variant's index (`{"type": 0}` would be the
 /// first variant); the wire format names variants, so a tag that is not a string is refused.
 pub fn tags_are_strings(v: &serde_json::Value) -> bool {
@@ -175,26 +287,6 @@ pub fn tags_are_strings(v: &serde_json::Value) -> bool {
         serde_json::Value::Array(items) => items.iter().all(tags_are_strings),
         _ => true,
     }
-}
-
-fn json_rejection(r: JsonRejection) -> ApiError {
-    let status = r.status();
-    let (code, title) = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => (codes::PAYLOAD_TOO_LARGE, "The body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            (codes::UNSUPPORTED_MEDIA_TYPE, "Send application/json")
-        }
-        _ => (
-            codes::INVALID_BODY,
-            "The body is not valid JSON for this call",
-        ),
-    };
-    let status = if status.is_client_error() {
-        status
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    ApiError::new(status, code, title, Some(r.body_text()))
 }
 
 /// `Query<T>` whose rejections are problem documents.

@@ -10,7 +10,7 @@ use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
 use tessera_server::{AppState, RunningServer, ServerConfig};
 
-const ADMIN: &str = "api-test-admin";
+const ADMIN: &str = "api-test-operator";
 
 struct T {
     server: RunningServer,

@@ -137,19 +137,19 @@ pub fn gtin_check_digit(payload: &[u8]) -> u8 {
     ((10 - sum % 10) % 10) as u8
 }
 
+/// The digits of a printed number: spaces and hyphens between groups dropped, nothing else
+/// (a line break or a tab is a character the number does not have, and is refused).
 fn strip_separators(input: &str) -> String {
-    input
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect()
+    input.chars().filter(|c| !matches!(c, ' ' | '-')).collect()
 }
 
 /// The exact value the barcode will carry for a printed card number, or why it cannot.
 ///
 /// Digit symbologies accept the number with spaces or hyphens between groups (as printed on
 /// plastic cards) and with or without the check digit: a missing one is computed and appended, a
-/// wrong one is refused.
+/// wrong one is refused. Every other symbology carries the value exactly as given, spaces
+/// included: it is never trimmed, and a character it cannot carry (a line break, a control
+/// character) is refused with its position rather than dropped.
 pub fn encoded_value(symbology: Symbology, printed: &str) -> Result<String, BarcodeError> {
     if printed.trim().is_empty() {
         return Err(BarcodeError::Empty);
@@ -157,7 +157,7 @@ pub fn encoded_value(symbology: Symbology, printed: &str) -> Result<String, Barc
     if let Some(payload_len) = symbology.gtin_payload_len() {
         return gtin_value(symbology, payload_len, printed);
     }
-    let value = printed.trim();
+    let value = printed;
     if symbology == Symbology::Code128 {
         if let Some(position) = value.chars().position(|c| !(' '..='~').contains(&c)) {
             return Err(BarcodeError::UnsupportedCharacter {

@@ -78,12 +78,64 @@ impl From<rusqlite_migration::Error> for StorageError {
     }
 }
 
+/// Which kind of Tessera file a database is: its SQLite `application_id` (set at creation) and
+/// a table its first schema creates (how files made before the id existed are recognised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileKind {
+    pub application_id: i32,
+    pub first_table: &'static str,
+}
+
+/// The member's database on the phone ("TSRA").
+pub const PHONE_FILE: FileKind = FileKind {
+    application_id: 0x5453_5241,
+    first_table: "member_card",
+};
+
+/// Decides whether an opened file is one of `kind`'s, a new one, or someone else's.
+fn check_kind(conn: &Connection, kind: FileKind) -> Result<(), StorageError> {
+    // The first statement reads the header: a file that is not SQLite fails here.
+    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if app == kind.application_id {
+        return Ok(());
+    }
+    if app != 0 {
+        tracing::warn!("the database file belongs to another application: refused");
+        return Err(StorageError::NotADatabase);
+    }
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if tables > 0 {
+        let ours: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [kind.first_table],
+            |r| r.get(0),
+        )?;
+        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if ours == 0 || version == 0 {
+            // Another program's tables: adopting the file would mix Tessera's into them.
+            tracing::warn!("the database file holds another application's tables: refused");
+            return Err(StorageError::NotADatabase);
+        }
+        tracing::info!("a database from before application ids: marked as Tessera's");
+    } else {
+        // A new file, or an empty one (0 bytes): a new database.
+        tracing::info!("new database");
+    }
+    conn.pragma_update(None, "application_id", kind.application_id)?;
+    Ok(())
+}
+
 /// The database of one app install.
 #[derive(Debug)]
 pub struct Db {
     path: PathBuf,
     migrations: &'static rusqlite_migration::Migrations<'static>,
     version: u32,
+    kind: FileKind,
     writer: Mutex<Option<Connection>>,
     reader: Mutex<Option<Connection>>,
 }
@@ -91,15 +143,17 @@ pub struct Db {
 impl Db {
     /// Open (creating if needed) and upgrade the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
-        Self::open_with(path, &MIGRATIONS, SCHEMA_VERSION)
+        Self::open_with(path, &MIGRATIONS, SCHEMA_VERSION, PHONE_FILE)
     }
 
     /// Open a database of another schema (a till's journal) with the same guarantees: WAL,
-    /// FULL sync, typed errors for a file that is not a database, is corrupt or is newer.
+    /// FULL sync, typed errors for a file that is not a database (or another program's
+    /// database), is corrupt or is newer.
     pub(crate) fn open_with(
         path: impl AsRef<Path>,
         migrations: &'static rusqlite_migration::Migrations<'static>,
         version: u32,
+        kind: FileKind,
     ) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
         let mut writer = Connection::open_with_flags(
@@ -114,7 +168,7 @@ impl Db {
             return Err(StorageError::ReadOnly);
         }
         writer.busy_timeout(BUSY_TIMEOUT)?;
-        // The first statement reads the header: a file that is not SQLite fails here.
+        check_kind(&writer, kind)?;
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StorageError::Sqlite {
@@ -149,6 +203,7 @@ impl Db {
             path,
             migrations,
             version,
+            kind,
             writer: Mutex::new(Some(writer)),
             reader: Mutex::new(Some(reader)),
         })
@@ -184,7 +239,7 @@ impl Db {
                 }
             }
         }
-        let fresh = Db::open_with(&self.path, self.migrations, self.version)?;
+        let fresh = Db::open_with(&self.path, self.migrations, self.version, self.kind)?;
         *writer = lock(&fresh.writer).take();
         *reader = lock(&fresh.reader).take();
         tracing::info!("database wiped");

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Admin;
 use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::storage::CatalogCounts;
+use crate::storage::{CatalogCounts, ImportError};
 
 fn same_id(path: &str, body: &str) -> Result<(), ApiError> {
     if path == body {
@@ -61,9 +61,10 @@ pub async fn put_store(
     State(state): State<AppState>,
     _: Admin,
     ApiPath(id): ApiPath<String>,
-    ApiJson(store): ApiJson<Store>,
+    ApiJson(mut store): ApiJson<Store>,
 ) -> Result<StatusCode, ApiError> {
     same_id(&id, &store.id)?;
+    store.clean().map_err(ApiError::validation)?;
     store.validate().map_err(ApiError::validation)?;
     state.storage.put_store(store).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -103,9 +104,10 @@ pub async fn put_offer(
     State(state): State<AppState>,
     _: Admin,
     ApiPath(id): ApiPath<String>,
-    ApiJson(offer): ApiJson<Offer>,
+    ApiJson(mut offer): ApiJson<Offer>,
 ) -> Result<StatusCode, ApiError> {
     same_id(&id, &offer.id)?;
+    offer.clean().map_err(ApiError::validation)?;
     offer.validate().map_err(ApiError::validation)?;
     state.storage.put_offer(offer).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -133,20 +135,90 @@ pub async fn delete_offer(
     security(("admin" = [])),
     request_body = Catalog,
     responses(
-        (status = 200, description = "The catalog replaces the old one; what it lacks is deleted", body = CatalogCounts),
-        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The catalog replaces the old one; what it lacks is deleted. Read as a stream, one entity at a time, in one transaction", body = CatalogCounts),
+        (status = 400, description = "Malformed: not JSON, or not shaped as a catalog", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than the server's catalog limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An entity breaks a rule, or an id is given twice: nothing is changed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn load_catalog(
     State(state): State<AppState>,
     _: Admin,
-    ApiJson(catalog): ApiJson<Catalog>,
+    request: axum::extract::Request,
 ) -> Result<axum::Json<CatalogCounts>, ApiError> {
-    catalog.validate().map_err(ApiError::validation)?;
-    Ok(axum::Json(state.storage.load_catalog(catalog).await?))
+    if !crate::problem::is_json(request.headers()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            tessera_core::api::codes::UNSUPPORTED_MEDIA_TYPE,
+            "Send application/json",
+            None,
+        ));
+    }
+    // Spooled to a temporary file as it arrives (memory: one chunk), then read one entity at a
+    // time inside the import's transaction: the writer is held for the import, not the upload.
+    let file = spool(request.into_body(), state.config.max_catalog_body).await?;
+    match state.storage.import_catalog(file).await? {
+        Ok(counts) => Ok(axum::Json(counts)),
+        Err(ImportError::Syntax(detail)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            tessera_core::api::codes::INVALID_BODY,
+            "The body is not a catalog",
+            Some(detail),
+        )),
+        Err(ImportError::Invalid(e)) => Err(ApiError::validation(e)),
+    }
+}
+
+/// The body written to an anonymous temporary file, refused beyond `max` bytes.
+async fn spool(body: axum::body::Body, max: usize) -> Result<std::fs::File, ApiError> {
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let unavailable = |e: std::io::Error| {
+        tracing::error!(error = %e, "cannot spool a catalog");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            tessera_core::api::codes::UNAVAILABLE,
+            "Cannot take a catalog now",
+            None,
+        )
+        .with_retry_after(5)
+    };
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(unavailable)?;
+    let mut out = tokio::fs::File::from_std(file);
+    let mut body = body;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                tessera_core::api::codes::INVALID_BODY,
+                "The body could not be read",
+                Some(e.to_string()),
+            )
+        })?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        total += chunk.len();
+        if total > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                tessera_core::api::codes::PAYLOAD_TOO_LARGE,
+                "The body is too large",
+                Some(format!("a catalog is at most {max} bytes")),
+            ));
+        }
+        out.write_all(&chunk).await.map_err(unavailable)?;
+    }
+    out.flush().await.map_err(unavailable)?;
+    out.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(unavailable)?;
+    Ok(out.into_std().await)
 }
 
 /// How often the server applied each of a member's events (every count must be 1).

@@ -172,7 +172,7 @@ pub async fn redeem(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RedeemRequest>,
 ) -> Result<Response, ApiError> {
-    check_receipt("receipt", &req.receipt).map_err(ApiError::validation)?;
+    req.validate().map_err(ApiError::validation)?;
     let offline_at_ms = match &req.redeemed_offline_at {
         Some(at) => Some(offline_time(&state, "redeemed_offline_at", at)?),
         None => None,
@@ -288,10 +288,7 @@ pub async fn return_goods(
     headers: HeaderMap,
     ApiJson(req): ApiJson<ReturnRequest>,
 ) -> Result<Response, ApiError> {
-    check_receipt("receipt", &req.receipt).map_err(ApiError::validation)?;
-    if let Some(store) = &req.store_id {
-        tessera_core::catalog::check_id("store_id", store).map_err(ApiError::validation)?;
-    }
+    req.validate().map_err(ApiError::validation)?;
     let op = TillOp::Return {
         request: req.clone(),
     };

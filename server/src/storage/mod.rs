@@ -143,6 +143,13 @@ pub trait Storage: Send + Sync + 'static {
     async fn delete_offer(&self, id: String) -> Result<(), StorageError>;
     /// Replace the whole catalog: what is missing from `catalog` is deleted (tombstoned).
     async fn load_catalog(&self, catalog: Catalog) -> Result<CatalogCounts, StorageError>;
+    /// Replace the whole catalog with the JSON document in `file`, read one entity at a time
+    /// (memory stays that of one entity), in one transaction: nothing changes if any of it is
+    /// refused.
+    async fn import_catalog(
+        &self,
+        file: std::fs::File,
+    ) -> Result<Result<CatalogCounts, ImportError>, StorageError>;
     /// Changes with a sequence above `after`, at most `limit`, and the latest sequence.
     async fn feed(&self, after: i64, limit: u32) -> Result<(FeedPage, i64), StorageError>;
     async fn latest_sequence(&self) -> Result<i64, StorageError>;
@@ -355,6 +362,17 @@ pub struct CampaignTargets {
 }
 
 /// What a catalog load changed.
+/// Why an imported catalog was refused (nothing of it was applied).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// Not JSON, or not shaped as a catalog.
+    #[error("{0}")]
+    Syntax(String),
+    /// An entity breaks a rule, or an id is given twice.
+    #[error(transparent)]
+    Invalid(tessera_core::catalog::CatalogError),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CatalogCounts {
     pub stores: u64,

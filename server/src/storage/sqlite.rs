@@ -15,14 +15,15 @@ use tessera_core::api::{
     Mutation, MutationResponse, PointsAdjustment, Problem, PushProvider, RedemptionConflict, codes,
 };
 use tessera_core::catalog::{Catalog, Offer, Store};
+use tessera_core::catalog_reader::CatalogItem;
 use tessera_core::consent::{Channel, ConsentRecord, Purpose};
 use tessera_core::loyalty::LoyaltyRules;
 use tessera_core::rules::{RuleEvent, RuleEventKind, RuleSet};
 
 use super::{
-    CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, MutationOutcome,
-    NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TillAuth, TillOp, TokenHashes,
-    TokenLookup,
+    CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, ImportError,
+    MutationOutcome, NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TillAuth,
+    TillOp, TokenHashes, TokenLookup,
 };
 use tessera_core::rfc3339_ms as rfc3339;
 
@@ -200,6 +201,75 @@ fn delete_entity(
     put_entity(tx, kind, id, None)
 }
 
+/// A whole catalog replacing the one stored, entity by entity: every entity put gets a sequence
+/// from `start` on, so one given twice is found by its sequence, and what the new catalog lacks
+/// is what still has a sequence below `start` (tombstoned at the end). No set of ids in memory.
+struct CatalogLoad {
+    start: i64,
+    stores: u64,
+    offers: u64,
+}
+
+impl CatalogLoad {
+    fn start(tx: &rusqlite::Transaction<'_>) -> Result<Self, StorageError> {
+        let last: i64 = tx.query_row("SELECT seq FROM feed_counter WHERE id = 1", [], |r| {
+            r.get(0)
+        })?;
+        Ok(CatalogLoad {
+            start: last + 1,
+            stores: 0,
+            offers: 0,
+        })
+    }
+
+    fn put(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        item: CatalogItem,
+    ) -> Result<(), StorageError> {
+        let (kind, id, data) = match &item {
+            CatalogItem::Program(p) => (EntityKind::Program, "program", json(p)?),
+            CatalogItem::Store(s) => (EntityKind::Store, s.id.as_str(), json(s)?),
+            CatalogItem::Offer(o) => (EntityKind::Offer, o.id.as_str(), json(o)?),
+        };
+        let seq: Option<i64> = tx
+            .prepare_cached("SELECT seq FROM catalog_entity WHERE kind = ?1 AND id = ?2")?
+            .query_row(params![kind.as_str(), id], |r| r.get(0))
+            .optional()?;
+        if seq.is_some_and(|s| s >= self.start) {
+            return Err(StorageError::Conflict(format!(
+                "{} {id} is given twice",
+                kind.as_str()
+            )));
+        }
+        put_entity(tx, kind, id, Some(&data))?;
+        match item {
+            CatalogItem::Store(_) => self.stores += 1,
+            CatalogItem::Offer(_) => self.offers += 1,
+            CatalogItem::Program(_) => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self, tx: &rusqlite::Transaction<'_>) -> Result<CatalogCounts, StorageError> {
+        let gone: Vec<(String, String)> = tx
+            .prepare(
+                "SELECT kind, id FROM catalog_entity
+                 WHERE kind IN ('store', 'offer') AND data IS NOT NULL AND seq < ?1",
+            )?
+            .query_map([self.start], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (kind, id) in &gone {
+            put_entity(tx, kind_of(kind)?, id, None)?;
+        }
+        Ok(CatalogCounts {
+            stores: self.stores,
+            offers: self.offers,
+            deleted: gone.len() as u64,
+        })
+    }
+}
+
 fn kind_of(s: &str) -> Result<EntityKind, StorageError> {
     match s {
         "program" => Ok(EntityKind::Program),
@@ -312,44 +382,55 @@ impl Storage for SqliteStorage {
 
     async fn load_catalog(&self, catalog: Catalog) -> Result<CatalogCounts, StorageError> {
         self.write(move |tx| {
-            put_entity(
-                tx,
-                EntityKind::Program,
-                "program",
-                Some(&json(&catalog.program)?),
-            )?;
-            let mut keep = std::collections::HashSet::new();
-            for s in &catalog.stores {
-                put_entity(tx, EntityKind::Store, &s.id, Some(&json(s)?))?;
-                keep.insert(("store", s.id.clone()));
+            let mut load = CatalogLoad::start(tx)?;
+            load.put(tx, CatalogItem::Program(catalog.program))?;
+            for s in catalog.stores {
+                load.put(tx, CatalogItem::Store(s))?;
             }
-            for o in &catalog.offers {
-                put_entity(tx, EntityKind::Offer, &o.id, Some(&json(o)?))?;
-                keep.insert(("offer", o.id.clone()));
+            for o in catalog.offers {
+                load.put(tx, CatalogItem::Offer(o))?;
             }
-            let live: Vec<(String, String)> = {
-                let mut stmt = tx.prepare(
-                    "SELECT kind, id FROM catalog_entity
-                     WHERE kind IN ('store', 'offer') AND data IS NOT NULL",
-                )?;
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?
-            };
-            let mut deleted = 0;
-            for (kind, id) in live {
-                let k = if kind == "store" { "store" } else { "offer" };
-                if !keep.contains(&(k, id.clone())) {
-                    put_entity(tx, kind_of(&kind)?, &id, None)?;
-                    deleted += 1;
-                }
-            }
-            Ok(CatalogCounts {
-                stores: catalog.stores.len() as u64,
-                offers: catalog.offers.len() as u64,
-                deleted,
-            })
+            load.finish(tx)
         })
         .await
+    }
+
+    async fn import_catalog(
+        &self,
+        file: std::fs::File,
+    ) -> Result<Result<CatalogCounts, ImportError>, StorageError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut load = CatalogLoad::start(&tx)?;
+            let read = tessera_core::catalog_reader::read_catalog(
+                std::io::BufReader::with_capacity(64 * 1024, file),
+                |item| load.put(&tx, item),
+            );
+            use tessera_core::catalog_reader::ReadError;
+            let refused = match read {
+                Ok(_) => None,
+                Err(ReadError::Syntax(e)) => Some(ImportError::Syntax(e)),
+                Err(ReadError::Invalid(e)) => Some(ImportError::Invalid(e)),
+                Err(ReadError::Sink(StorageError::Conflict(detail))) => Some(ImportError::Invalid(
+                    tessera_core::catalog::CatalogError::new("id", detail),
+                )),
+                Err(ReadError::Sink(e)) => return Err(e),
+            };
+            if let Some(e) = refused {
+                // Dropping the transaction rolls it back: the catalog is as it was.
+                return Ok(Err(e));
+            }
+            let counts = load.finish(&tx)?;
+            tx.commit()?;
+            Ok(Ok(counts))
+        })
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))?
     }
 
     async fn feed(&self, after: i64, limit: u32) -> Result<(FeedPage, i64), StorageError> {

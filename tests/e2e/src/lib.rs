@@ -11,7 +11,7 @@ use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
 use tessera_server::{AppState, RunningServer, ServerConfig};
 
-pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+pub const ADMIN_TOKEN: &str = "e2e-operator-token";
 
 /// A real server on a loopback port, with a temporary SQLite database.
 #[derive(Debug)]
