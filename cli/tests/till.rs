@@ -40,7 +40,7 @@ fn serve(dir: &Path) -> (Serve, String) {
             "127.0.0.1:0",
             "--seed",
             "--admin-token",
-            "shell-admin",
+            "shell-admin-token",
         ])
         .arg("--db")
         .arg(dir.join("server.db"))
@@ -96,7 +96,7 @@ fn the_till_shell_redeems_once_and_reports_its_journal() {
         "st-paris-01",
         "register",
         "--admin-token",
-        "shell-admin",
+        "shell-admin-token",
     ]));
     let token = registered
         .lines()

@@ -496,12 +496,18 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/challenges", &["get", "put"]),
         ("/admin/v1/members/{id}/rule-events", &["post"]),
         ("/admin/v1/members/{id}/birthday", &["put"]),
+        ("/v1/till/shop", &["get"]),
     ] {
         for m in methods {
             assert!(paths[path][m].is_object(), "{m} {path} documented");
+            // Rate limits apply to every route, and say so.
+            assert!(
+                paths[path][m]["responses"]["429"]["headers"]["Retry-After"].is_object(),
+                "{m} {path} documents 429 with Retry-After"
+            );
         }
     }
-    assert_eq!(paths.len(), 29, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 30, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

@@ -413,6 +413,9 @@ pub async fn mutate(
             Some(detail),
         )
     };
+    // A member given twice (`{"type": "clip_offer", "type": "buy_reward", …}`) is refused, as in
+    // every JSON body: the last one must not silently win.
+    crate::problem::unique_members(&body).map_err(bad_body)?;
     let value: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| bad_body(e.to_string()))?;
     if !crate::problem::tags_are_strings(&value) {
