@@ -170,6 +170,56 @@ fn integrity_check_passes_on_a_sound_file_and_close_is_final() {
 }
 
 #[test]
+fn another_programs_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    // Another app's SQLite file: a database, but not Tessera's.
+    let path = dir.path().join("other.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    let before = fs::read(&path).unwrap();
+    assert_eq!(
+        storage_error(Tessera::open(&path)),
+        StorageError::NotADatabase
+    );
+    assert_eq!(fs::read(&path).unwrap(), before, "not a byte of it changed");
+    // One that names another application.
+    let path = dir.path().join("app.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA application_id = 1234;").unwrap();
+    drop(conn);
+    assert_eq!(
+        storage_error(Tessera::open(&path)),
+        StorageError::NotADatabase
+    );
+    // Recovery moves it aside like any damaged file, and starts afresh.
+    let (t, moved) = Tessera::recover(&path).unwrap();
+    assert!(moved.exists());
+    t.set_program(&program()).unwrap();
+}
+
+#[test]
+fn an_empty_file_is_a_new_database_and_an_old_tessera_file_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    fs::write(&path, b"").unwrap();
+    let t = Tessera::open(&path).unwrap();
+    t.set_program(&program()).unwrap();
+    t.close();
+    // A Tessera database made before files carried an application id is recognised.
+    let path = dir.path().join("old.db");
+    enrolled(&path).close();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA application_id = 0;").unwrap();
+    drop(conn);
+    let t = Tessera::open(&path).unwrap();
+    assert_eq!(t.card().unwrap().card_number, "MD-00000001");
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");

@@ -336,6 +336,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_value_is_carried_exactly_or_refused_never_trimmed() {
+        // Spaces are characters Code 128 and the 2D codes carry: kept.
+        for s in [
+            Symbology::Code128,
+            Symbology::Qr,
+            Symbology::Pdf417,
+            Symbology::Aztec,
+        ] {
+            assert_eq!(encoded_value(s, "  MD-42 ").unwrap(), "  MD-42 ", "{s}");
+        }
+        // A line break is not: refused where it stands, not dropped.
+        assert_eq!(
+            encoded_value(Symbology::Code128, "MD-42\n"),
+            Err(BarcodeError::UnsupportedCharacter {
+                symbology: Symbology::Code128,
+                position: 6
+            })
+        );
+        assert_eq!(
+            encoded_value(Symbology::Qr, "MD-42\n"),
+            Err(BarcodeError::UnsupportedCharacter {
+                symbology: Symbology::Qr,
+                position: 6
+            })
+        );
+        // Digits keep their group separators (spaces, hyphens) and nothing else.
+        assert_eq!(
+            encoded_value(Symbology::Ean13, "4006 3813 3393 1").unwrap(),
+            "4006381333931"
+        );
+        assert!(matches!(
+            encoded_value(Symbology::Ean13, "4006381333931\n"),
+            Err(BarcodeError::NotDigits { .. }) | Err(BarcodeError::InvalidLength { .. })
+        ));
+        let m = crate::barcode::BarcodeMatrix::encode(Symbology::Qr, " x ").unwrap();
+        assert_eq!(m.encoded_value, " x ");
+    }
+
+    #[test]
     fn check_digits_match_published_examples() {
         // GS1's own examples.
         assert_eq!(
