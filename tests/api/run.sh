@@ -7,8 +7,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$root/build/api-tests"
 rm -rf "$out" && mkdir -p "$out"
 cargo build --quiet -p tessera-cli
+# Rate limits off: the fuzzer is one client sending thousands of requests a minute on purpose
+# (the limits and their 429 answers are tested in tests/e2e/tests/trust.rs).
 "$root/target/debug/tessera" serve --addr 127.0.0.1:0 --seed --db "$out/server.db" \
-  --admin-token fuzz-admin-token --ready-file "$out/url" >"$out/server.log" 2>&1 &
+  --admin-token fuzz-admin-token --rate-per-address 0 --rate-per-member 0 --rate-per-till 0 \
+  --ready-file "$out/url" >"$out/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 300); do

@@ -410,6 +410,11 @@ void uniffi_tessera_ffi_fn_method_tessera_clip_offer(uint64_t ptr, RustBuffer of
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_handle_push(uint64_t ptr, RustBuffer message, int64_t received_at_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFER_REFUSAL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFER_REFUSAL
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_offer_refusal(uint64_t ptr, RustBuffer offer_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFERS_NEAR
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFERS_NEAR
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_offers_near(uint64_t ptr, RustBuffer position, double radius_m, uint32_t limit, RustCallStatus *_Nonnull out_status
@@ -1148,6 +1153,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_clip_offer(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_HANDLE_PUSH
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_HANDLE_PUSH
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_handle_push(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_OFFER_REFUSAL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_OFFER_REFUSAL
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_offer_refusal(void
     
 );
 #endif

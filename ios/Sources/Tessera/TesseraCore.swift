@@ -1980,6 +1980,26 @@ public struct CouponClaims: Equatable, Hashable {
      * Which server key signed it.
      */
     public var keyId: String
+    /**
+     * Shop tags where it is valid too (a shop named in `store_ids` or carrying one of these).
+     */
+    public var storeTags: [String]
+    /**
+     * Unix seconds; not valid before (the offer's start, when after the issue).
+     */
+    public var validFrom: Int64?
+    /**
+     * Days of the week it is valid, as [`crate::eligibility::day_mask`]; 0: every day.
+     */
+    public var days: UInt8
+    /**
+     * Local minute of the day it is valid from, in the shop's time zone (with `hours_to`).
+     */
+    public var hoursFrom: UInt16?
+    /**
+     * Local minute it is valid until (exclusive); before `hours_from`: past midnight.
+     */
+    public var hoursTo: UInt16?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2001,7 +2021,22 @@ public struct CouponClaims: Equatable, Hashable {
          */minBasketCents: UInt64?, 
         /**
          * Which server key signed it.
-         */keyId: String) {
+         */keyId: String, 
+        /**
+         * Shop tags where it is valid too (a shop named in `store_ids` or carrying one of these).
+         */storeTags: [String], 
+        /**
+         * Unix seconds; not valid before (the offer's start, when after the issue).
+         */validFrom: Int64?, 
+        /**
+         * Days of the week it is valid, as [`crate::eligibility::day_mask`]; 0: every day.
+         */days: UInt8, 
+        /**
+         * Local minute of the day it is valid from, in the shop's time zone (with `hours_to`).
+         */hoursFrom: UInt16?, 
+        /**
+         * Local minute it is valid until (exclusive); before `hours_from`: past midnight.
+         */hoursTo: UInt16?) {
         self.couponId = couponId
         self.memberId = memberId
         self.offerId = offerId
@@ -2010,6 +2045,11 @@ public struct CouponClaims: Equatable, Hashable {
         self.storeIds = storeIds
         self.minBasketCents = minBasketCents
         self.keyId = keyId
+        self.storeTags = storeTags
+        self.validFrom = validFrom
+        self.days = days
+        self.hoursFrom = hoursFrom
+        self.hoursTo = hoursTo
     }
 
     
@@ -2035,7 +2075,12 @@ public struct FfiConverterTypeCouponClaims: FfiConverterRustBuffer {
                 expiresAt: FfiConverterInt64.read(from: &buf), 
                 storeIds: FfiConverterSequenceString.read(from: &buf), 
                 minBasketCents: FfiConverterOptionUInt64.read(from: &buf), 
-                keyId: FfiConverterString.read(from: &buf)
+                keyId: FfiConverterString.read(from: &buf), 
+                storeTags: FfiConverterSequenceString.read(from: &buf), 
+                validFrom: FfiConverterOptionInt64.read(from: &buf), 
+                days: FfiConverterUInt8.read(from: &buf), 
+                hoursFrom: FfiConverterOptionUInt16.read(from: &buf), 
+                hoursTo: FfiConverterOptionUInt16.read(from: &buf)
         )
     }
 
@@ -2048,6 +2093,11 @@ public struct FfiConverterTypeCouponClaims: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.storeIds, into: &buf)
         FfiConverterOptionUInt64.write(value.minBasketCents, into: &buf)
         FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterSequenceString.write(value.storeTags, into: &buf)
+        FfiConverterOptionInt64.write(value.validFrom, into: &buf)
+        FfiConverterUInt8.write(value.days, into: &buf)
+        FfiConverterOptionUInt16.write(value.hoursFrom, into: &buf)
+        FfiConverterOptionUInt16.write(value.hoursTo, into: &buf)
     }
 }
 
@@ -4769,6 +4819,73 @@ public func FfiConverterTypeRuleLine_lower(_ value: RuleLine) -> RustBuffer {
 
 
 /**
+ * A shop as the rules see it.
+ */
+public struct ShopFacts: Equatable, Hashable {
+    public var storeId: String
+    public var tags: [String]
+    /**
+     * IANA time zone; days and hours of offers are in it.
+     */
+    public var timezone: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(storeId: String, tags: [String], 
+        /**
+         * IANA time zone; days and hours of offers are in it.
+         */timezone: String) {
+        self.storeId = storeId
+        self.tags = tags
+        self.timezone = timezone
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ShopFacts: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeShopFacts: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ShopFacts {
+        return
+            try ShopFacts(
+                storeId: FfiConverterString.read(from: &buf), 
+                tags: FfiConverterSequenceString.read(from: &buf), 
+                timezone: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ShopFacts, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.storeId, into: &buf)
+        FfiConverterSequenceString.write(value.tags, into: &buf)
+        FfiConverterString.write(value.timezone, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShopFacts_lift(_ buf: RustBuffer) throws -> ShopFacts {
+    return try FfiConverterTypeShopFacts.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShopFacts_lower(_ value: ShopFacts) -> RustBuffer {
+    return FfiConverterTypeShopFacts.lower(value)
+}
+
+
+/**
  * A shop, where a card is shown and offers are redeemed.
  */
 public struct Store: Equatable, Hashable {
@@ -6249,6 +6366,10 @@ enum CouponError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case NotYetValid(validFrom: String
     )
     case WrongStore
+    /**
+     * Not on this day of the week, or outside its hours, in the shop's time zone.
+     */
+    case WrongTime
     case WrongMember
     case BelowMinimum(minCents: UInt64
     )
@@ -6300,11 +6421,12 @@ public struct FfiConverterTypeCouponError: FfiConverterRustBuffer {
             validFrom: try FfiConverterString.read(from: &buf)
             )
         case 6: return .WrongStore
-        case 7: return .WrongMember
-        case 8: return .BelowMinimum(
+        case 7: return .WrongTime
+        case 8: return .WrongMember
+        case 9: return .BelowMinimum(
             minCents: try FfiConverterUInt64.read(from: &buf)
             )
-        case 9: return .AlreadyRedeemed(
+        case 10: return .AlreadyRedeemed(
             storeId: try FfiConverterString.read(from: &buf), 
             redeemedAt: try FfiConverterString.read(from: &buf)
             )
@@ -6348,17 +6470,21 @@ public struct FfiConverterTypeCouponError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(6))
         
         
-        case .WrongMember:
+        case .WrongTime:
             writeInt(&buf, Int32(7))
         
         
-        case let .BelowMinimum(minCents):
+        case .WrongMember:
             writeInt(&buf, Int32(8))
+        
+        
+        case let .BelowMinimum(minCents):
+            writeInt(&buf, Int32(9))
             FfiConverterUInt64.write(minCents, into: &buf)
             
         
         case let .AlreadyRedeemed(storeId,redeemedAt):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(storeId, into: &buf)
             FfiConverterString.write(redeemedAt, into: &buf)
             
@@ -7670,6 +7796,173 @@ public func FfiConverterTypePushProvider_lower(_ value: PushProvider) -> RustBuf
 
 
 /**
+ * Which rule refused an offer. `rule()` is the stable name problem documents carry.
+ */
+
+public enum Refusal: Equatable, Hashable {
+    
+    /**
+     * The offer is for the website only: no coupon for a shop.
+     */
+    case channel
+    /**
+     * A reward is bought with points, never clipped; an offer without a price cannot be bought.
+     */
+    case reward(reason: String
+    )
+    /**
+     * Before the offer starts.
+     */
+    case notStarted(validFrom: String
+    )
+    /**
+     * After the offer ended.
+     */
+    case ended(validTo: String
+    )
+    /**
+     * The member's tier is not one the offer is for.
+     */
+    case tier
+    /**
+     * The member is in none of the offer's segments.
+     */
+    case segment
+    /**
+     * The member used the offer as often as it allows.
+     */
+    case perMemberLimit(limit: UInt32
+    )
+    /**
+     * Not on this day of the week (in the shop's time zone).
+     */
+    case day
+    /**
+     * Outside the offer's hours (in the shop's time zone).
+     */
+    case hours
+    /**
+     * Not valid in this shop (neither named, nor carrying one of the offer's shop tags).
+     */
+    case shop
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Refusal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = Refusal
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Refusal {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .channel
+        
+        case 2: return .reward(reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .notStarted(validFrom: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .ended(validTo: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .tier
+        
+        case 6: return .segment
+        
+        case 7: return .perMemberLimit(limit: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 8: return .day
+        
+        case 9: return .hours
+        
+        case 10: return .shop
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Refusal, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .channel:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .reward(reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .notStarted(validFrom):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(validFrom, into: &buf)
+            
+        
+        case let .ended(validTo):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(validTo, into: &buf)
+            
+        
+        case .tier:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .segment:
+            writeInt(&buf, Int32(6))
+        
+        
+        case let .perMemberLimit(limit):
+            writeInt(&buf, Int32(7))
+            FfiConverterUInt32.write(limit, into: &buf)
+            
+        
+        case .day:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .hours:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .shop:
+            writeInt(&buf, Int32(10))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefusal_lift(_ buf: RustBuffer) throws -> Refusal {
+    return try FfiConverterTypeRefusal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefusal_lower(_ value: Refusal) -> RustBuffer {
+    return FfiConverterTypeRefusal.lower(value)
+}
+
+
+
+/**
  * What to do about an OS region event.
  */
 
@@ -8820,6 +9113,30 @@ public func FfiConverterTypeSyncPhase_lower(_ value: SyncPhase) -> RustBuffer {
     return FfiConverterTypeSyncPhase.lower(value)
 }
 
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt16: FfiConverterRustBuffer {
+    typealias SwiftType = UInt16?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt16.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt16.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
 
 #if swift(>=5.8)
 @_documentation(visibility: private)

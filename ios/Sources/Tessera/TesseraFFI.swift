@@ -1180,6 +1180,12 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func handlePush(message: String, receivedAtMs: Int64) throws  -> PushDecision
     
     /**
+     * `None` when the member may clip the offer now (a reward: buy it), else the rule that
+     * refuses it: the rules the server enforces, from the cache as of the last sync. Offline.
+     */
+    func offerRefusal(offerId: String) throws  -> Refusal?
+    
+    /**
      * Offers the member may use at stores within `radius_m` (1 m to 100 km), each at its
      * nearest store, nearest first; at most `limit` (1 to 200).
      */
@@ -1659,6 +1665,20 @@ open func handlePush(message: String, receivedAtMs: Int64)throws  -> PushDecisio
             self.uniffiCloneHandle(),
         FfiConverterString.lower(message),
         FfiConverterInt64.lower(receivedAtMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `None` when the member may clip the offer now (a reward: buy it), else the rule that
+     * refuses it: the rules the server enforces, from the cache as of the last sync. Offline.
+     */
+open func offerRefusal(offerId: String)throws  -> Refusal?  {
+    return try  FfiConverterOptionTypeRefusal.lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_offer_refusal(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(offerId),uniffiCallStatus
     )
 })
 }
@@ -3420,6 +3440,30 @@ fileprivate struct FfiConverterOptionTypeVoidReport: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = Refusal?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRefusal.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRefusal.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3964,6 +4008,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_handle_push() != 42390) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_offer_refusal() != 17617) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_offers_near() != 64482) {

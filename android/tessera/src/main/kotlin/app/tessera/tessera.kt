@@ -82,6 +82,7 @@ import app.tessera.core.FfiConverterTypePurchaseRequest
 import app.tessera.core.FfiConverterTypePushDecision
 import app.tessera.core.FfiConverterTypePushProvider
 import app.tessera.core.FfiConverterTypeRedemption
+import app.tessera.core.FfiConverterTypeRefusal
 import app.tessera.core.FfiConverterTypeRegionEventKind
 import app.tessera.core.FfiConverterTypeRegionOutcome
 import app.tessera.core.FfiConverterTypeRejectedAction
@@ -115,6 +116,7 @@ import app.tessera.core.PurchaseRequest
 import app.tessera.core.PushDecision
 import app.tessera.core.PushProvider
 import app.tessera.core.Redemption
+import app.tessera.core.Refusal
 import app.tessera.core.RegionEventKind
 import app.tessera.core.RegionOutcome
 import app.tessera.core.RejectedAction
@@ -167,6 +169,7 @@ import app.tessera.core.RustBuffer as RustBufferPurchaseRequest
 import app.tessera.core.RustBuffer as RustBufferPushDecision
 import app.tessera.core.RustBuffer as RustBufferPushProvider
 import app.tessera.core.RustBuffer as RustBufferRedemption
+import app.tessera.core.RustBuffer as RustBufferRefusal
 import app.tessera.core.RustBuffer as RustBufferRegionEventKind
 import app.tessera.core.RustBuffer as RustBufferRegionOutcome
 import app.tessera.core.RustBuffer as RustBufferRejectedAction
@@ -941,6 +944,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_handle_push(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_offer_refusal(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_offers_near(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_on_region_event(
@@ -1090,6 +1095,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_handle_push(`ptr`: Long,`message`: RustBuffer.ByValue,`receivedAtMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferPushDecision.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_offer_refusal(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_offers_near(`ptr`: Long,`position`: RustBufferPosition.ByValue,`radiusM`: Double,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_on_region_event(`ptr`: Long,`regionId`: RustBuffer.ByValue,`kind`: RustBufferRegionEventKind.ByValue,`atMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -2581,6 +2588,12 @@ public interface TesseraInterface {
     fun `handlePush`(`message`: kotlin.String, `receivedAtMs`: kotlin.Long): PushDecision
     
     /**
+     * `None` when the member may clip the offer now (a reward: buy it), else the rule that
+     * refuses it: the rules the server enforces, from the cache as of the last sync. Offline.
+     */
+    fun `offerRefusal`(`offerId`: kotlin.String): Refusal?
+    
+    /**
      * Offers the member may use at stores within `radius_m` (1 m to 100 km), each at its
      * nearest store, nearest first; at most `limit` (1 to 200).
      */
@@ -3214,6 +3227,25 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
         
         FfiConverterString.lower(`message`),
         FfiConverterLong.lower(`receivedAtMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `None` when the member may clip the offer now (a reward: buy it), else the rule that
+     * refuses it: the rules the server enforces, from the cache as of the last sync. Offline.
+     */
+    @Throws(ActionException::class)override fun `offerRefusal`(`offerId`: kotlin.String): Refusal? {
+            return FfiConverterOptionalTypeRefusal.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ActionException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_offer_refusal(
+        it,
+        
+        FfiConverterString.lower(`offerId`),_status)
 }
     }
     )
@@ -5511,6 +5543,38 @@ public object FfiConverterOptionalTypeVoidReport: FfiConverterRustBuffer<VoidRep
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeRefusal: FfiConverterRustBuffer<Refusal?> {
+    override fun read(buf: ByteBuffer): Refusal? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRefusal.read(buf)
+    }
+
+    override fun allocationSize(value: Refusal?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRefusal.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Refusal?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRefusal.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -5957,6 +6021,8 @@ object CouponExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<Co
             }
         )
 }
+
+
 
 
 

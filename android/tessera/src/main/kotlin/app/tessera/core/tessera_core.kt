@@ -2189,6 +2189,31 @@ data class CouponClaims (
      * Which server key signed it.
      */
     var `keyId`: kotlin.String
+    , 
+    /**
+     * Shop tags where it is valid too (a shop named in `store_ids` or carrying one of these).
+     */
+    var `storeTags`: List<kotlin.String>
+    , 
+    /**
+     * Unix seconds; not valid before (the offer's start, when after the issue).
+     */
+    var `validFrom`: kotlin.Long?
+    , 
+    /**
+     * Days of the week it is valid, as [`crate::eligibility::day_mask`]; 0: every day.
+     */
+    var `days`: kotlin.UByte
+    , 
+    /**
+     * Local minute of the day it is valid from, in the shop's time zone (with `hours_to`).
+     */
+    var `hoursFrom`: kotlin.UShort?
+    , 
+    /**
+     * Local minute it is valid until (exclusive); before `hours_from`: past midnight.
+     */
+    var `hoursTo`: kotlin.UShort?
     
 ){
     
@@ -2213,6 +2238,11 @@ public object FfiConverterTypeCouponClaims: FfiConverterRustBuffer<CouponClaims>
             FfiConverterSequenceString.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterOptionalUShort.read(buf),
+            FfiConverterOptionalUShort.read(buf),
         )
     }
 
@@ -2224,7 +2254,12 @@ public object FfiConverterTypeCouponClaims: FfiConverterRustBuffer<CouponClaims>
             FfiConverterLong.allocationSize(value.`expiresAt`) +
             FfiConverterSequenceString.allocationSize(value.`storeIds`) +
             FfiConverterOptionalULong.allocationSize(value.`minBasketCents`) +
-            FfiConverterString.allocationSize(value.`keyId`)
+            FfiConverterString.allocationSize(value.`keyId`) +
+            FfiConverterSequenceString.allocationSize(value.`storeTags`) +
+            FfiConverterOptionalLong.allocationSize(value.`validFrom`) +
+            FfiConverterUByte.allocationSize(value.`days`) +
+            FfiConverterOptionalUShort.allocationSize(value.`hoursFrom`) +
+            FfiConverterOptionalUShort.allocationSize(value.`hoursTo`)
     )
 
     override fun write(value: CouponClaims, buf: ByteBuffer) {
@@ -2236,6 +2271,11 @@ public object FfiConverterTypeCouponClaims: FfiConverterRustBuffer<CouponClaims>
             FfiConverterSequenceString.write(value.`storeIds`, buf)
             FfiConverterOptionalULong.write(value.`minBasketCents`, buf)
             FfiConverterString.write(value.`keyId`, buf)
+            FfiConverterSequenceString.write(value.`storeTags`, buf)
+            FfiConverterOptionalLong.write(value.`validFrom`, buf)
+            FfiConverterUByte.write(value.`days`, buf)
+            FfiConverterOptionalUShort.write(value.`hoursFrom`, buf)
+            FfiConverterOptionalUShort.write(value.`hoursTo`, buf)
     }
 }
 
@@ -4282,6 +4322,55 @@ public object FfiConverterTypeRuleLine: FfiConverterRustBuffer<RuleLine> {
 
 
 /**
+ * A shop as the rules see it.
+ */
+data class ShopFacts (
+    var `storeId`: kotlin.String
+    , 
+    var `tags`: List<kotlin.String>
+    , 
+    /**
+     * IANA time zone; days and hours of offers are in it.
+     */
+    var `timezone`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeShopFacts: FfiConverterRustBuffer<ShopFacts> {
+    override fun read(buf: ByteBuffer): ShopFacts {
+        return ShopFacts(
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ShopFacts) = (
+            FfiConverterString.allocationSize(value.`storeId`) +
+            FfiConverterSequenceString.allocationSize(value.`tags`) +
+            FfiConverterString.allocationSize(value.`timezone`)
+    )
+
+    override fun write(value: ShopFacts, buf: ByteBuffer) {
+            FfiConverterString.write(value.`storeId`, buf)
+            FfiConverterSequenceString.write(value.`tags`, buf)
+            FfiConverterString.write(value.`timezone`, buf)
+    }
+}
+
+
+
+/**
  * A shop, where a card is shown and offers are redeemed.
  */
 data class Store (
@@ -5566,6 +5655,15 @@ sealed class CouponException: kotlin.Exception() {
             get() = ""
     }
     
+    /**
+     * Not on this day of the week, or outside its hours, in the shop's time zone.
+     */
+    class WrongTime(
+        ) : CouponException() {
+        override val message
+            get() = ""
+    }
+    
     class WrongMember(
         ) : CouponException() {
         override val message
@@ -5626,11 +5724,12 @@ public object FfiConverterTypeCouponError : FfiConverterRustBuffer<CouponExcepti
                 FfiConverterString.read(buf),
                 )
             6 -> CouponException.WrongStore()
-            7 -> CouponException.WrongMember()
-            8 -> CouponException.BelowMinimum(
+            7 -> CouponException.WrongTime()
+            8 -> CouponException.WrongMember()
+            9 -> CouponException.BelowMinimum(
                 FfiConverterULong.read(buf),
                 )
-            9 -> CouponException.AlreadyRedeemed(
+            10 -> CouponException.AlreadyRedeemed(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
@@ -5665,6 +5764,10 @@ public object FfiConverterTypeCouponError : FfiConverterRustBuffer<CouponExcepti
                 + FfiConverterString.allocationSize(value.`validFrom`)
             )
             is CouponException.WrongStore -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is CouponException.WrongTime -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
             )
@@ -5716,17 +5819,21 @@ public object FfiConverterTypeCouponError : FfiConverterRustBuffer<CouponExcepti
                 buf.putInt(6)
                 Unit
             }
-            is CouponException.WrongMember -> {
+            is CouponException.WrongTime -> {
                 buf.putInt(7)
                 Unit
             }
-            is CouponException.BelowMinimum -> {
+            is CouponException.WrongMember -> {
                 buf.putInt(8)
+                Unit
+            }
+            is CouponException.BelowMinimum -> {
+                buf.putInt(9)
                 FfiConverterULong.write(value.`minCents`, buf)
                 Unit
             }
             is CouponException.AlreadyRedeemed -> {
-                buf.putInt(9)
+                buf.putInt(10)
                 FfiConverterString.write(value.`storeId`, buf)
                 FfiConverterString.write(value.`redeemedAt`, buf)
                 Unit
@@ -6769,6 +6876,254 @@ public object FfiConverterTypePushProvider: FfiConverterRustBuffer<PushProvider>
 
     override fun write(value: PushProvider, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Which rule refused an offer. `rule()` is the stable name problem documents carry.
+ */
+sealed class Refusal {
+    
+    /**
+     * The offer is for the website only: no coupon for a shop.
+     */
+    object Channel : Refusal()
+    
+    
+    /**
+     * A reward is bought with points, never clipped; an offer without a price cannot be bought.
+     */
+    data class Reward(
+        val `reason`: kotlin.String) : Refusal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Before the offer starts.
+     */
+    data class NotStarted(
+        val `validFrom`: kotlin.String) : Refusal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * After the offer ended.
+     */
+    data class Ended(
+        val `validTo`: kotlin.String) : Refusal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The member's tier is not one the offer is for.
+     */
+    object Tier : Refusal()
+    
+    
+    /**
+     * The member is in none of the offer's segments.
+     */
+    object Segment : Refusal()
+    
+    
+    /**
+     * The member used the offer as often as it allows.
+     */
+    data class PerMemberLimit(
+        val `limit`: kotlin.UInt) : Refusal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Not on this day of the week (in the shop's time zone).
+     */
+    object Day : Refusal()
+    
+    
+    /**
+     * Outside the offer's hours (in the shop's time zone).
+     */
+    object Hours : Refusal()
+    
+    
+    /**
+     * Not valid in this shop (neither named, nor carrying one of the offer's shop tags).
+     */
+    object Shop : Refusal()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRefusal : FfiConverterRustBuffer<Refusal>{
+    override fun read(buf: ByteBuffer): Refusal {
+        return when(buf.getInt()) {
+            1 -> Refusal.Channel
+            2 -> Refusal.Reward(
+                FfiConverterString.read(buf),
+                )
+            3 -> Refusal.NotStarted(
+                FfiConverterString.read(buf),
+                )
+            4 -> Refusal.Ended(
+                FfiConverterString.read(buf),
+                )
+            5 -> Refusal.Tier
+            6 -> Refusal.Segment
+            7 -> Refusal.PerMemberLimit(
+                FfiConverterUInt.read(buf),
+                )
+            8 -> Refusal.Day
+            9 -> Refusal.Hours
+            10 -> Refusal.Shop
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: Refusal): ULong = when(value) {
+        is Refusal.Channel -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Refusal.Reward -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is Refusal.NotStarted -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`validFrom`)
+            )
+        }
+        is Refusal.Ended -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`validTo`)
+            )
+        }
+        is Refusal.Tier -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Refusal.Segment -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Refusal.PerMemberLimit -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`limit`)
+            )
+        }
+        is Refusal.Day -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Refusal.Hours -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Refusal.Shop -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: Refusal, buf: ByteBuffer) {
+        when(value) {
+            is Refusal.Channel -> {
+                buf.putInt(1)
+                Unit
+            }
+            is Refusal.Reward -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is Refusal.NotStarted -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`validFrom`, buf)
+                Unit
+            }
+            is Refusal.Ended -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`validTo`, buf)
+                Unit
+            }
+            is Refusal.Tier -> {
+                buf.putInt(5)
+                Unit
+            }
+            is Refusal.Segment -> {
+                buf.putInt(6)
+                Unit
+            }
+            is Refusal.PerMemberLimit -> {
+                buf.putInt(7)
+                FfiConverterUInt.write(value.`limit`, buf)
+                Unit
+            }
+            is Refusal.Day -> {
+                buf.putInt(8)
+                Unit
+            }
+            is Refusal.Hours -> {
+                buf.putInt(9)
+                Unit
+            }
+            is Refusal.Shop -> {
+                buf.putInt(10)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
@@ -7947,6 +8302,38 @@ public object FfiConverterTypeSyncPhase: FfiConverterRustBuffer<SyncPhase> {
 }
 
 
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUShort: FfiConverterRustBuffer<kotlin.UShort?> {
+    override fun read(buf: ByteBuffer): kotlin.UShort? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUShort.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UShort?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUShort.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UShort?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUShort.write(value, buf)
+        }
+    }
+}
 
 
 
