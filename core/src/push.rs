@@ -92,17 +92,14 @@ impl PushPayload {
         if let Some(k) = &self.collapse_key {
             check_id("push.collapse_key", k)?;
         }
-        for (field, text, max) in [
-            ("push.title", &self.title, 200),
-            ("push.body", &self.body, 1000),
+        // Display text, by the one rule (crate::text).
+        use crate::text::{Lines, check_display};
+        for (field, text, max, lines) in [
+            ("push.title", &self.title, 200, Lines::One),
+            ("push.body", &self.body, 1000, Lines::Several),
         ] {
-            if let Some(t) = text
-                && (t.chars().count() > max || t.chars().any(|c| c.is_control() && c != '\n'))
-            {
-                return Err(invalid(
-                    field,
-                    format!("at most {max} printable characters"),
-                ));
+            if let Some(t) = text {
+                check_display(field, t, max, true, lines)?;
             }
         }
         if let Some(at) = &self.expires_at {

@@ -100,3 +100,17 @@ def test_points_from_a_purchase_and_a_return(tmp_path, server_url, member):
     assert [e.kind for e in points.ledger] == [tessera.PointsKind.REVERSE, tessera.PointsKind.EARN]
     progress = member.tier_progress()
     assert progress.tier == "Member" and progress.points_to_next == 500 - 60
+
+
+def test_the_phone_names_the_rule_the_server_enforces(member):
+    # of-008 is for Gold members; a new member is at the base tier.
+    refusal = member.offer_refusal("of-008")
+    assert isinstance(refusal, tessera.Refusal.TIER)
+    assert member.offer_refusal("of-009") is None
+    # An offer the cache does not hold is a typed error.
+    with pytest.raises(tessera.ActionError.InvalidInput):
+        member.offer_refusal("not-in-the-catalog")
+    # The server refuses the clip by the same rule: a rejected action with its code.
+    member.clip_offer("of-008")
+    member.sync()
+    assert [r.code for r in member.rejected_actions()] == ["offer_refused"]

@@ -486,10 +486,19 @@ pub async fn set_segments(
 pub async fn run_campaign(
     State(state): State<AppState>,
     _: Admin,
-    ApiJson(campaign): ApiJson<Campaign>,
+    ApiJson(mut campaign): ApiJson<Campaign>,
 ) -> Result<(StatusCode, axum::Json<CampaignReport>), ApiError> {
     use tessera_core::push::{PUSH_VERSION, PushKind, PushPayload};
+    use tessera_core::text::{Lines, clean};
     tessera_core::catalog::check_id("campaign.id", &campaign.id).map_err(ApiError::validation)?;
+    // What members read, in its clean form (the push payload's checks follow).
+    campaign.offer.clean().map_err(ApiError::validation)?;
+    if let Some(t) = campaign.title.as_mut() {
+        clean("campaign.title", t, 200, true, Lines::One).map_err(ApiError::validation)?;
+    }
+    if let Some(b) = campaign.body.as_mut() {
+        clean("campaign.body", b, 1000, true, Lines::Several).map_err(ApiError::validation)?;
+    }
     let expires = tessera_core::catalog::parse_instant("campaign.expires_at", &campaign.expires_at)
         .map_err(ApiError::validation)?;
     if expires <= jiff::Timestamp::now() {

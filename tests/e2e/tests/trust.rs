@@ -334,6 +334,20 @@ fn money_text_and_json_are_bounded_at_the_door() {
         .clone();
     assert_eq!(stored["store"]["name"], "Caf\u{e9} du Port", "{stored}");
 
+    // A push campaign's title is display text too.
+    let campaign = json!({
+        "id": "c-invisible",
+        "offer": offer("of-t-push", |_| {}),
+        "title": "\u{200B}",
+        "expires_at": (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string(),
+    });
+    let (status, body) = admin(Method::POST, &server, "/admin/v1/campaigns", campaign);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("campaign.title"),
+        "{body}"
+    );
+
     // A member given twice: refused, not "the last one wins".
     let twice = r#"{"type": "clip_offer", "offer_id": "of-009", "offer_id": "of-t-gold"}"#;
     let answer = mutate(&server, &token, twice);
