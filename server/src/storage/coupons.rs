@@ -84,7 +84,7 @@ pub(crate) fn clip(
         )));
     };
     let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
-    let member = MemberFacts::read(tx, member_id, offer_id)?;
+    let member = MemberFacts::read(tx, member_id, &offer)?;
     if let Err(refusal) =
         tessera_core::eligibility::check_clip(&terms.terms(), &member.holder(), now_ms)
     {
@@ -110,15 +110,36 @@ pub(crate) fn clip(
 pub(crate) struct MemberFacts {
     tier: String,
     segments: Vec<String>,
-    /// The member's redeemed coupons of the offer.
+    /// The member's redeemed coupons of the offer (counted up to its limit only).
     used: u32,
+}
+
+/// How many of `offer`'s coupons the member redeemed, `except` one: counted only when the offer
+/// has a per-member limit, and only up to it (a member's history of an unlimited offer may be
+/// long; its length must not cost every clip and redemption).
+pub(crate) fn uses(
+    c: &Connection,
+    member_id: &str,
+    offer: &Offer,
+    except: Option<&str>,
+) -> Result<u32, StorageError> {
+    let Some(limit) = offer.per_member_limit else {
+        return Ok(0);
+    };
+    Ok(c.prepare_cached(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM coupon
+               WHERE member_id = ?1 AND offer_id = ?2 AND redeemed_at IS NOT NULL
+                 AND id IS NOT ?3
+               LIMIT ?4)",
+    )?
+    .query_row(params![member_id, offer.id, except, limit], |r| r.get(0))?)
 }
 
 impl MemberFacts {
     pub(crate) fn read(
         c: &Connection,
         member_id: &str,
-        offer_id: &str,
+        offer: &Offer,
     ) -> Result<Self, StorageError> {
         let (tier, segments): (String, String) = c
             .prepare_cached("SELECT tier, segments FROM member WHERE id = ?1")?
@@ -127,16 +148,10 @@ impl MemberFacts {
             .ok_or(StorageError::NotFound)?;
         let segments = serde_json::from_str(&segments)
             .map_err(|e| StorageError::Backend(format!("member segments: {e}")))?;
-        let used: u32 = c
-            .prepare_cached(
-                "SELECT COUNT(*) FROM coupon
-                 WHERE member_id = ?1 AND offer_id = ?2 AND redeemed_at IS NOT NULL",
-            )?
-            .query_row(params![member_id, offer_id], |r| r.get(0))?;
         Ok(MemberFacts {
             tier,
             segments,
-            used,
+            used: uses(c, member_id, offer, None)?,
         })
     }
 
@@ -468,15 +483,7 @@ fn offer_rules_at_redemption(
             return Ok(Err(r));
         }
         // Uses so far, this coupon apart; tier and segments were checked when it was issued.
-        let used: u32 = tx
-            .prepare_cached(
-                "SELECT COUNT(*) FROM coupon WHERE member_id = ?1 AND offer_id = ?2
-                   AND redeemed_at IS NOT NULL AND id != ?3",
-            )?
-            .query_row(
-                params![claims.member_id, claims.offer_id, claims.coupon_id],
-                |r| r.get(0),
-            )?;
+        let used = uses(tx, &claims.member_id, &offer, Some(&claims.coupon_id))?;
         let holder = Holder::<String> {
             tier: None,
             segments: &[],

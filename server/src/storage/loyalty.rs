@@ -619,7 +619,7 @@ pub(crate) fn buy_reward(
         )));
     };
     let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
-    let member = super::coupons::MemberFacts::read(tx, member_id, offer_id)?;
+    let member = super::coupons::MemberFacts::read(tx, member_id, &offer)?;
     if let Err(refusal) =
         tessera_core::eligibility::check_purchase(&terms.terms(), &member.holder(), now_ms)
     {
