@@ -112,6 +112,21 @@ impl SqliteStorage {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
+        self.write_unless(move |tx| f(tx).map(Ok::<T, std::convert::Infallible>))
+            .await
+            .map(|r| match r {
+                Ok(v) => v,
+            })
+    }
+
+    /// Run `f` in one IMMEDIATE transaction on the writer; commit only if it returns `Ok(Ok)`:
+    /// an `Ok(Err(refusal))` (a business refusal) rolls back everything `f` did, and is returned.
+    async fn write_unless<T: Send + 'static, E: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Result<T, E>, StorageError>
+        + Send
+        + 'static,
+    ) -> Result<Result<T, E>, StorageError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = inner
@@ -120,7 +135,10 @@ impl SqliteStorage {
                 .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
-            tx.commit()?;
+            if out.is_ok() {
+                tx.commit()?;
+            }
+            // Otherwise dropping the transaction rolls it back.
             Ok(out)
         })
         .await
@@ -399,38 +417,24 @@ impl Storage for SqliteStorage {
         &self,
         file: std::fs::File,
     ) -> Result<Result<CatalogCounts, ImportError>, StorageError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut load = CatalogLoad::start(&tx)?;
+        self.write_unless(move |tx| {
+            let mut load = CatalogLoad::start(tx)?;
             let read = tessera_core::catalog_reader::read_catalog(
                 std::io::BufReader::with_capacity(64 * 1024, file),
-                |item| load.put(&tx, item),
+                |item| load.put(tx, item),
             );
             use tessera_core::catalog_reader::ReadError;
-            let refused = match read {
-                Ok(_) => None,
-                Err(ReadError::Syntax(e)) => Some(ImportError::Syntax(e)),
-                Err(ReadError::Invalid(e)) => Some(ImportError::Invalid(e)),
-                Err(ReadError::Sink(StorageError::Conflict(detail))) => Some(ImportError::Invalid(
-                    tessera_core::catalog::CatalogError::new("id", detail),
-                )),
+            Ok(Err(match read {
+                Ok(_) => return Ok(Ok(load.finish(tx)?)),
+                Err(ReadError::Syntax(e)) => ImportError::Syntax(e),
+                Err(ReadError::Invalid(e)) => ImportError::Invalid(e),
+                Err(ReadError::Sink(StorageError::Conflict(detail))) => {
+                    ImportError::Invalid(tessera_core::catalog::CatalogError::new("id", detail))
+                }
                 Err(ReadError::Sink(e)) => return Err(e),
-            };
-            if let Some(e) = refused {
-                // Dropping the transaction rolls it back: the catalog is as it was.
-                return Ok(Err(e));
-            }
-            let counts = load.finish(&tx)?;
-            tx.commit()?;
-            Ok(Ok(counts))
+            }))
         })
         .await
-        .map_err(|e| StorageError::Backend(e.to_string()))?
     }
 
     async fn feed(&self, after: i64, limit: u32) -> Result<(FeedPage, i64), StorageError> {

@@ -130,6 +130,14 @@ pub fn device() -> tessera_core::DeviceInfo {
     }
 }
 
+/// A field of this process's `/proc/self/status` in KiB (`VmHWM:`, the peak resident memory).
+pub fn own_status_kib(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// For tests that read or damage the phone's database file directly.
 pub use tessera_server::rusqlite;
 

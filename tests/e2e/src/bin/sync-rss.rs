@@ -5,12 +5,7 @@
 
 use std::process::ExitCode;
 
-fn status_kib(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-}
+use tessera_e2e::own_status_kib as status_kib;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
