@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Requests per second allowed for one till (0: no limit); bursts of 10×.
     #[arg(long, default_value_t = 50)]
     rate_per_till: u32,
+    /// A load balancer or proxy in front of the server (an address or a CIDR block; repeat for
+    /// several): its requests count against the client it names in `X-Forwarded-For`.
+    #[arg(long)]
+    trusted_proxy: Vec<ipnet::IpNet>,
     /// Load the seed catalog shipped with the project (a few hundred French stores).
     #[arg(long)]
     seed: bool,
@@ -181,6 +185,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 per_member: limit(args.rate_per_member, 10),
                 per_till: limit(args.rate_per_till, 10),
             },
+            trusted_proxies: args.trusted_proxy.clone(),
             push,
             ..ServerConfig::default()
         };

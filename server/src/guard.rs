@@ -288,6 +288,43 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(
     ))
 }
 
+/// The client behind a request from `peer`: the peer itself, unless it is one of the `trusted`
+/// proxies; then the nearest address in `X-Forwarded-For` (read right to left) that is not a
+/// trusted proxy. A malformed entry ends the walk (the last good hop counts): a client cannot
+/// choose its address by writing the header itself, since only what trusted proxies appended is
+/// read.
+pub fn client_address<'a>(
+    peer: IpAddr,
+    forwarded: impl DoubleEndedIterator<Item = &'a axum::http::HeaderValue>,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut last = peer;
+    for value in forwarded.rev() {
+        let Ok(text) = value.to_str() else {
+            return last;
+        };
+        for hop in text.rsplit(',') {
+            let hop = hop.trim();
+            let hop = hop
+                .strip_prefix('[')
+                .and_then(|h| h.split_once(']').map(|(ip, _)| ip))
+                .unwrap_or(hop);
+            let Ok(ip) = hop.parse::<IpAddr>() else {
+                return last;
+            };
+            if !is_trusted(&ip) {
+                return ip;
+            }
+            last = ip;
+        }
+    }
+    last
+}
+
 /// The rate limiters of one server process.
 pub struct Limiters {
     address: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -419,6 +456,40 @@ mod tests {
             parse_credentials(&format!("{l}\n{l}\n")),
             Err(CredentialError::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn the_client_behind_trusted_proxies_is_the_nearest_untrusted_hop() {
+        use axum::http::HeaderValue;
+        let lb: ipnet::IpNet = "10.0.0.0/8".parse().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let h = |s: &'static str| HeaderValue::from_static(s);
+        let headers = [h("203.0.113.9, 198.51.100.7"), h("10.1.1.1")];
+        // A peer that is not a proxy: the header is the client's own words, ignored.
+        assert_eq!(
+            client_address(ip("198.51.100.1"), headers.iter(), &[lb]),
+            ip("198.51.100.1")
+        );
+        // Through the balancer: the nearest hop it did not add itself.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), headers.iter(), &[lb]),
+            ip("198.51.100.7")
+        );
+        // A forged leftmost entry is never reached; a malformed one stops the walk.
+        let bad = [h("1.2.3.4, not-an-ip, 10.9.9.9")];
+        assert_eq!(
+            client_address(ip("10.0.0.2"), bad.iter(), &[lb]),
+            ip("10.9.9.9")
+        );
+        let v6 = [h("[2001:db8::1]:4711")];
+        assert_eq!(
+            client_address(ip("10.0.0.2"), v6.iter(), &[lb]),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), std::iter::empty(), &[lb]),
+            ip("10.0.0.2")
+        );
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub struct ServerConfig {
     pub admin_credentials: Vec<guard::AdminCredential>,
     /// Requests per client address, member and till.
     pub rate_limits: guard::RateLimits,
+    /// Load balancers and proxies in front of the server: a request from one of them is counted
+    /// against the client address it names in `X-Forwarded-For` (the nearest hop that is not one
+    /// of them). Empty: the peer's address is the client's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     /// How long an idempotency key and its answer are kept (at least 30 days).
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
         ServerConfig {
             admin_credentials: vec![guard::AdminCredential::development()],
             rate_limits: guard::RateLimits::default(),
+            trusted_proxies: Vec::new(),
             access_ttl: Duration::from_secs(3600),
             refresh_ttl: Duration::from_secs(90 * 24 * 3600),
             key_retention: Duration::from_secs(35 * 24 * 3600),
@@ -389,16 +394,26 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The per-address rate limit, before anything else (a request without a known peer, as in
 /// in-process tests, is not limited).
 async fn limit_address(
-    axum::extract::State(limiters): axum::extract::State<Arc<guard::Limiters>>,
+    axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     if let Some(axum::extract::ConnectInfo(peer)) = req
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        && let Err(e) = limiters.address(peer.ip())
     {
-        return e.into_response();
+        let client = guard::client_address(
+            peer.ip(),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .collect::<Vec<_>>()
+                .into_iter(),
+            &state.config.trusted_proxies,
+        );
+        if let Err(e) = state.limiters.address(client) {
+            return e.into_response();
+        }
     }
     next.run(req).await
 }
@@ -406,7 +421,7 @@ async fn limit_address(
 /// The whole application: API, `/openapi.json`, limits, compression, version and clock headers.
 pub fn app(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
-    let limiters = state.limiters.clone();
+    let guarded = state.clone();
     let (api, doc) = api(state);
     let doc = Arc::new(doc);
     api.route(
@@ -424,10 +439,7 @@ pub fn app(state: AppState) -> Router {
             .timeout(timeout),
     )
     .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-    .layer(axum::middleware::from_fn_with_state(
-        limiters,
-        limit_address,
-    ))
+    .layer(axum::middleware::from_fn_with_state(guarded, limit_address))
     .layer(axum::middleware::map_response(stamp))
     // The fastest gzip level: catalog pages are repetitive JSON, which compresses ~8:1 even
     // there, and on a small server the default level costs more time than the bytes it saves.

@@ -575,3 +575,36 @@ fn rates_are_limited_per_member_till_and_address_with_retry_after() {
     }
     assert_eq!(last, 429, "the address's budget runs out");
 }
+
+#[test]
+fn behind_a_trusted_balancer_each_client_address_has_its_own_budget() {
+    use tessera_server::guard::{RateLimit, RateLimits};
+    let server = Server::start_with(
+        tessera_server::ServerConfig {
+            rate_limits: RateLimits {
+                per_address: Some(RateLimit {
+                    per_second: 1,
+                    burst: 3,
+                }),
+                ..RateLimits::off()
+            },
+            // The tests reach the server from loopback: loopback plays the balancer.
+            trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+            ..tessera_server::ServerConfig::default()
+        },
+        Some(tessera_e2e::small_catalog(5, 5)),
+    );
+    let from = |client: &str| {
+        Client::new()
+            .get(format!("{}/v1/coupon-keys", server.url()))
+            .header("x-forwarded-for", format!("192.0.2.77, {client}"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let a: Vec<u16> = (0..4).map(|_| from("198.51.100.1")).collect();
+    assert_eq!(a, [200, 200, 200, 429]);
+    // Another client behind the same balancer has its own budget, whatever it writes leftmost.
+    assert_eq!(from("198.51.100.2"), 200);
+}
