@@ -7796,7 +7796,9 @@ public func FfiConverterTypePushProvider_lower(_ value: PushProvider) -> RustBuf
 
 
 /**
- * Which rule refused an offer. `rule()` is the stable name problem documents carry.
+ * Which rule refused an offer. `rule()` is the stable name problem documents carry. No variant
+ * holds text: the phone's offer index refuses thousands of candidates per query, without
+ * allocating.
  */
 
 public enum Refusal: Equatable, Hashable {
@@ -7806,19 +7808,22 @@ public enum Refusal: Equatable, Hashable {
      */
     case channel
     /**
-     * A reward is bought with points, never clipped; an offer without a price cannot be bought.
+     * A reward is bought with points, never clipped.
      */
-    case reward(reason: String
+    case isReward
+    /**
+     * An offer without a price in points cannot be bought with them.
+     */
+    case notReward
+    /**
+     * Before the offer starts (milliseconds since the epoch).
+     */
+    case notStarted(validFromMs: Int64
     )
     /**
-     * Before the offer starts.
+     * After the offer ended (milliseconds since the epoch).
      */
-    case notStarted(validFrom: String
-    )
-    /**
-     * After the offer ended.
-     */
-    case ended(validTo: String
+    case ended(validToMs: Int64
     )
     /**
      * The member's tier is not one the offer is for.
@@ -7868,27 +7873,28 @@ public struct FfiConverterTypeRefusal: FfiConverterRustBuffer {
         
         case 1: return .channel
         
-        case 2: return .reward(reason: try FfiConverterString.read(from: &buf)
+        case 2: return .isReward
+        
+        case 3: return .notReward
+        
+        case 4: return .notStarted(validFromMs: try FfiConverterInt64.read(from: &buf)
         )
         
-        case 3: return .notStarted(validFrom: try FfiConverterString.read(from: &buf)
+        case 5: return .ended(validToMs: try FfiConverterInt64.read(from: &buf)
         )
         
-        case 4: return .ended(validTo: try FfiConverterString.read(from: &buf)
+        case 6: return .tier
+        
+        case 7: return .segment
+        
+        case 8: return .perMemberLimit(limit: try FfiConverterUInt32.read(from: &buf)
         )
         
-        case 5: return .tier
+        case 9: return .day
         
-        case 6: return .segment
+        case 10: return .hours
         
-        case 7: return .perMemberLimit(limit: try FfiConverterUInt32.read(from: &buf)
-        )
-        
-        case 8: return .day
-        
-        case 9: return .hours
-        
-        case 10: return .shop
+        case 11: return .shop
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -7902,44 +7908,47 @@ public struct FfiConverterTypeRefusal: FfiConverterRustBuffer {
             writeInt(&buf, Int32(1))
         
         
-        case let .reward(reason):
+        case .isReward:
             writeInt(&buf, Int32(2))
-            FfiConverterString.write(reason, into: &buf)
-            
         
-        case let .notStarted(validFrom):
+        
+        case .notReward:
             writeInt(&buf, Int32(3))
-            FfiConverterString.write(validFrom, into: &buf)
+        
+        
+        case let .notStarted(validFromMs):
+            writeInt(&buf, Int32(4))
+            FfiConverterInt64.write(validFromMs, into: &buf)
             
         
-        case let .ended(validTo):
-            writeInt(&buf, Int32(4))
-            FfiConverterString.write(validTo, into: &buf)
+        case let .ended(validToMs):
+            writeInt(&buf, Int32(5))
+            FfiConverterInt64.write(validToMs, into: &buf)
             
         
         case .tier:
-            writeInt(&buf, Int32(5))
-        
-        
-        case .segment:
             writeInt(&buf, Int32(6))
         
         
-        case let .perMemberLimit(limit):
+        case .segment:
             writeInt(&buf, Int32(7))
+        
+        
+        case let .perMemberLimit(limit):
+            writeInt(&buf, Int32(8))
             FfiConverterUInt32.write(limit, into: &buf)
             
         
         case .day:
-            writeInt(&buf, Int32(8))
-        
-        
-        case .hours:
             writeInt(&buf, Int32(9))
         
         
-        case .shop:
+        case .hours:
             writeInt(&buf, Int32(10))
+        
+        
+        case .shop:
+            writeInt(&buf, Int32(11))
         
         }
     }

@@ -6884,7 +6884,9 @@ public object FfiConverterTypePushProvider: FfiConverterRustBuffer<PushProvider>
 
 
 /**
- * Which rule refused an offer. `rule()` is the stable name problem documents carry.
+ * Which rule refused an offer. `rule()` is the stable name problem documents carry. No variant
+ * holds text: the phone's offer index refuses thousands of candidates per query, without
+ * allocating.
  */
 sealed class Refusal {
     
@@ -6895,22 +6897,22 @@ sealed class Refusal {
     
     
     /**
-     * A reward is bought with points, never clipped; an offer without a price cannot be bought.
+     * A reward is bought with points, never clipped.
      */
-    data class Reward(
-        val `reason`: kotlin.String) : Refusal()
-        
-    {
-        
-
-        companion object
-    }
+    object IsReward : Refusal()
+    
     
     /**
-     * Before the offer starts.
+     * An offer without a price in points cannot be bought with them.
+     */
+    object NotReward : Refusal()
+    
+    
+    /**
+     * Before the offer starts (milliseconds since the epoch).
      */
     data class NotStarted(
-        val `validFrom`: kotlin.String) : Refusal()
+        val `validFromMs`: kotlin.Long) : Refusal()
         
     {
         
@@ -6919,10 +6921,10 @@ sealed class Refusal {
     }
     
     /**
-     * After the offer ended.
+     * After the offer ended (milliseconds since the epoch).
      */
     data class Ended(
-        val `validTo`: kotlin.String) : Refusal()
+        val `validToMs`: kotlin.Long) : Refusal()
         
     {
         
@@ -6989,23 +6991,22 @@ public object FfiConverterTypeRefusal : FfiConverterRustBuffer<Refusal>{
     override fun read(buf: ByteBuffer): Refusal {
         return when(buf.getInt()) {
             1 -> Refusal.Channel
-            2 -> Refusal.Reward(
-                FfiConverterString.read(buf),
+            2 -> Refusal.IsReward
+            3 -> Refusal.NotReward
+            4 -> Refusal.NotStarted(
+                FfiConverterLong.read(buf),
                 )
-            3 -> Refusal.NotStarted(
-                FfiConverterString.read(buf),
+            5 -> Refusal.Ended(
+                FfiConverterLong.read(buf),
                 )
-            4 -> Refusal.Ended(
-                FfiConverterString.read(buf),
-                )
-            5 -> Refusal.Tier
-            6 -> Refusal.Segment
-            7 -> Refusal.PerMemberLimit(
+            6 -> Refusal.Tier
+            7 -> Refusal.Segment
+            8 -> Refusal.PerMemberLimit(
                 FfiConverterUInt.read(buf),
                 )
-            8 -> Refusal.Day
-            9 -> Refusal.Hours
-            10 -> Refusal.Shop
+            9 -> Refusal.Day
+            10 -> Refusal.Hours
+            11 -> Refusal.Shop
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
     }
@@ -7017,25 +7018,30 @@ public object FfiConverterTypeRefusal : FfiConverterRustBuffer<Refusal>{
                 4UL
             )
         }
-        is Refusal.Reward -> {
+        is Refusal.IsReward -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is Refusal.NotReward -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
             )
         }
         is Refusal.NotStarted -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`validFrom`)
+                + FfiConverterLong.allocationSize(value.`validFromMs`)
             )
         }
         is Refusal.Ended -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`validTo`)
+                + FfiConverterLong.allocationSize(value.`validToMs`)
             )
         }
         is Refusal.Tier -> {
@@ -7083,44 +7089,47 @@ public object FfiConverterTypeRefusal : FfiConverterRustBuffer<Refusal>{
                 buf.putInt(1)
                 Unit
             }
-            is Refusal.Reward -> {
+            is Refusal.IsReward -> {
                 buf.putInt(2)
-                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is Refusal.NotReward -> {
+                buf.putInt(3)
                 Unit
             }
             is Refusal.NotStarted -> {
-                buf.putInt(3)
-                FfiConverterString.write(value.`validFrom`, buf)
+                buf.putInt(4)
+                FfiConverterLong.write(value.`validFromMs`, buf)
                 Unit
             }
             is Refusal.Ended -> {
-                buf.putInt(4)
-                FfiConverterString.write(value.`validTo`, buf)
+                buf.putInt(5)
+                FfiConverterLong.write(value.`validToMs`, buf)
                 Unit
             }
             is Refusal.Tier -> {
-                buf.putInt(5)
-                Unit
-            }
-            is Refusal.Segment -> {
                 buf.putInt(6)
                 Unit
             }
-            is Refusal.PerMemberLimit -> {
+            is Refusal.Segment -> {
                 buf.putInt(7)
+                Unit
+            }
+            is Refusal.PerMemberLimit -> {
+                buf.putInt(8)
                 FfiConverterUInt.write(value.`limit`, buf)
                 Unit
             }
             is Refusal.Day -> {
-                buf.putInt(8)
-                Unit
-            }
-            is Refusal.Hours -> {
                 buf.putInt(9)
                 Unit
             }
-            is Refusal.Shop -> {
+            is Refusal.Hours -> {
                 buf.putInt(10)
+                Unit
+            }
+            is Refusal.Shop -> {
+                buf.putInt(11)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
