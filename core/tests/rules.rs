@@ -103,13 +103,13 @@ fn three_different_products_this_month_in_the_members_time_zone() {
             "e1",
             "2026-11-30T23:30:00Z",
             "st-1",
-            &[("sku-a", "winter-26")],
+            &[("sku-x", "winter-26")],
         ),
         purchase(
             "e2",
             "2026-12-05T10:00:00Z",
             "st-1",
-            &[("sku-a", "winter-26"), ("sku-b", "winter-26")],
+            &[("sku-a", "winter-26"), ("sku-a", "winter-26")],
         ),
         // Not the collection: does not count.
         purchase("e3", "2026-12-06T10:00:00Z", "st-1", &[("sku-z", "core")]),
@@ -119,9 +119,13 @@ fn three_different_products_this_month_in_the_members_time_zone() {
     let p = &r.progress[0];
     assert_eq!((p.done, p.target, p.left), (2, 3, 1), "{p:?}");
     assert_eq!(p.deadline.as_deref(), Some("2026-12-31T23:00:00.000Z"));
-    // In UTC the first purchase falls in November: only one product this month.
+    // In UTC the first purchase falls in November: only one product this month (e2's two lines
+    // are the same product).
     let utc = evaluate(&rules, "UTC", BTreeMap::new(), &events, now).unwrap();
-    assert_eq!(utc.progress[0].done, 2, "e2 alone has two SKUs");
+    assert_eq!(
+        utc.progress[0].done, 1,
+        "in UTC, sku-x was bought in November"
+    );
     let mut more = events.to_vec();
     more.push(purchase(
         "e4",
@@ -133,6 +137,10 @@ fn three_different_products_this_month_in_the_members_time_zone() {
     assert!(r.progress[0].completed);
     assert_eq!(r.completions.len(), 1);
     assert_eq!(r.completions[0].event_id, "e4");
+    // The same purchases for a member in UTC: two products this month, not done.
+    let utc = evaluate(&rules, "UTC", BTreeMap::new(), &more, now).unwrap();
+    assert!(!utc.progress[0].completed);
+    assert_eq!(utc.progress[0].done, 2);
     assert_eq!(
         r.completions[0].badge.as_deref(),
         Some("badge-new-collection")

@@ -458,6 +458,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// Forget the idempotency keys older than the retention period as of `now_ms` (what the serving
+/// loop runs every hour): how many went.
+pub async fn purge_expired_keys(
+    state: &AppState,
+    now_ms: i64,
+) -> Result<u64, storage::StorageError> {
+    let retention = i64::try_from(state.config.key_retention.as_millis()).unwrap_or(i64::MAX);
+    state
+        .storage
+        .purge_keys(now_ms.saturating_sub(retention))
+        .await
+}
+
 /// Whether a server on `addr` may use the built-in development credential: loopback only.
 pub fn check_credentials(
     addr: SocketAddr,
@@ -503,9 +516,7 @@ pub async fn serve(
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            let cutoff = jiff::Timestamp::now().as_millisecond()
-                - purge_state.config.key_retention.as_millis() as i64;
-            match purge_state.storage.purge_keys(cutoff).await {
+            match purge_expired_keys(&purge_state, now_ms()).await {
                 Ok(n) if n > 0 => tracing::info!(purged = n, "old idempotency keys purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),

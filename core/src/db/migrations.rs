@@ -1,6 +1,8 @@
 //! Schema versions. Each step is a numbered `.sql` file, applied once, in order, in a transaction
 //! (`rusqlite_migration` keeps the version in `PRAGMA user_version`). Never edit a shipped step:
-//! add the next one, and the test below proves an upgraded old database equals a fresh one.
+//! add the next one. The schema each version had when it shipped is committed in
+//! `migrations/snapshots/` and the tests hold every step to it, so an edited step fails (a fresh
+//! database and an upgraded one run the same steps, so comparing them alone could not).
 
 use rusqlite_migration::{M, Migrations};
 
@@ -36,6 +38,44 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    fn dump_text(conn: &Connection) -> String {
+        schema_dump(conn)
+            .into_iter()
+            .map(|(kind, name, sql)| format!("-- {kind} {name}\n{};\n", sql.unwrap_or_default()))
+            .collect()
+    }
+
+    /// Each version's schema as it shipped. A new step adds its snapshot: run the tests once
+    /// with `TESSERA_WRITE_SNAPSHOTS=1`, read the file, commit it. An existing snapshot is never
+    /// rewritten.
+    #[test]
+    fn every_version_has_the_schema_it_shipped_with() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db/migrations/snapshots");
+        for version in 1..=SCHEMA_VERSION {
+            let mut conn = Connection::open_in_memory().unwrap();
+            MIGRATIONS.to_version(&mut conn, version as usize).unwrap();
+            let got = dump_text(&conn);
+            let path = dir.join(format!("v{version}.sql"));
+            match std::fs::read_to_string(&path) {
+                Ok(want) => assert_eq!(
+                    got, want,
+                    "version {version} no longer builds the schema it shipped with: a shipped \
+                     step was edited (add a new step instead)"
+                ),
+                Err(_) if std::env::var_os("TESSERA_WRITE_SNAPSHOTS").is_some() => {
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(&path, got).unwrap();
+                }
+                Err(_) => panic!(
+                    "no snapshot of schema version {version}: run the tests with \
+                     TESSERA_WRITE_SNAPSHOTS=1 and commit {}",
+                    path.display()
+                ),
+            }
+        }
     }
 
     #[test]
