@@ -4,6 +4,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// Timings printed by the demo say which build measured them: the README's figures are release
+/// builds, and `cargo run` makes a debug one, several times slower.
+const BUILD: &str = if cfg!(debug_assertions) {
+    " (debug build; release figures in the README)"
+} else {
+    " (release build)"
+};
+
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -90,9 +98,10 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
     let view = t.card()?;
     let elapsed = start.elapsed();
     println!(
-        "  open + card() + {} matrix: {:.2} ms, no network",
+        "  open + card() + {} matrix: {:.2} ms, no network{}",
         view.barcode.symbology,
-        elapsed.as_secs_f64() * 1000.0
+        elapsed.as_secs_f64() * 1000.0,
+        BUILD
     );
 
     step(6, "The same card for e-mails and print");
@@ -249,10 +258,24 @@ fn sync_steps(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// `QuietHours` → "quiet hours".
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
 fn verdict(v: &NotificationVerdict) -> String {
     match v {
         NotificationVerdict::Send => "shown".into(),
-        NotificationVerdict::NoConsent { feature } => format!("blocked: no consent ({feature:?})"),
+        NotificationVerdict::NoConsent { feature } => {
+            format!("blocked: no consent ({})", words(&format!("{feature:?}")))
+        }
         NotificationVerdict::NotOfInterest => "blocked: not among her interests".into(),
         other => format!("blocked: {other:?}"),
     }
@@ -305,7 +328,7 @@ fn consent_steps(
 
     step(
         13,
-        "She allows offers by push and personalisation, and says she drinks tea",
+        "She allows offers by push and personalisation, and says she likes tea and pastry",
     );
     let grant = |purpose, channel| ConsentChoice {
         purpose,
@@ -485,8 +508,12 @@ fn walk_step(server: &LocalServer) -> Result<(tempfile::TempDir, Tessera)> {
             );
         }
     }
-    let suppressed = report.suppressed();
-    println!("  not notified: {suppressed:?}");
+    let suppressed: Vec<String> = report
+        .suppressed()
+        .iter()
+        .map(|(reason, n)| format!("{n} × {}", words(reason)))
+        .collect();
+    println!("  not notified: {}", suppressed.join(", "));
     let visits = report.events.iter().filter(|e| e.visit_recorded).count();
     let sent = phone.sync()?.pushed;
     println!("  {visits} store visits recorded on the way, {sent} actions synced");
@@ -544,7 +571,7 @@ fn till_steps(
     let started = Instant::now();
     paris.verify(&coupon.code, None, 2500)?;
     println!(
-        "  Paris till, offline check (signature, dates, shop, basket): {:.0} µs",
+        "  Paris till, offline check (signature, dates, shop, basket): {:.0} µs{BUILD}",
         started.elapsed().as_secs_f64() * 1e6
     );
     match paris.redeem(&coupon.code, 2500, "R-000117")? {
@@ -568,7 +595,16 @@ fn till_steps(
         .into_iter()
         .find(|c| c.coupon_id == coupon.coupon_id)
     {
-        println!("  Léa's wallet after sync: {:?}", c.state);
+        let state = match &c.state {
+            CouponState::Redeemed {
+                store_id,
+                redeemed_at,
+            } => format!("redeemed at {store_id} on {redeemed_at}"),
+            CouponState::Available => "available".to_owned(),
+            CouponState::Expired => "expired".to_owned(),
+            CouponState::Revoked => "revoked".to_owned(),
+        };
+        println!("  Léa's wallet after sync: the coupon is {state}");
     }
 
     step(

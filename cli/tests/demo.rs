@@ -88,6 +88,10 @@ fn the_demo_runs_and_delivers_the_offline_actions_once() {
         "{text}"
     );
     assert!(text.contains("badge earned: autumn-leaf"), "{text}");
+    // Written for people: no Rust debug output (`{"Cooldown": 5}`, `Redeemed { store_id: … }`).
+    for debug in ["{\"", " { ", "Some("] {
+        assert!(!text.contains(debug), "debug output ({debug}) in:\n{text}");
+    }
     assert!(
         text.contains("challenge reward paid once: 150 points"),
         "{text}"
