@@ -70,15 +70,30 @@ pub fn display<'a>(
         Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
         Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
     };
-    if clean.is_empty() {
+    check_display(field, &clean, max_chars, required, lines)?;
+    Ok(clean)
+}
+
+/// Checks `value` by the rule of [`display`], as it is: no normalising, no copy. For text
+/// already stored or cached (the server stores the clean form), checked on every catalog page
+/// a phone applies.
+pub fn check_display(
+    field: &'static str,
+    value: &str,
+    max_chars: usize,
+    required: bool,
+    lines: Lines,
+) -> Result<(), CatalogError> {
+    let value = value.trim();
+    if value.is_empty() {
         if required {
             return Err(CatalogError::new(field, "must not be empty"));
         }
-        return Ok(clean);
+        return Ok(());
     }
     let mut visible = false;
     let mut count = 0usize;
-    for c in clean.chars() {
+    for c in value.chars() {
         count += 1;
         if c.is_control() && !(c == '\n' && lines == Lines::Several) {
             return Err(CatalogError::new(field, "contains control characters"));
@@ -100,18 +115,7 @@ pub fn display<'a>(
             format!("is longer than {max_chars} characters"),
         ));
     }
-    Ok(clean)
-}
-
-/// Checks `value` by the rule of [`display`] (without requiring it in its clean form).
-pub fn check_display(
-    field: &'static str,
-    value: &str,
-    max_chars: usize,
-    required: bool,
-    lines: Lines,
-) -> Result<(), CatalogError> {
-    display(field, value, max_chars, required, lines).map(|_| ())
+    Ok(())
 }
 
 /// Replaces `value` by its clean form.

@@ -389,14 +389,7 @@ pub async fn mutate(
     ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
     let key = crate::problem::idempotency_key(&headers)?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
+    let is_json = crate::problem::is_json(&headers);
     if !is_json {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
