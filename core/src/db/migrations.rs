@@ -58,7 +58,7 @@ mod tests {
             let mut conn = Connection::open_in_memory().unwrap();
             MIGRATIONS.to_version(&mut conn, version as usize).unwrap();
             let got = dump_text(&conn);
-            let path = dir.join(format!("v{version}.sql"));
+            let path = dir.join(format!("v{version}.schema"));
             match std::fs::read_to_string(&path) {
                 Ok(want) => assert_eq!(
                     got, want,
