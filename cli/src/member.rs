@@ -20,6 +20,8 @@ pub enum MemberAction {
     },
     /// Send pending actions, then bring the catalog and the member's state up to date.
     Sync,
+    /// Print the member's card number (what a till scans), for scripts.
+    CardNumber,
     /// Record an event (works offline): app_opened, store_visit, review_posted, …
     Event {
         kind: String,
@@ -446,8 +448,15 @@ pub fn run(t: &Tessera, action: MemberAction) -> Result<()> {
             t.buy_reward(&offer)?;
             println!("queued: {offer} is bought at the next sync");
         }
+        MemberAction::CardNumber => println!("{}", t.card()?.card_number),
         MemberAction::Challenges => {
             let view = t.challenges()?;
+            if view.challenges.is_empty() && view.badges.is_empty() {
+                println!(
+                    "no challenges in this programme yet (an operator publishes them with \
+                     PUT /admin/v1/challenges)"
+                );
+            }
             for c in &view.challenges {
                 let state = match (c.joined, c.completed) {
                     (false, _) => "join to take part".to_owned(),

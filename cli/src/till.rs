@@ -15,7 +15,12 @@ pub struct TillArgs {
     #[arg(long, env = "TESSERA_SERVER")]
     server: String,
     /// The till's token (from `tessera till register`); not needed to register.
-    #[arg(long, env = "TESSERA_TILL_TOKEN", default_value = "")]
+    #[arg(
+        long,
+        env = "TESSERA_TILL_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
     token: String,
     /// The shop this till is in (`web` for the web checkout).
     #[arg(long, env = "TESSERA_STORE")]

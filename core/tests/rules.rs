@@ -727,3 +727,15 @@ fn a_rule_set_says_which_event_kinds_it_counts() {
     assert!(any.counts(RuleEventKind::AppOpened), "no kinds: every kind");
     assert!(!set(vec![]).counts(RuleEventKind::Purchase));
 }
+
+#[test]
+fn the_documented_example_rule_set_is_valid() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/rules.example.json"
+    ))
+    .unwrap();
+    let rules: RuleSet = serde_json::from_str(&text).unwrap();
+    rules.validate().unwrap();
+    assert_eq!(rules.challenges.len(), 3);
+}

@@ -560,7 +560,10 @@ pub(crate) fn return_goods(
             404,
             codes::RETURN_REFUSED,
             "No purchase under this receipt",
-            format!("{shop} {}", req.receipt),
+            format!(
+                "no purchase under receipt {} at {shop} (never recorded there, or voided)",
+                req.receipt
+            ),
         )));
     };
     if req.refunded_cents == 0 || to_i64(req.refunded_cents) > total - returned {
