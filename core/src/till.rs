@@ -435,12 +435,18 @@ impl Till {
             online,
             offline: json(&req)?,
         };
-        let done = self.report(report, |tx| {
+        let done: Done<Redemption> = self.report(report, |tx| {
             Self::mark_seen(tx, &claims.coupon_id, receipt, now)
         })?;
-        if matches!(done, Done::Online(_)) {
+        if let Done::Online(r) = &done {
+            // The server's time of the redemption, so that the till and the server tell the same
+            // instant; the till's clock only when the answer has none it can read.
+            let at = r
+                .redeemed_at
+                .parse::<jiff::Timestamp>()
+                .map_or(now, |t| t.as_millisecond());
             self.journal
-                .write(|tx| Self::mark_seen(tx, &claims.coupon_id, receipt, now))?;
+                .write(|tx| Self::mark_seen(tx, &claims.coupon_id, receipt, at))?;
         }
         Ok(done)
     }

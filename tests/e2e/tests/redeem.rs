@@ -247,9 +247,16 @@ fn the_core_till_verifies_offline_and_redeems_once() {
         }
         other => panic!("{other:?}"),
     }
-    // A second scan at the same till is refused from its journal, before any network.
-    assert!(matches!(
-        paris.verify(&code, None, 2500),
-        Err(TillError::Coupon(CouponError::AlreadyRedeemed { store_id, .. })) if store_id == "st-paris-01"
-    ));
+    // A second scan at the same till is refused from its journal, before any network, with the
+    // instant the server recorded (not the till's own clock).
+    match paris.verify(&code, None, 2500) {
+        Err(TillError::Coupon(CouponError::AlreadyRedeemed {
+            store_id,
+            redeemed_at,
+        })) => {
+            assert_eq!(store_id, "st-paris-01");
+            assert_eq!(redeemed_at, done.redeemed_at);
+        }
+        other => panic!("{other:?}"),
+    }
 }
