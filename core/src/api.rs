@@ -317,6 +317,17 @@ impl RedeemRequest {
 /// How long a till may stay offline with redemptions and purchases to report.
 pub const OFFLINE_WINDOW_MS: i64 = 7 * 86_400_000;
 
+/// How far ahead of the server's clock a time a device, a till or the programme's systems give
+/// may be (device clocks drift, and some are set by hand): the one rule for times in the future,
+/// applied by the server's routes and by the rules engine alike, so that an event the server
+/// accepted is one the engine evaluates.
+pub const MAX_CLOCK_AHEAD_MS: i64 = 24 * 3_600_000;
+
+/// Whether `at_ms` is within [`MAX_CLOCK_AHEAD_MS`] of `now_ms`.
+pub fn not_too_far_ahead(at_ms: i64, now_ms: i64) -> bool {
+    at_ms <= now_ms.saturating_add(MAX_CLOCK_AHEAD_MS)
+}
+
 /// A purchase at a till (or the web checkout).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]

@@ -19,8 +19,9 @@ use crate::intern::Interner;
 /// The format this build reads.
 pub const RULES_VERSION: u32 = 1;
 const DAY_MS: i64 = 86_400_000;
-/// Events may be this far ahead of the evaluator's clock (device clocks drift).
-pub const FUTURE_SLACK_MS: i64 = 5 * 60_000;
+/// Events may be this far ahead of the evaluator's clock: the protocol's one rule
+/// ([`crate::api::MAX_CLOCK_AHEAD_MS`]), so an event the server accepted is evaluated.
+pub const FUTURE_SLACK_MS: i64 = crate::api::MAX_CLOCK_AHEAD_MS;
 const MAX_CHALLENGES: usize = 500;
 const MAX_DEPTH: u32 = 4;
 
@@ -1726,7 +1727,7 @@ fn check_time(e: &RuleEvent, now_ms: i64) -> Result<(), RulesError> {
             reason: "is not a time between the years -9999 and 9999".into(),
         });
     }
-    if e.at_ms > now_ms.saturating_add(FUTURE_SLACK_MS) {
+    if !crate::api::not_too_far_ahead(e.at_ms, now_ms) {
         return Err(RulesError::EventInFuture {
             event_id: e.event_id.clone(),
         });

@@ -456,7 +456,8 @@ fn bad_rules_and_events_are_typed_errors() {
     // Events from the future, and older than what was applied.
     let mut engine = Engine::new(&ok, PARIS, BTreeMap::new()).unwrap();
     let now = ms("2026-12-01T12:00:00Z");
-    let e = purchase("f", "2026-12-02T12:00:00Z", "s", &[("a", "winter-26")]);
+    // More than the protocol's day ahead (api::MAX_CLOCK_AHEAD_MS).
+    let e = purchase("f", "2026-12-02T12:00:01Z", "s", &[("a", "winter-26")]);
     assert!(matches!(
         engine.apply(&e, now),
         Err(RulesError::EventInFuture { .. })

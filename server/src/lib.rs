@@ -68,8 +68,6 @@ pub struct ServerConfig {
     pub max_catalog_body: usize,
     /// Default catalog page size.
     pub page_size: u32,
-    /// How far in the future a phone's event time may be.
-    pub max_clock_skew: Duration,
     /// The push services campaigns are sent through.
     pub push: push::PushConfig,
 }
@@ -87,7 +85,6 @@ impl Default for ServerConfig {
             max_admin_body: 4 * 1024 * 1024,
             max_catalog_body: 1024 * 1024 * 1024,
             page_size: 1000,
-            max_clock_skew: Duration::from_secs(24 * 3600),
             push: push::PushConfig::default(),
         }
     }

@@ -170,14 +170,9 @@ pub async fn me(
 
 /// Refuse an instant later than the server's clock plus the allowed skew: the device's clock is
 /// far off.
-pub(crate) fn check_not_future(at: &str, state: &AppState) -> Result<(), ApiError> {
+pub(crate) fn check_not_future(at: &str) -> Result<(), ApiError> {
     let at: jiff::Timestamp = at.parse().map_err(ApiError::validation)?;
-    let limit = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_secs(
-            state.config.max_clock_skew.as_secs() as i64,
-        ))
-        .map_err(|_| ApiError::internal())?;
-    if at > limit {
+    if !tessera_core::api::not_too_far_ahead(at.as_millisecond(), now_ms()) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::CLOCK_SKEW,
@@ -435,16 +430,11 @@ pub async fn mutate(
                 Some("a device records consent for its own member only".to_owned()),
             ));
         }
-        check_not_future(&record.effective_at, &state)?;
+        check_not_future(&record.effective_at)?;
     }
     if let Mutation::RecordEvent { event } = &mutation {
         let at: jiff::Timestamp = event.occurred_at.parse().map_err(ApiError::validation)?;
-        let limit = jiff::Timestamp::now()
-            .checked_add(jiff::SignedDuration::from_secs(
-                state.config.max_clock_skew.as_secs() as i64,
-            ))
-            .map_err(|_| ApiError::internal())?;
-        if at > limit {
+        if !tessera_core::api::not_too_far_ahead(at.as_millisecond(), now_ms()) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 codes::EVENT_IN_FUTURE,

@@ -97,13 +97,12 @@ pub async fn register_till(
 
 /// When a till says something happened while it was offline: refused if later than the server's
 /// clock allows, or older than the offline window.
-fn offline_time(state: &AppState, field: &'static str, at: &str) -> Result<i64, ApiError> {
+fn offline_time(field: &'static str, at: &str) -> Result<i64, ApiError> {
     let at = tessera_core::catalog::parse_instant(field, at)
         .map_err(ApiError::validation)?
         .as_millisecond();
     let now = now_ms();
-    let skew = i64::try_from(state.config.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
-    if at > now.saturating_add(skew) {
+    if !tessera_core::api::not_too_far_ahead(at, now) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::CLOCK_SKEW,
@@ -174,7 +173,7 @@ pub async fn redeem(
 ) -> Result<Response, ApiError> {
     req.validate().map_err(ApiError::validation)?;
     let offline_at_ms = match &req.redeemed_offline_at {
-        Some(at) => Some(offline_time(&state, "redeemed_offline_at", at)?),
+        Some(at) => Some(offline_time("redeemed_offline_at", at)?),
         None => None,
     };
     let keys = state.storage.coupon_keys(now_ms()).await?;
@@ -226,7 +225,7 @@ pub async fn purchase(
 ) -> Result<Response, ApiError> {
     req.validate().map_err(ApiError::validation)?;
     let occurred_ms = match &req.occurred_offline_at {
-        Some(at) => offline_time(&state, "occurred_offline_at", at)?,
+        Some(at) => offline_time("occurred_offline_at", at)?,
         None => now_ms(),
     };
     let op = TillOp::Purchase {
@@ -258,7 +257,7 @@ pub async fn void(
 ) -> Result<Response, ApiError> {
     check_receipt("receipt", &req.receipt).map_err(ApiError::validation)?;
     let at_ms = match &req.voided_offline_at {
-        Some(at) => offline_time(&state, "voided_offline_at", at)?,
+        Some(at) => offline_time("voided_offline_at", at)?,
         None => now_ms(),
     };
     let op = TillOp::Void {

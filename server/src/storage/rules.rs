@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tessera_core::api::{ActivityEvent, EventKind, Problem, PurchaseLine, codes};
 use tessera_core::rules::{
-    Badge, ChallengeJoin, ChallengeProgress, EarningRules, FUTURE_SLACK_MS, RuleEvent,
-    RuleEventKind, RuleReward, RuleSet, evaluate,
+    Badge, ChallengeJoin, ChallengeProgress, EarningRules, RuleEvent, RuleEventKind, RuleReward,
+    RuleSet, evaluate,
 };
 
 use super::coupons::{Origin, issue, live_offer};
@@ -367,7 +367,7 @@ pub(crate) fn ingest(
     now_ms: i64,
 ) -> Result<Result<Ingested, Problem>, StorageError> {
     for e in events {
-        if e.at_ms > now_ms.saturating_add(FUTURE_SLACK_MS) {
+        if !tessera_core::api::not_too_far_ahead(e.at_ms, now_ms) {
             return Ok(Err(Problem::new(
                 422,
                 codes::EVENT_IN_FUTURE,

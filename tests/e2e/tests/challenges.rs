@@ -316,7 +316,7 @@ fn bad_rules_and_bad_events_get_typed_problems() {
         reqwest::Method::POST,
         &server,
         &path,
-        json!({"events": [event("e-1", now + 3_600_000)]}),
+        json!({"events": [event("e-1", now + 25 * 3_600_000)]}),
     );
     assert_eq!(
         (s, p["code"].as_str()),

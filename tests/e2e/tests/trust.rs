@@ -608,3 +608,31 @@ fn behind_a_trusted_balancer_each_client_address_has_its_own_budget() {
     // Another client behind the same balancer has its own budget, whatever it writes leftmost.
     assert_eq!(from("198.51.100.2"), 200);
 }
+
+#[test]
+fn a_phone_clock_a_few_minutes_ahead_does_not_stop_the_members_challenges() {
+    let server = Server::start();
+    let rules = json!({"version": 1, "challenges": [{
+        "id": "two-visits", "title": "Two visits",
+        "window": {"type": "rolling_days", "days": 30},
+        "goal": {"type": "count", "target": 2, "filter": {"kinds": ["store_visit"]}},
+        "reward": {"type": "points", "points": 10}
+    }]});
+    let (status, body) = admin(Method::PUT, &server, "/admin/v1/challenges", rules);
+    assert_eq!(status, 204, "{body}");
+    let (_, token, _) = enrol(&server);
+    let visit = |id: &str, ahead_min: i64| {
+        let at = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(ahead_min);
+        let m = json!({"type": "record_event", "event": {"event_id": id, "kind": "store_visit",
+            "occurred_at": at.to_string(), "store_id": "st-paris-01"}});
+        mutate(&server, &token, &m.to_string())
+    };
+    // The server accepts a phone's clock up to a day ahead (its one rule for device clocks), so
+    // the rules engine must evaluate such an event too, not fail on every later evaluation.
+    assert_eq!(visit("v-ahead", 10).0, 200);
+    assert_eq!(visit("v-now", 0).0, 200);
+    let state = me(&server, &token);
+    let progress = &state["challenges"][0];
+    assert_eq!(progress["done"], 2, "{state}");
+    assert_eq!(progress["completed"], true, "{state}");
+}
