@@ -168,24 +168,32 @@ pub fn check_member<L: PartialEq>(
     if !terms.segments.is_empty() && !terms.segments.iter().any(|s| member.segments.contains(s)) {
         return Err(Refusal::Segment);
     }
-    if let Some(limit) = terms.per_member_limit
-        && member.used >= limit
-    {
-        return Err(Refusal::PerMemberLimit { limit });
-    }
-    Ok(())
+    check_limit(terms, member.used)
 }
 
-/// The offer's days of the week, and its hours when `hours`, at local `(day, minute)`. Hours
+/// The per-member limit, after `used` uses.
+pub fn check_limit<L>(terms: &Terms<'_, L>, used: u32) -> Result<(), Refusal> {
+    match terms.per_member_limit {
+        Some(limit) if used >= limit => Err(Refusal::PerMemberLimit { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// The offer's days of the week, and its hours when `hours`, at local `(day, minute)`.
+pub fn check_local<L>(terms: &Terms<'_, L>, local: (u8, u16), hours: bool) -> Result<(), Refusal> {
+    check_days_hours(terms.days, terms.hours.filter(|_| hours), local)
+}
+
+/// Days of the week (a [`day_mask`], 0: every day) and local hours at `(day, minute)`. Hours
 /// that run past midnight belong to the day they start: Monday's 22:00–02:00 includes Tuesday
 /// 01:00 when the offer is valid on Mondays.
-pub fn check_local<L>(
-    terms: &Terms<'_, L>,
+pub fn check_days_hours(
+    days: u8,
+    hours: Option<(u16, u16)>,
     (day, t): (u8, u16),
-    hours: bool,
 ) -> Result<(), Refusal> {
-    let allowed = |d: u8| terms.days == 0 || terms.days & (1 << d) != 0;
-    match terms.hours.filter(|_| hours) {
+    let allowed = |d: u8| days == 0 || days & (1 << d) != 0;
+    match hours {
         None if allowed(day) => Ok(()),
         None => Err(Refusal::Day),
         Some((from, to)) => {
@@ -255,6 +263,41 @@ pub fn check_purchase<L: PartialEq>(
     check_member(terms, member)
 }
 
+/// Where a coupon is redeemed: a shop (its id, tags and time zone), or the website.
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a, T> {
+    Shop {
+        id: &'a str,
+        tags: &'a [T],
+        zone: &'a jiff::tz::TimeZone,
+    },
+    Website,
+}
+
+/// Whether a coupon of the offer (for `store_ids` and `store_tags`) may be redeemed at `at_ms`
+/// at `place`, after `used` earlier uses: its dates and the per-member limit; in a shop, an
+/// in-store offer, one of its shops or tags, its days and hours in the shop's zone. Tier and
+/// segment were the rule when the coupon was issued: a member keeps a coupon clipped as Gold.
+pub fn check_redemption<L, S: AsRef<str>, T: AsRef<str>>(
+    terms: &Terms<'_, L>,
+    store_ids: &[S],
+    store_tags: &[S],
+    used: u32,
+    at_ms: i64,
+    place: Place<'_, T>,
+) -> Result<(), Refusal> {
+    check_dates(terms, at_ms)?;
+    check_limit(terms, used)?;
+    let Place::Shop { id, tags, zone } = place else {
+        return Ok(());
+    };
+    if !terms.in_store {
+        return Err(Refusal::Channel);
+    }
+    targets_shop(store_ids, store_tags, id, tags)?;
+    check_local(terms, local_time(zone, at_ms), true)
+}
+
 /// Whether an offer (or a coupon) for `store_ids` and `store_tags` (both empty: every shop) is
 /// valid in the shop `shop_id` carrying `shop_tags`.
 pub fn targets_shop<S: AsRef<str>, T: AsRef<str>>(
@@ -314,10 +357,6 @@ impl<'a> OfferTerms<'a> {
             segments: &self.offer.segments,
             per_member_limit: self.offer.per_member_limit,
         }
-    }
-
-    pub fn offer(&self) -> &'a Offer {
-        self.offer
     }
 }
 

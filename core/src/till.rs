@@ -321,6 +321,7 @@ impl Till {
         member_id: Option<&str>,
         basket_cents: u64,
     ) -> Result<CouponClaims, TillError> {
+        crate::catalog::check_cents("basket_cents", basket_cents)?;
         // Checked under the read lock: no copy of the keys per scan.
         let claims = verify(
             code,

@@ -29,23 +29,21 @@ pub async fn coupon_keys(
 
 /// The till's shop as the offer rules see it; the website is a shop with no tags, in UTC.
 async fn till_shop(state: &AppState, store_id: &str) -> Result<ShopFacts, ApiError> {
+    // The website, or a shop removed from the catalog (its tills remain; coupons name it by id
+    // only): no tags, UTC.
+    let bare = || ShopFacts {
+        store_id: store_id.to_owned(),
+        tags: Vec::new(),
+        timezone: "UTC".to_owned(),
+    };
     if store_id == WEB_STORE {
-        return Ok(ShopFacts {
-            store_id: WEB_STORE.to_owned(),
-            tags: Vec::new(),
-            timezone: "UTC".to_owned(),
-        });
+        return Ok(bare());
     }
-    // A shop removed from the catalog keeps its tills: its coupons name it, nothing else.
     Ok(state
         .storage
         .shop(store_id.to_owned())
         .await?
-        .unwrap_or_else(|| ShopFacts {
-            store_id: store_id.to_owned(),
-            tags: Vec::new(),
-            timezone: "UTC".to_owned(),
-        }))
+        .unwrap_or_else(bare))
 }
 
 #[utoipa::path(get, path = "/v1/till/shop", tag = "till",
@@ -177,27 +175,22 @@ pub async fn redeem(
         None => None,
     };
     let keys = state.storage.coupon_keys(now_ms()).await?;
-    let shop = till_shop(&state, &till.store_id).await?;
+    let shop = TillShop::from_facts(&till_shop(&state, &till.store_id).await?);
     // An offline redemption is checked as of when the till made it.
     let at_s = offline_at_ms.unwrap_or_else(now_ms).div_euclid(1000);
-    let claims = tessera_core::coupon::verify(
-        &req.code,
-        &keys,
-        at_s,
-        &TillShop::from_facts(&shop),
-        None,
-        req.basket_cents,
-    )
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::COUPON_REFUSED,
-            "The coupon is refused",
-            Some(e.to_string()),
-        )
-    })?;
+    let claims =
+        tessera_core::coupon::verify(&req.code, &keys, at_s, &shop, None, req.basket_cents)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    codes::COUPON_REFUSED,
+                    "The coupon is refused",
+                    Some(e.to_string()),
+                )
+            })?;
     let op = TillOp::Redeem {
         claims,
+        shop,
         receipt: req.receipt.clone(),
         offline_at_ms,
     };

@@ -235,7 +235,7 @@ pub(crate) fn live_offer(
 }
 
 /// Sign and store a coupon for `offer`. It carries what a till checks offline: the offer's shops
-/// and shop tags (a purchase's coupon: the website only), its start, days and hours, its
+/// and shop tags (a purchase's coupon, or one of an online-only offer: the website only), its start, days and hours, its
 /// minimum basket; it expires with the offer, or after 30 days. Returns its id and code.
 pub(crate) fn issue(
     tx: &Transaction<'_>,
@@ -249,7 +249,9 @@ pub(crate) fn issue(
     let terms = terms.terms();
     let valid_to = terms.to_ms.div_euclid(1000);
     let from_s = terms.from_ms.div_euclid(1000);
-    let (store_ids, store_tags, days, hours) = if origin == Origin::Purchase {
+    // A purchase's coupon is for the website; so is any coupon of an online-only offer.
+    let online = origin == Origin::Purchase || !terms.in_store;
+    let (store_ids, store_tags, days, hours) = if online {
         (vec![WEB_STORE.to_owned()], Vec::new(), 0, None)
     } else {
         (
@@ -333,6 +335,8 @@ pub(crate) fn wallet(
 pub(crate) struct RedeemAt<'a> {
     pub till_id: &'a str,
     pub store_id: &'a str,
+    /// The till's shop: tags and time zone, for the offer's rules.
+    pub shop: &'a tessera_core::coupon::TillShop,
     pub receipt: &'a str,
     /// When the till redeemed it offline (its clock), for a report made after reconnecting.
     pub offline_at_ms: Option<i64>,
@@ -451,18 +455,16 @@ pub(crate) fn redeem(
 }
 
 /// The offer's rules at a redemption at `when` (the till's time for an offline report), by the
-/// domain's functions: its dates, days and hours in the shop's time zone, the shops it targets
-/// now, and the member's limit of uses. Checked only while the coupon is unused: a repeat learns
-/// where it was redeemed instead. A coupon whose offer has left the catalog stands on its claims.
+/// domain's [`tessera_core::eligibility::check_redemption`], against the offer as it stands.
+/// Checked only while the coupon is unused: a repeat learns where it was redeemed instead. A
+/// coupon whose offer has left the catalog stands on its claims.
 fn offer_rules_at_redemption(
     tx: &Transaction<'_>,
     at: &RedeemAt<'_>,
     claims: &CouponClaims,
     when: i64,
 ) -> Result<Result<(), tessera_core::eligibility::Refusal>, StorageError> {
-    use tessera_core::eligibility::{
-        check_dates, check_local, check_member, local_time, targets_shop,
-    };
+    use tessera_core::eligibility::{Place, check_redemption};
     let unused: Option<bool> = tx
         .prepare_cached(
             "SELECT redeemed_at IS NULL AND revoked_at IS NULL FROM coupon
@@ -477,40 +479,24 @@ fn offer_rules_at_redemption(
         return Ok(Ok(()));
     };
     let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
-    let terms = terms.terms();
-    let rules = || -> Result<Result<(), tessera_core::eligibility::Refusal>, StorageError> {
-        if let Err(r) = check_dates(&terms, when) {
-            return Ok(Err(r));
+    let used = uses(tx, &claims.member_id, &offer, Some(&claims.coupon_id))?;
+    let place = if at.store_id == WEB_STORE {
+        Place::Website
+    } else {
+        Place::Shop {
+            id: at.store_id,
+            tags: &at.shop.tags,
+            zone: &at.shop.zone,
         }
-        // Uses so far, this coupon apart; tier and segments were checked when it was issued.
-        let used = uses(tx, &claims.member_id, &offer, Some(&claims.coupon_id))?;
-        let holder = Holder::<String> {
-            tier: None,
-            segments: &[],
-            used,
-        };
-        let limit_only = tessera_core::eligibility::Terms {
-            tiers: &[],
-            segments: &[],
-            ..terms
-        };
-        if let Err(r) = check_member(&limit_only, &holder) {
-            return Ok(Err(r));
-        }
-        // The website is no shop: a purchase's web coupon has no shop, day or hour rules.
-        if at.store_id == WEB_STORE {
-            return Ok(Ok(()));
-        }
-        let Some(shop) = shop(tx, at.store_id)? else {
-            return Ok(Err(tessera_core::eligibility::Refusal::Shop));
-        };
-        if let Err(r) = targets_shop(&offer.store_ids, &offer.store_tags, at.store_id, &shop.tags) {
-            return Ok(Err(r));
-        }
-        let zone = jiff::tz::TimeZone::get(&shop.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-        Ok(check_local(&terms, local_time(&zone, when), true))
     };
-    rules()
+    Ok(check_redemption(
+        &terms.terms(),
+        &offer.store_ids,
+        &offer.store_tags,
+        used,
+        when,
+        place,
+    ))
 }
 
 /// Redemption conflicts for the merchant to review, newest first.

@@ -326,6 +326,8 @@ pub struct TillAuth {
 pub enum TillOp {
     Redeem {
         claims: CouponClaims,
+        /// The till's shop (tags, time zone) the claims were checked against.
+        shop: tessera_core::coupon::TillShop,
         receipt: String,
         /// When it was redeemed offline (the till's clock), for a late report.
         offline_at_ms: Option<i64>,

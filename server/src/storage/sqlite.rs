@@ -955,12 +955,14 @@ impl Storage for SqliteStorage {
             once_per_key(tx, &owner, &key, &body_hash, now_ms, |tx| match &op {
                 TillOp::Redeem {
                     claims,
+                    shop,
                     receipt,
                     offline_at_ms,
                 } => {
                     let at = super::coupons::RedeemAt {
                         till_id: &till.till_id,
                         store_id: &till.store_id,
+                        shop,
                         receipt,
                         offline_at_ms: *offline_at_ms,
                     };

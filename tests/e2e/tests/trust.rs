@@ -636,3 +636,37 @@ fn a_phone_clock_a_few_minutes_ahead_does_not_stop_the_members_challenges() {
     assert_eq!(progress["done"], 2, "{state}");
     assert_eq!(progress["completed"], true, "{state}");
 }
+
+#[test]
+fn a_coupon_of_an_online_only_offer_is_for_the_website_only() {
+    let server = Server::start();
+    let (member, token, _) = enrol(&server);
+    // A reward for the website only, bought with points.
+    put_offer(
+        &server,
+        &offer("of-t-online", |o| {
+            o["channel"] = json!("online");
+            o["points_cost"] = json!(10);
+        }),
+    );
+    let (status, _) = admin(
+        Method::POST,
+        &server,
+        &format!("/admin/v1/members/{member}/points"),
+        json!({"points": 100, "reason": "goodwill"}),
+    );
+    assert_eq!(status, 200);
+    let bought = mutate(
+        &server,
+        &token,
+        &json!({"type": "buy_reward", "offer_id": "of-t-online"}).to_string(),
+    );
+    assert_eq!(bought.0, 200, "{}", bought.1);
+    let code = coupon(&server, &token, "of-t-online");
+    // A shop's till refuses it (the coupon names the website), the web checkout takes it.
+    let shop = redeem(&server, &till_token(&server, "st-paris-01"), &code, 5000);
+    assert_eq!(shop.0, 422, "{}", shop.1);
+    assert_eq!(shop.1["code"], "coupon_refused");
+    let web = redeem(&server, &till_token(&server, "web"), &code, 5000);
+    assert_eq!(web.0, 200, "{}", web.1);
+}
