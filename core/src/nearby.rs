@@ -391,30 +391,28 @@ impl MemberView {
                 view.favourites.insert(s);
             }
         }
+        // Clips, and uses (the member's redeemed coupons, counted from the wallet at each sync).
         let mut stmt = conn
-            .prepare_cached("SELECT offer_id FROM offer_state WHERE clipped_at IS NOT NULL")
-            .map_err(st)?;
-        for id in stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)? {
-            if let Some(o) = idx.offer(&id.map_err(st)?) {
-                view.clipped.insert(o);
-            }
-        }
-        // Uses of each offer: the member's redeemed coupons, as the server counts them.
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT json_extract(w.value, '$.offer_id'), COUNT(*)
-                 FROM member_state m, json_each(m.data, '$.wallet') w
-                 WHERE m.id = 1 AND json_extract(w.value, '$.state.state') = 'redeemed'
-                 GROUP BY 1",
-            )
+            .prepare_cached("SELECT offer_id, clipped_at IS NOT NULL, used_count FROM offer_state")
             .map_err(st)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, u32>(2)?,
+                ))
+            })
             .map_err(st)?;
         for row in rows {
-            let (id, used) = row.map_err(st)?;
+            let (id, clipped, used) = row.map_err(st)?;
             if let Some(o) = idx.offer(&id) {
-                view.used.insert(o, used);
+                if clipped {
+                    view.clipped.insert(o);
+                }
+                if used > 0 {
+                    view.used.insert(o, used);
+                }
             }
         }
         Ok(view)

@@ -61,7 +61,8 @@ pub struct ServerConfig {
     pub key_retention: Duration,
     /// Every request is answered within this, or gets 503 `timeout`.
     pub request_timeout: Duration,
-    /// Largest admin JSON body (a shop, an offer, a campaign, a rule set), read whole.
+    /// Largest body of the admin routes that take many things at once (a rule set, a batch of
+    /// rule events, a campaign), read whole; a single shop, offer or correction takes 64 KiB.
     pub max_admin_body: usize,
     /// Largest catalog document (`POST /admin/v1/catalog`), streamed to disk and read one
     /// entity at a time: memory does not grow with it.

@@ -144,35 +144,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                codes::UNSUPPORTED_MEDIA_TYPE,
-                "Send application/json",
-                Some("Expected request with `Content-Type: application/json`".to_owned()),
-            ));
-        }
+        require_json(req.headers())?;
         // Bounded by the route's body limit (413 beyond it).
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|r| {
-                let status = r.status();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        status,
-                        codes::PAYLOAD_TOO_LARGE,
-                        "The body is too large",
-                        Some(r.body_text()),
-                    )
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        codes::INVALID_BODY,
-                        "The body could not be read",
-                        Some(r.body_text()),
-                    )
-                }
-            })?;
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
         let syntax = |detail: String| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -201,6 +175,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .map(ApiJson)
             .map_err(|e| invalid(e.to_string()))
     }
+}
+
+/// 415 unless the body is declared JSON.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    if is_json(headers) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        codes::UNSUPPORTED_MEDIA_TYPE,
+        "Send application/json",
+        Some("Expected request with `Content-Type: application/json`".to_owned()),
+    ))
 }
 
 /// `application/json` or any `+json` type.

@@ -415,6 +415,28 @@ pub(crate) fn write_member_state(
         [version],
     )
     .map_err(st)?;
+    // Uses of each offer (the member's redeemed coupons, as the server counts them), kept where
+    // the offer index reads them: counted once per sync, not on every offers-near query.
+    let mut used: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
+    for c in &state.wallet {
+        if matches!(c.state, crate::api::CouponState::Redeemed { .. }) {
+            *used.entry(c.offer_id.as_str()).or_default() += 1;
+        }
+    }
+    tx.execute(
+        "UPDATE offer_state SET used_count = 0 WHERE used_count != 0",
+        [],
+    )
+    .map_err(st)?;
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO offer_state (offer_id, used_count) VALUES (?1, ?2)
+             ON CONFLICT (offer_id) DO UPDATE SET used_count = excluded.used_count",
+        )
+        .map_err(st)?;
+    for (offer_id, n) in used {
+        stmt.execute(params![offer_id, n]).map_err(st)?;
+    }
     Ok(())
 }
 

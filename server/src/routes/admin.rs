@@ -147,14 +147,7 @@ pub async fn load_catalog(
     _: Admin,
     request: axum::extract::Request,
 ) -> Result<axum::Json<CatalogCounts>, ApiError> {
-    if !crate::problem::is_json(request.headers()) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            tessera_core::api::codes::UNSUPPORTED_MEDIA_TYPE,
-            "Send application/json",
-            None,
-        ));
-    }
+    crate::problem::require_json(request.headers())?;
     // Spooled to a temporary file as it arrives (memory: one chunk), then read one entity at a
     // time inside the import's transaction: the writer is held for the import, not the upload.
     let file = spool(request.into_body(), state.config.max_catalog_body).await?;

@@ -384,15 +384,7 @@ pub async fn mutate(
     ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
     let key = crate::problem::idempotency_key(&headers)?;
-    let is_json = crate::problem::is_json(&headers);
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::UNSUPPORTED_MEDIA_TYPE,
-            "Send application/json",
-            None,
-        ));
-    }
+    crate::problem::require_json(&headers)?;
     let bad_body = |detail: String| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
