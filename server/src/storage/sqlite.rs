@@ -270,20 +270,30 @@ impl CatalogLoad {
     }
 
     fn finish(self, tx: &rusqlite::Transaction<'_>) -> Result<CatalogCounts, StorageError> {
-        let gone: Vec<(String, String)> = tx
-            .prepare(
-                "SELECT kind, id FROM catalog_entity
-                 WHERE kind IN ('store', 'offer') AND data IS NOT NULL AND seq < ?1",
-            )?
-            .query_map([self.start], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        for (kind, id) in &gone {
-            put_entity(tx, kind_of(kind)?, id, None)?;
+        // What the new catalog lacks, tombstoned a thousand at a time: a tombstone gets a
+        // sequence from `start` on, so it leaves the set; memory stays that of one batch.
+        let mut deleted = 0u64;
+        loop {
+            let gone: Vec<(String, String)> = tx
+                .prepare_cached(
+                    "SELECT kind, id FROM catalog_entity
+                     WHERE kind IN ('store', 'offer') AND data IS NOT NULL AND seq < ?1
+                     LIMIT 1000",
+                )?
+                .query_map([self.start], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            if gone.is_empty() {
+                break;
+            }
+            for (kind, id) in &gone {
+                put_entity(tx, kind_of(kind)?, id, None)?;
+            }
+            deleted += gone.len() as u64;
         }
         Ok(CatalogCounts {
             stores: self.stores,
             offers: self.offers,
-            deleted: gone.len() as u64,
+            deleted,
         })
     }
 }
