@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test, in the order a failure is cheapest to find: install what is missing, formatting,
-# lints, Rust tests, bindings up to date, Kotlin and Python binding tests (with the scanner
+# the layers, lints, Rust tests, bindings up to date, Kotlin and Python binding tests (with the scanner
 # check), schemathesis against the server's OpenAPI document, and the FFI size budget. CI runs exactly this (.ci/run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,6 +13,9 @@ scripts/setup.sh
 
 step "format"
 cargo fmt --all -- --check
+
+step "layers (dependency tree and module imports)"
+scripts/layers.sh
 
 step "clippy"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings

@@ -221,9 +221,9 @@ pub enum TillError {
     Journal { problem: StorageError },
 }
 
-impl From<tessera_core::till::TillError> for TillError {
-    fn from(e: tessera_core::till::TillError) -> Self {
-        use tessera_core::till::TillError as E;
+impl From<tessera_till::TillError> for TillError {
+    fn from(e: tessera_till::TillError) -> Self {
+        use tessera_till::TillError as E;
         match e {
             E::Coupon(problem) => TillError::Coupon { problem },
             E::Refused {

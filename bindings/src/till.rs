@@ -13,7 +13,7 @@ use tessera_core::api::{
 };
 use tessera_core::coupon::CouponClaims;
 use tessera_core::loyalty::TierProgress;
-use tessera_core::till::{Done, TillOutcome, TillSyncReport};
+use tessera_till::{Done, TillOutcome, TillSyncReport};
 
 use crate::card::Tessera;
 use crate::error::{ActionError, TillError};
@@ -21,7 +21,7 @@ use crate::error::{ActionError, TillError};
 /// One till of one shop (`web` for the web checkout), with its journal file. Thread-safe.
 #[derive(Debug, uniffi::Object)]
 pub struct Till {
-    inner: tessera_core::till::Till,
+    inner: tessera_till::Till,
 }
 
 fn online<T>(d: Done<T>) -> Option<T> {
@@ -42,7 +42,7 @@ impl Till {
         token: String,
         store_id: String,
     ) -> Result<Arc<Self>, TillError> {
-        let inner = tessera_core::till::Till::open(journal_path, &server_url, &token, &store_id)?;
+        let inner = tessera_till::Till::open(journal_path, &server_url, &token, &store_id)?;
         Ok(Arc::new(Till { inner }))
     }
 

@@ -532,7 +532,7 @@ fn till_steps(
     rt: &tokio::runtime::Runtime,
 ) -> Result<()> {
     use tessera_core::api::{CouponState, PurchaseLine, PurchaseRequest, ReturnRequest};
-    use tessera_core::till::{Done, Till};
+    use tessera_till::{Done, Till};
 
     step(
         17,
@@ -737,9 +737,9 @@ fn till_steps(
 
 /// Step 20: a challenge moves with her purchases, offline on her phone and on the server, and
 /// pays its reward when the third product is bought.
-fn challenge_step(phone: &Tessera, paris: &tessera_core::till::Till) -> Result<()> {
+fn challenge_step(phone: &Tessera, paris: &tessera_till::Till) -> Result<()> {
     use tessera_core::api::{PointsKind, PurchaseLine, PurchaseRequest};
-    use tessera_core::till::Done;
+    use tessera_till::Done;
 
     step(
         20,

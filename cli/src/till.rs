@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use tessera_core::api::{PurchaseLine, PurchaseRequest, ReturnRequest};
-use tessera_core::till::{Done, Till};
+use tessera_till::{Done, Till};
 
 #[derive(clap::Args, Debug)]
 pub struct TillArgs {

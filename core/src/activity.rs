@@ -1,8 +1,8 @@
 //! What the member does on the phone, and what the phone shows from its cache. Every action
 //! writes its local effect and its outbox row in one transaction, with no network.
 
+use crate::clock::now_ms;
 use crate::invalid;
-use crate::now_ms;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::api::{ActivityEvent, EventKind, MemberState, Mutation};
 use crate::catalog::{Store, check_id};
+use crate::clock::to_time;
 use crate::db::StorageError;
-use crate::sync::local::{enqueue, to_time};
+use crate::outbox::enqueue;
 use crate::{Error, Result};
 
 fn st(e: rusqlite::Error) -> StorageError {

@@ -9,9 +9,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::api::{MemberState, Mutation};
 use crate::catalog::check_id;
+use crate::clock::now_ms;
 use crate::db::StorageError;
 use crate::rules::{Badge, ChallengeProgress, RuleEvent, RuleSet, RulesError, evaluate};
-use crate::{Error, Result, invalid, now_ms};
+use crate::{Error, Result, invalid};
 
 /// What the challenges screen shows, in one call.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,34 +24,31 @@
 uniffi::setup_scaffolding!("tessera_core");
 
 pub mod activity;
-pub mod api;
 pub mod barcode;
 pub mod card;
-pub mod catalog;
-pub mod catalog_reader;
 pub mod challenges;
-pub mod consent;
-pub mod coupon;
+mod clock;
 pub mod db;
 pub mod diagnostics;
-pub mod eligibility;
-pub mod geo;
-mod intern;
-pub mod loyalty;
 pub mod nearby;
-pub mod preferences;
+mod outbox;
 pub mod privacy;
 pub mod push;
-pub mod rules;
 pub mod simulate;
 pub mod sync;
-pub mod text;
-pub mod till;
+
+// The domain's rules, under the names the phone client has always used for them.
+pub use tessera_domain::{
+    api, catalog, catalog_reader, consent, coupon, eligibility, geo, intern, loyalty, preferences,
+    rfc3339_ms, rules, text,
+};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use clock::now_ms;
 
 pub use activity::{ActivityEntry, CachedMemberState, CatalogSummary, RejectedAction};
 pub use api::{DeviceInfo, EventKind, MemberState, Platform};
@@ -113,25 +110,12 @@ pub struct Tessera {
 
 const GATE_LOADED: u32 = 1 << 31;
 
-/// Now, in milliseconds since the epoch (the device's clock).
-pub(crate) fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
 /// A rule a value broke, as the typed error the API answers.
 pub(crate) fn invalid(e: catalog::CatalogError) -> Error {
     Error::InvalidInput {
         field: e.field,
         reason: e.reason,
     }
-}
-
-/// An instant in milliseconds since the epoch as RFC 3339 with milliseconds (empty if out of
-/// any calendar, which checked and stored times never are).
-pub fn rfc3339_ms(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| format!("{t:.3}"))
-        .unwrap_or_default()
 }
 
 /// An instant given as milliseconds since the epoch, refused when it is outside what a calendar
@@ -409,10 +393,10 @@ impl Tessera {
                             server_url: None,
                             pending: 0,
                             rejected: 0,
-                            last_attempt_at: r.get::<_, Option<i64>>(0)?.map(sync::local::to_time),
-                            last_success_at: r.get::<_, Option<i64>>(1)?.map(sync::local::to_time),
+                            last_attempt_at: r.get::<_, Option<i64>>(0)?.map(clock::to_time),
+                            last_success_at: r.get::<_, Option<i64>>(1)?.map(clock::to_time),
                             last_error: r.get(2)?,
-                            catalog_as_of: r.get::<_, Option<i64>>(3)?.map(sync::local::to_time),
+                            catalog_as_of: r.get::<_, Option<i64>>(3)?.map(clock::to_time),
                             clock_offset_ms: r.get(4)?,
                         })
                     },
@@ -421,8 +405,8 @@ impl Tessera {
             status.enrolled = session.is_some();
             status.member_id = session.as_ref().map(|s| s.member_id.clone());
             status.server_url = session.map(|s| s.server_url);
-            status.pending = sync::local::pending_count(conn)?;
-            status.rejected = sync::local::rejected_count(conn)?;
+            status.pending = outbox::pending_count(conn)?;
+            status.rejected = outbox::rejected_count(conn)?;
             Ok(status)
         })
     }
@@ -963,7 +947,7 @@ impl Tessera {
             .read(sync::local::member_state)?
             .map(|(state, as_of)| CachedMemberState {
                 state,
-                as_of: sync::local::to_time(as_of),
+                as_of: clock::to_time(as_of),
             }))
     }
 

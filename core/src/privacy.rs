@@ -5,8 +5,8 @@
 //! features check is derived from the local ledger, so a withdrawal takes effect before it is
 //! synced.
 
+use crate::clock::now_ms;
 use crate::invalid;
-use crate::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -19,11 +19,11 @@ use crate::consent::{
     Feature, Purpose, current_state,
 };
 use crate::db::StorageError;
+use crate::outbox::enqueue;
 use crate::preferences::{
     NotificationRequest, NotificationVerdict, PreferenceChange, Preferences, SentCounts,
     day_and_week_start, decide,
 };
-use crate::sync::local::enqueue;
 use crate::{Error, Result};
 
 fn st(e: rusqlite::Error) -> StorageError {

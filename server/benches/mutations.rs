@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tessera_core::api::{API_VERSION, API_VERSION_HEADER};
+use tessera_domain::api::{API_VERSION, API_VERSION_HEADER};
 use tessera_server::storage::sqlite::SqliteStorage;
 
 /// Requests per measured iteration.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use tessera_core::api::{CouponState, Mutation};
+use tessera_domain::api::{CouponState, Mutation};
 use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
 
@@ -182,7 +182,7 @@ fn redemptions(c: &mut Criterion) {
     // The till's offline check as a till runs it: signature, dates, shop, basket, and the
     // journal lookup that refuses a code this till already took.
     let dir = tempfile::tempdir().unwrap();
-    let till = tessera_core::till::Till::open(
+    let till = tessera_till::Till::open(
         dir.path().join("bench.journal"),
         &url,
         &tokens[0],

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
-use tessera_core::rules::{RuleEvent, RuleEventKind, RuleLine, RuleSet};
+use tessera_domain::rules::{RuleEvent, RuleEventKind, RuleLine, RuleSet};
 use tessera_server::storage::Storage;
 use tessera_server::storage::sqlite::SqliteStorage;
 

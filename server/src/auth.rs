@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use tessera_core::api::codes;
+use tessera_domain::api::codes;
 
 use crate::AppState;
 use crate::problem::ApiError;
@@ -30,7 +30,7 @@ pub fn hash_token(token: &str) -> String {
 pub fn new_tokens(
     state: &AppState,
     now_ms: i64,
-) -> Result<(tessera_core::api::Tokens, TokenHashes), ApiError> {
+) -> Result<(tessera_domain::api::Tokens, TokenHashes), ApiError> {
     let access = random_token()?;
     let refresh = random_token()?;
     let access_expires_ms = now_ms + state.config.access_ttl.as_millis() as i64;
@@ -41,7 +41,7 @@ pub fn new_tokens(
             .map_err(|_| ApiError::internal())
     };
     Ok((
-        tessera_core::api::Tokens {
+        tessera_domain::api::Tokens {
             access_token: access.clone(),
             access_expires_at: ts(access_expires_ms)?,
             refresh_token: refresh.clone(),

@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
-use tessera_core::api::codes;
+use tessera_domain::api::codes;
 
 use crate::problem::ApiError;
 

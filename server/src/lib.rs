@@ -31,7 +31,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tessera_core::api::{
+use tessera_domain::api::{
     API_VERSION, API_VERSION_HEADER, MAX_MEMBER_BODY, SERVER_TIME_HEADER, codes,
 };
 use tower::ServiceBuilder;
@@ -312,7 +312,7 @@ fn document_rate_limits(doc: &mut utoipa::openapi::OpenApi) {
                 .build(),
         )
         .content(
-            tessera_core::api::PROBLEM_JSON,
+            tessera_domain::api::PROBLEM_JSON,
             ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
                 .build(),

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use tessera_core::api::{PROBLEM_JSON, Problem, codes};
+use tessera_domain::api::{PROBLEM_JSON, Problem, codes};
 
 use crate::storage::StorageError;
 
@@ -358,7 +358,7 @@ pub fn stored_answer(
     let content_type = if status.is_success() {
         "application/json"
     } else {
-        tessera_core::api::PROBLEM_JSON
+        tessera_domain::api::PROBLEM_JSON
     };
     let mut resp = (
         status,
@@ -389,7 +389,7 @@ pub fn key_reused() -> ApiError {
 /// `idempotency_key_invalid` when it is not 8–128 of `A-Z a-z 0-9 - _ .`.
 pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
     let value = headers
-        .get(tessera_core::api::IDEMPOTENCY_KEY_HEADER)
+        .get(tessera_domain::api::IDEMPOTENCY_KEY_HEADER)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -401,7 +401,7 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<String, ApiErr
     value
         .to_str()
         .ok()
-        .filter(|k| tessera_core::api::check_idempotency_key(k))
+        .filter(|k| tessera_domain::api::check_idempotency_key(k))
         .map(str::to_owned)
         .ok_or_else(|| {
             ApiError::new(

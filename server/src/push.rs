@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
-use tessera_core::api::PushProvider;
-use tessera_core::push::{PushKind, PushPayload};
+use tessera_domain::api::PushProvider;
+use tessera_domain::push::{PushKind, PushPayload};
 
 /// FCM HTTP v1: `POST {base_url}/v1/projects/{project_id}/messages:send`.
 #[derive(Debug, Clone)]

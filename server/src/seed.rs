@@ -2,7 +2,7 @@
 //! `scripts/gen-seed.py`): stores in French cities around their real centres, offers of every
 //! kind. `tessera serve --seed` loads it.
 
-use tessera_core::catalog::Catalog;
+use tessera_domain::catalog::Catalog;
 
 /// The seed catalog's JSON.
 pub const CATALOG_JSON: &str = include_str!("../seed/catalog.json");

@@ -14,11 +14,11 @@ import app.tessera.quarantineDatabase
 import app.tessera.renderBarcode
 import app.tessera.tesseraVersion
 import app.tessera.verifyPanicHandling
-import app.tessera.core.BarcodeException
-import app.tessera.core.MemberCard
-import app.tessera.core.Program
+import app.tessera.domain.BarcodeException
+import app.tessera.domain.MemberCard
+import app.tessera.domain.Program
 import app.tessera.core.StorageException
-import app.tessera.core.Symbology
+import app.tessera.domain.Symbology
 import java.io.File
 import java.nio.file.Files
 import java.util.concurrent.CopyOnWriteArrayList

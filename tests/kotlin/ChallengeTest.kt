@@ -4,9 +4,9 @@
 
 import app.tessera.ActionException
 import app.tessera.Tessera
-import app.tessera.core.EventKind
-import app.tessera.core.PointsKind
-import app.tessera.core.RuleReward
+import app.tessera.domain.EventKind
+import app.tessera.domain.PointsKind
+import app.tessera.domain.RuleReward
 import java.io.File
 import java.net.HttpURLConnection
 import java.net.URI

@@ -4,15 +4,15 @@
 import app.tessera.ActionException
 import app.tessera.Tessera
 import app.tessera.consentTextSha256
-import app.tessera.core.Channel
+import app.tessera.domain.Channel
 import app.tessera.core.ConsentChoice
-import app.tessera.core.ConsentText
-import app.tessera.core.Decision
-import app.tessera.core.Feature
-import app.tessera.core.FrequencyCap
-import app.tessera.core.NotificationRequest
-import app.tessera.core.NotificationVerdict
-import app.tessera.core.Purpose
+import app.tessera.domain.ConsentText
+import app.tessera.domain.Decision
+import app.tessera.domain.Feature
+import app.tessera.domain.FrequencyCap
+import app.tessera.domain.NotificationRequest
+import app.tessera.domain.NotificationVerdict
+import app.tessera.domain.Purpose
 import java.io.File
 
 val consentText = ConsentText("consent-2026-11", "Offers by push and e-mail; change your mind at any time.")

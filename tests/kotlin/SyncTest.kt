@@ -6,9 +6,9 @@ import app.tessera.SyncException
 import app.tessera.SyncListener
 import app.tessera.SyncSettings
 import app.tessera.Tessera
-import app.tessera.core.DeviceInfo
-import app.tessera.core.EventKind
-import app.tessera.core.Platform
+import app.tessera.domain.DeviceInfo
+import app.tessera.domain.EventKind
+import app.tessera.domain.Platform
 import app.tessera.core.SyncPhase
 import app.tessera.core.SyncProgress
 import java.io.File

@@ -5,11 +5,11 @@
 import app.tessera.Till
 import app.tessera.TillException
 import app.tessera.Tessera
-import app.tessera.core.CouponException
-import app.tessera.core.CouponState
-import app.tessera.core.PointsKind
-import app.tessera.core.PurchaseLine
-import app.tessera.core.PurchaseRequest
+import app.tessera.domain.CouponException
+import app.tessera.domain.CouponState
+import app.tessera.domain.PointsKind
+import app.tessera.domain.PurchaseLine
+import app.tessera.domain.PurchaseRequest
 import java.io.File
 import java.net.HttpURLConnection
 import java.net.URI

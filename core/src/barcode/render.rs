@@ -298,6 +298,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_value_is_drawn_exactly_as_given() {
+        // Spaces are characters the 2D codes carry: kept, never trimmed.
+        let m = BarcodeMatrix::encode(Symbology::Qr, " x ").unwrap();
+        assert_eq!(m.encoded_value, " x ");
+    }
+
+    #[test]
     fn every_symbology_encodes_a_sample() {
         let samples = [
             (Symbology::Qr, "TESSERA-0001"),

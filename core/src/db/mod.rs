@@ -149,7 +149,7 @@ impl Db {
     /// Open a database of another schema (a till's journal) with the same guarantees: WAL,
     /// FULL sync, typed errors for a file that is not a database (or another program's
     /// database), is corrupt or is newer.
-    pub(crate) fn open_with(
+    pub fn open_with(
         path: impl AsRef<Path>,
         migrations: &'static rusqlite_migration::Migrations<'static>,
         version: u32,

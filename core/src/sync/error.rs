@@ -41,7 +41,7 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    pub(crate) fn protocol(reason: impl Into<String>) -> Self {
+    pub fn protocol(reason: impl Into<String>) -> Self {
         SyncError::Protocol {
             reason: reason.into(),
         }

@@ -2,7 +2,7 @@
 //! backoff and full jitter, `Retry-After`, a cap on answer size, the protocol-version check and
 //! the server-clock reading. Answers with a final status (2xx, 304, 4xx) go back to the caller.
 
-use crate::now_ms;
+use crate::clock::now_ms;
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
@@ -14,7 +14,7 @@ use crate::api::{API_VERSION, API_VERSION_HEADER, Problem, SERVER_TIME_HEADER};
 
 /// A request, rebuilt for every attempt.
 #[derive(Debug, Clone)]
-pub(crate) struct Request {
+pub struct Request {
     pub method: Method,
     pub path: String,
     pub bearer: Option<String>,
@@ -53,7 +53,7 @@ impl Request {
 
 /// A final answer.
 #[derive(Debug)]
-pub(crate) struct Answer {
+pub struct Answer {
     pub status: StatusCode,
     pub body: Vec<u8>,
     pub replayed: bool,
@@ -79,7 +79,7 @@ impl Answer {
 
 /// Counts of what went over the network during one sync.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Traffic {
+pub struct Traffic {
     pub requests: u64,
     pub retries: u64,
     pub bytes_received: u64,
@@ -94,7 +94,7 @@ enum Failure {
     Permanent(SyncError),
 }
 
-pub(crate) struct Http {
+pub struct Http {
     client: reqwest::Client,
     base: String,
     config: SyncConfig,

@@ -13,10 +13,10 @@
 //! anywhere in between resends the same key, and the server replays its first answer.
 
 pub mod error;
-pub(crate) mod http;
+pub mod http;
 pub(crate) mod local;
 
-use crate::now_ms;
+use crate::clock::now_ms;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +27,7 @@ use crate::api::{
 };
 use crate::db::Db;
 pub use error::SyncError;
-pub(crate) use http::Http;
+pub use http::Http;
 pub use http::check_server_url;
 use http::{Request, Traffic};
 use local::Session;
@@ -444,11 +444,11 @@ async fn push(
     report: &mut SyncReport,
     observer: Option<&Arc<dyn SyncObserver>>,
 ) -> Result<(), SyncError> {
-    let total = authed.db.read(local::pending_count)?;
+    let total = authed.db.read(crate::outbox::pending_count)?;
     let mut done = 0;
     notify(observer, SyncPhase::Pushing, 0, total);
     // Oldest first; each row leaves the outbox in the transaction recording its answer.
-    while let Some(row) = authed.db.read(local::first_pending)? {
+    while let Some(row) = authed.db.read(crate::outbox::first_pending)? {
         let mut req = Request::post("/v1/mutations", row.body.clone().into_bytes());
         req.idempotency_key = Some(row.idempotency_key.clone());
         let answer = match authed.send(req, traffic).await {
@@ -457,7 +457,7 @@ async fn push(
                 let text = e.to_string();
                 let _ = authed
                     .db
-                    .write(|tx| local::note_attempt(tx, row.seq, &text));
+                    .write(|tx| crate::outbox::note_attempt(tx, row.seq, &text));
                 return Err(e);
             }
         };
@@ -468,7 +468,7 @@ async fn push(
             let _: crate::api::MutationResponse = answer.json()?;
             authed
                 .db
-                .write(|tx| local::acknowledge(tx, &row, now_ms()))?;
+                .write(|tx| crate::outbox::acknowledge(tx, &row, now_ms()))?;
             if answer.replayed {
                 report.replayed += 1;
             } else {
@@ -480,7 +480,7 @@ async fn push(
             tracing::warn!(status, code = %problem.code, "an action was refused by the server");
             authed
                 .db
-                .write(|tx| local::reject(tx, &row, &problem, now_ms()))?;
+                .write(|tx| crate::outbox::reject(tx, &row, &problem, now_ms()))?;
             report.rejected += 1;
         } else {
             return Err(unexpected(&answer));

@@ -3539,56 +3539,6 @@ fileprivate struct FfiConverterSequenceTypeConsentChoice: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer {
-    typealias SwiftType = [ConsentRecord]
-
-    public static func write(_ value: [ConsentRecord], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeConsentRecord.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConsentRecord] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [ConsentRecord]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeConsentRecord.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeConsentStatus: FfiConverterRustBuffer {
-    typealias SwiftType = [ConsentStatus]
-
-    public static func write(_ value: [ConsentStatus], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeConsentStatus.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConsentStatus] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [ConsentStatus]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeConsentStatus.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeNearbyOffer: FfiConverterRustBuffer {
     typealias SwiftType = [NearbyOffer]
 
@@ -3664,6 +3614,56 @@ fileprivate struct FfiConverterSequenceTypeReward: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [ConsentRecord]
+
+    public static func write(_ value: [ConsentRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConsentRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConsentRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ConsentRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConsentRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeConsentStatus: FfiConverterRustBuffer {
+    typealias SwiftType = [ConsentStatus]
+
+    public static func write(_ value: [ConsentStatus], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConsentStatus.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConsentStatus] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ConsentStatus]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConsentStatus.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeStore: FfiConverterRustBuffer {
     typealias SwiftType = [Store]
 
@@ -3689,31 +3689,6 @@ fileprivate struct FfiConverterSequenceTypeStore: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer {
-    typealias SwiftType = [TillOutcome]
-
-    public static func write(_ value: [TillOutcome], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeTillOutcome.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TillOutcome] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [TillOutcome]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeTillOutcome.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeWalletCoupon: FfiConverterRustBuffer {
     typealias SwiftType = [WalletCoupon]
 
@@ -3731,6 +3706,31 @@ fileprivate struct FfiConverterSequenceTypeWalletCoupon: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeWalletCoupon.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = [TillOutcome]
+
+    public static func write(_ value: [TillOutcome], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTillOutcome.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TillOutcome] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TillOutcome]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTillOutcome.read(from: &buf))
         }
         return seq
     }
@@ -3905,22 +3905,22 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_tessera_ffi_checksum_func_analyse_card_number() != 12659) {
+    if (uniffi_tessera_ffi_checksum_func_analyse_card_number() != 53850) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_func_barcode_png() != 50932) {
+    if (uniffi_tessera_ffi_checksum_func_barcode_png() != 35095) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_func_barcode_svg() != 41655) {
+    if (uniffi_tessera_ffi_checksum_func_barcode_svg() != 32235) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_func_render_barcode() != 52082) {
+    if (uniffi_tessera_ffi_checksum_func_render_barcode() != 4277) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_func_quarantine_database() != 15385) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_func_consent_text_sha256() != 42069) {
+    if (uniffi_tessera_ffi_checksum_func_consent_text_sha256() != 61362) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_func_tessera_version() != 8806) {
@@ -3932,10 +3932,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_func_init_logging() != 52262) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_func_geodesic_distance_m() != 53381) {
+    if (uniffi_tessera_ffi_checksum_func_geodesic_distance_m() != 56912) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_func_geofence_budget() != 40694) {
+    if (uniffi_tessera_ffi_checksum_func_geofence_budget() != 4222) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_card() != 59394) {
@@ -3944,16 +3944,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_check_integrity() != 2684) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_program() != 56389) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_program() != 41812) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_remove_card() != 33948) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_set_card() != 11436) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_card() != 18427) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_set_program() != 24821) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_program() != 49252) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_shutdown() != 43462) {
@@ -3965,16 +3965,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_join_challenge() != 20405) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_claim_notification() != 16747) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_claim_notification() != 53401) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_consent_history() != 24679) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_consent_history() != 22172) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_consent_state() != 35399) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_consent_state() != 53757) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_erase_member() != 7230) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_erase_member() != 37702) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_export_device_data() != 13513) {
@@ -3986,22 +3986,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_offers() != 18037) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_permits() != 50486) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_permits() != 19449) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_preferences() != 14255) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_preferences() != 47311) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_record_consent() != 26448) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_record_consent() != 52574) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_set_preferences() != 10181) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_preferences() != 4052) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_track() != 43028) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents() != 54742) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_withdraw_all_consents() != 8062) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_clip_offer() != 34769) {
@@ -4010,22 +4010,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_handle_push() != 42390) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_offer_refusal() != 17617) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_offer_refusal() != 53706) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_offers_near() != 64482) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_offers_near() != 49289) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_on_region_event() != 58954) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() != 32791) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() != 1896) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_set_push_token() != 39179) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_push_token() != 13716) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_wallet() != 39588) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_wallet() != 4475) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_activity() != 352) {
@@ -4034,7 +4034,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_catalog_summary() != 47889) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_enrol() != 2413) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_enrol() != 33136) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_favourite_stores() != 22678) {
@@ -4043,7 +4043,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_member_state() != 30341) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_record_event() != 50094) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_record_event() != 41446) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_rejected_actions() != 49273) {
@@ -4061,7 +4061,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_sign_out() != 48653) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_stores() != 22659) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_stores() != 13299) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_sync() != 19444) {
@@ -4073,13 +4073,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_buy_reward() != 59401) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_points() != 41524) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_points() != 60009) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_rewards() != 10160) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_tier_progress() != 12485) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_tier_progress() != 32676) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_logsink_log() != 44543) {
@@ -4088,31 +4088,31 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_synclistener_on_progress() != 56478) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_outcomes() != 10023) {
+    if (uniffi_tessera_ffi_checksum_method_till_outcomes() != 2554) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_pending() != 10323) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_record_purchase() != 50102) {
+    if (uniffi_tessera_ffi_checksum_method_till_record_purchase() != 46767) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_redeem() != 15112) {
+    if (uniffi_tessera_ffi_checksum_method_till_redeem() != 54634) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_refresh_keys() != 13704) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_return_goods() != 29614) {
+    if (uniffi_tessera_ffi_checksum_method_till_return_goods() != 9930) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_sync() != 14280) {
+    if (uniffi_tessera_ffi_checksum_method_till_sync() != 52050) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_verify() != 21921) {
+    if (uniffi_tessera_ffi_checksum_method_till_verify() != 48888) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_void_receipt() != 54223) {
+    if (uniffi_tessera_ffi_checksum_method_till_void_receipt() != 24494) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_constructor_tessera_open() != 11713) {
@@ -4125,6 +4125,8 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitLogSink()
     uniffiCallbackInitSyncListener()
     uniffiEnsureTesseraCoreInitialized()
+    uniffiEnsureTesseraDomainInitialized()
+    uniffiEnsureTesseraTillInitialized()
     return InitializationResult.ok
 }()
 

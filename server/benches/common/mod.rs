@@ -1,6 +1,6 @@
 //! What the server benchmarks share: members enrolled over HTTP.
 
-use tessera_core::api::{API_VERSION, API_VERSION_HEADER, EnrolRequest, EnrolResponse};
+use tessera_domain::api::{API_VERSION, API_VERSION_HEADER, EnrolRequest, EnrolResponse};
 
 /// Enrol `n` members at the server at `url`, one after another.
 pub async fn enrol(http: &reqwest::Client, url: &str, n: usize) -> Vec<EnrolResponse> {
@@ -11,8 +11,8 @@ pub async fn enrol(http: &reqwest::Client, url: &str, n: usize) -> Vec<EnrolResp
                 .header(API_VERSION_HEADER, API_VERSION)
                 .json(&EnrolRequest {
                     holder_name: format!("Bench {i}"),
-                    device: tessera_core::DeviceInfo {
-                        platform: tessera_core::api::Platform::Other,
+                    device: tessera_domain::DeviceInfo {
+                        platform: tessera_domain::api::Platform::Other,
                         app_version: "bench".into(),
                     },
                 })

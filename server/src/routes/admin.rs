@@ -3,10 +3,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use tessera_core::Program;
-use tessera_core::api::{Campaign, CampaignReport, ErasureReceipt, MemberExport, Problem};
-use tessera_core::catalog::{Catalog, Offer, Store};
-use tessera_core::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
+use tessera_domain::Program;
+use tessera_domain::api::{Campaign, CampaignReport, ErasureReceipt, MemberExport, Problem};
+use tessera_domain::catalog::{Catalog, Offer, Store};
+use tessera_domain::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -155,7 +155,7 @@ pub async fn load_catalog(
         Ok(counts) => Ok(axum::Json(counts)),
         Err(ImportError::Syntax(detail)) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            tessera_core::api::codes::INVALID_BODY,
+            tessera_domain::api::codes::INVALID_BODY,
             "The body is not a catalog",
             Some(detail),
         )),
@@ -171,7 +171,7 @@ async fn spool(body: axum::body::Body, max: usize) -> Result<std::fs::File, ApiE
         tracing::error!(error = %e, "cannot spool a catalog");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            tessera_core::api::codes::UNAVAILABLE,
+            tessera_domain::api::codes::UNAVAILABLE,
             "Cannot take a catalog now",
             None,
         )
@@ -188,7 +188,7 @@ async fn spool(body: axum::body::Body, max: usize) -> Result<std::fs::File, ApiE
         let frame = frame.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                tessera_core::api::codes::INVALID_BODY,
+                tessera_domain::api::codes::INVALID_BODY,
                 "The body could not be read",
                 Some(e.to_string()),
             )
@@ -200,7 +200,7 @@ async fn spool(body: axum::body::Body, max: usize) -> Result<std::fs::File, ApiE
         if total > max {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                tessera_core::api::codes::PAYLOAD_TOO_LARGE,
+                tessera_domain::api::codes::PAYLOAD_TOO_LARGE,
                 "The body is too large",
                 Some(format!("a catalog is at most {max} bytes")),
             ));
@@ -454,7 +454,7 @@ pub async fn set_segments(
         return Err(ApiError::validation("segments: at most 50"));
     }
     for s in &segments {
-        tessera_core::catalog::check_id("segments", s).map_err(ApiError::validation)?;
+        tessera_domain::catalog::check_id("segments", s).map_err(ApiError::validation)?;
     }
     state
         .storage
@@ -481,9 +481,9 @@ pub async fn run_campaign(
     _: Admin,
     ApiJson(mut campaign): ApiJson<Campaign>,
 ) -> Result<(StatusCode, axum::Json<CampaignReport>), ApiError> {
-    use tessera_core::push::{PUSH_VERSION, PushKind, PushPayload};
-    use tessera_core::text::{Lines, clean};
-    tessera_core::catalog::check_id("campaign.id", &campaign.id).map_err(ApiError::validation)?;
+    use tessera_domain::push::{PUSH_VERSION, PushKind, PushPayload};
+    use tessera_domain::text::{Lines, clean};
+    tessera_domain::catalog::check_id("campaign.id", &campaign.id).map_err(ApiError::validation)?;
     // What members read, in its clean form (the push payload's checks follow).
     campaign.offer.clean().map_err(ApiError::validation)?;
     if let Some(t) = campaign.title.as_mut() {
@@ -492,8 +492,9 @@ pub async fn run_campaign(
     if let Some(b) = campaign.body.as_mut() {
         clean("campaign.body", b, 1000, true, Lines::Several).map_err(ApiError::validation)?;
     }
-    let expires = tessera_core::catalog::parse_instant("campaign.expires_at", &campaign.expires_at)
-        .map_err(ApiError::validation)?;
+    let expires =
+        tessera_domain::catalog::parse_instant("campaign.expires_at", &campaign.expires_at)
+            .map_err(ApiError::validation)?;
     if expires <= jiff::Timestamp::now() {
         return Err(ApiError::validation("campaign.expires_at: already past"));
     }
@@ -534,7 +535,7 @@ pub async fn run_campaign(
     {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            tessera_core::api::codes::VALIDATION_FAILED,
+            tessera_domain::api::codes::VALIDATION_FAILED,
             "A campaign with this id exists",
             None,
         ));

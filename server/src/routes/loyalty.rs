@@ -4,9 +4,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tessera_core::api::{PointsAdjustment, Problem, RedemptionConflict};
-use tessera_core::loyalty::LoyaltyRules;
-use tessera_core::rules::{RuleEvent, RuleSet};
+use tessera_domain::api::{PointsAdjustment, Problem, RedemptionConflict};
+use tessera_domain::loyalty::LoyaltyRules;
+use tessera_domain::rules::{RuleEvent, RuleSet};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;

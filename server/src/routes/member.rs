@@ -6,13 +6,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tessera_core::api::{
+use tessera_domain::api::{
     API_VERSION, CatalogPage, EnrolRequest, EnrolResponse, ErasureReceipt, MAX_PAGE,
     MEMBER_VERSION_HEADER, MemberExport, MemberState, Mutation, MutationResponse, Problem,
     RefreshRequest, Tokens, codes,
 };
-use tessera_core::barcode::{Symbology, gtin_check_digit};
-use tessera_core::{MemberCard, Program};
+use tessera_domain::barcode::{Symbology, gtin_check_digit};
+use tessera_domain::{MemberCard, Program};
 use utoipa::IntoParams;
 
 use crate::auth::{Member, hash_token, new_tokens};
@@ -172,7 +172,7 @@ pub async fn me(
 /// far off.
 pub(crate) fn check_not_future(at: &str) -> Result<(), ApiError> {
     let at: jiff::Timestamp = at.parse().map_err(ApiError::validation)?;
-    if !tessera_core::api::not_too_far_ahead(at.as_millisecond(), now_ms()) {
+    if !tessera_domain::api::not_too_far_ahead(at.as_millisecond(), now_ms()) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::CLOCK_SKEW,
@@ -426,7 +426,7 @@ pub async fn mutate(
     }
     if let Mutation::RecordEvent { event } = &mutation {
         let at: jiff::Timestamp = event.occurred_at.parse().map_err(ApiError::validation)?;
-        if !tessera_core::api::not_too_far_ahead(at.as_millisecond(), now_ms()) {
+        if !tessera_domain::api::not_too_far_ahead(at.as_millisecond(), now_ms()) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 codes::EVENT_IN_FUTURE,

@@ -3,14 +3,14 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use tessera_core::api::{
+use tessera_domain::api::{
     OFFLINE_WINDOW_MS, Problem, PurchaseReceipt, PurchaseRequest, RedeemRequest, Redemption,
     ReturnReport, ReturnRequest, TillCredentials, TillRegistration, VoidReport, VoidRequest,
     check_receipt, codes,
 };
-use tessera_core::coupon::{CouponKey, TillShop};
-use tessera_core::eligibility::ShopFacts;
-use tessera_core::loyalty::WEB_STORE;
+use tessera_domain::coupon::{CouponKey, TillShop};
+use tessera_domain::eligibility::ShopFacts;
+use tessera_domain::loyalty::WEB_STORE;
 
 use crate::auth::{Admin, Till, hash_token, random_token};
 use crate::problem::{ApiError, ApiJson};
@@ -76,7 +76,7 @@ pub async fn register_till(
     _: Admin,
     ApiJson(body): ApiJson<TillRegistration>,
 ) -> Result<(StatusCode, axum::Json<TillCredentials>), ApiError> {
-    tessera_core::catalog::check_id("store_id", &body.store_id).map_err(ApiError::validation)?;
+    tessera_domain::catalog::check_id("store_id", &body.store_id).map_err(ApiError::validation)?;
     let token = random_token()?;
     let till_id = state
         .storage
@@ -96,11 +96,11 @@ pub async fn register_till(
 /// When a till says something happened while it was offline: refused if later than the server's
 /// clock allows, or older than the offline window.
 fn offline_time(field: &'static str, at: &str) -> Result<i64, ApiError> {
-    let at = tessera_core::catalog::parse_instant(field, at)
+    let at = tessera_domain::catalog::parse_instant(field, at)
         .map_err(ApiError::validation)?
         .as_millisecond();
     let now = now_ms();
-    if !tessera_core::api::not_too_far_ahead(at, now) {
+    if !tessera_domain::api::not_too_far_ahead(at, now) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::CLOCK_SKEW,
@@ -179,7 +179,7 @@ pub async fn redeem(
     // An offline redemption is checked as of when the till made it.
     let at_s = offline_at_ms.unwrap_or_else(now_ms).div_euclid(1000);
     let claims =
-        tessera_core::coupon::verify(&req.code, &keys, at_s, &shop, None, req.basket_cents)
+        tessera_domain::coupon::verify(&req.code, &keys, at_s, &shop, None, req.basket_cents)
             .map_err(|e| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,

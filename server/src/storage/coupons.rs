@@ -5,16 +5,16 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tessera_core::api::{
+use tessera_domain::api::{
     CouponState, Problem, Redemption, RedemptionConflict, WalletCoupon, codes,
 };
-use tessera_core::catalog::Offer;
-use tessera_core::coupon::{CouponClaims, CouponKey, encode, signed_message};
-use tessera_core::eligibility::{Holder, OfferTerms, ShopFacts};
-use tessera_core::loyalty::WEB_STORE;
+use tessera_domain::catalog::Offer;
+use tessera_domain::coupon::{CouponClaims, CouponKey, encode, signed_message};
+use tessera_domain::eligibility::{Holder, OfferTerms, ShopFacts};
+use tessera_domain::loyalty::WEB_STORE;
 
 use super::StorageError;
-use tessera_core::rfc3339_ms as rfc3339;
+use tessera_domain::rfc3339_ms as rfc3339;
 
 /// Coupons from a clip are valid this long at most (and never after their offer).
 const COUPON_LIFETIME_S: i64 = 30 * 86_400;
@@ -67,7 +67,7 @@ pub(crate) fn public_keys(c: &Connection) -> Result<Vec<CouponKey>, StorageError
 }
 
 /// Clip `offer_id` for the member: a signed coupon in the wallet (the one already there if it is
-/// still usable). The programme's rules ([`tessera_core::eligibility::check_clip`]) decide.
+/// still usable). The programme's rules ([`tessera_domain::eligibility::check_clip`]) decide.
 pub(crate) fn clip(
     tx: &Transaction<'_>,
     member_id: &str,
@@ -86,7 +86,7 @@ pub(crate) fn clip(
     let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
     let member = MemberFacts::read(tx, member_id, &offer)?;
     if let Err(refusal) =
-        tessera_core::eligibility::check_clip(&terms.terms(), &member.holder(), now_ms)
+        tessera_domain::eligibility::check_clip(&terms.terms(), &member.holder(), now_ms)
     {
         return Ok(Err(Problem::offer_refused(&refusal)));
     }
@@ -175,7 +175,7 @@ pub(crate) fn shop(c: &Connection, store_id: &str) -> Result<Option<ShopFacts>, 
     let Some(data) = data else {
         return Ok(None);
     };
-    let store: tessera_core::catalog::Store =
+    let store: tessera_domain::catalog::Store =
         serde_json::from_str(&data).map_err(|e| StorageError::Backend(e.to_string()))?;
     Ok(Some(ShopFacts {
         store_id: store.id,
@@ -314,7 +314,7 @@ pub(crate) fn wallet(
                 coupon_id: r.get(0)?,
                 offer_id: r.get(1)?,
                 code: r.get(2)?,
-                expires_at: tessera_core::rfc3339_ms(expires.saturating_mul(1000)),
+                expires_at: tessera_domain::rfc3339_ms(expires.saturating_mul(1000)),
                 state: match (redeemed, store) {
                     _ if revoked.is_some() => CouponState::Revoked,
                     (Some(at), Some(store_id)) => CouponState::Redeemed {
@@ -336,7 +336,7 @@ pub(crate) struct RedeemAt<'a> {
     pub till_id: &'a str,
     pub store_id: &'a str,
     /// The till's shop: tags and time zone, for the offer's rules.
-    pub shop: &'a tessera_core::coupon::TillShop,
+    pub shop: &'a tessera_domain::coupon::TillShop,
     pub receipt: &'a str,
     /// When the till redeemed it offline (its clock), for a report made after reconnecting.
     pub offline_at_ms: Option<i64>,
@@ -455,7 +455,7 @@ pub(crate) fn redeem(
 }
 
 /// The offer's rules at a redemption at `when` (the till's time for an offline report), by the
-/// domain's [`tessera_core::eligibility::check_redemption`], against the offer as it stands.
+/// domain's [`tessera_domain::eligibility::check_redemption`], against the offer as it stands.
 /// Checked only while the coupon is unused: a repeat learns where it was redeemed instead. A
 /// coupon whose offer has left the catalog stands on its claims.
 fn offer_rules_at_redemption(
@@ -463,8 +463,8 @@ fn offer_rules_at_redemption(
     at: &RedeemAt<'_>,
     claims: &CouponClaims,
     when: i64,
-) -> Result<Result<(), tessera_core::eligibility::Refusal>, StorageError> {
-    use tessera_core::eligibility::{Place, check_redemption};
+) -> Result<Result<(), tessera_domain::eligibility::Refusal>, StorageError> {
+    use tessera_domain::eligibility::{Place, check_redemption};
     let unused: Option<bool> = tx
         .prepare_cached(
             "SELECT redeemed_at IS NULL AND revoked_at IS NULL FROM coupon
@@ -543,7 +543,7 @@ pub(crate) fn register_till(
         )
         .optional()?;
     // The web checkout redeems web coupons through the same path, as the shop `web`.
-    if exists.is_none() && store_id != tessera_core::loyalty::WEB_STORE {
+    if exists.is_none() && store_id != tessera_domain::loyalty::WEB_STORE {
         return Ok(None);
     }
     let till_id = format!("till-{}", uuid::Uuid::new_v4().simple());

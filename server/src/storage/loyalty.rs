@@ -1,21 +1,21 @@
 //! Points, tiers and purchases in the embedded database. The arithmetic is the core's
-//! ([`tessera_core::loyalty`]); this module stores lots and ledger entries and runs it inside the
+//! ([`tessera_domain::loyalty`]); this module stores lots and ledger entries and runs it inside the
 //! caller's transaction, so a purchase, its points, its tier review and its web coupon commit
 //! together or not at all.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tessera_core::api::{
+use tessera_domain::api::{
     PointsEntry, PointsExpiry, PointsKind, PointsView, Problem, PurchaseReceipt, PurchaseRequest,
     ReturnReport, ReturnRequest, VoidReport, codes,
 };
-use tessera_core::loyalty::{
+use tessera_domain::loyalty::{
     Lot, LoyaltyRules, TierProgress, TierState, WEB_STORE, plan_burn, reversal_for, take,
 };
 
 use super::coupons::{Origin, issue, live_offer};
 use super::{StorageError, touch_member};
-use tessera_core::eligibility::OfferTerms;
-use tessera_core::rfc3339_ms as rfc3339;
+use tessera_domain::eligibility::OfferTerms;
+use tessera_domain::rfc3339_ms as rfc3339;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -360,7 +360,7 @@ pub(crate) fn purchase(
     if let Some(m) = &member_id {
         settle(tx, m, &rules, now_ms)?;
         let tier = tier_state(tx, m, &rules)?.map_or(0, |t| t.tier);
-        let purchase = tessera_core::rules::RuleEvent::of_purchase(
+        let purchase = tessera_domain::rules::RuleEvent::of_purchase(
             &purchase_id,
             store_id,
             &req.lines,
@@ -420,7 +420,7 @@ pub(crate) fn purchase(
     ])?;
     if let Some(m) = &member_id {
         // Challenges count the purchase and the visit (and may pay points or a coupon at once).
-        use tessera_core::rules::RuleEventKind::{Purchase, StoreVisit};
+        use tessera_domain::rules::RuleEventKind::{Purchase, StoreVisit};
         super::rules::settle(tx, m, &[Purchase, StoreVisit], now_ms)?;
         balance = member_balance(tx, m)?;
     }
@@ -624,7 +624,7 @@ pub(crate) fn buy_reward(
     let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
     let member = super::coupons::MemberFacts::read(tx, member_id, &offer)?;
     if let Err(refusal) =
-        tessera_core::eligibility::check_purchase(&terms.terms(), &member.holder(), now_ms)
+        tessera_domain::eligibility::check_purchase(&terms.terms(), &member.holder(), now_ms)
     {
         return Ok(Err(Problem::offer_refused(&refusal)));
     }
@@ -779,7 +779,7 @@ pub(crate) fn view(
          ORDER BY created_at DESC, id DESC LIMIT ?2",
     )?;
     let ledger = stmt
-        .query_map(params![member_id, tessera_core::api::LEDGER_SHOWN], |r| {
+        .query_map(params![member_id, tessera_domain::api::LEDGER_SHOWN], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get(1)?,
@@ -818,7 +818,7 @@ pub(crate) fn view(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_core::api::PurchaseLine;
+    use tessera_domain::api::PurchaseLine;
 
     const T0: i64 = 1_800_000_000_000;
 

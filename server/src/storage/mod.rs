@@ -9,17 +9,17 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 #[allow(unused_imports)]
-use tessera_core::api::MutationResponse;
-use tessera_core::api::{
+use tessera_domain::api::MutationResponse;
+use tessera_domain::api::{
     CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
     PointsAdjustment, Problem, PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest,
 };
-use tessera_core::catalog::{Catalog, Offer, Store};
-use tessera_core::consent::{Channel, ConsentRecord, Purpose};
-use tessera_core::coupon::CouponClaims;
-use tessera_core::loyalty::LoyaltyRules;
-use tessera_core::rules::{RuleEvent, RuleSet};
-use tessera_core::{MemberCard, Program};
+use tessera_domain::catalog::{Catalog, Offer, Store};
+use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
+use tessera_domain::coupon::CouponClaims;
+use tessera_domain::loyalty::LoyaltyRules;
+use tessera_domain::rules::{RuleEvent, RuleSet};
+use tessera_domain::{MemberCard, Program};
 
 /// The member's state (`GET /v1/me`) changed: bump its version so that the next sync fetches it.
 pub(crate) fn touch_member(
@@ -241,12 +241,12 @@ pub trait Storage: Send + Sync + 'static {
     async fn coupon_keys(
         &self,
         now_ms: i64,
-    ) -> Result<Vec<tessera_core::coupon::CouponKey>, StorageError>;
+    ) -> Result<Vec<tessera_domain::coupon::CouponKey>, StorageError>;
     /// A shop as the offer rules see it (tags, time zone); `None` if there is no such shop.
     async fn shop(
         &self,
         store_id: String,
-    ) -> Result<Option<tessera_core::eligibility::ShopFacts>, StorageError>;
+    ) -> Result<Option<tessera_domain::eligibility::ShopFacts>, StorageError>;
     /// Register a till of `store_id`; `None` if there is no such shop.
     async fn register_till(
         &self,
@@ -327,7 +327,7 @@ pub enum TillOp {
     Redeem {
         claims: CouponClaims,
         /// The till's shop (tags, time zone) the claims were checked against.
-        shop: tessera_core::coupon::TillShop,
+        shop: tessera_domain::coupon::TillShop,
         receipt: String,
         /// When it was redeemed offline (the till's clock), for a late report.
         offline_at_ms: Option<i64>,
@@ -372,7 +372,7 @@ pub enum ImportError {
     Syntax(String),
     /// An entity breaks a rule, or an id is given twice.
     #[error(transparent)]
-    Invalid(tessera_core::catalog::CatalogError),
+    Invalid(tessera_domain::catalog::CatalogError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

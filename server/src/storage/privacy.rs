@@ -2,17 +2,17 @@
 //! functions over a connection or a transaction, called from `SqliteStorage`.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tessera_core::api::{
+use tessera_domain::api::{
     ActivityEvent, AnalyticsEvent, DeviceExport, ErasureReceipt, MemberExport, MemberState,
     Problem, codes,
 };
-use tessera_core::consent::{
+use tessera_domain::consent::{
     Channel, ConsentGate, ConsentRecord, ConsentSource, Decision, Feature, Purpose,
 };
-use tessera_core::preferences::{PreferenceChange, Preferences};
+use tessera_domain::preferences::{PreferenceChange, Preferences};
 
 use super::StorageError;
-use tessera_core::rfc3339_ms as rfc3339;
+use tessera_domain::rfc3339_ms as rfc3339;
 
 fn sha256(text: &str) -> String {
     use sha2::Digest;

@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tessera_core::api::{ActivityEvent, EventKind, Problem, PurchaseLine, codes};
-use tessera_core::rules::{
+use tessera_domain::api::{ActivityEvent, EventKind, Problem, PurchaseLine, codes};
+use tessera_domain::rules::{
     Badge, ChallengeJoin, ChallengeProgress, EarningRules, RuleEvent, RuleEventKind, RuleReward,
     RuleSet, evaluate,
 };
 
 use super::coupons::{Origin, issue, live_offer};
 use super::{StorageError, touch_member};
-use tessera_core::rfc3339_ms as rfc3339;
+use tessera_domain::rfc3339_ms as rfc3339;
 
 fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
@@ -93,7 +93,7 @@ pub(crate) fn history(
 /// euro.
 pub(crate) fn earning(
     c: &Connection,
-    loyalty: &tessera_core::loyalty::LoyaltyRules,
+    loyalty: &tessera_domain::loyalty::LoyaltyRules,
 ) -> Result<EarningRules, StorageError> {
     Ok(rule_set(c)?
         .and_then(|r| r.earning)
@@ -367,7 +367,7 @@ pub(crate) fn ingest(
     now_ms: i64,
 ) -> Result<Result<Ingested, Problem>, StorageError> {
     for e in events {
-        if !tessera_core::api::not_too_far_ahead(e.at_ms, now_ms) {
+        if !tessera_domain::api::not_too_far_ahead(e.at_ms, now_ms) {
             return Ok(Err(Problem::new(
                 422,
                 codes::EVENT_IN_FUTURE,

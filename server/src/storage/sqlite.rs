@@ -9,23 +9,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
-use tessera_core::Program;
-use tessera_core::api::{
+use tessera_domain::Program;
+use tessera_domain::api::{
     ActivityEvent, CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState,
     Mutation, MutationResponse, PointsAdjustment, Problem, PushProvider, RedemptionConflict, codes,
 };
-use tessera_core::catalog::{Catalog, Offer, Store};
-use tessera_core::catalog_reader::CatalogItem;
-use tessera_core::consent::{Channel, ConsentRecord, Purpose};
-use tessera_core::loyalty::LoyaltyRules;
-use tessera_core::rules::{RuleEvent, RuleEventKind, RuleSet};
+use tessera_domain::catalog::{Catalog, Offer, Store};
+use tessera_domain::catalog_reader::CatalogItem;
+use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
+use tessera_domain::loyalty::LoyaltyRules;
+use tessera_domain::rules::{RuleEvent, RuleEventKind, RuleSet};
 
 use super::{
     CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, ImportError,
     MutationOutcome, NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TillAuth,
     TillOp, TokenHashes, TokenLookup,
 };
-use tessera_core::rfc3339_ms as rfc3339;
+use tessera_domain::rfc3339_ms as rfc3339;
 
 const STEPS: &[M<'static>] = &[
     M::up(include_str!("schema.sql")),
@@ -429,17 +429,17 @@ impl Storage for SqliteStorage {
     ) -> Result<Result<CatalogCounts, ImportError>, StorageError> {
         self.write_unless(move |tx| {
             let mut load = CatalogLoad::start(tx)?;
-            let read = tessera_core::catalog_reader::read_catalog(
+            let read = tessera_domain::catalog_reader::read_catalog(
                 std::io::BufReader::with_capacity(64 * 1024, file),
                 |item| load.put(tx, item),
             );
-            use tessera_core::catalog_reader::ReadError;
+            use tessera_domain::catalog_reader::ReadError;
             Ok(Err(match read {
                 Ok(_) => return Ok(Ok(load.finish(tx)?)),
                 Err(ReadError::Syntax(e)) => ImportError::Syntax(e),
                 Err(ReadError::Invalid(e)) => ImportError::Invalid(e),
                 Err(ReadError::Sink(StorageError::Conflict(detail))) => {
-                    ImportError::Invalid(tessera_core::catalog::CatalogError::new("id", detail))
+                    ImportError::Invalid(tessera_domain::catalog::CatalogError::new("id", detail))
                 }
                 Err(ReadError::Sink(e)) => return Err(e),
             }))
@@ -795,8 +795,8 @@ impl Storage for SqliteStorage {
         self.read(move |c| {
             let consenting = super::privacy::audience(
                 c,
-                tessera_core::consent::Purpose::MarketingOffers,
-                tessera_core::consent::Channel::Push,
+                tessera_domain::consent::Purpose::MarketingOffers,
+                tessera_domain::consent::Channel::Push,
             )?;
             let mut targets = CampaignTargets::default();
             for member in consenting {
@@ -913,7 +913,7 @@ impl Storage for SqliteStorage {
     async fn coupon_keys(
         &self,
         now_ms: i64,
-    ) -> Result<Vec<tessera_core::coupon::CouponKey>, StorageError> {
+    ) -> Result<Vec<tessera_domain::coupon::CouponKey>, StorageError> {
         self.write(move |tx| {
             super::coupons::signing_key(tx, now_ms)?;
             super::coupons::public_keys(tx)
@@ -924,7 +924,7 @@ impl Storage for SqliteStorage {
     async fn shop(
         &self,
         store_id: String,
-    ) -> Result<Option<tessera_core::eligibility::ShopFacts>, StorageError> {
+    ) -> Result<Option<tessera_domain::eligibility::ShopFacts>, StorageError> {
         self.read(move |c| super::coupons::shop(c, &store_id)).await
     }
 
@@ -1221,9 +1221,9 @@ fn apply(
             joined_at,
         } => {
             // The phone's time, back to the offline window at most, never after the server's.
-            let at = tessera_core::catalog::parse_instant("joined_at", joined_at)
+            let at = tessera_domain::catalog::parse_instant("joined_at", joined_at)
                 .map_or(now_ms, |t| t.as_millisecond())
-                .clamp(now_ms - tessera_core::api::OFFLINE_WINDOW_MS, now_ms);
+                .clamp(now_ms - tessera_domain::api::OFFLINE_WINDOW_MS, now_ms);
             if let Err(problem) = super::rules::join(tx, member_id, challenge_id, at)? {
                 return Ok(Err(problem));
             }

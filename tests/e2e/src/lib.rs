@@ -176,9 +176,8 @@ pub fn open_till(
     server: &Server,
     journal: impl AsRef<std::path::Path>,
     store: &str,
-) -> tessera_core::till::Till {
-    tessera_core::till::Till::open(journal, &server.url(), &till_token(server, store), store)
-        .unwrap()
+) -> tessera_till::Till {
+    tessera_till::Till::open(journal, &server.url(), &till_token(server, store), store).unwrap()
 }
 
 /// An operator's request (the admin token) with a JSON body: the status and the JSON answer

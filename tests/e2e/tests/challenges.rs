@@ -14,8 +14,8 @@ use tessera_core::Tessera;
 use tessera_core::api::{EventKind, MemberState, PointsKind, PurchaseLine, PurchaseRequest};
 use tessera_core::preferences::Preferences;
 use tessera_core::rules::{RuleEvent, RuleEventKind, RuleSet, evaluate};
-use tessera_core::till::Done;
 use tessera_e2e::{Server, admin, device, open_till};
+use tessera_till::Done;
 
 fn put_rules(server: &Server, rules: &Value) {
     let (status, body) = admin(

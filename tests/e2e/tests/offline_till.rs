@@ -9,9 +9,9 @@ use serde_json::Value;
 use tessera_core::Tessera;
 use tessera_core::api::{CouponState, PurchaseLine, PurchaseRequest, codes};
 use tessera_core::coupon::CouponError;
-use tessera_core::till::{Done, Till, TillError};
 use tessera_e2e::proxy::Proxy;
 use tessera_e2e::{ADMIN_TOKEN, Server, dead_url, device, open_till, till_token};
+use tessera_till::{Done, Till, TillError};
 
 const OFFER: &str = "of-009"; // in store, every shop, must be clipped
 

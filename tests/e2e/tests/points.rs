@@ -8,8 +8,8 @@ use tessera_core::Tessera;
 use tessera_core::api::{
     CouponState, PointsKind, PurchaseLine, PurchaseRequest, ReturnRequest, codes,
 };
-use tessera_core::till::{Done, Till, TillError};
 use tessera_e2e::{Server, admin, device, open_till, till_token};
+use tessera_till::{Done, Till, TillError};
 
 fn rules(server: &Server, edit: impl FnOnce(&mut Value)) {
     let (_, mut r) = admin(

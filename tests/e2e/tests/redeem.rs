@@ -200,7 +200,7 @@ fn bad_codes_are_refused_with_reasons_and_retries_replay_the_first_answer() {
 #[test]
 fn the_core_till_verifies_offline_and_redeems_once() {
     use tessera_core::coupon::CouponError;
-    use tessera_core::till::{Done, TillError};
+    use tessera_till::{Done, TillError};
     let server = Server::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();

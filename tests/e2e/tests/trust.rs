@@ -202,7 +202,7 @@ fn every_offer_rule_holds_at_clip_purchase_and_redemption() {
     assert_eq!(answer.0, 422, "{}", answer.1);
     assert_eq!(answer.1["code"], "coupon_refused");
     let dir = tempfile::tempdir().unwrap();
-    let offline_till = tessera_core::till::Till::open(
+    let offline_till = tessera_till::Till::open(
         dir.path().join("t.db"),
         &server.url(),
         &plain,
@@ -211,7 +211,7 @@ fn every_offer_rule_holds_at_clip_purchase_and_redemption() {
     .unwrap();
     assert!(matches!(
         offline_till.verify(&code, None, 5000),
-        Err(tessera_core::till::TillError::Coupon(
+        Err(tessera_till::TillError::Coupon(
             tessera_core::coupon::CouponError::WrongStore
         ))
     ));

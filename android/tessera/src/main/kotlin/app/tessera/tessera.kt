@@ -31,162 +31,162 @@ import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
 import app.tessera.core.ActivityEntry
-import app.tessera.core.BarcodeException
 import app.tessera.core.BarcodeMatrix
 import app.tessera.core.CachedMemberState
-import app.tessera.core.CardNumberAnalysis
 import app.tessera.core.CardView
 import app.tessera.core.CatalogSummary
 import app.tessera.core.ChallengesView
 import app.tessera.core.ConsentChoice
-import app.tessera.core.ConsentRecord
-import app.tessera.core.ConsentStatus
-import app.tessera.core.ConsentText
-import app.tessera.core.CouponClaims
-import app.tessera.core.CouponException
-import app.tessera.core.DeviceInfo
-import app.tessera.core.ErasureReceipt
-import app.tessera.core.EventKind
-import app.tessera.core.Feature
 import app.tessera.core.FfiConverterTypeActivityEntry
-import app.tessera.core.FfiConverterTypeBarcodeError
 import app.tessera.core.FfiConverterTypeBarcodeMatrix
 import app.tessera.core.FfiConverterTypeCachedMemberState
-import app.tessera.core.FfiConverterTypeCardNumberAnalysis
 import app.tessera.core.FfiConverterTypeCardView
 import app.tessera.core.FfiConverterTypeCatalogSummary
 import app.tessera.core.FfiConverterTypeChallengesView
 import app.tessera.core.FfiConverterTypeConsentChoice
-import app.tessera.core.FfiConverterTypeConsentRecord
-import app.tessera.core.FfiConverterTypeConsentStatus
-import app.tessera.core.FfiConverterTypeConsentText
-import app.tessera.core.FfiConverterTypeCouponClaims
-import app.tessera.core.FfiConverterTypeCouponError
-import app.tessera.core.FfiConverterTypeDeviceInfo
-import app.tessera.core.FfiConverterTypeErasureReceipt
-import app.tessera.core.FfiConverterTypeEventKind
-import app.tessera.core.FfiConverterTypeFeature
 import app.tessera.core.FfiConverterTypeGeofencePlan
-import app.tessera.core.FfiConverterTypeMemberCard
 import app.tessera.core.FfiConverterTypeNearbyOffer
-import app.tessera.core.FfiConverterTypeNotificationRequest
-import app.tessera.core.FfiConverterTypeNotificationVerdict
 import app.tessera.core.FfiConverterTypeOfferList
-import app.tessera.core.FfiConverterTypePlatform
-import app.tessera.core.FfiConverterTypePointsView
-import app.tessera.core.FfiConverterTypePosition
-import app.tessera.core.FfiConverterTypePreferences
-import app.tessera.core.FfiConverterTypeProgram
-import app.tessera.core.FfiConverterTypePurchaseReceipt
-import app.tessera.core.FfiConverterTypePurchaseRequest
 import app.tessera.core.FfiConverterTypePushDecision
-import app.tessera.core.FfiConverterTypePushProvider
-import app.tessera.core.FfiConverterTypeRedemption
-import app.tessera.core.FfiConverterTypeRefusal
 import app.tessera.core.FfiConverterTypeRegionEventKind
 import app.tessera.core.FfiConverterTypeRegionOutcome
 import app.tessera.core.FfiConverterTypeRejectedAction
-import app.tessera.core.FfiConverterTypeReturnReport
-import app.tessera.core.FfiConverterTypeReturnRequest
 import app.tessera.core.FfiConverterTypeReward
 import app.tessera.core.FfiConverterTypeStorageError
-import app.tessera.core.FfiConverterTypeStore
-import app.tessera.core.FfiConverterTypeSymbology
 import app.tessera.core.FfiConverterTypeSyncProgress
 import app.tessera.core.FfiConverterTypeSyncReport
 import app.tessera.core.FfiConverterTypeSyncStatus
-import app.tessera.core.FfiConverterTypeTierProgress
-import app.tessera.core.FfiConverterTypeTillOutcome
-import app.tessera.core.FfiConverterTypeTillSyncReport
-import app.tessera.core.FfiConverterTypeVoidReport
-import app.tessera.core.FfiConverterTypeWalletCoupon
 import app.tessera.core.GeofencePlan
-import app.tessera.core.MemberCard
 import app.tessera.core.NearbyOffer
-import app.tessera.core.NotificationRequest
-import app.tessera.core.NotificationVerdict
 import app.tessera.core.OfferList
-import app.tessera.core.Platform
-import app.tessera.core.PointsView
-import app.tessera.core.Position
-import app.tessera.core.Preferences
-import app.tessera.core.Program
-import app.tessera.core.PurchaseReceipt
-import app.tessera.core.PurchaseRequest
 import app.tessera.core.PushDecision
-import app.tessera.core.PushProvider
-import app.tessera.core.Redemption
-import app.tessera.core.Refusal
 import app.tessera.core.RegionEventKind
 import app.tessera.core.RegionOutcome
 import app.tessera.core.RejectedAction
-import app.tessera.core.ReturnReport
-import app.tessera.core.ReturnRequest
 import app.tessera.core.Reward
 import app.tessera.core.StorageException
-import app.tessera.core.Store
-import app.tessera.core.Symbology
 import app.tessera.core.SyncProgress
 import app.tessera.core.SyncReport
 import app.tessera.core.SyncStatus
-import app.tessera.core.TierProgress
-import app.tessera.core.TillOutcome
-import app.tessera.core.TillSyncReport
-import app.tessera.core.VoidReport
-import app.tessera.core.WalletCoupon
+import app.tessera.domain.BarcodeException
+import app.tessera.domain.CardNumberAnalysis
+import app.tessera.domain.ConsentRecord
+import app.tessera.domain.ConsentStatus
+import app.tessera.domain.ConsentText
+import app.tessera.domain.CouponClaims
+import app.tessera.domain.CouponException
+import app.tessera.domain.DeviceInfo
+import app.tessera.domain.ErasureReceipt
+import app.tessera.domain.EventKind
+import app.tessera.domain.Feature
+import app.tessera.domain.FfiConverterTypeBarcodeError
+import app.tessera.domain.FfiConverterTypeCardNumberAnalysis
+import app.tessera.domain.FfiConverterTypeConsentRecord
+import app.tessera.domain.FfiConverterTypeConsentStatus
+import app.tessera.domain.FfiConverterTypeConsentText
+import app.tessera.domain.FfiConverterTypeCouponClaims
+import app.tessera.domain.FfiConverterTypeCouponError
+import app.tessera.domain.FfiConverterTypeDeviceInfo
+import app.tessera.domain.FfiConverterTypeErasureReceipt
+import app.tessera.domain.FfiConverterTypeEventKind
+import app.tessera.domain.FfiConverterTypeFeature
+import app.tessera.domain.FfiConverterTypeMemberCard
+import app.tessera.domain.FfiConverterTypeNotificationRequest
+import app.tessera.domain.FfiConverterTypeNotificationVerdict
+import app.tessera.domain.FfiConverterTypePlatform
+import app.tessera.domain.FfiConverterTypePointsView
+import app.tessera.domain.FfiConverterTypePosition
+import app.tessera.domain.FfiConverterTypePreferences
+import app.tessera.domain.FfiConverterTypeProgram
+import app.tessera.domain.FfiConverterTypePurchaseReceipt
+import app.tessera.domain.FfiConverterTypePurchaseRequest
+import app.tessera.domain.FfiConverterTypePushProvider
+import app.tessera.domain.FfiConverterTypeRedemption
+import app.tessera.domain.FfiConverterTypeRefusal
+import app.tessera.domain.FfiConverterTypeReturnReport
+import app.tessera.domain.FfiConverterTypeReturnRequest
+import app.tessera.domain.FfiConverterTypeStore
+import app.tessera.domain.FfiConverterTypeSymbology
+import app.tessera.domain.FfiConverterTypeTierProgress
+import app.tessera.domain.FfiConverterTypeVoidReport
+import app.tessera.domain.FfiConverterTypeWalletCoupon
+import app.tessera.domain.MemberCard
+import app.tessera.domain.NotificationRequest
+import app.tessera.domain.NotificationVerdict
+import app.tessera.domain.Platform
+import app.tessera.domain.PointsView
+import app.tessera.domain.Position
+import app.tessera.domain.Preferences
+import app.tessera.domain.Program
+import app.tessera.domain.PurchaseReceipt
+import app.tessera.domain.PurchaseRequest
+import app.tessera.domain.PushProvider
+import app.tessera.domain.Redemption
+import app.tessera.domain.Refusal
+import app.tessera.domain.ReturnReport
+import app.tessera.domain.ReturnRequest
+import app.tessera.domain.Store
+import app.tessera.domain.Symbology
+import app.tessera.domain.TierProgress
+import app.tessera.domain.VoidReport
+import app.tessera.domain.WalletCoupon
+import app.tessera.till.FfiConverterTypeTillOutcome
+import app.tessera.till.FfiConverterTypeTillSyncReport
+import app.tessera.till.TillOutcome
+import app.tessera.till.TillSyncReport
 import java.util.concurrent.atomic.AtomicBoolean
 import app.tessera.core.RustBuffer as RustBufferActivityEntry
-import app.tessera.core.RustBuffer as RustBufferBarcodeError
 import app.tessera.core.RustBuffer as RustBufferBarcodeMatrix
 import app.tessera.core.RustBuffer as RustBufferCachedMemberState
-import app.tessera.core.RustBuffer as RustBufferCardNumberAnalysis
 import app.tessera.core.RustBuffer as RustBufferCardView
 import app.tessera.core.RustBuffer as RustBufferCatalogSummary
 import app.tessera.core.RustBuffer as RustBufferChallengesView
 import app.tessera.core.RustBuffer as RustBufferConsentChoice
-import app.tessera.core.RustBuffer as RustBufferConsentRecord
-import app.tessera.core.RustBuffer as RustBufferConsentStatus
-import app.tessera.core.RustBuffer as RustBufferConsentText
-import app.tessera.core.RustBuffer as RustBufferCouponClaims
-import app.tessera.core.RustBuffer as RustBufferCouponError
-import app.tessera.core.RustBuffer as RustBufferDeviceInfo
-import app.tessera.core.RustBuffer as RustBufferErasureReceipt
-import app.tessera.core.RustBuffer as RustBufferEventKind
-import app.tessera.core.RustBuffer as RustBufferFeature
 import app.tessera.core.RustBuffer as RustBufferGeofencePlan
-import app.tessera.core.RustBuffer as RustBufferMemberCard
 import app.tessera.core.RustBuffer as RustBufferNearbyOffer
-import app.tessera.core.RustBuffer as RustBufferNotificationRequest
-import app.tessera.core.RustBuffer as RustBufferNotificationVerdict
 import app.tessera.core.RustBuffer as RustBufferOfferList
-import app.tessera.core.RustBuffer as RustBufferPlatform
-import app.tessera.core.RustBuffer as RustBufferPointsView
-import app.tessera.core.RustBuffer as RustBufferPosition
-import app.tessera.core.RustBuffer as RustBufferPreferences
-import app.tessera.core.RustBuffer as RustBufferProgram
-import app.tessera.core.RustBuffer as RustBufferPurchaseReceipt
-import app.tessera.core.RustBuffer as RustBufferPurchaseRequest
 import app.tessera.core.RustBuffer as RustBufferPushDecision
-import app.tessera.core.RustBuffer as RustBufferPushProvider
-import app.tessera.core.RustBuffer as RustBufferRedemption
-import app.tessera.core.RustBuffer as RustBufferRefusal
 import app.tessera.core.RustBuffer as RustBufferRegionEventKind
 import app.tessera.core.RustBuffer as RustBufferRegionOutcome
 import app.tessera.core.RustBuffer as RustBufferRejectedAction
-import app.tessera.core.RustBuffer as RustBufferReturnReport
-import app.tessera.core.RustBuffer as RustBufferReturnRequest
 import app.tessera.core.RustBuffer as RustBufferReward
 import app.tessera.core.RustBuffer as RustBufferStorageError
-import app.tessera.core.RustBuffer as RustBufferStore
-import app.tessera.core.RustBuffer as RustBufferSymbology
 import app.tessera.core.RustBuffer as RustBufferSyncProgress
 import app.tessera.core.RustBuffer as RustBufferSyncReport
 import app.tessera.core.RustBuffer as RustBufferSyncStatus
-import app.tessera.core.RustBuffer as RustBufferTierProgress
-import app.tessera.core.RustBuffer as RustBufferTillOutcome
-import app.tessera.core.RustBuffer as RustBufferTillSyncReport
-import app.tessera.core.RustBuffer as RustBufferVoidReport
-import app.tessera.core.RustBuffer as RustBufferWalletCoupon
+import app.tessera.domain.RustBuffer as RustBufferBarcodeError
+import app.tessera.domain.RustBuffer as RustBufferCardNumberAnalysis
+import app.tessera.domain.RustBuffer as RustBufferConsentRecord
+import app.tessera.domain.RustBuffer as RustBufferConsentStatus
+import app.tessera.domain.RustBuffer as RustBufferConsentText
+import app.tessera.domain.RustBuffer as RustBufferCouponClaims
+import app.tessera.domain.RustBuffer as RustBufferCouponError
+import app.tessera.domain.RustBuffer as RustBufferDeviceInfo
+import app.tessera.domain.RustBuffer as RustBufferErasureReceipt
+import app.tessera.domain.RustBuffer as RustBufferEventKind
+import app.tessera.domain.RustBuffer as RustBufferFeature
+import app.tessera.domain.RustBuffer as RustBufferMemberCard
+import app.tessera.domain.RustBuffer as RustBufferNotificationRequest
+import app.tessera.domain.RustBuffer as RustBufferNotificationVerdict
+import app.tessera.domain.RustBuffer as RustBufferPlatform
+import app.tessera.domain.RustBuffer as RustBufferPointsView
+import app.tessera.domain.RustBuffer as RustBufferPosition
+import app.tessera.domain.RustBuffer as RustBufferPreferences
+import app.tessera.domain.RustBuffer as RustBufferProgram
+import app.tessera.domain.RustBuffer as RustBufferPurchaseReceipt
+import app.tessera.domain.RustBuffer as RustBufferPurchaseRequest
+import app.tessera.domain.RustBuffer as RustBufferPushProvider
+import app.tessera.domain.RustBuffer as RustBufferRedemption
+import app.tessera.domain.RustBuffer as RustBufferRefusal
+import app.tessera.domain.RustBuffer as RustBufferReturnReport
+import app.tessera.domain.RustBuffer as RustBufferReturnRequest
+import app.tessera.domain.RustBuffer as RustBufferStore
+import app.tessera.domain.RustBuffer as RustBufferSymbology
+import app.tessera.domain.RustBuffer as RustBufferTierProgress
+import app.tessera.domain.RustBuffer as RustBufferVoidReport
+import app.tessera.domain.RustBuffer as RustBufferWalletCoupon
+import app.tessera.till.RustBuffer as RustBufferTillOutcome
+import app.tessera.till.RustBuffer as RustBufferTillSyncReport
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -1037,6 +1037,8 @@ internal object UniffiLib {
         uniffiCallbackInterfaceLogSink.register(this)
         uniffiCallbackInterfaceSyncListener.register(this)
         app.tessera.core.uniffiEnsureInitialized()
+        app.tessera.domain.uniffiEnsureInitialized()
+        app.tessera.till.uniffiEnsureInitialized()
         
     }
 
@@ -5659,62 +5661,6 @@ public object FfiConverterSequenceTypeConsentChoice: FfiConverterRustBuffer<List
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer<List<ConsentRecord>> {
-    override fun read(buf: ByteBuffer): List<ConsentRecord> {
-        val len = buf.getInt()
-        return List<ConsentRecord>(len) {
-            FfiConverterTypeConsentRecord.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<ConsentRecord>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeConsentRecord.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<ConsentRecord>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeConsentRecord.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeConsentStatus: FfiConverterRustBuffer<List<ConsentStatus>> {
-    override fun read(buf: ByteBuffer): List<ConsentStatus> {
-        val len = buf.getInt()
-        return List<ConsentStatus>(len) {
-            FfiConverterTypeConsentStatus.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<ConsentStatus>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeConsentStatus.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<ConsentStatus>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeConsentStatus.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeNearbyOffer: FfiConverterRustBuffer<List<NearbyOffer>> {
     override fun read(buf: ByteBuffer): List<NearbyOffer> {
         val len = buf.getInt()
@@ -5799,6 +5745,62 @@ public object FfiConverterSequenceTypeReward: FfiConverterRustBuffer<List<Reward
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeConsentRecord: FfiConverterRustBuffer<List<ConsentRecord>> {
+    override fun read(buf: ByteBuffer): List<ConsentRecord> {
+        val len = buf.getInt()
+        return List<ConsentRecord>(len) {
+            FfiConverterTypeConsentRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ConsentRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeConsentRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ConsentRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeConsentRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeConsentStatus: FfiConverterRustBuffer<List<ConsentStatus>> {
+    override fun read(buf: ByteBuffer): List<ConsentStatus> {
+        val len = buf.getInt()
+        return List<ConsentStatus>(len) {
+            FfiConverterTypeConsentStatus.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ConsentStatus>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeConsentStatus.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ConsentStatus>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeConsentStatus.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeStore: FfiConverterRustBuffer<List<Store>> {
     override fun read(buf: ByteBuffer): List<Store> {
         val len = buf.getInt()
@@ -5827,34 +5829,6 @@ public object FfiConverterSequenceTypeStore: FfiConverterRustBuffer<List<Store>>
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer<List<TillOutcome>> {
-    override fun read(buf: ByteBuffer): List<TillOutcome> {
-        val len = buf.getInt()
-        return List<TillOutcome>(len) {
-            FfiConverterTypeTillOutcome.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<TillOutcome>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeTillOutcome.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<TillOutcome>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeTillOutcome.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeWalletCoupon: FfiConverterRustBuffer<List<WalletCoupon>> {
     override fun read(buf: ByteBuffer): List<WalletCoupon> {
         val len = buf.getInt()
@@ -5873,6 +5847,34 @@ public object FfiConverterSequenceTypeWalletCoupon: FfiConverterRustBuffer<List<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeWalletCoupon.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer<List<TillOutcome>> {
+    override fun read(buf: ByteBuffer): List<TillOutcome> {
+        val len = buf.getInt()
+        return List<TillOutcome>(len) {
+            FfiConverterTypeTillOutcome.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TillOutcome>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTillOutcome.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TillOutcome>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTillOutcome.write(it, buf)
         }
     }
 }
@@ -5998,9 +6000,26 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
 
 
 
+
+
+
+
+object StorageExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<StorageException> {
+    override fun lift(error_buf: RustBuffer.ByValue): StorageException =
+        app.tessera.core.StorageException.ErrorHandler.lift(
+            RustBufferStorageError.ByValue().apply {
+                capacity = error_buf.capacity
+                len = error_buf.len
+                data = error_buf.data
+            }
+        )
+}
+
+
+
 object BarcodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<BarcodeException> {
     override fun lift(error_buf: RustBuffer.ByValue): BarcodeException =
-        app.tessera.core.BarcodeException.ErrorHandler.lift(
+        app.tessera.domain.BarcodeException.ErrorHandler.lift(
             RustBufferBarcodeError.ByValue().apply {
                 capacity = error_buf.capacity
                 len = error_buf.len
@@ -6013,7 +6032,7 @@ object BarcodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<B
 
 object CouponExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<CouponException> {
     override fun lift(error_buf: RustBuffer.ByValue): CouponException =
-        app.tessera.core.CouponException.ErrorHandler.lift(
+        app.tessera.domain.CouponException.ErrorHandler.lift(
             RustBufferCouponError.ByValue().apply {
                 capacity = error_buf.capacity
                 len = error_buf.len
@@ -6033,23 +6052,6 @@ object CouponExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<Co
 
 
 
-
-
-
-
-
-
-
-object StorageExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<StorageException> {
-    override fun lift(error_buf: RustBuffer.ByValue): StorageException =
-        app.tessera.core.StorageException.ErrorHandler.lift(
-            RustBufferStorageError.ByValue().apply {
-                capacity = error_buf.capacity
-                len = error_buf.len
-                data = error_buf.data
-            }
-        )
-}
 
 
         /**

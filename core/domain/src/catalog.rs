@@ -6,7 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::CatalogError;
 use crate::text::Lines;
+
+/// The shop id of the web checkout: its till redeems coupons issued for the website.
+pub const WEB_STORE: &str = "web";
 
 /// The longest identifier of a store, an offer or an event.
 pub const MAX_ID: usize = 64;
@@ -78,23 +82,6 @@ fn check_list(field: &'static str, list: &[String], ids: bool) -> Result<(), Cat
         }
     }
     Ok(())
-}
-
-/// A catalog value that breaks a rule: which field and why (no personal data).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} {reason}")]
-pub struct CatalogError {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-impl CatalogError {
-    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        CatalogError {
-            field,
-            reason: reason.into(),
-        }
-    }
 }
 
 /// A shop, where a card is shown and offers are redeemed.

@@ -229,7 +229,7 @@ pub fn verify(
         });
     }
     // A web coupon names the web checkout; a shop coupon never does (an empty list: every shop).
-    let web = crate::loyalty::WEB_STORE;
+    let web = crate::catalog::WEB_STORE;
     let for_web = claims.store_ids.iter().any(|s| s == web);
     let here = if shop.store_id == web {
         for_web

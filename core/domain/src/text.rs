@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use crate::catalog::CatalogError;
+use crate::error::CatalogError;
 
 /// A bidirectional embedding, override or isolate.
 fn is_bidi_control(c: char) -> bool {

@@ -1,4 +1,5 @@
-//! Symbologies, what each can carry, and what a typed-in card number most likely is.
+//! Symbologies, what each can carry, and what a typed-in card number most likely is. The
+//! encoders and renderers that draw the modules stay with the phone client (`tessera-core`).
 //!
 //! Tills are picky: many laser scanners read only Code 128 and EAN/UPC, and members (and
 //! programme managers) often pick the wrong symbology. Everything here validates before anything
@@ -8,8 +9,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-use super::BarcodeError;
 
 /// Longest Code 128 value we draw. A phone screen is about 65 mm wide and till scanners want
 /// modules of at least ~0.25 mm, so longer codes stop scanning before the encoder's own limit.
@@ -331,6 +330,47 @@ pub fn analyse_card_number(input: &str) -> Result<CardNumberAnalysis, BarcodeErr
     })
 }
 
+/// Why a value cannot be drawn as a barcode. Positions count characters from 1. The texts never
+/// repeat the value itself (it is a card number).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
+pub enum BarcodeError {
+    #[error("the value is empty")]
+    Empty,
+    #[error("unknown symbology")]
+    UnknownSymbology,
+    #[error("{symbology} takes {expected} digits, or {} with the check digit; got {actual}", expected + 1)]
+    InvalidLength {
+        symbology: Symbology,
+        expected: u32,
+        actual: u32,
+    },
+    #[error("{symbology} takes digits only; character {position} is not a digit")]
+    NotDigits { symbology: Symbology, position: u32 },
+    #[error("{symbology} check digit should be {expected}, found {found}")]
+    InvalidCheckDigit {
+        symbology: Symbology,
+        expected: u8,
+        found: u8,
+    },
+    #[error("{symbology} cannot carry character {position}")]
+    UnsupportedCharacter { symbology: Symbology, position: u32 },
+    #[error("{symbology} carries at most {max} characters (bytes for 2D codes); got {actual}")]
+    TooLong {
+        symbology: Symbology,
+        max: u32,
+        actual: u32,
+    },
+    #[error("scale must be between 1 and {max} pixels per module; got {actual}")]
+    InvalidScale { max: u32, actual: u32 },
+    #[error("the image would exceed {max_pixels} pixels")]
+    ImageTooLarge { max_pixels: u64 },
+    #[error("invalid barcode matrix: {reason}")]
+    InvalidMatrix { reason: String },
+    #[error("barcode encoder failed: {reason}")]
+    Encoder { reason: String },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,8 +410,6 @@ mod tests {
             encoded_value(Symbology::Ean13, "4006381333931\n"),
             Err(BarcodeError::NotDigits { .. }) | Err(BarcodeError::InvalidLength { .. })
         ));
-        let m = crate::barcode::BarcodeMatrix::encode(Symbology::Qr, " x ").unwrap();
-        assert_eq!(m.encoded_value, " x ");
     }
 
     #[test]

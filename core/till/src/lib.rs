@@ -9,6 +9,20 @@
 //! under the idempotency key it was journaled with. The server orders conflicting redemptions
 //! (the first report wins) and records the others as conflicts for the merchant; the till learns
 //! which in the report.
+//!
+//! The till is the shop's app, not the member's: its own crate, its own journal file. It decides
+//! with the domain's rules (`tessera-domain`) and reuses the client's SQLite and HTTP plumbing
+//! (`tessera-core`'s `db` and `sync::http`), nothing of the member's phone.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("tessera_till");
+
+/// Now, in milliseconds since the epoch (the till's clock).
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
 
 use std::path::Path;
 use std::sync::RwLock;
@@ -18,24 +32,24 @@ use rusqlite::{OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 
-use crate::api::{
+use tessera_core::db::{Db, StorageError};
+use tessera_core::sync::http::{Answer, Request, Traffic};
+use tessera_core::sync::{Http, SyncConfig, SyncError};
+use tessera_domain::api::{
     PurchaseReceipt, PurchaseRequest, RedeemRequest, Redemption, ReturnReport, ReturnRequest,
     VoidReport, VoidRequest, check_receipt, codes,
 };
-use crate::coupon::{CouponClaims, CouponError, CouponKey, TillShop, verify};
-use crate::db::{Db, StorageError};
-use crate::eligibility::ShopFacts;
-use crate::sync::http::{Answer, Request, Traffic};
-use crate::sync::{Http, SyncConfig, SyncError};
+use tessera_domain::coupon::{CouponClaims, CouponError, CouponKey, TillShop, verify};
+use tessera_domain::eligibility::ShopFacts;
 
 const STEPS: &[M<'static>] = &[
-    M::up(include_str!("till_journal/0001_journal.sql")),
-    M::up(include_str!("till_journal/0002_shop.sql")),
+    M::up(include_str!("journal/0001_journal.sql")),
+    M::up(include_str!("journal/0002_shop.sql")),
 ];
 static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 
 /// A till's journal file ("TSRT").
-const JOURNAL_FILE: crate::db::FileKind = crate::db::FileKind {
+const JOURNAL_FILE: tessera_core::db::FileKind = tessera_core::db::FileKind {
     application_id: 0x5453_5254,
     first_table: "coupon_key",
 };
@@ -64,8 +78,8 @@ pub enum TillError {
     Journal(#[from] StorageError),
 }
 
-impl From<crate::catalog::CatalogError> for TillError {
-    fn from(e: crate::catalog::CatalogError) -> Self {
+impl From<tessera_domain::catalog::CatalogError> for TillError {
+    fn from(e: tessera_domain::catalog::CatalogError) -> Self {
         TillError::InvalidInput {
             field: e.field.to_owned(),
             reason: e.reason,
@@ -204,7 +218,7 @@ impl Till {
         token: &str,
         store_id: &str,
     ) -> Result<Self, TillError> {
-        crate::catalog::check_id("store_id", store_id)?;
+        tessera_domain::catalog::check_id("store_id", store_id)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -321,7 +335,7 @@ impl Till {
         member_id: Option<&str>,
         basket_cents: u64,
     ) -> Result<CouponClaims, TillError> {
-        crate::catalog::check_cents("basket_cents", basket_cents)?;
+        tessera_domain::catalog::check_cents("basket_cents", basket_cents)?;
         // Checked under the read lock: no copy of the keys per scan.
         let claims = verify(
             code,
@@ -341,7 +355,7 @@ impl Till {
         if let Some(at) = seen {
             return Err(CouponError::AlreadyRedeemed {
                 store_id: self.store_id.clone(),
-                redeemed_at: crate::rfc3339_ms(at),
+                redeemed_at: tessera_domain::rfc3339_ms(at),
             }
             .into());
         }
@@ -376,7 +390,7 @@ impl Till {
                             report.path,
                             report.offline,
                             new_key(),
-                            crate::now_ms()
+                            now_ms()
                         ],
                     )?;
                     Ok(())
@@ -390,7 +404,7 @@ impl Till {
     fn mark_sent(tx: &rusqlite::Transaction<'_>, receipt: &str) -> Result<(), TillError> {
         tx.execute(
             "INSERT OR IGNORE INTO sent_receipt (receipt, at) VALUES (?1, ?2)",
-            params![receipt, crate::now_ms()],
+            params![receipt, now_ms()],
         )?;
         Ok(())
     }
@@ -419,7 +433,7 @@ impl Till {
     ) -> Result<Done<Redemption>, TillError> {
         check_receipt("receipt", receipt)?;
         let claims = self.verify(code, None, basket_cents)?;
-        let now = crate::now_ms();
+        let now = now_ms();
         let mut req = RedeemRequest {
             code: code.trim().to_owned(),
             receipt: receipt.to_owned(),
@@ -427,7 +441,7 @@ impl Till {
             redeemed_offline_at: None,
         };
         let online = json(&req)?;
-        req.redeemed_offline_at = Some(crate::rfc3339_ms(now));
+        req.redeemed_offline_at = Some(tessera_domain::rfc3339_ms(now));
         let report = Report {
             kind: "redemption",
             receipt: receipt.to_owned(),
@@ -462,7 +476,7 @@ impl Till {
         let mut req = purchase.clone();
         req.occurred_offline_at = None;
         let online = json(&req)?;
-        req.occurred_offline_at = Some(crate::rfc3339_ms(crate::now_ms()));
+        req.occurred_offline_at = Some(tessera_domain::rfc3339_ms(now_ms()));
         self.report(
             Report {
                 kind: "purchase",
@@ -515,7 +529,7 @@ impl Till {
             voided_offline_at: None,
         };
         let online = json(&req)?;
-        req.voided_offline_at = Some(crate::rfc3339_ms(crate::now_ms()));
+        req.voided_offline_at = Some(tessera_domain::rfc3339_ms(now_ms()));
         let report = Report {
             kind: "void",
             receipt: receipt.to_owned(),
@@ -593,7 +607,7 @@ impl Till {
                 return Err(refusal(&answer));
             }
             let problem = (!answer.status.is_success()).then(|| answer.problem());
-            let now = crate::now_ms();
+            let now = now_ms();
             let outcome = TillOutcome {
                 kind,
                 receipt,
@@ -601,7 +615,7 @@ impl Till {
                 status,
                 code: problem.as_ref().map(|p| p.code.clone()),
                 detail: problem.as_ref().and_then(|p| p.detail.clone()),
-                reported_at: crate::rfc3339_ms(now),
+                reported_at: tessera_domain::rfc3339_ms(now),
             };
             if outcome.kind == "void"
                 && let Ok(r) = answer.json::<VoidReport>()
@@ -654,7 +668,7 @@ impl Till {
                         status: r.get(3)?,
                         code: r.get(4)?,
                         detail: r.get(5)?,
-                        reported_at: crate::rfc3339_ms(r.get(6)?),
+                        reported_at: tessera_domain::rfc3339_ms(r.get(6)?),
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;

@@ -20,8 +20,8 @@ use crate::intern::Interner;
 pub const RULES_VERSION: u32 = 1;
 const DAY_MS: i64 = 86_400_000;
 /// Events may be this far ahead of the evaluator's clock: the protocol's one rule
-/// ([`crate::api::MAX_CLOCK_AHEAD_MS`]), so an event the server accepted is evaluated.
-pub const FUTURE_SLACK_MS: i64 = crate::api::MAX_CLOCK_AHEAD_MS;
+/// ([`crate::event::MAX_CLOCK_AHEAD_MS`]), so an event the server accepted is evaluated.
+pub const FUTURE_SLACK_MS: i64 = crate::event::MAX_CLOCK_AHEAD_MS;
 const MAX_CHALLENGES: usize = 500;
 const MAX_DEPTH: u32 = 4;
 
@@ -405,8 +405,8 @@ pub struct Badge {
 
 impl RuleEventKind {
     /// The rules' kind of a member's activity event.
-    pub fn of_activity(k: crate::api::EventKind) -> RuleEventKind {
-        use crate::api::EventKind as K;
+    pub fn of_activity(k: crate::event::EventKind) -> RuleEventKind {
+        use crate::event::EventKind as K;
         match k {
             K::AppOpened => RuleEventKind::AppOpened,
             K::StoreVisit => RuleEventKind::StoreVisit,
@@ -426,7 +426,7 @@ pub const AMOUNT_ATTRIBUTE: &str = "amount_cents";
 impl RuleEvent {
     /// The rules' view of a member's activity event: its amount from the `amount_cents`
     /// attribute (0 when absent or not a number); `None` when its time is not RFC 3339.
-    pub fn of_activity(e: &crate::api::ActivityEvent) -> Option<RuleEvent> {
+    pub fn of_activity(e: &crate::event::ActivityEvent) -> Option<RuleEvent> {
         let at = parse_instant("occurred_at", &e.occurred_at).ok()?;
         let kind = RuleEventKind::of_activity(e.kind);
         Some(RuleEvent {
@@ -452,7 +452,7 @@ impl RuleEvent {
     pub fn of_purchase(
         purchase_id: &str,
         store_id: &str,
-        lines: &[crate::api::PurchaseLine],
+        lines: &[crate::event::PurchaseLine],
         total_cents: u64,
         at_ms: i64,
     ) -> RuleEvent {
@@ -461,7 +461,7 @@ impl RuleEvent {
             kind: RuleEventKind::Purchase,
             at_ms,
             store_id: Some(store_id.to_owned()),
-            channel: Some(if store_id == crate::loyalty::WEB_STORE {
+            channel: Some(if store_id == crate::catalog::WEB_STORE {
                 RuleChannel::Online
             } else {
                 RuleChannel::InStore
@@ -484,7 +484,7 @@ impl RuleEvent {
     /// member's time zone (several purchases that day are one visit, by its id); none for the
     /// website.
     pub fn visit_at_till(store_id: &str, at_ms: i64, tz: &jiff::tz::TimeZone) -> Option<RuleEvent> {
-        if store_id == crate::loyalty::WEB_STORE {
+        if store_id == crate::catalog::WEB_STORE {
             return None;
         }
         let day = jiff::Timestamp::from_millisecond(at_ms)
@@ -511,7 +511,7 @@ impl RuleEvent {
         if let Some(s) = &self.store_id {
             check("event.store_id", s)?;
         }
-        if self.lines.len() > crate::api::MAX_PURCHASE_LINES {
+        if self.lines.len() > crate::event::MAX_PURCHASE_LINES {
             return Err(RulesError::Invalid {
                 field: "event.lines".into(),
                 reason: "at most 500 lines".into(),
@@ -1727,7 +1727,7 @@ fn check_time(e: &RuleEvent, now_ms: i64) -> Result<(), RulesError> {
             reason: "is not a time between the years -9999 and 9999".into(),
         });
     }
-    if !crate::api::not_too_far_ahead(e.at_ms, now_ms) {
+    if !crate::event::not_too_far_ahead(e.at_ms, now_ms) {
         return Err(RulesError::EventInFuture {
             event_id: e.event_id.clone(),
         });

@@ -3,13 +3,13 @@
 
 /// Each distinct string once, numbered in order of first use.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Interner {
+pub struct Interner {
     ids: rustc_hash::FxHashMap<Box<str>, u32>,
 }
 
 impl Interner {
     /// The id of `s`, made on first use.
-    pub(crate) fn id(&mut self, s: &str) -> u32 {
+    pub fn id(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.ids.get(s) {
             return id;
         }
@@ -19,11 +19,11 @@ impl Interner {
     }
 
     /// The id of `s` if it was seen.
-    pub(crate) fn get(&self, s: &str) -> Option<u32> {
+    pub fn get(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
     }
 
-    pub(crate) fn ids(&mut self, list: &[String]) -> Box<[u32]> {
+    pub fn ids(&mut self, list: &[String]) -> Box<[u32]> {
         list.iter().map(|s| self.id(s)).collect()
     }
 }

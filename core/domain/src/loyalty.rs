@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CatalogError, check_id};
 
-/// The shop id of the web checkout: its till redeems coupons issued for the website.
-pub const WEB_STORE: &str = "web";
+pub use crate::catalog::WEB_STORE;
 const DAY_MS: i64 = 86_400_000;
 
 /// The programme's points and tier rules (set by the operator, sent to phones with the member).
