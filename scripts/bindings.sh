@@ -10,7 +10,7 @@ cd "$root"
 mode="${1:-generate}"
 out="$root/build/bindings"
 
-cargo build --quiet -p tessera-ffi -p uniffi-bindgen
+scripts/build.sh
 lib="$root/target/debug/libtessera_ffi.so"
 rm -rf "$out"
 for lang in kotlin swift python; do

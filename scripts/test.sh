@@ -6,6 +6,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# A test run builds once from scratch (CI, a fresh clone): incremental artefacts would only add
+# gigabytes to the build directory. Set CARGO_INCREMENTAL=1 to keep them while iterating.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 step() { printf '\n== %s\n' "$*"; }
 
 step "setup"

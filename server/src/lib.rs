@@ -21,9 +21,8 @@ pub mod routes;
 pub mod seed;
 pub mod storage;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -91,46 +90,12 @@ impl Default for ServerConfig {
     }
 }
 
-/// The idempotency keys being handled right now, per member.
-#[derive(Debug, Default)]
-pub struct InFlight(Mutex<HashSet<(String, String)>>);
-
-/// Releases a claimed key when the request ends, however it ends.
-#[derive(Debug)]
-pub struct InFlightGuard<'a> {
-    set: &'a InFlight,
-    entry: (String, String),
-}
-
-impl InFlight {
-    pub fn try_claim(&self, member: &str, key: &str) -> Option<InFlightGuard<'_>> {
-        let entry = (member.to_owned(), key.to_owned());
-        let claimed = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.clone());
-        // Build the guard only once the lock is released: its Drop takes the lock (and
-        // `then_some` would build it, and drop it, even when the claim failed).
-        claimed.then(|| InFlightGuard { set: self, entry })
-    }
-}
-
-impl Drop for InFlightGuard<'_> {
-    fn drop(&mut self) {
-        let mut set = self.set.0.lock().unwrap_or_else(|p| p.into_inner());
-        set.remove(&self.entry);
-    }
-}
-
 /// Counters of what the mutation endpoint did since start.
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub applied: std::sync::atomic::AtomicU64,
     /// Answers replayed for a repeated key (a phone retrying after a lost answer or a crash).
     pub replayed: std::sync::atomic::AtomicU64,
-    /// 409: the same key was in flight.
-    pub in_flight_conflicts: std::sync::atomic::AtomicU64,
     /// 422: the same key with another body.
     pub key_reused: std::sync::atomic::AtomicU64,
 }
@@ -139,7 +104,6 @@ pub struct Metrics {
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub config: Arc<ServerConfig>,
-    pub in_flight: Arc<InFlight>,
     pub metrics: Arc<Metrics>,
     pub gateway: Arc<dyn push::PushGateway>,
     /// The operator credentials in force (replaced on rotation).
@@ -164,7 +128,6 @@ impl AppState {
             )),
             limiters: Arc::new(guard::Limiters::new(&config.rate_limits)),
             config: Arc::new(config),
-            in_flight: Arc::new(InFlight::default()),
             metrics: Arc::new(Metrics::default()),
         }
     }

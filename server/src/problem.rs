@@ -422,24 +422,3 @@ pub fn body_hash(body: &[u8]) -> String {
         .collect()
 }
 
-/// One request per (owner, key) at a time: a second one gets 409 `request_in_flight` while the
-/// first runs.
-pub fn claim_key<'a>(
-    state: &'a crate::AppState,
-    owner: &str,
-    key: &str,
-) -> Result<crate::InFlightGuard<'a>, ApiError> {
-    state.in_flight.try_claim(owner, key).ok_or_else(|| {
-        state
-            .metrics
-            .in_flight_conflicts
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        ApiError::new(
-            StatusCode::CONFLICT,
-            codes::REQUEST_IN_FLIGHT,
-            "A request with this key is in flight",
-            Some("retry after Retry-After seconds".to_owned()),
-        )
-        .with_retry_after(1)
-    })
-}

@@ -302,63 +302,99 @@ fn an_idempotency_key_applies_once_and_replays_its_first_answer() {
     assert_eq!(counts, vec![("e-1".to_owned(), 1)]);
 }
 
+/// A second server "process" on the first one's database file: its own storage (connections,
+/// writer), state and HTTP listener, as another process would have.
+fn second_process(t: &T, db: &std::path::Path) -> (RunningServer, AppState) {
+    let storage = SqliteStorage::open(db).unwrap();
+    let state = AppState::new(Arc::new(storage), (*t.state.config).clone());
+    let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state.clone(), 2).unwrap();
+    (server, state)
+}
+
 #[test]
-fn concurrent_requests_with_one_key_apply_once_and_the_others_get_409_or_the_replay() {
+fn two_processes_on_one_database_apply_each_key_once_and_replay_it_to_the_others() {
+    use std::sync::atomic::Ordering::Relaxed;
     let t = Arc::new(start());
+    let db = t.storage.path().to_owned();
+    let (other, other_state) = second_process(&t, &db);
     let (token, member) = t.enrol();
-    let mut conflicts = 0;
-    for round in 0..20 {
+    let rounds = 20;
+    for round in 0..rounds {
         let key = format!("key-concurrent-{round}");
         let body = event(&format!("e-{round}"));
-        let answers: Vec<u16> = std::thread::scope(|s| {
+        // Eight requests with one key at once, half through each process.
+        let answers: Vec<(u16, String)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
-                .map(|_| {
+                .map(|i| {
                     let (t, token, key, body) =
                         (t.clone(), token.clone(), key.clone(), body.clone());
+                    let url = if i % 2 == 0 {
+                        t.url("/v1/mutations")
+                    } else {
+                        format!("{}/v1/mutations", other.url())
+                    };
                     s.spawn(move || {
-                        let r = t.mutate(&token, &key, &body);
-                        let status = r.status().as_u16();
-                        if status == 409 {
-                            assert!(r.headers().contains_key("retry-after"));
-                            problem(r, 409, "request_in_flight");
-                        }
-                        status
+                        let r = t
+                            .http
+                            .post(url)
+                            .bearer_auth(&token)
+                            .header("idempotency-key", &key)
+                            .header("content-type", "application/json")
+                            .body(body)
+                            .send()
+                            .unwrap();
+                        (r.status().as_u16(), r.text().unwrap())
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert!(
-            answers.iter().all(|s| *s == 200 || *s == 409),
-            "{answers:?}"
-        );
-        conflicts += answers.iter().filter(|s| **s == 409).count();
+        // No 409: whoever comes second waits for the first's claim and gets its answer.
+        assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+        assert!(answers.windows(2).all(|w| w[0].1 == w[1].1), "{answers:?}");
     }
+    let applied = t.state.metrics.applied.load(Relaxed) + other_state.metrics.applied.load(Relaxed);
+    let replayed =
+        t.state.metrics.replayed.load(Relaxed) + other_state.metrics.replayed.load(Relaxed);
+    assert_eq!((applied, replayed), (rounds, rounds * 7));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let counts = rt.block_on(t.storage.event_ids(member.clone())).unwrap();
-    assert_eq!(counts.len(), 20);
+    assert_eq!(counts.len(), rounds as usize);
     assert!(counts.iter().all(|(_, n)| *n == 1));
-    eprintln!("409 answers: {conflicts} of 160");
 
-    // Whether the race above produced a 409 depends on timing; this does not. While a request
-    // with a key is in flight (its claim held), another with the same key gets 409 and
-    // Retry-After, and applies nothing; once the first ends, the key works.
-    let body = event("e-held");
-    let claim = t.state.in_flight.try_claim(&member, "key-held").unwrap();
-    let r = t.mutate(&token, "key-held", &body);
-    assert!(r.headers().contains_key("retry-after"));
-    problem(r, 409, "request_in_flight");
+    // Deterministic: another process holds the key's claim (its transaction wrote the key's row
+    // and is still running). The request waits for it, applies nothing, and answers what that
+    // process stored.
+    let mut raw = rusqlite::Connection::open(&db).unwrap();
+    let tx = raw
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let hash = tessera_server::problem::body_hash(event("e-held").as_bytes());
+    let stored = r#"{"applied":true,"server_time":"2026-11-30T06:00:00.000Z"}"#;
+    tx.execute(
+        "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
+         VALUES (?1, 'key-held', ?2, 200, ?3, 0)",
+        rusqlite::params![member, hash, stored],
+    )
+    .unwrap();
+    let waiting = {
+        let (t, token) = (t.clone(), token.clone());
+        std::thread::spawn(move || {
+            let r = t.mutate(&token, "key-held", &event("e-held"));
+            (r.status().as_u16(), r.text().unwrap())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!waiting.is_finished(), "the request waits for the claim");
+    tx.commit().unwrap();
+    assert_eq!(waiting.join().unwrap(), (200, stored.to_owned()));
     assert_eq!(
-        rt.block_on(t.storage.event_ids(member.clone()))
-            .unwrap()
-            .len(),
-        20
+        rt.block_on(t.storage.event_ids(member)).unwrap().len(),
+        rounds as usize,
+        "nothing applied twice"
     );
-    drop(claim);
-    assert_eq!(t.mutate(&token, "key-held", &body).status(), 200);
-    assert_eq!(rt.block_on(t.storage.event_ids(member)).unwrap().len(), 21);
 }
 
 #[test]

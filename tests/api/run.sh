@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$root/build/api-tests"
 rm -rf "$out" && mkdir -p "$out"
-cargo build --quiet -p tessera-cli
+"$root/scripts/build.sh"
 # Rate limits off: the fuzzer is one client sending thousands of requests a minute on purpose
 # (the limits and their 429 answers are tested in tests/e2e/tests/trust.rs).
 "$root/target/debug/tessera" serve --addr 127.0.0.1:0 --seed --db "$out/server.db" \

@@ -14,7 +14,7 @@ rm -rf "$out" && mkdir -p "$out"
 stdlib="$root/.tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar"
 
 # The sync tests talk to a real server on a free loopback port, with the seed catalog.
-cargo build --quiet -p tessera-cli
+"$root/scripts/build.sh"
 ready="$out/server-url"
 "$root/target/debug/tessera" serve --addr 127.0.0.1:0 --seed --db "$out/server.db" \
   --ready-file "$ready" >"$out/server.log" 2>&1 &

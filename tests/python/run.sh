@@ -2,5 +2,5 @@
 # Python binding tests and the scanner check (needs scripts/setup.sh and scripts/bindings.sh generate).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-cargo build --quiet -p tessera-cli  # the sync tests start `tessera serve`
+"$root/scripts/build.sh"  # the sync tests start `tessera serve`
 exec "$root/.tools/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/tests/python" "$@"

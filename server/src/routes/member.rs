@@ -372,8 +372,7 @@ pub async fn catalog(
         (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A consent record for another member, or a push token for another device", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The same key is in flight: retry after Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+                (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid, unknown store, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -436,7 +435,6 @@ pub async fn mutate(
         }
     }
     let body_hash = crate::problem::body_hash(&body);
-    let _guard = crate::problem::claim_key(&state, &auth.member_id, &key)?;
     let outcome = state
         .storage
         .apply_mutation(auth.member_id, key, body_hash, mutation, now_ms())

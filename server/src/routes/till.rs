@@ -130,8 +130,6 @@ async fn once<T: serde::Serialize>(
 ) -> Result<Response, ApiError> {
     let key = crate::problem::idempotency_key(headers)?;
     let canonical = serde_json::to_vec(req).map_err(|_| ApiError::internal())?;
-    let owner = format!("till:{}", till.till_id);
-    let _guard = crate::problem::claim_key(state, &owner, &key)?;
     let outcome = state
         .storage
         .apply_till_op(
@@ -158,7 +156,7 @@ async fn once<T: serde::Serialize>(
         (status = 200, description = "Redeemed now (or the replay of this key's answer)", body = Redemption),
         (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Redeemed already (detail: shop and time); for an offline redemption reported late, a recorded conflict; or this key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Redeemed already (detail: shop and time); for an offline redemption reported late, a recorded conflict", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Forged, altered, expired, another shop's, below its minimum, revoked, reported too late, or the key reused", body = Problem, content_type = "application/problem+json"),
@@ -205,7 +203,7 @@ pub async fn redeem(
         (status = 200, description = "Recorded: points earned, and a web coupon when the purchase qualifies", body = PurchaseReceipt),
         (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Another purchase has this receipt in this shop, or this key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another purchase has this receipt in this shop", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid, unknown card, reported too late, or the key reused", body = Problem, content_type = "application/problem+json"),
@@ -237,7 +235,6 @@ pub async fn purchase(
         (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Nothing under this receipt in this shop", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid, the void window has closed, or the key reused", body = Problem, content_type = "application/problem+json"),
@@ -269,7 +266,6 @@ pub async fn void(
         (status = 400, description = "Malformed, or the key is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No purchase under this receipt", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid, more refunded than the purchase is worth, or the key reused", body = Problem, content_type = "application/problem+json"),

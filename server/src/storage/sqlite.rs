@@ -320,16 +320,25 @@ fn once_per_key(
     now_ms: i64,
     f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<StoredAnswer, StorageError>,
 ) -> Result<MutationOutcome, StorageError> {
-    let seen: Option<(String, u16, String)> = tx
+    // The claim comes first and is the database's: the key's row, written before anything is
+    // applied and completed with the answer in the same transaction. A concurrent request with
+    // the same key, in this process or another on the same database, waits on that row until
+    // the first commits (and replays its answer) or rolls back (and applies it itself); a crash
+    // leaves no claim behind.
+    let claimed = tx
         .prepare_cached(
-            "SELECT body_hash, status, response FROM idempotency_key
-             WHERE member_id = ?1 AND key = ?2",
+            "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
+             VALUES (?1, ?2, ?3, 0, '', ?4) ON CONFLICT (member_id, key) DO NOTHING",
         )?
-        .query_row(params![owner, key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    if let Some((hash, status, body)) = seen {
+        .execute(params![owner, key, body_hash, now_ms])?
+        == 1;
+    if !claimed {
+        let (hash, status, body): (String, u16, String) = tx
+            .prepare_cached(
+                "SELECT body_hash, status, response FROM idempotency_key
+                 WHERE member_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![owner, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         return Ok(if hash == body_hash {
             MutationOutcome::Replayed(StoredAnswer { status, body })
         } else {
@@ -338,17 +347,9 @@ fn once_per_key(
     }
     let stored = f(tx)?;
     tx.prepare_cached(
-        "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "UPDATE idempotency_key SET status = ?3, response = ?4 WHERE member_id = ?1 AND key = ?2",
     )?
-    .execute(params![
-        owner,
-        key,
-        body_hash,
-        stored.status,
-        stored.body,
-        now_ms
-    ])?;
+    .execute(params![owner, key, stored.status, stored.body])?;
     Ok(MutationOutcome::Applied(stored))
 }
 

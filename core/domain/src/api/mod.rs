@@ -179,6 +179,8 @@ pub mod codes {
     pub const IDEMPOTENCY_KEY_MISSING: &str = "idempotency_key_missing";
     pub const IDEMPOTENCY_KEY_INVALID: &str = "idempotency_key_invalid";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
+    /// Not sent since idempotency claims moved into the database (a request with a key in
+    /// flight waits for the first and gets its answer); phones still retry it, for older servers.
     pub const REQUEST_IN_FLIGHT: &str = "request_in_flight";
     pub const UNKNOWN_STORE: &str = "unknown_store";
     pub const EVENT_IN_FUTURE: &str = "event_in_future";
