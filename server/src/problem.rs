@@ -421,4 +421,3 @@ pub fn body_hash(body: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
-

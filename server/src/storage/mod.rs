@@ -1,6 +1,8 @@
 //! Where the server keeps its data, behind one trait so that a PostgreSQL backend can be added
 //! without touching the handlers. [`sqlite::SqliteStorage`] is the embedded default.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod coupons;
 mod loyalty;
 mod privacy;

@@ -338,7 +338,9 @@ fn once_per_key(
                 "SELECT body_hash, status, response FROM idempotency_key
                  WHERE member_id = ?1 AND key = ?2",
             )?
-            .query_row(params![owner, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            .query_row(params![owner, key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
         return Ok(if hash == body_hash {
             MutationOutcome::Replayed(StoredAnswer { status, body })
         } else {
@@ -1259,4 +1261,11 @@ fn apply(
         applied_at: rfc3339(now_ms),
         sequence: sequence as u64,
     }))
+}
+
+#[cfg(test)]
+mod conformance {
+    use super::SqliteStorage;
+
+    crate::storage_conformance!(SqliteStorage::temporary().expect("a temporary database"));
 }

@@ -1,0 +1,379 @@
+//! Members: enrolment and tokens, mutations under idempotency keys (replay, reuse, concurrency,
+//! retention), consent, export and erasure, push campaigns.
+
+use serde_json::json;
+use tessera_domain::api::CampaignAudience;
+use tessera_domain::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
+
+use super::{Backend, NOW, answer, body, enrol, event, mutate, seeded};
+use crate::storage::{DeviceAuth, MutationOutcome, TokenHashes, TokenLookup};
+
+pub async fn enrolment_tokens_and_the_member_state(s: Backend) {
+    seeded(&s).await;
+    let m = enrol(&s, 1).await;
+    let device = DeviceAuth {
+        member_id: m.clone(),
+        device_id: "d-1".into(),
+    };
+    assert_eq!(
+        s.lookup_access("a-1".into(), NOW).await.unwrap(),
+        TokenLookup::Valid(device.clone())
+    );
+    assert_eq!(
+        s.lookup_access("a-1".into(), NOW + 3_600_001)
+            .await
+            .unwrap(),
+        TokenLookup::Expired
+    );
+    assert_eq!(
+        s.lookup_access("a-x".into(), NOW).await.unwrap(),
+        TokenLookup::Unknown
+    );
+    // A refresh token is swapped once: the old tokens stop working, the new ones work.
+    let fresh = TokenHashes {
+        access_hash: "a-1b".into(),
+        access_expires_ms: NOW + 7_200_000,
+        refresh_hash: "r-1b".into(),
+        refresh_expires_ms: NOW + 86_400_000,
+    };
+    assert_eq!(
+        s.refresh("r-1".into(), NOW, fresh.clone()).await.unwrap(),
+        Some(device.clone())
+    );
+    assert_eq!(s.refresh("r-1".into(), NOW, fresh).await.unwrap(), None);
+    assert_eq!(
+        s.lookup_access("a-1b".into(), NOW).await.unwrap(),
+        TokenLookup::Valid(device)
+    );
+    assert_eq!(
+        s.lookup_access("a-1".into(), NOW).await.unwrap(),
+        TokenLookup::Unknown
+    );
+    let expired = TokenHashes {
+        access_hash: "a-1c".into(),
+        access_expires_ms: NOW,
+        refresh_hash: "r-1c".into(),
+        refresh_expires_ms: NOW,
+    };
+    assert_eq!(
+        s.refresh("r-1b".into(), NOW + 86_400_001, expired)
+            .await
+            .unwrap(),
+        None,
+        "an expired refresh token"
+    );
+
+    let state = s.member_state(m.clone()).await.unwrap();
+    assert_eq!(
+        (
+            state.card_number.as_str(),
+            state.holder_name.as_str(),
+            state.points_balance
+        ),
+        ("CARD-1", "Member 1", 0)
+    );
+    assert!(s.member_state("m-nobody".into()).await.is_err());
+    // The version moves with the state.
+    let v = s.member_version(m.clone()).await.unwrap();
+    mutate(
+        &s,
+        &m,
+        "key-fav-00001",
+        json!({"type": "set_favourite_store",
+        "store_id": "st-a", "favourite": true}),
+    )
+    .await;
+    assert!(s.member_version(m.clone()).await.unwrap() > v);
+    assert_eq!(
+        s.member_state(m).await.unwrap().favourite_store_ids,
+        ["st-a"]
+    );
+}
+
+pub async fn a_mutation_applies_once_per_key_and_replays_its_answer(s: Backend) {
+    seeded(&s).await;
+    let (m1, m2) = (enrol(&s, 1).await, enrol(&s, 2).await);
+    let first = mutate(&s, &m1, "key-aaaaaaaa", event("e-1")).await;
+    assert!(matches!(first, MutationOutcome::Applied(_)));
+    assert_eq!(answer(&first).status, 200);
+    let again = mutate(&s, &m1, "key-aaaaaaaa", event("e-1")).await;
+    assert_eq!(again, MutationOutcome::Replayed(answer(&first).clone()));
+    assert_eq!(
+        mutate(&s, &m1, "key-aaaaaaaa", event("e-2")).await,
+        MutationOutcome::KeyReused
+    );
+    // Keys are per member.
+    assert!(matches!(
+        mutate(&s, &m2, "key-aaaaaaaa", event("e-1")).await,
+        MutationOutcome::Applied(_)
+    ));
+    // A refused mutation's answer is stored and replayed like any other, and changes nothing.
+    let unknown = json!({"type": "set_favourite_store", "store_id": "st-nowhere",
+        "favourite": true});
+    let refused = mutate(&s, &m1, "key-bbbbbbbb", unknown.clone()).await;
+    assert_eq!(answer(&refused).status, 422);
+    assert_eq!(body(answer(&refused))["code"], "unknown_store");
+    assert_eq!(
+        mutate(&s, &m1, "key-bbbbbbbb", unknown).await,
+        MutationOutcome::Replayed(answer(&refused).clone())
+    );
+    assert_eq!(
+        s.event_ids(m1.clone()).await.unwrap(),
+        [("e-1".to_owned(), 1)]
+    );
+    assert_eq!(s.member_state(m1).await.unwrap().events_recorded, 1);
+}
+
+pub async fn concurrent_requests_with_one_key_apply_once(s: Backend) {
+    seeded(&s).await;
+    let m = enrol(&s, 1).await;
+    for round in 0..10 {
+        let key = format!("key-concurrent-{round}");
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, m, key) = (s.clone(), m.clone(), key.clone());
+                tokio::spawn(
+                    async move { mutate(&s, &m, &key, event(&format!("e-{round}"))).await },
+                )
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        let applied = outcomes
+            .iter()
+            .filter(|o| matches!(o, MutationOutcome::Applied(_)))
+            .count();
+        assert_eq!(applied, 1, "{outcomes:?}");
+        let first = answer(&outcomes[0]);
+        assert!(outcomes.iter().all(|o| answer(o) == first));
+    }
+    let ids = s.event_ids(m).await.unwrap();
+    assert_eq!(ids.len(), 10);
+    assert!(ids.iter().all(|(_, n)| *n == 1), "{ids:?}");
+}
+
+pub async fn keys_are_purged_by_age(s: Backend) {
+    seeded(&s).await;
+    let m = enrol(&s, 1).await;
+    let at = |key: &str, now: i64| {
+        let (s, m, key) = (s.clone(), m.clone(), key.to_owned());
+        async move {
+            s.apply_mutation(
+                m,
+                key,
+                "h".into(),
+                serde_json::from_value(event("e-old")).unwrap(),
+                now,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    at("key-old-0001", NOW - 40 * 86_400_000).await;
+    at("key-new-0001", NOW).await;
+    assert_eq!(s.purge_keys(NOW - 35 * 86_400_000).await.unwrap(), 1);
+    // The purged key is forgotten: the same key applies anew; the kept one still replays.
+    assert!(matches!(
+        at("key-old-0001", NOW).await,
+        MutationOutcome::Applied(_)
+    ));
+    assert!(matches!(
+        at("key-new-0001", NOW).await,
+        MutationOutcome::Replayed(_)
+    ));
+    assert_eq!(s.purge_keys(NOW - 35 * 86_400_000).await.unwrap(), 0);
+}
+
+fn staff_record(id: &str, member: &str, purpose: Purpose, decision: Decision) -> ConsentRecord {
+    ConsentRecord {
+        record_id: id.into(),
+        member_id: member.into(),
+        purpose,
+        channel: Channel::Push,
+        decision,
+        text_version: "v1".into(),
+        text_sha256: "0".repeat(64),
+        decided_at: "2026-09-21T12:00:00Z".into(),
+        effective_at: "2026-09-21T12:00:00Z".into(),
+        recorded_at: None,
+        source: ConsentSource::InStore,
+        recorded_by: Some("staff-1".into()),
+        app_version: None,
+    }
+}
+
+pub async fn consent_audience_export_and_erasure(s: Backend) {
+    seeded(&s).await;
+    let (m1, m2) = (enrol(&s, 1).await, enrol(&s, 2).await);
+    let grant = staff_record("c-0001", &m1, Purpose::MarketingOffers, Decision::Granted);
+    let stored = s
+        .staff_consent(grant.clone(), NOW)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.recorded_at.is_some(),
+        "the server's time is recorded"
+    );
+    // The same record again is the same record; another body under its id is refused.
+    assert_eq!(
+        s.staff_consent(grant.clone(), NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        stored
+    );
+    let other = ConsentRecord {
+        decision: Decision::Denied,
+        ..grant.clone()
+    };
+    assert!(s.staff_consent(other, NOW).await.unwrap().unwrap().is_err());
+    assert!(
+        s.staff_consent(
+            staff_record("c-0002", "m-nobody", Purpose::Analytics, Decision::Granted),
+            NOW
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    assert_eq!(
+        s.consent_history(m1.clone()).await.unwrap().unwrap(),
+        [stored]
+    );
+    assert_eq!(s.consent_history("m-nobody".into()).await.unwrap(), None);
+    assert_eq!(
+        s.audience(Purpose::MarketingOffers, Channel::Push)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&m1)
+    );
+    assert!(
+        s.audience(Purpose::Analytics, Channel::Push)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A withdrawal takes the member out.
+    s.staff_consent(
+        staff_record("c-0003", &m1, Purpose::MarketingOffers, Decision::Withdrawn),
+        NOW + 1,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    assert!(
+        s.audience(Purpose::MarketingOffers, Channel::Push)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        s.set_segments(m1.clone(), vec!["students".into()])
+            .await
+            .unwrap(),
+        Some(())
+    );
+    assert_eq!(
+        s.set_segments("m-nobody".into(), vec![]).await.unwrap(),
+        None
+    );
+    mutate(&s, &m1, "key-event-0001", event("e-1")).await;
+    let export = s.export(m1.clone(), NOW).await.unwrap().unwrap();
+    assert_eq!(export.member.segments, ["students"]);
+    assert_eq!(export.member.consents.len(), 2);
+    assert_eq!(export.events.len(), 1);
+    assert_eq!(export.devices.len(), 1);
+    assert_eq!(s.export("m-nobody".into(), NOW).await.unwrap(), None);
+
+    // Erasure: the member and their tokens are gone; consent records are kept, detached.
+    let receipt = s
+        .erase(m1.clone(), NOW, "support-1".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(receipt.consent_records_anonymised, 2);
+    assert_eq!(
+        s.lookup_access("a-1".into(), NOW).await.unwrap(),
+        TokenLookup::Unknown
+    );
+    assert!(s.member_state(m1.clone()).await.is_err());
+    assert_eq!(s.export(m1.clone(), NOW).await.unwrap(), None);
+    assert_eq!(s.consent_history(m1.clone()).await.unwrap(), None);
+    assert_eq!(s.event_ids(m1.clone()).await.unwrap(), []);
+    assert_eq!(s.erase(m1, NOW, "support-1".into()).await.unwrap(), None);
+    // The other member is untouched.
+    assert!(s.member_state(m2).await.is_ok());
+}
+
+pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
+    seeded(&s).await;
+    let (m1, _m2, m3) = (enrol(&s, 1).await, enrol(&s, 2).await, enrol(&s, 3).await);
+    for (n, m) in [(1, &m1), (3, &m3)] {
+        let id = format!("c-000{n}");
+        s.staff_consent(
+            staff_record(&id, m, Purpose::MarketingOffers, Decision::Granted),
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    }
+    // Member 1 has a push token; member 3 consented but has none; member 2 has not consented.
+    let token = json!({"type": "set_push_token", "device_id": "d-1", "provider": "fcm",
+        "token": "fcm-token-1"});
+    assert_eq!(
+        answer(&mutate(&s, &m1, "key-push-0001", token).await).status,
+        200
+    );
+    let targets = s
+        .campaign_targets(CampaignAudience::default())
+        .await
+        .unwrap();
+    assert_eq!((targets.members, targets.without_device), (2, 1));
+    assert_eq!(targets.devices.len(), 1);
+    assert_eq!(
+        (
+            targets.devices[0].member_id.as_str(),
+            targets.devices[0].token.as_str()
+        ),
+        (m1.as_str(), "fcm-token-1")
+    );
+    // An audience narrows it.
+    let students = CampaignAudience {
+        segments: vec!["students".into()],
+        ..CampaignAudience::default()
+    };
+    assert_eq!(s.campaign_targets(students).await.unwrap().members, 0);
+
+    assert!(
+        s.reserve_campaign("camp-1".into(), "{}".into(), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.reserve_campaign("camp-1".into(), "{}".into(), NOW)
+            .await
+            .unwrap()
+    );
+    let report = s
+        .record_campaign("camp-1".into(), targets, vec![Ok(())], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.members,
+            report.without_device,
+            report.sent,
+            report.failed
+        ),
+        (2, 1, 1, 0)
+    );
+}

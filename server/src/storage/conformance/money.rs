@@ -1,0 +1,360 @@
+//! What is worth money: coupon keys, shops and tills, redemption exactly once (online,
+//! concurrent, offline with conflicts), purchases, returns, voids, corrections, rewards, and
+//! challenges that pay.
+
+use serde_json::json;
+use tessera_domain::api::{PointsAdjustment, PurchaseLine, PurchaseRequest, ReturnRequest};
+use tessera_domain::coupon::{CouponClaims, TillShop, verify};
+use tessera_domain::loyalty::LoyaltyRules;
+use tessera_domain::rules::{RuleEvent, RuleEventKind, RuleSet};
+
+use super::{Backend, NOW, answer, body, enrol, mutate, seeded};
+use crate::storage::{MutationOutcome, TillAuth, TillOp};
+
+/// A till of `store`, registered under the token hash `t-<store>-<n>`.
+async fn till(s: &Backend, store: &str, n: u32) -> TillAuth {
+    let hash = format!("t-{store}-{n}");
+    let till_id = s
+        .register_till(store.into(), hash.clone(), NOW)
+        .await
+        .unwrap()
+        .expect("the shop exists");
+    assert_eq!(
+        s.till_by_token(hash).await.unwrap(),
+        Some((till_id.clone(), store.to_owned()))
+    );
+    TillAuth {
+        till_id,
+        store_id: store.into(),
+    }
+}
+
+/// Clip `offer` for `member` and return the coupon's claims as a till of `store` verifies them.
+async fn clip(s: &Backend, member: &str, offer: &str, store: &str) -> (CouponClaims, TillShop) {
+    let clipped = mutate(
+        s,
+        member,
+        &format!("key-clip-{offer}"),
+        json!({"type": "clip_offer", "offer_id": offer}),
+    )
+    .await;
+    assert_eq!(answer(&clipped).status, 200, "{:?}", answer(&clipped));
+    let state = s.member_state(member.into()).await.unwrap();
+    let coupon = state
+        .wallet
+        .iter()
+        .find(|c| c.offer_id == offer)
+        .expect("the coupon is in the wallet");
+    let keys = s.coupon_keys(NOW).await.unwrap();
+    let shop = TillShop::from_facts(&s.shop(store.into()).await.unwrap().unwrap());
+    let claims = verify(&coupon.code, &keys, NOW / 1000, &shop, None, 0).expect("a valid code");
+    (claims, shop)
+}
+
+async fn redeem(
+    s: &Backend,
+    till: &TillAuth,
+    key: &str,
+    claims: &CouponClaims,
+    shop: &TillShop,
+    offline_at_ms: Option<i64>,
+) -> MutationOutcome {
+    s.apply_till_op(
+        till.clone(),
+        key.into(),
+        format!("redeem-{key}"),
+        TillOp::Redeem {
+            claims: claims.clone(),
+            shop: shop.clone(),
+            receipt: format!("R-{key}"),
+            offline_at_ms,
+        },
+        NOW,
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn coupon_keys_shops_and_tills(s: Backend) {
+    seeded(&s).await;
+    let keys = s.coupon_keys(NOW).await.unwrap();
+    assert!(!keys.is_empty());
+    assert_eq!(
+        s.coupon_keys(NOW).await.unwrap(),
+        keys,
+        "made once, then kept"
+    );
+    let shop = s.shop("st-a".into()).await.unwrap().unwrap();
+    assert_eq!(
+        (shop.tags.as_slice(), shop.timezone.as_str()),
+        (["cafe".to_owned()].as_slice(), "Europe/Paris")
+    );
+    assert_eq!(s.shop("st-nowhere".into()).await.unwrap(), None);
+    let a = till(&s, "st-a", 1).await;
+    let b = till(&s, "st-a", 2).await;
+    assert_ne!(a.till_id, b.till_id);
+    assert_eq!(
+        s.register_till("st-nowhere".into(), "t-x".into(), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.till_by_token("t-unknown".into()).await.unwrap(), None);
+}
+
+pub async fn a_coupon_is_redeemed_once_by_concurrent_tills(s: Backend) {
+    seeded(&s).await;
+    let m = enrol(&s, 1).await;
+    let (claims, shop) = clip(&s, &m, "of-cafe", "st-a").await;
+    let mut tills = Vec::new();
+    for n in 0..6 {
+        tills.push(till(&s, "st-a", n).await);
+    }
+    let tasks: Vec<_> = tills
+        .iter()
+        .enumerate()
+        .map(|(n, t)| {
+            let (s, t, claims, shop) = (s.clone(), t.clone(), claims.clone(), shop.clone());
+            tokio::spawn(async move {
+                redeem(&s, &t, &format!("key-till-{n}"), &claims, &shop, None).await
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let outcome = t.await.unwrap();
+        let a = answer(&outcome);
+        if a.status != 200 {
+            assert_eq!(body(a)["code"], "already_redeemed", "{a:?}");
+        }
+        statuses.push(a.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 5);
+    // The winner's retry replays its answer; the wallet shows the coupon used.
+    let winner = statuses.iter().position(|s| *s == 200).unwrap();
+    let retry = redeem(
+        &s,
+        &tills[winner],
+        &format!("key-till-{winner}"),
+        &claims,
+        &shop,
+        None,
+    )
+    .await;
+    assert!(matches!(&retry, MutationOutcome::Replayed(a) if a.status == 200));
+    let redeemed = body(answer(&retry));
+    assert_eq!(redeemed["coupon_id"], claims.coupon_id.as_str());
+    assert_eq!(redeemed["store_id"], "st-a");
+    let state = s.member_state(m).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&state.wallet[0].state).unwrap()["state"],
+        "redeemed"
+    );
+}
+
+pub async fn offline_redemptions_at_two_tills_record_a_conflict(s: Backend) {
+    seeded(&s).await;
+    let m = enrol(&s, 1).await;
+    let (claims, shop) = clip(&s, &m, "of-any", "st-a").await;
+    let (a, b) = (till(&s, "st-a", 1).await, till(&s, "st-a", 2).await);
+    assert!(s.redemption_conflicts(10).await.unwrap().is_empty());
+    let first = redeem(&s, &a, "key-offline-a", &claims, &shop, Some(NOW - 120_000)).await;
+    assert_eq!(answer(&first).status, 200);
+    let second = redeem(&s, &b, "key-offline-b", &claims, &shop, Some(NOW - 60_000)).await;
+    assert_eq!(answer(&second).status, 409);
+    let conflicts = s.redemption_conflicts(10).await.unwrap();
+    assert_eq!(conflicts.len(), 1);
+    let c = &conflicts[0];
+    assert_eq!(
+        (
+            c.coupon_id.as_str(),
+            c.winner_till_id.as_str(),
+            c.till_id.as_str()
+        ),
+        (
+            claims.coupon_id.as_str(),
+            a.till_id.as_str(),
+            b.till_id.as_str()
+        )
+    );
+    // Reported again (a till retrying its journal): the same answer, no second conflict.
+    let again = redeem(&s, &b, "key-offline-b", &claims, &shop, Some(NOW - 60_000)).await;
+    assert_eq!(answer(&again), answer(&second));
+    assert_eq!(s.redemption_conflicts(10).await.unwrap().len(), 1);
+}
+
+fn purchase(receipt: &str, card: &str, cents: u64) -> TillOp {
+    TillOp::Purchase {
+        request: PurchaseRequest {
+            receipt: receipt.into(),
+            card_number: Some(card.into()),
+            lines: vec![PurchaseLine {
+                sku: "sencha".into(),
+                category: Some("tea".into()),
+                collection: None,
+                quantity: 1,
+                amount_cents: cents,
+            }],
+            total_cents: cents,
+            occurred_offline_at: None,
+        },
+        occurred_ms: NOW,
+    }
+}
+
+pub async fn purchases_returns_voids_and_corrections_keep_the_points(s: Backend) {
+    seeded(&s).await;
+    let rules = LoyaltyRules::default();
+    assert!(s.put_loyalty_rules(rules.clone(), NOW).await.unwrap());
+    assert_eq!(s.loyalty_rules().await.unwrap(), rules);
+    let m = enrol(&s, 1).await;
+    let t = till(&s, "st-a", 1).await;
+    let op = |key: &str, op: TillOp| {
+        let (s, t, key) = (s.clone(), t.clone(), key.to_owned());
+        async move {
+            let outcome = s
+                .apply_till_op(t, key.clone(), format!("h-{key}"), op, NOW)
+                .await
+                .unwrap();
+            let a = answer(&outcome).clone();
+            assert_eq!(a.status, 200, "{a:?}");
+            body(&a)
+        }
+    };
+    // One point per euro at the first tier.
+    let bought = op("key-buy-0001", purchase("R-1", "CARD-1", 4_000)).await;
+    assert_eq!(
+        (
+            bought["points_earned"].as_u64(),
+            bought["member_id"].as_str()
+        ),
+        (Some(40), Some(m.as_str()))
+    );
+    let second = op("key-buy-0002", purchase("R-2", "CARD-1", 1_000)).await;
+    assert_eq!(second["points_balance"], 50);
+    // Half of R-1 brought back: half its points taken back.
+    let returned = op(
+        "key-return-01",
+        TillOp::Return {
+            request: ReturnRequest {
+                receipt: "R-1".into(),
+                store_id: None,
+                refunded_cents: 2_000,
+            },
+        },
+    )
+    .await;
+    assert_eq!(returned["points_reversed"], 20);
+    assert_eq!(returned["points_balance"], 30);
+    // R-2 voided: its purchase and points undone.
+    let voided = op(
+        "key-void-0001",
+        TillOp::Void {
+            receipt: "R-2".into(),
+            at_ms: NOW,
+        },
+    )
+    .await;
+    assert_eq!(
+        (
+            voided["purchase_voided"].as_bool(),
+            voided["points_reversed"].as_u64()
+        ),
+        (Some(true), Some(10))
+    );
+    assert_eq!(s.member_state(m.clone()).await.unwrap().points_balance, 20);
+    // A correction by an operator; never below zero.
+    let adjust = |points: i64| PointsAdjustment {
+        points,
+        reason: "goodwill".into(),
+    };
+    assert_eq!(
+        s.adjust_points(m.clone(), adjust(15), NOW).await.unwrap(),
+        Some(Ok(35))
+    );
+    assert!(matches!(
+        s.adjust_points(m.clone(), adjust(-1_000), NOW)
+            .await
+            .unwrap(),
+        Some(Err(_))
+    ));
+    assert_eq!(
+        s.adjust_points("m-nobody".into(), adjust(1), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    // Points buy a reward coupon, once per key.
+    let reward = json!({"type": "buy_reward", "offer_id": "of-reward"});
+    let bought = mutate(&s, &m, "key-reward-01", reward.clone()).await;
+    assert_eq!(answer(&bought).status, 200, "{:?}", answer(&bought));
+    assert!(matches!(
+        mutate(&s, &m, "key-reward-01", reward).await,
+        MutationOutcome::Replayed(_)
+    ));
+    let state = s.member_state(m.clone()).await.unwrap();
+    assert_eq!(state.points_balance, 15);
+    assert!(state.wallet.iter().any(|c| c.offer_id == "of-reward"));
+
+    assert!(
+        s.set_birthday(m.clone(), Some("05-17".into()))
+            .await
+            .unwrap()
+    );
+    assert!(s.set_birthday(m, None).await.unwrap());
+    assert!(!s.set_birthday("m-nobody".into(), None).await.unwrap());
+}
+
+pub async fn challenges_are_stored_and_reported_events_evaluated(s: Backend) {
+    seeded(&s).await;
+    assert_eq!(s.challenge_rules().await.unwrap(), None);
+    let rules: RuleSet = serde_json::from_value(json!({"version": 1, "challenges": [{
+        "id": "two-reviews", "title": "Two reviews this month",
+        "window": {"type": "calendar_month"},
+        "goal": {"type": "count", "target": 2, "filter": {"kinds": ["review_posted"]}},
+        "reward": {"type": "points", "points": 100}}]}))
+    .unwrap();
+    s.put_challenge_rules(rules.clone()).await.unwrap();
+    assert_eq!(s.challenge_rules().await.unwrap(), Some(rules));
+    let m = enrol(&s, 1).await;
+    let review = |id: &str, at_ms: i64| RuleEvent {
+        event_id: id.into(),
+        kind: RuleEventKind::ReviewPosted,
+        at_ms,
+        store_id: None,
+        channel: None,
+        amount_cents: 0,
+        lines: Vec::new(),
+    };
+    let events = vec![
+        review("rv-1", NOW - 7_200_000),
+        review("rv-2", NOW - 3_600_000),
+    ];
+    let first = s
+        .ingest_rule_events(m.clone(), events.clone(), NOW)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.accepted, first.rewards_paid), (2, 1));
+    // Reported again: nothing new, nothing paid twice.
+    let again = s
+        .ingest_rule_events(m.clone(), events, NOW)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.accepted, again.rewards_paid), (0, 0));
+    assert_eq!(s.member_state(m).await.unwrap().points_balance, 100);
+    assert!(
+        s.ingest_rule_events("m-nobody".into(), vec![], NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
