@@ -204,6 +204,7 @@ fun main() {
         tillTests(serverUrl)
         challengeTests(serverUrl)
     }
+    checksumTests()
 
     dir.deleteRecursively()
     println("$passed passed, $failed failed")

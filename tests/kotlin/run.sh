@@ -7,8 +7,17 @@ kotlinc="$root/.tools/node_modules/kotlin-compiler/bin/kotlinc"
 jna=/usr/share/java/jna.jar
 out="$root/build/kotlin-tests"
 rm -rf "$out" && mkdir -p "$out"
+# Stale bindings, as generated from another build of the library: the FFI package copied into
+# app.tessera.stale with its first API checksum changed (ChecksumTest.kt expects it refused).
+stale="$out/stale/tessera_stale.kt"
+mkdir -p "$out/stale"
+sed -e 's/^package app\.tessera$/package app.tessera.stale/' \
+  -e '0,/and 0xFFFF) != \([0-9]*\))/s//and 0xFFFF) != (\1 + 1) % 65536)/' \
+  "$root/build/bindings/kotlin/app/tessera/tessera.kt" > "$stale"
+grep -q 'package app.tessera.stale' "$stale" && grep -q '!= (.* + 1) % 65536)' "$stale" \
+  || { echo "kotlin: could not make the stale bindings" >&2; exit 1; }
 "$kotlinc" -Werror -nowarn -jvm-target 17 -cp "$jna" -d "$out/tests.jar" \
-  $(find "$root/build/bindings/kotlin" -name '*.kt') "$root"/tests/kotlin/*.kt 2>&1 \
+  $(find "$root/build/bindings/kotlin" -name '*.kt') "$stale" "$root"/tests/kotlin/*.kt 2>&1 \
   | grep -v '^warning: unable to find kotlin-stdlib.jar' || true
 [ -f "$out/tests.jar" ] || { echo "kotlin: compilation failed" >&2; exit 1; }
 stdlib="$root/.tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar"
