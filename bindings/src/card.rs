@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tessera_core::{CardView, MemberCard, Program};
 
-use crate::error::{CardError, StorageError, storage};
+use crate::error::{CardError, StorageError};
 
 /// One member's Tessera on one device. Thread-safe; call it from a background dispatcher.
 #[derive(Debug, uniffi::Object)]
@@ -17,7 +17,7 @@ impl Tessera {
     /// Open (or create) the database file at `path`.
     #[uniffi::constructor]
     pub fn open(path: String) -> Result<Arc<Self>, StorageError> {
-        let inner = tessera_core::Tessera::open(path).map_err(storage)?;
+        let inner = tessera_core::Tessera::open(path)?;
         Ok(Arc::new(Tessera { inner }))
     }
 
@@ -47,7 +47,7 @@ impl Tessera {
 
     /// Read the whole file looking for damage (slow on big databases; for diagnostics).
     pub fn check_integrity(&self) -> Result<(), StorageError> {
-        self.inner.check_integrity().map_err(storage)
+        self.inner.check_integrity()
     }
 
     /// Close the database now; later calls fail with `Closed`. (Named `shutdown` because Kotlin's

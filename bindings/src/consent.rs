@@ -9,7 +9,7 @@ use tessera_core::preferences::{NotificationRequest, NotificationVerdict, Prefer
 use tessera_core::privacy::{ConsentChoice, OfferList};
 
 use crate::card::Tessera;
-use crate::error::{ActionError, StorageError, SyncError, storage};
+use crate::error::{ActionError, StorageError, SyncError};
 
 #[uniffi::export]
 impl Tessera {
@@ -33,12 +33,12 @@ impl Tessera {
 
     /// The current decision for each purpose on each channel: the consent screen's grid.
     pub fn consent_state(&self) -> Result<Vec<ConsentStatus>, StorageError> {
-        self.inner.consent_state().map_err(storage)
+        self.inner.consent_state()
     }
 
     /// Every decision, oldest first, from the app, the website, stores and the call centre.
     pub fn consent_history(&self) -> Result<Vec<ConsentRecord>, StorageError> {
-        self.inner.consent_history().map_err(storage)
+        self.inner.consent_history()
     }
 
     /// Whether `feature` may run now. Fails closed: a storage failure answers false.
@@ -47,7 +47,7 @@ impl Tessera {
     }
 
     pub fn preferences(&self) -> Result<Preferences, StorageError> {
-        self.inner.preferences().map_err(storage)
+        self.inner.preferences()
     }
 
     /// Store the preference centre; returns what is stored.
@@ -74,12 +74,12 @@ impl Tessera {
 
     /// Offers valid now, within the member's interests, personalised only with consent.
     pub fn offers(&self, limit: u32) -> Result<OfferList, StorageError> {
-        self.inner.offers(limit).map_err(storage)
+        self.inner.offers(limit)
     }
 
     /// Everything this device holds about the member, as JSON (no tokens). Offline.
     pub fn export_device_data(&self) -> Result<String, StorageError> {
-        self.inner.export_device_data().map_err(storage)
+        self.inner.export_device_data()
     }
 
     /// Everything the server and this device hold about the member, as JSON. Needs the network.

@@ -56,16 +56,6 @@ impl From<Error> for CardError {
     }
 }
 
-/// Opening returns only storage errors; anything else is reported as a SQLite-level failure.
-pub(crate) fn storage(e: Error) -> StorageError {
-    match e {
-        Error::Storage(s) => s,
-        other => StorageError::Sqlite {
-            reason: other.to_string(),
-        },
-    }
-}
-
 /// What enrolment and sync can answer. `Offline`, `Timeout` and `Server` are worth retrying later
 /// by themselves (schedule the next sync); the rest need the app or the member to act.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -131,13 +121,19 @@ impl From<tessera_core::SyncError> for SyncError {
 /// What the member's offline actions can answer.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum ActionError {
-    /// No member on this device: enrol first.
     #[error("no member is enrolled on this device")]
     NotEnrolled,
-    /// An argument is invalid; `field` names it (`event.store_id`, `event.attributes`…).
+    #[error("no programme is set up yet")]
+    NoProgram,
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: String, reason: String },
-    /// The database failed (see `StorageError`).
+    #[error("invalid card number: {problem}")]
+    InvalidCardNumber { problem: BarcodeError },
+    #[error("the stored card cannot be drawn as {symbology:?}: {problem}")]
+    CardIncompatible {
+        symbology: Symbology,
+        problem: BarcodeError,
+    },
     #[error("storage: {problem}")]
     Storage { problem: StorageError },
 }
@@ -146,20 +142,23 @@ impl From<Error> for ActionError {
     fn from(e: Error) -> Self {
         match e {
             Error::NotEnrolled => ActionError::NotEnrolled,
+            Error::NoProgram => ActionError::NoProgram,
             Error::InvalidInput { field, reason } => ActionError::InvalidInput {
                 field: field.to_owned(),
                 reason,
             },
-            Error::Storage(problem) => ActionError::Storage { problem },
-            other => ActionError::InvalidInput {
-                field: "action".into(),
-                reason: other.to_string(),
+            Error::CardNumber(problem) | Error::Barcode(problem) => {
+                ActionError::InvalidCardNumber { problem }
+            }
+            Error::CardIncompatible { symbology, source } => ActionError::CardIncompatible {
+                symbology,
+                problem: source,
             },
+            Error::Storage(problem) => ActionError::Storage { problem },
         }
     }
 }
 
-/// Why a push message could not be handled. `NotTessera`: the message is for the app itself.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum PushError {
     #[error("the message is not a JSON object: {reason}")]

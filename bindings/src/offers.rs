@@ -90,8 +90,5 @@ pub fn geodesic_distance_m(a: Position, b: Position) -> f64 {
 /// How many regions the platform lets an app monitor: 20 on iOS, 100 on Android.
 #[uniffi::export]
 pub fn geofence_budget(platform: Platform) -> u32 {
-    match platform {
-        Platform::Android => 100,
-        _ => 20,
-    }
+    platform.geofence_budget()
 }

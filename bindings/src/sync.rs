@@ -12,7 +12,7 @@ use tessera_core::{
 };
 
 use crate::card::Tessera;
-use crate::error::{ActionError, StorageError, SyncError, storage};
+use crate::error::{ActionError, StorageError, SyncError};
 
 /// Told of every sync's progress, on the thread running the sync. Keep it quick: post to the
 /// main thread and return.
@@ -104,7 +104,7 @@ impl Tessera {
 
     /// Where sync stands, from the local database (no network).
     pub fn sync_status(&self) -> Result<SyncStatus, StorageError> {
-        self.inner.sync_status().map_err(storage)
+        self.inner.sync_status()
     }
 
     /// Record something the member did, now, offline; returns the event's id.
@@ -130,29 +130,29 @@ impl Tessera {
 
     /// The member's latest actions on this device, newest first (at most `limit`).
     pub fn activity(&self, limit: u32) -> Result<Vec<ActivityEntry>, StorageError> {
-        self.inner.activity(limit).map_err(storage)
+        self.inner.activity(limit)
     }
 
     /// Actions the server refused for good, with its reasons.
     pub fn rejected_actions(&self) -> Result<Vec<RejectedAction>, StorageError> {
-        self.inner.rejected_actions().map_err(storage)
+        self.inner.rejected_actions()
     }
 
     pub fn favourite_stores(&self) -> Result<Vec<String>, StorageError> {
-        self.inner.favourite_stores().map_err(storage)
+        self.inner.favourite_stores()
     }
 
     /// The member's state as the server last sent it; none before the first sync.
     pub fn member_state(&self) -> Result<Option<CachedMemberState>, StorageError> {
-        self.inner.member_state().map_err(storage)
+        self.inner.member_state()
     }
 
     pub fn catalog_summary(&self) -> Result<CatalogSummary, StorageError> {
-        self.inner.catalog_summary().map_err(storage)
+        self.inner.catalog_summary()
     }
 
     /// Cached stores by name, only those in `city` when given, at most `limit`.
     pub fn stores(&self, city: Option<String>, limit: u32) -> Result<Vec<Store>, StorageError> {
-        self.inner.stores(city.as_deref(), limit).map_err(storage)
+        self.inner.stores(city.as_deref(), limit)
     }
 }

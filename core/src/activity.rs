@@ -103,15 +103,15 @@ pub(crate) fn record_event_at(
     let event = ActivityEvent {
         event_id: format!("e-{}", uuid::Uuid::new_v4().simple()),
         kind,
-        // Always three fractional digits: the text sorts as the time does (the activity list and
-        // the server's export order by it).
-        occurred_at: format!(
-            "{:.3}",
+        // The one formatter: always three fractional digits, so the text sorts as the time does
+        // (the activity list and the server's export order by it).
+        occurred_at: {
             jiff::Timestamp::from_millisecond(now).map_err(|_| Error::InvalidInput {
                 field: "clock",
                 reason: "the device clock is out of range".into(),
-            })?
-        ),
+            })?;
+            crate::rfc3339_ms(now)
+        },
         store_id,
         attributes,
     };
@@ -233,7 +233,7 @@ pub(crate) fn rewards(conn: &Connection, balance: u64, now_ms: i64) -> Result<Ve
 }
 
 /// The latest `limit` actions, newest first.
-pub(crate) fn activity(conn: &Connection, limit: u32) -> Result<Vec<ActivityEntry>> {
+pub(crate) fn activity(conn: &Connection, limit: u32) -> Result<Vec<ActivityEntry>, StorageError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT event_id, kind, occurred_at, store_id, synced_at FROM activity
@@ -266,7 +266,7 @@ pub(crate) fn activity(conn: &Connection, limit: u32) -> Result<Vec<ActivityEntr
         .collect()
 }
 
-pub(crate) fn rejected(conn: &Connection) -> Result<Vec<RejectedAction>> {
+pub(crate) fn rejected(conn: &Connection) -> Result<Vec<RejectedAction>, StorageError> {
     let mut stmt = conn
         .prepare(
             "SELECT kind, status, code, detail, created_at, rejected_at FROM outbox_rejected
@@ -290,7 +290,7 @@ pub(crate) fn rejected(conn: &Connection) -> Result<Vec<RejectedAction>> {
     Ok(rows)
 }
 
-pub(crate) fn favourite_stores(conn: &Connection) -> Result<Vec<String>> {
+pub(crate) fn favourite_stores(conn: &Connection) -> Result<Vec<String>, StorageError> {
     let mut stmt = conn
         .prepare("SELECT store_id FROM favourite_store ORDER BY store_id")
         .map_err(st)?;
@@ -302,7 +302,7 @@ pub(crate) fn favourite_stores(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows)
 }
 
-pub(crate) fn catalog_summary(conn: &Connection) -> Result<CatalogSummary> {
+pub(crate) fn catalog_summary(conn: &Connection) -> Result<CatalogSummary, StorageError> {
     let (stores, offers, as_of): (i64, i64, Option<i64>) = conn
         .query_row(
             "SELECT (SELECT count(*) FROM store), (SELECT count(*) FROM offer),
@@ -319,7 +319,11 @@ pub(crate) fn catalog_summary(conn: &Connection) -> Result<CatalogSummary> {
 }
 
 /// Stores from the cache, by name; only those in `city` when given.
-pub(crate) fn stores(conn: &Connection, city: Option<&str>, limit: u32) -> Result<Vec<Store>> {
+pub(crate) fn stores(
+    conn: &Connection,
+    city: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Store>, StorageError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT data FROM store WHERE ?1 IS NULL OR city = ?1 ORDER BY name, id LIMIT ?2",
@@ -331,7 +335,7 @@ pub(crate) fn stores(conn: &Connection, city: Option<&str>, limit: u32) -> Resul
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(st)?;
     rows.iter()
-        .map(|d| serde_json::from_str(d).map_err(|_| Error::Storage(StorageError::Corrupt)))
+        .map(|d| serde_json::from_str(d).map_err(|_| StorageError::Corrupt))
         .collect()
 }
 
@@ -343,5 +347,77 @@ mod tests {
         let (a, b) = (at(1_795_000_000_500), at(1_795_000_000_501));
         assert_eq!(a, "2026-11-18T11:06:40.500Z");
         assert!(a < b);
+    }
+}
+
+/// The member's state as the server last sent it, with when; none before the first sync.
+pub(crate) fn cached_state(conn: &Connection) -> Result<Option<CachedMemberState>, StorageError> {
+    Ok(
+        crate::sync::local::member_state(conn)?.map(|(state, as_of)| CachedMemberState {
+            state,
+            as_of: to_time(as_of),
+        }),
+    )
+}
+
+/// The member's actions and the cached reads: what they did on this device (written locally
+/// with its outbox row, offline), what the server refused, their favourite stores, the member's
+/// state as last synced, and the catalog cache.
+#[derive(Debug)]
+pub struct Activity {
+    db: std::sync::Arc<crate::db::Db>,
+}
+
+impl Activity {
+    pub(crate) fn new(db: std::sync::Arc<crate::db::Db>) -> Self {
+        Activity { db }
+    }
+
+    /// Record something the member did, now. Works offline; sent at the next sync. Returns the
+    /// event's id.
+    pub fn record_event(
+        &self,
+        kind: EventKind,
+        store_id: Option<String>,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<String> {
+        self.db
+            .write(|tx| record_event(tx, kind, store_id, attributes))
+    }
+
+    /// Mark or unmark a favourite store. Works offline; sent at the next sync.
+    pub fn set_favourite_store(&self, store_id: &str, favourite: bool) -> Result<()> {
+        self.db
+            .write(|tx| set_favourite_store(tx, store_id, favourite))
+    }
+
+    /// The member's latest actions on this device, newest first.
+    pub fn history(&self, limit: u32) -> Result<Vec<ActivityEntry>, StorageError> {
+        self.db.read(|c| activity(c, limit))
+    }
+
+    /// Actions the server refused for good, with its reasons.
+    pub fn rejected(&self) -> Result<Vec<RejectedAction>, StorageError> {
+        self.db.read(rejected)
+    }
+
+    pub fn favourite_stores(&self) -> Result<Vec<String>, StorageError> {
+        self.db.read(favourite_stores)
+    }
+
+    /// The member's state as the server last sent it; none before the first sync. Its
+    /// `rule_events` are left empty (the history can be long and every screen reads the state):
+    /// `challenges()` is what uses them.
+    pub fn member_state(&self) -> Result<Option<CachedMemberState>, StorageError> {
+        self.db.read(cached_state)
+    }
+
+    pub fn catalog_summary(&self) -> Result<CatalogSummary, StorageError> {
+        self.db.read(catalog_summary)
+    }
+
+    /// Stores from the cache, by name (only those in `city` when given), at most `limit`.
+    pub fn stores(&self, city: Option<&str>, limit: u32) -> Result<Vec<Store>, StorageError> {
+        self.db.read(|c| stores(c, city, limit))
     }
 }

@@ -39,6 +39,57 @@ impl From<CardInputError> for Error {
     }
 }
 
+/// The card service: the programme and the member's card, stored locally, read back with no
+/// network as everything the card screen shows.
+#[derive(Debug)]
+pub struct Cards {
+    db: std::sync::Arc<crate::db::Db>,
+}
+
+impl Cards {
+    pub(crate) fn new(db: std::sync::Arc<crate::db::Db>) -> Self {
+        Cards { db }
+    }
+
+    pub fn program(&self) -> Result<Option<Program>, Error> {
+        self.db.read(read_program)
+    }
+
+    /// Store the programme. If a card is stored, what its barcode carries is re-encoded for the
+    /// new symbology in the same transaction; refused with [`Error::CardIncompatible`] if the
+    /// card cannot be drawn in it.
+    pub fn set_program(&self, program: &Program) -> Result<Program, Error> {
+        let program = program.validated()?;
+        self.db.write(|tx| write_program(tx, &program))?;
+        Ok(program)
+    }
+
+    /// Store the member's card (the programme must be set: it decides the symbology) and return
+    /// the card screen.
+    pub fn set_card(&self, card: &MemberCard) -> Result<CardView, Error> {
+        self.db.write(|tx| {
+            let program = read_program(tx)?.ok_or(Error::NoProgram)?;
+            let (card, encoded) = card.validated(program.symbology)?;
+            write_card(tx, &card, &encoded)
+        })?;
+        self.card()
+    }
+
+    /// Everything the card screen shows, from the local database only.
+    pub fn card(&self) -> Result<CardView, Error> {
+        self.db.read(read_card_view)
+    }
+
+    /// Forget the card on this device (sign-out).
+    pub fn remove_card(&self) -> Result<(), Error> {
+        self.db.write(|tx| {
+            tx.execute("DELETE FROM member_card", [])
+                .map_err(crate::StorageError::from)?;
+            Ok(())
+        })
+    }
+}
+
 pub(crate) fn read_program(conn: &rusqlite::Connection) -> Result<Option<Program>, Error> {
     let row = conn
         .query_row(

@@ -150,3 +150,32 @@ fn rules_error(e: RulesError) -> Error {
         reason: e.to_string(),
     }
 }
+
+/// The challenges service: progress and badges (offline, estimated while events wait to be
+/// sent), and joining an opt-in challenge.
+#[derive(Debug)]
+pub struct Challenges {
+    db: std::sync::Arc<crate::db::Db>,
+}
+
+impl Challenges {
+    pub(crate) fn new(db: std::sync::Arc<crate::db::Db>) -> Self {
+        Challenges { db }
+    }
+
+    /// The programme's challenges with the member's progress (done/target, what is left,
+    /// deadline, reward, badge art) and the badges earned, in one call. Offline: events not
+    /// yet sent count at once (`estimated`); after sync the server's history replaces them.
+    pub fn view(&self) -> Result<ChallengesView> {
+        self.db.read(|c| {
+            let state = crate::activity::cached_state(c)?.map(|m| m.state);
+            let tz = crate::privacy::preferences(c)?.timezone;
+            view(c, state.as_ref(), &tz, now_ms())
+        })
+    }
+
+    /// Join an opt-in challenge: events from now on count towards it. Works offline.
+    pub fn join(&self, challenge_id: &str) -> Result<()> {
+        self.db.write(|tx| join(tx, challenge_id))
+    }
+}

@@ -180,7 +180,7 @@ pub(crate) fn decide(
         }
     })?;
     let verdict = crate::privacy::claim_at(tx, gate, &request, at, None, Some(&offer.id))?;
-    Ok(match crate::verdict_reason(verdict) {
+    Ok(match crate::nearby::verdict_reason(verdict) {
         Some(reason) => PushDecision::Suppress { reason },
         None => {
             let mut n = crate::nearby::notification(offer, None);
@@ -193,4 +193,56 @@ pub(crate) fn decide(
             PushDecision::Show { notification: n }
         }
     })
+}
+
+/// The push service: the device's push token, and what to do with a message.
+#[derive(Debug)]
+pub struct Push {
+    db: std::sync::Arc<crate::db::Db>,
+    consent: std::sync::Arc<crate::privacy::Consent>,
+    offers: std::sync::Arc<crate::nearby::Offers>,
+}
+
+impl Push {
+    pub(crate) fn new(
+        db: std::sync::Arc<crate::db::Db>,
+        consent: std::sync::Arc<crate::privacy::Consent>,
+        offers: std::sync::Arc<crate::nearby::Offers>,
+    ) -> Self {
+        Push {
+            db,
+            consent,
+            offers,
+        }
+    }
+
+    /// Register the token the OS gave for push messages; sent at the next sync when it changed.
+    /// Returns whether it changed.
+    pub fn set_token(
+        &self,
+        provider: crate::api::PushProvider,
+        token: &str,
+    ) -> crate::Result<bool> {
+        self.db.write(|tx| set_token(tx, provider, token))
+    }
+
+    /// Decide about a push message (an FCM data message or an APNs `userInfo`, as JSON):
+    /// show it, suppress it (duplicate, expired, consent, quiet hours, caps), or sync now. An
+    /// offer it carries is cached so that a tap opens it offline.
+    pub fn handle(
+        &self,
+        message: &str,
+        received_at_ms: i64,
+    ) -> Result<PushDecision, PushHandlingError> {
+        crate::clock::checked_instant("received_at_ms", received_at_ms)?;
+        let payload = parse(message)?;
+        let gate = self.consent.gate();
+        let decision = self
+            .db
+            .write(|tx| decide(tx, gate, &payload, received_at_ms))?;
+        if payload.offer.is_some() {
+            self.offers.forget();
+        }
+        Ok(decision)
+    }
 }

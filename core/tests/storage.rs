@@ -34,8 +34,8 @@ fn enrolled(path: &Path) -> Tessera {
     t
 }
 
-fn storage_error<T: std::fmt::Debug>(r: Result<T, Error>) -> StorageError {
-    match r {
+fn storage_error<T: std::fmt::Debug, E: Into<Error>>(r: Result<T, E>) -> StorageError {
+    match r.map_err(Into::into) {
         Err(Error::Storage(s)) => s,
         other => panic!("expected a storage error, got {other:?}"),
     }
@@ -123,7 +123,9 @@ fn damaged_pages_are_reported_as_corrupt() {
     f.write_all(&vec![0x5Au8; (len - 4096) as usize]).unwrap();
     drop(f);
 
-    let outcome = Tessera::open(&path).and_then(|t| t.card());
+    let outcome = Tessera::open(&path)
+        .map_err(Error::from)
+        .and_then(|t| t.card());
     assert_eq!(storage_error(outcome), StorageError::Corrupt);
 
     // Recovery: the file is moved aside, a fresh one is created, the member enrols again.
@@ -146,7 +148,9 @@ fn a_truncated_file_is_reported_not_trusted() {
         .unwrap()
         .set_len(len / 2)
         .unwrap();
-    let outcome = Tessera::open(&path).and_then(|t| t.card());
+    let outcome = Tessera::open(&path)
+        .map_err(Error::from)
+        .and_then(|t| t.card());
     assert!(
         matches!(
             storage_error(outcome),

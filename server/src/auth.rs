@@ -37,7 +37,7 @@ pub fn new_tokens(
     let refresh_expires_ms = now_ms + state.config.refresh_ttl.as_millis() as i64;
     let ts = |ms: i64| {
         jiff::Timestamp::from_millisecond(ms)
-            .map(|t| t.to_string())
+            .map(|_| tessera_domain::rfc3339_ms(ms))
             .map_err(|_| ApiError::internal())
     };
     Ok((

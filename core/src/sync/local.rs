@@ -356,3 +356,36 @@ pub(crate) fn member_state(conn: &Connection) -> Result<Option<(MemberState, i64
             .map_err(|_| StorageError::Corrupt),
     }
 }
+
+/// Where sync stands: the session, the sync state row and the outbox's counts.
+pub(crate) fn status(conn: &Connection) -> Result<super::SyncStatus, StorageError> {
+    use crate::clock::to_time;
+    let session = session(conn)?;
+    let mut status = conn
+        .query_row(
+            "SELECT last_attempt_at, last_success_at, last_error, catalog_as_of,
+                    clock_offset_ms FROM sync_state WHERE id = 1",
+            [],
+            |r| {
+                Ok(super::SyncStatus {
+                    enrolled: false,
+                    member_id: None,
+                    server_url: None,
+                    pending: 0,
+                    rejected: 0,
+                    last_attempt_at: r.get::<_, Option<i64>>(0)?.map(to_time),
+                    last_success_at: r.get::<_, Option<i64>>(1)?.map(to_time),
+                    last_error: r.get(2)?,
+                    catalog_as_of: r.get::<_, Option<i64>>(3)?.map(to_time),
+                    clock_offset_ms: r.get(4)?,
+                })
+            },
+        )
+        .map_err(st)?;
+    status.enrolled = session.is_some();
+    status.member_id = session.as_ref().map(|s| s.member_id.clone());
+    status.server_url = session.map(|s| s.server_url);
+    status.pending = crate::outbox::pending_count(conn)?;
+    status.rejected = crate::outbox::rejected_count(conn)?;
+    Ok(status)
+}

@@ -15,6 +15,7 @@
 pub mod error;
 pub mod http;
 pub(crate) mod local;
+mod service;
 
 use crate::clock::now_ms;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use http::Http;
 pub use http::check_server_url;
 use http::{Request, Traffic};
 use local::Session;
+pub use service::SyncService;
 
 /// Network behaviour of the engine.
 #[derive(Debug, Clone)]
@@ -345,7 +347,7 @@ pub(crate) async fn erase(
         Ok(answer) if answer.status.as_u16() == 200 => answer.json(),
         Ok(answer) => Err(unexpected(&answer)),
         Err(SyncError::SignedOut) => Ok(crate::api::ErasureReceipt {
-            erased_at: jiff::Timestamp::now().to_string(),
+            erased_at: crate::rfc3339_ms(now_ms()),
             consent_records_anonymised: 0,
         }),
         Err(e) => Err(e),

@@ -298,7 +298,9 @@ pub async fn record_consent(
         ));
     }
     let now = jiff::Timestamp::now();
-    let decided_at = body.decided_at.unwrap_or_else(|| now.to_string());
+    let decided_at = body
+        .decided_at
+        .unwrap_or_else(|| tessera_domain::rfc3339_ms(now.as_millisecond()));
     crate::routes::member::check_not_future(&decided_at)?;
     let record = ConsentRecord {
         record_id: format!("c-{}", uuid::Uuid::new_v4().simple()),

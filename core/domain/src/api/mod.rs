@@ -78,7 +78,21 @@ impl Platform {
             Platform::Other => "other",
         }
     }
+
+    /// How many regions the platform lets an app monitor at once: 100 on Android, 20 on iOS
+    /// (and on anything else, the smaller budget).
+    pub const fn geofence_budget(self) -> u32 {
+        match self {
+            Platform::Android => 100,
+            _ => 20,
+        }
+    }
 }
+
+/// The smallest geofence budget a plan accepts: one store region and the re-plan region.
+pub const MIN_GEOFENCE_BUDGET: u32 = 2;
+/// The largest geofence budget a plan accepts (above any platform's).
+pub const MAX_GEOFENCE_BUDGET: u32 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,9 +1,6 @@
-//! Consent and preferences on the phone: the local ledger, the preference centre, the gated
-//! features (notifications, personalised offers, analytics), and the member's export.
-//!
-//! Every decision is written with its outbox row in one transaction, offline; the gate the
-//! features check is derived from the local ledger, so a withdrawal takes effect before it is
-//! synced.
+//! The SQL of consent and preferences: the local ledger, the preference centre, notification
+//! claims, analytics, the offers list and the device's export. Each function runs inside the
+//! caller's transaction or read.
 
 use crate::clock::now_ms;
 use crate::invalid;
@@ -32,7 +29,7 @@ fn st(e: rusqlite::Error) -> StorageError {
 
 fn rfc3339(ms: i64) -> Result<String> {
     jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
+        .map(|_| crate::rfc3339_ms(ms))
         .map_err(|_| Error::InvalidInput {
             field: "clock",
             reason: "the device clock is out of range".into(),
@@ -101,7 +98,7 @@ fn read_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ConsentRecord>>
 }
 
 /// The current member's ledger, oldest first (by effective time).
-pub(crate) fn consent_history(conn: &Connection) -> Result<Vec<ConsentRecord>> {
+pub(crate) fn consent_history(conn: &Connection) -> Result<Vec<ConsentRecord>, StorageError> {
     let Some(member) = conn
         .query_row("SELECT member_id FROM session WHERE id = 1", [], |r| {
             r.get::<_, String>(0)
@@ -123,11 +120,11 @@ pub(crate) fn consent_history(conn: &Connection) -> Result<Vec<ConsentRecord>> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(st)?;
     rows.into_iter()
-        .map(|r| r.ok_or(Error::Storage(StorageError::Corrupt)))
+        .map(|r| r.ok_or(StorageError::Corrupt))
         .collect()
 }
 
-pub(crate) fn consent_state(conn: &Connection) -> Result<Vec<ConsentStatus>> {
+pub(crate) fn consent_state(conn: &Connection) -> Result<Vec<ConsentStatus>, StorageError> {
     Ok(current_state(&consent_history(conn)?))
 }
 
@@ -271,7 +268,7 @@ pub(crate) fn withdraw_all(tx: &Transaction<'_>, text: &ConsentText) -> Result<V
 
 // ----- preferences -----
 
-fn stored_preferences(conn: &Connection) -> Result<Preferences> {
+fn stored_preferences(conn: &Connection) -> Result<Preferences, StorageError> {
     let mut prefs = Preferences::default();
     let mut stmt = conn
         .prepare_cached("SELECT field, value FROM preference")
@@ -287,13 +284,13 @@ fn stored_preferences(conn: &Connection) -> Result<Preferences> {
             serde_json::Value::String(field)
         );
         let change: PreferenceChange =
-            serde_json::from_str(&json).map_err(|_| Error::Storage(StorageError::Corrupt))?;
+            serde_json::from_str(&json).map_err(|_| StorageError::Corrupt)?;
         change.apply(&mut prefs);
     }
     Ok(prefs)
 }
 
-pub(crate) fn preferences(conn: &Connection) -> Result<Preferences> {
+pub(crate) fn preferences(conn: &Connection) -> Result<Preferences, StorageError> {
     stored_preferences(conn)
 }
 
@@ -330,7 +327,7 @@ pub(crate) fn set_preferences(tx: &Transaction<'_>, new: &Preferences) -> Result
         "set_preferences",
         now,
     )?;
-    stored_preferences(tx)
+    Ok(stored_preferences(tx)?)
 }
 
 /// Preference fields changed on this device and not yet acknowledged by the server.
@@ -479,7 +476,11 @@ pub struct OfferList {
 
 /// Offers valid now from the cache: only those of the member's interests (when set), ranked from
 /// what the member does only with personalisation consent.
-pub(crate) fn offers(conn: &Connection, gate: ConsentGate, limit: u32) -> Result<OfferList> {
+pub(crate) fn offers(
+    conn: &Connection,
+    gate: ConsentGate,
+    limit: u32,
+) -> Result<OfferList, StorageError> {
     let prefs = stored_preferences(conn)?;
     let now = jiff::Timestamp::now();
     let mut stmt = conn.prepare_cached("SELECT data FROM offer").map_err(st)?;
@@ -490,8 +491,7 @@ pub(crate) fn offers(conn: &Connection, gate: ConsentGate, limit: u32) -> Result
         .map_err(st)?;
     let mut offers: Vec<(Offer, i64)> = Vec::new();
     for data in rows {
-        let offer: Offer =
-            serde_json::from_str(&data).map_err(|_| Error::Storage(StorageError::Corrupt))?;
+        let offer: Offer = serde_json::from_str(&data).map_err(|_| StorageError::Corrupt)?;
         let (Ok(from), Ok(to)) = (
             offer.valid_from.parse::<jiff::Timestamp>(),
             offer.valid_to.parse::<jiff::Timestamp>(),
@@ -563,8 +563,8 @@ pub(crate) fn offers(conn: &Connection, gate: ConsentGate, limit: u32) -> Result
 // ----- rights -----
 
 /// Everything this device holds about the member, as JSON (tokens excepted).
-pub(crate) fn export_device(conn: &Connection) -> Result<serde_json::Value> {
-    let table = |sql: &str| -> Result<Vec<serde_json::Value>> {
+pub(crate) fn export_device(conn: &Connection) -> Result<serde_json::Value, StorageError> {
+    let table = |sql: &str| -> Result<Vec<serde_json::Value>, StorageError> {
         let mut stmt = conn.prepare(sql).map_err(st)?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let rows = stmt
@@ -590,7 +590,7 @@ pub(crate) fn export_device(conn: &Connection) -> Result<serde_json::Value> {
         Ok(rows)
     };
     Ok(serde_json::json!({
-        "generated_at": jiff::Timestamp::now().to_string(),
+        "generated_at": crate::rfc3339_ms(now_ms()),
         "session": table("SELECT server_url, member_id, device_id FROM session")?,
         "card": table("SELECT * FROM member_card")?,
         "member_state": table("SELECT data, as_of, rule_events FROM member_state")?,

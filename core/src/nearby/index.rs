@@ -1,0 +1,422 @@
+//! The catalog cache indexed in memory: the stores in an R*-tree on the unit sphere, each offer as
+//! a compact rule (interned tiers, segments, categories, tags), the offers that target each store,
+//! each store tag, or every store; and the member as the rules see them.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::catalog::{Offer, OfferChannel, Store};
+use crate::consent::{ConsentGate, Feature};
+use crate::db::StorageError;
+use crate::eligibility::{Holder, Terms, in_spans, local_time, minutes};
+use crate::geo::{PointIndex, Position};
+use crate::{Error, Result};
+
+pub(super) fn st(e: rusqlite::Error) -> StorageError {
+    StorageError::from(e)
+}
+
+pub(super) fn corrupt(_: impl std::fmt::Display) -> Error {
+    Error::Storage(StorageError::Corrupt)
+}
+
+#[derive(Debug)]
+pub(super) struct StoreEntry {
+    pub(super) id: Box<str>,
+    pub(super) name: Box<str>,
+    pub(super) position: Position,
+    pub(super) radius_m: u32,
+    pub(super) tz: u16,
+    pub(super) hours: Box<[(u8, u16, u16)]>,
+    pub(super) tags: Box<[u32]>,
+}
+
+#[derive(Debug)]
+pub(super) struct OfferRule {
+    pub(super) id: Box<str>,
+    pub(super) from_ms: i64,
+    pub(super) to_ms: i64,
+    /// Bit d set: valid on weekday d (1 = Monday); 0: every day.
+    pub(super) days: u8,
+    pub(super) hours: Option<(u16, u16)>,
+    pub(super) in_store: bool,
+    /// Tiers, then segments, then categories, in one allocation.
+    pub(super) labels: Box<[u32]>,
+    pub(super) n_tiers: u8,
+    pub(super) n_segments: u8,
+    pub(super) per_member_limit: Option<u32>,
+    pub(super) reward: bool,
+}
+
+impl OfferRule {
+    pub(super) fn tiers(&self) -> &[u32] {
+        &self.labels[..self.n_tiers as usize]
+    }
+
+    pub(super) fn segments(&self) -> &[u32] {
+        &self.labels[self.n_tiers as usize..(self.n_tiers + self.n_segments) as usize]
+    }
+
+    pub(super) fn categories(&self) -> &[u32] {
+        &self.labels[(self.n_tiers + self.n_segments) as usize..]
+    }
+}
+
+/// The catalog cache, indexed.
+#[derive(Debug, Default)]
+pub struct OfferIndex {
+    /// Sorted by id: found by binary search, no second copy of the ids.
+    pub(super) stores: Vec<StoreEntry>,
+    pub(super) points: PointIndex,
+    /// Sorted by id.
+    pub(super) offers: Vec<OfferRule>,
+    /// The offers naming each store: `store_offers[store_start[s]..store_start[s + 1]]`.
+    pub(super) store_start: Vec<u32>,
+    pub(super) store_offers: Vec<u32>,
+    pub(super) by_tag: HashMap<u32, Vec<u32>>,
+    pub(super) everywhere: Vec<u32>,
+    pub(super) strings: crate::intern::Interner,
+    pub(super) zones: Vec<jiff::tz::TimeZone>,
+}
+
+impl OfferIndex {
+    /// Read the whole cache and index it.
+    pub fn build(conn: &Connection) -> Result<Self> {
+        let mut idx = OfferIndex::default();
+        let mut zone_ids: HashMap<String, u16> = HashMap::new();
+        let mut stmt = conn.prepare("SELECT data FROM store").map_err(st)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)?;
+        for row in rows {
+            let store: Store = serde_json::from_str(&row.map_err(st)?).map_err(corrupt)?;
+            let tz = match zone_ids.get(&store.timezone) {
+                Some(id) => *id,
+                None => {
+                    let zone =
+                        jiff::tz::TimeZone::get(&store.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+                    idx.zones.push(zone);
+                    let id = (idx.zones.len() - 1) as u16;
+                    zone_ids.insert(store.timezone.clone(), id);
+                    id
+                }
+            };
+            let hours = store
+                .opening_hours
+                .iter()
+                .filter_map(|h| Some((h.day, minutes(&h.opens)?, minutes(&h.closes)?)))
+                .collect();
+            let tags = idx.strings.ids(&store.tags);
+            idx.stores.push(StoreEntry {
+                id: store.id.into(),
+                name: store.name.into(),
+                position: Position {
+                    latitude: store.latitude,
+                    longitude: store.longitude,
+                },
+                radius_m: store.radius_m,
+                tz,
+                hours,
+                tags,
+            });
+        }
+        idx.stores.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        idx.points = PointIndex::build(
+            idx.stores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.position, i as u32)),
+        );
+        // Offers sorted by id, then the store → offers lists in one flat array.
+        // Read in storage order (one row parsed at a time), then sorted by id with the references
+        // renumbered.
+        let mut stmt = conn.prepare("SELECT data FROM offer").map_err(st)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)?;
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        for row in rows {
+            let offer: Offer = serde_json::from_str(&row.map_err(st)?).map_err(corrupt)?;
+            let ms = |s: &str| s.parse::<jiff::Timestamp>().map(|t| t.as_millisecond());
+            let (Ok(from_ms), Ok(to_ms)) = (ms(&offer.valid_from), ms(&offer.valid_to)) else {
+                continue;
+            };
+            let i = idx.offers.len() as u32;
+            let hours = match (&offer.hours_from, &offer.hours_to) {
+                (Some(a), Some(b)) => minutes(a).zip(minutes(b)),
+                _ => None,
+            };
+            for s in &offer.store_ids {
+                if let Some(si) = idx.store(s) {
+                    pairs.push((si, i));
+                }
+            }
+            for t in &offer.store_tags {
+                let tag = idx.strings.id(t);
+                idx.by_tag.entry(tag).or_default().push(i);
+            }
+            if offer.store_ids.is_empty() && offer.store_tags.is_empty() {
+                idx.everywhere.push(i);
+            }
+            idx.offers.push(OfferRule {
+                days: crate::eligibility::day_mask(&offer.days),
+                reward: offer.points_cost.is_some(),
+                hours,
+                in_store: !matches!(offer.channel, OfferChannel::Online),
+                n_tiers: offer.tiers.len().min(255) as u8,
+                n_segments: offer.segments.len().min(255) as u8,
+                labels: offer
+                    .tiers
+                    .iter()
+                    .take(255)
+                    .chain(offer.segments.iter().take(255))
+                    .chain(&offer.categories)
+                    .map(|l| idx.strings.id(l))
+                    .collect(),
+                per_member_limit: offer.per_member_limit,
+                from_ms,
+                to_ms,
+                id: offer.id.into(),
+            });
+        }
+        let mut order: Vec<u32> = (0..idx.offers.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| idx.offers[a as usize].id.cmp(&idx.offers[b as usize].id));
+        let mut renumber = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old as usize] = new as u32;
+        }
+        let mut unsorted: Vec<Option<OfferRule>> = idx.offers.drain(..).map(Some).collect();
+        idx.offers = order
+            .iter()
+            .filter_map(|&old| unsorted[old as usize].take())
+            .collect();
+        for (_, o) in pairs.iter_mut() {
+            *o = renumber[*o as usize];
+        }
+        for list in idx.by_tag.values_mut() {
+            for o in list.iter_mut() {
+                *o = renumber[*o as usize];
+            }
+        }
+        for o in idx.everywhere.iter_mut() {
+            *o = renumber[*o as usize];
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        idx.store_start = Vec::with_capacity(idx.stores.len() + 1);
+        let mut next = 0usize;
+        for s in 0..idx.stores.len() as u32 {
+            idx.store_start.push(next as u32);
+            while next < pairs.len() && pairs[next].0 == s {
+                next += 1;
+            }
+        }
+        idx.store_start.push(next as u32);
+        idx.store_offers = pairs.into_iter().map(|(_, o)| o).collect();
+        idx.offers.shrink_to_fit();
+        idx.stores.shrink_to_fit();
+        for list in idx.by_tag.values_mut() {
+            list.shrink_to_fit();
+        }
+        idx.everywhere.shrink_to_fit();
+        Ok(idx)
+    }
+
+    pub fn stores(&self) -> usize {
+        self.stores.len()
+    }
+
+    pub(super) fn store(&self, id: &str) -> Option<u32> {
+        self.stores
+            .binary_search_by(|s| (*s.id).cmp(id))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    pub(super) fn offer(&self, id: &str) -> Option<u32> {
+        self.offers
+            .binary_search_by(|o| (*o.id).cmp(id))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    pub(super) fn candidates(&self, store: u32) -> impl Iterator<Item = u32> + '_ {
+        let s = &self.stores[store as usize];
+        let (a, b) = (
+            self.store_start[store as usize] as usize,
+            self.store_start[store as usize + 1] as usize,
+        );
+        self.store_offers[a..b]
+            .iter()
+            .chain(
+                s.tags
+                    .iter()
+                    .flat_map(|t| self.by_tag.get(t).into_iter().flatten()),
+            )
+            .chain(self.everywhere.iter())
+            .copied()
+    }
+
+    pub(super) fn local(&self, store: u32, at_ms: i64) -> (u8, u16) {
+        local_time(&self.zones[self.stores[store as usize].tz as usize], at_ms)
+    }
+
+    pub(super) fn open_at(&self, store: u32, at_ms: i64) -> bool {
+        let s = &self.stores[store as usize];
+        if s.hours.is_empty() {
+            return true;
+        }
+        let (day, t) = self.local(store, at_ms);
+        in_spans(&s.hours, day, t)
+    }
+
+    /// The offer's rules, over interned labels.
+    pub(super) fn terms(&self, offer: u32) -> Terms<'_, u32> {
+        let o = &self.offers[offer as usize];
+        Terms {
+            from_ms: o.from_ms,
+            to_ms: o.to_ms,
+            in_store: o.in_store,
+            reward: o.reward,
+            days: o.days,
+            hours: o.hours,
+            tiers: o.tiers(),
+            segments: o.segments(),
+            per_member_limit: o.per_member_limit,
+        }
+    }
+
+    /// Whether `member` may use `offer` at `store` at `at_ms` (the domain's
+    /// [`crate::eligibility::check_use`]: dates, days, hours when `hours`, in store, tier,
+    /// segment, limit), and whether it is of the member's interests (a display preference).
+    pub(super) fn eligible(
+        &self,
+        offer: u32,
+        store: u32,
+        member: &MemberView,
+        at_ms: i64,
+        hours: bool,
+    ) -> bool {
+        let o = &self.offers[offer as usize];
+        if member.has_interests
+            && !o.categories().is_empty()
+            && !o.categories().iter().any(|c| member.interests.contains(c))
+        {
+            return false;
+        }
+        crate::eligibility::check_use(
+            &self.terms(offer),
+            &member.holder(offer),
+            at_ms,
+            || self.local(store, at_ms),
+            hours,
+        )
+        .is_ok()
+    }
+
+    /// Whether `member` may clip (or, for a reward, buy) the offer `id` now, by the same rules as
+    /// the server: `None` if the cache has no such offer.
+    pub(crate) fn clip_status(
+        &self,
+        id: &str,
+        member: &MemberView,
+        at_ms: i64,
+    ) -> Option<Result<(), crate::eligibility::Refusal>> {
+        let offer = self.offer(id)?;
+        let terms = self.terms(offer);
+        let holder = member.holder(offer);
+        Some(if terms.reward {
+            crate::eligibility::check_purchase(&terms, &holder, at_ms)
+        } else {
+            crate::eligibility::check_clip(&terms, &holder, at_ms)
+        })
+    }
+
+    pub(super) fn store_region_id(&self, store: u32) -> String {
+        format!("store:{}", self.stores[store as usize].id)
+    }
+}
+
+/// What eligibility needs to know about the member, read once per call.
+#[derive(Debug, Default)]
+pub(crate) struct MemberView {
+    pub(super) tier: Option<u32>,
+    pub(super) segments: Vec<u32>,
+    pub(super) interests: Vec<u32>,
+    pub(super) has_interests: bool,
+    pub(super) personalised: bool,
+    pub(super) favourites: HashSet<u32>,
+    pub(super) used: HashMap<u32, u32>,
+    pub(super) clipped: HashSet<u32>,
+}
+
+impl MemberView {
+    pub(crate) fn read(conn: &Connection, idx: &OfferIndex, gate: ConsentGate) -> Result<Self> {
+        let (tier, segments): (Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT json_extract(data, '$.tier'), json_extract(data, '$.segments')
+                 FROM member_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(st)?
+            .unwrap_or((None, None));
+        let segments: Vec<String> = segments
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let prefs = crate::privacy::preferences(conn)?;
+        let mut view = MemberView {
+            tier: tier.and_then(|t| idx.strings.get(&t)),
+            segments: segments.iter().filter_map(|s| idx.strings.get(s)).collect(),
+            // An interest no offer has matches nothing, but still means "only these".
+            interests: prefs
+                .interests
+                .iter()
+                .filter_map(|c| idx.strings.get(c))
+                .collect(),
+            has_interests: !prefs.interests.is_empty(),
+            personalised: gate.permits(Feature::PersonalisedRanking),
+            ..MemberView::default()
+        };
+        let mut stmt = conn
+            .prepare_cached("SELECT store_id FROM favourite_store")
+            .map_err(st)?;
+        for id in stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)? {
+            if let Some(s) = idx.store(&id.map_err(st)?) {
+                view.favourites.insert(s);
+            }
+        }
+        // Clips, and uses (the member's redeemed coupons, counted from the wallet at each sync).
+        let mut stmt = conn
+            .prepare_cached("SELECT offer_id, clipped_at IS NOT NULL, used_count FROM offer_state")
+            .map_err(st)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, u32>(2)?,
+                ))
+            })
+            .map_err(st)?;
+        for row in rows {
+            let (id, clipped, used) = row.map_err(st)?;
+            if let Some(o) = idx.offer(&id) {
+                if clipped {
+                    view.clipped.insert(o);
+                }
+                if used > 0 {
+                    view.used.insert(o, used);
+                }
+            }
+        }
+        Ok(view)
+    }
+
+    /// The member as the rules of `offer` see them.
+    pub(super) fn holder(&self, offer: u32) -> Holder<'_, u32> {
+        Holder {
+            tier: self.tier,
+            segments: &self.segments,
+            used: self.used.get(&offer).copied().unwrap_or(0),
+        }
+    }
+}

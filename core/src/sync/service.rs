@@ -1,0 +1,225 @@
+//! The sync service: the network side made on first use (so that showing the card never pays
+//! for it), one sync at a time, and what a sync changes for the other services (the consent
+//! gate is derived again, the offer index rebuilt).
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::{Http, SyncConfig, SyncError, SyncObserver, SyncReport, SyncStatus, local};
+use crate::api::{self, DeviceInfo};
+use crate::card::{CardView, MAX_HOLDER_NAME};
+use crate::db::Db;
+use crate::nearby::Offers;
+use crate::privacy::Consent;
+
+/// The network side, made on first use.
+struct Net {
+    runtime: tokio::runtime::Runtime,
+    client: Mutex<Option<(String, Arc<Http>)>>,
+}
+
+/// The sync service: enrolment, sync, sign-out, and the calls that need the server (export,
+/// erasure).
+pub struct SyncService {
+    db: Arc<Db>,
+    consent: Arc<Consent>,
+    offers: Arc<Offers>,
+    net: OnceLock<Net>,
+    config: Mutex<SyncConfig>,
+    observer: Mutex<Option<Arc<dyn SyncObserver>>>,
+    /// One sync at a time; a second caller waits for the first to finish.
+    lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for SyncService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncService")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+type Result<T> = std::result::Result<T, SyncError>;
+
+impl SyncService {
+    pub(crate) fn new(db: Arc<Db>, consent: Arc<Consent>, offers: Arc<Offers>) -> Self {
+        SyncService {
+            db,
+            consent,
+            offers,
+            net: OnceLock::new(),
+            config: Mutex::new(SyncConfig::default()),
+            observer: Mutex::new(None),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Timeouts, retries and page size for the next network calls; refused with
+    /// [`SyncError::InvalidInput`] when out of range.
+    pub fn set_config(&self, config: SyncConfig) -> Result<()> {
+        config.validate()?;
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+        if let Some(net) = self.net.get() {
+            *net.client.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        Ok(())
+    }
+
+    /// Told of every sync's progress (none to stop).
+    pub fn set_observer(&self, observer: Option<Arc<dyn SyncObserver>>) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = observer;
+    }
+
+    fn net(&self) -> Result<&Net> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(SyncError::InvalidInput {
+                field: "thread",
+                reason: "network calls block: make them from a plain thread, not an async task"
+                    .into(),
+            });
+        }
+        if let Some(net) = self.net.get() {
+            return Ok(net);
+        }
+        // Current-thread: network calls run on the caller's thread inside `block_on` (one at a
+        // time, under the sync lock); catalog pages are applied on tokio's blocking pool.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .thread_name("tessera-net")
+            .enable_all()
+            .build()
+            .map_err(|e| SyncError::protocol(format!("cannot start the network runtime: {e}")))?;
+        let _ = self.net.set(Net {
+            runtime,
+            client: Mutex::new(None),
+        });
+        self.net
+            .get()
+            .ok_or_else(|| SyncError::protocol("network runtime missing"))
+    }
+
+    fn http(&self, net: &Net, server_url: &str) -> Result<Arc<Http>> {
+        let mut slot = net.client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((url, http)) = slot.as_ref()
+            && url == server_url
+        {
+            return Ok(http.clone());
+        }
+        let config = self
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let http = Arc::new(Http::new(server_url, config)?);
+        *slot = Some((server_url.to_owned(), http.clone()));
+        Ok(http)
+    }
+
+    /// The network side for the enrolled member's server, and the sync lock held.
+    fn session(&self) -> Result<(&Net, Arc<Http>, std::sync::MutexGuard<'_, ()>)> {
+        let session = self
+            .db
+            .read(local::session)?
+            .ok_or(SyncError::NotEnrolled)?;
+        let net = self.net()?;
+        let http = self.http(net, &session.server_url)?;
+        let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((net, http, guard))
+    }
+
+    /// Enrol a new member with this device at `server_url`: stores the programme, the card and
+    /// the credentials, and returns the card screen. Needs the network.
+    pub fn enrol(
+        &self,
+        server_url: &str,
+        holder_name: &str,
+        device: DeviceInfo,
+    ) -> Result<CardView> {
+        let server_url = super::check_server_url(server_url)?;
+        let holder_name = holder_name.trim();
+        if holder_name.is_empty() || holder_name.chars().count() > MAX_HOLDER_NAME {
+            return Err(SyncError::InvalidInput {
+                field: "holder_name",
+                reason: format!("must be 1 to {MAX_HOLDER_NAME} characters"),
+            });
+        }
+        let net = self.net()?;
+        let http = self.http(net, &server_url)?;
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let request = api::EnrolRequest {
+            holder_name: holder_name.to_owned(),
+            device,
+        };
+        net.runtime
+            .block_on(super::enrol(&self.db, &http, &server_url, &request))?;
+        self.consent.invalidate();
+        Ok(self.db.read(crate::card::read_card_view)?)
+    }
+
+    /// Push every pending action in order, then pull the catalog and the member's state. Safe to
+    /// call at any time, as often as wanted; a crash or a lost answer at any point is repaired by
+    /// the next call.
+    pub fn sync(&self) -> Result<SyncReport> {
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (net, http, _guard) = self.session()?;
+        let result = net
+            .runtime
+            .block_on(super::sync(&self.db, &http, observer.as_ref()));
+        // The server may have sent consent records made elsewhere (web, store, call centre).
+        self.consent.invalidate();
+        if result.as_ref().map_or(true, |r| r.catalog_changes > 0) {
+            self.offers.forget();
+        }
+        result
+    }
+
+    /// Apply one catalog page obtained out of band (a snapshot bundled with the app, exported
+    /// from `GET /v1/catalog`), exactly as sync applies the pages it downloads: checked whole,
+    /// applied in one transaction, and the next sync resumes from its cursor. Returns the number
+    /// of changes applied.
+    pub fn import_catalog_page(&self, page: &api::CatalogPage) -> Result<u64> {
+        let applied = super::apply_catalog_page(&self.db, page);
+        self.offers.forget();
+        applied
+    }
+
+    /// Forget the member on this device. Refused with [`SyncError::PendingActions`] while
+    /// actions wait to be sent, unless `discard_pending`.
+    pub fn sign_out(&self, discard_pending: bool) -> Result<()> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.db.write(|tx| local::sign_out(tx, discard_pending));
+        self.consent.invalidate();
+        result
+    }
+
+    /// Where sync stands, from the local database.
+    pub fn status(&self) -> std::result::Result<SyncStatus, crate::StorageError> {
+        self.db.read(local::status)
+    }
+
+    /// Everything the server and this device hold about the member, as one JSON document.
+    /// Needs the network.
+    pub fn export_my_data(&self) -> Result<String> {
+        let (net, http, _guard) = self.session()?;
+        let server = net.runtime.block_on(super::export(&self.db, &http))?;
+        let device = self.db.read(crate::privacy::export_device)?;
+        serde_json::to_string_pretty(&serde_json::json!({ "server": server, "device": device }))
+            .map_err(|e| SyncError::Protocol {
+                reason: e.to_string(),
+            })
+    }
+
+    /// Erase the member: the server deletes or anonymises everything it holds, then this device
+    /// wipes its database (card, tokens, ledger, caches, unsent actions). Needs the network; if
+    /// the server cannot be reached nothing is wiped. Returns the server's receipt.
+    pub fn erase_member(&self) -> Result<api::ErasureReceipt> {
+        let (net, http, _guard) = self.session()?;
+        let receipt = net.runtime.block_on(super::erase(&self.db, &http))?;
+        self.db.wipe()?;
+        self.consent.invalidate();
+        self.offers.forget();
+        Ok(receipt)
+    }
+}
