@@ -29,37 +29,39 @@ impl SyncObserver for Listener {
     }
 }
 
-/// Network behaviour: timeouts, retries, page size. Every field has the default a phone wants;
-/// tests shorten them.
-#[derive(Debug, Clone, uniffi::Record)]
+/// Network behaviour: timeouts, retries, page size. A field left unset takes the core's default
+/// (`SyncConfig::default()`, the one place defaults live); tests shorten them.
+#[derive(Debug, Clone, Default, uniffi::Record)]
 pub struct SyncSettings {
-    #[uniffi(default = 10000)]
-    pub connect_timeout_ms: u64,
+    #[uniffi(default = None)]
+    pub connect_timeout_ms: Option<u64>,
     /// One request, from sending to the last byte of the answer.
-    #[uniffi(default = 30000)]
-    pub request_timeout_ms: u64,
+    #[uniffi(default = None)]
+    pub request_timeout_ms: Option<u64>,
     /// Attempts per request, the first included (1 to 10).
-    #[uniffi(default = 4)]
-    pub max_attempts: u32,
-    #[uniffi(default = 250)]
-    pub base_delay_ms: u64,
-    #[uniffi(default = 8000)]
-    pub max_delay_ms: u64,
+    #[uniffi(default = None)]
+    pub max_attempts: Option<u32>,
+    #[uniffi(default = None)]
+    pub base_delay_ms: Option<u64>,
+    #[uniffi(default = None)]
+    pub max_delay_ms: Option<u64>,
     /// Catalog changes per page (1 to 5000).
-    #[uniffi(default = 2000)]
-    pub page_size: u32,
+    #[uniffi(default = None)]
+    pub page_size: Option<u32>,
 }
 
 impl From<SyncSettings> for SyncConfig {
     fn from(s: SyncSettings) -> Self {
+        let d = SyncConfig::default();
+        let ms = Duration::from_millis;
         SyncConfig {
-            connect_timeout: Duration::from_millis(s.connect_timeout_ms),
-            request_timeout: Duration::from_millis(s.request_timeout_ms),
-            max_attempts: s.max_attempts,
-            base_delay: Duration::from_millis(s.base_delay_ms),
-            max_delay: Duration::from_millis(s.max_delay_ms),
-            page_size: s.page_size,
-            ..SyncConfig::default()
+            connect_timeout: s.connect_timeout_ms.map_or(d.connect_timeout, ms),
+            request_timeout: s.request_timeout_ms.map_or(d.request_timeout, ms),
+            max_attempts: s.max_attempts.unwrap_or(d.max_attempts),
+            base_delay: s.base_delay_ms.map_or(d.base_delay, ms),
+            max_delay: s.max_delay_ms.map_or(d.max_delay, ms),
+            page_size: s.page_size.unwrap_or(d.page_size),
+            ..d
         }
     }
 }
@@ -154,5 +156,29 @@ impl Tessera {
     /// Cached stores by name, only those in `city` when given, at most `limit`.
     pub fn stores(&self, city: Option<String>, limit: u32) -> Result<Vec<Store>, StorageError> {
         self.inner.stores(city.as_deref(), limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_settings_are_the_cores_defaults() {
+        let d = SyncConfig::default();
+        let c = SyncConfig::from(SyncSettings::default());
+        assert_eq!(
+            (c.connect_timeout, c.request_timeout, c.max_attempts),
+            (d.connect_timeout, d.request_timeout, d.max_attempts)
+        );
+        assert_eq!(
+            (c.base_delay, c.max_delay, c.page_size),
+            (d.base_delay, d.max_delay, d.page_size)
+        );
+        let set = SyncConfig::from(SyncSettings {
+            page_size: Some(10),
+            ..SyncSettings::default()
+        });
+        assert_eq!((set.page_size, set.max_attempts), (10, d.max_attempts));
     }
 }

@@ -401,26 +401,55 @@ fn arb_challenge(i: usize) -> impl Strategy<Value = Value> {
     )
 }
 
+/// The end of a fixed 45-day span holding both autumn clock changes (Paris 25 October, New York
+/// 1 November 2026): histories in it cross them whatever day the test runs, and a committed
+/// regression seed replays the same instants.
+const AUTUMN_2026: i64 = 1_793_620_800_000; // 2026-11-02T12:00:00Z
+/// The same in spring (Paris 29 March, New York 8 March 2026).
+const SPRING_2026: i64 = 1_775_131_200_000; // 2026-04-02T12:00:00Z
+
+/// Events in three spans: before the autumn clock changes, before the spring ones (both fixed,
+/// so the daylight-saving coverage does not depend on the day the test runs), and the last 45
+/// days before now (the windows the server evaluates progress in are the current ones).
 fn arb_history() -> impl Strategy<Value = Vec<RuleEvent>> {
     let now = jiff::Timestamp::now().as_millisecond();
-    prop::collection::vec((0..4usize, 0..(45 * 24u32), 0..3usize, 0..5000u64), 1..40).prop_map(
-        move |raw| {
-            raw.into_iter()
-                .enumerate()
-                .map(|(n, (kind, hours_ago, store, cents))| RuleEvent {
-                    event_id: format!("ev-{n}"),
-                    kind: KINDS[kind],
-                    // Within the last 45 days: the October and November clock changes fall
-                    // inside for Paris and New York when run in late autumn.
-                    at_ms: now - i64::from(hours_ago) * 3_600_000 - 60_000,
-                    store_id: Some(format!("st-paris-0{}", store + 1)),
-                    channel: None,
-                    amount_cents: cents,
-                    lines: Vec::new(),
-                })
-                .collect()
-        },
+    prop::collection::vec(
+        (0..4usize, 0..(45 * 24u32), 0..3usize, 0..5000u64, 0..3usize),
+        1..40,
     )
+    .prop_map(move |raw| {
+        raw.into_iter()
+            .enumerate()
+            .map(|(n, (kind, hours_ago, store, cents, span))| RuleEvent {
+                event_id: format!("ev-{n}"),
+                kind: KINDS[kind],
+                at_ms: [AUTUMN_2026, SPRING_2026, now][span]
+                    - i64::from(hours_ago) * 3_600_000
+                    - 60_000,
+                store_id: Some(format!("st-paris-0{}", store + 1)),
+                channel: None,
+                amount_cents: cents,
+                lines: Vec::new(),
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn the_fixed_spans_hold_the_clock_changes_they_claim() {
+    for (end, zone, change) in [
+        (AUTUMN_2026, "Europe/Paris", "2026-10-25T01:00:00Z"),
+        (AUTUMN_2026, "America/New_York", "2026-11-01T06:00:00Z"),
+        (SPRING_2026, "Europe/Paris", "2026-03-29T01:00:00Z"),
+        (SPRING_2026, "America/New_York", "2026-03-08T07:00:00Z"),
+    ] {
+        let change: jiff::Timestamp = change.parse().unwrap();
+        let tz = jiff::tz::TimeZone::get(zone).unwrap();
+        let before = tz.to_offset(change - jiff::SignedDuration::from_secs(1));
+        assert_ne!(before, tz.to_offset(change), "{zone} changes at {change}");
+        let start = end - 45 * 24 * 3_600_000;
+        assert!((start..end).contains(&change.as_millisecond()), "{zone} {change}");
+    }
 }
 
 proptest! {
