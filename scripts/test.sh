@@ -36,6 +36,11 @@ tests/kotlin/run.sh
 step "python binding tests and the scanner check (zxing-cpp)"
 tests/python/run.sh
 
+step "every README example, in order, as written (tests/readme/run.py)"
+scripts/build.sh
+python3 tests/readme/run.py >build/readme.log 2>&1 || { cat build/readme.log; exit 1; }
+tail -n 1 build/readme.log
+
 step "server API fuzzing against its OpenAPI document (schemathesis)"
 tests/api/run.sh
 

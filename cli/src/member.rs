@@ -90,7 +90,11 @@ pub enum MemberAction {
     /// Clip an offer (works offline): its coupon arrives in the wallet at the next sync.
     Clip { offer: String },
     /// The wallet: coupons, their state and their codes (as last synced).
-    Wallet,
+    Wallet {
+        /// Everything, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Points, the next expiry, the tier and the latest ledger lines (as last synced).
     Points,
     /// Rewards bought with points.
@@ -396,7 +400,10 @@ pub fn run(t: &Tessera, action: MemberAction) -> Result<()> {
             t.clip_offer(&offer)?;
             println!("clipped {offer}: the coupon arrives at the next sync");
         }
-        MemberAction::Wallet => {
+        MemberAction::Wallet { json: true } => {
+            println!("{}", serde_json::to_string_pretty(&t.wallet()?)?);
+        }
+        MemberAction::Wallet { json: false } => {
             for c in t.wallet()? {
                 let state = match c.state {
                     CouponState::Available => format!("available until {}", c.expires_at),

@@ -118,13 +118,16 @@ fn limit(per_second: u32, burst_factor: u32) -> Option<RateLimit> {
     })
 }
 
-/// `tessera admin-credential NAME`: a fresh operator token, and its line for a credentials file.
+/// `tessera admin-credential NAME`: a fresh operator token (on stderr), and its line for a
+/// credentials file (on stdout).
 pub fn new_credential(name: &str) -> Result<()> {
     let token = tessera_server::auth::random_token()
         .map_err(|_| anyhow::anyhow!("no randomness available"))?;
     let credential = AdminCredential::from_token(name, &token)?;
-    println!("token (give it to the operator; it is not stored): {token}");
-    println!("line for --admin-credentials: {}", credential.file_line());
+    // The file line on stdout (`tessera admin-credential NAME >> operators.txt`), the token on
+    // stderr: the terminal shows it once, the file never holds it.
+    eprintln!("token for {name} (give it to the operator; it is not stored): {token}");
+    println!("{}", credential.file_line());
     Ok(())
 }
 

@@ -31,7 +31,8 @@ pub struct TillArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TillAction {
-    /// Register a till of --store with the operator's token; prints the till's token.
+    /// Register a till of --store with the operator's token; prints the till's token (alone, on
+    /// stdout).
     Register {
         #[arg(long, env = "TESSERA_ADMIN_TOKEN")]
         admin_token: String,
@@ -125,11 +126,12 @@ pub fn run(args: TillArgs) -> Result<()> {
             .send()?
             .error_for_status()?
             .json()?;
-        println!("till {} of {}", v["till_id"], v["store_id"]);
-        println!(
-            "token (shown once): {}",
-            v["token"].as_str().unwrap_or_default()
+        // The token alone on stdout (`TOKEN=$(tessera till register …)`); what it is on stderr.
+        eprintln!(
+            "till {} of {}: its token (on stdout) is shown once",
+            v["till_id"], v["store_id"]
         );
+        println!("{}", v["token"].as_str().unwrap_or_default());
         return Ok(());
     }
     let till = Till::open(&args.journal, &args.server, &args.token, &args.store)?;
@@ -146,7 +148,7 @@ pub fn run(args: TillArgs) -> Result<()> {
                 c.coupon_id,
                 c.offer_id,
                 c.member_id,
-                jiff::Timestamp::from_second(c.expires_at)?
+                tessera_core::rfc3339_ms(c.expires_at.saturating_mul(1000))
             );
         }
         TillAction::Redeem {

@@ -57,17 +57,16 @@ fn new_credential(name: &str) -> (String, String) {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let token = text
-        .lines()
-        .find_map(|l| l.strip_prefix("token (give it to the operator; it is not stored): "))
+    // The file line alone on stdout (so that `>> operators.txt` makes a valid file), the token
+    // on stderr.
+    let line = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = String::from_utf8(out.stderr)
         .unwrap()
-        .to_owned();
-    let line = text
         .lines()
-        .find_map(|l| l.strip_prefix("line for --admin-credentials: "))
-        .unwrap()
-        .to_owned();
+        .find_map(|l| l.split_once("(give it to the operator; it is not stored): "))
+        .map(|(_, t)| t.to_owned())
+        .unwrap();
+    assert!(!line.contains('\n'), "{line}");
     assert!(
         !line.contains(&token),
         "the file holds a digest, not the token"
