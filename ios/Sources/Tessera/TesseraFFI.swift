@@ -2325,38 +2325,38 @@ public func FfiConverterTypeTill_lower(_ value: Till) -> UInt64 {
 
 
 /**
- * Network behaviour: timeouts, retries, page size. Every field has the default a phone wants;
- * tests shorten them.
+ * Network behaviour: timeouts, retries, page size. A field left unset takes the core's default
+ * (`SyncConfig::default()`, the one place defaults live); tests shorten them.
  */
 public struct SyncSettings: Equatable, Hashable {
-    public var connectTimeoutMs: UInt64
+    public var connectTimeoutMs: UInt64?
     /**
      * One request, from sending to the last byte of the answer.
      */
-    public var requestTimeoutMs: UInt64
+    public var requestTimeoutMs: UInt64?
     /**
      * Attempts per request, the first included (1 to 10).
      */
-    public var maxAttempts: UInt32
-    public var baseDelayMs: UInt64
-    public var maxDelayMs: UInt64
+    public var maxAttempts: UInt32?
+    public var baseDelayMs: UInt64?
+    public var maxDelayMs: UInt64?
     /**
      * Catalog changes per page (1 to 5000).
      */
-    public var pageSize: UInt32
+    public var pageSize: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(connectTimeoutMs: UInt64 = UInt64(10000), 
+    public init(connectTimeoutMs: UInt64? = nil, 
         /**
          * One request, from sending to the last byte of the answer.
-         */requestTimeoutMs: UInt64 = UInt64(30000), 
+         */requestTimeoutMs: UInt64? = nil, 
         /**
          * Attempts per request, the first included (1 to 10).
-         */maxAttempts: UInt32 = UInt32(4), baseDelayMs: UInt64 = UInt64(250), maxDelayMs: UInt64 = UInt64(8000), 
+         */maxAttempts: UInt32? = nil, baseDelayMs: UInt64? = nil, maxDelayMs: UInt64? = nil, 
         /**
          * Catalog changes per page (1 to 5000).
-         */pageSize: UInt32 = UInt32(2000)) {
+         */pageSize: UInt32? = nil) {
         self.connectTimeoutMs = connectTimeoutMs
         self.requestTimeoutMs = requestTimeoutMs
         self.maxAttempts = maxAttempts
@@ -2381,22 +2381,22 @@ public struct FfiConverterTypeSyncSettings: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncSettings {
         return
             try SyncSettings(
-                connectTimeoutMs: FfiConverterUInt64.read(from: &buf), 
-                requestTimeoutMs: FfiConverterUInt64.read(from: &buf), 
-                maxAttempts: FfiConverterUInt32.read(from: &buf), 
-                baseDelayMs: FfiConverterUInt64.read(from: &buf), 
-                maxDelayMs: FfiConverterUInt64.read(from: &buf), 
-                pageSize: FfiConverterUInt32.read(from: &buf)
+                connectTimeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
+                requestTimeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
+                maxAttempts: FfiConverterOptionUInt32.read(from: &buf), 
+                baseDelayMs: FfiConverterOptionUInt64.read(from: &buf), 
+                maxDelayMs: FfiConverterOptionUInt64.read(from: &buf), 
+                pageSize: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
     public static func write(_ value: SyncSettings, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.connectTimeoutMs, into: &buf)
-        FfiConverterUInt64.write(value.requestTimeoutMs, into: &buf)
-        FfiConverterUInt32.write(value.maxAttempts, into: &buf)
-        FfiConverterUInt64.write(value.baseDelayMs, into: &buf)
-        FfiConverterUInt64.write(value.maxDelayMs, into: &buf)
-        FfiConverterUInt32.write(value.pageSize, into: &buf)
+        FfiConverterOptionUInt64.write(value.connectTimeoutMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.requestTimeoutMs, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxAttempts, into: &buf)
+        FfiConverterOptionUInt64.write(value.baseDelayMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxDelayMs, into: &buf)
+        FfiConverterOptionUInt32.write(value.pageSize, into: &buf)
     }
 }
 
@@ -2424,18 +2424,14 @@ enum ActionError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
     
     
-    /**
-     * No member on this device: enrol first.
-     */
     case NotEnrolled
-    /**
-     * An argument is invalid; `field` names it (`event.store_id`, `event.attributes`…).
-     */
+    case NoProgram
     case InvalidInput(field: String, reason: String
     )
-    /**
-     * The database failed (see `StorageError`).
-     */
+    case InvalidCardNumber(problem: BarcodeError
+    )
+    case CardIncompatible(symbology: Symbology, problem: BarcodeError
+    )
     case Storage(problem: StorageError
     )
 
@@ -2468,11 +2464,19 @@ public struct FfiConverterTypeActionError: FfiConverterRustBuffer {
 
         
         case 1: return .NotEnrolled
-        case 2: return .InvalidInput(
+        case 2: return .NoProgram
+        case 3: return .InvalidInput(
             field: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .Storage(
+        case 4: return .InvalidCardNumber(
+            problem: try FfiConverterTypeBarcodeError.read(from: &buf)
+            )
+        case 5: return .CardIncompatible(
+            symbology: try FfiConverterTypeSymbology.read(from: &buf), 
+            problem: try FfiConverterTypeBarcodeError.read(from: &buf)
+            )
+        case 6: return .Storage(
             problem: try FfiConverterTypeStorageError.read(from: &buf)
             )
 
@@ -2491,14 +2495,29 @@ public struct FfiConverterTypeActionError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(1))
         
         
-        case let .InvalidInput(field,reason):
+        case .NoProgram:
             writeInt(&buf, Int32(2))
+        
+        
+        case let .InvalidInput(field,reason):
+            writeInt(&buf, Int32(3))
             FfiConverterString.write(field, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
+        case let .InvalidCardNumber(problem):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypeBarcodeError.write(problem, into: &buf)
+            
+        
+        case let .CardIncompatible(symbology,problem):
+            writeInt(&buf, Int32(5))
+            FfiConverterTypeSymbology.write(symbology, into: &buf)
+            FfiConverterTypeBarcodeError.write(problem, into: &buf)
+            
+        
         case let .Storage(problem):
-            writeInt(&buf, Int32(3))
+            writeInt(&buf, Int32(6))
             FfiConverterTypeStorageError.write(problem, into: &buf)
             
         }
@@ -2755,9 +2774,6 @@ public func FfiConverterTypeLogLevel_lower(_ value: LogLevel) -> RustBuffer {
 
 
 
-/**
- * Why a push message could not be handled. `NotTessera`: the message is for the app itself.
- */
 public 
 enum PushError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
@@ -3219,6 +3235,54 @@ public func FfiConverterTypeTillError_lift(_ buf: RustBuffer) throws -> TillErro
 #endif
 public func FfiConverterTypeTillError_lower(_ value: TillError) -> RustBuffer {
     return FfiConverterTypeTillError.lower(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
 }
 
 #if swift(>=5.8)
@@ -3983,7 +4047,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_export_my_data() != 43146) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_offers() != 18037) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_offers() != 10415) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_permits() != 19449) {
@@ -3992,7 +4056,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_preferences() != 47311) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_record_consent() != 52574) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_record_consent() != 33234) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_set_preferences() != 4052) {
@@ -4013,13 +4077,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_offer_refusal() != 53706) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_offers_near() != 49289) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_offers_near() != 38203) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_on_region_event() != 58954) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_on_region_event() != 48942) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() != 1896) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() != 61679) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_set_push_token() != 13716) {

@@ -1405,7 +1405,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_export_my_data() and 0xFFFF) != 43146) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_offers() and 0xFFFF) != 18037) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_offers() and 0xFFFF) != 10415) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_permits() and 0xFFFF) != 19449) {
@@ -1414,7 +1414,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_preferences() and 0xFFFF) != 47311) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_record_consent() and 0xFFFF) != 52574) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_record_consent() and 0xFFFF) != 33234) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_preferences() and 0xFFFF) != 4052) {
@@ -1435,13 +1435,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_offer_refusal() and 0xFFFF) != 53706) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_offers_near() and 0xFFFF) != 49289) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_offers_near() and 0xFFFF) != 38203) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_on_region_event() and 0xFFFF) != 58954) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_on_region_event() and 0xFFFF) != 48942) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() and 0xFFFF) != 1896) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() and 0xFFFF) != 61679) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_push_token() and 0xFFFF) != 13716) {
@@ -4417,30 +4417,30 @@ public object FfiConverterTypeTill: FfiConverter<Till, Long> {
 
 
 /**
- * Network behaviour: timeouts, retries, page size. Every field has the default a phone wants;
- * tests shorten them.
+ * Network behaviour: timeouts, retries, page size. A field left unset takes the core's default
+ * (`SyncConfig::default()`, the one place defaults live); tests shorten them.
  */
 data class SyncSettings (
-    var `connectTimeoutMs`: kotlin.ULong = 10000uL 
+    var `connectTimeoutMs`: kotlin.ULong? = null 
     , 
     /**
      * One request, from sending to the last byte of the answer.
      */
-    var `requestTimeoutMs`: kotlin.ULong = 30000uL 
+    var `requestTimeoutMs`: kotlin.ULong? = null 
     , 
     /**
      * Attempts per request, the first included (1 to 10).
      */
-    var `maxAttempts`: kotlin.UInt = 4u 
+    var `maxAttempts`: kotlin.UInt? = null 
     , 
-    var `baseDelayMs`: kotlin.ULong = 250uL 
+    var `baseDelayMs`: kotlin.ULong? = null 
     , 
-    var `maxDelayMs`: kotlin.ULong = 8000uL 
+    var `maxDelayMs`: kotlin.ULong? = null 
     , 
     /**
      * Catalog changes per page (1 to 5000).
      */
-    var `pageSize`: kotlin.UInt = 2000u 
+    var `pageSize`: kotlin.UInt? = null 
     
 ){
     
@@ -4457,31 +4457,31 @@ data class SyncSettings (
 public object FfiConverterTypeSyncSettings: FfiConverterRustBuffer<SyncSettings> {
     override fun read(buf: ByteBuffer): SyncSettings {
         return SyncSettings(
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
     override fun allocationSize(value: SyncSettings) = (
-            FfiConverterULong.allocationSize(value.`connectTimeoutMs`) +
-            FfiConverterULong.allocationSize(value.`requestTimeoutMs`) +
-            FfiConverterUInt.allocationSize(value.`maxAttempts`) +
-            FfiConverterULong.allocationSize(value.`baseDelayMs`) +
-            FfiConverterULong.allocationSize(value.`maxDelayMs`) +
-            FfiConverterUInt.allocationSize(value.`pageSize`)
+            FfiConverterOptionalULong.allocationSize(value.`connectTimeoutMs`) +
+            FfiConverterOptionalULong.allocationSize(value.`requestTimeoutMs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxAttempts`) +
+            FfiConverterOptionalULong.allocationSize(value.`baseDelayMs`) +
+            FfiConverterOptionalULong.allocationSize(value.`maxDelayMs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`pageSize`)
     )
 
     override fun write(value: SyncSettings, buf: ByteBuffer) {
-            FfiConverterULong.write(value.`connectTimeoutMs`, buf)
-            FfiConverterULong.write(value.`requestTimeoutMs`, buf)
-            FfiConverterUInt.write(value.`maxAttempts`, buf)
-            FfiConverterULong.write(value.`baseDelayMs`, buf)
-            FfiConverterULong.write(value.`maxDelayMs`, buf)
-            FfiConverterUInt.write(value.`pageSize`, buf)
+            FfiConverterOptionalULong.write(value.`connectTimeoutMs`, buf)
+            FfiConverterOptionalULong.write(value.`requestTimeoutMs`, buf)
+            FfiConverterOptionalUInt.write(value.`maxAttempts`, buf)
+            FfiConverterOptionalULong.write(value.`baseDelayMs`, buf)
+            FfiConverterOptionalULong.write(value.`maxDelayMs`, buf)
+            FfiConverterOptionalUInt.write(value.`pageSize`, buf)
     }
 }
 
@@ -4494,18 +4494,18 @@ public object FfiConverterTypeSyncSettings: FfiConverterRustBuffer<SyncSettings>
  */
 sealed class ActionException: kotlin.Exception() {
     
-    /**
-     * No member on this device: enrol first.
-     */
     class NotEnrolled(
         ) : ActionException() {
         override val message
             get() = ""
     }
     
-    /**
-     * An argument is invalid; `field` names it (`event.store_id`, `event.attributes`…).
-     */
+    class NoProgram(
+        ) : ActionException() {
+        override val message
+            get() = ""
+    }
+    
     class InvalidInput(
         
         val `field`: kotlin.String, 
@@ -4516,9 +4516,24 @@ sealed class ActionException: kotlin.Exception() {
             get() = "field=${ `field` }, reason=${ `reason` }"
     }
     
-    /**
-     * The database failed (see `StorageError`).
-     */
+    class InvalidCardNumber(
+        
+        val `problem`: BarcodeException
+        ) : ActionException() {
+        override val message
+            get() = "problem=${ `problem` }"
+    }
+    
+    class CardIncompatible(
+        
+        val `symbology`: Symbology, 
+        
+        val `problem`: BarcodeException
+        ) : ActionException() {
+        override val message
+            get() = "symbology=${ `symbology` }, problem=${ `problem` }"
+    }
+    
     class Storage(
         
         val `problem`: StorageException
@@ -4547,11 +4562,19 @@ public object FfiConverterTypeActionError : FfiConverterRustBuffer<ActionExcepti
 
         return when(buf.getInt()) {
             1 -> ActionException.NotEnrolled()
-            2 -> ActionException.InvalidInput(
+            2 -> ActionException.NoProgram()
+            3 -> ActionException.InvalidInput(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            3 -> ActionException.Storage(
+            4 -> ActionException.InvalidCardNumber(
+                FfiConverterTypeBarcodeError.read(buf),
+                )
+            5 -> ActionException.CardIncompatible(
+                FfiConverterTypeSymbology.read(buf),
+                FfiConverterTypeBarcodeError.read(buf),
+                )
+            6 -> ActionException.Storage(
                 FfiConverterTypeStorageError.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4564,11 +4587,26 @@ public object FfiConverterTypeActionError : FfiConverterRustBuffer<ActionExcepti
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
             )
+            is ActionException.NoProgram -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
             is ActionException.InvalidInput -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`field`)
                 + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is ActionException.InvalidCardNumber -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeBarcodeError.allocationSize(value.`problem`)
+            )
+            is ActionException.CardIncompatible -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeSymbology.allocationSize(value.`symbology`)
+                + FfiConverterTypeBarcodeError.allocationSize(value.`problem`)
             )
             is ActionException.Storage -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -4584,14 +4622,29 @@ public object FfiConverterTypeActionError : FfiConverterRustBuffer<ActionExcepti
                 buf.putInt(1)
                 Unit
             }
-            is ActionException.InvalidInput -> {
+            is ActionException.NoProgram -> {
                 buf.putInt(2)
+                Unit
+            }
+            is ActionException.InvalidInput -> {
+                buf.putInt(3)
                 FfiConverterString.write(value.`field`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
+            is ActionException.InvalidCardNumber -> {
+                buf.putInt(4)
+                FfiConverterTypeBarcodeError.write(value.`problem`, buf)
+                Unit
+            }
+            is ActionException.CardIncompatible -> {
+                buf.putInt(5)
+                FfiConverterTypeSymbology.write(value.`symbology`, buf)
+                FfiConverterTypeBarcodeError.write(value.`problem`, buf)
+                Unit
+            }
             is ActionException.Storage -> {
-                buf.putInt(3)
+                buf.putInt(6)
                 FfiConverterTypeStorageError.write(value.`problem`, buf)
                 Unit
             }
@@ -4832,9 +4885,6 @@ public object FfiConverterTypeLogLevel: FfiConverterRustBuffer<LogLevel> {
 
 
 
-/**
- * Why a push message could not be handled. `NotTessera`: the message is for the app itself.
- */
 sealed class PushException: kotlin.Exception() {
     
     class NotJson(
@@ -5469,6 +5519,70 @@ public object FfiConverterTypeTillError : FfiConverterRustBuffer<TillException> 
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
+        }
+    }
 }
 
 
