@@ -448,7 +448,10 @@ fn the_fixed_spans_hold_the_clock_changes_they_claim() {
         let before = tz.to_offset(change - jiff::SignedDuration::from_secs(1));
         assert_ne!(before, tz.to_offset(change), "{zone} changes at {change}");
         let start = end - 45 * 24 * 3_600_000;
-        assert!((start..end).contains(&change.as_millisecond()), "{zone} {change}");
+        assert!(
+            (start..end).contains(&change.as_millisecond()),
+            "{zone} {change}"
+        );
     }
 }
 

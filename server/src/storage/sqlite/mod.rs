@@ -1,0 +1,523 @@
+//! The embedded backend: one SQLite file in WAL mode, one writer connection and a few readers.
+//! Every call runs on tokio's blocking pool, so a slow disk never stalls the async workers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+use tessera_domain::Program;
+use tessera_domain::api::{
+    CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
+    PointsAdjustment, Problem, RedemptionConflict,
+};
+use tessera_domain::catalog::{Catalog, Offer, Store};
+use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
+use tessera_domain::loyalty::LoyaltyRules;
+use tessera_domain::rules::{RuleEvent, RuleSet};
+
+use super::{
+    CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, ImportError,
+    MutationOutcome, NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TillAuth,
+    TillOp, TokenHashes, TokenLookup,
+};
+
+mod campaigns;
+mod catalog;
+mod members;
+mod tills;
+
+use catalog::*;
+use members::*;
+
+const STEPS: &[M<'static>] = &[
+    M::up(include_str!("../schema.sql")),
+    M::up(include_str!("../schema_2_privacy.sql")),
+    M::up(include_str!("../schema_3_offers.sql")),
+    M::up(include_str!("../schema_4_coupons.sql")),
+    M::up(include_str!("../schema_5_loyalty.sql")),
+    M::up(include_str!("../schema_6_rules.sql")),
+];
+pub(super) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
+const READERS: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    // Keeps a temporary database alive as long as the storage.
+    _temp: Option<tempfile::TempDir>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+impl SqliteStorage {
+    /// Open (or create) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_inner(path.as_ref().to_path_buf(), None)
+    }
+
+    /// A database in a fresh temporary directory, removed when the storage is dropped.
+    pub fn temporary() -> Result<Self, StorageError> {
+        let dir = tempfile::tempdir().map_err(|e| StorageError::Backend(e.to_string()))?;
+        let path = dir.path().join("tessera-server.sqlite3");
+        Self::open_inner(path, Some(dir))
+    }
+
+    fn open_inner(path: PathBuf, temp: Option<tempfile::TempDir>) -> Result<Self, StorageError> {
+        let mut writer = Connection::open(&path)?;
+        configure(&writer)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL in WAL mode: a committed transaction survives a crash of the process; only a
+        // power cut can lose the last ones (the server's operators choose; phones use FULL).
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        MIGRATIONS
+            .to_latest(&mut writer)
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&c)?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>, rusqlite::Error>>()?;
+        Ok(SqliteStorage {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                _temp: temp,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        self.write_unless(move |tx| f(tx).map(Ok::<T, std::convert::Infallible>))
+            .await
+            .map(|r| match r {
+                Ok(v) => v,
+            })
+    }
+
+    /// Run `f` in one IMMEDIATE transaction on the writer; commit only if it returns `Ok(Ok)`:
+    /// an `Ok(Err(refusal))` (a business refusal) rolls back everything `f` did, and is returned.
+    async fn write_unless<T: Send + 'static, E: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Result<T, E>, StorageError>
+        + Send
+        + 'static,
+    ) -> Result<Result<T, E>, StorageError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            if out.is_ok() {
+                tx.commit()?;
+            }
+            // Otherwise dropping the transaction rolls it back.
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))?
+    }
+
+    /// Run a read-only query on a reader connection from a plain thread (audits, tests).
+    pub fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        let conn = self.inner.readers[0]
+            .lock()
+            .map_err(|_| StorageError::Backend("reader lock poisoned".into()))?;
+        Ok(f(&conn)?)
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i]
+                .lock()
+                .map_err(|_| StorageError::Backend("reader lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))?
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn program(&self) -> Result<Option<Program>, StorageError> {
+        SqliteStorage::program(self).await
+    }
+
+    async fn put_program(&self, program: Program) -> Result<(), StorageError> {
+        SqliteStorage::put_program(self, program).await
+    }
+
+    async fn put_store(&self, store: Store) -> Result<(), StorageError> {
+        SqliteStorage::put_store(self, store).await
+    }
+
+    async fn delete_store(&self, id: String) -> Result<(), StorageError> {
+        SqliteStorage::delete_store(self, id).await
+    }
+
+    async fn put_offer(&self, offer: Offer) -> Result<(), StorageError> {
+        SqliteStorage::put_offer(self, offer).await
+    }
+
+    async fn delete_offer(&self, id: String) -> Result<(), StorageError> {
+        SqliteStorage::delete_offer(self, id).await
+    }
+
+    async fn load_catalog(&self, catalog: Catalog) -> Result<CatalogCounts, StorageError> {
+        SqliteStorage::load_catalog(self, catalog).await
+    }
+
+    async fn import_catalog(
+        &self,
+        file: std::fs::File,
+    ) -> Result<Result<CatalogCounts, ImportError>, StorageError> {
+        SqliteStorage::import_catalog(self, file).await
+    }
+
+    async fn feed(&self, after: i64, limit: u32) -> Result<(FeedPage, i64), StorageError> {
+        SqliteStorage::feed(self, after, limit).await
+    }
+
+    async fn latest_sequence(&self) -> Result<i64, StorageError> {
+        SqliteStorage::latest_sequence(self).await
+    }
+
+    async fn enrol(&self, e: NewEnrolment) -> Result<(), StorageError> {
+        SqliteStorage::enrol(self, e).await
+    }
+
+    async fn lookup_access(&self, hash: String, now_ms: i64) -> Result<TokenLookup, StorageError> {
+        SqliteStorage::lookup_access(self, hash, now_ms).await
+    }
+
+    async fn refresh(
+        &self,
+        refresh_hash: String,
+        now_ms: i64,
+        new: TokenHashes,
+    ) -> Result<Option<DeviceAuth>, StorageError> {
+        SqliteStorage::refresh(self, refresh_hash, now_ms, new).await
+    }
+
+    async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError> {
+        SqliteStorage::member_state(self, member_id).await
+    }
+
+    async fn apply_mutation(
+        &self,
+        member_id: String,
+        key: String,
+        body_hash: String,
+        mutation: Mutation,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError> {
+        SqliteStorage::apply_mutation(self, member_id, key, body_hash, mutation, now_ms).await
+    }
+
+    async fn member_version(&self, member_id: String) -> Result<i64, StorageError> {
+        SqliteStorage::member_version(self, member_id).await
+    }
+
+    async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError> {
+        SqliteStorage::purge_keys(self, before_ms).await
+    }
+
+    async fn staff_consent(
+        &self,
+        record: ConsentRecord,
+        now_ms: i64,
+    ) -> Result<Option<Result<ConsentRecord, Problem>>, StorageError> {
+        self.write(move |tx| {
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM member WHERE id = ?1",
+                    [&record.member_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let stored = crate::storage::privacy::insert_consent(tx, &record, now_ms)?;
+            if stored.is_ok() {
+                crate::storage::touch_member(tx, &record.member_id)?;
+            }
+            Ok(Some(stored))
+        })
+        .await
+    }
+
+    async fn consent_history(
+        &self,
+        member_id: String,
+    ) -> Result<Option<Vec<ConsentRecord>>, StorageError> {
+        self.read(move |c| {
+            let exists: Option<i64> = c
+                .query_row("SELECT 1 FROM member WHERE id = ?1", [&member_id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            match exists {
+                None => Ok(None),
+                Some(_) => Ok(Some(crate::storage::privacy::consent_records(
+                    c, &member_id,
+                )?)),
+            }
+        })
+        .await
+    }
+
+    async fn audience(
+        &self,
+        purpose: Purpose,
+        channel: Channel,
+    ) -> Result<Vec<String>, StorageError> {
+        self.read(move |c| crate::storage::privacy::audience(c, purpose, channel))
+            .await
+    }
+
+    async fn export(
+        &self,
+        member_id: String,
+        now_ms: i64,
+    ) -> Result<Option<MemberExport>, StorageError> {
+        let state = match self.member_state(member_id).await {
+            Ok(state) => state,
+            Err(StorageError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        self.read(move |c| crate::storage::privacy::export(c, state, now_ms).map(Some))
+            .await
+    }
+
+    async fn erase(
+        &self,
+        member_id: String,
+        now_ms: i64,
+        requested_by: String,
+    ) -> Result<Option<ErasureReceipt>, StorageError> {
+        self.write(move |tx| crate::storage::privacy::erase(tx, &member_id, now_ms, &requested_by))
+            .await
+    }
+
+    async fn set_segments(
+        &self,
+        member_id: String,
+        segments: Vec<String>,
+    ) -> Result<Option<()>, StorageError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE member SET segments = ?2, version = version + 1 WHERE id = ?1",
+                params![member_id, json(&segments)?],
+            )?;
+            Ok((n == 1).then_some(()))
+        })
+        .await
+    }
+
+    async fn campaign_targets(
+        &self,
+        audience: CampaignAudience,
+    ) -> Result<CampaignTargets, StorageError> {
+        SqliteStorage::campaign_targets(self, audience).await
+    }
+
+    async fn reserve_campaign(
+        &self,
+        campaign_id: String,
+        body: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        SqliteStorage::reserve_campaign(self, campaign_id, body, now_ms).await
+    }
+
+    async fn record_campaign(
+        &self,
+        campaign_id: String,
+        targets: CampaignTargets,
+        outcomes: Vec<Result<(), String>>,
+        now_ms: i64,
+    ) -> Result<CampaignReport, StorageError> {
+        SqliteStorage::record_campaign(self, campaign_id, targets, outcomes, now_ms).await
+    }
+
+    async fn coupon_keys(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<tessera_domain::coupon::CouponKey>, StorageError> {
+        SqliteStorage::coupon_keys(self, now_ms).await
+    }
+
+    async fn shop(
+        &self,
+        store_id: String,
+    ) -> Result<Option<tessera_domain::eligibility::ShopFacts>, StorageError> {
+        SqliteStorage::shop(self, store_id).await
+    }
+
+    async fn register_till(
+        &self,
+        store_id: String,
+        token_hash: String,
+        now_ms: i64,
+    ) -> Result<Option<String>, StorageError> {
+        SqliteStorage::register_till(self, store_id, token_hash, now_ms).await
+    }
+
+    async fn till_by_token(
+        &self,
+        token_hash: String,
+    ) -> Result<Option<(String, String)>, StorageError> {
+        SqliteStorage::till_by_token(self, token_hash).await
+    }
+
+    async fn apply_till_op(
+        &self,
+        till: TillAuth,
+        key: String,
+        body_hash: String,
+        op: TillOp,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError> {
+        SqliteStorage::apply_till_op(self, till, key, body_hash, op, now_ms).await
+    }
+
+    async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError> {
+        self.read(crate::storage::loyalty::rules).await
+    }
+
+    async fn put_loyalty_rules(
+        &self,
+        rules: LoyaltyRules,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.write(move |tx| {
+            if let Some(w) = &rules.web_coupon
+                && crate::storage::coupons::live_offer(tx, &w.offer_id, now_ms)?.is_none()
+            {
+                return Ok(false);
+            }
+            crate::storage::loyalty::put_rules(tx, &rules, now_ms)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn adjust_points(
+        &self,
+        member_id: String,
+        adjustment: PointsAdjustment,
+        now_ms: i64,
+    ) -> Result<Option<Result<u64, Problem>>, StorageError> {
+        self.write(move |tx| {
+            if !member_exists(tx, &member_id)? {
+                return Ok(None);
+            }
+            crate::storage::loyalty::adjust(
+                tx,
+                &member_id,
+                adjustment.points,
+                &adjustment.reason,
+                now_ms,
+            )
+            .map(Some)
+        })
+        .await
+    }
+
+    async fn set_birthday(
+        &self,
+        member_id: String,
+        birthday: Option<String>,
+    ) -> Result<bool, StorageError> {
+        self.write(move |tx| {
+            crate::storage::rules::set_birthday(tx, &member_id, birthday.as_deref())
+        })
+        .await
+    }
+
+    async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError> {
+        let data = json(&rules)?;
+        self.write(move |tx| put_entity(tx, EntityKind::Rules, "rules", Some(&data)))
+            .await
+    }
+
+    async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError> {
+        self.read(crate::storage::rules::rule_set).await
+    }
+
+    async fn ingest_rule_events(
+        &self,
+        member_id: String,
+        events: Vec<RuleEvent>,
+        now_ms: i64,
+    ) -> Result<Option<Result<crate::storage::rules::Ingested, Problem>>, StorageError> {
+        self.write(move |tx| {
+            if !member_exists(tx, &member_id)? {
+                return Ok(None);
+            }
+            crate::storage::rules::ingest(tx, &member_id, &events, now_ms).map(Some)
+        })
+        .await
+    }
+
+    async fn redemption_conflicts(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<RedemptionConflict>, StorageError> {
+        SqliteStorage::redemption_conflicts(self, limit).await
+    }
+
+    async fn event_ids(&self, member_id: String) -> Result<Vec<(String, u64)>, StorageError> {
+        SqliteStorage::event_ids(self, member_id).await
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    use super::SqliteStorage;
+
+    crate::storage_conformance!(SqliteStorage::temporary().expect("a temporary database"));
+}
