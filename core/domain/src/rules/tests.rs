@@ -214,41 +214,7 @@ fn counts_says_which_kinds_some_challenge_reads() {
 
 // earning
 
-#[test]
-fn earning_weighs_bonus_lines_and_scales_to_what_was_paid() {
-    let rules = EarningRules {
-        points_per_euro: 1,
-        bonuses: vec![EarningBonus {
-            filter: Filter {
-                categories: vec!["tea".into()],
-                ..Filter::default()
-            },
-            extra_percent: 100,
-        }],
-        birthday_multiplier_percent: Some(200),
-    };
-    // 10 € of tea (doubled) and 10 € of pastry, all paid: 30 points.
-    let mut p = purchase("p1", "2026-05-05T10:00:00Z", "st-1", 2000);
-    p.lines.push(RuleLine {
-        sku: "croissant".into(),
-        category: Some("pastry".into()),
-        collection: None,
-        quantity: 1,
-        amount_cents: 1000,
-    });
-    p.lines[0].amount_cents = 1000;
-    assert_eq!(rules.points(&p, 100, false), 30);
-    // A discount is spread over the lines: half paid, half the points.
-    p.amount_cents = 1000;
-    assert_eq!(rules.points(&p, 100, false), 15);
-    // Birthday doubles, the tier's multiplier applies on top.
-    assert_eq!(rules.points(&p, 150, true), 45);
-    // Plain per euro: whole euros only.
-    assert_eq!(EarningRules::per_euro(2).points(&p, 100, false), 20);
-    let mut cents = purchase("p2", "2026-05-05T10:00:00Z", "st-1", 999);
-    cents.lines.clear();
-    assert_eq!(EarningRules::per_euro(1).points(&cents, 100, false), 9);
-}
+// (How earning weighs bonus lines, discounts, birthdays and tiers: core/tests/rules.rs.)
 
 #[test]
 fn earning_rules_are_bounded() {
