@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, on a fresh machine too. Idempotent: a second run is quick.
-#   Debian: JNA (Kotlin tests), zbar-tools (second barcode decoder), a JDK if missing.
+#   Debian: JNA (Kotlin tests), zbar-tools (second barcode decoder), a JDK, curl and openssl
+#           (the README examples) if missing.
 #   npm:    kotlin-compiler (kotlinc) into .tools/
 #   PyPI:   tests/python/requirements.txt into the virtualenv .tools/venv
 set -euo pipefail
@@ -16,6 +17,9 @@ apt_packages=()
 command -v zbarimg >/dev/null || apt_packages+=(zbar-tools)
 command -v javac >/dev/null || apt_packages+=(openjdk-17-jdk-headless)
 command -v npm >/dev/null || apt_packages+=(npm)
+# The README examples (tests/readme/run.py) use curl and openssl as a reader would.
+command -v curl >/dev/null || apt_packages+=(curl)
+command -v openssl >/dev/null || apt_packages+=(openssl)
 # Time zones come from the OS (as on Android and iOS): the tests need the database.
 [ -f /usr/share/zoneinfo/Europe/Paris ] || apt_packages+=(tzdata)
 if [ ${#apt_packages[@]} -gt 0 ]; then

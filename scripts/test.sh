@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, in the order a failure is cheapest to find: install what is missing, formatting,
 # the layers, lints, Rust tests, bindings up to date, Kotlin and Python binding tests (with the scanner
-# check), schemathesis against the server's OpenAPI document, and the FFI size budget. CI runs exactly this (.ci/run).
+# check), the README's examples, schemathesis against the server's OpenAPI document, and the FFI
+# size budget. CI runs exactly this (.ci/run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
