@@ -421,3 +421,31 @@ pub fn body_hash(body: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// The problem document for a storage refusal: the one place the storage's domain refusals
+/// become HTTP (routes, and the answers stored under idempotency keys).
+impl From<crate::storage::Refusal> for Problem {
+    fn from(r: crate::storage::Refusal) -> Self {
+        use crate::storage::Refusal as R;
+        match r {
+            R::ConsentRecordReused { .. } => Problem::new(
+                422,
+                codes::RECORD_ID_REUSED,
+                "This record id holds another record",
+                Some("consent records are never changed: make a new record".into()),
+            ),
+            R::Points(e) => Problem::new(
+                422,
+                codes::INSUFFICIENT_POINTS,
+                "The balance cannot go below zero",
+                Some(e.to_string()),
+            ),
+            R::EventInFuture { event_id } => Problem::new(
+                422,
+                codes::EVENT_IN_FUTURE,
+                "Event in the future",
+                Some(format!("event {event_id} is later than the server's clock")),
+            ),
+        }
+    }
+}

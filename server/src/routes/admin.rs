@@ -325,7 +325,7 @@ pub async fn record_consent(
     {
         None => Err(ApiError::not_found("no such member")),
         Some(Ok(stored)) => Ok((StatusCode::CREATED, axum::Json(stored))),
-        Some(Err(problem)) => Err(ApiError::from_problem(problem)),
+        Some(Err(refused)) => Err(ApiError::from_problem(refused.into())),
     }
 }
 

@@ -88,7 +88,7 @@ pub async fn adjust_points(
     match state.storage.adjust_points(id, adj, now_ms()).await? {
         None => Err(ApiError::not_found("no such member")),
         Some(Ok(balance)) => Ok(axum::Json(PointsBalance { balance })),
-        Some(Err(problem)) => Err(ApiError::from_problem(problem)),
+        Some(Err(refused)) => Err(ApiError::from_problem(refused.into())),
     }
 }
 
@@ -214,7 +214,7 @@ pub async fn ingest_rule_events(
             accepted: r.accepted,
             rewards_paid: r.rewards_paid,
         })),
-        Some(Err(problem)) => Err(ApiError::from_problem(problem)),
+        Some(Err(refused)) => Err(ApiError::from_problem(refused.into())),
     }
 }
 

@@ -9,12 +9,15 @@ mod privacy;
 pub mod rules;
 pub mod sqlite;
 
+// The SQLite backend's business transactions call it; it is SQLite's, not the trait's.
+pub(crate) use sqlite::touch_member;
+
 use async_trait::async_trait;
 #[allow(unused_imports)]
 use tessera_domain::api::MutationResponse;
 use tessera_domain::api::{
     CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
-    PointsAdjustment, Problem, PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest,
+    PointsAdjustment, PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest,
 };
 use tessera_domain::catalog::{Catalog, Offer, Store};
 use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
@@ -23,17 +26,7 @@ use tessera_domain::loyalty::LoyaltyRules;
 use tessera_domain::rules::{RuleEvent, RuleSet};
 use tessera_domain::{MemberCard, Program};
 
-/// The member's state (`GET /v1/me`) changed: bump its version so that the next sync fetches it.
-pub(crate) fn touch_member(
-    tx: &rusqlite::Transaction<'_>,
-    member_id: &str,
-) -> Result<(), StorageError> {
-    tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
-        .execute([member_id])?;
-    Ok(())
-}
-
-/// Failures of the storage layer. Handlers turn them into problem documents.
+/// Failures of the storage layer, whatever the backend. Handlers turn them into problem documents.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("not found")]
@@ -44,10 +37,19 @@ pub enum StorageError {
     Backend(String),
 }
 
-impl From<rusqlite::Error> for StorageError {
-    fn from(e: rusqlite::Error) -> Self {
-        StorageError::Backend(e.to_string())
-    }
+/// Why a storage operation refused a request, in the domain's terms: the routes turn it into a
+/// problem document (`problem.rs`), the storage never speaks HTTP here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A consent record id already holds another record (records are never changed).
+    #[error("consent record {record_id} holds another record")]
+    ConsentRecordReused { record_id: String },
+    /// The points balance cannot go below zero.
+    #[error(transparent)]
+    Points(#[from] tessera_domain::loyalty::PointsError),
+    /// An event later than the server's clock allows.
+    #[error("event {event_id} is later than the server's clock")]
+    EventInFuture { event_id: String },
 }
 
 /// The device behind a valid access token.
@@ -181,12 +183,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Forget idempotency keys first seen before `before_ms`. Returns how many.
     async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError>;
     /// A consent record made by staff on the member's behalf (`record.member_id`): stored and
-    /// returned, or refused with a problem; `None` if there is no such member.
+    /// returned, or refused; `None` if there is no such member.
     async fn staff_consent(
         &self,
         record: ConsentRecord,
         now_ms: i64,
-    ) -> Result<Option<Result<ConsentRecord, Problem>>, StorageError>;
+    ) -> Result<Option<Result<ConsentRecord, Refusal>>, StorageError>;
     /// The member's consent ledger, oldest first; `None` if there is no such member.
     async fn consent_history(
         &self,
@@ -280,13 +282,13 @@ pub trait Storage: Send + Sync + 'static {
         rules: LoyaltyRules,
         now_ms: i64,
     ) -> Result<bool, StorageError>;
-    /// An operator's correction: the new balance, or a problem; `None` if there is no such member.
+    /// An operator's correction: the new balance, or why not; `None` if there is no such member.
     async fn adjust_points(
         &self,
         member_id: String,
         adjustment: PointsAdjustment,
         now_ms: i64,
-    ) -> Result<Option<Result<u64, Problem>>, StorageError>;
+    ) -> Result<Option<Result<u64, Refusal>>, StorageError>;
     /// Set or clear a member's birthday (`MM-DD`, checked by the caller); `false` for an unknown
     /// member.
     async fn set_birthday(
@@ -305,7 +307,7 @@ pub trait Storage: Send + Sync + 'static {
         member_id: String,
         events: Vec<RuleEvent>,
         now_ms: i64,
-    ) -> Result<Option<Result<rules::Ingested, Problem>>, StorageError>;
+    ) -> Result<Option<Result<rules::Ingested, Refusal>>, StorageError>;
     /// Offline redemptions that lost to an earlier one, newest first.
     async fn redemption_conflicts(
         &self,

@@ -1,6 +1,7 @@
 //! Consent, preferences, analytics and the member's rights in the embedded database. Plain
 //! functions over a connection or a transaction, called from `SqliteStorage`.
 
+use crate::storage::Refusal;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tessera_domain::api::{
     ActivityEvent, AnalyticsEvent, DeviceExport, ErasureReceipt, MemberExport, MemberState,
@@ -90,7 +91,7 @@ pub(crate) fn insert_consent(
     tx: &Transaction<'_>,
     record: &ConsentRecord,
     now_ms: i64,
-) -> Result<Result<ConsentRecord, Problem>, StorageError> {
+) -> Result<Result<ConsentRecord, Refusal>, StorageError> {
     let mut body = record.clone();
     body.recorded_at = None;
     let body_hash =
@@ -108,12 +109,9 @@ pub(crate) fn insert_consent(
                 .query_row([&record.record_id], read_record)?;
             Ok(stored)
         } else {
-            Err(Problem::new(
-                422,
-                codes::RECORD_ID_REUSED,
-                "This record id holds another record",
-                Some("consent records are never changed: make a new record".into()),
-            ))
+            Err(Refusal::ConsentRecordReused {
+                record_id: record.record_id.clone(),
+            })
         });
     }
     let effective_ms = record

@@ -2,6 +2,7 @@
 //! till purchases, events the programme's systems report), evaluated by the core's engine (the
 //! phone runs the same code), and rewards paid once each.
 
+use crate::storage::Refusal;
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -365,18 +366,12 @@ pub(crate) fn ingest(
     member_id: &str,
     events: &[RuleEvent],
     now_ms: i64,
-) -> Result<Result<Ingested, Problem>, StorageError> {
+) -> Result<Result<Ingested, Refusal>, StorageError> {
     for e in events {
         if !tessera_domain::api::not_too_far_ahead(e.at_ms, now_ms) {
-            return Ok(Err(Problem::new(
-                422,
-                codes::EVENT_IN_FUTURE,
-                "Event in the future",
-                Some(format!(
-                    "event {} is later than the server's clock",
-                    e.event_id
-                )),
-            )));
+            return Ok(Err(Refusal::EventInFuture {
+                event_id: e.event_id.clone(),
+            }));
         }
     }
     let mut accepted = 0;

@@ -1,6 +1,7 @@
 //! What a member or an operator does with points: buy a reward, a correction; and the view
 //! `GET /v1/me` shows.
 
+use crate::storage::Refusal;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tessera_domain::api::{PointsEntry, PointsExpiry, PointsKind, PointsView, Problem, codes};
 use tessera_domain::loyalty::{TierProgress, plan_burn};
@@ -73,7 +74,7 @@ pub(crate) fn adjust(
     points: i64,
     reason: &str,
     now_ms: i64,
-) -> Result<Result<u64, Problem>, StorageError> {
+) -> Result<Result<u64, Refusal>, StorageError> {
     let rules = rules(tx)?;
     settle(tx, member_id, &rules, now_ms)?;
     if points > 0 {
@@ -96,14 +97,7 @@ pub(crate) fn adjust(
             Ok(plan) => {
                 debit(tx, member_id, PointsKind::Adjust, &plan, 0, reason, now_ms)?;
             }
-            Err(e) => {
-                return Ok(Err(problem(
-                    422,
-                    codes::INSUFFICIENT_POINTS,
-                    "The balance cannot go below zero",
-                    e.to_string(),
-                )));
-            }
+            Err(e) => return Ok(Err(Refusal::Points(e))),
         }
     }
     settle(tx, member_id, &rules, now_ms)?;

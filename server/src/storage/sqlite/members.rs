@@ -382,7 +382,7 @@ pub(super) fn apply(
         }
         Mutation::RecordConsent { record } => {
             if let Err(problem) = crate::storage::privacy::insert_consent(tx, record, now_ms)? {
-                return Ok(Err(problem));
+                return Ok(Err(problem.into()));
             }
         }
         Mutation::SetPreferences { changes } => {

@@ -12,7 +12,7 @@ use rusqlite_migration::{M, Migrations};
 use tessera_domain::Program;
 use tessera_domain::api::{
     CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
-    PointsAdjustment, Problem, RedemptionConflict,
+    PointsAdjustment, RedemptionConflict,
 };
 use tessera_domain::catalog::{Catalog, Offer, Store};
 use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
@@ -32,6 +32,22 @@ mod tills;
 
 use catalog::*;
 use members::*;
+
+/// The member's state (`GET /v1/me`) changed: bump its version so that the next sync fetches it.
+pub(crate) fn touch_member(
+    tx: &rusqlite::Transaction<'_>,
+    member_id: &str,
+) -> Result<(), StorageError> {
+    tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
+        .execute([member_id])?;
+    Ok(())
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError::Backend(e.to_string())
+    }
+}
 
 const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema.sql")),
@@ -268,7 +284,7 @@ impl Storage for SqliteStorage {
         &self,
         record: ConsentRecord,
         now_ms: i64,
-    ) -> Result<Option<Result<ConsentRecord, Problem>>, StorageError> {
+    ) -> Result<Option<Result<ConsentRecord, super::Refusal>>, StorageError> {
         self.write(move |tx| {
             let exists: Option<i64> = tx
                 .query_row(
@@ -450,7 +466,7 @@ impl Storage for SqliteStorage {
         member_id: String,
         adjustment: PointsAdjustment,
         now_ms: i64,
-    ) -> Result<Option<Result<u64, Problem>>, StorageError> {
+    ) -> Result<Option<Result<u64, super::Refusal>>, StorageError> {
         self.write(move |tx| {
             if !member_exists(tx, &member_id)? {
                 return Ok(None);
@@ -493,7 +509,7 @@ impl Storage for SqliteStorage {
         member_id: String,
         events: Vec<RuleEvent>,
         now_ms: i64,
-    ) -> Result<Option<Result<crate::storage::rules::Ingested, Problem>>, StorageError> {
+    ) -> Result<Option<Result<crate::storage::rules::Ingested, super::Refusal>>, StorageError> {
         self.write(move |tx| {
             if !member_exists(tx, &member_id)? {
                 return Ok(None);
