@@ -174,6 +174,9 @@ pub enum PushError {
     TooLarge { bytes: u64 },
     #[error("storage: {problem}")]
     Storage { problem: StorageError },
+    /// No member on this device (a message that arrived after a sign-out or an erasure).
+    #[error("no member is enrolled on this device")]
+    NotEnrolled,
 }
 
 impl From<tessera_core::push::PushHandlingError> for PushError {
@@ -181,6 +184,7 @@ impl From<tessera_core::push::PushHandlingError> for PushError {
         use tessera_core::push::{PushError as P, PushHandlingError as H};
         match e {
             H::Storage(problem) => PushError::Storage { problem },
+            H::NotEnrolled => PushError::NotEnrolled,
             H::Message(P::NotJson { reason }) => PushError::NotJson { reason },
             H::Message(P::NotTessera) => PushError::NotTessera,
             H::Message(P::UnsupportedVersion { version }) => {

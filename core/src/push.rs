@@ -36,16 +36,22 @@ pub enum PushHandlingError {
     Message(#[from] PushError),
     #[error(transparent)]
     Storage(#[from] crate::db::StorageError),
+    /// No member on this device (a message that arrived after a sign-out or an erasure).
+    #[error("no member is enrolled on this device")]
+    NotEnrolled,
 }
 
 impl From<crate::Error> for PushHandlingError {
     fn from(e: crate::Error) -> Self {
+        use crate::Error as E;
         match e {
-            crate::Error::Storage(s) => PushHandlingError::Storage(s),
-            crate::Error::InvalidInput { field, reason } => {
-                PushHandlingError::Message(invalid(field, reason))
+            E::Storage(s) => PushHandlingError::Storage(s),
+            E::InvalidInput { field, reason } => PushHandlingError::Message(invalid(field, reason)),
+            E::NotEnrolled => PushHandlingError::NotEnrolled,
+            // The card's failures: handling a message never reads or draws the card.
+            e @ (E::NoProgram | E::CardNumber(_) | E::CardIncompatible { .. } | E::Barcode(_)) => {
+                PushHandlingError::Message(invalid("push", e.to_string()))
             }
-            other => PushHandlingError::Message(invalid("push", other.to_string())),
         }
     }
 }

@@ -2793,6 +2793,10 @@ enum PushError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     )
     case Storage(problem: StorageError
     )
+    /**
+     * No member on this device (a message that arrived after a sign-out or an erasure).
+     */
+    case NotEnrolled
 
     
 
@@ -2839,6 +2843,7 @@ public struct FfiConverterTypePushError: FfiConverterRustBuffer {
         case 6: return .Storage(
             problem: try FfiConverterTypeStorageError.read(from: &buf)
             )
+        case 7: return .NotEnrolled
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -2880,6 +2885,10 @@ public struct FfiConverterTypePushError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(6))
             FfiConverterTypeStorageError.write(problem, into: &buf)
             
+        
+        case .NotEnrolled:
+            writeInt(&buf, Int32(7))
+        
         }
     }
 }

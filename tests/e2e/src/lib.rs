@@ -1,7 +1,9 @@
 //! Helpers shared by the end-to-end scenarios in `tests/`: a real server on loopback with its
 //! storage at hand, a fault-injecting TCP proxy, and small admin calls.
 
+pub mod consent;
 pub mod proxy;
+pub mod raw;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -4938,6 +4938,15 @@ sealed class PushException: kotlin.Exception() {
             get() = "problem=${ `problem` }"
     }
     
+    /**
+     * No member on this device (a message that arrived after a sign-out or an erasure).
+     */
+    class NotEnrolled(
+        ) : PushException() {
+        override val message
+            get() = ""
+    }
+    
 
     
 
@@ -4974,6 +4983,7 @@ public object FfiConverterTypePushError : FfiConverterRustBuffer<PushException> 
             6 -> PushException.Storage(
                 FfiConverterTypeStorageError.read(buf),
                 )
+            7 -> PushException.NotEnrolled()
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
     }
@@ -5010,6 +5020,10 @@ public object FfiConverterTypePushError : FfiConverterRustBuffer<PushException> 
                 4UL
                 + FfiConverterTypeStorageError.allocationSize(value.`problem`)
             )
+            is PushException.NotEnrolled -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
         }
     }
 
@@ -5043,6 +5057,10 @@ public object FfiConverterTypePushError : FfiConverterRustBuffer<PushException> 
             is PushException.Storage -> {
                 buf.putInt(6)
                 FfiConverterTypeStorageError.write(value.`problem`, buf)
+                Unit
+            }
+            is PushException.NotEnrolled -> {
+                buf.putInt(7)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
