@@ -48,6 +48,7 @@ impl Local {
 
     /// With the zone's offset at that instant (daylight saving included), then calendar
     /// arithmetic on the local time: cheaper than building a zoned date-time per event.
+    #[inline]
     pub(super) fn at(ms: i64, offset_ms: i64) -> Local {
         let local_ms = ms.saturating_add(offset_ms);
         let day = local_ms.div_euclid(DAY_MS);
@@ -61,6 +62,7 @@ impl Local {
         }
     }
 
+    #[inline]
     pub(super) fn period(&self, p: Period) -> i64 {
         i64::from(match p {
             Period::Day => self.day,

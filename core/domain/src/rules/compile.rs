@@ -118,6 +118,7 @@ impl Events {
         self.list.len() - 1
     }
 
+    #[inline]
     pub(super) fn lines_of(&self, e: &CEvent) -> &[CLine] {
         &self.lines[e.lines.0 as usize..e.lines.1 as usize]
     }
@@ -128,6 +129,7 @@ impl Events {
 pub(super) struct Hits(pub(super) Vec<u64>);
 
 impl Hits {
+    #[inline]
     pub(super) fn set(&mut self, index: usize) {
         let word = index / 64;
         if self.0.len() <= word {
@@ -136,6 +138,7 @@ impl Hits {
         self.0[word] |= 1 << (index % 64);
     }
 
+    #[inline]
     pub(super) fn get(&self, index: usize) -> bool {
         self.0
             .get(index / 64)
@@ -143,6 +146,7 @@ impl Hits {
     }
 
     /// The words covering `[a, b)`, each masked to the range, with their first index.
+    #[inline]
     pub(super) fn range(&self, a: usize, b: usize) -> impl Iterator<Item = (usize, u64)> + '_ {
         (a / 64..b.div_ceil(64).min(self.0.len())).map(move |w| {
             let mut word = self.0[w];
@@ -157,6 +161,7 @@ impl Hits {
     }
 
     /// How many events in `[a, b)` it matched.
+    #[inline]
     pub(super) fn count(&self, a: usize, b: usize) -> u64 {
         self.range(a, b)
             .map(|(_, w)| u64::from(w.count_ones()))
@@ -204,10 +209,12 @@ impl CFilter {
         }
     }
 
+    #[inline]
     pub(super) fn line_filtered(&self) -> bool {
         !(self.skus.is_empty() && self.categories.is_empty() && self.collections.is_empty())
     }
 
+    #[inline]
     pub(super) fn line_matches(&self, l: &CLine) -> bool {
         let any =
             |list: &[u32], v: Option<u32>| list.is_empty() || v.is_some_and(|v| list.contains(&v));
@@ -217,6 +224,7 @@ impl CFilter {
     }
 
     /// Whether `e` counts (for purchases with a line filter: one of its lines matches).
+    #[inline]
     pub(super) fn matches(&self, e: &CEvent, lines: &[CLine]) -> bool {
         self.kinds & kind_bit(e.kind) != 0
             && (self.stores.is_empty() || e.store.is_some_and(|s| self.stores.contains(&s)))
@@ -276,6 +284,7 @@ impl Filters {
 }
 
 impl Part {
+    #[inline]
     pub(super) fn filter(&self) -> usize {
         match *self {
             Part::Count { filter, .. }
@@ -337,6 +346,7 @@ pub(super) const KINDS: usize = 10;
 
 const _: () = assert!(RuleEventKind::AppOpened as usize + 1 == KINDS);
 
+#[inline]
 pub(super) fn kind_bit(k: RuleEventKind) -> u32 {
     1 << (k as u32)
 }

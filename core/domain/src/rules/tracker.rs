@@ -14,6 +14,7 @@ pub(super) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The lines of event `index` that filter `f` counts (all of them without a line filter).
+    #[inline]
     pub(super) fn lines(&self, f: usize, index: usize) -> impl Iterator<Item = &CLine> + '_ {
         let filter = &self.filters[f];
         self.events
@@ -37,6 +38,7 @@ impl Multiset {
     /// Ids below this are counted in the array (4 KiB at most per tally).
     pub(super) const DENSE: u32 = 1024;
 
+    #[inline]
     pub(super) fn add(&mut self, v: u32) {
         let n = if v < Self::DENSE {
             let v = v as usize;
@@ -53,6 +55,7 @@ impl Multiset {
         }
     }
 
+    #[inline]
     pub(super) fn remove(&mut self, v: u32) {
         let n = if v < Self::DENSE {
             self.dense.get_mut(v as usize)
@@ -204,6 +207,7 @@ impl Tally {
     }
 
     #[inline(always)]
+    #[inline]
     pub(super) fn met(&self, p: &Part) -> bool {
         match (self, *p) {
             (Tally::Count(n), Part::Count { target, .. }) => *n >= target,
@@ -253,6 +257,7 @@ impl Acc {
     }
 
     #[inline(always)]
+    #[inline]
     pub(super) fn met(&self) -> bool {
         self.0.iter().all(|(p, t)| t.met(p))
     }
@@ -297,6 +302,7 @@ impl Tracker {
     }
 
     /// Completed as often as `repeat` allows: ever, or in window `instance`.
+    #[inline]
     pub(super) fn exhausted(&self, repeat: &Repeat, instance: Option<i64>) -> bool {
         match repeat {
             Repeat::Once => !self.completions.is_empty(),
@@ -308,6 +314,7 @@ impl Tracker {
     }
 
     /// Completed as often as `repeat` allows, in any window.
+    #[inline]
     pub(super) fn finished(&self, repeat: &Repeat) -> bool {
         self.exhausted(repeat, None)
     }
