@@ -207,7 +207,6 @@ impl Tally {
     }
 
     #[inline(always)]
-    #[inline]
     pub(super) fn met(&self, p: &Part) -> bool {
         match (self, *p) {
             (Tally::Count(n), Part::Count { target, .. }) => *n >= target,
@@ -257,7 +256,6 @@ impl Acc {
     }
 
     #[inline(always)]
-    #[inline]
     pub(super) fn met(&self) -> bool {
         self.0.iter().all(|(p, t)| t.met(p))
     }
