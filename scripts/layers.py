@@ -96,6 +96,16 @@ def main() -> int:
         if re.search(r"\b(crate|super)::Tessera\b", strip_tests(f.read_text())):
             print(f"tessera-core: {f.relative_to(ROOT)} imports the facade (Tessera) back up")
             bad += 1
+    # The server's HTTP side and its storage trait are backend-neutral: only the SQLite backend
+    # (server/src/storage/sqlite/) speaks rusqlite.
+    server = ROOT / "server/src"
+    neutral = [server / "routes", server / "storage/conformance", server / "storage/mod.rs",
+               server / "problem.rs", server / "guard.rs", server / "auth.rs", server / "push.rs"]
+    for place in neutral:
+        for f in sorted([place] if place.is_file() else place.rglob("*.rs")):
+            if re.search(r"\brusqlite\b", strip_tests(f.read_text())):
+                print(f"tessera-server: {f.relative_to(ROOT)} uses rusqlite (only storage/sqlite may)")
+                bad += 1
     return 1 if bad else 0
 
 

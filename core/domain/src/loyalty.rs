@@ -327,6 +327,16 @@ pub fn reversal_for(
     share(already_returned_cents.saturating_add(returned_cents)) - share(already_returned_cents)
 }
 
+/// A birthday as `MM-DD`: a month and a day that exist in some year (29 February too).
+pub fn month_day(s: &str) -> Option<(i8, i8)> {
+    let (m, d) = s.split_once('-')?;
+    if m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (m, d): (i8, i8) = (m.parse().ok()?, d.parse().ok()?);
+    jiff::civil::Date::new(2024, m, d).ok().map(|_| (m, d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

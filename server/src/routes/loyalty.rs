@@ -246,7 +246,7 @@ pub async fn set_birthday(
     ApiJson(body): ApiJson<Birthday>,
 ) -> Result<StatusCode, ApiError> {
     if let Some(b) = &body.birthday
-        && crate::storage::rules::month_day(b).is_none()
+        && tessera_domain::loyalty::month_day(b).is_none()
     {
         return Err(ApiError::validation("birthday: MM-DD, a day that exists"));
     }

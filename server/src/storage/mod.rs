@@ -3,10 +3,6 @@
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
-mod coupons;
-mod loyalty;
-mod privacy;
-pub mod rules;
 pub mod sqlite;
 
 // The SQLite backend's business transactions call it; it is SQLite's, not the trait's.
@@ -35,6 +31,14 @@ pub enum StorageError {
     Conflict(String),
     #[error("storage failure: {0}")]
     Backend(String),
+}
+
+/// What an ingestion did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    /// Events new to the server (a repeated id counts once).
+    pub accepted: u32,
+    pub rewards_paid: u32,
 }
 
 /// Why a storage operation refused a request, in the domain's terms: the routes turn it into a
@@ -307,7 +311,7 @@ pub trait Storage: Send + Sync + 'static {
         member_id: String,
         events: Vec<RuleEvent>,
         now_ms: i64,
-    ) -> Result<Option<Result<rules::Ingested, Refusal>>, StorageError>;
+    ) -> Result<Option<Result<Ingested, Refusal>>, StorageError>;
     /// Offline redemptions that lost to an earlier one, newest first.
     async fn redemption_conflicts(
         &self,

@@ -13,7 +13,7 @@ impl SqliteStorage {
         audience: CampaignAudience,
     ) -> Result<CampaignTargets, StorageError> {
         self.read(move |c| {
-            let consenting = crate::storage::privacy::audience(
+            let consenting = crate::storage::sqlite::privacy::audience(
                 c,
                 tessera_domain::consent::Purpose::MarketingOffers,
                 tessera_domain::consent::Channel::Push,
@@ -24,7 +24,7 @@ impl SqliteStorage {
                     .prepare_cached("SELECT tier, segments FROM member WHERE id = ?1")?
                     .query_row([&member], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 let segments: Vec<String> = serde_json::from_str(&segments).unwrap_or_default();
-                let interests = crate::storage::privacy::preferences(c, &member)?.interests;
+                let interests = crate::storage::sqlite::privacy::preferences(c, &member)?.interests;
                 let fits = (audience.tiers.is_empty() || audience.tiers.contains(&tier))
                     && (audience.segments.is_empty()
                         || audience.segments.iter().any(|s| segments.contains(s)))

@@ -146,14 +146,16 @@ impl SqliteStorage {
                 [&member_id],
                 |r| r.get(0),
             )?;
-            let consents = crate::storage::privacy::consent_records(c, &member_id)?;
+            let consents = crate::storage::sqlite::privacy::consent_records(c, &member_id)?;
             let now = jiff::Timestamp::now().as_millisecond();
-            let wallet = crate::storage::coupons::wallet(c, &member_id, now)?;
-            let (points, tier_progress) = crate::storage::loyalty::view(c, &member_id, now)?;
+            let wallet = crate::storage::sqlite::coupons::wallet(c, &member_id, now)?;
+            let (points, tier_progress) =
+                crate::storage::sqlite::loyalty::view(c, &member_id, now)?;
             // The tier as reviewed now (a hold may have ended since the last write).
             let tier = tier_progress.as_ref().map_or(tier, |p| p.tier.clone());
-            let preferences = crate::storage::privacy::preferences(c, &member_id)?;
-            let rules = crate::storage::rules::view(c, &member_id, &preferences.timezone, now)?;
+            let preferences = crate::storage::sqlite::privacy::preferences(c, &member_id)?;
+            let rules =
+                crate::storage::sqlite::rules::view(c, &member_id, &preferences.timezone, now)?;
             Ok(MemberState {
                 member_id,
                 card_number,
@@ -354,7 +356,7 @@ pub(super) fn apply(
                 json(attributes)?,
                 now_ms
             ])?;
-            crate::storage::rules::settle(
+            crate::storage::sqlite::rules::settle(
                 tx,
                 member_id,
                 &[RuleEventKind::of_activity(*kind)],
@@ -381,26 +383,32 @@ pub(super) fn apply(
             }
         }
         Mutation::RecordConsent { record } => {
-            if let Err(problem) = crate::storage::privacy::insert_consent(tx, record, now_ms)? {
+            if let Err(problem) =
+                crate::storage::sqlite::privacy::insert_consent(tx, record, now_ms)?
+            {
                 return Ok(Err(problem.into()));
             }
         }
         Mutation::SetPreferences { changes } => {
-            crate::storage::privacy::set_preferences(tx, member_id, changes)?;
+            crate::storage::sqlite::privacy::set_preferences(tx, member_id, changes)?;
         }
         Mutation::TrackEvent { event } => {
-            if let Err(problem) = crate::storage::privacy::track(tx, member_id, event, now_ms)? {
+            if let Err(problem) =
+                crate::storage::sqlite::privacy::track(tx, member_id, event, now_ms)?
+            {
                 return Ok(Err(problem));
             }
         }
         Mutation::ClipOffer { offer_id } => {
-            if let Err(problem) = crate::storage::coupons::clip(tx, member_id, offer_id, now_ms)? {
+            if let Err(problem) =
+                crate::storage::sqlite::coupons::clip(tx, member_id, offer_id, now_ms)?
+            {
                 return Ok(Err(problem));
             }
         }
         Mutation::BuyReward { offer_id } => {
             if let Err(problem) =
-                crate::storage::loyalty::buy_reward(tx, member_id, offer_id, now_ms)?
+                crate::storage::sqlite::loyalty::buy_reward(tx, member_id, offer_id, now_ms)?
             {
                 return Ok(Err(problem));
             }
@@ -413,10 +421,12 @@ pub(super) fn apply(
             let at = tessera_domain::catalog::parse_instant("joined_at", joined_at)
                 .map_or(now_ms, |t| t.as_millisecond())
                 .clamp(now_ms - tessera_domain::api::OFFLINE_WINDOW_MS, now_ms);
-            if let Err(problem) = crate::storage::rules::join(tx, member_id, challenge_id, at)? {
+            if let Err(problem) =
+                crate::storage::sqlite::rules::join(tx, member_id, challenge_id, at)?
+            {
                 return Ok(Err(problem));
             }
-            crate::storage::rules::settle(tx, member_id, &[], now_ms)?;
+            crate::storage::sqlite::rules::settle(tx, member_id, &[], now_ms)?;
         }
         Mutation::SetPushToken {
             device_id,

@@ -27,7 +27,11 @@ use super::{
 
 mod campaigns;
 mod catalog;
+mod coupons;
+mod loyalty;
 mod members;
+mod privacy;
+mod rules;
 mod tills;
 
 use catalog::*;
@@ -296,7 +300,7 @@ impl Storage for SqliteStorage {
             if exists.is_none() {
                 return Ok(None);
             }
-            let stored = crate::storage::privacy::insert_consent(tx, &record, now_ms)?;
+            let stored = crate::storage::sqlite::privacy::insert_consent(tx, &record, now_ms)?;
             if stored.is_ok() {
                 crate::storage::touch_member(tx, &record.member_id)?;
             }
@@ -317,7 +321,7 @@ impl Storage for SqliteStorage {
                 .optional()?;
             match exists {
                 None => Ok(None),
-                Some(_) => Ok(Some(crate::storage::privacy::consent_records(
+                Some(_) => Ok(Some(crate::storage::sqlite::privacy::consent_records(
                     c, &member_id,
                 )?)),
             }
@@ -330,7 +334,7 @@ impl Storage for SqliteStorage {
         purpose: Purpose,
         channel: Channel,
     ) -> Result<Vec<String>, StorageError> {
-        self.read(move |c| crate::storage::privacy::audience(c, purpose, channel))
+        self.read(move |c| crate::storage::sqlite::privacy::audience(c, purpose, channel))
             .await
     }
 
@@ -344,7 +348,7 @@ impl Storage for SqliteStorage {
             Err(StorageError::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        self.read(move |c| crate::storage::privacy::export(c, state, now_ms).map(Some))
+        self.read(move |c| crate::storage::sqlite::privacy::export(c, state, now_ms).map(Some))
             .await
     }
 
@@ -354,8 +358,10 @@ impl Storage for SqliteStorage {
         now_ms: i64,
         requested_by: String,
     ) -> Result<Option<ErasureReceipt>, StorageError> {
-        self.write(move |tx| crate::storage::privacy::erase(tx, &member_id, now_ms, &requested_by))
-            .await
+        self.write(move |tx| {
+            crate::storage::sqlite::privacy::erase(tx, &member_id, now_ms, &requested_by)
+        })
+        .await
     }
 
     async fn set_segments(
@@ -441,7 +447,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError> {
-        self.read(crate::storage::loyalty::rules).await
+        self.read(crate::storage::sqlite::loyalty::rules).await
     }
 
     async fn put_loyalty_rules(
@@ -451,11 +457,11 @@ impl Storage for SqliteStorage {
     ) -> Result<bool, StorageError> {
         self.write(move |tx| {
             if let Some(w) = &rules.web_coupon
-                && crate::storage::coupons::live_offer(tx, &w.offer_id, now_ms)?.is_none()
+                && crate::storage::sqlite::coupons::live_offer(tx, &w.offer_id, now_ms)?.is_none()
             {
                 return Ok(false);
             }
-            crate::storage::loyalty::put_rules(tx, &rules, now_ms)?;
+            crate::storage::sqlite::loyalty::put_rules(tx, &rules, now_ms)?;
             Ok(true)
         })
         .await
@@ -471,7 +477,7 @@ impl Storage for SqliteStorage {
             if !member_exists(tx, &member_id)? {
                 return Ok(None);
             }
-            crate::storage::loyalty::adjust(
+            crate::storage::sqlite::loyalty::adjust(
                 tx,
                 &member_id,
                 adjustment.points,
@@ -489,7 +495,7 @@ impl Storage for SqliteStorage {
         birthday: Option<String>,
     ) -> Result<bool, StorageError> {
         self.write(move |tx| {
-            crate::storage::rules::set_birthday(tx, &member_id, birthday.as_deref())
+            crate::storage::sqlite::rules::set_birthday(tx, &member_id, birthday.as_deref())
         })
         .await
     }
@@ -501,7 +507,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError> {
-        self.read(crate::storage::rules::rule_set).await
+        self.read(crate::storage::sqlite::rules::rule_set).await
     }
 
     async fn ingest_rule_events(
@@ -509,12 +515,12 @@ impl Storage for SqliteStorage {
         member_id: String,
         events: Vec<RuleEvent>,
         now_ms: i64,
-    ) -> Result<Option<Result<crate::storage::rules::Ingested, super::Refusal>>, StorageError> {
+    ) -> Result<Option<Result<crate::storage::Ingested, super::Refusal>>, StorageError> {
         self.write(move |tx| {
             if !member_exists(tx, &member_id)? {
                 return Ok(None);
             }
-            crate::storage::rules::ingest(tx, &member_id, &events, now_ms).map(Some)
+            crate::storage::sqlite::rules::ingest(tx, &member_id, &events, now_ms).map(Some)
         })
         .await
     }

@@ -13,8 +13,8 @@ impl SqliteStorage {
         now_ms: i64,
     ) -> Result<Vec<tessera_domain::coupon::CouponKey>, StorageError> {
         self.write(move |tx| {
-            crate::storage::coupons::signing_key(tx, now_ms)?;
-            crate::storage::coupons::public_keys(tx)
+            crate::storage::sqlite::coupons::signing_key(tx, now_ms)?;
+            crate::storage::sqlite::coupons::public_keys(tx)
         })
         .await
     }
@@ -23,7 +23,7 @@ impl SqliteStorage {
         &self,
         store_id: String,
     ) -> Result<Option<tessera_domain::eligibility::ShopFacts>, StorageError> {
-        self.read(move |c| crate::storage::coupons::shop(c, &store_id))
+        self.read(move |c| crate::storage::sqlite::coupons::shop(c, &store_id))
             .await
     }
 
@@ -34,7 +34,7 @@ impl SqliteStorage {
         now_ms: i64,
     ) -> Result<Option<String>, StorageError> {
         self.write(move |tx| {
-            crate::storage::coupons::register_till(tx, &store_id, &token_hash, now_ms)
+            crate::storage::sqlite::coupons::register_till(tx, &store_id, &token_hash, now_ms)
         })
         .await
     }
@@ -43,7 +43,7 @@ impl SqliteStorage {
         &self,
         token_hash: String,
     ) -> Result<Option<(String, String)>, StorageError> {
-        self.read(move |c| crate::storage::coupons::till_by_token(c, &token_hash))
+        self.read(move |c| crate::storage::sqlite::coupons::till_by_token(c, &token_hash))
             .await
     }
 
@@ -70,19 +70,21 @@ impl SqliteStorage {
                     receipt,
                     offline_at_ms,
                 } => {
-                    let at = crate::storage::coupons::RedeemAt {
+                    let at = crate::storage::sqlite::coupons::RedeemAt {
                         till_id: &till.till_id,
                         store_id: &till.store_id,
                         shop,
                         receipt,
                         offline_at_ms: *offline_at_ms,
                     };
-                    reply(crate::storage::coupons::redeem(tx, &at, claims, now_ms)?)
+                    reply(crate::storage::sqlite::coupons::redeem(
+                        tx, &at, claims, now_ms,
+                    )?)
                 }
                 TillOp::Purchase {
                     request,
                     occurred_ms,
-                } => reply(crate::storage::loyalty::purchase(
+                } => reply(crate::storage::sqlite::loyalty::purchase(
                     tx,
                     &till.till_id,
                     &till.store_id,
@@ -90,7 +92,7 @@ impl SqliteStorage {
                     *occurred_ms,
                     now_ms,
                 )?),
-                TillOp::Void { receipt, at_ms } => reply(crate::storage::loyalty::void(
+                TillOp::Void { receipt, at_ms } => reply(crate::storage::sqlite::loyalty::void(
                     tx,
                     &till.till_id,
                     &till.store_id,
@@ -98,7 +100,7 @@ impl SqliteStorage {
                     *at_ms,
                     now_ms,
                 )?),
-                TillOp::Return { request } => reply(crate::storage::loyalty::return_goods(
+                TillOp::Return { request } => reply(crate::storage::sqlite::loyalty::return_goods(
                     tx,
                     &till.store_id,
                     request,
@@ -113,7 +115,7 @@ impl SqliteStorage {
         &self,
         limit: u32,
     ) -> Result<Vec<RedemptionConflict>, StorageError> {
-        self.read(move |c| crate::storage::coupons::conflicts(c, limit))
+        self.read(move |c| crate::storage::sqlite::coupons::conflicts(c, limit))
             .await
     }
 }

@@ -7,7 +7,7 @@ use tessera_domain::api::{PointsEntry, PointsExpiry, PointsKind, PointsView, Pro
 use tessera_domain::loyalty::{TierProgress, plan_burn};
 
 use super::*;
-use crate::storage::coupons::{Origin, issue};
+use crate::storage::sqlite::coupons::{Origin, issue};
 use crate::storage::{StorageError, touch_member};
 use tessera_domain::eligibility::OfferTerms;
 use tessera_domain::rfc3339_ms as rfc3339;
@@ -19,7 +19,7 @@ pub(crate) fn buy_reward(
     offer_id: &str,
     now_ms: i64,
 ) -> Result<Result<(), Problem>, StorageError> {
-    let offer = crate::storage::coupons::offer(tx, offer_id)?;
+    let offer = crate::storage::sqlite::coupons::offer(tx, offer_id)?;
     let Some((offer, cost)) = offer.and_then(|o| o.points_cost.map(|c| (o, c))) else {
         return Ok(Err(problem(
             422,
@@ -29,7 +29,7 @@ pub(crate) fn buy_reward(
         )));
     };
     let terms = OfferTerms::of(&offer).map_err(|e| StorageError::Backend(e.to_string()))?;
-    let member = crate::storage::coupons::MemberFacts::read(tx, member_id, &offer)?;
+    let member = crate::storage::sqlite::coupons::MemberFacts::read(tx, member_id, &offer)?;
     if let Err(refusal) =
         tessera_domain::eligibility::check_purchase(&terms.terms(), &member.holder(), now_ms)
     {

@@ -132,15 +132,7 @@ pub(crate) fn is_birthday(
     Ok(date.month() == month && date.day() == day)
 }
 
-/// `MM-DD` as a month and a day that exist in some year.
-pub fn month_day(s: &str) -> Option<(i8, i8)> {
-    let (m, d) = s.split_once('-')?;
-    if m.len() != 2 || d.len() != 2 {
-        return None;
-    }
-    let (m, d): (i8, i8) = (m.parse().ok()?, d.parse().ok()?);
-    jiff::civil::Date::new(2024, m, d).ok().map(|_| (m, d))
-}
+use tessera_domain::loyalty::month_day;
 
 /// Set or clear the member's birthday; `false` for an unknown member.
 pub(crate) fn set_birthday(
@@ -351,13 +343,7 @@ pub(crate) fn join(
     Ok(Ok(()))
 }
 
-/// What an ingestion did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ingested {
-    /// Events new to the server (a repeated id counts once).
-    pub accepted: u32,
-    pub rewards_paid: u32,
-}
+use crate::storage::Ingested;
 
 /// Record events the programme's systems report for a member (idempotent per event id), then
 /// evaluate.

@@ -73,7 +73,9 @@ mod tests {
     fn db() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
         c.pragma_update(None, "foreign_keys", "ON").unwrap();
-        super::super::sqlite::MIGRATIONS.to_latest(&mut c).unwrap();
+        crate::storage::sqlite::MIGRATIONS
+            .to_latest(&mut c)
+            .unwrap();
         c.execute(
             "INSERT INTO member (id, card_number, holder_name, member_since, tier, created_at)
              VALUES ('m1', '4006381333931', 'Chloé', '2026-01-01', 'Member', ?1)",

@@ -9,7 +9,7 @@ use tessera_domain::api::{
 use tessera_domain::loyalty::{WEB_STORE, reversal_for};
 
 use super::*;
-use crate::storage::coupons::{Origin, issue, live_offer};
+use crate::storage::sqlite::coupons::{Origin, issue, live_offer};
 use crate::storage::{StorageError, touch_member};
 use tessera_domain::rfc3339_ms as rfc3339;
 
@@ -66,10 +66,10 @@ pub(crate) fn purchase(
             req.total_cents,
             occurred_ms,
         );
-        points = crate::storage::rules::earning(tx, &rules)?.points(
+        points = crate::storage::sqlite::rules::earning(tx, &rules)?.points(
             &purchase,
             rules.multiplier(tier),
-            crate::storage::rules::is_birthday(tx, m, occurred_ms)?,
+            crate::storage::sqlite::rules::is_birthday(tx, m, occurred_ms)?,
         );
         if points > 0 {
             credit(
@@ -120,7 +120,7 @@ pub(crate) fn purchase(
     if let Some(m) = &member_id {
         // Challenges count the purchase and the visit (and may pay points or a coupon at once).
         use tessera_domain::rules::RuleEventKind::{Purchase, StoreVisit};
-        crate::storage::rules::settle(tx, m, &[Purchase, StoreVisit], now_ms)?;
+        crate::storage::sqlite::rules::settle(tx, m, &[Purchase, StoreVisit], now_ms)?;
         balance = member_balance(tx, m)?;
     }
     Ok(Ok(PurchaseReceipt {
