@@ -512,6 +512,63 @@ proptest! {
     }
 }
 
+/// The server pays in the member's calendar: two reviews 11 hours apart, on 31 October at 23:30
+/// UTC and 1 November at 10:30 UTC, are both in November in Paris (UTC+1 then) and in Tokyo, but
+/// in two months in UTC; a "two this month" challenge is paid in Paris and Tokyo only, and the
+/// phone shows what the server paid. (The property test compares two users of the same engine;
+/// this holds the server to the member's zone on a case whose answer is known.)
+#[test]
+fn the_server_pays_in_the_members_calendar_not_utcs() {
+    let rules = json!({"version": 1, "challenges": [{
+        "id": "two-reviews", "title": "Two reviews this month", "badge": "critic",
+        "window": {"type": "calendar_month"},
+        "goal": {"type": "count", "target": 2, "filter": {"kinds": ["review_posted"]}},
+        "reward": {"type": "badge"}}]});
+    let review = |id: &str, at: &str| RuleEvent {
+        event_id: id.into(),
+        kind: RuleEventKind::ReviewPosted,
+        at_ms: at.parse::<jiff::Timestamp>().unwrap().as_millisecond(),
+        store_id: None,
+        channel: None,
+        amount_cents: 0,
+        lines: Vec::new(),
+    };
+    let events = [
+        review("rv-1", "2026-10-31T23:30:00Z"),
+        review("rv-2", "2026-11-01T10:30:00Z"),
+    ];
+    for (zone, paid) in [("Europe/Paris", true), ("Asia/Tokyo", true), ("UTC", false)] {
+        let server = Server::start();
+        put_rules(&server, &rules);
+        let dir = tempfile::tempdir().unwrap();
+        let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+        phone.enrol(&server.url(), "Zoé", device()).unwrap();
+        let prefs = Preferences {
+            timezone: zone.into(),
+            ..phone.preferences().unwrap()
+        };
+        phone.set_preferences(&prefs).unwrap();
+        phone.sync().unwrap();
+        let member = phone.sync_status().unwrap().member_id.unwrap();
+        let path = format!("/admin/v1/members/{member}/rule-events");
+        let (s, b) = admin(
+            reqwest::Method::POST,
+            &server,
+            &path,
+            json!({"events": events}),
+        );
+        assert_eq!(s, 200, "{b}");
+        phone.sync().unwrap();
+        let badges = member_state(&phone).badges;
+        assert_eq!(badges.len(), usize::from(paid), "{zone}: {badges:?}");
+        assert_eq!(
+            phone.challenges().unwrap().badges.len(),
+            usize::from(paid),
+            "{zone}"
+        );
+    }
+}
+
 #[test]
 fn earning_rules_in_the_rule_set_price_purchases_with_bonuses_and_birthdays() {
     let server = Server::start();
