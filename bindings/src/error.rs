@@ -219,9 +219,9 @@ pub enum TillError {
     /// The server cannot be used: never reached for the keys, another protocol, a bad token.
     #[error("network: {problem}")]
     Network { problem: SyncError },
-    /// The journal file failed (see `StorageError`).
+    /// The till's journal (its own SQLite file) failed: a storage failure like any other.
     #[error("journal: {problem}")]
-    Journal { problem: StorageError },
+    Storage { problem: StorageError },
 }
 
 impl From<tessera_till::TillError> for TillError {
@@ -240,7 +240,7 @@ impl From<tessera_till::TillError> for TillError {
             },
             E::InvalidInput { field, reason } => TillError::InvalidInput { field, reason },
             E::Network(e) => TillError::Network { problem: e.into() },
-            E::Journal(problem) => TillError::Journal { problem },
+            E::Journal(problem) => TillError::Storage { problem },
         }
     }
 }

@@ -3137,9 +3137,9 @@ enum TillError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Network(problem: SyncError
     )
     /**
-     * The journal file failed (see `StorageError`).
+     * The till's journal (its own SQLite file) failed: a storage failure like any other.
      */
-    case Journal(problem: StorageError
+    case Storage(problem: StorageError
     )
 
     
@@ -3185,7 +3185,7 @@ public struct FfiConverterTypeTillError: FfiConverterRustBuffer {
         case 4: return .Network(
             problem: try FfiConverterTypeSyncError.read(from: &buf)
             )
-        case 5: return .Journal(
+        case 5: return .Storage(
             problem: try FfiConverterTypeStorageError.read(from: &buf)
             )
 
@@ -3223,7 +3223,7 @@ public struct FfiConverterTypeTillError: FfiConverterRustBuffer {
             FfiConverterTypeSyncError.write(problem, into: &buf)
             
         
-        case let .Journal(problem):
+        case let .Storage(problem):
             writeInt(&buf, Int32(5))
             FfiConverterTypeStorageError.write(problem, into: &buf)
             

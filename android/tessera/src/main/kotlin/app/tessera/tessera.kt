@@ -5420,9 +5420,9 @@ sealed class TillException: kotlin.Exception() {
     }
     
     /**
-     * The journal file failed (see `StorageError`).
+     * The till's journal (its own SQLite file) failed: a storage failure like any other.
      */
-    class Journal(
+    class Storage(
         
         val `problem`: StorageException
         ) : TillException() {
@@ -5464,7 +5464,7 @@ public object FfiConverterTypeTillError : FfiConverterRustBuffer<TillException> 
             4 -> TillException.Network(
                 FfiConverterTypeSyncError.read(buf),
                 )
-            5 -> TillException.Journal(
+            5 -> TillException.Storage(
                 FfiConverterTypeStorageError.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -5496,7 +5496,7 @@ public object FfiConverterTypeTillError : FfiConverterRustBuffer<TillException> 
                 4UL
                 + FfiConverterTypeSyncError.allocationSize(value.`problem`)
             )
-            is TillException.Journal -> (
+            is TillException.Storage -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterTypeStorageError.allocationSize(value.`problem`)
@@ -5529,7 +5529,7 @@ public object FfiConverterTypeTillError : FfiConverterRustBuffer<TillException> 
                 FfiConverterTypeSyncError.write(value.`problem`, buf)
                 Unit
             }
-            is TillException.Journal -> {
+            is TillException.Storage -> {
                 buf.putInt(5)
                 FfiConverterTypeStorageError.write(value.`problem`, buf)
                 Unit
