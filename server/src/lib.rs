@@ -559,4 +559,3 @@ impl Drop for RunningServer {
         self.shutdown();
     }
 }
-pub use rusqlite;

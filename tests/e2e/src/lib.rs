@@ -141,7 +141,7 @@ pub fn own_status_kib(field: &str) -> Option<u64> {
 }
 
 /// For tests that read or damage the phone's database file directly.
-pub use tessera_server::rusqlite;
+pub use rusqlite;
 
 /// A chain-sized catalog for benches: `stores` stores and `offers` offers, made by repeating the
 /// seed's real stores and offers under new ids (`st-g0000001`…), stores spread a few hundred
