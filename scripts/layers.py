@@ -22,7 +22,9 @@ CRATES = {
 
 
 def strip_tests(text: str) -> str:
-    i = text.find("#[cfg(test)]\nmod tests")
+    """The text without its inline test module (`#[cfg(test)] mod tests { … }`, last in a file);
+    a `mod tests;` declaration keeps what follows it."""
+    i = text.find("#[cfg(test)]\nmod tests {")
     return text if i < 0 else text[:i]
 
 

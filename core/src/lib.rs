@@ -128,33 +128,6 @@ impl Tessera {
         self.db.close();
     }
 
-    // ----- the services -----
-
-    pub fn cards(&self) -> &card::Cards {
-        &self.cards
-    }
-    pub fn activity_service(&self) -> &activity::Activity {
-        &self.activity
-    }
-    pub fn wallet_service(&self) -> &wallet::Wallet {
-        &self.wallet
-    }
-    pub fn consent(&self) -> &privacy::Consent {
-        &self.consent
-    }
-    pub fn offers_service(&self) -> &nearby::Offers {
-        &self.offers
-    }
-    pub fn challenges_service(&self) -> &challenges::Challenges {
-        &self.challenges
-    }
-    pub fn push_service(&self) -> &push::Push {
-        &self.push
-    }
-    pub fn sync_service(&self) -> &sync::SyncService {
-        &self.sync
-    }
-
     // ----- the card -----
 
     pub fn program(&self) -> Result<Option<Program>> {
