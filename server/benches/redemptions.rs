@@ -10,6 +10,7 @@ mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tessera_server::service::Services;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tessera_domain::api::{CouponState, Mutation};

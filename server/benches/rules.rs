@@ -13,6 +13,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tessera_server::service::Services;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;

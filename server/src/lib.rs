@@ -14,11 +14,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod guard;
 pub mod problem;
 pub mod push;
 pub mod routes;
 pub mod seed;
+pub mod service;
 pub mod storage;
 
 use std::net::SocketAddr;

@@ -422,30 +422,157 @@ pub fn body_hash(body: &[u8]) -> String {
         .collect()
 }
 
-/// The problem document for a storage refusal: the one place the storage's domain refusals
-/// become HTTP (routes, and the answers stored under idempotency keys).
+/// The problem document for a refusal of the programme's rules: the one place they become HTTP
+/// (routes, and the answers stored under idempotency keys).
 impl From<crate::storage::Refusal> for Problem {
     fn from(r: crate::storage::Refusal) -> Self {
         use crate::storage::Refusal as R;
+        use tessera_domain::rfc3339_ms;
+        let p = |status: u16, code: &str, title: &str, detail: String| {
+            Problem::new(status, code, title, Some(detail))
+        };
         match r {
-            R::ConsentRecordReused { .. } => Problem::new(
+            R::ConsentRecordReused { .. } => p(
                 422,
                 codes::RECORD_ID_REUSED,
                 "This record id holds another record",
-                Some("consent records are never changed: make a new record".into()),
+                "consent records are never changed: make a new record".into(),
             ),
-            R::Points(e) => Problem::new(
+            R::Points(e) => p(
                 422,
                 codes::INSUFFICIENT_POINTS,
                 "The balance cannot go below zero",
-                Some(e.to_string()),
+                e.to_string(),
             ),
-            R::EventInFuture { event_id } => Problem::new(
+            R::EventInFuture { event_id } => p(
                 422,
                 codes::EVENT_IN_FUTURE,
                 "Event in the future",
-                Some(format!("event {event_id} is later than the server's clock")),
+                format!("event {event_id} is later than the server's clock"),
+            ),
+            R::UnknownStore { store_id } => p(
+                422,
+                codes::UNKNOWN_STORE,
+                "Unknown store",
+                format!("there is no store {store_id}"),
+            ),
+            R::UnknownOffer => p(
+                422,
+                codes::UNKNOWN_OFFER,
+                "This offer cannot be clipped",
+                "there is no such offer".into(),
+            ),
+            R::NotAReward => p(
+                422,
+                codes::UNKNOWN_OFFER,
+                "This reward cannot be bought",
+                "no such reward".into(),
+            ),
+            R::Offer(refusal) => Problem::offer_refused(&refusal),
+            R::RewardUnaffordable(e) => p(
+                422,
+                codes::INSUFFICIENT_POINTS,
+                "Not enough points",
+                e.to_string(),
+            ),
+            R::ConsentRequired => Problem::new(
+                422,
+                codes::CONSENT_REQUIRED,
+                "The member has not consented to analytics",
+                None,
+            ),
+            R::UnknownChallenge { challenge_id } => p(
+                422,
+                codes::UNKNOWN_CHALLENGE,
+                "Unknown challenge",
+                format!("the programme has no challenge {challenge_id}"),
+            ),
+            R::ReceiptReused { purchase_id } => p(
+                409,
+                codes::RECEIPT_REUSED,
+                "Another purchase has this receipt in this shop",
+                purchase_id,
+            ),
+            R::UnknownCard => p(
+                422,
+                codes::UNKNOWN_CARD,
+                "No member has this card",
+                "unknown card number".into(),
+            ),
+            R::NothingToVoid { receipt } => p(
+                404,
+                codes::NOTHING_TO_VOID,
+                "Nothing to void under this receipt in this shop",
+                receipt,
+            ),
+            R::VoidWindowClosed {
+                recorded_ms,
+                window_minutes,
+            } => p(
+                422,
+                codes::VOID_WINDOW_CLOSED,
+                "Too late to void",
+                format!(
+                    "recorded at {}; voids are accepted for {window_minutes} minutes",
+                    rfc3339_ms(recorded_ms)
+                ),
+            ),
+            R::NoPurchase { store_id, receipt } => p(
+                404,
+                codes::RETURN_REFUSED,
+                "No purchase under this receipt",
+                format!(
+                    "no purchase under receipt {receipt} at {store_id} (never recorded there, or voided)"
+                ),
+            ),
+            R::OverRefund { refundable_cents } => p(
+                422,
+                codes::RETURN_REFUSED,
+                "More refunded than the purchase is still worth",
+                format!("{refundable_cents} cents can still be refunded"),
+            ),
+            R::RedemptionConflict { store_id, at_ms } => p(
+                409,
+                codes::REDEMPTION_CONFLICT,
+                "Redeemed offline after another redemption: recorded as a conflict",
+                format!("{store_id} {}", rfc3339_ms(at_ms)),
+            ),
+            R::AlreadyRedeemed { store_id, at_ms } => p(
+                409,
+                codes::ALREADY_REDEEMED,
+                "This coupon was redeemed already",
+                format!("{store_id} {}", rfc3339_ms(at_ms)),
+            ),
+            R::CouponRevoked => p(
+                422,
+                codes::COUPON_REFUSED,
+                "This coupon was revoked",
+                "revoked".into(),
+            ),
+            R::UnknownCoupon => p(
+                422,
+                codes::COUPON_REFUSED,
+                "This coupon is not known to the server",
+                "unknown coupon".into(),
             ),
         }
     }
+}
+
+/// The answer stored under an idempotency key for what a business operation decided: 200 and
+/// its JSON, or the refusal's problem document.
+pub fn answer_of<T: serde::Serialize>(
+    outcome: Result<T, crate::storage::Refusal>,
+) -> Result<crate::storage::StoredAnswer, StorageError> {
+    let (status, body) = match outcome {
+        Ok(body) => (200, serde_json::to_string(&body)),
+        Err(refusal) => {
+            let problem = Problem::from(refusal);
+            (problem.status, serde_json::to_string(&problem))
+        }
+    };
+    Ok(crate::storage::StoredAnswer {
+        status,
+        body: body.map_err(|e| StorageError::Backend(e.to_string()))?,
+    })
 }

@@ -5,6 +5,7 @@ use tessera_core::Tessera;
 use tessera_core::consent::{Channel, ConsentText, Decision, Purpose};
 use tessera_core::preferences::{NotificationRequest, NotificationVerdict, Preferences};
 use tessera_core::privacy::ConsentChoice;
+use tessera_server::service::Services;
 use tessera_server::storage::Storage;
 
 use super::*;

@@ -1,6 +1,7 @@
 //! The wallet and the till: clip, redeem once, offline, points and rewards.
 
 use std::time::Instant;
+use tessera_server::service::Services;
 
 use anyhow::Result;
 use tessera_core::Tessera;

@@ -1,5 +1,6 @@
 //! The admin API (operator token): the programme, stores, offers, whole catalogs, audits.
 
+use crate::service::Services;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;

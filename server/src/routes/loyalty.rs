@@ -1,6 +1,7 @@
 //! The operator's side of points and tiers: the rules, corrections, and the redemption
 //! conflicts offline tills left for review.
 
+use crate::service::Services;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

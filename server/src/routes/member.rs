@@ -1,5 +1,6 @@
 //! The member API: enrol, refresh, state, catalog feed, mutations.
 
+use crate::service::Services;
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::extract::State;

@@ -1,5 +1,6 @@
 //! Coupons at the till: the public keys tills verify with, and redemption exactly once.
 
+use crate::service::Services;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;

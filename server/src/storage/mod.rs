@@ -1,25 +1,21 @@
 //! Where the server keeps its data, behind one trait so that a PostgreSQL backend can be added
 //! without touching the handlers. [`sqlite::SqliteStorage`] is the embedded default.
 
-#[cfg(any(test, feature = "conformance"))]
-pub mod conformance;
+pub mod repo;
 pub mod sqlite;
 
-// The SQLite backend's business transactions call it; it is SQLite's, not the trait's.
-pub(crate) use sqlite::touch_member;
+pub use repo::Repo;
 
 use async_trait::async_trait;
 #[allow(unused_imports)]
 use tessera_domain::api::MutationResponse;
 use tessera_domain::api::{
-    CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
-    PointsAdjustment, PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest,
+    CampaignReport, PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest,
 };
 use tessera_domain::catalog::{Catalog, Offer, Store};
 use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
 use tessera_domain::coupon::CouponClaims;
-use tessera_domain::loyalty::LoyaltyRules;
-use tessera_domain::rules::{RuleEvent, RuleSet};
+use tessera_domain::rules::RuleSet;
 use tessera_domain::{MemberCard, Program};
 
 /// Failures of the storage layer, whatever the backend. Handlers turn them into problem documents.
@@ -41,19 +37,67 @@ pub struct Ingested {
     pub rewards_paid: u32,
 }
 
-/// Why a storage operation refused a request, in the domain's terms: the routes turn it into a
-/// problem document (`problem.rs`), the storage never speaks HTTP here.
+/// Why the programme's rules refused a request, in the domain's terms: the routes turn it into a
+/// problem document (`problem.rs`, also for the answers stored under idempotency keys); no
+/// business rule speaks HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// A consent record id already holds another record (records are never changed).
     #[error("consent record {record_id} holds another record")]
     ConsentRecordReused { record_id: String },
-    /// The points balance cannot go below zero.
+    /// An operator's correction would take the balance below zero.
     #[error(transparent)]
-    Points(#[from] tessera_domain::loyalty::PointsError),
+    Points(tessera_domain::loyalty::PointsError),
     /// An event later than the server's clock allows.
     #[error("event {event_id} is later than the server's clock")]
     EventInFuture { event_id: String },
+    #[error("there is no store {store_id}")]
+    UnknownStore { store_id: String },
+    /// A clip of an offer the catalog does not have.
+    #[error("there is no such offer")]
+    UnknownOffer,
+    /// A purchase with points of an offer that is not a reward.
+    #[error("no such reward")]
+    NotAReward,
+    /// A rule of the offer (tier, segment, limit, dates, shop, channel, …).
+    #[error(transparent)]
+    Offer(tessera_domain::eligibility::Refusal),
+    /// Not enough points for a reward.
+    #[error(transparent)]
+    RewardUnaffordable(tessera_domain::loyalty::PointsError),
+    /// Analytics without the member's consent.
+    #[error("the member has not consented to analytics")]
+    ConsentRequired,
+    #[error("the programme has no challenge {challenge_id}")]
+    UnknownChallenge { challenge_id: String },
+    /// Another purchase has this receipt in this shop.
+    #[error("receipt used by {purchase_id}")]
+    ReceiptReused { purchase_id: String },
+    #[error("unknown card number")]
+    UnknownCard,
+    #[error("nothing to void under {receipt}")]
+    NothingToVoid { receipt: String },
+    /// The oldest thing under the receipt was recorded before the void window.
+    #[error("too late to void")]
+    VoidWindowClosed {
+        recorded_ms: i64,
+        window_minutes: u32,
+    },
+    /// A return of a purchase the shop has not recorded (or that was voided).
+    #[error("no purchase under receipt {receipt} at {store_id}")]
+    NoPurchase { store_id: String, receipt: String },
+    #[error("{refundable_cents} cents can still be refunded")]
+    OverRefund { refundable_cents: i64 },
+    /// Redeemed before, online.
+    #[error("redeemed at {store_id}")]
+    AlreadyRedeemed { store_id: String, at_ms: i64 },
+    /// Redeemed offline after another redemption: recorded as a conflict.
+    #[error("redeemed at {store_id} before")]
+    RedemptionConflict { store_id: String, at_ms: i64 },
+    #[error("revoked")]
+    CouponRevoked,
+    #[error("unknown coupon")]
+    UnknownCoupon,
 }
 
 /// The device behind a valid access token.
@@ -141,8 +185,31 @@ impl EntityKind {
 /// One page of the catalog feed.
 pub type FeedPage = Vec<FeedItem>;
 
+/// A business transaction: run with a repository over one transaction, it says whether to
+/// commit. A backend runs it exactly once, on a thread that may block.
+pub type Job = Box<dyn FnOnce(&mut dyn Repo) -> Result<Finish, StorageError> + Send>;
+
+/// A read job: run over a consistent read-only view.
+pub type ReadJob = Box<dyn FnOnce(&mut dyn Repo) -> Result<(), StorageError> + Send>;
+
+/// How a [`Job`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Commit,
+    /// Undo everything the job wrote (a business refusal).
+    Rollback,
+}
+
+/// The server's data, whatever the backend: a few plain reads and writes, and
+/// [`Storage::transaction`], in which the business rules (the `service` module) run over the
+/// backend's [`Repo`].
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
+    /// Run `job` in one write transaction (serialised with every other write to the member's
+    /// rows; on SQLite, with every other write) and commit if it says so. An error rolls back.
+    async fn transaction(&self, job: Job) -> Result<(), StorageError>;
+    /// Run `job` over a consistent read-only view (it must not write).
+    async fn snapshot(&self, job: ReadJob) -> Result<(), StorageError>;
     async fn program(&self) -> Result<Option<Program>, StorageError>;
     async fn put_program(&self, program: Program) -> Result<(), StorageError>;
     async fn put_store(&self, store: Store) -> Result<(), StorageError>;
@@ -161,8 +228,6 @@ pub trait Storage: Send + Sync + 'static {
     /// Changes with a sequence above `after`, at most `limit`, and the latest sequence.
     async fn feed(&self, after: i64, limit: u32) -> Result<(FeedPage, i64), StorageError>;
     async fn latest_sequence(&self) -> Result<i64, StorageError>;
-
-    async fn enrol(&self, enrolment: NewEnrolment) -> Result<(), StorageError>;
     async fn lookup_access(&self, hash: String, now_ms: i64) -> Result<TokenLookup, StorageError>;
     /// Swap a live refresh token for new tokens; `None` if it is unknown or expired.
     async fn refresh(
@@ -171,28 +236,10 @@ pub trait Storage: Send + Sync + 'static {
         now_ms: i64,
         new: TokenHashes,
     ) -> Result<Option<DeviceAuth>, StorageError>;
-    async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError>;
-    /// Apply `mutation` once per `(member, key)`: look the key up, apply and store the answer in
-    /// one transaction.
-    async fn apply_mutation(
-        &self,
-        member_id: String,
-        key: String,
-        body_hash: String,
-        mutation: Mutation,
-        now_ms: i64,
-    ) -> Result<MutationOutcome, StorageError>;
     /// Changes whenever the member's state (`GET /v1/me`) changes.
     async fn member_version(&self, member_id: String) -> Result<i64, StorageError>;
     /// Forget idempotency keys first seen before `before_ms`. Returns how many.
     async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError>;
-    /// A consent record made by staff on the member's behalf (`record.member_id`): stored and
-    /// returned, or refused; `None` if there is no such member.
-    async fn staff_consent(
-        &self,
-        record: ConsentRecord,
-        now_ms: i64,
-    ) -> Result<Option<Result<ConsentRecord, Refusal>>, StorageError>;
     /// The member's consent ledger, oldest first; `None` if there is no such member.
     async fn consent_history(
         &self,
@@ -204,32 +251,12 @@ pub trait Storage: Send + Sync + 'static {
         purpose: Purpose,
         channel: Channel,
     ) -> Result<Vec<String>, StorageError>;
-    /// Everything held about the member; `None` if there is no such member.
-    async fn export(
-        &self,
-        member_id: String,
-        now_ms: i64,
-    ) -> Result<Option<MemberExport>, StorageError>;
-    /// Erase the member (consent records detached and kept, the rest deleted); `None` if there
-    /// is no such member.
-    async fn erase(
-        &self,
-        member_id: String,
-        now_ms: i64,
-        requested_by: String,
-    ) -> Result<Option<ErasureReceipt>, StorageError>;
     /// Replace the member's segments; `None` if there is no such member.
     async fn set_segments(
         &self,
         member_id: String,
         segments: Vec<String>,
     ) -> Result<Option<()>, StorageError>;
-    /// The devices to push a campaign to: members who consented to offers by push and match the
-    /// audience, with their push tokens; and how many matching members have none.
-    async fn campaign_targets(
-        &self,
-        audience: CampaignAudience,
-    ) -> Result<CampaignTargets, StorageError>;
     /// Claim a campaign id before sending anything: false if it was used already.
     async fn reserve_campaign(
         &self,
@@ -245,11 +272,6 @@ pub trait Storage: Send + Sync + 'static {
         outcomes: Vec<Result<(), String>>,
         now_ms: i64,
     ) -> Result<CampaignReport, StorageError>;
-    /// The public keys tills verify coupons with (a signing key is made on first use).
-    async fn coupon_keys(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<tessera_domain::coupon::CouponKey>, StorageError>;
     /// A shop as the offer rules see it (tags, time zone); `None` if there is no such shop.
     async fn shop(
         &self,
@@ -267,51 +289,10 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         token_hash: String,
     ) -> Result<Option<(String, String)>, StorageError>;
-    /// Apply a till's request once per till idempotency key: look the key up, apply (redeem with
-    /// one conditional UPDATE, record a purchase, void, return) and store the answer, in one
-    /// transaction.
-    async fn apply_till_op(
-        &self,
-        till: TillAuth,
-        key: String,
-        body_hash: String,
-        op: TillOp,
-        now_ms: i64,
-    ) -> Result<MutationOutcome, StorageError>;
-    /// The programme's points and tier rules.
-    async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError>;
-    /// Replace them; `false` if the web coupon's offer does not exist.
-    async fn put_loyalty_rules(
-        &self,
-        rules: LoyaltyRules,
-        now_ms: i64,
-    ) -> Result<bool, StorageError>;
-    /// An operator's correction: the new balance, or why not; `None` if there is no such member.
-    async fn adjust_points(
-        &self,
-        member_id: String,
-        adjustment: PointsAdjustment,
-        now_ms: i64,
-    ) -> Result<Option<Result<u64, Refusal>>, StorageError>;
-    /// Set or clear a member's birthday (`MM-DD`, checked by the caller); `false` for an unknown
-    /// member.
-    async fn set_birthday(
-        &self,
-        member_id: String,
-        birthday: Option<String>,
-    ) -> Result<bool, StorageError>;
     /// Replace the programme's challenges (sent to phones with the catalog feed).
     async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError>;
     /// The programme's challenges, if any were put.
     async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError>;
-    /// Record events the programme's systems report for a member and evaluate; `None` for an
-    /// unknown member.
-    async fn ingest_rule_events(
-        &self,
-        member_id: String,
-        events: Vec<RuleEvent>,
-        now_ms: i64,
-    ) -> Result<Option<Result<Ingested, Refusal>>, StorageError>;
     /// Offline redemptions that lost to an earlier one, newest first.
     async fn redemption_conflicts(
         &self,
@@ -388,4 +369,61 @@ pub struct CatalogCounts {
     pub stores: u64,
     pub offers: u64,
     pub deleted: u64,
+}
+
+/// Run `f` in one write transaction on `storage`, committed if `f` succeeds.
+pub async fn write<S: Storage + ?Sized, T: Send + 'static>(
+    storage: &S,
+    f: impl FnOnce(&mut dyn Repo) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    match write_unless(storage, move |repo| {
+        f(repo).map(Ok::<T, std::convert::Infallible>)
+    })
+    .await?
+    {
+        Ok(v) => Ok(v),
+        Err(never) => match never {},
+    }
+}
+
+/// Run `f` in one write transaction on `storage`: committed if it returns `Ok(Ok(_))`; an
+/// `Ok(Err(refusal))` rolls back everything `f` wrote and is returned.
+pub async fn write_unless<S: Storage + ?Sized, T: Send + 'static, E: Send + 'static>(
+    storage: &S,
+    f: impl FnOnce(&mut dyn Repo) -> Result<Result<T, E>, StorageError> + Send + 'static,
+) -> Result<Result<T, E>, StorageError> {
+    let (send, mut answer) = tokio::sync::oneshot::channel();
+    storage
+        .transaction(Box::new(move |repo| {
+            let out = f(repo)?;
+            let finish = if out.is_ok() {
+                Finish::Commit
+            } else {
+                Finish::Rollback
+            };
+            // The receiver waits below; it cannot be gone.
+            let _ = send.send(out);
+            Ok(finish)
+        }))
+        .await?;
+    answer
+        .try_recv()
+        .map_err(|_| StorageError::Backend("the transaction did not run its job".into()))
+}
+
+/// Run `f` over a read-only view of `storage`.
+pub async fn read<S: Storage + ?Sized, T: Send + 'static>(
+    storage: &S,
+    f: impl FnOnce(&mut dyn Repo) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    let (send, mut answer) = tokio::sync::oneshot::channel();
+    storage
+        .snapshot(Box::new(move |repo| {
+            let _ = send.send(f(repo)?);
+            Ok(())
+        }))
+        .await?;
+    answer
+        .try_recv()
+        .map_err(|_| StorageError::Backend("the read did not run its job".into()))
 }

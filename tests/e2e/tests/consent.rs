@@ -3,6 +3,7 @@
 //! export and erasure: `privacy.rs`).
 
 use std::collections::BTreeMap;
+use tessera_server::service::Services;
 
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -12,7 +13,6 @@ use tessera_core::preferences::{NotificationRequest, NotificationVerdict, Prefer
 use tessera_e2e::consent::*;
 use tessera_e2e::rusqlite::Connection;
 use tessera_e2e::{ADMIN_TOKEN, Server};
-use tessera_server::storage::Storage;
 
 /// What each feature does when it runs, observed through the API that gates it.
 fn feature_runs(t: &Tessera, feature: Feature) -> bool {

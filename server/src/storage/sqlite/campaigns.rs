@@ -1,74 +1,14 @@
-//! Push campaigns in the embedded database: who they reach, their reservation and their report.
+//! Push campaigns in the embedded database: their reservation and their report (who they reach
+//! is the `service` module's).
 
 use rusqlite::params;
-use tessera_domain::api::{CampaignAudience, CampaignReport, PushProvider};
+use tessera_domain::api::CampaignReport;
 
-use super::{CampaignTargets, PushTarget, StorageError};
+use super::{CampaignTargets, StorageError};
 
 use super::*;
 
 impl SqliteStorage {
-    pub(super) async fn campaign_targets(
-        &self,
-        audience: CampaignAudience,
-    ) -> Result<CampaignTargets, StorageError> {
-        self.read(move |c| {
-            let consenting = crate::storage::sqlite::privacy::audience(
-                c,
-                tessera_domain::consent::Purpose::MarketingOffers,
-                tessera_domain::consent::Channel::Push,
-            )?;
-            let mut targets = CampaignTargets::default();
-            for member in consenting {
-                let (tier, segments): (String, String) = c
-                    .prepare_cached("SELECT tier, segments FROM member WHERE id = ?1")?
-                    .query_row([&member], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                let segments: Vec<String> = serde_json::from_str(&segments).unwrap_or_default();
-                let interests = crate::storage::sqlite::privacy::preferences(c, &member)?.interests;
-                let fits = (audience.tiers.is_empty() || audience.tiers.contains(&tier))
-                    && (audience.segments.is_empty()
-                        || audience.segments.iter().any(|s| segments.contains(s)))
-                    && (audience.categories.is_empty()
-                        || interests.is_empty()
-                        || audience.categories.iter().any(|k| interests.contains(k)));
-                if !fits {
-                    continue;
-                }
-                targets.members += 1;
-                let devices = c
-                    .prepare_cached(
-                        "SELECT device_id, provider, token FROM push_token WHERE member_id = ?1
-                         ORDER BY device_id",
-                    )?
-                    .query_map([&member], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                if devices.is_empty() {
-                    targets.without_device += 1;
-                }
-                for (device_id, provider, token) in devices {
-                    targets.devices.push(PushTarget {
-                        member_id: member.clone(),
-                        device_id,
-                        provider: if provider == "apns" {
-                            PushProvider::Apns
-                        } else {
-                            PushProvider::Fcm
-                        },
-                        token,
-                    });
-                }
-            }
-            Ok(targets)
-        })
-        .await
-    }
-
     pub(super) async fn reserve_campaign(
         &self,
         campaign_id: String,

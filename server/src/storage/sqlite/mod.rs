@@ -10,42 +10,27 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use tessera_domain::Program;
-use tessera_domain::api::{
-    CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
-    PointsAdjustment, RedemptionConflict,
-};
+use tessera_domain::api::{CampaignReport, RedemptionConflict};
 use tessera_domain::catalog::{Catalog, Offer, Store};
 use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
-use tessera_domain::loyalty::LoyaltyRules;
-use tessera_domain::rules::{RuleEvent, RuleSet};
+use tessera_domain::rules::RuleSet;
 
+use super::repo::Challenges;
 use super::{
-    CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, ImportError,
-    MutationOutcome, NewEnrolment, PushTarget, Storage, StorageError, StoredAnswer, TillAuth,
-    TillOp, TokenHashes, TokenLookup,
+    CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, Finish,
+    ImportError, Job, ReadJob, Storage, StorageError, TokenHashes, TokenLookup,
 };
 
 mod campaigns;
 mod catalog;
-mod coupons;
-mod loyalty;
 mod members;
-mod privacy;
-mod rules;
+mod repo;
 mod tills;
+
+pub(crate) use repo::SqliteRepo;
 
 use catalog::*;
 use members::*;
-
-/// The member's state (`GET /v1/me`) changed: bump its version so that the next sync fetches it.
-pub(crate) fn touch_member(
-    tx: &rusqlite::Transaction<'_>,
-    member_id: &str,
-) -> Result<(), StorageError> {
-    tx.prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
-        .execute([member_id])?;
-    Ok(())
-}
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
@@ -61,7 +46,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema_5_loyalty.sql")),
     M::up(include_str!("../schema_6_rules.sql")),
 ];
-pub(super) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
+pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
 
 #[derive(Debug, Clone)]
@@ -201,6 +186,35 @@ impl SqliteStorage {
 
 #[async_trait]
 impl Storage for SqliteStorage {
+    async fn transaction(&self, job: Job) -> Result<(), StorageError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+            // IMMEDIATE: the write lock is taken at once, so an idempotency claim or a
+            // redemption never reads a row another writer is about to change.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if job(&mut SqliteRepo { c: &tx })? == Finish::Commit {
+                tx.commit()?;
+            }
+            // Otherwise dropping the transaction rolls it back.
+            Ok(())
+        })
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))?
+    }
+
+    async fn snapshot(&self, job: ReadJob) -> Result<(), StorageError> {
+        self.read(move |c| {
+            // One read transaction: every statement of the job sees the same commit.
+            let tx = c.unchecked_transaction()?;
+            job(&mut SqliteRepo { c: &tx })
+        })
+        .await
+    }
+
     async fn program(&self) -> Result<Option<Program>, StorageError> {
         SqliteStorage::program(self).await
     }
@@ -244,10 +258,6 @@ impl Storage for SqliteStorage {
         SqliteStorage::latest_sequence(self).await
     }
 
-    async fn enrol(&self, e: NewEnrolment) -> Result<(), StorageError> {
-        SqliteStorage::enrol(self, e).await
-    }
-
     async fn lookup_access(&self, hash: String, now_ms: i64) -> Result<TokenLookup, StorageError> {
         SqliteStorage::lookup_access(self, hash, now_ms).await
     }
@@ -261,52 +271,12 @@ impl Storage for SqliteStorage {
         SqliteStorage::refresh(self, refresh_hash, now_ms, new).await
     }
 
-    async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError> {
-        SqliteStorage::member_state(self, member_id).await
-    }
-
-    async fn apply_mutation(
-        &self,
-        member_id: String,
-        key: String,
-        body_hash: String,
-        mutation: Mutation,
-        now_ms: i64,
-    ) -> Result<MutationOutcome, StorageError> {
-        SqliteStorage::apply_mutation(self, member_id, key, body_hash, mutation, now_ms).await
-    }
-
     async fn member_version(&self, member_id: String) -> Result<i64, StorageError> {
         SqliteStorage::member_version(self, member_id).await
     }
 
     async fn purge_keys(&self, before_ms: i64) -> Result<u64, StorageError> {
         SqliteStorage::purge_keys(self, before_ms).await
-    }
-
-    async fn staff_consent(
-        &self,
-        record: ConsentRecord,
-        now_ms: i64,
-    ) -> Result<Option<Result<ConsentRecord, super::Refusal>>, StorageError> {
-        self.write(move |tx| {
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM member WHERE id = ?1",
-                    [&record.member_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if exists.is_none() {
-                return Ok(None);
-            }
-            let stored = crate::storage::sqlite::privacy::insert_consent(tx, &record, now_ms)?;
-            if stored.is_ok() {
-                crate::storage::touch_member(tx, &record.member_id)?;
-            }
-            Ok(Some(stored))
-        })
-        .await
     }
 
     async fn consent_history(
@@ -321,9 +291,7 @@ impl Storage for SqliteStorage {
                 .optional()?;
             match exists {
                 None => Ok(None),
-                Some(_) => Ok(Some(crate::storage::sqlite::privacy::consent_records(
-                    c, &member_id,
-                )?)),
+                Some(_) => Ok(Some(repo::consent_records(c, &member_id)?)),
             }
         })
         .await
@@ -334,34 +302,8 @@ impl Storage for SqliteStorage {
         purpose: Purpose,
         channel: Channel,
     ) -> Result<Vec<String>, StorageError> {
-        self.read(move |c| crate::storage::sqlite::privacy::audience(c, purpose, channel))
+        self.read(move |c| repo::audience(c, purpose, channel))
             .await
-    }
-
-    async fn export(
-        &self,
-        member_id: String,
-        now_ms: i64,
-    ) -> Result<Option<MemberExport>, StorageError> {
-        let state = match self.member_state(member_id).await {
-            Ok(state) => state,
-            Err(StorageError::NotFound) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        self.read(move |c| crate::storage::sqlite::privacy::export(c, state, now_ms).map(Some))
-            .await
-    }
-
-    async fn erase(
-        &self,
-        member_id: String,
-        now_ms: i64,
-        requested_by: String,
-    ) -> Result<Option<ErasureReceipt>, StorageError> {
-        self.write(move |tx| {
-            crate::storage::sqlite::privacy::erase(tx, &member_id, now_ms, &requested_by)
-        })
-        .await
     }
 
     async fn set_segments(
@@ -377,13 +319,6 @@ impl Storage for SqliteStorage {
             Ok((n == 1).then_some(()))
         })
         .await
-    }
-
-    async fn campaign_targets(
-        &self,
-        audience: CampaignAudience,
-    ) -> Result<CampaignTargets, StorageError> {
-        SqliteStorage::campaign_targets(self, audience).await
     }
 
     async fn reserve_campaign(
@@ -403,13 +338,6 @@ impl Storage for SqliteStorage {
         now_ms: i64,
     ) -> Result<CampaignReport, StorageError> {
         SqliteStorage::record_campaign(self, campaign_id, targets, outcomes, now_ms).await
-    }
-
-    async fn coupon_keys(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<tessera_domain::coupon::CouponKey>, StorageError> {
-        SqliteStorage::coupon_keys(self, now_ms).await
     }
 
     async fn shop(
@@ -435,71 +363,6 @@ impl Storage for SqliteStorage {
         SqliteStorage::till_by_token(self, token_hash).await
     }
 
-    async fn apply_till_op(
-        &self,
-        till: TillAuth,
-        key: String,
-        body_hash: String,
-        op: TillOp,
-        now_ms: i64,
-    ) -> Result<MutationOutcome, StorageError> {
-        SqliteStorage::apply_till_op(self, till, key, body_hash, op, now_ms).await
-    }
-
-    async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError> {
-        self.read(crate::storage::sqlite::loyalty::rules).await
-    }
-
-    async fn put_loyalty_rules(
-        &self,
-        rules: LoyaltyRules,
-        now_ms: i64,
-    ) -> Result<bool, StorageError> {
-        self.write(move |tx| {
-            if let Some(w) = &rules.web_coupon
-                && crate::storage::sqlite::coupons::live_offer(tx, &w.offer_id, now_ms)?.is_none()
-            {
-                return Ok(false);
-            }
-            crate::storage::sqlite::loyalty::put_rules(tx, &rules, now_ms)?;
-            Ok(true)
-        })
-        .await
-    }
-
-    async fn adjust_points(
-        &self,
-        member_id: String,
-        adjustment: PointsAdjustment,
-        now_ms: i64,
-    ) -> Result<Option<Result<u64, super::Refusal>>, StorageError> {
-        self.write(move |tx| {
-            if !member_exists(tx, &member_id)? {
-                return Ok(None);
-            }
-            crate::storage::sqlite::loyalty::adjust(
-                tx,
-                &member_id,
-                adjustment.points,
-                &adjustment.reason,
-                now_ms,
-            )
-            .map(Some)
-        })
-        .await
-    }
-
-    async fn set_birthday(
-        &self,
-        member_id: String,
-        birthday: Option<String>,
-    ) -> Result<bool, StorageError> {
-        self.write(move |tx| {
-            crate::storage::sqlite::rules::set_birthday(tx, &member_id, birthday.as_deref())
-        })
-        .await
-    }
-
     async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError> {
         let data = json(&rules)?;
         self.write(move |tx| put_entity(tx, EntityKind::Rules, "rules", Some(&data)))
@@ -507,22 +370,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError> {
-        self.read(crate::storage::sqlite::rules::rule_set).await
-    }
-
-    async fn ingest_rule_events(
-        &self,
-        member_id: String,
-        events: Vec<RuleEvent>,
-        now_ms: i64,
-    ) -> Result<Option<Result<crate::storage::Ingested, super::Refusal>>, StorageError> {
-        self.write(move |tx| {
-            if !member_exists(tx, &member_id)? {
-                return Ok(None);
-            }
-            crate::storage::sqlite::rules::ingest(tx, &member_id, &events, now_ms).map(Some)
-        })
-        .await
+        self.read(|c| SqliteRepo { c }.rule_set()).await
     }
 
     async fn redemption_conflicts(

@@ -1,30 +1,35 @@
-//! Tills in the embedded database: coupon keys, shops, registration, and a till's requests
-//! under their idempotency keys.
+//! Tills in the embedded database: shops as the offer rules see them, registration, token
+//! lookup, and the redemption conflicts for the merchant.
 
-use tessera_domain::api::{Problem, RedemptionConflict};
-
-use super::{MutationOutcome, StorageError, StoredAnswer, TillAuth, TillOp};
+use rusqlite::{OptionalExtension, params};
+use tessera_domain::api::RedemptionConflict;
+use tessera_domain::eligibility::ShopFacts;
+use tessera_domain::rfc3339_ms as rfc3339;
 
 use super::*;
 
 impl SqliteStorage {
-    pub(super) async fn coupon_keys(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<tessera_domain::coupon::CouponKey>, StorageError> {
-        self.write(move |tx| {
-            crate::storage::sqlite::coupons::signing_key(tx, now_ms)?;
-            crate::storage::sqlite::coupons::public_keys(tx)
+    pub(super) async fn shop(&self, store_id: String) -> Result<Option<ShopFacts>, StorageError> {
+        self.read(move |c| {
+            let data: Option<String> = c
+                .prepare_cached(
+                    "SELECT data FROM catalog_entity
+                     WHERE kind = 'store' AND id = ?1 AND data IS NOT NULL",
+                )?
+                .query_row([store_id], |r| r.get(0))
+                .optional()?;
+            let Some(data) = data else {
+                return Ok(None);
+            };
+            let store: Store =
+                serde_json::from_str(&data).map_err(|e| StorageError::Backend(e.to_string()))?;
+            Ok(Some(ShopFacts {
+                store_id: store.id,
+                tags: store.tags,
+                timezone: store.timezone,
+            }))
         })
         .await
-    }
-
-    pub(super) async fn shop(
-        &self,
-        store_id: String,
-    ) -> Result<Option<tessera_domain::eligibility::ShopFacts>, StorageError> {
-        self.read(move |c| crate::storage::sqlite::coupons::shop(c, &store_id))
-            .await
     }
 
     pub(super) async fn register_till(
@@ -34,7 +39,16 @@ impl SqliteStorage {
         now_ms: i64,
     ) -> Result<Option<String>, StorageError> {
         self.write(move |tx| {
-            crate::storage::sqlite::coupons::register_till(tx, &store_id, &token_hash, now_ms)
+            // The web checkout redeems web coupons through the same path, as the shop `web`.
+            if store_id != tessera_domain::loyalty::WEB_STORE && !store_exists(tx, &store_id)? {
+                return Ok(None);
+            }
+            let till_id = format!("till-{}", uuid::Uuid::new_v4().simple());
+            tx.execute(
+                "INSERT INTO till (id, store_id, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![till_id, store_id, token_hash, now_ms],
+            )?;
+            Ok(Some(till_id))
         })
         .await
     }
@@ -43,79 +57,49 @@ impl SqliteStorage {
         &self,
         token_hash: String,
     ) -> Result<Option<(String, String)>, StorageError> {
-        self.read(move |c| crate::storage::sqlite::coupons::till_by_token(c, &token_hash))
-            .await
-    }
-
-    pub(super) async fn apply_till_op(
-        &self,
-        till: TillAuth,
-        key: String,
-        body_hash: String,
-        op: TillOp,
-        now_ms: i64,
-    ) -> Result<MutationOutcome, StorageError> {
-        fn reply<T: serde::Serialize>(r: Result<T, Problem>) -> Result<StoredAnswer, StorageError> {
-            match r {
-                Ok(body) => answer(200, &body),
-                Err(problem) => answer(problem.status, &problem),
-            }
-        }
-        self.write(move |tx| {
-            let owner = format!("till:{}", till.till_id);
-            once_per_key(tx, &owner, &key, &body_hash, now_ms, |tx| match &op {
-                TillOp::Redeem {
-                    claims,
-                    shop,
-                    receipt,
-                    offline_at_ms,
-                } => {
-                    let at = crate::storage::sqlite::coupons::RedeemAt {
-                        till_id: &till.till_id,
-                        store_id: &till.store_id,
-                        shop,
-                        receipt,
-                        offline_at_ms: *offline_at_ms,
-                    };
-                    reply(crate::storage::sqlite::coupons::redeem(
-                        tx, &at, claims, now_ms,
-                    )?)
-                }
-                TillOp::Purchase {
-                    request,
-                    occurred_ms,
-                } => reply(crate::storage::sqlite::loyalty::purchase(
-                    tx,
-                    &till.till_id,
-                    &till.store_id,
-                    request,
-                    *occurred_ms,
-                    now_ms,
-                )?),
-                TillOp::Void { receipt, at_ms } => reply(crate::storage::sqlite::loyalty::void(
-                    tx,
-                    &till.till_id,
-                    &till.store_id,
-                    receipt,
-                    *at_ms,
-                    now_ms,
-                )?),
-                TillOp::Return { request } => reply(crate::storage::sqlite::loyalty::return_goods(
-                    tx,
-                    &till.store_id,
-                    request,
-                    now_ms,
-                )?),
-            })
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT id, store_id FROM till WHERE token_hash = ?1")?
+                    .query_row([token_hash], |r| r.try_into())
+                    .optional()?,
+            )
         })
         .await
     }
 
+    /// Redemption conflicts for the merchant to review, newest first.
     pub(super) async fn redemption_conflicts(
         &self,
         limit: u32,
     ) -> Result<Vec<RedemptionConflict>, StorageError> {
-        self.read(move |c| crate::storage::sqlite::coupons::conflicts(c, limit))
-            .await
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.coupon_id, c.offer_id, c.redeemed_store, c.redeemed_till, c.redeemed_at,
+                        e.store_id, e.till_id, e.receipt, e.till_at, e.at
+                 FROM coupon_event e JOIN coupon c ON c.id = e.coupon_id
+                 WHERE e.kind = 'conflict' ORDER BY e.at DESC, e.id DESC LIMIT ?1",
+            )?;
+            let rows = stmt
+                .query_map([limit], |r| {
+                    Ok(RedemptionConflict {
+                        coupon_id: r.get(0)?,
+                        offer_id: r.get(1)?,
+                        winner_store_id: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        winner_till_id: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                        winner_at: r.get::<_, Option<i64>>(4)?.map(rfc3339).unwrap_or_default(),
+                        store_id: r.get(5)?,
+                        till_id: r.get(6)?,
+                        receipt: r.get(7)?,
+                        redeemed_offline_at: r
+                            .get::<_, Option<i64>>(8)?
+                            .map(rfc3339)
+                            .unwrap_or_default(),
+                        reported_at: rfc3339(r.get(9)?),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
     }
 }

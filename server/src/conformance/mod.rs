@@ -21,7 +21,8 @@ use serde_json::json;
 use tessera_domain::MemberCard;
 use tessera_domain::catalog::Catalog;
 
-use super::{MutationOutcome, NewEnrolment, Storage, StoredAnswer, TokenHashes};
+use crate::service::Services;
+use crate::storage::{MutationOutcome, NewEnrolment, Storage, StoredAnswer, TokenHashes};
 
 /// The suite's "now": 2026-09-21T14:13:20Z, inside every offer's dates.
 pub const NOW: i64 = 1_790_000_000_000;
@@ -54,7 +55,7 @@ macro_rules! storage_conformance {
             async fn $name() {
                 let storage: std::sync::Arc<dyn $crate::storage::Storage> =
                     std::sync::Arc::new($make);
-                $crate::storage::conformance::$name(storage).await;
+                $crate::conformance::$name(storage).await;
             }
         )*
     };

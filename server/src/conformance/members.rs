@@ -6,6 +6,7 @@ use tessera_domain::api::CampaignAudience;
 use tessera_domain::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 
 use super::{Backend, NOW, answer, body, enrol, event, mutate, seeded};
+use crate::service::Services;
 use crate::storage::{DeviceAuth, MutationOutcome, TokenHashes, TokenLookup};
 
 pub async fn enrolment_tokens_and_the_member_state(s: Backend) {

@@ -9,6 +9,7 @@ use tessera_domain::loyalty::LoyaltyRules;
 use tessera_domain::rules::{RuleEvent, RuleEventKind, RuleSet};
 
 use super::{Backend, NOW, answer, body, enrol, mutate, seeded};
+use crate::service::Services;
 use crate::storage::{MutationOutcome, TillAuth, TillOp};
 
 /// A till of `store`, registered under the token hash `t-<store>-<n>`.

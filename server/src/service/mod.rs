@@ -1,0 +1,302 @@
+//! The server's business rules, backend-neutral: enrolment, mutations, purchases, voids,
+//! returns, points and tiers, challenge rewards, coupons and their redemption, offline
+//! reconciliation, consent, erasure, campaigns. Each runs over the narrow
+//! [`Repo`](crate::storage::Repo) inside one transaction of any [`Storage`] backend, with the
+//! domain's code (`tessera_domain`) for every rule, and answers in domain terms (a
+//! [`Refusal`], never HTTP).
+//!
+//! [`Services`] is how the routes, the CLI and the tests call them: an extension of every
+//! [`Storage`], so `storage.apply_mutation(…)` runs the same rules on SQLite or any backend.
+
+mod campaigns;
+mod challenges;
+mod coupons;
+mod ledger;
+mod members;
+mod privacy;
+mod till;
+
+use async_trait::async_trait;
+use tessera_domain::api::{
+    CampaignAudience, ErasureReceipt, MemberExport, MemberState, Mutation, PointsAdjustment,
+};
+use tessera_domain::consent::ConsentRecord;
+use tessera_domain::coupon::CouponKey;
+use tessera_domain::loyalty::LoyaltyRules;
+use tessera_domain::rules::RuleEvent;
+
+use crate::storage::{
+    CampaignTargets, Ingested, MutationOutcome, NewEnrolment, Refusal, Storage, StorageError,
+    TillAuth, TillOp, read, write,
+};
+
+pub(crate) fn backend(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Backend(e.to_string())
+}
+
+pub(crate) fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn wall_clock_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// The business operations, on any [`Storage`].
+#[async_trait]
+pub trait Services {
+    /// Enrol a member and its first device; a conflict if no programme is set up.
+    async fn enrol(&self, enrolment: NewEnrolment) -> Result<(), StorageError>;
+    /// What `GET /v1/me` shows now.
+    async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError>;
+    /// Apply `mutation` once per `(member, key)`: look the key up, apply and store the answer in
+    /// one transaction.
+    async fn apply_mutation(
+        &self,
+        member_id: String,
+        key: String,
+        body_hash: String,
+        mutation: Mutation,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError>;
+    /// A consent record made by staff on the member's behalf (`record.member_id`): stored and
+    /// returned, or refused; `None` if there is no such member.
+    async fn staff_consent(
+        &self,
+        record: ConsentRecord,
+        now_ms: i64,
+    ) -> Result<Option<Result<ConsentRecord, Refusal>>, StorageError>;
+    /// Everything held about the member; `None` if there is no such member.
+    async fn export(
+        &self,
+        member_id: String,
+        now_ms: i64,
+    ) -> Result<Option<MemberExport>, StorageError>;
+    /// Erase the member (consent records detached and kept, the rest deleted); `None` if there
+    /// is no such member.
+    async fn erase(
+        &self,
+        member_id: String,
+        now_ms: i64,
+        requested_by: String,
+    ) -> Result<Option<ErasureReceipt>, StorageError>;
+    /// The devices to push a campaign to: members who consented to offers by push and match the
+    /// audience, with their push tokens; and how many matching members have none.
+    async fn campaign_targets(
+        &self,
+        audience: CampaignAudience,
+    ) -> Result<CampaignTargets, StorageError>;
+    /// The public keys tills verify coupons with (a signing key is made on first use).
+    async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError>;
+    /// Apply a till's request once per till idempotency key: look the key up, apply (redeem with
+    /// one conditional write, record a purchase, void, return) and store the answer, in one
+    /// transaction.
+    async fn apply_till_op(
+        &self,
+        till: TillAuth,
+        key: String,
+        body_hash: String,
+        op: TillOp,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError>;
+    /// The programme's points and tier rules.
+    async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError>;
+    /// Replace them; `false` if the web coupon's offer does not exist.
+    async fn put_loyalty_rules(
+        &self,
+        rules: LoyaltyRules,
+        now_ms: i64,
+    ) -> Result<bool, StorageError>;
+    /// An operator's correction: the new balance, or why not; `None` if there is no such member.
+    async fn adjust_points(
+        &self,
+        member_id: String,
+        adjustment: PointsAdjustment,
+        now_ms: i64,
+    ) -> Result<Option<Result<u64, Refusal>>, StorageError>;
+    /// Set or clear a member's birthday (`MM-DD`, checked by the caller); `false` for an unknown
+    /// member.
+    async fn set_birthday(
+        &self,
+        member_id: String,
+        birthday: Option<String>,
+    ) -> Result<bool, StorageError>;
+    /// Record events the programme's systems report for a member and evaluate; `None` for an
+    /// unknown member.
+    async fn ingest_rule_events(
+        &self,
+        member_id: String,
+        events: Vec<RuleEvent>,
+        now_ms: i64,
+    ) -> Result<Option<Result<Ingested, Refusal>>, StorageError>;
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> Services for S {
+    async fn enrol(&self, enrolment: NewEnrolment) -> Result<(), StorageError> {
+        write(self, move |repo| {
+            members::enrol(repo, &enrolment, wall_clock_ms())
+        })
+        .await
+    }
+
+    async fn member_state(&self, member_id: String) -> Result<MemberState, StorageError> {
+        read(self, move |repo| {
+            members::state(repo, &member_id, wall_clock_ms())
+        })
+        .await
+    }
+
+    async fn apply_mutation(
+        &self,
+        member_id: String,
+        key: String,
+        body_hash: String,
+        mutation: Mutation,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError> {
+        write(self, move |repo| {
+            members::apply_once(repo, &member_id, &key, &body_hash, &mutation, now_ms)
+        })
+        .await
+    }
+
+    async fn staff_consent(
+        &self,
+        record: ConsentRecord,
+        now_ms: i64,
+    ) -> Result<Option<Result<ConsentRecord, Refusal>>, StorageError> {
+        write(self, move |repo| {
+            privacy::staff_consent(repo, &record, now_ms)
+        })
+        .await
+    }
+
+    async fn export(
+        &self,
+        member_id: String,
+        now_ms: i64,
+    ) -> Result<Option<MemberExport>, StorageError> {
+        read(self, move |repo| {
+            if repo.member(&member_id)?.is_none() {
+                return Ok(None);
+            }
+            let state = members::state(repo, &member_id, wall_clock_ms())?;
+            privacy::export(repo, state, now_ms).map(Some)
+        })
+        .await
+    }
+
+    async fn erase(
+        &self,
+        member_id: String,
+        now_ms: i64,
+        requested_by: String,
+    ) -> Result<Option<ErasureReceipt>, StorageError> {
+        write(self, move |repo| {
+            privacy::erase(repo, &member_id, now_ms, &requested_by)
+        })
+        .await
+    }
+
+    async fn campaign_targets(
+        &self,
+        audience: CampaignAudience,
+    ) -> Result<CampaignTargets, StorageError> {
+        read(self, move |repo| campaigns::targets(repo, &audience)).await
+    }
+
+    async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError> {
+        write(self, move |repo| coupons::keys(repo, now_ms)).await
+    }
+
+    async fn apply_till_op(
+        &self,
+        till: TillAuth,
+        key: String,
+        body_hash: String,
+        op: TillOp,
+        now_ms: i64,
+    ) -> Result<MutationOutcome, StorageError> {
+        write(self, move |repo| {
+            let owner = format!("till:{}", till.till_id);
+            members::once_per_key(repo, &owner, &key, &body_hash, now_ms, |repo| {
+                till::apply(repo, &till, &op, now_ms)
+            })
+        })
+        .await
+    }
+
+    async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError> {
+        read(self, |repo| repo.loyalty_rules()).await
+    }
+
+    async fn put_loyalty_rules(
+        &self,
+        rules: LoyaltyRules,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        write(self, move |repo| {
+            if let Some(w) = &rules.web_coupon
+                && coupons::live_offer(repo, &w.offer_id, now_ms)?.is_none()
+            {
+                return Ok(false);
+            }
+            repo.put_loyalty_rules(&rules, now_ms)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn adjust_points(
+        &self,
+        member_id: String,
+        adjustment: PointsAdjustment,
+        now_ms: i64,
+    ) -> Result<Option<Result<u64, Refusal>>, StorageError> {
+        write(self, move |repo| {
+            if repo.member(&member_id)?.is_none() {
+                return Ok(None);
+            }
+            ledger::adjust(
+                repo,
+                &member_id,
+                adjustment.points,
+                &adjustment.reason,
+                now_ms,
+            )
+            .map(Some)
+        })
+        .await
+    }
+
+    async fn set_birthday(
+        &self,
+        member_id: String,
+        birthday: Option<String>,
+    ) -> Result<bool, StorageError> {
+        write(self, move |repo| {
+            repo.set_birthday(&member_id, birthday.as_deref())
+        })
+        .await
+    }
+
+    async fn ingest_rule_events(
+        &self,
+        member_id: String,
+        events: Vec<RuleEvent>,
+        now_ms: i64,
+    ) -> Result<Option<Result<Ingested, Refusal>>, StorageError> {
+        write(self, move |repo| {
+            if repo.member(&member_id)?.is_none() {
+                return Ok(None);
+            }
+            challenges::ingest(repo, &member_id, &events, now_ms).map(Some)
+        })
+        .await
+    }
+}

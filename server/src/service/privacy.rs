@@ -1,0 +1,152 @@
+//! Consent, preferences, analytics and the member's rights: the ledger's records (never
+//! changed), the gate they make, the member's export and erasure.
+
+use tessera_domain::api::{AnalyticsEvent, ErasureReceipt, MemberExport, MemberState};
+use tessera_domain::consent::{ConsentGate, ConsentRecord, Feature};
+use tessera_domain::preferences::{PreferenceChange, Preferences};
+use tessera_domain::rfc3339_ms as rfc3339;
+
+use super::backend;
+use crate::storage::repo::RepoResult;
+use crate::storage::{Refusal, Repo, StorageError};
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub(crate) fn gate(repo: &mut dyn Repo, member_id: &str) -> RepoResult<ConsentGate> {
+    Ok(ConsentGate::from_records(&repo.consent_records(member_id)?))
+}
+
+/// The member's preferences: the defaults, with each stored field applied.
+pub(crate) fn preferences(repo: &mut dyn Repo, member_id: &str) -> RepoResult<Preferences> {
+    let mut prefs = Preferences::default();
+    for (field, value) in repo.preference_values(member_id)? {
+        let json = format!(
+            r#"{{"field":{},"value":{value}}}"#,
+            serde_json::Value::String(field)
+        );
+        let change: PreferenceChange = serde_json::from_str(&json)
+            .map_err(|e| StorageError::Backend(format!("stored preference: {e}")))?;
+        change.apply(&mut prefs);
+    }
+    Ok(prefs)
+}
+
+/// Append `record`, stamped `recorded_at = now`. A repeat of the same record is a no-op (the
+/// stored one is returned); the same id with other content is refused.
+pub(crate) fn record_consent(
+    repo: &mut dyn Repo,
+    record: &ConsentRecord,
+    now_ms: i64,
+) -> RepoResult<Result<ConsentRecord, Refusal>> {
+    let mut body = record.clone();
+    body.recorded_at = None;
+    let body_hash = sha256(&serde_json::to_string(&body).map_err(backend)?);
+    if let Some((stored, hash)) = repo.consent_record(&record.record_id)? {
+        return Ok(if hash == body_hash {
+            Ok(stored)
+        } else {
+            Err(Refusal::ConsentRecordReused {
+                record_id: record.record_id.clone(),
+            })
+        });
+    }
+    let effective_ms = record
+        .effective_at
+        .parse::<jiff::Timestamp>()
+        .map_err(backend)?
+        .as_millisecond();
+    let mut stored = record.clone();
+    stored.recorded_at = Some(rfc3339(now_ms));
+    repo.insert_consent(&stored, effective_ms, &body_hash)?;
+    Ok(Ok(stored))
+}
+
+/// A record made by staff on the member's behalf; `None` if there is no such member.
+pub(crate) fn staff_consent(
+    repo: &mut dyn Repo,
+    record: &ConsentRecord,
+    now_ms: i64,
+) -> RepoResult<Option<Result<ConsentRecord, Refusal>>> {
+    if repo.member(&record.member_id)?.is_none() {
+        return Ok(None);
+    }
+    let stored = record_consent(repo, record, now_ms)?;
+    if stored.is_ok() {
+        repo.touch_member(&record.member_id)?;
+    }
+    Ok(Some(stored))
+}
+
+/// Apply changed preference fields in the server's order.
+pub(crate) fn set_preferences(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    changes: &[PreferenceChange],
+) -> RepoResult<()> {
+    for change in changes {
+        let value = serde_json::to_value(change)
+            .ok()
+            .and_then(|v| v.get("value").cloned())
+            .unwrap_or(serde_json::Value::Null);
+        repo.set_preference(member_id, change.field(), &value.to_string())?;
+    }
+    Ok(())
+}
+
+/// Store a usage event if the member's ledger allows analytics now.
+pub(crate) fn track(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    event: &AnalyticsEvent,
+    now_ms: i64,
+) -> RepoResult<Result<(), Refusal>> {
+    if !gate(repo, member_id)?.permits(Feature::Analytics) {
+        return Ok(Err(Refusal::ConsentRequired));
+    }
+    repo.insert_analytics(member_id, event, now_ms)?;
+    Ok(Ok(()))
+}
+
+/// Everything held about the member (`state` is what `GET /v1/me` shows).
+pub(crate) fn export(
+    repo: &mut dyn Repo,
+    state: MemberState,
+    now_ms: i64,
+) -> RepoResult<MemberExport> {
+    let member_id = state.member_id.clone();
+    let member = repo.member(&member_id)?.ok_or(StorageError::NotFound)?;
+    Ok(MemberExport {
+        generated_at: rfc3339(now_ms),
+        member_since: member.member_since,
+        devices: repo.devices(&member_id)?,
+        events: repo.activity(&member_id)?,
+        analytics: repo.analytics(&member_id)?,
+        member: state,
+    })
+}
+
+/// Erase the member: consent records are detached (each under its own random id, so they cannot
+/// be linked back or to each other), idempotency answers deleted, the member and everything
+/// hanging off it deleted; the merchant's records (coupons, purchases) kept, detached. `None`
+/// if there is no such member.
+pub(crate) fn erase(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    now_ms: i64,
+    requested_by: &str,
+) -> RepoResult<Option<ErasureReceipt>> {
+    if repo.member(member_id)?.is_none() {
+        return Ok(None);
+    }
+    let anonymised = repo.erase_member(member_id, now_ms, requested_by)?;
+    Ok(Some(ErasureReceipt {
+        erased_at: rfc3339(now_ms),
+        consent_records_anonymised: anonymised,
+    }))
+}

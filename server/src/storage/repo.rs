@@ -1,0 +1,387 @@
+//! The narrow repository a backend implements for the server's business rules
+//! (the `service` module): reads and writes of domain values inside one transaction, no rule of the
+//! programme. A backend runs the rules by handing a `&mut dyn Repo` over one transaction to a
+//! job ([`crate::storage::Storage::transaction`]); the same job runs on every backend.
+//!
+//! The trait is synchronous: a business transaction is a short sequence of indexed statements,
+//! run on a blocking thread inside the backend's transaction (SQLite's connections are blocking,
+//! and so is the `postgres` client a second backend would use). Methods take `&mut self`, as a
+//! PostgreSQL transaction's do. See ADR 0013.
+
+use std::collections::BTreeMap;
+
+use tessera_domain::api::{
+    ActivityEvent, AnalyticsEvent, DeviceExport, PointsKind, PurchaseLine, PushProvider,
+};
+use tessera_domain::catalog::Offer;
+use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
+use tessera_domain::coupon::CouponKey;
+use tessera_domain::loyalty::{Lot, LoyaltyRules};
+use tessera_domain::rules::{Badge, ChallengeJoin, RuleEvent, RuleReward, RuleSet};
+
+use super::{NewEnrolment, StorageError, StoredAnswer};
+
+pub type RepoResult<T> = Result<T, StorageError>;
+
+/// Everything a business transaction may read or write.
+pub trait Repo: Keys + Members + Ledger + Purchases + Coupons + Challenges + Privacy {}
+
+impl<T: Keys + Members + Ledger + Purchases + Coupons + Challenges + Privacy + ?Sized> Repo for T {}
+
+/// Idempotency keys: the claim, the stored answer.
+pub trait Keys {
+    /// Claim `(owner, key)` for a request with `body_hash`: false if it is claimed already (by a
+    /// committed request, or one in flight that this call waited for).
+    fn claim_key(
+        &mut self,
+        owner: &str,
+        key: &str,
+        body_hash: &str,
+        now_ms: i64,
+    ) -> RepoResult<bool>;
+    /// The body hash and answer stored under a claimed key.
+    fn stored_key(&mut self, owner: &str, key: &str) -> RepoResult<(String, StoredAnswer)>;
+    fn complete_key(&mut self, owner: &str, key: &str, answer: &StoredAnswer) -> RepoResult<()>;
+}
+
+/// A member as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub card_number: String,
+    pub holder_name: String,
+    pub member_since: String,
+    /// The tier's name as last reviewed.
+    pub tier: String,
+    /// When that tier was reached (0: since enrolment).
+    pub tier_since_ms: i64,
+    pub created_ms: i64,
+    pub segments: Vec<String>,
+    /// `MM-DD`.
+    pub birthday: Option<String>,
+}
+
+pub trait Members {
+    /// Whether a programme is set up (members can enrol).
+    fn program_exists(&mut self) -> RepoResult<bool>;
+    /// A new member and its first device.
+    fn insert_member(&mut self, enrolment: &NewEnrolment, now_ms: i64) -> RepoResult<()>;
+    fn member(&mut self, member_id: &str) -> RepoResult<Option<MemberRow>>;
+    fn member_by_card(&mut self, card_number: &str) -> RepoResult<Option<String>>;
+    /// The member's state (`GET /v1/me`) changed: a new version, so the next sync fetches it.
+    fn touch_member(&mut self, member_id: &str) -> RepoResult<()>;
+    /// Count one applied mutation (a new version too if it `changes_state`): the member's
+    /// mutation sequence, `None` for an unknown member.
+    fn count_mutation(&mut self, member_id: &str, changes_state: bool) -> RepoResult<Option<u64>>;
+    fn set_tier(&mut self, member_id: &str, tier: &str, since_ms: i64) -> RepoResult<()>;
+    /// `false` for an unknown member.
+    fn set_birthday(&mut self, member_id: &str, birthday: Option<&str>) -> RepoResult<bool>;
+    fn store_exists(&mut self, store_id: &str) -> RepoResult<bool>;
+    fn favourites(&mut self, member_id: &str) -> RepoResult<Vec<String>>;
+    fn set_favourite(&mut self, member_id: &str, store_id: &str, on: bool) -> RepoResult<()>;
+    fn insert_activity(
+        &mut self,
+        member_id: &str,
+        event: &ActivityEvent,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    /// The member's activity events, oldest first.
+    fn activity(&mut self, member_id: &str) -> RepoResult<Vec<ActivityEvent>>;
+    fn activity_count(&mut self, member_id: &str) -> RepoResult<u64>;
+    /// Register `device_id`'s push token, if the device is the member's.
+    fn set_push_token(
+        &mut self,
+        member_id: &str,
+        device_id: &str,
+        provider: PushProvider,
+        token: &str,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    /// The member's devices with a push token: (device, provider, token), by device.
+    fn push_tokens(&mut self, member_id: &str) -> RepoResult<Vec<(String, PushProvider, String)>>;
+    fn devices(&mut self, member_id: &str) -> RepoResult<Vec<DeviceExport>>;
+}
+
+/// One entry of a member's points ledger; `lot` makes it a lot of points (what is left, when it
+/// lapses).
+#[derive(Debug, Clone)]
+pub struct NewEntry<'a> {
+    pub member_id: &'a str,
+    pub kind: PointsKind,
+    pub points: i64,
+    /// Points counted towards tiers (negative: taken back).
+    pub qualifying: i64,
+    pub reason: &'a str,
+    pub at_ms: i64,
+    pub lot: Option<(u64, Option<i64>)>,
+}
+
+/// A ledger entry as `GET /v1/me` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    pub kind: PointsKind,
+    pub points: i64,
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+pub trait Ledger {
+    /// The programme's rules (the defaults until the operator sets some).
+    fn loyalty_rules(&mut self) -> RepoResult<LoyaltyRules>;
+    fn put_loyalty_rules(&mut self, rules: &LoyaltyRules, now_ms: i64) -> RepoResult<()>;
+    /// Live lots in the order they are spent (soonest expiry first, then those that never
+    /// expire, oldest first), read only until they cover `enough` points.
+    fn live_lots(&mut self, member_id: &str, now_ms: i64, enough: u64) -> RepoResult<Vec<Lot>>;
+    /// Lots with points left whose expiry is at or before `now_ms`.
+    fn lapsed_lots(&mut self, member_id: &str, now_ms: i64) -> RepoResult<Vec<Lot>>;
+    /// Take `points` out of a lot.
+    fn spend_lot(&mut self, lot_id: i64, points: u64) -> RepoResult<()>;
+    /// Append an entry; its id.
+    fn append_entry(&mut self, entry: &NewEntry<'_>) -> RepoResult<i64>;
+    /// The member's qualifying points in entries made before `before_ms`, in all.
+    fn qualifying_before(&mut self, member_id: &str, before_ms: i64) -> RepoResult<i64>;
+    /// The stored balance, kept equal to the points left in live lots by every change.
+    fn balance(&mut self, member_id: &str) -> RepoResult<u64>;
+    fn add_balance(&mut self, member_id: &str, delta: i64) -> RepoResult<()>;
+    /// Points left in lots expiring in `[from_ms, to_ms)`.
+    fn expiring(&mut self, member_id: &str, from_ms: i64, to_ms: i64) -> RepoResult<u64>;
+    /// The soonest expiry after `now_ms` of a lot with points left.
+    fn next_expiry(&mut self, member_id: &str, now_ms: i64) -> RepoResult<Option<i64>>;
+    /// The newest entries, newest first.
+    fn entries(&mut self, member_id: &str, limit: u32) -> RepoResult<Vec<EntryRow>>;
+}
+
+/// A purchase a till recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseRow {
+    pub id: String,
+    pub store_id: String,
+    pub member_id: Option<String>,
+    pub points: u64,
+    pub total_cents: u64,
+    pub returned_cents: u64,
+    pub web_coupon_id: Option<String>,
+    pub lines: Vec<PurchaseLine>,
+    pub occurred_ms: i64,
+    pub recorded_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPurchase<'a> {
+    pub id: &'a str,
+    pub store_id: &'a str,
+    pub till_id: &'a str,
+    pub receipt: &'a str,
+    pub member_id: Option<&'a str>,
+    pub total_cents: u64,
+    pub lines: &'a [PurchaseLine],
+    pub occurred_ms: i64,
+    pub recorded_ms: i64,
+    pub points: u64,
+    pub web_coupon_id: Option<&'a str>,
+}
+
+pub trait Purchases {
+    /// The id of a purchase (voided or not) recorded under `receipt` in the shop.
+    fn receipt_taken(&mut self, store_id: &str, receipt: &str) -> RepoResult<Option<String>>;
+    /// The purchase under `receipt` in the shop, unless voided.
+    fn live_purchase(&mut self, store_id: &str, receipt: &str) -> RepoResult<Option<PurchaseRow>>;
+    fn insert_purchase(&mut self, purchase: &NewPurchase<'_>) -> RepoResult<()>;
+    fn void_purchase(&mut self, purchase_id: &str, now_ms: i64) -> RepoResult<()>;
+    fn add_returned(&mut self, purchase_id: &str, cents: u64) -> RepoResult<()>;
+    /// The member's purchases not voided.
+    fn member_purchases(&mut self, member_id: &str) -> RepoResult<Vec<PurchaseRow>>;
+}
+
+/// Why a coupon was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The member clipped the offer (app or website).
+    Clip,
+    /// A purchase in a shop earned it, for the website.
+    Purchase,
+    /// Bought with points.
+    Reward,
+    /// A challenge's reward.
+    Challenge,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Clip => "clip",
+            Origin::Purchase => "purchase",
+            Origin::Reward => "reward",
+            Origin::Challenge => "challenge",
+        }
+    }
+}
+
+/// A coupon as stored. Times in seconds (`expires_s`, as in its claims) or milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponRow {
+    pub id: String,
+    pub member_id: String,
+    pub offer_id: String,
+    pub code: String,
+    pub issued_s: i64,
+    pub expires_s: i64,
+    pub origin: Origin,
+    pub redeemed_at_ms: Option<i64>,
+    pub redeemed_store: Option<String>,
+    pub redeemed_till: Option<String>,
+    pub receipt: Option<String>,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// What happened to a coupon, for the merchant's audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CouponEventKind {
+    Redeemed,
+    Voided,
+    /// Redeemed offline after another redemption.
+    Conflict,
+}
+
+impl CouponEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CouponEventKind::Redeemed => "redeemed",
+            CouponEventKind::Voided => "voided",
+            CouponEventKind::Conflict => "conflict",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CouponEvent<'a> {
+    pub coupon_id: &'a str,
+    pub kind: CouponEventKind,
+    pub store_id: &'a str,
+    pub till_id: &'a str,
+    pub receipt: &'a str,
+    /// The till's clock, for an offline redemption.
+    pub till_at_ms: Option<i64>,
+    pub at_ms: i64,
+}
+
+/// Where and when a coupon is redeemed.
+#[derive(Debug, Clone)]
+pub struct RedeemedAt<'a> {
+    pub store_id: &'a str,
+    pub till_id: &'a str,
+    pub receipt: &'a str,
+    pub at_ms: i64,
+}
+
+pub trait Coupons {
+    /// The offer, if it is in the catalog.
+    fn offer(&mut self, offer_id: &str) -> RepoResult<Option<Offer>>;
+    /// The newest signing key: id and PKCS#8 document.
+    fn signing_key(&mut self) -> RepoResult<Option<(String, Vec<u8>)>>;
+    fn insert_signing_key(
+        &mut self,
+        key_id: &str,
+        pkcs8: &[u8],
+        public_key: &str,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    fn public_keys(&mut self) -> RepoResult<Vec<CouponKey>>;
+    /// How many of the offer's coupons the member redeemed, `except` one, counted up to `limit`.
+    fn redeemed_count(
+        &mut self,
+        member_id: &str,
+        offer_id: &str,
+        except: Option<&str>,
+        limit: u32,
+    ) -> RepoResult<u32>;
+    /// Whether the member holds a clipped coupon of the offer still usable at `now_s`.
+    fn usable_clip(&mut self, member_id: &str, offer_id: &str, now_s: i64) -> RepoResult<bool>;
+    /// Store a new coupon (`redeemed_*`, `receipt`, `revoked_at_ms` unset).
+    fn insert_coupon(&mut self, coupon: &CouponRow) -> RepoResult<()>;
+    fn coupon(&mut self, coupon_id: &str, member_id: &str) -> RepoResult<Option<CouponRow>>;
+    /// The member's coupons, newest first.
+    fn wallet(&mut self, member_id: &str) -> RepoResult<Vec<CouponRow>>;
+    /// Mark the coupon redeemed if it is unused and not revoked: whether it was (one
+    /// conditional write: two tills cannot both succeed).
+    fn mark_redeemed(
+        &mut self,
+        coupon_id: &str,
+        member_id: &str,
+        at: &RedeemedAt<'_>,
+    ) -> RepoResult<bool>;
+    fn coupon_event(&mut self, event: &CouponEvent<'_>) -> RepoResult<()>;
+    /// Coupons redeemed in the shop under `receipt`.
+    fn redeemed_under(&mut self, store_id: &str, receipt: &str) -> RepoResult<Vec<CouponRow>>;
+    /// Make a redeemed coupon usable again.
+    fn unredeem(&mut self, coupon_id: &str) -> RepoResult<()>;
+    /// Revoke the coupon unless it was redeemed.
+    fn revoke_unused(&mut self, coupon_id: &str, now_ms: i64) -> RepoResult<()>;
+}
+
+/// A challenge completion paid.
+#[derive(Debug, Clone)]
+pub struct RewardPaid<'a> {
+    pub member_id: &'a str,
+    pub challenge_id: &'a str,
+    /// The completion's number (1 for the first).
+    pub seq: u32,
+    pub event_id: &'a str,
+    pub completed_ms: i64,
+    pub title: &'a str,
+    pub reward: &'a RuleReward,
+    pub badge: Option<&'a str>,
+    pub paid_ms: i64,
+}
+
+pub trait Challenges {
+    /// The programme's challenges, if any were put.
+    fn rule_set(&mut self) -> RepoResult<Option<RuleSet>>;
+    /// Events the programme's systems reported for the member.
+    fn reported_events(&mut self, member_id: &str) -> RepoResult<Vec<RuleEvent>>;
+    /// Store a reported event; false if its id was seen for the member.
+    fn insert_reported(
+        &mut self,
+        member_id: &str,
+        event: &RuleEvent,
+        now_ms: i64,
+    ) -> RepoResult<bool>;
+    fn joined(&mut self, member_id: &str) -> RepoResult<Vec<ChallengeJoin>>;
+    /// Join (again: no change).
+    fn join(&mut self, member_id: &str, challenge_id: &str, at_ms: i64) -> RepoResult<()>;
+    /// Completions paid so far, per challenge.
+    fn paid(&mut self, member_id: &str) -> RepoResult<BTreeMap<String, u32>>;
+    fn record_reward(&mut self, reward: &RewardPaid<'_>) -> RepoResult<()>;
+    /// The member's badges, oldest first.
+    fn badges(&mut self, member_id: &str) -> RepoResult<Vec<Badge>>;
+}
+
+pub trait Privacy {
+    /// The member's consent ledger, oldest first (effective time, then arrival).
+    fn consent_records(&mut self, member_id: &str) -> RepoResult<Vec<ConsentRecord>>;
+    /// A stored record and the hash of its body.
+    fn consent_record(&mut self, record_id: &str) -> RepoResult<Option<(ConsentRecord, String)>>;
+    fn insert_consent(
+        &mut self,
+        record: &ConsentRecord,
+        effective_ms: i64,
+        body_hash: &str,
+    ) -> RepoResult<()>;
+    /// The member's preference fields: (field, JSON value).
+    fn preference_values(&mut self, member_id: &str) -> RepoResult<Vec<(String, String)>>;
+    /// Set a field, in the server's order of writes.
+    fn set_preference(&mut self, member_id: &str, field: &str, value: &str) -> RepoResult<()>;
+    fn insert_analytics(
+        &mut self,
+        member_id: &str,
+        event: &AnalyticsEvent,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    fn analytics(&mut self, member_id: &str) -> RepoResult<Vec<AnalyticsEvent>>;
+    /// Members whose latest decision for `purpose` on `channel` is a grant.
+    fn audience(&mut self, purpose: Purpose, channel: Channel) -> RepoResult<Vec<String>>;
+    /// Delete the member and what hangs off it; detach its consent records (each under a random
+    /// id), coupons and purchases (the merchant's records); record the erasure. How many consent
+    /// records were detached.
+    fn erase_member(&mut self, member_id: &str, now_ms: i64, requested_by: &str)
+    -> RepoResult<u64>;
+}

@@ -1,0 +1,133 @@
+//! Challenges in SQLite: the rule set, reported events, joins, rewards paid.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, params};
+use tessera_domain::rfc3339_ms as rfc3339;
+use tessera_domain::rules::{Badge, ChallengeJoin, RuleEvent, RuleSet};
+
+use super::{SqliteRepo, backend, json};
+use crate::storage::repo::{Challenges, RepoResult, RewardPaid};
+
+impl Challenges for SqliteRepo<'_> {
+    fn rule_set(&mut self) -> RepoResult<Option<RuleSet>> {
+        self.c
+            .prepare_cached(
+                "SELECT data FROM catalog_entity
+                 WHERE kind = 'rules' AND id = 'rules' AND data IS NOT NULL",
+            )?
+            .query_row([], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|d| serde_json::from_str(&d).map_err(backend))
+            .transpose()
+    }
+
+    fn reported_events(&mut self, member_id: &str) -> RepoResult<Vec<RuleEvent>> {
+        let mut stmt = self
+            .c
+            .prepare_cached("SELECT data FROM rule_event WHERE member_id = ?1")?;
+        let rows = stmt.query_map([member_id], |r| r.get::<_, String>(0))?;
+        let mut events = Vec::new();
+        for data in rows {
+            events.push(serde_json::from_str(&data?).map_err(backend)?);
+        }
+        Ok(events)
+    }
+
+    fn insert_reported(
+        &mut self,
+        member_id: &str,
+        event: &RuleEvent,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO rule_event (member_id, event_id, at_ms, data, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                member_id,
+                event.event_id,
+                event.at_ms,
+                json(event)?,
+                now_ms
+            ])?
+            == 1)
+    }
+
+    fn joined(&mut self, member_id: &str) -> RepoResult<Vec<ChallengeJoin>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT challenge_id, joined_at FROM challenge_join WHERE member_id = ?1
+                 ORDER BY joined_at, challenge_id",
+            )?
+            .query_map([member_id], |r| {
+                Ok(ChallengeJoin {
+                    challenge_id: r.get(0)?,
+                    joined_at_ms: r.get(1)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn join(&mut self, member_id: &str, challenge_id: &str, at_ms: i64) -> RepoResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO challenge_join (member_id, challenge_id, joined_at)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![member_id, challenge_id, at_ms])?;
+        Ok(())
+    }
+
+    fn paid(&mut self, member_id: &str) -> RepoResult<BTreeMap<String, u32>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT challenge_id, count(*) FROM challenge_reward WHERE member_id = ?1
+                 GROUP BY challenge_id",
+            )?
+            .query_map([member_id], |r| <(String, u32)>::try_from(r))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn record_reward(&mut self, p: &RewardPaid<'_>) -> RepoResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO challenge_reward (member_id, challenge_id, seq, event_id, completed_at,
+                   title, reward, badge, paid_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                p.member_id,
+                p.challenge_id,
+                p.seq,
+                p.event_id,
+                p.completed_ms,
+                p.title,
+                json(p.reward)?,
+                p.badge,
+                p.paid_ms
+            ])?;
+        Ok(())
+    }
+
+    fn badges(&mut self, member_id: &str) -> RepoResult<Vec<Badge>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT badge, challenge_id, title, completed_at FROM challenge_reward
+                 WHERE member_id = ?1 AND badge IS NOT NULL ORDER BY completed_at, challenge_id, seq",
+            )?
+            .query_map([member_id], |r| {
+                Ok(Badge {
+                    badge: r.get(0)?,
+                    challenge_id: r.get(1)?,
+                    title: r.get(2)?,
+                    earned_at: rfc3339(r.get(3)?),
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+}
