@@ -98,15 +98,29 @@ def main() -> int:
         if re.search(r"\b(crate|super)::Tessera\b", strip_tests(f.read_text())):
             print(f"tessera-core: {f.relative_to(ROOT)} imports the facade (Tessera) back up")
             bad += 1
-    # The server's HTTP side and its storage trait are backend-neutral: only the SQLite backend
-    # (server/src/storage/sqlite/) speaks rusqlite.
+    # The server's business rules, its HTTP side and its storage trait are backend-neutral: only
+    # the SQLite backend (server/src/storage/sqlite/) speaks rusqlite.
     server = ROOT / "server/src"
-    neutral = [server / "routes", server / "storage/conformance", server / "storage/mod.rs",
-               server / "problem.rs", server / "guard.rs", server / "auth.rs", server / "push.rs"]
+    neutral = [server / "routes", server / "service", server / "conformance",
+               server / "storage/mod.rs", server / "storage/repo.rs", server / "problem.rs",
+               server / "guard.rs", server / "auth.rs", server / "push.rs", server / "lib.rs"]
     for place in neutral:
         for f in sorted([place] if place.is_file() else place.rglob("*.rs")):
             if re.search(r"\brusqlite\b", strip_tests(f.read_text())):
                 print(f"tessera-server: {f.relative_to(ROOT)} uses rusqlite (only storage/sqlite may)")
+                bad += 1
+    # The business rules know nothing of HTTP or of a backend: no axum, no routes, no SQLite
+    # backend (they speak to storage::repo::Repo); the storage speaks no HTTP and runs no rule.
+    forbidden = {
+        server / "service": (r"\baxum\b|crate::routes|crate::storage::sqlite|\bProblem\b",
+                             "HTTP or the SQLite backend"),
+        server / "storage": (r"\baxum\b|crate::routes|crate::problem|\bProblem\b",
+                             "HTTP"),
+    }
+    for place, (pattern, what) in forbidden.items():
+        for f in sorted(place.rglob("*.rs")):
+            if re.search(pattern, strip_tests(f.read_text())):
+                print(f"tessera-server: {f.relative_to(ROOT)} speaks {what}")
                 bad += 1
     return 1 if bad else 0
 

@@ -378,3 +378,51 @@ pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
         (2, 1, 1, 0)
     );
 }
+
+/// A business transaction is all or nothing: a refusal (`write_unless`) or an error rolls back
+/// everything it wrote; a snapshot sees only committed data and cannot write.
+pub async fn a_transaction_commits_whole_or_not_at_all(s: Backend) {
+    use crate::storage::{StorageError, read, write, write_unless};
+    seeded(&s).await;
+    let m = enrol(&s, 1).await;
+    let birthday = |s: Backend, m: String| async move {
+        read(&*s, move |repo| {
+            Ok(repo.member(&m)?.and_then(|r| r.birthday))
+        })
+        .await
+        .unwrap()
+    };
+    // A refusal after a write: nothing of it stays.
+    let (m2, refused) = (m.clone(), "refused");
+    let out = write_unless(&*s, move |repo| {
+        repo.set_birthday(&m2, Some("03-14"))?;
+        Ok(Err::<(), _>(refused))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, Err("refused"));
+    assert_eq!(birthday(s.clone(), m.clone()).await, None);
+    // An error after a write: the same, and the error is returned.
+    let m2 = m.clone();
+    let failed = write(&*s, move |repo| {
+        repo.set_birthday(&m2, Some("03-14"))?;
+        Err::<(), _>(StorageError::Conflict("stop".into()))
+    })
+    .await;
+    assert!(matches!(failed, Err(StorageError::Conflict(_))));
+    assert_eq!(birthday(s.clone(), m.clone()).await, None);
+    // Success commits.
+    let m2 = m.clone();
+    write(&*s, move |repo| repo.set_birthday(&m2, Some("03-14")))
+        .await
+        .unwrap();
+    assert_eq!(
+        birthday(s.clone(), m.clone()).await.as_deref(),
+        Some("03-14")
+    );
+    // A snapshot is read-only.
+    let m2 = m.clone();
+    let wrote = read(&*s, move |repo| repo.set_birthday(&m2, None)).await;
+    assert!(wrote.is_err(), "a snapshot wrote: {wrote:?}");
+    assert_eq!(birthday(s.clone(), m).await.as_deref(), Some("03-14"));
+}

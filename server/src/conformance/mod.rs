@@ -38,6 +38,7 @@ macro_rules! storage_conformance {
             a_catalog_load_replaces_everything_and_an_import_is_all_or_nothing,
             enrolment_tokens_and_the_member_state,
             a_mutation_applies_once_per_key_and_replays_its_answer,
+            a_transaction_commits_whole_or_not_at_all,
             concurrent_requests_with_one_key_apply_once,
             keys_are_purged_by_age,
             consent_audience_export_and_erasure,
