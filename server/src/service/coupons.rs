@@ -11,7 +11,6 @@ use tessera_domain::eligibility::{Holder, OfferTerms};
 use tessera_domain::loyalty::WEB_STORE;
 use tessera_domain::rfc3339_ms as rfc3339;
 
-use super::backend;
 use crate::storage::repo::{
     CouponEvent, CouponEventKind, CouponRow, Origin, RedeemedAt, RepoResult,
 };
@@ -104,7 +103,7 @@ pub(crate) fn clip(
     let Some(offer) = repo.offer(offer_id)? else {
         return Ok(Err(Refusal::UnknownOffer));
     };
-    let terms = OfferTerms::of(&offer).map_err(backend)?;
+    let terms = OfferTerms::of(&offer).map_err(StorageError::backend)?;
     let member = MemberFacts::read(repo, member_id, &offer)?;
     if let Err(refusal) =
         tessera_domain::eligibility::check_clip(&terms.terms(), &member.holder(), now_ms)
@@ -127,7 +126,7 @@ pub(crate) fn live_offer(
     let Some(offer) = repo.offer(offer_id)? else {
         return Ok(None);
     };
-    let terms = OfferTerms::of(&offer).map_err(backend)?;
+    let terms = OfferTerms::of(&offer).map_err(StorageError::backend)?;
     Ok((terms.terms().to_ms > now_ms).then_some(offer))
 }
 
@@ -143,7 +142,7 @@ pub(crate) fn issue(
     now_ms: i64,
 ) -> RepoResult<(String, String)> {
     let now_s = now_ms / 1000;
-    let terms = OfferTerms::of(offer).map_err(backend)?;
+    let terms = OfferTerms::of(offer).map_err(StorageError::backend)?;
     let terms = terms.terms();
     let valid_to = terms.to_ms.div_euclid(1000);
     let from_s = terms.from_ms.div_euclid(1000);
@@ -175,7 +174,7 @@ pub(crate) fn issue(
         hours_from: hours.map(|h| h.0),
         hours_to: hours.map(|h| h.1),
     };
-    let json = serde_json::to_vec(&claims).map_err(backend)?;
+    let json = serde_json::to_vec(&claims).map_err(StorageError::backend)?;
     let code = encode(&json, pair.sign(&signed_message(&json)).as_ref());
     repo.insert_coupon(&CouponRow {
         id: claims.coupon_id.clone(),
@@ -335,7 +334,7 @@ fn offer_rules_at_redemption(
     let Some(offer) = repo.offer(&claims.offer_id)? else {
         return Ok(Ok(()));
     };
-    let terms = OfferTerms::of(&offer).map_err(backend)?;
+    let terms = OfferTerms::of(&offer).map_err(StorageError::backend)?;
     let used = uses(repo, &claims.member_id, &offer, Some(&claims.coupon_id))?;
     let place = if at.store_id == WEB_STORE {
         Place::Website

@@ -10,7 +10,7 @@ use tessera_domain::loyalty::{LoyaltyRules, TierProgress, TierState, plan_burn, 
 use tessera_domain::rfc3339_ms as rfc3339;
 
 use super::coupons::{MemberFacts, issue};
-use super::{backend, to_i64, to_u64};
+use super::{to_i64, to_u64};
 use crate::storage::repo::{NewEntry, Origin, RepoResult};
 use crate::storage::{Refusal, Repo, StorageError};
 
@@ -192,7 +192,7 @@ pub(crate) fn buy_reward(
     else {
         return Ok(Err(Refusal::NotAReward));
     };
-    let terms = OfferTerms::of(&offer).map_err(backend)?;
+    let terms = OfferTerms::of(&offer).map_err(StorageError::backend)?;
     let member = MemberFacts::read(repo, member_id, &offer)?;
     if let Err(refusal) =
         tessera_domain::eligibility::check_purchase(&terms.terms(), &member.holder(), now_ms)

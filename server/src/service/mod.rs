@@ -30,17 +30,7 @@ use crate::storage::{
     TillAuth, TillOp, read, write,
 };
 
-pub(crate) fn backend(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Backend(e.to_string())
-}
-
-pub(crate) fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-pub(crate) fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+pub(crate) use crate::storage::{to_i64, to_u64};
 
 fn wall_clock_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()

@@ -6,7 +6,6 @@ use tessera_domain::consent::{ConsentGate, ConsentRecord, Feature};
 use tessera_domain::preferences::{PreferenceChange, Preferences};
 use tessera_domain::rfc3339_ms as rfc3339;
 
-use super::backend;
 use crate::storage::repo::RepoResult;
 use crate::storage::{Refusal, Repo, StorageError};
 
@@ -46,7 +45,7 @@ pub(crate) fn record_consent(
 ) -> RepoResult<Result<ConsentRecord, Refusal>> {
     let mut body = record.clone();
     body.recorded_at = None;
-    let body_hash = sha256(&serde_json::to_string(&body).map_err(backend)?);
+    let body_hash = sha256(&serde_json::to_string(&body).map_err(StorageError::backend)?);
     if let Some((stored, hash)) = repo.consent_record(&record.record_id)? {
         return Ok(if hash == body_hash {
             Ok(stored)
@@ -59,7 +58,7 @@ pub(crate) fn record_consent(
     let effective_ms = record
         .effective_at
         .parse::<jiff::Timestamp>()
-        .map_err(backend)?
+        .map_err(StorageError::backend)?
         .as_millisecond();
     let mut stored = record.clone();
     stored.recorded_at = Some(rfc3339(now_ms));

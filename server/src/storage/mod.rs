@@ -29,6 +29,23 @@ pub enum StorageError {
     Backend(String),
 }
 
+impl StorageError {
+    /// A backend's failure, by its message.
+    pub fn backend(e: impl std::fmt::Display) -> Self {
+        StorageError::Backend(e.to_string())
+    }
+}
+
+/// A stored count as the API's unsigned number (never negative in storage).
+pub(crate) fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A count as a stored integer (saturating: no count reaches it).
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// What an ingestion did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ingested {

@@ -144,6 +144,8 @@ impl SqliteStorage {
                 .writer
                 .lock()
                 .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+            // IMMEDIATE: the write lock is taken at once, so an idempotency claim or a
+            // redemption never reads a row another writer is about to change.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             if out.is_ok() {
@@ -187,23 +189,14 @@ impl SqliteStorage {
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn transaction(&self, job: Job) -> Result<(), StorageError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
-            // IMMEDIATE: the write lock is taken at once, so an idempotency claim or a
-            // redemption never reads a row another writer is about to change.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if job(&mut SqliteRepo { c: &tx })? == Finish::Commit {
-                tx.commit()?;
-            }
-            // Otherwise dropping the transaction rolls it back.
-            Ok(())
+        self.write_unless(move |tx| {
+            Ok(match job(&mut SqliteRepo { c: tx })? {
+                Finish::Commit => Ok(()),
+                Finish::Rollback => Err(()),
+            })
         })
         .await
-        .map_err(|e| StorageError::Backend(e.to_string()))?
+        .map(|_| ())
     }
 
     async fn snapshot(&self, job: ReadJob) -> Result<(), StorageError> {

@@ -6,7 +6,8 @@ use rusqlite::{OptionalExtension, params};
 use tessera_domain::rfc3339_ms as rfc3339;
 use tessera_domain::rules::{Badge, ChallengeJoin, RuleEvent, RuleSet};
 
-use super::{SqliteRepo, backend, json};
+use super::{SqliteRepo, json};
+use crate::storage::StorageError;
 use crate::storage::repo::{Challenges, RepoResult, RewardPaid};
 
 impl Challenges for SqliteRepo<'_> {
@@ -18,7 +19,7 @@ impl Challenges for SqliteRepo<'_> {
             )?
             .query_row([], |r| r.get::<_, String>(0))
             .optional()?
-            .map(|d| serde_json::from_str(&d).map_err(backend))
+            .map(|d| serde_json::from_str(&d).map_err(StorageError::backend))
             .transpose()
     }
 
@@ -29,7 +30,7 @@ impl Challenges for SqliteRepo<'_> {
         let rows = stmt.query_map([member_id], |r| r.get::<_, String>(0))?;
         let mut events = Vec::new();
         for data in rows {
-            events.push(serde_json::from_str(&data?).map_err(backend)?);
+            events.push(serde_json::from_str(&data?).map_err(StorageError::backend)?);
         }
         Ok(events)
     }

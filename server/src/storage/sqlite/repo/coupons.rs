@@ -4,7 +4,8 @@ use rusqlite::{OptionalExtension, params};
 use tessera_domain::catalog::Offer;
 use tessera_domain::coupon::CouponKey;
 
-use super::{SqliteRepo, backend};
+use super::SqliteRepo;
+use crate::storage::StorageError;
 use crate::storage::repo::{CouponEvent, CouponRow, Coupons, Origin, RedeemedAt, RepoResult};
 
 const COUPON: &str = "SELECT id, member_id, offer_id, code, issued_at, expires_at, origin,
@@ -42,7 +43,7 @@ impl Coupons for SqliteRepo<'_> {
             )?
             .query_row([offer_id], |r| r.get(0))
             .optional()?;
-        data.map(|d| serde_json::from_str(&d).map_err(backend))
+        data.map(|d| serde_json::from_str(&d).map_err(StorageError::backend))
             .transpose()
     }
 

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use tessera_domain::api::{PointsKind, PurchaseLine};
 use tessera_domain::loyalty::{Lot, LoyaltyRules};
 
-use super::{SqliteRepo, backend, json, to_i64, to_u64};
+use super::{SqliteRepo, json, to_i64, to_u64};
 use crate::storage::StorageError;
 use crate::storage::repo::{
     EntryRow, Ledger, NewEntry, NewPurchase, PurchaseRow, Purchases, RepoResult,
@@ -18,7 +18,7 @@ impl Ledger for SqliteRepo<'_> {
             .query_row([], |r| r.get(0))
             .optional()?;
         match data {
-            Some(d) => serde_json::from_str(&d).map_err(backend),
+            Some(d) => serde_json::from_str(&d).map_err(StorageError::backend),
             None => Ok(LoyaltyRules::default()),
         }
     }
@@ -186,7 +186,7 @@ impl Ledger for SqliteRepo<'_> {
             let (kind, points, reason, at_ms) = row?;
             out.push(EntryRow {
                 kind: PointsKind::parse(&kind)
-                    .ok_or_else(|| backend(format!("points kind {kind}")))?,
+                    .ok_or_else(|| StorageError::backend(format!("points kind {kind}")))?,
                 points,
                 reason,
                 at_ms,
@@ -218,7 +218,7 @@ fn purchase_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(PurchaseRow, String)
 }
 
 fn with_lines((mut row, lines): (PurchaseRow, String)) -> RepoResult<PurchaseRow> {
-    row.lines = serde_json::from_str::<Vec<PurchaseLine>>(&lines).map_err(backend)?;
+    row.lines = serde_json::from_str::<Vec<PurchaseLine>>(&lines).map_err(StorageError::backend)?;
     Ok(row)
 }
 

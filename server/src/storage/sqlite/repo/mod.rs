@@ -22,20 +22,10 @@ pub(crate) struct SqliteRepo<'c> {
     pub(crate) c: &'c Connection,
 }
 
-pub(super) fn backend(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Backend(e.to_string())
-}
-
-pub(super) fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-pub(super) fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+pub(super) use crate::storage::{to_i64, to_u64};
 
 pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
-    serde_json::to_string(v).map_err(backend)
+    serde_json::to_string(v).map_err(StorageError::backend)
 }
 
 impl Keys for SqliteRepo<'_> {
@@ -161,7 +151,7 @@ impl Members for SqliteRepo<'_> {
                     tier_since_ms: since,
                     created_ms: created,
                     segments: serde_json::from_str(&segments)
-                        .map_err(|e| backend(format!("member segments: {e}")))?,
+                        .map_err(|e| StorageError::backend(format!("member segments: {e}")))?,
                     birthday,
                 })
             },
@@ -281,10 +271,10 @@ impl Members for SqliteRepo<'_> {
             events.push(ActivityEvent {
                 event_id,
                 kind: EventKind::parse(&kind)
-                    .ok_or_else(|| backend(format!("unknown event kind {kind}")))?,
+                    .ok_or_else(|| StorageError::backend(format!("unknown event kind {kind}")))?,
                 occurred_at,
                 store_id,
-                attributes: serde_json::from_str(&attributes).map_err(backend)?,
+                attributes: serde_json::from_str(&attributes).map_err(StorageError::backend)?,
             });
         }
         Ok(events)

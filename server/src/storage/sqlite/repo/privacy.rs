@@ -4,7 +4,8 @@ use rusqlite::{OptionalExtension, params};
 use tessera_domain::api::AnalyticsEvent;
 use tessera_domain::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 
-use super::{SqliteRepo, backend};
+use super::SqliteRepo;
+use crate::storage::StorageError;
 use crate::storage::repo::{Privacy, RepoResult};
 
 const COLUMNS: &str = "record_id, member_id, purpose, channel, decision, text_version,
@@ -152,7 +153,7 @@ impl Privacy for SqliteRepo<'_> {
                     event_id,
                     name,
                     occurred_at,
-                    attributes: serde_json::from_str(&attributes).map_err(backend)?,
+                    attributes: serde_json::from_str(&attributes).map_err(StorageError::backend)?,
                 })
             })
             .collect()
