@@ -4,8 +4,10 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`storage`] | the `Storage` trait and its SQLite backend |
-//! | [`routes`] | the member API and the admin API |
+//! | [`service`] | the business rules over any backend's repository (`Services` on every `Storage`) |
+//! | [`storage`] | the `Storage` trait, the `Repo` a backend implements, and the SQLite backend |
+//! | `conformance` | the suite every backend passes (tests, or the `conformance` feature) |
+//! | [`routes`] | the member, till and admin APIs (HTTP only) |
 //! | [`auth`] | bearer tokens (hashed at rest) and the extractors that check them |
 //! | [`guard`] | operator credentials (named, digests only, rotated) and rate limits |
 //! | [`problem`] | problem documents (RFC 9457) and extractors that never answer plain text |

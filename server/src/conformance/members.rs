@@ -426,3 +426,92 @@ pub async fn a_transaction_commits_whole_or_not_at_all(s: Backend) {
     assert!(wrote.is_err(), "a snapshot wrote: {wrote:?}");
     assert_eq!(birthday(s.clone(), m).await.as_deref(), Some("03-14"));
 }
+
+/// Preferences, analytics behind the consent gate, opt-in challenges and badges: what a phone's
+/// everyday mutations store, as the member's state and export show it.
+pub async fn preferences_analytics_joins_and_badges(s: Backend) {
+    use tessera_domain::rules::RuleSet;
+    seeded(&s).await;
+    let m = enrol(&s, 1).await;
+    let status = |o: MutationOutcome| answer(&o).status;
+    // Preferences: stored in the order they arrive; the last write of a field wins.
+    for (key, zone) in [
+        ("key-pref-001", "Asia/Tokyo"),
+        ("key-pref-002", "Europe/Paris"),
+    ] {
+        let prefs = json!({"type": "set_preferences", "changes": [
+            {"field": "timezone", "value": zone}, {"field": "interests", "value": ["tea"]}]});
+        assert_eq!(status(mutate(&s, &m, key, prefs).await), 200);
+    }
+    let state = s.member_state(m.clone()).await.unwrap();
+    assert_eq!(state.preferences.timezone, "Europe/Paris");
+    assert_eq!(state.preferences.interests, ["tea"]);
+    // Analytics: refused until the member consents to them in the app, then stored.
+    let track = |id: &str| {
+        json!({"type": "track_event", "event": {"event_id": id, "name": "offer_viewed",
+            "occurred_at": "2026-09-21T12:00:00Z", "attributes": {"offer": "of-any"}}})
+    };
+    let refused = mutate(&s, &m, "key-track-01", track("an-1")).await;
+    assert_eq!(answer(&refused).status, 422);
+    assert_eq!(body(answer(&refused))["code"], "consent_required");
+    let analytics = ConsentRecord {
+        channel: Channel::InApp,
+        ..staff_record("c-an-1", &m, Purpose::Analytics, Decision::Granted)
+    };
+    s.staff_consent(analytics, NOW)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        status(mutate(&s, &m, "key-track-02", track("an-2")).await),
+        200
+    );
+    let export = s.export(m.clone(), NOW).await.unwrap().unwrap();
+    let names: Vec<_> = export
+        .analytics
+        .iter()
+        .map(|a| a.event_id.as_str())
+        .collect();
+    assert_eq!(names, ["an-2"]);
+    assert_eq!(export.devices.len(), 1);
+    // An opt-in challenge counts only once joined; its completion earns the badge once.
+    let rules: RuleSet = serde_json::from_value(json!({"version": 1, "challenges": [{
+        "id": "visit", "title": "Come and see us", "opt_in": true, "badge": "visitor",
+        "window": {"type": "rolling_days", "days": 30},
+        "goal": {"type": "count", "target": 1, "filter": {"kinds": ["store_visit"]}},
+        "reward": {"type": "badge"}}]}))
+    .unwrap();
+    s.put_challenge_rules(rules).await.unwrap();
+    let join = |id: &str| {
+        json!({"type": "join_challenge", "challenge_id": id,
+            "joined_at": "2026-09-21T14:00:00Z"})
+    };
+    let unknown = mutate(&s, &m, "key-join-001", join("nope")).await;
+    assert_eq!(body(answer(&unknown))["code"], "unknown_challenge");
+    let visit = |id: &str| {
+        json!({"type": "record_event", "event": {"event_id": id, "kind": "store_visit",
+            "occurred_at": "2026-09-21T14:05:00Z", "store_id": "st-a"}})
+    };
+    assert_eq!(
+        status(mutate(&s, &m, "key-visit-01", visit("v-1")).await),
+        200
+    );
+    assert!(s.member_state(m.clone()).await.unwrap().badges.is_empty());
+    assert_eq!(
+        status(mutate(&s, &m, "key-join-002", join("visit")).await),
+        200
+    );
+    assert_eq!(
+        status(mutate(&s, &m, "key-visit-02", visit("v-2")).await),
+        200
+    );
+    assert_eq!(
+        status(mutate(&s, &m, "key-visit-03", visit("v-3")).await),
+        200
+    );
+    let state = s.member_state(m).await.unwrap();
+    assert_eq!(state.joined_challenges.len(), 1);
+    let badges: Vec<_> = state.badges.iter().map(|b| b.badge.as_str()).collect();
+    assert_eq!(badges, ["visitor"]);
+}

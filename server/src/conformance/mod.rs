@@ -39,6 +39,7 @@ macro_rules! storage_conformance {
             enrolment_tokens_and_the_member_state,
             a_mutation_applies_once_per_key_and_replays_its_answer,
             a_transaction_commits_whole_or_not_at_all,
+            preferences_analytics_joins_and_badges,
             concurrent_requests_with_one_key_apply_once,
             keys_are_purged_by_age,
             consent_audience_export_and_erasure,
@@ -47,6 +48,7 @@ macro_rules! storage_conformance {
             a_coupon_is_redeemed_once_by_concurrent_tills,
             offline_redemptions_at_two_tills_record_a_conflict,
             purchases_returns_voids_and_corrections_keep_the_points,
+            a_void_restores_coupons_and_revokes_the_web_coupon,
             challenges_are_stored_and_reported_events_evaluated,
         );
     };

@@ -359,3 +359,79 @@ pub async fn challenges_are_stored_and_reported_events_evaluated(s: Backend) {
             .is_none()
     );
 }
+
+/// A void undoes everything the shop recorded under the receipt: the coupon redeemed with it is
+/// usable again, and the web coupon the purchase earned is revoked.
+pub async fn a_void_restores_coupons_and_revokes_the_web_coupon(s: Backend) {
+    use tessera_domain::api::CouponState;
+    use tessera_domain::loyalty::WebCouponRule;
+    seeded(&s).await;
+    let rules = LoyaltyRules {
+        web_coupon: Some(WebCouponRule {
+            min_total_cents: 3_000,
+            offer_id: "of-any".into(),
+        }),
+        ..LoyaltyRules::default()
+    };
+    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+    let m = enrol(&s, 1).await;
+    let t = till(&s, "st-a", 1).await;
+    let (claims, shop) = clip(&s, &m, "of-cafe", "st-a").await;
+    let redeemed = redeem(&s, &t, "key-r9-0001", &claims, &shop, None).await;
+    assert_eq!(answer(&redeemed).status, 200);
+    let receipt = "R-key-r9-0001";
+    let bought = s
+        .apply_till_op(
+            t.clone(),
+            "key-buy-r9-01".into(),
+            "h-buy".into(),
+            purchase(receipt, "CARD-1", 5_000),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(body(answer(&bought))["web_coupon"].is_string());
+    let state = |s: Backend, m: String| async move { s.member_state(m).await.unwrap() };
+    let web = state(s.clone(), m.clone())
+        .await
+        .wallet
+        .into_iter()
+        .find(|c| c.offer_id == "of-any")
+        .expect("the web coupon");
+    let voided = s
+        .apply_till_op(
+            t,
+            "key-void-r9-1".into(),
+            "h-void".into(),
+            TillOp::Void {
+                receipt: receipt.into(),
+                at_ms: NOW,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let report = body(answer(&voided));
+    assert_eq!(report["coupons_restored"], json!([claims.coupon_id]));
+    assert_eq!(report["purchase_voided"], true);
+    let wallet = state(s, m).await.wallet;
+    let of = |id: &str| {
+        wallet
+            .iter()
+            .find(|c| c.coupon_id == id)
+            .unwrap()
+            .state
+            .clone()
+    };
+    // Usable again (the state is read at the wall clock, long after the suite's NOW: a coupon
+    // no longer redeemed shows as expired then, never as redeemed).
+    assert!(
+        matches!(
+            of(&claims.coupon_id),
+            CouponState::Available | CouponState::Expired
+        ),
+        "{:?}",
+        of(&claims.coupon_id)
+    );
+    assert_eq!(of(&web.coupon_id), CouponState::Revoked);
+}
