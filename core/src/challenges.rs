@@ -167,7 +167,8 @@ impl Challenges {
     /// deadline, reward, badge art) and the badges earned, in one call. Offline: events not
     /// yet sent count at once (`estimated`); after sync the server's history replaces them.
     pub fn view(&self) -> Result<ChallengesView> {
-        self.db.read(|c| {
+        // Evaluation reads the whole history: the long lane.
+        self.db.read_background(|c| {
             let state = crate::activity::cached_state(c)?.map(|m| m.state);
             let tz = crate::privacy::preferences(c)?.timezone;
             view(c, state.as_ref(), &tz, now_ms())

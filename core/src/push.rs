@@ -246,8 +246,11 @@ impl Push {
         let decision = self
             .db
             .write(|tx| decide(tx, gate, &payload, received_at_ms))?;
-        if payload.offer.is_some() {
-            self.offers.forget();
+        if payload.offer.is_some()
+            && let Err(e) = self.offers.catalog_changed()
+        {
+            // The decision stands; the index is rebuilt on its next use.
+            tracing::warn!(error = %e, "offer index not rebuilt after a pushed offer");
         }
         Ok(decision)
     }

@@ -338,3 +338,51 @@ fn child_writer() {
         t.set_card(&card(i % 100_000_000)).unwrap();
     }
 }
+
+/// Issue #15: a long read (an index build, the offers screen) runs on a connection of its own,
+/// and a quick read in flight does not make the next one queue: the card never waits for them.
+#[test]
+fn a_long_read_never_makes_the_card_wait() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    drop(enrolled(&dir.path().join("t.db")));
+    let db = Arc::new(tessera_core::Db::open(dir.path().join("t.db")).unwrap());
+    let hold = Duration::from_millis(800);
+    let (started, running) = mpsc::channel();
+    let spawn = |background: bool| {
+        let (db, started) = (db.clone(), started.clone());
+        std::thread::spawn(move || {
+            let work = |_: &rusqlite::Connection| -> Result<(), StorageError> {
+                started.send(()).unwrap();
+                std::thread::sleep(hold);
+                Ok(())
+            };
+            if background {
+                db.read_background(work)
+            } else {
+                db.read(work)
+            }
+        })
+    };
+    let (long, quick) = (spawn(true), spawn(false));
+    for _ in 0..2 {
+        running
+            .recv_timeout(Duration::from_millis(400))
+            .expect("a long read and a quick read at once: one waited for the other");
+    }
+    let t0 = Instant::now();
+    let n: i64 = db
+        .read(|c| -> Result<i64, StorageError> {
+            Ok(c.query_row("SELECT count(*) FROM program", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    let waited = t0.elapsed();
+    assert_eq!(n, 1);
+    assert!(
+        waited < Duration::from_millis(200),
+        "a quick read waited {waited:?} behind a long read and a quick one"
+    );
+    long.join().unwrap().unwrap();
+    quick.join().unwrap().unwrap();
+}

@@ -1,5 +1,12 @@
-//! The local SQLite database: one writer connection (it runs the migrations), one read-only
-//! reader, WAL, and one way to write: [`Db::write`], a transaction.
+//! The local SQLite database: one writer connection (it runs the migrations), read-only readers
+//! in two lanes, WAL, and one way to write: [`Db::write`], a transaction.
+//!
+//! Reads the member waits on (the card, the wallet, points, offers near) go through
+//! [`Db::read`]: two connections, taken whichever is free, so one in use never makes the next
+//! queue. Long reads (the offer index build, the offers screen, an export, challenge evaluation,
+//! an integrity check) go through [`Db::read_background`], a connection of their own: they
+//! never hold a connection the card needs (issue #15). In WAL mode no reader waits for the
+//! writer, so a sync applying the catalog delays none of them.
 //!
 //! A file that is not a database, is corrupt, comes from a newer build or cannot be written is a
 //! typed [`StorageError`]. [`quarantine`] moves such a file aside (it is kept, never deleted) so
@@ -137,7 +144,23 @@ pub struct Db {
     version: u32,
     kind: FileKind,
     writer: Mutex<Option<Connection>>,
-    reader: Mutex<Option<Connection>>,
+    /// The quick lane: reads the member waits on.
+    readers: [Mutex<Option<Connection>>; QUICK_READERS],
+    /// The long lane: reads that may take seconds.
+    background: Mutex<Option<Connection>>,
+}
+
+/// Connections of the quick lane.
+const QUICK_READERS: usize = 2;
+
+fn open_reader(path: &Path) -> Result<Connection, StorageError> {
+    let reader = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    reader.busy_timeout(BUSY_TIMEOUT)?;
+    reader.execute_batch("PRAGMA temp_store = MEMORY;")?;
+    Ok(reader)
 }
 
 impl Db {
@@ -192,12 +215,11 @@ impl Db {
             tracing::info!(from = found, to = version, "database schema upgraded");
         }
 
-        let reader = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        reader.busy_timeout(BUSY_TIMEOUT)?;
-        reader.execute_batch("PRAGMA temp_store = MEMORY;")?;
+        let readers = [
+            Mutex::new(Some(open_reader(&path)?)),
+            Mutex::new(Some(open_reader(&path)?)),
+        ];
+        let background = Mutex::new(Some(open_reader(&path)?));
         tracing::debug!(schema = version, "database opened");
         Ok(Db {
             path,
@@ -205,7 +227,8 @@ impl Db {
             version,
             kind,
             writer: Mutex::new(Some(writer)),
-            reader: Mutex::new(Some(reader)),
+            readers,
+            background,
         })
     }
 
@@ -218,11 +241,16 @@ impl Db {
     /// locks meanwhile and then see the empty database.
     pub fn wipe(&self) -> Result<(), StorageError> {
         let mut writer = lock(&self.writer);
-        let mut reader = lock(&self.reader);
+        let mut readers: Vec<_> = self.readers.iter().map(lock).collect();
+        let mut background = lock(&self.background);
         if writer.is_none() {
             return Err(StorageError::Closed);
         }
-        for conn in [reader.take(), writer.take()].into_iter().flatten() {
+        let open = readers
+            .iter_mut()
+            .map(|r| r.take())
+            .chain([background.take(), writer.take()]);
+        for conn in open.flatten() {
             if let Err((_, e)) = conn.close() {
                 tracing::warn!(error = %e, "closing the database before wiping failed");
             }
@@ -241,7 +269,10 @@ impl Db {
         }
         let fresh = Db::open_with(&self.path, self.migrations, self.version, self.kind)?;
         *writer = lock(&fresh.writer).take();
-        *reader = lock(&fresh.reader).take();
+        for (mine, new) in readers.iter_mut().zip(&fresh.readers) {
+            **mine = lock(new).take();
+        }
+        *background = lock(&fresh.background).take();
         tracing::info!("database wiped");
         Ok(())
     }
@@ -261,19 +292,40 @@ impl Db {
         Ok(out)
     }
 
-    /// Run `f` on the read-only connection (it sees every committed write).
+    /// Run `f` on a connection of the quick lane (it sees every committed write): for reads
+    /// that take milliseconds at most. It takes whichever connection is free, and waits only
+    /// if both are in use.
     pub fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StorageError>,
     {
-        let guard = lock(&self.reader);
+        let guard = self
+            .readers
+            .iter()
+            .find_map(|m| match m.try_lock() {
+                Ok(g) => Some(g),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            })
+            .unwrap_or_else(|| lock(&self.readers[0]));
+        let conn = guard.as_ref().ok_or(StorageError::Closed)?;
+        f(conn)
+    }
+
+    /// Run `f` on the long lane's connection: for reads that may take seconds (they queue
+    /// behind each other, never in front of [`Db::read`]).
+    pub fn read_background<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StorageError>,
+    {
+        let guard = lock(&self.background);
         let conn = guard.as_ref().ok_or(StorageError::Closed)?;
         f(conn)
     }
 
     /// `PRAGMA quick_check`: `Corrupt` if SQLite finds damage. Costs a full read of the file.
     pub fn check_integrity(&self) -> Result<(), StorageError> {
-        self.read(|conn| {
+        self.read_background(|conn| {
             let verdict: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
             if verdict == "ok" {
                 Ok(())
@@ -286,7 +338,8 @@ impl Db {
 
     /// Close both connections; later calls get `Closed`. Idempotent.
     pub fn close(&self) {
-        for slot in [&self.reader, &self.writer] {
+        let readers = self.readers.iter().chain([&self.background, &self.writer]);
+        for slot in readers {
             if let Some(conn) = lock(slot).take()
                 && let Err((_, e)) = conn.close()
             {

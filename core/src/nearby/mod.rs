@@ -2,10 +2,12 @@
 //! given time, offers near a position, the geofence plan for the OS, and what to do when the OS
 //! reports entering, dwelling at or leaving a region.
 //!
-//! The catalog cache is indexed in memory on first use (and again after a sync changed it): the
-//! stores in an R*-tree on the unit sphere, each offer as a compact rule, with the offers that
-//! target each store, each store tag, or every store. Full offers are read from SQLite only for
-//! what is returned.
+//! The catalog cache is indexed in memory on first use: the stores in an R*-tree on the unit
+//! sphere, each offer as a compact rule, with the offers that target each store, each store tag,
+//! or every store. Full offers are read from SQLite only for what is returned. When the catalog
+//! changes (a sync, an imported page, a pushed offer), the caller (in the background) rebuilds
+//! it on the database's long lane and swaps it in when it is ready: readers meanwhile use the
+//! index they hold, and the card's reads never queue behind a build (issue #15).
 
 mod geofence;
 mod index;
@@ -17,7 +19,8 @@ pub use index::*;
 pub use near::*;
 pub use region::*;
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::clock::now_ms;
 use crate::consent::Feature;
@@ -33,13 +36,18 @@ pub const MAX_RADIUS_M: f64 = 100_000.0;
 pub const MAX_NEARBY: u32 = 200;
 
 /// The offers service: the catalog cache indexed for position queries (built on first use,
-/// dropped when the catalog changes), offers near the member, the geofence plan, region events,
-/// and whether an offer may be clipped.
+/// rebuilt and swapped in when the catalog changes), offers near the member, the geofence plan,
+/// region events, and whether an offer may be clipped.
 #[derive(Debug)]
 pub struct Offers {
     db: Arc<Db>,
     consent: Arc<Consent>,
-    index: Mutex<Option<Arc<OfferIndex>>>,
+    /// The index in use; replaced whole when a newer one is ready.
+    index: RwLock<Option<Arc<OfferIndex>>>,
+    /// The catalog changed since `index` was built.
+    stale: AtomicBool,
+    /// One build at a time.
+    building: Mutex<()>,
     settings: Mutex<OfferSettings>,
     /// The last geofence plan: when, where, and its regions (re-plans are throttled).
     last_plan: Mutex<Option<(i64, Position, Vec<GeofenceRegion>)>>,
@@ -50,27 +58,84 @@ impl Offers {
         Offers {
             db,
             consent,
-            index: Mutex::new(None),
+            index: RwLock::new(None),
+            stale: AtomicBool::new(false),
+            building: Mutex::new(()),
             settings: Mutex::new(OfferSettings::default()),
             last_plan: Mutex::new(None),
         }
     }
 
-    /// Drop the index and the last plan: the catalog (or the member) changed.
+    fn current(&self) -> Option<Arc<OfferIndex>> {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The catalog changed: if an index is in use, build a new one now (on the database's long
+    /// lane, in the caller's thread: sync, a catalog import and push handling run in the
+    /// background) and swap it in; readers keep the old one until then. The last plan is
+    /// dropped.
+    pub fn catalog_changed(&self) -> Result<()> {
+        *self.last_plan.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.stale.store(true, Ordering::SeqCst);
+        if self.current().is_none() {
+            return Ok(());
+        }
+        let _one = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.stale.swap(false, Ordering::SeqCst) {
+            return Ok(()); // another caller rebuilt it meanwhile
+        }
+        self.build().map(|_| ())
+    }
+
+    /// Drop the index and the last plan (the member was erased: nothing of the catalog is left).
     pub fn forget(&self) {
-        *self.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.stale.store(false, Ordering::SeqCst);
         *self.last_plan.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// The catalog cache indexed (built now if the catalog changed since the last call).
+    /// The catalog cache indexed: the one in use, even while a newer one is being built (see
+    /// [`Offers::catalog_changed`]); built now, on the long lane, on first use or if the last
+    /// rebuild failed (the caller waits; the card does not).
     pub fn index(&self) -> Result<Arc<OfferIndex>> {
-        let mut slot = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(idx) = slot.as_ref() {
-            return Ok(idx.clone());
+        if let Some(idx) = self.current()
+            && !self.stale.load(Ordering::SeqCst)
+        {
+            return Ok(idx);
         }
-        let idx = Arc::new(self.db.read(OfferIndex::build)?);
-        *slot = Some(idx.clone());
-        Ok(idx)
+        let _one = match self.building.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            // A rebuild is under way: the index in use meanwhile, if there is one.
+            Err(std::sync::TryLockError::WouldBlock) => match self.current() {
+                Some(idx) => return Ok(idx),
+                None => self.building.lock().unwrap_or_else(|p| p.into_inner()),
+            },
+        };
+        if let Some(idx) = self.current()
+            && !self.stale.load(Ordering::SeqCst)
+        {
+            return Ok(idx); // built while this call waited
+        }
+        self.stale.store(false, Ordering::SeqCst);
+        self.build()
+    }
+
+    /// Build an index from the cache on the long lane and swap it in (the caller holds
+    /// `building` and has cleared `stale`: a change that lands during the build marks it stale
+    /// again).
+    fn build(&self) -> Result<Arc<OfferIndex>> {
+        match self.db.read_background(OfferIndex::build) {
+            Ok(idx) => {
+                let idx = Arc::new(idx);
+                *self.index.write().unwrap_or_else(|p| p.into_inner()) = Some(idx.clone());
+                Ok(idx)
+            }
+            Err(e) => {
+                self.stale.store(true, Ordering::SeqCst);
+                Err(e)
+            }
+        }
     }
 
     /// Cooldowns, event age and re-plan throttling.
@@ -235,6 +300,91 @@ impl Offers {
 #[cfg(test)]
 mod tests {
     use crate::eligibility::in_spans;
+
+    /// A shop in Paris with two offers, imported; the index built by a first query.
+    fn two_offers() -> (tempfile::TempDir, crate::Tessera) {
+        use crate::api::{CatalogChange, CatalogPage};
+        let store: crate::catalog::Store = serde_json::from_value(serde_json::json!({
+            "id": "st-1", "name": "Paris", "address": "1 rue de la Paix", "postcode": "75001",
+            "city": "Paris", "country": "FR", "latitude": 48.86, "longitude": 2.33,
+            "radius_m": 150, "timezone": "Europe/Paris", "opening_hours": [], "tags": []}))
+        .unwrap();
+        let offer = |id: &str| -> crate::catalog::Offer {
+            serde_json::from_value(serde_json::json!({"id": id, "title": id,
+                "description": "At the till.", "kind": {"type": "gift", "item": "tea"},
+                "valid_from": "2020-01-01T00:00:00Z", "valid_to": "2099-12-31T23:59:59Z",
+                "channel": "both", "days": [], "store_ids": ["st-1"], "store_tags": [],
+                "categories": [], "tiers": [], "segments": [], "min_basket_cents": null,
+                "per_member_limit": null, "requires_clip": false}))
+            .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let t = crate::Tessera::open(dir.path().join("t.db")).unwrap();
+        let changes = vec![
+            CatalogChange::Store { store },
+            CatalogChange::Offer {
+                offer: offer("of-1"),
+            },
+            CatalogChange::Offer {
+                offer: offer("of-2"),
+            },
+        ];
+        t.import_catalog_page(&CatalogPage {
+            format: 1,
+            changes,
+            cursor: "c1.1".into(),
+            has_more: false,
+        })
+        .unwrap();
+        (dir, t)
+    }
+
+    const PARIS: crate::geo::Position = crate::geo::Position {
+        latitude: 48.86,
+        longitude: 2.33,
+    };
+
+    fn ids(t: &crate::Tessera) -> Vec<String> {
+        let near = t.offers_near(PARIS, 1_000.0, 10).unwrap();
+        near.into_iter().map(|o| o.offer.id).collect()
+    }
+
+    /// Issue #15: while a newer index is being built, queries answer at once from the one in
+    /// use (an offer removed meanwhile is left out, not an error), and the new one is swapped
+    /// in when ready.
+    #[test]
+    fn queries_use_the_index_in_use_while_a_newer_one_is_built() {
+        use std::sync::atomic::Ordering;
+        use std::time::Duration;
+        let (_dir, t) = two_offers();
+        assert_eq!(ids(&t), ["of-1", "of-2"]);
+        let built = t.offers.index().unwrap();
+        // A sync removed of-2 and is rebuilding the index (it holds the build).
+        t.db.write(|tx| -> crate::Result<()> {
+            tx.execute("DELETE FROM offer WHERE id = 'of-2'", [])
+                .map_err(crate::StorageError::from)?;
+            Ok(())
+        })
+        .unwrap();
+        let building = t.offers.building.lock().unwrap();
+        t.offers.stale.store(true, Ordering::SeqCst);
+        std::thread::scope(|s| {
+            let (send, answer) = std::sync::mpsc::channel();
+            let t = &t;
+            s.spawn(move || send.send(ids(t)).unwrap());
+            let found = answer
+                .recv_timeout(Duration::from_secs(2))
+                .expect("offers_near waited for the index being built");
+            assert_eq!(found, ["of-1"]);
+            assert!(std::sync::Arc::ptr_eq(&t.offers.index().unwrap(), &built));
+            drop(building);
+        });
+        // The rebuild (here: the next use, as after a failed one) swaps a new index in.
+        t.offers.catalog_changed().unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&t.offers.index().unwrap(), &built));
+        assert_eq!(t.offers.index().unwrap().offer("of-2"), None);
+        assert_eq!(ids(&t), ["of-1"]);
+    }
 
     #[test]
     fn spans_cross_midnight() {

@@ -25,13 +25,18 @@ pub struct NearbyOffer {
     pub active_now: bool,
 }
 
-pub(super) fn read_offer(conn: &Connection, id: &str) -> Result<Offer> {
-    let data: String = conn
+/// The offer `id` from the cache; `None` if a sync removed it since the index in use was built
+/// (a newer index is on its way).
+pub(super) fn read_offer(conn: &Connection, id: &str) -> Result<Option<Offer>> {
+    use rusqlite::OptionalExtension;
+    let data: Option<String> = conn
         .prepare_cached("SELECT data FROM offer WHERE id = ?1")
         .map_err(st)?
         .query_row([id], |r| r.get(0))
+        .optional()
         .map_err(st)?;
-    serde_json::from_str(&data).map_err(corrupt)
+    data.map(|d| serde_json::from_str(&d).map_err(corrupt))
+        .transpose()
 }
 
 /// Eligible offers at stores within `radius_m`, each at its nearest store, nearest first (an offer
@@ -98,20 +103,22 @@ pub(crate) fn offers_near(
             .then_with(|| idx.offers[*a as usize].id.cmp(&idx.offers[*b as usize].id))
     });
     ranked.truncate(limit);
-    ranked
-        .into_iter()
-        .map(|(offer, (_, store, d))| {
-            let s = &idx.stores[store as usize];
-            Ok(NearbyOffer {
-                offer: read_offer(conn, &idx.offers[offer as usize].id)?,
-                store_id: s.id.to_string(),
-                store_name: s.name.to_string(),
-                distance_m: d,
-                active_now: idx.open_at(store, now_ms)
-                    && idx.eligible(offer, store, member, now_ms, true),
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(ranked.len());
+    for (offer, (_, store, d)) in ranked {
+        let Some(full) = read_offer(conn, &idx.offers[offer as usize].id)? else {
+            continue;
+        };
+        let s = &idx.stores[store as usize];
+        out.push(NearbyOffer {
+            offer: full,
+            store_id: s.id.to_string(),
+            store_name: s.name.to_string(),
+            distance_m: d,
+            active_now: idx.open_at(store, now_ms)
+                && idx.eligible(offer, store, member, now_ms, true),
+        });
+    }
+    Ok(out)
 }
 
 /// The same answer by scanning every store: the reference for tests and the bench.

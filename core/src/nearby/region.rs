@@ -213,10 +213,6 @@ pub(crate) fn last_store_notification(
     .map_err(Error::from)
 }
 
-pub(crate) fn read_full_offer(conn: &Connection, id: &str) -> Result<Offer> {
-    read_offer(conn, id)
-}
-
 /// The gate's purpose for a geofence notification.
 pub(crate) const GEOFENCE_PURPOSE: Purpose = Purpose::GeolocatedOffers;
 
@@ -289,7 +285,10 @@ pub(crate) fn region_event(
     let Some(offer) = fresh else {
         return suppress(SuppressReason::AlreadyNotified);
     };
-    let offer = read_full_offer(tx, offer_id(idx, offer))?;
+    // Gone since the index in use was built (a newer one is on its way): nothing to offer.
+    let Some(offer) = read_offer(tx, offer_id(idx, offer))? else {
+        return suppress(SuppressReason::NoEligibleOffer);
+    };
     let request = crate::preferences::NotificationRequest {
         purpose: GEOFENCE_PURPOSE,
         channel: crate::consent::Channel::Push,

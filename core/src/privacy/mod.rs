@@ -139,12 +139,13 @@ impl Consent {
     /// with personalisation consent.
     pub fn offers(&self, limit: u32) -> Result<OfferList, StorageError> {
         let gate = self.gate();
-        self.db.read(|c| ledger::offers(c, gate, limit))
+        // Every cached offer is read: the long lane.
+        self.db.read_background(|c| ledger::offers(c, gate, limit))
     }
 
     /// Everything this device holds about the member, as JSON (no tokens). Offline.
     pub fn export_device_data(&self) -> Result<String, StorageError> {
-        let value = self.db.read(ledger::export_device)?;
+        let value = self.db.read_background(ledger::export_device)?;
         // A JSON value read back from the file always prints; a failure would mean the file's
         // content is not what this build wrote.
         serde_json::to_string_pretty(&value).map_err(|_| StorageError::Corrupt)

@@ -170,7 +170,7 @@ impl SyncService {
         // The server may have sent consent records made elsewhere (web, store, call centre).
         self.consent.invalidate();
         if result.as_ref().map_or(true, |r| r.catalog_changes > 0) {
-            self.offers.forget();
+            self.refresh_offers();
         }
         result
     }
@@ -181,8 +181,17 @@ impl SyncService {
     /// of changes applied.
     pub fn import_catalog_page(&self, page: &api::CatalogPage) -> Result<u64> {
         let applied = super::apply_catalog_page(&self.db, page);
-        self.offers.forget();
+        self.refresh_offers();
         applied
+    }
+
+    /// The catalog changed: the offer index is rebuilt here, in the sync's (background) thread,
+    /// and swapped in. A failure leaves the index in use and is retried on its next use: it
+    /// does not fail the sync, which did its job.
+    fn refresh_offers(&self) {
+        if let Err(e) = self.offers.catalog_changed() {
+            tracing::warn!(error = %e, "offer index not rebuilt after the catalog changed");
+        }
     }
 
     /// Forget the member on this device. Refused with [`SyncError::PendingActions`] while
