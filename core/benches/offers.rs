@@ -4,6 +4,9 @@
 //! - `offers_near/index`: `Tessera::offers_near` (2 km, 20 offers) at random points near the towns;
 //!   `offers_near/brute_force`: the same answer by scanning every store (the ratio is printed);
 //! - `plan_geofences/ios_20`, `/android_100`: the plan from the same points;
+//! - `offers_screen/index`: `Tessera::offers(50)`, the offers screen from the index (issue #15);
+//!   `offers_screen/brute_force`: the same answer by parsing every cached offer (how it was
+//!   answered before);
 //! - `index/build`: indexing the whole cache from SQLite.
 //!
 //! Before measuring it prints the heap the index holds (counted by a global allocator wrapper)
@@ -41,7 +44,9 @@ use tessera_core::Tessera;
 use tessera_core::api::{CatalogChange, CatalogPage};
 use tessera_core::catalog::{Offer, OfferChannel, OfferKind, Store};
 use tessera_core::geo::Position;
-use tessera_core::nearby::{OfferIndex, anonymous_plan, offers_near_brute_force};
+use tessera_core::nearby::{
+    OfferIndex, anonymous_plan, offers_near_brute_force, offers_screen_brute_force,
+};
 
 /// A small deterministic generator (no dependency needed for a bench fixture).
 struct Rng(u64);
@@ -240,10 +245,24 @@ fn offers(c: &mut Criterion) {
     }
     group.finish();
 
+    let db = tessera_core::Db::open(t.path()).unwrap();
+    let mut group = c.benchmark_group("offers_screen");
+    group.bench_function("index", |b| b.iter(|| black_box(t.offers(50).unwrap())));
+    group.sample_size(10);
+    let gate = t.consent_gate();
+    group.bench_function("brute_force", |b| {
+        b.iter(|| {
+            black_box(
+                db.read(|c| offers_screen_brute_force(c, gate, 50, now))
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("index");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
-    let db = tessera_core::Db::open(t.path()).unwrap();
     group.bench_function("build", |b| {
         b.iter(|| black_box(db.read(OfferIndex::build).unwrap().stores()))
     });

@@ -297,8 +297,9 @@ impl Tessera {
     pub fn track(&self, name: &str, attributes: BTreeMap<String, String>) -> Result<bool> {
         self.consent.track(name, attributes)
     }
+    /// See [`nearby::Offers::screen`].
     pub fn offers(&self, limit: u32) -> Result<privacy::OfferList, StorageError> {
-        self.consent.offers(limit)
+        self.offers.screen(limit)
     }
     pub fn export_device_data(&self) -> Result<String, StorageError> {
         self.consent.export_device_data()
@@ -306,7 +307,7 @@ impl Tessera {
 
     // ----- offers where the member is -----
 
-    pub fn offer_index(&self) -> Result<Arc<nearby::OfferIndex>> {
+    pub fn offer_index(&self) -> Result<Arc<nearby::OfferIndex>, StorageError> {
         self.offers.index()
     }
     pub fn set_offer_settings(&self, settings: nearby::OfferSettings) {

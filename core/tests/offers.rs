@@ -260,3 +260,125 @@ fn personalised_ranking_lets_a_farther_offer_of_interest_come_first() {
         "her interest, 150 m away, before a plain offer 100 m away"
     );
 }
+
+/// The offers screen from the index (issue #15) against the reference that parses every cached
+/// offer and applies the domain's rules: the same offers in the same order, personalised or not,
+/// whatever the dates, tiers, segments, limits, interests, favourites and visits.
+mod screen {
+    use super::*;
+    use tessera_core::nearby::offers_screen_brute_force;
+
+    fn iso(ms: i64) -> String {
+        tessera_core::rfc3339_ms(ms)
+    }
+
+    #[derive(Debug, Clone)]
+    struct Shape {
+        stores: u8,
+        window: u8,
+        tier: u8,
+        segment: bool,
+        category: u8,
+        limit: bool,
+        used: bool,
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        (
+            0u8..16,
+            0u8..5,
+            0u8..3,
+            any::<bool>(),
+            0u8..3,
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(stores, window, tier, segment, category, limit, used)| Shape {
+                    stores,
+                    window,
+                    tier,
+                    segment,
+                    category,
+                    limit,
+                    used,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_index_lists_what_the_rules_over_every_offer_list(
+            shapes in prop::collection::vec(shape(), 1..60),
+            gold in any::<bool>(),
+            vip in any::<bool>(),
+            tea in any::<bool>(),
+            personalised in any::<bool>(),
+            favourites in 0u8..16,
+            visits in prop::collection::vec(0usize..4, 0..12),
+            limit in 1u32..40,
+        ) {
+            let now = now();
+            let day = 86_400_000;
+            let stores: Vec<Store> = (0..4).map(|i| store(i, 48.85 + i as f64 * 0.01, 2.35, 100)).collect();
+            let offers: Vec<Offer> = shapes.iter().enumerate().map(|(i, s)| {
+                let ids = (0..4).filter(|k| s.stores & (1 << k) != 0).map(|k| stores[k].id.clone()).collect();
+                let mut o = offer(i, ids, vec![], OfferChannel::Both);
+                // Ending at different times (and some ties), some over, some not started.
+                let (from, to) = match s.window {
+                    0 => (now - 10 * day, now - day),
+                    1 => (now + day, now + 10 * day),
+                    w => (now - day, now + i64::from(w) * day + (i as i64 % 3) * 3_600_000),
+                };
+                o.valid_from = iso(from);
+                o.valid_to = iso(to);
+                o.tiers = match s.tier { 0 => vec![], 1 => vec!["Gold".into()], _ => vec!["Silver".into()] };
+                if s.segment { o.segments = vec!["vip".into()]; }
+                o.categories = match s.category { 0 => vec![], 1 => vec!["tea".into()], _ => vec!["coffee".into()] };
+                if s.limit { o.per_member_limit = Some(1); }
+                o
+            }).collect();
+            let (_dir, t) = import(&stores, &offers);
+            tessera_e2e_free_session(&t);
+            let db = rusqlite::Connection::open(t.path()).unwrap();
+            let state = serde_json::json!({
+                "tier": if gold { "Gold" } else { "Member" },
+                "segments": if vip { vec!["vip"] } else { vec![] },
+            });
+            db.execute("INSERT INTO member_state (id, data, as_of) VALUES (1, ?1, 0)", [state.to_string()]).unwrap();
+            for (i, s) in shapes.iter().enumerate() {
+                if s.used {
+                    db.execute("INSERT INTO offer_state (offer_id, used_count) VALUES (?1, 1)", [&offers[i].id]).unwrap();
+                }
+            }
+            for (k, st) in stores.iter().enumerate() {
+                if favourites & (1 << k) != 0 {
+                    t.set_favourite_store(&st.id, true).unwrap();
+                }
+            }
+            for (n, k) in visits.iter().enumerate() {
+                db.execute(
+                    "INSERT INTO activity (event_id, kind, occurred_at, store_id, attributes)
+                     VALUES (?1, 'store_visit', '2026-01-01T10:00:00Z', ?2, '{}')",
+                    [format!("ev-{n}"), stores[*k].id.clone()],
+                ).unwrap();
+            }
+            let mut prefs = t.preferences().unwrap();
+            prefs.interests = if tea { vec!["tea".into()] } else { vec![] };
+            t.set_preferences(&prefs).unwrap();
+            if personalised {
+                t.record_consent(
+                    &[ConsentChoice { purpose: Purpose::Personalisation, channel: Channel::InApp, decision: Decision::Granted }],
+                    &ConsentText { version: "v1".into(), text: "rank".into() },
+                ).unwrap();
+            }
+            let listed = t.offers(limit).unwrap();
+            let reference = offers_screen_brute_force(&db, t.consent_gate(), limit, now).unwrap();
+            prop_assert_eq!(listed.personalised, personalised);
+            let ids = |l: &tessera_core::privacy::OfferList| l.offers.iter().map(|o| o.id.clone()).collect::<Vec<_>>();
+            prop_assert_eq!(ids(&listed), ids(&reference));
+        }
+    }
+}

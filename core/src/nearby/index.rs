@@ -6,19 +6,19 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::Result;
 use crate::catalog::{Offer, OfferChannel, Store};
 use crate::consent::{ConsentGate, Feature};
 use crate::db::StorageError;
 use crate::eligibility::{Holder, Terms, in_spans, local_time, minutes};
 use crate::geo::{PointIndex, Position};
-use crate::{Error, Result};
 
 pub(super) fn st(e: rusqlite::Error) -> StorageError {
     StorageError::from(e)
 }
 
-pub(super) fn corrupt(_: impl std::fmt::Display) -> Error {
-    Error::Storage(StorageError::Corrupt)
+pub(super) fn corrupt(_: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt
 }
 
 #[derive(Debug)]
@@ -76,13 +76,15 @@ pub struct OfferIndex {
     pub(super) store_offers: Vec<u32>,
     pub(super) by_tag: HashMap<u32, Vec<u32>>,
     pub(super) everywhere: Vec<u32>,
+    /// Every offer, ending soonest first (then by id): the offers screen's order.
+    pub(super) by_expiry: Vec<u32>,
     pub(super) strings: crate::intern::Interner,
     pub(super) zones: Vec<jiff::tz::TimeZone>,
 }
 
 impl OfferIndex {
     /// Read the whole cache and index it.
-    pub fn build(conn: &Connection) -> Result<Self> {
+    pub fn build(conn: &Connection) -> Result<Self, StorageError> {
         let mut idx = OfferIndex::default();
         let mut zone_ids: HashMap<String, u16> = HashMap::new();
         let mut stmt = conn.prepare("SELECT data FROM store").map_err(st)?;
@@ -210,6 +212,9 @@ impl OfferIndex {
         }
         idx.store_start.push(next as u32);
         idx.store_offers = pairs.into_iter().map(|(_, o)| o).collect();
+        idx.by_expiry = (0..idx.offers.len() as u32).collect();
+        // Stable: offers are in id order already.
+        idx.by_expiry.sort_by_key(|&o| idx.offers[o as usize].to_ms);
         idx.offers.shrink_to_fit();
         idx.stores.shrink_to_fit();
         for list in idx.by_tag.values_mut() {
@@ -348,7 +353,11 @@ pub(crate) struct MemberView {
 }
 
 impl MemberView {
-    pub(crate) fn read(conn: &Connection, idx: &OfferIndex, gate: ConsentGate) -> Result<Self> {
+    pub(crate) fn read(
+        conn: &Connection,
+        idx: &OfferIndex,
+        gate: ConsentGate,
+    ) -> Result<Self, StorageError> {
         let (tier, segments): (Option<String>, Option<String>) = conn
             .query_row(
                 "SELECT json_extract(data, '$.tier'), json_extract(data, '$.segments')

@@ -13,6 +13,8 @@ mod geofence;
 mod index;
 mod near;
 mod region;
+mod screen;
+pub use screen::offers_screen_brute_force;
 
 pub use geofence::*;
 pub use index::*;
@@ -24,7 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::clock::now_ms;
 use crate::consent::Feature;
-use crate::db::Db;
+use crate::db::{Db, StorageError};
 use crate::eligibility::Refusal;
 use crate::geo::{self, Position};
 use crate::privacy::Consent;
@@ -74,7 +76,7 @@ impl Offers {
     /// lane, in the caller's thread: sync, a catalog import and push handling run in the
     /// background) and swap it in; readers keep the old one until then. The last plan is
     /// dropped.
-    pub fn catalog_changed(&self) -> Result<()> {
+    pub fn catalog_changed(&self) -> Result<(), StorageError> {
         *self.last_plan.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.stale.store(true, Ordering::SeqCst);
         if self.current().is_none() {
@@ -97,7 +99,7 @@ impl Offers {
     /// The catalog cache indexed: the one in use, even while a newer one is being built (see
     /// [`Offers::catalog_changed`]); built now, on the long lane, on first use or if the last
     /// rebuild failed (the caller waits; the card does not).
-    pub fn index(&self) -> Result<Arc<OfferIndex>> {
+    pub fn index(&self) -> Result<Arc<OfferIndex>, StorageError> {
         if let Some(idx) = self.current()
             && !self.stale.load(Ordering::SeqCst)
         {
@@ -124,7 +126,7 @@ impl Offers {
     /// Build an index from the cache on the long lane and swap it in (the caller holds
     /// `building` and has cleared `stale`: a change that lands during the build marks it stale
     /// again).
-    fn build(&self) -> Result<Arc<OfferIndex>> {
+    fn build(&self) -> Result<Arc<OfferIndex>, StorageError> {
         match self.db.read_background(OfferIndex::build) {
             Ok(idx) => {
                 let idx = Arc::new(idx);
@@ -172,6 +174,18 @@ impl Offers {
         self.db.read(|c| {
             let member = MemberView::read(c, &idx, gate)?;
             offers_near(c, &idx, &member, position, radius_m, limit as usize, now)
+        })
+    }
+
+    /// The offers screen: offers valid now that the member may use, within their interests,
+    /// ending soonest first (personalised only with consent), from the index; at most `limit`.
+    pub fn screen(&self, limit: u32) -> Result<crate::privacy::OfferList, StorageError> {
+        let idx = self.index()?;
+        let gate = self.consent.gate();
+        let now = now_ms();
+        self.db.read(|c| {
+            let member = MemberView::read(c, &idx, gate)?;
+            screen::offers_screen(c, &idx, &member, limit as usize, now)
         })
     }
 

@@ -27,7 +27,7 @@ pub struct NearbyOffer {
 
 /// The offer `id` from the cache; `None` if a sync removed it since the index in use was built
 /// (a newer index is on its way).
-pub(super) fn read_offer(conn: &Connection, id: &str) -> Result<Option<Offer>> {
+pub(super) fn read_offer(conn: &Connection, id: &str) -> Result<Option<Offer>, StorageError> {
     use rusqlite::OptionalExtension;
     let data: Option<String> = conn
         .prepare_cached("SELECT data FROM offer WHERE id = ?1")

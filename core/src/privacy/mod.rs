@@ -135,14 +135,6 @@ impl Consent {
             .write(|tx| ledger::track(tx, gate, name, attributes))
     }
 
-    /// Offers valid now, within the member's interests; ranked from what the member does only
-    /// with personalisation consent.
-    pub fn offers(&self, limit: u32) -> Result<OfferList, StorageError> {
-        let gate = self.gate();
-        // Every cached offer is read: the long lane.
-        self.db.read_background(|c| ledger::offers(c, gate, limit))
-    }
-
     /// Everything this device holds about the member, as JSON (no tokens). Offline.
     pub fn export_device_data(&self) -> Result<String, StorageError> {
         let value = self.db.read_background(ledger::export_device)?;
