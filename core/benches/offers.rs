@@ -7,7 +7,9 @@
 //! - `offers_screen/index`: `Tessera::offers(50)`, the offers screen from the index (issue #15);
 //!   `offers_screen/brute_force`: the same answer by parsing every cached offer (how it was
 //!   answered before);
-//! - `index/build`: indexing the whole cache from SQLite.
+//! - `index/build`: indexing the whole cache from SQLite;
+//! - `offers_near_retail/index`, `/brute_force`: offers near on a retail chain's catalog (half the
+//!   offers in every shop, a tenth by tag, all in store; issue #15).
 //!
 //! Before measuring it prints the heap the index holds (counted by a global allocator wrapper)
 //! and the process's resident memory before and after building it.
@@ -88,7 +90,13 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn catalog(stores: usize, offers: usize) -> (Vec<Store>, Vec<Offer>, Vec<(f64, f64)>) {
+/// `retail`: a chain's catalog, half the offers valid in every shop and a tenth in the shops of a
+/// tag, all in store (issue #15); otherwise 1 % everywhere (online only) and 5 % by tag.
+fn catalog(
+    stores: usize,
+    offers: usize,
+    retail: bool,
+) -> (Vec<Store>, Vec<Offer>, Vec<(f64, f64)>) {
     let mut rng = Rng(42);
     let centres = towns(&mut rng);
     let stores: Vec<Store> = (0..stores)
@@ -118,9 +126,14 @@ fn catalog(stores: usize, offers: usize) -> (Vec<Store>, Vec<Offer>, Vec<(f64, f
         .collect();
     let offers: Vec<Offer> = (0..offers)
         .map(|i| {
+            let (everywhere, tagged) = if retail {
+                (0..=49, 50..=59)
+            } else {
+                (0..=0, 1..=5)
+            };
             let (store_ids, store_tags) = match i % 100 {
-                0 => (vec![], vec![]),
-                1..=5 => (vec![], vec!["outlet".into()]),
+                k if everywhere.contains(&k) => (vec![], vec![]),
+                k if tagged.contains(&k) => (vec![], vec!["outlet".into()]),
                 _ => (
                     (0..1 + i % 4)
                         .map(|_| format!("st-{:07}", rng.next() as usize % stores.len()))
@@ -135,7 +148,7 @@ fn catalog(stores: usize, offers: usize) -> (Vec<Store>, Vec<Offer>, Vec<(f64, f
                 kind: OfferKind::PercentOff { percent: 10 },
                 valid_from: "2020-01-01T00:00:00Z".into(),
                 valid_to: "2099-01-01T00:00:00Z".into(),
-                channel: if i % 10 == 0 {
+                channel: if i % 10 == 0 && !retail {
                     OfferChannel::Online
                 } else {
                     OfferChannel::InStore
@@ -167,12 +180,8 @@ fn catalog(stores: usize, offers: usize) -> (Vec<Store>, Vec<Offer>, Vec<(f64, f
     (stores, offers, queries)
 }
 
-fn offers(c: &mut Criterion) {
-    let (n_stores, n_offers) = (
-        env_count("TESSERA_BENCH_STORES", 100_000),
-        env_count("TESSERA_BENCH_OFFERS", 200_000),
-    );
-    let (stores, offers, queries) = catalog(n_stores, n_offers);
+/// A phone database holding the catalog.
+fn imported(stores: Vec<Store>, offers: Vec<Offer>) -> (tempfile::TempDir, Tessera) {
     let dir = tempfile::tempdir().unwrap();
     let t = Tessera::open(dir.path().join("bench.db")).unwrap();
     let changes: Vec<CatalogChange> = stores
@@ -193,7 +202,16 @@ fn offers(c: &mut Criterion) {
         })
         .unwrap();
     }
-    drop(changes);
+    (dir, t)
+}
+
+fn offers(c: &mut Criterion) {
+    let (n_stores, n_offers) = (
+        env_count("TESSERA_BENCH_STORES", 100_000),
+        env_count("TESSERA_BENCH_OFFERS", 200_000),
+    );
+    let (stores, offers, queries) = catalog(n_stores, n_offers, false);
+    let (_dir, t) = imported(stores, offers);
     let before = rss_kib();
     let held = HELD.load(Ordering::Relaxed);
     let start = std::time::Instant::now();
@@ -265,6 +283,27 @@ fn offers(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
     group.bench_function("build", |b| {
         b.iter(|| black_box(db.read(OfferIndex::build).unwrap().stores()))
+    });
+    group.finish();
+    drop((idx, t));
+
+    // A retail chain's catalog: half the offers in every shop, a tenth in the shops of a tag.
+    let (stores, offers, _) = catalog(n_stores, n_offers, true);
+    let (_dir, t) = imported(stores, offers);
+    let idx = t.offer_index().unwrap();
+    let mut group = c.benchmark_group("offers_near_retail");
+    group.bench_function("index", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(t.offers_near(at(i), 2000.0, 20).unwrap())
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("brute_force", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(offers_near_brute_force(&idx, at(i), 2000.0, 20, now))
+        })
     });
     group.finish();
 }

@@ -18,6 +18,67 @@ use common::offers::*;
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
+    /// Issue #15: chain-wide and tag offers are held once, not once per store; a retail chain's
+    /// catalog (many of them, some on certain days, some for a tier) in shops of three time zones
+    /// answers as a scan of every store does.
+    #[test]
+    fn chain_wide_and_tag_offers_match_a_brute_force_scan(
+        centre in position(),
+        offsets in prop::collection::vec((-0.02f64..0.02, -0.02f64..0.02), 1..80),
+        shared in prop::collection::vec((0u8..4, 0u8..8, any::<bool>()), 0..120),
+        radius in 100.0f64..5000.0,
+        limit in 1usize..30,
+    ) {
+        let zones = ["Europe/Paris", "America/New_York", "Asia/Tokyo"];
+        let tags = ["outlet", "cafe", "city"];
+        let stores: Vec<Store> = offsets
+            .iter()
+            .enumerate()
+            .map(|(i, (a, b))| {
+                let mut s = store(i, (centre.0 + a).clamp(-90.0, 90.0), ((centre.1 + b + 540.0) % 360.0) - 180.0, 150);
+                s.timezone = zones[i % 3].into();
+                s.tags = (0..3).filter(|k| (i >> k) & 1 == 1).map(|k| tags[k].to_string()).collect();
+                s
+            })
+            .collect();
+        let mut offers: Vec<Offer> = stores
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == 1)
+            .map(|(i, s)| offer(i, vec![s.id.clone()], vec![], OfferChannel::InStore))
+            .collect();
+        for (n, (target, days, gold)) in shared.iter().enumerate() {
+            let tags = match target {
+                0 => vec![],
+                t => vec![tags[*t as usize - 1].to_string()],
+            };
+            let mut o = offer(50_000 + n, vec![], tags, OfferChannel::Both);
+            // Some only on certain weekdays (local to the store), some for a tier nobody has.
+            o.days = match days % 4 {
+                0 => vec![],
+                1 => vec![1],
+                2 => vec![7],
+                _ => vec![1, 2, 3, 4, 5],
+            };
+            if *gold {
+                o.tiers = vec!["Gold".into()];
+            }
+            offers.push(o);
+        }
+        let (_dir, t) = import(&stores, &offers);
+        let idx = t.offer_index().unwrap();
+        let at = Position { latitude: centre.0, longitude: centre.1 };
+        // A Monday 02:00 UTC: Sunday evening in New York, Monday in Paris and Tokyo.
+        let monday: i64 = "2026-11-30T02:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let fast = tessera_core::Db::open(t.path())
+            .unwrap()
+            .read(|c| anonymous_offers_near(c, &idx, at, radius, limit, monday))
+            .unwrap();
+        let slow = offers_near_brute_force(&idx, at, radius, limit, monday);
+        let got: Vec<(String, String)> = fast.iter().map(|n| (n.offer.id.clone(), n.store_id.clone())).collect();
+        prop_assert_eq!(&got, &slow);
+    }
+
     #[test]
     fn the_plan_fits_its_budget_and_matches_a_brute_force_search(
         centre in position(),

@@ -192,14 +192,17 @@ impl OfferIndex {
         for (_, o) in pairs.iter_mut() {
             *o = renumber[*o as usize];
         }
+        // In id order, as the offers are: a query takes the first eligible ones of a list.
         for list in idx.by_tag.values_mut() {
             for o in list.iter_mut() {
                 *o = renumber[*o as usize];
             }
+            list.sort_unstable();
         }
         for o in idx.everywhere.iter_mut() {
             *o = renumber[*o as usize];
         }
+        idx.everywhere.sort_unstable();
         pairs.sort_unstable();
         pairs.dedup();
         idx.store_start = Vec::with_capacity(idx.stores.len() + 1);
@@ -240,6 +243,15 @@ impl OfferIndex {
             .binary_search_by(|o| (*o.id).cmp(id))
             .ok()
             .map(|i| i as u32)
+    }
+
+    /// The offers naming `store` by id.
+    pub(super) fn own_offers(&self, store: u32) -> &[u32] {
+        let (a, b) = (
+            self.store_start[store as usize] as usize,
+            self.store_start[store as usize + 1] as usize,
+        );
+        &self.store_offers[a..b]
     }
 
     pub(super) fn candidates(&self, store: u32) -> impl Iterator<Item = u32> + '_ {

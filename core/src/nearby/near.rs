@@ -42,6 +42,13 @@ pub(super) fn read_offer(conn: &Connection, id: &str) -> Result<Option<Offer>, S
 /// Eligible offers at stores within `radius_m`, each at its nearest store, nearest first (an offer
 /// of the member's interests, or at a favourite store, counts as nearer when personalisation is
 /// allowed).
+///
+/// Offers for every store and offers for a store tag are held once in the index, not once per
+/// store: a chain-wide offer is at the best-placed store of each time zone (its days are the
+/// store's local days), a tag offer at the best-placed store with the tag in each zone. Such a
+/// list is read once per query, in id order, and only its first `limit` eligible offers of each
+/// kind (of the member's interests or not) can rank: every other one has the same score and a
+/// greater id than `limit` others (issue #15: a chain-wide catalog cost ~120 ms a query).
 pub(crate) fn offers_near(
     conn: &Connection,
     idx: &OfferIndex,
@@ -57,7 +64,29 @@ pub(crate) fn offers_near(
     // Lowest score factor a personalised offer can get: stop once no farther store can beat the
     // current `limit`-th score.
     let min_factor = if member.personalised { 0.4 } else { 1.0 };
+    let interest = |offer: u32| {
+        if member.personalised
+            && idx.offers[offer as usize]
+                .categories()
+                .iter()
+                .any(|c| member.interests.contains(c))
+        {
+            0.5
+        } else {
+            1.0
+        }
+    };
     let mut best: HashMap<u32, (f64, u32, f64)> = HashMap::new();
+    let offer_at = |best: &mut HashMap<u32, (f64, u32, f64)>, offer: u32, base: f64, store, d| {
+        let score = base * interest(offer);
+        let entry = best.entry(offer).or_insert((f64::INFINITY, store, d));
+        if score < entry.0 {
+            *entry = (score, store, d);
+        }
+    };
+    // The shared lists (every store; a tag), per time zone: the best-placed store so far (its
+    // score without the offer's own factor) and the offers of the list that may rank.
+    let mut shared: HashMap<(Option<u32>, u16), (f64, Vec<u32>)> = HashMap::new();
     let mut scratch: Vec<f64> = Vec::new();
     for (store, lower) in idx.points.nearest(at) {
         if lower > radius_m {
@@ -71,30 +100,41 @@ pub(crate) fn offers_near(
                 break;
             }
         }
-        let d = distance_m(at, idx.stores[store as usize].position);
+        let s = &idx.stores[store as usize];
+        let d = distance_m(at, s.position);
         if d > radius_m {
             continue;
         }
-        let favourite = member.personalised && member.favourites.contains(&store);
-        for offer in idx.candidates(store) {
-            if !idx.eligible(offer, store, member, now_ms, false) {
-                continue;
+        let base = if member.personalised && member.favourites.contains(&store) {
+            d * 0.8
+        } else {
+            d
+        };
+        for &offer in idx.own_offers(store) {
+            if idx.eligible(offer, store, member, now_ms, false) {
+                offer_at(&mut best, offer, base, store, d);
             }
-            let mut factor = 1.0;
-            if member.personalised {
-                let o = &idx.offers[offer as usize];
-                if o.categories().iter().any(|c| member.interests.contains(c)) {
-                    factor *= 0.5;
+        }
+        let lists = std::iter::once(None).chain(s.tags.iter().map(|t| Some(*t)));
+        for tag in lists {
+            let key = (tag, s.tz);
+            if shared.get(&key).is_some_and(|(b, _)| *b <= base) {
+                continue; // a better-placed store of this zone holds the list already
+            }
+            let offers = match shared.remove(&key) {
+                Some((_, offers)) => offers,
+                None => {
+                    let list: &[u32] = match tag {
+                        None => &idx.everywhere,
+                        Some(t) => idx.by_tag.get(&t).map_or(&[], Vec::as_slice),
+                    };
+                    first_eligible(idx, list, store, member, now_ms, limit)
                 }
-                if favourite {
-                    factor *= 0.8;
-                }
+            };
+            for &offer in &offers {
+                offer_at(&mut best, offer, base, store, d);
             }
-            let score = d * factor;
-            let entry = best.entry(offer).or_insert((f64::INFINITY, store, d));
-            if score < entry.0 {
-                *entry = (score, store, d);
-            }
+            shared.insert(key, (base, offers));
         }
     }
     let mut ranked: Vec<(u32, (f64, u32, f64))> = best.into_iter().collect();
@@ -119,6 +159,37 @@ pub(crate) fn offers_near(
         });
     }
     Ok(out)
+}
+
+/// The first `limit` offers of `list` (in id order) eligible at `store` of each kind: of the
+/// member's interests (personalised ranking) or not.
+fn first_eligible(
+    idx: &OfferIndex,
+    list: &[u32],
+    store: u32,
+    member: &MemberView,
+    now_ms: i64,
+    limit: usize,
+) -> Vec<u32> {
+    let of_interest = |o: u32| {
+        member.personalised
+            && idx.offers[o as usize]
+                .categories()
+                .iter()
+                .any(|c| member.interests.contains(c))
+    };
+    let (mut taken, mut out) = ([0usize; 2], Vec::new());
+    for &o in list {
+        let kind = usize::from(of_interest(o));
+        if taken[kind] < limit && idx.eligible(o, store, member, now_ms, false) {
+            taken[kind] += 1;
+            out.push(o);
+            if taken == [limit, limit] || (!member.personalised && taken[0] == limit) {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// The same answer by scanning every store: the reference for tests and the bench.
