@@ -2,7 +2,9 @@
 //! (`TESSERA_BENCH_STORES`, `TESSERA_BENCH_OFFERS`): stores in clusters around 40 towns across
 //! France, each offer at 1 to 4 stores, 5 % by store tag, 1 % everywhere.
 //! - `offers_near/index`: `Tessera::offers_near` (2 km, 20 offers) at random points near the towns;
-//!   `offers_near/brute_force`: the same answer by scanning every store (the ratio is printed);
+//!   `offers_near/brute_force`: the same answer by scanning every store; `offers_near/rtree_peer`:
+//!   the peer, SQLite's R*Tree module answering the geometric part (stores in the box, exact
+//!   distances, the offers naming them) with no eligibility (issue #15);
 //! - `plan_geofences/ios_20`, `/android_100`: the plan from the same points;
 //! - `offers_screen/index`: `Tessera::offers(50)`, the offers screen from the index (issue #15);
 //!   `offers_screen/brute_force`: the same answer by parsing every cached offer (how it was
@@ -180,6 +182,98 @@ fn catalog(
     (stores, offers, queries)
 }
 
+/// The peer: the same catalog in an SQLite R*Tree (the module compiled into the bundled SQLite),
+/// in memory (the peer's best case): each store's bounding box, its position, and the offers
+/// naming it.
+fn rtree_peer(stores: &[Store], offers: &[Offer]) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open_in_memory().unwrap();
+    c.execute_batch(
+        "CREATE VIRTUAL TABLE store_rtree USING rtree(id, min_lat, max_lat, min_lon, max_lon);
+         CREATE TABLE store_pos (id INTEGER PRIMARY KEY, lat REAL, lon REAL, sid TEXT);
+         CREATE TABLE store_offer (store INTEGER, offer TEXT);",
+    )
+    .unwrap();
+    let tx = c.unchecked_transaction().unwrap();
+    let mut ids = std::collections::HashMap::new();
+    for (i, s) in stores.iter().enumerate() {
+        ids.insert(s.id.as_str(), i as i64);
+        tx.execute(
+            "INSERT INTO store_rtree VALUES (?1, ?2, ?2, ?3, ?3)",
+            rusqlite::params![i as i64, s.latitude, s.longitude],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO store_pos VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![i as i64, s.latitude, s.longitude, s.id],
+        )
+        .unwrap();
+    }
+    for o in offers {
+        for s in &o.store_ids {
+            tx.execute(
+                "INSERT INTO store_offer VALUES (?1, ?2)",
+                rusqlite::params![ids[s.as_str()], o.id],
+            )
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    c.execute_batch("CREATE INDEX store_offer_store ON store_offer (store)")
+        .unwrap();
+    c
+}
+
+/// Offers naming a store within `radius_m`, each at its nearest store, nearest first: the
+/// R*Tree's bounding-box query, then exact distances. Less than `offers_near` answers (no
+/// chain-wide or tag offers, no eligibility), so the ratio flatters the peer.
+fn rtree_near(c: &rusqlite::Connection, at: Position, radius_m: f64, limit: usize) -> usize {
+    let dlat = radius_m / 111_320.0;
+    let dlon = radius_m / (111_320.0 * at.latitude.to_radians().cos().max(1e-6));
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT p.lat, p.lon, p.sid, o.offer FROM store_rtree r
+             JOIN store_pos p ON p.id = r.id JOIN store_offer o ON o.store = r.id
+             WHERE r.max_lat >= ?1 AND r.min_lat <= ?2 AND r.max_lon >= ?3 AND r.min_lon <= ?4",
+        )
+        .unwrap();
+    let mut best: std::collections::HashMap<String, (f64, String)> = Default::default();
+    let rows = stmt
+        .query_map(
+            rusqlite::params![
+                at.latitude - dlat,
+                at.latitude + dlat,
+                at.longitude - dlon,
+                at.longitude + dlon
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, f64>(0)?,
+                    r.get::<_, f64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )
+        .unwrap();
+    for row in rows {
+        let (latitude, longitude, store, offer) = row.unwrap();
+        let d = tessera_core::geo::distance_m(
+            at,
+            Position {
+                latitude,
+                longitude,
+            },
+        );
+        if d <= radius_m && best.get(&offer).is_none_or(|b| d < b.0) {
+            best.insert(offer, (d, store));
+        }
+    }
+    let mut ranked: Vec<_> = best.into_iter().collect();
+    ranked.sort_by(|a, b| a.1.0.total_cmp(&b.1.0).then_with(|| a.0.cmp(&b.0)));
+    ranked.truncate(limit);
+    ranked.len()
+}
+
 /// A phone database holding the catalog.
 fn imported(stores: Vec<Store>, offers: Vec<Offer>) -> (tempfile::TempDir, Tessera) {
     let dir = tempfile::tempdir().unwrap();
@@ -211,6 +305,7 @@ fn offers(c: &mut Criterion) {
         env_count("TESSERA_BENCH_OFFERS", 200_000),
     );
     let (stores, offers, queries) = catalog(n_stores, n_offers, false);
+    let peer = rtree_peer(&stores, &offers);
     let (_dir, t) = imported(stores, offers);
     let before = rss_kib();
     let held = HELD.load(Ordering::Relaxed);
@@ -235,12 +330,24 @@ fn offers(c: &mut Criterion) {
         }
     };
 
+    let (mut peer_found, mut found) = (0, 0);
+    for q in 0..64 {
+        peer_found += rtree_near(&peer, at(q), 2000.0, 20);
+        found += t.offers_near(at(q), 2000.0, 20).unwrap().len();
+    }
+    println!("offers_near over 64 queries: {found} offers found, the R*Tree peer {peer_found}");
     let mut group = c.benchmark_group("offers_near");
     let mut i = 0;
     group.bench_function("index", |b| {
         b.iter(|| {
             i += 1;
             black_box(t.offers_near(at(i), 2000.0, 20).unwrap())
+        })
+    });
+    group.bench_function("rtree_peer", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(rtree_near(&peer, at(i), 2000.0, 20))
         })
     });
     group.sample_size(10);
@@ -251,6 +358,7 @@ fn offers(c: &mut Criterion) {
         })
     });
     group.finish();
+    drop(peer);
 
     let mut group = c.benchmark_group("plan_geofences");
     for (name, budget) in [("ios_20", 20usize), ("android_100", 100)] {
