@@ -21,15 +21,18 @@ pub(super) fn corrupt(_: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt
 }
 
+/// A store as the index holds it: its name is read from SQLite for what is shown; its opening
+/// hours and tags are sets shared by every store that has the same (a chain's shops mostly do).
 #[derive(Debug)]
 pub(super) struct StoreEntry {
     pub(super) id: Box<str>,
-    pub(super) name: Box<str>,
     pub(super) position: Position,
     pub(super) radius_m: u32,
     pub(super) tz: u16,
-    pub(super) hours: Box<[(u8, u16, u16)]>,
-    pub(super) tags: Box<[u32]>,
+    /// Into `OfferIndex::hour_sets`.
+    pub(super) hours: u32,
+    /// Into `OfferIndex::tag_sets`.
+    pub(super) tags: u32,
 }
 
 #[derive(Debug)]
@@ -80,6 +83,24 @@ pub struct OfferIndex {
     pub(super) by_expiry: Vec<u32>,
     pub(super) strings: crate::intern::Interner,
     pub(super) zones: Vec<jiff::tz::TimeZone>,
+    /// The distinct opening hours and tag sets of the stores.
+    pub(super) hour_sets: Vec<Box<[(u8, u16, u16)]>>,
+    pub(super) tag_sets: Vec<Box<[u32]>>,
+}
+
+/// Index of `value` in `sets`, added if new (`seen` maps each set to its index).
+fn shared<T: Clone + Eq + std::hash::Hash>(
+    sets: &mut Vec<Box<[T]>>,
+    seen: &mut HashMap<Box<[T]>, u32>,
+    value: Box<[T]>,
+) -> u32 {
+    if let Some(&i) = seen.get(&value) {
+        return i;
+    }
+    sets.push(value.clone());
+    let i = (sets.len() - 1) as u32;
+    seen.insert(value, i);
+    i
 }
 
 impl OfferIndex {
@@ -87,6 +108,7 @@ impl OfferIndex {
     pub fn build(conn: &Connection) -> Result<Self, StorageError> {
         let mut idx = OfferIndex::default();
         let mut zone_ids: HashMap<String, u16> = HashMap::new();
+        let (mut hour_ids, mut tag_ids) = (HashMap::new(), HashMap::new());
         let mut stmt = conn.prepare("SELECT data FROM store").map_err(st)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)?;
         for row in rows {
@@ -107,10 +129,11 @@ impl OfferIndex {
                 .iter()
                 .filter_map(|h| Some((h.day, minutes(&h.opens)?, minutes(&h.closes)?)))
                 .collect();
+            let hours = shared(&mut idx.hour_sets, &mut hour_ids, hours);
             let tags = idx.strings.ids(&store.tags);
+            let tags = shared(&mut idx.tag_sets, &mut tag_ids, tags);
             idx.stores.push(StoreEntry {
                 id: store.id.into(),
-                name: store.name.into(),
                 position: Position {
                     latitude: store.latitude,
                     longitude: store.longitude,
@@ -220,6 +243,8 @@ impl OfferIndex {
         idx.by_expiry.sort_by_key(|&o| idx.offers[o as usize].to_ms);
         idx.offers.shrink_to_fit();
         idx.stores.shrink_to_fit();
+        idx.hour_sets.shrink_to_fit();
+        idx.tag_sets.shrink_to_fit();
         for list in idx.by_tag.values_mut() {
             list.shrink_to_fit();
         }
@@ -245,6 +270,11 @@ impl OfferIndex {
             .map(|i| i as u32)
     }
 
+    /// The store's tags (interned).
+    pub(super) fn store_tags(&self, store: u32) -> &[u32] {
+        &self.tag_sets[self.stores[store as usize].tags as usize]
+    }
+
     /// The offers naming `store` by id.
     pub(super) fn own_offers(&self, store: u32) -> &[u32] {
         let (a, b) = (
@@ -255,15 +285,10 @@ impl OfferIndex {
     }
 
     pub(super) fn candidates(&self, store: u32) -> impl Iterator<Item = u32> + '_ {
-        let s = &self.stores[store as usize];
-        let (a, b) = (
-            self.store_start[store as usize] as usize,
-            self.store_start[store as usize + 1] as usize,
-        );
-        self.store_offers[a..b]
+        self.own_offers(store)
             .iter()
             .chain(
-                s.tags
+                self.store_tags(store)
                     .iter()
                     .flat_map(|t| self.by_tag.get(t).into_iter().flatten()),
             )
@@ -276,12 +301,12 @@ impl OfferIndex {
     }
 
     pub(super) fn open_at(&self, store: u32, at_ms: i64) -> bool {
-        let s = &self.stores[store as usize];
-        if s.hours.is_empty() {
+        let hours = &self.hour_sets[self.stores[store as usize].hours as usize];
+        if hours.is_empty() {
             return true;
         }
         let (day, t) = self.local(store, at_ms);
-        in_spans(&s.hours, day, t)
+        in_spans(hours, day, t)
     }
 
     /// The offer's rules, over interned labels.

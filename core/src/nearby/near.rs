@@ -115,7 +115,7 @@ pub(crate) fn offers_near(
                 offer_at(&mut best, offer, base, store, d);
             }
         }
-        let lists = std::iter::once(None).chain(s.tags.iter().map(|t| Some(*t)));
+        let lists = std::iter::once(None).chain(idx.store_tags(store).iter().map(|t| Some(*t)));
         for tag in lists {
             let key = (tag, s.tz);
             if shared.get(&key).is_some_and(|(b, _)| *b <= base) {
@@ -152,13 +152,21 @@ pub(crate) fn offers_near(
         out.push(NearbyOffer {
             offer: full,
             store_id: s.id.to_string(),
-            store_name: s.name.to_string(),
+            store_name: store_name(conn, &s.id)?,
             distance_m: d,
             active_now: idx.open_at(store, now_ms)
                 && idx.eligible(offer, store, member, now_ms, true),
         });
     }
     Ok(out)
+}
+
+/// A store's name, from the cache (the index does not hold names).
+pub(super) fn store_name(conn: &Connection, id: &str) -> Result<String, StorageError> {
+    conn.prepare_cached("SELECT name FROM store WHERE id = ?1")
+        .map_err(st)?
+        .query_row([id], |r| r.get(0))
+        .map_err(st)
 }
 
 /// The first `limit` offers of `list` (in id order) eligible at `store` of each kind: of the

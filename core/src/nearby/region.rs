@@ -185,9 +185,13 @@ pub(crate) fn store_index(idx: &OfferIndex, store_id: &str) -> Option<u32> {
     idx.store(store_id)
 }
 
-pub(crate) fn store_names(idx: &OfferIndex, store: u32) -> (String, String) {
-    let s = &idx.stores[store as usize];
-    (s.id.to_string(), s.name.to_string())
+pub(crate) fn store_names(
+    conn: &Connection,
+    idx: &OfferIndex,
+    store: u32,
+) -> Result<(String, String), StorageError> {
+    let id = &idx.stores[store as usize].id;
+    Ok((id.to_string(), store_name(conn, id)?))
 }
 
 pub(crate) fn store_open(idx: &OfferIndex, store: u32, at_ms: i64) -> bool {
@@ -296,7 +300,7 @@ pub(crate) fn region_event(
     };
     let verdict =
         crate::privacy::claim_at(tx, gate, &request, e.at, Some(store_id), Some(&offer.id))?;
-    let (sid, name) = store_names(idx, store);
+    let (sid, name) = store_names(tx, idx, store)?;
     Ok(RegionOutcome {
         action: match verdict_reason(verdict) {
             None => RegionAction::Notify {
