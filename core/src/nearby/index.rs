@@ -21,8 +21,9 @@ pub(super) fn corrupt(_: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt
 }
 
-/// A store as the index holds it: its name is read from SQLite for what is shown; its opening
-/// hours and tags are sets shared by every store that has the same (a chain's shops mostly do).
+/// A store as the index holds it: its name is in `OfferIndex::names` (one string for all); its
+/// opening hours and tags are sets shared by every store that has the same (a chain's shops
+/// mostly do).
 #[derive(Debug)]
 pub(super) struct StoreEntry {
     pub(super) id: Box<str>,
@@ -83,6 +84,9 @@ pub struct OfferIndex {
     pub(super) by_expiry: Vec<u32>,
     pub(super) strings: crate::intern::Interner,
     pub(super) zones: Vec<jiff::tz::TimeZone>,
+    /// Every store's name, end to end: store `s`'s is `names[name_end[s - 1]..name_end[s]]`.
+    pub(super) names: String,
+    pub(super) name_end: Vec<u32>,
     /// The distinct opening hours and tag sets of the stores.
     pub(super) hour_sets: Vec<Box<[(u8, u16, u16)]>>,
     pub(super) tag_sets: Vec<Box<[u32]>>,
@@ -109,6 +113,7 @@ impl OfferIndex {
         let mut idx = OfferIndex::default();
         let mut zone_ids: HashMap<String, u16> = HashMap::new();
         let (mut hour_ids, mut tag_ids) = (HashMap::new(), HashMap::new());
+        let mut names: Vec<(String, String)> = Vec::new();
         let mut stmt = conn.prepare("SELECT data FROM store").map_err(st)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)?;
         for row in rows {
@@ -132,6 +137,7 @@ impl OfferIndex {
             let hours = shared(&mut idx.hour_sets, &mut hour_ids, hours);
             let tags = idx.strings.ids(&store.tags);
             let tags = shared(&mut idx.tag_sets, &mut tag_ids, tags);
+            names.push((store.id.clone(), store.name));
             idx.stores.push(StoreEntry {
                 id: store.id.into(),
                 position: Position {
@@ -145,6 +151,13 @@ impl OfferIndex {
             });
         }
         idx.stores.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        idx.name_end = Vec::with_capacity(names.len());
+        for (_, name) in names {
+            idx.names.push_str(&name);
+            idx.name_end.push(idx.names.len() as u32);
+        }
+        idx.names.shrink_to_fit();
         idx.points = PointIndex::build(
             idx.stores
                 .iter()
@@ -268,6 +281,16 @@ impl OfferIndex {
             .binary_search_by(|o| (*o.id).cmp(id))
             .ok()
             .map(|i| i as u32)
+    }
+
+    /// The store's name.
+    pub(super) fn store_name(&self, store: u32) -> &str {
+        let end = self.name_end[store as usize] as usize;
+        let start = match store {
+            0 => 0,
+            s => self.name_end[s as usize - 1] as usize,
+        };
+        &self.names[start..end]
     }
 
     /// The store's tags (interned).

@@ -152,21 +152,13 @@ pub(crate) fn offers_near(
         out.push(NearbyOffer {
             offer: full,
             store_id: s.id.to_string(),
-            store_name: store_name(conn, &s.id)?,
+            store_name: idx.store_name(store).to_owned(),
             distance_m: d,
             active_now: idx.open_at(store, now_ms)
                 && idx.eligible(offer, store, member, now_ms, true),
         });
     }
     Ok(out)
-}
-
-/// A store's name, from the cache (the index does not hold names).
-pub(super) fn store_name(conn: &Connection, id: &str) -> Result<String, StorageError> {
-    conn.prepare_cached("SELECT name FROM store WHERE id = ?1")
-        .map_err(st)?
-        .query_row([id], |r| r.get(0))
-        .map_err(st)
 }
 
 /// The first `limit` offers of `list` (in id order) eligible at `store` of each kind: of the

@@ -185,13 +185,9 @@ pub(crate) fn store_index(idx: &OfferIndex, store_id: &str) -> Option<u32> {
     idx.store(store_id)
 }
 
-pub(crate) fn store_names(
-    conn: &Connection,
-    idx: &OfferIndex,
-    store: u32,
-) -> Result<(String, String), StorageError> {
+pub(crate) fn store_names(idx: &OfferIndex, store: u32) -> (String, String) {
     let id = &idx.stores[store as usize].id;
-    Ok((id.to_string(), store_name(conn, id)?))
+    (id.to_string(), idx.store_name(store).to_owned())
 }
 
 pub(crate) fn store_open(idx: &OfferIndex, store: u32, at_ms: i64) -> bool {
@@ -300,7 +296,7 @@ pub(crate) fn region_event(
     };
     let verdict =
         crate::privacy::claim_at(tx, gate, &request, e.at, Some(store_id), Some(&offer.id))?;
-    let (sid, name) = store_names(tx, idx, store)?;
+    let (sid, name) = store_names(idx, store);
     Ok(RegionOutcome {
         action: match verdict_reason(verdict) {
             None => RegionAction::Notify {
