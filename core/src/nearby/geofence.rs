@@ -56,11 +56,8 @@ pub(crate) fn plan_regions(
     let budget = budget.max(1);
     // Kept sorted by (distance, id): the plan is the same whatever order the tree yields ties.
     let order = |a: &(f64, u32), b: &(f64, u32)| {
-        a.0.total_cmp(&b.0).then_with(|| {
-            idx.stores[a.1 as usize]
-                .id
-                .cmp(&idx.stores[b.1 as usize].id)
-        })
+        // Stores are indexed in id order.
+        a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1))
     };
     let mut found: Vec<(f64, u32)> = Vec::new();
     for (store, lower) in idx.points.nearest(at) {
@@ -86,7 +83,7 @@ pub(crate) fn plan_regions(
                 latitude: store.position.latitude,
                 longitude: store.position.longitude,
                 radius_m: f64::from(store.radius_m).max(MIN_REGION_M),
-                store_id: Some(store.id.to_string()),
+                store_id: Some(idx.store_id(s).to_owned()),
             }
         })
         .collect();

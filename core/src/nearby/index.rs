@@ -21,12 +21,11 @@ pub(super) fn corrupt(_: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt
 }
 
-/// A store as the index holds it: its name is in `OfferIndex::names` (one string for all); its
-/// opening hours and tags are sets shared by every store that has the same (a chain's shops
-/// mostly do).
+/// A store as the index holds it: its id and name are in `OfferIndex::store_ids` and `names`
+/// (one string each for all stores); its opening hours and tags are sets shared by every store
+/// that has the same (a chain's shops mostly do).
 #[derive(Debug)]
 pub(super) struct StoreEntry {
-    pub(super) id: Box<str>,
     pub(super) position: Position,
     pub(super) radius_m: u32,
     pub(super) tz: u16,
@@ -36,34 +35,65 @@ pub(super) struct StoreEntry {
     pub(super) tags: u32,
 }
 
+/// An offer's rules, 40 bytes: its id is in `OfferIndex::offer_ids`, its tiers, segments and
+/// categories in `OfferIndex::labels`.
 #[derive(Debug)]
 pub(super) struct OfferRule {
-    pub(super) id: Box<str>,
     pub(super) from_ms: i64,
     pub(super) to_ms: i64,
+    pub(super) per_member_limit: Option<u32>,
+    /// Where its labels start in `OfferIndex::labels`: tiers, then segments, then categories.
+    pub(super) label_start: u32,
+    pub(super) hours: Option<(u16, u16)>,
     /// Bit d set: valid on weekday d (1 = Monday); 0: every day.
     pub(super) days: u8,
-    pub(super) hours: Option<(u16, u16)>,
     pub(super) in_store: bool,
-    /// Tiers, then segments, then categories, in one allocation.
-    pub(super) labels: Box<[u32]>,
+    pub(super) reward: bool,
     pub(super) n_tiers: u8,
     pub(super) n_segments: u8,
-    pub(super) per_member_limit: Option<u32>,
-    pub(super) reward: bool,
+    pub(super) n_categories: u8,
 }
 
-impl OfferRule {
-    pub(super) fn tiers(&self) -> &[u32] {
-        &self.labels[..self.n_tiers as usize]
+/// Strings end to end in one allocation, found by position (and, when pushed in order, by
+/// binary search): 4 bytes of overhead each instead of a boxed string's 16.
+#[derive(Debug, Default)]
+pub(super) struct Arena {
+    text: String,
+    end: Vec<u32>,
+}
+
+impl Arena {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.end.push(self.text.len() as u32);
     }
 
-    pub(super) fn segments(&self) -> &[u32] {
-        &self.labels[self.n_tiers as usize..(self.n_tiers + self.n_segments) as usize]
+    pub(super) fn get(&self, i: u32) -> &str {
+        let end = self.end[i as usize] as usize;
+        let start = match i {
+            0 => 0,
+            i => self.end[i as usize - 1] as usize,
+        };
+        &self.text[start..end]
     }
 
-    pub(super) fn categories(&self) -> &[u32] {
-        &self.labels[(self.n_tiers + self.n_segments) as usize..]
+    /// Where `s` is, if the strings were pushed in order.
+    fn find(&self, s: &str) -> Option<u32> {
+        let (mut lo, mut hi) = (0u32, self.end.len() as u32);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid).cmp(s) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.end.shrink_to_fit();
     }
 }
 
@@ -84,9 +114,13 @@ pub struct OfferIndex {
     pub(super) by_expiry: Vec<u32>,
     pub(super) strings: crate::intern::Interner,
     pub(super) zones: Vec<jiff::tz::TimeZone>,
-    /// Every store's name, end to end: store `s`'s is `names[name_end[s - 1]..name_end[s]]`.
-    pub(super) names: String,
-    pub(super) name_end: Vec<u32>,
+    /// The stores' ids and names, in the stores' (id) order.
+    pub(super) store_ids: Arena,
+    pub(super) names: Arena,
+    /// The offers' ids, in their (id) order.
+    pub(super) offer_ids: Arena,
+    /// Every offer's tiers, segments and categories (interned), end to end.
+    pub(super) labels: Vec<u32>,
     /// The distinct opening hours and tag sets of the stores.
     pub(super) hour_sets: Vec<Box<[(u8, u16, u16)]>>,
     pub(super) tag_sets: Vec<Box<[u32]>>,
@@ -113,7 +147,7 @@ impl OfferIndex {
         let mut idx = OfferIndex::default();
         let mut zone_ids: HashMap<String, u16> = HashMap::new();
         let (mut hour_ids, mut tag_ids) = (HashMap::new(), HashMap::new());
-        let mut names: Vec<(String, String)> = Vec::new();
+        let mut stores: Vec<(String, String, StoreEntry)> = Vec::new();
         let mut stmt = conn.prepare("SELECT data FROM store").map_err(st)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)?;
         for row in rows {
@@ -137,9 +171,7 @@ impl OfferIndex {
             let hours = shared(&mut idx.hour_sets, &mut hour_ids, hours);
             let tags = idx.strings.ids(&store.tags);
             let tags = shared(&mut idx.tag_sets, &mut tag_ids, tags);
-            names.push((store.id.clone(), store.name));
-            idx.stores.push(StoreEntry {
-                id: store.id.into(),
+            let entry = StoreEntry {
                 position: Position {
                     latitude: store.latitude,
                     longitude: store.longitude,
@@ -148,15 +180,17 @@ impl OfferIndex {
                 tz,
                 hours,
                 tags,
-            });
+            };
+            stores.push((store.id, store.name, entry));
         }
-        idx.stores.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        idx.name_end = Vec::with_capacity(names.len());
-        for (_, name) in names {
-            idx.names.push_str(&name);
-            idx.name_end.push(idx.names.len() as u32);
+        stores.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        idx.stores = Vec::with_capacity(stores.len());
+        for (id, name, entry) in stores {
+            idx.store_ids.push(&id);
+            idx.names.push(&name);
+            idx.stores.push(entry);
         }
+        idx.store_ids.shrink_to_fit();
         idx.names.shrink_to_fit();
         idx.points = PointIndex::build(
             idx.stores
@@ -170,13 +204,14 @@ impl OfferIndex {
         let mut stmt = conn.prepare("SELECT data FROM offer").map_err(st)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(st)?;
         let mut pairs: Vec<(u32, u32)> = Vec::new();
+        let mut read: Vec<(String, OfferRule, Vec<u32>)> = Vec::new();
         for row in rows {
             let offer: Offer = serde_json::from_str(&row.map_err(st)?).map_err(corrupt)?;
             let ms = |s: &str| s.parse::<jiff::Timestamp>().map(|t| t.as_millisecond());
             let (Ok(from_ms), Ok(to_ms)) = (ms(&offer.valid_from), ms(&offer.valid_to)) else {
                 continue;
             };
-            let i = idx.offers.len() as u32;
+            let i = read.len() as u32;
             let hours = match (&offer.hours_from, &offer.hours_to) {
                 (Some(a), Some(b)) => minutes(a).zip(minutes(b)),
                 _ => None,
@@ -193,38 +228,48 @@ impl OfferIndex {
             if offer.store_ids.is_empty() && offer.store_tags.is_empty() {
                 idx.everywhere.push(i);
             }
-            idx.offers.push(OfferRule {
+            let labels: Vec<u32> = offer
+                .tiers
+                .iter()
+                .take(255)
+                .chain(offer.segments.iter().take(255))
+                .chain(offer.categories.iter().take(255))
+                .map(|l| idx.strings.id(l))
+                .collect();
+            let rule = OfferRule {
                 days: crate::eligibility::day_mask(&offer.days),
                 reward: offer.points_cost.is_some(),
                 hours,
                 in_store: !matches!(offer.channel, OfferChannel::Online),
                 n_tiers: offer.tiers.len().min(255) as u8,
                 n_segments: offer.segments.len().min(255) as u8,
-                labels: offer
-                    .tiers
-                    .iter()
-                    .take(255)
-                    .chain(offer.segments.iter().take(255))
-                    .chain(&offer.categories)
-                    .map(|l| idx.strings.id(l))
-                    .collect(),
+                n_categories: offer.categories.len().min(255) as u8,
+                label_start: 0,
                 per_member_limit: offer.per_member_limit,
                 from_ms,
                 to_ms,
-                id: offer.id.into(),
-            });
+            };
+            read.push((offer.id, rule, labels));
         }
-        let mut order: Vec<u32> = (0..idx.offers.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| idx.offers[a as usize].id.cmp(&idx.offers[b as usize].id));
+        let mut order: Vec<u32> = (0..read.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| read[a as usize].0.cmp(&read[b as usize].0));
         let mut renumber = vec![0u32; order.len()];
         for (new, &old) in order.iter().enumerate() {
             renumber[old as usize] = new as u32;
         }
-        let mut unsorted: Vec<Option<OfferRule>> = idx.offers.drain(..).map(Some).collect();
-        idx.offers = order
-            .iter()
-            .filter_map(|&old| unsorted[old as usize].take())
-            .collect();
+        let mut unsorted: Vec<Option<(String, OfferRule, Vec<u32>)>> =
+            read.into_iter().map(Some).collect();
+        idx.offers = Vec::with_capacity(order.len());
+        for &old in &order {
+            if let Some((id, mut rule, labels)) = unsorted[old as usize].take() {
+                rule.label_start = idx.labels.len() as u32;
+                idx.labels.extend(labels);
+                idx.offer_ids.push(&id);
+                idx.offers.push(rule);
+            }
+        }
+        idx.offer_ids.shrink_to_fit();
+        idx.labels.shrink_to_fit();
         for (_, o) in pairs.iter_mut() {
             *o = renumber[*o as usize];
         }
@@ -270,27 +315,46 @@ impl OfferIndex {
     }
 
     pub(super) fn store(&self, id: &str) -> Option<u32> {
-        self.stores
-            .binary_search_by(|s| (*s.id).cmp(id))
-            .ok()
-            .map(|i| i as u32)
+        self.store_ids.find(id)
     }
 
     pub(super) fn offer(&self, id: &str) -> Option<u32> {
-        self.offers
-            .binary_search_by(|o| (*o.id).cmp(id))
-            .ok()
-            .map(|i| i as u32)
+        self.offer_ids.find(id)
+    }
+
+    pub(super) fn store_id(&self, store: u32) -> &str {
+        self.store_ids.get(store)
+    }
+
+    pub(super) fn offer_id(&self, offer: u32) -> &str {
+        self.offer_ids.get(offer)
+    }
+
+    fn labels(&self, offer: u32) -> (&OfferRule, &[u32]) {
+        let o = &self.offers[offer as usize];
+        let start = o.label_start as usize;
+        let n = o.n_tiers as usize + o.n_segments as usize + o.n_categories as usize;
+        (o, &self.labels[start..start + n])
+    }
+
+    pub(super) fn tiers(&self, offer: u32) -> &[u32] {
+        let (o, l) = self.labels(offer);
+        &l[..o.n_tiers as usize]
+    }
+
+    pub(super) fn segments(&self, offer: u32) -> &[u32] {
+        let (o, l) = self.labels(offer);
+        &l[o.n_tiers as usize..(o.n_tiers + o.n_segments) as usize]
+    }
+
+    pub(super) fn categories(&self, offer: u32) -> &[u32] {
+        let (o, l) = self.labels(offer);
+        &l[o.n_tiers as usize + o.n_segments as usize..]
     }
 
     /// The store's name.
     pub(super) fn store_name(&self, store: u32) -> &str {
-        let end = self.name_end[store as usize] as usize;
-        let start = match store {
-            0 => 0,
-            s => self.name_end[s as usize - 1] as usize,
-        };
-        &self.names[start..end]
+        self.names.get(store)
     }
 
     /// The store's tags (interned).
@@ -342,8 +406,8 @@ impl OfferIndex {
             reward: o.reward,
             days: o.days,
             hours: o.hours,
-            tiers: o.tiers(),
-            segments: o.segments(),
+            tiers: self.tiers(offer),
+            segments: self.segments(offer),
             per_member_limit: o.per_member_limit,
         }
     }
@@ -359,10 +423,10 @@ impl OfferIndex {
         at_ms: i64,
         hours: bool,
     ) -> bool {
-        let o = &self.offers[offer as usize];
+        let categories = self.categories(offer);
         if member.has_interests
-            && !o.categories().is_empty()
-            && !o.categories().iter().any(|c| member.interests.contains(c))
+            && !categories.is_empty()
+            && !categories.iter().any(|c| member.interests.contains(c))
         {
             return false;
         }
@@ -395,7 +459,7 @@ impl OfferIndex {
     }
 
     pub(super) fn store_region_id(&self, store: u32) -> String {
-        format!("store:{}", self.stores[store as usize].id)
+        format!("store:{}", self.store_id(store))
     }
 }
 

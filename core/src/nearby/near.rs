@@ -66,8 +66,8 @@ pub(crate) fn offers_near(
     let min_factor = if member.personalised { 0.4 } else { 1.0 };
     let interest = |offer: u32| {
         if member.personalised
-            && idx.offers[offer as usize]
-                .categories()
+            && idx
+                .categories(offer)
                 .iter()
                 .any(|c| member.interests.contains(c))
         {
@@ -139,19 +139,17 @@ pub(crate) fn offers_near(
     }
     let mut ranked: Vec<(u32, (f64, u32, f64))> = best.into_iter().collect();
     ranked.sort_by(|(a, (sa, _, _)), (b, (sb, _, _))| {
-        sa.total_cmp(sb)
-            .then_with(|| idx.offers[*a as usize].id.cmp(&idx.offers[*b as usize].id))
+        sa.total_cmp(sb).then_with(|| a.cmp(b)) // offers are indexed in id order
     });
     ranked.truncate(limit);
     let mut out = Vec::with_capacity(ranked.len());
     for (offer, (_, store, d)) in ranked {
-        let Some(full) = read_offer(conn, &idx.offers[offer as usize].id)? else {
+        let Some(full) = read_offer(conn, idx.offer_id(offer))? else {
             continue;
         };
-        let s = &idx.stores[store as usize];
         out.push(NearbyOffer {
             offer: full,
-            store_id: s.id.to_string(),
+            store_id: idx.store_id(store).to_owned(),
             store_name: idx.store_name(store).to_owned(),
             distance_m: d,
             active_now: idx.open_at(store, now_ms)
@@ -173,8 +171,8 @@ fn first_eligible(
 ) -> Vec<u32> {
     let of_interest = |o: u32| {
         member.personalised
-            && idx.offers[o as usize]
-                .categories()
+            && idx
+                .categories(o)
                 .iter()
                 .any(|c| member.interests.contains(c))
     };
@@ -218,18 +216,12 @@ pub fn offers_near_brute_force(
     }
     let mut ranked: Vec<_> = best.into_iter().collect();
     ranked.sort_by(|(a, (da, _)), (b, (db, _))| {
-        da.total_cmp(db)
-            .then_with(|| idx.offers[*a as usize].id.cmp(&idx.offers[*b as usize].id))
+        da.total_cmp(db).then_with(|| a.cmp(b)) // offers are indexed in id order
     });
     ranked
         .into_iter()
         .take(limit)
-        .map(|(o, (_, s))| {
-            (
-                idx.offers[o as usize].id.to_string(),
-                idx.stores[s as usize].id.to_string(),
-            )
-        })
+        .map(|(o, (_, s))| (idx.offer_id(o).to_owned(), idx.store_id(s).to_owned()))
         .collect()
 }
 
@@ -269,7 +261,7 @@ pub fn qualifying_stores_brute_force(
         .map(|s| {
             (
                 distance_m(at, idx.stores[s as usize].position),
-                idx.stores[s as usize].id.to_string(),
+                idx.store_id(s).to_owned(),
             )
         })
         .collect();

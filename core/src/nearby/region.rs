@@ -155,13 +155,17 @@ pub(crate) fn offers_at(idx: &OfferIndex, member: &MemberView, store: u32, at_ms
         .collect();
     offers.sort_by(|&a, &b| {
         let (oa, ob) = (&idx.offers[a as usize], &idx.offers[b as usize]);
-        let interest = |o: &OfferRule| {
-            member.personalised && o.categories().iter().any(|c| member.interests.contains(c))
+        let interest = |o: u32| {
+            member.personalised
+                && idx
+                    .categories(o)
+                    .iter()
+                    .any(|c| member.interests.contains(c))
         };
-        interest(ob)
-            .cmp(&interest(oa))
+        interest(b)
+            .cmp(&interest(a))
             .then(oa.to_ms.cmp(&ob.to_ms))
-            .then_with(|| oa.id.cmp(&ob.id))
+            .then(a.cmp(&b)) // offers are indexed in id order
     });
     offers
 }
@@ -186,8 +190,10 @@ pub(crate) fn store_index(idx: &OfferIndex, store_id: &str) -> Option<u32> {
 }
 
 pub(crate) fn store_names(idx: &OfferIndex, store: u32) -> (String, String) {
-    let id = &idx.stores[store as usize].id;
-    (id.to_string(), idx.store_name(store).to_owned())
+    (
+        idx.store_id(store).to_owned(),
+        idx.store_name(store).to_owned(),
+    )
 }
 
 pub(crate) fn store_open(idx: &OfferIndex, store: u32, at_ms: i64) -> bool {
@@ -195,7 +201,7 @@ pub(crate) fn store_open(idx: &OfferIndex, store: u32, at_ms: i64) -> bool {
 }
 
 pub(crate) fn offer_id(idx: &OfferIndex, offer: u32) -> &str {
-    &idx.offers[offer as usize].id
+    idx.offer_id(offer)
 }
 
 /// When a notification about `store` was last shown, if within `since_ms`.

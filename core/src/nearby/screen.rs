@@ -25,13 +25,10 @@ pub(crate) fn offers_screen(
     now_ms: i64,
 ) -> Result<OfferList, StorageError> {
     let shown = |o: u32| -> bool {
-        let rule = &idx.offers[o as usize];
+        let categories = idx.categories(o);
         if member.has_interests
-            && !rule.categories().is_empty()
-            && !rule
-                .categories()
-                .iter()
-                .any(|c| member.interests.contains(c))
+            && !categories.is_empty()
+            && !categories.iter().any(|c| member.interests.contains(c))
         {
             return false;
         }
@@ -72,8 +69,7 @@ pub(crate) fn offers_screen(
             }
         }
         let interest = |o: u32| {
-            idx.offers[o as usize]
-                .categories()
+            idx.categories(o)
                 .iter()
                 .any(|c| member.interests.contains(c))
         };
@@ -99,7 +95,7 @@ pub(crate) fn offers_screen(
             score(b)
                 .cmp(&score(a))
                 .then(ra.to_ms.cmp(&rb.to_ms))
-                .then(ra.id.cmp(&rb.id))
+                .then(a.cmp(&b)) // offers are indexed in id order
         });
         candidates.truncate(limit);
         candidates
@@ -108,7 +104,7 @@ pub(crate) fn offers_screen(
     for o in picked {
         // An offer removed since the index in use was built is left out (a newer one is on
         // its way).
-        if let Some(full) = read_offer(conn, &idx.offers[o as usize].id)? {
+        if let Some(full) = read_offer(conn, idx.offer_id(o))? {
             offers.push(full);
         }
     }
