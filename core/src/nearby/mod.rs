@@ -14,12 +14,12 @@ mod index;
 mod near;
 mod region;
 mod screen;
-pub use screen::offers_screen_brute_force;
 
 pub use geofence::*;
 pub use index::*;
 pub use near::*;
 pub use region::*;
+pub use screen::offers_screen_brute_force;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
