@@ -6,7 +6,7 @@
 //! - `first_sync`: the first sync downloads and applies the whole catalog;
 //! - `offers_near_after_sync`: right after that sync, `offers_near` is called once (the first
 //!   use of the offer index after the catalog changed);
-//! - `offers_screen`: `offers()` (the offers screen) runs;
+//! - `offers_screen`: `offers()` (the offers screen) runs, again and again for a second;
 //! - `wallet_points`: `wallet()` and `points()` are polled too (they share the card's lane).
 //!
 //! A load generator, not a criterion bench: what matters is the tail and the maximum, which
@@ -106,7 +106,12 @@ fn main() {
         std::thread::sleep(Duration::from_secs(1));
     });
     run(3, &mut || {
-        phone.offers(50).unwrap();
+        // The offers screen loaded again and again for a second (one call can be shorter than
+        // the poller's period).
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(1) {
+            phone.offers(50).unwrap();
+        }
     });
     run(4, &mut || std::thread::sleep(Duration::from_secs(2)));
     stop.store(true, Ordering::Relaxed);
