@@ -476,25 +476,33 @@ pub(crate) struct MemberView {
     pub(super) clipped: HashSet<u32>,
 }
 
+/// The member's tier and segments, as the server last sent them (none before a first sync).
+pub(super) fn member_labels(
+    conn: &Connection,
+) -> Result<(Option<String>, Vec<String>), StorageError> {
+    let (tier, segments): (Option<String>, Option<String>) = conn
+        .query_row(
+            "SELECT json_extract(data, '$.tier'), json_extract(data, '$.segments')
+             FROM member_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(st)?
+        .unwrap_or((None, None));
+    let segments = segments
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    Ok((tier, segments))
+}
+
 impl MemberView {
     pub(crate) fn read(
         conn: &Connection,
         idx: &OfferIndex,
         gate: ConsentGate,
     ) -> Result<Self, StorageError> {
-        let (tier, segments): (Option<String>, Option<String>) = conn
-            .query_row(
-                "SELECT json_extract(data, '$.tier'), json_extract(data, '$.segments')
-                 FROM member_state WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(st)?
-            .unwrap_or((None, None));
-        let segments: Vec<String> = segments
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
+        let (tier, segments) = member_labels(conn)?;
         let prefs = crate::privacy::preferences(conn)?;
         let mut view = MemberView {
             tier: tier.and_then(|t| idx.strings.get(&t)),

@@ -145,22 +145,9 @@ pub fn offers_screen_brute_force(
     use crate::catalog::Offer;
     use crate::consent::Feature;
     use crate::eligibility::{Holder, OfferTerms, check_dates, check_member};
-    use rusqlite::OptionalExtension;
     use std::collections::BTreeSet;
     let prefs = crate::privacy::preferences(conn)?;
-    let (tier, segments): (Option<String>, Option<String>) = conn
-        .query_row(
-            "SELECT json_extract(data, '$.tier'), json_extract(data, '$.segments')
-             FROM member_state WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(st)?
-        .unwrap_or((None, None));
-    let segments: Vec<String> = segments
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let (tier, segments) = super::index::member_labels(conn)?;
     let used: HashMap<String, u32> = conn
         .prepare("SELECT offer_id, used_count FROM offer_state")
         .map_err(st)?

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tessera_core::Tessera;
 use tessera_core::geo::Position;
-use tessera_e2e::{Server, big_catalog, device};
+use tessera_e2e::{Server, big_catalog, device, env_count};
 use tessera_server::ServerConfig;
 
 const PHASES: [&str; 5] = [
@@ -28,13 +28,6 @@ const PHASES: [&str; 5] = [
     "offers_screen",
     "wallet_points",
 ];
-
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

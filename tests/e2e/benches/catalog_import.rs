@@ -9,16 +9,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use tessera_e2e::{ADMIN_TOKEN, big_catalog};
+use tessera_e2e::{ADMIN_TOKEN, big_catalog, env_count};
 
 const TARGET_KIB: u64 = 64 * 1024;
-
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

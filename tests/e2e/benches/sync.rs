@@ -23,17 +23,10 @@ use tessera_core::api::{
     API_VERSION, API_VERSION_HEADER, CatalogChange, CatalogPage, EnrolRequest, EnrolResponse,
 };
 use tessera_e2e::proxy::Proxy;
-use tessera_e2e::{Server, big_catalog, device};
+use tessera_e2e::{Server, big_catalog, device, env_count};
 use tessera_server::ServerConfig;
 
 const PEAK_LIMIT_KIB: u64 = 30 * 1024;
-
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Every page of the feed, as a phone with the default page size receives them.
 fn download_pages(url: &str) -> Vec<CatalogPage> {

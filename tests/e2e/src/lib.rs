@@ -173,6 +173,14 @@ pub fn big_catalog(stores: usize, offers: usize) -> Catalog {
     c
 }
 
+/// A count from the environment (a bench's size), else `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A till of `store` registered at `server`, its journal at `journal`, online.
 pub fn open_till(
     server: &Server,
