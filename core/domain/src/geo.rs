@@ -64,19 +64,48 @@ fn sphere_m(chord2: f64) -> f64 {
     2.0 * (chord2.sqrt() / 2.0).min(1.0).asin() * MEAN_RADIUS_M
 }
 
-/// Points with an index into the caller's table.
-#[derive(Debug, Default)]
+/// How far (metres) a distance from single-precision unit vectors may be below the true one: each
+/// coordinate is within 2^-24 of the double, so the chord within ~2.1e-7 of the Earth's radius
+/// (1.3 m); 2 m keeps the bounds below the truth.
+const F32_SLACK_M: f64 = 2.0;
+
+/// A node holds up to 16 entries (rstar's default is 6): fewer, fuller nodes for a static index.
+#[derive(Debug)]
+struct Params;
+
+impl rstar::RTreeParams for Params {
+    const MIN_SIZE: usize = 6;
+    const MAX_SIZE: usize = 16;
+    const REINSERTION_COUNT: usize = 4;
+    type DefaultInsertionStrategy = rstar::RStarInsertionStrategy;
+}
+
+/// Points with an index into the caller's table, as single-precision unit vectors (16 bytes a
+/// point; the exact distance of what is found is the caller's, from its positions).
+#[derive(Debug)]
 pub struct PointIndex {
-    tree: RTree<GeomWithData<[f64; 3], u32>>,
+    tree: RTree<GeomWithData<[f32; 3], u32>, Params>,
+}
+
+impl Default for PointIndex {
+    fn default() -> Self {
+        PointIndex {
+            tree: RTree::new_with_params(),
+        }
+    }
+}
+
+fn unit_f32(p: Position) -> [f32; 3] {
+    p.unit_vector().map(|c| c as f32)
 }
 
 impl PointIndex {
     pub fn build(points: impl IntoIterator<Item = (Position, u32)>) -> Self {
         PointIndex {
-            tree: RTree::bulk_load(
+            tree: RTree::bulk_load_with_params(
                 points
                     .into_iter()
-                    .map(|(p, i)| GeomWithData::new(p.unit_vector(), i))
+                    .map(|(p, i)| GeomWithData::new(unit_f32(p), i))
                     .collect(),
             ),
         }
@@ -90,12 +119,16 @@ impl PointIndex {
         self.tree.size() == 0
     }
 
-    /// Entries nearest first (spherical order), each with a lower bound of its exact distance.
+    /// Points nearest first, each with a lower bound (metres) of its geodesic distance from
+    /// `from` that also holds for every point after it.
     pub fn nearest(&self, from: Position) -> impl Iterator<Item = (u32, f64)> + '_ {
-        let q = from.unit_vector();
+        let q = unit_f32(from);
         self.tree
             .nearest_neighbor_iter_with_distance_2(q)
-            .map(|(p, d2)| (p.data, sphere_m(d2) * SPHERE_SLACK))
+            .map(|(p, d2)| {
+                let lower = sphere_m(f64::from(d2)) * SPHERE_SLACK - F32_SLACK_M;
+                (p.data, lower.max(0.0))
+            })
     }
 }
 
