@@ -35,6 +35,8 @@ pub(super) struct StoreEntry {
     pub(super) tags: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<OfferRule>() == 40);
+
 /// An offer's rules, 40 bytes: its id is in `OfferIndex::offer_ids`, its tiers, segments and
 /// categories in `OfferIndex::labels`.
 #[derive(Debug)]
@@ -412,6 +414,26 @@ impl OfferIndex {
         }
     }
 
+    /// Whether the offer is of one of the member's interests.
+    pub(super) fn of_interest(&self, offer: u32, member: &MemberView) -> bool {
+        self.categories(offer)
+            .iter()
+            .any(|c| member.interests.contains(c))
+    }
+
+    /// Whether the offer may be shown to the member: the member chose no interests, the offer
+    /// has no category, or it is of one of them (a display preference, not a rule).
+    pub(super) fn within_interests(&self, offer: u32, member: &MemberView) -> bool {
+        !member.has_interests
+            || self.categories(offer).is_empty()
+            || self.of_interest(offer, member)
+    }
+
+    /// Whether the offer ranks higher for its interest: personalised ranking, and of interest.
+    pub(super) fn boosted(&self, offer: u32, member: &MemberView) -> bool {
+        member.personalised && self.of_interest(offer, member)
+    }
+
     /// Whether `member` may use `offer` at `store` at `at_ms` (the domain's
     /// [`crate::eligibility::check_use`]: dates, days, hours when `hours`, in store, tier,
     /// segment, limit), and whether it is of the member's interests (a display preference).
@@ -423,11 +445,7 @@ impl OfferIndex {
         at_ms: i64,
         hours: bool,
     ) -> bool {
-        let categories = self.categories(offer);
-        if member.has_interests
-            && !categories.is_empty()
-            && !categories.iter().any(|c| member.interests.contains(c))
-        {
+        if !self.within_interests(offer, member) {
             return false;
         }
         crate::eligibility::check_use(

@@ -64,18 +64,7 @@ pub(crate) fn offers_near(
     // Lowest score factor a personalised offer can get: stop once no farther store can beat the
     // current `limit`-th score.
     let min_factor = if member.personalised { 0.4 } else { 1.0 };
-    let interest = |offer: u32| {
-        if member.personalised
-            && idx
-                .categories(offer)
-                .iter()
-                .any(|c| member.interests.contains(c))
-        {
-            0.5
-        } else {
-            1.0
-        }
-    };
+    let interest = |offer: u32| if idx.boosted(offer, member) { 0.5 } else { 1.0 };
     let mut best: HashMap<u32, (f64, u32, f64)> = HashMap::new();
     let offer_at = |best: &mut HashMap<u32, (f64, u32, f64)>, offer: u32, base: f64, store, d| {
         let score = base * interest(offer);
@@ -169,16 +158,9 @@ fn first_eligible(
     now_ms: i64,
     limit: usize,
 ) -> Vec<u32> {
-    let of_interest = |o: u32| {
-        member.personalised
-            && idx
-                .categories(o)
-                .iter()
-                .any(|c| member.interests.contains(c))
-    };
     let (mut taken, mut out) = ([0usize; 2], Vec::new());
     for &o in list {
-        let kind = usize::from(of_interest(o));
+        let kind = usize::from(idx.boosted(o, member));
         if taken[kind] < limit && idx.eligible(o, store, member, now_ms, false) {
             taken[kind] += 1;
             out.push(o);

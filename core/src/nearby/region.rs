@@ -155,15 +155,8 @@ pub(crate) fn offers_at(idx: &OfferIndex, member: &MemberView, store: u32, at_ms
         .collect();
     offers.sort_by(|&a, &b| {
         let (oa, ob) = (&idx.offers[a as usize], &idx.offers[b as usize]);
-        let interest = |o: u32| {
-            member.personalised
-                && idx
-                    .categories(o)
-                    .iter()
-                    .any(|c| member.interests.contains(c))
-        };
-        interest(b)
-            .cmp(&interest(a))
+        idx.boosted(b, member)
+            .cmp(&idx.boosted(a, member))
             .then(oa.to_ms.cmp(&ob.to_ms))
             .then(a.cmp(&b)) // offers are indexed in id order
     });

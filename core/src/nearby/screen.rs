@@ -25,11 +25,7 @@ pub(crate) fn offers_screen(
     now_ms: i64,
 ) -> Result<OfferList, StorageError> {
     let shown = |o: u32| -> bool {
-        let categories = idx.categories(o);
-        if member.has_interests
-            && !categories.is_empty()
-            && !categories.iter().any(|c| member.interests.contains(c))
-        {
+        if !idx.within_interests(o, member) {
             return false;
         }
         let terms = idx.terms(o);
@@ -68,11 +64,7 @@ pub(crate) fn offers_screen(
                 *by_shop.entry(o).or_insert(0) += points;
             }
         }
-        let interest = |o: u32| {
-            idx.categories(o)
-                .iter()
-                .any(|c| member.interests.contains(c))
-        };
+        let interest = |o: u32| idx.of_interest(o, member);
         let score =
             |o: u32| by_shop.get(&o).copied().unwrap_or(0) + i64::from(interest(o)) * INTEREST;
         let mut candidates: Vec<u32> = by_shop
