@@ -7,6 +7,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 cd "$root"
+# shellcheck source=../scripts/ffi-env.sh
+. scripts/ffi-env.sh
 for abi in arm64-v8a armeabi-v7a x86_64; do
   cargo ndk -t "$abi" --platform 24 -- rustc --profile release-ffi -p tessera-ffi --lib --crate-type cdylib
 done

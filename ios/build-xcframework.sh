@@ -6,6 +6,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 cd "$root"
+# shellcheck source=../scripts/ffi-env.sh
+. scripts/ffi-env.sh
 for target in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios; do
   cargo rustc --profile release-ffi --target "$target" -p tessera-ffi --lib --crate-type staticlib
 done

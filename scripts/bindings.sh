@@ -31,7 +31,7 @@ from .tessera import *  # noqa: F401,F403
 PY
 
 kotlin_dst="android/tessera/src/main/kotlin"
-swift_dst="ios/Sources/Tessera"
+swift_dst="ios/Sources/Tessera/Generated"
 headers_dst="ios/Generated/include"
 stage="$out/committed"
 mkdir -p "$stage/$kotlin_dst" "$stage/$swift_dst" "$stage/$headers_dst"

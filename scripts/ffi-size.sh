@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Build the FFI library as it ships (profile release-ffi: opt-level z, fat LTO, one codegen unit,
 # stripped) and print its size. LTO only reaches the cdylib when it is built alone, hence
-# `cargo rustc --crate-type cdylib`. Fails above the budget (default 6.5 MB,
-# TESSERA_FFI_MAX_BYTES; it was 6 MB until the rules engine: docs/adr/0010).
+# `cargo rustc --crate-type cdylib`. Fails above the budget (default 4 MB, TESSERA_FFI_MAX_BYTES;
+# 6.5 MB until the network stack left the library: docs/adr/0015).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-max="${TESSERA_FFI_MAX_BYTES:-6500000}"
-cargo rustc --quiet --profile release-ffi -p tessera-ffi --lib --crate-type cdylib
+# shellcheck source=scripts/ffi-env.sh
+. scripts/ffi-env.sh
+max="${TESSERA_FFI_MAX_BYTES:-4000000}"
+# Relative relocations packed (RELR, glibc 2.36+): what the phones' linkers do too (Android's
+# lld packs them, iOS uses chained fixups); 200 KB of the 4 MB otherwise (docs/adr/0015).
+cargo rustc --quiet --profile release-ffi -p tessera-ffi --lib --crate-type cdylib \
+  -- -C link-arg=-Wl,-z,pack-relative-relocs
 lib="target/release-ffi/libtessera_ffi.so"
 size=$(stat -c %s "$lib")
 awk -v f="$lib" -v s="$size" -v m="$max" -v a="$(uname -m)" \

@@ -34,6 +34,8 @@ forbid tessera-domain "the domain does no I/O" $io
 forbid tessera-server "the server is not a phone" tessera-core tessera-till rxing png backon
 forbid tessera-core "the phone client is not the server or the till" tessera-server tessera-till axum
 forbid tessera-till "the till is not the server" tessera-server axum
+forbid tessera-ffi "the phone's HTTP stack is the app's own (docs/adr/0015)" \
+  reqwest hyper hyper-util rustls webpki-roots tokio
 
 python3 scripts/layers.py || status=1
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test, in the order a failure is cheapest to find: install what is missing, formatting,
 # the layers, lints, Rust tests, bindings up to date, Kotlin and Python binding tests (with the scanner
-# check), the README's examples, schemathesis against the server's OpenAPI document, and the FFI
-# size budget. CI runs exactly this (.ci/run).
+# check), the README's examples, schemathesis against the server's OpenAPI document, the FFI
+# size budget and the Kotlin tests on that shipped library. CI runs exactly this (.ci/run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -31,6 +31,9 @@ cargo nextest run --workspace --all-features --no-fail-fast
 step "bindings are current (android/, ios/)"
 scripts/bindings.sh check
 
+step "the iOS package's hand-written Swift parses (no Swift toolchain here: scripts/swift-syntax.py)"
+.tools/venv/bin/python scripts/swift-syntax.py
+
 step "kotlin binding tests (JVM + JNA)"
 tests/kotlin/run.sh
 
@@ -47,5 +50,8 @@ tests/api/run.sh
 
 step "ffi library size"
 scripts/ffi-size.sh
+
+step "kotlin binding tests again, on the library as it ships (release-ffi: trimmed SQLite, packed relocations)"
+TESSERA_LIB_DIR=target/release-ffi tests/kotlin/run.sh
 
 printf '\nall checks passed\n'

@@ -88,6 +88,9 @@ pub enum SyncError {
     /// An argument is invalid; `field` names it.
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: String, reason: String },
+    /// The app has not given an HTTP client yet: call `set_http_client` first.
+    #[error("no HTTP client: call set_http_client first")]
+    NoHttpClient,
     /// `count` actions wait to be sent: sync first, or sign out discarding them.
     #[error("{count} actions are waiting to be sent")]
     PendingActions { count: u64 },
@@ -112,6 +115,7 @@ impl From<tessera_core::SyncError> for SyncError {
                 field: field.to_owned(),
                 reason,
             },
+            E::NoHttpClient => SyncError::NoHttpClient,
             E::PendingActions { count } => SyncError::PendingActions { count },
             E::Storage(problem) => SyncError::Storage { problem },
         }

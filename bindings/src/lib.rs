@@ -13,6 +13,7 @@
 //! | `till` | the `Till` object; points, tiers and rewards on `Tessera` |
 //! | `barcode` | free functions: analyse a typed-in number, render any value |
 //! | `diagnostics` | version, and the panic check a shell's smoke test runs |
+//! | `http` | the app's HTTP stack as a foreign trait (the library has none of its own) |
 //! | `logging` | `init_logging` and the foreign logger callback |
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -24,6 +25,7 @@ mod challenges;
 mod consent;
 mod diagnostics;
 mod error;
+mod http;
 mod logging;
 mod offers;
 mod sync;
@@ -34,6 +36,7 @@ pub use card::*;
 pub use consent::*;
 pub use diagnostics::*;
 pub use error::*;
+pub use http::*;
 pub use logging::*;
 pub use offers::*;
 pub use sync::*;

@@ -68,6 +68,14 @@ impl From<SyncSettings> for SyncConfig {
 
 #[uniffi::export]
 impl Tessera {
+    /// The app's HTTP stack, which every network call goes through (the library has none of
+    /// its own). Until one is given, network calls throw `NoHttpClient`; the card and every
+    /// cached read work without one.
+    pub fn set_http_client(&self, client: Arc<dyn crate::HttpClient>) {
+        self.inner
+            .set_http_client(crate::http::Foreign::wrap(client))
+    }
+
     /// Timeouts, retries and page size for the next network calls; out-of-range values are
     /// refused with `InvalidInput`.
     pub fn set_sync_settings(&self, settings: SyncSettings) -> Result<(), SyncError> {

@@ -33,16 +33,24 @@ fn online<T>(d: Done<T>) -> Option<T> {
 
 #[uniffi::export]
 impl Till {
-    /// A till of `store_id` with its token, journaling in the file at `journal_path`. Fetches
-    /// the programme's keys; offline, uses the journal's (`Network` if it never had any).
+    /// A till of `store_id` with its token, talking through `http_client` (the till app's HTTP
+    /// stack) and journaling in the file at `journal_path`. Fetches the programme's keys;
+    /// offline, uses the journal's (`Network` if it never had any).
     #[uniffi::constructor]
     pub fn open(
         journal_path: String,
         server_url: String,
         token: String,
         store_id: String,
+        http_client: Arc<dyn crate::HttpClient>,
     ) -> Result<Arc<Self>, TillError> {
-        let inner = tessera_till::Till::open(journal_path, &server_url, &token, &store_id)?;
+        let inner = tessera_till::Till::open(
+            journal_path,
+            &server_url,
+            &token,
+            &store_id,
+            crate::http::Foreign::wrap(http_client),
+        )?;
         Ok(Arc::new(Till { inner }))
     }
 

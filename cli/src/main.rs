@@ -149,7 +149,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::AdminCredential { name } => serve::new_credential(&name),
         Command::Till(args) => till::run(args),
         Command::Member { db, action } => {
-            let t = Tessera::open(&db).with_context(|| format!("opening {}", db.display()))?;
+            let t = open_phone(&db)?;
             member::run(&t, action)
         }
         Command::Analyse { number } => {
@@ -181,10 +181,18 @@ fn run(cli: Cli) -> Result<()> {
             write_outputs(&m, &out)
         }
         Command::Card { db, action } => {
-            let t = Tessera::open(&db).with_context(|| format!("opening {}", db.display()))?;
+            let t = open_phone(&db)?;
             card(&t, action)
         }
     }
+}
+
+/// The member's database at `db`, talking to the server through reqwest (an app gives its own
+/// HTTP stack instead: docs/adr/0015).
+pub(crate) fn open_phone(db: &std::path::Path) -> Result<Tessera> {
+    let t = Tessera::open(db).with_context(|| format!("opening {}", db.display()))?;
+    t.set_http_client(tessera_core::sync::ReqwestClient::shared());
+    Ok(t)
 }
 
 fn card(t: &Tessera, action: CardAction) -> Result<()> {

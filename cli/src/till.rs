@@ -134,7 +134,13 @@ pub fn run(args: TillArgs) -> Result<()> {
         println!("{}", v["token"].as_str().unwrap_or_default());
         return Ok(());
     }
-    let till = Till::open(&args.journal, &args.server, &args.token, &args.store)?;
+    let till = Till::open(
+        &args.journal,
+        &args.server,
+        &args.token,
+        &args.store,
+        tessera_core::sync::ReqwestClient::shared(),
+    )?;
     match args.action {
         TillAction::Register { .. } => unreachable!("handled above"),
         TillAction::Verify {

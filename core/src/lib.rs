@@ -66,12 +66,13 @@ pub use db::{Db, StorageError};
 pub(crate) use error::invalid;
 pub use error::{Error, Result};
 pub use sync::{
-    SyncConfig, SyncError, SyncObserver, SyncPhase, SyncProgress, SyncReport, SyncStatus,
+    HttpClient, SyncConfig, SyncError, SyncObserver, SyncPhase, SyncProgress, SyncReport,
+    SyncStatus,
 };
 
 /// One member's Tessera on one device: the services of each feature over one database.
-/// `Send + Sync`: call it from any thread (not from inside an async runtime: network calls block
-/// the calling thread on the core's own runtime).
+/// `Send + Sync`: call it from any thread. Network calls block the calling thread in the app's
+/// [`HttpClient`] (given with [`Tessera::set_http_client`]): make them off the main thread.
 #[derive(Debug)]
 pub struct Tessera {
     db: Arc<Db>,
@@ -151,6 +152,13 @@ impl Tessera {
     }
 
     // ----- sync -----
+
+    /// The HTTP stack every network call goes through: the app's own (OkHttp or
+    /// `HttpURLConnection`, `URLSession`) through the FFI, `sync::ReqwestClient` in Rust tools.
+    /// Until one is given, network calls answer [`SyncError::NoHttpClient`].
+    pub fn set_http_client(&self, client: Arc<dyn HttpClient>) {
+        self.sync.set_http_client(client)
+    }
 
     /// See [`sync::SyncService::set_config`].
     pub fn set_sync_config(&self, config: SyncConfig) -> Result<(), SyncError> {

@@ -188,6 +188,7 @@ fn redemptions(c: &mut Criterion) {
         &url,
         &tokens[0],
         "st-paris-01",
+        tessera_core::sync::ReqwestClient::shared(),
     )
     .unwrap();
     let code = clip_all().pop().unwrap();

@@ -203,6 +203,7 @@ fun main() {
         offersTests(serverUrl)
         tillTests(serverUrl)
         challengeTests(serverUrl)
+        httpTests(serverUrl)
     }
     checksumTests()
 

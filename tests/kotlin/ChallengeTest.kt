@@ -37,7 +37,7 @@ const val KOTLIN_CHALLENGES = """{"version": 1, "challenges": [
 fun challengeTests(serverUrl: String) {
     check("challenges: offline estimate, server evaluation, reward paid once, badges") {
         putChallenges(serverUrl, KOTLIN_CHALLENGES)
-        val t = Tessera.open(File(dir, "challenge-member.db").path)
+        val t = phone(File(dir, "challenge-member.db").path)
         t.setSyncSettings(fast)
         t.enrol(serverUrl, "Chloé Martin", device)
         t.sync()

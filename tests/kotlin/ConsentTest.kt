@@ -19,7 +19,7 @@ val consentText = ConsentText("consent-2026-11", "Offers by push and e-mail; cha
 
 fun consentTests(serverUrl: String) {
     check("consent grid, withdrawal in one call, and the gate") {
-        val t = Tessera.open(File(dir, "consent.db").path)
+        val t = phone(File(dir, "consent.db").path)
         t.setSyncSettings(fast)
         t.enrol(serverUrl, "Chloé Martin", device)
         assertEq(t.consentState().size, 20)
@@ -40,7 +40,7 @@ fun consentTests(serverUrl: String) {
     }
 
     check("preference centre: round trip, interests, caps, typed errors") {
-        val t = Tessera.open(File(dir, "prefs.db").path)
+        val t = phone(File(dir, "prefs.db").path)
         t.setSyncSettings(fast)
         t.enrol(serverUrl, "Chloé Martin", device)
         val prefs = t.preferences().copy(

@@ -19,7 +19,7 @@ import java.io.File
 
 fun offersTests(serverUrl: String) {
     check("offers near, the Android plan, region events, push messages") {
-        val t = Tessera.open(File(dir, "offers.db").path)
+        val t = phone(File(dir, "offers.db").path)
         t.setSyncSettings(fast)
         t.enrol(serverUrl, "Chloé Martin", device)
         t.sync()

@@ -20,7 +20,7 @@ val fast = SyncSettings(connectTimeoutMs = 500uL, requestTimeoutMs = 2000uL, max
 
 fun syncTests(serverUrl: String) {
     check("offline actions reach the server once, and the catalog is cached") {
-        val t = Tessera.open(File(dir, "sync.db").path)
+        val t = phone(File(dir, "sync.db").path)
         t.setSyncSettings(fast)
         assertEq(t.enrol(serverUrl, "Grace Hopper", device).holderName, "Grace Hopper")
         repeat(3) { t.recordEvent(EventKind.STORE_VISIT, "st-paris-01", mapOf("source" to "kotlin")) }
@@ -50,7 +50,7 @@ fun syncTests(serverUrl: String) {
     }
 
     check("sync errors are typed") {
-        val t = Tessera.open(File(dir, "sync-errors.db").path)
+        val t = phone(File(dir, "sync-errors.db").path)
         assertThrows<SyncException.NotEnrolled> { t.sync() }
         assertThrows<ActionException.NotEnrolled> { t.recordEvent(EventKind.APP_OPENED, null, emptyMap()) }
         val bad = assertThrows<SyncException.InvalidInput> { t.setSyncSettings(SyncSettings(pageSize = 0u)) }

@@ -2,6 +2,7 @@
 // starts: clip, redeem once, typed refusals, a till offline that journals and reports later, a
 // purchase that earns points the member's app then shows.
 
+import app.tessera.HttpUrlConnectionClient
 import app.tessera.Till
 import app.tessera.TillException
 import app.tessera.Tessera
@@ -29,7 +30,7 @@ fun registerTill(serverUrl: String, store: String): String {
 
 fun tillTests(serverUrl: String) {
     check("the wallet and the till: redeem once, refusals, offline journal, points") {
-        val t = Tessera.open(File(dir, "till-member.db").path)
+        val t = phone(File(dir, "till-member.db").path)
         t.setSyncSettings(fast)
         t.enrol(serverUrl, "Chloé Martin", device)
         t.clipOffer("of-009")
@@ -39,7 +40,7 @@ fun tillTests(serverUrl: String) {
 
         val token = registerTill(serverUrl, "st-paris-01")
         val journal = File(dir, "paris.journal").path
-        val till = Till.open(journal, serverUrl, token, "st-paris-01")
+        val till = Till.open(journal, serverUrl, token, "st-paris-01", HttpUrlConnectionClient())
         assertEq(till.verify(coupon.code, null, 2500uL).offerId, "of-009")
         assertThrows<TillException.Coupon> { till.verify(coupon.code, "m_other", 2500uL) }
         val done = till.redeem(coupon.code, 2500uL, "KT-1")
@@ -51,12 +52,12 @@ fun tillTests(serverUrl: String) {
         assertTrue(t.wallet().first { it.code == coupon.code }.state is CouponState.Redeemed, "wallet learns it")
 
         // The same till offline (no server on that port): a purchase is journaled, then reported.
-        val offline = Till.open(journal, "http://127.0.0.1:9", token, "st-paris-01")
+        val offline = Till.open(journal, "http://127.0.0.1:9", token, "st-paris-01", HttpUrlConnectionClient())
         val purchase = PurchaseRequest("KT-3", t.card().cardNumber,
             listOf(PurchaseLine("sku-tea-1", "tea", null, 2u, 4599uL)), 4599uL, null)
         assertEq(offline.recordPurchase(purchase), null)
         assertEq(offline.pending(), 1u)
-        val report = Till.open(journal, serverUrl, token, "st-paris-01").sync()
+        val report = Till.open(journal, serverUrl, token, "st-paris-01", HttpUrlConnectionClient()).sync()
         assertEq(report.accepted, 1u)
         assertEq(report.pending, 0u)
         t.sync()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compile the generated Kotlin bindings and the tests with -Werror, run them on the JVM over JNA.
+# Compile the generated Kotlin bindings, the package's hand-written Kotlin (its HTTP client) and the
+# tests with -Werror, run them on the JVM over JNA.
 # Needs scripts/setup.sh and scripts/bindings.sh generate (scripts/test.sh does both).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -17,7 +18,8 @@ sed -e 's/^package app\.tessera$/package app.tessera.stale/' \
 grep -q 'package app.tessera.stale' "$stale" && grep -q '!= (.* + 1) % 65536)' "$stale" \
   || { echo "kotlin: could not make the stale bindings" >&2; exit 1; }
 "$kotlinc" -Werror -nowarn -jvm-target 17 -cp "$jna" -d "$out/tests.jar" \
-  $(find "$root/build/bindings/kotlin" -name '*.kt') "$stale" "$root"/tests/kotlin/*.kt 2>&1 \
+  $(find "$root/build/bindings/kotlin" "$root/android/tessera/src/main/java" -name '*.kt') "$stale" \
+  "$root"/tests/kotlin/*.kt 2>&1 \
   | grep -v '^warning: unable to find kotlin-stdlib.jar' || true
 [ -f "$out/tests.jar" ] || { echo "kotlin: compilation failed" >&2; exit 1; }
 stdlib="$root/.tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar"

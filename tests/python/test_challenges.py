@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 import tessera
+from http_client import phone
 from tessera import DeviceInfo, EventKind, Platform, PointsKind, RuleReward, SyncSettings
 
 FAST = SyncSettings(connect_timeout_ms=500, request_timeout_ms=2000, max_attempts=2, base_delay_ms=1, max_delay_ms=5)
@@ -39,7 +40,7 @@ def put_challenges(server_url, body):
 @pytest.fixture
 def member(tmp_path, server_url):
     assert put_challenges(server_url, CHALLENGES) == 204
-    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t = phone(str(tmp_path / "member.db"))
     t.set_sync_settings(FAST)
     t.enrol(server_url, "Chloé Martin", DeviceInfo(platform=Platform.ANDROID, app_version="3.2.0"))
     t.sync()

@@ -5,6 +5,7 @@ import json
 import pytest
 
 import tessera
+from http_client import phone
 from tessera import (
     Channel,
     ConsentChoice,
@@ -28,7 +29,7 @@ FAST = SyncSettings(connect_timeout_ms=500, request_timeout_ms=2000, max_attempt
 
 @pytest.fixture
 def member(tmp_path, server_url):
-    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t = phone(str(tmp_path / "member.db"))
     t.set_sync_settings(FAST)
     t.enrol(server_url, "Chloé Martin", DeviceInfo(platform=Platform.ANDROID, app_version="3.2.0"))
     return t

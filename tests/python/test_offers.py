@@ -9,6 +9,7 @@ import pytest
 from geographiclib.geodesic import Geodesic
 
 import tessera
+from http_client import phone
 from tessera import (
     Channel,
     ConsentChoice,
@@ -51,7 +52,7 @@ def test_geofence_budgets_follow_the_platforms():
 
 @pytest.fixture
 def member(tmp_path, server_url):
-    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t = phone(str(tmp_path / "member.db"))
     t.set_sync_settings(FAST)
     t.enrol(server_url, "Chloé Martin", DeviceInfo(platform=Platform.IOS, app_version="3.2.0"))
     t.sync()

@@ -12,6 +12,7 @@ import zxingcpp
 from PIL import Image
 
 import tessera
+from http_client import phone
 from tessera import Symbology
 
 PER_SYMBOLOGY = 300
@@ -113,7 +114,7 @@ def test_the_card_screen_scans_as_the_card_number(tmp_path):
 def test_a_wallet_coupon_scans_as_its_signed_code(tmp_path, server_url):
     """Clip an offer, sync, render the coupon from the wallet as a QR code: a real decoder reads
     back exactly the signed code a till verifies."""
-    t = tessera.Tessera.open(str(tmp_path / "wallet.db"))
+    t = phone(str(tmp_path / "wallet.db"))
     t.enrol(server_url, "Chloé Martin", tessera.DeviceInfo(platform=tessera.Platform.ANDROID, app_version="1"))
     t.clip_offer("of-009")
     t.sync()

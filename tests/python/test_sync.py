@@ -5,6 +5,7 @@ import socket
 import pytest
 
 import tessera
+from http_client import PyHttpClient, phone
 from tessera import DeviceInfo, EventKind, Platform, SyncPhase, SyncSettings
 
 DEVICE = DeviceInfo(platform=Platform.OTHER, app_version="1.0.0")
@@ -13,7 +14,7 @@ FAST = SyncSettings(connect_timeout_ms=500, request_timeout_ms=2000, max_attempt
 
 
 def enrolled(tmp_path, server_url, name="Ada Lovelace"):
-    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t = phone(str(tmp_path / "member.db"))
     t.set_sync_settings(FAST)
     view = t.enrol(server_url, name, DEVICE)
     assert view.holder_name == name
@@ -89,7 +90,7 @@ def free_port():
 
 
 def test_no_server_is_offline_and_nothing_is_lost(tmp_path):
-    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t = phone(str(tmp_path / "member.db"))
     t.set_sync_settings(FAST)
     with pytest.raises(tessera.SyncError.Offline):
         t.enrol(f"http://127.0.0.1:{free_port()}", "Ada", DEVICE)
@@ -98,7 +99,7 @@ def test_no_server_is_offline_and_nothing_is_lost(tmp_path):
 
 
 def test_bad_input_gets_typed_errors(tmp_path, server_url):
-    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t = phone(str(tmp_path / "member.db"))
     with pytest.raises(tessera.ActionError.NotEnrolled):
         t.record_event(EventKind.APP_OPENED, None, {})
     with pytest.raises(tessera.SyncError.InvalidInput) as bad:
@@ -139,3 +140,60 @@ def test_sign_out_keeps_pending_actions_unless_told(tmp_path, server_url):
     assert not status.enrolled and status.member_id is None
     with pytest.raises(tessera.SyncError.NotEnrolled):
         t.sync()
+
+
+def test_network_calls_need_the_apps_http_client(tmp_path, server_url):
+    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    with pytest.raises(tessera.SyncError.NoHttpClient):
+        t.enrol(server_url, "Ada", DEVICE)
+    client = PyHttpClient()
+    t.set_http_client(client)
+    t.set_sync_settings(FAST)
+    t.enrol(server_url, "Ada", DEVICE)
+    report = t.sync()
+    # Every request went through the app's client, gzip included (the catalog is compressed).
+    assert client.requests == 1 + report.requests
+    assert client.gzipped >= 1
+    assert report.catalog_changes > 300
+
+
+class Scripted(tessera.HttpClient):
+    """Answers every request with the same failure or response."""
+
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.seen = []
+
+    def send(self, request):
+        self.seen.append(request)
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+def test_what_the_apps_client_throws_becomes_a_typed_sync_error(tmp_path):
+    cases = [
+        (tessera.HttpError.Offline(reason="no route"), tessera.SyncError.Offline, 2),
+        (tessera.HttpError.Timeout(), tessera.SyncError.Timeout, 2),
+        (tessera.HttpError.Interrupted(reason="reset"), tessera.SyncError.Protocol, 2),
+        (tessera.HttpError.TooLarge(), tessera.SyncError.Protocol, 1),
+        # A client bug (any other exception) is an interrupted exchange, not a crash.
+        (RuntimeError("bug in the app's client"), tessera.SyncError.Protocol, 2),
+        # A client that ignores the cap is caught by the core.
+        (tessera.HttpResponse(status=200, headers=[tessera.HttpHeader(name="Tessera-API-Version", value="1")],
+                              body=b" " * (32 * 1024 * 1024 + 1)), tessera.SyncError.Protocol, 1),
+    ]
+    for i, (outcome, expected, attempts) in enumerate(cases):
+        t = tessera.Tessera.open(str(tmp_path / f"m{i}.db"))
+        client = Scripted(outcome)
+        t.set_http_client(client)
+        t.set_sync_settings(FAST)
+        with pytest.raises(expected):
+            t.enrol("https://loyalty.example.com", "Ada", DEVICE)
+        assert len(client.seen) == attempts, outcome
+        sent = client.seen[0]
+        assert sent.method == tessera.HttpMethod.POST
+        assert sent.url == "https://loyalty.example.com/v1/enrol"
+        assert (sent.connect_timeout_ms, sent.timeout_ms) == (500, 2000)
+        assert {h.name: h.value for h in sent.headers}["content-type"] == "application/json"
+        assert t.sync_status().enrolled is False

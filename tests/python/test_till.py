@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 import tessera
+from http_client import PyHttpClient, phone
 from tessera import DeviceInfo, Platform, PurchaseLine, PurchaseRequest, ReturnRequest, SyncSettings
 
 FAST = SyncSettings(connect_timeout_ms=500, request_timeout_ms=2000, max_attempts=2, base_delay_ms=1, max_delay_ms=5)
@@ -28,7 +29,7 @@ def register_till(server_url, store):
 
 @pytest.fixture
 def member(tmp_path, server_url):
-    t = tessera.Tessera.open(str(tmp_path / "member.db"))
+    t = phone(str(tmp_path / "member.db"))
     t.set_sync_settings(FAST)
     t.enrol(server_url, "Chloé Martin", DeviceInfo(platform=Platform.IOS, app_version="3.2.0"))
     t.sync()
@@ -43,7 +44,7 @@ def coupon(member, offer="of-009"):
 
 def test_a_till_redeems_once_and_refuses_with_types(tmp_path, server_url, member):
     code = coupon(member).code
-    till = tessera.Till.open(str(tmp_path / "t.journal"), server_url, register_till(server_url, "st-paris-01"), "st-paris-01")
+    till = tessera.Till.open(str(tmp_path / "t.journal"), server_url, register_till(server_url, "st-paris-01"), "st-paris-01", PyHttpClient())
     assert till.verify(code, None, 2500).offer_id == "of-009"
     with pytest.raises(tessera.TillError.Coupon) as wrong:
         till.verify(code, "m_other", 2500)
@@ -51,7 +52,7 @@ def test_a_till_redeems_once_and_refuses_with_types(tmp_path, server_url, member
     with pytest.raises(tessera.TillError.Coupon) as forged:
         till.verify(code[:-12] + ("A" if code[-12] != "A" else "B") + code[-11:], None, 2500)
     assert isinstance(forged.value.problem, (tessera.CouponError.BadSignature, tessera.CouponError.Malformed))
-    lyon = tessera.Till.open(str(tmp_path / "l.journal"), server_url, register_till(server_url, "st-lyon-01"), "st-lyon-01")
+    lyon = tessera.Till.open(str(tmp_path / "l.journal"), server_url, register_till(server_url, "st-lyon-01"), "st-lyon-01", PyHttpClient())
     assert till.redeem(code, 2500, "PY-1").store_id == "st-paris-01"
     with pytest.raises(tessera.TillError.Coupon) as twice:
         lyon.redeem(code, 2500, "PY-2")
@@ -60,7 +61,7 @@ def test_a_till_redeems_once_and_refuses_with_types(tmp_path, server_url, member
     with pytest.raises(tessera.TillError.InvalidInput):
         till.redeem(code, 2500, "")
     with pytest.raises(tessera.TillError.Network):
-        tessera.Till.open(str(tmp_path / "never.journal"), OFFLINE, "token", "st-paris-01")
+        tessera.Till.open(str(tmp_path / "never.journal"), OFFLINE, "token", "st-paris-01", PyHttpClient())
 
 
 def test_ten_offline_tills_report_one_coupon_one_accepted_nine_conflicts(tmp_path, server_url, member):
@@ -68,10 +69,10 @@ def test_ten_offline_tills_report_one_coupon_one_accepted_nine_conflicts(tmp_pat
     tokens = [register_till(server_url, "st-paris-01") for _ in range(10)]
     journals = [str(tmp_path / f"till-{i}.journal") for i in range(10)]
     for journal, token in zip(journals, tokens):
-        tessera.Till.open(journal, server_url, token, "st-paris-01")  # keys, while online
+        tessera.Till.open(journal, server_url, token, "st-paris-01", PyHttpClient())  # keys, while online
     for i, (journal, token) in enumerate(zip(journals, tokens)):
-        assert tessera.Till.open(journal, OFFLINE, token, "st-paris-01").redeem(code, 2500, f"PY-{i}") is None
-    reports = [tessera.Till.open(j, server_url, t, "st-paris-01").sync() for j, t in zip(journals, tokens)]
+        assert tessera.Till.open(journal, OFFLINE, token, "st-paris-01", PyHttpClient()).redeem(code, 2500, f"PY-{i}") is None
+    reports = [tessera.Till.open(j, server_url, t, "st-paris-01", PyHttpClient()).sync() for j, t in zip(journals, tokens)]
     assert sum(r.accepted for r in reports) == 1
     assert sum(len(r.conflicts) for r in reports) == 9
     assert all(c.code == "redemption_conflict" for r in reports for c in r.conflicts)
@@ -81,7 +82,7 @@ def test_ten_offline_tills_report_one_coupon_one_accepted_nine_conflicts(tmp_pat
 
 
 def test_points_from_a_purchase_and_a_return(tmp_path, server_url, member):
-    till = tessera.Till.open(str(tmp_path / "t.journal"), server_url, register_till(server_url, "st-paris-01"), "st-paris-01")
+    till = tessera.Till.open(str(tmp_path / "t.journal"), server_url, register_till(server_url, "st-paris-01"), "st-paris-01", PyHttpClient())
     card = member.card().card_number
     receipt = till.record_purchase(PurchaseRequest(
         receipt="PY-100", card_number=card, total_cents=12_000, occurred_offline_at=None,

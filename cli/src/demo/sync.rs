@@ -1,7 +1,7 @@
 //! Enrolment, offline actions and sync.
 
 use anyhow::Result;
-use tessera_core::{DeviceInfo, EventKind, SyncError, Tessera};
+use tessera_core::{DeviceInfo, EventKind, SyncError};
 use tessera_server::storage::Storage;
 
 use super::*;
@@ -15,7 +15,7 @@ pub(super) fn sync_steps(dir: &std::path::Path) -> Result<()> {
     println!("  {} (OpenAPI at /openapi.json)", server.url());
 
     step(8, "Chloé installs the app and enrols: card, catalog, state");
-    let phone = Tessera::open(dir.join("phone.db"))?;
+    let phone = crate::open_phone(&dir.join("phone.db"))?;
     let device = DeviceInfo {
         platform: tessera_core::api::Platform::Cli,
         app_version: env!("CARGO_PKG_VERSION").into(),

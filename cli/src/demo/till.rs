@@ -48,6 +48,7 @@ pub(super) fn till_steps(
             &server.url(),
             &token,
             store,
+            tessera_core::sync::ReqwestClient::shared(),
         )?)
     };
     let paris = till_for(server, "st-paris-01", "paris")?;

@@ -19,7 +19,7 @@ pub(super) fn walk_step(server: &LocalServer) -> Result<(tempfile::TempDir, Tess
         "Saturday morning, Léa walks across Paris with the app in her pocket",
     );
     let dir = tempfile::tempdir()?;
-    let phone = Tessera::open(dir.path().join("lea.db"))?;
+    let phone = crate::open_phone(&dir.path().join("lea.db"))?;
     phone.enrol(
         &server.url(),
         "Léa Bernard",

@@ -33,6 +33,9 @@ pub enum SyncError {
     Incompatible { server_version: String },
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
+    /// The app has not given the core an HTTP client yet (`set_http_client`).
+    #[error("no HTTP client: the app must give one before any network call")]
+    NoHttpClient,
     /// Actions are waiting to be sent: sync them (or discard them explicitly) first.
     #[error("{count} actions are waiting to be sent")]
     PendingActions { count: u64 },

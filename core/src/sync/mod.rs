@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub(crate) mod local;
 mod service;
+pub mod transport;
 
 use crate::clock::now_ms;
 use std::sync::Arc;
@@ -33,6 +34,11 @@ pub use http::check_server_url;
 use http::{Request, Traffic};
 use local::Session;
 pub use service::SyncService;
+#[cfg(feature = "reqwest")]
+pub use transport::ReqwestClient;
+pub use transport::{
+    HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse, TransportError,
+};
 
 /// Network behaviour of the engine.
 #[derive(Debug, Clone)]
@@ -173,7 +179,7 @@ fn parse_ms(field: &'static str, s: &str) -> Result<i64, SyncError> {
 }
 
 /// Enrol a member and this device, and store the card, the programme and the credentials.
-pub(crate) async fn enrol(
+pub(crate) fn enrol(
     db: &Db,
     http: &Http,
     server_url: &str,
@@ -184,10 +190,8 @@ pub(crate) async fn enrol(
     }
     let body = serde_json::to_vec(request).map_err(|e| SyncError::protocol(e.to_string()))?;
     let mut traffic = Traffic::default();
-    let answer = http
-        .send(&Request::post("/v1/enrol", body), &mut traffic)
-        .await?;
-    if answer.status.as_u16() != 201 {
+    let answer = http.send(&Request::post("/v1/enrol", body), &mut traffic)?;
+    if answer.status != 201 {
         return Err(unexpected(&answer));
     }
     let resp: EnrolResponse = answer.json()?;
@@ -226,7 +230,7 @@ pub(crate) async fn enrol(
 fn unexpected(answer: &http::Answer) -> SyncError {
     let problem = answer.problem();
     SyncError::Server {
-        status: answer.status.as_u16(),
+        status: answer.status,
         code: problem.code,
     }
 }
@@ -241,24 +245,21 @@ struct Authed<'a> {
 
 impl Authed<'_> {
     /// Refresh if the access token expires within a minute (by the server's clock).
-    async fn ensure_fresh(&mut self, traffic: &mut Traffic) -> Result<(), SyncError> {
+    fn ensure_fresh(&mut self, traffic: &mut Traffic) -> Result<(), SyncError> {
         let server_now = now_ms() + self.clock_offset_ms.unwrap_or(0);
         if self.session.access_expires_at - 60_000 > server_now {
             return Ok(());
         }
-        self.refresh(traffic).await
+        self.refresh(traffic)
     }
 
-    async fn refresh(&mut self, traffic: &mut Traffic) -> Result<(), SyncError> {
+    fn refresh(&mut self, traffic: &mut Traffic) -> Result<(), SyncError> {
         let body = serde_json::to_vec(&RefreshRequest {
             refresh_token: self.session.refresh_token.clone(),
         })
         .map_err(|e| SyncError::protocol(e.to_string()))?;
-        let answer = self
-            .http
-            .send(&Request::post("/v1/token", body), traffic)
-            .await?;
-        match answer.status.as_u16() {
+        let answer = self.http.send(&Request::post("/v1/token", body), traffic)?;
+        match answer.status {
             200 => {}
             401 => return Err(SyncError::SignedOut),
             _ => return Err(unexpected(&answer)),
@@ -275,26 +276,22 @@ impl Authed<'_> {
     }
 
     /// Send with the access token; on `token_expired`, refresh once and send again.
-    async fn send(
-        &mut self,
-        mut req: Request,
-        traffic: &mut Traffic,
-    ) -> Result<http::Answer, SyncError> {
-        self.ensure_fresh(traffic).await?;
+    fn send(&mut self, mut req: Request, traffic: &mut Traffic) -> Result<http::Answer, SyncError> {
+        self.ensure_fresh(traffic)?;
         req.bearer = Some(self.session.access_token.clone());
-        let answer = self.http.send(&req, traffic).await?;
+        let answer = self.http.send(&req, traffic)?;
         self.observe(&answer);
-        if answer.status.as_u16() != 401 {
+        if answer.status != 401 {
             return Ok(answer);
         }
         if answer.problem().code != codes::TOKEN_EXPIRED {
             return Err(SyncError::SignedOut);
         }
-        self.refresh(traffic).await?;
+        self.refresh(traffic)?;
         req.bearer = Some(self.session.access_token.clone());
-        let answer = self.http.send(&req, traffic).await?;
+        let answer = self.http.send(&req, traffic)?;
         self.observe(&answer);
-        if answer.status.as_u16() == 401 {
+        if answer.status == 401 {
             return Err(SyncError::SignedOut);
         }
         Ok(answer)
@@ -308,7 +305,7 @@ impl Authed<'_> {
 }
 
 /// `GET /v1/me/export`: everything the server holds about the member.
-pub(crate) async fn export(db: &Arc<Db>, http: &Http) -> Result<serde_json::Value, SyncError> {
+pub(crate) fn export(db: &Arc<Db>, http: &Http) -> Result<serde_json::Value, SyncError> {
     let session = db.read(local::session)?.ok_or(SyncError::NotEnrolled)?;
     let clock_offset_ms = db.read(local::clock_offset)?;
     let mut authed = Authed {
@@ -318,10 +315,8 @@ pub(crate) async fn export(db: &Arc<Db>, http: &Http) -> Result<serde_json::Valu
         clock_offset_ms,
     };
     let mut traffic = Traffic::default();
-    let answer = authed
-        .send(Request::get("/v1/me/export"), &mut traffic)
-        .await?;
-    if answer.status.as_u16() != 200 {
+    let answer = authed.send(Request::get("/v1/me/export"), &mut traffic)?;
+    if answer.status != 200 {
         return Err(unexpected(&answer));
     }
     let export: crate::api::MemberExport = answer.json()?;
@@ -330,10 +325,7 @@ pub(crate) async fn export(db: &Arc<Db>, http: &Http) -> Result<serde_json::Valu
 
 /// `DELETE /v1/me`: the server erases the member. A device whose credentials the server no
 /// longer knows (erased already, from the call centre say) counts as erased.
-pub(crate) async fn erase(
-    db: &Arc<Db>,
-    http: &Http,
-) -> Result<crate::api::ErasureReceipt, SyncError> {
+pub(crate) fn erase(db: &Arc<Db>, http: &Http) -> Result<crate::api::ErasureReceipt, SyncError> {
     let session = db.read(local::session)?.ok_or(SyncError::NotEnrolled)?;
     let clock_offset_ms = db.read(local::clock_offset)?;
     let mut authed = Authed {
@@ -343,8 +335,8 @@ pub(crate) async fn erase(
         clock_offset_ms,
     };
     let mut traffic = Traffic::default();
-    match authed.send(Request::delete("/v1/me"), &mut traffic).await {
-        Ok(answer) if answer.status.as_u16() == 200 => answer.json(),
+    match authed.send(Request::delete("/v1/me"), &mut traffic) {
+        Ok(answer) if answer.status == 200 => answer.json(),
         Ok(answer) => Err(unexpected(&answer)),
         Err(SyncError::SignedOut) => Ok(crate::api::ErasureReceipt {
             erased_at: crate::rfc3339_ms(now_ms()),
@@ -355,7 +347,7 @@ pub(crate) async fn erase(
 }
 
 /// Push every pending action in order, then pull the catalog, then the member's state.
-pub(crate) async fn sync(
+pub(crate) fn sync(
     db: &Arc<Db>,
     http: &Http,
     observer: Option<&Arc<dyn SyncObserver>>,
@@ -382,7 +374,7 @@ pub(crate) async fn sync(
     };
     db.write(|tx| local::mark_attempt(tx, now_ms()))?;
     notify(observer, SyncPhase::Started, 0, 0);
-    let result = run(&mut authed, &mut traffic, &mut report, observer).await;
+    let result = run(&mut authed, &mut traffic, &mut report, observer);
     report.requests = traffic.requests;
     report.retries = traffic.retries;
     report.bytes_received = traffic.bytes_received;
@@ -403,14 +395,14 @@ pub(crate) async fn sync(
     result.map(|()| report)
 }
 
-async fn run(
+fn run(
     authed: &mut Authed<'_>,
     traffic: &mut Traffic,
     report: &mut SyncReport,
     observer: Option<&Arc<dyn SyncObserver>>,
 ) -> Result<(), SyncError> {
-    push(authed, traffic, report, observer).await?;
-    let member_version = pull_catalog(authed, traffic, report, observer).await?;
+    push(authed, traffic, report, observer)?;
+    let member_version = pull_catalog(authed, traffic, report, observer)?;
     // The catalog answer says whether the member's state changed: skip /v1/me when it did not.
     let cached = authed.db.read(local::member_version)?;
     if member_version.is_some() && member_version == cached {
@@ -421,8 +413,8 @@ async fn run(
         return Ok(());
     }
     notify(observer, SyncPhase::Member, 0, 1);
-    let answer = authed.send(Request::get("/v1/me"), traffic).await?;
-    if answer.status.as_u16() != 200 {
+    let answer = authed.send(Request::get("/v1/me"), traffic)?;
+    if answer.status != 200 {
         return Err(unexpected(&answer));
     }
     let mut state: MemberState = answer.json()?;
@@ -440,7 +432,7 @@ async fn run(
     Ok(())
 }
 
-async fn push(
+fn push(
     authed: &mut Authed<'_>,
     traffic: &mut Traffic,
     report: &mut SyncReport,
@@ -453,7 +445,7 @@ async fn push(
     while let Some(row) = authed.db.read(crate::outbox::first_pending)? {
         let mut req = Request::post("/v1/mutations", row.body.clone().into_bytes());
         req.idempotency_key = Some(row.idempotency_key.clone());
-        let answer = match authed.send(req, traffic).await {
+        let answer = match authed.send(req, traffic) {
             Ok(a) => a,
             Err(e) => {
                 let text = e.to_string();
@@ -463,8 +455,8 @@ async fn push(
                 return Err(e);
             }
         };
-        let status = answer.status.as_u16();
-        if answer.status.is_success() {
+        let status = answer.status;
+        if (200..300).contains(&status) {
             // A garbled success is not an acknowledgement: keep the row, send it again (the
             // server replays the first answer).
             let _: crate::api::MutationResponse = answer.json()?;
@@ -504,11 +496,11 @@ fn catalog_request(page_size: u32, cursor: Option<&str>) -> Request {
     req
 }
 
-/// Pull the catalog feed page by page. While one page is applied (on a blocking thread: SQLite
-/// work), the next one is already being fetched: download and apply overlap, and each page is
-/// still applied whole, in order, with its cursor. Returns the member version the last answer
-/// carried.
-async fn pull_catalog(
+/// Pull the catalog feed page by page. While one page is applied (on a second thread: SQLite
+/// work), the next one is fetched and parsed on this one: download, parsing and writing
+/// overlap, and each page is still applied whole, in order, with its cursor. Returns the member
+/// version the last answer carried.
+fn pull_catalog(
     authed: &mut Authed<'_>,
     traffic: &mut Traffic,
     report: &mut SyncReport,
@@ -517,56 +509,92 @@ async fn pull_catalog(
     let page_size = authed.http.config().page_size;
     let mut restarted = false;
     let cursor = authed.db.read(local::catalog_cursor)?;
-    let mut answer = authed
-        .send(catalog_request(page_size, cursor.as_deref()), traffic)
-        .await?;
+    let mut fetched = fetch_page(
+        authed,
+        traffic,
+        page_size,
+        cursor.as_deref(),
+        &mut restarted,
+    )?;
     loop {
-        match answer.status.as_u16() {
-            200 => {}
-            304 => {
+        let (page, member_version) = match fetched {
+            Fetched::Current { member_version } => {
                 authed.db.write(|tx| local::touch_catalog(tx, now_ms()))?;
-                return Ok(answer.member_version);
+                return Ok(member_version);
             }
-            // The server was restored to an older state: start the feed again from nothing.
-            410 if !restarted => {
-                tracing::warn!("catalog cursor ahead of the server: full resync");
-                authed.db.write(local::reset_catalog)?;
-                restarted = true;
-                answer = authed
-                    .send(catalog_request(page_size, None), traffic)
-                    .await?;
-                continue;
-            }
-            _ => return Err(unexpected(&answer)),
-        }
-        let page: CatalogPage = answer.json()?;
-        check_catalog_page(&page)?;
-        let member_version = answer.member_version;
-        let next = page.has_more.then(|| page.cursor.clone());
+            Fetched::Page(page, member_version) => (page, member_version),
+        };
         let db = authed.db.clone();
-        let apply = async move {
-            tokio::task::spawn_blocking(move || write_catalog_page(&db, &page))
-                .await
-                .map_err(|e| SyncError::protocol(format!("applying a catalog page: {e}")))?
-        };
-        let more = next.is_some();
-        let applied = match next {
-            Some(cursor) => {
-                let fetch = authed.send(catalog_request(page_size, Some(&cursor)), traffic);
-                let (applied, fetched) = tokio::join!(apply, fetch);
-                let applied = applied?;
-                answer = fetched?;
-                applied
-            }
-            None => apply.await?,
-        };
-        report.catalog_changes += applied;
-        report.catalog_pages += 1;
-        notify(observer, SyncPhase::Pulling, report.catalog_changes, 0);
-        if !more {
+        if !page.has_more {
+            report.catalog_changes += write_catalog_page(&db, &page)?;
+            report.catalog_pages += 1;
+            notify(observer, SyncPhase::Pulling, report.catalog_changes, 0);
             return Ok(member_version);
         }
+        let (applied, next) = std::thread::scope(|scope| {
+            let apply = std::thread::Builder::new()
+                .name("tessera-apply".into())
+                .spawn_scoped(scope, || write_catalog_page(&db, &page));
+            let next = fetch_page(
+                authed,
+                traffic,
+                page_size,
+                Some(&page.cursor),
+                &mut restarted,
+            );
+            let applied = match apply {
+                Ok(handle) => handle.join().unwrap_or_else(|_| {
+                    Err(SyncError::protocol("applying a catalog page panicked"))
+                }),
+                // No thread to spare: apply here, after the fetch.
+                Err(_) => write_catalog_page(&db, &page),
+            };
+            (applied, next)
+        });
+        report.catalog_changes += applied?;
+        report.catalog_pages += 1;
+        notify(observer, SyncPhase::Pulling, report.catalog_changes, 0);
+        fetched = next?;
     }
+}
+
+/// A catalog answer, parsed and checked.
+enum Fetched {
+    /// 304: nothing new since the cursor.
+    Current {
+        member_version: Option<i64>,
+    },
+    Page(Box<CatalogPage>, Option<i64>),
+}
+
+/// Fetch the page after `cursor`, parse and check it. A server restored to an older state
+/// (410): start the feed again from nothing, once a sync.
+fn fetch_page(
+    authed: &mut Authed<'_>,
+    traffic: &mut Traffic,
+    page_size: u32,
+    cursor: Option<&str>,
+    restarted: &mut bool,
+) -> Result<Fetched, SyncError> {
+    let mut answer = authed.send(catalog_request(page_size, cursor), traffic)?;
+    if answer.status == 410 && !*restarted {
+        *restarted = true;
+        tracing::warn!("catalog cursor ahead of the server: full resync");
+        authed.db.write(local::reset_catalog)?;
+        answer = authed.send(catalog_request(page_size, None), traffic)?;
+    }
+    match answer.status {
+        200 => {}
+        304 => {
+            return Ok(Fetched::Current {
+                member_version: answer.member_version,
+            });
+        }
+        _ => return Err(unexpected(&answer)),
+    }
+    let page: CatalogPage = answer.json()?;
+    check_catalog_page(&page)?;
+    Ok(Fetched::Page(Box::new(page), answer.member_version))
 }
 
 /// Everything a catalog page must be before it touches the cache.

@@ -1,21 +1,14 @@
-//! The sync service: the network side made on first use (so that showing the card never pays
-//! for it), one sync at a time, and what a sync changes for the other services (the consent
-//! gate is derived again, the offer index rebuilt).
+//! The sync service: the app's HTTP client, one sync at a time, and what a sync changes for the
+//! other services (the consent gate is derived again, the offer index rebuilt).
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use super::{Http, SyncConfig, SyncError, SyncObserver, SyncReport, SyncStatus, local};
+use super::{Http, HttpClient, SyncConfig, SyncError, SyncObserver, SyncReport, SyncStatus, local};
 use crate::api::{self, DeviceInfo};
 use crate::card::{CardView, MAX_HOLDER_NAME};
 use crate::db::Db;
 use crate::nearby::Offers;
 use crate::privacy::Consent;
-
-/// The network side, made on first use.
-struct Net {
-    runtime: tokio::runtime::Runtime,
-    client: Mutex<Option<(String, Arc<Http>)>>,
-}
 
 /// The sync service: enrolment, sync, sign-out, and the calls that need the server (export,
 /// erasure).
@@ -23,7 +16,11 @@ pub struct SyncService {
     db: Arc<Db>,
     consent: Arc<Consent>,
     offers: Arc<Offers>,
-    net: OnceLock<Net>,
+    /// The app's HTTP stack (none until the app gives one).
+    client: Mutex<Option<Arc<dyn HttpClient>>>,
+    /// The request layer over it for one server, made again when the client, the settings or
+    /// the server change.
+    http: Mutex<Option<(String, Arc<Http>)>>,
     config: Mutex<SyncConfig>,
     observer: Mutex<Option<Arc<dyn SyncObserver>>>,
     /// One sync at a time; a second caller waits for the first to finish.
@@ -46,7 +43,8 @@ impl SyncService {
             db,
             consent,
             offers,
-            net: OnceLock::new(),
+            client: Mutex::new(None),
+            http: Mutex::new(None),
             config: Mutex::new(SyncConfig::default()),
             observer: Mutex::new(None),
             lock: Mutex::new(()),
@@ -58,10 +56,16 @@ impl SyncService {
     pub fn set_config(&self, config: SyncConfig) -> Result<()> {
         config.validate()?;
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
-        if let Some(net) = self.net.get() {
-            *net.client.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        }
+        *self.http.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
+    }
+
+    /// The HTTP stack every network call goes through (docs/adr/0015). Until one is given,
+    /// network calls answer [`SyncError::NoHttpClient`]; the card and every cached read work
+    /// without one.
+    pub fn set_http_client(&self, client: Arc<dyn HttpClient>) {
+        *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+        *self.http.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Told of every sync's progress (none to stop).
@@ -69,60 +73,38 @@ impl SyncService {
         *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = observer;
     }
 
-    fn net(&self) -> Result<&Net> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(SyncError::InvalidInput {
-                field: "thread",
-                reason: "network calls block: make them from a plain thread, not an async task"
-                    .into(),
-            });
-        }
-        if let Some(net) = self.net.get() {
-            return Ok(net);
-        }
-        // Current-thread: network calls run on the caller's thread inside `block_on` (one at a
-        // time, under the sync lock); catalog pages are applied on tokio's blocking pool.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .thread_name("tessera-net")
-            .enable_all()
-            .build()
-            .map_err(|e| SyncError::protocol(format!("cannot start the network runtime: {e}")))?;
-        let _ = self.net.set(Net {
-            runtime,
-            client: Mutex::new(None),
-        });
-        self.net
-            .get()
-            .ok_or_else(|| SyncError::protocol("network runtime missing"))
-    }
-
-    fn http(&self, net: &Net, server_url: &str) -> Result<Arc<Http>> {
-        let mut slot = net.client.lock().unwrap_or_else(|p| p.into_inner());
+    fn http(&self, server_url: &str) -> Result<Arc<Http>> {
+        let mut slot = self.http.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((url, http)) = slot.as_ref()
             && url == server_url
         {
             return Ok(http.clone());
         }
+        let client = self
+            .client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(SyncError::NoHttpClient)?;
         let config = self
             .config
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let http = Arc::new(Http::new(server_url, config)?);
+        let http = Arc::new(Http::new(client, server_url, config)?);
         *slot = Some((server_url.to_owned(), http.clone()));
         Ok(http)
     }
 
-    /// The network side for the enrolled member's server, and the sync lock held.
-    fn session(&self) -> Result<(&Net, Arc<Http>, std::sync::MutexGuard<'_, ()>)> {
+    /// The request layer for the enrolled member's server, and the sync lock held.
+    fn session(&self) -> Result<(Arc<Http>, std::sync::MutexGuard<'_, ()>)> {
         let session = self
             .db
             .read(local::session)?
             .ok_or(SyncError::NotEnrolled)?;
-        let net = self.net()?;
-        let http = self.http(net, &session.server_url)?;
+        let http = self.http(&session.server_url)?;
         let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        Ok((net, http, guard))
+        Ok((http, guard))
     }
 
     /// Enrol a new member with this device at `server_url`: stores the programme, the card and
@@ -141,15 +123,13 @@ impl SyncService {
                 reason: format!("must be 1 to {MAX_HOLDER_NAME} characters"),
             });
         }
-        let net = self.net()?;
-        let http = self.http(net, &server_url)?;
+        let http = self.http(&server_url)?;
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let request = api::EnrolRequest {
             holder_name: holder_name.to_owned(),
             device,
         };
-        net.runtime
-            .block_on(super::enrol(&self.db, &http, &server_url, &request))?;
+        super::enrol(&self.db, &http, &server_url, &request)?;
         self.consent.invalidate();
         Ok(self.db.read(crate::card::read_card_view)?)
     }
@@ -163,10 +143,8 @@ impl SyncService {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let (net, http, _guard) = self.session()?;
-        let result = net
-            .runtime
-            .block_on(super::sync(&self.db, &http, observer.as_ref()));
+        let (http, _guard) = self.session()?;
+        let result = super::sync(&self.db, &http, observer.as_ref());
         // The server may have sent consent records made elsewhere (web, store, call centre).
         self.consent.invalidate();
         if result.as_ref().map_or(true, |r| r.catalog_changes > 0) {
@@ -211,8 +189,8 @@ impl SyncService {
     /// Everything the server and this device hold about the member, as one JSON document.
     /// Needs the network.
     pub fn export_my_data(&self) -> Result<String> {
-        let (net, http, _guard) = self.session()?;
-        let server = net.runtime.block_on(super::export(&self.db, &http))?;
+        let (http, _guard) = self.session()?;
+        let server = super::export(&self.db, &http)?;
         let device = self.db.read(crate::privacy::export_device)?;
         serde_json::to_string_pretty(&serde_json::json!({ "server": server, "device": device }))
             .map_err(|e| SyncError::Protocol {
@@ -224,8 +202,8 @@ impl SyncService {
     /// wipes its database (card, tokens, ledger, caches, unsent actions). Needs the network; if
     /// the server cannot be reached nothing is wiped. Returns the server's receipt.
     pub fn erase_member(&self) -> Result<api::ErasureReceipt> {
-        let (net, http, _guard) = self.session()?;
-        let receipt = net.runtime.block_on(super::erase(&self.db, &http))?;
+        let (http, _guard) = self.session()?;
+        let receipt = super::erase(&self.db, &http)?;
         self.db.wipe()?;
         self.consent.invalidate();
         self.offers.forget();

@@ -27,7 +27,7 @@ fn now_ms() -> i64 {
 }
 
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use tessera_core::db::{Db, StorageError};
 use tessera_core::sync::http::{Answer, Request, Traffic};
-use tessera_core::sync::{Http, SyncConfig, SyncError};
+use tessera_core::sync::{Http, HttpClient, SyncConfig, SyncError};
 use tessera_domain::api::{
     PurchaseReceipt, PurchaseRequest, RedeemRequest, Redemption, ReturnReport, ReturnRequest,
     VoidReport, VoidRequest, check_receipt, codes,
@@ -139,7 +139,6 @@ pub struct TillOutcome {
 
 /// One till of one shop.
 pub struct Till {
-    runtime: tokio::runtime::Runtime,
     http: Http,
     token: String,
     store_id: String,
@@ -191,7 +190,7 @@ fn refusal(answer: &Answer) -> TillError {
             .into()
         }
         _ => TillError::Refused {
-            status: answer.status.as_u16(),
+            status: answer.status,
             code: problem.code,
             detail,
         },
@@ -211,24 +210,21 @@ struct Report {
 }
 
 impl Till {
-    /// A till of `store_id` talking to `server_url` with its token, journaling in the SQLite
-    /// file at `journal_path`. Fetches the public keys; offline, uses the journal's (a till that
-    /// has never reached the server cannot verify anything: `Network`).
+    /// A till of `store_id` talking to `server_url` with its token through `client` (the till
+    /// app's HTTP stack), journaling in the SQLite file at `journal_path`. Fetches the public
+    /// keys; offline, uses the journal's (a till that has never reached the server cannot verify
+    /// anything: `Network`).
     pub fn open(
         journal_path: impl AsRef<Path>,
         server_url: &str,
         token: &str,
         store_id: &str,
+        client: Arc<dyn HttpClient>,
     ) -> Result<Self, TillError> {
         tessera_domain::catalog::check_id("store_id", store_id)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SyncError::protocol(format!("cannot start the network runtime: {e}")))?;
-        let http = Http::new(server_url, till_config())?;
+        let http = Http::new(client, server_url, till_config())?;
         let journal = Db::open_with(journal_path, &MIGRATIONS, STEPS.len() as u32, JOURNAL_FILE)?;
         let till = Till {
-            runtime,
             http,
             token: token.to_owned(),
             store_id: store_id.to_owned(),
@@ -285,14 +281,14 @@ impl Till {
     /// zone, and journal them.
     pub fn refresh_keys(&self) -> Result<usize, TillError> {
         let answer = self.send(&Request::get("/v1/coupon-keys"))?;
-        if answer.status.as_u16() != 200 {
+        if answer.status != 200 {
             return Err(refusal(&answer));
         }
         let keys: Vec<CouponKey> = answer.json()?;
         let mut req = Request::get("/v1/till/shop");
         req.bearer = Some(self.token.clone());
         let answer = self.send(&req)?;
-        if answer.status.as_u16() != 200 {
+        if answer.status != 200 {
             return Err(refusal(&answer));
         }
         let facts: ShopFacts = answer.json()?;
@@ -319,7 +315,7 @@ impl Till {
 
     fn send(&self, req: &Request) -> Result<Answer, SyncError> {
         let mut traffic = Traffic::default();
-        self.runtime.block_on(self.http.send(req, &mut traffic))
+        self.http.send(req, &mut traffic)
     }
 
     fn post(&self, path: &str, body: &str, key: &str) -> Result<Answer, SyncError> {
@@ -372,7 +368,7 @@ impl Till {
         also: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), TillError>,
     ) -> Result<Done<T>, TillError> {
         match self.post(report.path, &report.online, &new_key()) {
-            Ok(answer) if answer.status.is_success() => {
+            Ok(answer) if (200..300).contains(&answer.status) => {
                 self.journal
                     .write(|tx| Self::mark_sent(tx, &report.receipt))?;
                 Ok(Done::Online(answer.json()?))

@@ -38,12 +38,12 @@ impl Till {
                 Err(e) if e.is_transient() => break,
                 Err(e) => return Err(e.into()),
             };
-            let status = answer.status.as_u16();
+            let status = answer.status;
             // The till's token is refused: keep the journal for when it is fixed.
             if status == 401 {
                 return Err(refusal(&answer));
             }
-            let problem = (!answer.status.is_success()).then(|| answer.problem());
+            let problem = (!(200..300).contains(&answer.status)).then(|| answer.problem());
             let now = now_ms();
             let outcome = TillOutcome {
                 kind,

@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_CLIENT_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_CLIENT_METHOD0
+typedef void (*UniffiCallbackInterfaceHttpClientMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_SINK_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_SINK_METHOD0
 typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer, void* _Nonnull, 
@@ -255,6 +262,15 @@ typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, Rust
 typedef void (*UniffiCallbackInterfaceSyncListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_CLIENT
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_CLIENT
+typedef struct UniffiVTableCallbackInterfaceHttpClient {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceHttpClientMethod0 _Nonnull send;
+} UniffiVTableCallbackInterfaceHttpClient;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_SINK
@@ -480,6 +496,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_rejected_actions(uint64_t ptr, R
 void uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(uint64_t ptr, RustBuffer store_id, int8_t favourite, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_HTTP_CLIENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_HTTP_CLIENT
+void uniffi_tessera_ffi_fn_method_tessera_set_http_client(uint64_t ptr, uint64_t client, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SYNC_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SYNC_LISTENER
 void uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(uint64_t ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
@@ -528,6 +549,26 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_rewards(uint64_t ptr, RustCallSt
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_TIER_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_TIER_PROGRESS
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_tier_progress(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_HTTPCLIENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_HTTPCLIENT
+uint64_t uniffi_tessera_ffi_fn_clone_httpclient(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_HTTPCLIENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_HTTPCLIENT
+void uniffi_tessera_ffi_fn_free_httpclient(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_HTTPCLIENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_HTTPCLIENT
+void uniffi_tessera_ffi_fn_init_callback_vtable_httpclient(const UniffiVTableCallbackInterfaceHttpClient* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_HTTPCLIENT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_HTTPCLIENT_SEND
+RustBuffer uniffi_tessera_ffi_fn_method_httpclient_send(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_LOGSINK
@@ -582,7 +623,7 @@ void uniffi_tessera_ffi_fn_free_till(uint64_t handle, RustCallStatus *_Nonnull o
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CONSTRUCTOR_TILL_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CONSTRUCTOR_TILL_OPEN
-uint64_t uniffi_tessera_ffi_fn_constructor_till_open(RustBuffer journal_path, RustBuffer server_url, RustBuffer token, RustBuffer store_id, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_tessera_ffi_fn_constructor_till_open(RustBuffer journal_path, RustBuffer server_url, RustBuffer token, RustBuffer store_id, uint64_t http_client, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_OUTCOMES
@@ -1240,6 +1281,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_HTTP_CLIENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_HTTP_CLIENT
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_http_client(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SYNC_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SYNC_LISTENER
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener(void
@@ -1297,6 +1344,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_rewards(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_TIER_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_TIER_PROGRESS
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_tier_progress(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_HTTPCLIENT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_HTTPCLIENT_SEND
+uint16_t uniffi_tessera_ffi_checksum_method_httpclient_send(void
     
 );
 #endif

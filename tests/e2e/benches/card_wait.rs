@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tessera_core::Tessera;
 use tessera_core::geo::Position;
 use tessera_e2e::{Server, big_catalog, device, env_count};
 use tessera_server::ServerConfig;
@@ -51,7 +50,7 @@ fn main() {
     };
     let server = Server::start_with(config, Some(big_catalog(stores, offers)));
     let dir = tempfile::tempdir().unwrap();
-    let phone = Arc::new(Tessera::open(dir.path().join("m.db")).unwrap());
+    let phone = Arc::new(tessera_e2e::phone(dir.path().join("m.db")));
     phone.enrol(&server.url(), "Bench", device()).unwrap();
 
     let phase = Arc::new(AtomicU8::new(0));

@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use tessera_core::Tessera;
 use tessera_core::api::{
     API_VERSION, API_VERSION_HEADER, CatalogChange, CatalogPage, EnrolRequest, EnrolResponse,
 };
@@ -120,7 +119,7 @@ fn catalog_apply(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                let t = Tessera::open(dir.path().join("m.db")).unwrap();
+                let t = tessera_e2e::phone(dir.path().join("m.db"));
                 t.enrol(&url, "Bench", device()).unwrap();
                 (dir, t)
             },
@@ -137,7 +136,7 @@ fn catalog_apply(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                let t = Tessera::open(dir.path().join("m.db")).unwrap();
+                let t = tessera_e2e::phone(dir.path().join("m.db"));
                 (dir, t)
             },
             |(dir, t)| {
@@ -186,7 +185,7 @@ fn catalog_apply(c: &mut Criterion) {
             || {
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("m.db");
-                Tessera::open(&path).unwrap().close();
+                tessera_e2e::phone(&path).close();
                 let conn = rusqlite::Connection::open(&path).unwrap();
                 conn.pragma_update(None, "journal_mode", "WAL").unwrap();
                 conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
@@ -232,7 +231,7 @@ fn no_change_sync(c: &mut Criterion) {
     let server = Server::start();
     let proxy = Proxy::start(server.running.addr, 1, 0.0);
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     t.enrol(&proxy.url(), "Bench", device()).unwrap();
     t.sync().unwrap();
 

@@ -19,7 +19,7 @@ pub fn invalid<T: std::fmt::Debug>(r: tessera_core::Result<T>) -> &'static str {
 
 pub fn enrolled(server: &Server) -> (tempfile::TempDir, Tessera) {
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("member.db")).unwrap();
+    let t = crate::phone(dir.path().join("member.db"));
     t.enrol(&server.url(), "Chloé Martin", device()).unwrap();
     // No quiet hours, so that notification checks do not depend on when the test runs.
     t.set_preferences(&Preferences {

@@ -181,13 +181,27 @@ pub fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A member's phone: the core on a database at `path`, talking through reqwest.
+pub fn phone(path: impl AsRef<std::path::Path>) -> tessera_core::Tessera {
+    let t = tessera_core::Tessera::open(path).unwrap();
+    t.set_http_client(tessera_core::sync::ReqwestClient::shared());
+    t
+}
+
 /// A till of `store` registered at `server`, its journal at `journal`, online.
 pub fn open_till(
     server: &Server,
     journal: impl AsRef<std::path::Path>,
     store: &str,
 ) -> tessera_till::Till {
-    tessera_till::Till::open(journal, &server.url(), &till_token(server, store), store).unwrap()
+    tessera_till::Till::open(
+        journal,
+        &server.url(),
+        &till_token(server, store),
+        store,
+        tessera_core::sync::ReqwestClient::shared(),
+    )
+    .unwrap()
 }
 
 /// An operator's request (the admin token) with a JSON body: the status and the JSON answer

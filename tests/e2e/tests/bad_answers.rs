@@ -93,7 +93,7 @@ fn snapshot(t: &Tessera) -> (u64, u64, Option<String>, u64, usize) {
 fn every_bad_answer_is_a_typed_error_and_leaves_the_cache_intact() {
     let server = Server::start_with(ServerConfig::default(), Some(small_catalog(30, 5)));
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     t.enrol(&server.url(), "Eve", device()).unwrap();
     t.sync().unwrap();
     t.set_sync_config(SyncConfig {

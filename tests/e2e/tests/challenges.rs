@@ -98,7 +98,7 @@ fn the_phone_counts_offline_the_server_pays_once_and_after_sync_they_agree() {
     let server = Server::start();
     put_rules(&server, &programme());
     let dir = tempfile::tempdir().unwrap();
-    let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+    let phone = tessera_e2e::phone(dir.path().join("m.db"));
     phone
         .enrol(&server.url(), "Chloé Martin", device())
         .unwrap();
@@ -302,7 +302,7 @@ fn bad_rules_and_bad_events_get_typed_problems() {
 
     put_rules(&server, &programme());
     let dir = tempfile::tempdir().unwrap();
-    let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+    let phone = tessera_e2e::phone(dir.path().join("m.db"));
     phone.enrol(&server.url(), "Léa", device()).unwrap();
     let member = phone.sync_status().unwrap().member_id.unwrap();
     let path = format!("/admin/v1/members/{member}/rule-events");
@@ -471,7 +471,7 @@ proptest! {
         let server = Server::start();
         put_rules(&server, &rules);
         let dir = tempfile::tempdir().unwrap();
-        let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+        let phone = tessera_e2e::phone(dir.path().join("m.db"));
         phone.enrol(&server.url(), "Prop", device()).unwrap();
         phone.sync().unwrap();
         let prefs = Preferences { timezone: ZONES[zone].into(), ..phone.preferences().unwrap() };
@@ -541,7 +541,7 @@ fn the_server_pays_in_the_members_calendar_not_utcs() {
         let server = Server::start();
         put_rules(&server, &rules);
         let dir = tempfile::tempdir().unwrap();
-        let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+        let phone = tessera_e2e::phone(dir.path().join("m.db"));
         phone.enrol(&server.url(), "Zoé", device()).unwrap();
         let prefs = Preferences {
             timezone: zone.into(),
@@ -580,7 +580,7 @@ fn earning_rules_in_the_rule_set_price_purchases_with_bonuses_and_birthdays() {
             "birthday_multiplier_percent": 200}}),
     );
     let dir = tempfile::tempdir().unwrap();
-    let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+    let phone = tessera_e2e::phone(dir.path().join("m.db"));
     phone.enrol(&server.url(), "Inès", device()).unwrap();
     let card = phone.card().unwrap().card_number;
     let member = phone.sync_status().unwrap().member_id.unwrap();

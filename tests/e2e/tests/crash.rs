@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_core::{EventKind, SyncConfig, Tessera};
+use tessera_core::{EventKind, SyncConfig};
 use tessera_e2e::{Server, device, small_catalog};
 use tessera_server::ServerConfig;
 
@@ -28,7 +28,7 @@ fn crash_child() {
     let Ok(db) = std::env::var("TESSERA_CRASH_DB") else {
         return;
     };
-    let t = Tessera::open(db).unwrap();
+    let t = tessera_e2e::phone(db);
     t.set_sync_config(fast()).unwrap();
     let mut n = 0u32;
     loop {
@@ -52,7 +52,7 @@ fn killed_at_random_points_nothing_is_lost_or_applied_twice() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("member.db");
     let member = {
-        let t = Tessera::open(&db).unwrap();
+        let t = tessera_e2e::phone(&db);
         t.enrol(&server.url(), "Killed Often", device()).unwrap();
         t.sync_status().unwrap().member_id.unwrap()
     };
@@ -77,7 +77,7 @@ fn killed_at_random_points_nothing_is_lost_or_applied_twice() {
         std::thread::sleep(Duration::from_micros(2_000 + rng % 38_000));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let after = Tessera::open(&db).unwrap();
+        let after = tessera_e2e::phone(&db);
         if after.sync_status().unwrap().pending > 0 {
             left_pending += 1;
         }
@@ -87,7 +87,7 @@ fn killed_at_random_points_nothing_is_lost_or_applied_twice() {
             last_local = local;
         }
     }
-    let t = Tessera::open(&db).unwrap();
+    let t = tessera_e2e::phone(&db);
     t.check_integrity().unwrap();
     let before = t.sync_status().unwrap().pending;
     let report = t.sync().unwrap();

@@ -153,7 +153,7 @@ proptest! {
             prop_assert_eq!(status, 204, "{}", body);
         }
         let dir = tempfile::tempdir().unwrap();
-        let t = Tessera::open(dir.path().join("m.db")).unwrap();
+        let t = tessera_e2e::phone(dir.path().join("m.db"));
         t.enrol(&server.url(), "Prop Tester", device()).unwrap();
         t.sync().unwrap();
         let member = t.member_state().unwrap().unwrap().state.member_id;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tessera_core::{EventKind, SyncConfig, Tessera};
+use tessera_core::{EventKind, SyncConfig};
 use tessera_e2e::proxy::Proxy;
 use tessera_e2e::{Server, device, small_catalog};
 use tessera_server::ServerConfig;
@@ -20,7 +20,7 @@ fn every_action_lands_exactly_once_through_a_faulty_network() {
         .unwrap_or(0x5eed_2026);
     let proxy = Proxy::start(server.running.addr, seed, 0.5);
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     t.enrol(&proxy.url(), "Grace Hopper", device()).unwrap();
     t.set_sync_config(SyncConfig {
         request_timeout: Duration::from_millis(400),

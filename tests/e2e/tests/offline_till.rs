@@ -16,7 +16,7 @@ use tessera_till::{Done, Till, TillError};
 const OFFER: &str = "of-009"; // in store, every shop, must be clipped
 
 fn member(server: &Server, dir: &std::path::Path) -> Tessera {
-    let t = Tessera::open(dir.join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.join("m.db"));
     t.enrol(&server.url(), "Chloé Martin", device()).unwrap();
     t
 }
@@ -54,11 +54,25 @@ fn ten_offline_tills_replay_one_coupon_one_effect_nine_conflicts() {
     let journal = |i: usize| dir.path().join(format!("till-{i}.journal"));
     // Each till reaches the server once (its keys), then the shop's network goes down.
     for (i, token) in tokens.iter().enumerate() {
-        Till::open(journal(i), &server.url(), token, "st-paris-01").unwrap();
+        Till::open(
+            journal(i),
+            &server.url(),
+            token,
+            "st-paris-01",
+            tessera_core::sync::ReqwestClient::shared(),
+        )
+        .unwrap();
     }
     let offline = dead_url();
     for (i, token) in tokens.iter().enumerate() {
-        let till = Till::open(journal(i), &offline, token, "st-paris-01").unwrap();
+        let till = Till::open(
+            journal(i),
+            &offline,
+            token,
+            "st-paris-01",
+            tessera_core::sync::ReqwestClient::shared(),
+        )
+        .unwrap();
         assert_eq!(
             till.redeem(&code, 2500, &format!("R-{i}")).unwrap(),
             Done::Offline
@@ -79,7 +93,14 @@ fn ten_offline_tills_replay_one_coupon_one_effect_nine_conflicts() {
         .map(|(i, token)| {
             let (start, url, token, path) = (start.clone(), url.clone(), token.clone(), journal(i));
             std::thread::spawn(move || {
-                let till = Till::open(path, &url, &token, "st-paris-01").unwrap();
+                let till = Till::open(
+                    path,
+                    &url,
+                    &token,
+                    "st-paris-01",
+                    tessera_core::sync::ReqwestClient::shared(),
+                )
+                .unwrap();
                 start.wait();
                 (i, till.sync().unwrap(), till.outcomes(10).unwrap())
             })
@@ -134,7 +155,14 @@ fn ten_offline_tills_replay_one_coupon_one_effect_nine_conflicts() {
         "{state:?}"
     );
     // Reporting again changes nothing: the journal is empty, the server holds one redemption.
-    let again = Till::open(journal(winner), &url, &tokens[winner], "st-paris-01").unwrap();
+    let again = Till::open(
+        journal(winner),
+        &url,
+        &tokens[winner],
+        "st-paris-01",
+        tessera_core::sync::ReqwestClient::shared(),
+    )
+    .unwrap();
     assert_eq!(again.sync().unwrap().accepted, 0);
     assert_eq!(conflicts(&server).len(), 9);
 }
@@ -147,6 +175,7 @@ fn a_till_never_reached_cannot_verify_and_says_so() {
         &dead_url(),
         "token",
         "st-paris-01",
+        tessera_core::sync::ReqwestClient::shared(),
     )
     .unwrap_err();
     assert!(matches!(err, TillError::Network(_)), "{err:?}");
@@ -164,6 +193,7 @@ fn lost_answers_neither_redeem_twice_nor_make_conflicts() {
         &proxy.url(),
         &token,
         "st-paris-01",
+        tessera_core::sync::ReqwestClient::shared(),
     )
     .unwrap();
     // Rounds of: clip a few offers (a redeemed coupon is issued anew), redeem every one this
@@ -245,8 +275,22 @@ fn journaled_purchases_are_reported_once_and_offline_voids_drop_what_was_never_s
     let code = coupon(&phone, OFFER);
     let token = till_token(&server, "st-paris-01");
     let journal = dir.path().join("t.journal");
-    Till::open(&journal, &server.url(), &token, "st-paris-01").unwrap();
-    let offline = Till::open(&journal, &dead_url(), &token, "st-paris-01").unwrap();
+    Till::open(
+        &journal,
+        &server.url(),
+        &token,
+        "st-paris-01",
+        tessera_core::sync::ReqwestClient::shared(),
+    )
+    .unwrap();
+    let offline = Till::open(
+        &journal,
+        &dead_url(),
+        &token,
+        "st-paris-01",
+        tessera_core::sync::ReqwestClient::shared(),
+    )
+    .unwrap();
     assert_eq!(
         offline
             .record_purchase(&purchase("R-1", Some(&card), 4599))
@@ -260,7 +304,14 @@ fn journaled_purchases_are_reported_once_and_offline_voids_drop_what_was_never_s
     assert!(offline.verify(&code, None, 2500).is_ok());
     assert_eq!(offline.pending().unwrap(), 1);
     drop(offline);
-    let online = Till::open(&journal, &server.url(), &token, "st-paris-01").unwrap();
+    let online = Till::open(
+        &journal,
+        &server.url(),
+        &token,
+        "st-paris-01",
+        tessera_core::sync::ReqwestClient::shared(),
+    )
+    .unwrap();
     let report = online.sync().unwrap();
     assert_eq!((report.accepted, report.pending), (1, 0), "{report:?}");
     phone.sync().unwrap();

@@ -75,7 +75,7 @@ struct Shop {
 fn shop() -> Shop {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
-    let phone = Tessera::open(dir.path().join("m.db")).unwrap();
+    let phone = tessera_e2e::phone(dir.path().join("m.db"));
     phone
         .enrol(&server.url(), "Chloé Martin", device())
         .unwrap();

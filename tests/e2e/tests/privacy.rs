@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tessera_core::consent::{Channel, ConsentText, Decision, Purpose};
 use tessera_core::preferences::Preferences;
 use tessera_core::privacy::ConsentChoice;
-use tessera_core::{Error, SyncError, Tessera};
+use tessera_core::{Error, SyncError};
 use tessera_e2e::consent::*;
 use tessera_e2e::rusqlite::Connection;
 use tessera_e2e::{ADMIN_TOKEN, Server, device};
@@ -17,7 +17,7 @@ use tessera_e2e::{ADMIN_TOKEN, Server, device};
 fn bad_consent_input_is_typed_and_nothing_is_recorded_twice() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     let grant = [ConsentChoice {
         purpose: Purpose::Analytics,
         channel: Channel::InApp,

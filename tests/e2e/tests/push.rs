@@ -84,7 +84,7 @@ fn member(
     consent: bool,
 ) -> (tempfile::TempDir, Tessera) {
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     t.enrol(&server.url(), "Chloé Martin", device()).unwrap();
     assert!(t.set_push_token(provider, token).unwrap());
     assert!(

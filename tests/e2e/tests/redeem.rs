@@ -50,7 +50,7 @@ fn concurrent_tills_redeem_a_coupon_exactly_once() {
     let server = Server::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     t.enrol(&url, "Chloé Martin", device()).unwrap();
     let tokens: Vec<String> = (0..tills)
         .map(|_| till_token(&server, "st-paris-01"))
@@ -120,7 +120,7 @@ fn bad_codes_are_refused_with_reasons_and_retries_replay_the_first_answer() {
     let server = Server::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     t.enrol(&url, "Chloé Martin", device()).unwrap();
     let token = till_token(&server, "st-lyon-01");
     let http = Client::new();
@@ -204,7 +204,7 @@ fn the_core_till_verifies_offline_and_redeems_once() {
     let server = Server::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     t.enrol(&url, "Chloé Martin", device()).unwrap();
     let member = t.sync_status().unwrap().member_id.unwrap();
     let code = fresh_coupon(&t);

@@ -10,7 +10,7 @@ use tessera_server::ServerConfig;
 
 fn enrolled(server: &Server) -> (tempfile::TempDir, Tessera) {
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("member.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("member.db"));
     t.enrol(&server.url(), "Ada Lovelace", device()).unwrap();
     (dir, t)
 }
@@ -214,7 +214,7 @@ use tessera_e2e::rusqlite as rusqlite_lite;
 fn enrolling_twice_and_calls_before_enrolment_are_typed_errors() {
     let server = Server::start_with(ServerConfig::default(), Some(small_catalog(3, 1)));
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("m.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("m.db"));
     assert_eq!(t.sync().unwrap_err(), SyncError::NotEnrolled);
     assert!(matches!(
         t.record_event(EventKind::AppOpened, None, BTreeMap::new()),

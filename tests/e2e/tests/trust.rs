@@ -167,6 +167,7 @@ fn every_offer_rule_holds_at_clip_purchase_and_redemption() {
         &server.url(),
         &plain,
         "st-paris-03",
+        tessera_core::sync::ReqwestClient::shared(),
     )
     .unwrap();
     assert!(matches!(

@@ -21,7 +21,7 @@ fn saturday_10am() -> i64 {
 
 fn member(server: &Server, cap: Option<u32>) -> (tempfile::TempDir, Tessera) {
     let dir = tempfile::tempdir().unwrap();
-    let t = Tessera::open(dir.path().join("walker.db")).unwrap();
+    let t = tessera_e2e::phone(dir.path().join("walker.db"));
     t.enrol(&server.url(), "Léa Bernard", device()).unwrap();
     t.sync().unwrap();
     let grant = |purpose, channel| ConsentChoice {

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     };
     let run = || -> Result<String, Box<dyn std::error::Error>> {
         let t = tessera_core::Tessera::open(db)?;
+        t.set_http_client(tessera_core::sync::ReqwestClient::shared());
         t.enrol(url, "Peak Memory", tessera_e2e::device())?;
         let before = status_kib("VmHWM:").unwrap_or(0);
         let report = t.sync()?;

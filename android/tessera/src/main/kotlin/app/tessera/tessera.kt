@@ -45,6 +45,8 @@ import app.tessera.core.FfiConverterTypeCatalogSummary
 import app.tessera.core.FfiConverterTypeChallengesView
 import app.tessera.core.FfiConverterTypeConsentChoice
 import app.tessera.core.FfiConverterTypeGeofencePlan
+import app.tessera.core.FfiConverterTypeHttpRequest
+import app.tessera.core.FfiConverterTypeHttpResponse
 import app.tessera.core.FfiConverterTypeNearbyOffer
 import app.tessera.core.FfiConverterTypeOfferList
 import app.tessera.core.FfiConverterTypePushDecision
@@ -57,6 +59,8 @@ import app.tessera.core.FfiConverterTypeSyncProgress
 import app.tessera.core.FfiConverterTypeSyncReport
 import app.tessera.core.FfiConverterTypeSyncStatus
 import app.tessera.core.GeofencePlan
+import app.tessera.core.HttpRequest
+import app.tessera.core.HttpResponse
 import app.tessera.core.NearbyOffer
 import app.tessera.core.OfferList
 import app.tessera.core.PushDecision
@@ -143,6 +147,8 @@ import app.tessera.core.RustBuffer as RustBufferCatalogSummary
 import app.tessera.core.RustBuffer as RustBufferChallengesView
 import app.tessera.core.RustBuffer as RustBufferConsentChoice
 import app.tessera.core.RustBuffer as RustBufferGeofencePlan
+import app.tessera.core.RustBuffer as RustBufferHttpRequest
+import app.tessera.core.RustBuffer as RustBufferHttpResponse
 import app.tessera.core.RustBuffer as RustBufferNearbyOffer
 import app.tessera.core.RustBuffer as RustBufferOfferList
 import app.tessera.core.RustBuffer as RustBufferPushDecision
@@ -806,11 +812,33 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceHttpClientMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`request`: RustBufferHttpRequest.ByValue,`uniffiOutReturn`: RustBufferHttpResponse,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceLogSinkMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceSyncListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`progress`: RustBufferSyncProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "send")
+internal open class UniffiVTableCallbackInterfaceHttpClient(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `send`: UniffiCallbackInterfaceHttpClientMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `send`: UniffiCallbackInterfaceHttpClientMethod0? = null,
+    ): UniffiVTableCallbackInterfaceHttpClient(`uniffiFree`,`uniffiClone`,`send`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceHttpClient) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `send` = other.`send`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "log")
 internal open class UniffiVTableCallbackInterfaceLogSink(
@@ -973,6 +1001,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_set_http_client(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_set_sync_settings(
@@ -992,6 +1022,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tessera_ffi_checksum_method_tessera_rewards(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_tier_progress(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_httpclient_send(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_logsink_log(
     ): Int
@@ -1035,6 +1067,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "tessera"))
+        uniffiCallbackInterfaceHttpClient.register(this)
         uniffiCallbackInterfaceLogSink.register(this)
         uniffiCallbackInterfaceSyncListener.register(this)
         app.tessera.core.uniffiEnsureInitialized()
@@ -1126,6 +1159,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(`ptr`: Long,`storeId`: RustBuffer.ByValue,`favourite`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_http_client(`ptr`: Long,`client`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(`ptr`: Long,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_set_sync_settings(`ptr`: Long,`settings`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1146,6 +1181,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_tier_progress(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_clone_httpclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_tessera_ffi_fn_free_httpclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_init_callback_vtable_httpclient(`vtable`: UniffiVTableCallbackInterfaceHttpClient,
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_httpclient_send(`ptr`: Long,`request`: RustBufferHttpRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferHttpResponse.ByValue
     external fun uniffi_tessera_ffi_fn_clone_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_tessera_ffi_fn_free_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1166,7 +1209,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_tessera_ffi_fn_free_till(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_constructor_till_open(`journalPath`: RustBuffer.ByValue,`serverUrl`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`storeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_constructor_till_open(`journalPath`: RustBuffer.ByValue,`serverUrl`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`storeId`: RustBuffer.ByValue,`httpClient`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_tessera_ffi_fn_method_till_outcomes(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1474,6 +1517,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store() and 0xFFFF) != 44360) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_http_client() and 0xFFFF) != 43387) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener() and 0xFFFF) != 28761) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1502,6 +1548,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_tier_progress() and 0xFFFF) != 32676) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_httpclient_send() and 0xFFFF) != 25092) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_logsink_log() and 0xFFFF) != 44543) {
@@ -1540,7 +1589,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_constructor_tessera_open() and 0xFFFF) != 11713) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_constructor_till_open() and 0xFFFF) != 50110) {
+    if ((lib.uniffi_tessera_ffi_checksum_constructor_till_open() and 0xFFFF) != 58527) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1946,6 +1995,336 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
     override fun write(value: ByteArray, buf: ByteBuffer) {
         buf.putInt(value.size)
         buf.put(value)
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Moves one request and its answer; implemented by the app over its own HTTP stack. Called on
+ * the thread running the sync (never the main thread): block until the answer is read whole.
+ * Send exactly the request's headers and body, follow no redirect, honour both timeouts, stop
+ * reading past `max_body_bytes` (throw `TooLarge`) and hand over the body decompressed.
+ */
+public interface HttpClient {
+    
+    fun `send`(`request`: HttpRequest): HttpResponse
+    
+    companion object
+}
+
+/**
+ * Moves one request and its answer; implemented by the app over its own HTTP stack. Called on
+ * the thread running the sync (never the main thread): block until the answer is read whole.
+ * Send exactly the request's headers and body, follow no redirect, honour both timeouts, stop
+ * reading past `max_body_bytes` (throw `TooLarge`) and hand over the body decompressed.
+ */
+open class HttpClientImpl: Disposable, AutoCloseable, HttpClient
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_tessera_ffi_fn_free_httpclient(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_tessera_ffi_fn_clone_httpclient(handle, status)
+        }
+    }
+
+    
+    @Throws(HttpException::class)override fun `send`(`request`: HttpRequest): HttpResponse {
+            return FfiConverterTypeHttpResponse.lift(
+    callWithHandle {
+    uniffiRustCallWithError(HttpException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_httpclient_send(
+        it,
+        
+        FfiConverterTypeHttpRequest.lower(`request`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceHttpClient {
+    internal object `send`: UniffiCallbackInterfaceHttpClientMethod0 {
+        override fun callback(`uniffiHandle`: Long,`request`: RustBufferHttpRequest.ByValue,`uniffiOutReturn`: RustBufferHttpResponse,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeHttpClient.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`send`(
+                    FfiConverterTypeHttpRequest.lift(`request`),
+                )
+            }
+            val writeReturn = { value: HttpResponse -> uniffiOutReturn.setValue(FfiConverterTypeHttpResponse.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: HttpException -> FfiConverterTypeHttpError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeHttpClient.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeHttpClient.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceHttpClient.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `send`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_tessera_ffi_fn_init_callback_vtable_httpclient(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHttpClient: FfiConverter<HttpClient, Long> {
+    internal val handleMap = UniffiHandleMap<HttpClient>()
+
+    override fun lower(value: HttpClient): Long {
+        if (value is HttpClientImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): HttpClient {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HttpClientImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): HttpClient {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: HttpClient) = 8UL
+
+    override fun write(value: HttpClient, buf: ByteBuffer) {
+        buf.putLong(lower(value))
     }
 }
 
@@ -2879,6 +3258,13 @@ public interface TesseraInterface {
     fun `setFavouriteStore`(`storeId`: kotlin.String, `favourite`: kotlin.Boolean)
     
     /**
+     * The app's HTTP stack, which every network call goes through (the library has none of
+     * its own). Until one is given, network calls throw `NoHttpClient`; the card and every
+     * cached read work without one.
+     */
+    fun `setHttpClient`(`client`: HttpClient)
+    
+    /**
      * Told of every sync's progress; `None` to stop.
      */
     fun `setSyncListener`(`listener`: SyncListener?)
@@ -3714,6 +4100,24 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
 
     
     /**
+     * The app's HTTP stack, which every network call goes through (the library has none of
+     * its own). Until one is given, network calls throw `NoHttpClient`; the card and every
+     * cached read work without one.
+     */override fun `setHttpClient`(`client`: HttpClient)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_set_http_client(
+        it,
+        
+        FfiConverterTypeHttpClient.lower(`client`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Told of every sync's progress; `None` to stop.
      */override fun `setSyncListener`(`listener`: SyncListener?)
         = 
@@ -4367,10 +4771,11 @@ open class Till: Disposable, AutoCloseable, TillInterface
     companion object {
         
     /**
-     * A till of `store_id` with its token, journaling in the file at `journal_path`. Fetches
-     * the programme's keys; offline, uses the journal's (`Network` if it never had any).
+     * A till of `store_id` with its token, talking through `http_client` (the till app's HTTP
+     * stack) and journaling in the file at `journal_path`. Fetches the programme's keys;
+     * offline, uses the journal's (`Network` if it never had any).
      */
-    @Throws(TillException::class) fun `open`(`journalPath`: kotlin.String, `serverUrl`: kotlin.String, `token`: kotlin.String, `storeId`: kotlin.String): Till {
+    @Throws(TillException::class) fun `open`(`journalPath`: kotlin.String, `serverUrl`: kotlin.String, `token`: kotlin.String, `storeId`: kotlin.String, `httpClient`: HttpClient): Till {
             return FfiConverterTypeTill.lift(
     uniffiRustCallWithError(TillException) { _status ->
     UniffiLib.uniffi_tessera_ffi_fn_constructor_till_open(
@@ -4379,7 +4784,8 @@ open class Till: Disposable, AutoCloseable, TillInterface
         FfiConverterString.lower(`journalPath`),
         FfiConverterString.lower(`serverUrl`),
         FfiConverterString.lower(`token`),
-        FfiConverterString.lower(`storeId`),_status)
+        FfiConverterString.lower(`storeId`),
+        FfiConverterTypeHttpClient.lower(`httpClient`),_status)
 }
     )
     }
@@ -4843,6 +5249,136 @@ public object FfiConverterTypeCardError : FfiConverterRustBuffer<CardException> 
 
 
 
+
+
+/**
+ * Why an exchange gave no answer. A client throws one of these; anything else it throws is
+ * read as `Interrupted`.
+ */
+sealed class HttpException: kotlin.Exception() {
+    
+    /**
+     * No answer began: no network, DNS, refused, TLS failure, or the connection dropped before
+     * the status line.
+     */
+    class Offline(
+        
+        val `reason`: kotlin.String
+        ) : HttpException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The request's connect or overall timeout passed.
+     */
+    class Timeout(
+        ) : HttpException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The answer began but was cut short or garbled (shorter than announced, bad gzip).
+     */
+    class Interrupted(
+        
+        val `reason`: kotlin.String
+        ) : HttpException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The body is larger than the request's `max_body_bytes`.
+     */
+    class TooLarge(
+        ) : HttpException() {
+        override val message
+            get() = ""
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<HttpException> {
+        override fun lift(error_buf: RustBuffer.ByValue): HttpException = FfiConverterTypeHttpError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHttpError : FfiConverterRustBuffer<HttpException> {
+    override fun read(buf: ByteBuffer): HttpException {
+        
+
+        return when(buf.getInt()) {
+            1 -> HttpException.Offline(
+                FfiConverterString.read(buf),
+                )
+            2 -> HttpException.Timeout()
+            3 -> HttpException.Interrupted(
+                FfiConverterString.read(buf),
+                )
+            4 -> HttpException.TooLarge()
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: HttpException): ULong {
+        return when(value) {
+            is HttpException.Offline -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is HttpException.Timeout -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is HttpException.Interrupted -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is HttpException.TooLarge -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: HttpException, buf: ByteBuffer) {
+        when(value) {
+            is HttpException.Offline -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is HttpException.Timeout -> {
+                buf.putInt(2)
+                Unit
+            }
+            is HttpException.Interrupted -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is HttpException.TooLarge -> {
+                buf.putInt(4)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
 /**
  * Log levels, most severe first.
  */
@@ -5173,6 +5709,15 @@ sealed class SyncException: kotlin.Exception() {
     }
     
     /**
+     * The app has not given an HTTP client yet: call `set_http_client` first.
+     */
+    class NoHttpClient(
+        ) : SyncException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
      * `count` actions wait to be sent: sync first, or sign out discarding them.
      */
     class PendingActions(
@@ -5232,10 +5777,11 @@ public object FfiConverterTypeSyncError : FfiConverterRustBuffer<SyncException> 
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> SyncException.PendingActions(
+            10 -> SyncException.NoHttpClient()
+            11 -> SyncException.PendingActions(
                 FfiConverterULong.read(buf),
                 )
-            11 -> SyncException.Storage(
+            12 -> SyncException.Storage(
                 FfiConverterTypeStorageError.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -5285,6 +5831,10 @@ public object FfiConverterTypeSyncError : FfiConverterRustBuffer<SyncException> 
                 4UL
                 + FfiConverterString.allocationSize(value.`field`)
                 + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is SyncException.NoHttpClient -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
             )
             is SyncException.PendingActions -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -5343,13 +5893,17 @@ public object FfiConverterTypeSyncError : FfiConverterRustBuffer<SyncException> 
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is SyncException.PendingActions -> {
+            is SyncException.NoHttpClient -> {
                 buf.putInt(10)
+                Unit
+            }
+            is SyncException.PendingActions -> {
+                buf.putInt(11)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
             }
             is SyncException.Storage -> {
-                buf.putInt(11)
+                buf.putInt(12)
                 FfiConverterTypeStorageError.write(value.`problem`, buf)
                 Unit
             }
@@ -6269,6 +6823,10 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
         }
     }
 }
+
+
+
+
 
 
 

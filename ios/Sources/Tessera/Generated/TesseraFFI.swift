@@ -640,6 +640,218 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Moves one request and its answer; implemented by the app over its own HTTP stack. Called on
+ * the thread running the sync (never the main thread): block until the answer is read whole.
+ * Send exactly the request's headers and body, follow no redirect, honour both timeouts, stop
+ * reading past `max_body_bytes` (throw `TooLarge`) and hand over the body decompressed.
+ */
+public protocol HttpClient: AnyObject, Sendable {
+    
+    func send(request: HttpRequest) throws  -> HttpResponse
+    
+}
+/**
+ * Moves one request and its answer; implemented by the app over its own HTTP stack. Called on
+ * the thread running the sync (never the main thread): block until the answer is read whole.
+ * Send exactly the request's headers and body, follow no redirect, honour both timeouts, stop
+ * reading past `max_body_bytes` (throw `TooLarge`) and hand over the body decompressed.
+ */
+open class HttpClientImpl: HttpClient, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tessera_ffi_fn_clone_httpclient(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tessera_ffi_fn_free_httpclient(handle, $0) }
+    }
+
+    
+
+    
+open func send(request: HttpRequest)throws  -> HttpResponse  {
+    return try  FfiConverterTypeHttpResponse_lift(try rustCallWithError(FfiConverterTypeHttpError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_httpclient_send(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeHttpRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceHttpClient {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceHttpClient = UniffiVTableCallbackInterfaceHttpClient(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeHttpClient.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface HttpClient: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeHttpClient.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface HttpClient: handle missing in uniffiClone")
+            }
+        },
+        send: { (
+            uniffiHandle: UInt64,
+            request: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> HttpResponse in
+                guard let uniffiObj = try? FfiConverterTypeHttpClient.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.send(
+                     request: try FfiConverterTypeHttpRequest_lift(request)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeHttpResponse_lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeHttpError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceHttpClient> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceHttpClient>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitHttpClient() {
+    uniffi_tessera_ffi_fn_init_callback_vtable_httpclient(UniffiCallbackInterfaceHttpClient.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpClient: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<HttpClient>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = HttpClient
+
+    public static func lift(_ handle: UInt64) throws -> HttpClient {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HttpClientImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: HttpClient) -> UInt64 {
+         if let rustImpl = value as? HttpClientImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpClient {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: HttpClient, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpClient_lift(_ handle: UInt64) throws -> HttpClient {
+    return try FfiConverterTypeHttpClient.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpClient_lower(_ value: HttpClient) -> UInt64 {
+    return FfiConverterTypeHttpClient.lower(value)
+}
+
+
+
+
+
+
+/**
  * Implemented by the shell (Logcat, OSLog). Called from whichever thread logged; keep it quick.
  */
 public protocol LogSink: AnyObject, Sendable {
@@ -1247,6 +1459,13 @@ public protocol TesseraProtocol: AnyObject, Sendable {
      * Mark or unmark a favourite store, offline.
      */
     func setFavouriteStore(storeId: String, favourite: Bool) throws 
+    
+    /**
+     * The app's HTTP stack, which every network call goes through (the library has none of
+     * its own). Until one is given, network calls throw `NoHttpClient`; the card and every
+     * cached read work without one.
+     */
+    func setHttpClient(client: HttpClient) 
     
     /**
      * Told of every sync's progress; `None` to stop.
@@ -1857,6 +2076,20 @@ open func setFavouriteStore(storeId: String, favourite: Bool)throws   {try rustC
 }
     
     /**
+     * The app's HTTP stack, which every network call goes through (the library has none of
+     * its own). Until one is given, network calls throw `NoHttpClient`; the card and every
+     * cached read work without one.
+     */
+open func setHttpClient(client: HttpClient)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_set_http_client(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeHttpClient_lower(client),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Told of every sync's progress; `None` to stop.
      */
 open func setSyncListener(listener: SyncListener?)  {try! rustCall() {
@@ -2140,17 +2373,19 @@ open class Till: TillProtocol, @unchecked Sendable {
 
     
     /**
-     * A till of `store_id` with its token, journaling in the file at `journal_path`. Fetches
-     * the programme's keys; offline, uses the journal's (`Network` if it never had any).
+     * A till of `store_id` with its token, talking through `http_client` (the till app's HTTP
+     * stack) and journaling in the file at `journal_path`. Fetches the programme's keys;
+     * offline, uses the journal's (`Network` if it never had any).
      */
-public static func `open`(journalPath: String, serverUrl: String, token: String, storeId: String)throws  -> Till  {
+public static func `open`(journalPath: String, serverUrl: String, token: String, storeId: String, httpClient: HttpClient)throws  -> Till  {
     return try  FfiConverterTypeTill_lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
         uniffiCallStatus in
     uniffi_tessera_ffi_fn_constructor_till_open(
         FfiConverterString.lower(journalPath),
         FfiConverterString.lower(serverUrl),
         FfiConverterString.lower(token),
-        FfiConverterString.lower(storeId),uniffiCallStatus
+        FfiConverterString.lower(storeId),
+        FfiConverterTypeHttpClient_lower(httpClient),uniffiCallStatus
     )
 })
 }
@@ -2685,6 +2920,120 @@ public func FfiConverterTypeCardError_lower(_ value: CardError) -> RustBuffer {
 
 
 /**
+ * Why an exchange gave no answer. A client throws one of these; anything else it throws is
+ * read as `Interrupted`.
+ */
+public 
+enum HttpError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * No answer began: no network, DNS, refused, TLS failure, or the connection dropped before
+     * the status line.
+     */
+    case Offline(reason: String
+    )
+    /**
+     * The request's connect or overall timeout passed.
+     */
+    case Timeout
+    /**
+     * The answer began but was cut short or garbled (shorter than announced, bad gzip).
+     */
+    case Interrupted(reason: String
+    )
+    /**
+     * The body is larger than the request's `max_body_bytes`.
+     */
+    case TooLarge
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension HttpError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpError: FfiConverterRustBuffer {
+    typealias SwiftType = HttpError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Offline(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Timeout
+        case 3: return .Interrupted(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .TooLarge
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HttpError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Offline(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .Timeout:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .Interrupted(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .TooLarge:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpError_lift(_ buf: RustBuffer) throws -> HttpError {
+    return try FfiConverterTypeHttpError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpError_lower(_ value: HttpError) -> RustBuffer {
+    return FfiConverterTypeHttpError.lower(value)
+}
+
+
+/**
  * Log levels, most severe first.
  */
 
@@ -2960,6 +3309,10 @@ enum SyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case InvalidInput(field: String, reason: String
     )
     /**
+     * The app has not given an HTTP client yet: call `set_http_client` first.
+     */
+    case NoHttpClient
+    /**
      * `count` actions wait to be sent: sync first, or sign out discarding them.
      */
     case PendingActions(count: UInt64
@@ -3017,10 +3370,11 @@ public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
             field: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .PendingActions(
+        case 10: return .NoHttpClient
+        case 11: return .PendingActions(
             count: try FfiConverterUInt64.read(from: &buf)
             )
-        case 11: return .Storage(
+        case 12: return .Storage(
             problem: try FfiConverterTypeStorageError.read(from: &buf)
             )
 
@@ -3077,13 +3431,17 @@ public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .PendingActions(count):
+        case .NoHttpClient:
             writeInt(&buf, Int32(10))
+        
+        
+        case let .PendingActions(count):
+            writeInt(&buf, Int32(11))
             FfiConverterUInt64.write(count, into: &buf)
             
         
         case let .Storage(problem):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterTypeStorageError.write(problem, into: &buf)
             
         }
@@ -4125,6 +4483,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store() != 44360) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_http_client() != 43387) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener() != 28761) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4153,6 +4514,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_tier_progress() != 32676) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_httpclient_send() != 25092) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_logsink_log() != 44543) {
@@ -4191,10 +4555,11 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_constructor_tessera_open() != 11713) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_constructor_till_open() != 50110) {
+    if (uniffi_tessera_ffi_checksum_constructor_till_open() != 58527) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitHttpClient()
     uniffiCallbackInitLogSink()
     uniffiCallbackInitSyncListener()
     uniffiEnsureTesseraCoreInitialized()

@@ -1,0 +1,14 @@
+# Sourced by every build of the library as it ships (scripts/ffi-size.sh, android/build-rust.sh,
+# ios/build-xcframework.sh): the bundled SQLite without the modules the phone never uses
+# (docs/adr/0015). rusqlite's bundled build turns on full-text search (FTS3/4/5), R*Tree, the
+# dbstat table, STAT4, soundex and extension loading; the core uses none of them (JSON stays:
+# the core calls json_extract). `scripts/test.sh` runs the Kotlin tests against this build too.
+# Only the release-ffi profile sees these flags, so the tests' debug builds and the benches
+# (whose R*Tree peer needs the module) keep rusqlite's defaults.
+export LIBSQLITE3_FLAGS="-USQLITE_ENABLE_FTS3 -USQLITE_ENABLE_FTS3_PARENTHESIS -USQLITE_ENABLE_FTS5
+  -USQLITE_ENABLE_RTREE -USQLITE_ENABLE_DBSTAT_VTAB -USQLITE_ENABLE_STAT4 -USQLITE_SOUNDEX
+  -USQLITE_ENABLE_LOAD_EXTENSION -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED
+  -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DQS=0
+  -DSQLITE_OMIT_PROGRESS_CALLBACK -DSQLITE_OMIT_AUTHORIZATION -DSQLITE_OMIT_COMPLETE
+  -DSQLITE_OMIT_GET_TABLE -DSQLITE_OMIT_TCL_VARIABLE -DSQLITE_OMIT_COMPILEOPTION_DIAGS
+  -DSQLITE_OMIT_DESERIALIZE -DSQLITE_OMIT_UTF16 -DSQLITE_OMIT_EXPLAIN -DSQLITE_MAX_EXPR_DEPTH=0"
