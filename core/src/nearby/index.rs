@@ -1,4 +1,4 @@
-//! The catalog cache indexed in memory: the stores in an R*-tree on the unit sphere, each offer as
+//! The catalog cache indexed in memory: the stores in a packed tree on the unit sphere, each offer as
 //! a compact rule (interned tiers, segments, categories, tags), the offers that target each store,
 //! each store tag, or every store; and the member as the rules see them.
 

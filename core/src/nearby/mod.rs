@@ -2,7 +2,7 @@
 //! given time, offers near a position, the geofence plan for the OS, and what to do when the OS
 //! reports entering, dwelling at or leaving a region.
 //!
-//! The catalog cache is indexed in memory on first use: the stores in an R*-tree on the unit
+//! The catalog cache is indexed in memory on first use: the stores in a packed tree on the unit
 //! sphere, each offer as a compact rule, with the offers that target each store, each store tag,
 //! or every store. Full offers are read from SQLite only for what is returned. When the catalog
 //! changes (a sync, an imported page, a pushed offer), the caller (in the background) rebuilds
