@@ -314,10 +314,16 @@ fn offers(c: &mut Criterion) {
     let built = start.elapsed();
     let after = rss_kib();
     println!(
-        "index: {} stores, built in {:.0} ms; heap held by the index {:.1} MB; resident memory {:.1} MB -> {:.1} MB",
+        "index: {} stores, built in {:.0} ms; heap held by the index {:.1} MB; its sections {:.1} MB {}; resident memory {:.1} MB -> {:.1} MB",
         idx.stores(),
         built.as_secs_f64() * 1000.0,
         (HELD.load(Ordering::Relaxed) - held) as f64 / 1e6,
+        idx.sections_len() as f64 / 1e6,
+        if idx.is_mapped() {
+            "in a mapped file"
+        } else {
+            "in the heap"
+        },
         before as f64 / 1024.0,
         after as f64 / 1024.0,
     );
@@ -358,6 +364,10 @@ fn offers(c: &mut Criterion) {
         })
     });
     group.finish();
+    println!(
+        "resident memory after the offers_near runs: {:.1} MB",
+        rss_kib() as f64 / 1024.0
+    );
     drop(peer);
 
     let mut group = c.benchmark_group("plan_geofences");

@@ -443,3 +443,68 @@ mod screen {
         }
     }
 }
+
+/// The index is written out and mapped from an unnamed file next to the database (nothing is
+/// left in the directory); built from a database with no file (in memory) it keeps the same
+/// sections in the heap; both answer exactly what the brute-force search answers.
+#[test]
+fn the_index_is_mapped_from_a_file_and_answers_like_the_heap_copy() {
+    let points: Vec<(f64, f64)> = (0..300)
+        .map(|i| {
+            (
+                48.80 + f64::from(i % 20) * 0.01,
+                2.25 + f64::from(i / 20) * 0.01,
+            )
+        })
+        .collect();
+    let (stores, offers) = catalog(&points);
+    let (dir, t) = import(&stores, &offers);
+    let mapped = t.offer_index().unwrap();
+    assert!(mapped.is_mapped(), "a file database: mapped");
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("t.db"))
+        .collect();
+    files.sort();
+    assert_eq!(files, Vec::<String>::new(), "no file left in the directory");
+
+    let memory = rusqlite::Connection::open_in_memory().unwrap();
+    memory
+        .execute_batch(&format!(
+            "ATTACH DATABASE '{}' AS src;
+             CREATE TABLE store AS SELECT * FROM src.store;
+             CREATE TABLE offer AS SELECT * FROM src.offer;
+             DETACH DATABASE src;",
+            t.path().display()
+        ))
+        .unwrap();
+    let heap = tessera_core::nearby::OfferIndex::build(&memory).unwrap();
+    assert!(!heap.is_mapped(), "an in-memory database: the heap");
+    assert_eq!(heap.stores(), mapped.stores());
+    for (lat, lon) in [(48.85, 2.30), (48.80, 2.25), (48.95, 2.40)] {
+        let at = Position {
+            latitude: lat,
+            longitude: lon,
+        };
+        let from_file = offers_near_brute_force(&mapped, at, 2_000.0, 20, now());
+        assert_eq!(
+            offers_near_brute_force(&heap, at, 2_000.0, 20, now()),
+            from_file
+        );
+        let fast = tessera_core::Db::open(t.path())
+            .unwrap()
+            .read(|c| anonymous_offers_near(c, &mapped, at, 2_000.0, 20, now()))
+            .unwrap();
+        let got: Vec<(String, String)> = fast
+            .iter()
+            .map(|n| (n.offer.id.clone(), n.store_id.clone()))
+            .collect();
+        assert_eq!(got, from_file);
+        assert!(!got.is_empty());
+        assert_eq!(
+            anonymous_plan(&heap, at, 20, now()),
+            anonymous_plan(&mapped, at, 20, now())
+        );
+    }
+}

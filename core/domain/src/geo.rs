@@ -11,9 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::CatalogError;
 
-/// A point on Earth, degrees (WGS84).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// A point on Earth, degrees (WGS84). Plain data (`Pod`): the phone's offer index keeps the
+/// stores' positions in a mapped file.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable,
+)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[repr(C)]
 pub struct Position {
     pub latitude: f64,
     pub longitude: f64,
@@ -74,10 +78,19 @@ const F32_SLACK_M: f64 = 2.0;
 const FANOUT: usize = 16;
 
 /// A box in the unit sphere's space (single precision, like the points it bounds).
-#[derive(Debug, Clone, Copy)]
-struct Bounds {
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct Bounds {
     min: [f32; 3],
     max: [f32; 3],
+}
+
+/// A point of the index: its unit vector and the caller's index.
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct PointEntry {
+    v: [f32; 3],
+    data: u32,
 }
 
 impl Bounds {
@@ -141,44 +154,55 @@ fn z_order(p: [f32; 3]) -> u64 {
 /// packed tree: the points sorted along a Z-order curve, 16 to a leaf, each level a box around 16
 /// of the level below. 16 bytes a point plus 24 bytes a box (one box per 16 points, and one per 16
 /// boxes above): about 17.6 bytes a point, against 56 in `rstar`'s nodes before (docs/figures.md).
-/// The exact distance of what is found is the caller's, from its positions.
-#[derive(Debug, Default)]
+/// The exact distance of what is found is the caller's, from its positions. Three flat arrays of
+/// plain data ([`PointIndex::parts`]): a caller may keep them anywhere (the phone maps them from a
+/// file) and search them with [`PointsView`].
+#[derive(Debug)]
 pub struct PointIndex {
     /// In tree order: leaf `k` holds `points[k * 16 ..]`, up to 16.
-    points: Vec<([f32; 3], u32)>,
+    points: Vec<PointEntry>,
     /// Every level's boxes, leaves' first, the root's (one box) last.
     boxes: Vec<Bounds>,
     /// Where each level starts in `boxes`, and one past the end.
-    levels: Vec<usize>,
+    levels: Vec<u32>,
 }
 
 fn unit_f32(p: Position) -> [f32; 3] {
     p.unit_vector().map(|c| c as f32)
 }
 
+impl Default for PointIndex {
+    fn default() -> Self {
+        PointIndex::build([])
+    }
+}
+
 impl PointIndex {
     pub fn build(points: impl IntoIterator<Item = (Position, u32)>) -> Self {
-        let mut points: Vec<(u64, [f32; 3], u32)> = points
+        let mut points: Vec<(u64, PointEntry)> = points
             .into_iter()
-            .map(|(p, i)| {
+            .map(|(p, data)| {
                 let v = unit_f32(p);
-                (z_order(v), v, i)
+                (z_order(v), PointEntry { v, data })
             })
             .collect();
-        points.sort_unstable_by_key(|&(z, _, i)| (z, i));
-        let points: Vec<([f32; 3], u32)> = points.into_iter().map(|(_, v, i)| (v, i)).collect();
+        points.sort_unstable_by_key(|&(z, e)| (z, e.data));
+        let points: Vec<PointEntry> = points.into_iter().map(|(_, e)| e).collect();
         let mut boxes = Vec::with_capacity(points.len() / (FANOUT - 1) + 1);
-        let mut levels = vec![0];
+        let mut levels = vec![0u32];
         for chunk in points.chunks(FANOUT) {
             let mut b = Bounds::EMPTY;
-            for (v, _) in chunk {
-                b.add_point(*v);
+            for e in chunk {
+                b.add_point(e.v);
             }
             boxes.push(b);
         }
-        levels.push(boxes.len());
+        levels.push(boxes.len() as u32);
         while levels[levels.len() - 1] - levels[levels.len() - 2] > 1 {
-            let (start, end) = (levels[levels.len() - 2], levels[levels.len() - 1]);
+            let (start, end) = (
+                levels[levels.len() - 2] as usize,
+                levels[levels.len() - 1] as usize,
+            );
             for first in (start..end).step_by(FANOUT) {
                 let mut b = Bounds::EMPTY;
                 for child in &boxes[first..(first + FANOUT).min(end)] {
@@ -186,7 +210,7 @@ impl PointIndex {
                 }
                 boxes.push(b);
             }
-            levels.push(boxes.len());
+            levels.push(boxes.len() as u32);
         }
         boxes.shrink_to_fit();
         PointIndex {
@@ -206,19 +230,79 @@ impl PointIndex {
 
     /// Heap bytes the index holds.
     pub fn heap_bytes(&self) -> usize {
-        self.points.capacity() * std::mem::size_of::<([f32; 3], u32)>()
+        self.points.capacity() * std::mem::size_of::<PointEntry>()
             + self.boxes.capacity() * std::mem::size_of::<Bounds>()
-            + self.levels.capacity() * std::mem::size_of::<usize>()
+            + self.levels.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// The points, the boxes and the levels, for [`PointsView::new`].
+    pub fn parts(&self) -> (&[PointEntry], &[Bounds], &[u32]) {
+        (&self.points, &self.boxes, &self.levels)
+    }
+
+    pub fn view(&self) -> PointsView<'_> {
+        PointsView {
+            points: &self.points,
+            boxes: &self.boxes,
+            levels: &self.levels,
+        }
+    }
+
+    /// See [`PointsView::nearest`].
+    pub fn nearest(&self, from: Position) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.view().nearest(from)
+    }
+}
+
+/// A [`PointIndex`]'s arrays, wherever they are kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PointsView<'a> {
+    points: &'a [PointEntry],
+    boxes: &'a [Bounds],
+    levels: &'a [u32],
+}
+
+impl<'a> PointsView<'a> {
+    /// The arrays of a [`PointIndex`] (`parts`), kept elsewhere. `None` if they do not fit
+    /// together (a damaged copy): the levels must cover the boxes, and the leaves the points.
+    pub fn new(points: &'a [PointEntry], boxes: &'a [Bounds], levels: &'a [u32]) -> Option<Self> {
+        // The shape `build` makes: level 0 a box per 16 points, each level above a box per 16
+        // below, up to one root (nothing at all when there is no point).
+        let mut expected = vec![0u32];
+        let mut count = points.len().div_ceil(FANOUT);
+        let mut end = 0usize;
+        loop {
+            end += count;
+            expected.push(end as u32);
+            if count <= 1 {
+                break;
+            }
+            count = count.div_ceil(FANOUT);
+        }
+        let fits = levels == expected.as_slice() && end == boxes.len();
+        fits.then_some(PointsView {
+            points,
+            boxes,
+            levels,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
     }
 
     /// Points nearest first, each with a lower bound (metres) of its geodesic distance from
     /// `from` that also holds for every point after it.
-    pub fn nearest(&self, from: Position) -> impl Iterator<Item = (u32, f64)> + '_ {
+    pub fn nearest(self, from: Position) -> impl Iterator<Item = (u32, f64)> + 'a {
         let q = unit_f32(from).map(f64::from);
         let mut queue = std::collections::BinaryHeap::new();
         if !self.points.is_empty() {
             let root_level = self.levels.len() - 2;
-            let root = self.levels[root_level];
+            let root = self.levels[root_level] as usize;
             queue.push(Visit {
                 d2: self.boxes[root].dist2(q),
                 what: Entry::Box {
@@ -232,22 +316,24 @@ impl PointIndex {
                 match what {
                     Entry::Point(i) => {
                         let lower = sphere_m(d2) * SPHERE_SLACK - F32_SLACK_M;
-                        return Some((self.points[i as usize].1, lower.max(0.0)));
+                        return Some((self.points[i as usize].data, lower.max(0.0)));
                     }
                     Entry::Box { level, index } => {
-                        // Position of this box in its level = the first child's in the level below.
-                        let first = (index as usize - self.levels[level as usize]) * FANOUT;
+                        // This box's place in its level is its first child's in the level below.
+                        let first =
+                            (index as usize - self.levels[level as usize] as usize) * FANOUT;
                         if level == 0 {
                             let end = (first + FANOUT).min(self.points.len());
                             for i in first..end {
                                 queue.push(Visit {
-                                    d2: dist2(self.points[i].0, q),
+                                    d2: dist2(self.points[i].v, q),
                                     what: Entry::Point(i as u32),
                                 });
                             }
                         } else {
                             let below = level as usize - 1;
-                            let (start, end) = (self.levels[below], self.levels[below + 1]);
+                            let (start, end) =
+                                (self.levels[below] as usize, self.levels[below + 1] as usize);
                             for child in start + first..(start + first + FANOUT).min(end) {
                                 queue.push(Visit {
                                     d2: self.boxes[child].dist2(q),
@@ -396,6 +482,24 @@ mod tests {
                 assert!(all.iter().copied().eq(0..n as u32), "each point once");
             }
         }
+        // The arrays, kept elsewhere, search the same; a damaged copy is refused.
+        let idx = PointIndex::build((0..1000u32).map(|i| (p(45.0, f64::from(i) * 1e-3), i)));
+        let (points, boxes, levels) = idx.parts();
+        let view = PointsView::new(points, boxes, levels).unwrap();
+        let from = p(45.001, 0.5);
+        assert!(view.nearest(from).eq(idx.nearest(from)));
+        assert!(PointsView::new(&points[16..], boxes, levels).is_none());
+        assert!(PointsView::new(points, &boxes[1..], levels).is_none());
+        assert!(PointsView::new(points, boxes, &levels[1..]).is_none());
+        let empty = PointIndex::build([]);
+        let (points, boxes, levels) = empty.parts();
+        assert_eq!(
+            PointsView::new(points, boxes, levels)
+                .unwrap()
+                .nearest(from)
+                .count(),
+            0
+        );
         // 17.6 bytes a point: 16 for the point, a 24-byte box per 16 points and per 16 boxes.
         let idx = PointIndex::build((0..100_000u32).map(|i| (p(45.0, f64::from(i) * 1e-4), i)));
         assert!(

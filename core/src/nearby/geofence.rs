@@ -60,7 +60,7 @@ pub(crate) fn plan_regions(
         a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1))
     };
     let mut found: Vec<(f64, u32)> = Vec::new();
-    for (store, lower) in idx.points.nearest(at) {
+    for (store, lower) in idx.points().nearest(at) {
         if found.len() >= budget && lower > found[budget - 1].0 {
             break;
         }
@@ -68,7 +68,10 @@ pub(crate) fn plan_regions(
             .candidates(store)
             .any(|o| idx.eligible(o, store, member, now_ms, false))
         {
-            let item = (distance_m(at, idx.stores[store as usize].position), store);
+            let item = (
+                distance_m(at, idx.store_entries()[store as usize].position),
+                store,
+            );
             let pos = found.partition_point(|x| order(x, &item).is_lt());
             found.insert(pos, item);
         }
@@ -77,7 +80,7 @@ pub(crate) fn plan_regions(
     let mut regions: Vec<GeofenceRegion> = found[..monitored]
         .iter()
         .map(|&(_, s)| {
-            let store = &idx.stores[s as usize];
+            let store = &idx.store_entries()[s as usize];
             GeofenceRegion {
                 id: idx.store_region_id(s),
                 latitude: store.position.latitude,
@@ -88,9 +91,8 @@ pub(crate) fn plan_regions(
         })
         .collect();
     let replan = match found.get(monitored) {
-        Some(&(d, s)) => {
-            (d - f64::from(idx.stores[s as usize].radius_m)).clamp(MIN_REGION_M, MAX_REPLAN_M)
-        }
+        Some(&(d, s)) => (d - f64::from(idx.store_entries()[s as usize].radius_m))
+            .clamp(MIN_REGION_M, MAX_REPLAN_M),
         None => MAX_REPLAN_M,
     };
     let (lat, lon) = (

@@ -77,7 +77,7 @@ pub(crate) fn offers_near(
     // score without the offer's own factor) and the offers of the list that may rank.
     let mut shared: HashMap<(Option<u32>, u16), (f64, Vec<u32>)> = HashMap::new();
     let mut scratch: Vec<f64> = Vec::new();
-    for (store, lower) in idx.points.nearest(at) {
+    for (store, lower) in idx.points().nearest(at) {
         if lower > radius_m {
             break;
         }
@@ -89,7 +89,7 @@ pub(crate) fn offers_near(
                 break;
             }
         }
-        let s = &idx.stores[store as usize];
+        let s = &idx.store_entries()[store as usize];
         let d = distance_m(at, s.position);
         if d > radius_m {
             continue;
@@ -114,8 +114,8 @@ pub(crate) fn offers_near(
                 Some((_, offers)) => offers,
                 None => {
                     let list: &[u32] = match tag {
-                        None => &idx.everywhere,
-                        Some(t) => idx.by_tag.get(&t).map_or(&[], Vec::as_slice),
+                        None => idx.everywhere(),
+                        Some(t) => idx.by_tag(t),
                     };
                     first_eligible(idx, list, store, member, now_ms, limit)
                 }
@@ -182,7 +182,7 @@ pub fn offers_near_brute_force(
 ) -> Vec<(String, String)> {
     let member = MemberView::default();
     let mut best: HashMap<u32, (f64, u32)> = HashMap::new();
-    for (store, s) in idx.stores.iter().enumerate() {
+    for (store, s) in idx.store_entries().iter().enumerate() {
         let d = distance_m(at, s.position);
         if d > radius_m {
             continue;
@@ -235,14 +235,14 @@ pub fn qualifying_stores_brute_force(
     now_ms: i64,
 ) -> Vec<(f64, String)> {
     let member = MemberView::default();
-    let mut v: Vec<(f64, String)> = (0..idx.stores.len() as u32)
+    let mut v: Vec<(f64, String)> = (0..idx.store_entries().len() as u32)
         .filter(|&s| {
             idx.candidates(s)
                 .any(|o| idx.eligible(o, s, &member, now_ms, false))
         })
         .map(|s| {
             (
-                distance_m(at, idx.stores[s as usize].position),
+                distance_m(at, idx.store_entries()[s as usize].position),
                 idx.store_id(s).to_owned(),
             )
         })

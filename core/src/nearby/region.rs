@@ -154,7 +154,7 @@ pub(crate) fn offers_at(idx: &OfferIndex, member: &MemberView, store: u32, at_ms
         .into_iter()
         .collect();
     offers.sort_by(|&a, &b| {
-        let (oa, ob) = (&idx.offers[a as usize], &idx.offers[b as usize]);
+        let (oa, ob) = (&idx.offers()[a as usize], &idx.offers()[b as usize]);
         idx.boosted(b, member)
             .cmp(&idx.boosted(a, member))
             .then(oa.to_ms.cmp(&ob.to_ms))

@@ -34,9 +34,9 @@ pub(crate) fn offers_screen(
     };
     // The offers still running, ending soonest first.
     let running = idx
-        .by_expiry
-        .partition_point(|&o| idx.offers[o as usize].to_ms < now_ms);
-    let by_expiry = &idx.by_expiry[running..];
+        .by_expiry()
+        .partition_point(|&o| idx.offers()[o as usize].to_ms < now_ms);
+    let by_expiry = &idx.by_expiry()[running..];
     let picked: Vec<u32> = if !member.personalised {
         by_expiry
             .iter()
@@ -57,10 +57,10 @@ pub(crate) fn offers_screen(
         }
         for (&s, &points) in &shops {
             let (a, b) = (
-                idx.store_start[s as usize] as usize,
-                idx.store_start[s as usize + 1] as usize,
+                idx.store_start()[s as usize] as usize,
+                idx.store_start()[s as usize + 1] as usize,
             );
-            for &o in &idx.store_offers[a..b] {
+            for &o in &idx.store_offers()[a..b] {
                 *by_shop.entry(o).or_insert(0) += points;
             }
         }
@@ -70,7 +70,7 @@ pub(crate) fn offers_screen(
         let mut candidates: Vec<u32> = by_shop
             .keys()
             .copied()
-            .filter(|&o| idx.offers[o as usize].to_ms >= now_ms && shown(o))
+            .filter(|&o| idx.offers()[o as usize].to_ms >= now_ms && shown(o))
             .collect();
         for of_interest in [true, false] {
             candidates.extend(
@@ -83,7 +83,7 @@ pub(crate) fn offers_screen(
             );
         }
         candidates.sort_by(|&a, &b| {
-            let (ra, rb) = (&idx.offers[a as usize], &idx.offers[b as usize]);
+            let (ra, rb) = (&idx.offers()[a as usize], &idx.offers()[b as usize]);
             score(b)
                 .cmp(&score(a))
                 .then(ra.to_ms.cmp(&rb.to_ms))
