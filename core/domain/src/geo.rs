@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::CatalogError;
 
-/// A point on Earth, degrees (WGS84). Plain data (`Pod`): the phone's offer index keeps the
-/// stores' positions in a mapped file.
+/// A point on Earth, degrees (WGS84).
+// Plain data (`Pod`, `repr(C)`): the phone's offer index keeps stores' positions in a mapped file.
 #[derive(
     Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable,
 )]
