@@ -221,11 +221,11 @@ impl PointIndex {
     }
 
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.view().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.view().is_empty()
     }
 
     /// Heap bytes the index holds.
