@@ -34,6 +34,17 @@ if [ ! -x "$kotlinc" ] || ! grep -q "\"version\": \"$KOTLIN_VERSION\"" "$tools/n
   npm install --prefix "$tools" --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION"
 fi
 
+# The Android framework's API as a jar, from Maven Central (Google's Maven is out of reach): the
+# package's framework code (app.tessera.android) compiles against it in tests/kotlin/run.sh.
+ANDROID_ALL=org.robolectric:android-all:14-robolectric-10818077
+android_all="$HOME/.m2/repository/org/robolectric/android-all/14-robolectric-10818077/android-all-14-robolectric-10818077.jar"
+if [ ! -f "$android_all" ]; then
+  command -v mvn >/dev/null || sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null
+  echo "setup: mvn dependency:get $ANDROID_ALL"
+  mvn -q dependency:get -Dartifact="$ANDROID_ALL" -Dtransitive=false
+fi
+echo "$android_all" > "$tools/android-all.path"
+
 venv="$tools/venv"
 stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ]; then

@@ -91,6 +91,12 @@ pub enum SyncError {
     /// The app has not given an HTTP client yet: call `set_http_client` first.
     #[error("no HTTP client: call set_http_client first")]
     NoHttpClient,
+    /// The session's tokens are in the app's secret store: call `set_secret_store` first.
+    #[error("the tokens are in the app's secret store: give it first")]
+    NoSecretStore,
+    /// The app's secret store failed (locked, unavailable); nothing was changed.
+    #[error("the secret store failed: {reason}")]
+    SecretStoreFailed { reason: String },
     /// `count` actions wait to be sent: sync first, or sign out discarding them.
     #[error("{count} actions are waiting to be sent")]
     PendingActions { count: u64 },
@@ -116,6 +122,8 @@ impl From<tessera_core::SyncError> for SyncError {
                 reason,
             },
             E::NoHttpClient => SyncError::NoHttpClient,
+            E::NoSecretStore => SyncError::NoSecretStore,
+            E::SecretStoreFailed { reason } => SyncError::SecretStoreFailed { reason },
             E::PendingActions { count } => SyncError::PendingActions { count },
             E::Storage(problem) => SyncError::Storage { problem },
         }

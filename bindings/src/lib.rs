@@ -14,6 +14,7 @@
 //! | `barcode` | free functions: analyse a typed-in number, render any value |
 //! | `diagnostics` | version, and the panic check a shell's smoke test runs |
 //! | `http` | the app's HTTP stack as a foreign trait (the library has none of its own) |
+//! | `secrets` | the app's secret store as a foreign trait (the session's tokens live there) |
 //! | `logging` | `init_logging` and the foreign logger callback |
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -28,6 +29,7 @@ mod error;
 mod http;
 mod logging;
 mod offers;
+mod secrets;
 mod sync;
 mod till;
 
@@ -39,5 +41,6 @@ pub use error::*;
 pub use http::*;
 pub use logging::*;
 pub use offers::*;
+pub use secrets::*;
 pub use sync::*;
 pub use till::*;

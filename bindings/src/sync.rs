@@ -76,6 +76,16 @@ impl Tessera {
             .set_http_client(crate::http::Foreign::wrap(client))
     }
 
+    /// The app's secret store (Android Keystore, iOS Keychain) for the session's tokens. Give it
+    /// right after `open`: tokens still in the database file move there at once and leave no copy
+    /// behind; later sessions are written there only. A store that fails throws `SecretStoreFailed` and
+    /// moves nothing.
+    pub fn set_secret_store(&self, store: Arc<dyn crate::SecretStore>) -> Result<(), SyncError> {
+        Ok(self
+            .inner
+            .set_secret_store(Arc::new(crate::secrets::Foreign(store)))?)
+    }
+
     /// Timeouts, retries and page size for the next network calls; out-of-range values are
     /// refused with `InvalidInput`.
     pub fn set_sync_settings(&self, settings: SyncSettings) -> Result<(), SyncError> {

@@ -160,6 +160,11 @@ impl Tessera {
         self.sync.set_http_client(client)
     }
 
+    /// See [`sync::SyncService::set_secret_store`].
+    pub fn set_secret_store(&self, store: Arc<dyn sync::SecretStore>) -> Result<(), SyncError> {
+        self.sync.set_secret_store(store)
+    }
+
     /// See [`sync::SyncService::set_config`].
     pub fn set_sync_config(&self, config: SyncConfig) -> Result<(), SyncError> {
         self.sync.set_config(config)

@@ -2,6 +2,7 @@
 // tests/kotlin/run.sh starts on loopback (TESSERA_SERVER_URL).
 
 import app.tessera.ActionException
+import app.tessera.SecretStore
 import app.tessera.SyncException
 import app.tessera.SyncListener
 import app.tessera.SyncSettings
@@ -18,7 +19,38 @@ import java.util.concurrent.CopyOnWriteArrayList
 val device = DeviceInfo(Platform.ANDROID, "3.2.0")
 val fast = SyncSettings(connectTimeoutMs = 500uL, requestTimeoutMs = 2000uL, maxAttempts = 2u, baseDelayMs = 1uL, maxDelayMs = 5uL)
 
+/** A SecretStore in memory, standing in for the Keystore-backed one on the JVM. */
+class MemoryStore : SecretStore {
+    val items = java.util.concurrent.ConcurrentHashMap<String, String>()
+    override fun get(key: String): String? = items[key]
+    override fun set(key: String, value: String) { items[key] = value }
+    override fun delete(key: String) { items.remove(key) }
+}
+
 fun syncTests(serverUrl: String) {
+    check("the session's tokens live in the app's secret store, not in the file") {
+        val path = File(dir, "secrets.db").path
+        val t = phone(path)
+        t.setSyncSettings(fast)
+        val store = MemoryStore()
+        t.setSecretStore(store)
+        t.enrol(serverUrl, "Ada", device)
+        t.sync()
+        assertEq(store.items.size, 2)
+        val bytes = File(path).readBytes() + File("$path-wal").let { if (it.exists()) it.readBytes() else ByteArray(0) }
+        for (token in store.items.values) {
+            assertTrue(String(bytes, Charsets.ISO_8859_1).indexOf(token) < 0, "a token reached the file")
+        }
+        t.shutdown()
+        val again = phone(path)
+        assertThrows<SyncException.NoSecretStore> { again.sync() }
+        again.setSecretStore(store)
+        again.sync()
+        again.signOut(false)
+        assertEq(store.items.size, 0)
+        again.shutdown()
+    }
+
     check("offline actions reach the server once, and the catalog is cached") {
         val t = phone(File(dir, "sync.db").path)
         t.setSyncSettings(fast)

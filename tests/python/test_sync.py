@@ -197,3 +197,45 @@ def test_what_the_apps_client_throws_becomes_a_typed_sync_error(tmp_path):
         assert (sent.connect_timeout_ms, sent.timeout_ms) == (500, 2000)
         assert {h.name: h.value for h in sent.headers}["content-type"] == "application/json"
         assert t.sync_status().enrolled is False
+
+
+class MemoryStore(tessera.SecretStore):
+    """A SecretStore in memory, as an app's Keystore/Keychain one behaves."""
+
+    def __init__(self):
+        self.items = {}
+
+    def get(self, key):
+        return self.items.get(key)
+
+    def set(self, key, value):
+        self.items[key] = value
+
+    def delete(self, key):
+        self.items.pop(key, None)
+
+
+def test_tokens_live_in_the_apps_secret_store(tmp_path, server_url):
+    path = tmp_path / "member.db"
+    t = phone(path)
+    t.set_sync_settings(FAST)
+    t.enrol(server_url, "Ada", DEVICE)
+    raw = lambda: path.read_bytes() + (path.parent / "member.db-wal").read_bytes()
+    import sqlite3
+    with sqlite3.connect(path) as c:
+        refresh = c.execute("SELECT refresh_token FROM session").fetchone()[0]
+    assert refresh and refresh.encode() in raw()
+
+    store = MemoryStore()
+    t.set_secret_store(store)
+    assert refresh in store.items.values() and len(store.items) == 2
+    assert refresh.encode() not in raw(), "no copy left in the file or its WAL"
+    t.sync()
+
+    again = phone(path)
+    with pytest.raises(tessera.SyncError.NoSecretStore):
+        again.sync()
+    again.set_secret_store(store)
+    again.sync()
+    again.sign_out(False)
+    assert store.items == {}

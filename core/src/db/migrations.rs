@@ -12,6 +12,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_privacy.sql")),
     M::up(include_str!("migrations/0004_offers.sql")),
     M::up(include_str!("migrations/0005_rules.sql")),
+    M::up(include_str!("migrations/0006_secrets.sql")),
 ];
 
 /// Every step, in order.

@@ -199,9 +199,12 @@ impl Db {
             });
         }
         // FULL: a committed transaction survives a power cut, not only a killed process.
-        // Android has no temp directory, hence temp_store in memory.
+        // Android has no temp directory, hence temp_store in memory. secure_delete FAST: what a
+        // write replaces or deletes is zeroed in its page (tokens moved to the app's SecretStore
+        // leave no copy behind; docs/adr/0017).
         writer.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
+             PRAGMA secure_delete = FAST;",
         )?;
         let found: u32 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if found > version {
@@ -274,6 +277,16 @@ impl Db {
         }
         *background = lock(&fresh.background).take();
         tracing::info!("database wiped");
+        Ok(())
+    }
+
+    /// Copy the WAL into the database file and empty it: page images of earlier writes (a token
+    /// written there before it moved to the SecretStore) are gone from the WAL too. Best effort:
+    /// a reader still on an old snapshot keeps the WAL until the next checkpoint.
+    pub(crate) fn checkpoint_truncate(&self) -> Result<(), StorageError> {
+        let guard = lock(&self.writer);
+        let conn = guard.as_ref().ok_or(StorageError::Closed)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 

@@ -36,6 +36,13 @@ pub enum SyncError {
     /// The app has not given the core an HTTP client yet (`set_http_client`).
     #[error("no HTTP client: the app must give one before any network call")]
     NoHttpClient,
+    /// The session's tokens are in the app's SecretStore, and none was given
+    /// (`set_secret_store`).
+    #[error("the tokens are in the app's secret store: give it first")]
+    NoSecretStore,
+    /// The app's SecretStore failed (locked, unavailable); nothing was changed.
+    #[error("the secret store failed: {reason}")]
+    SecretStoreFailed { reason: String },
     /// Actions are waiting to be sent: sync them (or discard them explicitly) first.
     #[error("{count} actions are waiting to be sent")]
     PendingActions { count: u64 },

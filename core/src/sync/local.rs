@@ -21,6 +21,8 @@ pub(crate) struct Session {
     pub access_expires_at: i64,
     pub refresh_token: String,
     pub refresh_expires_at: i64,
+    /// The namespace of the tokens in the app's SecretStore; `None`: they are in this file.
+    pub secrets: Option<String>,
 }
 
 // Tokens never reach logs.
@@ -36,7 +38,7 @@ impl std::fmt::Debug for Session {
 pub(crate) fn session(conn: &Connection) -> Result<Option<Session>, StorageError> {
     conn.query_row(
         "SELECT server_url, member_id, device_id, access_token, access_expires_at,
-                refresh_token, refresh_expires_at FROM session WHERE id = 1",
+                refresh_token, refresh_expires_at, secrets FROM session WHERE id = 1",
         [],
         |r| {
             Ok(Session {
@@ -47,6 +49,7 @@ pub(crate) fn session(conn: &Connection) -> Result<Option<Session>, StorageError
                 access_expires_at: r.get(4)?,
                 refresh_token: r.get(5)?,
                 refresh_expires_at: r.get(6)?,
+                secrets: r.get(7)?,
             })
         },
     )
@@ -54,11 +57,12 @@ pub(crate) fn session(conn: &Connection) -> Result<Option<Session>, StorageError
     .map_err(st)
 }
 
+/// Write the session as given (`secrets::Vault::save` decides where the tokens go).
 pub(crate) fn write_session(tx: &Transaction<'_>, s: &Session) -> Result<(), StorageError> {
     tx.execute(
         "INSERT OR REPLACE INTO session (id, server_url, member_id, device_id, access_token,
-            access_expires_at, refresh_token, refresh_expires_at)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            access_expires_at, refresh_token, refresh_expires_at, secrets)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             s.server_url,
             s.member_id,
@@ -66,7 +70,8 @@ pub(crate) fn write_session(tx: &Transaction<'_>, s: &Session) -> Result<(), Sto
             s.access_token,
             s.access_expires_at,
             s.refresh_token,
-            s.refresh_expires_at
+            s.refresh_expires_at,
+            s.secrets
         ],
     )
     .map_err(st)?;

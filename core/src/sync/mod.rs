@@ -15,6 +15,7 @@
 pub mod error;
 pub mod http;
 pub(crate) mod local;
+pub mod secrets;
 mod service;
 pub mod transport;
 
@@ -33,6 +34,8 @@ pub use http::Http;
 pub use http::check_server_url;
 use http::{Request, Traffic};
 use local::Session;
+use secrets::Vault;
+pub use secrets::{SecretStore, SecretStoreError};
 pub use service::SyncService;
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestClient;
@@ -182,6 +185,7 @@ fn parse_ms(field: &'static str, s: &str) -> Result<i64, SyncError> {
 pub(crate) fn enrol(
     db: &Db,
     http: &Http,
+    vault: &Vault,
     server_url: &str,
     request: &EnrolRequest,
 ) -> Result<EnrolResponse, SyncError> {
@@ -203,6 +207,7 @@ pub(crate) fn enrol(
         access_expires_at: parse_ms("access_expires_at", &resp.tokens.access_expires_at)?,
         refresh_token: resp.tokens.refresh_token.clone(),
         refresh_expires_at: parse_ms("refresh_expires_at", &resp.tokens.refresh_expires_at)?,
+        secrets: None,
     };
     let program = resp
         .program
@@ -213,7 +218,7 @@ pub(crate) fn enrol(
         .validated(program.symbology)
         .map_err(|e| SyncError::protocol(format!("card: {e}")))?;
     db.write(|tx| -> Result<(), SyncError> {
-        local::write_session(tx, &session)?;
+        vault.save(tx, &session)?;
         crate::card::write_program(tx, &program).map_err(SyncError::from)?;
         crate::card::write_card(tx, &card, &encoded).map_err(SyncError::from)?;
         local::record_offset(tx, answer.clock_offset_ms)?;
@@ -239,6 +244,7 @@ fn unexpected(answer: &http::Answer) -> SyncError {
 struct Authed<'a> {
     db: &'a Arc<Db>,
     http: &'a Http,
+    vault: &'a Vault,
     session: Session,
     clock_offset_ms: Option<i64>,
 }
@@ -271,7 +277,8 @@ impl Authed<'_> {
         self.session.refresh_expires_at =
             parse_ms("refresh_expires_at", &tokens.refresh_expires_at)?;
         let session = self.session.clone();
-        self.db.write(|tx| local::write_session(tx, &session))?;
+        let vault = self.vault;
+        self.db.write(|tx| vault.save(tx, &session))?;
         Ok(())
     }
 
@@ -305,12 +312,17 @@ impl Authed<'_> {
 }
 
 /// `GET /v1/me/export`: everything the server holds about the member.
-pub(crate) fn export(db: &Arc<Db>, http: &Http) -> Result<serde_json::Value, SyncError> {
-    let session = db.read(local::session)?.ok_or(SyncError::NotEnrolled)?;
+pub(crate) fn export(
+    db: &Arc<Db>,
+    http: &Http,
+    vault: &Vault,
+    session: Session,
+) -> Result<serde_json::Value, SyncError> {
     let clock_offset_ms = db.read(local::clock_offset)?;
     let mut authed = Authed {
         db,
         http,
+        vault,
         session,
         clock_offset_ms,
     };
@@ -325,12 +337,17 @@ pub(crate) fn export(db: &Arc<Db>, http: &Http) -> Result<serde_json::Value, Syn
 
 /// `DELETE /v1/me`: the server erases the member. A device whose credentials the server no
 /// longer knows (erased already, from the call centre say) counts as erased.
-pub(crate) fn erase(db: &Arc<Db>, http: &Http) -> Result<crate::api::ErasureReceipt, SyncError> {
-    let session = db.read(local::session)?.ok_or(SyncError::NotEnrolled)?;
+pub(crate) fn erase(
+    db: &Arc<Db>,
+    http: &Http,
+    vault: &Vault,
+    session: Session,
+) -> Result<crate::api::ErasureReceipt, SyncError> {
     let clock_offset_ms = db.read(local::clock_offset)?;
     let mut authed = Authed {
         db,
         http,
+        vault,
         session,
         clock_offset_ms,
     };
@@ -350,13 +367,15 @@ pub(crate) fn erase(db: &Arc<Db>, http: &Http) -> Result<crate::api::ErasureRece
 pub(crate) fn sync(
     db: &Arc<Db>,
     http: &Http,
+    vault: &Vault,
+    session: Session,
     observer: Option<&Arc<dyn SyncObserver>>,
 ) -> Result<SyncReport, SyncError> {
-    let session = db.read(local::session)?.ok_or(SyncError::NotEnrolled)?;
     let clock_offset_ms = db.read(local::clock_offset)?;
     let mut authed = Authed {
         db,
         http,
+        vault,
         session,
         clock_offset_ms,
     };

@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::local::Session;
+use super::secrets::{SecretStore, Vault};
 use super::{Http, HttpClient, SyncConfig, SyncError, SyncObserver, SyncReport, SyncStatus, local};
 use crate::api::{self, DeviceInfo};
 use crate::card::{CardView, MAX_HOLDER_NAME};
@@ -22,6 +24,8 @@ pub struct SyncService {
     /// the server change.
     http: Mutex<Option<(String, Arc<Http>)>>,
     config: Mutex<SyncConfig>,
+    /// Where the session's tokens are kept (the app's SecretStore, or the file).
+    vault: Mutex<Vault>,
     observer: Mutex<Option<Arc<dyn SyncObserver>>>,
     /// One sync at a time; a second caller waits for the first to finish.
     lock: Mutex<()>,
@@ -46,6 +50,7 @@ impl SyncService {
             client: Mutex::new(None),
             http: Mutex::new(None),
             config: Mutex::new(SyncConfig::default()),
+            vault: Mutex::new(Vault::default()),
             observer: Mutex::new(None),
             lock: Mutex::new(()),
         }
@@ -66,6 +71,24 @@ impl SyncService {
     pub fn set_http_client(&self, client: Arc<dyn HttpClient>) {
         *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
         *self.http.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The app's SecretStore (Android Keystore, iOS Keychain) for the session's tokens: tokens
+    /// still in the file move there at once and leave no copy in the file or its WAL; every
+    /// later session writes them there only (docs/adr/0017). Give it right after opening, before
+    /// any network call; a store failing is [`SyncError::SecretStoreFailed`] and moves nothing.
+    pub fn set_secret_store(&self, store: Arc<dyn SecretStore>) -> Result<()> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let vault = Vault(Some(store));
+        if vault.adopt(&self.db)? {
+            tracing::info!("the session's tokens moved to the app's secret store");
+        }
+        *self.vault.lock().unwrap_or_else(|p| p.into_inner()) = vault;
+        Ok(())
+    }
+
+    fn vault(&self) -> Vault {
+        self.vault.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Told of every sync's progress (none to stop).
@@ -96,15 +119,14 @@ impl SyncService {
         Ok(http)
     }
 
-    /// The request layer for the enrolled member's server, and the sync lock held.
-    fn session(&self) -> Result<(Arc<Http>, std::sync::MutexGuard<'_, ()>)> {
-        let session = self
-            .db
-            .read(local::session)?
-            .ok_or(SyncError::NotEnrolled)?;
-        let http = self.http(&session.server_url)?;
+    /// The request layer for the enrolled member's server, the session with its tokens, and the
+    /// sync lock held.
+    #[allow(clippy::type_complexity)]
+    fn session(&self) -> Result<(Arc<Http>, Session, std::sync::MutexGuard<'_, ()>)> {
         let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        Ok((http, guard))
+        let session = self.vault().load(&self.db)?.ok_or(SyncError::NotEnrolled)?;
+        let http = self.http(&session.server_url)?;
+        Ok((http, session, guard))
     }
 
     /// Enrol a new member with this device at `server_url`: stores the programme, the card and
@@ -129,7 +151,7 @@ impl SyncService {
             holder_name: holder_name.to_owned(),
             device,
         };
-        super::enrol(&self.db, &http, &server_url, &request)?;
+        super::enrol(&self.db, &http, &self.vault(), &server_url, &request)?;
         self.consent.invalidate();
         Ok(self.db.read(crate::card::read_card_view)?)
     }
@@ -143,8 +165,8 @@ impl SyncService {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let (http, _guard) = self.session()?;
-        let result = super::sync(&self.db, &http, observer.as_ref());
+        let (http, session, _guard) = self.session()?;
+        let result = super::sync(&self.db, &http, &self.vault(), session, observer.as_ref());
         // The server may have sent consent records made elsewhere (web, store, call centre).
         self.consent.invalidate();
         if result.as_ref().map_or(true, |r| r.catalog_changes > 0) {
@@ -176,7 +198,11 @@ impl SyncService {
     /// actions wait to be sent, unless `discard_pending`.
     pub fn sign_out(&self, discard_pending: bool) -> Result<()> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let namespace = super::secrets::namespace(&self.db)?;
         let result = self.db.write(|tx| local::sign_out(tx, discard_pending));
+        if result.is_ok() {
+            self.vault().forget(namespace.as_deref());
+        }
         self.consent.invalidate();
         result
     }
@@ -189,8 +215,8 @@ impl SyncService {
     /// Everything the server and this device hold about the member, as one JSON document.
     /// Needs the network.
     pub fn export_my_data(&self) -> Result<String> {
-        let (http, _guard) = self.session()?;
-        let server = super::export(&self.db, &http)?;
+        let (http, session, _guard) = self.session()?;
+        let server = super::export(&self.db, &http, &self.vault(), session)?;
         let device = self.db.read(crate::privacy::export_device)?;
         serde_json::to_string_pretty(&serde_json::json!({ "server": server, "device": device }))
             .map_err(|e| SyncError::Protocol {
@@ -202,9 +228,12 @@ impl SyncService {
     /// wipes its database (card, tokens, ledger, caches, unsent actions). Needs the network; if
     /// the server cannot be reached nothing is wiped. Returns the server's receipt.
     pub fn erase_member(&self) -> Result<api::ErasureReceipt> {
-        let (http, _guard) = self.session()?;
-        let receipt = super::erase(&self.db, &http)?;
+        let (http, session, _guard) = self.session()?;
+        let namespace = session.secrets.clone();
+        let vault = self.vault();
+        let receipt = super::erase(&self.db, &http, &vault, session)?;
         self.db.wipe()?;
+        vault.forget(namespace.as_deref());
         self.consent.invalidate();
         self.offers.forget();
         Ok(receipt)

@@ -257,6 +257,27 @@ typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, Rust
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SECRET_STORE_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SECRET_STORE_METHOD0
+typedef void (*UniffiCallbackInterfaceSecretStoreMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SECRET_STORE_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SECRET_STORE_METHOD1
+typedef void (*UniffiCallbackInterfaceSecretStoreMethod1)(uint64_t, RustBuffer, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SECRET_STORE_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SECRET_STORE_METHOD2
+typedef void (*UniffiCallbackInterfaceSecretStoreMethod2)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceSyncListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -280,6 +301,17 @@ typedef struct UniffiVTableCallbackInterfaceLogSink {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceLogSinkMethod0 _Nonnull log;
 } UniffiVTableCallbackInterfaceLogSink;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SECRET_STORE
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SECRET_STORE
+typedef struct UniffiVTableCallbackInterfaceSecretStore {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSecretStoreMethod0 _Nonnull get;
+    UniffiCallbackInterfaceSecretStoreMethod1 _Nonnull set;
+    UniffiCallbackInterfaceSecretStoreMethod2 _Nonnull delete;
+} UniffiVTableCallbackInterfaceSecretStore;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LISTENER
@@ -501,6 +533,11 @@ void uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(uint64_t ptr, Rust
 void uniffi_tessera_ffi_fn_method_tessera_set_http_client(uint64_t ptr, uint64_t client, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SECRET_STORE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SECRET_STORE
+void uniffi_tessera_ffi_fn_method_tessera_set_secret_store(uint64_t ptr, uint64_t store, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SYNC_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_SYNC_LISTENER
 void uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(uint64_t ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
@@ -589,6 +626,36 @@ void uniffi_tessera_ffi_fn_init_callback_vtable_logsink(const UniffiVTableCallba
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_LOGSINK_LOG
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_LOGSINK_LOG
 void uniffi_tessera_ffi_fn_method_logsink_log(uint64_t ptr, RustBuffer level, RustBuffer target, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_SECRETSTORE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_SECRETSTORE
+uint64_t uniffi_tessera_ffi_fn_clone_secretstore(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_SECRETSTORE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_SECRETSTORE
+void uniffi_tessera_ffi_fn_free_secretstore(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_SECRETSTORE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_SECRETSTORE
+void uniffi_tessera_ffi_fn_init_callback_vtable_secretstore(const UniffiVTableCallbackInterfaceSecretStore* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SECRETSTORE_GET
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SECRETSTORE_GET
+RustBuffer uniffi_tessera_ffi_fn_method_secretstore_get(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SECRETSTORE_SET
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SECRETSTORE_SET
+void uniffi_tessera_ffi_fn_method_secretstore_set(uint64_t ptr, RustBuffer key, RustBuffer value, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SECRETSTORE_DELETE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SECRETSTORE_DELETE
+void uniffi_tessera_ffi_fn_method_secretstore_delete(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_SYNCLISTENER
@@ -1287,6 +1354,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_http_client(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SECRET_STORE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SECRET_STORE
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_secret_store(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SYNC_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_SYNC_LISTENER
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener(void
@@ -1356,6 +1429,24 @@ uint16_t uniffi_tessera_ffi_checksum_method_httpclient_send(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_LOGSINK_LOG
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_LOGSINK_LOG
 uint16_t uniffi_tessera_ffi_checksum_method_logsink_log(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SECRETSTORE_GET
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SECRETSTORE_GET
+uint16_t uniffi_tessera_ffi_checksum_method_secretstore_get(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SECRETSTORE_SET
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SECRETSTORE_SET
+uint16_t uniffi_tessera_ffi_checksum_method_secretstore_set(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SECRETSTORE_DELETE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SECRETSTORE_DELETE
+uint16_t uniffi_tessera_ffi_checksum_method_secretstore_delete(void
     
 );
 #endif

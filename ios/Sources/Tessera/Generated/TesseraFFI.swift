@@ -1062,6 +1062,289 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 
 
 /**
+ * Small secrets under string keys, encrypted at rest by the platform (Android Keystore, iOS
+ * Keychain). Called on the thread running the sync; answer synchronously.
+ */
+public protocol SecretStore: AnyObject, Sendable {
+    
+    func get(key: String) throws  -> String?
+    
+    func set(key: String, value: String) throws 
+    
+    func delete(key: String) throws 
+    
+}
+/**
+ * Small secrets under string keys, encrypted at rest by the platform (Android Keystore, iOS
+ * Keychain). Called on the thread running the sync; answer synchronously.
+ */
+open class SecretStoreImpl: SecretStore, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tessera_ffi_fn_clone_secretstore(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tessera_ffi_fn_free_secretstore(handle, $0) }
+    }
+
+    
+
+    
+open func get(key: String)throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeSecretStoreError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_secretstore_get(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+open func set(key: String, value: String)throws   {try rustCallWithError(FfiConverterTypeSecretStoreError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_secretstore_set(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),
+        FfiConverterString.lower(value),uniffiCallStatus
+    )
+}
+}
+    
+open func delete(key: String)throws   {try rustCallWithError(FfiConverterTypeSecretStoreError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_secretstore_delete(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSecretStore {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSecretStore = UniffiVTableCallbackInterfaceSecretStore(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSecretStore.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SecretStore: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSecretStore.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SecretStore: handle missing in uniffiClone")
+            }
+        },
+        get: { (
+            uniffiHandle: UInt64,
+            key: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> String? in
+                guard let uniffiObj = try? FfiConverterTypeSecretStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.get(
+                     key: try FfiConverterString.lift(key)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionString.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSecretStoreError_lower
+            )
+        },
+        set: { (
+            uniffiHandle: UInt64,
+            key: RustBuffer,
+            value: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSecretStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.set(
+                     key: try FfiConverterString.lift(key),
+                     value: try FfiConverterString.lift(value)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSecretStoreError_lower
+            )
+        },
+        delete: { (
+            uniffiHandle: UInt64,
+            key: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSecretStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.delete(
+                     key: try FfiConverterString.lift(key)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSecretStoreError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSecretStore> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSecretStore>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSecretStore() {
+    uniffi_tessera_ffi_fn_init_callback_vtable_secretstore(UniffiCallbackInterfaceSecretStore.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSecretStore: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SecretStore>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SecretStore
+
+    public static func lift(_ handle: UInt64) throws -> SecretStore {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SecretStoreImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SecretStore) -> UInt64 {
+         if let rustImpl = value as? SecretStoreImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SecretStore {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SecretStore, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecretStore_lift(_ handle: UInt64) throws -> SecretStore {
+    return try FfiConverterTypeSecretStore.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecretStore_lower(_ value: SecretStore) -> UInt64 {
+    return FfiConverterTypeSecretStore.lower(value)
+}
+
+
+
+
+
+
+/**
  * Told of every sync's progress, on the thread running the sync. Keep it quick: post to the
  * main thread and return.
  */
@@ -1466,6 +1749,14 @@ public protocol TesseraProtocol: AnyObject, Sendable {
      * cached read work without one.
      */
     func setHttpClient(client: HttpClient) 
+    
+    /**
+     * The app's secret store (Android Keystore, iOS Keychain) for the session's tokens. Give it
+     * right after `open`: tokens still in the database file move there at once and leave no copy
+     * behind; later sessions are written there only. A store that fails throws `SecretStoreFailed` and
+     * moves nothing.
+     */
+    func setSecretStore(store: SecretStore) throws 
     
     /**
      * Told of every sync's progress; `None` to stop.
@@ -2085,6 +2376,21 @@ open func setHttpClient(client: HttpClient)  {try! rustCall() {
     uniffi_tessera_ffi_fn_method_tessera_set_http_client(
             self.uniffiCloneHandle(),
         FfiConverterTypeHttpClient_lower(client),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The app's secret store (Android Keystore, iOS Keychain) for the session's tokens. Give it
+     * right after `open`: tokens still in the database file move there at once and leave no copy
+     * behind; later sessions are written there only. A store that fails throws `SecretStoreFailed` and
+     * moves nothing.
+     */
+open func setSecretStore(store: SecretStore)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_set_secret_store(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSecretStore_lower(store),uniffiCallStatus
     )
 }
 }
@@ -3259,6 +3565,88 @@ public func FfiConverterTypePushError_lower(_ value: PushError) -> RustBuffer {
 
 
 /**
+ * Why the app's secret store could not answer. Anything else it throws is read as
+ * `Unavailable`.
+ */
+public 
+enum SecretStoreError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * Not usable now (locked before the first unlock, the Keystore busy…).
+     */
+    case Unavailable(reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension SecretStoreError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSecretStoreError: FfiConverterRustBuffer {
+    typealias SwiftType = SecretStoreError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SecretStoreError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Unavailable(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SecretStoreError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Unavailable(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecretStoreError_lift(_ buf: RustBuffer) throws -> SecretStoreError {
+    return try FfiConverterTypeSecretStoreError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecretStoreError_lower(_ value: SecretStoreError) -> RustBuffer {
+    return FfiConverterTypeSecretStoreError.lower(value)
+}
+
+
+/**
  * What enrolment and sync can answer. `Offline`, `Timeout` and `Server` are worth retrying later
  * by themselves (schedule the next sync); the rest need the app or the member to act.
  */
@@ -3312,6 +3700,15 @@ enum SyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * The app has not given an HTTP client yet: call `set_http_client` first.
      */
     case NoHttpClient
+    /**
+     * The session's tokens are in the app's secret store: call `set_secret_store` first.
+     */
+    case NoSecretStore
+    /**
+     * The app's secret store failed (locked, unavailable); nothing was changed.
+     */
+    case SecretStoreFailed(reason: String
+    )
     /**
      * `count` actions wait to be sent: sync first, or sign out discarding them.
      */
@@ -3371,10 +3768,14 @@ public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf)
             )
         case 10: return .NoHttpClient
-        case 11: return .PendingActions(
+        case 11: return .NoSecretStore
+        case 12: return .SecretStoreFailed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 13: return .PendingActions(
             count: try FfiConverterUInt64.read(from: &buf)
             )
-        case 12: return .Storage(
+        case 14: return .Storage(
             problem: try FfiConverterTypeStorageError.read(from: &buf)
             )
 
@@ -3435,13 +3836,22 @@ public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(10))
         
         
-        case let .PendingActions(count):
+        case .NoSecretStore:
             writeInt(&buf, Int32(11))
+        
+        
+        case let .SecretStoreFailed(reason):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .PendingActions(count):
+            writeInt(&buf, Int32(13))
             FfiConverterUInt64.write(count, into: &buf)
             
         
         case let .Storage(problem):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(14))
             FfiConverterTypeStorageError.write(problem, into: &buf)
             
         }
@@ -4486,6 +4896,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_set_http_client() != 43387) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_secret_store() != 15947) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_tessera_set_sync_listener() != 28761) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4520,6 +4933,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_logsink_log() != 44543) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_secretstore_get() != 42248) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_secretstore_set() != 26049) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_secretstore_delete() != 51669) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_synclistener_on_progress() != 56478) {
@@ -4561,6 +4983,7 @@ private let initializationResult: InitializationResult = {
 
     uniffiCallbackInitHttpClient()
     uniffiCallbackInitLogSink()
+    uniffiCallbackInitSecretStore()
     uniffiCallbackInitSyncListener()
     uniffiEnsureTesseraCoreInitialized()
     uniffiEnsureTesseraDomainInitialized()
