@@ -47,7 +47,7 @@ fn gate(c: &mut Criterion) {
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute(
-            "INSERT INTO session VALUES (1, 'http://127.0.0.1:9', 'm1', 'd1', 'a', 0, 'r', 0)",
+            "INSERT INTO session (id, server_url, member_id, device_id, access_token, access_expires_at, refresh_token, refresh_expires_at) VALUES (1, 'http://127.0.0.1:9', 'm1', 'd1', 'a', 0, 'r', 0)",
             [],
         )
         .unwrap();

@@ -138,7 +138,7 @@ pub fn tessera_e2e_free_session(t: &Tessera) {
     rusqlite::Connection::open(t.path())
         .unwrap()
         .execute(
-            "INSERT INTO session VALUES (1, 'http://127.0.0.1:9', 'm1', 'd1', 'a', 0, 'r', 0)",
+            "INSERT INTO session (id, server_url, member_id, device_id, access_token, access_expires_at, refresh_token, refresh_expires_at) VALUES (1, 'http://127.0.0.1:9', 'm1', 'd1', 'a', 0, 'r', 0)",
             [],
         )
         .unwrap();
