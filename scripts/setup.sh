@@ -45,6 +45,15 @@ if [ ! -f "$android_all" ]; then
 fi
 echo "$android_all" > "$tools/android-all.path"
 
+# kotlinx-coroutines for the generated bindings' suspend functions (and the tests' coroutines).
+COROUTINES=org.jetbrains.kotlinx:kotlinx-coroutines-core-jvm:1.10.2
+coroutines="$HOME/.m2/repository/org/jetbrains/kotlinx/kotlinx-coroutines-core-jvm/1.10.2/kotlinx-coroutines-core-jvm-1.10.2.jar"
+if [ ! -f "$coroutines" ]; then
+  echo "setup: mvn dependency:get $COROUTINES"
+  mvn -q dependency:get -Dartifact="$COROUTINES" -Dtransitive=false
+fi
+echo "$coroutines" > "$tools/coroutines.path"
+
 venv="$tools/venv"
 stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ]; then

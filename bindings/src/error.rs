@@ -88,6 +88,9 @@ pub enum SyncError {
     /// An argument is invalid; `field` names it.
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: String, reason: String },
+    /// The sync was cancelled (its coroutine or task was): what it did is kept.
+    #[error("the sync was cancelled")]
+    Cancelled,
     /// The app has not given an HTTP client yet: call `set_http_client` first.
     #[error("no HTTP client: call set_http_client first")]
     NoHttpClient,
@@ -122,6 +125,7 @@ impl From<tessera_core::SyncError> for SyncError {
                 reason,
             },
             E::NoHttpClient => SyncError::NoHttpClient,
+            E::Cancelled => SyncError::Cancelled,
             E::NoSecretStore => SyncError::NoSecretStore,
             E::SecretStoreFailed { reason } => SyncError::SecretStoreFailed { reason },
             E::PendingActions { count } => SyncError::PendingActions { count },

@@ -23,6 +23,15 @@ pub trait SyncListener: Send + Sync {
 
 struct Listener(Arc<dyn SyncListener>);
 
+/// Cancels a sync when the future awaiting it is dropped.
+struct CancelOnDrop(tessera_core::sync::Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 impl SyncObserver for Listener {
     fn on_progress(&self, progress: SyncProgress) {
         self.0.on_progress(progress)
@@ -114,6 +123,33 @@ impl Tessera {
     /// repaired by the next call).
     pub fn sync(&self) -> Result<SyncReport, SyncError> {
         Ok(self.inner.sync()?)
+    }
+
+    /// `sync()` for coroutines and Swift tasks (Kotlin `suspend`, Swift `async`): runs on a thread
+    /// of its own, so no dispatcher is blocked. Cancelling the coroutine or task stops the sync
+    /// at its next safe point (before its next request; a catalog page being written is written
+    /// whole): the call throws the platform's cancellation at once, and what the sync did is
+    /// kept; the next sync does the rest, nothing twice.
+    pub async fn sync_async(self: Arc<Self>) -> Result<SyncReport, SyncError> {
+        let cancel = tessera_core::sync::Cancel::new();
+        // Dropped with the future: when the coroutine or task is cancelled, and after the end.
+        let _stop = CancelOnDrop(cancel.clone());
+        let (done, answer) = futures_channel::oneshot::channel();
+        let this = self.clone();
+        std::thread::Builder::new()
+            .name("tessera-sync".into())
+            .spawn(move || {
+                let _ = done.send(this.inner.sync_cancellable(&cancel));
+            })
+            .map_err(|e| SyncError::Protocol {
+                reason: format!("no thread for the sync: {e}"),
+            })?;
+        match answer.await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(SyncError::Protocol {
+                reason: "the sync stopped unexpectedly".into(),
+            }),
+        }
     }
 
     /// Forget the member on this device; refused with `PendingActions` while actions wait,

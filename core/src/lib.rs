@@ -172,6 +172,10 @@ impl Tessera {
     pub fn set_sync_observer(&self, observer: Option<Arc<dyn SyncObserver>>) {
         self.sync.set_observer(observer)
     }
+    /// See [`sync::SyncService::sync_cancellable`].
+    pub fn sync_cancellable(&self, cancel: &sync::Cancel) -> Result<SyncReport, SyncError> {
+        self.sync.sync_cancellable(cancel)
+    }
     /// See [`sync::SyncService::enrol`].
     pub fn enrol(
         &self,

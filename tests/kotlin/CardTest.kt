@@ -204,6 +204,7 @@ fun main() {
         tillTests(serverUrl)
         challengeTests(serverUrl)
         httpTests(serverUrl)
+        asyncTests(serverUrl)
     }
     checksumTests()
 

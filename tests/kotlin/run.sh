@@ -6,6 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 kotlinc="$root/.tools/node_modules/kotlin-compiler/bin/kotlinc"
 jna=/usr/share/java/jna.jar
+# kotlinx-coroutines (scripts/setup.sh): the bindings' suspend functions need it.
+coroutines="$(cat "$root/.tools/coroutines.path")"
 out="$root/build/kotlin-tests"
 rm -rf "$out" && mkdir -p "$out"
 # Stale bindings, as generated from another build of the library: the FFI package copied into
@@ -17,7 +19,7 @@ sed -e 's/^package app\.tessera$/package app.tessera.stale/' \
   "$root/build/bindings/kotlin/app/tessera/tessera.kt" > "$stale"
 grep -q 'package app.tessera.stale' "$stale" && grep -q '!= (.* + 1) % 65536)' "$stale" \
   || { echo "kotlin: could not make the stale bindings" >&2; exit 1; }
-"$kotlinc" -Werror -nowarn -jvm-target 17 -cp "$jna" -d "$out/tests.jar" \
+"$kotlinc" -Werror -nowarn -jvm-target 17 -cp "$jna:$coroutines" -d "$out/tests.jar" \
   $(find "$root/build/bindings/kotlin" "$root/android/tessera/src/main/java" -name '*.kt' -not -path '*/app/tessera/android/*') "$stale" \
   "$root"/tests/kotlin/*.kt 2>&1 \
   | grep -v '^warning: unable to find kotlin-stdlib.jar' || true
@@ -28,7 +30,7 @@ stdlib="$root/.tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar"
 # against the framework jar from Maven Central (scripts/setup.sh fetches it). Compiled, not run:
 # no Android runtime here.
 android_all="$(cat "$root/.tools/android-all.path")"
-"$kotlinc" -Werror -nowarn -jvm-target 17 -cp "$out/tests.jar:$android_all:$jna" -d "$out/android.jar" \
+"$kotlinc" -Werror -nowarn -jvm-target 17 -cp "$out/tests.jar:$android_all:$jna:$coroutines" -d "$out/android.jar" \
   $(find "$root/android/tessera/src/main/java" -path '*/app/tessera/android/*' -name '*.kt') 2>&1 \
   | grep -v '^warning: unable to find kotlin-stdlib.jar' || true
 [ -f "$out/android.jar" ] || { echo "kotlin: the Android-framework code did not compile" >&2; exit 1; }
@@ -49,4 +51,4 @@ done
 export TESSERA_SERVER_URL="$(cat "$ready")"
 
 # TESSERA_LIB_DIR=target/release-ffi measures the library as it ships (after scripts/ffi-size.sh).
-java -Djna.library.path="${TESSERA_LIB_DIR:-$root/target/debug}" -cp "$out/tests.jar:$stdlib:$jna" CardTestKt
+java -Djna.library.path="${TESSERA_LIB_DIR:-$root/target/debug}" -cp "$out/tests.jar:$stdlib:$jna:$coroutines" CardTestKt

@@ -239,3 +239,14 @@ def test_tokens_live_in_the_apps_secret_store(tmp_path, server_url):
     again.sync()
     again.sign_out(False)
     assert store.items == {}
+
+
+def test_sync_as_a_coroutine(tmp_path, server_url):
+    import asyncio
+    t = phone(tmp_path / "member.db")
+    t.set_sync_settings(FAST)
+    t.enrol(server_url, "Ada", DEVICE)
+    t.record_event(EventKind.APP_OPENED, None, {})
+    report = asyncio.run(t.sync_async())
+    assert report.pushed == 1 and report.catalog_changes > 300
+    assert t.sync_status().pending == 0

@@ -43,6 +43,10 @@ pub enum SyncError {
     /// The app's SecretStore failed (locked, unavailable); nothing was changed.
     #[error("the secret store failed: {reason}")]
     SecretStoreFailed { reason: String },
+    /// The sync was cancelled (its coroutine or task was): what it did is kept, the next sync
+    /// does the rest.
+    #[error("the sync was cancelled")]
+    Cancelled,
     /// Actions are waiting to be sent: sync them (or discard them explicitly) first.
     #[error("{count} actions are waiting to be sent")]
     PendingActions { count: u64 },

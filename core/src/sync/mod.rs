@@ -43,6 +43,25 @@ pub use transport::{
     HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse, TransportError,
 };
 
+/// Asks a running sync to stop at its next safe point: before its next request (a catalog page
+/// being applied is applied whole first). What it did is kept; the next sync does the rest.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Self {
+        Cancel::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Network behaviour of the engine.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
@@ -245,6 +264,7 @@ struct Authed<'a> {
     db: &'a Arc<Db>,
     http: &'a Http,
     vault: &'a Vault,
+    cancel: &'a Cancel,
     session: Session,
     clock_offset_ms: Option<i64>,
 }
@@ -282,8 +302,12 @@ impl Authed<'_> {
         Ok(())
     }
 
-    /// Send with the access token; on `token_expired`, refresh once and send again.
+    /// Send with the access token; on `token_expired`, refresh once and send again. A cancelled
+    /// sync stops here, before the request.
     fn send(&mut self, mut req: Request, traffic: &mut Traffic) -> Result<http::Answer, SyncError> {
+        if self.cancel.is_cancelled() {
+            return Err(SyncError::Cancelled);
+        }
         self.ensure_fresh(traffic)?;
         req.bearer = Some(self.session.access_token.clone());
         let answer = self.http.send(&req, traffic)?;
@@ -319,10 +343,12 @@ pub(crate) fn export(
     session: Session,
 ) -> Result<serde_json::Value, SyncError> {
     let clock_offset_ms = db.read(local::clock_offset)?;
+    let never = Cancel::default();
     let mut authed = Authed {
         db,
         http,
         vault,
+        cancel: &never,
         session,
         clock_offset_ms,
     };
@@ -344,10 +370,12 @@ pub(crate) fn erase(
     session: Session,
 ) -> Result<crate::api::ErasureReceipt, SyncError> {
     let clock_offset_ms = db.read(local::clock_offset)?;
+    let never = Cancel::default();
     let mut authed = Authed {
         db,
         http,
         vault,
+        cancel: &never,
         session,
         clock_offset_ms,
     };
@@ -370,12 +398,14 @@ pub(crate) fn sync(
     vault: &Vault,
     session: Session,
     observer: Option<&Arc<dyn SyncObserver>>,
+    cancel: &Cancel,
 ) -> Result<SyncReport, SyncError> {
     let clock_offset_ms = db.read(local::clock_offset)?;
     let mut authed = Authed {
         db,
         http,
         vault,
+        cancel,
         session,
         clock_offset_ms,
     };

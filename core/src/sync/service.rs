@@ -160,13 +160,26 @@ impl SyncService {
     /// call at any time, as often as wanted; a crash or a lost answer at any point is repaired by
     /// the next call.
     pub fn sync(&self) -> Result<SyncReport> {
+        self.sync_cancellable(&super::Cancel::default())
+    }
+
+    /// [`SyncService::sync`] that stops at its next safe point (before its next request) once
+    /// `cancel` is cancelled, with [`SyncError::Cancelled`]; nothing is lost or applied twice.
+    pub fn sync_cancellable(&self, cancel: &super::Cancel) -> Result<SyncReport> {
         let observer = self
             .observer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let (http, session, _guard) = self.session()?;
-        let result = super::sync(&self.db, &http, &self.vault(), session, observer.as_ref());
+        let result = super::sync(
+            &self.db,
+            &http,
+            &self.vault(),
+            session,
+            observer.as_ref(),
+            cancel,
+        );
         // The server may have sent consent records made elsewhere (web, store, call centre).
         self.consent.invalidate();
         if result.as_ref().map_or(true, |r| r.catalog_changes > 0) {

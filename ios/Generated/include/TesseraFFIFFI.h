@@ -563,6 +563,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_stores(uint64_t ptr, RustBuffer 
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_sync(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SYNC_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SYNC_ASYNC
+uint64_t uniffi_tessera_ffi_fn_method_tessera_sync_async(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SYNC_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SYNC_STATUS
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_sync_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -1387,6 +1392,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_stores(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC_ASYNC
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_sync_async(void
     
 );
 #endif

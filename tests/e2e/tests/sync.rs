@@ -319,3 +319,63 @@ fn a_server_restored_from_an_older_backup_is_resynced_from_scratch() {
     assert_eq!(report.catalog_changes, 13);
     assert_eq!(t.catalog_summary().unwrap().stores, 10);
 }
+
+/// Cancels the sync when it reaches `phase` with `done` at least `at`.
+struct CancelAt {
+    cancel: tessera_core::sync::Cancel,
+    phase: SyncPhase,
+    at: u64,
+}
+
+impl SyncObserver for CancelAt {
+    fn on_progress(&self, p: SyncProgress) {
+        if p.phase == self.phase && p.done >= self.at {
+            self.cancel.cancel();
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_sync_stops_at_its_next_request_and_loses_nothing() {
+    let catalog = small_catalog(1000, 1000);
+    let stores = catalog.stores.len() as u64;
+    let server = Server::start_with(ServerConfig::default(), Some(catalog));
+    let (_dir, t) = enrolled(&server);
+    t.set_sync_config(tessera_core::SyncConfig {
+        page_size: 50,
+        ..tessera_core::SyncConfig::default()
+    })
+    .unwrap();
+    for _ in 0..30 {
+        event(&t, EventKind::AppOpened);
+    }
+    // Cancelled while pushing: the ten sent are acknowledged, twenty wait.
+    let cancel = tessera_core::sync::Cancel::new();
+    t.set_sync_observer(Some(Arc::new(CancelAt {
+        cancel: cancel.clone(),
+        phase: SyncPhase::Pushing,
+        at: 10,
+    })));
+    assert_eq!(t.sync_cancellable(&cancel), Err(SyncError::Cancelled));
+    assert_eq!(t.sync_status().unwrap().pending, 20);
+    assert_eq!(t.catalog_summary().unwrap().stores, 0);
+
+    // Cancelled while pulling the catalog: the pages written are whole, with their cursor.
+    let cancel = tessera_core::sync::Cancel::new();
+    t.set_sync_observer(Some(Arc::new(CancelAt {
+        cancel: cancel.clone(),
+        phase: SyncPhase::Pulling,
+        at: 200,
+    })));
+    assert_eq!(t.sync_cancellable(&cancel), Err(SyncError::Cancelled));
+    assert_eq!(t.sync_status().unwrap().pending, 0);
+    let partial = t.catalog_summary().unwrap();
+    assert!(partial.stores > 0 && partial.stores < stores, "{partial:?}");
+
+    // The next sync does the rest, nothing twice.
+    t.set_sync_observer(None);
+    let report = t.sync().unwrap();
+    assert_eq!(report.pushed, 0);
+    assert_eq!(t.catalog_summary().unwrap().stores, stores);
+    assert_eq!(t.member_state().unwrap().unwrap().state.events_recorded, 30);
+}

@@ -1788,6 +1788,15 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func sync() throws  -> SyncReport
     
     /**
+     * `sync()` for coroutines and Swift tasks (Kotlin `suspend`, Swift `async`): runs on a thread
+     * of its own, so no dispatcher is blocked. Cancelling the coroutine or task stops the sync
+     * at its next safe point (before its next request; a catalog page being written is written
+     * whole): the call throws the platform's cancellation at once, and what the sync did is
+     * kept; the next sync does the rest, nothing twice.
+     */
+    func syncAsync() async throws  -> SyncReport
+    
+    /**
      * Where sync stands, from the local database (no network).
      */
     func syncStatus() throws  -> SyncStatus
@@ -2459,6 +2468,29 @@ open func sync()throws  -> SyncReport  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * `sync()` for coroutines and Swift tasks (Kotlin `suspend`, Swift `async`): runs on a thread
+     * of its own, so no dispatcher is blocked. Cancelling the coroutine or task stops the sync
+     * at its next safe point (before its next request; a catalog page being written is written
+     * whole): the call throws the platform's cancellation at once, and what the sync did is
+     * kept; the next sync does the rest, nothing twice.
+     */
+open func syncAsync()async throws  -> SyncReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_tessera_sync_async(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSyncReport_lift,
+            errorHandler: FfiConverterTypeSyncError_lift
+        )
 }
     
     /**
@@ -3697,6 +3729,10 @@ enum SyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case InvalidInput(field: String, reason: String
     )
     /**
+     * The sync was cancelled (its coroutine or task was): what it did is kept.
+     */
+    case Cancelled
+    /**
      * The app has not given an HTTP client yet: call `set_http_client` first.
      */
     case NoHttpClient
@@ -3767,15 +3803,16 @@ public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
             field: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .NoHttpClient
-        case 11: return .NoSecretStore
-        case 12: return .SecretStoreFailed(
+        case 10: return .Cancelled
+        case 11: return .NoHttpClient
+        case 12: return .NoSecretStore
+        case 13: return .SecretStoreFailed(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .PendingActions(
+        case 14: return .PendingActions(
             count: try FfiConverterUInt64.read(from: &buf)
             )
-        case 14: return .Storage(
+        case 15: return .Storage(
             problem: try FfiConverterTypeStorageError.read(from: &buf)
             )
 
@@ -3832,26 +3869,30 @@ public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .NoHttpClient:
+        case .Cancelled:
             writeInt(&buf, Int32(10))
         
         
-        case .NoSecretStore:
+        case .NoHttpClient:
             writeInt(&buf, Int32(11))
         
         
-        case let .SecretStoreFailed(reason):
+        case .NoSecretStore:
             writeInt(&buf, Int32(12))
+        
+        
+        case let .SecretStoreFailed(reason):
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .PendingActions(count):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterUInt64.write(count, into: &buf)
             
         
         case let .Storage(problem):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterTypeStorageError.write(problem, into: &buf)
             
         }
@@ -4602,6 +4643,54 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
         return dict
     }
 }
+private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
+private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
+
+fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation<Int8, Never>>()
+
+fileprivate func uniffiRustCallAsync<F, T>(
+    rustFutureFunc: () -> UInt64,
+    pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
+    completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
+    freeFunc: (UInt64) -> (),
+    liftFunc: (F) throws -> T,
+    errorHandler: ((RustBuffer) throws -> Swift.Error)?
+) async throws -> T {
+    // Make sure to call the ensure init function since future creation doesn't have a
+    // RustCallStatus param, so doesn't use makeRustCall()
+    uniffiEnsureTesseraFfiInitialized()
+    let rustFuture = rustFutureFunc()
+    defer {
+        freeFunc(rustFuture)
+    }
+    var pollResult: Int8;
+    repeat {
+        pollResult = await withUnsafeContinuation {
+            pollFunc(
+                rustFuture,
+                { handle, pollResult in
+                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                },
+                uniffiContinuationHandleMap.insert(obj: $0)
+            )
+        }
+    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+
+    return try liftFunc(makeRustCall(
+        { completeFunc(rustFuture, $0) },
+        errorHandler: errorHandler
+    ))
+}
+
+// Callback handlers for an async calls.  These are invoked by Rust when the future is ready.  They
+// lift the return value or error and resume the suspended function.
+fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: Int8) {
+    if let continuation = try? uniffiContinuationHandleMap.remove(handle: handle) {
+        continuation.resume(returning: pollResult)
+    } else {
+        print("uniffiFutureContinuationCallback invalid handle")
+    }
+}
 /**
  * What a typed-in card number most likely is, best suggestion first.
  */
@@ -4912,6 +5001,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_sync() != 19444) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_sync_async() != 29341) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_sync_status() != 44094) {

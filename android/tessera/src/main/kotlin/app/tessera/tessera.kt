@@ -139,6 +139,13 @@ import app.tessera.till.FfiConverterTypeTillSyncReport
 import app.tessera.till.TillOutcome
 import app.tessera.till.TillSyncReport
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.coroutines.resume
+import kotlinx.coroutines.CancellableContinuation
+import kotlinx.coroutines.DelicateCoroutinesApi
+import kotlinx.coroutines.GlobalScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.suspendCancellableCoroutine
 import app.tessera.core.RustBuffer as RustBufferActivityEntry
 import app.tessera.core.RustBuffer as RustBufferBarcodeMatrix
 import app.tessera.core.RustBuffer as RustBufferCachedMemberState
@@ -1049,6 +1056,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_sync(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_sync_async(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_sync_status(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_buy_reward(
@@ -1216,6 +1225,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_sync(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferSyncReport.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_sync_async(`ptr`: Long,
+    ): Long
     external fun uniffi_tessera_ffi_fn_method_tessera_sync_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferSyncStatus.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_buy_reward(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1595,6 +1606,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_sync() and 0xFFFF) != 19444) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_sync_async() and 0xFFFF) != 29341) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_sync_status() and 0xFFFF) != 44094) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1674,6 +1688,46 @@ public fun uniffiEnsureInitialized() {
 }
 
 // Async support
+// Async return type handlers
+
+internal const val UNIFFI_RUST_FUTURE_POLL_READY = 0.toByte()
+internal const val UNIFFI_RUST_FUTURE_POLL_WAKE = 1.toByte()
+
+internal val uniffiContinuationHandleMap = UniffiHandleMap<CancellableContinuation<Byte>>()
+
+// FFI type for Rust future continuations
+internal object uniffiRustFutureContinuationCallbackImpl: UniffiRustFutureContinuationCallback {
+    override fun callback(data: Long, pollResult: Byte) {
+        uniffiContinuationHandleMap.remove(data).resume(pollResult)
+    }
+}
+
+internal suspend fun<T, F, E: kotlin.Exception> uniffiRustCallAsync(
+    rustFuture: Long,
+    pollFunc: (Long, UniffiRustFutureContinuationCallback, Long) -> Unit,
+    completeFunc: (Long, UniffiRustCallStatus) -> F,
+    freeFunc: (Long) -> Unit,
+    liftFunc: (F) -> T,
+    errorHandler: UniffiRustCallStatusErrorHandler<E>
+): T {
+    try {
+        do {
+            val pollResult = suspendCancellableCoroutine<Byte> { continuation ->
+                pollFunc(
+                    rustFuture,
+                    uniffiRustFutureContinuationCallbackImpl,
+                    uniffiContinuationHandleMap.insert(continuation)
+                )
+            }
+        } while (pollResult != UNIFFI_RUST_FUTURE_POLL_READY);
+
+        return liftFunc(
+            uniffiRustCallWithError(errorHandler, { status -> completeFunc(rustFuture, status) })
+        )
+    } finally {
+        freeFunc(rustFuture)
+    }
+}
 
 // Public interface members begin here.
 
@@ -3767,6 +3821,15 @@ public interface TesseraInterface {
     fun `sync`(): SyncReport
     
     /**
+     * `sync()` for coroutines and Swift tasks (Kotlin `suspend`, Swift `async`): runs on a thread
+     * of its own, so no dispatcher is blocked. Cancelling the coroutine or task stops the sync
+     * at its next safe point (before its next request; a catalog page being written is written
+     * whole): the call throws the platform's cancellation at once, and what the sync did is
+     * kept; the next sync does the rest, nothing twice.
+     */
+    suspend fun `syncAsync`(): SyncReport
+    
+    /**
      * Where sync stands, from the local database (no network).
      */
     fun `syncStatus`(): SyncStatus
@@ -4698,6 +4761,34 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
     )
     }
     
+
+    
+    /**
+     * `sync()` for coroutines and Swift tasks (Kotlin `suspend`, Swift `async`): runs on a thread
+     * of its own, so no dispatcher is blocked. Cancelling the coroutine or task stops the sync
+     * at its next safe point (before its next request; a catalog page being written is written
+     * whole): the call throws the platform's cancellation at once, and what the sync did is
+     * kept; the next sync does the rest, nothing twice.
+     */
+    @Throws(SyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncAsync`() : SyncReport {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_tessera_sync_async(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferSyncReport.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeSyncReport.lift(it) },
+        // Error FFI converter
+        SyncException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -6271,6 +6362,15 @@ sealed class SyncException: kotlin.Exception() {
     }
     
     /**
+     * The sync was cancelled (its coroutine or task was): what it did is kept.
+     */
+    class Cancelled(
+        ) : SyncException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
      * The app has not given an HTTP client yet: call `set_http_client` first.
      */
     class NoHttpClient(
@@ -6359,15 +6459,16 @@ public object FfiConverterTypeSyncError : FfiConverterRustBuffer<SyncException> 
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> SyncException.NoHttpClient()
-            11 -> SyncException.NoSecretStore()
-            12 -> SyncException.SecretStoreFailed(
+            10 -> SyncException.Cancelled()
+            11 -> SyncException.NoHttpClient()
+            12 -> SyncException.NoSecretStore()
+            13 -> SyncException.SecretStoreFailed(
                 FfiConverterString.read(buf),
                 )
-            13 -> SyncException.PendingActions(
+            14 -> SyncException.PendingActions(
                 FfiConverterULong.read(buf),
                 )
-            14 -> SyncException.Storage(
+            15 -> SyncException.Storage(
                 FfiConverterTypeStorageError.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6417,6 +6518,10 @@ public object FfiConverterTypeSyncError : FfiConverterRustBuffer<SyncException> 
                 4UL
                 + FfiConverterString.allocationSize(value.`field`)
                 + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is SyncException.Cancelled -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
             )
             is SyncException.NoHttpClient -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6488,26 +6593,30 @@ public object FfiConverterTypeSyncError : FfiConverterRustBuffer<SyncException> 
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is SyncException.NoHttpClient -> {
+            is SyncException.Cancelled -> {
                 buf.putInt(10)
                 Unit
             }
-            is SyncException.NoSecretStore -> {
+            is SyncException.NoHttpClient -> {
                 buf.putInt(11)
                 Unit
             }
-            is SyncException.SecretStoreFailed -> {
+            is SyncException.NoSecretStore -> {
                 buf.putInt(12)
+                Unit
+            }
+            is SyncException.SecretStoreFailed -> {
+                buf.putInt(13)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is SyncException.PendingActions -> {
-                buf.putInt(13)
+                buf.putInt(14)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
             }
             is SyncException.Storage -> {
-                buf.putInt(14)
+                buf.putInt(15)
                 FfiConverterTypeStorageError.write(value.`problem`, buf)
                 Unit
             }
@@ -7554,6 +7663,14 @@ object CouponExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<Co
             }
         )
 }
+
+
+
+
+
+
+
+
 
 
 
