@@ -2,6 +2,7 @@
 //! over the core's `Tessera`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tessera_core::api::ErasureReceipt;
 use tessera_core::consent::{ConsentRecord, ConsentStatus, ConsentText, Feature};
@@ -85,6 +86,14 @@ impl Tessera {
     /// Everything the server and this device hold about the member, as JSON. Needs the network.
     pub fn export_my_data(&self) -> Result<String, SyncError> {
         Ok(self.inner.export_my_data()?)
+    }
+
+    /// `export_my_data()` for coroutines and Swift tasks.
+    pub async fn export_my_data_async(self: Arc<Self>) -> Result<String, SyncError> {
+        let work = move |_: &tessera_core::sync::Cancel| self.inner.export_my_data();
+        Ok(crate::background::on_thread("tessera-export", work)
+            .await
+            .ok_or_else(crate::background::stopped)??)
     }
 
     /// Erase the member on the server, then wipe this device. Nothing is wiped if the server

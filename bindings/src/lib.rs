@@ -11,6 +11,7 @@
 //! | `offers` | offers near, geofence plan, region events, push messages |
 //! | `sync` | enrolment, sync and its listener, offline actions, cached reads |
 //! | `till` | the `Till` object; points, tiers and rewards on `Tessera` |
+//! | `background` | the async exports' worker thread and cancellation |
 //! | `barcode` | free functions: analyse a typed-in number, render any value |
 //! | `diagnostics` | version, and the panic check a shell's smoke test runs |
 //! | `http` | the app's HTTP stack as a foreign trait (the library has none of its own) |
@@ -20,6 +21,7 @@
 
 uniffi::setup_scaffolding!("tessera");
 
+mod background;
 mod barcode;
 mod card;
 mod challenges;

@@ -23,15 +23,6 @@ pub trait SyncListener: Send + Sync {
 
 struct Listener(Arc<dyn SyncListener>);
 
-/// Cancels a sync when the future awaiting it is dropped.
-struct CancelOnDrop(tessera_core::sync::Cancel);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
 impl SyncObserver for Listener {
     fn on_progress(&self, progress: SyncProgress) {
         self.0.on_progress(progress)
@@ -131,25 +122,26 @@ impl Tessera {
     /// whole): the call throws the platform's cancellation at once, and what the sync did is
     /// kept; the next sync does the rest, nothing twice.
     pub async fn sync_async(self: Arc<Self>) -> Result<SyncReport, SyncError> {
-        let cancel = tessera_core::sync::Cancel::new();
-        // Dropped with the future: when the coroutine or task is cancelled, and after the end.
-        let _stop = CancelOnDrop(cancel.clone());
-        let (done, answer) = futures_channel::oneshot::channel();
-        let this = self.clone();
-        std::thread::Builder::new()
-            .name("tessera-sync".into())
-            .spawn(move || {
-                let _ = done.send(this.inner.sync_cancellable(&cancel));
-            })
-            .map_err(|e| SyncError::Protocol {
-                reason: format!("no thread for the sync: {e}"),
-            })?;
-        match answer.await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(SyncError::Protocol {
-                reason: "the sync stopped unexpectedly".into(),
-            }),
-        }
+        let work = move |cancel: &tessera_core::sync::Cancel| self.inner.sync_cancellable(cancel);
+        Ok(crate::background::on_thread("tessera-sync", work)
+            .await
+            .ok_or_else(crate::background::stopped)??)
+    }
+
+    /// `enrol()` for coroutines and Swift tasks. Cancelling ends the call at once; an enrolment
+    /// already sent completes (the next `enrol` then answers `AlreadyEnrolled`).
+    pub async fn enrol_async(
+        self: Arc<Self>,
+        server_url: String,
+        holder_name: String,
+        device: DeviceInfo,
+    ) -> Result<CardView, SyncError> {
+        let work = move |_: &tessera_core::sync::Cancel| {
+            self.inner.enrol(&server_url, &holder_name, device)
+        };
+        Ok(crate::background::on_thread("tessera-enrol", work)
+            .await
+            .ok_or_else(crate::background::stopped)??)
     }
 
     /// Forget the member on this device; refused with `PendingActions` while actions wait,

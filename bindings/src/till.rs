@@ -100,6 +100,17 @@ impl Till {
         Ok(self.inner.sync()?)
     }
 
+    /// `sync()` for coroutines and Swift tasks: the journal reported from a thread of its own.
+    pub async fn sync_async(self: Arc<Self>) -> Result<TillSyncReport, TillError> {
+        let work = move |_: &tessera_core::sync::Cancel| self.inner.sync();
+        match crate::background::on_thread("tessera-till-sync", work).await {
+            Some(report) => Ok(report?),
+            None => Err(TillError::Network {
+                problem: crate::background::stopped(),
+            }),
+        }
+    }
+
     /// Journaled requests not reported yet.
     pub fn pending(&self) -> Result<u32, TillError> {
         Ok(self.inner.pending()?)

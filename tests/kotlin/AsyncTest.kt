@@ -13,8 +13,44 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.flow.takeWhile
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.async
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.withTimeout
+import app.tessera.HttpUrlConnectionClient
+import app.tessera.Tessera
+import app.tessera.Till
+import app.tessera.syncProgress
 
 fun asyncTests(serverUrl: String) {
+    check("suspend enrol, sync, export and the till's sync; progress as a Flow") {
+        val t = Tessera.open(File(dir, "flow.db").path)
+        t.setHttpClient(HttpUrlConnectionClient())
+        runBlocking {
+            assertEq(t.enrolAsync(serverUrl, "Ada", device).holderName, "Ada")
+            t.recordEvent(EventKind.APP_OPENED, null, emptyMap())
+            // Unconfined and undispatched: the collector has set the listener before `async`
+            // returns, so the sync below cannot start unseen.
+            val phases = async(Dispatchers.Unconfined, start = CoroutineStart.UNDISPATCHED) {
+                t.syncProgress()
+                    .takeWhile { it.phase != SyncPhase.FINISHED && it.phase != SyncPhase.FAILED }
+                    .toList()
+                    .map { it.phase }
+            }
+            val report = t.syncAsync()
+            assertEq(report.pushed, 1uL)
+            val seen = withTimeout(10_000) { phases.await() }
+            assertEq(seen.first(), SyncPhase.STARTED)
+            assertTrue(SyncPhase.PULLING in seen, "pulling reported: $seen")
+            assertTrue(t.exportMyDataAsync().contains("\"server\""), "the export has the server's part")
+        }
+        val token = registerTill(serverUrl, "st-paris-01")
+        val till = Till.open(File(dir, "flow.journal").path, serverUrl, token, "st-paris-01", HttpUrlConnectionClient())
+        runBlocking { assertEq(till.syncAsync().pending, 0u) }
+        t.shutdown()
+    }
+
     check("a suspend sync cancelled mid-flight ends at once and loses nothing") {
         val t = phone(File(dir, "async.db").path)
         t.setSyncSettings(SyncSettings(connectTimeoutMs = 500uL, requestTimeoutMs = 2000uL, pageSize = 20u))

@@ -413,6 +413,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_export_device_data(uint64_t ptr,
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_export_my_data(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_EXPORT_MY_DATA_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_EXPORT_MY_DATA_ASYNC
+uint64_t uniffi_tessera_ffi_fn_method_tessera_export_my_data_async(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFERS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_OFFERS
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_offers(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
@@ -501,6 +506,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_catalog_summary(uint64_t ptr, Ru
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ENROL
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ENROL
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_enrol(uint64_t ptr, RustBuffer server_url, RustBuffer holder_name, RustBuffer device, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ENROL_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_ENROL_ASYNC
+uint64_t uniffi_tessera_ffi_fn_method_tessera_enrol_async(uint64_t ptr, RustBuffer server_url, RustBuffer holder_name, RustBuffer device
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_FAVOURITE_STORES
@@ -731,6 +741,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_till_return_goods(uint64_t ptr, RustBuff
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SYNC
 RustBuffer uniffi_tessera_ffi_fn_method_till_sync(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SYNC_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SYNC_ASYNC
+uint64_t uniffi_tessera_ffi_fn_method_till_sync_async(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_VERIFY
@@ -1215,6 +1230,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_export_my_data(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_EXPORT_MY_DATA_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_EXPORT_MY_DATA_ASYNC
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_export_my_data_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_OFFERS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_OFFERS
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_offers(void
@@ -1320,6 +1341,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_catalog_summary(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ENROL
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ENROL
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_enrol(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ENROL_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_ENROL_ASYNC
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_enrol_async(void
     
 );
 #endif
@@ -1506,6 +1533,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_till_return_goods(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SYNC
 uint16_t uniffi_tessera_ffi_checksum_method_till_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SYNC_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SYNC_ASYNC
+uint16_t uniffi_tessera_ffi_checksum_method_till_sync_async(void
     
 );
 #endif

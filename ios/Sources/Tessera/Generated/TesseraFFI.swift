@@ -1631,6 +1631,11 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func exportMyData() throws  -> String
     
     /**
+     * `export_my_data()` for coroutines and Swift tasks.
+     */
+    func exportMyDataAsync() async throws  -> String
+    
+    /**
      * Offers valid now, within the member's interests, personalised only with consent.
      */
     func offers(limit: UInt32) throws  -> OfferList
@@ -1720,6 +1725,12 @@ public protocol TesseraProtocol: AnyObject, Sendable {
      * on the network: call it off the main thread.
      */
     func enrol(serverUrl: String, holderName: String, device: DeviceInfo) throws  -> CardView
+    
+    /**
+     * `enrol()` for coroutines and Swift tasks. Cancelling ends the call at once; an enrolment
+     * already sent completes (the next `enrol` then answers `AlreadyEnrolled`).
+     */
+    func enrolAsync(serverUrl: String, holderName: String, device: DeviceInfo) async throws  -> CardView
     
     func favouriteStores() throws  -> [String]
     
@@ -2072,6 +2083,25 @@ open func exportMyData()throws  -> String  {
 }
     
     /**
+     * `export_my_data()` for coroutines and Swift tasks.
+     */
+open func exportMyDataAsync()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_tessera_export_my_data_async(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeSyncError_lift
+        )
+}
+    
+    /**
      * Offers valid now, within the member's interests, personalised only with consent.
      */
 open func offers(limit: UInt32)throws  -> OfferList  {
@@ -2312,6 +2342,26 @@ open func enrol(serverUrl: String, holderName: String, device: DeviceInfo)throws
         FfiConverterTypeDeviceInfo_lower(device),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * `enrol()` for coroutines and Swift tasks. Cancelling ends the call at once; an enrolment
+     * already sent completes (the next `enrol` then answers `AlreadyEnrolled`).
+     */
+open func enrolAsync(serverUrl: String, holderName: String, device: DeviceInfo)async throws  -> CardView  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_tessera_enrol_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(serverUrl),FfiConverterString.lower(holderName),FfiConverterTypeDeviceInfo_lower(device)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeCardView_lift,
+            errorHandler: FfiConverterTypeSyncError_lift
+        )
 }
     
 open func favouriteStores()throws  -> [String]  {
@@ -2645,6 +2695,11 @@ public protocol TillProtocol: AnyObject, Sendable {
     func sync() throws  -> TillSyncReport
     
     /**
+     * `sync()` for coroutines and Swift tasks: the journal reported from a thread of its own.
+     */
+    func syncAsync() async throws  -> TillSyncReport
+    
+    /**
      * Check a scanned code offline (signature, dates, shop, member if a card was scanned,
      * basket, this till's journal); its claims.
      */
@@ -2818,6 +2873,25 @@ open func sync()throws  -> TillSyncReport  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * `sync()` for coroutines and Swift tasks: the journal reported from a thread of its own.
+     */
+open func syncAsync()async throws  -> TillSyncReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_till_sync_async(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeTillSyncReport_lift,
+            errorHandler: FfiConverterTypeTillError_lift
+        )
 }
     
     /**
@@ -4913,6 +4987,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_export_my_data() != 43146) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_tessera_export_my_data_async() != 29024) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_tessera_offers() != 10415) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4965,6 +5042,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_enrol() != 33136) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_enrol_async() != 41217) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_favourite_stores() != 22678) {
@@ -5058,6 +5138,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_sync() != 52050) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_sync_async() != 25558) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_verify() != 48888) {

@@ -996,6 +996,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_export_my_data(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_export_my_data_async(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_offers(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_permits(
@@ -1031,6 +1033,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tessera_ffi_checksum_method_tessera_catalog_summary(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_enrol(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_enrol_async(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_favourite_stores(
     ): Int
@@ -1093,6 +1097,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tessera_ffi_checksum_method_till_return_goods(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_till_sync(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_sync_async(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_till_verify(
     ): Int
@@ -1165,6 +1171,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_export_my_data(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_export_my_data_async(`ptr`: Long,
+    ): Long
     external fun uniffi_tessera_ffi_fn_method_tessera_offers(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferOfferList.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_permits(`ptr`: Long,`feature`: RustBufferFeature.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1201,6 +1209,8 @@ internal object UniffiLib {
     ): RustBufferCatalogSummary.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_enrol(`ptr`: Long,`serverUrl`: RustBuffer.ByValue,`holderName`: RustBuffer.ByValue,`device`: RustBufferDeviceInfo.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferCardView.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_enrol_async(`ptr`: Long,`serverUrl`: RustBuffer.ByValue,`holderName`: RustBuffer.ByValue,`device`: RustBufferDeviceInfo.ByValue,
+    ): Long
     external fun uniffi_tessera_ffi_fn_method_tessera_favourite_stores(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_member_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1293,6 +1303,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_till_sync(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferTillSyncReport.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_sync_async(`ptr`: Long,
+    ): Long
     external fun uniffi_tessera_ffi_fn_method_till_verify(`ptr`: Long,`code`: RustBuffer.ByValue,`memberId`: RustBuffer.ByValue,`basketCents`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferCouponClaims.ByValue
     external fun uniffi_tessera_ffi_fn_method_till_void_receipt(`ptr`: Long,`receipt`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1516,6 +1528,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_export_my_data() and 0xFFFF) != 43146) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_export_my_data_async() and 0xFFFF) != 29024) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_offers() and 0xFFFF) != 10415) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1568,6 +1583,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_enrol() and 0xFFFF) != 33136) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_enrol_async() and 0xFFFF) != 41217) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_favourite_stores() and 0xFFFF) != 22678) {
@@ -1661,6 +1679,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_till_sync() and 0xFFFF) != 52050) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_till_sync_async() and 0xFFFF) != 25558) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_till_verify() and 0xFFFF) != 48888) {
@@ -3664,6 +3685,11 @@ public interface TesseraInterface {
     fun `exportMyData`(): kotlin.String
     
     /**
+     * `export_my_data()` for coroutines and Swift tasks.
+     */
+    suspend fun `exportMyDataAsync`(): kotlin.String
+    
+    /**
      * Offers valid now, within the member's interests, personalised only with consent.
      */
     fun `offers`(`limit`: kotlin.UInt): OfferList
@@ -3753,6 +3779,12 @@ public interface TesseraInterface {
      * on the network: call it off the main thread.
      */
     fun `enrol`(`serverUrl`: kotlin.String, `holderName`: kotlin.String, `device`: DeviceInfo): CardView
+    
+    /**
+     * `enrol()` for coroutines and Swift tasks. Cancelling ends the call at once; an enrolment
+     * already sent completes (the next `enrol` then answers `AlreadyEnrolled`).
+     */
+    suspend fun `enrolAsync`(`serverUrl`: kotlin.String, `holderName`: kotlin.String, `device`: DeviceInfo): CardView
     
     fun `favouriteStores`(): List<kotlin.String>
     
@@ -4218,6 +4250,30 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
 
     
     /**
+     * `export_my_data()` for coroutines and Swift tasks.
+     */
+    @Throws(SyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `exportMyDataAsync`() : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_tessera_export_my_data_async(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        SyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Offers valid now, within the member's interests, personalised only with consent.
      */
     @Throws(StorageException::class)override fun `offers`(`limit`: kotlin.UInt): OfferList {
@@ -4547,6 +4603,34 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
     )
     }
     
+
+    
+    /**
+     * `enrol()` for coroutines and Swift tasks. Cancelling ends the call at once; an enrolment
+     * already sent completes (the next `enrol` then answers `AlreadyEnrolled`).
+     */
+    @Throws(SyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `enrolAsync`(`serverUrl`: kotlin.String, `holderName`: kotlin.String, `device`: DeviceInfo) : CardView {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_tessera_enrol_async(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`serverUrl`),
+        FfiConverterString.lower(`holderName`),
+        FfiConverterTypeDeviceInfo.lower(`device`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferCardView.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeCardView.lift(it) },
+        // Error FFI converter
+        SyncException.ErrorHandler,
+    )
+    }
 
     
     @Throws(StorageException::class)override fun `favouriteStores`(): List<kotlin.String> {
@@ -5065,6 +5149,11 @@ public interface TillInterface {
     fun `sync`(): TillSyncReport
     
     /**
+     * `sync()` for coroutines and Swift tasks: the journal reported from a thread of its own.
+     */
+    suspend fun `syncAsync`(): TillSyncReport
+    
+    /**
      * Check a scanned code offline (signature, dates, shop, member if a card was scanned,
      * basket, this till's journal); its claims.
      */
@@ -5306,6 +5395,30 @@ open class Till: Disposable, AutoCloseable, TillInterface
     )
     }
     
+
+    
+    /**
+     * `sync()` for coroutines and Swift tasks: the journal reported from a thread of its own.
+     */
+    @Throws(TillException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncAsync`() : TillSyncReport {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_till_sync_async(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferTillSyncReport.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeTillSyncReport.lift(it) },
+        // Error FFI converter
+        TillException.ErrorHandler,
+    )
+    }
 
     
     /**
