@@ -124,6 +124,8 @@ mod reqwest_client {
     /// An [`HttpClient`] over reqwest's blocking client, rustls and gzip: for the CLI, desktop
     /// tools, the benches and the Rust tests. Not in the FFI library. Keeps its connections
     /// between requests; a request with another connect timeout gets a new connection pool.
+    /// Like the core's other network calls, use it from a plain thread: reqwest's blocking
+    /// client panics when used or dropped inside an async runtime.
     #[derive(Debug, Default)]
     pub struct ReqwestClient {
         pool: Mutex<Option<(u64, reqwest::blocking::Client)>>,
