@@ -10,7 +10,10 @@ cd "$root"
 # shellcheck source=../scripts/ffi-env.sh
 . scripts/ffi-env.sh
 for abi in arm64-v8a armeabi-v7a x86_64; do
-  cargo ndk -t "$abi" --platform 24 -- rustc --profile release-ffi -p tessera-ffi --lib --crate-type cdylib
+  # Relocations packed the Android way (supported from API 23), as ffi-size.sh packs them on
+  # Linux: docs/adr/0015. Not verified on this project's CI machine (no NDK there).
+  cargo ndk -t "$abi" --platform 24 -- rustc --profile release-ffi -p tessera-ffi --lib --crate-type cdylib \
+    -- -C link-arg=-Wl,--pack-dyn-relocs=android
 done
 declare -A triple=([arm64-v8a]=aarch64-linux-android [armeabi-v7a]=armv7-linux-androideabi [x86_64]=x86_64-linux-android)
 for abi in "${!triple[@]}"; do
