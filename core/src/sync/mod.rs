@@ -269,7 +269,24 @@ struct Authed<'a> {
     clock_offset_ms: Option<i64>,
 }
 
-impl Authed<'_> {
+impl<'a> Authed<'a> {
+    fn new(
+        db: &'a Arc<Db>,
+        http: &'a Http,
+        vault: &'a Vault,
+        cancel: &'a Cancel,
+        session: Session,
+    ) -> Result<Self, SyncError> {
+        Ok(Authed {
+            db,
+            http,
+            vault,
+            cancel,
+            session,
+            clock_offset_ms: db.read(local::clock_offset)?,
+        })
+    }
+
     /// Refresh if the access token expires within a minute (by the server's clock).
     fn ensure_fresh(&mut self, traffic: &mut Traffic) -> Result<(), SyncError> {
         let server_now = now_ms() + self.clock_offset_ms.unwrap_or(0);
@@ -342,16 +359,8 @@ pub(crate) fn export(
     vault: &Vault,
     session: Session,
 ) -> Result<serde_json::Value, SyncError> {
-    let clock_offset_ms = db.read(local::clock_offset)?;
     let never = Cancel::default();
-    let mut authed = Authed {
-        db,
-        http,
-        vault,
-        cancel: &never,
-        session,
-        clock_offset_ms,
-    };
+    let mut authed = Authed::new(db, http, vault, &never, session)?;
     let mut traffic = Traffic::default();
     let answer = authed.send(Request::get("/v1/me/export"), &mut traffic)?;
     if answer.status != 200 {
@@ -369,16 +378,8 @@ pub(crate) fn erase(
     vault: &Vault,
     session: Session,
 ) -> Result<crate::api::ErasureReceipt, SyncError> {
-    let clock_offset_ms = db.read(local::clock_offset)?;
     let never = Cancel::default();
-    let mut authed = Authed {
-        db,
-        http,
-        vault,
-        cancel: &never,
-        session,
-        clock_offset_ms,
-    };
+    let mut authed = Authed::new(db, http, vault, &never, session)?;
     let mut traffic = Traffic::default();
     match authed.send(Request::delete("/v1/me"), &mut traffic) {
         Ok(answer) if answer.status == 200 => answer.json(),
@@ -400,15 +401,7 @@ pub(crate) fn sync(
     observer: Option<&Arc<dyn SyncObserver>>,
     cancel: &Cancel,
 ) -> Result<SyncReport, SyncError> {
-    let clock_offset_ms = db.read(local::clock_offset)?;
-    let mut authed = Authed {
-        db,
-        http,
-        vault,
-        cancel,
-        session,
-        clock_offset_ms,
-    };
+    let mut authed = Authed::new(db, http, vault, cancel, session)?;
     let mut traffic = Traffic::default();
     let mut report = SyncReport {
         pushed: 0,
@@ -558,18 +551,24 @@ fn pull_catalog(
     let page_size = authed.http.config().page_size;
     let mut restarted = false;
     let cursor = authed.db.read(local::catalog_cursor)?;
-    let mut fetched = fetch_page(
-        authed,
-        traffic,
-        page_size,
-        cursor.as_deref(),
-        &mut restarted,
-    )?;
+    let mut fetched = fetch_page(authed, traffic, page_size, cursor.as_deref())?;
     loop {
         let (page, member_version) = match fetched {
             Fetched::Current { member_version } => {
                 authed.db.write(|tx| local::touch_catalog(tx, now_ms()))?;
                 return Ok(member_version);
+            }
+            // The server was restored to an older state: start the feed again from nothing,
+            // once a sync. Here, with no page being written meanwhile.
+            Fetched::Gone(answer) => {
+                if restarted {
+                    return Err(unexpected(&answer));
+                }
+                restarted = true;
+                tracing::warn!("catalog cursor ahead of the server: full resync");
+                authed.db.write(local::reset_catalog)?;
+                fetched = fetch_page(authed, traffic, page_size, None)?;
+                continue;
             }
             Fetched::Page(page, member_version) => (page, member_version),
         };
@@ -584,13 +583,7 @@ fn pull_catalog(
             let apply = std::thread::Builder::new()
                 .name("tessera-apply".into())
                 .spawn_scoped(scope, || write_catalog_page(&db, &page));
-            let next = fetch_page(
-                authed,
-                traffic,
-                page_size,
-                Some(&page.cursor),
-                &mut restarted,
-            );
+            let next = fetch_page(authed, traffic, page_size, Some(&page.cursor));
             let applied = match apply {
                 Ok(handle) => handle.join().unwrap_or_else(|_| {
                     Err(SyncError::protocol("applying a catalog page panicked"))
@@ -613,25 +606,20 @@ enum Fetched {
     Current {
         member_version: Option<i64>,
     },
+    /// 410: the cursor is ahead of the server. It only reads: the caller resets the cache.
+    Gone(http::Answer),
     Page(Box<CatalogPage>, Option<i64>),
 }
 
-/// Fetch the page after `cursor`, parse and check it. A server restored to an older state
-/// (410): start the feed again from nothing, once a sync.
+/// Fetch the page after `cursor`, parse and check it. Touches no catalog row: it runs while the
+/// previous page is being written.
 fn fetch_page(
     authed: &mut Authed<'_>,
     traffic: &mut Traffic,
     page_size: u32,
     cursor: Option<&str>,
-    restarted: &mut bool,
 ) -> Result<Fetched, SyncError> {
-    let mut answer = authed.send(catalog_request(page_size, cursor), traffic)?;
-    if answer.status == 410 && !*restarted {
-        *restarted = true;
-        tracing::warn!("catalog cursor ahead of the server: full resync");
-        authed.db.write(local::reset_catalog)?;
-        answer = authed.send(catalog_request(page_size, None), traffic)?;
-    }
+    let answer = authed.send(catalog_request(page_size, cursor), traffic)?;
     match answer.status {
         200 => {}
         304 => {
@@ -639,6 +627,7 @@ fn fetch_page(
                 member_version: answer.member_version,
             });
         }
+        410 if cursor.is_some() => return Ok(Fetched::Gone(answer)),
         _ => return Err(unexpected(&answer)),
     }
     let page: CatalogPage = answer.json()?;

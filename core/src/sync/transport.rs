@@ -57,10 +57,6 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
-    }
-
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
