@@ -5,4 +5,4 @@ dependencyResolutionManagement {
     repositories { google(); mavenCentral() }
 }
 rootProject.name = "tessera-android"
-include(":tessera")
+include(":tessera", ":sample")

@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, on a fresh machine too. Idempotent: a second run is quick.
-#   Debian: JNA (Kotlin tests), zbar-tools (second barcode decoder), a JDK, curl and openssl
-#           (the README examples) if missing.
-#   npm:    kotlin-compiler (kotlinc) into .tools/
+#   Debian: zbar-tools (second barcode decoder), a JDK and Maven, curl and openssl (the README
+#           examples) if missing.
+#   Maven:  the Android package's build and test dependencies (android/pom.xml)
 #   PyPI:   tests/python/requirements.txt into the virtualenv .tools/venv
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
 mkdir -p "$tools"
-KOTLIN_VERSION=2.4.20
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=()
-[ -f /usr/share/java/jna.jar ] || apt_packages+=(libjna-java)
 command -v zbarimg >/dev/null || apt_packages+=(zbar-tools)
 command -v javac >/dev/null || apt_packages+=(openjdk-17-jdk-headless)
-command -v npm >/dev/null || apt_packages+=(npm)
+command -v mvn >/dev/null || apt_packages+=(maven)
 # The README examples (tests/readme/run.py) use curl and openssl as a reader would.
 command -v curl >/dev/null || apt_packages+=(curl)
 command -v openssl >/dev/null || apt_packages+=(openssl)
@@ -28,31 +26,15 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null
 fi
 
-kotlinc="$tools/node_modules/kotlin-compiler/bin/kotlinc"
-if [ ! -x "$kotlinc" ] || ! grep -q "\"version\": \"$KOTLIN_VERSION\"" "$tools/node_modules/kotlin-compiler/package.json"; then
-  echo "setup: npm install kotlin-compiler@$KOTLIN_VERSION"
-  npm install --prefix "$tools" --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION"
+# The Android package's Kotlin is built and tested by Maven (android/pom.xml: Kotlin, JNA,
+# kotlinx-coroutines, JUnit, ZXing, the framework jar, all from Maven Central). Resolve them now,
+# so that a missing artifact fails here, by name, rather than in the middle of the tests.
+command -v mvn >/dev/null || sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null
+if ! mvn -B -q -f "$root/android/pom.xml" dependency:go-offline >"$tools/maven-resolve.log" 2>&1; then
+  cat "$tools/maven-resolve.log" >&2
+  echo "setup: Maven could not resolve the Android package's dependencies (above)" >&2
+  exit 1
 fi
-
-# The Android framework's API as a jar, from Maven Central (Google's Maven is out of reach): the
-# package's framework code (app.tessera.android) compiles against it in tests/kotlin/run.sh.
-ANDROID_ALL=org.robolectric:android-all:14-robolectric-10818077
-android_all="$HOME/.m2/repository/org/robolectric/android-all/14-robolectric-10818077/android-all-14-robolectric-10818077.jar"
-if [ ! -f "$android_all" ]; then
-  command -v mvn >/dev/null || sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null
-  echo "setup: mvn dependency:get $ANDROID_ALL"
-  mvn -q dependency:get -Dartifact="$ANDROID_ALL" -Dtransitive=false
-fi
-echo "$android_all" > "$tools/android-all.path"
-
-# kotlinx-coroutines for the generated bindings' suspend functions (and the tests' coroutines).
-COROUTINES=org.jetbrains.kotlinx:kotlinx-coroutines-core-jvm:1.10.2
-coroutines="$HOME/.m2/repository/org/jetbrains/kotlinx/kotlinx-coroutines-core-jvm/1.10.2/kotlinx-coroutines-core-jvm-1.10.2.jar"
-if [ ! -f "$coroutines" ]; then
-  echo "setup: mvn dependency:get $COROUTINES"
-  mvn -q dependency:get -Dartifact="$COROUTINES" -Dtransitive=false
-fi
-echo "$coroutines" > "$tools/coroutines.path"
 
 venv="$tools/venv"
 stamp="$venv/.requirements"

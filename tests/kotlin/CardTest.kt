@@ -1,5 +1,6 @@
-// Kotlin binding tests, run on a plain JVM with JNA (tests/kotlin/run.sh).
-// A small harness instead of JUnit: this machine has kotlinc and JNA but no Maven Central.
+// The Kotlin binding tests on a plain JVM over JNA, built and run by Maven
+// (android/maven/jvm; tests/kotlin/run.sh starts the server the sync tests talk to). Each
+// `check` is one JUnit test, run in the order written (BindingsTest below).
 
 import app.tessera.CardException
 import app.tessera.InternalException
@@ -20,41 +21,12 @@ import app.tessera.domain.Program
 import app.tessera.core.StorageException
 import app.tessera.domain.Symbology
 import java.io.File
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.DynamicTest
+import org.junit.jupiter.api.TestFactory
+import org.junit.jupiter.api.TestInstance
 import java.nio.file.Files
 import java.util.concurrent.CopyOnWriteArrayList
-import kotlin.system.exitProcess
-
-var passed = 0
-var failed = 0
-
-fun check(name: String, body: () -> Unit) {
-    try {
-        body()
-        passed++
-        println("ok   $name")
-    } catch (t: Throwable) {
-        failed++
-        println("FAIL $name: $t")
-    }
-}
-
-inline fun <reified T : Throwable> assertThrows(body: () -> Unit): T {
-    try {
-        body()
-    } catch (t: Throwable) {
-        if (t is T) return t
-        throw AssertionError("expected ${T::class.simpleName}, got $t")
-    }
-    throw AssertionError("expected ${T::class.simpleName}, nothing was thrown")
-}
-
-fun assertEq(actual: Any?, expected: Any?) {
-    if (actual != expected) throw AssertionError("expected <$expected>, got <$actual>")
-}
-
-fun assertTrue(cond: Boolean, what: String) {
-    if (!cond) throw AssertionError(what)
-}
 
 val dir: File = Files.createTempDirectory("tessera-kotlin").toFile()
 val program = Program("maison-dupont", "Maison Dupont", "#0a7d5a", Symbology.EAN13)
@@ -62,7 +34,7 @@ val card = MemberCard("400638133393", "Ada Lovelace", "2021-03-04", "Gold")
 
 val logs = CopyOnWriteArrayList<String>()
 
-fun main() {
+fun cardTests() {
     check("logging reaches a Kotlin sink") {
         val installed = initLogging(LogLevel.DEBUG, object : LogSink {
             override fun log(level: LogLevel, target: String, message: String) {
@@ -166,49 +138,36 @@ fun main() {
         assertThrows<BarcodeException.InvalidScale> { barcodePng(m, 0u) }
         assertThrows<BarcodeException.NotDigits> { renderBarcode(Symbology.EAN8, "ABCDEFGH") }
     }
+}
 
-    check("one Kotlin to Rust call: overhead") {
-        repeat(20_000) { tesseraVersion() }
-        val n = 200_000
-        val start = System.nanoTime()
-        repeat(n) { tesseraVersion() }
-        val perCall = (System.nanoTime() - start).toDouble() / n / 1000.0
-        println("     measured: %.2f µs per call returning a String (tesseraVersion, %d calls, JNA)".format(perCall, n))
-        // A plain call: no argument or result buffers (shutdown() on a closed instance is a no-op).
-        val idle = Tessera.open(File(dir, "idle.db").path)
-        idle.shutdown()
-        repeat(20_000) { idle.shutdown() }
-        val s1 = System.nanoTime()
-        repeat(n) { idle.shutdown() }
-        val plain = (System.nanoTime() - s1).toDouble() / n / 1000.0
-        println("     measured: %.2f µs per plain method call (no buffers, %d calls, JNA)".format(plain, n))
-        idle.close()
-        val t = Tessera.open(File(dir, "card.db").path)
-        repeat(200) { t.card() }
-        val m = 2_000
-        val s2 = System.nanoTime()
-        repeat(m) { t.card() }
-        println("     measured: %.1f µs per card() from Kotlin (read + EAN-13 matrix)".format((System.nanoTime() - s2).toDouble() / m / 1000.0))
-        t.shutdown()
-        assertTrue(perCall < 1000.0, "a call costs less than a millisecond")
+/** All the binding tests, in order: one JUnit test per `check`. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class BindingsTest {
+    @TestFactory
+    fun bindings(): List<DynamicTest> {
+        registered.clear()
+        cardTests()
+        val serverUrl = System.getenv("TESSERA_SERVER_URL")
+        if (serverUrl.isNullOrEmpty()) {
+            check("the server the sync tests need") {
+                throw AssertionError("TESSERA_SERVER_URL is not set (run tests/kotlin/run.sh)")
+            }
+        } else {
+            syncTests(serverUrl)
+            consentTests(serverUrl)
+            offersTests(serverUrl)
+            tillTests(serverUrl)
+            challengeTests(serverUrl)
+            httpTests(serverUrl)
+            asyncTests(serverUrl)
+            adaptersTests(serverUrl)
+        }
+        checksumTests()
+        return registered.toList()
     }
 
-    val serverUrl = System.getenv("TESSERA_SERVER_URL")
-    if (serverUrl.isNullOrEmpty()) {
-        failed++
-        println("FAIL sync tests: TESSERA_SERVER_URL is not set (run tests/kotlin/run.sh)")
-    } else {
-        syncTests(serverUrl)
-        consentTests(serverUrl)
-        offersTests(serverUrl)
-        tillTests(serverUrl)
-        challengeTests(serverUrl)
-        httpTests(serverUrl)
-        asyncTests(serverUrl)
+    @AfterAll
+    fun cleanUp() {
+        dir.deleteRecursively()
     }
-    checksumTests()
-
-    dir.deleteRecursively()
-    println("$passed passed, $failed failed")
-    exitProcess(if (failed == 0) 0 else 1)
 }

@@ -1,0 +1,75 @@
+package app.tessera
+
+import app.tessera.core.PushDecision
+
+/**
+ * A push message (an FCM data message's map, or APNs `userInfo` turned into strings) through the
+ * core's decision: show the offer's notification, suppress it (consent, quiet hours, caps,
+ * duplicates: all decided by the core), or sync now. The FCM service in src/play calls
+ * [onMessage]; so can any other push provider.
+ */
+class PushRouter(
+    private val tessera: Tessera,
+    private val notifications: OfferNotifications,
+    /** Starts a sync soon (WorkManager's expedited work on Android). */
+    private val requestSync: () -> Unit,
+) {
+    sealed interface Handled {
+        data class Shown(val offerId: String) : Handled
+        /** The core decided not to show it; `decision` says why. */
+        data class Suppressed(val decision: PushDecision.Suppress) : Handled
+        /** The OS refused to show a notification the core allowed (notifications off). */
+        data class Refused(val offerId: String) : Handled
+        data object SyncRequested : Handled
+        /** Not a Tessera message: leave it to the app's other handlers. */
+        data object NotOurs : Handled
+    }
+
+    fun onMessage(data: Map<String, String>, receivedAtMs: Long): Handled {
+        val decision = try {
+            tessera.handlePush(jsonObject(data), receivedAtMs)
+        } catch (e: PushException.NotTessera) {
+            return Handled.NotOurs
+        }
+        return when (decision) {
+            is PushDecision.Show ->
+                if (notifications.show(decision.notification)) {
+                    Handled.Shown(decision.notification.offerId)
+                } else {
+                    Handled.Refused(decision.notification.offerId)
+                }
+            is PushDecision.Suppress -> Handled.Suppressed(decision)
+            PushDecision.SyncNow -> {
+                requestSync()
+                Handled.SyncRequested
+            }
+        }
+    }
+
+    companion object {
+        /** A flat JSON object of strings (FCM data is `Map<String, String>`). */
+        fun jsonObject(data: Map<String, String>): String = buildString {
+            append('{')
+            data.entries.forEachIndexed { i, (k, v) ->
+                if (i > 0) append(',')
+                appendJsonString(k)
+                append(':')
+                appendJsonString(v)
+            }
+            append('}')
+        }
+
+        private fun StringBuilder.appendJsonString(s: String) {
+            append('"')
+            for (c in s) {
+                when {
+                    c == '"' -> append("\\\"")
+                    c == '\\' -> append("\\\\")
+                    c < ' ' -> append("\\u%04x".format(c.code))
+                    else -> append(c)
+                }
+            }
+            append('"')
+        }
+    }
+}
