@@ -17,6 +17,8 @@ for lang in kotlin swift python; do
   ./target/debug/uniffi-bindgen generate --no-format --library "$lib" --language "$lang" \
     --out-dir "$out/$lang" >/dev/null
 done
+# Kotlin: a call reuses the thread's call status instead of allocating one (ADR 0018).
+python3 "$root/scripts/kotlin-callstatus.py" "$out/kotlin"
 # Python: the generated modules import each other relatively, so they form the package
 # `tessera`; the library is loaded from next to them.
 mkdir -p "$out/python/tessera"

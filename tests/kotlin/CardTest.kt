@@ -161,6 +161,7 @@ class BindingsTest {
             httpTests(serverUrl)
             asyncTests(serverUrl)
             adaptersTests(serverUrl)
+            callStatusTests(serverUrl)
         }
         checksumTests()
         return registered.toList()

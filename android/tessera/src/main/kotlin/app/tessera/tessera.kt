@@ -436,11 +436,38 @@ interface UniffiRustCallStatusErrorHandler<E> {
 // synchronize itself
 
 // Call a rust function that returns a Result<>.  Pass in the Error class companion that corresponds to the Err
-private inline fun <U, E: kotlin.Exception> uniffiRustCallWithError(errorHandler: UniffiRustCallStatusErrorHandler<E>, callback: (UniffiRustCallStatus) -> U): U {
-    var status = UniffiRustCallStatus()
-    val return_value = callback(status)
-    uniffiCheckCallStatus(errorHandler, status)
-    return return_value
+// Tessera: call statuses reused per thread (scripts/kotlin-callstatus.py).
+// One thread's statuses, one per nesting level (Rust -> Kotlin callback -> Rust).
+private class UniffiCallStatusStack {
+    private var slots = arrayOfNulls<UniffiRustCallStatus>(4)
+    @JvmField var depth = 0
+
+    fun push(): UniffiRustCallStatus {
+        if (depth == slots.size) slots = slots.copyOf(depth * 2)
+        val status = slots[depth] ?: UniffiRustCallStatus().also { slots[depth] = it }
+        depth++
+        return status
+    }
+}
+
+private val uniffiCallStatuses: ThreadLocal<UniffiCallStatusStack> = ThreadLocal.withInitial { UniffiCallStatusStack() }
+
+private inline fun <U, E: kotlin.Exception> uniffiRustCallWithError(errorHandler: UniffiRustCallStatusErrorHandler<E>, callback: (Pointer) -> U): U {
+    val stack = uniffiCallStatuses.get()
+    val status = stack.push()
+    try {
+        val pointer = status.pointer
+        // Rust writes the status only when the call fails: reset the code left by the last call.
+        pointer.setByte(0, UNIFFI_CALL_SUCCESS)
+        val return_value = callback(pointer)
+        if (pointer.getByte(0) != UNIFFI_CALL_SUCCESS) {
+            status.read()
+            uniffiCheckCallStatus(errorHandler, status)
+        }
+        return return_value
+    } finally {
+        stack.depth--
+    }
 }
 
 // Check UniffiRustCallStatus and throw an error if the call wasn't successful
@@ -476,7 +503,7 @@ object UniffiNullRustCallStatusErrorHandler: UniffiRustCallStatusErrorHandler<In
 }
 
 // Call a rust function that returns a plain value
-private inline fun <U> uniffiRustCall(callback: (UniffiRustCallStatus) -> U): U {
+private inline fun <U> uniffiRustCall(callback: (Pointer) -> U): U {
     return uniffiRustCallWithError(UniffiNullRustCallStatusErrorHandler, callback)
 }
 
@@ -1135,209 +1162,209 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun uniffi_tessera_ffi_fn_clone_tessera(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_clone_tessera(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
-    external fun uniffi_tessera_ffi_fn_free_tessera(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_free_tessera(`handle`: Long,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_constructor_tessera_open(`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_constructor_tessera_open(`path`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Long
-    external fun uniffi_tessera_ffi_fn_method_tessera_card(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_card(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferCardView.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_check_integrity(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_check_integrity(`ptr`: Long,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_program(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_program(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_remove_card(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_remove_card(`ptr`: Long,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_card(`ptr`: Long,`card`: RustBufferMemberCard.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_card(`ptr`: Long,`card`: RustBufferMemberCard.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferCardView.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_program(`ptr`: Long,`program`: RustBufferProgram.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_program(`ptr`: Long,`program`: RustBufferProgram.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferProgram.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_shutdown(`ptr`: Long,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_challenges(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_challenges(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferChallengesView.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_join_challenge(`ptr`: Long,`challengeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_join_challenge(`ptr`: Long,`challengeId`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_claim_notification(`ptr`: Long,`request`: RustBufferNotificationRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_claim_notification(`ptr`: Long,`request`: RustBufferNotificationRequest.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferNotificationVerdict.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_consent_history(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_consent_history(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_consent_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_consent_state(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_erase_member(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_erase_member(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferErasureReceipt.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_export_device_data(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_export_device_data(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_export_my_data(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_export_my_data(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_export_my_data_async(`ptr`: Long,
     ): Long
-    external fun uniffi_tessera_ffi_fn_method_tessera_offers(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_offers(`ptr`: Long,`limit`: Int,uniffi_out_err: Pointer, 
     ): RustBufferOfferList.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_permits(`ptr`: Long,`feature`: RustBufferFeature.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_permits(`ptr`: Long,`feature`: RustBufferFeature.ByValue,uniffi_out_err: Pointer, 
     ): Byte
-    external fun uniffi_tessera_ffi_fn_method_tessera_preferences(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_preferences(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferPreferences.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_record_consent(`ptr`: Long,`choices`: RustBuffer.ByValue,`text`: RustBufferConsentText.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_record_consent(`ptr`: Long,`choices`: RustBuffer.ByValue,`text`: RustBufferConsentText.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_preferences(`ptr`: Long,`preferences`: RustBufferPreferences.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_preferences(`ptr`: Long,`preferences`: RustBufferPreferences.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferPreferences.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_track(`ptr`: Long,`name`: RustBuffer.ByValue,`attributes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_track(`ptr`: Long,`name`: RustBuffer.ByValue,`attributes`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Byte
-    external fun uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(`ptr`: Long,`text`: RustBufferConsentText.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_withdraw_all_consents(`ptr`: Long,`text`: RustBufferConsentText.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_clip_offer(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_clip_offer(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_handle_push(`ptr`: Long,`message`: RustBuffer.ByValue,`receivedAtMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_handle_push(`ptr`: Long,`message`: RustBuffer.ByValue,`receivedAtMs`: Long,uniffi_out_err: Pointer, 
     ): RustBufferPushDecision.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_offer_refusal(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_offer_refusal(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_offers_near(`ptr`: Long,`position`: RustBufferPosition.ByValue,`radiusM`: Double,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_offers_near(`ptr`: Long,`position`: RustBufferPosition.ByValue,`radiusM`: Double,`limit`: Int,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_on_region_event(`ptr`: Long,`regionId`: RustBuffer.ByValue,`kind`: RustBufferRegionEventKind.ByValue,`atMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_on_region_event(`ptr`: Long,`regionId`: RustBuffer.ByValue,`kind`: RustBufferRegionEventKind.ByValue,`atMs`: Long,uniffi_out_err: Pointer, 
     ): RustBufferRegionOutcome.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_plan_geofences(`ptr`: Long,`position`: RustBufferPosition.ByValue,`budget`: Int,`registered`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_plan_geofences(`ptr`: Long,`position`: RustBufferPosition.ByValue,`budget`: Int,`registered`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferGeofencePlan.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_push_token(`ptr`: Long,`provider`: RustBufferPushProvider.ByValue,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_push_token(`ptr`: Long,`provider`: RustBufferPushProvider.ByValue,`token`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Byte
-    external fun uniffi_tessera_ffi_fn_method_tessera_wallet(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_wallet(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_activity(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_activity(`ptr`: Long,`limit`: Int,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_catalog_summary(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_catalog_summary(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferCatalogSummary.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_enrol(`ptr`: Long,`serverUrl`: RustBuffer.ByValue,`holderName`: RustBuffer.ByValue,`device`: RustBufferDeviceInfo.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_enrol(`ptr`: Long,`serverUrl`: RustBuffer.ByValue,`holderName`: RustBuffer.ByValue,`device`: RustBufferDeviceInfo.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferCardView.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_enrol_async(`ptr`: Long,`serverUrl`: RustBuffer.ByValue,`holderName`: RustBuffer.ByValue,`device`: RustBufferDeviceInfo.ByValue,
     ): Long
-    external fun uniffi_tessera_ffi_fn_method_tessera_favourite_stores(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_favourite_stores(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_member_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_member_state(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_record_event(`ptr`: Long,`kind`: RustBufferEventKind.ByValue,`storeId`: RustBuffer.ByValue,`attributes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_record_event(`ptr`: Long,`kind`: RustBufferEventKind.ByValue,`storeId`: RustBuffer.ByValue,`attributes`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_rejected_actions(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_rejected_actions(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(`ptr`: Long,`storeId`: RustBuffer.ByValue,`favourite`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(`ptr`: Long,`storeId`: RustBuffer.ByValue,`favourite`: Byte,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_http_client(`ptr`: Long,`client`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_http_client(`ptr`: Long,`client`: Long,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_secret_store(`ptr`: Long,`store`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_secret_store(`ptr`: Long,`store`: Long,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(`ptr`: Long,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_sync_listener(`ptr`: Long,`listener`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_set_sync_settings(`ptr`: Long,`settings`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_sync_settings(`ptr`: Long,`settings`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_sign_out(`ptr`: Long,`discardPending`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_sign_out(`ptr`: Long,`discardPending`: Byte,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_stores(`ptr`: Long,`city`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_stores(`ptr`: Long,`city`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_sync(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_sync(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferSyncReport.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_sync_async(`ptr`: Long,
     ): Long
-    external fun uniffi_tessera_ffi_fn_method_tessera_sync_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_sync_status(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferSyncStatus.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_buy_reward(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_buy_reward(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_tessera_points(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_points(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferPointsView.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_rewards(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_rewards(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_tier_progress(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_tessera_tier_progress(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_clone_httpclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_clone_httpclient(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
-    external fun uniffi_tessera_ffi_fn_free_httpclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_free_httpclient(`handle`: Long,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_init_callback_vtable_httpclient(`vtable`: UniffiVTableCallbackInterfaceHttpClient,
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_httpclient_send(`ptr`: Long,`request`: RustBufferHttpRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_httpclient_send(`ptr`: Long,`request`: RustBufferHttpRequest.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferHttpResponse.ByValue
-    external fun uniffi_tessera_ffi_fn_clone_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_clone_logsink(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
-    external fun uniffi_tessera_ffi_fn_free_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_free_logsink(`handle`: Long,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_init_callback_vtable_logsink(`vtable`: UniffiVTableCallbackInterfaceLogSink,
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_logsink_log(`ptr`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_logsink_log(`ptr`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_clone_secretstore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_clone_secretstore(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
-    external fun uniffi_tessera_ffi_fn_free_secretstore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_free_secretstore(`handle`: Long,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_init_callback_vtable_secretstore(`vtable`: UniffiVTableCallbackInterfaceSecretStore,
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_secretstore_get(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_secretstore_get(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_secretstore_set(`ptr`: Long,`key`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_secretstore_set(`ptr`: Long,`key`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_secretstore_delete(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_secretstore_delete(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_clone_synclistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_clone_synclistener(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
-    external fun uniffi_tessera_ffi_fn_free_synclistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_free_synclistener(`handle`: Long,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_init_callback_vtable_synclistener(`vtable`: UniffiVTableCallbackInterfaceSyncListener,
     ): Unit
-    external fun uniffi_tessera_ffi_fn_method_synclistener_on_progress(`ptr`: Long,`progress`: RustBufferSyncProgress.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_synclistener_on_progress(`ptr`: Long,`progress`: RustBufferSyncProgress.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_clone_till(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_clone_till(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
-    external fun uniffi_tessera_ffi_fn_free_till(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_free_till(`handle`: Long,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_constructor_till_open(`journalPath`: RustBuffer.ByValue,`serverUrl`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`storeId`: RustBuffer.ByValue,`httpClient`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_constructor_till_open(`journalPath`: RustBuffer.ByValue,`serverUrl`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`storeId`: RustBuffer.ByValue,`httpClient`: Long,uniffi_out_err: Pointer, 
     ): Long
-    external fun uniffi_tessera_ffi_fn_method_till_outcomes(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_outcomes(`ptr`: Long,`limit`: Int,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_till_pending(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_pending(`ptr`: Long,uniffi_out_err: Pointer, 
     ): Int
-    external fun uniffi_tessera_ffi_fn_method_till_record_purchase(`ptr`: Long,`purchase`: RustBufferPurchaseRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_record_purchase(`ptr`: Long,`purchase`: RustBufferPurchaseRequest.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_till_redeem(`ptr`: Long,`code`: RustBuffer.ByValue,`basketCents`: Long,`receipt`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_redeem(`ptr`: Long,`code`: RustBuffer.ByValue,`basketCents`: Long,`receipt`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_till_refresh_keys(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_refresh_keys(`ptr`: Long,uniffi_out_err: Pointer, 
     ): Int
-    external fun uniffi_tessera_ffi_fn_method_till_return_goods(`ptr`: Long,`request`: RustBufferReturnRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_return_goods(`ptr`: Long,`request`: RustBufferReturnRequest.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_method_till_sync(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_sync(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferTillSyncReport.ByValue
     external fun uniffi_tessera_ffi_fn_method_till_sync_async(`ptr`: Long,
     ): Long
-    external fun uniffi_tessera_ffi_fn_method_till_verify(`ptr`: Long,`code`: RustBuffer.ByValue,`memberId`: RustBuffer.ByValue,`basketCents`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_verify(`ptr`: Long,`code`: RustBuffer.ByValue,`memberId`: RustBuffer.ByValue,`basketCents`: Long,uniffi_out_err: Pointer, 
     ): RustBufferCouponClaims.ByValue
-    external fun uniffi_tessera_ffi_fn_method_till_void_receipt(`ptr`: Long,`receipt`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_method_till_void_receipt(`ptr`: Long,`receipt`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_func_analyse_card_number(`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_analyse_card_number(`input`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferCardNumberAnalysis.ByValue
-    external fun uniffi_tessera_ffi_fn_func_barcode_png(`matrix`: RustBufferBarcodeMatrix.ByValue,`scale`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_barcode_png(`matrix`: RustBufferBarcodeMatrix.ByValue,`scale`: Int,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_func_barcode_svg(`matrix`: RustBufferBarcodeMatrix.ByValue,`modulePx`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_barcode_svg(`matrix`: RustBufferBarcodeMatrix.ByValue,`modulePx`: Int,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_func_render_barcode(`symbology`: RustBufferSymbology.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_render_barcode(`symbology`: RustBufferSymbology.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferBarcodeMatrix.ByValue
-    external fun uniffi_tessera_ffi_fn_func_quarantine_database(`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_quarantine_database(`path`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_func_consent_text_sha256(`text`: RustBufferConsentText.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_consent_text_sha256(`text`: RustBufferConsentText.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_func_tessera_version(uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_tessera_version(uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun uniffi_tessera_ffi_fn_func_verify_panic_handling(`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_verify_panic_handling(`message`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun uniffi_tessera_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,`sink`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,`sink`: Long,uniffi_out_err: Pointer, 
     ): Byte
-    external fun uniffi_tessera_ffi_fn_func_geodesic_distance_m(`a`: RustBufferPosition.ByValue,`b`: RustBufferPosition.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_geodesic_distance_m(`a`: RustBufferPosition.ByValue,`b`: RustBufferPosition.ByValue,uniffi_out_err: Pointer, 
     ): Double
-    external fun uniffi_tessera_ffi_fn_func_geofence_budget(`platform`: RustBufferPlatform.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_tessera_ffi_fn_func_geofence_budget(`platform`: RustBufferPlatform.ByValue,uniffi_out_err: Pointer, 
     ): Int
-    external fun ffi_tessera_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun ffi_tessera_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun ffi_tessera_ffi_rustbuffer_free(`buf`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rustbuffer_free(`buf`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun ffi_tessera_ffi_rustbuffer_reserve(`buf`: RustBuffer.ByValue,`additional`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rustbuffer_reserve(`buf`: RustBuffer.ByValue,`additional`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
     external fun ffi_tessera_ffi_rust_future_poll_u8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1345,7 +1372,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_u8(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_u8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_u8(`handle`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun ffi_tessera_ffi_rust_future_poll_i8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1353,7 +1380,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_i8(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_i8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_i8(`handle`: Long,uniffi_out_err: Pointer, 
     ): Byte
     external fun ffi_tessera_ffi_rust_future_poll_u16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1361,7 +1388,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_u16(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_u16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_u16(`handle`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun ffi_tessera_ffi_rust_future_poll_i16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1369,7 +1396,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_i16(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_i16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_i16(`handle`: Long,uniffi_out_err: Pointer, 
     ): Short
     external fun ffi_tessera_ffi_rust_future_poll_u32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1377,7 +1404,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_u32(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_u32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_u32(`handle`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun ffi_tessera_ffi_rust_future_poll_i32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1385,7 +1412,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_i32(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_i32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_i32(`handle`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun ffi_tessera_ffi_rust_future_poll_u64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1393,7 +1420,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_u64(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_u64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_u64(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
     external fun ffi_tessera_ffi_rust_future_poll_i64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1401,7 +1428,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_i64(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_i64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_i64(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
     external fun ffi_tessera_ffi_rust_future_poll_f32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1409,7 +1436,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_f32(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_f32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_f32(`handle`: Long,uniffi_out_err: Pointer, 
     ): Float
     external fun ffi_tessera_ffi_rust_future_poll_f64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1417,7 +1444,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_f64(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_f64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_f64(`handle`: Long,uniffi_out_err: Pointer, 
     ): Double
     external fun ffi_tessera_ffi_rust_future_poll_rust_buffer(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1425,7 +1452,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_rust_buffer(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_rust_buffer(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_rust_buffer(`handle`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
     external fun ffi_tessera_ffi_rust_future_poll_void(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -1433,7 +1460,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_ffi_rust_future_free_void(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_ffi_rust_future_complete_void(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_ffi_rust_future_complete_void(`handle`: Long,uniffi_out_err: Pointer, 
     ): Unit
 
         
@@ -1726,7 +1753,7 @@ internal object uniffiRustFutureContinuationCallbackImpl: UniffiRustFutureContin
 internal suspend fun<T, F, E: kotlin.Exception> uniffiRustCallAsync(
     rustFuture: Long,
     pollFunc: (Long, UniffiRustFutureContinuationCallback, Long) -> Unit,
-    completeFunc: (Long, UniffiRustCallStatus) -> F,
+    completeFunc: (Long, Pointer) -> F,
     freeFunc: (Long) -> Unit,
     liftFunc: (F) -> T,
     errorHandler: UniffiRustCallStatusErrorHandler<E>

@@ -266,11 +266,38 @@ interface UniffiRustCallStatusErrorHandler<E> {
 // synchronize itself
 
 // Call a rust function that returns a Result<>.  Pass in the Error class companion that corresponds to the Err
-private inline fun <U, E: kotlin.Exception> uniffiRustCallWithError(errorHandler: UniffiRustCallStatusErrorHandler<E>, callback: (UniffiRustCallStatus) -> U): U {
-    var status = UniffiRustCallStatus()
-    val return_value = callback(status)
-    uniffiCheckCallStatus(errorHandler, status)
-    return return_value
+// Tessera: call statuses reused per thread (scripts/kotlin-callstatus.py).
+// One thread's statuses, one per nesting level (Rust -> Kotlin callback -> Rust).
+private class UniffiCallStatusStack {
+    private var slots = arrayOfNulls<UniffiRustCallStatus>(4)
+    @JvmField var depth = 0
+
+    fun push(): UniffiRustCallStatus {
+        if (depth == slots.size) slots = slots.copyOf(depth * 2)
+        val status = slots[depth] ?: UniffiRustCallStatus().also { slots[depth] = it }
+        depth++
+        return status
+    }
+}
+
+private val uniffiCallStatuses: ThreadLocal<UniffiCallStatusStack> = ThreadLocal.withInitial { UniffiCallStatusStack() }
+
+private inline fun <U, E: kotlin.Exception> uniffiRustCallWithError(errorHandler: UniffiRustCallStatusErrorHandler<E>, callback: (Pointer) -> U): U {
+    val stack = uniffiCallStatuses.get()
+    val status = stack.push()
+    try {
+        val pointer = status.pointer
+        // Rust writes the status only when the call fails: reset the code left by the last call.
+        pointer.setByte(0, UNIFFI_CALL_SUCCESS)
+        val return_value = callback(pointer)
+        if (pointer.getByte(0) != UNIFFI_CALL_SUCCESS) {
+            status.read()
+            uniffiCheckCallStatus(errorHandler, status)
+        }
+        return return_value
+    } finally {
+        stack.depth--
+    }
 }
 
 // Check UniffiRustCallStatus and throw an error if the call wasn't successful
@@ -306,7 +333,7 @@ object UniffiNullRustCallStatusErrorHandler: UniffiRustCallStatusErrorHandler<In
 }
 
 // Call a rust function that returns a plain value
-private inline fun <U> uniffiRustCall(callback: (UniffiRustCallStatus) -> U): U {
+private inline fun <U> uniffiRustCall(callback: (Pointer) -> U): U {
     return uniffiRustCallWithError(UniffiNullRustCallStatusErrorHandler, callback)
 }
 
@@ -689,13 +716,13 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun ffi_tessera_domain_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rustbuffer_alloc(`size`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun ffi_tessera_domain_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
-    external fun ffi_tessera_domain_rustbuffer_free(`buf`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rustbuffer_free(`buf`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
-    external fun ffi_tessera_domain_rustbuffer_reserve(`buf`: RustBuffer.ByValue,`additional`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rustbuffer_reserve(`buf`: RustBuffer.ByValue,`additional`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
     external fun ffi_tessera_domain_rust_future_poll_u8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -703,7 +730,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_u8(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_u8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_u8(`handle`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun ffi_tessera_domain_rust_future_poll_i8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -711,7 +738,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_i8(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_i8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_i8(`handle`: Long,uniffi_out_err: Pointer, 
     ): Byte
     external fun ffi_tessera_domain_rust_future_poll_u16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -719,7 +746,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_u16(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_u16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_u16(`handle`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun ffi_tessera_domain_rust_future_poll_i16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -727,7 +754,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_i16(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_i16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_i16(`handle`: Long,uniffi_out_err: Pointer, 
     ): Short
     external fun ffi_tessera_domain_rust_future_poll_u32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -735,7 +762,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_u32(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_u32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_u32(`handle`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun ffi_tessera_domain_rust_future_poll_i32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -743,7 +770,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_i32(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_i32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_i32(`handle`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun ffi_tessera_domain_rust_future_poll_u64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -751,7 +778,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_u64(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_u64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_u64(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
     external fun ffi_tessera_domain_rust_future_poll_i64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -759,7 +786,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_i64(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_i64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_i64(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
     external fun ffi_tessera_domain_rust_future_poll_f32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -767,7 +794,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_f32(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_f32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_f32(`handle`: Long,uniffi_out_err: Pointer, 
     ): Float
     external fun ffi_tessera_domain_rust_future_poll_f64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -775,7 +802,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_f64(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_f64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_f64(`handle`: Long,uniffi_out_err: Pointer, 
     ): Double
     external fun ffi_tessera_domain_rust_future_poll_rust_buffer(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -783,7 +810,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_rust_buffer(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_rust_buffer(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_rust_buffer(`handle`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
     external fun ffi_tessera_domain_rust_future_poll_void(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
@@ -791,7 +818,7 @@ internal object UniffiLib {
     ): Unit
     external fun ffi_tessera_domain_rust_future_free_void(`handle`: Long,
     ): Unit
-    external fun ffi_tessera_domain_rust_future_complete_void(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_tessera_domain_rust_future_complete_void(`handle`: Long,uniffi_out_err: Pointer, 
     ): Unit
 
         
