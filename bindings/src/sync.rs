@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_core::changes::{Change, ChangeObserver};
 use tessera_core::sync::{SyncConfig, SyncObserver};
 use tessera_core::{
     ActivityEntry, CachedMemberState, CardView, CatalogSummary, DeviceInfo, EventKind,
@@ -19,6 +20,22 @@ use crate::error::{ActionError, StorageError, SyncError};
 #[uniffi::export(with_foreign)]
 pub trait SyncListener: Send + Sync {
     fn on_progress(&self, progress: SyncProgress);
+}
+
+/// Told what changed after each write (once at the end of a sync), on the thread that wrote:
+/// re-read what the screen shows. Keep it quick: post to the main thread and return. The
+/// Kotlin `changes()` / Swift `changes()` streams and the per-screen streams are fed from it.
+#[uniffi::export(with_foreign)]
+pub trait ChangeListener: Send + Sync {
+    fn on_change(&self, changes: Vec<Change>);
+}
+
+struct Changes(Arc<dyn ChangeListener>);
+
+impl ChangeObserver for Changes {
+    fn on_change(&self, changes: Vec<Change>) {
+        self.0.on_change(changes)
+    }
 }
 
 struct Listener(Arc<dyn SyncListener>);
@@ -96,6 +113,12 @@ impl Tessera {
     pub fn set_sync_listener(&self, listener: Option<Arc<dyn SyncListener>>) {
         self.inner
             .set_sync_observer(listener.map(|l| Arc::new(Listener(l)) as Arc<dyn SyncObserver>))
+    }
+
+    /// Told what changed after each write; `None` to stop. One listener at a time.
+    pub fn set_change_listener(&self, listener: Option<Arc<dyn ChangeListener>>) {
+        self.inner
+            .set_change_observer(listener.map(|l| Arc::new(Changes(l)) as Arc<dyn ChangeObserver>))
     }
 
     /// Enrol a new member with this device at `server_url` and return the card screen. Blocks

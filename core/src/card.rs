@@ -83,7 +83,7 @@ impl Cards {
     /// Forget the card on this device (sign-out).
     pub fn remove_card(&self) -> Result<(), Error> {
         self.db.write(|tx| {
-            tx.execute("DELETE FROM member_card", [])
+            tx.execute("DELETE FROM member_card WHERE true", [])
                 .map_err(crate::StorageError::from)?;
             Ok(())
         })

@@ -33,6 +33,7 @@ pub mod activity;
 pub mod barcode;
 pub mod card;
 pub mod challenges;
+pub mod changes;
 mod clock;
 pub mod db;
 pub mod diagnostics;
@@ -171,6 +172,11 @@ impl Tessera {
     }
     pub fn set_sync_observer(&self, observer: Option<Arc<dyn SyncObserver>>) {
         self.sync.set_observer(observer)
+    }
+    /// Told what changed after each write commits (once at the end of a sync); `None` stops.
+    /// See [`changes`].
+    pub fn set_change_observer(&self, observer: Option<Arc<dyn changes::ChangeObserver>>) {
+        self.db.changes().set_observer(observer)
     }
     /// See [`sync::SyncService::sync_cancellable`].
     pub fn sync_cancellable(&self, cancel: &sync::Cancel) -> Result<SyncReport, SyncError> {

@@ -162,6 +162,7 @@ class BindingsTest {
             asyncTests(serverUrl)
             adaptersTests(serverUrl)
             callStatusTests(serverUrl)
+            streamsTests(serverUrl)
         }
         checksumTests()
         return registered.toList()

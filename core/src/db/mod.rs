@@ -87,16 +87,19 @@ impl From<rusqlite_migration::Error> for StorageError {
 
 /// Which kind of Tessera file a database is: its SQLite `application_id` (set at creation) and
 /// a table its first schema creates (how files made before the id existed are recognised).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct FileKind {
     pub application_id: i32,
     pub first_table: &'static str,
+    /// The kinds of data each table holds, announced after commits (crate::changes).
+    pub tables: crate::changes::TableKinds,
 }
 
 /// The member's database on the phone ("TSRA").
 pub const PHONE_FILE: FileKind = FileKind {
     application_id: 0x5453_5241,
     first_table: "member_card",
+    tables: crate::changes::phone_table,
 };
 
 /// Decides whether an opened file is one of `kind`'s, a new one, or someone else's.
@@ -148,6 +151,8 @@ pub struct Db {
     readers: [Mutex<Option<Connection>>; QUICK_READERS],
     /// The long lane: reads that may take seconds.
     background: Mutex<Option<Connection>>,
+    /// What each commit changed, told to the app.
+    changes: crate::changes::ChangeFeed,
 }
 
 /// Connections of the quick lane.
@@ -223,6 +228,8 @@ impl Db {
             Mutex::new(Some(open_reader(&path)?)),
         ];
         let background = Mutex::new(Some(open_reader(&path)?));
+        let changes = crate::changes::ChangeFeed::new();
+        changes.watch(&writer, kind.tables)?;
         tracing::debug!(schema = version, "database opened");
         Ok(Db {
             path,
@@ -232,11 +239,17 @@ impl Db {
             writer: Mutex::new(Some(writer)),
             readers,
             background,
+            changes,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What each commit changed (see [`crate::changes`]).
+    pub fn changes(&self) -> &crate::changes::ChangeFeed {
+        &self.changes
     }
 
     /// Erase everything: close both connections, delete the file and its WAL and shared-memory
@@ -272,11 +285,18 @@ impl Db {
         }
         let fresh = Db::open_with(&self.path, self.migrations, self.version, self.kind)?;
         *writer = lock(&fresh.writer).take();
+        if let Some(w) = writer.as_ref() {
+            self.changes.watch(w, self.kind.tables)?;
+        }
         for (mine, new) in readers.iter_mut().zip(&fresh.readers) {
             **mine = lock(new).take();
         }
         *background = lock(&fresh.background).take();
+        drop((writer, readers, background));
         tracing::info!("database wiped");
+        // Everything is gone: every kind changed.
+        self.changes
+            .publish(crate::changes::Change::bits(&crate::changes::Change::ALL));
         Ok(())
     }
 
@@ -297,11 +317,15 @@ impl Db {
     {
         let mut guard = lock(&self.writer);
         let conn = guard.as_mut().ok_or(StorageError::Closed)?;
+        self.changes.begin();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StorageError::from)?;
         let out = f(&tx)?;
         tx.commit().map_err(StorageError::from)?;
+        let changed = self.changes.committed();
+        drop(guard);
+        self.changes.publish(changed);
         Ok(out)
     }
 

@@ -86,15 +86,18 @@ pub(crate) fn sign_out(tx: &Transaction<'_>, discard: bool) -> Result<(), SyncEr
         return Err(SyncError::PendingActions { count: pending });
     }
     tx.execute_batch(
-        "DELETE FROM session; DELETE FROM outbox; DELETE FROM outbox_rejected;
-         DELETE FROM store; DELETE FROM offer; DELETE FROM member_state; DELETE FROM activity;
-         DELETE FROM favourite_store; DELETE FROM member_card; DELETE FROM preference;
-         DELETE FROM notification_log;
+        // `WHERE true`: SQLite's truncate shortcut skips the update hook (crate::changes).
+        "DELETE FROM session WHERE true; DELETE FROM outbox WHERE true;
+         DELETE FROM outbox_rejected WHERE true; DELETE FROM store WHERE true;
+         DELETE FROM offer WHERE true; DELETE FROM member_state WHERE true;
+         DELETE FROM activity WHERE true; DELETE FROM favourite_store WHERE true;
+         DELETE FROM member_card WHERE true; DELETE FROM preference WHERE true;
+         DELETE FROM notification_log WHERE true;
          UPDATE sync_state SET catalog_cursor = NULL, catalog_as_of = NULL, last_attempt_at = NULL,
             last_success_at = NULL, last_error = NULL, clock_offset_ms = NULL,
             member_version = NULL, consent_clock_ms = NULL, app_version = NULL,
             push_token = NULL;
-         DELETE FROM offer_state; DELETE FROM push_seen;",
+         DELETE FROM offer_state WHERE true; DELETE FROM push_seen WHERE true;",
     )
     .map_err(st)?;
     Ok(())
@@ -175,7 +178,7 @@ pub(crate) fn touch_catalog(tx: &Transaction<'_>, now: i64) -> Result<(), Storag
 
 pub(crate) fn reset_catalog(tx: &Transaction<'_>) -> Result<(), StorageError> {
     tx.execute_batch(
-        "DELETE FROM store; DELETE FROM offer;
+        "DELETE FROM store WHERE true; DELETE FROM offer WHERE true;
          UPDATE sync_state SET catalog_cursor = NULL, catalog_as_of = NULL WHERE id = 1;",
     )
     .map_err(st)

@@ -582,7 +582,11 @@ fn pull_catalog(
         let (applied, next) = std::thread::scope(|scope| {
             let apply = std::thread::Builder::new()
                 .name("tessera-apply".into())
-                .spawn_scoped(scope, || write_catalog_page(&db, &page));
+                .spawn_scoped(scope, || {
+                    // Part of the sync's announcement (ChangeFeed::hold).
+                    let _hold = db.changes().hold();
+                    write_catalog_page(&db, &page)
+                });
             let next = fetch_page(authed, traffic, page_size, Some(&page.cursor));
             let applied = match apply {
                 Ok(handle) => handle.join().unwrap_or_else(|_| {

@@ -166,6 +166,8 @@ impl SyncService {
     /// [`SyncService::sync`] that stops at its next safe point (before its next request) once
     /// `cancel` is cancelled, with [`SyncError::Cancelled`]; nothing is lost or applied twice.
     pub fn sync_cancellable(&self, cancel: &super::Cancel) -> Result<SyncReport> {
+        // One announcement of what the whole sync changed, after the offer index is refreshed.
+        let _hold = self.db.changes().hold();
         let observer = self
             .observer
             .lock()

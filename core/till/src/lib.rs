@@ -54,6 +54,7 @@ static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const JOURNAL_FILE: tessera_core::db::FileKind = tessera_core::db::FileKind {
     application_id: 0x5453_5254,
     first_table: "coupon_key",
+    tables: tessera_core::changes::no_tables,
 };
 
 /// Why a till could not do what was asked.

@@ -278,6 +278,13 @@ typedef void (*UniffiCallbackInterfaceSecretStoreMethod2)(uint64_t, RustBuffer, 
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHANGE_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHANGE_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceChangeListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceSyncListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -312,6 +319,15 @@ typedef struct UniffiVTableCallbackInterfaceSecretStore {
     UniffiCallbackInterfaceSecretStoreMethod1 _Nonnull set;
     UniffiCallbackInterfaceSecretStoreMethod2 _Nonnull delete;
 } UniffiVTableCallbackInterfaceSecretStore;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHANGE_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHANGE_LISTENER
+typedef struct UniffiVTableCallbackInterfaceChangeListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceChangeListenerMethod0 _Nonnull onChange;
+} UniffiVTableCallbackInterfaceChangeListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LISTENER
@@ -533,6 +549,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_record_event(uint64_t ptr, RustB
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_rejected_actions(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_CHANGE_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_CHANGE_LISTENER
+void uniffi_tessera_ffi_fn_method_tessera_set_change_listener(uint64_t ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_FAVOURITE_STORE
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_FAVOURITE_STORE
 void uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(uint64_t ptr, RustBuffer store_id, int8_t favourite, RustCallStatus *_Nonnull out_status
@@ -671,6 +692,26 @@ void uniffi_tessera_ffi_fn_method_secretstore_set(uint64_t ptr, RustBuffer key, 
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SECRETSTORE_DELETE
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_SECRETSTORE_DELETE
 void uniffi_tessera_ffi_fn_method_secretstore_delete(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_CHANGELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_CHANGELISTENER
+uint64_t uniffi_tessera_ffi_fn_clone_changelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_CHANGELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_CHANGELISTENER
+void uniffi_tessera_ffi_fn_free_changelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_CHANGELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_CHANGELISTENER
+void uniffi_tessera_ffi_fn_init_callback_vtable_changelistener(const UniffiVTableCallbackInterfaceChangeListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_CHANGELISTENER_ON_CHANGE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_CHANGELISTENER_ON_CHANGE
+void uniffi_tessera_ffi_fn_method_changelistener_on_change(uint64_t ptr, RustBuffer changes, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_SYNCLISTENER
@@ -1374,6 +1415,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_rejected_actions(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_CHANGE_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_CHANGE_LISTENER
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_change_listener(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_FAVOURITE_STORE
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_FAVOURITE_STORE
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store(void
@@ -1485,6 +1532,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_secretstore_set(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SECRETSTORE_DELETE
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_SECRETSTORE_DELETE
 uint16_t uniffi_tessera_ffi_checksum_method_secretstore_delete(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_CHANGELISTENER_ON_CHANGE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_CHANGELISTENER_ON_CHANGE
+uint16_t uniffi_tessera_ffi_checksum_method_changelistener_on_change(void
     
 );
 #endif

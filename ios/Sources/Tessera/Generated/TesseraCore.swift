@@ -2345,6 +2345,152 @@ public func FfiConverterTypeSyncStatus_lower(_ value: SyncStatus) -> RustBuffer 
 
 
 /**
+ * A kind of data the app shows: re-read it.
+ */
+
+public enum Change: Equatable, Hashable {
+    
+    /**
+     * The card, the programme (`card()`, `program()`).
+     */
+    case card
+    /**
+     * Balance, ledger, tier (`points()`, `tier_progress()`, `rewards()`).
+     */
+    case points
+    /**
+     * Coupons (`wallet()`).
+     */
+    case wallet
+    /**
+     * Challenges and badges (`challenges()`).
+     */
+    case challenges
+    /**
+     * The catalog and what the member may use (`offers()`, `offers_near()`, `stores()`).
+     */
+    case offers
+    /**
+     * Consents (`consent_state()`, `consent_history()`, `permits()`).
+     */
+    case consent
+    /**
+     * The preference centre (`preferences()`).
+     */
+    case preferences
+    /**
+     * The activity list (`activity()`).
+     */
+    case activity
+    /**
+     * Enrolment, pending and rejected actions, the last sync (`sync_status()`,
+     * `rejected_actions()`).
+     */
+    case syncStatus
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Change: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChange: FfiConverterRustBuffer {
+    typealias SwiftType = Change
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Change {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .card
+        
+        case 2: return .points
+        
+        case 3: return .wallet
+        
+        case 4: return .challenges
+        
+        case 5: return .offers
+        
+        case 6: return .consent
+        
+        case 7: return .preferences
+        
+        case 8: return .activity
+        
+        case 9: return .syncStatus
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Change, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .card:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .points:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .wallet:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .challenges:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .offers:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .consent:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .preferences:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .activity:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .syncStatus:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChange_lift(_ buf: RustBuffer) throws -> Change {
+    return try FfiConverterTypeChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChange_lower(_ value: Change) -> RustBuffer {
+    return FfiConverterTypeChange.lower(value)
+}
+
+
+
+/**
  * The methods the protocol uses.
  */
 

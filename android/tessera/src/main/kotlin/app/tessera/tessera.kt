@@ -36,6 +36,7 @@ import app.tessera.core.CachedMemberState
 import app.tessera.core.CardView
 import app.tessera.core.CatalogSummary
 import app.tessera.core.ChallengesView
+import app.tessera.core.Change
 import app.tessera.core.ConsentChoice
 import app.tessera.core.FfiConverterTypeActivityEntry
 import app.tessera.core.FfiConverterTypeBarcodeMatrix
@@ -43,6 +44,7 @@ import app.tessera.core.FfiConverterTypeCachedMemberState
 import app.tessera.core.FfiConverterTypeCardView
 import app.tessera.core.FfiConverterTypeCatalogSummary
 import app.tessera.core.FfiConverterTypeChallengesView
+import app.tessera.core.FfiConverterTypeChange
 import app.tessera.core.FfiConverterTypeConsentChoice
 import app.tessera.core.FfiConverterTypeGeofencePlan
 import app.tessera.core.FfiConverterTypeHttpRequest
@@ -152,6 +154,7 @@ import app.tessera.core.RustBuffer as RustBufferCachedMemberState
 import app.tessera.core.RustBuffer as RustBufferCardView
 import app.tessera.core.RustBuffer as RustBufferCatalogSummary
 import app.tessera.core.RustBuffer as RustBufferChallengesView
+import app.tessera.core.RustBuffer as RustBufferChange
 import app.tessera.core.RustBuffer as RustBufferConsentChoice
 import app.tessera.core.RustBuffer as RustBufferGeofencePlan
 import app.tessera.core.RustBuffer as RustBufferHttpRequest
@@ -861,6 +864,9 @@ internal interface UniffiCallbackInterfaceSecretStoreMethod1 : com.sun.jna.Callb
 internal interface UniffiCallbackInterfaceSecretStoreMethod2 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`key`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceChangeListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`changes`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceSyncListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`progress`: RustBufferSyncProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -924,6 +930,25 @@ internal open class UniffiVTableCallbackInterfaceSecretStore(
         `get` = other.`get`
         `set` = other.`set`
         `delete` = other.`delete`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onChange")
+internal open class UniffiVTableCallbackInterfaceChangeListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onChange`: UniffiCallbackInterfaceChangeListenerMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onChange`: UniffiCallbackInterfaceChangeListenerMethod0? = null,
+    ): UniffiVTableCallbackInterfaceChangeListener(`uniffiFree`,`uniffiClone`,`onChange`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceChangeListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onChange` = other.`onChange`
     }
 
 }
@@ -1071,6 +1096,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_rejected_actions(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_set_change_listener(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_set_http_client(
@@ -1108,6 +1135,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tessera_ffi_checksum_method_secretstore_set(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_secretstore_delete(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_changelistener_on_change(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_synclistener_on_progress(
     ): Int
@@ -1151,6 +1180,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "tessera"))
+        uniffiCallbackInterfaceChangeListener.register(this)
         uniffiCallbackInterfaceHttpClient.register(this)
         uniffiCallbackInterfaceLogSink.register(this)
         uniffiCallbackInterfaceSecretStore.register(this)
@@ -1246,6 +1276,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_rejected_actions(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_change_listener(`ptr`: Long,`listener`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
+    ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_set_favourite_store(`ptr`: Long,`storeId`: RustBuffer.ByValue,`favourite`: Byte,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_set_http_client(`ptr`: Long,`client`: Long,uniffi_out_err: Pointer, 
@@ -1301,6 +1333,14 @@ internal object UniffiLib {
     external fun uniffi_tessera_ffi_fn_method_secretstore_set(`ptr`: Long,`key`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_secretstore_delete(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_clone_changelistener(`handle`: Long,uniffi_out_err: Pointer, 
+    ): Long
+    external fun uniffi_tessera_ffi_fn_free_changelistener(`handle`: Long,uniffi_out_err: Pointer, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_init_callback_vtable_changelistener(`vtable`: UniffiVTableCallbackInterfaceChangeListener,
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_changelistener_on_change(`ptr`: Long,`changes`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_clone_synclistener(`handle`: Long,uniffi_out_err: Pointer, 
     ): Long
@@ -1627,6 +1667,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_rejected_actions() and 0xFFFF) != 49273) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_change_listener() and 0xFFFF) != 13131) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_favourite_store() and 0xFFFF) != 44360) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1682,6 +1725,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_secretstore_delete() and 0xFFFF) != 51669) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_changelistener_on_change() and 0xFFFF) != 49156) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_synclistener_on_progress() and 0xFFFF) != 56478) {
@@ -2166,6 +2212,327 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
     override fun write(value: ByteArray, buf: ByteBuffer) {
         buf.putInt(value.size)
         buf.put(value)
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Told what changed after each write (once at the end of a sync), on the thread that wrote:
+ * re-read what the screen shows. Keep it quick: post to the main thread and return. The
+ * Kotlin `changes()` / Swift `changes()` streams and the per-screen streams are fed from it.
+ */
+public interface ChangeListener {
+    
+    fun `onChange`(`changes`: List<Change>)
+    
+    companion object
+}
+
+/**
+ * Told what changed after each write (once at the end of a sync), on the thread that wrote:
+ * re-read what the screen shows. Keep it quick: post to the main thread and return. The
+ * Kotlin `changes()` / Swift `changes()` streams and the per-screen streams are fed from it.
+ */
+open class ChangeListenerImpl: Disposable, AutoCloseable, ChangeListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_tessera_ffi_fn_free_changelistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_tessera_ffi_fn_clone_changelistener(handle, status)
+        }
+    }
+
+    override fun `onChange`(`changes`: List<Change>)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_changelistener_on_change(
+        it,
+        
+        FfiConverterSequenceTypeChange.lower(`changes`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceChangeListener {
+    internal object `onChange`: UniffiCallbackInterfaceChangeListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`changes`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeChangeListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onChange`(
+                    FfiConverterSequenceTypeChange.lift(`changes`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeChangeListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeChangeListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceChangeListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onChange`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_tessera_ffi_fn_init_callback_vtable_changelistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChangeListener: FfiConverter<ChangeListener, Long> {
+    internal val handleMap = UniffiHandleMap<ChangeListener>()
+
+    override fun lower(value: ChangeListener): Long {
+        if (value is ChangeListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): ChangeListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ChangeListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): ChangeListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ChangeListener) = 8UL
+
+    override fun write(value: ChangeListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
     }
 }
 
@@ -3831,6 +4198,11 @@ public interface TesseraInterface {
     fun `rejectedActions`(): List<RejectedAction>
     
     /**
+     * Told what changed after each write; `None` to stop. One listener at a time.
+     */
+    fun `setChangeListener`(`listener`: ChangeListener?)
+    
+    /**
      * Mark or unmark a favourite store, offline.
      */
     fun `setFavouriteStore`(`storeId`: kotlin.String, `favourite`: kotlin.Boolean)
@@ -4725,6 +5097,22 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Told what changed after each write; `None` to stop. One listener at a time.
+     */override fun `setChangeListener`(`listener`: ChangeListener?)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_set_change_listener(
+        it,
+        
+        FfiConverterOptionalTypeChangeListener.lower(`listener`),_status)
+}
+    }
+    
     
 
     
@@ -7048,6 +7436,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeChangeListener: FfiConverterRustBuffer<ChangeListener?> {
+    override fun read(buf: ByteBuffer): ChangeListener? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeChangeListener.read(buf)
+    }
+
+    override fun allocationSize(value: ChangeListener?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeChangeListener.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ChangeListener?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeChangeListener.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeSyncListener: FfiConverterRustBuffer<SyncListener?> {
     override fun read(buf: ByteBuffer): SyncListener? {
         if (buf.get().toInt() == 0) {
@@ -7644,6 +8064,34 @@ public object FfiConverterSequenceTypeTillOutcome: FfiConverterRustBuffer<List<T
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeChange: FfiConverterRustBuffer<List<Change>> {
+    override fun read(buf: ByteBuffer): List<Change> {
+        val len = buf.getInt()
+        return List<Change>(len) {
+            FfiConverterTypeChange.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Change>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeChange.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Change>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeChange.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.String, kotlin.String>> {
     override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.String> {
         val len = buf.getInt()
@@ -7676,6 +8124,8 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
         }
     }
 }
+
+
 
 
 

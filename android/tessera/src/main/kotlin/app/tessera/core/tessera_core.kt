@@ -2491,6 +2491,78 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
 
 
 /**
+ * A kind of data the app shows: re-read it.
+ */
+
+enum class Change {
+    
+    /**
+     * The card, the programme (`card()`, `program()`).
+     */
+    CARD,
+    /**
+     * Balance, ledger, tier (`points()`, `tier_progress()`, `rewards()`).
+     */
+    POINTS,
+    /**
+     * Coupons (`wallet()`).
+     */
+    WALLET,
+    /**
+     * Challenges and badges (`challenges()`).
+     */
+    CHALLENGES,
+    /**
+     * The catalog and what the member may use (`offers()`, `offers_near()`, `stores()`).
+     */
+    OFFERS,
+    /**
+     * Consents (`consent_state()`, `consent_history()`, `permits()`).
+     */
+    CONSENT,
+    /**
+     * The preference centre (`preferences()`).
+     */
+    PREFERENCES,
+    /**
+     * The activity list (`activity()`).
+     */
+    ACTIVITY,
+    /**
+     * Enrolment, pending and rejected actions, the last sync (`sync_status()`,
+     * `rejected_actions()`).
+     */
+    SYNC_STATUS;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChange: FfiConverterRustBuffer<Change> {
+    override fun read(buf: ByteBuffer) = try {
+        Change.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Change) = 4UL
+
+    override fun write(value: Change, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * The methods the protocol uses.
  */
 
