@@ -1,6 +1,6 @@
 """Parse the iOS package's hand-written Swift (everything under ios/Sources but the generated
-bindings) with tree-sitter's Swift grammar and fail on a syntax error. No Swift toolchain runs on
-this machine: this catches a broken brace or statement, not a type error; a build on macOS does
+bindings, and the sample app under ios/Sample) with tree-sitter's Swift grammar and fail on a
+syntax error. No Swift toolchain runs on this machine: this catches a broken brace or statement, not a type error; a build on macOS does
 the rest (docs/adr/0015 says what is not verified here)."""
 
 import pathlib
@@ -12,6 +12,7 @@ import tree_sitter_swift
 root = pathlib.Path(__file__).resolve().parents[1]
 parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_swift.language()))
 files = [p for p in sorted((root / "ios" / "Sources").rglob("*.swift")) if "Generated" not in p.parts]
+files += sorted((root / "ios" / "Sample").rglob("*.swift"))
 bad = 0
 for path in files:
     tree = parser.parse(path.read_bytes())
