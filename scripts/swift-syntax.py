@@ -1,7 +1,7 @@
 """Parse the iOS package's hand-written Swift (everything under ios/Sources but the generated
 bindings, and the sample app under ios/Sample) with tree-sitter's Swift grammar and fail on a
-syntax error. No Swift toolchain runs on this machine: this catches a broken brace or statement, not a type error; a build on macOS does
-the rest (docs/adr/0015 says what is not verified here)."""
+syntax error. No Swift toolchain runs on this machine: this catches a broken brace or statement,
+not a type error; a build on macOS does the rest (docs/ios.md says what is not verified here)."""
 
 import pathlib
 import sys

@@ -12,6 +12,7 @@
 plugins {
     id("com.android.library")
     id("org.jetbrains.kotlin.android")
+    `maven-publish`
 }
 
 android {
@@ -32,6 +33,22 @@ android {
     }
     kotlinOptions { jvmTarget = "17" }
     testOptions { unitTests.isIncludeAndroidResources = true }
+    publishing { singleVariant("release") { withSourcesJar() } }
+}
+
+// `./gradlew :tessera:publish` (add the team's repository under publishing.repositories): apps
+// then depend on it in one line, implementation("app.tessera:tessera:0.1.0") (docs/android.md).
+afterEvaluate {
+    publishing {
+        publications {
+            create<MavenPublication>("release") {
+                from(components["release"])
+                groupId = "app.tessera"
+                artifactId = "tessera"
+                version = "0.1.0"
+            }
+        }
+    }
 }
 
 dependencies {

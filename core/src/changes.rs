@@ -186,7 +186,14 @@ impl ChangeFeed {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some(o) = observer {
-            o.on_change(Change::from_bits(bits));
+            // The write has committed: the app's listener failing (a foreign exception becomes a
+            // panic here) must not make the call that wrote report a failure it did not have.
+            let changes = Change::from_bits(bits);
+            let told =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| o.on_change(changes)));
+            if told.is_err() {
+                tracing::warn!("the change listener failed; the write stands");
+            }
         }
     }
 
@@ -390,6 +397,33 @@ mod tests {
             seen.take(),
             vec![vec![Change::Card, Change::Challenges, Change::Activity]]
         );
+    }
+
+    struct Panicking;
+
+    impl ChangeObserver for Panicking {
+        fn on_change(&self, _: Vec<Change>) {
+            panic!("the app's listener failed");
+        }
+    }
+
+    #[test]
+    fn a_failing_observer_does_not_fail_the_write_it_is_told_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path().join("t.db")).unwrap();
+        db.changes().set_observer(Some(Arc::new(Panicking)));
+        db.write(|tx| Ok::<_, crate::StorageError>(insert_program(tx)?))
+            .unwrap();
+        let rows: i64 = db
+            .read(|c| {
+                Ok::<_, crate::StorageError>(c.query_row(
+                    "SELECT count(*) FROM program",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 
     #[test]

@@ -190,7 +190,14 @@ pub(crate) fn notify(
     total: u64,
 ) {
     if let Some(o) = observer {
-        o.on_progress(SyncProgress { phase, done, total });
+        // The app's listener failing (a foreign exception becomes a panic here) must not stop
+        // the sync halfway: it is logged and the sync goes on.
+        let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            o.on_progress(SyncProgress { phase, done, total })
+        }));
+        if told.is_err() {
+            tracing::warn!("the sync listener failed; the sync goes on");
+        }
     }
 }
 
