@@ -11,8 +11,10 @@ cd "$root"
 max="${TESSERA_FFI_MAX_BYTES:-4000000}"
 # Relative relocations packed (RELR, glibc 2.36+): what the phones' linkers do too (Android's
 # lld packs them, iOS uses chained fixups); 200 KB of the 4 MB otherwise (docs/adr/0015).
+# `-z defs`: a symbol the trimmed SQLite left out but some code still calls fails the link here,
+# not the app's first load (it happened: rusqlite's `hooks` feature calls the progress handler).
 cargo rustc --quiet --profile release-ffi -p tessera-ffi --lib --crate-type cdylib \
-  -- -C link-arg=-Wl,-z,pack-relative-relocs
+  -- -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,-z,defs
 lib="target/release-ffi/libtessera_ffi.so"
 size=$(stat -c %s "$lib")
 awk -v f="$lib" -v s="$size" -v m="$max" -v a="$(uname -m)" \

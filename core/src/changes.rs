@@ -103,10 +103,35 @@ pub fn no_tables(_: &str) -> u32 {
     0
 }
 
+/// What the update hook writes to: boxed, so that its address (given to SQLite) stays put.
+struct Watch {
+    /// Kinds touched by the transaction in progress.
+    pending: AtomicU32,
+    kinds: TableKinds,
+}
+
+/// SQLite's update hook: note the kinds of data the changed row's table holds. Called by SQLite
+/// on the thread writing, inside the write.
+extern "C" fn on_update(
+    watch: *mut std::ffi::c_void,
+    _op: std::ffi::c_int,
+    _db: *const std::ffi::c_char,
+    table: *const std::ffi::c_char,
+    _rowid: i64,
+) {
+    // SAFETY: `watch` is the `Watch` boxed in the `ChangeFeed` of the `Db` owning the connection,
+    // which outlives the connection (`Db` drops its connections before its feed, and `wipe`
+    // re-registers the same box on the new connection); SQLite passes `table` as a NUL-terminated
+    // string valid for the call.
+    #[allow(unsafe_code)]
+    let (watch, table) = unsafe { (&*(watch as *const Watch), std::ffi::CStr::from_ptr(table)) };
+    let kinds = std::str::from_utf8(table.to_bytes()).map_or(0, watch.kinds);
+    watch.pending.fetch_or(kinds, Ordering::Relaxed);
+}
+
 /// The announcements of one database.
 pub struct ChangeFeed {
-    /// Kinds touched by the transaction in progress (written by the update hook).
-    pending: Arc<AtomicU32>,
+    watch: Box<Watch>,
     held: Mutex<Held>,
     observer: Mutex<Option<Arc<dyn ChangeObserver>>>,
 }
@@ -124,38 +149,39 @@ impl std::fmt::Debug for ChangeFeed {
 }
 
 impl ChangeFeed {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(kinds: TableKinds) -> Self {
         ChangeFeed {
-            pending: Arc::new(AtomicU32::new(0)),
+            watch: Box::new(Watch {
+                pending: AtomicU32::new(0),
+                kinds,
+            }),
             held: Mutex::new(Held::default()),
             observer: Mutex::new(None),
         }
     }
 
-    /// Note on `conn` (the writer) which kinds each row change touches.
-    pub(crate) fn watch(
-        &self,
-        conn: &rusqlite::Connection,
-        kinds: TableKinds,
-    ) -> Result<(), crate::StorageError> {
-        let pending = self.pending.clone();
-        conn.update_hook(Some(
-            move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
-                pending.fetch_or(kinds(table), Ordering::Relaxed);
-            },
-        ))?;
-        Ok(())
+    /// Note on `conn` (the writer) which kinds each row change touches. SQLite's own hook API,
+    /// not rusqlite's `hooks` feature: that one also references the progress and authorizer
+    /// callbacks, which the shipped SQLite leaves out (scripts/ffi-env.sh).
+    pub(crate) fn watch(&self, conn: &rusqlite::Connection) {
+        let watch: *const Watch = &*self.watch;
+        // SAFETY: `conn.handle()` is the open connection this `Db` owns; `on_update` only reads
+        // `watch`, which outlives the connection (see `on_update`).
+        #[allow(unsafe_code)]
+        unsafe {
+            rusqlite::ffi::sqlite3_update_hook(conn.handle(), Some(on_update), watch as *mut _);
+        }
     }
 
     /// Forget what an unfinished transaction touched (called before each transaction, under the
     /// writer's lock).
     pub(crate) fn begin(&self) {
-        self.pending.store(0, Ordering::Relaxed);
+        self.watch.pending.store(0, Ordering::Relaxed);
     }
 
     /// What the transaction that just committed touched (under the writer's lock).
     pub(crate) fn committed(&self) -> u32 {
-        self.pending.swap(0, Ordering::Relaxed)
+        self.watch.pending.swap(0, Ordering::Relaxed)
     }
 
     pub fn set_observer(&self, observer: Option<Arc<dyn ChangeObserver>>) {

@@ -151,7 +151,8 @@ pub struct Db {
     readers: [Mutex<Option<Connection>>; QUICK_READERS],
     /// The long lane: reads that may take seconds.
     background: Mutex<Option<Connection>>,
-    /// What each commit changed, told to the app.
+    /// What each commit changed, told to the app. Declared after the connections: they are
+    /// dropped (closed) before it, as its update hook requires.
     changes: crate::changes::ChangeFeed,
 }
 
@@ -228,8 +229,8 @@ impl Db {
             Mutex::new(Some(open_reader(&path)?)),
         ];
         let background = Mutex::new(Some(open_reader(&path)?));
-        let changes = crate::changes::ChangeFeed::new();
-        changes.watch(&writer, kind.tables)?;
+        let changes = crate::changes::ChangeFeed::new(kind.tables);
+        changes.watch(&writer);
         tracing::debug!(schema = version, "database opened");
         Ok(Db {
             path,
@@ -286,7 +287,7 @@ impl Db {
         let fresh = Db::open_with(&self.path, self.migrations, self.version, self.kind)?;
         *writer = lock(&fresh.writer).take();
         if let Some(w) = writer.as_ref() {
-            self.changes.watch(w, self.kind.tables)?;
+            self.changes.watch(w);
         }
         for (mine, new) in readers.iter_mut().zip(&fresh.readers) {
             **mine = lock(new).take();
