@@ -77,6 +77,26 @@ impl Till {
         Ok(online(self.inner.redeem(&code, basket_cents, &receipt)?))
     }
 
+    /// `redeem()` for coroutines and Swift tasks (it waits on the server up to the timeouts).
+    /// Cancelling stops the wait, not the redemption: it completes on its own thread, online or
+    /// journaled, exactly once; `outcomes()` and `pending()` tell what became of it.
+    pub async fn redeem_async(
+        self: Arc<Self>,
+        code: String,
+        basket_cents: u64,
+        receipt: String,
+    ) -> Result<Option<Redemption>, TillError> {
+        let work = move |_: &tessera_core::sync::Cancel| {
+            self.inner.redeem(&code, basket_cents, &receipt)
+        };
+        match crate::background::on_thread("tessera-till-redeem", work).await {
+            Some(done) => Ok(online(done?)),
+            None => Err(TillError::Network {
+                problem: crate::background::stopped(),
+            }),
+        }
+    }
+
     /// Record a purchase (points, maybe a web coupon); `None`: journaled.
     pub fn record_purchase(
         &self,

@@ -157,6 +157,7 @@ class BindingsTest {
             consentTests(serverUrl)
             offersTests(serverUrl)
             tillTests(serverUrl)
+            tillAsyncTests(serverUrl)
             challengeTests(serverUrl)
             httpTests(serverUrl)
             asyncTests(serverUrl)

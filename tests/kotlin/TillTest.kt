@@ -11,9 +11,18 @@ import app.tessera.domain.CouponState
 import app.tessera.domain.PointsKind
 import app.tessera.domain.PurchaseLine
 import app.tessera.domain.PurchaseRequest
+import app.tessera.HttpClient
+import app.tessera.core.HttpRequest
+import app.tessera.core.HttpResponse
 import java.io.File
 import java.net.HttpURLConnection
 import java.net.URI
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 
 /** Register a till of `store` with the operator's token (tessera serve's default); its token. */
 fun registerTill(serverUrl: String, store: String): String {
@@ -66,5 +75,58 @@ fun tillTests(serverUrl: String) {
         assertEq(points.ledger.first().kind, PointsKind.EARN)
         assertEq(t.tierProgress()?.nextTier, "Silver")
         t.shutdown()
+    }
+}
+
+fun tillAsyncTests(serverUrl: String) {
+    check("suspend redeem: online; cancelled while the server is asked, the redemption still happens once") {
+        fun member(name: String): Tessera = phone(File(dir, "$name.db").path).also {
+            it.setSyncSettings(fast)
+            it.enrol(serverUrl, name, device)
+            it.clipOffer("of-009")
+            it.sync()
+        }
+        fun Tessera.coupon() = wallet().first { it.offerId == "of-009" }
+        val token = registerTill(serverUrl, "st-paris-01")
+        val real = HttpUrlConnectionClient()
+        val asking = CountDownLatch(1)
+        val answer = CountDownLatch(1)
+        var hold = false
+        val gated = object : HttpClient {
+            override fun send(request: HttpRequest): HttpResponse {
+                if (hold && request.url.contains("redemptions")) {
+                    asking.countDown()
+                    answer.await(10, TimeUnit.SECONDS)
+                }
+                return real.send(request)
+            }
+        }
+        val till = Till.open(File(dir, "async.journal").path, serverUrl, token, "st-paris-01", gated)
+        runBlocking {
+            val first = till.redeemAsync(member("Async One").coupon().code, 2500uL, "KT-A1")
+            assertTrue(first != null && first.storeId == "st-paris-01", "redeemed online: $first")
+
+            val two = member("Async Two")
+            val second = two.coupon().code
+            hold = true
+            val job = launch(Dispatchers.Default) { till.redeemAsync(second, 2500uL, "KT-A2") }
+            assertTrue(asking.await(10, TimeUnit.SECONDS), "the till asked the server")
+            val t0 = System.nanoTime()
+            job.cancelAndJoin()
+            val waited = (System.nanoTime() - t0) / 1e6
+            assertTrue(waited < 1000, "the coroutine ended at once: $waited ms")
+            answer.countDown()
+            // The redemption went through anyway, on its own thread: the member's app learns it.
+            var state: CouponState? = null
+            for (i in 0 until 50) {
+                two.sync()
+                state = two.coupon().state
+                if (state is CouponState.Redeemed) break
+                Thread.sleep(100)
+            }
+            assertTrue(state is CouponState.Redeemed, "spent: $state")
+            assertEq(till.pending(), 0u) // online, not journaled
+            two.shutdown()
+        }
     }
 }

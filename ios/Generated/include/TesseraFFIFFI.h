@@ -769,6 +769,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_till_record_purchase(uint64_t ptr, RustB
 RustBuffer uniffi_tessera_ffi_fn_method_till_redeem(uint64_t ptr, RustBuffer code, uint64_t basket_cents, RustBuffer receipt, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_REDEEM_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_REDEEM_ASYNC
+uint64_t uniffi_tessera_ffi_fn_method_till_redeem_async(uint64_t ptr, RustBuffer code, uint64_t basket_cents, RustBuffer receipt
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_REFRESH_KEYS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_REFRESH_KEYS
 uint32_t uniffi_tessera_ffi_fn_method_till_refresh_keys(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -1568,6 +1573,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_till_record_purchase(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_REDEEM
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_REDEEM
 uint16_t uniffi_tessera_ffi_checksum_method_till_redeem(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_REDEEM_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_REDEEM_ASYNC
+uint16_t uniffi_tessera_ffi_checksum_method_till_redeem_async(void
     
 );
 #endif

@@ -2905,6 +2905,13 @@ public protocol TillProtocol: AnyObject, Sendable {
     func redeem(code: String, basketCents: UInt64, receipt: String) throws  -> Redemption?
     
     /**
+     * `redeem()` for coroutines and Swift tasks (it waits on the server up to the timeouts).
+     * Cancelling stops the wait, not the redemption: it completes on its own thread, online or
+     * journaled, exactly once; `outcomes()` and `pending()` tell what became of it.
+     */
+    func redeemAsync(code: String, basketCents: UInt64, receipt: String) async throws  -> Redemption?
+    
+    /**
      * Fetch the programme's keys again; how many.
      */
     func refreshKeys() throws  -> UInt32
@@ -3061,6 +3068,27 @@ open func redeem(code: String, basketCents: UInt64, receipt: String)throws  -> R
         FfiConverterString.lower(receipt),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * `redeem()` for coroutines and Swift tasks (it waits on the server up to the timeouts).
+     * Cancelling stops the wait, not the redemption: it completes on its own thread, online or
+     * journaled, exactly once; `outcomes()` and `pending()` tell what became of it.
+     */
+open func redeemAsync(code: String, basketCents: UInt64, receipt: String)async throws  -> Redemption?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_till_redeem_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(code),FfiConverterUInt64.lower(basketCents),FfiConverterString.lower(receipt)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeRedemption.lift,
+            errorHandler: FfiConverterTypeTillError_lift
+        )
 }
     
     /**
@@ -5409,6 +5437,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_redeem() != 54634) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_redeem_async() != 41278) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_refresh_keys() != 13704) {

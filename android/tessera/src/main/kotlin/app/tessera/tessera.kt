@@ -1148,6 +1148,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_till_redeem(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_redeem_async(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_till_refresh_keys(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_till_return_goods(
@@ -1364,6 +1366,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_till_redeem(`ptr`: Long,`code`: RustBuffer.ByValue,`basketCents`: Long,`receipt`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_redeem_async(`ptr`: Long,`code`: RustBuffer.ByValue,`basketCents`: Long,`receipt`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_tessera_ffi_fn_method_till_refresh_keys(`ptr`: Long,uniffi_out_err: Pointer, 
     ): Int
     external fun uniffi_tessera_ffi_fn_method_till_return_goods(`ptr`: Long,`request`: RustBufferReturnRequest.ByValue,uniffi_out_err: Pointer, 
@@ -1743,6 +1747,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_till_redeem() and 0xFFFF) != 54634) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_till_redeem_async() and 0xFFFF) != 41278) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_till_refresh_keys() and 0xFFFF) != 13704) {
@@ -5549,6 +5556,13 @@ public interface TillInterface {
     fun `redeem`(`code`: kotlin.String, `basketCents`: kotlin.ULong, `receipt`: kotlin.String): Redemption?
     
     /**
+     * `redeem()` for coroutines and Swift tasks (it waits on the server up to the timeouts).
+     * Cancelling stops the wait, not the redemption: it completes on its own thread, online or
+     * journaled, exactly once; `outcomes()` and `pending()` tell what became of it.
+     */
+    suspend fun `redeemAsync`(`code`: kotlin.String, `basketCents`: kotlin.ULong, `receipt`: kotlin.String): Redemption?
+    
+    /**
      * Fetch the programme's keys again; how many.
      */
     fun `refreshKeys`(): kotlin.UInt
@@ -5758,6 +5772,35 @@ open class Till: Disposable, AutoCloseable, TillInterface
     )
     }
     
+
+    
+    /**
+     * `redeem()` for coroutines and Swift tasks (it waits on the server up to the timeouts).
+     * Cancelling stops the wait, not the redemption: it completes on its own thread, online or
+     * journaled, exactly once; `outcomes()` and `pending()` tell what became of it.
+     */
+    @Throws(TillException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `redeemAsync`(`code`: kotlin.String, `basketCents`: kotlin.ULong, `receipt`: kotlin.String) : Redemption? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_till_redeem_async(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`code`),
+        FfiConverterULong.lower(`basketCents`),
+        FfiConverterString.lower(`receipt`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeRedemption.lift(it) },
+        // Error FFI converter
+        TillException.ErrorHandler,
+    )
+    }
 
     
     /**
