@@ -86,9 +86,8 @@ impl Till {
         basket_cents: u64,
         receipt: String,
     ) -> Result<Option<Redemption>, TillError> {
-        let work = move |_: &tessera_core::sync::Cancel| {
-            self.inner.redeem(&code, basket_cents, &receipt)
-        };
+        let work =
+            move |_: &tessera_core::sync::Cancel| self.inner.redeem(&code, basket_cents, &receipt);
         match crate::background::on_thread("tessera-till-redeem", work).await {
             Some(done) => Ok(online(done?)),
             None => Err(TillError::Network {
