@@ -64,10 +64,7 @@ val geoConsent = listOf(
 
 fun adaptersTests(serverUrl: String) {
     check("geofences: the core's plan applied to the OS as a diff, what the OS holds remembered") {
-        val t = phone(File(dir, "geo-adapter.db").path)
-        t.setSyncSettings(fast)
-        t.enrol(serverUrl, "Chloé Martin", device)
-        t.sync()
+        val t = enrolled(serverUrl, "geo-adapter.db")
         val os = RecordingGeofences()
         val saved = RegisteredRegions.InMemory()
         val shown = CopyOnWriteArrayList<OfferNotification>()
@@ -107,10 +104,7 @@ fun adaptersTests(serverUrl: String) {
     }
 
     check("geofences: a dwell at a store goes through the core's rules to the notifier") {
-        val t = phone(File(dir, "geo-dwell.db").path)
-        t.setSyncSettings(fast)
-        t.enrol(serverUrl, "Chloé Martin", device)
-        t.sync()
+        val t = enrolled(serverUrl, "geo-dwell.db")
         t.recordConsent(geoConsent, ConsentText("geo-1", "Offers near you."))
         t.setPreferences(t.preferences().copy(quietHours = null))
         val os = RecordingGeofences()

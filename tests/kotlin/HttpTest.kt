@@ -17,6 +17,14 @@ import kotlin.concurrent.thread
 /** A member's phone: the core on the database at `path`, talking through the shipped client. */
 fun phone(path: String): Tessera = Tessera.open(path).also { it.setHttpClient(HttpUrlConnectionClient()) }
 
+/** A member enrolled on a fresh phone database `file` (under the tests' directory), synced once. */
+fun enrolled(serverUrl: String, file: String, name: String = "Chloé Martin"): Tessera =
+    phone(File(dir, file).path).also {
+        it.setSyncSettings(fast)
+        it.enrol(serverUrl, name, device)
+        it.sync()
+    }
+
 /** Answers one connection with `answer` (after reading the request head), then closes. */
 fun oneShot(answer: ByteArray, delayMs: Long = 0): String {
     val server = ServerSocket(0)

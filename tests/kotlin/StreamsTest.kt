@@ -27,10 +27,7 @@ import kotlinx.coroutines.withTimeout
 
 fun streamsTests(serverUrl: String) {
     check("streams: the wallet, points, consent and sync status follow what the member does") {
-        val t = phone(File(dir, "streams.db").path)
-        t.setSyncSettings(fast)
-        t.enrol(serverUrl, "Chloé Martin", device)
-        t.sync()
+        val t = enrolled(serverUrl, "streams.db")
         runBlocking {
             withTimeout(10_000) {
                 // Two collectors of the same announcements (one listener underneath).

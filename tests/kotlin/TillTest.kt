@@ -80,9 +80,7 @@ fun tillTests(serverUrl: String) {
 
 fun tillAsyncTests(serverUrl: String) {
     check("suspend redeem: online; cancelled while the server is asked, the redemption still happens once") {
-        fun member(name: String): Tessera = phone(File(dir, "$name.db").path).also {
-            it.setSyncSettings(fast)
-            it.enrol(serverUrl, name, device)
+        fun member(name: String): Tessera = enrolled(serverUrl, "$name.db", name).also {
             it.clipOffer("of-009")
             it.sync()
         }
