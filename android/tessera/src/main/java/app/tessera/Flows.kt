@@ -15,7 +15,7 @@ import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.flow.conflate
 import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.flow.map
-import kotlinx.coroutines.flow.onStart
+import kotlinx.coroutines.flow.onSubscription
 
 /**
  * Every sync's progress (started, pushing, pulling, member, finished or failed) as a cold [Flow]:
@@ -65,9 +65,9 @@ fun Tessera.changes(): SharedFlow<Set<Change>> =
  */
 fun <T> Tessera.watch(kind: Change, read: Tessera.() -> T): Flow<T> =
     changes()
+        // The first read once subscribed: a change made meanwhile is not missed.
+        .onSubscription { emit(setOf(kind)) }
         .filter { kind in it }
-        .map { }
-        .onStart { emit(Unit) }
         .conflate()
         .map { read() }
 
