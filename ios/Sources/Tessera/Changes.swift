@@ -31,18 +31,26 @@ private final class ChangeHub: ChangeListener, @unchecked Sendable {
     }
 }
 
+/// A hub and the instance it listens to: an `ObjectIdentifier` can be reused by a later object
+/// once this one is gone, so the entry is valid only while its owner is alive.
+private struct HubEntry {
+    weak var owner: Tessera?
+    let hub: ChangeHub
+}
+
 private let hubsLock = NSLock()
-private var hubs: [ObjectIdentifier: ChangeHub] = [:]
+private var hubs: [ObjectIdentifier: HubEntry] = [:]
 
 extension Tessera {
     private var changeHub: ChangeHub {
         hubsLock.lock()
         defer { hubsLock.unlock() }
-        if let hub = hubs[ObjectIdentifier(self)] {
-            return hub
+        if let entry = hubs[ObjectIdentifier(self)], entry.owner === self {
+            return entry.hub
         }
+        hubs = hubs.filter { $0.value.owner != nil }
         let hub = ChangeHub()
-        hubs[ObjectIdentifier(self)] = hub
+        hubs[ObjectIdentifier(self)] = HubEntry(owner: self, hub: hub)
         setChangeListener(listener: hub)
         return hub
     }
