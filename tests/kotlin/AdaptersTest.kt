@@ -13,6 +13,7 @@ import app.tessera.HttpException
 import app.tessera.core.HttpRequest
 import app.tessera.core.HttpResponse
 import app.tessera.HttpUrlConnectionClient
+import app.tessera.PushException
 import app.tessera.PushRouter
 import app.tessera.RegisteredRegions
 import app.tessera.SyncException
@@ -146,6 +147,9 @@ fun adaptersTests(serverUrl: String) {
         assertEq(again, PushRouter.Handled.Suppressed(PushDecision.Suppress(SuppressReason.Duplicate)))
         assertEq(syncs, 1)
         assertEq(router.onMessage(mapOf("google.message_id" to "0:1"), now), PushRouter.Handled.NotOurs)
+        // A Tessera message the core refuses is reported, not thrown out of the push service.
+        val newer = router.onMessage(mapOf("tessera" to """{"v":7,"id":"kt-router-2","kind":"sync"}"""), now)
+        assertTrue(newer is PushRouter.Handled.Invalid && newer.error is PushException.UnsupportedVersion, "$newer")
         assertEq(PushRouter.jsonObject(mapOf("a\"b" to "c\\d\u0001")), """{"a\"b":"c\\d\u0001"}""")
         t.shutdown()
     }

@@ -23,6 +23,8 @@ class PushRouter(
         data object SyncRequested : Handled
         /** Not a Tessera message: leave it to the app's other handlers. */
         data object NotOurs : Handled
+        /** A Tessera message the core refused (malformed, newer version, no member): nothing shown. */
+        data class Invalid(val error: PushException) : Handled
     }
 
     fun onMessage(data: Map<String, String>, receivedAtMs: Long): Handled {
@@ -30,6 +32,9 @@ class PushRouter(
             tessera.handlePush(jsonObject(data), receivedAtMs)
         } catch (e: PushException.NotTessera) {
             return Handled.NotOurs
+        } catch (e: PushException) {
+            // Never an exception out of the push service: the OS would kill the app for it.
+            return Handled.Invalid(e)
         }
         return when (decision) {
             is PushDecision.Show ->
