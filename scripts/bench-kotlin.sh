@@ -27,7 +27,7 @@ grep -q 'var status = UniffiRustCallStatus()' "$gen/app/tessera/tessera.kt" \
 
 mvn -B -q -f android/pom.xml -Pbench -pl maven/bench -am -DskipTests package
 cp="$root/android/maven/bench/target/classes:$root/android/maven/jvm/target/classes:$(cat android/maven/bench/target/classpath.txt)"
-java_run() { java -Djna.library.path="$lib_dir" -cp "$cp" "$@"; }
+java_run() { java -Djna.library.path="$lib_dir" -Djava.library.path="$lib_dir" -cp "$cp" "$@"; }
 
 echo "== one call (JNA $(basename "$(tr ':' '\n' <<<"$cp" | grep '/jna-')" .jar), library: $lib_dir)"
 java_run CallBenchKt
@@ -40,10 +40,11 @@ java -Djna.library.path="$lib_dir" -cp "$cp" PrepareCardKt "$db"
 for i in $(seq "$samples"); do
   java_run ColdStartKt "$db" >> "$db.shipped"
   java_run ColdStartKt "$db" stock >> "$db.stock"
+  java_run ColdStartKt "$db" fast >> "$db.fast"
 done
-python3 - "$db.shipped" "$db.stock" <<'PY'
+python3 - "$db.shipped" "$db.stock" "$db.fast" <<'PY'
 import statistics, sys
-for path, name in zip(sys.argv[1:], ("shipped", "stock")):
+for path, name in zip(sys.argv[1:], ("shipped", "stock", "fast")):
     rows = [dict(kv.split("=") for kv in line.split()) for line in open(path)]
     parts = {k: statistics.median(float(r[k]) for r in rows) for k in rows[0]}
     print(f"{name:8s} " + "  ".join(f"{k} {v:6.1f}" for k, v in parts.items()) + f"   (n={len(rows)})")

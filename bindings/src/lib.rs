@@ -28,6 +28,7 @@ mod challenges;
 mod consent;
 mod diagnostics;
 mod error;
+mod fastpath;
 mod http;
 mod logging;
 mod offers;

@@ -187,6 +187,30 @@ pub(crate) fn write_card(
     Ok(())
 }
 
+/// The card screen of the phone database at `path` through one read-only connection: no
+/// migration, no other connection, nothing created or written. `None` unless the file is a
+/// phone database of this schema version holding a card; the caller then opens it the ordinary
+/// way ([`crate::Tessera::open`]), which upgrades it or says what is wrong. For the first card of
+/// a process (the JNI fast path, `bindings/src/fastpath.rs`).
+pub fn peek(path: &std::path::Path) -> Option<CardView> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    let pragma = |name: &str| -> Option<i64> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .ok()
+    };
+    if pragma("application_id")? != i64::from(crate::db::PHONE_FILE.application_id)
+        || pragma("user_version")? != i64::from(crate::db::SCHEMA_VERSION)
+    {
+        return None;
+    }
+    read_card_view(&conn).ok()
+}
+
 /// One query for the whole screen, then the barcode.
 pub(crate) fn read_card_view(conn: &rusqlite::Connection) -> Result<CardView, Error> {
     let row = conn

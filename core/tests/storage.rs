@@ -386,3 +386,31 @@ fn a_long_read_never_makes_the_card_wait() {
     long.join().unwrap().unwrap();
     quick.join().unwrap().unwrap();
 }
+
+#[test]
+fn peeking_reads_the_card_of_a_current_database_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let t = enrolled(&path);
+    let shown = t.card().unwrap();
+    t.close();
+    assert_eq!(tessera_core::card::peek(&path), Some(shown));
+
+    // No file: nothing created.
+    let missing = dir.path().join("missing.db");
+    assert_eq!(tessera_core::card::peek(&missing), None);
+    assert!(!missing.exists());
+    // Another schema version (an older app's file, or a newer one's): the ordinary open decides.
+    let conn = raw_connection(&path);
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert_eq!(tessera_core::card::peek(&path), None);
+    // Not a database.
+    let junk = dir.path().join("junk.db");
+    fs::write(&junk, b"a shopping list").unwrap();
+    assert_eq!(tessera_core::card::peek(&junk), None);
+}
+
+fn raw_connection(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}

@@ -3,6 +3,7 @@
 // `check` is one JUnit test, run in the order written (BindingsTest below).
 
 import app.tessera.CardException
+import app.tessera.CardFastPath
 import app.tessera.InternalException
 import app.tessera.LogLevel
 import app.tessera.LogSink
@@ -69,6 +70,24 @@ fun cardTests() {
         assertEq(shown.barcode.modules.size, 95)
         assertEq(shown.barcode.humanReadable, "4006381333931")
         again.shutdown()
+    }
+
+    check("the card's fast path (JNI, no JNA) shows the card the ordinary path shows; null without one") {
+        val path = File(dir, "card.db").path
+        val fast = CardFastPath.card(path)!!
+        val ordinary = Tessera.open(path).use { it.card() }
+        // Data classes compare a ByteArray by reference: the modules are compared by content.
+        assertEq(fast.copy(barcode = ordinary.barcode), ordinary)
+        assertEq(fast.barcode.copy(modules = ordinary.barcode.modules), ordinary.barcode)
+        assertTrue(fast.barcode.modules.contentEquals(ordinary.barcode.modules), "the same modules")
+        assertEq(CardFastPath.card(File(dir, "no-card.db").path), null)
+        assertTrue(!File(dir, "no-card.db").exists(), "the fast path creates nothing")
+        val junk = File(dir, "junk.db").also { it.writeText("not a database") }
+        assertEq(CardFastPath.card(junk.path), null)
+        // A path beyond ASCII and beyond the BMP reaches the library as written.
+        val odd = File(dir, "née-été-😀.db").path
+        Tessera.open(odd).use { it.setProgram(program); it.setCard(card) }
+        assertEq(CardFastPath.card(odd)?.holderName, "Ada Lovelace")
     }
 
     check("bad input raises typed errors") {
