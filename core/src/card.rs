@@ -190,7 +190,7 @@ pub(crate) fn write_card(
 /// The card screen of the phone database at `path` through one read-only connection: no
 /// migration, no other connection, nothing created or written. `None` unless the file is a
 /// phone database of this schema version holding a card; the caller then opens it the ordinary
-/// way ([`crate::Tessera::open`]), which upgrades it or says what is wrong. For the first card of
+/// way (`Tessera::open`), which upgrades it or says what is wrong. For the first card of
 /// a process (the JNI fast path, `bindings/src/fastpath.rs`).
 pub fn peek(path: &std::path::Path) -> Option<CardView> {
     use rusqlite::OpenFlags;
