@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// several): its requests count against the client it names in `X-Forwarded-For`.
     #[arg(long)]
     trusted_proxy: Vec<ipnet::IpNet>,
+    /// On SIGTERM or Ctrl-C, keep serving this many seconds with `/ready` answering 503
+    /// (`draining`) so that a load balancer stops sending requests, then finish those in flight
+    /// and exit. 0 (the default) for a server alone.
+    #[arg(long, env = "TESSERA_DRAIN_SECONDS", default_value_t = 0)]
+    drain_seconds: u64,
     /// Load the seed catalog shipped with the project (a few hundred French stores).
     #[arg(long)]
     seed: bool,
@@ -190,6 +195,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             },
             trusted_proxies: args.trusted_proxy.clone(),
             push,
+            drain_delay: std::time::Duration::from_secs(args.drain_seconds),
             ..ServerConfig::default()
         };
         let state = AppState::new(Arc::new(storage), config);

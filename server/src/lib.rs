@@ -75,6 +75,10 @@ pub struct ServerConfig {
     pub page_size: u32,
     /// The push services campaigns are sent through.
     pub push: push::PushConfig,
+    /// How long a shutting-down process keeps serving while `/ready` says `draining`, before it
+    /// stops accepting connections and finishes those in flight (behind a load balancer: a few
+    /// of its health-check intervals; 0 alone).
+    pub drain_delay: Duration,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +95,7 @@ impl Default for ServerConfig {
             max_catalog_body: 1024 * 1024 * 1024,
             page_size: 1000,
             push: push::PushConfig::default(),
+            drain_delay: Duration::ZERO,
         }
     }
 }
@@ -114,6 +119,9 @@ pub struct AppState {
     /// The operator credentials in force (replaced on rotation).
     pub admins: Arc<guard::AdminCredentials>,
     pub limiters: Arc<guard::Limiters>,
+    /// Set when a shutdown begins: `/ready` answers 503 so that the load balancer sends no new
+    /// requests while those in flight finish.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -134,6 +142,7 @@ impl AppState {
             limiters: Arc::new(guard::Limiters::new(&config.rate_limits)),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 }
@@ -142,7 +151,7 @@ impl AppState {
 #[openapi(
     info(title = "Tessera", description = "The reference loyalty backend Tessera's core syncs with."),
     modifiers(&Security),
-    tags((name = "member", description = "Called by the apps"), (name = "admin", description = "Called by the operator"), (name = "till", description = "Called by shop tills"))
+    tags((name = "member", description = "Called by the apps"), (name = "admin", description = "Called by the operator"), (name = "till", description = "Called by shop tills"), (name = "ops", description = "Called by the load balancer and the monitoring"))
 )]
 struct ApiDoc;
 
@@ -219,7 +228,12 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
     let catalog = OpenApiRouter::new()
         .routes(routes!(routes::admin::load_catalog))
         .layer(DefaultBodyLimit::disable());
+    let ops = OpenApiRouter::new()
+        .routes(routes!(routes::ops::health))
+        .routes(routes!(routes::ops::ready))
+        .routes(routes!(routes::ops::metrics));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops)
         .merge(member)
         .merge(admin)
         .merge(admin_large)
@@ -489,6 +503,16 @@ pub async fn serve(
             }
         }
     });
+    // On shutdown: say not ready, keep serving for the drain delay (the load balancer stops
+    // sending), then stop accepting and finish what is in flight.
+    let draining = state.draining.clone();
+    let drain_delay = state.config.drain_delay;
+    let shutdown = async move {
+        shutdown.await;
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(delay_ms = drain_delay.as_millis() as u64, "draining");
+        tokio::time::sleep(drain_delay).await;
+    };
     let result = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),

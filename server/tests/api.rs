@@ -563,6 +563,9 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/members/{id}/rule-events", &["post"]),
         ("/admin/v1/members/{id}/birthday", &["put"]),
         ("/v1/till/shop", &["get"]),
+        ("/health", &["get"]),
+        ("/ready", &["get"]),
+        ("/metrics", &["get"]),
     ] {
         for m in methods {
             assert!(paths[path][m].is_object(), "{m} {path} documented");
@@ -573,9 +576,84 @@ fn the_served_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 30, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 33, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()
     );
+}
+
+#[test]
+fn health_readiness_and_metrics_answer_without_credentials() {
+    let t = start();
+    let health = t.http.get(t.url("/health")).send().unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<Value>().unwrap()["status"], "ok");
+    let ready = t.http.get(t.url("/ready")).send().unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().unwrap()["status"], "ready");
+
+    t.state
+        .metrics
+        .applied
+        .fetch_add(3, std::sync::atomic::Ordering::Relaxed);
+    let metrics = t.http.get(t.url("/metrics")).send().unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = metrics.text().unwrap();
+    assert!(
+        text.contains("\ntessera_mutations_applied_total 3\n"),
+        "{text}"
+    );
+    for name in [
+        "tessera_mutations_replayed_total 0",
+        "tessera_idempotency_key_reused_total 0",
+        "tessera_draining 0",
+        "# TYPE tessera_catalog_sequence gauge",
+    ] {
+        assert!(text.contains(name), "{name} in {text}");
+    }
+}
+
+#[test]
+fn a_shutdown_drains_says_not_ready_and_still_serves_then_stops() {
+    let storage = SqliteStorage::temporary().unwrap();
+    let state = AppState::new(
+        Arc::new(storage),
+        ServerConfig {
+            drain_delay: Duration::from_millis(1500),
+            ..ServerConfig::default()
+        },
+    );
+    let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state, 2).unwrap();
+    let url = server.url();
+    let http = Client::new();
+    assert_eq!(
+        http.get(format!("{url}/ready")).send().unwrap().status(),
+        200
+    );
+    let stopping = std::thread::spawn(move || server.stop());
+    // While draining: not ready, yet answering (requests already routed here are served).
+    let mut saw_draining = false;
+    for _ in 0..100 {
+        let ready = http.get(format!("{url}/ready")).send().unwrap();
+        if ready.status() == 503 {
+            assert_eq!(ready.json::<Value>().unwrap()["status"], "draining");
+            assert_eq!(
+                http.get(format!("{url}/health")).send().unwrap().status(),
+                200
+            );
+            saw_draining = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(saw_draining, "/ready never said draining");
+    stopping.join().unwrap();
+    assert!(http.get(format!("{url}/health")).send().is_err(), "stopped");
 }

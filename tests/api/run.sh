@@ -54,3 +54,5 @@ PY
 st --include-tag till -H "Authorization: Bearer $till_token"
 echo "api: admin routes"
 st --include-tag admin -H "Authorization: Bearer fuzz-admin-token"
+echo "api: ops routes (health, readiness, metrics: no credentials)"
+st --include-tag ops

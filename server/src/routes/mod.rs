@@ -4,4 +4,5 @@
 pub mod admin;
 pub mod loyalty;
 pub mod member;
+pub mod ops;
 pub mod till;
