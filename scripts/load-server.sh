@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # An external load generator (wrk) against `tessera serve` on loopback, seed programme, embedded
-# SQLite: a member's `GET /v1/me` with a real access token, and a 404 as the HTTP ceiling, in one
-# run. Prints wrk's requests/s and latency distribution for each.
+# SQLite: a member's `GET /v1/me` with a real access token, member mutations (`POST
+# /v1/mutations`, a new Idempotency-Key each, so each is applied), and a 404 as the HTTP ceiling,
+# in one run. Prints wrk's requests/s and latency distribution for each; fails on any answer
+# that is not 2xx (but the 404s).
 #   scripts/load-server.sh [tessera binary] [seconds] [connections]
 # Default binary: target/release/tessera (cargo build --release -p tessera-cli).
 set -euo pipefail
@@ -28,5 +30,30 @@ wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $token" \
   -H 'tessera-api-version: 1' "$url/v1/me" | tee "$work/me.txt" | grep -E "Requests/sec|50%|90%|99%"
 # Every answer must have been a 200: a 401 or 429 would measure something else.
 if grep -q "Non-2xx" "$work/me.txt"; then grep "Non-2xx" "$work/me.txt" >&2; echo "load: not every answer was 2xx" >&2; exit 1; fi
+echo "== POST /v1/mutations, a favourite shop set, a new key each ($secs s, $conns connections)"
+cat > "$work/mutate.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"type":"set_favourite_store","store_id":"st-paris-01","favourite":true}'
+wrk.headers["Content-Type"] = "application/json"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  n = 0
+end
+function request()
+  n = n + 1
+  -- wrk.format replaces wrk.headers with the table it is given: pass them all.
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["Idempotency-Key"] = "load-" .. tid .. "-" .. n
+  return wrk.format(nil, nil, headers)
+end
+LUA
+wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/mutate.lua" \
+  -H "Authorization: Bearer $token" -H 'tessera-api-version: 1' "$url/v1/mutations" | tee "$work/mutate.txt" | grep -E "Requests/sec|50%|90%|99%"
+if grep -q "Non-2xx" "$work/mutate.txt"; then grep "Non-2xx" "$work/mutate.txt" >&2; echo "load: not every mutation was 2xx" >&2; exit 1; fi
 echo "== GET /no-such-route (the HTTP ceiling)"
 wrk -t2 -c"$conns" -d"${secs}s" --latency "$url/no-such-route" | grep -E "Requests/sec|50%|90%|99%"
