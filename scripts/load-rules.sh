@@ -10,25 +10,17 @@ bin="${1:-$root/target/release/tessera}"
 secs="${2:-10}"
 long="${3:-100000}"
 conns="${4:-8}"
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-work="$(mktemp -d)"
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-"$bin" serve --addr 127.0.0.1:0 --seed --db "$work/server.db" --ready-file "$work/url" \
-  --rate-per-address 0 --rate-per-member 0 --rate-per-till 0 >"$work/log" 2>&1 &
-server=$!
-for _ in $(seq 300); do [ -s "$work/url" ] && break; sleep 0.1; done
-url="$(cat "$work/url")"
-admin=(-H 'Authorization: Bearer tessera-admin' -H 'Content-Type: application/json')
-curl -sf -X PUT "${admin[@]}" --data-binary @"$root/docs/rules.example.json" "$url/admin/v1/challenges" >/dev/null
+# shellcheck source=scripts/load-lib.sh
+. "$root/scripts/load-lib.sh"
+start_server "$bin"
+curl -sf -X PUT -H 'Authorization: Bearer tessera-admin' -H 'Content-Type: application/json' \
+  --data-binary @"$root/docs/rules.example.json" "$url/admin/v1/challenges" >/dev/null
 
 # A member with `n` store visits over the last two years, sent 1,000 per request.
 member() {
-  local n="$1"
   local id
-  id="$(curl -sf -X POST -H 'Content-Type: application/json' -H 'tessera-api-version: 1' \
-    -d '{"holder_name":"Load Test","device":{"platform":"android","app_version":"3.2.0"}}' \
-    "$url/v1/enrol" | python3 -c 'import json,sys; print(json.load(sys.stdin)["member_id"])')"
-  python3 - "$url" "$id" "$n" <<'PY'
+  id="$(enrol member_id)"
+  python3 - "$url" "$id" "$1" <<'PY'
 import json, sys, time, urllib.request
 url, member, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 now = int(time.time() * 1000)
@@ -46,18 +38,11 @@ PY
   echo "$id"
 }
 
-cat > "$work/event.lua" <<'LUA'
+cat > "$work/event.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer tessera-admin"
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-function init(args)
-  n = 0
-end
+$numbered_requests_lua
 function request()
   n = n + 1
   local body = string.format(
@@ -71,7 +56,5 @@ for n in 100 "$long"; do
   started=$(date +%s)
   id="$(member "$n")"
   echo "== one event per request, member with $n events of history (loaded in $(( $(date +%s) - started )) s; $secs s, $conns connections)"
-  wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/event.lua" \
-    "$url/admin/v1/members/$id/rule-events" | tee "$work/wrk.txt" | grep -E "Requests/sec|50%|90%|99%"
-  if grep -q "Non-2xx" "$work/wrk.txt"; then grep "Non-2xx" "$work/wrk.txt" >&2; echo "load: not every answer was 2xx" >&2; exit 1; fi
+  measure -c"$conns" -d"${secs}s" -s "$work/event.lua" "$url/admin/v1/members/$id/rule-events"
 done
