@@ -22,7 +22,12 @@ pub struct ServeArgs {
     /// kept as its SHA-256 only); repeat for several. Without it or --admin-credentials, a
     /// loopback address uses the built-in development token `tessera-admin` and says so; any
     /// other address refuses to start.
-    #[arg(long, env = "TESSERA_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TESSERA_ADMIN_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     admin_token: Vec<String>,
     /// A file of operator credentials, one `NAME sha256:HEX` a line (digests only: print a line
     /// with `tessera admin-credential NAME`). Re-read on SIGHUP, so credentials rotate without a
@@ -60,7 +65,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TESSERA_FCM_PROJECT")]
     fcm_project: Option<String>,
     /// OAuth 2 access token for FCM.
-    #[arg(long, env = "TESSERA_FCM_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TESSERA_FCM_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     fcm_token: Option<String>,
     #[arg(
         long,
@@ -72,7 +82,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TESSERA_APNS_TOPIC")]
     apns_topic: Option<String>,
     /// APNs provider JWT.
-    #[arg(long, env = "TESSERA_APNS_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TESSERA_APNS_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     apns_token: Option<String>,
     #[arg(
         long,

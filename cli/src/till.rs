@@ -15,11 +15,13 @@ pub struct TillArgs {
     #[arg(long, env = "TESSERA_SERVER")]
     server: String,
     /// The till's token (from `tessera till register`); not needed to register.
+    // Tokens are base64url: one in 64 starts with '-', which must not read as an option.
     #[arg(
         long,
         env = "TESSERA_TILL_TOKEN",
         default_value = "",
-        hide_env_values = true
+        hide_env_values = true,
+        allow_hyphen_values = true
     )]
     token: String,
     /// The shop this till is in (`web` for the web checkout).
@@ -34,7 +36,7 @@ pub enum TillAction {
     /// Register a till of --store with the operator's token; prints the till's token (alone, on
     /// stdout).
     Register {
-        #[arg(long, env = "TESSERA_ADMIN_TOKEN")]
+        #[arg(long, env = "TESSERA_ADMIN_TOKEN", allow_hyphen_values = true)]
         admin_token: String,
     },
     /// Check a scanned code offline (signature, dates, shop, basket, this till's journal).

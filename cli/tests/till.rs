@@ -179,3 +179,30 @@ fn the_till_shell_redeems_once_and_reports_its_journal() {
     let why = String::from_utf8_lossy(&join.stderr);
     assert!(why.contains("no challenge autumn-three"), "{why}");
 }
+
+/// Till tokens are base64url: one in 64 begins with '-', which the shell must take as the
+/// token, not as an option (this test's sibling failed that way once in CI).
+#[test]
+fn a_token_that_begins_with_a_hyphen_is_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(dir.path())
+        .args([
+            "till",
+            "--server",
+            "http://127.0.0.1:9",
+            "--token",
+            "-Xhyphen-token",
+            "--store",
+            "web",
+            "status",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("unexpected argument"), "{err}");
+    assert!(
+        err.contains("cannot be reached"),
+        "it went on to call the server: {err}"
+    );
+}
