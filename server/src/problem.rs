@@ -115,6 +115,10 @@ impl From<StorageError> for ApiError {
                 "Conflict",
                 Some(detail),
             ),
+            StorageError::Duplicate(detail) => {
+                tracing::warn!(%detail, "duplicate write");
+                ApiError::new(StatusCode::CONFLICT, codes::VALIDATION_FAILED, "Conflict", None)
+            }
             StorageError::Backend(reason) => {
                 tracing::error!(%reason, "storage failure");
                 ApiError::new(

@@ -29,11 +29,20 @@ pub const NOW: i64 = 1_790_000_000_000;
 const DAY: i64 = 86_400_000;
 
 /// Instantiates the suite for a backend: one `#[tokio::test]` per operation group, each on a
-/// fresh backend made by `$make` (an expression giving an `impl Storage`).
+/// fresh backend made by `$make` (an expression giving an `impl Storage`, which may `.await`);
+/// `optional $make` takes an `Option<impl Storage>`, and `None` skips the test (the expression
+/// says why, out loud).
 #[macro_export]
 macro_rules! storage_conformance {
+    // `$make` gives an `Option<impl Storage>`: `None` skips the test (it says why itself).
+    (optional $make:expr) => {
+        $crate::storage_conformance!(@names optional $make);
+    };
     ($make:expr) => {
-        $crate::storage_conformance!(@tests $make;
+        $crate::storage_conformance!(@names required $make);
+    };
+    (@names $how:ident $make:expr) => {
+        $crate::storage_conformance!(@tests $how $make;
             catalog_entities_round_trip_through_the_feed,
             a_catalog_load_replaces_everything_and_an_import_is_all_or_nothing,
             enrolment_tokens_and_the_member_state,
@@ -52,12 +61,23 @@ macro_rules! storage_conformance {
             challenges_are_stored_and_reported_events_evaluated,
         );
     };
-    (@tests $make:expr; $($name:ident),* $(,)?) => {
+    (@tests required $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let storage: std::sync::Arc<dyn $crate::storage::Storage> =
                     std::sync::Arc::new($make);
+                $crate::conformance::$name(storage).await;
+            }
+        )*
+    };
+    (@tests optional $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some(storage) = ($make) else { return };
+                let storage: std::sync::Arc<dyn $crate::storage::Storage> =
+                    std::sync::Arc::new(storage);
                 $crate::conformance::$name(storage).await;
             }
         )*

@@ -118,7 +118,7 @@ pub async fn enrol(
                 return Ok((StatusCode::CREATED, axum::Json(body)).into_response());
             }
             // A card number already taken: draw another.
-            Err(StorageError::Backend(reason)) if reason.contains("UNIQUE") => continue,
+            Err(StorageError::Duplicate(_)) => continue,
             Err(e) => return Err(e.into()),
         }
     }

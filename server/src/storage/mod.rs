@@ -1,6 +1,8 @@
-//! Where the server keeps its data, behind one trait so that a PostgreSQL backend can be added
-//! without touching the handlers. [`sqlite::SqliteStorage`] is the embedded default.
+//! Where the server keeps its data, behind one trait: [`sqlite::SqliteStorage`] is the embedded
+//! default, [`postgres::PostgresStorage`] the backend for several server processes over one
+//! database (docs/adr/0022). The handlers and the business rules do not know which runs.
 
+pub mod postgres;
 pub mod repo;
 pub mod sqlite;
 
@@ -25,6 +27,9 @@ pub enum StorageError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A write broke a uniqueness rule of the schema (a card number drawn twice, an id reused).
+    #[error("duplicate: {0}")]
+    Duplicate(String),
     #[error("storage failure: {0}")]
     Backend(String),
 }
@@ -203,11 +208,14 @@ impl EntityKind {
 pub type FeedPage = Vec<FeedItem>;
 
 /// A business transaction: run with a repository over one transaction, it says whether to
-/// commit. A backend runs it exactly once, on a thread that may block.
-pub type Job = Box<dyn FnOnce(&mut dyn Repo) -> Result<Finish, StorageError> + Send>;
+/// commit. A backend runs it on a thread that may block, and may run it again from the start in
+/// a new transaction when the database refuses to commit the first for a concurrency reason
+/// (PostgreSQL's serialization failures): only the last run's writes are ever committed, so a job
+/// must not act outside the repository.
+pub type Job = Box<dyn FnMut(&mut dyn Repo) -> Result<Finish, StorageError> + Send>;
 
-/// A read job: run over a consistent read-only view.
-pub type ReadJob = Box<dyn FnOnce(&mut dyn Repo) -> Result<(), StorageError> + Send>;
+/// A read job: run over a consistent read-only view (again, like a [`Job`], if it must be).
+pub type ReadJob = Box<dyn FnMut(&mut dyn Repo) -> Result<(), StorageError> + Send>;
 
 /// How a [`Job`] ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,10 +396,11 @@ pub struct CatalogCounts {
     pub deleted: u64,
 }
 
-/// Run `f` in one write transaction on `storage`, committed if `f` succeeds.
+/// Run `f` in one write transaction on `storage`, committed if `f` succeeds. `f` may run more
+/// than once (see [`Job`]).
 pub async fn write<S: Storage + ?Sized, T: Send + 'static>(
     storage: &S,
-    f: impl FnOnce(&mut dyn Repo) -> Result<T, StorageError> + Send + 'static,
+    mut f: impl FnMut(&mut dyn Repo) -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, StorageError> {
     match write_unless(storage, move |repo| {
         f(repo).map(Ok::<T, std::convert::Infallible>)
@@ -403,44 +412,57 @@ pub async fn write<S: Storage + ?Sized, T: Send + 'static>(
     }
 }
 
+/// The result of a job's last run, carried out of the backend.
+type Slot<T> = std::sync::Arc<std::sync::Mutex<Option<T>>>;
+
+fn take<T>(slot: &Slot<T>, what: &str) -> Result<T, StorageError> {
+    slot.lock()
+        .ok()
+        .and_then(|mut s| s.take())
+        .ok_or_else(|| StorageError::Backend(format!("the {what} did not run its job")))
+}
+
 /// Run `f` in one write transaction on `storage`: committed if it returns `Ok(Ok(_))`; an
-/// `Ok(Err(refusal))` rolls back everything `f` wrote and is returned.
+/// `Ok(Err(refusal))` rolls back everything `f` wrote and is returned. `f` may run more than
+/// once (see [`Job`]); the answer is that of the run that ended the transaction.
 pub async fn write_unless<S: Storage + ?Sized, T: Send + 'static, E: Send + 'static>(
     storage: &S,
-    f: impl FnOnce(&mut dyn Repo) -> Result<Result<T, E>, StorageError> + Send + 'static,
+    mut f: impl FnMut(&mut dyn Repo) -> Result<Result<T, E>, StorageError> + Send + 'static,
 ) -> Result<Result<T, E>, StorageError> {
-    let (send, mut answer) = tokio::sync::oneshot::channel();
+    let slot: Slot<Result<T, E>> = Default::default();
+    let out = slot.clone();
     storage
         .transaction(Box::new(move |repo| {
-            let out = f(repo)?;
-            let finish = if out.is_ok() {
+            let result = f(repo)?;
+            let finish = if result.is_ok() {
                 Finish::Commit
             } else {
                 Finish::Rollback
             };
-            // The receiver waits below; it cannot be gone.
-            let _ = send.send(out);
+            if let Ok(mut s) = out.lock() {
+                *s = Some(result);
+            }
             Ok(finish)
         }))
         .await?;
-    answer
-        .try_recv()
-        .map_err(|_| StorageError::Backend("the transaction did not run its job".into()))
+    take(&slot, "transaction")
 }
 
-/// Run `f` over a read-only view of `storage`.
+/// Run `f` over a read-only view of `storage` (more than once if it must be).
 pub async fn read<S: Storage + ?Sized, T: Send + 'static>(
     storage: &S,
-    f: impl FnOnce(&mut dyn Repo) -> Result<T, StorageError> + Send + 'static,
+    mut f: impl FnMut(&mut dyn Repo) -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, StorageError> {
-    let (send, mut answer) = tokio::sync::oneshot::channel();
+    let slot: Slot<T> = Default::default();
+    let out = slot.clone();
     storage
         .snapshot(Box::new(move |repo| {
-            let _ = send.send(f(repo)?);
+            let value = f(repo)?;
+            if let Ok(mut s) = out.lock() {
+                *s = Some(value);
+            }
             Ok(())
         }))
         .await?;
-    answer
-        .try_recv()
-        .map_err(|_| StorageError::Backend("the read did not run its job".into()))
+    take(&slot, "read")
 }

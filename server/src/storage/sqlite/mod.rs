@@ -34,7 +34,16 @@ use members::*;
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Backend(e.to_string())
+        use rusqlite::ffi;
+        match e.sqlite_error() {
+            Some(ffi::Error { extended_code, .. })
+                if *extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || *extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StorageError::Duplicate(e.to_string())
+            }
+            _ => StorageError::Backend(e.to_string()),
+        }
     }
 }
 
@@ -194,7 +203,7 @@ impl SqliteStorage {
 
 #[async_trait]
 impl Storage for SqliteStorage {
-    async fn transaction(&self, job: Job) -> Result<(), StorageError> {
+    async fn transaction(&self, mut job: Job) -> Result<(), StorageError> {
         self.write_unless(move |tx| {
             Ok(match job(&mut SqliteRepo { c: tx })? {
                 Finish::Commit => Ok(()),
@@ -205,7 +214,7 @@ impl Storage for SqliteStorage {
         .map(|_| ())
     }
 
-    async fn snapshot(&self, job: ReadJob) -> Result<(), StorageError> {
+    async fn snapshot(&self, mut job: ReadJob) -> Result<(), StorageError> {
         self.read(move |c| {
             // One read transaction: every statement of the job sees the same commit.
             let tx = c.unchecked_transaction()?;

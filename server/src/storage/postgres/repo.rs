@@ -1,0 +1,1204 @@
+//! The repository ([`crate::storage::repo`]) over one PostgreSQL transaction: the same statements
+//! as SQLite's (`storage/sqlite/repo/`) in PostgreSQL's dialect, each prepared once per pooled
+//! connection and run from the job's blocking thread.
+
+use std::collections::BTreeMap;
+
+use tessera_domain::api::{
+    ActivityEvent, AnalyticsEvent, DeviceExport, EventKind, PointsKind, PurchaseLine, PushProvider,
+};
+use tessera_domain::catalog::Offer;
+use tessera_domain::consent::{
+    Channel, ConsentRecord, ConsentSource, Decision, Purpose,
+};
+use tessera_domain::coupon::CouponKey;
+use tessera_domain::loyalty::{Lot, LoyaltyRules};
+use tessera_domain::rfc3339_ms as rfc3339;
+use tessera_domain::rules::{Badge, ChallengeJoin, RuleEvent, RuleSet};
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use crate::storage::repo::{
+    Challenges, CouponEvent, CouponRow, Coupons, EntryRow, Keys, Ledger, MemberRow, Members,
+    NewEntry, NewPurchase, Origin, Privacy, PurchaseRow, Purchases, RedeemedAt, RepoResult,
+    RewardPaid,
+};
+use crate::storage::{NewEnrolment, StorageError, StoredAnswer, to_i64, to_u64};
+
+pub(super) type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// The repository over one transaction. `failure` keeps the SQLSTATE of the first statement that
+/// failed: the runner retries the whole job when it is a serialization failure or a deadlock,
+/// however the job passed the error on.
+pub(crate) struct PgRepo<'t, 'c> {
+    pub(super) tx: &'t deadpool_postgres::Transaction<'c>,
+    pub(super) rt: &'t tokio::runtime::Handle,
+    pub(super) failure: Option<SqlState>,
+}
+
+impl std::fmt::Debug for PgRepo<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgRepo").field("failure", &self.failure).finish()
+    }
+}
+
+/// A driver error as a storage error: a uniqueness violation is [`StorageError::Duplicate`].
+pub(super) fn storage_error(e: &tokio_postgres::Error) -> StorageError {
+    let text = match e.as_db_error() {
+        Some(db) => db.to_string(),
+        None => e.to_string(),
+    };
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StorageError::Duplicate(text)
+    } else {
+        StorageError::Backend(text)
+    }
+}
+
+fn column(e: tokio_postgres::Error) -> StorageError {
+    StorageError::backend(format!("reading a column: {e}"))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
+    serde_json::to_string(v).map_err(StorageError::backend)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StorageError> {
+    serde_json::from_str(s).map_err(StorageError::backend)
+}
+
+impl PgRepo<'_, '_> {
+    fn fail(&mut self, e: tokio_postgres::Error) -> StorageError {
+        if self.failure.is_none() {
+            self.failure = e.code().cloned();
+        }
+        storage_error(&e)
+    }
+
+    pub(super) fn rows(&mut self, sql: &str, params: &[Param<'_>]) -> RepoResult<Vec<Row>> {
+        let tx = self.tx;
+        let result = self.rt.block_on(async {
+            let statement = tx.prepare_cached(sql).await?;
+            tx.query(&statement, params).await
+        });
+        result.map_err(|e| self.fail(e))
+    }
+
+    pub(super) fn opt(&mut self, sql: &str, params: &[Param<'_>]) -> RepoResult<Option<Row>> {
+        let tx = self.tx;
+        let result = self.rt.block_on(async {
+            let statement = tx.prepare_cached(sql).await?;
+            tx.query_opt(&statement, params).await
+        });
+        result.map_err(|e| self.fail(e))
+    }
+
+    pub(super) fn one(&mut self, sql: &str, params: &[Param<'_>]) -> RepoResult<Row> {
+        self.opt(sql, params)?
+            .ok_or_else(|| StorageError::backend("a query that returns one row returned none"))
+    }
+
+    pub(super) fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> RepoResult<u64> {
+        let tx = self.tx;
+        let result = self.rt.block_on(async {
+            let statement = tx.prepare_cached(sql).await?;
+            tx.execute(&statement, params).await
+        });
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// The first column of the row, if there is a row.
+    pub(super) fn value<T: for<'r> tokio_postgres::types::FromSql<'r>>(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> RepoResult<Option<T>> {
+        self.opt(sql, params)?
+            .map(|r| r.try_get(0).map_err(column))
+            .transpose()
+    }
+}
+
+fn get<'r, T: tokio_postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> RepoResult<T> {
+    row.try_get(i).map_err(column)
+}
+
+impl Keys for PgRepo<'_, '_> {
+    fn claim_key(
+        &mut self,
+        owner: &str,
+        key: &str,
+        body_hash: &str,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        // The row is the claim: a concurrent transaction inserting the same key waits for this
+        // one, then fails to serialize and is run again, when it finds the key claimed.
+        Ok(self.exec(
+            "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
+             VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (member_id, key) DO NOTHING",
+            &[&owner, &key, &body_hash, &now_ms],
+        )? == 1)
+    }
+
+    fn stored_key(&mut self, owner: &str, key: &str) -> RepoResult<(String, StoredAnswer)> {
+        let r = self.one(
+            "SELECT body_hash, status, response FROM idempotency_key
+             WHERE member_id = $1 AND key = $2",
+            &[&owner, &key],
+        )?;
+        let status: i64 = get(&r, 1)?;
+        Ok((
+            get(&r, 0)?,
+            StoredAnswer {
+                status: u16::try_from(status).map_err(StorageError::backend)?,
+                body: get(&r, 2)?,
+            },
+        ))
+    }
+
+    fn complete_key(&mut self, owner: &str, key: &str, answer: &StoredAnswer) -> RepoResult<()> {
+        self.exec(
+            "UPDATE idempotency_key SET status = $3, response = $4
+             WHERE member_id = $1 AND key = $2",
+            &[&owner, &key, &i64::from(answer.status), &answer.body],
+        )?;
+        Ok(())
+    }
+}
+
+impl Members for PgRepo<'_, '_> {
+    fn program_exists(&mut self) -> RepoResult<bool> {
+        Ok(self
+            .value::<Option<String>>(
+                "SELECT data FROM catalog_entity WHERE kind = 'program'",
+                &[],
+            )?
+            .flatten()
+            .is_some())
+    }
+
+    fn insert_member(&mut self, e: &NewEnrolment, now_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO member (id, card_number, holder_name, member_since, tier, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &e.member_id,
+                &e.card.card_number,
+                &e.card.holder_name,
+                &e.card.member_since,
+                &e.card.tier_label.clone().unwrap_or_default(),
+                &now_ms,
+            ],
+        )?;
+        self.exec(
+            "INSERT INTO device (id, member_id, platform, app_version, created_at,
+                access_hash, access_expires, refresh_hash, refresh_expires)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &e.device_id,
+                &e.member_id,
+                &e.platform,
+                &e.app_version,
+                &now_ms,
+                &e.tokens.access_hash,
+                &e.tokens.access_expires_ms,
+                &e.tokens.refresh_hash,
+                &e.tokens.refresh_expires_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn member(&mut self, member_id: &str) -> RepoResult<Option<MemberRow>> {
+        let Some(r) = self.opt(
+            "SELECT card_number, holder_name, member_since, tier, tier_since, created_at,
+                segments, birthday FROM member WHERE id = $1",
+            &[&member_id],
+        )?
+        else {
+            return Ok(None);
+        };
+        let segments: String = get(&r, 6)?;
+        Ok(Some(MemberRow {
+            card_number: get(&r, 0)?,
+            holder_name: get(&r, 1)?,
+            member_since: get(&r, 2)?,
+            tier: get(&r, 3)?,
+            tier_since_ms: get(&r, 4)?,
+            created_ms: get(&r, 5)?,
+            segments: serde_json::from_str(&segments)
+                .map_err(|e| StorageError::backend(format!("member segments: {e}")))?,
+            birthday: get(&r, 7)?,
+        }))
+    }
+
+    fn member_by_card(&mut self, card_number: &str) -> RepoResult<Option<String>> {
+        self.value("SELECT id FROM member WHERE card_number = $1", &[&card_number])
+    }
+
+    fn touch_member(&mut self, member_id: &str) -> RepoResult<()> {
+        self.exec(
+            "UPDATE member SET version = version + 1 WHERE id = $1",
+            &[&member_id],
+        )?;
+        Ok(())
+    }
+
+    fn count_mutation(&mut self, member_id: &str, changes_state: bool) -> RepoResult<Option<u64>> {
+        Ok(self
+            .value::<i64>(
+                "UPDATE member SET mutations = mutations + 1, version = version + $2 WHERE id = $1
+                 RETURNING mutations",
+                &[&member_id, &i64::from(changes_state)],
+            )?
+            .map(to_u64))
+    }
+
+    fn set_tier(&mut self, member_id: &str, tier: &str, since_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE member SET tier = $2, tier_since = $3 WHERE id = $1",
+            &[&member_id, &tier, &since_ms],
+        )?;
+        Ok(())
+    }
+
+    fn set_birthday(&mut self, member_id: &str, birthday: Option<&str>) -> RepoResult<bool> {
+        Ok(self.exec(
+            "UPDATE member SET birthday = $2 WHERE id = $1",
+            &[&member_id, &birthday],
+        )? == 1)
+    }
+
+    fn store_exists(&mut self, store_id: &str) -> RepoResult<bool> {
+        Ok(self
+            .opt(
+                "SELECT 1 FROM catalog_entity WHERE kind = 'store' AND id = $1 AND data IS NOT NULL",
+                &[&store_id],
+            )?
+            .is_some())
+    }
+
+    fn favourites(&mut self, member_id: &str) -> RepoResult<Vec<String>> {
+        self.rows(
+            "SELECT store_id FROM favourite_store WHERE member_id = $1 ORDER BY store_id COLLATE \"C\"",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
+    }
+
+    fn set_favourite(&mut self, member_id: &str, store_id: &str, on: bool) -> RepoResult<()> {
+        let sql = if on {
+            "INSERT INTO favourite_store (member_id, store_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM favourite_store WHERE member_id = $1 AND store_id = $2"
+        };
+        self.exec(sql, &[&member_id, &store_id])?;
+        Ok(())
+    }
+
+    fn insert_activity(
+        &mut self,
+        member_id: &str,
+        event: &ActivityEvent,
+        now_ms: i64,
+    ) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO event (member_id, event_id, kind, occurred_at, store_id, attributes,
+                received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &member_id,
+                &event.event_id,
+                &event.kind.as_str(),
+                &event.occurred_at,
+                &event.store_id,
+                &json(&event.attributes)?,
+                &now_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn activity(&mut self, member_id: &str) -> RepoResult<Vec<ActivityEvent>> {
+        // `COLLATE "C"`: byte order, as SQLite compares text, whatever the database's locale.
+        let rows = self.rows(
+            "SELECT event_id, kind, occurred_at, store_id, attributes FROM event
+             WHERE member_id = $1 ORDER BY occurred_at COLLATE \"C\"",
+            &[&member_id],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = get(r, 1)?;
+                let attributes: String = get(r, 4)?;
+                Ok(ActivityEvent {
+                    event_id: get(r, 0)?,
+                    kind: EventKind::parse(&kind).ok_or_else(|| {
+                        StorageError::backend(format!("unknown event kind {kind}"))
+                    })?,
+                    occurred_at: get(r, 2)?,
+                    store_id: get(r, 3)?,
+                    attributes: parse(&attributes)?,
+                })
+            })
+            .collect()
+    }
+
+    fn activity_count(&mut self, member_id: &str) -> RepoResult<u64> {
+        Ok(to_u64(
+            self.value::<i64>(
+                "SELECT count(*) FROM event WHERE member_id = $1",
+                &[&member_id],
+            )?
+            .unwrap_or(0),
+        ))
+    }
+
+    fn set_push_token(
+        &mut self,
+        member_id: &str,
+        device_id: &str,
+        provider: PushProvider,
+        token: &str,
+        now_ms: i64,
+    ) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO push_token (device_id, member_id, provider, token, updated_at)
+             SELECT id, member_id, $3, $4, $5 FROM device WHERE id = $1 AND member_id = $2
+             ON CONFLICT (device_id) DO UPDATE SET member_id = excluded.member_id,
+                provider = excluded.provider, token = excluded.token,
+                updated_at = excluded.updated_at",
+            &[&device_id, &member_id, &provider.as_str(), &token, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn push_tokens(&mut self, member_id: &str) -> RepoResult<Vec<(String, PushProvider, String)>> {
+        self.rows(
+            "SELECT device_id, provider, token FROM push_token WHERE member_id = $1
+             ORDER BY device_id COLLATE \"C\"",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| {
+            let provider: String = get(r, 1)?;
+            Ok((
+                get(r, 0)?,
+                if provider == "apns" {
+                    PushProvider::Apns
+                } else {
+                    PushProvider::Fcm
+                },
+                get(r, 2)?,
+            ))
+        })
+        .collect()
+    }
+
+    fn devices(&mut self, member_id: &str) -> RepoResult<Vec<DeviceExport>> {
+        self.rows(
+            "SELECT id, platform, app_version, created_at FROM device WHERE member_id = $1
+             ORDER BY created_at",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(DeviceExport {
+                device_id: get(r, 0)?,
+                platform: get(r, 1)?,
+                app_version: get(r, 2)?,
+                enrolled_at: rfc3339(get(r, 3)?),
+            })
+        })
+        .collect()
+    }
+}
+
+fn lot(r: &Row) -> RepoResult<Lot> {
+    Ok(Lot {
+        id: get(r, 0)?,
+        remaining: to_u64(get(r, 1)?),
+        expires_at_ms: get(r, 2)?,
+    })
+}
+
+impl Ledger for PgRepo<'_, '_> {
+    fn loyalty_rules(&mut self) -> RepoResult<LoyaltyRules> {
+        match self.value::<String>("SELECT data FROM loyalty_rules WHERE id = 1", &[])? {
+            Some(d) => parse(&d),
+            None => Ok(LoyaltyRules::default()),
+        }
+    }
+
+    fn put_loyalty_rules(&mut self, rules: &LoyaltyRules, now_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO loyalty_rules (id, data, updated_at) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            &[&json(rules)?, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn live_lots(&mut self, member_id: &str, now_ms: i64, enough: u64) -> RepoResult<Vec<Lot>> {
+        // Soonest expiry first, then the lots that never expire, oldest first; read in pages
+        // until they cover `enough`, as SQLite's cursor stops reading.
+        let mut lots = Vec::new();
+        let mut covered = 0u64;
+        const PAGE: i64 = 64;
+        for expiring in [true, false] {
+            let mut offset = 0i64;
+            while covered < enough {
+                let page = if expiring {
+                    self.rows(
+                        "SELECT id, remaining, expires_at FROM points_entry
+                         WHERE member_id = $1 AND remaining > 0 AND expires_at > $2
+                         ORDER BY expires_at, id LIMIT $3 OFFSET $4",
+                        &[&member_id, &now_ms, &PAGE, &offset],
+                    )?
+                } else {
+                    self.rows(
+                        "SELECT id, remaining, expires_at FROM points_entry
+                         WHERE member_id = $1 AND remaining > 0 AND expires_at IS NULL
+                         ORDER BY id LIMIT $2 OFFSET $3",
+                        &[&member_id, &PAGE, &offset],
+                    )?
+                };
+                let n = page.len() as i64;
+                for r in &page {
+                    if covered >= enough {
+                        break;
+                    }
+                    let l = lot(r)?;
+                    covered = covered.saturating_add(l.remaining);
+                    lots.push(l);
+                }
+                if n < PAGE {
+                    break;
+                }
+                offset += PAGE;
+            }
+        }
+        Ok(lots)
+    }
+
+    fn lapsed_lots(&mut self, member_id: &str, now_ms: i64) -> RepoResult<Vec<Lot>> {
+        self.rows(
+            "SELECT id, remaining, expires_at FROM points_entry
+             WHERE member_id = $1 AND remaining > 0 AND expires_at <= $2",
+            &[&member_id, &now_ms],
+        )?
+        .iter()
+        .map(lot)
+        .collect()
+    }
+
+    fn spend_lot(&mut self, lot_id: i64, points: u64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE points_entry SET remaining = remaining - $2 WHERE id = $1",
+            &[&lot_id, &to_i64(points)],
+        )?;
+        Ok(())
+    }
+
+    fn append_entry(&mut self, e: &NewEntry<'_>) -> RepoResult<i64> {
+        let total: i64 = if e.qualifying == 0 {
+            0
+        } else {
+            self.value::<i64>(
+                "SELECT qualifying_total FROM points_entry
+                 WHERE member_id = $1 AND qualifying != 0
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                &[&e.member_id],
+            )?
+            .unwrap_or(0)
+                + e.qualifying
+        };
+        let (remaining, expires_at) = e.lot.map_or((0, None), |(n, at)| (to_i64(n), at));
+        self.value::<i64>(
+            "INSERT INTO points_entry (member_id, kind, points, qualifying, qualifying_total,
+               reason, created_at, remaining, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[
+                &e.member_id,
+                &e.kind.as_str(),
+                &e.points,
+                &e.qualifying,
+                &total,
+                &e.reason,
+                &e.at_ms,
+                &remaining,
+                &expires_at,
+            ],
+        )?
+        .ok_or_else(|| StorageError::backend("an insert returned no id"))
+    }
+
+    fn qualifying_before(&mut self, member_id: &str, before_ms: i64) -> RepoResult<i64> {
+        Ok(self
+            .value::<i64>(
+                "SELECT qualifying_total FROM points_entry
+                 WHERE member_id = $1 AND qualifying != 0 AND created_at < $2
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                &[&member_id, &before_ms],
+            )?
+            .unwrap_or(0))
+    }
+
+    fn balance(&mut self, member_id: &str) -> RepoResult<u64> {
+        self.value::<i64>(
+            "SELECT points_balance FROM member WHERE id = $1",
+            &[&member_id],
+        )?
+        .map(to_u64)
+        .ok_or(StorageError::NotFound)
+    }
+
+    fn add_balance(&mut self, member_id: &str, delta: i64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE member SET points_balance = points_balance + $2 WHERE id = $1",
+            &[&member_id, &delta],
+        )?;
+        Ok(())
+    }
+
+    fn expiring(&mut self, member_id: &str, from_ms: i64, to_ms: i64) -> RepoResult<u64> {
+        Ok(to_u64(
+            self.value::<i64>(
+                "SELECT coalesce(sum(remaining), 0)::bigint FROM points_entry
+                 WHERE member_id = $1 AND remaining > 0 AND expires_at >= $2 AND expires_at < $3",
+                &[&member_id, &from_ms, &to_ms],
+            )?
+            .unwrap_or(0),
+        ))
+    }
+
+    fn next_expiry(&mut self, member_id: &str, now_ms: i64) -> RepoResult<Option<i64>> {
+        Ok(self
+            .value::<Option<i64>>(
+                "SELECT min(expires_at) FROM points_entry
+                 WHERE member_id = $1 AND remaining > 0 AND expires_at > $2",
+                &[&member_id, &now_ms],
+            )?
+            .flatten())
+    }
+
+    fn entries(&mut self, member_id: &str, limit: u32) -> RepoResult<Vec<EntryRow>> {
+        self.rows(
+            "SELECT kind, points, reason, created_at FROM points_entry WHERE member_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+            &[&member_id, &i64::from(limit)],
+        )?
+        .iter()
+        .map(|r| {
+            let kind: String = get(r, 0)?;
+            Ok(EntryRow {
+                kind: PointsKind::parse(&kind)
+                    .ok_or_else(|| StorageError::backend(format!("points kind {kind}")))?,
+                points: get(r, 1)?,
+                reason: get(r, 2)?,
+                at_ms: get(r, 3)?,
+            })
+        })
+        .collect()
+    }
+}
+
+const PURCHASE: &str = "SELECT id, store_id, member_id, points, total_cents, returned_cents,
+    web_coupon_id, lines, occurred_at, recorded_at FROM purchase";
+
+fn purchase_row(r: &Row) -> RepoResult<PurchaseRow> {
+    let lines: String = get(r, 7)?;
+    Ok(PurchaseRow {
+        id: get(r, 0)?,
+        store_id: get(r, 1)?,
+        member_id: get(r, 2)?,
+        points: to_u64(get(r, 3)?),
+        total_cents: to_u64(get(r, 4)?),
+        returned_cents: to_u64(get(r, 5)?),
+        web_coupon_id: get(r, 6)?,
+        lines: parse::<Vec<PurchaseLine>>(&lines)?,
+        occurred_ms: get(r, 8)?,
+        recorded_ms: get(r, 9)?,
+    })
+}
+
+impl Purchases for PgRepo<'_, '_> {
+    fn receipt_taken(&mut self, store_id: &str, receipt: &str) -> RepoResult<Option<String>> {
+        self.value(
+            "SELECT id FROM purchase WHERE store_id = $1 AND receipt = $2",
+            &[&store_id, &receipt],
+        )
+    }
+
+    fn live_purchase(&mut self, store_id: &str, receipt: &str) -> RepoResult<Option<PurchaseRow>> {
+        self.opt(
+            &format!("{PURCHASE} WHERE store_id = $1 AND receipt = $2 AND voided_at IS NULL"),
+            &[&store_id, &receipt],
+        )?
+        .as_ref()
+        .map(purchase_row)
+        .transpose()
+    }
+
+    fn insert_purchase(&mut self, p: &NewPurchase<'_>) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO purchase (id, store_id, till_id, receipt, member_id, total_cents, lines,
+               occurred_at, recorded_at, points, web_coupon_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &p.id,
+                &p.store_id,
+                &p.till_id,
+                &p.receipt,
+                &p.member_id,
+                &to_i64(p.total_cents),
+                &json(&p.lines)?,
+                &p.occurred_ms,
+                &p.recorded_ms,
+                &to_i64(p.points),
+                &p.web_coupon_id,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn void_purchase(&mut self, purchase_id: &str, now_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE purchase SET voided_at = $2 WHERE id = $1",
+            &[&purchase_id, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn add_returned(&mut self, purchase_id: &str, cents: u64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE purchase SET returned_cents = returned_cents + $2 WHERE id = $1",
+            &[&purchase_id, &to_i64(cents)],
+        )?;
+        Ok(())
+    }
+
+    fn member_purchases(&mut self, member_id: &str) -> RepoResult<Vec<PurchaseRow>> {
+        self.rows(
+            &format!("{PURCHASE} WHERE member_id = $1 AND voided_at IS NULL"),
+            &[&member_id],
+        )?
+        .iter()
+        .map(purchase_row)
+        .collect()
+    }
+}
+
+const COUPON: &str = "SELECT id, member_id, offer_id, code, issued_at, expires_at, origin,
+    redeemed_at, redeemed_store, redeemed_till, receipt, revoked_at FROM coupon";
+
+fn coupon_row(r: &Row) -> RepoResult<CouponRow> {
+    let origin: String = get(r, 6)?;
+    Ok(CouponRow {
+        id: get(r, 0)?,
+        member_id: get(r, 1)?,
+        offer_id: get(r, 2)?,
+        code: get(r, 3)?,
+        issued_s: get(r, 4)?,
+        expires_s: get(r, 5)?,
+        origin: match origin.as_str() {
+            "purchase" => Origin::Purchase,
+            "reward" => Origin::Reward,
+            "challenge" => Origin::Challenge,
+            _ => Origin::Clip,
+        },
+        redeemed_at_ms: get(r, 7)?,
+        redeemed_store: get(r, 8)?,
+        redeemed_till: get(r, 9)?,
+        receipt: get(r, 10)?,
+        revoked_at_ms: get(r, 11)?,
+    })
+}
+
+impl Coupons for PgRepo<'_, '_> {
+    fn offer(&mut self, offer_id: &str) -> RepoResult<Option<Offer>> {
+        self.value::<String>(
+            "SELECT data FROM catalog_entity WHERE kind = 'offer' AND id = $1 AND data IS NOT NULL",
+            &[&offer_id],
+        )?
+        .map(|d| parse(&d))
+        .transpose()
+    }
+
+    fn signing_key(&mut self) -> RepoResult<Option<(String, Vec<u8>)>> {
+        self.opt(
+            "SELECT key_id, pkcs8 FROM signing_key ORDER BY created_at DESC LIMIT 1",
+            &[],
+        )?
+        .map(|r| Ok((get(&r, 0)?, get(&r, 1)?)))
+        .transpose()
+    }
+
+    fn insert_signing_key(
+        &mut self,
+        key_id: &str,
+        pkcs8: &[u8],
+        public_key: &str,
+        now_ms: i64,
+    ) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO signing_key (key_id, pkcs8, public_key, created_at) VALUES ($1, $2, $3, $4)",
+            &[&key_id, &pkcs8, &public_key, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn public_keys(&mut self) -> RepoResult<Vec<CouponKey>> {
+        self.rows(
+            "SELECT key_id, public_key FROM signing_key ORDER BY created_at",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(CouponKey {
+                key_id: get(r, 0)?,
+                public_key: get(r, 1)?,
+            })
+        })
+        .collect()
+    }
+
+    fn redeemed_count(
+        &mut self,
+        member_id: &str,
+        offer_id: &str,
+        except: Option<&str>,
+        limit: u32,
+    ) -> RepoResult<u32> {
+        let n = self
+            .value::<i64>(
+                "SELECT count(*) FROM (SELECT 1 FROM coupon
+                   WHERE member_id = $1 AND offer_id = $2 AND redeemed_at IS NOT NULL
+                     AND id IS DISTINCT FROM $3
+                   LIMIT $4) AS redeemed",
+                &[&member_id, &offer_id, &except, &i64::from(limit)],
+            )?
+            .unwrap_or(0);
+        u32::try_from(n).map_err(StorageError::backend)
+    }
+
+    fn usable_clip(&mut self, member_id: &str, offer_id: &str, now_s: i64) -> RepoResult<bool> {
+        Ok(self
+            .opt(
+                "SELECT 1 FROM coupon WHERE member_id = $1 AND offer_id = $2 AND origin = 'clip'
+                   AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > $3 LIMIT 1",
+                &[&member_id, &offer_id, &now_s],
+            )?
+            .is_some())
+    }
+
+    fn insert_coupon(&mut self, c: &CouponRow) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO coupon (id, member_id, offer_id, code, issued_at, expires_at, origin)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &c.id,
+                &c.member_id,
+                &c.offer_id,
+                &c.code,
+                &c.issued_s,
+                &c.expires_s,
+                &c.origin.as_str(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn coupon(&mut self, coupon_id: &str, member_id: &str) -> RepoResult<Option<CouponRow>> {
+        self.opt(
+            &format!("{COUPON} WHERE id = $1 AND member_id = $2"),
+            &[&coupon_id, &member_id],
+        )?
+        .as_ref()
+        .map(coupon_row)
+        .transpose()
+    }
+
+    fn wallet(&mut self, member_id: &str) -> RepoResult<Vec<CouponRow>> {
+        self.rows(
+            &format!("{COUPON} WHERE member_id = $1 ORDER BY issued_at DESC, id COLLATE \"C\""),
+            &[&member_id],
+        )?
+        .iter()
+        .map(coupon_row)
+        .collect()
+    }
+
+    fn mark_redeemed(
+        &mut self,
+        coupon_id: &str,
+        member_id: &str,
+        at: &RedeemedAt<'_>,
+    ) -> RepoResult<bool> {
+        Ok(self.exec(
+            "UPDATE coupon SET redeemed_at = $3, redeemed_store = $4, redeemed_till = $5,
+               receipt = $6
+             WHERE id = $1 AND member_id = $2 AND redeemed_at IS NULL AND revoked_at IS NULL",
+            &[
+                &coupon_id,
+                &member_id,
+                &at.at_ms,
+                &at.store_id,
+                &at.till_id,
+                &at.receipt,
+            ],
+        )? == 1)
+    }
+
+    fn coupon_event(&mut self, e: &CouponEvent<'_>) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO coupon_event (coupon_id, kind, store_id, till_id, receipt, till_at, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &e.coupon_id,
+                &e.kind.as_str(),
+                &e.store_id,
+                &e.till_id,
+                &e.receipt,
+                &e.till_at_ms,
+                &e.at_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn redeemed_under(&mut self, store_id: &str, receipt: &str) -> RepoResult<Vec<CouponRow>> {
+        self.rows(
+            &format!(
+                "{COUPON} WHERE redeemed_store = $1 AND receipt = $2 AND redeemed_at IS NOT NULL"
+            ),
+            &[&store_id, &receipt],
+        )?
+        .iter()
+        .map(coupon_row)
+        .collect()
+    }
+
+    fn unredeem(&mut self, coupon_id: &str) -> RepoResult<()> {
+        self.exec(
+            "UPDATE coupon SET redeemed_at = NULL, redeemed_store = NULL, redeemed_till = NULL,
+               receipt = NULL WHERE id = $1",
+            &[&coupon_id],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_unused(&mut self, coupon_id: &str, now_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE coupon SET revoked_at = $2 WHERE id = $1 AND redeemed_at IS NULL",
+            &[&coupon_id, &now_ms],
+        )?;
+        Ok(())
+    }
+}
+
+impl Challenges for PgRepo<'_, '_> {
+    fn rule_set(&mut self) -> RepoResult<Option<RuleSet>> {
+        self.value::<String>(
+            "SELECT data FROM catalog_entity
+             WHERE kind = 'rules' AND id = 'rules' AND data IS NOT NULL",
+            &[],
+        )?
+        .map(|d| parse(&d))
+        .transpose()
+    }
+
+    fn reported_events(&mut self, member_id: &str) -> RepoResult<Vec<RuleEvent>> {
+        self.rows(
+            "SELECT data FROM rule_event WHERE member_id = $1",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| parse(&get::<String>(r, 0)?))
+        .collect()
+    }
+
+    fn insert_reported(
+        &mut self,
+        member_id: &str,
+        event: &RuleEvent,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        Ok(self.exec(
+            "INSERT INTO rule_event (member_id, event_id, at_ms, data, received_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[&member_id, &event.event_id, &event.at_ms, &json(event)?, &now_ms],
+        )? == 1)
+    }
+
+    fn joined(&mut self, member_id: &str) -> RepoResult<Vec<ChallengeJoin>> {
+        self.rows(
+            "SELECT challenge_id, joined_at FROM challenge_join WHERE member_id = $1
+             ORDER BY joined_at, challenge_id COLLATE \"C\"",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(ChallengeJoin {
+                challenge_id: get(r, 0)?,
+                joined_at_ms: get(r, 1)?,
+            })
+        })
+        .collect()
+    }
+
+    fn join(&mut self, member_id: &str, challenge_id: &str, at_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO challenge_join (member_id, challenge_id, joined_at)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&member_id, &challenge_id, &at_ms],
+        )?;
+        Ok(())
+    }
+
+    fn paid(&mut self, member_id: &str) -> RepoResult<BTreeMap<String, u32>> {
+        self.rows(
+            "SELECT challenge_id, count(*) FROM challenge_reward WHERE member_id = $1
+             GROUP BY challenge_id",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| {
+            let n: i64 = get(r, 1)?;
+            Ok((get(r, 0)?, u32::try_from(n).map_err(StorageError::backend)?))
+        })
+        .collect()
+    }
+
+    fn record_reward(&mut self, p: &RewardPaid<'_>) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO challenge_reward (member_id, challenge_id, seq, event_id, completed_at,
+               title, reward, badge, paid_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &p.member_id,
+                &p.challenge_id,
+                &i64::from(p.seq),
+                &p.event_id,
+                &p.completed_ms,
+                &p.title,
+                &json(p.reward)?,
+                &p.badge,
+                &p.paid_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn badges(&mut self, member_id: &str) -> RepoResult<Vec<Badge>> {
+        self.rows(
+            "SELECT badge, challenge_id, title, completed_at FROM challenge_reward
+             WHERE member_id = $1 AND badge IS NOT NULL
+             ORDER BY completed_at, challenge_id COLLATE \"C\", seq",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(Badge {
+                badge: get(r, 0)?,
+                challenge_id: get(r, 1)?,
+                title: get(r, 2)?,
+                earned_at: rfc3339(get(r, 3)?),
+            })
+        })
+        .collect()
+    }
+}
+
+const CONSENT: &str = "record_id, member_id, purpose, channel, decision, text_version,
+    text_sha256, decided_at, effective_at, recorded_at, source, recorded_by, app_version";
+
+fn consent_row(r: &Row) -> RepoResult<ConsentRecord> {
+    let bad = |what: &str, v: String| StorageError::backend(format!("unknown {what} {v}"));
+    let purpose: String = get(r, 2)?;
+    let channel: String = get(r, 3)?;
+    let decision: String = get(r, 4)?;
+    let source: String = get(r, 10)?;
+    Ok(ConsentRecord {
+        record_id: get(r, 0)?,
+        member_id: get(r, 1)?,
+        purpose: Purpose::parse(&purpose).ok_or_else(|| bad("purpose", purpose.clone()))?,
+        channel: Channel::parse(&channel).ok_or_else(|| bad("channel", channel.clone()))?,
+        decision: Decision::parse(&decision).ok_or_else(|| bad("decision", decision.clone()))?,
+        text_version: get(r, 5)?,
+        text_sha256: get(r, 6)?,
+        decided_at: get(r, 7)?,
+        effective_at: get(r, 8)?,
+        recorded_at: get(r, 9)?,
+        source: ConsentSource::parse(&source).ok_or_else(|| bad("source", source.clone()))?,
+        recorded_by: get(r, 11)?,
+        app_version: get(r, 12)?,
+    })
+}
+
+impl Privacy for PgRepo<'_, '_> {
+    fn consent_records(&mut self, member_id: &str) -> RepoResult<Vec<ConsentRecord>> {
+        self.rows(
+            &format!(
+                "SELECT {CONSENT} FROM consent_record WHERE member_id = $1 ORDER BY effective_ms, seq"
+            ),
+            &[&member_id],
+        )?
+        .iter()
+        .map(consent_row)
+        .collect()
+    }
+
+    fn consent_record(&mut self, record_id: &str) -> RepoResult<Option<(ConsentRecord, String)>> {
+        self.opt(
+            &format!("SELECT {CONSENT}, body_hash FROM consent_record WHERE record_id = $1"),
+            &[&record_id],
+        )?
+        .map(|r| Ok((consent_row(&r)?, get(&r, 13)?)))
+        .transpose()
+    }
+
+    fn insert_consent(
+        &mut self,
+        record: &ConsentRecord,
+        effective_ms: i64,
+        body_hash: &str,
+    ) -> RepoResult<()> {
+        self.exec(
+            &format!(
+                "INSERT INTO consent_record ({CONSENT}, effective_ms, body_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ),
+            &[
+                &record.record_id,
+                &record.member_id,
+                &record.purpose.as_str(),
+                &record.channel.as_str(),
+                &record.decision.as_str(),
+                &record.text_version,
+                &record.text_sha256,
+                &record.decided_at,
+                &record.effective_at,
+                &record.recorded_at,
+                &record.source.as_str(),
+                &record.recorded_by,
+                &record.app_version,
+                &effective_ms,
+                &body_hash,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn preference_values(&mut self, member_id: &str) -> RepoResult<Vec<(String, String)>> {
+        self.rows(
+            "SELECT field, value FROM preference WHERE member_id = $1",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+        .collect()
+    }
+
+    fn set_preference(&mut self, member_id: &str, field: &str, value: &str) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO preference (member_id, field, value, seq)
+             VALUES ($1, $2, $3, nextval('preference_seq'))
+             ON CONFLICT (member_id, field) DO UPDATE SET value = excluded.value,
+                seq = excluded.seq",
+            &[&member_id, &field, &value],
+        )?;
+        Ok(())
+    }
+
+    fn insert_analytics(
+        &mut self,
+        member_id: &str,
+        event: &AnalyticsEvent,
+        now_ms: i64,
+    ) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO analytics_event (member_id, event_id, name, occurred_at, attributes,
+               received_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &member_id,
+                &event.event_id,
+                &event.name,
+                &event.occurred_at,
+                &serde_json::to_string(&event.attributes).unwrap_or_else(|_| "{}".into()),
+                &now_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn analytics(&mut self, member_id: &str) -> RepoResult<Vec<AnalyticsEvent>> {
+        self.rows(
+            "SELECT event_id, name, occurred_at, attributes FROM analytics_event
+             WHERE member_id = $1 ORDER BY occurred_at COLLATE \"C\"",
+            &[&member_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(AnalyticsEvent {
+                event_id: get(r, 0)?,
+                name: get(r, 1)?,
+                occurred_at: get(r, 2)?,
+                attributes: parse(&get::<String>(r, 3)?)?,
+            })
+        })
+        .collect()
+    }
+
+    fn audience(&mut self, purpose: Purpose, channel: Channel) -> RepoResult<Vec<String>> {
+        // The latest decision per member, ordered as the core orders a ledger (effective time,
+        // refusals last, record id); `COLLATE "C"`: SQLite's byte order.
+        self.rows(
+            "SELECT member_id FROM (
+                 SELECT member_id, decision, row_number() OVER (
+                     PARTITION BY member_id
+                     ORDER BY effective_ms DESC, decision != 'granted' DESC,
+                        record_id COLLATE \"C\" DESC) AS latest
+                 FROM consent_record
+                 WHERE purpose = $1 AND channel = $2 AND member_id NOT LIKE 'erased:%') AS d
+             WHERE latest = 1 AND decision = 'granted' ORDER BY member_id COLLATE \"C\"",
+            &[&purpose.as_str(), &channel.as_str()],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
+    }
+
+    fn erase_member(
+        &mut self,
+        member_id: &str,
+        now_ms: i64,
+        requested_by: &str,
+    ) -> RepoResult<u64> {
+        let anonymised = self.exec(
+            "UPDATE consent_record
+             SET member_id = 'erased:' || replace(gen_random_uuid()::text, '-', '')
+             WHERE member_id = $1",
+            &[&member_id],
+        )?;
+        self.exec(
+            "DELETE FROM idempotency_key WHERE member_id = $1",
+            &[&member_id],
+        )?;
+        // Coupons and purchases are the merchant's records: kept, detached from the member.
+        self.exec(
+            "UPDATE coupon SET member_id = 'erased', code = '' WHERE member_id = $1",
+            &[&member_id],
+        )?;
+        self.exec(
+            "UPDATE purchase SET member_id = NULL WHERE member_id = $1",
+            &[&member_id],
+        )?;
+        self.exec("DELETE FROM member WHERE id = $1", &[&member_id])?;
+        self.exec(
+            "INSERT INTO erasure (erased_at, consents_anonymised, requested_by) VALUES ($1, $2, $3)",
+            &[&now_ms, &to_i64(anonymised), &requested_by],
+        )?;
+        Ok(anonymised)
+    }
+}
