@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tessera_server::guard::{AdminCredential, RateLimit, RateLimits};
 use tessera_server::storage::Storage;
+use tessera_server::storage::postgres::{PostgresOptions, PostgresStorage};
 use tessera_server::storage::sqlite::SqliteStorage;
 use tessera_server::{AppState, ServerConfig};
 
@@ -15,9 +16,17 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Database file; a temporary one when absent.
-    #[arg(long, env = "TESSERA_SERVER_DB")]
+    /// Database file (SQLite); a temporary one when absent and --database is not given.
+    #[arg(long, env = "TESSERA_SERVER_DB", conflicts_with = "database")]
     db: Option<PathBuf>,
+    /// A PostgreSQL database instead of SQLite, `postgres://user:password@host:port/name`:
+    /// any number of server processes may share it (docs/deploy.md). Its schema is created or
+    /// brought up to date at start.
+    #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+    /// Connections to PostgreSQL this process keeps (transactions it runs at once).
+    #[arg(long, env = "TESSERA_DATABASE_POOL", default_value_t = 16)]
+    database_pool: usize,
     /// An operator credential for the admin API, `NAME:TOKEN` or `TOKEN` (16 to 256 characters;
     /// kept as its SHA-256 only); repeat for several. Without it or --admin-credentials, a
     /// loopback address uses the built-in development token `tessera-admin` and says so; any
@@ -153,17 +162,31 @@ pub fn new_credential(name: &str) -> Result<()> {
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let admin_credentials = credentials(&args)?;
-    let storage = match &args.db {
-        Some(path) => {
-            SqliteStorage::open(path).with_context(|| format!("opening {}", path.display()))?
-        }
-        None => SqliteStorage::temporary().context("creating a temporary database")?,
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        let storage: Arc<dyn Storage> = match (&args.database, &args.db) {
+            (Some(url), _) => {
+                let options = PostgresOptions {
+                    pool_size: args.database_pool,
+                    ..PostgresOptions::default()
+                };
+                // The error does not repeat the URL: it may hold a password.
+                Arc::new(
+                    PostgresStorage::connect(url, options)
+                        .await
+                        .context("connecting to PostgreSQL (--database)")?,
+                )
+            }
+            (None, Some(path)) => Arc::new(
+                SqliteStorage::open(path).with_context(|| format!("opening {}", path.display()))?,
+            ),
+            (None, None) => {
+                Arc::new(SqliteStorage::temporary().context("creating a temporary database")?)
+            }
+        };
         if args.seed {
             let catalog = tessera_server::seed::catalog().context("the seed catalog")?;
             let counts = storage.load_catalog(catalog).await?;
@@ -213,7 +236,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             drain_delay: std::time::Duration::from_secs(args.drain_seconds),
             ..ServerConfig::default()
         };
-        let state = AppState::new(Arc::new(storage), config);
+        let state = AppState::new(storage, config);
         if let Some(path) = args.admin_credentials.clone() {
             // SIGHUP: read the credentials again (rotation); a bad file keeps the old set.
             let admins = state.admins.clone();

@@ -117,7 +117,12 @@ impl From<StorageError> for ApiError {
             ),
             StorageError::Duplicate(detail) => {
                 tracing::warn!(%detail, "duplicate write");
-                ApiError::new(StatusCode::CONFLICT, codes::VALIDATION_FAILED, "Conflict", None)
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    codes::VALIDATION_FAILED,
+                    "Conflict",
+                    None,
+                )
             }
             StorageError::Backend(reason) => {
                 tracing::error!(%reason, "storage failure");

@@ -7,37 +7,78 @@ use std::time::Duration;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 use tessera_server::storage::Storage;
+use tessera_server::storage::postgres::PostgresStorage;
 use tessera_server::storage::sqlite::SqliteStorage;
 use tessera_server::{AppState, RunningServer, ServerConfig};
 
 const ADMIN: &str = "api-test-operator";
 
+/// The backend under the tests: SQLite, or PostgreSQL when `TESSERA_TEST_BACKEND=postgres`
+/// (scripts/test.sh runs these tests on each).
+enum Db {
+    Sqlite(SqliteStorage),
+    Postgres(PostgresStorage),
+}
+
+impl Db {
+    fn fresh(rt: &tokio::runtime::Runtime) -> Db {
+        if std::env::var("TESSERA_TEST_BACKEND").as_deref() == Ok("postgres") {
+            let url = tessera_server::storage::postgres::test_url()
+                .expect("TESSERA_TEST_BACKEND=postgres needs TESSERA_TEST_POSTGRES");
+            Db::Postgres(rt.block_on(PostgresStorage::temporary(&url)).unwrap())
+        } else {
+            Db::Sqlite(SqliteStorage::temporary().unwrap())
+        }
+    }
+
+    fn storage(&self) -> Arc<dyn Storage> {
+        match self {
+            Db::Sqlite(s) => Arc::new(s.clone()),
+            Db::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// What a second server process on the same database has: a storage of its own.
+    fn second_process(&self, rt: &tokio::runtime::Runtime) -> Arc<dyn Storage> {
+        match self {
+            Db::Sqlite(s) => Arc::new(SqliteStorage::open(s.path()).unwrap()),
+            Db::Postgres(s) => Arc::new(rt.block_on(s.another_process()).unwrap()),
+        }
+    }
+}
+
 struct T {
     server: RunningServer,
-    storage: SqliteStorage,
+    storage: Arc<dyn Storage>,
+    db: Db,
+    /// Drives the test's own storage calls (and the PostgreSQL connections they open).
+    rt: tokio::runtime::Runtime,
     /// The server's state, for what a test does as the server itself (claims, purges).
     state: AppState,
     http: Client,
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn start() -> T {
-    let storage = SqliteStorage::temporary().unwrap();
+    let rt = runtime();
+    let db = Db::fresh(&rt);
+    let storage = db.storage();
     let mut catalog = tessera_server::seed::catalog().unwrap();
     catalog.stores.truncate(30);
     catalog.offers.truncate(10);
     for o in &mut catalog.offers {
         o.store_ids.clear();
     }
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(async {
-            // SqliteStorage runs on spawn_blocking, which needs a runtime with a blocking pool.
-            storage.load_catalog(catalog).await
-        })
-        .unwrap();
+    rt.block_on(storage.load_catalog(catalog)).unwrap();
     let state = AppState::new(
-        Arc::new(storage.clone()),
+        storage.clone(),
         ServerConfig {
             admin_credentials: vec![
                 tessera_server::guard::AdminCredential::from_token("tests", ADMIN).unwrap(),
@@ -49,6 +90,8 @@ fn start() -> T {
     T {
         server,
         storage,
+        db,
+        rt,
         state,
         http: Client::builder().gzip(false).build().unwrap(),
     }
@@ -295,28 +338,67 @@ fn an_idempotency_key_applies_once_and_replays_its_first_answer() {
         200
     );
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let counts = rt.block_on(t.storage.event_ids(member)).unwrap();
+    let counts = t.rt.block_on(t.storage.event_ids(member)).unwrap();
     assert_eq!(counts, vec![("e-1".to_owned(), 1)]);
 }
 
-/// A second server "process" on the first one's database file: its own storage (connections,
-/// writer), state and HTTP listener, as another process would have.
-fn second_process(t: &T, db: &std::path::Path) -> (RunningServer, AppState) {
-    let storage = SqliteStorage::open(db).unwrap();
-    let state = AppState::new(Arc::new(storage), (*t.state.config).clone());
+/// A second server "process" on the first one's database: its own storage (connections,
+/// writer or pool), state and HTTP listener, as another process would have.
+fn second_process(t: &T) -> (RunningServer, AppState) {
+    let state = AppState::new(t.db.second_process(&t.rt), (*t.state.config).clone());
     let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state.clone(), 2).unwrap();
     (server, state)
+}
+
+/// Another process's claim of `key-held` for `member`: its transaction wrote the key's row and
+/// is still running. The returned function commits it.
+fn hold_claim(t: &T, member: &str, hash: &str, stored: &str) -> Box<dyn FnOnce()> {
+    let insert = "INSERT INTO idempotency_key (member_id, key, body_hash, status, response,
+        created_at) VALUES ($1, 'key-held', $2, 200, $3, 0)";
+    match &t.db {
+        Db::Sqlite(s) => {
+            let raw = rusqlite::Connection::open(s.path()).unwrap();
+            raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+            raw.execute(
+                &insert.replace('$', "?"),
+                rusqlite::params![member, hash, stored],
+            )
+            .unwrap();
+            Box::new(move || raw.execute_batch("COMMIT").unwrap())
+        }
+        Db::Postgres(s) => {
+            let config = s.connection_config().clone();
+            let (member, hash, stored) = (member.to_owned(), hash.to_owned(), stored.to_owned());
+            let (commit, wait) = std::sync::mpsc::channel::<()>();
+            let (written, written_rx) = std::sync::mpsc::channel::<()>();
+            let handle = t.rt.spawn(async move {
+                let (mut client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(connection);
+                let tx = client.transaction().await.unwrap();
+                tx.execute(insert, &[&member, &hash, &stored])
+                    .await
+                    .unwrap();
+                written.send(()).unwrap();
+                tokio::task::spawn_blocking(move || wait.recv().unwrap())
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            });
+            written_rx.recv().unwrap();
+            let rt = t.rt.handle().clone();
+            Box::new(move || {
+                commit.send(()).unwrap();
+                rt.block_on(handle).unwrap();
+            })
+        }
+    }
 }
 
 #[test]
 fn two_processes_on_one_database_apply_each_key_once_and_replay_it_to_the_others() {
     use std::sync::atomic::Ordering::Relaxed;
     let t = Arc::new(start());
-    let db = t.storage.path().to_owned();
-    let (other, other_state) = second_process(&t, &db);
+    let (other, other_state) = second_process(&t);
     let (token, member) = t.enrol();
     let rounds = 20;
     for round in 0..rounds {
@@ -357,28 +439,16 @@ fn two_processes_on_one_database_apply_each_key_once_and_replay_it_to_the_others
     let replayed =
         t.state.metrics.replayed.load(Relaxed) + other_state.metrics.replayed.load(Relaxed);
     assert_eq!((applied, replayed), (rounds, rounds * 7));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let counts = rt.block_on(t.storage.event_ids(member.clone())).unwrap();
+    let counts = t.rt.block_on(t.storage.event_ids(member.clone())).unwrap();
     assert_eq!(counts.len(), rounds as usize);
     assert!(counts.iter().all(|(_, n)| *n == 1));
 
     // Deterministic: another process holds the key's claim (its transaction wrote the key's row
     // and is still running). The request waits for it, applies nothing, and answers what that
     // process stored.
-    let mut raw = rusqlite::Connection::open(&db).unwrap();
-    let tx = raw
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .unwrap();
     let hash = tessera_server::problem::body_hash(event("e-held").as_bytes());
     let stored = r#"{"applied":true,"server_time":"2026-11-30T06:00:00.000Z"}"#;
-    tx.execute(
-        "INSERT INTO idempotency_key (member_id, key, body_hash, status, response, created_at)
-         VALUES (?1, 'key-held', ?2, 200, ?3, 0)",
-        rusqlite::params![member, hash, stored],
-    )
-    .unwrap();
+    let held = hold_claim(&t, &member, &hash, stored);
     let waiting = {
         let (t, token) = (t.clone(), token.clone());
         std::thread::spawn(move || {
@@ -388,10 +458,10 @@ fn two_processes_on_one_database_apply_each_key_once_and_replay_it_to_the_others
     };
     std::thread::sleep(Duration::from_millis(300));
     assert!(!waiting.is_finished(), "the request waits for the claim");
-    tx.commit().unwrap();
+    held();
     assert_eq!(waiting.join().unwrap(), (200, stored.to_owned()));
     assert_eq!(
-        rt.block_on(t.storage.event_ids(member)).unwrap().len(),
+        t.rt.block_on(t.storage.event_ids(member)).unwrap().len(),
         rounds as usize,
         "nothing applied twice"
     );
@@ -405,16 +475,13 @@ fn keys_are_kept_for_the_retention_period_then_purged() {
         t.mutate(&token, "key-retained", &event("e-1")).status(),
         200
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     let now = jiff::Timestamp::now().as_millisecond();
     let retention = ServerConfig::default().key_retention;
     assert!(retention >= Duration::from_secs(30 * 24 * 3600));
     let day = 86_400_000;
     // The server's own purge, as its hourly loop runs it: 30 days on, the key is kept.
     let purge = |at: i64| {
-        rt.block_on(tessera_server::purge_expired_keys(&t.state, at))
+        t.rt.block_on(tessera_server::purge_expired_keys(&t.state, at))
             .unwrap()
     };
     assert_eq!(purge(now + 30 * day), 0);
@@ -622,9 +689,9 @@ fn health_readiness_and_metrics_answer_without_credentials() {
 
 #[test]
 fn a_shutdown_drains_says_not_ready_and_still_serves_then_stops() {
-    let storage = SqliteStorage::temporary().unwrap();
+    let rt = runtime();
     let state = AppState::new(
-        Arc::new(storage),
+        Db::fresh(&rt).storage(),
         ServerConfig {
             drain_delay: Duration::from_millis(1500),
             ..ServerConfig::default()

@@ -2,14 +2,21 @@
 # schemathesis (PyPI) against a real `tessera serve`: every operation of the served OpenAPI
 # document, member routes with a member's token and admin routes with the admin token, all checks.
 # Needs scripts/setup.sh (scripts/test.sh runs it). TESSERA_FUZZ_EXAMPLES sets examples per operation.
+# TESSERA_API_DATABASE=postgres://… runs the server on that (empty) PostgreSQL database instead of
+# an SQLite file.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-out="$root/build/api-tests"
+out="$root/build/api-tests${TESSERA_API_DATABASE:+-postgres}"
 rm -rf "$out" && mkdir -p "$out"
 "$root/scripts/build.sh"
 # Rate limits off: the fuzzer is one client sending thousands of requests a minute on purpose
 # (the limits and their 429 answers are tested in tests/e2e/tests/trust.rs).
-"$root/target/debug/tessera" serve --addr 127.0.0.1:0 --seed --db "$out/server.db" \
+if [ -n "${TESSERA_API_DATABASE:-}" ]; then
+  database=(--database "$TESSERA_API_DATABASE")
+else
+  database=(--db "$out/server.db")
+fi
+"$root/target/debug/tessera" serve --addr 127.0.0.1:0 --seed "${database[@]}" \
   --admin-token fuzz-admin-token --rate-per-address 0 --rate-per-member 0 --rate-per-till 0 \
   --ready-file "$out/url" >"$out/server.log" 2>&1 &
 server=$!

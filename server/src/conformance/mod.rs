@@ -59,6 +59,7 @@ macro_rules! storage_conformance {
             purchases_returns_voids_and_corrections_keep_the_points,
             a_void_restores_coupons_and_revokes_the_web_coupon,
             challenges_are_stored_and_reported_events_evaluated,
+            concurrent_spends_and_earnings_lose_no_update,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -229,7 +229,7 @@ pub enum Finish {
 /// [`Storage::transaction`], in which the business rules (the `service` module) run over the
 /// backend's [`Repo`].
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Run `job` in one write transaction (serialised with every other write to the member's
     /// rows; on SQLite, with every other write) and commit if it says so. An error rolls back.
     async fn transaction(&self, job: Job) -> Result<(), StorageError>;

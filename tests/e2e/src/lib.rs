@@ -10,43 +10,101 @@ use std::sync::Arc;
 
 use tessera_core::catalog::Catalog;
 use tessera_server::storage::Storage;
+use tessera_server::storage::postgres::PostgresStorage;
 use tessera_server::storage::sqlite::SqliteStorage;
 use tessera_server::{AppState, RunningServer, ServerConfig};
 
 pub const ADMIN_TOKEN: &str = "e2e-operator-token";
 
-/// A real server on a loopback port, with a temporary SQLite database.
+/// The backend under the scenarios: SQLite, or PostgreSQL when `TESSERA_TEST_BACKEND=postgres`
+/// (scripts/test.sh runs the server's tests once on each; the database is
+/// `TESSERA_TEST_POSTGRES`, a fresh schema per server).
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite(SqliteStorage),
+    Postgres(PostgresStorage),
+}
+
+impl Backend {
+    /// Whether the scenarios run on PostgreSQL.
+    pub fn postgres() -> bool {
+        std::env::var("TESSERA_TEST_BACKEND").as_deref() == Ok("postgres")
+    }
+
+    /// A fresh, empty backend of the kind the run asks for, made on `rt` (which drives its
+    /// PostgreSQL connections: it must keep running, hence a multi-thread runtime).
+    pub fn fresh(rt: &tokio::runtime::Runtime) -> Backend {
+        if Self::postgres() {
+            let url = tessera_server::storage::postgres::test_url()
+                .expect("TESSERA_TEST_BACKEND=postgres needs TESSERA_TEST_POSTGRES");
+            Backend::Postgres(rt.block_on(PostgresStorage::temporary(&url)).unwrap())
+        } else {
+            Backend::Sqlite(SqliteStorage::temporary().unwrap())
+        }
+    }
+
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        match self {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+}
+
+/// A real server on a loopback port, with a temporary database (see [`Backend`]).
 #[derive(Debug)]
 pub struct Server {
     pub running: RunningServer,
-    pub storage: SqliteStorage,
+    pub storage: Arc<dyn Storage>,
+    pub backend: Backend,
     pub metrics: Arc<tessera_server::Metrics>,
     /// A runtime for direct storage calls from test threads.
     rt: tokio::runtime::Runtime,
 }
 
+/// A runtime for a test thread's storage calls: one worker that keeps running, so that the
+/// PostgreSQL connections it opened stay driven while the test thread waits on something else.
+fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 impl Server {
     /// A server with the given config (its operator credential forced to [`ADMIN_TOKEN`]) and
-    /// catalog.
+    /// catalog, on a fresh backend of the run's kind.
     pub fn start_with(config: ServerConfig, catalog: Option<Catalog>) -> Server {
-        Self::start_on(
-            "127.0.0.1:0".parse().unwrap(),
-            SqliteStorage::temporary().unwrap(),
-            config,
-            catalog,
-        )
+        let rt = test_runtime();
+        let backend = Backend::fresh(&rt);
+        Self::start_inner("127.0.0.1:0".parse().unwrap(), backend, config, catalog, rt)
     }
 
+    /// A server on `addr` over an SQLite database (restart scenarios reopen its file).
     pub fn start_on(
         addr: SocketAddr,
         storage: SqliteStorage,
         config: ServerConfig,
         catalog: Option<Catalog>,
     ) -> Server {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        Self::start_inner(
+            addr,
+            Backend::Sqlite(storage),
+            config,
+            catalog,
+            test_runtime(),
+        )
+    }
+
+    fn start_inner(
+        addr: SocketAddr,
+        backend: Backend,
+        config: ServerConfig,
+        catalog: Option<Catalog>,
+        rt: tokio::runtime::Runtime,
+    ) -> Server {
+        let storage = backend.storage();
         if let Some(c) = catalog {
             rt.block_on(storage.load_catalog(c)).unwrap();
         }
@@ -56,14 +114,32 @@ impl Server {
             ],
             ..config
         };
-        let state = AppState::new(Arc::new(storage.clone()), config);
+        let state = AppState::new(storage.clone(), config);
         let metrics = state.metrics.clone();
         let running = RunningServer::start(addr, state, 2).unwrap();
         Server {
             running,
             storage,
+            backend,
             metrics,
             rt,
+        }
+    }
+
+    /// The integer columns of the one row `sql` returns, on whichever backend (portable SQL:
+    /// counts for audits).
+    pub fn integers(&self, sql: &str) -> Vec<i64> {
+        match &self.backend {
+            Backend::Sqlite(s) => s
+                .with_connection(|c| {
+                    c.query_row(sql, [], |r| {
+                        (0..r.as_ref().column_count())
+                            .map(|i| r.get::<_, i64>(i))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .unwrap(),
+            Backend::Postgres(s) => self.rt.block_on(s.integers(sql)).unwrap(),
         }
     }
 

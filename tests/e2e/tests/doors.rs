@@ -44,16 +44,8 @@ fn a_streamed_catalog_replaces_the_old_one_whole_or_not_at_all() {
     assert!(body["detail"].as_str().unwrap().contains("twice"), "{body}");
     let (status, body) = post("{\"program\": ".to_owned());
     assert_eq!(status, 400, "{body}");
-    let names = server
-        .storage
-        .with_connection(|c| {
-            c.query_row(
-                "SELECT count(*) FROM catalog_entity WHERE data LIKE '%Renamed%'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .unwrap();
+    let names =
+        server.integers("SELECT count(*) FROM catalog_entity WHERE data LIKE '%Renamed%'")[0];
     assert_eq!(names, 0, "the refused catalog left nothing behind");
 }
 

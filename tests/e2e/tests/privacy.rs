@@ -246,17 +246,11 @@ fn export_holds_everything_and_erasure_forgets_the_member_on_both_sides() {
     }
     assert!(audience(&server, "marketing_offers", "email").is_empty());
     assert!(server.event_counts(&me).is_empty());
-    let (kept, linked): (i64, i64) = server
-        .storage
-        .with_connection(|c| {
-            c.query_row(
-                "SELECT count(*), count(DISTINCT member_id) FROM consent_record
-                 WHERE member_id LIKE 'erased:%'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-        })
-        .unwrap();
+    let counts = server.integers(
+        "SELECT count(*), count(DISTINCT member_id) FROM consent_record
+         WHERE member_id LIKE 'erased:%'",
+    );
+    let (kept, linked) = (counts[0], counts[1]);
     assert_eq!(
         (kept, linked),
         (2, 2),

@@ -85,6 +85,8 @@ pub struct PostgresStorage {
 
 struct Inner {
     pool: Pool,
+    config: tokio_postgres::Config,
+    options: PostgresOptions,
     /// Transactions run again after a serialization failure or a deadlock.
     retries: AtomicU64,
     /// A test's schema, dropped with the storage (after the pool: fields drop in order).
@@ -98,6 +100,21 @@ impl std::fmt::Debug for Inner {
             .field("retries", &self.retries)
             .finish()
     }
+}
+
+/// An error and its causes, one after the other (the pool's errors hide the driver's).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let line = c.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Whether a failure means "run the transaction again".
@@ -163,7 +180,7 @@ impl PostgresStorage {
         temporary: Option<TemporarySchema>,
     ) -> Result<Self, StorageError> {
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -176,19 +193,44 @@ impl PostgresStorage {
             .create_timeout(Some(options.wait))
             .build()
             .map_err(StorageError::backend)?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|e| StorageError::Backend(format!("connecting to PostgreSQL: {e}")))?;
+        let mut client = pool.get().await.map_err(|e| {
+            StorageError::Backend(format!("connecting to PostgreSQL: {}", with_causes(&e)))
+        })?;
         migrate(&mut client).await?;
         drop(client);
         Ok(PostgresStorage {
             inner: Arc::new(Inner {
                 pool,
+                config,
+                options,
                 retries: AtomicU64::new(0),
                 _temporary: temporary,
             }),
         })
+    }
+
+    /// Another storage on the same database (and schema) with a pool of its own: what a second
+    /// server process has (tests of several processes).
+    pub async fn another_process(&self) -> Result<PostgresStorage, StorageError> {
+        Self::open(self.inner.config.clone(), self.inner.options.clone(), None).await
+    }
+
+    /// How this storage connects (its schema included): for tests and audits that need a
+    /// connection of their own.
+    pub fn connection_config(&self) -> &tokio_postgres::Config {
+        &self.inner.config
+    }
+
+    /// The integer columns of the one row `sql` returns (audits and tests: counts).
+    pub async fn integers(&self, sql: &str) -> Result<Vec<i64>, StorageError> {
+        let sql = sql.to_owned();
+        self.read(move |r| {
+            let row = r.one(&sql, &[])?;
+            (0..row.len())
+                .map(|i| row.try_get(i).map_err(StorageError::backend))
+                .collect()
+        })
+        .await
     }
 
     /// Transactions run again after a serialization failure or a deadlock, since the start.
@@ -205,12 +247,9 @@ impl PostgresStorage {
     {
         let mut attempt = 1u32;
         loop {
-            let mut client = self
-                .inner
-                .pool
-                .get()
-                .await
-                .map_err(|e| StorageError::Backend(format!("PostgreSQL pool: {e}")))?;
+            let mut client = self.inner.pool.get().await.map_err(|e| {
+                StorageError::Backend(format!("PostgreSQL pool: {}", with_causes(&e)))
+            })?;
             let rt = tokio::runtime::Handle::current();
             let (outcome, back) = tokio::task::spawn_blocking(move || {
                 let outcome = once(&rt, &mut client, write, &mut f);
@@ -576,9 +615,10 @@ impl Storage for PostgresStorage {
                 .seek(SeekFrom::Start(0))
                 .map_err(StorageError::backend)?;
             let mut load = CatalogLoad::start(r)?;
-            let read = read_catalog(std::io::BufReader::with_capacity(64 * 1024, &file), |item| {
-                load.put(r, item)
-            });
+            let read = read_catalog(
+                std::io::BufReader::with_capacity(64 * 1024, &file),
+                |item| load.put(r, item),
+            );
             let refused = match read {
                 Ok(_) => return Ok((Ok(load.finish(r)?), Finish::Commit)),
                 Err(ReadError::Syntax(e)) => ImportError::Syntax(e),

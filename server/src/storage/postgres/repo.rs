@@ -8,9 +8,7 @@ use tessera_domain::api::{
     ActivityEvent, AnalyticsEvent, DeviceExport, EventKind, PointsKind, PurchaseLine, PushProvider,
 };
 use tessera_domain::catalog::Offer;
-use tessera_domain::consent::{
-    Channel, ConsentRecord, ConsentSource, Decision, Purpose,
-};
+use tessera_domain::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 use tessera_domain::coupon::CouponKey;
 use tessera_domain::loyalty::{Lot, LoyaltyRules};
 use tessera_domain::rfc3339_ms as rfc3339;
@@ -39,7 +37,9 @@ pub(crate) struct PgRepo<'t, 'c> {
 
 impl std::fmt::Debug for PgRepo<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgRepo").field("failure", &self.failure).finish()
+        f.debug_struct("PgRepo")
+            .field("failure", &self.failure)
+            .finish()
     }
 }
 
@@ -234,7 +234,10 @@ impl Members for PgRepo<'_, '_> {
     }
 
     fn member_by_card(&mut self, card_number: &str) -> RepoResult<Option<String>> {
-        self.value("SELECT id FROM member WHERE card_number = $1", &[&card_number])
+        self.value(
+            "SELECT id FROM member WHERE card_number = $1",
+            &[&card_number],
+        )
     }
 
     fn touch_member(&mut self, member_id: &str) -> RepoResult<()> {
@@ -928,7 +931,13 @@ impl Challenges for PgRepo<'_, '_> {
         Ok(self.exec(
             "INSERT INTO rule_event (member_id, event_id, at_ms, data, received_at)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[&member_id, &event.event_id, &event.at_ms, &json(event)?, &now_ms],
+            &[
+                &member_id,
+                &event.event_id,
+                &event.at_ms,
+                &json(event)?,
+                &now_ms,
+            ],
         )? == 1)
     }
 
