@@ -7,7 +7,8 @@
 #
 # Exports TESSERA_TEST_POSTGRES (a URL to the cluster's `postgres` database) and
 # TESSERA_PG_DIR. The cluster listens on 127.0.0.1 on a free port, trusts local connections,
-# and runs with fsync off (a test cluster: a power cut may lose it, never a test's result).
+# and runs with fsync off (a test cluster: a power cut may lose it, never a test's result);
+# TESSERA_PG_DURABLE=1 keeps fsync on (load figures), with synchronous_commit off either way.
 # PostgreSQL refuses to run as root: as root, the cluster is run by the `postgres` user that
 # Debian's package creates (scripts/setup.sh installs the package where it is missing).
 set -euo pipefail
@@ -44,11 +45,12 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 400
-fsync = off
 synchronous_commit = off
-full_page_writes = off
 shared_buffers = 256MB
 EOF
+    if [ -z "${TESSERA_PG_DURABLE:-}" ]; then
+      printf 'fsync = off\nfull_page_writes = off\n' >>"$dir/data/postgresql.conf"
+    fi
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }
     echo "export TESSERA_PG_DIR='$dir'"

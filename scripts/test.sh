@@ -18,8 +18,9 @@ step "setup"
 scripts/setup.sh
 
 step "a throwaway PostgreSQL cluster (scripts/pg.sh) for the second backend's tests"
-eval "$(scripts/pg.sh start "$root/build/pg")"
-trap 'scripts/pg.sh stop "$root/build/pg"' EXIT
+pgdir="/tmp/tessera-test-pg-$$"
+eval "$(scripts/pg.sh start "$pgdir")"
+trap 'scripts/pg.sh stop "$pgdir"' EXIT
 
 step "format"
 cargo fmt --all -- --check
