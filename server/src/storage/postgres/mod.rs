@@ -1,10 +1,11 @@
 //! The backend for large programmes: one PostgreSQL database shared by any number of server
 //! processes (docs/adr/0022).
 //!
-//! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool; a connection is taken from the
-//!   pool without blocking a thread, then the job runs on tokio's blocking pool and drives its
-//!   statements with `Handle::block_on` (the repository is synchronous: ADR 0013). Each pooled
-//!   connection prepares a statement once.
+//! - **Driver**: the synchronous `postgres` client in a `deadpool` pool. A connection is taken
+//!   from the pool without blocking a thread; the job then runs on tokio's blocking pool, and
+//!   that thread drives the connection itself for every statement (the client polls its socket
+//!   on the calling thread): no hop to another thread per statement. Each pooled connection
+//!   prepares a statement once.
 //! - **Isolation**: a business transaction runs SERIALIZABLE, so that every rule that reads
 //!   then writes (a balance, a lot, an idempotency claim, a redemption, a limit per member) sees
 //!   what SQLite's single writer would have shown it. PostgreSQL refuses to commit a transaction
@@ -17,13 +18,16 @@
 
 mod repo;
 
+use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool::managed::{self, Metrics, Pool, RecycleError, RecycleResult};
+use postgres::error::SqlState;
+use postgres::{IsolationLevel, NoTls, Statement};
 use tessera_domain::Program;
 use tessera_domain::api::{CampaignReport, RedemptionConflict};
 use tessera_domain::catalog::{Catalog, Offer, Store};
@@ -32,8 +36,6 @@ use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
 use tessera_domain::eligibility::ShopFacts;
 use tessera_domain::rfc3339_ms as rfc3339;
 use tessera_domain::rules::RuleSet;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, NoTls};
 
 pub(crate) use repo::PgRepo;
 use repo::storage_error;
@@ -78,14 +80,65 @@ impl Default for PostgresOptions {
     }
 }
 
+/// A pooled connection and its prepared statements.
+struct Conn {
+    /// `None` only while being dropped.
+    client: Option<postgres::Client>,
+    statements: HashMap<String, Statement>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Closing runs the client's own runtime, which may not start inside another (the pool
+        // drops connections from async code): close it on a thread of its own.
+        if let Some(client) = self.client.take() {
+            let _ = std::thread::Builder::new()
+                .name("tessera-pg-close".into())
+                .spawn(move || drop(client));
+        }
+    }
+}
+
+/// Makes and checks the pool's connections.
+struct Manager {
+    config: postgres::Config,
+}
+
+impl managed::Manager for Manager {
+    type Type = Conn;
+    type Error = StorageError;
+
+    async fn create(&self) -> Result<Conn, StorageError> {
+        let config = self.config.clone();
+        // Connecting blocks (the client runs its own small runtime).
+        let client = tokio::task::spawn_blocking(move || config.connect(NoTls))
+            .await
+            .map_err(StorageError::backend)?
+            .map_err(|e| {
+                StorageError::Backend(format!("connecting to PostgreSQL: {}", with_causes(&e)))
+            })?;
+        Ok(Conn {
+            client: Some(client),
+            statements: HashMap::new(),
+        })
+    }
+
+    async fn recycle(&self, conn: &mut Conn, _: &Metrics) -> RecycleResult<StorageError> {
+        match &conn.client {
+            Some(c) if !c.is_closed() => Ok(()),
+            _ => Err(RecycleError::message("the connection is closed")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    pool: Pool,
-    config: tokio_postgres::Config,
+    pool: Pool<Manager>,
+    config: postgres::Config,
     options: PostgresOptions,
     /// Transactions run again after a serialization failure or a deadlock.
     retries: AtomicU64,
@@ -127,7 +180,7 @@ enum Failed {
     Other(StorageError),
 }
 
-fn classify(e: tokio_postgres::Error) -> Failed {
+fn classify(e: postgres::Error) -> Failed {
     let storage = storage_error(&e);
     if e.code().is_some_and(retryable) {
         Failed::Retry(storage)
@@ -136,9 +189,18 @@ fn classify(e: tokio_postgres::Error) -> Failed {
     }
 }
 
-fn parse_url(url: &str) -> Result<tokio_postgres::Config, StorageError> {
-    url.parse::<tokio_postgres::Config>()
+fn parse_url(url: &str) -> Result<postgres::Config, StorageError> {
+    url.parse::<postgres::Config>()
         .map_err(|e| StorageError::Backend(format!("the PostgreSQL URL: {e}")))
+}
+
+/// Run blocking database work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(StorageError::backend)?
 }
 
 impl PostgresStorage {
@@ -153,16 +215,14 @@ impl PostgresStorage {
     pub async fn temporary(url: &str) -> Result<Self, StorageError> {
         let schema = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
         let config = parse_url(url)?;
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| storage_error(&e))?;
-        let driver = tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .map_err(|e| storage_error(&e))?;
-        drop(client);
-        let _ = driver.await;
+        let (c, sql) = (config.clone(), format!("CREATE SCHEMA {schema}"));
+        blocking(move || {
+            let mut client = c.connect(NoTls).map_err(|e| storage_error(&e))?;
+            client.batch_execute(&sql).map_err(|e| storage_error(&e))
+        })
+        .await?;
         let mut scoped = config.clone();
-        scoped.options(format!("-c search_path={schema}"));
+        scoped.options(&format!("-c search_path={schema}"));
         Self::open(
             scoped,
             PostgresOptions {
@@ -175,29 +235,32 @@ impl PostgresStorage {
     }
 
     async fn open(
-        config: tokio_postgres::Config,
+        config: postgres::Config,
         options: PostgresOptions,
         temporary: Option<TemporarySchema>,
     ) -> Result<Self, StorageError> {
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager = Manager {
+            config: config.clone(),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .runtime(deadpool::Runtime::Tokio1)
             .wait_timeout(Some(options.wait))
             .create_timeout(Some(options.wait))
             .build()
             .map_err(StorageError::backend)?;
-        let mut client = pool.get().await.map_err(|e| {
-            StorageError::Backend(format!("connecting to PostgreSQL: {}", with_causes(&e)))
-        })?;
-        migrate(&mut client).await?;
-        drop(client);
+        let mut conn: managed::Object<Manager> = pool
+            .get()
+            .await
+            .map_err(|e| StorageError::Backend(with_causes(&e)))?;
+        blocking(move || {
+            let client = conn
+                .client
+                .as_mut()
+                .ok_or_else(|| StorageError::backend("a closed connection"))?;
+            migrate(client)
+        })
+        .await?;
         Ok(PostgresStorage {
             inner: Arc::new(Inner {
                 pool,
@@ -217,7 +280,7 @@ impl PostgresStorage {
 
     /// How this storage connects (its schema included): for tests and audits that need a
     /// connection of their own.
-    pub fn connection_config(&self) -> &tokio_postgres::Config {
+    pub fn connection_config(&self) -> &postgres::Config {
         &self.inner.config
     }
 
@@ -247,12 +310,11 @@ impl PostgresStorage {
     {
         let mut attempt = 1u32;
         loop {
-            let mut client = self.inner.pool.get().await.map_err(|e| {
+            let mut conn = self.inner.pool.get().await.map_err(|e| {
                 StorageError::Backend(format!("PostgreSQL pool: {}", with_causes(&e)))
             })?;
-            let rt = tokio::runtime::Handle::current();
             let (outcome, back) = tokio::task::spawn_blocking(move || {
-                let outcome = once(&rt, &mut client, write, &mut f);
+                let outcome = once(&mut conn, write, &mut f);
                 (outcome, f)
             })
             .await
@@ -295,53 +357,49 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(ceiling * 500 + u64::from(byte[0]) * ceiling * 2)
 }
 
-fn once<T, F>(
-    rt: &tokio::runtime::Handle,
-    client: &mut deadpool_postgres::Object,
-    write: bool,
-    f: &mut F,
-) -> Result<T, Failed>
+fn once<T, F>(conn: &mut Conn, write: bool, f: &mut F) -> Result<T, Failed>
 where
     F: FnMut(&mut PgRepo<'_, '_>) -> Result<(T, Finish), StorageError>,
 {
-    let tx = rt
-        .block_on(
-            client
-                .build_transaction()
-                .isolation_level(if write {
-                    IsolationLevel::Serializable
-                } else {
-                    IsolationLevel::RepeatableRead
-                })
-                .read_only(!write)
-                .start(),
-        )
+    let Conn { client, statements } = conn;
+    let client = client
+        .as_mut()
+        .ok_or_else(|| Failed::Other(StorageError::backend("a closed connection")))?;
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(if write {
+            IsolationLevel::Serializable
+        } else {
+            IsolationLevel::RepeatableRead
+        })
+        .read_only(!write)
+        .start()
         .map_err(classify)?;
     let mut repo = PgRepo {
-        tx: &tx,
-        rt,
+        tx: &mut tx,
+        statements,
         failure: None,
     };
     let out = f(&mut repo);
     let failed_to_serialize = repo.failure.as_ref().is_some_and(retryable);
     match out {
         Ok(_) | Err(_) if failed_to_serialize => {
-            let _ = rt.block_on(tx.rollback());
+            let _ = tx.rollback();
             Err(Failed::Retry(match out {
                 Err(e) => e,
                 Ok(_) => StorageError::backend("serialization failure"),
             }))
         }
         Ok((v, Finish::Commit)) => {
-            rt.block_on(tx.commit()).map_err(classify)?;
+            tx.commit().map_err(classify)?;
             Ok(v)
         }
         Ok((v, Finish::Rollback)) => {
-            rt.block_on(tx.rollback()).map_err(classify)?;
+            tx.rollback().map_err(classify)?;
             Ok(v)
         }
         Err(e) => {
-            let _ = rt.block_on(tx.rollback());
+            let _ = tx.rollback();
             Err(Failed::Other(e))
         }
     }
@@ -349,22 +407,19 @@ where
 
 /// Bring the schema up to date: one transaction, under an advisory lock, so that several
 /// processes starting at once migrate once; a database newer than this server is refused.
-async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StorageError> {
-    let e = |e: tokio_postgres::Error| storage_error(&e);
-    let tx = client.transaction().await.map_err(e)?;
+fn migrate(client: &mut postgres::Client) -> Result<(), StorageError> {
+    let e = |e: postgres::Error| storage_error(&e);
+    let mut tx = client.transaction().map_err(e)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
         .map_err(e)?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_version (
              version    BIGINT PRIMARY KEY,
              applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
     )
-    .await
     .map_err(e)?;
     let current: i64 = tx
         .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])
-        .await
         .map_err(e)?
         .get(0);
     let known = MIGRATIONS.len() as i64;
@@ -375,22 +430,21 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StorageEr
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
-        tx.batch_execute(sql).await.map_err(|err| {
+        tx.batch_execute(sql).map_err(|err| {
             StorageError::Backend(format!("migration {version}: {}", storage_error(&err)))
         })?;
         tx.execute(
             "INSERT INTO schema_version (version) VALUES ($1)",
             &[&version],
         )
-        .await
         .map_err(e)?;
     }
-    tx.commit().await.map_err(e)
+    tx.commit().map_err(e)
 }
 
 /// A test's schema, dropped (with everything in it) when the storage is.
 struct TemporarySchema {
-    config: tokio_postgres::Config,
+    config: postgres::Config,
     schema: String,
 }
 
@@ -398,22 +452,11 @@ impl Drop for TemporarySchema {
     fn drop(&mut self) {
         let config = self.config.clone();
         let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
-        // Its own thread and runtime: the storage may be dropped inside or outside one.
+        // A thread of its own: the client runs a runtime, which may not start inside another.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok((client, connection)) = config.connect(NoTls).await {
-                    let driver = tokio::spawn(connection);
-                    let _ = client.batch_execute(&sql).await;
-                    drop(client);
-                    let _ = driver.await;
-                }
-            });
+            if let Ok(mut client) = config.connect(NoTls) {
+                let _ = client.batch_execute(&sql);
+            }
         })
         .join();
     }
@@ -927,7 +970,7 @@ impl Storage for PostgresStorage {
             )?
             .iter()
             .map(|row| {
-                let g = |e: tokio_postgres::Error| StorageError::backend(e);
+                let g = |e: postgres::Error| StorageError::backend(e);
                 Ok(RedemptionConflict {
                     coupon_id: row.try_get(0).map_err(g)?,
                     offer_id: row.try_get(1).map_err(g)?,

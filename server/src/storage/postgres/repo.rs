@@ -1,9 +1,10 @@
 //! The repository ([`crate::storage::repo`]) over one PostgreSQL transaction: the same statements
 //! as SQLite's (`storage/sqlite/repo/`) in PostgreSQL's dialect, each prepared once per pooled
-//! connection and run from the job's blocking thread.
+//! connection, run by the job's thread (which drives the connection itself: ADR 0022).
 
 use std::collections::BTreeMap;
 
+use std::collections::HashMap;
 use tessera_domain::api::{
     ActivityEvent, AnalyticsEvent, DeviceExport, EventKind, PointsKind, PurchaseLine, PushProvider,
 };
@@ -13,9 +14,10 @@ use tessera_domain::coupon::CouponKey;
 use tessera_domain::loyalty::{Lot, LoyaltyRules};
 use tessera_domain::rfc3339_ms as rfc3339;
 use tessera_domain::rules::{Badge, ChallengeJoin, RuleEvent, RuleSet};
-use tokio_postgres::Row;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Row, Statement};
 
 use crate::storage::repo::{
     Challenges, CouponEvent, CouponRow, Coupons, EntryRow, Keys, Ledger, MemberRow, Members,
@@ -30,8 +32,9 @@ pub(super) type Param<'a> = &'a (dyn ToSql + Sync);
 /// failed: the runner retries the whole job when it is a serialization failure or a deadlock,
 /// however the job passed the error on.
 pub(crate) struct PgRepo<'t, 'c> {
-    pub(super) tx: &'t deadpool_postgres::Transaction<'c>,
-    pub(super) rt: &'t tokio::runtime::Handle,
+    pub(super) tx: &'t mut postgres::Transaction<'c>,
+    /// The connection's prepared statements, by SQL (they outlive transactions).
+    pub(super) statements: &'t mut HashMap<String, Statement>,
     pub(super) failure: Option<SqlState>,
 }
 
@@ -44,7 +47,7 @@ impl std::fmt::Debug for PgRepo<'_, '_> {
 }
 
 /// A driver error as a storage error: a uniqueness violation is [`StorageError::Duplicate`].
-pub(super) fn storage_error(e: &tokio_postgres::Error) -> StorageError {
+pub(super) fn storage_error(e: &postgres::Error) -> StorageError {
     let text = match e.as_db_error() {
         Some(db) => db.to_string(),
         None => e.to_string(),
@@ -56,7 +59,7 @@ pub(super) fn storage_error(e: &tokio_postgres::Error) -> StorageError {
     }
 }
 
-fn column(e: tokio_postgres::Error) -> StorageError {
+fn column(e: postgres::Error) -> StorageError {
     StorageError::backend(format!("reading a column: {e}"))
 }
 
@@ -69,28 +72,33 @@ fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StorageError> {
 }
 
 impl PgRepo<'_, '_> {
-    fn fail(&mut self, e: tokio_postgres::Error) -> StorageError {
+    fn fail(&mut self, e: postgres::Error) -> StorageError {
         if self.failure.is_none() {
             self.failure = e.code().cloned();
         }
         storage_error(&e)
     }
 
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
     pub(super) fn rows(&mut self, sql: &str, params: &[Param<'_>]) -> RepoResult<Vec<Row>> {
-        let tx = self.tx;
-        let result = self.rt.block_on(async {
-            let statement = tx.prepare_cached(sql).await?;
-            tx.query(&statement, params).await
-        });
+        let result = self
+            .statement(sql)
+            .and_then(|statement| self.tx.query(&statement, params));
         result.map_err(|e| self.fail(e))
     }
 
     pub(super) fn opt(&mut self, sql: &str, params: &[Param<'_>]) -> RepoResult<Option<Row>> {
-        let tx = self.tx;
-        let result = self.rt.block_on(async {
-            let statement = tx.prepare_cached(sql).await?;
-            tx.query_opt(&statement, params).await
-        });
+        let result = self
+            .statement(sql)
+            .and_then(|statement| self.tx.query_opt(&statement, params));
         result.map_err(|e| self.fail(e))
     }
 
@@ -100,16 +108,14 @@ impl PgRepo<'_, '_> {
     }
 
     pub(super) fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> RepoResult<u64> {
-        let tx = self.tx;
-        let result = self.rt.block_on(async {
-            let statement = tx.prepare_cached(sql).await?;
-            tx.execute(&statement, params).await
-        });
+        let result = self
+            .statement(sql)
+            .and_then(|statement| self.tx.execute(&statement, params));
         result.map_err(|e| self.fail(e))
     }
 
     /// The first column of the row, if there is a row.
-    pub(super) fn value<T: for<'r> tokio_postgres::types::FromSql<'r>>(
+    pub(super) fn value<T: for<'r> postgres::types::FromSql<'r>>(
         &mut self,
         sql: &str,
         params: &[Param<'_>],
@@ -120,7 +126,7 @@ impl PgRepo<'_, '_> {
     }
 }
 
-fn get<'r, T: tokio_postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> RepoResult<T> {
+fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> RepoResult<T> {
     row.try_get(i).map_err(column)
 }
 
