@@ -10,7 +10,7 @@
 //!   then writes (a balance, a lot, an idempotency claim, a redemption, a limit per member) sees
 //!   what SQLite's single writer would have shown it. PostgreSQL refuses to commit a transaction
 //!   that could not have run serially (SQLSTATE 40001) or picks a deadlock victim (40P01): the
-//!   job then runs again from the start in a new transaction, up to [`MAX_ATTEMPTS`] times. Reads
+//!   job then runs again from the start in a new transaction, for up to [`RETRY_FOR`]. Reads
 //!   run REPEATABLE READ, READ ONLY: one snapshot per request.
 //! - **Migrations**: numbered like SQLite's (`schema_N.sql` here is `storage/schema*.sql` there),
 //!   applied in one transaction under an advisory lock, so that processes starting together
@@ -56,11 +56,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("schema_6.sql"),
 ];
 
-/// How many times a transaction is run before a serialization failure is reported.
-pub const MAX_ATTEMPTS: u32 = 30;
+/// How long a transaction keeps being run again after serialization failures before the last
+/// one is reported (a member's requests arriving all at once take turns within it).
+pub const RETRY_FOR: Duration = Duration::from_secs(10);
 
 /// Taken by the process that migrates (the text "tessera" as a number).
-const MIGRATION_LOCK: i64 = 0x7465_7373_6572_61;
+const MIGRATION_LOCK: i64 = 0x0074_6573_7365_7261;
 
 /// How the storage connects.
 #[derive(Debug, Clone)]
@@ -309,6 +310,7 @@ impl PostgresStorage {
         F: FnMut(&mut PgRepo<'_, '_>) -> Result<(T, Finish), StorageError> + Send + 'static,
     {
         let mut attempt = 1u32;
+        let started = std::time::Instant::now();
         loop {
             let mut conn = self.inner.pool.get().await.map_err(|e| {
                 StorageError::Backend(format!("PostgreSQL pool: {}", with_causes(&e)))
@@ -322,7 +324,7 @@ impl PostgresStorage {
             f = back;
             match outcome {
                 Ok(v) => return Ok(v),
-                Err(Failed::Retry(e)) if attempt < MAX_ATTEMPTS => {
+                Err(Failed::Retry(e)) if started.elapsed() < RETRY_FOR => {
                     tracing::debug!(attempt, error = %e, "transaction run again");
                     self.inner.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(backoff(attempt)).await;
@@ -348,10 +350,10 @@ impl PostgresStorage {
     }
 }
 
-/// A short random wait before running a transaction again (1 ms, doubling to 64 ms, with
-/// jitter), so that the transactions that collided do not collide again at once.
+/// A short random wait before running a transaction again (1–2 ms at first, doubling to
+/// 16–32 ms), so that the transactions that collided do not collide again at once.
 fn backoff(attempt: u32) -> Duration {
-    let ceiling = 1u64 << attempt.min(6);
+    let ceiling = 1u64 << attempt.min(5);
     let mut byte = [0u8; 1];
     let _ = getrandom::fill(&mut byte);
     Duration::from_micros(ceiling * 500 + u64::from(byte[0]) * ceiling * 2)

@@ -1,0 +1,463 @@
+//! Several `tessera serve` processes over one PostgreSQL database, as a load balancer would
+//! spread requests over them (issue #17): 50 tills spread over three processes race for each
+//! coupon; one idempotency key sent to two processes at once; processes SIGKILLed in the middle
+//! of a load and started again. The real binary, the real database (`TESSERA_TEST_POSTGRES`, a
+//! fresh database per test), real HTTP.
+// Test code: a failed step panics with its cause.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "processes-test-operator-token";
+
+/// A database of its own in the test cluster, dropped at the end.
+struct Database {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn new() -> Option<Database> {
+        let admin_url = tessera_server::storage::postgres::test_url()?;
+        let name = format!("tessera_procs_{}", uuid_like());
+        let mut client = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let base = admin_url.rsplit_once('/').unwrap().0;
+        let url = format!("{base}/{name}");
+        Some(Database {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}_{nanos}", std::process::id())
+}
+
+/// One `tessera serve` on the database; SIGKILLed when dropped.
+struct Process {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(db: &Database, dir: &Path, name: &str, seed: bool) -> Process {
+    let ready = dir.join(format!("{name}.url"));
+    let _ = std::fs::remove_file(&ready);
+    let mut args = vec![
+        "serve".to_owned(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--database".into(),
+        db.url.clone(),
+        "--database-pool".into(),
+        "8".into(),
+        "--admin-token".into(),
+        ADMIN.into(),
+        "--rate-per-address".into(),
+        "0".into(),
+        "--rate-per-member".into(),
+        "0".into(),
+        "--rate-per-till".into(),
+        "0".into(),
+        "--ready-file".into(),
+        ready.display().to_string(),
+    ];
+    if seed {
+        args.push("--seed".into());
+    }
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    // Owned at once: killed and waited for on every path, a failed start included.
+    let mut process = Process {
+        child: Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(&args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+        url: String::new(),
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(url) = std::fs::read_to_string(&ready)
+            && !url.is_empty()
+        {
+            process.url = url;
+            return process;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{name} did not start: {}",
+        std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+    );
+}
+
+/// The seed programme's processes: the first loads the seed catalog, the others join it.
+fn processes(db: &Database, dir: &Path, n: usize) -> Vec<Process> {
+    let mut all = vec![serve(db, dir, "p0", true)];
+    for i in 1..n {
+        all.push(serve(db, dir, &format!("p{i}"), false));
+    }
+    all
+}
+
+fn enrol(http: &Client, url: &str) -> (String, String) {
+    let v: Value = http
+        .post(format!("{url}/v1/enrol"))
+        .json(&json!({"holder_name": "Chloé Martin",
+            "device": {"platform": "android", "app_version": "3.2.0"}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    (
+        v["member_id"].as_str().unwrap().to_owned(),
+        v["tokens"]["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn till_token(http: &Client, url: &str) -> String {
+    let v: Value = http
+        .post(format!("{url}/admin/v1/tills"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"store_id": "st-paris-01"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// How many times each event id was applied for the member (the admin audit).
+fn applied(http: &Client, url: &str, member: &str) -> Vec<(String, u64)> {
+    let v: Value = http
+        .get(format!("{url}/admin/v1/members/{member}/events"))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_owned(),
+                e["applied"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn event(id: &str) -> Value {
+    json!({"type": "record_event", "event": {"event_id": id, "kind": "app_opened",
+        "occurred_at": "2026-09-21T12:00:00Z"}})
+}
+
+#[test]
+fn fifty_tills_over_three_processes_redeem_each_coupon_once() {
+    let Some(db) = Database::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let procs = processes(&db, dir.path(), 3);
+    let urls: Vec<String> = procs.iter().map(|p| p.url.clone()).collect();
+    let trials: usize = std::env::var("TESSERA_PROCESS_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let tills = 50;
+    let http = Client::new();
+    // The member's phone, on the first process.
+    let phone = tessera_core::Tessera::open(dir.path().join("phone.db")).unwrap();
+    phone.set_http_client(tessera_core::sync::ReqwestClient::shared());
+    phone
+        .enrol(
+            &urls[0],
+            "Chloé Martin",
+            tessera_core::DeviceInfo {
+                platform: tessera_core::api::Platform::Cli,
+                app_version: "processes".into(),
+            },
+        )
+        .unwrap();
+    // Till i belongs to process i % 3, and is registered there.
+    let tokens: Vec<(String, String)> = (0..tills)
+        .map(|i| {
+            let url = urls[i % 3].clone();
+            (till_token(&http, &url), url)
+        })
+        .collect();
+    let code = Arc::new(Mutex::new(String::new()));
+    let start = Arc::new(Barrier::new(tills + 1));
+    let done = Arc::new(Barrier::new(tills + 1));
+    let results: Arc<Mutex<Vec<(u16, String)>>> = Arc::default();
+    let workers: Vec<_> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, (token, url))| {
+            let (code, start, done, results) =
+                (code.clone(), start.clone(), done.clone(), results.clone());
+            std::thread::spawn(move || {
+                let http = Client::new();
+                for trial in 0..trials {
+                    start.wait();
+                    let c = code.lock().unwrap().clone();
+                    let key = format!("t{trial}-till{i}");
+                    let r = http
+                        .post(format!("{url}/v1/till/redemptions"))
+                        .bearer_auth(&token)
+                        .header("idempotency-key", &key)
+                        .json(&json!({"code": c, "receipt": format!("R-{key}"),
+                            "basket_cents": 5000}))
+                        .send()
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().unwrap_or(Value::Null);
+                    results
+                        .lock()
+                        .unwrap()
+                        .push((status, body["code"].as_str().unwrap_or("").to_owned()));
+                    done.wait();
+                }
+            })
+        })
+        .collect();
+    for trial in 0..trials {
+        phone.clip_offer("of-009").unwrap();
+        phone.sync().unwrap();
+        let fresh = phone
+            .wallet()
+            .unwrap()
+            .into_iter()
+            .find(|c| {
+                c.offer_id == "of-009" && c.state == tessera_core::api::CouponState::Available
+            })
+            .expect("a coupon after the clip")
+            .code;
+        *code.lock().unwrap() = fresh;
+        results.lock().unwrap().clear();
+        start.wait();
+        done.wait();
+        let r = results.lock().unwrap();
+        let ok = r.iter().filter(|(s, _)| *s == 200).count();
+        let refused = r
+            .iter()
+            .filter(|(s, c)| *s == 409 && c == "already_redeemed")
+            .count();
+        assert_eq!(
+            (ok, refused),
+            (1, tills - 1),
+            "trial {trial}: exactly one till of {tills} over three processes redeems: {r:?}"
+        );
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
+#[test]
+fn one_key_sent_to_two_processes_at_once_is_applied_once() {
+    let Some(db) = Database::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let procs = processes(&db, dir.path(), 2);
+    let http = Client::new();
+    let (member, token) = enrol(&http, &procs[0].url);
+    let rounds = 30;
+    for round in 0..rounds {
+        let key = format!("key-both-{round}");
+        let body = event(&format!("e-{round}"));
+        let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let url = &procs[i % 2].url;
+                    let (token, key, body) = (&token, &key, &body);
+                    s.spawn(move || {
+                        let r = Client::new()
+                            .post(format!("{url}/v1/mutations"))
+                            .bearer_auth(token)
+                            .header("idempotency-key", key)
+                            .json(body)
+                            .send()
+                            .unwrap();
+                        (r.status().as_u16(), r.text().unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+        assert!(
+            answers.windows(2).all(|w| w[0].1 == w[1].1),
+            "one answer, replayed: {answers:?}"
+        );
+    }
+    let counts = applied(&http, &procs[1].url, &member);
+    assert_eq!(counts.len(), rounds);
+    assert!(counts.iter().all(|(_, n)| *n == 1), "{counts:?}");
+}
+
+#[test]
+fn a_process_killed_under_load_loses_nothing_acknowledged_and_applies_nothing_twice() {
+    let Some(db) = Database::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = processes(&db, dir.path(), 2);
+    let http = Client::new();
+    let (member, token) = enrol(&http, &procs[0].url);
+    let urls = Arc::new(Mutex::new(
+        procs.iter().map(|p| p.url.clone()).collect::<Vec<_>>(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let resent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let loaders = 4;
+    // Each loader sends a new key each time; a failed request (connection refused or reset,
+    // a 5xx) is sent again with the same key to the other process, as a load balancer
+    // retries, until it is acknowledged.
+    let workers: Vec<_> = (0..loaders)
+        .map(|w| {
+            let (urls, stop, acknowledged, token, resent) = (
+                urls.clone(),
+                stop.clone(),
+                acknowledged.clone(),
+                token.clone(),
+                resent.clone(),
+            );
+            std::thread::spawn(move || {
+                let http = Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = format!("w{w}-{n}");
+                    let mut attempt = n;
+                    loop {
+                        let url = {
+                            let urls = urls.lock().unwrap();
+                            urls[attempt % urls.len()].clone()
+                        };
+                        let sent = http
+                            .post(format!("{url}/v1/mutations"))
+                            .bearer_auth(&token)
+                            .header("idempotency-key", format!("key-{id}"))
+                            .json(&event(&id))
+                            .send();
+                        match sent {
+                            Ok(r) if r.status().is_success() => {
+                                // Every fourth answer is "lost": the client sends the request
+                                // again to the other process, and gets the same answer back.
+                                let first = r.text().unwrap();
+                                if n % 4 == 0 {
+                                    let other = {
+                                        let urls = urls.lock().unwrap();
+                                        urls[(attempt + 1) % urls.len()].clone()
+                                    };
+                                    if let Ok(again) = http
+                                        .post(format!("{other}/v1/mutations"))
+                                        .bearer_auth(&token)
+                                        .header("idempotency-key", format!("key-{id}"))
+                                        .json(&event(&id))
+                                        .send()
+                                        && again.status().is_success()
+                                    {
+                                        assert_eq!(again.text().unwrap(), first, "{id} replayed");
+                                    }
+                                }
+                                break;
+                            }
+                            Ok(r) if r.status().is_server_error() => {}
+                            Ok(r) => panic!("{id}: {} {}", r.status(), r.text().unwrap()),
+                            Err(_) => {}
+                        }
+                        attempt += 1;
+                        resent.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    acknowledged.lock().unwrap().push(id);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before_kill = acknowledged.lock().unwrap().len();
+    // SIGKILL, three times, each process in turn: no graceful shutdown, transactions and
+    // answers in flight cut off; each is started again on the same database.
+    for round in 0..3 {
+        let which = round % 2;
+        drop(procs.remove(which));
+        std::thread::sleep(Duration::from_millis(300));
+        let restarted = serve(&db, dir.path(), &format!("p{which}-again-{round}"), false);
+        urls.lock().unwrap()[which] = restarted.url.clone();
+        procs.insert(which, restarted);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        before_kill > 0 && acknowledged.len() > before_kill,
+        "load before and after the kill: {before_kill}, {}",
+        acknowledged.len()
+    );
+    eprintln!(
+        "acknowledged {} ({before_kill} before the kill), sent again after a failure: {}",
+        acknowledged.len(),
+        resent.load(Ordering::Relaxed)
+    );
+    let counts = applied(&http, &procs[0].url, &member);
+    let held: std::collections::BTreeSet<&str> = counts.iter().map(|(e, _)| e.as_str()).collect();
+    for id in &acknowledged {
+        assert!(
+            held.contains(id.as_str()),
+            "{id} was acknowledged, then lost"
+        );
+    }
+    assert!(
+        counts.iter().all(|(_, n)| *n == 1),
+        "applied twice: {:?}",
+        counts.iter().filter(|(_, n)| *n != 1).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        counts.len(),
+        acknowledged.len(),
+        "nothing unacknowledged kept"
+    );
+}
