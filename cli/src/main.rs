@@ -41,7 +41,7 @@ enum Command {
         action: CardAction,
     },
     /// Run the reference server (admin and member APIs) until Ctrl-C.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Make an operator credential: a fresh token and its line for `serve --admin-credentials`.
     AdminCredential {
         /// Its name (1 to 64 of A-Z a-z 0-9 . _ -), shown in the server's log of admin requests.
@@ -145,7 +145,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { keep } => demo::run(keep),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::AdminCredential { name } => serve::new_credential(&name),
         Command::Till(args) => till::run(args),
         Command::Member { db, action } => {

@@ -61,6 +61,19 @@ pub struct ServeArgs {
     /// and exit. 0 (the default) for a server alone.
     #[arg(long, env = "TESSERA_DRAIN_SECONDS", default_value_t = 0)]
     drain_seconds: u64,
+    /// Campaign pushes this process sends per second at most (0: no limit).
+    #[arg(long, env = "TESSERA_PUSH_RATE", default_value_t = 1000)]
+    push_rate: u32,
+    /// Members read per campaign batch.
+    #[arg(long, default_value_t = 500)]
+    campaign_batch: u32,
+    /// How long a background job (a campaign) stays this process's without news; a job whose
+    /// process died is resumed by another after it.
+    #[arg(long, default_value_t = 30)]
+    job_lease_seconds: u64,
+    /// Serve requests only: run no background jobs in this process.
+    #[arg(long)]
+    no_jobs: bool,
     /// Load the seed catalog shipped with the project (a few hundred French stores).
     #[arg(long)]
     seed: bool,
@@ -234,6 +247,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
             trusted_proxies: args.trusted_proxy.clone(),
             push,
             drain_delay: std::time::Duration::from_secs(args.drain_seconds),
+            jobs: tessera_server::jobs::JobConfig {
+                enabled: !args.no_jobs,
+                push_rate: args.push_rate,
+                batch_members: args.campaign_batch.max(1),
+                lease: std::time::Duration::from_secs(args.job_lease_seconds.max(1)),
+                ..tessera_server::jobs::JobConfig::default()
+            },
             ..ServerConfig::default()
         };
         let state = AppState::new(storage, config);

@@ -75,6 +75,11 @@ impl Drop for Process {
 }
 
 fn serve(db: &Database, dir: &Path, name: &str, seed: bool) -> Process {
+    serve_with(db, dir, name, seed, &[])
+}
+
+/// A process with more arguments (push service, job settings).
+fn serve_with(db: &Database, dir: &Path, name: &str, seed: bool, extra: &[String]) -> Process {
     let ready = dir.join(format!("{name}.url"));
     let _ = std::fs::remove_file(&ready);
     let mut args = vec![
@@ -99,6 +104,7 @@ fn serve(db: &Database, dir: &Path, name: &str, seed: bool) -> Process {
     if seed {
         args.push("--seed".into());
     }
+    args.extend(extra.iter().cloned());
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     // Owned at once: killed and waited for on every path, a failed start included.
     let mut process = Process {
@@ -459,5 +465,174 @@ fn a_process_killed_under_load_loses_nothing_acknowledged_and_applies_nothing_tw
         counts.len(),
         acknowledged.len(),
         "nothing unacknowledged kept"
+    );
+}
+
+/// A member enrolled over HTTP with a push token and consent to offers by push.
+fn push_member(http: &Client, url: &str, token: &str) {
+    let v: Value = http
+        .post(format!("{url}/v1/enrol"))
+        .json(&json!({"holder_name": "Chloé Martin",
+            "device": {"platform": "android", "app_version": "3.2.0"}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let (member, device) = (
+        v["member_id"].as_str().unwrap(),
+        v["device_id"].as_str().unwrap(),
+    );
+    let access = v["tokens"]["access_token"].as_str().unwrap();
+    let status = http
+        .post(format!("{url}/v1/mutations"))
+        .bearer_auth(access)
+        .header("idempotency-key", format!("key-push-{token}"))
+        .json(
+            &json!({"type": "set_push_token", "device_id": device, "provider": "fcm",
+            "token": token}),
+        )
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let status = http
+        .post(format!("{url}/admin/v1/members/{member}/consents"))
+        .bearer_auth(ADMIN)
+        .json(
+            &json!({"purpose": "marketing_offers", "channel": "push", "decision": "granted",
+            "text_version": "v1", "text_sha256": "0".repeat(64), "source": "in_store",
+            "recorded_by": "staff-1"}),
+        )
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+}
+
+fn campaign_report(http: &Client, url: &str, id: &str) -> Value {
+    http.get(format!("{url}/admin/v1/campaigns/{id}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn a_campaign_whose_process_is_killed_resumes_and_reaches_each_device_at_most_once() {
+    let Some(db) = Database::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = tessera_e2e::receiver::PushReceiver::start(Default::default());
+    let rate = 200;
+    let sender_args = |lease: &str| -> Vec<String> {
+        [
+            "--fcm-project",
+            "tessera-test",
+            "--fcm-token",
+            "fcm-oauth-token",
+            "--fcm-url",
+            &receiver.url,
+            "--push-rate",
+            &rate.to_string(),
+            "--campaign-batch",
+            "40",
+            "--job-lease-seconds",
+            lease,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // The sender runs the jobs; the other process serves requests only.
+    let requests = serve_with(&db, dir.path(), "requests", true, &["--no-jobs".into()]);
+    let mut sender = serve_with(&db, dir.path(), "sender", false, &sender_args("2"));
+    let http = Client::new();
+    let members = 600;
+    for i in 0..members {
+        push_member(&http, &requests.url, &format!("tok-{i:04}"));
+    }
+    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    assert_eq!(
+        campaign_report(&http, &requests.url, "none")["status"],
+        404,
+        "no such campaign"
+    );
+    let mut offer =
+        serde_json::to_value(&tessera_server::seed::catalog().unwrap().offers[0]).unwrap();
+    offer["id"] = json!("of-crash-1");
+    let started = Instant::now();
+    let queued = http
+        .post(format!("{}/admin/v1/campaigns", requests.url))
+        .bearer_auth(ADMIN)
+        .json(
+            &json!({"id": "crash-1", "offer": offer, "title": "Tea time",
+            "expires_at": expires}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(queued.status(), 202);
+    assert_eq!(
+        queued.headers()["location"].to_str().unwrap(),
+        "/admin/v1/campaigns/crash-1"
+    );
+    // Progress is readable while it runs (from the process that does not send it).
+    let mut seen_sending = false;
+    // Mid-batch (batches of 40): some deliveries of the batch handed over, others not yet.
+    while receiver.tokens().len() < members / 3 + 17 {
+        let report = campaign_report(&http, &requests.url, "crash-1");
+        if report["state"] == "sending" && report["sent"].as_u64().unwrap() > 0 {
+            seen_sending = true;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{report}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = receiver.tokens().len();
+    let elapsed = started.elapsed().as_secs_f64();
+    // SIGKILL in the middle of a batch, then a new sender: it resumes when the lease runs out.
+    drop(sender);
+    let killed_at = receiver.tokens().len();
+    sender = serve_with(&db, dir.path(), "sender-again", false, &sender_args("2"));
+    let report = loop {
+        let report = campaign_report(&http, &requests.url, "crash-1");
+        if report["state"] == "done" {
+            break report;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "{report}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(sender);
+    let tokens = receiver.tokens();
+    let distinct: std::collections::BTreeSet<&String> = tokens.iter().collect();
+    eprintln!(
+        "{} pushes received ({killed_at} when the sender was killed), report {report}",
+        tokens.len()
+    );
+    assert!(seen_sending, "progress was readable while it ran");
+    assert_eq!(
+        distinct.len(),
+        tokens.len(),
+        "a device received a push twice"
+    );
+    let (sent, failed, unknown) = (
+        report["sent"].as_u64().unwrap() as usize,
+        report["failed"].as_u64().unwrap() as usize,
+        report["unknown"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(report["members"], members);
+    assert_eq!(
+        sent + failed + unknown,
+        members,
+        "every device accounted for"
+    );
+    assert_eq!(failed, 0);
+    assert!(
+        sent <= tokens.len() && tokens.len() <= sent + unknown,
+        "sent {sent}, unknown {unknown}, received {}",
+        tokens.len()
+    );
+    // The rate: what arrived before the kill came no faster than the limit (with slack).
+    assert!(
+        before as f64 <= f64::from(rate) * elapsed * 1.2 + 40.0,
+        "{before} pushes in {elapsed:.2} s at {rate}/s"
     );
 }

@@ -19,6 +19,7 @@ pub mod auth;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod guard;
+pub mod jobs;
 pub mod problem;
 pub mod push;
 pub mod routes;
@@ -79,6 +80,8 @@ pub struct ServerConfig {
     /// stops accepting connections and finishes those in flight (behind a load balancer: a few
     /// of its health-check intervals; 0 alone).
     pub drain_delay: Duration,
+    /// The background worker (campaigns sent in batches): [`jobs::JobConfig`].
+    pub jobs: jobs::JobConfig,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +99,7 @@ impl Default for ServerConfig {
             page_size: 1000,
             push: push::PushConfig::default(),
             drain_delay: Duration::ZERO,
+            jobs: jobs::JobConfig::default(),
         }
     }
 }
@@ -122,6 +126,8 @@ pub struct AppState {
     /// Set when a shutdown begins: `/ready` answers 503 so that the load balancer sends no new
     /// requests while those in flight finish.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Wakes this process's job worker when a request queues a job.
+    pub jobs_waiting: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -143,6 +149,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            jobs_waiting: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }
@@ -219,6 +226,7 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin_large = OpenApiRouter::new()
         .routes(routes!(routes::admin::run_campaign))
+        .routes(routes!(routes::admin::campaign_status))
         .routes(routes!(
             routes::loyalty::get_challenges,
             routes::loyalty::put_challenges
@@ -503,6 +511,9 @@ pub async fn serve(
             }
         }
     });
+    // The job worker: campaigns and other background work, claimed from the database.
+    let worker = tokio::spawn(jobs::run_worker(state.clone()));
+    let (worker_waiting, worker_stop) = (state.jobs_waiting.clone(), state.draining.clone());
     // On shutdown: say not ready, keep serving for the drain delay (the load balancer stops
     // sending), then stop accepting and finish what is in flight.
     let draining = state.draining.clone();
@@ -521,6 +532,16 @@ pub async fn serve(
     .await;
     purge.abort();
     forget.abort();
+    // The worker stops after its batch and gives its job back (draining is set); one that takes
+    // too long is cut off, and its job resumes elsewhere when the lease runs out.
+    worker_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    worker_waiting.notify_one();
+    if tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the job worker did not stop in time");
+    }
     result
 }
 

@@ -143,6 +143,29 @@ pub fn apns_request(cfg: &ApnsConfig, push: &OutgoingPush) -> WireRequest {
 /// The most either service accepts as a payload.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
 
+/// The push a campaign sends to one device: its id is unique per campaign and device (a digest
+/// of both), so that the phone shows it once however often it arrives.
+pub fn campaign_payload(
+    campaign: &tessera_domain::api::Campaign,
+    device_id: &str,
+) -> tessera_domain::push::PushPayload {
+    use sha2::Digest;
+    use tessera_domain::push::{PUSH_VERSION, PushKind, PushPayload};
+    let digest = sha2::Sha256::digest(format!("{}\n{device_id}", campaign.id).as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    PushPayload {
+        v: PUSH_VERSION,
+        id: format!("p-{hex}"),
+        kind: PushKind::Offer,
+        campaign_id: Some(campaign.id.clone()),
+        offer: Some(campaign.offer.clone()),
+        expires_at: Some(campaign.expires_at.clone()),
+        collapse_key: campaign.collapse_key.clone(),
+        title: campaign.title.clone(),
+        body: campaign.body.clone(),
+    }
+}
+
 /// Delivers pushes.
 #[async_trait]
 pub trait PushGateway: Send + Sync + std::fmt::Debug {

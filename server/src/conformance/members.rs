@@ -2,7 +2,7 @@
 //! retention), consent, export and erasure, push campaigns.
 
 use serde_json::json;
-use tessera_domain::api::CampaignAudience;
+use tessera_domain::api::{CampaignAudience, CampaignState};
 use tessera_domain::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
 
 use super::{Backend, NOW, answer, body, enrol, event, mutate, seeded};
@@ -354,29 +354,120 @@ pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
     };
     assert_eq!(s.campaign_targets(students).await.unwrap().members, 0);
 
+    // Sent by the job queue, a member per batch: the job is one worker's while its lease lasts.
+    let mut offer = serde_json::to_value(&super::catalog().offers[0]).unwrap();
+    offer["id"] = json!("of-camp-1");
+    let body = json!({"id": "camp-1", "offer": offer, "expires_at": "2027-01-01T00:00:00Z"});
     assert!(
-        s.reserve_campaign("camp-1".into(), "{}".into(), NOW)
+        s.create_campaign("camp-1".into(), body.to_string(), NOW)
             .await
             .unwrap()
     );
     assert!(
-        !s.reserve_campaign("camp-1".into(), "{}".into(), NOW)
+        !s.create_campaign("camp-1".into(), "{}".into(), NOW)
             .await
             .unwrap()
     );
-    let report = s
-        .record_campaign("camp-1".into(), targets, vec![Ok(())], NOW)
+    let report = s.campaign_report("camp-1".into()).await.unwrap().unwrap();
+    assert_eq!((report.state, report.members), (CampaignState::Queued, 0));
+    let lease = 30_000;
+    let job = s
+        .claim_job("worker-a".into(), NOW, lease)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the campaign's job");
+    assert_eq!(
+        (job.kind.as_str(), job.subject.as_str()),
+        ("campaign", "camp-1")
+    );
+    assert_eq!(
+        s.claim_job("worker-b".into(), NOW + 1, lease)
+            .await
+            .unwrap(),
+        None,
+        "a leased job is not claimed twice"
+    );
+    let batch = |owner: &str, at: i64| {
+        let (s, owner) = (s.clone(), owner.to_owned());
+        async move {
+            s.campaign_batch(job.id, owner, lease, "camp-1".into(), 1, at)
+                .await
+                .unwrap()
+        }
+    };
+    // Member 1: one device, written as pending and handed over; the worker then stops before
+    // it records the outcome (a crash).
+    let first = batch("worker-a", NOW + 2).await.unwrap();
     assert_eq!(
         (
+            first.targets.len(),
+            first.targets[0].token.as_str(),
+            first.done
+        ),
+        (1, "fcm-token-1", false)
+    );
+    let sending = s.campaign_report("camp-1".into()).await.unwrap().unwrap();
+    assert_eq!(
+        (sending.state, sending.members, sending.unknown),
+        (CampaignState::Sending, 1, 0)
+    );
+    // Its lease runs out: another worker resumes after the cursor, and never sends that device
+    // again; the first one, back, finds the job taken.
+    let resumed = s
+        .claim_job("worker-b".into(), NOW + 2 + lease + 1, lease)
+        .await
+        .unwrap()
+        .expect("an expired lease is claimed again");
+    assert_eq!((resumed.id, resumed.attempts), (job.id, 2));
+    assert!(batch("worker-a", NOW + lease + 4).await.is_none());
+    let second = batch("worker-b", NOW + lease + 5).await.unwrap();
+    assert!(
+        second.targets.is_empty() && !second.done,
+        "member 2 did not consent"
+    );
+    let third = batch("worker-b", NOW + lease + 5).await.unwrap();
+    assert!(
+        third.targets.is_empty() && !third.done,
+        "member 3 has no device"
+    );
+    let last = batch("worker-b", NOW + lease + 6).await.unwrap();
+    assert!(last.done);
+    s.finish_job(job.id, "worker-b".into(), None, NOW + lease + 7)
+        .await
+        .unwrap();
+    let report = s.campaign_report("camp-1".into()).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            report.state,
             report.members,
             report.without_device,
             report.sent,
-            report.failed
+            report.failed,
+            report.unknown
         ),
-        (2, 1, 1, 0)
+        (CampaignState::Done, 2, 1, 0, 0, 1),
+        "the device handed over before the crash: sent at most once, its outcome unknown"
     );
+    // The stalled worker's late news is recorded once; a second outcome changes nothing.
+    for outcome in [Ok(()), Err("410 unregistered".to_owned())] {
+        s.record_deliveries(
+            "camp-1".into(),
+            vec![("d-1".into(), outcome)],
+            NOW + lease + 8,
+        )
+        .await
+        .unwrap();
+    }
+    let again = s.campaign_report("camp-1".into()).await.unwrap().unwrap();
+    assert_eq!((again.sent, again.failed, again.unknown), (1, 0, 0));
+    assert_eq!(
+        s.claim_job("worker-c".into(), NOW + 10 * lease, lease)
+            .await
+            .unwrap(),
+        None,
+        "a finished job is not claimed"
+    );
+    assert_eq!(s.campaign_report("camp-none".into()).await.unwrap(), None);
 }
 
 /// A business transaction is all or nothing: a refusal (`write_unless`) or an error rolls back

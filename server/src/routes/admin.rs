@@ -471,7 +471,8 @@ pub async fn set_segments(
     security(("admin" = [])),
     request_body = Campaign,
     responses(
-        (status = 201, description = "Sent to every device of the audience with consent to offers by push", body = CampaignReport),
+        (status = 202, description = "Queued: sent in batches by the server's job queue to every device of the audience with consent to offers by push; follow it at the Location", body = CampaignReport,
+            headers(("Location" = String, description = "`/admin/v1/campaigns/{id}`"))),
         (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A campaign with this id exists", body = Problem, content_type = "application/problem+json"),
@@ -483,8 +484,8 @@ pub async fn run_campaign(
     State(state): State<AppState>,
     _: Admin,
     ApiJson(mut campaign): ApiJson<Campaign>,
-) -> Result<(StatusCode, axum::Json<CampaignReport>), ApiError> {
-    use tessera_domain::push::{PUSH_VERSION, PushKind, PushPayload};
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     use tessera_domain::text::{Lines, clean};
     tessera_domain::catalog::check_id("campaign.id", &campaign.id).map_err(ApiError::validation)?;
     // What members read, in its clean form (the push payload's checks follow).
@@ -501,25 +502,8 @@ pub async fn run_campaign(
     if expires <= jiff::Timestamp::now() {
         return Err(ApiError::validation("campaign.expires_at: already past"));
     }
-    let payload_for = |device: &str| PushPayload {
-        v: PUSH_VERSION,
-        // Unique per campaign and device, short enough for an id: a digest of both.
-        id: {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(format!("{}\n{device}", campaign.id).as_bytes());
-            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-            format!("p-{hex}")
-        },
-        kind: PushKind::Offer,
-        campaign_id: Some(campaign.id.clone()),
-        offer: Some(campaign.offer.clone()),
-        expires_at: Some(campaign.expires_at.clone()),
-        collapse_key: campaign.collapse_key.clone(),
-        title: campaign.title.clone(),
-        body: campaign.body.clone(),
-    };
     // Checked once with the longest device id a device can have.
-    let sample = payload_for(&"d".repeat(64));
+    let sample = crate::push::campaign_payload(&campaign, &"d".repeat(64));
     sample.validate().map_err(ApiError::validation)?;
     let size = serde_json::to_vec(&sample)
         .map(|b| b.len())
@@ -533,7 +517,7 @@ pub async fn run_campaign(
     let now = jiff::Timestamp::now().as_millisecond();
     if !state
         .storage
-        .reserve_campaign(campaign.id.clone(), body, now)
+        .create_campaign(campaign.id.clone(), body, now)
         .await?
     {
         return Err(ApiError::new(
@@ -543,28 +527,39 @@ pub async fn run_campaign(
             None,
         ));
     }
-    let targets = state
-        .storage
-        .campaign_targets(campaign.audience.clone())
-        .await?;
-    let mut outcomes = Vec::with_capacity(targets.devices.len());
-    for target in &targets.devices {
-        let push = crate::push::OutgoingPush {
-            provider: target.provider,
-            device_token: target.token.clone(),
-            payload: payload_for(&target.device_id),
-            expires_at_s: expires.as_second(),
-        };
-        outcomes.push(state.gateway.send(&push).await);
-    }
+    state.jobs_waiting.notify_one();
     let report = state
         .storage
-        .record_campaign(
-            campaign.id.clone(),
-            targets,
-            outcomes,
-            jiff::Timestamp::now().as_millisecond(),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, axum::Json(report)))
+        .campaign_report(campaign.id.clone())
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let location = format!("/admin/v1/campaigns/{}", campaign.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(axum::http::header::LOCATION, location)],
+        axum::Json(report),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/admin/v1/campaigns/{id}", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses(
+        (status = 200, description = "Where the campaign is: its state and counts so far", body = CampaignReport),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such campaign", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn campaign_status(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<CampaignReport>, ApiError> {
+    state
+        .storage
+        .campaign_report(id)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such campaign"))
 }

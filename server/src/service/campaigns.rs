@@ -1,24 +1,26 @@
-//! Push campaigns: who a campaign reaches. Only members whose latest decision for offers by push
-//! is a grant, matching the audience (tiers, segments, interests), on the devices with a token.
+//! Push campaigns: who a campaign reaches, and its sending in batches by the job queue. Only
+//! members whose latest decision for offers by push is a grant, matching the audience (tiers,
+//! segments, interests), on the devices with a token; each device at most once.
 
-use tessera_domain::api::CampaignAudience;
+use tessera_domain::api::{Campaign, CampaignAudience, CampaignReport, CampaignState};
 use tessera_domain::consent::{Channel, Purpose};
 
 use super::privacy;
-use crate::storage::repo::RepoResult;
-use crate::storage::{CampaignTargets, PushTarget, Repo};
+use crate::storage::repo::{CampaignRow, CampaignStep, RepoResult};
+use crate::storage::{CampaignTargets, PushTarget, Repo, StorageError};
 
-pub(crate) fn targets(
-    repo: &mut dyn Repo,
-    audience: &CampaignAudience,
-) -> RepoResult<CampaignTargets> {
-    let mut targets = CampaignTargets::default();
-    for member_id in repo.audience(Purpose::MarketingOffers, Channel::Push)? {
-        let Some(member) = repo.member(&member_id)? else {
-            continue;
-        };
-        let interests = privacy::preferences(repo, &member_id)?.interests;
-        let fits = (audience.tiers.is_empty() || audience.tiers.contains(&member.tier))
+/// The job kind that sends a campaign (its subject: the campaign's id).
+pub const CAMPAIGN_JOB: &str = "campaign";
+
+/// Whether the member fits the audience (consent is checked by who is read); `None` if there is
+/// no such member.
+fn fits(repo: &mut dyn Repo, member_id: &str, audience: &CampaignAudience) -> RepoResult<bool> {
+    let Some(member) = repo.member(member_id)? else {
+        return Ok(false);
+    };
+    let interests = privacy::preferences(repo, member_id)?.interests;
+    Ok(
+        (audience.tiers.is_empty() || audience.tiers.contains(&member.tier))
             && (audience.segments.is_empty()
                 || audience
                     .segments
@@ -26,23 +28,178 @@ pub(crate) fn targets(
                     .any(|s| member.segments.contains(s)))
             && (audience.categories.is_empty()
                 || interests.is_empty()
-                || audience.categories.iter().any(|k| interests.contains(k)));
-        if !fits {
+                || audience.categories.iter().any(|k| interests.contains(k))),
+    )
+}
+
+/// Every device a campaign to `audience` would reach now (a count for the operator; sending goes
+/// batch by batch: [`next_batch`]).
+pub(crate) fn targets(
+    repo: &mut dyn Repo,
+    audience: &CampaignAudience,
+) -> RepoResult<CampaignTargets> {
+    let mut targets = CampaignTargets::default();
+    for member_id in repo.audience(Purpose::MarketingOffers, Channel::Push)? {
+        if !fits(repo, &member_id, audience)? {
             continue;
         }
-        targets.members += 1;
-        let devices = repo.push_tokens(&member_id)?;
-        if devices.is_empty() {
-            targets.without_device += 1;
-        }
-        for (device_id, provider, token) in devices {
-            targets.devices.push(PushTarget {
-                member_id: member_id.clone(),
-                device_id,
-                provider,
-                token,
-            });
-        }
+        add_member(repo, &member_id, &mut targets)?;
     }
     Ok(targets)
+}
+
+fn add_member(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    targets: &mut CampaignTargets,
+) -> RepoResult<()> {
+    targets.members += 1;
+    let devices = repo.push_tokens(member_id)?;
+    if devices.is_empty() {
+        targets.without_device += 1;
+    }
+    for (device_id, provider, token) in devices {
+        targets.devices.push(PushTarget {
+            member_id: member_id.to_owned(),
+            device_id,
+            provider,
+            token,
+        });
+    }
+    Ok(())
+}
+
+/// A new campaign (`body`: the operator's JSON) and the job that sends it: false if the id is
+/// taken (nothing queued).
+pub(crate) fn create(repo: &mut dyn Repo, id: &str, body: &str, now_ms: i64) -> RepoResult<bool> {
+    if !repo.insert_campaign(id, body, now_ms)? {
+        return Ok(false);
+    }
+    repo.insert_job(CAMPAIGN_JOB, id, now_ms, now_ms)?;
+    Ok(true)
+}
+
+pub(crate) fn report(row: &CampaignRow) -> CampaignReport {
+    let finished = row.state == CampaignState::Done;
+    CampaignReport {
+        campaign_id: row.id.clone(),
+        state: row.state,
+        members: row.members,
+        without_device: row.without_device,
+        sent: row.sent,
+        failed: row.failed,
+        // While a batch is being sent its deliveries are pending; once the campaign is done, a
+        // pending one was handed over by a process that stopped before it learnt the outcome.
+        unknown: if finished { row.pending } else { 0 },
+    }
+}
+
+/// A batch to send.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub campaign: Campaign,
+    /// The devices written as pending in this batch: send each once, then record its outcome.
+    pub targets: Vec<PushTarget>,
+    /// The campaign is done: nothing more to send.
+    pub done: bool,
+}
+
+/// The campaign's next batch, for the worker holding job `job_id` as `owner`: the next
+/// `members` members after the cursor, those of the audience among them; their devices are written as pending and
+/// the cursor moves past them in this transaction, so that a batch is never sent twice, even if
+/// the process stops right after. `None` if the job is no longer the worker's (its lease ran out
+/// and another took it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn next_batch(
+    repo: &mut dyn Repo,
+    job_id: i64,
+    owner: &str,
+    lease_ms: i64,
+    campaign_id: &str,
+    members: u32,
+    now_ms: i64,
+) -> RepoResult<Option<Batch>> {
+    if !repo.renew_job(job_id, owner, now_ms, lease_ms)? {
+        return Ok(None);
+    }
+    let Some(row) = repo.campaign(campaign_id)? else {
+        return Err(StorageError::NotFound);
+    };
+    let campaign: Campaign = serde_json::from_str(&row.body).map_err(StorageError::backend)?;
+    if row.state == CampaignState::Done {
+        return Ok(Some(Batch {
+            campaign,
+            targets: Vec::new(),
+            done: true,
+        }));
+    }
+    let page = repo.audience_page(
+        Purpose::MarketingOffers,
+        Channel::Push,
+        &row.cursor,
+        members,
+    )?;
+    let Some(last) = page.last else {
+        repo.advance_campaign(
+            campaign_id,
+            &CampaignStep {
+                cursor: &row.cursor,
+                members: 0,
+                without_device: 0,
+                pending: 0,
+                state: CampaignState::Done,
+            },
+            now_ms,
+        )?;
+        return Ok(Some(Batch {
+            campaign,
+            targets: Vec::new(),
+            done: true,
+        }));
+    };
+    let mut batch = CampaignTargets::default();
+    for member_id in &page.granted {
+        if fits(repo, member_id, &campaign.audience)? {
+            add_member(repo, member_id, &mut batch)?;
+        }
+    }
+    let mut targets = Vec::with_capacity(batch.devices.len());
+    for t in batch.devices {
+        if repo.pending_delivery(campaign_id, &t, now_ms)? {
+            targets.push(t);
+        }
+    }
+    repo.advance_campaign(
+        campaign_id,
+        &CampaignStep {
+            cursor: &last,
+            members: batch.members,
+            without_device: batch.without_device,
+            pending: targets.len() as u64,
+            state: CampaignState::Sending,
+        },
+        now_ms,
+    )?;
+    Ok(Some(Batch {
+        campaign,
+        targets,
+        done: false,
+    }))
+}
+
+/// Record what the push service answered for a batch's devices.
+pub(crate) fn record(
+    repo: &mut dyn Repo,
+    campaign_id: &str,
+    outcomes: &[(String, Result<(), String>)],
+    now_ms: i64,
+) -> RepoResult<()> {
+    for (device_id, outcome) in outcomes {
+        let outcome = match outcome {
+            Ok(()) => Ok(()),
+            Err(why) => Err(why.as_str()),
+        };
+        repo.delivered(campaign_id, device_id, outcome, now_ms)?;
+    }
+    Ok(())
 }

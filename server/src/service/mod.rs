@@ -8,7 +8,7 @@
 //! [`Services`] is how the routes, the CLI and the tests call them: an extension of every
 //! [`Storage`], so `storage.apply_mutation(…)` runs the same rules on SQLite or any backend.
 
-mod campaigns;
+pub mod campaigns;
 mod challenges;
 mod coupons;
 mod ledger;
@@ -18,13 +18,15 @@ mod till;
 
 use async_trait::async_trait;
 use tessera_domain::api::{
-    CampaignAudience, ErasureReceipt, MemberExport, MemberState, Mutation, PointsAdjustment,
+    CampaignAudience, CampaignReport, ErasureReceipt, MemberExport, MemberState, Mutation,
+    PointsAdjustment,
 };
 use tessera_domain::consent::ConsentRecord;
 use tessera_domain::coupon::CouponKey;
 use tessera_domain::loyalty::LoyaltyRules;
 use tessera_domain::rules::RuleEvent;
 
+use crate::storage::repo::JobRow;
 use crate::storage::{
     CampaignTargets, Ingested, MutationOutcome, NewEnrolment, Refusal, Storage, StorageError,
     TillAuth, TillOp, read, write,
@@ -80,6 +82,58 @@ pub trait Services {
         &self,
         audience: CampaignAudience,
     ) -> Result<CampaignTargets, StorageError>;
+    /// A new campaign and the job that sends it: false if the id is taken.
+    async fn create_campaign(
+        &self,
+        campaign_id: String,
+        body: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError>;
+    /// Where a campaign is; `None` if there is no such campaign.
+    async fn campaign_report(
+        &self,
+        campaign_id: String,
+    ) -> Result<Option<CampaignReport>, StorageError>;
+    /// The campaign's next batch for the worker holding its job ([`campaigns::next_batch`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn campaign_batch(
+        &self,
+        job_id: i64,
+        owner: String,
+        lease_ms: i64,
+        campaign_id: String,
+        members: u32,
+        now_ms: i64,
+    ) -> Result<Option<campaigns::Batch>, StorageError>;
+    /// What the push service answered for a batch's devices.
+    async fn record_deliveries(
+        &self,
+        campaign_id: String,
+        outcomes: Vec<(String, Result<(), String>)>,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+    /// Claim the next due job for `owner` (see [`crate::storage::repo::Jobs`]).
+    async fn claim_job(
+        &self,
+        owner: String,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<JobRow>, StorageError>;
+    /// End `owner`'s job: done, or failed with `error`.
+    async fn finish_job(
+        &self,
+        job_id: i64,
+        owner: String,
+        error: Option<String>,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+    /// Give `owner`'s job back, due at once.
+    async fn release_job(
+        &self,
+        job_id: i64,
+        owner: String,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
     /// The public keys tills verify coupons with (a signing key is made on first use).
     async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError>;
     /// Apply a till's request once per till idempotency key: look the key up, apply (redeem with
@@ -198,6 +252,94 @@ impl<S: Storage + ?Sized> Services for S {
         audience: CampaignAudience,
     ) -> Result<CampaignTargets, StorageError> {
         read(self, move |repo| campaigns::targets(repo, &audience)).await
+    }
+
+    async fn create_campaign(
+        &self,
+        campaign_id: String,
+        body: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        write(self, move |repo| {
+            campaigns::create(repo, &campaign_id, &body, now_ms)
+        })
+        .await
+    }
+
+    async fn campaign_report(
+        &self,
+        campaign_id: String,
+    ) -> Result<Option<CampaignReport>, StorageError> {
+        read(self, move |repo| {
+            Ok(repo.campaign(&campaign_id)?.as_ref().map(campaigns::report))
+        })
+        .await
+    }
+
+    async fn campaign_batch(
+        &self,
+        job_id: i64,
+        owner: String,
+        lease_ms: i64,
+        campaign_id: String,
+        members: u32,
+        now_ms: i64,
+    ) -> Result<Option<campaigns::Batch>, StorageError> {
+        write(self, move |repo| {
+            campaigns::next_batch(
+                repo,
+                job_id,
+                &owner,
+                lease_ms,
+                &campaign_id,
+                members,
+                now_ms,
+            )
+        })
+        .await
+    }
+
+    async fn record_deliveries(
+        &self,
+        campaign_id: String,
+        outcomes: Vec<(String, Result<(), String>)>,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        write(self, move |repo| {
+            campaigns::record(repo, &campaign_id, &outcomes, now_ms)
+        })
+        .await
+    }
+
+    async fn claim_job(
+        &self,
+        owner: String,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<JobRow>, StorageError> {
+        write(self, move |repo| repo.claim_job(&owner, now_ms, lease_ms)).await
+    }
+
+    async fn finish_job(
+        &self,
+        job_id: i64,
+        owner: String,
+        error: Option<String>,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        write(self, move |repo| {
+            repo.finish_job(job_id, &owner, error.as_deref(), now_ms)
+        })
+        .await
+    }
+
+    async fn release_job(
+        &self,
+        job_id: i64,
+        owner: String,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        write(self, move |repo| repo.release_job(job_id, &owner, now_ms)).await
     }
 
     async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError> {

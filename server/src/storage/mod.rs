@@ -11,9 +11,7 @@ pub use repo::Repo;
 use async_trait::async_trait;
 #[allow(unused_imports)]
 use tessera_domain::api::MutationResponse;
-use tessera_domain::api::{
-    CampaignReport, PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest,
-};
+use tessera_domain::api::{PurchaseRequest, PushProvider, RedemptionConflict, ReturnRequest};
 use tessera_domain::catalog::{Catalog, Offer, Store};
 use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
 use tessera_domain::coupon::CouponClaims;
@@ -282,21 +280,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         member_id: String,
         segments: Vec<String>,
     ) -> Result<Option<()>, StorageError>;
-    /// Claim a campaign id before sending anything: false if it was used already.
-    async fn reserve_campaign(
-        &self,
-        campaign_id: String,
-        body: String,
-        now_ms: i64,
-    ) -> Result<bool, StorageError>;
-    /// Record a reserved campaign's deliveries.
-    async fn record_campaign(
-        &self,
-        campaign_id: String,
-        targets: CampaignTargets,
-        outcomes: Vec<Result<(), String>>,
-        now_ms: i64,
-    ) -> Result<CampaignReport, StorageError>;
     /// A shop as the offer rules see it (tags, time zone); `None` if there is no such shop.
     async fn shop(
         &self,

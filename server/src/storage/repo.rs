@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use tessera_domain::api::{
-    ActivityEvent, AnalyticsEvent, DeviceExport, PointsKind, PurchaseLine, PushProvider,
+    ActivityEvent, AnalyticsEvent, CampaignState, DeviceExport, PointsKind, PurchaseLine,
+    PushProvider,
 };
 use tessera_domain::catalog::Offer;
 use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
@@ -19,14 +20,30 @@ use tessera_domain::coupon::CouponKey;
 use tessera_domain::loyalty::{Lot, LoyaltyRules};
 use tessera_domain::rules::{Badge, ChallengeJoin, RuleEvent, RuleReward, RuleSet};
 
-use super::{NewEnrolment, StorageError, StoredAnswer};
+use super::{NewEnrolment, PushTarget, StorageError, StoredAnswer};
 
 pub type RepoResult<T> = Result<T, StorageError>;
 
 /// Everything a business transaction may read or write.
-pub trait Repo: Keys + Members + Ledger + Purchases + Coupons + Challenges + Privacy {}
+pub trait Repo:
+    Keys + Members + Ledger + Purchases + Coupons + Challenges + Privacy + Campaigns + Jobs
+{
+}
 
-impl<T: Keys + Members + Ledger + Purchases + Coupons + Challenges + Privacy + ?Sized> Repo for T {}
+impl<
+    T: Keys
+        + Members
+        + Ledger
+        + Purchases
+        + Coupons
+        + Challenges
+        + Privacy
+        + Campaigns
+        + Jobs
+        + ?Sized,
+> Repo for T
+{
+}
 
 /// Idempotency keys: the claim, the stored answer.
 pub trait Keys {
@@ -384,4 +401,116 @@ pub trait Privacy {
     /// records were detached.
     fn erase_member(&mut self, member_id: &str, now_ms: i64, requested_by: &str)
     -> RepoResult<u64>;
+}
+
+/// A push campaign as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignRow {
+    pub id: String,
+    /// The campaign as the operator sent it (JSON).
+    pub body: String,
+    pub state: CampaignState,
+    /// The last member handled (ids in order; empty: none yet).
+    pub cursor: String,
+    pub members: u64,
+    pub without_device: u64,
+    pub sent: u64,
+    pub failed: u64,
+    /// Deliveries written but whose outcome is not recorded.
+    pub pending: u64,
+}
+
+/// One page of a campaign's audience.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AudiencePage {
+    /// The members of the page who may be sent to, in id order.
+    pub granted: Vec<String>,
+    /// The last member of the page, granted or not (`None`: no member after the cursor).
+    pub last: Option<String>,
+}
+
+/// A campaign moved past one batch.
+#[derive(Debug, Clone)]
+pub struct CampaignStep<'a> {
+    pub cursor: &'a str,
+    pub members: u64,
+    pub without_device: u64,
+    pub pending: u64,
+    pub state: CampaignState,
+}
+
+pub trait Campaigns {
+    /// A new campaign, queued; false if the id is taken.
+    fn insert_campaign(&mut self, id: &str, body: &str, now_ms: i64) -> RepoResult<bool>;
+    fn campaign(&mut self, id: &str) -> RepoResult<Option<CampaignRow>>;
+    /// The next `limit` members after `after` (in id order), and of those the ones whose latest
+    /// decision for `purpose` on `channel` is a grant: a page costs the same wherever it is.
+    fn audience_page(
+        &mut self,
+        purpose: Purpose,
+        channel: Channel,
+        after: &str,
+        limit: u32,
+    ) -> RepoResult<AudiencePage>;
+    /// Write a delivery as pending, before it is handed to the push service: false if the
+    /// campaign has one for the device already (each device at most once).
+    fn pending_delivery(
+        &mut self,
+        campaign_id: &str,
+        target: &PushTarget,
+        now_ms: i64,
+    ) -> RepoResult<bool>;
+    /// Move the campaign past a batch: its cursor, the counts added, its state.
+    fn advance_campaign(
+        &mut self,
+        id: &str,
+        step: &CampaignStep<'_>,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    /// A pending delivery's outcome, counted: false if it was not pending.
+    fn delivered(
+        &mut self,
+        campaign_id: &str,
+        device_id: &str,
+        outcome: Result<(), &str>,
+        now_ms: i64,
+    ) -> RepoResult<bool>;
+}
+
+/// A job claimed by a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    /// How many times it was claimed, this time included.
+    pub attempts: u32,
+}
+
+/// The job queue: due jobs are claimed under a lease by one worker of any server process; a job
+/// whose lease runs out (its process died) is claimed again.
+pub trait Jobs {
+    /// Queue `kind` for `subject`, due at `run_after_ms`: false if that job exists.
+    fn insert_job(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        run_after_ms: i64,
+        now_ms: i64,
+    ) -> RepoResult<bool>;
+    /// Claim the oldest due job (queued and due, or running with a lease that ran out) for
+    /// `owner` until `now_ms + lease_ms`. Concurrent workers never claim the same job.
+    fn claim_job(&mut self, owner: &str, now_ms: i64, lease_ms: i64) -> RepoResult<Option<JobRow>>;
+    /// Extend `owner`'s lease: false if the job is no longer its.
+    fn renew_job(&mut self, id: i64, owner: &str, now_ms: i64, lease_ms: i64) -> RepoResult<bool>;
+    /// End `owner`'s job: done, or failed with `error`.
+    fn finish_job(
+        &mut self,
+        id: i64,
+        owner: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    /// Give `owner`'s job back, due at once (a process stopping).
+    fn release_job(&mut self, id: i64, owner: &str, now_ms: i64) -> RepoResult<()>;
 }

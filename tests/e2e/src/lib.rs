@@ -4,6 +4,7 @@
 pub mod consent;
 pub mod proxy;
 pub mod raw;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -170,6 +171,38 @@ pub fn dead_url() -> String {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     format!("http://{addr}")
+}
+
+/// Post a campaign and follow it to its end: 202 with its `Location`, then `GET` until its state
+/// is `done` (the job queue sends it in batches). Its final report.
+pub fn run_campaign(server: &Server, campaign: &serde_json::Value) -> serde_json::Value {
+    let http = reqwest::blocking::Client::new();
+    let resp = http
+        .post(format!("{}/admin/v1/campaigns", server.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(campaign)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202, "a campaign is queued");
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    loop {
+        let report: serde_json::Value = http
+            .get(format!("{}{location}", server.url()))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if report["state"] == "done" {
+            return report;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the campaign did not finish: {report}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Register a till of `store` (`web` for the web checkout); its token.

@@ -147,14 +147,7 @@ fn a_campaign_reaches_consenting_devices_through_fcm_and_apns_and_shows_once() {
         .unwrap()
         .to_string();
     let http = Client::new();
-    let report: Value = http
-        .post(format!("{}/admin/v1/campaigns", server.url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&campaign("cmp-tea-1", &expires))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let report = tessera_e2e::run_campaign(&server, &campaign("cmp-tea-1", &expires));
     assert_eq!(report["members"], 2, "only members who consented: {report}");
     assert_eq!(
         (report["sent"].as_u64(), report["failed"].as_u64()),
@@ -306,13 +299,7 @@ fn audiences_follow_tier_segment_and_interests() {
     let run = |id: &str, audience: Value| -> Value {
         let mut body = campaign(id, &expires);
         body["audience"] = audience;
-        http.post(format!("{}/admin/v1/campaigns", server.url()))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
+        tessera_e2e::run_campaign(&server, &body)
     };
     assert_eq!(run("c-vip", json!({"segments": ["vip"]}))["members"], 1);
     // The tea drinker is not sent coffee; a member with no declared interests is.

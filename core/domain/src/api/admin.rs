@@ -70,17 +70,53 @@ pub struct CampaignAudience {
     pub categories: Vec<String>,
 }
 
-/// What a campaign did.
+/// Where a campaign is: sent in batches by the server's job queue, off the request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignState {
+    /// Accepted; no batch sent yet.
+    Queued,
+    /// Batches are being sent.
+    Sending,
+    /// Every member of the audience was reached (or had no device).
+    Done,
+}
+
+impl CampaignState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignState::Queued => "queued",
+            CampaignState::Sending => "sending",
+            CampaignState::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(CampaignState::Queued),
+            "sending" => Some(CampaignState::Sending),
+            "done" => Some(CampaignState::Done),
+            _ => None,
+        }
+    }
+}
+
+/// What a campaign did so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CampaignReport {
     pub campaign_id: String,
-    /// Members in the audience with consent to offers by push.
+    pub state: CampaignState,
+    /// Members of the audience reached so far with consent to offers by push.
     pub members: u64,
     /// Of those, members with no device registered for push.
     pub without_device: u64,
     pub sent: u64,
     pub failed: u64,
+    /// Handed to the push service by a server process that stopped before it learnt the
+    /// outcome: never sent again (each device at most once), counted here.
+    pub unknown: u64,
 }
 
 /// One change in the catalog feed.

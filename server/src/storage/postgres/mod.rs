@@ -29,7 +29,7 @@ use deadpool::managed::{self, Metrics, Pool, RecycleError, RecycleResult};
 use postgres::error::SqlState;
 use postgres::{IsolationLevel, NoTls, Statement};
 use tessera_domain::Program;
-use tessera_domain::api::{CampaignReport, RedemptionConflict};
+use tessera_domain::api::RedemptionConflict;
 use tessera_domain::catalog::{Catalog, Offer, Store};
 use tessera_domain::catalog_reader::CatalogItem;
 use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
@@ -42,8 +42,8 @@ use repo::storage_error;
 
 use super::repo::{Challenges, Privacy};
 use super::{
-    CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, Finish,
-    ImportError, Job, ReadJob, Storage, StorageError, TokenHashes, TokenLookup, to_i64, to_u64,
+    CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, Finish, ImportError, Job, ReadJob,
+    Storage, StorageError, TokenHashes, TokenLookup, to_u64,
 };
 
 /// The migrations, in step with SQLite's: version N here is version N there.
@@ -54,6 +54,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("schema_4.sql"),
     include_str!("schema_5.sql"),
     include_str!("schema_6.sql"),
+    include_str!("schema_7.sql"),
 ];
 
 /// How long a transaction keeps being run again after serialization failures before the last
@@ -822,67 +823,6 @@ impl Storage for PostgresStorage {
                 &[&member_id, &segments],
             )?;
             Ok((n == 1).then_some(()))
-        })
-        .await
-    }
-
-    async fn reserve_campaign(
-        &self,
-        campaign_id: String,
-        body: String,
-        now_ms: i64,
-    ) -> Result<bool, StorageError> {
-        self.write(move |r| {
-            Ok(r.exec(
-                "INSERT INTO campaign (id, created_at, body, targeted, sent, failed)
-                 VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT DO NOTHING",
-                &[&campaign_id, &now_ms, &body],
-            )? == 1)
-        })
-        .await
-    }
-
-    async fn record_campaign(
-        &self,
-        campaign_id: String,
-        targets: CampaignTargets,
-        outcomes: Vec<Result<(), String>>,
-        now_ms: i64,
-    ) -> Result<CampaignReport, StorageError> {
-        self.write(move |r| {
-            let sent = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
-            let failed = outcomes.len() as u64 - sent;
-            r.exec(
-                "UPDATE campaign SET targeted = $2, sent = $3, failed = $4 WHERE id = $1",
-                &[
-                    &campaign_id,
-                    &to_i64(targets.members),
-                    &to_i64(sent),
-                    &to_i64(failed),
-                ],
-            )?;
-            for (target, outcome) in targets.devices.iter().zip(&outcomes) {
-                r.exec(
-                    "INSERT INTO push_delivery (campaign_id, member_id, device_id, provider, status,
-                        error, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[
-                        &campaign_id,
-                        &target.member_id,
-                        &target.device_id,
-                        &target.provider.as_str(),
-                        &i64::from(outcome.is_ok()),
-                        &outcome.as_ref().err(),
-                        &now_ms,
-                    ],
-                )?;
-            }
-            Ok(CampaignReport {
-                campaign_id: campaign_id.clone(),
-                members: targets.members,
-                without_device: targets.without_device,
-                sent,
-                failed,
-            })
         })
         .await
     }

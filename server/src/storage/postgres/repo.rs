@@ -20,11 +20,12 @@ use postgres::types::ToSql;
 use postgres::{Row, Statement};
 
 use crate::storage::repo::{
-    Challenges, CouponEvent, CouponRow, Coupons, EntryRow, Keys, Ledger, MemberRow, Members,
-    NewEntry, NewPurchase, Origin, Privacy, PurchaseRow, Purchases, RedeemedAt, RepoResult,
-    RewardPaid,
+    AudiencePage, CampaignRow, CampaignStep, Campaigns, Challenges, CouponEvent, CouponRow,
+    Coupons, EntryRow, JobRow, Jobs, Keys, Ledger, MemberRow, Members, NewEntry, NewPurchase,
+    Origin, Privacy, PurchaseRow, Purchases, RedeemedAt, RepoResult, RewardPaid,
 };
-use crate::storage::{NewEnrolment, StorageError, StoredAnswer, to_i64, to_u64};
+use crate::storage::{NewEnrolment, PushTarget, StorageError, StoredAnswer, to_i64, to_u64};
+use tessera_domain::api::CampaignState;
 
 pub(super) type Param<'a> = &'a (dyn ToSql + Sync);
 
@@ -1215,5 +1216,233 @@ impl Privacy for PgRepo<'_, '_> {
             &[&now_ms, &to_i64(anonymised), &requested_by],
         )?;
         Ok(anonymised)
+    }
+}
+
+impl Campaigns for PgRepo<'_, '_> {
+    fn insert_campaign(&mut self, id: &str, body: &str, now_ms: i64) -> RepoResult<bool> {
+        Ok(self.exec(
+            "INSERT INTO campaign (id, created_at, body, targeted, sent, failed, state)
+             VALUES ($1, $2, $3, 0, 0, 0, 'queued') ON CONFLICT (id) DO NOTHING",
+            &[&id, &now_ms, &body],
+        )? == 1)
+    }
+
+    fn campaign(&mut self, id: &str) -> RepoResult<Option<CampaignRow>> {
+        let Some(r) = self.opt(
+            "SELECT body, state, cursor, targeted, without_device, sent, failed, pending
+             FROM campaign WHERE id = $1",
+            &[&id],
+        )?
+        else {
+            return Ok(None);
+        };
+        let state: String = get(&r, 1)?;
+        Ok(Some(CampaignRow {
+            id: id.to_owned(),
+            body: get(&r, 0)?,
+            state: CampaignState::parse(&state)
+                .ok_or_else(|| StorageError::backend(format!("campaign state {state}")))?,
+            cursor: get(&r, 2)?,
+            members: to_u64(get(&r, 3)?),
+            without_device: to_u64(get(&r, 4)?),
+            sent: to_u64(get(&r, 5)?),
+            failed: to_u64(get(&r, 6)?),
+            pending: to_u64(get(&r, 7)?),
+        }))
+    }
+
+    fn audience_page(
+        &mut self,
+        purpose: Purpose,
+        channel: Channel,
+        after: &str,
+        limit: u32,
+    ) -> RepoResult<AudiencePage> {
+        let last: Option<String> = self
+            .value::<Option<String>>(
+                "SELECT max(id COLLATE \"C\") FROM (SELECT id FROM member
+                     WHERE id COLLATE \"C\" > $1 ORDER BY id COLLATE \"C\" LIMIT $2) AS page",
+                &[&after, &i64::from(limit)],
+            )?
+            .flatten();
+        let Some(last) = last else {
+            return Ok(AudiencePage::default());
+        };
+        let granted = self
+            .rows(
+                "SELECT member_id FROM (
+                     SELECT member_id, decision, row_number() OVER (
+                         PARTITION BY member_id
+                         ORDER BY effective_ms DESC, decision != 'granted' DESC,
+                            record_id COLLATE \"C\" DESC) AS latest
+                     FROM consent_record
+                     WHERE purpose = $1 AND channel = $2 AND member_id COLLATE \"C\" > $3
+                       AND member_id COLLATE \"C\" <= $4) AS d
+                 WHERE latest = 1 AND decision = 'granted' ORDER BY member_id COLLATE \"C\"",
+                &[&purpose.as_str(), &channel.as_str(), &after, &last],
+            )?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<RepoResult<Vec<String>>>()?;
+        Ok(AudiencePage {
+            granted,
+            last: Some(last),
+        })
+    }
+
+    fn pending_delivery(
+        &mut self,
+        campaign_id: &str,
+        t: &PushTarget,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        Ok(self.exec(
+            "INSERT INTO push_delivery (campaign_id, member_id, device_id, provider, status,
+                error, sent_at) VALUES ($1, $2, $3, $4, -1, NULL, $5)
+             ON CONFLICT (campaign_id, device_id) DO NOTHING",
+            &[
+                &campaign_id,
+                &t.member_id,
+                &t.device_id,
+                &t.provider.as_str(),
+                &now_ms,
+            ],
+        )? == 1)
+    }
+
+    fn advance_campaign(
+        &mut self,
+        id: &str,
+        step: &CampaignStep<'_>,
+        now_ms: i64,
+    ) -> RepoResult<()> {
+        let finished = (step.state == CampaignState::Done).then_some(now_ms);
+        self.exec(
+            "UPDATE campaign SET cursor = $2, targeted = targeted + $3,
+                without_device = without_device + $4, pending = pending + $5, state = $6,
+                finished_at = coalesce($7, finished_at)
+             WHERE id = $1",
+            &[
+                &id,
+                &step.cursor,
+                &to_i64(step.members),
+                &to_i64(step.without_device),
+                &to_i64(step.pending),
+                &step.state.as_str(),
+                &finished,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delivered(
+        &mut self,
+        campaign_id: &str,
+        device_id: &str,
+        outcome: Result<(), &str>,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        let changed = self.exec(
+            "UPDATE push_delivery SET status = $3, error = $4, sent_at = $5
+             WHERE campaign_id = $1 AND device_id = $2 AND status = -1",
+            &[
+                &campaign_id,
+                &device_id,
+                &i64::from(outcome.is_ok()),
+                &outcome.err(),
+                &now_ms,
+            ],
+        )? == 1;
+        if changed {
+            self.exec(
+                "UPDATE campaign SET pending = pending - 1, sent = sent + $2,
+                    failed = failed + $3 WHERE id = $1",
+                &[
+                    &campaign_id,
+                    &i64::from(outcome.is_ok()),
+                    &i64::from(outcome.is_err()),
+                ],
+            )?;
+        }
+        Ok(changed)
+    }
+}
+
+fn job_row(r: &Row) -> RepoResult<JobRow> {
+    let attempts: i64 = get(r, 3)?;
+    Ok(JobRow {
+        id: get(r, 0)?,
+        kind: get(r, 1)?,
+        subject: get(r, 2)?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+    })
+}
+
+impl Jobs for PgRepo<'_, '_> {
+    fn insert_job(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        run_after_ms: i64,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        Ok(self.exec(
+            "INSERT INTO job (kind, subject, state, run_after, created_at, updated_at)
+             VALUES ($1, $2, 'queued', $3, $4, $4) ON CONFLICT (kind, subject) DO NOTHING",
+            &[&kind, &subject, &run_after_ms, &now_ms],
+        )? == 1)
+    }
+
+    fn claim_job(&mut self, owner: &str, now_ms: i64, lease_ms: i64) -> RepoResult<Option<JobRow>> {
+        // SKIP LOCKED: workers of other processes claiming at the same moment take the next job
+        // instead of waiting for this one.
+        self.opt(
+            "UPDATE job SET state = 'running', lease_owner = $1, lease_until = $2::bigint + $3::bigint,
+                attempts = attempts + 1, updated_at = $2
+             WHERE id = (SELECT id FROM job
+                         WHERE (state = 'queued' AND run_after <= $2)
+                            OR (state = 'running' AND lease_until < $2)
+                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING id, kind, subject, attempts",
+            &[&owner, &now_ms, &lease_ms],
+        )?
+        .as_ref()
+        .map(job_row)
+        .transpose()
+    }
+
+    fn renew_job(&mut self, id: i64, owner: &str, now_ms: i64, lease_ms: i64) -> RepoResult<bool> {
+        Ok(self.exec(
+            "UPDATE job SET lease_until = $3::bigint + $4::bigint, updated_at = $3
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            &[&id, &owner, &now_ms, &lease_ms],
+        )? == 1)
+    }
+
+    fn finish_job(
+        &mut self,
+        id: i64,
+        owner: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> RepoResult<()> {
+        self.exec(
+            "UPDATE job SET state = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END,
+                error = $3, lease_owner = NULL, lease_until = NULL, updated_at = $4
+             WHERE id = $1 AND lease_owner = $2",
+            &[&id, &owner, &error, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn release_job(&mut self, id: i64, owner: &str, now_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE job SET state = 'queued', run_after = $3, lease_owner = NULL,
+                lease_until = NULL, updated_at = $3
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            &[&id, &owner, &now_ms],
+        )?;
+        Ok(())
     }
 }

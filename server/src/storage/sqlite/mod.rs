@@ -10,18 +10,17 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use tessera_domain::Program;
-use tessera_domain::api::{CampaignReport, RedemptionConflict};
+use tessera_domain::api::RedemptionConflict;
 use tessera_domain::catalog::{Catalog, Offer, Store};
 use tessera_domain::consent::{Channel, ConsentRecord, Purpose};
 use tessera_domain::rules::RuleSet;
 
 use super::repo::Challenges;
 use super::{
-    CampaignTargets, CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, Finish,
-    ImportError, Job, ReadJob, Storage, StorageError, TokenHashes, TokenLookup,
+    CatalogCounts, DeviceAuth, EntityKind, FeedItem, FeedPage, Finish, ImportError, Job, ReadJob,
+    Storage, StorageError, TokenHashes, TokenLookup,
 };
 
-mod campaigns;
 mod catalog;
 mod members;
 mod repo;
@@ -54,6 +53,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema_4_coupons.sql")),
     M::up(include_str!("../schema_5_loyalty.sql")),
     M::up(include_str!("../schema_6_rules.sql")),
+    M::up(include_str!("../schema_7_jobs.sql")),
 ];
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
@@ -327,25 +327,6 @@ impl Storage for SqliteStorage {
             Ok((n == 1).then_some(()))
         })
         .await
-    }
-
-    async fn reserve_campaign(
-        &self,
-        campaign_id: String,
-        body: String,
-        now_ms: i64,
-    ) -> Result<bool, StorageError> {
-        SqliteStorage::reserve_campaign(self, campaign_id, body, now_ms).await
-    }
-
-    async fn record_campaign(
-        &self,
-        campaign_id: String,
-        targets: CampaignTargets,
-        outcomes: Vec<Result<(), String>>,
-        now_ms: i64,
-    ) -> Result<CampaignReport, StorageError> {
-        SqliteStorage::record_campaign(self, campaign_id, targets, outcomes, now_ms).await
     }
 
     async fn shop(

@@ -1,0 +1,217 @@
+//! Background work off the request path: a worker in each server process claims due jobs from
+//! the database's queue (`storage::repo::Jobs`) under a lease and runs them. A job whose process
+//! dies is claimed again once its lease runs out, and resumes where the database says it was.
+//!
+//! Jobs today: campaigns, sent in batches through the push gateway ([`run_campaign`]): each
+//! device at most once (its delivery is written as pending, with the cursor past its member,
+//! before it is handed to the push service), at a bounded rate, progress readable while it runs
+//! (`GET /admin/v1/campaigns/{id}`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::AppState;
+use crate::push::{OutgoingPush, campaign_payload};
+use crate::service::Services;
+use crate::service::campaigns::CAMPAIGN_JOB;
+use crate::storage::StorageError;
+use crate::storage::repo::JobRow;
+
+/// How the worker runs.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Whether this process runs jobs at all (a process may serve requests only).
+    pub enabled: bool,
+    /// How often an idle worker looks for due jobs (it is also woken when this process queues
+    /// one).
+    pub poll: Duration,
+    /// How long a claimed job stays the worker's without news: renewed at every batch; a job
+    /// whose process died is resumed by another after it.
+    pub lease: Duration,
+    /// Members read per campaign batch.
+    pub batch_members: u32,
+    /// Pushes per second, per process (0: no limit).
+    pub push_rate: u32,
+    /// Pushes in flight at once.
+    pub concurrency: usize,
+    /// A job failing this many times in a row is marked failed.
+    pub max_attempts: u32,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            enabled: true,
+            poll: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            batch_members: 500,
+            push_rate: 1000,
+            concurrency: 32,
+            max_attempts: 5,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// This process's name as a lease owner: host-unique and new at each start.
+fn owner() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..8)
+            .unwrap_or("")
+    )
+}
+
+/// The worker loop: until the process drains, claim a due job and run it.
+pub async fn run_worker(state: AppState) {
+    let config = state.config.jobs.clone();
+    if !config.enabled {
+        return;
+    }
+    let owner = owner();
+    let lease_ms = config.lease.as_millis() as i64;
+    while !state.draining.load(Ordering::Relaxed) {
+        match state
+            .storage
+            .claim_job(owner.clone(), now_ms(), lease_ms)
+            .await
+        {
+            Ok(Some(job)) => run(&state, &owner, job).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = state.jobs_waiting.notified() => {}
+                    _ = tokio::time::sleep(config.poll) => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim a job");
+                tokio::time::sleep(config.poll).await;
+            }
+        }
+    }
+}
+
+async fn run(state: &AppState, owner: &str, job: JobRow) {
+    let outcome = match job.kind.as_str() {
+        CAMPAIGN_JOB => run_campaign(state, owner, &job).await,
+        other => Err(StorageError::Backend(format!("unknown job kind {other}"))),
+    };
+    let storage = &state.storage;
+    let result = match outcome {
+        Ok(Ended::Done) => {
+            storage
+                .finish_job(job.id, owner.to_owned(), None, now_ms())
+                .await
+        }
+        Ok(Ended::Stopping) => {
+            storage
+                .release_job(job.id, owner.to_owned(), now_ms())
+                .await
+        }
+        Ok(Ended::LeaseLost) => Ok(()),
+        Err(e) if job.attempts >= state.config.jobs.max_attempts => {
+            tracing::error!(job = job.id, kind = %job.kind, subject = %job.subject, error = %e,
+                "job failed for good");
+            storage
+                .finish_job(job.id, owner.to_owned(), Some(e.to_string()), now_ms())
+                .await
+        }
+        Err(e) => {
+            // Left to its lease: claimed again when it runs out.
+            tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %e,
+                "job failed; it will be run again");
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(job = job.id, error = %e, "could not end the job");
+    }
+}
+
+/// How a job's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Done,
+    /// The process is draining: the job is given back for another.
+    Stopping,
+    /// Another worker holds it now (this one stalled past its lease).
+    LeaseLost,
+}
+
+/// Send a campaign batch by batch until its audience is exhausted.
+async fn run_campaign(state: &AppState, owner: &str, job: &JobRow) -> Result<Ended, StorageError> {
+    let config = &state.config.jobs;
+    let lease_ms = config.lease.as_millis() as i64;
+    let pacing = (config.push_rate > 0).then(|| Duration::from_secs(1) / config.push_rate);
+    let limit = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+    loop {
+        if state.draining.load(Ordering::Relaxed) {
+            return Ok(Ended::Stopping);
+        }
+        let Some(batch) = state
+            .storage
+            .campaign_batch(
+                job.id,
+                owner.to_owned(),
+                lease_ms,
+                job.subject.clone(),
+                config.batch_members,
+                now_ms(),
+            )
+            .await?
+        else {
+            return Ok(Ended::LeaseLost);
+        };
+        if batch.done {
+            tracing::info!(campaign = %job.subject, "campaign sent");
+            return Ok(Ended::Done);
+        }
+        let expires_at_s = tessera_domain::catalog::parse_instant(
+            "campaign.expires_at",
+            &batch.campaign.expires_at,
+        )
+        .map(|t| t.as_second())
+        .unwrap_or(0);
+        let started = Instant::now();
+        let mut sends = tokio::task::JoinSet::new();
+        for (i, target) in batch.targets.into_iter().enumerate() {
+            if let Some(gap) = pacing {
+                // The rate: the i-th push of the batch no sooner than i gaps after its start.
+                let due = started + gap * i as u32;
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let permit = limit.clone().acquire_owned().await;
+            let gateway = state.gateway.clone();
+            let push = OutgoingPush {
+                provider: target.provider,
+                device_token: target.token.clone(),
+                payload: campaign_payload(&batch.campaign, &target.device_id),
+                expires_at_s,
+            };
+            sends.spawn(async move {
+                let outcome = gateway.send(&push).await;
+                drop(permit);
+                (target.device_id, outcome)
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok(o) => outcomes.push(o),
+                Err(e) => tracing::error!(error = %e, "a push task failed"),
+            }
+        }
+        state
+            .storage
+            .record_deliveries(job.subject.clone(), outcomes, now_ms())
+            .await?;
+    }
+}
