@@ -14,7 +14,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -325,16 +325,48 @@ pub fn client_address<'a>(
     last
 }
 
-/// The rate limiters of one server process.
+/// The rate limiters of one server process. With several processes on one database each
+/// allows its share of every limit (`set_share`: the number of live processes, from their
+/// heartbeats), so that behind a load balancer that spreads requests evenly the limits hold for
+/// the whole deployment without a database write per request (docs/adr/0022).
 pub struct Limiters {
+    limits: RateLimits,
+    current: RwLock<Arc<LimiterSet>>,
+}
+
+struct LimiterSet {
+    share: u32,
     address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     member: Option<DefaultKeyedRateLimiter<String>>,
     till: Option<DefaultKeyedRateLimiter<String>>,
 }
 
+/// `limit` shared among `share` processes: each allows its part, rounded up, at least 1.
+fn part(limit: Option<RateLimit>, share: u32) -> Option<RateLimit> {
+    let limit = limit?;
+    let share = share.max(1);
+    Some(RateLimit {
+        per_second: limit.per_second.div_ceil(share).max(1),
+        burst: limit.burst.div_ceil(share).max(1),
+    })
+}
+
+impl LimiterSet {
+    fn new(limits: &RateLimits, share: u32) -> Self {
+        LimiterSet {
+            share,
+            address: limiter(part(limits.per_address, share)),
+            member: limiter(part(limits.per_member, share)),
+            till: limiter(part(limits.per_till, share)),
+        }
+    }
+}
+
 impl std::fmt::Debug for Limiters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Limiters").finish_non_exhaustive()
+        f.debug_struct("Limiters")
+            .field("share", &self.share())
+            .finish_non_exhaustive()
     }
 }
 
@@ -371,33 +403,58 @@ fn check<K: std::hash::Hash + Eq + Clone>(
 impl Limiters {
     pub fn new(limits: &RateLimits) -> Self {
         Limiters {
-            address: limiter(limits.per_address),
-            member: limiter(limits.per_member),
-            till: limiter(limits.per_till),
+            limits: *limits,
+            current: RwLock::new(Arc::new(LimiterSet::new(limits, 1))),
+        }
+    }
+
+    fn set(&self) -> Arc<LimiterSet> {
+        match self.current.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// How many processes share the limits.
+    pub fn share(&self) -> u32 {
+        self.set().share
+    }
+
+    /// Share the limits among `processes` (counters start afresh when the number changes).
+    pub fn set_share(&self, processes: u32) {
+        let processes = processes.max(1);
+        if self.share() == processes {
+            return;
+        }
+        let fresh = Arc::new(LimiterSet::new(&self.limits, processes));
+        match self.current.write() {
+            Ok(mut s) => *s = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
         }
     }
 
     pub fn address(&self, ip: IpAddr) -> Result<(), ApiError> {
-        check(&self.address, &ip, "address")
+        check(&self.set().address, &ip, "address")
     }
 
     pub fn member(&self, member_id: &str) -> Result<(), ApiError> {
-        check(&self.member, &member_id.to_owned(), "member")
+        check(&self.set().member, &member_id.to_owned(), "member")
     }
 
     pub fn till(&self, till_id: &str) -> Result<(), ApiError> {
-        check(&self.till, &till_id.to_owned(), "till")
+        check(&self.set().till, &till_id.to_owned(), "till")
     }
 
     /// Forget keys whose budget is full again (memory stays bounded by recent callers).
     pub fn forget_idle(&self) {
-        if let Some(l) = &self.address {
+        let set = self.set();
+        if let Some(l) = &set.address {
             l.retain_recent();
         }
-        if let Some(l) = &self.member {
+        if let Some(l) = &set.member {
             l.retain_recent();
         }
-        if let Some(l) = &self.till {
+        if let Some(l) = &set.till {
             l.retain_recent();
         }
     }

@@ -57,26 +57,13 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// This process's name as a lease owner: host-unique and new at each start.
-fn owner() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-            .simple()
-            .to_string()
-            .get(..8)
-            .unwrap_or("")
-    )
-}
-
 /// The worker loop: until the process drains, claim a due job and run it.
 pub async fn run_worker(state: AppState) {
     let config = state.config.jobs.clone();
     if !config.enabled {
         return;
     }
-    let owner = owner();
+    let owner = state.process.to_string();
     let lease_ms = config.lease.as_millis() as i64;
     while !state.draining.load(Ordering::Relaxed) {
         match state

@@ -82,6 +82,9 @@ pub struct ServerConfig {
     pub drain_delay: Duration,
     /// The background worker (campaigns sent in batches): [`jobs::JobConfig`].
     pub jobs: jobs::JobConfig,
+    /// How often the process writes its heartbeat and counts the live processes it shares the
+    /// rate limits with (a process silent for three of these is no longer counted).
+    pub heartbeat: Duration,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             push: push::PushConfig::default(),
             drain_delay: Duration::ZERO,
             jobs: jobs::JobConfig::default(),
+            heartbeat: Duration::from_secs(5),
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Wakes this process's job worker when a request queues a job.
     pub jobs_waiting: Arc<tokio::sync::Notify>,
+    /// This process's name in the database (heartbeats, job leases): new at each start.
+    pub process: Arc<str>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -150,6 +156,16 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             jobs_waiting: Arc::new(tokio::sync::Notify::new()),
+            process: format!(
+                "{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4()
+                    .simple()
+                    .to_string()
+                    .get(..12)
+                    .unwrap_or("")
+            )
+            .into(),
         }
     }
 }
@@ -511,6 +527,24 @@ pub async fn serve(
             }
         }
     });
+    // The heartbeat: this process is alive; the rate limits are shared among those that are.
+    let beat_state = state.clone();
+    let heartbeat = tokio::spawn(async move {
+        let every = beat_state.config.heartbeat.max(Duration::from_millis(10));
+        let alive_ms = (every * 3).as_millis() as i64;
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let process = beat_state.process.to_string();
+            let beat =
+                service::Services::heartbeat(&*beat_state.storage, process, now_ms(), alive_ms);
+            match beat.await {
+                Ok(n) => beat_state.limiters.set_share(n),
+                Err(e) => tracing::warn!(error = %e, "heartbeat not written"),
+            }
+        }
+    });
+    let leaving = (state.storage.clone(), state.process.to_string());
     // The job worker: campaigns and other background work, claimed from the database.
     let worker = tokio::spawn(jobs::run_worker(state.clone()));
     let (worker_waiting, worker_stop) = (state.jobs_waiting.clone(), state.draining.clone());
@@ -532,6 +566,10 @@ pub async fn serve(
     .await;
     purge.abort();
     forget.abort();
+    heartbeat.abort();
+    if let Err(e) = service::Services::leave(&*leaving.0, leaving.1).await {
+        tracing::warn!(error = %e, "could not leave the process list");
+    }
     // The worker stops after its batch and gives its job back (draining is set); one that takes
     // too long is cut off, and its job resumes elsewhere when the lease runs out.
     worker_stop.store(true, std::sync::atomic::Ordering::Relaxed);

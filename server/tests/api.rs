@@ -67,6 +67,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn start() -> T {
+    start_with(ServerConfig::default())
+}
+
+fn start_with(config: ServerConfig) -> T {
     let rt = runtime();
     let db = Db::fresh(&rt);
     let storage = db.storage();
@@ -83,7 +87,7 @@ fn start() -> T {
             admin_credentials: vec![
                 tessera_server::guard::AdminCredential::from_token("tests", ADMIN).unwrap(),
             ],
-            ..ServerConfig::default()
+            ..config
         },
     );
     let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), state.clone(), 2).unwrap();
@@ -612,6 +616,7 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/audience", &["get"]),
         ("/admin/v1/members/{id}/segments", &["put"]),
         ("/admin/v1/campaigns", &["post"]),
+        ("/admin/v1/campaigns/{id}", &["get"]),
         ("/admin/v1/tills", &["post"]),
         ("/v1/coupon-keys", &["get"]),
         ("/v1/till/redemptions", &["post"]),
@@ -638,7 +643,7 @@ fn the_served_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 33, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 34, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()
@@ -718,4 +723,58 @@ fn a_shutdown_drains_says_not_ready_and_still_serves_then_stops() {
     assert!(saw_draining, "/ready never said draining");
     stopping.join().unwrap();
     assert!(http.get(format!("{url}/health")).send().is_err(), "stopped");
+}
+
+/// Each process allows its share of a limit: with two on one database (counted by their
+/// heartbeats), a member's burst of 10 is 5 at each, 10 for the deployment; when one stops,
+/// the other takes the whole limit back.
+#[test]
+fn processes_on_one_database_share_the_rate_limits() {
+    use tessera_server::guard::{RateLimit, RateLimits};
+    let config = ServerConfig {
+        rate_limits: RateLimits {
+            per_member: Some(RateLimit {
+                per_second: 1,
+                burst: 10,
+            }),
+            ..RateLimits::off()
+        },
+        heartbeat: Duration::from_millis(50),
+        ..ServerConfig::default()
+    };
+    let t = start_with(config);
+    let (token, _) = t.enrol();
+    let (other, other_state) = second_process(&t);
+    let until = |what: &str, ok: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !ok() {
+            assert!(started.elapsed() < Duration::from_secs(5), "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    until("two processes counted", &|| {
+        t.state.limiters.share() == 2 && other_state.limiters.share() == 2
+    });
+    let burst = |url: &str| {
+        (0..10)
+            .filter(|_| {
+                t.http
+                    .get(format!("{url}/v1/me"))
+                    .bearer_auth(&token)
+                    .send()
+                    .unwrap()
+                    .status()
+                    == 200
+            })
+            .count()
+    };
+    // Within a second: the burst's half, and one token refilled at most.
+    let here = burst(&t.server.url());
+    let there = burst(&other.url());
+    assert!((5..=6).contains(&here), "{here} of 10 at one process");
+    assert!((5..=6).contains(&there), "{there} of 10 at the other");
+    other.stop();
+    until("the stopped process left", &|| {
+        t.state.limiters.share() == 1
+    });
 }

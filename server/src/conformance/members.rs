@@ -606,3 +606,37 @@ pub async fn preferences_analytics_joins_and_badges(s: Backend) {
     let badges: Vec<_> = state.badges.iter().map(|b| b.badge.as_str()).collect();
     assert_eq!(badges, ["visitor"]);
 }
+
+/// Processes are counted by their heartbeats: one silent for longer than `alive` is not, one
+/// that left is not, and one silent for long is forgotten.
+pub async fn heartbeats_count_the_live_processes(s: Backend) {
+    let alive = 15_000;
+    assert_eq!(s.heartbeat("p-a".into(), NOW, alive).await.unwrap(), 1);
+    assert_eq!(s.heartbeat("p-b".into(), NOW + 1, alive).await.unwrap(), 2);
+    assert_eq!(
+        s.heartbeat("p-a".into(), NOW + alive, alive).await.unwrap(),
+        2,
+        "b was seen within the window"
+    );
+    assert_eq!(
+        s.heartbeat("p-a".into(), NOW + 2 * alive, alive)
+            .await
+            .unwrap(),
+        1,
+        "b fell silent"
+    );
+    assert_eq!(
+        s.heartbeat("p-b".into(), NOW + 2 * alive, alive)
+            .await
+            .unwrap(),
+        2
+    );
+    s.leave("p-a".into()).await.unwrap();
+    assert_eq!(
+        s.heartbeat("p-b".into(), NOW + 2 * alive + 1, alive)
+            .await
+            .unwrap(),
+        1,
+        "a left"
+    );
+}

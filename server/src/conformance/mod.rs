@@ -60,6 +60,7 @@ macro_rules! storage_conformance {
             a_void_restores_coupons_and_revokes_the_web_coupon,
             challenges_are_stored_and_reported_events_evaluated,
             concurrent_spends_and_earnings_lose_no_update,
+            heartbeats_count_the_live_processes,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

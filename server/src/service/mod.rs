@@ -134,6 +134,15 @@ pub trait Services {
         owner: String,
         now_ms: i64,
     ) -> Result<(), StorageError>;
+    /// Note that this process is alive; how many are (see [`crate::storage::repo::Jobs`]).
+    async fn heartbeat(
+        &self,
+        process: String,
+        now_ms: i64,
+        alive_ms: i64,
+    ) -> Result<u32, StorageError>;
+    /// This process stops: the others take its share of the rate limits.
+    async fn leave(&self, process: String) -> Result<(), StorageError>;
     /// The public keys tills verify coupons with (a signing key is made on first use).
     async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError>;
     /// Apply a till's request once per till idempotency key: look the key up, apply (redeem with
@@ -340,6 +349,19 @@ impl<S: Storage + ?Sized> Services for S {
         now_ms: i64,
     ) -> Result<(), StorageError> {
         write(self, move |repo| repo.release_job(job_id, &owner, now_ms)).await
+    }
+
+    async fn heartbeat(
+        &self,
+        process: String,
+        now_ms: i64,
+        alive_ms: i64,
+    ) -> Result<u32, StorageError> {
+        write(self, move |repo| repo.heartbeat(&process, now_ms, alive_ms)).await
+    }
+
+    async fn leave(&self, process: String) -> Result<(), StorageError> {
+        write(self, move |repo| repo.leave(&process)).await
     }
 
     async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError> {

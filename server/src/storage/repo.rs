@@ -513,4 +513,9 @@ pub trait Jobs {
     ) -> RepoResult<()>;
     /// Give `owner`'s job back, due at once (a process stopping).
     fn release_job(&mut self, id: i64, owner: &str, now_ms: i64) -> RepoResult<()>;
+    /// Note that `process` is alive at `now_ms`; forget processes silent for ten times
+    /// `alive_ms`. How many processes were seen within `alive_ms` (this one included).
+    fn heartbeat(&mut self, process: &str, now_ms: i64, alive_ms: i64) -> RepoResult<u32>;
+    /// `process` stops.
+    fn leave(&mut self, process: &str) -> RepoResult<()>;
 }

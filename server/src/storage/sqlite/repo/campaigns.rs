@@ -268,4 +268,27 @@ impl Jobs for SqliteRepo<'_> {
             .execute(params![id, owner, now_ms])?;
         Ok(())
     }
+
+    fn heartbeat(&mut self, process: &str, now_ms: i64, alive_ms: i64) -> RepoResult<u32> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO server_process (id, started_at, seen_at) VALUES (?1, ?2, ?2)
+                 ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            )?
+            .execute(params![process, now_ms])?;
+        self.c
+            .prepare_cached("DELETE FROM server_process WHERE seen_at < ?1")?
+            .execute([now_ms.saturating_sub(alive_ms.saturating_mul(10))])?;
+        Ok(self
+            .c
+            .prepare_cached("SELECT count(*) FROM server_process WHERE seen_at >= ?1")?
+            .query_row([now_ms.saturating_sub(alive_ms)], |r| r.get(0))?)
+    }
+
+    fn leave(&mut self, process: &str) -> RepoResult<()> {
+        self.c
+            .prepare_cached("DELETE FROM server_process WHERE id = ?1")?
+            .execute([process])?;
+        Ok(())
+    }
 }
