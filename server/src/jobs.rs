@@ -2,10 +2,14 @@
 //! the database's queue (`storage::repo::Jobs`) under a lease and runs them. A job whose process
 //! dies is claimed again once its lease runs out, and resumes where the database says it was.
 //!
-//! Jobs today: campaigns, sent in batches through the push gateway ([`run_campaign`]): each
-//! device at most once (its delivery is written as pending, with the cursor past its member,
-//! before it is handed to the push service), at a bounded rate, progress readable while it runs
-//! (`GET /admin/v1/campaigns/{id}`).
+//! Jobs today:
+//! - campaigns, sent in batches through the push gateway ([`run_campaign`]): each device at most
+//!   once (its delivery is written as pending, with the cursor past its member, before it is
+//!   handed to the push service), at a bounded rate, progress readable while it runs
+//!   (`GET /admin/v1/campaigns/{id}`);
+//! - every hour ([`run_scheduler`] queues them, named by the hour, so that one process runs
+//!   each): points lapsed for members who do not come back (with their tier review), and the
+//!   purge of idempotency keys past their retention.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,6 +41,9 @@ pub struct JobConfig {
     pub concurrency: usize,
     /// A job failing this many times in a row is marked failed.
     pub max_attempts: u32,
+    /// How often each process queues the recurring jobs of the current period (a job already
+    /// queued for it, by this process or another, is not queued again).
+    pub schedule_every: Duration,
 }
 
 impl Default for JobConfig {
@@ -49,12 +56,50 @@ impl Default for JobConfig {
             push_rate: 1000,
             concurrency: 32,
             max_attempts: 5,
+            schedule_every: Duration::from_secs(60),
         }
     }
 }
 
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
+}
+
+/// Lapse expired points and review tiers of members who do not come back.
+pub const LAPSE_POINTS: &str = "lapse_points";
+/// Forget idempotency keys past their retention.
+pub const PURGE_KEYS: &str = "purge_keys";
+/// The jobs queued every hour.
+pub const HOURLY: &[&str] = &[LAPSE_POINTS, PURGE_KEYS];
+
+/// A recurring job's subject: the UTC hour it is for (`2026-11-30T18`).
+pub fn hour_of(now_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(now_ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H").to_string())
+        .unwrap_or_default()
+}
+
+/// Queue this hour's recurring jobs, every `schedule_every`, until the process drains.
+pub async fn run_scheduler(state: AppState) {
+    if !state.config.jobs.enabled {
+        return;
+    }
+    let mut tick = tokio::time::interval(state.config.jobs.schedule_every);
+    while !state.draining.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let hour = hour_of(now_ms());
+        for kind in HOURLY {
+            match state
+                .storage
+                .schedule_job((*kind).to_owned(), hour.clone(), now_ms())
+                .await
+            {
+                Ok(true) => state.jobs_waiting.notify_one(),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(kind, error = %e, "recurring job not queued"),
+            }
+        }
+    }
 }
 
 /// The worker loop: until the process drains, claim a due job and run it.
@@ -89,6 +134,13 @@ pub async fn run_worker(state: AppState) {
 async fn run(state: &AppState, owner: &str, job: JobRow) {
     let outcome = match job.kind.as_str() {
         CAMPAIGN_JOB => run_campaign(state, owner, &job).await,
+        LAPSE_POINTS => run_lapses(state, owner, &job).await,
+        PURGE_KEYS => crate::purge_expired_keys(state, now_ms()).await.map(|n| {
+            if n > 0 {
+                tracing::info!(purged = n, "old idempotency keys purged");
+            }
+            Ended::Done
+        }),
         other => Err(StorageError::Backend(format!("unknown job kind {other}"))),
     };
     let storage = &state.storage;
@@ -131,6 +183,33 @@ enum Ended {
     Stopping,
     /// Another worker holds it now (this one stalled past its lease).
     LeaseLost,
+}
+
+/// Lapse expired points a page of members at a time (each page one transaction), until none
+/// is left.
+async fn run_lapses(state: &AppState, owner: &str, job: &JobRow) -> Result<Ended, StorageError> {
+    let lease_ms = state.config.jobs.lease.as_millis() as i64;
+    let mut members = 0u64;
+    loop {
+        if state.draining.load(Ordering::Relaxed) {
+            return Ok(Ended::Stopping);
+        }
+        if !state
+            .storage
+            .renew_job(job.id, owner.to_owned(), now_ms(), lease_ms)
+            .await?
+        {
+            return Ok(Ended::LeaseLost);
+        }
+        let n = state.storage.lapse_points(now_ms(), 200).await?;
+        if n == 0 {
+            if members > 0 {
+                tracing::info!(members, "expired points lapsed");
+            }
+            return Ok(Ended::Done);
+        }
+        members += u64::from(n);
+    }
 }
 
 /// Send a campaign batch by batch until its audience is exhausted.

@@ -498,8 +498,9 @@ pub fn check_credentials(
     Ok(())
 }
 
-/// Serve on `listener` until `shutdown` resolves; purges old idempotency keys every hour and idle
-/// rate-limit counters every minute. Refuses to start with the built-in development credential on
+/// Serve on `listener` until `shutdown` resolves, with the job worker and its hourly jobs
+/// (lapses, the purge of old idempotency keys), the heartbeat, and idle rate-limit counters
+/// forgotten every minute. Refuses to start with the built-in development credential on
 /// an address other than loopback.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -515,18 +516,8 @@ pub async fn serve(
             limiters.forget_idle();
         }
     });
-    let purge_state = state.clone();
-    let purge = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            match purge_expired_keys(&purge_state, now_ms()).await {
-                Ok(n) if n > 0 => tracing::info!(purged = n, "old idempotency keys purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
-            }
-        }
-    });
+    // Every hour, the recurring jobs (lapses, the key purge) are queued; one process runs each.
+    let purge = tokio::spawn(jobs::run_scheduler(state.clone()));
     // The heartbeat: this process is alive; the rate limits are shared among those that are.
     let beat_state = state.clone();
     let heartbeat = tokio::spawn(async move {

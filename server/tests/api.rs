@@ -778,3 +778,37 @@ fn processes_on_one_database_share_the_rate_limits() {
         t.state.limiters.share() == 1
     });
 }
+
+/// The hourly jobs (lapses, the key purge) are queued by every process and run by one.
+#[test]
+fn hourly_jobs_are_queued_by_every_process_and_run_once() {
+    use tessera_server::jobs::{HOURLY, JobConfig, hour_of};
+    use tessera_server::service::Services;
+    let config = ServerConfig {
+        jobs: JobConfig {
+            schedule_every: Duration::from_millis(50),
+            poll: Duration::from_millis(50),
+            ..JobConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let t = start_with(config);
+    let (_other, _) = second_process(&t);
+    let hour = hour_of(jiff::Timestamp::now().as_millisecond());
+    let started = std::time::Instant::now();
+    for kind in HOURLY {
+        loop {
+            let state =
+                t.rt.block_on(t.storage.job_state((*kind).to_owned(), hour.clone()))
+                    .unwrap();
+            if state.as_deref() == Some("done") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{kind} for {hour}: {state:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -61,6 +61,7 @@ macro_rules! storage_conformance {
             challenges_are_stored_and_reported_events_evaluated,
             concurrent_spends_and_earnings_lose_no_update,
             heartbeats_count_the_live_processes,
+            lapses_reach_members_who_do_not_come_back,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -534,3 +534,55 @@ pub async fn concurrent_spends_and_earnings_lose_no_update(s: Backend) {
     // read the one before it: two purchases that read the same one would lose one).
     assert_eq!(qualifying, 10 * PURCHASES as i64);
 }
+
+/// Expired points are taken out of members who do not come back by the lapse job, a page of
+/// members at a time, each once.
+pub async fn lapses_reach_members_who_do_not_come_back(s: Backend) {
+    seeded(&s).await;
+    let rules = LoyaltyRules {
+        points_validity_days: 30,
+        ..LoyaltyRules::default()
+    };
+    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+    let (m1, m2) = (enrol(&s, 1).await, enrol(&s, 2).await);
+    let t = till(&s, "st-a", 1).await;
+    for (n, card, cents) in [(1, "CARD-1", 4_000), (2, "CARD-2", 1_000)] {
+        let key = format!("key-lapse-{n}");
+        let outcome = s
+            .apply_till_op(
+                t.clone(),
+                key.clone(),
+                format!("h-{key}"),
+                purchase(&format!("R-{n}"), card, cents),
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer(&outcome).status, 200, "{:?}", answer(&outcome));
+    }
+    const DAY: i64 = 86_400_000;
+    assert_eq!(s.lapse_points(NOW + 29 * DAY, 100).await.unwrap(), 0);
+    let later = NOW + 31 * DAY;
+    assert_eq!(s.lapse_points(later, 1).await.unwrap(), 1, "a page of one");
+    assert_eq!(s.lapse_points(later, 1).await.unwrap(), 1);
+    assert_eq!(
+        s.lapse_points(later, 1).await.unwrap(),
+        0,
+        "each member once"
+    );
+    for (m, lapsed) in [(m1, 40), (m2, 10)] {
+        let member = m.clone();
+        let (balance, entries) = crate::storage::read(&*s, move |repo| {
+            Ok((repo.balance(&member)?, repo.entries(&member, 10)?))
+        })
+        .await
+        .unwrap();
+        assert_eq!(balance, 0, "{m}");
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.points == -lapsed && e.reason == "expired"),
+            "{m}: {entries:?}"
+        );
+    }
+}

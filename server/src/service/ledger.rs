@@ -73,6 +73,22 @@ pub(crate) fn settle(
     repo.set_tier(member_id, name, reviewed.since_ms)
 }
 
+/// Lapse the expired points of up to `limit` members who have some, and review their tiers, as
+/// their next visit would (the background job for members who do not come back): how many
+/// members were brought up to date.
+pub(crate) fn lapse_due(repo: &mut dyn Repo, now_ms: i64, limit: u32) -> RepoResult<u32> {
+    let members = repo.members_with_lapsed_lots(now_ms, limit)?;
+    if members.is_empty() {
+        return Ok(0);
+    }
+    let rules = repo.loyalty_rules()?;
+    for m in &members {
+        settle(repo, m, &rules, now_ms)?;
+        repo.touch_member(m)?;
+    }
+    Ok(members.len() as u32)
+}
+
 /// A new lot of `points`, spendable until the rules' validity runs out, counted towards tiers
 /// if `qualifying` (earned points and tier bonuses; not an operator's adjustment).
 #[allow(clippy::too_many_arguments)]

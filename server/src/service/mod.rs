@@ -143,6 +143,30 @@ pub trait Services {
     ) -> Result<u32, StorageError>;
     /// This process stops: the others take its share of the rate limits.
     async fn leave(&self, process: String) -> Result<(), StorageError>;
+    /// Queue job `kind` for `subject` now unless it exists (a recurring job names its period):
+    /// whether it was queued.
+    async fn schedule_job(
+        &self,
+        kind: String,
+        subject: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError>;
+    /// The state of job `kind` for `subject`.
+    async fn job_state(
+        &self,
+        kind: String,
+        subject: String,
+    ) -> Result<Option<String>, StorageError>;
+    /// Extend `owner`'s lease on a job: false if it is no longer its.
+    async fn renew_job(
+        &self,
+        job_id: i64,
+        owner: String,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, StorageError>;
+    /// Lapse expired points (and review tiers) of up to `limit` members: how many.
+    async fn lapse_points(&self, now_ms: i64, limit: u32) -> Result<u32, StorageError>;
     /// The public keys tills verify coupons with (a signing key is made on first use).
     async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError>;
     /// Apply a till's request once per till idempotency key: look the key up, apply (redeem with
@@ -362,6 +386,43 @@ impl<S: Storage + ?Sized> Services for S {
 
     async fn leave(&self, process: String) -> Result<(), StorageError> {
         write(self, move |repo| repo.leave(&process)).await
+    }
+
+    async fn schedule_job(
+        &self,
+        kind: String,
+        subject: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        write(self, move |repo| {
+            repo.insert_job(&kind, &subject, now_ms, now_ms)
+        })
+        .await
+    }
+
+    async fn job_state(
+        &self,
+        kind: String,
+        subject: String,
+    ) -> Result<Option<String>, StorageError> {
+        read(self, move |repo| repo.job_state(&kind, &subject)).await
+    }
+
+    async fn renew_job(
+        &self,
+        job_id: i64,
+        owner: String,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, StorageError> {
+        write(self, move |repo| {
+            repo.renew_job(job_id, &owner, now_ms, lease_ms)
+        })
+        .await
+    }
+
+    async fn lapse_points(&self, now_ms: i64, limit: u32) -> Result<u32, StorageError> {
+        write(self, move |repo| ledger::lapse_due(repo, now_ms, limit)).await
     }
 
     async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError> {

@@ -165,6 +165,9 @@ pub trait Ledger {
     fn next_expiry(&mut self, member_id: &str, now_ms: i64) -> RepoResult<Option<i64>>;
     /// The newest entries, newest first.
     fn entries(&mut self, member_id: &str, limit: u32) -> RepoResult<Vec<EntryRow>>;
+    /// Members with a lot whose expiry is at or before `now_ms` and points left, at most
+    /// `limit`, in id order.
+    fn members_with_lapsed_lots(&mut self, now_ms: i64, limit: u32) -> RepoResult<Vec<String>>;
 }
 
 /// A purchase a till recorded.
@@ -518,4 +521,7 @@ pub trait Jobs {
     fn heartbeat(&mut self, process: &str, now_ms: i64, alive_ms: i64) -> RepoResult<u32>;
     /// `process` stops.
     fn leave(&mut self, process: &str) -> RepoResult<()>;
+    /// The state of the job `kind` for `subject`, if there is one (`queued`, `running`, `done`,
+    /// `failed`).
+    fn job_state(&mut self, kind: &str, subject: &str) -> RepoResult<Option<String>>;
 }

@@ -593,6 +593,17 @@ impl Ledger for PgRepo<'_, '_> {
             .flatten())
     }
 
+    fn members_with_lapsed_lots(&mut self, now_ms: i64, limit: u32) -> RepoResult<Vec<String>> {
+        self.rows(
+            "SELECT DISTINCT member_id COLLATE \"C\" AS member_id FROM points_entry
+             WHERE remaining > 0 AND expires_at <= $1 ORDER BY member_id LIMIT $2",
+            &[&now_ms, &i64::from(limit)],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
+    }
+
     fn entries(&mut self, member_id: &str, limit: u32) -> RepoResult<Vec<EntryRow>> {
         self.rows(
             "SELECT kind, points, reason, created_at FROM points_entry WHERE member_id = $1
@@ -1463,6 +1474,13 @@ impl Jobs for PgRepo<'_, '_> {
             )?
             .unwrap_or(1);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn job_state(&mut self, kind: &str, subject: &str) -> RepoResult<Option<String>> {
+        self.value(
+            "SELECT state FROM job WHERE kind = $1 AND subject = $2",
+            &[&kind, &subject],
+        )
     }
 
     fn leave(&mut self, process: &str) -> RepoResult<()> {

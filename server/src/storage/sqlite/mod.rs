@@ -55,6 +55,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema_6_rules.sql")),
     M::up(include_str!("../schema_7_jobs.sql")),
     M::up(include_str!("../schema_8_processes.sql")),
+    M::up(include_str!("../schema_9_lapses.sql")),
 ];
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;

@@ -285,6 +285,14 @@ impl Jobs for SqliteRepo<'_> {
             .query_row([now_ms.saturating_sub(alive_ms)], |r| r.get(0))?)
     }
 
+    fn job_state(&mut self, kind: &str, subject: &str) -> RepoResult<Option<String>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT state FROM job WHERE kind = ?1 AND subject = ?2")?
+            .query_row([kind, subject], |r| r.get(0))
+            .optional()?)
+    }
+
     fn leave(&mut self, process: &str) -> RepoResult<()> {
         self.c
             .prepare_cached("DELETE FROM server_process WHERE id = ?1")?

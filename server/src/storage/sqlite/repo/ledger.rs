@@ -173,6 +173,10 @@ impl Ledger for SqliteRepo<'_> {
             .query_row(params![member_id, now_ms], |r| r.get(0))?)
     }
 
+    fn members_with_lapsed_lots(&mut self, now_ms: i64, limit: u32) -> RepoResult<Vec<String>> {
+        self.lapsed_members(now_ms, limit)
+    }
+
     fn entries(&mut self, member_id: &str, limit: u32) -> RepoResult<Vec<EntryRow>> {
         let mut stmt = self.c.prepare_cached(
             "SELECT kind, points, reason, created_at FROM points_entry WHERE member_id = ?1
@@ -193,6 +197,19 @@ impl Ledger for SqliteRepo<'_> {
             });
         }
         Ok(out)
+    }
+}
+
+impl SqliteRepo<'_> {
+    pub(super) fn lapsed_members(&mut self, now_ms: i64, limit: u32) -> RepoResult<Vec<String>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT DISTINCT member_id FROM points_entry
+                 WHERE remaining > 0 AND expires_at <= ?1 ORDER BY member_id LIMIT ?2",
+            )?
+            .query_map(params![now_ms, limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
     }
 }
 
