@@ -12,24 +12,28 @@ use crate::storage::{CampaignTargets, PushTarget, Repo, StorageError};
 /// The job kind that sends a campaign (its subject: the campaign's id).
 pub const CAMPAIGN_JOB: &str = "campaign";
 
-/// Whether the member fits the audience (consent is checked by who is read); `None` if there is
-/// no such member.
+/// Whether the member fits the audience (consent is checked by who is read); false if there is
+/// no such member. Reads only what the audience asks about.
 fn fits(repo: &mut dyn Repo, member_id: &str, audience: &CampaignAudience) -> RepoResult<bool> {
-    let Some(member) = repo.member(member_id)? else {
-        return Ok(false);
-    };
+    if !audience.tiers.is_empty() || !audience.segments.is_empty() {
+        let Some(member) = repo.member(member_id)? else {
+            return Ok(false);
+        };
+        let tier = audience.tiers.is_empty() || audience.tiers.contains(&member.tier);
+        let segment = audience.segments.is_empty()
+            || audience
+                .segments
+                .iter()
+                .any(|s| member.segments.contains(s));
+        if !(tier && segment) {
+            return Ok(false);
+        }
+    }
+    if audience.categories.is_empty() {
+        return Ok(true);
+    }
     let interests = privacy::preferences(repo, member_id)?.interests;
-    Ok(
-        (audience.tiers.is_empty() || audience.tiers.contains(&member.tier))
-            && (audience.segments.is_empty()
-                || audience
-                    .segments
-                    .iter()
-                    .any(|s| member.segments.contains(s)))
-            && (audience.categories.is_empty()
-                || interests.is_empty()
-                || audience.categories.iter().any(|k| interests.contains(k))),
-    )
+    Ok(interests.is_empty() || audience.categories.iter().any(|k| interests.contains(k)))
 }
 
 /// Every device a campaign to `audience` would reach now (a count for the operator; sending goes
@@ -163,12 +167,13 @@ pub(crate) fn next_batch(
             add_member(repo, member_id, &mut batch)?;
         }
     }
-    let mut targets = Vec::with_capacity(batch.devices.len());
-    for t in batch.devices {
-        if repo.pending_delivery(campaign_id, &t, now_ms)? {
-            targets.push(t);
-        }
-    }
+    let written = repo.pending_deliveries(campaign_id, &batch.devices, now_ms)?;
+    let targets: Vec<PushTarget> = batch
+        .devices
+        .into_iter()
+        .zip(written)
+        .filter_map(|(t, new)| new.then_some(t))
+        .collect();
     repo.advance_campaign(
         campaign_id,
         &CampaignStep {
@@ -194,12 +199,5 @@ pub(crate) fn record(
     outcomes: &[(String, Result<(), String>)],
     now_ms: i64,
 ) -> RepoResult<()> {
-    for (device_id, outcome) in outcomes {
-        let outcome = match outcome {
-            Ok(()) => Ok(()),
-            Err(why) => Err(why.as_str()),
-        };
-        repo.delivered(campaign_id, device_id, outcome, now_ms)?;
-    }
-    Ok(())
+    repo.delivered_all(campaign_id, outcomes, now_ms)
 }

@@ -463,6 +463,19 @@ pub trait Campaigns {
         target: &PushTarget,
         now_ms: i64,
     ) -> RepoResult<bool>;
+    /// [`Campaigns::pending_delivery`] for a batch: per target, whether it was written. A backend
+    /// where a statement is a round trip writes them at once.
+    fn pending_deliveries(
+        &mut self,
+        campaign_id: &str,
+        targets: &[PushTarget],
+        now_ms: i64,
+    ) -> RepoResult<Vec<bool>> {
+        targets
+            .iter()
+            .map(|t| self.pending_delivery(campaign_id, t, now_ms))
+            .collect()
+    }
     /// Move the campaign past a batch: its cursor, the counts added, its state.
     fn advance_campaign(
         &mut self,
@@ -478,6 +491,22 @@ pub trait Campaigns {
         outcome: Result<(), &str>,
         now_ms: i64,
     ) -> RepoResult<bool>;
+    /// [`Campaigns::delivered`] for a batch's devices (a backend may record them at once).
+    fn delivered_all(
+        &mut self,
+        campaign_id: &str,
+        outcomes: &[(String, Result<(), String>)],
+        now_ms: i64,
+    ) -> RepoResult<()> {
+        for (device_id, outcome) in outcomes {
+            let outcome = match outcome {
+                Ok(()) => Ok(()),
+                Err(why) => Err(why.as_str()),
+            };
+            self.delivered(campaign_id, device_id, outcome, now_ms)?;
+        }
+        Ok(())
+    }
 }
 
 /// A job claimed by a worker.

@@ -1322,6 +1322,73 @@ impl Campaigns for PgRepo<'_, '_> {
         )? == 1)
     }
 
+    fn pending_deliveries(
+        &mut self,
+        campaign_id: &str,
+        targets: &[PushTarget],
+        now_ms: i64,
+    ) -> RepoResult<Vec<bool>> {
+        // One statement for the batch: a round trip per device would be most of its cost.
+        let members: Vec<&str> = targets.iter().map(|t| t.member_id.as_str()).collect();
+        let devices: Vec<&str> = targets.iter().map(|t| t.device_id.as_str()).collect();
+        let providers: Vec<&str> = targets.iter().map(|t| t.provider.as_str()).collect();
+        let written: std::collections::HashSet<String> = self
+            .rows(
+                "INSERT INTO push_delivery (campaign_id, member_id, device_id, provider, status,
+                    error, sent_at)
+                 SELECT $1, m, d, p, -1, NULL, $5
+                 FROM unnest($2::text[], $3::text[], $4::text[]) AS t(m, d, p)
+                 ON CONFLICT (campaign_id, device_id) DO NOTHING
+                 RETURNING device_id",
+                &[&campaign_id, &members, &devices, &providers, &now_ms],
+            )?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<RepoResult<_>>()?;
+        Ok(targets
+            .iter()
+            .map(|t| written.contains(&t.device_id))
+            .collect())
+    }
+
+    fn delivered_all(
+        &mut self,
+        campaign_id: &str,
+        outcomes: &[(String, Result<(), String>)],
+        now_ms: i64,
+    ) -> RepoResult<()> {
+        let devices: Vec<&str> = outcomes.iter().map(|(d, _)| d.as_str()).collect();
+        let ok: Vec<bool> = outcomes.iter().map(|(_, o)| o.is_ok()).collect();
+        let errors: Vec<Option<&str>> = outcomes
+            .iter()
+            .map(|(_, o)| o.as_ref().err().map(String::as_str))
+            .collect();
+        let changed = self.rows(
+            "UPDATE push_delivery AS d
+             SET status = CASE WHEN o.ok THEN 1 ELSE 0 END, error = o.error, sent_at = $5
+             FROM unnest($2::text[], $3::bool[], $4::text[]) AS o(device_id, ok, error)
+             WHERE d.campaign_id = $1 AND d.device_id = o.device_id AND d.status = -1
+             RETURNING o.ok",
+            &[&campaign_id, &devices, &ok, &errors, &now_ms],
+        )?;
+        let sent = changed
+            .iter()
+            .map(|r| get::<bool>(r, 0))
+            .collect::<RepoResult<Vec<bool>>>()?
+            .into_iter()
+            .filter(|ok| *ok)
+            .count() as i64;
+        let failed = changed.len() as i64 - sent;
+        if !changed.is_empty() {
+            self.exec(
+                "UPDATE campaign SET pending = pending - $2 - $3, sent = sent + $2,
+                    failed = failed + $3 WHERE id = $1",
+                &[&campaign_id, &sent, &failed],
+            )?;
+        }
+        Ok(())
+    }
+
     fn advance_campaign(
         &mut self,
         id: &str,
