@@ -57,8 +57,17 @@ fn add_member(
     member_id: &str,
     targets: &mut CampaignTargets,
 ) -> RepoResult<()> {
-    targets.members += 1;
     let devices = repo.push_tokens(member_id)?;
+    add_devices(member_id, devices, targets);
+    Ok(())
+}
+
+fn add_devices(
+    member_id: &str,
+    devices: Vec<(String, tessera_domain::api::PushProvider, String)>,
+    targets: &mut CampaignTargets,
+) {
+    targets.members += 1;
     if devices.is_empty() {
         targets.without_device += 1;
     }
@@ -70,7 +79,6 @@ fn add_member(
             token,
         });
     }
-    Ok(())
 }
 
 /// A new campaign (`body`: the operator's JSON) and the job that sends it: false if the id is
@@ -161,11 +169,15 @@ pub(crate) fn next_batch(
             done: true,
         }));
     };
-    let mut batch = CampaignTargets::default();
-    for member_id in &page.granted {
-        if fits(repo, member_id, &campaign.audience)? {
-            add_member(repo, member_id, &mut batch)?;
+    let mut fitting = Vec::with_capacity(page.granted.len());
+    for member_id in page.granted {
+        if fits(repo, &member_id, &campaign.audience)? {
+            fitting.push(member_id);
         }
+    }
+    let mut batch = CampaignTargets::default();
+    for (member_id, devices) in fitting.iter().zip(repo.push_tokens_of(&fitting)?) {
+        add_devices(member_id, devices, &mut batch);
     }
     let written = repo.pending_deliveries(campaign_id, &batch.devices, now_ms)?;
     let targets: Vec<PushTarget> = batch

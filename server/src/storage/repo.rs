@@ -115,6 +115,15 @@ pub trait Members {
     ) -> RepoResult<()>;
     /// The member's devices with a push token: (device, provider, token), by device.
     fn push_tokens(&mut self, member_id: &str) -> RepoResult<Vec<(String, PushProvider, String)>>;
+    /// [`Members::push_tokens`] of several members, in their order (a backend may read them at
+    /// once).
+    #[allow(clippy::type_complexity)]
+    fn push_tokens_of(
+        &mut self,
+        member_ids: &[String],
+    ) -> RepoResult<Vec<Vec<(String, PushProvider, String)>>> {
+        member_ids.iter().map(|m| self.push_tokens(m)).collect()
+    }
     fn devices(&mut self, member_id: &str) -> RepoResult<Vec<DeviceExport>>;
 }
 

@@ -406,6 +406,34 @@ impl Members for PgRepo<'_, '_> {
         .collect()
     }
 
+    fn push_tokens_of(
+        &mut self,
+        member_ids: &[String],
+    ) -> RepoResult<Vec<Vec<(String, PushProvider, String)>>> {
+        let rows = self.rows(
+            "SELECT member_id, device_id, provider, token FROM push_token
+             WHERE member_id = ANY($1) ORDER BY member_id, device_id COLLATE \"C\"",
+            &[&member_ids],
+        )?;
+        let mut by_member: HashMap<String, Vec<(String, PushProvider, String)>> = HashMap::new();
+        for r in &rows {
+            let provider: String = get(r, 2)?;
+            by_member.entry(get(r, 0)?).or_default().push((
+                get(r, 1)?,
+                if provider == "apns" {
+                    PushProvider::Apns
+                } else {
+                    PushProvider::Fcm
+                },
+                get(r, 3)?,
+            ));
+        }
+        Ok(member_ids
+            .iter()
+            .map(|m| by_member.remove(m).unwrap_or_default())
+            .collect())
+    }
+
     fn devices(&mut self, member_id: &str) -> RepoResult<Vec<DeviceExport>> {
         self.rows(
             "SELECT id, platform, app_version, created_at FROM device WHERE member_id = $1
