@@ -142,7 +142,8 @@ fn processes(db: &Database, dir: &Path, n: usize) -> Vec<Process> {
     all
 }
 
-fn enrol(http: &Client, url: &str) -> (String, String) {
+/// A new member: its id, access token and device.
+fn enrol(http: &Client, url: &str) -> (String, String, String) {
     let v: Value = http
         .post(format!("{url}/v1/enrol"))
         .json(&json!({"holder_name": "Chloé Martin",
@@ -151,9 +152,11 @@ fn enrol(http: &Client, url: &str) -> (String, String) {
         .unwrap()
         .json()
         .unwrap();
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
     (
-        v["member_id"].as_str().unwrap().to_owned(),
-        v["tokens"]["access_token"].as_str().unwrap().to_owned(),
+        text(&v["member_id"]),
+        text(&v["tokens"]["access_token"]),
+        text(&v["device_id"]),
     )
 }
 
@@ -302,7 +305,7 @@ fn one_key_sent_to_two_processes_at_once_is_applied_once() {
     let dir = tempfile::tempdir().unwrap();
     let procs = processes(&db, dir.path(), 2);
     let http = Client::new();
-    let (member, token) = enrol(&http, &procs[0].url);
+    let (member, token, _) = enrol(&http, &procs[0].url);
     let rounds = 30;
     for round in 0..rounds {
         let key = format!("key-both-{round}");
@@ -343,7 +346,7 @@ fn a_process_killed_under_load_loses_nothing_acknowledged_and_applies_nothing_tw
     let dir = tempfile::tempdir().unwrap();
     let mut procs = processes(&db, dir.path(), 2);
     let http = Client::new();
-    let (member, token) = enrol(&http, &procs[0].url);
+    let (member, token, _) = enrol(&http, &procs[0].url);
     let urls = Arc::new(Mutex::new(
         procs.iter().map(|p| p.url.clone()).collect::<Vec<_>>(),
     ));
@@ -470,22 +473,10 @@ fn a_process_killed_under_load_loses_nothing_acknowledged_and_applies_nothing_tw
 
 /// A member enrolled over HTTP with a push token and consent to offers by push.
 fn push_member(http: &Client, url: &str, token: &str) {
-    let v: Value = http
-        .post(format!("{url}/v1/enrol"))
-        .json(&json!({"holder_name": "Chloé Martin",
-            "device": {"platform": "android", "app_version": "3.2.0"}}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let (member, device) = (
-        v["member_id"].as_str().unwrap(),
-        v["device_id"].as_str().unwrap(),
-    );
-    let access = v["tokens"]["access_token"].as_str().unwrap();
+    let (member, access, device) = enrol(http, url);
     let status = http
         .post(format!("{url}/v1/mutations"))
-        .bearer_auth(access)
+        .bearer_auth(&access)
         .header("idempotency-key", format!("key-push-{token}"))
         .json(
             &json!({"type": "set_push_token", "device_id": device, "provider": "fcm",

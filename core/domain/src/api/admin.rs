@@ -34,6 +34,14 @@ impl PushProvider {
             PushProvider::Apns => "apns",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fcm" => Some(PushProvider::Fcm),
+            "apns" => Some(PushProvider::Apns),
+            _ => None,
+        }
+    }
 }
 
 /// A push campaign: an offer, to the members who consented to offers by push and match the

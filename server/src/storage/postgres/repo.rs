@@ -131,6 +131,10 @@ fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> RepoResul
     row.try_get(i).map_err(column)
 }
 
+fn provider(s: &str) -> RepoResult<PushProvider> {
+    PushProvider::parse(s).ok_or_else(|| StorageError::backend(format!("push provider {s}")))
+}
+
 impl Keys for PgRepo<'_, '_> {
     fn claim_key(
         &mut self,
@@ -391,18 +395,7 @@ impl Members for PgRepo<'_, '_> {
             &[&member_id],
         )?
         .iter()
-        .map(|r| {
-            let provider: String = get(r, 1)?;
-            Ok((
-                get(r, 0)?,
-                if provider == "apns" {
-                    PushProvider::Apns
-                } else {
-                    PushProvider::Fcm
-                },
-                get(r, 2)?,
-            ))
-        })
+        .map(|r| Ok((get(r, 0)?, provider(&get::<String>(r, 1)?)?, get(r, 2)?)))
         .collect()
     }
 
@@ -417,14 +410,9 @@ impl Members for PgRepo<'_, '_> {
         )?;
         let mut by_member: HashMap<String, Vec<(String, PushProvider, String)>> = HashMap::new();
         for r in &rows {
-            let provider: String = get(r, 2)?;
             by_member.entry(get(r, 0)?).or_default().push((
                 get(r, 1)?,
-                if provider == "apns" {
-                    PushProvider::Apns
-                } else {
-                    PushProvider::Fcm
-                },
+                provider(&get::<String>(r, 2)?)?,
                 get(r, 3)?,
             ));
         }

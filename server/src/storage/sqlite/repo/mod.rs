@@ -313,19 +313,16 @@ impl Members for SqliteRepo<'_> {
         )?;
         let rows = stmt
             .query_map([member_id], |r| {
-                let provider: String = r.get(1)?;
-                Ok((
-                    r.get(0)?,
-                    if provider == "apns" {
-                        PushProvider::Apns
-                    } else {
-                        PushProvider::Fcm
-                    },
-                    r.get(2)?,
-                ))
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
             })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+            .collect::<Result<Vec<(String, String, String)>, _>>()?;
+        rows.into_iter()
+            .map(|(device, provider, token)| {
+                let provider = PushProvider::parse(&provider)
+                    .ok_or_else(|| StorageError::backend(format!("push provider {provider}")))?;
+                Ok((device, provider, token))
+            })
+            .collect()
     }
 
     fn devices(&mut self, member_id: &str) -> RepoResult<Vec<DeviceExport>> {
