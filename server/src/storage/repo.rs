@@ -5,7 +5,7 @@
 //!
 //! The trait is synchronous: a business transaction is a short sequence of indexed statements,
 //! run on a blocking thread inside the backend's transaction (SQLite's connections are blocking,
-//! and so is the `postgres` client a second backend would use). Methods take `&mut self`, as a
+//! and so is the `postgres` client of the PostgreSQL backend). Methods take `&mut self`, as a
 //! PostgreSQL transaction's do. See ADR 0013.
 
 use std::collections::BTreeMap;
