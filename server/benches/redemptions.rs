@@ -1,5 +1,7 @@
 //! Server redemptions per second (issue #6): `POST /v1/till/redemptions` over loopback HTTP
-//! against a server with 2 worker threads on embedded SQLite, each request a fresh coupon (the
+//! against a server with 2 worker threads on embedded SQLite, and on PostgreSQL when
+//! `TESSERA_TEST_POSTGRES` names a database (issue #17: a fresh schema), each request a fresh
+//! coupon (the
 //! signature checked, one conditional UPDATE, a coupon event, the answer stored under the till's
 //! key), from 1 and from 50 tills at once. Coupons are clipped beforehand, outside the
 //! measurement. Also: purchases with a member card per second (points, tier review, ledger), and
@@ -25,13 +27,29 @@ const BATCH: usize = MEMBERS * OFFERS.len();
 const TILLS: usize = 50;
 
 fn redemptions(c: &mut Criterion) {
-    let storage = SqliteStorage::temporary().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let (server, url, http) = common::serve(&storage, &rt);
+    on(c, "sqlite", SqliteStorage::temporary().unwrap(), &rt);
+    if let Ok(url) = std::env::var("TESSERA_TEST_POSTGRES") {
+        let storage = rt
+            .block_on(tessera_server::storage::postgres::PostgresStorage::temporary(&url))
+            .unwrap();
+        on(c, "postgres", storage, &rt);
+    } else {
+        eprintln!("server_redemptions/postgres: not measured (TESSERA_TEST_POSTGRES is not set)");
+    }
+}
+
+fn on<S: Storage + Clone>(
+    c: &mut Criterion,
+    backend: &str,
+    storage: S,
+    rt: &tokio::runtime::Runtime,
+) {
+    let (server, url, http) = common::serve(&storage, rt);
     let members: Vec<String> = rt
         .block_on(common::enrol(&http, &url, MEMBERS))
         .into_iter()
@@ -112,7 +130,7 @@ fn redemptions(c: &mut Criterion) {
         })
     };
 
-    let mut group = c.benchmark_group("server_redemptions");
+    let mut group = c.benchmark_group(format!("server_redemptions/{backend}"));
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(15));
@@ -171,7 +189,7 @@ fn redemptions(c: &mut Criterion) {
             }
         })
     };
-    let mut group = c.benchmark_group("server_purchases");
+    let mut group = c.benchmark_group(format!("server_purchases/{backend}"));
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(15));
@@ -192,7 +210,7 @@ fn redemptions(c: &mut Criterion) {
     )
     .unwrap();
     let code = clip_all().pop().unwrap();
-    c.bench_function("till/verify_offline_with_journal", |b| {
+    c.bench_function(&format!("till/verify_offline_with_journal/{backend}"), |b| {
         b.iter(|| std::hint::black_box(till.verify(&code, None, 5000).unwrap()))
     });
     server.stop();

@@ -29,11 +29,10 @@ pub async fn enrol(http: &reqwest::Client, url: &str, n: usize) -> Vec<EnrolResp
 
 /// Load the seed catalog into `storage` and serve it with 2 workers on a free loopback port:
 /// the server, its URL and a client with room for many connections.
-pub fn serve(
-    storage: &tessera_server::storage::sqlite::SqliteStorage,
+pub fn serve<S: tessera_server::storage::Storage + Clone>(
+    storage: &S,
     rt: &tokio::runtime::Runtime,
 ) -> (tessera_server::RunningServer, String, reqwest::Client) {
-    use tessera_server::storage::Storage;
     rt.block_on(storage.load_catalog(tessera_server::seed::catalog().unwrap()))
         .unwrap();
     let state = tessera_server::AppState::new(
