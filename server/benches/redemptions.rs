@@ -210,9 +210,10 @@ fn on<S: Storage + Clone>(
     )
     .unwrap();
     let code = clip_all().pop().unwrap();
-    c.bench_function(&format!("till/verify_offline_with_journal/{backend}"), |b| {
-        b.iter(|| std::hint::black_box(till.verify(&code, None, 5000).unwrap()))
-    });
+    c.bench_function(
+        &format!("till/verify_offline_with_journal/{backend}"),
+        |b| b.iter(|| std::hint::black_box(till.verify(&code, None, 5000).unwrap())),
+    );
     server.stop();
 }
 
