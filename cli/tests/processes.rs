@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -231,72 +231,9 @@ fn fifty_tills_over_three_processes_redeem_each_coupon_once() {
             (till_token(&http, &url), url)
         })
         .collect();
-    let code = Arc::new(Mutex::new(String::new()));
-    let start = Arc::new(Barrier::new(tills + 1));
-    let done = Arc::new(Barrier::new(tills + 1));
-    let results: Arc<Mutex<Vec<(u16, String)>>> = Arc::default();
-    let workers: Vec<_> = tokens
-        .into_iter()
-        .enumerate()
-        .map(|(i, (token, url))| {
-            let (code, start, done, results) =
-                (code.clone(), start.clone(), done.clone(), results.clone());
-            std::thread::spawn(move || {
-                let http = Client::new();
-                for trial in 0..trials {
-                    start.wait();
-                    let c = code.lock().unwrap().clone();
-                    let key = format!("t{trial}-till{i}");
-                    let r = http
-                        .post(format!("{url}/v1/till/redemptions"))
-                        .bearer_auth(&token)
-                        .header("idempotency-key", &key)
-                        .json(&json!({"code": c, "receipt": format!("R-{key}"),
-                            "basket_cents": 5000}))
-                        .send()
-                        .unwrap();
-                    let status = r.status().as_u16();
-                    let body: Value = r.json().unwrap_or(Value::Null);
-                    results
-                        .lock()
-                        .unwrap()
-                        .push((status, body["code"].as_str().unwrap_or("").to_owned()));
-                    done.wait();
-                }
-            })
-        })
-        .collect();
-    for trial in 0..trials {
-        phone.clip_offer("of-009").unwrap();
-        phone.sync().unwrap();
-        let fresh = phone
-            .wallet()
-            .unwrap()
-            .into_iter()
-            .find(|c| {
-                c.offer_id == "of-009" && c.state == tessera_core::api::CouponState::Available
-            })
-            .expect("a coupon after the clip")
-            .code;
-        *code.lock().unwrap() = fresh;
-        results.lock().unwrap().clear();
-        start.wait();
-        done.wait();
-        let r = results.lock().unwrap();
-        let ok = r.iter().filter(|(s, _)| *s == 200).count();
-        let refused = r
-            .iter()
-            .filter(|(s, c)| *s == 409 && c == "already_redeemed")
-            .count();
-        assert_eq!(
-            (ok, refused),
-            (1, tills - 1),
-            "trial {trial}: exactly one till of {tills} over three processes redeems: {r:?}"
-        );
-    }
-    for w in workers {
-        w.join().unwrap();
-    }
+    tessera_e2e::race::race(tokens, trials, || {
+        tessera_e2e::race::fresh_coupon(&phone, "of-009")
+    });
 }
 
 #[test]

@@ -228,8 +228,9 @@ pub enum Finish {
 /// backend's [`Repo`].
 #[async_trait]
 pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
-    /// Run `job` in one write transaction (serialised with every other write to the member's
-    /// rows; on SQLite, with every other write) and commit if it says so. An error rolls back.
+    /// Run `job` in one write transaction, as if no other ran at the same time (SQLite runs one
+    /// write at a time; PostgreSQL runs it SERIALIZABLE and may run the job again), and commit
+    /// if it says so. An error rolls back.
     async fn transaction(&self, job: Job) -> Result<(), StorageError>;
     /// Run `job` over a consistent read-only view (it must not write).
     async fn snapshot(&self, job: ReadJob) -> Result<(), StorageError>;

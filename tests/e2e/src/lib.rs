@@ -3,6 +3,7 @@
 
 pub mod consent;
 pub mod proxy;
+pub mod race;
 pub mod raw;
 pub mod receiver;
 

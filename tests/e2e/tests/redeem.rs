@@ -1,43 +1,17 @@
 //! Coupons at the till against the real server: clip in the app, redeem at a till exactly once
 //! under concurrency, typed refusals for every kind of bad code, idempotent retries.
 
-use std::sync::{Arc, Barrier, Mutex};
-
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use tessera_core::Tessera;
 use tessera_core::api::CouponState;
+use tessera_e2e::race::redeem;
 use tessera_e2e::{ADMIN_TOKEN, Server, device, open_till, till_token};
 
 const OFFER: &str = "of-009"; // in store, every shop, must be clipped
 
-fn redeem(
-    http: &Client,
-    server: &str,
-    token: &str,
-    key: &str,
-    code: &str,
-    basket: u64,
-) -> (u16, Value) {
-    let resp = http
-        .post(format!("{server}/v1/till/redemptions"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(&json!({"code": code, "receipt": format!("R-{key}"), "basket_cents": basket}))
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
-}
-
 fn fresh_coupon(t: &Tessera) -> String {
-    t.clip_offer(OFFER).unwrap();
-    t.sync().unwrap();
-    t.wallet()
-        .unwrap()
-        .into_iter()
-        .find(|c| c.offer_id == OFFER && c.state == CouponState::Available)
-        .expect("a coupon after the clip")
-        .code
+    tessera_e2e::race::fresh_coupon(t, OFFER)
 }
 
 #[test]
@@ -56,62 +30,14 @@ fn concurrent_tills_redeem_a_coupon_exactly_once() {
         .map(|_| till_token(&server, "st-paris-01"))
         .collect();
 
-    let code = Arc::new(Mutex::new(String::new()));
-    let start = Arc::new(Barrier::new(tills + 1));
-    let done = Arc::new(Barrier::new(tills + 1));
-    let results: Arc<Mutex<Vec<(u16, String)>>> = Arc::default();
-    let workers: Vec<_> = tokens
-        .into_iter()
-        .enumerate()
-        .map(|(i, token)| {
-            let (code, start, done, results, url) = (
-                code.clone(),
-                start.clone(),
-                done.clone(),
-                results.clone(),
-                url.clone(),
-            );
-            std::thread::spawn(move || {
-                let http = Client::new();
-                for trial in 0..trials {
-                    start.wait();
-                    let c = code.lock().unwrap().clone();
-                    let (status, body) =
-                        redeem(&http, &url, &token, &format!("t{trial}-till{i}"), &c, 5000);
-                    results
-                        .lock()
-                        .unwrap()
-                        .push((status, body["code"].as_str().unwrap_or("").to_owned()));
-                    done.wait();
-                }
-            })
-        })
-        .collect();
-    let mut over = 0;
-    for _ in 0..trials {
-        *code.lock().unwrap() = fresh_coupon(&t);
-        results.lock().unwrap().clear();
-        start.wait();
-        done.wait();
-        let r = results.lock().unwrap();
-        let ok = r.iter().filter(|(s, _)| *s == 200).count();
-        let refused = r
-            .iter()
-            .filter(|(s, c)| *s == 409 && c == "already_redeemed")
-            .count();
-        assert_eq!(
-            refused + ok,
-            tills,
-            "every other attempt learns it was redeemed: {r:?}"
-        );
-        if ok != 1 {
-            over += 1;
-        }
-    }
-    for w in workers {
-        w.join().unwrap();
-    }
-    assert_eq!(over, 0, "trials without exactly one success");
+    tessera_e2e::race::race(
+        tokens
+            .into_iter()
+            .map(|token| (token, url.clone()))
+            .collect(),
+        trials,
+        || fresh_coupon(&t),
+    );
     println!("{trials} trials × {tills} tills: exactly one redemption each, 0 over-redemptions");
 }
 
