@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use tessera_core::rules::{
-    DistinctOf, Engine, Filter, Goal, Period, Repeat, RuleChannel, RuleEvent, RuleEventKind,
-    RuleLine, RuleSet, RulesError, SumOf, Window, evaluate,
+    DistinctOf, ENGINE_STATE_VERSION, Engine, EngineState, Filter, Goal, Period, Repeat,
+    RuleChannel, RuleEvent, RuleEventKind, RuleLine, RuleSet, RulesError, SumOf, Window, evaluate,
 };
 
 mod common;
@@ -56,7 +56,7 @@ fn arb_goal() -> impl Strategy<Value = Goal> {
         collections: col.map(|c| vec![format!("c{c}")]).unwrap_or_default(),
         ..Filter::default()
     });
-    let leaf = (filter, 0u8..4, 1u32..6).prop_map(|(filter, g, target)| match g {
+    let leaf = (filter, 0u8..6, 1u32..6).prop_map(|(filter, g, target)| match g {
         0 => Goal::Count { filter, target },
         1 => Goal::Distinct {
             filter,
@@ -67,6 +67,16 @@ fn arb_goal() -> impl Strategy<Value = Goal> {
             filter,
             of: SumOf::AmountCents,
             target: u64::from(target) * 700,
+        },
+        3 => Goal::Distinct {
+            filter,
+            of: DistinctOf::Sku,
+            target: target.min(4),
+        },
+        4 => Goal::Sum {
+            filter,
+            of: SumOf::Quantity,
+            target: u64::from(target),
         },
         _ => Goal::Streak {
             filter,
@@ -139,6 +149,100 @@ proptest! {
             prop_assert_eq!(p.left, p.target - p.done);
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// An engine saved and restored (through JSON, as the server keeps it) carries on exactly as
+    /// one that never stopped: a history replayed up to some event, then the rest applied one
+    /// by one with the engine saved and restored before each, gives the whole history's
+    /// completions and progress; with an opt-in challenge joined at some point too.
+    #[test]
+    fn an_engine_saved_and_restored_carries_on_as_if_it_never_stopped(
+        rules in arb_rules(),
+        events in (1usize..60).prop_flat_map(|n| (0..n).map(arb_event).collect::<Vec<_>>()),
+        split in 0usize..60,
+        join in proptest::option::of(0i64..(120 * 24)),
+        tz in prop_oneof![Just("Europe/Paris"), Just("America/New_York"), Just("UTC"), Just("Asia/Kolkata")],
+    ) {
+        let mut rules = rules;
+        rules.challenges[0].opt_in = join.is_some();
+        prop_assume!(rules.validate().is_ok());
+        let joined: BTreeMap<String, i64> = join
+            .map(|h| ("c0".to_owned(), ms("2026-09-01T00:00:00Z") + h * 3_600_000))
+            .into_iter()
+            .collect();
+        let now = ms("2027-01-05T00:00:00Z");
+        let whole = evaluate(&rules, tz, joined.clone(), &events, now).unwrap();
+        let mut sorted = events.clone();
+        sorted.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
+        let (early, late) = sorted.split_at(split.min(sorted.len()));
+        let (engine, mut completions) =
+            Engine::replay(&rules, tz, joined.clone(), early, now).unwrap();
+        let mut state = engine.save();
+        for e in late {
+            let json = serde_json::to_string(&state).unwrap();
+            let back: EngineState = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(&back, &state);
+            let mut engine = Engine::restore(&rules, tz, joined.clone(), &back).unwrap();
+            completions.extend(engine.apply(e, now).unwrap());
+            state = engine.save();
+        }
+        prop_assert_eq!(&completions, &whole.completions);
+        let engine = Engine::restore(&rules, tz, joined.clone(), &state).unwrap();
+        prop_assert_eq!(engine.progress(now), whole.progress.clone());
+        let counts: Vec<u32> = whole.progress.iter().map(|p| p.completions).collect();
+        prop_assert_eq!(engine.completion_counts(), counts);
+        prop_assert_eq!(engine.last(), sorted.last().map(|e| (e.at_ms, e.event_id.as_str())));
+    }
+}
+
+#[test]
+fn a_state_that_does_not_fit_the_rules_is_refused_by_name() {
+    let rules = arb_rules_example();
+    let (engine, _) = Engine::replay(&rules, "UTC", BTreeMap::new(), &[], 0).unwrap();
+    let state = engine.save();
+    let mut fewer = rules.clone();
+    fewer.challenges.pop();
+    let mut other = serde_json::to_value(&state).unwrap();
+    other["version"] = (ENGINE_STATE_VERSION + 1).into();
+    let other: EngineState = serde_json::from_value(other).unwrap();
+    for (rules, state, reason) in [
+        (&fewer, &state, "another number of challenges"),
+        (&rules, &other, "another version"),
+    ] {
+        match Engine::restore(rules, "UTC", BTreeMap::new(), state) {
+            Err(RulesError::Invalid { field, reason: r }) => {
+                assert_eq!(field, "state");
+                assert!(r.contains(reason), "{r}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Two challenges, one a count and one distinct SKUs in a rolling window.
+fn arb_rules_example() -> RuleSet {
+    set(vec![
+        challenge(
+            "count",
+            Window::CalendarMonth,
+            Goal::Count {
+                filter: Filter::default(),
+                target: 2,
+            },
+        ),
+        challenge(
+            "skus",
+            Window::RollingDays { days: 7 },
+            Goal::Distinct {
+                filter: Filter::default(),
+                of: DistinctOf::Sku,
+                target: 3,
+            },
+        ),
+    ])
 }
 
 #[test]

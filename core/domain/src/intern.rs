@@ -23,6 +23,20 @@ impl Interner {
         self.ids.get(s).copied()
     }
 
+    /// How many strings it numbered.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Each string with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        self.ids.iter().map(|(s, id)| (&**s, *id))
+    }
+
     pub fn ids(&mut self, list: &[String]) -> Box<[u32]> {
         list.iter().map(|s| self.id(s)).collect()
     }

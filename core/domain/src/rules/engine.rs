@@ -199,7 +199,7 @@ impl<'r> Engine<'r> {
                     instance: None,
                     acc: Acc::new(&p.goal),
                     recent: VecDeque::new(),
-                    completions: Vec::new(),
+                    completions: 0,
                     completed_instance: None,
                 })
                 .collect(),
@@ -262,7 +262,9 @@ impl<'r> Engine<'r> {
     }
 
     /// Apply one event newer than every event applied so far (`now_ms`: the evaluator's clock).
-    /// A repeated event id is ignored. Returns the challenges it completed.
+    /// An id this engine applied itself is ignored (after [`Engine::replay`] or
+    /// [`Engine::restore`], ignoring the ids from before is the caller's: the server keeps
+    /// them). Returns the challenges it completed.
     pub fn apply(&mut self, e: &RuleEvent, now_ms: i64) -> Result<Vec<Completion>, RulesError> {
         let Some(index) = self.ingest(e, now_ms)? else {
             return Ok(Vec::new());
@@ -340,7 +342,7 @@ impl<'r> Engine<'r> {
                     left: target - done,
                     deadline,
                     reward: c.reward.clone(),
-                    completions: t.completions.len() as u32,
+                    completions: t.completions,
                     completed,
                     joined: p.counts_from != i64::MAX,
                 }

@@ -109,6 +109,21 @@ pub fn evaluate(
     events: &[RuleEvent],
     now_ms: i64,
 ) -> Result<Evaluation, RulesError> {
+    let (engine, completions) = replay(rules, time_zone, joined, events, now_ms)?;
+    Ok(Evaluation {
+        progress: engine.progress(now_ms),
+        completions,
+    })
+}
+
+/// A whole history applied ([`Engine::replay`]): the engine and the completions, oldest first.
+pub(super) fn replay<'r>(
+    rules: &'r RuleSet,
+    time_zone: &str,
+    joined: BTreeMap<String, i64>,
+    events: &[RuleEvent],
+    now_ms: i64,
+) -> Result<(Engine<'r>, Vec<Completion>), RulesError> {
     let mut engine = Engine::new(rules, time_zone, joined)?;
     fn key(e: &RuleEvent) -> (i64, &str) {
         (e.at_ms, &e.event_id)
@@ -127,13 +142,16 @@ pub fn evaluate(
     let mut seen = rustc_hash::FxHashSet::default();
     seen.reserve(events.len());
     let mut ids = Vec::with_capacity(events.len());
+    let mut last = None;
     for e in in_order {
         check_time(e, now_ms)?;
         if seen.insert(e.event_id.as_str()) {
             engine.record(e);
             ids.push(e.event_id.as_str());
+            last = Some(e);
         }
     }
+    engine.last = last.map(|e| (e.at_ms, e.event_id.clone()));
     // Challenge by challenge over the events one of its filters matched (its tracker stays
     // hot), then the completions in the order `apply` gives them: by event, then by challenge.
     let cx = Ctx {
@@ -181,8 +199,5 @@ pub fn evaluate(
     }
     found.sort_by_key(|(index, i, _)| (*index, *i));
     let completions = found.into_iter().map(|(_, _, c)| c).collect();
-    Ok(Evaluation {
-        progress: engine.progress(now_ms),
-        completions,
-    })
+    Ok((engine, completions))
 }

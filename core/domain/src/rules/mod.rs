@@ -19,7 +19,8 @@
 //! | `compile` | the set compiled for evaluation: interned filters, per-event needs |
 //! | `tracker` | what a challenge keeps between events |
 //! | `engine` | one event at a time ([`Engine::apply`]) |
-//! | `evaluate` | a whole history at once ([`evaluate`]) |
+//! | `evaluate` | a whole history at once ([`evaluate`], [`Engine::replay`]) |
+//! | `state` | an engine kept between events ([`Engine::save`], [`Engine::restore`]) |
 
 mod calendar;
 mod compile;
@@ -28,6 +29,7 @@ mod engine;
 mod evaluate;
 mod format;
 mod input;
+mod state;
 mod tracker;
 mod validate;
 
@@ -41,6 +43,7 @@ pub use engine::*;
 pub use evaluate::*;
 pub use format::*;
 pub use input::*;
+pub use state::*;
 use tracker::*;
 
 /// The format this build reads.

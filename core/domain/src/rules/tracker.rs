@@ -40,6 +40,15 @@ impl Multiset {
 
     #[inline]
     pub(super) fn add(&mut self, v: u32) {
+        self.add_n(v, 1);
+    }
+
+    /// `k` more counted events carry `v`.
+    #[inline]
+    pub(super) fn add_n(&mut self, v: u32, k: u32) {
+        if k == 0 {
+            return;
+        }
         let n = if v < Self::DENSE {
             let v = v as usize;
             if self.dense.len() <= v {
@@ -49,10 +58,10 @@ impl Multiset {
         } else {
             self.sparse.entry(v).or_insert(0)
         };
-        *n += 1;
-        if *n == 1 {
+        if *n == 0 {
             self.distinct += 1;
         }
+        *n += k;
     }
 
     #[inline]
@@ -269,7 +278,8 @@ pub(super) struct Tracker {
     pub(super) acc: Acc,
     /// Rolling windows: the matching events since the last completion, to drop old ones.
     pub(super) recent: VecDeque<(i64, usize)>,
-    pub(super) completions: Vec<i64>,
+    /// How often it was completed.
+    pub(super) completions: u32,
     /// The instance in which it was last completed.
     pub(super) completed_instance: Option<i64>,
 }
@@ -283,7 +293,7 @@ impl Tracker {
         event_id: &str,
         at: i64,
     ) -> Completion {
-        self.completions.push(at);
+        self.completions += 1;
         if !matches!(c.window, Window::RollingDays { .. }) {
             // A rolling window has no next period: a repeatable one starts again at once.
             self.completed_instance = Some(instance);
@@ -303,10 +313,10 @@ impl Tracker {
     #[inline]
     pub(super) fn exhausted(&self, repeat: &Repeat, instance: Option<i64>) -> bool {
         match repeat {
-            Repeat::Once => !self.completions.is_empty(),
+            Repeat::Once => self.completions > 0,
             Repeat::PerWindow { max_total } => {
                 (instance.is_some() && self.completed_instance == instance)
-                    || max_total.is_some_and(|m| self.completions.len() as u64 >= u64::from(m))
+                    || max_total.is_some_and(|m| self.completions >= m)
             }
         }
     }
