@@ -640,3 +640,99 @@ pub async fn heartbeats_count_the_live_processes(s: Backend) {
         "a left"
     );
 }
+
+/// A member's kept rules engine: stored, replaced, forgotten, and gone with the member; the ids
+/// counted answer with the earliest time they were noted at, and a rebuild replaces them all.
+pub async fn kept_rule_engines_and_counted_ids(s: Backend) {
+    use crate::storage::repo::KeptRules;
+    use crate::storage::{read, write};
+    seeded(&s).await;
+    let m = enrol(&s, 1).await;
+    let kept = |seq: i64, state: &str| KeptRules {
+        rules_seq: seq,
+        time_zone: "Europe/Paris".into(),
+        joins: "c-1@5".into(),
+        state: state.into(),
+    };
+    let get = |m: String| {
+        let s = s.clone();
+        async move { read(&*s, move |repo| repo.rule_state(&m)).await.unwrap() }
+    };
+    assert_eq!(get(m.clone()).await, None);
+    let (m2, k1, k2) = (m.clone(), kept(3, "{\"a\":1}"), kept(4, "{\"b\":2}"));
+    write(&*s, move |repo| {
+        repo.put_rule_state(&m2, &k1)?;
+        repo.put_rule_state(&m2, &k2)
+    })
+    .await
+    .unwrap();
+    assert_eq!(get(m.clone()).await, Some(kept(4, "{\"b\":2}")), "replaced");
+
+    let m2 = m.clone();
+    let noted = write(&*s, move |repo| {
+        Ok([
+            repo.note_applied(&m2, "ev-1", 100)?,
+            repo.note_applied(&m2, "ev-1", 50)?,
+            repo.note_applied(&m2, "ev-1", 200)?,
+            repo.note_applied(&m2, "ev-2", 150)?,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        noted,
+        [None, Some(100), Some(100), None],
+        "the first time stays"
+    );
+    let m2 = m.clone();
+    let after = write(&*s, move |repo| {
+        repo.reset_applied(&m2, &[("ev-2", 10), ("ev-3", 20)])?;
+        Ok([
+            repo.note_applied(&m2, "ev-1", 300)?,
+            repo.note_applied(&m2, "ev-2", 300)?,
+            repo.note_applied(&m2, "ev-3", 300)?,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        after,
+        [None, Some(10), Some(20)],
+        "replaced by the rebuild's ids"
+    );
+
+    let m2 = m.clone();
+    write(&*s, move |repo| repo.forget_rule_state(&m2))
+        .await
+        .unwrap();
+    assert_eq!(get(m.clone()).await, None, "forgotten");
+    let (m2, k) = (m.clone(), kept(5, "{}"));
+    write(&*s, move |repo| repo.put_rule_state(&m2, &k))
+        .await
+        .unwrap();
+    s.erase(m.clone(), NOW, "support-1".into()).await.unwrap();
+    assert_eq!(get(m.clone()).await, None, "gone with the member");
+
+    // The rule set's version: the catalog sequence it was put at, a new one on every put.
+    let version = || {
+        let s = s.clone();
+        async move {
+            read(&*s, |repo| repo.versioned_rule_set())
+                .await
+                .unwrap()
+                .map(|(seq, rules)| (seq, rules.challenges.len()))
+        }
+    };
+    assert_eq!(version().await, None, "no rule set put");
+    let rules: tessera_domain::rules::RuleSet = serde_json::from_value(json!({"version": 1,
+        "challenges": [{"id": "c-1", "title": "One visit", "window": {"type": "calendar_month"},
+            "goal": {"type": "count", "target": 1, "filter": {"kinds": ["store_visit"]}},
+            "reward": {"type": "badge"}}]}))
+    .unwrap();
+    s.put_challenge_rules(rules.clone()).await.unwrap();
+    let (first, n) = version().await.unwrap();
+    assert_eq!(n, 1);
+    s.put_challenge_rules(rules).await.unwrap();
+    let (second, _) = version().await.unwrap();
+    assert!(second > first, "{second} after {first}");
+}

@@ -62,6 +62,7 @@ macro_rules! storage_conformance {
             concurrent_spends_and_earnings_lose_no_update,
             heartbeats_count_the_live_processes,
             lapses_reach_members_who_do_not_come_back,
+            kept_rule_engines_and_counted_ids,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use tessera_domain::loyalty::{LoyaltyRules, month_day};
 use tessera_domain::rfc3339_ms as rfc3339;
 use tessera_domain::rules::{
-    Badge, ChallengeJoin, ChallengeProgress, EarningRules, RuleEvent, RuleEventKind, RuleReward,
-    evaluate,
+    Badge, ChallengeJoin, ChallengeProgress, Completion, EarningRules, Engine, EngineState,
+    RuleEvent, RuleReward, RuleSet, evaluate,
 };
 
 use super::coupons::{issue, live_offer};
 use super::{ledger, privacy};
-use crate::storage::repo::{Origin, RepoResult, RewardPaid};
-use crate::storage::{Ingested, Refusal, Repo};
+use crate::storage::repo::{KeptRules, Origin, RepoResult, RewardPaid};
+use crate::storage::{Ingested, Refusal, Repo, StorageError};
 
 /// What the rules count for the member, oldest first: activity events, purchases not voided
 /// (each also a visit, one per shop and day in `time_zone`, the member's), reported events.
@@ -28,7 +28,7 @@ pub(crate) fn history(
         .iter()
         .flat_map(RuleEvent::of_activity)
         .collect();
-    let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = zone(time_zone);
     for p in repo.member_purchases(member_id)? {
         events.push(RuleEvent::of_purchase(
             &p.id,
@@ -124,45 +124,221 @@ fn joins(joined: &[ChallengeJoin]) -> BTreeMap<String, i64> {
         .collect()
 }
 
-/// Evaluate the member's history and pay what is newly due: the n-th completion of a challenge
-/// is paid once, whatever arrives later (a late offline event may move a completion earlier; a
-/// void does not take a paid reward back). `new`: the kinds of the events that just arrived
-/// (none for a join); when no challenge counts any of them nothing can have completed and the
-/// history is not read. Returns how many rewards were paid.
+/// Count what just arrived for the member (`arrived`: the new events, given the member's time
+/// zone; none for a join) and pay what is newly due: the n-th completion of a challenge is paid
+/// once, whatever arrives later (a late offline event may move a completion earlier; a void does
+/// not take a paid reward back). The member's engine is kept between events (`rule_state`), so
+/// an event costs the same whatever the history's length; it is rebuilt from the whole history
+/// only when it no longer fits (another rule set, time zone or joins, an event older than the
+/// last one counted, a voided purchase). Returns how many rewards were paid.
 pub(crate) fn settle(
     repo: &mut dyn Repo,
     member_id: &str,
-    new: &[RuleEventKind],
+    arrived: impl FnOnce(&jiff::tz::TimeZone) -> Vec<RuleEvent>,
     now_ms: i64,
 ) -> RepoResult<u32> {
-    let Some(rules) = repo.rule_set()? else {
+    let Some((rules_seq, rules)) = repo.versioned_rule_set()? else {
         return Ok(0);
     };
-    if !new.is_empty() && !new.iter().any(|k| rules.counts(*k)) {
+    let time_zone = privacy::preferences(repo, member_id)?.timezone;
+    let mut new = arrived(&zone(&time_zone));
+    let joined = repo.joined(member_id)?;
+    let basis = KeptRules {
+        rules_seq,
+        joins: joins_key(&joined),
+        time_zone,
+        state: String::new(),
+    };
+    let joined = joins(&joined);
+    let kept = repo.rule_state(member_id)?.filter(|k| {
+        (k.rules_seq, &k.time_zone, &k.joins) == (basis.rules_seq, &basis.time_zone, &basis.joins)
+    });
+    let counted = new.iter().any(|e| rules.counts(e.kind));
+    let found = match kept {
+        // Nothing kept and nothing that counts: nothing can have completed.
+        None if !counted && !new.is_empty() => return Ok(0),
+        None => None,
+        Some(kept) => step(
+            repo,
+            member_id,
+            &rules,
+            &kept,
+            joined.clone(),
+            &mut new,
+            now_ms,
+        )?,
+    };
+    let found = match found {
+        Some(found) => found,
+        None => match rebuild(repo, member_id, &rules, basis, joined, now_ms)? {
+            Some(found) => found,
+            None => return Ok(0),
+        },
+    };
+    pay(repo, member_id, &rules, &found, now_ms)
+}
+
+fn zone(name: &str) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// The joins as a `KeptRules` records them.
+fn joins_key(joined: &[ChallengeJoin]) -> String {
+    joined
+        .iter()
+        .map(|j| format!("{}@{}", j.challenge_id, j.joined_at_ms))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Completions with their number for their challenge (the n-th completion of a challenge).
+type Found = Vec<(Completion, u32)>;
+
+/// The new events applied to the kept engine, which is saved again: the completions, or `None`
+/// when the engine cannot carry on (an event older than the last one counted, an id the history
+/// has at an earlier or equal time, a state that does not restore).
+fn step(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    rules: &RuleSet,
+    kept: &KeptRules,
+    joined: BTreeMap<String, i64>,
+    new: &mut [RuleEvent],
+    now_ms: i64,
+) -> RepoResult<Option<Found>> {
+    new.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
+    let mut engine: Option<(Engine, Vec<u32>)> = None;
+    let mut found = Vec::new();
+    for e in new.iter() {
+        match repo.note_applied(member_id, &e.event_id, e.at_ms)? {
+            // The history has this id already, earlier: it counts there, not here.
+            Some(at) if at < e.at_ms => continue,
+            // Earlier than the one counted (or as early, from elsewhere): the history changed.
+            Some(_) => return Ok(None),
+            None => {}
+        }
+        if !rules.counts(e.kind) {
+            continue;
+        }
+        if engine.is_none() {
+            let restored = serde_json::from_str::<EngineState>(&kept.state)
+                .map_err(|e| e.to_string())
+                .and_then(|state| {
+                    Engine::restore(rules, &kept.time_zone, joined.clone(), &state)
+                        .map_err(|e| e.to_string())
+                });
+            match restored {
+                Ok(restored) => {
+                    let counts = restored.completion_counts();
+                    engine = Some((restored, counts));
+                }
+                Err(error) => {
+                    tracing::info!(member = %member_id, %error, "challenges rebuilt from the history");
+                    return Ok(None);
+                }
+            }
+        }
+        let Some((engine, counts)) = engine.as_mut() else {
+            continue;
+        };
+        if engine
+            .last()
+            .is_some_and(|(at, id)| (e.at_ms, e.event_id.as_str()) <= (at, id))
+        {
+            return Ok(None);
+        }
+        match engine.apply(e, now_ms) {
+            Ok(done) => {
+                for c in done {
+                    let i = rules
+                        .challenges
+                        .iter()
+                        .position(|r| r.id == c.challenge_id)
+                        .unwrap_or_default();
+                    counts[i] += 1;
+                    found.push((c, counts[i]));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(member = %member_id, %error, "challenges rebuilt from the history");
+                return Ok(None);
+            }
+        }
+    }
+    if let Some((engine, _)) = engine {
+        let state = serde_json::to_string(&engine.save()).map_err(StorageError::backend)?;
+        repo.put_rule_state(
+            member_id,
+            &KeptRules {
+                state,
+                ..kept.clone()
+            },
+        )?;
+    }
+    Ok(Some(found))
+}
+
+/// The member's engine built again from the whole history, kept, with the ids it holds: every
+/// completion, or `None` when the history cannot be evaluated (nothing kept).
+fn rebuild(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    rules: &RuleSet,
+    basis: KeptRules,
+    joined: BTreeMap<String, i64>,
+    now_ms: i64,
+) -> RepoResult<Option<Found>> {
+    let history = history(repo, member_id, &basis.time_zone)?;
+    let (engine, completions) =
+        match Engine::replay(rules, &basis.time_zone, joined, &history, now_ms) {
+            Ok(done) => done,
+            Err(e) => {
+                // Every input was checked on the way in: this is a bug, not the member's doing.
+                tracing::error!(member = %member_id, error = %e, "challenges not evaluated");
+                repo.forget_rule_state(member_id)?;
+                return Ok(None);
+            }
+        };
+    let ids: Vec<(&str, i64)> = history
+        .iter()
+        .map(|e| (e.event_id.as_str(), e.at_ms))
+        .collect();
+    repo.reset_applied(member_id, &ids)?;
+    let state = serde_json::to_string(&engine.save()).map_err(StorageError::backend)?;
+    repo.put_rule_state(member_id, &KeptRules { state, ..basis })?;
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    Ok(Some(
+        completions
+            .into_iter()
+            .map(|c| {
+                let n = seen.entry(c.challenge_id.clone()).or_insert(0);
+                *n += 1;
+                let n = *n;
+                (c, n)
+            })
+            .collect(),
+    ))
+}
+
+/// Pay the completions not paid yet (by their number for their challenge).
+fn pay(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    rules: &RuleSet,
+    found: &Found,
+    now_ms: i64,
+) -> RepoResult<u32> {
+    if found.is_empty() {
         return Ok(0);
     }
-    let tz = privacy::preferences(repo, member_id)?.timezone;
-    let history = history(repo, member_id, &tz)?;
-    let joined = joins(&repo.joined(member_id)?);
-    let evaluation = match evaluate(&rules, &tz, joined, &history, now_ms) {
-        Ok(e) => e,
-        Err(e) => {
-            // Every input was checked on the way in: this is a bug, not the member's doing.
-            tracing::error!(member = %member_id, error = %e, "challenges not evaluated");
-            return Ok(0);
-        }
-    };
     let paid = repo.paid(member_id)?;
     let titles: BTreeMap<&str, &str> = rules
         .challenges
         .iter()
         .map(|c| (c.id.as_str(), c.title.as_str()))
         .collect();
-    let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
     let mut count = 0;
-    for c in &evaluation.completions {
-        let n = seen.entry(&c.challenge_id).or_insert(0);
-        *n += 1;
+    for (c, n) in found {
         if *n <= paid.get(&c.challenge_id).copied().unwrap_or(0) {
             continue;
         }
@@ -238,15 +414,17 @@ pub(crate) fn ingest(
             event_id: e.event_id.clone(),
         }));
     }
-    let mut accepted = 0;
+    let mut new = Vec::new();
     for e in events {
-        accepted += u32::from(repo.insert_reported(member_id, e, now_ms)?);
+        if repo.insert_reported(member_id, e, now_ms)? {
+            new.push(e.clone());
+        }
     }
+    let accepted = new.len() as u32;
     if accepted > 0 {
         repo.touch_member(member_id)?;
     }
-    let kinds: Vec<RuleEventKind> = events.iter().map(|e| e.kind).collect();
-    let rewards_paid = settle(repo, member_id, &kinds, now_ms)?;
+    let rewards_paid = settle(repo, member_id, |_| new, now_ms)?;
     Ok(Ok(Ingested {
         accepted,
         rewards_paid,

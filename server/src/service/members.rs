@@ -3,7 +3,7 @@
 
 use tessera_domain::api::{MemberState, Mutation, MutationResponse};
 use tessera_domain::rfc3339_ms as rfc3339;
-use tessera_domain::rules::RuleEventKind;
+use tessera_domain::rules::RuleEvent;
 
 use super::{challenges, coupons, ledger, privacy, to_i64};
 use crate::problem::answer_of;
@@ -116,7 +116,7 @@ pub(crate) fn apply(
             challenges::settle(
                 repo,
                 member_id,
-                &[RuleEventKind::of_activity(event.kind)],
+                |_| RuleEvent::of_activity(event).into_iter().collect(),
                 now_ms,
             )?;
         }
@@ -163,7 +163,7 @@ pub(crate) fn apply(
             if let Err(refusal) = challenges::join(repo, member_id, challenge_id, at)? {
                 return Ok(Err(refusal));
             }
-            challenges::settle(repo, member_id, &[], now_ms)?;
+            challenges::settle(repo, member_id, |_| Vec::new(), now_ms)?;
         }
         Mutation::SetPushToken {
             device_id,

@@ -5,7 +5,7 @@ use tessera_domain::api::{
     PointsKind, PurchaseReceipt, PurchaseRequest, ReturnReport, ReturnRequest, VoidReport,
 };
 use tessera_domain::loyalty::{WEB_STORE, reversal_for};
-use tessera_domain::rules::RuleEventKind;
+use tessera_domain::rules::RuleEvent;
 
 use super::challenges;
 use super::coupons::{RedeemAt, issue, live_offer, redeem};
@@ -141,7 +141,17 @@ pub(crate) fn purchase(
         challenges::settle(
             repo,
             m,
-            &[RuleEventKind::Purchase, RuleEventKind::StoreVisit],
+            |tz| {
+                let bought = RuleEvent::of_purchase(
+                    &purchase_id,
+                    store_id,
+                    &req.lines,
+                    req.total_cents,
+                    occurred_ms,
+                );
+                let visit = RuleEvent::visit_at_till(store_id, occurred_ms, tz);
+                std::iter::once(bought).chain(visit).collect()
+            },
             now_ms,
         )?;
         balance = repo.balance(m)?;
@@ -207,6 +217,9 @@ pub(crate) fn void(
     if let Some(p) = bought {
         repo.void_purchase(&p.id, now_ms)?;
         if let Some(m) = &p.member_id {
+            // The history lost the purchase (and maybe its visit): challenges are counted
+            // again from it on the member's next event.
+            repo.forget_rule_state(m)?;
             settle(repo, m, &rules, now_ms)?;
             let owed = reversal_for(
                 p.points,

@@ -362,9 +362,41 @@ pub struct RewardPaid<'a> {
     pub paid_ms: i64,
 }
 
+/// A member's rules engine kept between events ([`tessera_domain::rules::EngineState`] as
+/// JSON) and what it was built for: the rule set's version (its catalog sequence number), the
+/// member's time zone and joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptRules {
+    pub rules_seq: i64,
+    pub time_zone: String,
+    /// The joins as `challenge@millis`, comma-separated, in the order `joined` gives them.
+    pub joins: String,
+    pub state: String,
+}
+
 pub trait Challenges {
+    /// The programme's challenges, if any were put, with the catalog sequence number they were
+    /// put at: a new rule set has a new number.
+    fn versioned_rule_set(&mut self) -> RepoResult<Option<(i64, RuleSet)>>;
     /// The programme's challenges, if any were put.
-    fn rule_set(&mut self) -> RepoResult<Option<RuleSet>>;
+    fn rule_set(&mut self) -> RepoResult<Option<RuleSet>> {
+        Ok(self.versioned_rule_set()?.map(|(_, rules)| rules))
+    }
+    /// The member's kept engine, if any.
+    fn rule_state(&mut self, member_id: &str) -> RepoResult<Option<KeptRules>>;
+    fn put_rule_state(&mut self, member_id: &str, kept: &KeptRules) -> RepoResult<()>;
+    /// Drop the member's kept engine (their history lost an event): rebuilt on the next event.
+    fn forget_rule_state(&mut self, member_id: &str) -> RepoResult<()>;
+    /// Note that event `event_id` at `at_ms` is in the member's history as the rules count it:
+    /// `None` if it was not yet, else the (earliest) time it was noted at, unchanged.
+    fn note_applied(
+        &mut self,
+        member_id: &str,
+        event_id: &str,
+        at_ms: i64,
+    ) -> RepoResult<Option<i64>>;
+    /// The member's noted events replaced by `events` (id, time; each id once).
+    fn reset_applied(&mut self, member_id: &str, events: &[(&str, i64)]) -> RepoResult<()>;
     /// Events the programme's systems reported for the member.
     fn reported_events(&mut self, member_id: &str) -> RepoResult<Vec<RuleEvent>>;
     /// Store a reported event; false if its id was seen for the member.

@@ -651,3 +651,260 @@ fn earning_rules_in_the_rule_set_price_purchases_with_bonuses_and_birthdays() {
     );
     assert_eq!(s, 404);
 }
+
+// --- the server's kept engines pay what evaluating the whole history would --------------------
+
+/// What arrives for the member, in the order it arrives: each arrival 40 minutes after the one
+/// before (the last ones now), most of them on time, some late (recorded offline) by up to 10
+/// hours.
+#[derive(Debug, Clone)]
+enum Arrival {
+    /// Events the programme's systems report, each `late` minutes (an id already reported is
+    /// ignored).
+    Report(Vec<(RuleEvent, u32)>),
+    /// A till purchase at a shop, `late` minutes (a purchase and a visit).
+    Buy { store: usize, late: u32 },
+    /// The n-th purchase so far (modulo) voided: the history loses it and maybe its visit.
+    Void(usize),
+    /// The other rule set put.
+    SwitchRules,
+}
+
+const STEP_MS: i64 = 40 * 60_000;
+
+fn arb_late() -> impl Strategy<Value = u32> {
+    prop_oneof![4 => Just(0u32), 1 => 0..600u32]
+}
+
+fn arb_arrivals() -> impl Strategy<Value = Vec<Arrival>> {
+    let report = prop::collection::vec((0..4usize, arb_late(), 0..3usize, 0..5000u64), 1..4);
+    let arrival = prop_oneof![
+        4 => report.prop_map(|raw| Arrival::Report(raw.into_iter().map(|(kind, late, store, cents)| {
+            (RuleEvent {
+                // Numbered and timed when sent.
+                event_id: String::new(),
+                kind: KINDS[kind],
+                at_ms: 0,
+                store_id: Some(format!("st-paris-0{}", store + 1)),
+                channel: None,
+                amount_cents: cents,
+                lines: Vec::new(),
+            }, late)
+        }).collect())),
+        3 => (0..2usize, arb_late()).prop_map(|(store, late)| Arrival::Buy { store, late }),
+        1 => any::<usize>().prop_map(Arrival::Void),
+        1 => Just(Arrival::SwitchRules),
+    ];
+    prop::collection::vec(arrival, 1..40)
+}
+
+/// The same challenges with every target one higher: a rule set a kept engine still restores
+/// into (same challenges, same goals), so only its version tells them apart.
+fn harder(rules: &Value) -> Value {
+    let mut rules = rules.clone();
+    fn raise(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    match (k.as_str(), v.as_u64()) {
+                        ("target", Some(t)) => *v = json!(t + 1),
+                        _ => raise(v),
+                    }
+                }
+            }
+            Value::Array(list) => list.iter_mut().for_each(raise),
+            _ => {}
+        }
+    }
+    raise(&mut rules);
+    rules
+}
+
+/// The server as it was before engines were kept: at every arrival that a challenge counts, the
+/// whole history evaluated and the completions not paid yet paid.
+#[derive(Default)]
+struct WholeHistory {
+    reported: Vec<RuleEvent>,
+    /// (purchase id, shop, time, voided, receipt, till)
+    purchases: Vec<(String, String, i64, bool, String, usize)>,
+    paid: BTreeMap<String, u32>,
+    badges: Vec<(String, String)>,
+}
+
+impl WholeHistory {
+    fn history(&self, zone: &str) -> Vec<RuleEvent> {
+        let tz = jiff::tz::TimeZone::get(zone).unwrap();
+        let mut events = self.reported.clone();
+        for (id, store, at, voided, ..) in &self.purchases {
+            if !voided {
+                events.push(RuleEvent::of_purchase(
+                    id,
+                    store,
+                    &[basket_line()],
+                    1000,
+                    *at,
+                ));
+                events.extend(RuleEvent::visit_at_till(store, *at, &tz));
+            }
+        }
+        events
+    }
+
+    fn settle(&mut self, rules: &RuleSet, zone: &str, kinds: &[RuleEventKind], now: i64) {
+        if !kinds.iter().any(|k| rules.counts(*k)) {
+            return;
+        }
+        let whole = evaluate(rules, zone, BTreeMap::new(), &self.history(zone), now).unwrap();
+        let mut n: BTreeMap<&str, u32> = BTreeMap::new();
+        for c in &whole.completions {
+            let k = n.entry(&c.challenge_id).or_default();
+            *k += 1;
+            let paid = self.paid.entry(c.challenge_id.clone()).or_default();
+            if *k > *paid {
+                *paid = *k;
+                self.badges
+                    .push((c.challenge_id.clone(), tessera_core::rfc3339_ms(c.at_ms)));
+            }
+        }
+    }
+}
+
+fn basket_line() -> PurchaseLine {
+    PurchaseLine {
+        sku: "sku-tea".into(),
+        category: Some("tea".into()),
+        collection: None,
+        quantity: 1,
+        amount_cents: 1000,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The server keeps each member's engine and counts one event at a time; what it pays must
+    /// be what evaluating the whole history at every arrival pays: for reports and till
+    /// purchases arriving out of time order (offline), ids sent again, several purchases in a
+    /// shop on one day (one visit), voided purchases, and the rule set changed in between.
+    #[test]
+    fn kept_engines_pay_what_evaluating_the_whole_history_pays(
+        challenges in prop::collection::vec(0..1usize, 1..6)
+            .prop_flat_map(|v| (0..v.len()).map(arb_challenge).collect::<Vec<_>>()),
+        arrivals in arb_arrivals(),
+        zone in 0..ZONES.len(),
+    ) {
+        // With two challenges that repeat as soon as completed (rolling windows): many
+        // completions, each depending on every event counted once and in order.
+        let mut challenges = challenges;
+        challenges.push(json!({"id": "visits", "title": "Two visits", "badge": "v",
+            "window": {"type": "rolling_days", "days": 2}, "repeat": {"type": "per_window"},
+            "goal": {"type": "count", "target": 2, "filter": {"kinds": ["store_visit"]}},
+            "reward": {"type": "badge"}}));
+        challenges.push(json!({"id": "spend", "title": "Spend", "badge": "s",
+            "window": {"type": "rolling_days", "days": 1}, "repeat": {"type": "per_window"},
+            "goal": {"type": "sum", "of": "amount_cents", "target": 4000, "filter": {}},
+            "reward": {"type": "badge"}}));
+        let first = json!({"version": 1, "challenges": challenges});
+        let sets = [harder(&first), first];
+        let parsed: Vec<RuleSet> = sets.iter().map(|s| serde_json::from_value(s.clone()).unwrap()).collect();
+        prop_assume!(parsed.iter().all(|r| r.validate().is_ok()));
+        let zone = ZONES[zone];
+        let server = Server::start();
+        let mut current = 0;
+        put_rules(&server, &sets[current]);
+        let dir = tempfile::tempdir().unwrap();
+        let phone = tessera_e2e::phone(dir.path().join("m.db"));
+        phone.enrol(&server.url(), "Kept", device()).unwrap();
+        phone.sync().unwrap();
+        let prefs = Preferences { timezone: zone.into(), ..phone.preferences().unwrap() };
+        phone.set_preferences(&prefs).unwrap();
+        phone.sync().unwrap();
+        let member = phone.sync_status().unwrap().member_id.unwrap();
+        let card = phone.card().unwrap().card_number;
+        let tokens: Vec<String> = (1..=3)
+            .map(|s| tessera_e2e::till_token(&server, &format!("st-paris-0{s}")))
+            .collect();
+        let http = reqwest::blocking::Client::new();
+        let mut model = WholeHistory::default();
+        let mut n = 0;
+        let start = jiff::Timestamp::now().as_millisecond() - arrivals.len() as i64 * STEP_MS;
+        for (step, arrival) in arrivals.into_iter().enumerate() {
+            let now = jiff::Timestamp::now().as_millisecond();
+            let clock = start + step as i64 * STEP_MS;
+            match arrival {
+                Arrival::Report(timed) => {
+                    let mut events = Vec::new();
+                    for (k, (mut e, late)) in timed.into_iter().enumerate() {
+                        // Every fourth id one sent before (ignored by the server, kept first).
+                        e.event_id = if n % 4 == 3 { format!("ev-{}", n / 8) } else { format!("ev-{n}") };
+                        e.at_ms = clock - i64::from(late) * 60_000 + k as i64 * 1000;
+                        events.push(e);
+                        n += 1;
+                    }
+                    let path = format!("/admin/v1/members/{member}/rule-events");
+                    let (s, b) = admin(reqwest::Method::POST, &server, &path, json!({"events": events}));
+                    prop_assert_eq!(s, 200, "{}", b);
+                    let mut sent = std::collections::BTreeSet::new();
+                    for e in &events {
+                        if !model.reported.iter().any(|r| r.event_id == e.event_id) && sent.insert(e.event_id.clone()) {
+                            model.reported.push(e.clone());
+                        }
+                    }
+                    let kinds: Vec<RuleEventKind> = events.iter().map(|e| e.kind).collect();
+                    model.settle(&parsed[current], zone, &kinds, now);
+                }
+                Arrival::Buy { store, late } => {
+                    let at = (clock - i64::from(late) * 60_000) / 1000 * 1000;
+                    let receipt = format!("R-{step}");
+                    let resp = http
+                        .post(format!("{}/v1/till/purchases", server.url()))
+                        .bearer_auth(&tokens[store])
+                        .header("idempotency-key", format!("buy-{step}-0000"))
+                        .json(&PurchaseRequest {
+                            receipt: receipt.clone(),
+                            card_number: Some(card.clone()),
+                            lines: vec![basket_line()],
+                            total_cents: 1000,
+                            occurred_offline_at: Some(tessera_core::rfc3339_ms(at)),
+                        })
+                        .send()
+                        .unwrap();
+                    prop_assert_eq!(resp.status().as_u16(), 200);
+                    let answer: Value = resp.json().unwrap();
+                    let id = answer["purchase_id"].as_str().unwrap().to_owned();
+                    model.purchases.push((id, format!("st-paris-0{}", store + 1), at, false, receipt, store));
+                    model.settle(&parsed[current], zone, &[RuleEventKind::Purchase, RuleEventKind::StoreVisit], now);
+                }
+                Arrival::Void(which) => {
+                    let live: Vec<usize> = (0..model.purchases.len()).filter(|&i| !model.purchases[i].3).collect();
+                    if live.is_empty() {
+                        continue;
+                    }
+                    let i = live[which % live.len()];
+                    let (_, _, _, _, receipt, store) = &model.purchases[i];
+                    let resp = http
+                        .post(format!("{}/v1/till/voids", server.url()))
+                        .bearer_auth(&tokens[*store])
+                        .header("idempotency-key", format!("void-{step}-0000"))
+                        .json(&json!({"receipt": receipt}))
+                        .send()
+                        .unwrap();
+                    prop_assert_eq!(resp.status().as_u16(), 200);
+                    model.purchases[i].3 = true;
+                }
+                Arrival::SwitchRules => {
+                    current = 1 - current;
+                    put_rules(&server, &sets[current]);
+                }
+            }
+        }
+        let state = server_state(&server, &member);
+        let mut paid: Vec<(String, String)> = state.badges.iter()
+            .map(|b| (b.challenge_id.clone(), b.earned_at.clone()))
+            .collect();
+        let mut expected = model.badges.clone();
+        paid.sort();
+        expected.sort();
+        prop_assert_eq!(paid, expected);
+    }
+}

@@ -57,6 +57,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("schema_7.sql"),
     include_str!("schema_8.sql"),
     include_str!("schema_9.sql"),
+    include_str!("schema_10.sql"),
 ];
 
 /// How long a transaction keeps being run again after serialization failures before the last

@@ -21,8 +21,8 @@ use postgres::{Row, Statement};
 
 use crate::storage::repo::{
     AudiencePage, CampaignRow, CampaignStep, Campaigns, Challenges, CouponEvent, CouponRow,
-    Coupons, EntryRow, JobRow, Jobs, Keys, Ledger, MemberRow, Members, NewEntry, NewPurchase,
-    Origin, Privacy, PurchaseRow, Purchases, RedeemedAt, RepoResult, RewardPaid,
+    Coupons, EntryRow, JobRow, Jobs, KeptRules, Keys, Ledger, MemberRow, Members, NewEntry,
+    NewPurchase, Origin, Privacy, PurchaseRow, Purchases, RedeemedAt, RepoResult, RewardPaid,
 };
 use crate::storage::{NewEnrolment, PushTarget, StorageError, StoredAnswer, to_i64, to_u64};
 use tessera_domain::api::CampaignState;
@@ -936,14 +936,85 @@ impl Coupons for PgRepo<'_, '_> {
 }
 
 impl Challenges for PgRepo<'_, '_> {
-    fn rule_set(&mut self) -> RepoResult<Option<RuleSet>> {
-        self.value::<String>(
-            "SELECT data FROM catalog_entity
+    fn versioned_rule_set(&mut self) -> RepoResult<Option<(i64, RuleSet)>> {
+        self.rows(
+            "SELECT seq, data FROM catalog_entity
              WHERE kind = 'rules' AND id = 'rules' AND data IS NOT NULL",
             &[],
         )?
-        .map(|d| parse(&d))
+        .first()
+        .map(|r| Ok((get(r, 0)?, parse(&get::<String>(r, 1)?)?)))
         .transpose()
+    }
+
+    fn rule_state(&mut self, member_id: &str) -> RepoResult<Option<KeptRules>> {
+        self.rows(
+            "SELECT rules_seq, time_zone, joins, state FROM rule_state WHERE member_id = $1",
+            &[&member_id],
+        )?
+        .first()
+        .map(|r| {
+            Ok(KeptRules {
+                rules_seq: get(r, 0)?,
+                time_zone: get(r, 1)?,
+                joins: get(r, 2)?,
+                state: get(r, 3)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn put_rule_state(&mut self, member_id: &str, k: &KeptRules) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO rule_state (member_id, rules_seq, time_zone, joins, state)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (member_id) DO UPDATE SET rules_seq = excluded.rules_seq,
+               time_zone = excluded.time_zone, joins = excluded.joins, state = excluded.state",
+            &[&member_id, &k.rules_seq, &k.time_zone, &k.joins, &k.state],
+        )?;
+        Ok(())
+    }
+
+    fn forget_rule_state(&mut self, member_id: &str) -> RepoResult<()> {
+        self.exec("DELETE FROM rule_state WHERE member_id = $1", &[&member_id])?;
+        Ok(())
+    }
+
+    fn note_applied(
+        &mut self,
+        member_id: &str,
+        event_id: &str,
+        at_ms: i64,
+    ) -> RepoResult<Option<i64>> {
+        if self.exec(
+            "INSERT INTO rule_applied (member_id, event_id, at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&member_id, &event_id, &at_ms],
+        )? == 1
+        {
+            return Ok(None);
+        }
+        self.value(
+            "SELECT at_ms FROM rule_applied WHERE member_id = $1 AND event_id = $2",
+            &[&member_id, &event_id],
+        )
+    }
+
+    fn reset_applied(&mut self, member_id: &str, events: &[(&str, i64)]) -> RepoResult<()> {
+        self.exec(
+            "DELETE FROM rule_applied WHERE member_id = $1",
+            &[&member_id],
+        )?;
+        for chunk in events.chunks(10_000) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| *id).collect();
+            let times: Vec<i64> = chunk.iter().map(|(_, at)| *at).collect();
+            self.exec(
+                "INSERT INTO rule_applied (member_id, event_id, at_ms)
+                 SELECT $1, id, at FROM unnest($2::text[], $3::bigint[]) AS t(id, at)",
+                &[&member_id, &ids, &times],
+            )?;
+        }
+        Ok(())
     }
 
     fn reported_events(&mut self, member_id: &str) -> RepoResult<Vec<RuleEvent>> {

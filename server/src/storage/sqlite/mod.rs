@@ -56,6 +56,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema_7_jobs.sql")),
     M::up(include_str!("../schema_8_processes.sql")),
     M::up(include_str!("../schema_9_lapses.sql")),
+    M::up(include_str!("../schema_10_rule_state.sql")),
 ];
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;

@@ -8,19 +8,102 @@ use tessera_domain::rules::{Badge, ChallengeJoin, RuleEvent, RuleSet};
 
 use super::{SqliteRepo, json};
 use crate::storage::StorageError;
-use crate::storage::repo::{Challenges, RepoResult, RewardPaid};
+use crate::storage::repo::{Challenges, KeptRules, RepoResult, RewardPaid};
 
 impl Challenges for SqliteRepo<'_> {
-    fn rule_set(&mut self) -> RepoResult<Option<RuleSet>> {
+    fn versioned_rule_set(&mut self) -> RepoResult<Option<(i64, RuleSet)>> {
         self.c
             .prepare_cached(
-                "SELECT data FROM catalog_entity
+                "SELECT seq, data FROM catalog_entity
                  WHERE kind = 'rules' AND id = 'rules' AND data IS NOT NULL",
             )?
-            .query_row([], |r| r.get::<_, String>(0))
+            .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .optional()?
-            .map(|d| serde_json::from_str(&d).map_err(StorageError::backend))
+            .map(|(seq, d)| {
+                serde_json::from_str(&d)
+                    .map(|rules| (seq, rules))
+                    .map_err(StorageError::backend)
+            })
             .transpose()
+    }
+
+    fn rule_state(&mut self, member_id: &str) -> RepoResult<Option<KeptRules>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT rules_seq, time_zone, joins, state FROM rule_state WHERE member_id = ?1",
+            )?
+            .query_row([member_id], |r| {
+                Ok(KeptRules {
+                    rules_seq: r.get(0)?,
+                    time_zone: r.get(1)?,
+                    joins: r.get(2)?,
+                    state: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn put_rule_state(&mut self, member_id: &str, k: &KeptRules) -> RepoResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO rule_state (member_id, rules_seq, time_zone, joins, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (member_id) DO UPDATE SET rules_seq = excluded.rules_seq,
+                   time_zone = excluded.time_zone, joins = excluded.joins, state = excluded.state",
+            )?
+            .execute(params![
+                member_id,
+                k.rules_seq,
+                k.time_zone,
+                k.joins,
+                k.state
+            ])?;
+        Ok(())
+    }
+
+    fn forget_rule_state(&mut self, member_id: &str) -> RepoResult<()> {
+        self.c
+            .prepare_cached("DELETE FROM rule_state WHERE member_id = ?1")?
+            .execute([member_id])?;
+        Ok(())
+    }
+
+    fn note_applied(
+        &mut self,
+        member_id: &str,
+        event_id: &str,
+        at_ms: i64,
+    ) -> RepoResult<Option<i64>> {
+        let inserted = self
+            .c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO rule_applied (member_id, event_id, at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![member_id, event_id, at_ms])?;
+        if inserted == 1 {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.c
+                .prepare_cached(
+                    "SELECT at_ms FROM rule_applied WHERE member_id = ?1 AND event_id = ?2",
+                )?
+                .query_row([member_id, event_id], |r| r.get(0))?,
+        ))
+    }
+
+    fn reset_applied(&mut self, member_id: &str, events: &[(&str, i64)]) -> RepoResult<()> {
+        self.c
+            .prepare_cached("DELETE FROM rule_applied WHERE member_id = ?1")?
+            .execute([member_id])?;
+        let mut insert = self.c.prepare_cached(
+            "INSERT INTO rule_applied (member_id, event_id, at_ms) VALUES (?1, ?2, ?3)",
+        )?;
+        for (id, at) in events {
+            insert.execute(params![member_id, id, at])?;
+        }
+        Ok(())
     }
 
     fn reported_events(&mut self, member_id: &str) -> RepoResult<Vec<RuleEvent>> {
