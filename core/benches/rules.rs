@@ -2,14 +2,18 @@
 //! shops, sums, weekly streaks, all-of combinations; calendar and rolling windows in
 //! Europe/Paris) over a 10,000-event history. Targets: the whole evaluation ≤ 5 ms median, one
 //! new event applied incrementally ≤ 50 µs.
+//!
+//! And what the server does per event (issue #17), at 100 and 100,000 events of history: the
+//! kept engine restored from its JSON, one event applied, the engine saved to JSON again, next to
+//! the whole history evaluated with that event (what the server did before, the baseline).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera_core::rules::{
-    Challenge, DistinctOf, Engine, Filter, Goal, Period, Repeat, RuleChannel, RuleEvent,
-    RuleEventKind, RuleLine, RuleReward, RuleSet, SumOf, Window, evaluate,
+    Challenge, DistinctOf, Engine, EngineState, Filter, Goal, Period, Repeat, RuleChannel,
+    RuleEvent, RuleEventKind, RuleLine, RuleReward, RuleSet, SumOf, Window, evaluate,
 };
 
 const START: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -192,5 +196,49 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// One more event for a member, as the server counts it, after `n` events of history: kept
+/// (restore, apply, save, through JSON) and evaluated whole (the baseline).
+fn kept(c: &mut Criterion) {
+    let rules = rules();
+    let mut group = c.benchmark_group("rules/one_more_event");
+    for n in [100i64, 100_000] {
+        let events: Vec<RuleEvent> = (0..n).map(event).collect();
+        let next = event(n);
+        let now = START + (n + 2) * HOUR / 2;
+        let (engine, _) =
+            Engine::replay(&rules, "Europe/Paris", BTreeMap::new(), &events, now).unwrap();
+        let state = serde_json::to_string(&engine.save()).unwrap();
+        group.bench_function(format!("kept/{n}_events"), |b| {
+            b.iter(|| {
+                let saved: EngineState = serde_json::from_str(black_box(&state)).unwrap();
+                let mut e =
+                    Engine::restore(&rules, "Europe/Paris", BTreeMap::new(), &saved).unwrap();
+                black_box(e.apply(&next, now).unwrap());
+                black_box(serde_json::to_string(&e.save()).unwrap())
+            })
+        });
+        let mut all = events.clone();
+        all.push(next.clone());
+        // The whole history at 100,000 events takes long: fewer samples.
+        group.sample_size(if n > 10_000 { 10 } else { 100 });
+        group.bench_function(format!("whole_history/{n}_events"), |b| {
+            b.iter(|| {
+                black_box(
+                    evaluate(
+                        &rules,
+                        "Europe/Paris",
+                        BTreeMap::new(),
+                        black_box(&all),
+                        now,
+                    )
+                    .unwrap(),
+                )
+            })
+        });
+        eprintln!("kept state after {n} events: {} bytes of JSON", state.len());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, kept);
 criterion_main!(benches);
