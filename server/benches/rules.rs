@@ -1,9 +1,11 @@
 //! Server event ingestion per second with challenges (issue #7): `POST
 //! /admin/v1/members/{id}/rule-events` over loopback HTTP against a server with 2 worker threads
-//! and a programme of 20 challenges. Each request records its events, reads the member's whole
-//! history back (activity events, purchases, reported events), evaluates every challenge with
-//! the core's engine and pays what is due, in one transaction. Members start with 200 events;
-//! histories grow as the benchmark runs (to about 1,000 events per member).
+//! and a programme of 20 challenges. Each request records its events, counts them with the
+//! member's kept engine (ADR 0024: restored, applied, saved; rebuilt from the whole history when
+//! an event is older than the last one counted) and pays what is due, in one transaction.
+//! Members start with 200 events; histories grow as the benchmark runs. Events of concurrent
+//! requests for one member may arrive out of time order (then rebuilt): `scripts/load-rules.sh`
+//! measures members whose events come in order.
 //!
 //! The load generator runs in this process on its own single-thread runtime, so on a 2-core
 //! machine it competes with the server for the CPU: the figures are a floor.
