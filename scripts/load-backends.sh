@@ -4,7 +4,8 @@
 # port, as a load balancer would spread them; wrk drives both at once, half the connections
 # each). For each, spread over 64 members: `GET /v1/me`, member mutations (a new
 # Idempotency-Key each), till purchases (a new receipt and key each, points earned); and rule
-# events for one member (one per request).
+# events, one per request, each wrk connection (a thread of its own) posting to its own member
+# in time order (as one member's events come; the kept engine counts them, ADR 0024).
 # Every answer is checked 2xx. PostgreSQL is a throwaway cluster (scripts/pg.sh) with fsync on
 # and synchronous_commit off: a commit survives a crash of the processes, as SQLite's WAL with
 # synchronous=NORMAL does, without waiting for the disk.
@@ -39,7 +40,8 @@ run() {
   local label="$1" path="$2"; shift 2
   local n=${#urls[@]} i pids=()
   for i in "${!urls[@]}"; do
-    wrk -t2 --latency -c$((conns / n)) -d"${secs}s" "$@" "${urls[$i]}$path" >"$work/wrk-$i.txt" &
+    OFFSET=$((i * conns / n)) wrk -t"${wrk_threads:-2}" --latency -c$((conns / n)) -d"${secs}s" "$@" \
+      "${urls[$i]}$path" >"$work/wrk-$i.txt" &
     pids+=("$!")
   done
   for p in "${pids[@]}"; do wait "$p"; done
@@ -77,7 +79,9 @@ measure_backend() { # measure_backend LABEL PROCESSES [DATABASE_URL]
     -d '{"store_id":"st-paris-01"}' "$url/admin/v1/tills" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
   curl -sf -X PUT -H 'Authorization: Bearer tessera-admin' -H 'Content-Type: application/json' \
     --data-binary @"$root/docs/rules.example.json" "$url/admin/v1/challenges" >/dev/null
-  local member; member="$(enrol member_id)"
+  # One member per connection for the rule events.
+  local event_members=""
+  for i in $(seq "$conns"); do event_members+="\"$(enrol member_id)\","; done
 
   echo "== $label"
   lua me "$(cat "$work/members.lua")"'
@@ -105,15 +109,17 @@ function request()
     string.format([[{"receipt":"%s","card_number":"%s","lines":[{"sku":"sencha","category":"tea","collection":null,"quantity":1,"amount_cents":1000}],"total_cents":1000,"occurred_offline_at":null}]], receipt, cards[math.random(#cards)]))
 end'
   run "POST /v1/till/purchases" /v1/till/purchases -s "$work/purchase.lua"
-  lua event '
+  lua event "members = {$event_members}"'
+local offset = tonumber(os.getenv("OFFSET") or "0")
 function request()
   n = n + 1
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer tessera-admin"},
-    string.format([[{"events":[{"event_id":"load-%d-%d-%d","kind":"store_visit","at_ms":%d,"store_id":"st-paris-01","channel":null,"amount_cents":0,"lines":[]}]}]],
-      tid, n, math.random(1e9), os.time() * 1000 - 1000))
+  start = start or (os.time() - 3600) * 1000
+  return wrk.format("POST", "/admin/v1/members/" .. members[offset + tid] .. "/rule-events",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer tessera-admin"},
+    string.format([[{"events":[{"event_id":"load-%d-%d","kind":"store_visit","at_ms":%d,"store_id":"st-paris-01","channel":null,"amount_cents":0,"lines":[]}]}]],
+      tid, n, start + n * 10))
 end'
-  run "POST /admin/v1/members/{id}/rule-events" "/admin/v1/members/$member/rule-events" -s "$work/event.lua"
+  wrk_threads=$((conns / ${#urls[@]})) run "POST /admin/v1/members/{id}/rule-events" / -s "$work/event.lua"
   for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
   rm -rf "$work"
   trap - EXIT

@@ -381,7 +381,17 @@ impl<S: Storage + ?Sized> Services for S {
         now_ms: i64,
         alive_ms: i64,
     ) -> Result<u32, StorageError> {
-        write(self, move |repo| repo.heartbeat(&process, now_ms, alive_ms)).await
+        // Three transactions, not one: a transaction that read every process's row and wrote
+        // its own would conflict with every other process's doing the same at once
+        // (SERIALIZABLE on PostgreSQL), and the heartbeats would run again and again.
+        write(self, move |repo| repo.heartbeat(&process, now_ms)).await?;
+        let forget = now_ms.saturating_sub(alive_ms.saturating_mul(10));
+        write(self, move |repo| repo.forget_processes(forget)).await?;
+        let since = now_ms.saturating_sub(alive_ms);
+        read(self, move |repo| {
+            repo.live_processes(since).map(|n| n.max(1))
+        })
+        .await
     }
 
     async fn leave(&self, process: String) -> Result<(), StorageError> {

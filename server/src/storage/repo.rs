@@ -586,9 +586,13 @@ pub trait Jobs {
     ) -> RepoResult<()>;
     /// Give `owner`'s job back, due at once (a process stopping).
     fn release_job(&mut self, id: i64, owner: &str, now_ms: i64) -> RepoResult<()>;
-    /// Note that `process` is alive at `now_ms`; forget processes silent for ten times
-    /// `alive_ms`. How many processes were seen within `alive_ms` (this one included).
-    fn heartbeat(&mut self, process: &str, now_ms: i64, alive_ms: i64) -> RepoResult<u32>;
+    /// Note that `process` is alive at `now_ms` (its own row only: heartbeats of several
+    /// processes never conflict).
+    fn heartbeat(&mut self, process: &str, now_ms: i64) -> RepoResult<()>;
+    /// Forget the processes not seen since `before_ms`.
+    fn forget_processes(&mut self, before_ms: i64) -> RepoResult<()>;
+    /// How many processes were seen since `since_ms`.
+    fn live_processes(&mut self, since_ms: i64) -> RepoResult<u32>;
     /// `process` stops.
     fn leave(&mut self, process: &str) -> RepoResult<()>;
     /// The state of the job `kind` for `subject`, if there is one (`queued`, `running`, `done`,

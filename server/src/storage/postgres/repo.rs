@@ -1611,22 +1611,30 @@ impl Jobs for PgRepo<'_, '_> {
         Ok(())
     }
 
-    fn heartbeat(&mut self, process: &str, now_ms: i64, alive_ms: i64) -> RepoResult<u32> {
+    fn heartbeat(&mut self, process: &str, now_ms: i64) -> RepoResult<()> {
         self.exec(
             "INSERT INTO server_process (id, started_at, seen_at) VALUES ($1, $2, $2)
              ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
             &[&process, &now_ms],
         )?;
+        Ok(())
+    }
+
+    fn forget_processes(&mut self, before_ms: i64) -> RepoResult<()> {
         self.exec(
             "DELETE FROM server_process WHERE seen_at < $1",
-            &[&now_ms.saturating_sub(alive_ms.saturating_mul(10))],
+            &[&before_ms],
         )?;
+        Ok(())
+    }
+
+    fn live_processes(&mut self, since_ms: i64) -> RepoResult<u32> {
         let n = self
             .value::<i64>(
                 "SELECT count(*) FROM server_process WHERE seen_at >= $1",
-                &[&now_ms.saturating_sub(alive_ms)],
+                &[&since_ms],
             )?
-            .unwrap_or(1);
+            .unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 

@@ -269,20 +269,28 @@ impl Jobs for SqliteRepo<'_> {
         Ok(())
     }
 
-    fn heartbeat(&mut self, process: &str, now_ms: i64, alive_ms: i64) -> RepoResult<u32> {
+    fn heartbeat(&mut self, process: &str, now_ms: i64) -> RepoResult<()> {
         self.c
             .prepare_cached(
                 "INSERT INTO server_process (id, started_at, seen_at) VALUES (?1, ?2, ?2)
                  ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
             )?
             .execute(params![process, now_ms])?;
+        Ok(())
+    }
+
+    fn forget_processes(&mut self, before_ms: i64) -> RepoResult<()> {
         self.c
             .prepare_cached("DELETE FROM server_process WHERE seen_at < ?1")?
-            .execute([now_ms.saturating_sub(alive_ms.saturating_mul(10))])?;
+            .execute([before_ms])?;
+        Ok(())
+    }
+
+    fn live_processes(&mut self, since_ms: i64) -> RepoResult<u32> {
         Ok(self
             .c
             .prepare_cached("SELECT count(*) FROM server_process WHERE seen_at >= ?1")?
-            .query_row([now_ms.saturating_sub(alive_ms)], |r| r.get(0))?)
+            .query_row([since_ms], |r| r.get(0))?)
     }
 
     fn job_state(&mut self, kind: &str, subject: &str) -> RepoResult<Option<String>> {
