@@ -17,6 +17,7 @@
 //! | [`eligibility`] | who may clip, buy and use an offer, where and when |
 //! | [`geo`] | geodesy: distances, bounding boxes, the spatial index of shops |
 //! | [`loyalty`] | points lots, expiry, holds, tiers and their review |
+//! | [`member_code`] | the rotating member code: device certificates, codes, offline verification |
 //! | [`preferences`] | the preference centre and the notification policy |
 //! | [`push`] | the push payload and its parser |
 //! | [`rules`] | challenges: format, validation, calendar, evaluation, earning |
@@ -40,6 +41,7 @@ pub mod event;
 pub mod geo;
 pub mod intern;
 pub mod loyalty;
+pub mod member_code;
 pub mod preferences;
 pub mod push;
 pub mod rules;
