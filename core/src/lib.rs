@@ -48,8 +48,8 @@ pub mod wallet;
 
 // The domain's rules, under the names the phone client has always used for them.
 pub use tessera_domain::{
-    api, catalog, catalog_reader, consent, coupon, eligibility, geo, intern, loyalty, preferences,
-    rfc3339_ms, rules, text,
+    api, catalog, catalog_reader, consent, coupon, eligibility, geo, intern, loyalty, member_code,
+    preferences, rfc3339_ms, rules, text,
 };
 
 use std::collections::BTreeMap;

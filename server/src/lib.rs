@@ -202,7 +202,9 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::member::catalog))
         .routes(routes!(routes::member::mutate))
         .routes(routes!(routes::member::export_me))
+        .routes(routes!(routes::member::certify_device))
         .routes(routes!(routes::till::coupon_keys))
+        .routes(routes!(routes::till::revocations))
         .routes(routes!(routes::till::shop))
         .routes(routes!(routes::till::redeem))
         .routes(routes!(routes::till::purchase))
@@ -223,6 +225,7 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::admin::delete_offer
         ))
         .routes(routes!(routes::admin::member_events))
+        .routes(routes!(routes::admin::revoke_devices))
         .routes(routes!(
             routes::admin::record_consent,
             routes::admin::consent_history

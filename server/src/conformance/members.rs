@@ -736,3 +736,71 @@ pub async fn kept_rule_engines_and_counted_ids(s: Backend) {
     let (second, _) = version().await.unwrap();
     assert!(second > first, "{second} after {first}");
 }
+
+/// Device certificates: revoked one device at a time or all at once, listed for tills while
+/// they have not expired, revoked and detached when the member is erased.
+pub async fn device_certificates_are_revoked_and_listed_until_they_expire(s: Backend) {
+    use crate::storage::repo::NewCertificate;
+    use crate::storage::{read, write};
+    seeded(&s).await;
+    let (m1, m2) = (enrol(&s, 1).await, enrol(&s, 2).await);
+    let day = 86_400_000;
+    let certs = [
+        (11, m1.clone(), "d-1", NOW + 30 * day),
+        (12, m1.clone(), "d-1b", NOW + 30 * day),
+        (13, m1.clone(), "d-1c", NOW + day),
+        (21, m2.clone(), "d-2", NOW + 30 * day),
+    ];
+    write(&*s, move |repo| {
+        for (serial, member, device, not_after) in &certs {
+            repo.insert_certificate(&NewCertificate {
+                serial: *serial,
+                member_id: member,
+                device_id: device,
+                public_key: "pk",
+                issued_ms: NOW,
+                not_after_ms: *not_after,
+            })?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let revoked = |at: i64| {
+        let s = s.clone();
+        async move {
+            read(&*s, move |repo| repo.revoked_serials(at))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(revoked(NOW).await.is_empty());
+    let m = m1.clone();
+    let one = write(&*s, move |repo| {
+        repo.revoke_certificates(&m, Some("d-1b"), NOW)
+    })
+    .await
+    .unwrap();
+    assert_eq!(one, 1);
+    assert_eq!(revoked(NOW).await, [12]);
+    let m = m1.clone();
+    let rest = write(&*s, move |repo| repo.revoke_certificates(&m, None, NOW + 1))
+        .await
+        .unwrap();
+    assert_eq!(rest, 2, "d-1 and d-1c; d-1b was already");
+    assert_eq!(revoked(NOW + 2).await, [11, 12, 13]);
+    assert_eq!(
+        revoked(NOW + 2 * day).await,
+        [11, 12],
+        "13 expired: no till needs it"
+    );
+    s.erase(m2.clone(), NOW + 3, "support-1".into())
+        .await
+        .unwrap();
+    assert_eq!(revoked(NOW + 4).await, [11, 12, 13, 21], "erased: revoked");
+    let m = m2.clone();
+    let after = write(&*s, move |repo| repo.revoke_certificates(&m, None, NOW + 5))
+        .await
+        .unwrap();
+    assert_eq!(after, 0, "detached from the erased member");
+}

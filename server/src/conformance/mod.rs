@@ -63,6 +63,7 @@ macro_rules! storage_conformance {
             heartbeats_count_the_live_processes,
             lapses_reach_members_who_do_not_come_back,
             kept_rule_engines_and_counted_ids,
+            device_certificates_are_revoked_and_listed_until_they_expire,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -563,3 +563,41 @@ pub async fn campaign_status(
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found("no such campaign"))
 }
+
+/// Which devices to revoke: one, or all the member's.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeDevices {
+    #[serde(default)]
+    pub device_id: Option<String>,
+}
+
+/// How many certificates were revoked.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RevokedDevices {
+    pub revoked: u64,
+}
+
+#[utoipa::path(post, path = "/admin/v1/members/{id}/devices/revoke", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The member's id")),
+    request_body = RevokeDevices,
+    responses(
+        (status = 200, description = "Revoked: tills refuse these devices' member codes once they refresh", body = RevokedDevices),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_devices(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<RevokeDevices>,
+) -> Result<axum::Json<RevokedDevices>, ApiError> {
+    state
+        .storage
+        .revoke_devices(id, req.device_id, jiff::Timestamp::now().as_millisecond())
+        .await?
+        .map(|revoked| axum::Json(RevokedDevices { revoked }))
+        .ok_or_else(|| ApiError::not_found("no such member"))
+}

@@ -456,3 +456,27 @@ pub async fn mutate(
     };
     crate::problem::stored_answer(stored, replayed)
 }
+
+#[utoipa::path(post, path = "/v1/card/certificate", tag = "member",
+    security(("member" = [])),
+    request_body = tessera_domain::api::DeviceKeyRequest,
+    responses(
+        (status = 200, description = "The programme's certificate for this device's key: the rotating member code carries it", body = tessera_domain::api::DeviceCertificateAnswer),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an Ed25519 public key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn certify_device(
+    State(state): State<AppState>,
+    Member(auth): Member,
+    ApiJson(req): ApiJson<tessera_domain::api::DeviceKeyRequest>,
+) -> Result<axum::Json<tessera_domain::api::DeviceCertificateAnswer>, ApiError> {
+    let key = req.key().map_err(ApiError::validation)?;
+    state
+        .storage
+        .certify_device(auth.member_id, auth.device_id, key, now_ms())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such member"))
+}

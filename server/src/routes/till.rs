@@ -283,3 +283,20 @@ pub async fn return_goods(
     };
     once(&state, till, &headers, &req, op).await
 }
+
+#[utoipa::path(get, path = "/v1/till/revocations", tag = "till",
+    security(("till" = [])),
+    responses(
+        (status = 200, description = "Device certificates to refuse (revoked, not yet expired): fetched with the keys", body = tessera_domain::api::Revocations),
+        (status = 401, description = "Not a till", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revocations(
+    State(state): State<AppState>,
+    _: Till,
+) -> Result<axum::Json<tessera_domain::api::Revocations>, ApiError> {
+    let now = now_ms();
+    Ok(axum::Json(tessera_domain::api::Revocations {
+        revoked: state.storage.revocations(now).await?,
+        as_of: tessera_domain::rfc3339_ms(now),
+    }))
+}

@@ -12,6 +12,7 @@ pub mod campaigns;
 mod challenges;
 mod coupons;
 mod ledger;
+mod member_codes;
 mod members;
 mod privacy;
 mod till;
@@ -169,6 +170,24 @@ pub trait Services {
     async fn lapse_points(&self, now_ms: i64, limit: u32) -> Result<u32, StorageError>;
     /// The public keys tills verify coupons with (a signing key is made on first use).
     async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError>;
+    /// Certify a device's key for the rotating member code; `None` for an unknown member.
+    async fn certify_device(
+        &self,
+        member_id: String,
+        device_id: String,
+        public_key: [u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<tessera_domain::api::DeviceCertificateAnswer>, StorageError>;
+    /// Revoke the member's device certificates (one device's, or all): how many were live;
+    /// `None` for an unknown member.
+    async fn revoke_devices(
+        &self,
+        member_id: String,
+        device_id: Option<String>,
+        now_ms: i64,
+    ) -> Result<Option<u64>, StorageError>;
+    /// The certificates tills refuse: revoked and not yet expired.
+    async fn revocations(&self, now_ms: i64) -> Result<Vec<u64>, StorageError>;
     /// Apply a till's request once per till idempotency key: look the key up, apply (redeem with
     /// one conditional write, record a purchase, void, return) and store the answer, in one
     /// transaction.
@@ -437,6 +456,46 @@ impl<S: Storage + ?Sized> Services for S {
 
     async fn coupon_keys(&self, now_ms: i64) -> Result<Vec<CouponKey>, StorageError> {
         write(self, move |repo| coupons::keys(repo, now_ms)).await
+    }
+
+    async fn certify_device(
+        &self,
+        member_id: String,
+        device_id: String,
+        public_key: [u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<tessera_domain::api::DeviceCertificateAnswer>, StorageError> {
+        write(self, move |repo| {
+            member_codes::certify_device(repo, &member_id, &device_id, public_key, now_ms)
+        })
+        .await
+    }
+
+    async fn revoke_devices(
+        &self,
+        member_id: String,
+        device_id: Option<String>,
+        now_ms: i64,
+    ) -> Result<Option<u64>, StorageError> {
+        write(self, move |repo| {
+            if repo.member(&member_id)?.is_none() {
+                return Ok(None);
+            }
+            repo.revoke_certificates(&member_id, device_id.as_deref(), now_ms)
+                .map(Some)
+        })
+        .await
+    }
+
+    async fn revocations(&self, now_ms: i64) -> Result<Vec<u64>, StorageError> {
+        read(self, move |repo| {
+            Ok(repo
+                .revoked_serials(now_ms)?
+                .into_iter()
+                .map(|s| s as u64)
+                .collect())
+        })
+        .await
     }
 
     async fn apply_till_op(

@@ -26,7 +26,16 @@ pub type RepoResult<T> = Result<T, StorageError>;
 
 /// Everything a business transaction may read or write.
 pub trait Repo:
-    Keys + Members + Ledger + Purchases + Coupons + Challenges + Privacy + Campaigns + Jobs
+    Keys
+    + Members
+    + Ledger
+    + Purchases
+    + Coupons
+    + Challenges
+    + Privacy
+    + Campaigns
+    + Jobs
+    + Certificates
 {
 }
 
@@ -40,6 +49,7 @@ impl<
         + Privacy
         + Campaigns
         + Jobs
+        + Certificates
         + ?Sized,
 > Repo for T
 {
@@ -598,4 +608,30 @@ pub trait Jobs {
     /// The state of the job `kind` for `subject`, if there is one (`queued`, `running`, `done`,
     /// `failed`).
     fn job_state(&mut self, kind: &str, subject: &str) -> RepoResult<Option<String>>;
+}
+
+/// A device certificate the programme signed (the rotating member code, issue #18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCertificate<'a> {
+    /// Positive, random.
+    pub serial: i64,
+    pub member_id: &'a str,
+    pub device_id: &'a str,
+    /// Base64url.
+    pub public_key: &'a str,
+    pub issued_ms: i64,
+    pub not_after_ms: i64,
+}
+
+pub trait Certificates {
+    fn insert_certificate(&mut self, c: &NewCertificate<'_>) -> RepoResult<()>;
+    /// Revoke the member's certificates (one device's, or all): how many were live.
+    fn revoke_certificates(
+        &mut self,
+        member_id: &str,
+        device_id: Option<&str>,
+        now_ms: i64,
+    ) -> RepoResult<u64>;
+    /// The serials revoked and not yet expired at `now_ms` (what tills must refuse), ascending.
+    fn revoked_serials(&mut self, now_ms: i64) -> RepoResult<Vec<i64>>;
 }

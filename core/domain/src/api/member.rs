@@ -351,3 +351,53 @@ pub struct MutationResponse {
     /// Position of this mutation in the member's server-side history (1, 2, …).
     pub sequence: u64,
 }
+
+/// A device's request to have its key certified for the rotating member code (at enrolment,
+/// and again before the certificate ends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceKeyRequest {
+    /// The device's Ed25519 public key: 32 bytes, base64url without padding.
+    pub public_key: String,
+}
+
+impl DeviceKeyRequest {
+    /// The key's 32 bytes.
+    pub fn key(&self) -> Result<[u8; 32], CatalogError> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&self.public_key)
+            .map_err(|_| CatalogError::new("public_key", "base64url without padding"))?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| CatalogError::new("public_key", "an Ed25519 public key: 32 bytes"))
+    }
+}
+
+/// The programme's certificate for a device key ([`crate::member_code::DeviceCertificate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceCertificateAnswer {
+    /// The certificate's bytes, base64url without padding: what every code carries.
+    pub certificate: String,
+    /// What the revocation list names (below 2^53).
+    pub serial: u64,
+    /// The programme key that signed it.
+    pub key_id: String,
+    /// How often the code changes, in seconds.
+    pub period_s: u16,
+    /// RFC 3339: renew before then.
+    pub not_after: String,
+}
+
+/// The device certificates tills must refuse (revoked, not yet expired), with their key refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Revocations {
+    /// Serials, ascending.
+    pub revoked: Vec<u64>,
+    /// RFC 3339: the server's time of the list.
+    pub as_of: String,
+}

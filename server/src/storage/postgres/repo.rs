@@ -1308,6 +1308,12 @@ impl Privacy for PgRepo<'_, '_> {
             "UPDATE purchase SET member_id = NULL WHERE member_id = $1",
             &[&member_id],
         )?;
+        // Their devices' certificates: revoked (tills refuse their codes), detached.
+        self.exec(
+            "UPDATE device_certificate SET revoked_at = coalesce(revoked_at, $2), member_id = NULL
+             WHERE member_id = $1",
+            &[&member_id, &now_ms],
+        )?;
         self.exec("DELETE FROM member WHERE id = $1", &[&member_id])?;
         self.exec(
             "INSERT INTO erasure (erased_at, consents_anonymised, requested_by) VALUES ($1, $2, $3)",
@@ -1648,5 +1654,51 @@ impl Jobs for PgRepo<'_, '_> {
     fn leave(&mut self, process: &str) -> RepoResult<()> {
         self.exec("DELETE FROM server_process WHERE id = $1", &[&process])?;
         Ok(())
+    }
+}
+
+impl crate::storage::repo::Certificates for PgRepo<'_, '_> {
+    fn insert_certificate(
+        &mut self,
+        c: &crate::storage::repo::NewCertificate<'_>,
+    ) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO device_certificate (serial, member_id, device_id, public_key, issued_at,
+               not_after) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &c.serial,
+                &c.member_id,
+                &c.device_id,
+                &c.public_key,
+                &c.issued_ms,
+                &c.not_after_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_certificates(
+        &mut self,
+        member_id: &str,
+        device_id: Option<&str>,
+        now_ms: i64,
+    ) -> RepoResult<u64> {
+        self.exec(
+            "UPDATE device_certificate SET revoked_at = $3
+             WHERE member_id = $1 AND ($2::text IS NULL OR device_id = $2)
+               AND revoked_at IS NULL AND not_after > $3",
+            &[&member_id, &device_id, &now_ms],
+        )
+    }
+
+    fn revoked_serials(&mut self, now_ms: i64) -> RepoResult<Vec<i64>> {
+        self.rows(
+            "SELECT serial FROM device_certificate
+             WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY serial",
+            &[&now_ms],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
     }
 }

@@ -223,3 +223,52 @@ impl Coupons for SqliteRepo<'_> {
         Ok(())
     }
 }
+
+impl crate::storage::repo::Certificates for SqliteRepo<'_> {
+    fn insert_certificate(
+        &mut self,
+        c: &crate::storage::repo::NewCertificate<'_>,
+    ) -> RepoResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO device_certificate (serial, member_id, device_id, public_key,
+                   issued_at, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(rusqlite::params![
+                c.serial,
+                c.member_id,
+                c.device_id,
+                c.public_key,
+                c.issued_ms,
+                c.not_after_ms
+            ])?;
+        Ok(())
+    }
+
+    fn revoke_certificates(
+        &mut self,
+        member_id: &str,
+        device_id: Option<&str>,
+        now_ms: i64,
+    ) -> RepoResult<u64> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "UPDATE device_certificate SET revoked_at = ?3
+                 WHERE member_id = ?1 AND (?2 IS NULL OR device_id = ?2)
+                   AND revoked_at IS NULL AND not_after > ?3",
+            )?
+            .execute(rusqlite::params![member_id, device_id, now_ms])? as u64)
+    }
+
+    fn revoked_serials(&mut self, now_ms: i64) -> RepoResult<Vec<i64>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT serial FROM device_certificate
+                 WHERE revoked_at IS NOT NULL AND not_after > ?1 ORDER BY serial",
+            )?
+            .query_map([now_ms], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+}

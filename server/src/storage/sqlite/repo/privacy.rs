@@ -189,6 +189,12 @@ impl Privacy for SqliteRepo<'_> {
             "UPDATE purchase SET member_id = NULL WHERE member_id = ?1",
             [member_id],
         )?;
+        // Their devices' certificates: revoked (tills refuse their codes), detached.
+        c.execute(
+            "UPDATE device_certificate SET revoked_at = coalesce(revoked_at, ?2), member_id = NULL
+             WHERE member_id = ?1",
+            params![member_id, now_ms],
+        )?;
         c.execute("DELETE FROM member WHERE id = ?1", [member_id])?;
         c.execute(
             "INSERT INTO erasure (erased_at, consents_anonymised, requested_by) VALUES (?1, ?2, ?3)",
