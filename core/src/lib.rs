@@ -32,6 +32,7 @@ uniffi::setup_scaffolding!("tessera_core");
 pub mod activity;
 pub mod barcode;
 pub mod card;
+pub mod card_code;
 pub mod challenges;
 pub mod changes;
 mod clock;
@@ -159,6 +160,15 @@ impl Tessera {
     /// Until one is given, network calls answer [`SyncError::NoHttpClient`].
     pub fn set_http_client(&self, client: Arc<dyn HttpClient>) {
         self.sync.set_http_client(client)
+    }
+
+    /// The rotating member code for the card screen now: a code a till verifies offline and a
+    /// screenshot cannot replay (draw it again at `changes_at`). Offline; the certificate comes
+    /// at enrolment or the next sync.
+    pub fn member_code(
+        &self,
+    ) -> std::result::Result<card_code::MemberCodeView, card_code::MemberCodeUnavailable> {
+        self.sync.member_code(clock::now_ms())
     }
 
     /// See [`sync::SyncService::set_secret_store`].

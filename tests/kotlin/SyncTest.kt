@@ -36,10 +36,12 @@ fun syncTests(serverUrl: String) {
         t.setSecretStore(store)
         t.enrol(serverUrl, "Ada", device)
         t.sync()
-        assertEq(store.items.size, 2)
+        // The two tokens and the device's key for the rotating member code.
+        assertEq(store.items.size, 3)
+        assertTrue(store.items.keys.any { it.endsWith("/device_key") }, "the device's key in the store")
         val bytes = File(path).readBytes() + File("$path-wal").let { if (it.exists()) it.readBytes() else ByteArray(0) }
         for (token in store.items.values) {
-            assertTrue(String(bytes, Charsets.ISO_8859_1).indexOf(token) < 0, "a token reached the file")
+            assertTrue(String(bytes, Charsets.ISO_8859_1).indexOf(token) < 0, "a token or the key reached the file")
         }
         t.shutdown()
         val again = phone(path)

@@ -228,7 +228,9 @@ def test_tokens_live_in_the_apps_secret_store(tmp_path, server_url):
 
     store = MemoryStore()
     t.set_secret_store(store)
-    assert refresh in store.items.values() and len(store.items) == 2
+    # The two tokens and the device's key for the rotating member code.
+    assert refresh in store.items.values() and len(store.items) == 3
+    assert any(k.endswith("/device_key") for k in store.items)
     assert refresh.encode() not in raw(), "no copy left in the file or its WAL"
     t.sync()
 

@@ -13,6 +13,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_offers.sql")),
     M::up(include_str!("migrations/0005_rules.sql")),
     M::up(include_str!("migrations/0006_secrets.sql")),
+    M::up(include_str!("migrations/0007_member_code.sql")),
 ];
 
 /// Every step, in order.

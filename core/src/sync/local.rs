@@ -97,7 +97,8 @@ pub(crate) fn sign_out(tx: &Transaction<'_>, discard: bool) -> Result<(), SyncEr
             last_success_at = NULL, last_error = NULL, clock_offset_ms = NULL,
             member_version = NULL, consent_clock_ms = NULL, app_version = NULL,
             push_token = NULL;
-         DELETE FROM offer_state WHERE true; DELETE FROM push_seen WHERE true;",
+         DELETE FROM offer_state WHERE true; DELETE FROM push_seen WHERE true;
+         DELETE FROM device_key WHERE true;",
     )
     .map_err(st)?;
     Ok(())

@@ -703,3 +703,63 @@ pub struct SyncStatus {
     pub catalog_as_of: Option<SystemTime>,
     pub clock_offset_ms: Option<i64>,
 }
+
+/// Make sure this device holds a certificate for the rotating member code that does not end
+/// within [`crate::card_code::RENEW_BEFORE_MS`]: its key made on first use (kept with the
+/// tokens), certified by the server (`POST /v1/card/certificate`). Whether one was fetched.
+pub(crate) fn certify_device(
+    db: &Arc<Db>,
+    http: &Http,
+    vault: &Vault,
+    session: Session,
+) -> Result<bool, SyncError> {
+    use crate::card_code as cc;
+    let now = now_ms();
+    let row = db.read(cc::key_row)?;
+    if row
+        .as_ref()
+        .and_then(|r| r.not_after_ms)
+        .is_some_and(|end| end - now > cc::RENEW_BEFORE_MS)
+    {
+        return Ok(false);
+    }
+    let namespace = session.secrets.clone();
+    let kept = match &row {
+        Some(r) => vault.device_key(namespace.as_deref(), &r.pkcs8_in_file)?,
+        None => None,
+    };
+    let pkcs8 = match kept {
+        Some(k) => k,
+        None => {
+            let k = cc::new_key().map_err(SyncError::protocol)?;
+            let in_file = vault.keep_device_key(namespace.as_deref(), &k)?;
+            db.write(|tx| cc::store_key(tx, &in_file))?;
+            k
+        }
+    };
+    let pair = cc::key_pair(&pkcs8).map_err(SyncError::protocol)?;
+    let body = serde_json::to_vec(&crate::api::DeviceKeyRequest {
+        public_key: cc::public_key(&pair),
+    })
+    .map_err(|e| SyncError::protocol(e.to_string()))?;
+    let never = Cancel::default();
+    let mut authed = Authed::new(db, http, vault, &never, session)?;
+    let mut traffic = Traffic::default();
+    let answer = authed.send(Request::post("/v1/card/certificate", body), &mut traffic)?;
+    if answer.status != 200 {
+        return Err(unexpected(&answer));
+    }
+    let got: crate::api::DeviceCertificateAnswer = answer.json()?;
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &got.certificate,
+    )
+    .map_err(|e| SyncError::protocol(format!("certificate: {e}")))?;
+    let (cert, _) = crate::member_code::DeviceCertificate::from_bytes(&bytes)
+        .map_err(|e| SyncError::protocol(format!("certificate: {e}")))?;
+    if cert.public_key.as_slice() != ring::signature::KeyPair::public_key(&pair).as_ref() {
+        return Err(SyncError::protocol("the certificate is for another key"));
+    }
+    db.write(|tx| cc::store_certificate(tx, &bytes, cert.serial, cert.not_after_s * 1000))?;
+    Ok(true)
+}

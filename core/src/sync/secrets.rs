@@ -111,7 +111,19 @@ impl Vault {
         if session.secrets.is_some() || self.0.is_none() {
             return Ok(false);
         }
-        db.write(|tx| self.save(tx, &session))?;
+        db.write(|tx| -> Result<(), SyncError> {
+            self.save(tx, &session)?;
+            // The device's key (the rotating member code) goes with them.
+            let namespace = local::session(tx)?.and_then(|s| s.secrets);
+            if let Some(row) = crate::card_code::key_row(tx)?
+                && !row.pkcs8_in_file.is_empty()
+            {
+                let kept = self.keep_device_key(namespace.as_deref(), &row.pkcs8_in_file)?;
+                tx.execute("UPDATE device_key SET pkcs8 = ?1 WHERE id = 1", [kept])
+                    .map_err(StorageError::from)?;
+            }
+            Ok(())
+        })?;
         db.checkpoint_truncate()?;
         Ok(true)
     }
@@ -121,11 +133,49 @@ impl Vault {
     pub(crate) fn forget(&self, namespace: Option<&str>) {
         if let (Some(store), Some(ns)) = (&self.0, namespace) {
             let (access, refresh) = keys(ns);
-            for key in [access, refresh] {
+            for key in [access, refresh, format!("{ns}/device_key")] {
                 if let Err(e) = store.delete(&key) {
                     tracing::warn!(error = %e, "a token could not be deleted from the secret store");
                 }
             }
+        }
+    }
+}
+
+impl Vault {
+    /// Keep the device's private key (PKCS#8) beside the tokens: in the store under the
+    /// session's namespace when the tokens are there (the file keeps ''), else in the file.
+    /// Returns what the file keeps.
+    pub(crate) fn keep_device_key(
+        &self,
+        namespace: Option<&str>,
+        pkcs8_b64: &str,
+    ) -> Result<String, SyncError> {
+        match (&self.0, namespace) {
+            (Some(store), Some(ns)) => {
+                store
+                    .set(&format!("{ns}/device_key"), pkcs8_b64)
+                    .map_err(failed)?;
+                Ok(String::new())
+            }
+            (None, Some(_)) => Err(SyncError::NoSecretStore),
+            (_, None) => Ok(pkcs8_b64.to_owned()),
+        }
+    }
+
+    /// The device's private key: from the file, or the store when the file keeps ''.
+    pub(crate) fn device_key(
+        &self,
+        namespace: Option<&str>,
+        in_file: &str,
+    ) -> Result<Option<String>, SyncError> {
+        if !in_file.is_empty() {
+            return Ok(Some(in_file.to_owned()));
+        }
+        match (&self.0, namespace) {
+            (Some(store), Some(ns)) => store.get(&format!("{ns}/device_key")).map_err(failed),
+            (None, Some(_)) => Err(SyncError::NoSecretStore),
+            (_, None) => Ok(None),
         }
     }
 }

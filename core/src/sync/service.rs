@@ -153,7 +153,55 @@ impl SyncService {
         };
         super::enrol(&self.db, &http, &self.vault(), &server_url, &request)?;
         self.consent.invalidate();
+        // The rotating member code's certificate: a failure here leaves the static card, and the
+        // next sync tries again.
+        self.certify_device(&http);
         Ok(self.db.read(crate::card::read_card_view)?)
+    }
+
+    /// Fetch or renew this device's certificate for the rotating member code when it has none
+    /// or it ends within a week; a failure is logged, not returned (the card still shows its
+    /// static number, and the next sync tries again).
+    fn certify_device(&self, http: &Http) {
+        let result = self
+            .vault()
+            .load(&self.db)
+            .and_then(|s| s.ok_or(SyncError::NotEnrolled))
+            .and_then(|session| super::certify_device(&self.db, http, &self.vault(), session));
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "no certificate for the rotating member code this time");
+        }
+    }
+
+    /// The rotating member code for `now_ms`, made offline ([`crate::card_code`]).
+    pub fn member_code(
+        &self,
+        now_ms: i64,
+    ) -> std::result::Result<
+        crate::card_code::MemberCodeView,
+        crate::card_code::MemberCodeUnavailable,
+    > {
+        use crate::card_code::{self as cc, MemberCodeUnavailable as U};
+        let session = self
+            .vault()
+            .load(&self.db)
+            .map_err(|e| U::KeyMissing {
+                reason: e.to_string(),
+            })?
+            .ok_or(U::NotEnrolled)?;
+        let row = self.db.read(cc::key_row)?.ok_or(U::NotCertified)?;
+        let certificate = row.certificate.ok_or(U::NotCertified)?;
+        let pkcs8 = self
+            .vault()
+            .device_key(session.secrets.as_deref(), &row.pkcs8_in_file)
+            .map_err(|e| U::KeyMissing {
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| U::KeyMissing {
+                reason: "not in the secret store".into(),
+            })?;
+        let pair = cc::key_pair(&pkcs8).map_err(|reason| U::KeyMissing { reason })?;
+        cc::view(&certificate, &pair, now_ms)
     }
 
     /// Push every pending action in order, then pull the catalog and the member's state. Safe to
@@ -184,6 +232,9 @@ impl SyncService {
         );
         // The server may have sent consent records made elsewhere (web, store, call centre).
         self.consent.invalidate();
+        if result.is_ok() {
+            self.certify_device(&http);
+        }
         if result.as_ref().map_or(true, |r| r.catalog_changes > 0) {
             self.refresh_offers();
         }

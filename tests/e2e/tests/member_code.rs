@@ -213,3 +213,100 @@ fn bad_certificate_requests_get_typed_problems() {
     );
     assert_eq!((s, b["code"].as_str()), (404, Some("not_found")));
 }
+
+/// The phone's side: enrolment certifies a key made on the device; the card screen's code,
+/// made offline, passes the till's check and names the member's card; the key lives in the
+/// app's secret store, not in the file; a new code each step; sign-out forgets the key.
+#[test]
+fn the_phone_shows_a_rotating_code_the_till_accepts_with_its_key_in_the_secret_store() {
+    use std::sync::Arc;
+    use tessera_core::card_code::MemberCodeUnavailable;
+    use tessera_e2e::memory_store::Memory;
+    let server = Server::start();
+    let http = Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let phone = tessera_e2e::phone(&path);
+    let store = Arc::new(Memory::default());
+    phone.set_secret_store(store.clone()).unwrap();
+    assert_eq!(
+        phone.member_code().unwrap_err(),
+        MemberCodeUnavailable::NotEnrolled
+    );
+    phone
+        .enrol(&server.url(), "Zoé", tessera_e2e::device())
+        .unwrap();
+    let card = phone.card().unwrap().card_number;
+    let view = phone.member_code().unwrap();
+    assert_eq!(view.matrix.width, view.matrix.height, "a QR code");
+    assert!(view.changes_in_ms <= 30_000);
+    let till = till_token(&server, "st-paris-01");
+    let (keys, revoked) = till_refresh(&http, &server, &till);
+    let check = TillCheck {
+        keys: &keys,
+        revoked: &revoked,
+        now_s: jiff::Timestamp::now().as_second(),
+        skew_steps: 1,
+        expected_card: Some(&card),
+    };
+    assert_eq!(verify(&view.code, &check).unwrap().card_number, card);
+    // The key is in the store, under the session's namespace; the file keeps ''.
+    let items = store.snapshot();
+    let key = items
+        .iter()
+        .find(|(k, _)| k.ends_with("/device_key"))
+        .expect("the device key in the store");
+    let in_file: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT pkcs8 FROM device_key", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(in_file, "", "no private key in the file");
+    assert!(!key.1.is_empty());
+    // A sync does not ask again while the certificate has weeks left (one certificate issued).
+    phone.sync().unwrap();
+    assert_eq!(
+        server.integers("SELECT count(*) FROM device_certificate"),
+        [1]
+    );
+    // Sign-out forgets the key, here and in the store.
+    phone.sign_out(true).unwrap();
+    assert!(store.snapshot().keys().all(|k| !k.ends_with("/device_key")));
+    assert_eq!(
+        phone.member_code().unwrap_err(),
+        MemberCodeUnavailable::NotEnrolled
+    );
+}
+
+/// Enrolled while the server could not certify (an older server without the route, say): the
+/// card shows its static number (`NotCertified` for the rotating code) and the next sync
+/// fetches the certificate.
+#[test]
+fn a_phone_without_a_certificate_gets_one_at_the_next_sync() {
+    use tessera_core::card_code::MemberCodeUnavailable;
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let phone = tessera_e2e::phone(&path);
+    phone
+        .enrol(&server.url(), "Zoé", tessera_e2e::device())
+        .unwrap();
+    assert!(phone.member_code().is_ok());
+    // As if the certificate never came.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE device_key SET certificate = NULL, not_after = NULL",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        phone.member_code().unwrap_err(),
+        MemberCodeUnavailable::NotCertified
+    );
+    phone.sync().unwrap();
+    assert!(phone.member_code().is_ok(), "certified at sync");
+    assert_eq!(
+        server.integers("SELECT count(*) FROM device_certificate"),
+        [2]
+    );
+}

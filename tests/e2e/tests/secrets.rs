@@ -2,58 +2,13 @@
 //! moved out of the file with no copy left in it or its WAL, read from the store by every sync,
 //! rotated into it, forgotten at sign-out; a missing or failing store is a typed error.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_core::SyncError;
-use tessera_core::sync::{SecretStore, SecretStoreError};
+use tessera_e2e::memory_store::Memory;
 use tessera_e2e::{Server, device, small_catalog};
 use tessera_server::ServerConfig;
-
-/// A store in memory, as the Kotlin and Python tests have; `fail` makes every call fail.
-#[derive(Default)]
-struct Memory {
-    items: Mutex<HashMap<String, String>>,
-    fail: Mutex<bool>,
-}
-
-impl Memory {
-    fn check(&self) -> Result<(), SecretStoreError> {
-        if *self.fail.lock().unwrap() {
-            return Err(SecretStoreError::Unavailable {
-                reason: "locked".into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn snapshot(&self) -> HashMap<String, String> {
-        self.items.lock().unwrap().clone()
-    }
-}
-
-impl SecretStore for Memory {
-    fn get(&self, key: &str) -> Result<Option<String>, SecretStoreError> {
-        self.check()?;
-        Ok(self.items.lock().unwrap().get(key).cloned())
-    }
-
-    fn set(&self, key: &str, value: &str) -> Result<(), SecretStoreError> {
-        self.check()?;
-        self.items
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), value.to_owned());
-        Ok(())
-    }
-
-    fn delete(&self, key: &str) -> Result<(), SecretStoreError> {
-        self.check()?;
-        self.items.lock().unwrap().remove(key);
-        Ok(())
-    }
-}
 
 fn tokens_in_file(path: &std::path::Path) -> (String, String, Option<String>) {
     let conn = rusqlite::Connection::open(path).unwrap();
@@ -110,10 +65,22 @@ fn tokens_move_to_the_secret_store_and_leave_no_copy_in_the_file() {
     assert_eq!(tokens_in_file(&path).1, refresh);
     *store.fail.lock().unwrap() = false;
 
+    let key_in_file: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT pkcs8 FROM device_key", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        !key_in_file.is_empty(),
+        "without a store the device's key is in the file"
+    );
     t.set_secret_store(store.clone()).unwrap();
     let kept = store.snapshot();
-    assert_eq!(kept.len(), 2);
+    assert_eq!(kept.len(), 3, "the tokens and the device's key");
     assert!(kept.values().any(|v| *v == refresh));
+    assert!(
+        kept.values().any(|v| *v == key_in_file),
+        "the key moved to the store"
+    );
     let (a, r, ns) = tokens_in_file(&path);
     assert_eq!((a.as_str(), r.as_str()), ("", ""));
     let ns = ns.unwrap();
@@ -121,6 +88,10 @@ fn tokens_move_to_the_secret_store_and_leave_no_copy_in_the_file() {
     let bytes = raw(&path);
     assert!(!contains(&bytes, &refresh), "no copy of the refresh token");
     assert!(!contains(&bytes, &access), "no copy of the access token");
+    assert!(
+        !contains(&bytes, &key_in_file),
+        "no copy of the device's key"
+    );
 
     // Syncs read the tokens from the store and write the rotated ones there only.
     t.record_event(tessera_core::EventKind::AppOpened, None, Default::default())
@@ -161,10 +132,17 @@ fn with_a_store_from_the_start_no_token_ever_touches_the_file() {
     t.enrol(&server.url(), "Grace", device()).unwrap();
     t.sync().unwrap();
     let kept = store.snapshot();
-    assert_eq!(kept.len(), 2);
+    assert_eq!(
+        kept.len(),
+        3,
+        "two tokens and the device's key (the rotating member code)"
+    );
     let bytes = raw(&path);
     for token in kept.values() {
-        assert!(!contains(&bytes, token), "a token reached the file");
+        assert!(
+            !contains(&bytes, token),
+            "a token or the key reached the file"
+        );
     }
     assert_eq!(tokens_in_file(&path).0, "");
 }
