@@ -26,6 +26,18 @@ impl Tessera {
         Ok(self.inner.card()?)
     }
 
+    /// The rotating member code for the card screen now, made offline: a till verifies it with
+    /// the programme's public keys and a screenshot cannot replay it. Draw it again at
+    /// `changes_at`; on an error, show the static card number.
+    pub fn member_code(
+        &self,
+    ) -> Result<
+        tessera_core::card_code::MemberCodeView,
+        tessera_core::card_code::MemberCodeUnavailable,
+    > {
+        self.inner.member_code()
+    }
+
     pub fn program(&self) -> Result<Option<Program>, CardError> {
         Ok(self.inner.program()?)
     }

@@ -35,6 +35,12 @@ impl Tessera {
         Ok(self.inner.plan_geofences(position, budget, &registered)?)
     }
 
+    /// The geofence features' tunables (cooldowns, how old an OS event may be, re-plan bounds):
+    /// the defaults suit most programmes.
+    pub fn set_offer_settings(&self, settings: tessera_core::nearby::OfferSettings) {
+        self.inner.set_offer_settings(settings)
+    }
+
     /// What to do about an OS region event at `at_ms` (milliseconds since the epoch).
     pub fn on_region_event(
         &self,

@@ -17,6 +17,7 @@ pub const RENEW_BEFORE_MS: i64 = 7 * 86_400_000;
 
 /// What the card screen draws: the code for the current step, as a QR code.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MemberCodeView {
     /// What a till's imager reads.
     pub code: String,
@@ -29,6 +30,7 @@ pub struct MemberCodeView {
 
 /// Why there is no rotating code to show (the static card number still is).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
 pub enum MemberCodeUnavailable {
     #[error("no member is enrolled on this device")]
     NotEnrolled,
@@ -44,8 +46,17 @@ pub enum MemberCodeUnavailable {
     /// The stored certificate cannot be read (should not happen: it was checked on arrival).
     #[error("the device's certificate is damaged: {reason}")]
     Damaged { reason: String },
-    #[error(transparent)]
-    Storage(#[from] StorageError),
+    /// The database could not be read.
+    #[error("storage: {reason}")]
+    Storage { reason: String },
+}
+
+impl From<StorageError> for MemberCodeUnavailable {
+    fn from(e: StorageError) -> Self {
+        MemberCodeUnavailable::Storage {
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// The device's key row: what the file keeps of the key ('' when in the store), the

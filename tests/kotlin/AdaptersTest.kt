@@ -18,6 +18,7 @@ import app.tessera.PushRouter
 import app.tessera.RegisteredRegions
 import app.tessera.SyncException
 import app.tessera.Tessera
+import app.tessera.core.OfferSettings
 import app.tessera.renderBarcode
 import app.tessera.core.ConsentChoice
 import app.tessera.core.GeofenceRegion
@@ -115,7 +116,18 @@ fun adaptersTests(serverUrl: String) {
         runBlocking {
             geo.replan(lyon)
             val stores = t.planGeofences(lyon, 100u, emptyList()).regions.filter { it.storeId != null }
-            val now = System.currentTimeMillis()
+            // The last noon in Lyon on a day the shops open (the seed's close by 21:00 and on
+            // Sundays): a dwell at night finds every shop closed, and the run's hour must not
+            // decide the test (it failed every evening).
+            val paris = java.time.ZoneId.of("Europe/Paris")
+            var noon = java.time.ZonedDateTime.now(paris).withHour(12).withMinute(0).withSecond(0).withNano(0)
+            while (noon.toInstant().toEpochMilli() > System.currentTimeMillis() ||
+                noon.dayOfWeek == java.time.DayOfWeek.SUNDAY) {
+                noon = noon.minusDays(1)
+            }
+            val now = noon.toInstant().toEpochMilli()
+            // An event from then is days old to the core's clock: accept events that old here.
+            t.setOfferSettings(OfferSettings(6L * 3_600_000, 7L * 86_400_000, 60_000L, 100.0, 24L * 3_600_000))
             // Store by store until one is open with an offer for this member (the seed's hours vary).
             var n = 0
             for (s in stores) {

@@ -10,6 +10,7 @@ import app.tessera.Tessera
 import app.tessera.domain.DeviceInfo
 import app.tessera.domain.EventKind
 import app.tessera.domain.Platform
+import app.tessera.core.MemberCodeUnavailable
 import app.tessera.core.SyncPhase
 import app.tessera.core.SyncProgress
 import java.io.File
@@ -51,6 +52,18 @@ fun syncTests(serverUrl: String) {
         again.signOut(false)
         assertEq(store.items.size, 0)
         again.shutdown()
+    }
+
+    check("the card screen's rotating member code: made offline from the device's certified key") {
+        val t = phone(File(dir, "member-code.db").path)
+        t.setSyncSettings(fast)
+        assertThrows<MemberCodeUnavailable.NotEnrolled> { t.memberCode() }
+        t.enrol(serverUrl, "Ada", device)
+        val view = t.memberCode()
+        assertTrue(view.code.startsWith("TM1:"), view.code)
+        assertEq(view.matrix.width, view.matrix.height)
+        assertTrue(view.changesInMs in 1UL..30_000UL, "changes within a period: ${view.changesInMs}")
+        t.shutdown()
     }
 
     check("offline actions reach the server once, and the catalog is cached") {

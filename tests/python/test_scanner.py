@@ -123,3 +123,19 @@ def test_a_wallet_coupon_scans_as_its_signed_code(tmp_path, server_url):
     assert isinstance(coupon.state, tessera.CouponState.AVAILABLE)
     matrix = tessera.render_barcode(Symbology.QR, coupon.code)
     assert decode(to_image(matrix), Symbology.QR) == [coupon.code]
+
+
+def test_the_rotating_member_code_scans_as_drawn(tmp_path, server_url):
+    """Enrol: the phone's key is certified; the rotating member code the card screen draws (a QR
+    code, base45 in alphanumeric mode) reads back exactly with zxing-cpp, and names no one in
+    clear: a till verifies it with the programme's keys (the Rust tests do)."""
+    t = phone(str(tmp_path / "code.db"))
+    t.enrol(server_url, "Chloé Martin", tessera.DeviceInfo(platform=tessera.Platform.ANDROID, app_version="1"))
+    view = t.member_code()
+    assert view.code.startswith("TM1:")
+    assert view.matrix.width == view.matrix.height
+    assert 0 < view.changes_in_ms <= 30_000
+    assert decode(to_image(view.matrix), Symbology.QR) == [view.code]
+    t.sign_out(True)
+    with pytest.raises(tessera.MemberCodeUnavailable.NotEnrolled):
+        t.member_code()

@@ -91,6 +91,7 @@ pub struct RegionOutcome {
 
 /// Tunables of the geofence features.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct OfferSettings {
     /// No second notification about the same store within this.
     pub store_cooldown_ms: i64,

@@ -364,6 +364,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_card(uint64_t ptr, RustCallStatu
 void uniffi_tessera_ffi_fn_method_tessera_check_integrity(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_MEMBER_CODE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_MEMBER_CODE
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_member_code(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PROGRAM
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PROGRAM
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_program(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -497,6 +502,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_on_region_event(uint64_t ptr, Ru
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PLAN_GEOFENCES
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_PLAN_GEOFENCES
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_plan_geofences(uint64_t ptr, RustBuffer position, uint32_t budget, RustBuffer registered, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_OFFER_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_OFFER_SETTINGS
+void uniffi_tessera_ffi_fn_method_tessera_set_offer_settings(uint64_t ptr, RustBuffer settings, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_SET_PUSH_TOKEN
@@ -1198,6 +1208,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_check_integrity(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_MEMBER_CODE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_MEMBER_CODE
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_member_code(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PROGRAM
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PROGRAM
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_program(void
@@ -1357,6 +1373,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_on_region_event(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PLAN_GEOFENCES
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_PLAN_GEOFENCES
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_plan_geofences(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_OFFER_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SET_OFFER_SETTINGS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_set_offer_settings(void
     
 );
 #endif

@@ -1615,6 +1615,89 @@ public func FfiConverterTypeHttpResponse_lower(_ value: HttpResponse) -> RustBuf
 
 
 /**
+ * What the card screen draws: the code for the current step, as a QR code.
+ */
+public struct MemberCodeView: Equatable, Hashable {
+    /**
+     * What a till's imager reads.
+     */
+    public var code: String
+    public var matrix: BarcodeMatrix
+    /**
+     * Draw the next code then (RFC 3339): the step's end.
+     */
+    public var changesAt: String
+    /**
+     * How long until then, in milliseconds.
+     */
+    public var changesInMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What a till's imager reads.
+         */code: String, matrix: BarcodeMatrix, 
+        /**
+         * Draw the next code then (RFC 3339): the step's end.
+         */changesAt: String, 
+        /**
+         * How long until then, in milliseconds.
+         */changesInMs: UInt64) {
+        self.code = code
+        self.matrix = matrix
+        self.changesAt = changesAt
+        self.changesInMs = changesInMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MemberCodeView: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMemberCodeView: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MemberCodeView {
+        return
+            try MemberCodeView(
+                code: FfiConverterString.read(from: &buf), 
+                matrix: FfiConverterTypeBarcodeMatrix.read(from: &buf), 
+                changesAt: FfiConverterString.read(from: &buf), 
+                changesInMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MemberCodeView, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterTypeBarcodeMatrix.write(value.matrix, into: &buf)
+        FfiConverterString.write(value.changesAt, into: &buf)
+        FfiConverterUInt64.write(value.changesInMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberCodeView_lift(_ buf: RustBuffer) throws -> MemberCodeView {
+    return try FfiConverterTypeMemberCodeView.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberCodeView_lower(_ value: MemberCodeView) -> RustBuffer {
+    return FfiConverterTypeMemberCodeView.lower(value)
+}
+
+
+/**
  * An offer near the member, at the nearest store where it applies.
  */
 public struct NearbyOffer: Equatable, Hashable {
@@ -1832,6 +1915,99 @@ public func FfiConverterTypeOfferNotification_lift(_ buf: RustBuffer) throws -> 
 #endif
 public func FfiConverterTypeOfferNotification_lower(_ value: OfferNotification) -> RustBuffer {
     return FfiConverterTypeOfferNotification.lower(value)
+}
+
+
+/**
+ * Tunables of the geofence features.
+ */
+public struct OfferSettings: Equatable, Hashable {
+    /**
+     * No second notification about the same store within this.
+     */
+    public var storeCooldownMs: Int64
+    /**
+     * Events older than this (or this far in the future) are not notified.
+     */
+    public var maxEventAgeMs: Int64
+    /**
+     * A re-plan sooner than this and closer than `replan_min_move_m` returns the last plan.
+     */
+    public var replanMinIntervalMs: Int64
+    public var replanMinMoveM: Double
+    /**
+     * The same offer is not notified again within this, wherever the member is.
+     */
+    public var offerRepeatMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * No second notification about the same store within this.
+         */storeCooldownMs: Int64, 
+        /**
+         * Events older than this (or this far in the future) are not notified.
+         */maxEventAgeMs: Int64, 
+        /**
+         * A re-plan sooner than this and closer than `replan_min_move_m` returns the last plan.
+         */replanMinIntervalMs: Int64, replanMinMoveM: Double, 
+        /**
+         * The same offer is not notified again within this, wherever the member is.
+         */offerRepeatMs: Int64) {
+        self.storeCooldownMs = storeCooldownMs
+        self.maxEventAgeMs = maxEventAgeMs
+        self.replanMinIntervalMs = replanMinIntervalMs
+        self.replanMinMoveM = replanMinMoveM
+        self.offerRepeatMs = offerRepeatMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OfferSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfferSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfferSettings {
+        return
+            try OfferSettings(
+                storeCooldownMs: FfiConverterInt64.read(from: &buf), 
+                maxEventAgeMs: FfiConverterInt64.read(from: &buf), 
+                replanMinIntervalMs: FfiConverterInt64.read(from: &buf), 
+                replanMinMoveM: FfiConverterDouble.read(from: &buf), 
+                offerRepeatMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OfferSettings, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.storeCooldownMs, into: &buf)
+        FfiConverterInt64.write(value.maxEventAgeMs, into: &buf)
+        FfiConverterInt64.write(value.replanMinIntervalMs, into: &buf)
+        FfiConverterDouble.write(value.replanMinMoveM, into: &buf)
+        FfiConverterInt64.write(value.offerRepeatMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferSettings_lift(_ buf: RustBuffer) throws -> OfferSettings {
+    return try FfiConverterTypeOfferSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferSettings_lower(_ value: OfferSettings) -> RustBuffer {
+    return FfiConverterTypeOfferSettings.lower(value)
 }
 
 
@@ -2564,6 +2740,141 @@ public func FfiConverterTypeHttpMethod_lower(_ value: HttpMethod) -> RustBuffer 
     return FfiConverterTypeHttpMethod.lower(value)
 }
 
+
+
+/**
+ * Why there is no rotating code to show (the static card number still is).
+ */
+public 
+enum MemberCodeUnavailable: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    case NotEnrolled
+    /**
+     * The device has not reached the server since enrolment: the certificate comes at sync.
+     */
+    case NotCertified
+    /**
+     * Offline for longer than the certificate lasts: sync to renew it.
+     */
+    case Expired(endedAt: String
+    )
+    /**
+     * The key is gone from the app's secret store (an app restored without its Keystore).
+     */
+    case KeyMissing(reason: String
+    )
+    /**
+     * The stored certificate cannot be read (should not happen: it was checked on arrival).
+     */
+    case Damaged(reason: String
+    )
+    /**
+     * The database could not be read.
+     */
+    case Storage(reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension MemberCodeUnavailable: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMemberCodeUnavailable: FfiConverterRustBuffer {
+    typealias SwiftType = MemberCodeUnavailable
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MemberCodeUnavailable {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .NotEnrolled
+        case 2: return .NotCertified
+        case 3: return .Expired(
+            endedAt: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .KeyMissing(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .Damaged(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .Storage(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MemberCodeUnavailable, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case .NotEnrolled:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .NotCertified:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .Expired(endedAt):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(endedAt, into: &buf)
+            
+        
+        case let .KeyMissing(reason):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Damaged(reason):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Storage(reason):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberCodeUnavailable_lift(_ buf: RustBuffer) throws -> MemberCodeUnavailable {
+    return try FfiConverterTypeMemberCodeUnavailable.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberCodeUnavailable_lower(_ value: MemberCodeUnavailable) -> RustBuffer {
+    return FfiConverterTypeMemberCodeUnavailable.lower(value)
+}
 
 
 /**

@@ -5239,6 +5239,201 @@ public func FfiConverterTypeFeature_lower(_ value: Feature) -> RustBuffer {
 
 
 /**
+ * Why a code is refused: each reason its own variant.
+ */
+public 
+enum MemberCodeError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * Not a Tessera member code, or damaged.
+     */
+    case Malformed(reason: String
+    )
+    /**
+     * Certified by a key this till does not know: refresh the keys.
+     */
+    case UnknownKey(keyId: String
+    )
+    /**
+     * The programme's signature does not match: the certificate was forged or altered.
+     */
+    case ForgedCertificate
+    /**
+     * The device was revoked (lost phone, erased member).
+     */
+    case Revoked(serial: UInt64
+    )
+    case CertificateExpired(expiredAt: String
+    )
+    case CertificateNotYetValid(validFrom: String
+    )
+    /**
+     * The device's signature does not match: altered, or another device's code.
+     */
+    case BadSignature
+    /**
+     * Made for a time step already past: a screenshot or a replay.
+     */
+    case Stale(madeAt: String
+    )
+    /**
+     * Made for a time step ahead of the till's clock (a clock far off, or forged).
+     */
+    case AheadOfClock(madeFor: String
+    )
+    /**
+     * The till expected another member's card.
+     */
+    case WrongMember
+    /**
+     * A certificate or a code cannot be made from these values.
+     */
+    case Invalid(field: String, reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension MemberCodeError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMemberCodeError: FfiConverterRustBuffer {
+    typealias SwiftType = MemberCodeError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MemberCodeError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Malformed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .UnknownKey(
+            keyId: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .ForgedCertificate
+        case 4: return .Revoked(
+            serial: try FfiConverterUInt64.read(from: &buf)
+            )
+        case 5: return .CertificateExpired(
+            expiredAt: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .CertificateNotYetValid(
+            validFrom: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .BadSignature
+        case 8: return .Stale(
+            madeAt: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .AheadOfClock(
+            madeFor: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .WrongMember
+        case 11: return .Invalid(
+            field: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MemberCodeError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Malformed(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .UnknownKey(keyId):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(keyId, into: &buf)
+            
+        
+        case .ForgedCertificate:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .Revoked(serial):
+            writeInt(&buf, Int32(4))
+            FfiConverterUInt64.write(serial, into: &buf)
+            
+        
+        case let .CertificateExpired(expiredAt):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(expiredAt, into: &buf)
+            
+        
+        case let .CertificateNotYetValid(validFrom):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(validFrom, into: &buf)
+            
+        
+        case .BadSignature:
+            writeInt(&buf, Int32(7))
+        
+        
+        case let .Stale(madeAt):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(madeAt, into: &buf)
+            
+        
+        case let .AheadOfClock(madeFor):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(madeFor, into: &buf)
+            
+        
+        case .WrongMember:
+            writeInt(&buf, Int32(10))
+        
+        
+        case let .Invalid(field,reason):
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(field, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberCodeError_lift(_ buf: RustBuffer) throws -> MemberCodeError {
+    return try FfiConverterTypeMemberCodeError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberCodeError_lower(_ value: MemberCodeError) -> RustBuffer {
+    return FfiConverterTypeMemberCodeError.lower(value)
+}
+
+
+/**
  * Whether a notification may be shown now, and if not, why.
  */
 

@@ -1773,6 +1773,13 @@ public protocol TesseraProtocol: AnyObject, Sendable {
      */
     func checkIntegrity() throws 
     
+    /**
+     * The rotating member code for the card screen now, made offline: a till verifies it with
+     * the programme's public keys and a screenshot cannot replay it. Draw it again at
+     * `changes_at`; on an error, show the static card number.
+     */
+    func memberCode() throws  -> MemberCodeView
+    
     func program() throws  -> Program?
     
     /**
@@ -1910,6 +1917,12 @@ public protocol TesseraProtocol: AnyObject, Sendable {
      * location consent.
      */
     func planGeofences(position: Position, budget: UInt32, registered: [String]) throws  -> GeofencePlan
+    
+    /**
+     * The geofence features' tunables (cooldowns, how old an OS event may be, re-plan bounds):
+     * the defaults suit most programmes.
+     */
+    func setOfferSettings(settings: OfferSettings) 
     
     /**
      * Register the OS's push token; returns whether it changed (sent at the next sync).
@@ -2136,6 +2149,20 @@ open func checkIntegrity()throws   {try rustCallWithError(FfiConverterTypeStorag
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The rotating member code for the card screen now, made offline: a till verifies it with
+     * the programme's public keys and a screenshot cannot replay it. Draw it again at
+     * `changes_at`; on an error, show the static card number.
+     */
+open func memberCode()throws  -> MemberCodeView  {
+    return try  FfiConverterTypeMemberCodeView_lift(try rustCallWithError(FfiConverterTypeMemberCodeUnavailable_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_member_code(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
 open func program()throws  -> Program?  {
@@ -2491,6 +2518,19 @@ open func planGeofences(position: Position, budget: UInt32, registered: [String]
         FfiConverterSequenceString.lower(registered),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The geofence features' tunables (cooldowns, how old an OS event may be, re-plan bounds):
+     * the defaults suit most programmes.
+     */
+open func setOfferSettings(settings: OfferSettings)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_set_offer_settings(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeOfferSettings_lower(settings),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -5250,6 +5290,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_check_integrity() != 2684) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_tessera_member_code() != 17540) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_tessera_program() != 41812) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5329,6 +5372,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() != 61679) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_set_offer_settings() != 32564) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_set_push_token() != 13716) {

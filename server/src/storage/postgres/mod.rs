@@ -195,23 +195,6 @@ fn classify(e: postgres::Error) -> Failed {
     }
 }
 
-/// The server's sessions plan index scans where an index serves (`enable_seqscan = off`): under
-/// SERIALIZABLE a sequential scan takes a predicate lock on the whole table, and every
-/// transaction that writes to it then conflicts with it and runs again. The planner scans small
-/// tables (a new programme's, or any just analysed) sequentially: measured, rule events on eight
-/// members fell from 3,629 to 1,362 a second, p99 5 ms to 161 ms (docs/figures.md). A query
-/// with no index to use still scans.
-fn without_sequential_scans(mut config: postgres::Config) -> postgres::Config {
-    const OFF: &str = "-c enable_seqscan=off";
-    let options = match config.get_options() {
-        Some(o) if o.contains(OFF) => return config,
-        Some(o) => format!("{o} {OFF}"),
-        None => OFF.to_owned(),
-    };
-    config.options(&options);
-    config
-}
-
 fn parse_url(url: &str) -> Result<postgres::Config, StorageError> {
     url.parse::<postgres::Config>()
         .map_err(|e| StorageError::Backend(format!("the PostgreSQL URL: {e}")))
@@ -263,7 +246,7 @@ impl PostgresStorage {
         temporary: Option<TemporarySchema>,
     ) -> Result<Self, StorageError> {
         let manager = Manager {
-            config: without_sequential_scans(config.clone()),
+            config: config.clone(),
         };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))

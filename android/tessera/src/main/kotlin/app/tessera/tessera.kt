@@ -49,8 +49,11 @@ import app.tessera.core.FfiConverterTypeConsentChoice
 import app.tessera.core.FfiConverterTypeGeofencePlan
 import app.tessera.core.FfiConverterTypeHttpRequest
 import app.tessera.core.FfiConverterTypeHttpResponse
+import app.tessera.core.FfiConverterTypeMemberCodeUnavailable
+import app.tessera.core.FfiConverterTypeMemberCodeView
 import app.tessera.core.FfiConverterTypeNearbyOffer
 import app.tessera.core.FfiConverterTypeOfferList
+import app.tessera.core.FfiConverterTypeOfferSettings
 import app.tessera.core.FfiConverterTypePushDecision
 import app.tessera.core.FfiConverterTypeRegionEventKind
 import app.tessera.core.FfiConverterTypeRegionOutcome
@@ -63,8 +66,11 @@ import app.tessera.core.FfiConverterTypeSyncStatus
 import app.tessera.core.GeofencePlan
 import app.tessera.core.HttpRequest
 import app.tessera.core.HttpResponse
+import app.tessera.core.MemberCodeUnavailable
+import app.tessera.core.MemberCodeView
 import app.tessera.core.NearbyOffer
 import app.tessera.core.OfferList
+import app.tessera.core.OfferSettings
 import app.tessera.core.PushDecision
 import app.tessera.core.RegionEventKind
 import app.tessera.core.RegionOutcome
@@ -159,8 +165,11 @@ import app.tessera.core.RustBuffer as RustBufferConsentChoice
 import app.tessera.core.RustBuffer as RustBufferGeofencePlan
 import app.tessera.core.RustBuffer as RustBufferHttpRequest
 import app.tessera.core.RustBuffer as RustBufferHttpResponse
+import app.tessera.core.RustBuffer as RustBufferMemberCodeUnavailable
+import app.tessera.core.RustBuffer as RustBufferMemberCodeView
 import app.tessera.core.RustBuffer as RustBufferNearbyOffer
 import app.tessera.core.RustBuffer as RustBufferOfferList
+import app.tessera.core.RustBuffer as RustBufferOfferSettings
 import app.tessera.core.RustBuffer as RustBufferPushDecision
 import app.tessera.core.RustBuffer as RustBufferRegionEventKind
 import app.tessera.core.RustBuffer as RustBufferRegionOutcome
@@ -1022,6 +1031,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_check_integrity(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_member_code(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_program(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_remove_card(
@@ -1075,6 +1086,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tessera_ffi_checksum_method_tessera_on_region_event(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_plan_geofences(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_set_offer_settings(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_set_push_token(
     ): Int
@@ -1204,6 +1217,8 @@ internal object UniffiLib {
     ): RustBufferCardView.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_check_integrity(`ptr`: Long,uniffi_out_err: Pointer, 
     ): Unit
+    external fun uniffi_tessera_ffi_fn_method_tessera_member_code(`ptr`: Long,uniffi_out_err: Pointer, 
+    ): RustBufferMemberCodeView.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_program(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_remove_card(`ptr`: Long,uniffi_out_err: Pointer, 
@@ -1258,6 +1273,8 @@ internal object UniffiLib {
     ): RustBufferRegionOutcome.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_plan_geofences(`ptr`: Long,`position`: RustBufferPosition.ByValue,`budget`: Int,`registered`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): RustBufferGeofencePlan.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_set_offer_settings(`ptr`: Long,`settings`: RustBufferOfferSettings.ByValue,uniffi_out_err: Pointer, 
+    ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_set_push_token(`ptr`: Long,`provider`: RustBufferPushProvider.ByValue,`token`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Byte
     external fun uniffi_tessera_ffi_fn_method_tessera_wallet(`ptr`: Long,uniffi_out_err: Pointer, 
@@ -1560,6 +1577,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_check_integrity() and 0xFFFF) != 2684) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_member_code() and 0xFFFF) != 17540) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_program() and 0xFFFF) != 41812) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1639,6 +1659,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_plan_geofences() and 0xFFFF) != 61679) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_offer_settings() and 0xFFFF) != 32564) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_set_push_token() and 0xFFFF) != 13716) {
@@ -4020,6 +4043,13 @@ public interface TesseraInterface {
      */
     fun `checkIntegrity`()
     
+    /**
+     * The rotating member code for the card screen now, made offline: a till verifies it with
+     * the programme's public keys and a screenshot cannot replay it. Draw it again at
+     * `changes_at`; on an error, show the static card number.
+     */
+    fun `memberCode`(): MemberCodeView
+    
     fun `program`(): Program?
     
     /**
@@ -4157,6 +4187,12 @@ public interface TesseraInterface {
      * location consent.
      */
     fun `planGeofences`(`position`: Position, `budget`: kotlin.UInt, `registered`: List<kotlin.String>): GeofencePlan
+    
+    /**
+     * The geofence features' tunables (cooldowns, how old an OS event may be, re-plan bounds):
+     * the defaults suit most programmes.
+     */
+    fun `setOfferSettings`(`settings`: OfferSettings)
     
     /**
      * Register the OS's push token; returns whether it changed (sent at the next sync).
@@ -4431,6 +4467,25 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
 }
     }
     
+    
+
+    
+    /**
+     * The rotating member code for the card screen now, made offline: a till verifies it with
+     * the programme's public keys and a screenshot cannot replay it. Draw it again at
+     * `changes_at`; on an error, show the static card number.
+     */
+    @Throws(MemberCodeUnavailable::class)override fun `memberCode`(): MemberCodeView {
+            return FfiConverterTypeMemberCodeView.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MemberCodeUnavailableExternalErrorHandler) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_member_code(
+        it,
+        _status)
+}
+    }
+    )
+    }
     
 
     
@@ -4919,6 +4974,23 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
     }
     )
     }
+    
+
+    
+    /**
+     * The geofence features' tunables (cooldowns, how old an OS event may be, re-plan bounds):
+     * the defaults suit most programmes.
+     */override fun `setOfferSettings`(`settings`: OfferSettings)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_set_offer_settings(
+        it,
+        
+        FfiConverterTypeOfferSettings.lower(`settings`),_status)
+}
+    }
+    
     
 
     
@@ -8253,6 +8325,23 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
 
 
 
+
+
+
+
+
+
+
+object MemberCodeUnavailableExternalErrorHandler : UniffiRustCallStatusErrorHandler<MemberCodeUnavailable> {
+    override fun lift(error_buf: RustBuffer.ByValue): MemberCodeUnavailable =
+        app.tessera.core.MemberCodeUnavailable.ErrorHandler.lift(
+            RustBufferMemberCodeUnavailable.ByValue().apply {
+                capacity = error_buf.capacity
+                len = error_buf.len
+                data = error_buf.data
+            }
+        )
+}
 
 
 

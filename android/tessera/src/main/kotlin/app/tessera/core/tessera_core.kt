@@ -1928,6 +1928,66 @@ public object FfiConverterTypeHttpResponse: FfiConverterRustBuffer<HttpResponse>
 
 
 /**
+ * What the card screen draws: the code for the current step, as a QR code.
+ */
+data class MemberCodeView (
+    /**
+     * What a till's imager reads.
+     */
+    var `code`: kotlin.String
+    , 
+    var `matrix`: BarcodeMatrix
+    , 
+    /**
+     * Draw the next code then (RFC 3339): the step's end.
+     */
+    var `changesAt`: kotlin.String
+    , 
+    /**
+     * How long until then, in milliseconds.
+     */
+    var `changesInMs`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMemberCodeView: FfiConverterRustBuffer<MemberCodeView> {
+    override fun read(buf: ByteBuffer): MemberCodeView {
+        return MemberCodeView(
+            FfiConverterString.read(buf),
+            FfiConverterTypeBarcodeMatrix.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: MemberCodeView) = (
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterTypeBarcodeMatrix.allocationSize(value.`matrix`) +
+            FfiConverterString.allocationSize(value.`changesAt`) +
+            FfiConverterULong.allocationSize(value.`changesInMs`)
+    )
+
+    override fun write(value: MemberCodeView, buf: ByteBuffer) {
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterTypeBarcodeMatrix.write(value.`matrix`, buf)
+            FfiConverterString.write(value.`changesAt`, buf)
+            FfiConverterULong.write(value.`changesInMs`, buf)
+    }
+}
+
+
+
+/**
  * An offer near the member, at the nearest store where it applies.
  */
 data class NearbyOffer (
@@ -2088,6 +2148,74 @@ public object FfiConverterTypeOfferNotification: FfiConverterRustBuffer<OfferNot
             FfiConverterString.write(value.`offerId`, buf)
             FfiConverterOptionalString.write(value.`storeId`, buf)
             FfiConverterString.write(value.`deepLink`, buf)
+    }
+}
+
+
+
+/**
+ * Tunables of the geofence features.
+ */
+data class OfferSettings (
+    /**
+     * No second notification about the same store within this.
+     */
+    var `storeCooldownMs`: kotlin.Long
+    , 
+    /**
+     * Events older than this (or this far in the future) are not notified.
+     */
+    var `maxEventAgeMs`: kotlin.Long
+    , 
+    /**
+     * A re-plan sooner than this and closer than `replan_min_move_m` returns the last plan.
+     */
+    var `replanMinIntervalMs`: kotlin.Long
+    , 
+    var `replanMinMoveM`: kotlin.Double
+    , 
+    /**
+     * The same offer is not notified again within this, wherever the member is.
+     */
+    var `offerRepeatMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfferSettings: FfiConverterRustBuffer<OfferSettings> {
+    override fun read(buf: ByteBuffer): OfferSettings {
+        return OfferSettings(
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OfferSettings) = (
+            FfiConverterLong.allocationSize(value.`storeCooldownMs`) +
+            FfiConverterLong.allocationSize(value.`maxEventAgeMs`) +
+            FfiConverterLong.allocationSize(value.`replanMinIntervalMs`) +
+            FfiConverterDouble.allocationSize(value.`replanMinMoveM`) +
+            FfiConverterLong.allocationSize(value.`offerRepeatMs`)
+    )
+
+    override fun write(value: OfferSettings, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`storeCooldownMs`, buf)
+            FfiConverterLong.write(value.`maxEventAgeMs`, buf)
+            FfiConverterLong.write(value.`replanMinIntervalMs`, buf)
+            FfiConverterDouble.write(value.`replanMinMoveM`, buf)
+            FfiConverterLong.write(value.`offerRepeatMs`, buf)
     }
 }
 
@@ -2597,6 +2725,179 @@ public object FfiConverterTypeHttpMethod: FfiConverterRustBuffer<HttpMethod> {
 }
 
 
+
+
+
+
+
+/**
+ * Why there is no rotating code to show (the static card number still is).
+ */
+sealed class MemberCodeUnavailable: kotlin.Exception() {
+    
+    class NotEnrolled(
+        ) : MemberCodeUnavailable() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The device has not reached the server since enrolment: the certificate comes at sync.
+     */
+    class NotCertified(
+        ) : MemberCodeUnavailable() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * Offline for longer than the certificate lasts: sync to renew it.
+     */
+    class Expired(
+        
+        val `endedAt`: kotlin.String
+        ) : MemberCodeUnavailable() {
+        override val message
+            get() = "endedAt=${ `endedAt` }"
+    }
+    
+    /**
+     * The key is gone from the app's secret store (an app restored without its Keystore).
+     */
+    class KeyMissing(
+        
+        val `reason`: kotlin.String
+        ) : MemberCodeUnavailable() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The stored certificate cannot be read (should not happen: it was checked on arrival).
+     */
+    class Damaged(
+        
+        val `reason`: kotlin.String
+        ) : MemberCodeUnavailable() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The database could not be read.
+     */
+    class Storage(
+        
+        val `reason`: kotlin.String
+        ) : MemberCodeUnavailable() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<MemberCodeUnavailable> {
+        override fun lift(error_buf: RustBuffer.ByValue): MemberCodeUnavailable = FfiConverterTypeMemberCodeUnavailable.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMemberCodeUnavailable : FfiConverterRustBuffer<MemberCodeUnavailable> {
+    override fun read(buf: ByteBuffer): MemberCodeUnavailable {
+        
+
+        return when(buf.getInt()) {
+            1 -> MemberCodeUnavailable.NotEnrolled()
+            2 -> MemberCodeUnavailable.NotCertified()
+            3 -> MemberCodeUnavailable.Expired(
+                FfiConverterString.read(buf),
+                )
+            4 -> MemberCodeUnavailable.KeyMissing(
+                FfiConverterString.read(buf),
+                )
+            5 -> MemberCodeUnavailable.Damaged(
+                FfiConverterString.read(buf),
+                )
+            6 -> MemberCodeUnavailable.Storage(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: MemberCodeUnavailable): ULong {
+        return when(value) {
+            is MemberCodeUnavailable.NotEnrolled -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is MemberCodeUnavailable.NotCertified -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is MemberCodeUnavailable.Expired -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`endedAt`)
+            )
+            is MemberCodeUnavailable.KeyMissing -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is MemberCodeUnavailable.Damaged -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is MemberCodeUnavailable.Storage -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: MemberCodeUnavailable, buf: ByteBuffer) {
+        when(value) {
+            is MemberCodeUnavailable.NotEnrolled -> {
+                buf.putInt(1)
+                Unit
+            }
+            is MemberCodeUnavailable.NotCertified -> {
+                buf.putInt(2)
+                Unit
+            }
+            is MemberCodeUnavailable.Expired -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`endedAt`, buf)
+                Unit
+            }
+            is MemberCodeUnavailable.KeyMissing -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is MemberCodeUnavailable.Damaged -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is MemberCodeUnavailable.Storage -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
 
 
 

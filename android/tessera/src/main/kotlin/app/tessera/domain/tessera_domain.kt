@@ -4847,6 +4847,295 @@ public object FfiConverterTypeFeature: FfiConverterRustBuffer<Feature> {
 
 
 
+
+
+/**
+ * Why a code is refused: each reason its own variant.
+ */
+sealed class MemberCodeException: kotlin.Exception() {
+    
+    /**
+     * Not a Tessera member code, or damaged.
+     */
+    class Malformed(
+        
+        val `reason`: kotlin.String
+        ) : MemberCodeException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * Certified by a key this till does not know: refresh the keys.
+     */
+    class UnknownKey(
+        
+        val `keyId`: kotlin.String
+        ) : MemberCodeException() {
+        override val message
+            get() = "keyId=${ `keyId` }"
+    }
+    
+    /**
+     * The programme's signature does not match: the certificate was forged or altered.
+     */
+    class ForgedCertificate(
+        ) : MemberCodeException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The device was revoked (lost phone, erased member).
+     */
+    class Revoked(
+        
+        val `serial`: kotlin.ULong
+        ) : MemberCodeException() {
+        override val message
+            get() = "serial=${ `serial` }"
+    }
+    
+    class CertificateExpired(
+        
+        val `expiredAt`: kotlin.String
+        ) : MemberCodeException() {
+        override val message
+            get() = "expiredAt=${ `expiredAt` }"
+    }
+    
+    class CertificateNotYetValid(
+        
+        val `validFrom`: kotlin.String
+        ) : MemberCodeException() {
+        override val message
+            get() = "validFrom=${ `validFrom` }"
+    }
+    
+    /**
+     * The device's signature does not match: altered, or another device's code.
+     */
+    class BadSignature(
+        ) : MemberCodeException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * Made for a time step already past: a screenshot or a replay.
+     */
+    class Stale(
+        
+        val `madeAt`: kotlin.String
+        ) : MemberCodeException() {
+        override val message
+            get() = "madeAt=${ `madeAt` }"
+    }
+    
+    /**
+     * Made for a time step ahead of the till's clock (a clock far off, or forged).
+     */
+    class AheadOfClock(
+        
+        val `madeFor`: kotlin.String
+        ) : MemberCodeException() {
+        override val message
+            get() = "madeFor=${ `madeFor` }"
+    }
+    
+    /**
+     * The till expected another member's card.
+     */
+    class WrongMember(
+        ) : MemberCodeException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * A certificate or a code cannot be made from these values.
+     */
+    class Invalid(
+        
+        val `field`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : MemberCodeException() {
+        override val message
+            get() = "field=${ `field` }, reason=${ `reason` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<MemberCodeException> {
+        override fun lift(error_buf: RustBuffer.ByValue): MemberCodeException = FfiConverterTypeMemberCodeError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMemberCodeError : FfiConverterRustBuffer<MemberCodeException> {
+    override fun read(buf: ByteBuffer): MemberCodeException {
+        
+
+        return when(buf.getInt()) {
+            1 -> MemberCodeException.Malformed(
+                FfiConverterString.read(buf),
+                )
+            2 -> MemberCodeException.UnknownKey(
+                FfiConverterString.read(buf),
+                )
+            3 -> MemberCodeException.ForgedCertificate()
+            4 -> MemberCodeException.Revoked(
+                FfiConverterULong.read(buf),
+                )
+            5 -> MemberCodeException.CertificateExpired(
+                FfiConverterString.read(buf),
+                )
+            6 -> MemberCodeException.CertificateNotYetValid(
+                FfiConverterString.read(buf),
+                )
+            7 -> MemberCodeException.BadSignature()
+            8 -> MemberCodeException.Stale(
+                FfiConverterString.read(buf),
+                )
+            9 -> MemberCodeException.AheadOfClock(
+                FfiConverterString.read(buf),
+                )
+            10 -> MemberCodeException.WrongMember()
+            11 -> MemberCodeException.Invalid(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: MemberCodeException): ULong {
+        return when(value) {
+            is MemberCodeException.Malformed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is MemberCodeException.UnknownKey -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`keyId`)
+            )
+            is MemberCodeException.ForgedCertificate -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is MemberCodeException.Revoked -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterULong.allocationSize(value.`serial`)
+            )
+            is MemberCodeException.CertificateExpired -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`expiredAt`)
+            )
+            is MemberCodeException.CertificateNotYetValid -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`validFrom`)
+            )
+            is MemberCodeException.BadSignature -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is MemberCodeException.Stale -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`madeAt`)
+            )
+            is MemberCodeException.AheadOfClock -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`madeFor`)
+            )
+            is MemberCodeException.WrongMember -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is MemberCodeException.Invalid -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`field`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: MemberCodeException, buf: ByteBuffer) {
+        when(value) {
+            is MemberCodeException.Malformed -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is MemberCodeException.UnknownKey -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`keyId`, buf)
+                Unit
+            }
+            is MemberCodeException.ForgedCertificate -> {
+                buf.putInt(3)
+                Unit
+            }
+            is MemberCodeException.Revoked -> {
+                buf.putInt(4)
+                FfiConverterULong.write(value.`serial`, buf)
+                Unit
+            }
+            is MemberCodeException.CertificateExpired -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`expiredAt`, buf)
+                Unit
+            }
+            is MemberCodeException.CertificateNotYetValid -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`validFrom`, buf)
+                Unit
+            }
+            is MemberCodeException.BadSignature -> {
+                buf.putInt(7)
+                Unit
+            }
+            is MemberCodeException.Stale -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`madeAt`, buf)
+                Unit
+            }
+            is MemberCodeException.AheadOfClock -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`madeFor`, buf)
+                Unit
+            }
+            is MemberCodeException.WrongMember -> {
+                buf.putInt(10)
+                Unit
+            }
+            is MemberCodeException.Invalid -> {
+                buf.putInt(11)
+                FfiConverterString.write(value.`field`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
 /**
  * Whether a notification may be shown now, and if not, why.
  */
