@@ -6,15 +6,20 @@ use serde_json::{Value, json};
 
 use crate::Server;
 
-/// Enrol as a member with a plain HTTP client: (member id, access token, refresh token).
-pub fn enrol(server: &Server) -> (String, String, String) {
-    let v: Value = Client::new()
+/// Enrol as a member with a plain HTTP client: the server's whole answer.
+pub fn enrolment(server: &Server) -> Value {
+    Client::new()
         .post(format!("{}/v1/enrol", server.url()))
         .json(&json!({"holder_name": "Eve Attacker", "device": {"platform": "cli", "app_version": "e2e"}}))
         .send()
         .unwrap()
         .json()
-        .unwrap();
+        .unwrap()
+}
+
+/// Enrol as a member with a plain HTTP client: (member id, access token, refresh token).
+pub fn enrol(server: &Server) -> (String, String, String) {
+    let v = enrolment(server);
     (
         v["member_id"].as_str().unwrap().to_owned(),
         v["tokens"]["access_token"].as_str().unwrap().to_owned(),

@@ -15,15 +15,8 @@ use tessera_core::member_code::{
 use tessera_e2e::{Server, admin, till_token};
 
 /// A member enrolled over HTTP: (member id, card number, access token).
-fn enrol(http: &Client, server: &Server) -> (String, String, String) {
-    let answer: Value = http
-        .post(format!("{}/v1/enrol", server.url()))
-        .header("tessera-api-version", "1")
-        .json(&json!({"holder_name": "Zoé", "device": {"platform": "android", "app_version": "3.2.0"}}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+fn enrol(server: &Server) -> (String, String, String) {
+    let answer = tessera_e2e::raw::enrolment(server);
     (
         answer["member_id"].as_str().unwrap().to_owned(),
         answer["card"]["card_number"].as_str().unwrap().to_owned(),
@@ -79,7 +72,7 @@ fn device(seed: u8) -> (Ed25519KeyPair, String) {
 fn a_certified_device_shows_codes_a_till_verifies_offline_until_revoked() {
     let server = Server::start();
     let http = Client::new();
-    let (member, card, token) = enrol(&http, &server);
+    let (member, card, token) = enrol(&server);
     let (pair, public) = device(1);
     let (status, answer) = certify(&http, &server, &token, &public);
     assert_eq!(status, 200, "{answer}");
@@ -179,7 +172,7 @@ fn a_certified_device_shows_codes_a_till_verifies_offline_until_revoked() {
 fn bad_certificate_requests_get_typed_problems() {
     let server = Server::start();
     let http = Client::new();
-    let (_, _, token) = enrol(&http, &server);
+    let (_, _, token) = enrol(&server);
     for bad in [
         "",
         "not base64!",
