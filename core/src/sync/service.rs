@@ -182,13 +182,9 @@ impl SyncService {
         crate::card_code::MemberCodeUnavailable,
     > {
         use crate::card_code::{self as cc, MemberCodeUnavailable as U};
-        let session = self
-            .vault()
-            .load(&self.db)
-            .map_err(|e| U::KeyMissing {
-                reason: e.to_string(),
-            })?
-            .ok_or(U::NotEnrolled)?;
+        // The session's namespace only: the tokens are not read (the card screen calls this
+        // every period).
+        let session = self.db.read(local::session)?.ok_or(U::NotEnrolled)?;
         let row = self.db.read(cc::key_row)?.ok_or(U::NotCertified)?;
         let certificate = row.certificate.ok_or(U::NotCertified)?;
         let pkcs8 = self
