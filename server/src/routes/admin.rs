@@ -584,8 +584,11 @@ pub struct RevokedDevices {
     request_body = RevokeDevices,
     responses(
         (status = 200, description = "Revoked: tills refuse these devices' member codes once they refresh", body = RevokedDevices),
+        (status = 400, description = "Malformed: not JSON, or not this call's shape", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revoke_devices(

@@ -462,6 +462,7 @@ pub async fn mutate(
     request_body = tessera_domain::api::DeviceKeyRequest,
     responses(
         (status = 200, description = "The programme's certificate for this device's key: the rotating member code carries it", body = tessera_domain::api::DeviceCertificateAnswer),
+        (status = 400, description = "Malformed: not JSON, or not this call's shape", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),

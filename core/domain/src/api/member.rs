@@ -359,6 +359,7 @@ pub struct MutationResponse {
 #[serde(deny_unknown_fields)]
 pub struct DeviceKeyRequest {
     /// The device's Ed25519 public key: 32 bytes, base64url without padding.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{43}$"))]
     pub public_key: String,
 }
 
