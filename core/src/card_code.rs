@@ -141,7 +141,8 @@ pub(crate) fn view(
     }
     let code = member_code(&cert, pair, now_s).map_err(|e| damaged(e.to_string()))?;
     let matrix = BarcodeMatrix::encode(Symbology::Qr, &code).map_err(|e| damaged(e.to_string()))?;
-    let period_ms = i64::from(cert.period_s) * 1000;
+    // Checked on arrival (5 to 300 s); never a division by zero from a damaged file.
+    let period_ms = i64::from(cert.period_s.max(1)) * 1000;
     let changes_at = (now_ms.div_euclid(period_ms) + 1) * period_ms;
     Ok(MemberCodeView {
         code,
@@ -149,4 +150,36 @@ pub(crate) fn view(
         changes_at: crate::rfc3339_ms(changes_at),
         changes_in_ms: (changes_at - now_ms) as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stored certificate with a period of 0 (a damaged file, a bad server's): the card screen
+    /// still draws, it does not divide by zero; past its end, `Expired`.
+    #[test]
+    fn a_zero_period_in_a_stored_certificate_does_not_panic() {
+        let pair = key_pair(&new_key().unwrap()).unwrap();
+        let mut public_key = [0; 32];
+        public_key.copy_from_slice(pair.public_key().as_ref());
+        let cert = DeviceCertificate {
+            key_id: "k1".into(),
+            card_number: "4000".into(),
+            serial: 1,
+            public_key,
+            period_s: 0,
+            not_before_s: 0,
+            not_after_s: 4_000_000_000,
+            signature: [0; 64],
+        };
+        let shown = view(&cert.to_bytes(), &pair, 1_796_000_000_000).unwrap();
+        assert!(shown.code.starts_with("TM1:"));
+        assert!(shown.changes_in_ms <= 1000);
+        let ended = view(&cert.to_bytes(), &pair, 4_000_000_001_000).unwrap_err();
+        assert!(
+            matches!(ended, MemberCodeUnavailable::Expired { .. }),
+            "{ended:?}"
+        );
+    }
 }

@@ -760,6 +760,11 @@ pub(crate) fn certify_device(
     if cert.public_key.as_slice() != ring::signature::KeyPair::public_key(&pair).as_ref() {
         return Err(SyncError::protocol("the certificate is for another key"));
     }
+    if !crate::member_code::PERIODS_S.contains(&cert.period_s) || cert.not_after_s <= now / 1000 {
+        return Err(SyncError::protocol(
+            "the certificate's period or dates are not ones a till accepts",
+        ));
+    }
     db.write(|tx| cc::store_certificate(tx, &bytes, cert.serial, cert.not_after_s * 1000))?;
     Ok(true)
 }
