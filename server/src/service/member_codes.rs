@@ -63,3 +63,18 @@ pub(crate) fn certify_device(
         not_after: tessera_domain::rfc3339_ms(not_after_ms),
     }))
 }
+
+/// Revoke the member's device certificates (one device's, or all): how many were live; `None`
+/// for an unknown member.
+pub(crate) fn revoke_devices(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    device_id: Option<&str>,
+    now_ms: i64,
+) -> RepoResult<Option<u64>> {
+    if repo.member(member_id)?.is_none() {
+        return Ok(None);
+    }
+    repo.revoke_certificates(member_id, device_id, now_ms)
+        .map(Some)
+}

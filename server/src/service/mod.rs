@@ -478,11 +478,7 @@ impl<S: Storage + ?Sized> Services for S {
         now_ms: i64,
     ) -> Result<Option<u64>, StorageError> {
         write(self, move |repo| {
-            if repo.member(&member_id)?.is_none() {
-                return Ok(None);
-            }
-            repo.revoke_certificates(&member_id, device_id.as_deref(), now_ms)
-                .map(Some)
+            member_codes::revoke_devices(repo, &member_id, device_id.as_deref(), now_ms)
         })
         .await
     }

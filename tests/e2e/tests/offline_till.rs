@@ -10,6 +10,7 @@ use tessera_core::Tessera;
 use tessera_core::api::{CouponState, PurchaseLine, PurchaseRequest, codes};
 use tessera_core::coupon::CouponError;
 use tessera_e2e::proxy::Proxy;
+use tessera_e2e::race::fresh_coupon;
 use tessera_e2e::{ADMIN_TOKEN, Server, dead_url, device, open_till, till_token};
 use tessera_till::{Done, Till, TillError};
 
@@ -19,17 +20,6 @@ fn member(server: &Server, dir: &std::path::Path) -> Tessera {
     let t = tessera_e2e::phone(dir.join("m.db"));
     t.enrol(&server.url(), "Chloé Martin", device()).unwrap();
     t
-}
-
-fn coupon(t: &Tessera, offer: &str) -> String {
-    t.clip_offer(offer).unwrap();
-    t.sync().unwrap();
-    t.wallet()
-        .unwrap()
-        .into_iter()
-        .find(|c| c.offer_id == offer && c.state == CouponState::Available)
-        .expect("a coupon after the clip")
-        .code
 }
 
 fn conflicts(server: &Server) -> Vec<Value> {
@@ -47,7 +37,7 @@ fn ten_offline_tills_replay_one_coupon_one_effect_nine_conflicts() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let phone = member(&server, dir.path());
-    let code = coupon(&phone, OFFER);
+    let code = fresh_coupon(&phone, OFFER);
     let tokens: Vec<String> = (0..10)
         .map(|_| till_token(&server, "st-paris-01"))
         .collect();
@@ -272,7 +262,7 @@ fn journaled_purchases_are_reported_once_and_offline_voids_drop_what_was_never_s
     let dir = tempfile::tempdir().unwrap();
     let phone = member(&server, dir.path());
     let card = phone.card().unwrap().card_number;
-    let code = coupon(&phone, OFFER);
+    let code = fresh_coupon(&phone, OFFER);
     let token = till_token(&server, "st-paris-01");
     let journal = dir.path().join("t.journal");
     Till::open(
