@@ -221,6 +221,12 @@ pub enum TillError {
     /// minimum basket, or redeemed already (where and when).
     #[error("coupon: {problem}")]
     Coupon { problem: CouponError },
+    /// The rotating member code is refused: a screenshot replayed, another device's, a revoked
+    /// device, altered, or a clock far off (each its own variant).
+    #[error("member code: {problem}")]
+    MemberCode {
+        problem: tessera_domain::member_code::MemberCodeError,
+    },
     /// The server refused the request; `code` is its stable problem code (`receipt_reused`,
     /// `void_window_closed`, `unknown_card`…).
     #[error("refused: {code}: {detail}")]
@@ -245,6 +251,7 @@ impl From<tessera_till::TillError> for TillError {
         use tessera_till::TillError as E;
         match e {
             E::Coupon(problem) => TillError::Coupon { problem },
+            E::MemberCode(problem) => TillError::MemberCode { problem },
             E::Refused {
                 status,
                 code,

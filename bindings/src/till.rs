@@ -13,7 +13,7 @@ use tessera_core::api::{
 };
 use tessera_core::coupon::CouponClaims;
 use tessera_core::loyalty::TierProgress;
-use tessera_till::{Done, TillOutcome, TillSyncReport};
+use tessera_till::{Done, ScannedMember, TillOutcome, TillSyncReport};
 
 use crate::card::Tessera;
 use crate::error::{ActionError, TillError};
@@ -65,6 +65,19 @@ impl Till {
         Ok(self
             .inner
             .verify(&code, member_id.as_deref(), basket_cents)?)
+    }
+
+    /// Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
+    /// revocation list, the device's signature, the time step within the till's skew. Put
+    /// `code` in the purchase's `member_code`: the server checks it again.
+    pub fn scan_member(&self, code: String) -> Result<ScannedMember, TillError> {
+        Ok(self.inner.scan_member(&code)?)
+    }
+
+    /// Steps of the member code accepted either side of the till's clock (default 1, at most
+    /// 10).
+    pub fn set_member_code_skew(&self, steps: u32) -> Result<(), TillError> {
+        Ok(self.inner.set_member_code_skew(steps)?)
     }
 
     /// Redeem exactly once; `None`: honoured offline and journaled.

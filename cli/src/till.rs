@@ -48,6 +48,9 @@ pub enum TillAction {
         #[arg(long, default_value_t = 0)]
         basket: u64,
     },
+    /// Check a member's card as scanned: a rotating member code (`TM1:…`, checked offline:
+    /// certificate, revocation, device signature, time) or a static card number.
+    Scan { code: String },
     /// Redeem a code once (journaled when offline).
     Redeem {
         code: String,
@@ -60,7 +63,8 @@ pub enum TillAction {
     Purchase {
         #[arg(long)]
         receipt: String,
-        /// The member's card number, if a card was scanned.
+        /// The member's card as scanned, if one was: the card number, or the rotating member
+        /// code from the app (`TM1:…`, checked here and again at the server).
         #[arg(long)]
         card: Option<String>,
         /// `SKU:CENTS[:QUANTITY[:CATEGORY[:COLLECTION]]]`, repeatable.
@@ -159,6 +163,22 @@ pub fn run(args: TillArgs) -> Result<()> {
                 tessera_core::rfc3339_ms(c.expires_at.saturating_mul(1000))
             );
         }
+        TillAction::Scan { code } => {
+            if code.trim().starts_with(tessera_till::MEMBER_CODE_PREFIX) {
+                let scanned = till.scan_member(&code)?;
+                seen_warning(&scanned);
+                println!(
+                    "member card {} (device {}, code of {})",
+                    scanned.card_number, scanned.serial, scanned.made_at
+                );
+            } else {
+                let card = code.trim();
+                if card.is_empty() || card.len() > 64 {
+                    bail!("not a card number: 1 to 64 characters");
+                }
+                println!("member card {card} (static number: not proof the member is here)");
+            }
+        }
         TillAction::Redeem {
             code,
             basket,
@@ -180,9 +200,18 @@ pub fn run(args: TillArgs) -> Result<()> {
                 .map(|l| parse_line(l))
                 .collect::<Result<Vec<_>>>()?;
             let total_cents = total.unwrap_or_else(|| lines.iter().map(|l| l.amount_cents).sum());
+            let (card_number, member_code) = match card {
+                Some(c) if c.trim().starts_with(tessera_till::MEMBER_CODE_PREFIX) => {
+                    let scanned = till.scan_member(&c)?;
+                    seen_warning(&scanned);
+                    (Some(scanned.card_number), Some(scanned.code))
+                }
+                other => (other, None),
+            };
             let req = PurchaseRequest {
                 receipt,
-                card_number: card,
+                card_number,
+                member_code,
                 lines,
                 total_cents,
                 occurred_offline_at: None,
@@ -259,4 +288,15 @@ pub fn run(args: TillArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The cashier is told when one device's code for one step comes back within its window.
+fn seen_warning(scanned: &tessera_till::ScannedMember) {
+    if scanned.seen_before {
+        eprintln!(
+            "warning: this code (device {}, {}) was scanned at this till already: the same \
+             screen twice, or a copy",
+            scanned.serial, scanned.made_at
+        );
+    }
 }

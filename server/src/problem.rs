@@ -508,6 +508,15 @@ impl From<crate::storage::Refusal> for Problem {
                 "No member has this card",
                 "unknown card number".into(),
             ),
+            R::MemberCode(e) => Problem {
+                rule: Some(e.reason().to_owned()),
+                ..Problem::new(
+                    422,
+                    codes::MEMBER_CODE_REFUSED,
+                    "The scanned member code is refused",
+                    Some(e.to_string()),
+                )
+            },
             R::NothingToVoid { receipt } => p(
                 404,
                 codes::NOTHING_TO_VOID,

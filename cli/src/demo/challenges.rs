@@ -33,6 +33,7 @@ pub(super) fn challenge_step(phone: &Tessera, paris: &tessera_till::Till) -> Res
     let Done::Online(receipt) = paris.record_purchase(&PurchaseRequest {
         receipt: "R-000131".into(),
         card_number: Some(phone.card()?.card_number),
+        member_code: None,
         lines: vec![PurchaseLine {
             sku: "sku-autumn-blend".into(),
             category: Some("tea".into()),

@@ -174,6 +174,7 @@ pub(super) fn till_steps(
     let bought = PurchaseRequest {
         receipt: "R-000118".into(),
         card_number: Some(card),
+        member_code: None,
         lines: vec![line("sku-teapot", 3200), line("sku-darjeeling", 1399)],
         total_cents: 4599,
         occurred_offline_at: None,

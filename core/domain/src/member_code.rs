@@ -98,6 +98,25 @@ pub enum MemberCodeError {
     Invalid { field: String, reason: String },
 }
 
+impl MemberCodeError {
+    /// A stable name for the reason (the server's problem `rule`, the till's display).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            MemberCodeError::Malformed { .. } => "malformed",
+            MemberCodeError::UnknownKey { .. } => "unknown_key",
+            MemberCodeError::ForgedCertificate => "forged_certificate",
+            MemberCodeError::Revoked { .. } => "revoked",
+            MemberCodeError::CertificateExpired { .. } => "certificate_expired",
+            MemberCodeError::CertificateNotYetValid { .. } => "certificate_not_yet_valid",
+            MemberCodeError::BadSignature => "bad_signature",
+            MemberCodeError::Stale { .. } => "stale",
+            MemberCodeError::AheadOfClock { .. } => "ahead_of_clock",
+            MemberCodeError::WrongMember => "wrong_member",
+            MemberCodeError::Invalid { .. } => "invalid",
+        }
+    }
+}
+
 fn malformed(reason: &str) -> MemberCodeError {
     MemberCodeError::Malformed {
         reason: reason.into(),
@@ -121,6 +140,8 @@ pub struct MemberCode {
     pub card_number: String,
     pub serial: u64,
     pub step: u32,
+    /// How often the device's code changes, in seconds.
+    pub period_s: u16,
     /// When the step began (Unix seconds).
     pub made_at_s: i64,
     /// When the certificate ends (Unix seconds).
@@ -379,6 +400,7 @@ pub fn verify(code: &str, check: &TillCheck<'_>) -> Result<MemberCode, MemberCod
         card_number: cert.card_number,
         serial: cert.serial,
         step,
+        period_s: cert.period_s,
         made_at_s: i64::from(step) * period,
         certificate_until_s: cert.not_after_s,
     })

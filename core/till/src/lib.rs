@@ -43,10 +43,12 @@ use tessera_domain::api::{
 };
 use tessera_domain::coupon::{CouponClaims, CouponError, CouponKey, TillShop, verify};
 use tessera_domain::eligibility::ShopFacts;
+use tessera_domain::member_code::{DEFAULT_SKEW_STEPS, MemberCodeError, SeenCodes, TillCheck};
 
 const STEPS: &[M<'static>] = &[
     M::up(include_str!("journal/0001_journal.sql")),
     M::up(include_str!("journal/0002_shop.sql")),
+    M::up(include_str!("journal/0003_revoked.sql")),
 ];
 static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 
@@ -57,12 +59,17 @@ const JOURNAL_FILE: tessera_core::db::FileKind = tessera_core::db::FileKind {
     tables: tessera_core::changes::no_tables,
 };
 
+pub use tessera_domain::member_code::CODE_PREFIX as MEMBER_CODE_PREFIX;
+
 /// Why a till could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TillError {
     /// The coupon is refused (forged, expired, another shop's, redeemed already…).
     #[error(transparent)]
     Coupon(#[from] CouponError),
+    /// The rotating member code is refused (a screenshot, another device's, revoked…).
+    #[error(transparent)]
+    MemberCode(#[from] MemberCodeError),
     /// The server refused the request (`code` is its stable problem code).
     #[error("refused: {code}: {detail}")]
     Refused {
@@ -147,7 +154,30 @@ pub struct Till {
     keys: RwLock<Vec<CouponKey>>,
     /// The shop's tags and time zone, replaced on a key refresh.
     shop: RwLock<TillShop>,
+    /// Revoked device certificates (serials, ascending), replaced on a key refresh.
+    revoked: RwLock<Vec<u64>>,
+    /// Member codes scanned within their window (one device and step twice is flagged).
+    seen_codes: std::sync::Mutex<SeenCodes>,
+    /// Steps of a member code accepted either side of the till's clock.
+    skew_steps: std::sync::atomic::AtomicU32,
     journal: Db,
+}
+
+/// A rotating member code that passed at the till.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ScannedMember {
+    /// The card the purchase is recorded under.
+    pub card_number: String,
+    /// The device certificate's serial.
+    pub serial: u64,
+    /// RFC 3339: when the code shown began.
+    pub made_at: String,
+    /// This device's code for this step was scanned at this till already within its window:
+    /// the same screen shown twice, or a copy used in the queue. The cashier decides.
+    pub seen_before: bool,
+    /// The code as scanned: put it in the purchase (`member_code`), the server checks it again.
+    pub code: String,
 }
 
 impl std::fmt::Debug for Till {
@@ -231,6 +261,9 @@ impl Till {
             store_id: store_id.to_owned(),
             keys: RwLock::new(Vec::new()),
             shop: RwLock::new(TillShop::bare(store_id)),
+            revoked: RwLock::new(Vec::new()),
+            seen_codes: std::sync::Mutex::new(SeenCodes::default()),
+            skew_steps: std::sync::atomic::AtomicU32::new(DEFAULT_SKEW_STEPS),
             journal,
         };
         match till.refresh_keys() {
@@ -256,6 +289,16 @@ impl Till {
                     "till offline: using its journaled keys"
                 );
                 *till.keys.write().unwrap_or_else(|p| p.into_inner()) = cached;
+                let revoked = till.journal.read(|c| -> Result<Vec<u64>, TillError> {
+                    let mut stmt =
+                        c.prepare("SELECT serial FROM revoked_certificate ORDER BY serial")?;
+                    let rows = stmt
+                        .query_map([], |r| r.get::<_, i64>(0))?
+                        .map(|r| r.map(|s| s as u64))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(rows)
+                })?;
+                *till.revoked.write().unwrap_or_else(|p| p.into_inner()) = revoked;
                 let shop: Option<String> = till.journal.read(|c| -> Result<_, TillError> {
                     Ok(
                         c.query_row("SELECT data FROM shop WHERE id = 1", [], |r| r.get(0))
@@ -278,8 +321,8 @@ impl Till {
         &self.store_id
     }
 
-    /// Fetch the server's coupon keys again (a new key was added) and the shop's tags and time
-    /// zone, and journal them.
+    /// Fetch the server's coupon keys again (a new key was added), the shop's tags and time
+    /// zone, and the revoked device certificates, and journal them.
     pub fn refresh_keys(&self) -> Result<usize, TillError> {
         let answer = self.send(&Request::get("/v1/coupon-keys"))?;
         if answer.status != 200 {
@@ -294,11 +337,27 @@ impl Till {
         }
         let facts: ShopFacts = answer.json()?;
         let facts_json = json(&facts)?;
+        let mut req = Request::get("/v1/till/revocations");
+        req.bearer = Some(self.token.clone());
+        let answer = self.send(&req)?;
+        if answer.status != 200 {
+            return Err(refusal(&answer));
+        }
+        let mut revoked = answer.json::<tessera_domain::api::Revocations>()?.revoked;
+        revoked.sort_unstable();
+        revoked.dedup();
         self.journal.write(|tx| -> Result<(), TillError> {
             tx.execute(
                 "INSERT OR REPLACE INTO shop (id, data) VALUES (1, ?1)",
                 [&facts_json],
             )?;
+            tx.execute("DELETE FROM revoked_certificate", [])?;
+            for serial in &revoked {
+                tx.execute(
+                    "INSERT INTO revoked_certificate (serial) VALUES (?1)",
+                    [*serial as i64],
+                )?;
+            }
             tx.execute("DELETE FROM coupon_key", [])?;
             for k in &keys {
                 tx.execute(
@@ -311,7 +370,57 @@ impl Till {
         let n = keys.len();
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
         *self.shop.write().unwrap_or_else(|p| p.into_inner()) = TillShop::from_facts(&facts);
+        *self.revoked.write().unwrap_or_else(|p| p.into_inner()) = revoked;
         Ok(n)
+    }
+
+    /// Steps of a rotating member code accepted either side of the till's clock (default 1).
+    pub fn set_member_code_skew(&self, steps: u32) -> Result<(), TillError> {
+        if steps > 10 {
+            return Err(TillError::InvalidInput {
+                field: "skew_steps".into(),
+                reason: "0 to 10 steps".into(),
+            });
+        }
+        self.skew_steps
+            .store(steps, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Check a rotating member code offline, on the till's clock: the programme's certificate,
+    /// the revocation list fetched with the keys, the device's signature, the time step. A
+    /// device's code for one step scanned twice within its window is flagged (`seen_before`).
+    pub fn scan_member(&self, code: &str) -> Result<ScannedMember, TillError> {
+        self.scan_member_at(code, jiff::Timestamp::now().as_second())
+    }
+
+    /// [`Till::scan_member`] at `now_s` on the till's clock (tests, and tills replaying a scan).
+    pub fn scan_member_at(&self, code: &str, now_s: i64) -> Result<ScannedMember, TillError> {
+        let skew_steps = self.skew_steps.load(std::sync::atomic::Ordering::Relaxed);
+        let verified = tessera_domain::member_code::verify(
+            code,
+            &TillCheck {
+                keys: &self.keys.read().unwrap_or_else(|p| p.into_inner()),
+                revoked: &self.revoked.read().unwrap_or_else(|p| p.into_inner()),
+                now_s,
+                skew_steps,
+                expected_card: None,
+            },
+        )?;
+        // A step stays acceptable until skew steps after it ends.
+        let window_s = i64::from(verified.period_s) * (2 * i64::from(skew_steps) + 1);
+        let seen_before = self
+            .seen_codes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .note(&verified, now_s, window_s);
+        Ok(ScannedMember {
+            card_number: verified.card_number,
+            serial: verified.serial,
+            made_at: tessera_domain::rfc3339_ms(verified.made_at_s.saturating_mul(1000)),
+            seen_before,
+            code: code.trim().to_owned(),
+        })
     }
 
     fn send(&self, req: &Request) -> Result<Answer, SyncError> {

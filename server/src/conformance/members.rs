@@ -803,4 +803,16 @@ pub async fn device_certificates_are_revoked_and_listed_until_they_expire(s: Bac
         .await
         .unwrap();
     assert_eq!(after, 0, "detached from the erased member");
+    let at = |serial: i64| {
+        let s = s.clone();
+        async move {
+            read(&*s, move |repo| repo.certificate_revoked_at(serial))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(at(12).await, Some(Some(NOW)), "when, for an offline purchase");
+    assert_eq!(at(11).await, Some(Some(NOW + 1)));
+    assert_eq!(at(21).await, Some(Some(NOW + 3)));
+    assert_eq!(at(999).await, None, "unknown serial");
 }

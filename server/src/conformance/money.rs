@@ -194,6 +194,7 @@ fn purchase(receipt: &str, card: &str, cents: u64) -> TillOp {
         request: PurchaseRequest {
             receipt: receipt.into(),
             card_number: Some(card.into()),
+            member_code: None,
             lines: vec![PurchaseLine {
                 sku: "sencha".into(),
                 category: Some("tea".into()),

@@ -364,6 +364,7 @@ mod tests {
         let req = PurchaseRequest {
             receipt: receipt.into(),
             card_number: Some("4006381333931".into()),
+            member_code: None,
             lines: vec![PurchaseLine {
                 sku: "sku-1".into(),
                 category: None,

@@ -78,3 +78,53 @@ pub(crate) fn revoke_devices(
     repo.revoke_certificates(member_id, device_id, now_ms)
         .map(Some)
 }
+
+/// How long after it was shown a scanned member code may reach the server with a purchase: the
+/// till checked the tight window when it scanned; the basket may take minutes to ring up.
+pub const SCAN_TO_PURCHASE_S: i64 = 600;
+
+/// The card a scanned member code speaks for, checked again at the server (a till is trusted
+/// with nothing): the programme's signature, the device's signature, the time step within
+/// [`SCAN_TO_PURCHASE_S`] of the purchase's time, the card the till named (if any), and the
+/// certificate not revoked before the purchase (an offline purchase made before a revocation
+/// still counts).
+pub(crate) fn scanned_card(
+    repo: &mut dyn Repo,
+    code: &str,
+    named_card: Option<&str>,
+    occurred_ms: i64,
+) -> RepoResult<Result<String, tessera_domain::member_code::MemberCodeError>> {
+    use tessera_domain::member_code::{MemberCodeError, TillCheck, verify};
+    let keys = repo.public_keys()?;
+    let at_s = occurred_ms.div_euclid(1000);
+    let check = |skew_steps| TillCheck {
+        keys: &keys,
+        revoked: &[],
+        now_s: at_s,
+        skew_steps,
+        expected_card: named_card,
+    };
+    // The till held the code to a step either side of its clock; here the code may be up to
+    // SCAN_TO_PURCHASE_S older than the purchase (a step ahead, as at a till).
+    let code = match verify(code, &check(u32::MAX / 2)) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let period = i64::from(code.period_s.max(1));
+    if code.made_at_s + period < at_s - SCAN_TO_PURCHASE_S {
+        return Ok(Err(MemberCodeError::Stale {
+            made_at: tessera_domain::rfc3339_ms(code.made_at_s * 1000),
+        }));
+    }
+    if code.made_at_s > at_s + period {
+        return Ok(Err(MemberCodeError::AheadOfClock {
+            made_for: tessera_domain::rfc3339_ms(code.made_at_s * 1000),
+        }));
+    }
+    match repo.certificate_revoked_at(code.serial as i64)? {
+        Some(Some(revoked_ms)) if revoked_ms <= occurred_ms => Ok(Err(MemberCodeError::Revoked {
+            serial: code.serial,
+        })),
+        _ => Ok(Ok(code.card_number)),
+    }
+}

@@ -70,7 +70,19 @@ pub(crate) fn purchase(
     if let Some(purchase_id) = repo.receipt_taken(store_id, &req.receipt)? {
         return Ok(Err(Refusal::ReceiptReused { purchase_id }));
     }
-    let member_id = match &req.card_number {
+    let scanned = match &req.member_code {
+        None => None,
+        Some(code) => match super::member_codes::scanned_card(
+            repo,
+            code,
+            req.card_number.as_deref(),
+            occurred_ms,
+        )? {
+            Ok(card) => Some(card),
+            Err(e) => return Ok(Err(Refusal::MemberCode(e))),
+        },
+    };
+    let member_id = match scanned.as_ref().or(req.card_number.as_ref()) {
         None => None,
         Some(card) => match repo.member_by_card(card)? {
             None => return Ok(Err(Refusal::UnknownCard)),

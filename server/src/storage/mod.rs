@@ -95,6 +95,9 @@ pub enum Refusal {
     ReceiptReused { purchase_id: String },
     #[error("unknown card number")]
     UnknownCard,
+    /// The scanned member code does not hold at the server.
+    #[error(transparent)]
+    MemberCode(tessera_domain::member_code::MemberCodeError),
     #[error("nothing to void under {receipt}")]
     NothingToVoid { receipt: String },
     /// The oldest thing under the receipt was recorded before the void window.

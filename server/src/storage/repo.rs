@@ -634,4 +634,7 @@ pub trait Certificates {
     ) -> RepoResult<u64>;
     /// The serials revoked and not yet expired at `now_ms` (what tills must refuse), ascending.
     fn revoked_serials(&mut self, now_ms: i64) -> RepoResult<Vec<i64>>;
+    /// When the certificate `serial` was revoked: `None` for an unknown serial, `Some(None)`
+    /// while it stands.
+    fn certificate_revoked_at(&mut self, serial: i64) -> RepoResult<Option<Option<i64>>>;
 }

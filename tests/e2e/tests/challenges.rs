@@ -71,6 +71,7 @@ fn autumn(receipt: &str, card: &str, skus: &[&str]) -> PurchaseRequest {
     PurchaseRequest {
         receipt: receipt.into(),
         card_number: Some(card.into()),
+        member_code: None,
         lines: skus
             .iter()
             .map(|s| PurchaseLine {
@@ -588,6 +589,7 @@ fn earning_rules_in_the_rule_set_price_purchases_with_bonuses_and_birthdays() {
     let basket = |receipt: &str| PurchaseRequest {
         receipt: receipt.into(),
         card_number: Some(card.clone()),
+        member_code: None,
         lines: vec![
             PurchaseLine {
                 sku: "sku-darjeeling".into(),
@@ -863,6 +865,7 @@ proptest! {
                         .json(&PurchaseRequest {
                             receipt: receipt.clone(),
                             card_number: Some(card.clone()),
+                            member_code: None,
                             lines: vec![basket_line()],
                             total_cents: 1000,
                             occurred_offline_at: Some(tessera_core::rfc3339_ms(at)),

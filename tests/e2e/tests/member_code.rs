@@ -303,3 +303,212 @@ fn a_phone_without_a_certificate_gets_one_at_the_next_sync() {
         [2]
     );
 }
+
+fn basket(
+    receipt: &str,
+    card: Option<&str>,
+    code: Option<&str>,
+) -> tessera_core::api::PurchaseRequest {
+    tessera_core::api::PurchaseRequest {
+        receipt: receipt.into(),
+        card_number: card.map(str::to_owned),
+        member_code: code.map(str::to_owned),
+        lines: vec![tessera_core::api::PurchaseLine {
+            sku: "sku-teapot".into(),
+            category: Some("tea".into()),
+            collection: None,
+            quantity: 1,
+            amount_cents: 4_500,
+        }],
+        total_cents: 4_500,
+        occurred_offline_at: None,
+    }
+}
+
+/// A purchase posted over HTTP by a till: (status, problem code, rule).
+fn post_purchase(
+    server: &Server,
+    till: &str,
+    req: &tessera_core::api::PurchaseRequest,
+) -> (u16, Value) {
+    let resp = Client::new()
+        .post(format!("{}/v1/till/purchases", server.url()))
+        .bearer_auth(till)
+        .header("idempotency-key", tessera_e2e::raw::key())
+        .json(req)
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+}
+
+fn certificate_of(answer: &Value) -> DeviceCertificate {
+    DeviceCertificate::from_bytes(&B64.decode(answer["certificate"].as_str().unwrap()).unwrap())
+        .unwrap()
+        .0
+}
+
+/// The till scans the code on the phone's screen (offline checks, a second scan of the same
+/// step flagged), the purchase carries it, and the server checks it again: the points go to the
+/// card the code names; a forged, altered, stale or other member's code is refused by name.
+#[test]
+fn the_till_scans_the_phone_and_the_server_checks_the_code_again() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let phone = tessera_e2e::phone(dir.path().join("m.db"));
+    phone
+        .enrol(&server.url(), "Zoé", tessera_e2e::device())
+        .unwrap();
+    let card = phone.card().unwrap().card_number;
+    let till = tessera_e2e::open_till(&server, dir.path().join("t.journal"), "st-paris-01");
+    let shown = phone.member_code().unwrap();
+    let scanned = till.scan_member(&shown.code).unwrap();
+    assert_eq!(scanned.card_number, card);
+    assert!(!scanned.seen_before);
+    assert!(
+        till.scan_member(&shown.code).unwrap().seen_before,
+        "one device's code for one step twice at one till is flagged"
+    );
+    let tessera_till::Done::Online(receipt) = till
+        .record_purchase(&basket("r-1", None, Some(&scanned.code)))
+        .unwrap()
+    else {
+        panic!("online")
+    };
+    assert!(receipt.points_earned > 0);
+    phone.sync().unwrap();
+    assert_eq!(
+        phone.points().unwrap().balance,
+        receipt.points_balance,
+        "the points are the scanned member's"
+    );
+
+    // What a till posts is checked again. A device certified for another member:
+    let http = Client::new();
+    let token = till_token(&server, "st-paris-01");
+    let (_, other_card, other_token) = enrol(&server);
+    let (pair, public) = device(7);
+    let (_, answer) = certify(&http, &server, &other_token, &public);
+    let cert = certificate_of(&answer);
+    let now = jiff::Timestamp::now().as_second();
+    let good = member_code(&cert, &pair, now).unwrap();
+    let (s, b) = post_purchase(&server, &token, &basket("r-2", Some(&card), Some(&good)));
+    assert_eq!(
+        (s, &b["code"], &b["rule"]),
+        (422, &json!("member_code_refused"), &json!("wrong_member")),
+        "{b}"
+    );
+    let (s, b) = post_purchase(
+        &server,
+        &token,
+        &basket("r-2", Some(&other_card), Some(&good)),
+    );
+    assert_eq!(s, 200, "{b}");
+    // A code shown 20 minutes ago (the server allows 10 between the scan and the purchase).
+    let old = member_code(&cert, &pair, now - 1_200).unwrap();
+    let (s, b) = post_purchase(&server, &token, &basket("r-3", None, Some(&old)));
+    assert_eq!((s, &b["rule"]), (422, &json!("stale")), "{b}");
+    // The device's signature altered (its last byte).
+    let mut bytes = base45::decode(good.strip_prefix("TM1:").unwrap()).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    let forged = format!("TM1:{}", base45::encode(&bytes));
+    let (s, b) = post_purchase(&server, &token, &basket("r-3", None, Some(&forged)));
+    assert_eq!((s, &b["rule"]), (422, &json!("bad_signature")), "{b}");
+    // The certificate altered to name the first member's card.
+    let mut altered = cert.clone();
+    altered.card_number = card.clone();
+    let forged = member_code(&altered, &pair, now).unwrap();
+    let (s, b) = post_purchase(&server, &token, &basket("r-3", None, Some(&forged)));
+    assert_eq!((s, &b["rule"]), (422, &json!("forged_certificate")), "{b}");
+    for junk in ["TM1:", "TM1:!!!!", "4006381333931"] {
+        let (s, b) = post_purchase(&server, &token, &basket("r-3", None, Some(junk)));
+        assert_eq!((s, &b["rule"]), (422, &json!("malformed")), "{junk}: {b}");
+    }
+    let (s, b) = post_purchase(
+        &server,
+        &token,
+        &basket("r-3", None, Some(&"x".repeat(2000))),
+    );
+    assert_eq!((s, &b["code"]), (422, &json!("validation_failed")), "{b}");
+}
+
+/// A till offline keeps scanning with the revocation list it fetched; a purchase it made
+/// before a device was revoked still counts when reported, one made after (the till had not
+/// refreshed) is refused at the report.
+#[test]
+fn offline_purchases_are_judged_by_the_revocation_at_their_time() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let http = Client::new();
+    let (member, card, token) = enrol(&server);
+    let (pair, public) = device(3);
+    let (_, answer) = certify(&http, &server, &token, &public);
+    let cert = certificate_of(&answer);
+    let journal = dir.path().join("t.journal");
+    let till_token = till_token(&server, "st-lyon-01");
+    let open = |url: &str| {
+        tessera_till::Till::open(
+            &journal,
+            url,
+            &till_token,
+            "st-lyon-01",
+            tessera_core::sync::ReqwestClient::shared(),
+        )
+        .unwrap()
+    };
+    drop(open(&server.url()));
+    let offline = open(&tessera_e2e::dead_url());
+    let now = jiff::Timestamp::now().as_second();
+    let before = offline
+        .scan_member(&member_code(&cert, &pair, now).unwrap())
+        .unwrap();
+    assert_eq!(before.card_number, card);
+    assert_eq!(
+        offline
+            .record_purchase(&basket("r-before", None, Some(&before.code)))
+            .unwrap(),
+        tessera_till::Done::Offline
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let (s, _) = admin(
+        reqwest::Method::POST,
+        &server,
+        &format!("/admin/v1/members/{member}/devices/revoke"),
+        json!({}),
+    );
+    assert_eq!(s, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    // The offline till does not know yet: it accepts the code, the server will not.
+    let after = offline
+        .scan_member(&member_code(&cert, &pair, jiff::Timestamp::now().as_second()).unwrap())
+        .unwrap();
+    offline
+        .record_purchase(&basket("r-after", None, Some(&after.code)))
+        .unwrap();
+    drop(offline);
+    let online = open(&server.url());
+    let report = online.sync().unwrap();
+    assert_eq!(report.accepted, 1, "{report:?}");
+    assert_eq!(report.refused.len(), 1, "{report:?}");
+    assert_eq!(report.refused[0].receipt, "r-after");
+    assert_eq!(
+        report.refused[0].code.as_deref(),
+        Some("member_code_refused")
+    );
+    // Online again, the till has the list: the device is refused at the scan.
+    assert!(matches!(
+        online.scan_member(&member_code(&cert, &pair, jiff::Timestamp::now().as_second()).unwrap()),
+        Err(tessera_till::TillError::MemberCode(
+            MemberCodeError::Revoked { .. }
+        ))
+    ));
+    // And offline too, from the journal.
+    drop(online);
+    let offline = open(&tessera_e2e::dead_url());
+    assert!(matches!(
+        offline
+            .scan_member(&member_code(&cert, &pair, jiff::Timestamp::now().as_second()).unwrap()),
+        Err(tessera_till::TillError::MemberCode(
+            MemberCodeError::Revoked { .. }
+        ))
+    ));
+}

@@ -244,6 +244,7 @@ fn purchase(receipt: &str, card: Option<&str>, cents: u64) -> PurchaseRequest {
     PurchaseRequest {
         receipt: receipt.into(),
         card_number: card.map(str::to_owned),
+        member_code: None,
         lines: vec![PurchaseLine {
             sku: "sku-tea-1".into(),
             category: Some("tea".into()),

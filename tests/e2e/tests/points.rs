@@ -27,6 +27,7 @@ fn purchase(receipt: &str, card: Option<&str>, cents: u64) -> PurchaseRequest {
     PurchaseRequest {
         receipt: receipt.into(),
         card_number: card.map(str::to_owned),
+        member_code: None,
         lines: vec![
             PurchaseLine {
                 sku: "sku-teapot".into(),

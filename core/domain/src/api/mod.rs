@@ -146,7 +146,8 @@ pub struct Problem {
     pub detail: Option<String>,
     pub code: String,
     /// For `offer_refused`: the programme rule that refused (`tier`, `segment`,
-    /// `per_member_limit`, `not_started`, `ended`, `day`, `hours`, `shop`, `channel`, `reward`).
+    /// `per_member_limit`, `not_started`, `ended`, `day`, `hours`, `shop`, `channel`, `reward`);
+    /// for `member_code_refused`: the reason (`stale`, `revoked`, `bad_signature`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
 }
@@ -224,6 +225,8 @@ pub mod codes {
     pub const INSUFFICIENT_POINTS: &str = "insufficient_points";
     /// No member has the scanned card number.
     pub const UNKNOWN_CARD: &str = "unknown_card";
+    /// The scanned rotating member code does not hold (the reason in the problem's `rule`).
+    pub const MEMBER_CODE_REFUSED: &str = "member_code_refused";
     /// Another purchase was recorded under this receipt in this shop.
     pub const RECEIPT_REUSED: &str = "receipt_reused";
     /// No purchase under that receipt, or more refunded than it was worth.

@@ -50,6 +50,11 @@ pub struct PurchaseRequest {
     /// The member card scanned at the till, if any.
     #[serde(default)]
     pub card_number: Option<String>,
+    /// The rotating member code scanned from the member's screen (`TM1:…`), if that is what
+    /// was shown: the server verifies it again (certificate, revocation, device signature, time
+    /// step at the purchase's time) and takes the card number from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_code: Option<String>,
     pub lines: Vec<PurchaseLine>,
     /// What was paid, in cents (after discounts).
     pub total_cents: u64,
@@ -64,6 +69,13 @@ pub const MAX_TOTAL_CENTS: u64 = crate::catalog::MAX_CENTS;
 impl PurchaseRequest {
     pub fn validate(&self) -> Result<(), CatalogError> {
         check_receipt("receipt", &self.receipt)?;
+        if self
+            .member_code
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.len() > crate::member_code::MAX_CODE)
+        {
+            return Err(CatalogError::new("member_code", "1 to 1024 characters"));
+        }
         if self.lines.is_empty() || self.lines.len() > MAX_PURCHASE_LINES {
             return Err(CatalogError::new("lines", "1 to 500 lines"));
         }

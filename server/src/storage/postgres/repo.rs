@@ -1701,4 +1701,13 @@ impl crate::storage::repo::Certificates for PgRepo<'_, '_> {
         .map(|r| get(r, 0))
         .collect()
     }
+
+    fn certificate_revoked_at(&mut self, serial: i64) -> RepoResult<Option<Option<i64>>> {
+        self.opt(
+            "SELECT revoked_at FROM device_certificate WHERE serial = $1",
+            &[&serial],
+        )?
+        .map(|r| get(&r, 0))
+        .transpose()
+    }
 }

@@ -271,4 +271,12 @@ impl crate::storage::repo::Certificates for SqliteRepo<'_> {
             .query_map([now_ms], |r| r.get(0))?
             .collect::<Result<_, _>>()?)
     }
+
+    fn certificate_revoked_at(&mut self, serial: i64) -> RepoResult<Option<Option<i64>>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT revoked_at FROM device_certificate WHERE serial = ?1")?
+            .query_row([serial], |r| r.get(0))
+            .optional()?)
+    }
 }
