@@ -136,6 +136,10 @@ def test_the_rotating_member_code_scans_as_drawn(tmp_path, server_url):
     assert view.matrix.width == view.matrix.height
     assert 0 < view.changes_in_ms <= 30_000
     assert decode(to_image(view.matrix), Symbology.QR) == [view.code]
+    # Programmes whose tills read PDF417 draw the same code in it (the card screen's other 2D
+    # format): the project's encoder, read back by zxing-cpp.
+    stacked = tessera.render_barcode(Symbology.PDF417, view.code)
+    assert decode(to_image(stacked), Symbology.PDF417) == [view.code]
     t.sign_out(True)
     with pytest.raises(tessera.MemberCodeUnavailable.NotEnrolled):
         t.member_code()

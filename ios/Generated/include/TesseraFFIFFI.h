@@ -794,6 +794,16 @@ uint32_t uniffi_tessera_ffi_fn_method_till_refresh_keys(uint64_t ptr, RustCallSt
 RustBuffer uniffi_tessera_ffi_fn_method_till_return_goods(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SCAN_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SCAN_MEMBER
+RustBuffer uniffi_tessera_ffi_fn_method_till_scan_member(uint64_t ptr, RustBuffer code, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SET_MEMBER_CODE_SKEW
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SET_MEMBER_CODE_SKEW
+void uniffi_tessera_ffi_fn_method_till_set_member_code_skew(uint64_t ptr, uint32_t steps, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TILL_SYNC
 RustBuffer uniffi_tessera_ffi_fn_method_till_sync(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -1613,6 +1623,18 @@ uint16_t uniffi_tessera_ffi_checksum_method_till_refresh_keys(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_RETURN_GOODS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_RETURN_GOODS
 uint16_t uniffi_tessera_ffi_checksum_method_till_return_goods(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SCAN_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SCAN_MEMBER
+uint16_t uniffi_tessera_ffi_checksum_method_till_scan_member(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SET_MEMBER_CODE_SKEW
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TILL_SET_MEMBER_CODE_SKEW
+uint16_t uniffi_tessera_ffi_checksum_method_till_set_member_code_skew(void
     
 );
 #endif

@@ -3111,6 +3111,12 @@ public struct PurchaseRequest: Equatable, Hashable {
      * The member card scanned at the till, if any.
      */
     public var cardNumber: String?
+    /**
+     * The rotating member code scanned from the member's screen (`TM1:…`), if that is what
+     * was shown: the server verifies it again (certificate, revocation, device signature, time
+     * step at the purchase's time) and takes the card number from it.
+     */
+    public var memberCode: String?
     public var lines: [PurchaseLine]
     /**
      * What was paid, in cents (after discounts).
@@ -3129,7 +3135,12 @@ public struct PurchaseRequest: Equatable, Hashable {
          */receipt: String, 
         /**
          * The member card scanned at the till, if any.
-         */cardNumber: String?, lines: [PurchaseLine], 
+         */cardNumber: String?, 
+        /**
+         * The rotating member code scanned from the member's screen (`TM1:…`), if that is what
+         * was shown: the server verifies it again (certificate, revocation, device signature, time
+         * step at the purchase's time) and takes the card number from it.
+         */memberCode: String?, lines: [PurchaseLine], 
         /**
          * What was paid, in cents (after discounts).
          */totalCents: UInt64, 
@@ -3138,6 +3149,7 @@ public struct PurchaseRequest: Equatable, Hashable {
          */occurredOfflineAt: String?) {
         self.receipt = receipt
         self.cardNumber = cardNumber
+        self.memberCode = memberCode
         self.lines = lines
         self.totalCents = totalCents
         self.occurredOfflineAt = occurredOfflineAt
@@ -3161,6 +3173,7 @@ public struct FfiConverterTypePurchaseRequest: FfiConverterRustBuffer {
             try PurchaseRequest(
                 receipt: FfiConverterString.read(from: &buf), 
                 cardNumber: FfiConverterOptionString.read(from: &buf), 
+                memberCode: FfiConverterOptionString.read(from: &buf), 
                 lines: FfiConverterSequenceTypePurchaseLine.read(from: &buf), 
                 totalCents: FfiConverterUInt64.read(from: &buf), 
                 occurredOfflineAt: FfiConverterOptionString.read(from: &buf)
@@ -3170,6 +3183,7 @@ public struct FfiConverterTypePurchaseRequest: FfiConverterRustBuffer {
     public static func write(_ value: PurchaseRequest, into buf: inout [UInt8]) {
         FfiConverterString.write(value.receipt, into: &buf)
         FfiConverterOptionString.write(value.cardNumber, into: &buf)
+        FfiConverterOptionString.write(value.memberCode, into: &buf)
         FfiConverterSequenceTypePurchaseLine.write(value.lines, into: &buf)
         FfiConverterUInt64.write(value.totalCents, into: &buf)
         FfiConverterOptionString.write(value.occurredOfflineAt, into: &buf)

@@ -2962,6 +2962,19 @@ public protocol TillProtocol: AnyObject, Sendable {
     func returnGoods(request: ReturnRequest) throws  -> ReturnReport?
     
     /**
+     * Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
+     * revocation list, the device's signature, the time step within the till's skew. Put
+     * `code` in the purchase's `member_code`: the server checks it again.
+     */
+    func scanMember(code: String) throws  -> ScannedMember
+    
+    /**
+     * Steps of the member code accepted either side of the till's clock (default 1, at most
+     * 10).
+     */
+    func setMemberCodeSkew(steps: UInt32) throws 
+    
+    /**
      * Report the journal; conflicts and refusals come back in the report.
      */
     func sync() throws  -> TillSyncReport
@@ -3154,6 +3167,34 @@ open func returnGoods(request: ReturnRequest)throws  -> ReturnReport?  {
         FfiConverterTypeReturnRequest_lower(request),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
+     * revocation list, the device's signature, the time step within the till's skew. Put
+     * `code` in the purchase's `member_code`: the server checks it again.
+     */
+open func scanMember(code: String)throws  -> ScannedMember  {
+    return try  FfiConverterTypeScannedMember_lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_scan_member(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(code),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Steps of the member code accepted either side of the till's clock (default 1, at most
+     * 10).
+     */
+open func setMemberCodeSkew(steps: UInt32)throws   {try rustCallWithError(FfiConverterTypeTillError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_till_set_member_code_skew(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(steps),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -4297,6 +4338,12 @@ enum TillError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Coupon(problem: CouponError
     )
     /**
+     * The rotating member code is refused: a screenshot replayed, another device's, a revoked
+     * device, altered, or a clock far off (each its own variant).
+     */
+    case MemberCode(problem: MemberCodeError
+    )
+    /**
      * The server refused the request; `code` is its stable problem code (`receipt_reused`,
      * `void_window_closed`, `unknown_card`…).
      */
@@ -4349,19 +4396,22 @@ public struct FfiConverterTypeTillError: FfiConverterRustBuffer {
         case 1: return .Coupon(
             problem: try FfiConverterTypeCouponError.read(from: &buf)
             )
-        case 2: return .Refused(
+        case 2: return .MemberCode(
+            problem: try FfiConverterTypeMemberCodeError.read(from: &buf)
+            )
+        case 3: return .Refused(
             status: try FfiConverterUInt16.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .InvalidInput(
+        case 4: return .InvalidInput(
             field: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Network(
+        case 5: return .Network(
             problem: try FfiConverterTypeSyncError.read(from: &buf)
             )
-        case 5: return .Storage(
+        case 6: return .Storage(
             problem: try FfiConverterTypeStorageError.read(from: &buf)
             )
 
@@ -4381,26 +4431,31 @@ public struct FfiConverterTypeTillError: FfiConverterRustBuffer {
             FfiConverterTypeCouponError.write(problem, into: &buf)
             
         
-        case let .Refused(status,code,detail):
+        case let .MemberCode(problem):
             writeInt(&buf, Int32(2))
+            FfiConverterTypeMemberCodeError.write(problem, into: &buf)
+            
+        
+        case let .Refused(status,code,detail):
+            writeInt(&buf, Int32(3))
             FfiConverterUInt16.write(status, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
         case let .InvalidInput(field,reason):
-            writeInt(&buf, Int32(3))
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(field, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Network(problem):
-            writeInt(&buf, Int32(4))
+            writeInt(&buf, Int32(5))
             FfiConverterTypeSyncError.write(problem, into: &buf)
             
         
         case let .Storage(problem):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(6))
             FfiConverterTypeStorageError.write(problem, into: &buf)
             
         }
@@ -5492,6 +5547,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_return_goods() != 9930) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_scan_member() != 52698) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_till_set_member_code_skew() != 6313) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_sync() != 52050) {

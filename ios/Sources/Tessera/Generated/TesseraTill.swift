@@ -497,6 +497,46 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
+    typealias FfiType = UInt64
+    typealias SwiftType = UInt64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterBool : FfiConverter {
+    typealias FfiType = Int8
+    typealias SwiftType = Bool
+
+    public static func lift(_ value: Int8) throws -> Bool {
+        return value != 0
+    }
+
+    public static func lower(_ value: Bool) -> Int8 {
+        return value ? 1 : 0
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Bool {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Bool, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterString: FfiConverter {
     typealias SwiftType = String
     typealias FfiType = RustBuffer
@@ -538,6 +578,107 @@ fileprivate struct FfiConverterString: FfiConverter {
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
     }
+}
+
+
+/**
+ * A rotating member code that passed at the till.
+ */
+public struct ScannedMember: Equatable, Hashable {
+    /**
+     * The card the purchase is recorded under.
+     */
+    public var cardNumber: String
+    /**
+     * The device certificate's serial.
+     */
+    public var serial: UInt64
+    /**
+     * RFC 3339: when the code shown began.
+     */
+    public var madeAt: String
+    /**
+     * This device's code for this step was scanned at this till already within its window:
+     * the same screen shown twice, or a copy used in the queue. The cashier decides.
+     */
+    public var seenBefore: Bool
+    /**
+     * The code as scanned: put it in the purchase (`member_code`), the server checks it again.
+     */
+    public var code: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The card the purchase is recorded under.
+         */cardNumber: String, 
+        /**
+         * The device certificate's serial.
+         */serial: UInt64, 
+        /**
+         * RFC 3339: when the code shown began.
+         */madeAt: String, 
+        /**
+         * This device's code for this step was scanned at this till already within its window:
+         * the same screen shown twice, or a copy used in the queue. The cashier decides.
+         */seenBefore: Bool, 
+        /**
+         * The code as scanned: put it in the purchase (`member_code`), the server checks it again.
+         */code: String) {
+        self.cardNumber = cardNumber
+        self.serial = serial
+        self.madeAt = madeAt
+        self.seenBefore = seenBefore
+        self.code = code
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ScannedMember: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeScannedMember: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ScannedMember {
+        return
+            try ScannedMember(
+                cardNumber: FfiConverterString.read(from: &buf), 
+                serial: FfiConverterUInt64.read(from: &buf), 
+                madeAt: FfiConverterString.read(from: &buf), 
+                seenBefore: FfiConverterBool.read(from: &buf), 
+                code: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ScannedMember, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.cardNumber, into: &buf)
+        FfiConverterUInt64.write(value.serial, into: &buf)
+        FfiConverterString.write(value.madeAt, into: &buf)
+        FfiConverterBool.write(value.seenBefore, into: &buf)
+        FfiConverterString.write(value.code, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScannedMember_lift(_ buf: RustBuffer) throws -> ScannedMember {
+    return try FfiConverterTypeScannedMember.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScannedMember_lower(_ value: ScannedMember) -> RustBuffer {
+    return FfiConverterTypeScannedMember.lower(value)
 }
 
 

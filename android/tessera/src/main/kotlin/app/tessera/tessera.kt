@@ -103,6 +103,7 @@ import app.tessera.domain.FfiConverterTypeErasureReceipt
 import app.tessera.domain.FfiConverterTypeEventKind
 import app.tessera.domain.FfiConverterTypeFeature
 import app.tessera.domain.FfiConverterTypeMemberCard
+import app.tessera.domain.FfiConverterTypeMemberCodeError
 import app.tessera.domain.FfiConverterTypeNotificationRequest
 import app.tessera.domain.FfiConverterTypeNotificationVerdict
 import app.tessera.domain.FfiConverterTypePlatform
@@ -123,6 +124,7 @@ import app.tessera.domain.FfiConverterTypeTierProgress
 import app.tessera.domain.FfiConverterTypeVoidReport
 import app.tessera.domain.FfiConverterTypeWalletCoupon
 import app.tessera.domain.MemberCard
+import app.tessera.domain.MemberCodeException
 import app.tessera.domain.NotificationRequest
 import app.tessera.domain.NotificationVerdict
 import app.tessera.domain.Platform
@@ -142,8 +144,10 @@ import app.tessera.domain.Symbology
 import app.tessera.domain.TierProgress
 import app.tessera.domain.VoidReport
 import app.tessera.domain.WalletCoupon
+import app.tessera.till.FfiConverterTypeScannedMember
 import app.tessera.till.FfiConverterTypeTillOutcome
 import app.tessera.till.FfiConverterTypeTillSyncReport
+import app.tessera.till.ScannedMember
 import app.tessera.till.TillOutcome
 import app.tessera.till.TillSyncReport
 import java.util.concurrent.atomic.AtomicBoolean
@@ -191,6 +195,7 @@ import app.tessera.domain.RustBuffer as RustBufferErasureReceipt
 import app.tessera.domain.RustBuffer as RustBufferEventKind
 import app.tessera.domain.RustBuffer as RustBufferFeature
 import app.tessera.domain.RustBuffer as RustBufferMemberCard
+import app.tessera.domain.RustBuffer as RustBufferMemberCodeError
 import app.tessera.domain.RustBuffer as RustBufferNotificationRequest
 import app.tessera.domain.RustBuffer as RustBufferNotificationVerdict
 import app.tessera.domain.RustBuffer as RustBufferPlatform
@@ -210,6 +215,7 @@ import app.tessera.domain.RustBuffer as RustBufferSymbology
 import app.tessera.domain.RustBuffer as RustBufferTierProgress
 import app.tessera.domain.RustBuffer as RustBufferVoidReport
 import app.tessera.domain.RustBuffer as RustBufferWalletCoupon
+import app.tessera.till.RustBuffer as RustBufferScannedMember
 import app.tessera.till.RustBuffer as RustBufferTillOutcome
 import app.tessera.till.RustBuffer as RustBufferTillSyncReport
 
@@ -1167,6 +1173,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_till_return_goods(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_scan_member(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_till_set_member_code_skew(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_till_sync(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_till_sync_async(
@@ -1389,6 +1399,10 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_fn_method_till_return_goods(`ptr`: Long,`request`: RustBufferReturnRequest.ByValue,uniffi_out_err: Pointer, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_scan_member(`ptr`: Long,`code`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
+    ): RustBufferScannedMember.ByValue
+    external fun uniffi_tessera_ffi_fn_method_till_set_member_code_skew(`ptr`: Long,`steps`: Int,uniffi_out_err: Pointer, 
+    ): Unit
     external fun uniffi_tessera_ffi_fn_method_till_sync(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferTillSyncReport.ByValue
     external fun uniffi_tessera_ffi_fn_method_till_sync_async(`ptr`: Long,
@@ -1779,6 +1793,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_till_return_goods() and 0xFFFF) != 9930) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_till_scan_member() and 0xFFFF) != 52698) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_till_set_member_code_skew() and 0xFFFF) != 6313) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_till_sync() and 0xFFFF) != 52050) {
@@ -5645,6 +5665,19 @@ public interface TillInterface {
     fun `returnGoods`(`request`: ReturnRequest): ReturnReport?
     
     /**
+     * Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
+     * revocation list, the device's signature, the time step within the till's skew. Put
+     * `code` in the purchase's `member_code`: the server checks it again.
+     */
+    fun `scanMember`(`code`: kotlin.String): ScannedMember
+    
+    /**
+     * Steps of the member code accepted either side of the till's clock (default 1, at most
+     * 10).
+     */
+    fun `setMemberCodeSkew`(`steps`: kotlin.UInt)
+    
+    /**
      * Report the journal; conflicts and refusals come back in the report.
      */
     fun `sync`(): TillSyncReport
@@ -5907,6 +5940,44 @@ open class Till: Disposable, AutoCloseable, TillInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
+     * revocation list, the device's signature, the time step within the till's skew. Put
+     * `code` in the purchase's `member_code`: the server checks it again.
+     */
+    @Throws(TillException::class)override fun `scanMember`(`code`: kotlin.String): ScannedMember {
+            return FfiConverterTypeScannedMember.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_scan_member(
+        it,
+        
+        FfiConverterString.lower(`code`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Steps of the member code accepted either side of the till's clock (default 1, at most
+     * 10).
+     */
+    @Throws(TillException::class)override fun `setMemberCodeSkew`(`steps`: kotlin.UInt)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(TillException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_till_set_member_code_skew(
+        it,
+        
+        FfiConverterUInt.lower(`steps`),_status)
+}
+    }
+    
     
 
     
@@ -7290,6 +7361,18 @@ sealed class TillException: kotlin.Exception() {
     }
     
     /**
+     * The rotating member code is refused: a screenshot replayed, another device's, a revoked
+     * device, altered, or a clock far off (each its own variant).
+     */
+    class MemberCode(
+        
+        val `problem`: MemberCodeException
+        ) : TillException() {
+        override val message
+            get() = "problem=${ `problem` }"
+    }
+    
+    /**
      * The server refused the request; `code` is its stable problem code (`receipt_reused`,
      * `void_window_closed`, `unknown_card`…).
      */
@@ -7362,19 +7445,22 @@ public object FfiConverterTypeTillError : FfiConverterRustBuffer<TillException> 
             1 -> TillException.Coupon(
                 FfiConverterTypeCouponError.read(buf),
                 )
-            2 -> TillException.Refused(
+            2 -> TillException.MemberCode(
+                FfiConverterTypeMemberCodeError.read(buf),
+                )
+            3 -> TillException.Refused(
                 FfiConverterUShort.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            3 -> TillException.InvalidInput(
+            4 -> TillException.InvalidInput(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            4 -> TillException.Network(
+            5 -> TillException.Network(
                 FfiConverterTypeSyncError.read(buf),
                 )
-            5 -> TillException.Storage(
+            6 -> TillException.Storage(
                 FfiConverterTypeStorageError.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -7387,6 +7473,11 @@ public object FfiConverterTypeTillError : FfiConverterRustBuffer<TillException> 
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterTypeCouponError.allocationSize(value.`problem`)
+            )
+            is TillException.MemberCode -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeMemberCodeError.allocationSize(value.`problem`)
             )
             is TillException.Refused -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -7421,26 +7512,31 @@ public object FfiConverterTypeTillError : FfiConverterRustBuffer<TillException> 
                 FfiConverterTypeCouponError.write(value.`problem`, buf)
                 Unit
             }
-            is TillException.Refused -> {
+            is TillException.MemberCode -> {
                 buf.putInt(2)
+                FfiConverterTypeMemberCodeError.write(value.`problem`, buf)
+                Unit
+            }
+            is TillException.Refused -> {
+                buf.putInt(3)
                 FfiConverterUShort.write(value.`status`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is TillException.InvalidInput -> {
-                buf.putInt(3)
+                buf.putInt(4)
                 FfiConverterString.write(value.`field`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is TillException.Network -> {
-                buf.putInt(4)
+                buf.putInt(5)
                 FfiConverterTypeSyncError.write(value.`problem`, buf)
                 Unit
             }
             is TillException.Storage -> {
-                buf.putInt(5)
+                buf.putInt(6)
                 FfiConverterTypeStorageError.write(value.`problem`, buf)
                 Unit
             }
@@ -8332,6 +8428,8 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
 
 
 
+
+
 object MemberCodeUnavailableExternalErrorHandler : UniffiRustCallStatusErrorHandler<MemberCodeUnavailable> {
     override fun lift(error_buf: RustBuffer.ByValue): MemberCodeUnavailable =
         app.tessera.core.MemberCodeUnavailable.ErrorHandler.lift(
@@ -8389,6 +8487,19 @@ object CouponExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<Co
 
 
 
+
+
+
+object MemberCodeExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<MemberCodeException> {
+    override fun lift(error_buf: RustBuffer.ByValue): MemberCodeException =
+        app.tessera.domain.MemberCodeException.ErrorHandler.lift(
+            RustBufferMemberCodeError.ByValue().apply {
+                capacity = error_buf.capacity
+                len = error_buf.len
+                data = error_buf.data
+            }
+        )
+}
 
 
 

@@ -3051,6 +3051,13 @@ data class PurchaseRequest (
      */
     var `cardNumber`: kotlin.String?
     , 
+    /**
+     * The rotating member code scanned from the member's screen (`TM1:…`), if that is what
+     * was shown: the server verifies it again (certificate, revocation, device signature, time
+     * step at the purchase's time) and takes the card number from it.
+     */
+    var `memberCode`: kotlin.String?
+    , 
     var `lines`: List<PurchaseLine>
     , 
     /**
@@ -3080,6 +3087,7 @@ public object FfiConverterTypePurchaseRequest: FfiConverterRustBuffer<PurchaseRe
         return PurchaseRequest(
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypePurchaseLine.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -3089,6 +3097,7 @@ public object FfiConverterTypePurchaseRequest: FfiConverterRustBuffer<PurchaseRe
     override fun allocationSize(value: PurchaseRequest) = (
             FfiConverterString.allocationSize(value.`receipt`) +
             FfiConverterOptionalString.allocationSize(value.`cardNumber`) +
+            FfiConverterOptionalString.allocationSize(value.`memberCode`) +
             FfiConverterSequenceTypePurchaseLine.allocationSize(value.`lines`) +
             FfiConverterULong.allocationSize(value.`totalCents`) +
             FfiConverterOptionalString.allocationSize(value.`occurredOfflineAt`)
@@ -3097,6 +3106,7 @@ public object FfiConverterTypePurchaseRequest: FfiConverterRustBuffer<PurchaseRe
     override fun write(value: PurchaseRequest, buf: ByteBuffer) {
             FfiConverterString.write(value.`receipt`, buf)
             FfiConverterOptionalString.write(value.`cardNumber`, buf)
+            FfiConverterOptionalString.write(value.`memberCode`, buf)
             FfiConverterSequenceTypePurchaseLine.write(value.`lines`, buf)
             FfiConverterULong.write(value.`totalCents`, buf)
             FfiConverterOptionalString.write(value.`occurredOfflineAt`, buf)

@@ -981,6 +981,52 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 /**
  * @suppress
  */
+public object FfiConverterULong: FfiConverter<ULong, Long> {
+    override fun lift(value: Long): ULong {
+        return value.toULong()
+    }
+
+    override fun read(buf: ByteBuffer): ULong {
+        return lift(buf.getLong())
+    }
+
+    override fun lower(value: ULong): Long {
+        return value.toLong()
+    }
+
+    override fun allocationSize(value: ULong) = 8UL
+
+    override fun write(value: ULong, buf: ByteBuffer) {
+        buf.putLong(value.toLong())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterBoolean: FfiConverter<Boolean, Byte> {
+    override fun lift(value: Byte): Boolean {
+        return value.toInt() != 0
+    }
+
+    override fun read(buf: ByteBuffer): Boolean {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: Boolean): Byte {
+        return if (value) 1.toByte() else 0.toByte()
+    }
+
+    override fun allocationSize(value: Boolean) = 1UL
+
+    override fun write(value: Boolean, buf: ByteBuffer) {
+        buf.put(lower(value))
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
     // Note: we don't inherit from FfiConverterRustBuffer, because we use a
     // special encoding when lowering/lifting.  We can use `RustBuffer.len` to
@@ -1032,6 +1078,78 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+
+
+/**
+ * A rotating member code that passed at the till.
+ */
+data class ScannedMember (
+    /**
+     * The card the purchase is recorded under.
+     */
+    var `cardNumber`: kotlin.String
+    , 
+    /**
+     * The device certificate's serial.
+     */
+    var `serial`: kotlin.ULong
+    , 
+    /**
+     * RFC 3339: when the code shown began.
+     */
+    var `madeAt`: kotlin.String
+    , 
+    /**
+     * This device's code for this step was scanned at this till already within its window:
+     * the same screen shown twice, or a copy used in the queue. The cashier decides.
+     */
+    var `seenBefore`: kotlin.Boolean
+    , 
+    /**
+     * The code as scanned: put it in the purchase (`member_code`), the server checks it again.
+     */
+    var `code`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeScannedMember: FfiConverterRustBuffer<ScannedMember> {
+    override fun read(buf: ByteBuffer): ScannedMember {
+        return ScannedMember(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ScannedMember) = (
+            FfiConverterString.allocationSize(value.`cardNumber`) +
+            FfiConverterULong.allocationSize(value.`serial`) +
+            FfiConverterString.allocationSize(value.`madeAt`) +
+            FfiConverterBoolean.allocationSize(value.`seenBefore`) +
+            FfiConverterString.allocationSize(value.`code`)
+    )
+
+    override fun write(value: ScannedMember, buf: ByteBuffer) {
+            FfiConverterString.write(value.`cardNumber`, buf)
+            FfiConverterULong.write(value.`serial`, buf)
+            FfiConverterString.write(value.`madeAt`, buf)
+            FfiConverterBoolean.write(value.`seenBefore`, buf)
+            FfiConverterString.write(value.`code`, buf)
     }
 }
 
