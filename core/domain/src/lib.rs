@@ -42,6 +42,7 @@ pub mod geo;
 pub mod intern;
 pub mod loyalty;
 pub mod member_code;
+pub mod pass;
 pub mod preferences;
 pub mod push;
 pub mod rules;

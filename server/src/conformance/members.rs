@@ -811,7 +811,11 @@ pub async fn device_certificates_are_revoked_and_listed_until_they_expire(s: Bac
                 .unwrap()
         }
     };
-    assert_eq!(at(12).await, Some(Some(NOW)), "when, for an offline purchase");
+    assert_eq!(
+        at(12).await,
+        Some(Some(NOW)),
+        "when, for an offline purchase"
+    );
     assert_eq!(at(11).await, Some(Some(NOW + 1)));
     assert_eq!(at(21).await, Some(Some(NOW + 3)));
     assert_eq!(at(999).await, None, "unknown serial");
