@@ -83,10 +83,15 @@ pub struct ServeArgs {
     /// Write the server's URL to this file once it is listening.
     #[arg(long)]
     ready_file: Option<PathBuf>,
-    /// FCM project id (enables FCM HTTP v1 for campaigns, with --fcm-token).
+    /// FCM project id (enables FCM HTTP v1 for campaigns, with --fcm-service-account or
+    /// --fcm-token; the service account's project by default).
     #[arg(long, env = "TESSERA_FCM_PROJECT")]
     fcm_project: Option<String>,
-    /// OAuth 2 access token for FCM.
+    /// A Google service account key file (JSON): the server mints and refreshes FCM's OAuth 2
+    /// access tokens from it.
+    #[arg(long, env = "TESSERA_FCM_SERVICE_ACCOUNT")]
+    fcm_service_account: Option<PathBuf>,
+    /// A ready-made OAuth 2 access token for FCM (instead of a service account).
     #[arg(
         long,
         env = "TESSERA_FCM_TOKEN",
@@ -100,10 +105,23 @@ pub struct ServeArgs {
         default_value = "https://fcm.googleapis.com"
     )]
     fcm_url: String,
-    /// The iOS app's bundle id (enables APNs for campaigns, with --apns-token).
+    /// The iOS app's bundle id (enables APNs for campaigns, with --apns-key or --apns-token).
     #[arg(long, env = "TESSERA_APNS_TOPIC")]
     apns_topic: Option<String>,
-    /// APNs provider JWT.
+    /// The APNs auth key (`AuthKey_XXXXXXXXXX.p8`): the server signs its provider tokens (ES256)
+    /// and renews them within the hour; with --apns-key-id and --apns-team-id.
+    #[arg(long, env = "TESSERA_APNS_KEY")]
+    apns_key: Option<PathBuf>,
+    #[arg(long, env = "TESSERA_APNS_KEY_ID")]
+    apns_key_id: Option<String>,
+    #[arg(long, env = "TESSERA_APNS_TEAM_ID")]
+    apns_team_id: Option<String>,
+    /// Wallet passes: a JSON file with the branding and the Apple Wallet (pass type certificate,
+    /// key, WWDR, images) and Google Wallet (issuer, service account) settings; see
+    /// docs/wallet.md.
+    #[arg(long, env = "TESSERA_WALLET_CONFIG")]
+    wallet_config: Option<PathBuf>,
+    /// A ready-made APNs provider JWT (instead of --apns-key).
     #[arg(
         long,
         env = "TESSERA_APNS_TOKEN",
@@ -117,6 +135,68 @@ pub struct ServeArgs {
         default_value = "https://api.push.apple.com"
     )]
     apns_url: String,
+}
+
+/// The push services from the arguments: credentials minted from the operator's keys, or
+/// given ready-made.
+fn push_config(args: &ServeArgs) -> Result<tessera_server::push::PushConfig> {
+    use std::sync::Arc;
+    use tessera_server::push::{ApnsConfig, FcmConfig, PushConfig, StaticToken, TokenSource};
+    use tessera_server::wallet::credentials::{
+        ApnsTokens, FCM_SCOPE, ServiceAccount, ServiceAccountTokens,
+    };
+    let mut fcm = None;
+    let account = match &args.fcm_service_account {
+        Some(path) => Some(
+            ServiceAccount::from_json(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )
+            .with_context(|| format!("the service account in {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let project = args
+        .fcm_project
+        .clone()
+        .or_else(|| account.as_ref().and_then(|a| a.project_id.clone()));
+    let credential: Option<Arc<dyn TokenSource>> = match (account, &args.fcm_token) {
+        (Some(account), _) => Some(Arc::new(ServiceAccountTokens::new(account, FCM_SCOPE))),
+        (None, Some(token)) => Some(Arc::new(StaticToken(token.clone()))),
+        (None, None) => None,
+    };
+    if let (Some(project_id), Some(credential)) = (project, credential) {
+        fcm = Some(FcmConfig {
+            base_url: args.fcm_url.clone(),
+            project_id,
+            credential,
+        });
+    }
+    let credential: Option<Arc<dyn TokenSource>> = match (&args.apns_key, &args.apns_token) {
+        (Some(path), _) => {
+            let (Some(key_id), Some(team_id)) = (&args.apns_key_id, &args.apns_team_id) else {
+                anyhow::bail!("--apns-key needs --apns-key-id and --apns-team-id");
+            };
+            let p8 = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(Arc::new(
+                ApnsTokens::new(&p8, key_id, team_id)
+                    .with_context(|| format!("the APNs key in {}", path.display()))?,
+            ))
+        }
+        (None, Some(token)) => Some(Arc::new(StaticToken(token.clone()))),
+        (None, None) => None,
+    };
+    let apns = args
+        .apns_topic
+        .clone()
+        .zip(credential)
+        .map(|(topic, credential)| ApnsConfig {
+            base_url: args.apns_url.clone(),
+            topic,
+            credential,
+        });
+    Ok(PushConfig { fcm, apns })
 }
 
 /// The operator credentials from the arguments; the development one on loopback only.
@@ -221,21 +301,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 counts.stores, counts.offers
             );
         }
-        let push = tessera_server::push::PushConfig {
-            fcm: args.fcm_project.clone().zip(args.fcm_token.clone()).map(
-                |(project_id, access_token)| tessera_server::push::FcmConfig {
-                    base_url: args.fcm_url.clone(),
-                    project_id,
-                    access_token,
-                },
-            ),
-            apns: args.apns_topic.clone().zip(args.apns_token.clone()).map(
-                |(topic, auth_token)| tessera_server::push::ApnsConfig {
-                    base_url: args.apns_url.clone(),
-                    topic,
-                    auth_token,
-                },
-            ),
+        let push = push_config(&args)?;
+        let wallet = match &args.wallet_config {
+            None => None,
+            Some(path) => Some(std::sync::Arc::new(
+                tessera_server::wallet::WalletConfig::from_file(path)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("the wallet settings in {}", path.display()))?,
+            )),
         };
         let config = ServerConfig {
             admin_credentials,
@@ -246,6 +319,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             },
             trusted_proxies: args.trusted_proxy.clone(),
             push,
+            wallet,
             drain_delay: std::time::Duration::from_secs(args.drain_seconds),
             jobs: tessera_server::jobs::JobConfig {
                 enabled: !args.no_jobs,

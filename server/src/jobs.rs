@@ -281,3 +281,102 @@ async fn run_campaign(state: &AppState, owner: &str, job: &JobRow) -> Result<End
             .await?;
     }
 }
+
+/// Passes looked at per round.
+const WALLET_BATCH: u32 = 100;
+
+/// Tell the wallets of changed passes, until the process drains: every change to a member marks
+/// their passes stale (in the same transaction); this loop looks at them in serial order
+/// (round-robin, so that a wallet failing over and over delays no other), and for a pass whose
+/// content changed pushes each registered Apple device and updates the Google object. A pass is
+/// cleared only once every wallet was told (at least once, whatever crashes).
+pub async fn run_wallet_updates(state: AppState) {
+    use crate::service::wallet::WalletServices;
+    let Some(wallet) = state.config.wallet.clone() else {
+        return;
+    };
+    if !state.config.jobs.enabled {
+        return;
+    }
+    let poll = state.config.jobs.poll;
+    let mut after = String::new();
+    while !state.draining.load(Ordering::Relaxed) {
+        let stale = match state
+            .storage
+            .stale_passes(after.clone(), WALLET_BATCH)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the stale passes");
+                tokio::time::sleep(poll).await;
+                continue;
+            }
+        };
+        if stale.is_empty() {
+            if after.is_empty() {
+                tokio::time::sleep(poll).await;
+            }
+            after.clear();
+            continue;
+        }
+        let mut failed = false;
+        for (serial, _) in &stale {
+            if let Err(e) = tell_wallets(&state, &wallet, serial).await {
+                tracing::warn!(serial = %serial, error = %e, "a wallet was not told; again later");
+                failed = true;
+            }
+        }
+        after = stale.last().map(|(s, _)| s.clone()).unwrap_or_default();
+        if failed {
+            tokio::time::sleep(poll).await;
+        }
+    }
+}
+
+async fn tell_wallets(
+    state: &AppState,
+    wallet: &crate::wallet::WalletConfig,
+    serial: &str,
+) -> Result<(), String> {
+    use crate::service::wallet::WalletServices;
+    use crate::wallet::{Told, push_pass_update, update_google_object};
+    let Some(looked) = state
+        .storage
+        .look_at_pass(serial.to_owned(), now_ms())
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    if let Some(content) = &looked.content
+        && looked.row.digest != looked.row.pushed_digest
+    {
+        if let Some(apple) = &wallet.apple {
+            for token in &looked.push_tokens {
+                if push_pass_update(apple, token).await? == Told::Gone {
+                    state
+                        .storage
+                        .forget_pass_push_token(token.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        if let Some(google) = &wallet.google
+            && looked.row.google
+        {
+            match crate::routes::wallet::google_object(wallet, google, content) {
+                Ok((kind, object)) => {
+                    update_google_object(google, kind, &object).await?;
+                }
+                Err(e) => tracing::warn!(serial, error = %e, "no Google object for this pass"),
+            }
+        }
+    }
+    state
+        .storage
+        .pass_pushed(serial.to_owned(), looked.row.digest.clone(), looked.stale)
+        .await
+        .map_err(|e| e.to_string())
+}

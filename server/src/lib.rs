@@ -26,6 +26,7 @@ pub mod routes;
 pub mod seed;
 pub mod service;
 pub mod storage;
+pub mod wallet;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,6 +86,8 @@ pub struct ServerConfig {
     /// How often the process writes its heartbeat and counts the live processes it shares the
     /// rate limits with (a process silent for three of these is no longer counted).
     pub heartbeat: Duration,
+    /// The wallets passes are issued for (Apple Wallet, Google Wallet); `None`: none.
+    pub wallet: Option<Arc<wallet::WalletConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +107,7 @@ impl Default for ServerConfig {
             drain_delay: Duration::ZERO,
             jobs: jobs::JobConfig::default(),
             heartbeat: Duration::from_secs(5),
+            wallet: None,
         }
     }
 }
@@ -203,6 +207,10 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::member::mutate))
         .routes(routes!(routes::member::export_me))
         .routes(routes!(routes::member::certify_device))
+        .routes(routes!(routes::wallet::apple_card))
+        .routes(routes!(routes::wallet::apple_coupon))
+        .routes(routes!(routes::wallet::google_card))
+        .routes(routes!(routes::wallet::google_coupon))
         .routes(routes!(routes::till::coupon_keys))
         .routes(routes!(routes::till::revocations))
         .routes(routes!(routes::till::shop))
@@ -438,6 +446,7 @@ pub fn app(state: AppState) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     )
+    .merge(routes::wallet::passkit().with_state(guarded.clone()))
     .fallback(not_found)
     // Innermost first: the timeout, then panics, then the headers, then compression.
     .layer(
@@ -541,6 +550,8 @@ pub async fn serve(
     let leaving = (state.storage.clone(), state.process.to_string());
     // The job worker: campaigns and other background work, claimed from the database.
     let worker = tokio::spawn(jobs::run_worker(state.clone()));
+    // Wallet passes whose content changed: their wallets are told.
+    let wallet_updates = tokio::spawn(jobs::run_wallet_updates(state.clone()));
     let (worker_waiting, worker_stop) = (state.jobs_waiting.clone(), state.draining.clone());
     // On shutdown: say not ready, keep serving for the drain delay (the load balancer stops
     // sending), then stop accepting and finish what is in flight.
@@ -561,6 +572,7 @@ pub async fn serve(
     purge.abort();
     forget.abort();
     heartbeat.abort();
+    wallet_updates.abort();
     if let Err(e) = service::Services::leave(&*leaving.0, leaving.1).await {
         tracing::warn!(error = %e, "could not leave the process list");
     }

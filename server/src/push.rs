@@ -2,13 +2,18 @@
 //! services' documented formats. The requests go to configurable base URLs: the real services in
 //! production, a local HTTP receiver in tests (they are not reachable from CI).
 //!
-//! Provider credentials (an OAuth 2 access token for FCM, a provider JWT for APNs) are given to
-//! the gateway as bearer tokens; minting and rotating them belongs to the deployment.
+//! Provider credentials come from a [`TokenSource`]: minted by the server from the operator's
+//! keys (an OAuth 2 access token from a service account for FCM, an ES256 provider token for
+//! APNs: [`crate::wallet::credentials`]), or given ready-made.
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::json;
+
+pub use crate::wallet::credentials::{StaticToken, TokenSource};
 use tessera_domain::api::PushProvider;
 use tessera_domain::push::{PushKind, PushPayload};
 
@@ -17,7 +22,8 @@ use tessera_domain::push::{PushKind, PushPayload};
 pub struct FcmConfig {
     pub base_url: String,
     pub project_id: String,
-    pub access_token: String,
+    /// OAuth 2 access tokens (scope `firebase.messaging`).
+    pub credential: Arc<dyn TokenSource>,
 }
 
 /// APNs: `POST {base_url}/3/device/{token}` (HTTP/2 against Apple).
@@ -26,7 +32,8 @@ pub struct ApnsConfig {
     pub base_url: String,
     /// The app's bundle id.
     pub topic: String,
-    pub auth_token: String,
+    /// Provider tokens (ES256 JWTs).
+    pub credential: Arc<dyn TokenSource>,
 }
 
 /// Push providers the server can reach; none configured means every push fails with a reason.
@@ -56,7 +63,7 @@ pub struct WireRequest {
 
 /// The FCM HTTP v1 request: a data-only message (the app decides what to show through
 /// `handle_push`), high priority for offers, with a TTL and a collapse key.
-pub fn fcm_request(cfg: &FcmConfig, push: &OutgoingPush, now_s: i64) -> WireRequest {
+pub fn fcm_request(cfg: &FcmConfig, token: &str, push: &OutgoingPush, now_s: i64) -> WireRequest {
     let ttl = (push.expires_at_s - now_s).max(0);
     let mut android = json!({
         "priority": if push.payload.kind == PushKind::Offer { "HIGH" } else { "NORMAL" },
@@ -73,10 +80,7 @@ pub fn fcm_request(cfg: &FcmConfig, push: &OutgoingPush, now_s: i64) -> WireRequ
             cfg.project_id
         ),
         headers: vec![
-            (
-                "authorization".into(),
-                format!("Bearer {}", cfg.access_token),
-            ),
+            ("authorization".into(), format!("Bearer {token}")),
             (
                 "content-type".into(),
                 "application/json; charset=UTF-8".into(),
@@ -94,7 +98,7 @@ pub fn fcm_request(cfg: &FcmConfig, push: &OutgoingPush, now_s: i64) -> WireRequ
 
 /// The APNs request: an alert (mutable, so a notification service extension may enrich it) for
 /// offers, a background push for "sync now"; expiry, priority and collapse id as headers.
-pub fn apns_request(cfg: &ApnsConfig, push: &OutgoingPush) -> WireRequest {
+pub fn apns_request(cfg: &ApnsConfig, token: &str, push: &OutgoingPush) -> WireRequest {
     let p = &push.payload;
     let (push_type, priority, aps) = match p.kind {
         PushKind::Offer => {
@@ -117,7 +121,7 @@ pub fn apns_request(cfg: &ApnsConfig, push: &OutgoingPush) -> WireRequest {
         PushKind::Sync => ("background", "5", json!({"content-available": 1})),
     };
     let mut headers = vec![
-        ("authorization".into(), format!("bearer {}", cfg.auth_token)),
+        ("authorization".into(), format!("bearer {token}")),
         ("apns-topic".into(), cfg.topic.clone()),
         ("apns-push-type".into(), push_type.into()),
         ("apns-priority".into(), priority.into()),
@@ -195,15 +199,16 @@ impl PushGateway for HttpGateway {
     async fn send(&self, push: &OutgoingPush) -> Result<(), String> {
         let now_s = jiff::Timestamp::now().as_second();
         let request = match push.provider {
-            PushProvider::Fcm => fcm_request(
-                self.config.fcm.as_ref().ok_or("fcm is not configured")?,
-                push,
-                now_s,
-            ),
-            PushProvider::Apns => apns_request(
-                self.config.apns.as_ref().ok_or("apns is not configured")?,
-                push,
-            ),
+            PushProvider::Fcm => {
+                let cfg = self.config.fcm.as_ref().ok_or("fcm is not configured")?;
+                let token = cfg.credential.bearer().await.map_err(|e| e.to_string())?;
+                fcm_request(cfg, &token, push, now_s)
+            }
+            PushProvider::Apns => {
+                let cfg = self.config.apns.as_ref().ok_or("apns is not configured")?;
+                let token = cfg.credential.bearer().await.map_err(|e| e.to_string())?;
+                apns_request(cfg, &token, push)
+            }
         };
         let body = serde_json::to_vec(&request.body).map_err(|e| e.to_string())?;
         let mut builder = self.http.post(&request.url).body(body);
@@ -255,9 +260,10 @@ mod tests {
         let cfg = FcmConfig {
             base_url: "https://fcm.googleapis.com/".into(),
             project_id: "tessera-prod".into(),
-            access_token: "ya29.x".into(),
+            credential: Arc::new(StaticToken("ya29.x".into())),
         };
-        let r = fcm_request(&cfg, &push(PushKind::Offer), 1_795_000_000 - 3600);
+        let r = fcm_request(&cfg, "ya29.x", &push(PushKind::Offer), 1_795_000_000 - 3600);
+        assert_eq!(r.headers[0].1, "Bearer ya29.x");
         assert_eq!(
             r.url,
             "https://fcm.googleapis.com/v1/projects/tessera-prod/messages:send"
@@ -276,9 +282,9 @@ mod tests {
         let cfg = ApnsConfig {
             base_url: "https://api.push.apple.com".into(),
             topic: "app.tessera.demo".into(),
-            auth_token: "jwt".into(),
+            credential: Arc::new(StaticToken("jwt".into())),
         };
-        let offer = apns_request(&cfg, &push(PushKind::Offer));
+        let offer = apns_request(&cfg, "jwt", &push(PushKind::Offer));
         assert_eq!(offer.url, "https://api.push.apple.com/3/device/abc123");
         let h = |r: &WireRequest, n: &str| {
             r.headers
@@ -291,7 +297,7 @@ mod tests {
         assert_eq!(h(&offer, "apns-collapse-id").as_deref(), Some("tea"));
         assert_eq!(offer.body["aps"]["alert"]["title"], "Tea time");
         assert_eq!(offer.body["tessera"]["id"], "p-1");
-        let sync = apns_request(&cfg, &push(PushKind::Sync));
+        let sync = apns_request(&cfg, "jwt", &push(PushKind::Sync));
         assert_eq!(h(&sync, "apns-push-type").as_deref(), Some("background"));
         assert_eq!(h(&sync, "apns-priority").as_deref(), Some("5"));
         assert_eq!(sync.body["aps"]["content-available"], 1);

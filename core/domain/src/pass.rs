@@ -156,7 +156,8 @@ pub struct CardPass {
     /// The programme's card symbology (the wallet's barcode; the rotating code is the app's).
     pub symbology: Symbology,
     pub shops: Vec<PassShop>,
-    /// Google: the member's wallet coupons' object ids, linked to the card.
+    /// Google: the serials of the member's coupon passes offered to Google Wallet, linked to
+    /// the card (as `{issuer}.{serial}`).
     pub linked_offers: Vec<String>,
 }
 
@@ -380,7 +381,11 @@ impl CardPass {
                 "value": self.card_number,
                 "alternateText": crate::card::display_number(&self.card_number),
             },
-            "linkedOfferIds": self.linked_offers,
+            "linkedOfferIds": self
+                .linked_offers
+                .iter()
+                .map(|s| format!("{issuer_id}.{s}"))
+                .collect::<Vec<_>>(),
             "locations": google_locations(&self.shops),
         });
         if let Some(tier) = &self.tier {
@@ -693,7 +698,7 @@ mod tests {
     #[test]
     fn google_objects_shorten_the_members_name_and_link_offers() {
         let mut c = card();
-        c.linked_offers = vec!["3388.cp-1".into()];
+        c.linked_offers = vec!["cp-1".into()];
         let o = c.google("3388", "3388.club").unwrap();
         assert_eq!(o["id"], "3388.card-m1");
         assert_eq!(o["accountName"].as_str().unwrap().chars().count(), 20);

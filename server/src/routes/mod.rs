@@ -6,3 +6,4 @@ pub mod loyalty;
 pub mod member;
 pub mod ops;
 pub mod till;
+pub mod wallet;

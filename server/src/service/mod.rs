@@ -16,6 +16,7 @@ mod member_codes;
 mod members;
 mod privacy;
 mod till;
+pub mod wallet;
 
 use async_trait::async_trait;
 use tessera_domain::api::{

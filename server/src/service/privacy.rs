@@ -143,6 +143,7 @@ pub(crate) fn erase(
     if repo.member(member_id)?.is_none() {
         return Ok(None);
     }
+    repo.delete_member_passes(member_id)?;
     let anonymised = repo.erase_member(member_id, now_ms, requested_by)?;
     Ok(Some(ErasureReceipt {
         erased_at: rfc3339(now_ms),

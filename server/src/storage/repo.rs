@@ -36,6 +36,7 @@ pub trait Repo:
     + Campaigns
     + Jobs
     + Certificates
+    + Wallets
 {
 }
 
@@ -50,6 +51,7 @@ impl<
         + Campaigns
         + Jobs
         + Certificates
+        + Wallets
         + ?Sized,
 > Repo for T
 {
@@ -637,4 +639,65 @@ pub trait Certificates {
     /// When the certificate `serial` was revoked: `None` for an unknown serial, `Some(None)`
     /// while it stands.
     fn certificate_revoked_at(&mut self, serial: i64) -> RepoResult<Option<Option<i64>>>;
+}
+
+/// A wallet pass as stored (issue #18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassRow {
+    pub serial: String,
+    pub member_id: String,
+    /// `None` for the member's card.
+    pub coupon_id: Option<String>,
+    pub auth_token: String,
+    /// The shops it lists (JSON of `Vec<PassShop>`), chosen when it was issued.
+    pub shops: String,
+    pub digest: String,
+    pub pushed_digest: String,
+    pub updated_ms: i64,
+    /// Changes to the member not looked at yet (0: none).
+    pub stale: i64,
+    /// A Google Wallet object was offered for it (its updates are sent to Google).
+    pub google: bool,
+}
+
+/// Wallet passes and the devices registered for their updates. A change to a member's state
+/// ([`Members::touch_member`], or a mutation that changes it) marks the member's passes stale.
+pub trait Wallets {
+    fn wallet_pass(&mut self, serial: &str) -> RepoResult<Option<PassRow>>;
+    /// Insert the pass unless it exists: false if it did.
+    fn insert_wallet_pass(&mut self, pass: &PassRow) -> RepoResult<bool>;
+    /// The pass's content is now `digest` (changed at `now_ms`).
+    fn pass_changed(&mut self, serial: &str, digest: &str, now_ms: i64) -> RepoResult<()>;
+    /// A Google object was offered for the pass.
+    fn pass_offered_to_google(&mut self, serial: &str) -> RepoResult<()>;
+    /// The wallets were told of `digest`; the pass is no longer stale unless it changed again
+    /// since `stale` was read.
+    fn pass_pushed(&mut self, serial: &str, digest: &str, stale: i64) -> RepoResult<()>;
+    /// Up to `limit` stale passes with a serial after `after`, by serial: (serial, stale
+    /// count).
+    fn stale_passes(&mut self, after: &str, limit: u32) -> RepoResult<Vec<(String, i64)>>;
+    /// Register `device_id` for the pass's updates: true if it was not.
+    fn register_pass(
+        &mut self,
+        device_id: &str,
+        serial: &str,
+        push_token: &str,
+        now_ms: i64,
+    ) -> RepoResult<bool>;
+    /// True if the device was registered.
+    fn unregister_pass(&mut self, device_id: &str, serial: &str) -> RepoResult<bool>;
+    /// The passes `device_id` is registered for, changed after `since_ms`: (serial, updated).
+    fn device_passes(&mut self, device_id: &str, since_ms: i64) -> RepoResult<Vec<(String, i64)>>;
+    /// The push tokens of the devices registered for the pass.
+    fn pass_push_tokens(&mut self, serial: &str) -> RepoResult<Vec<String>>;
+    /// APNs no longer knows `push_token`: forget the registrations made with it.
+    fn forget_pass_push_token(&mut self, push_token: &str) -> RepoResult<u64>;
+    /// Forget the member's passes and their registrations (erasure).
+    fn delete_member_passes(&mut self, member_id: &str) -> RepoResult<u64>;
+    /// The member's passes, by serial.
+    fn member_passes(&mut self, member_id: &str) -> RepoResult<Vec<PassRow>>;
+    /// The programme as the catalog has it (its card's symbology).
+    fn catalog_program(&mut self) -> RepoResult<Option<tessera_domain::card::Program>>;
+    /// The catalog's shops, by id (a pass lists the nearest when it is issued).
+    fn catalog_stores(&mut self) -> RepoResult<Vec<tessera_domain::catalog::Store>>;
 }

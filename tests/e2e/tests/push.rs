@@ -127,12 +127,16 @@ fn a_campaign_reaches_consenting_devices_through_fcm_and_apns_and_shows_once() {
             fcm: Some(FcmConfig {
                 base_url: receiver.url.clone(),
                 project_id: "tessera-test".into(),
-                access_token: "fcm-oauth-token".into(),
+                credential: std::sync::Arc::new(tessera_server::push::StaticToken(
+                    "fcm-oauth-token".into(),
+                )),
             }),
             apns: Some(ApnsConfig {
                 base_url: receiver.url.clone(),
                 topic: "app.tessera.demo".into(),
-                auth_token: "apns-jwt".into(),
+                credential: std::sync::Arc::new(tessera_server::push::StaticToken(
+                    "apns-jwt".into(),
+                )),
             }),
         },
         ..ServerConfig::default()
@@ -262,7 +266,7 @@ fn audiences_follow_tier_segment_and_interests() {
             fcm: Some(FcmConfig {
                 base_url: receiver.url.clone(),
                 project_id: "p".into(),
-                access_token: "t".into(),
+                credential: std::sync::Arc::new(tessera_server::push::StaticToken("t".into())),
             }),
             apns: None,
         },

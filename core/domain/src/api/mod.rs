@@ -225,6 +225,10 @@ pub mod codes {
     pub const INSUFFICIENT_POINTS: &str = "insufficient_points";
     /// No member has the scanned card number.
     pub const UNKNOWN_CARD: &str = "unknown_card";
+    /// The server issues no passes for this wallet (Apple or Google Wallet not set up).
+    pub const WALLET_NOT_CONFIGURED: &str = "wallet_not_configured";
+    /// A wallet pass cannot be made of this (a platform's limit; which in `detail`).
+    pub const PASS_REFUSED: &str = "pass_refused";
     /// The scanned rotating member code does not hold (the reason in the problem's `rule`).
     pub const MEMBER_CODE_REFUSED: &str = "member_code_refused";
     /// Another purchase was recorded under this receipt in this shop.

@@ -59,6 +59,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("schema_9.sql"),
     include_str!("schema_10.sql"),
     include_str!("schema_11.sql"),
+    include_str!("schema_12.sql"),
 ];
 
 /// How long a transaction keeps being run again after serialization failures before the last

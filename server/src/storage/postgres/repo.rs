@@ -22,7 +22,8 @@ use postgres::{Row, Statement};
 use crate::storage::repo::{
     AudiencePage, CampaignRow, CampaignStep, Campaigns, Challenges, CouponEvent, CouponRow,
     Coupons, EntryRow, JobRow, Jobs, KeptRules, Keys, Ledger, MemberRow, Members, NewEntry,
-    NewPurchase, Origin, Privacy, PurchaseRow, Purchases, RedeemedAt, RepoResult, RewardPaid,
+    NewPurchase, Origin, PassRow, Privacy, PurchaseRow, Purchases, RedeemedAt, RepoResult,
+    RewardPaid, Wallets,
 };
 use crate::storage::{NewEnrolment, PushTarget, StorageError, StoredAnswer, to_i64, to_u64};
 use tessera_domain::api::CampaignState;
@@ -256,17 +257,19 @@ impl Members for PgRepo<'_, '_> {
             "UPDATE member SET version = version + 1 WHERE id = $1",
             &[&member_id],
         )?;
-        Ok(())
+        self.stale_passes_of(member_id)
     }
 
     fn count_mutation(&mut self, member_id: &str, changes_state: bool) -> RepoResult<Option<u64>> {
-        Ok(self
-            .value::<i64>(
-                "UPDATE member SET mutations = mutations + 1, version = version + $2 WHERE id = $1
-                 RETURNING mutations",
-                &[&member_id, &i64::from(changes_state)],
-            )?
-            .map(to_u64))
+        let sequence = self.value::<i64>(
+            "UPDATE member SET mutations = mutations + 1, version = version + $2 WHERE id = $1
+             RETURNING mutations",
+            &[&member_id, &i64::from(changes_state)],
+        )?;
+        if changes_state && sequence.is_some() {
+            self.stale_passes_of(member_id)?;
+        }
+        Ok(sequence.map(to_u64))
     }
 
     fn set_tier(&mut self, member_id: &str, tier: &str, since_ms: i64) -> RepoResult<()> {
@@ -1709,5 +1712,204 @@ impl crate::storage::repo::Certificates for PgRepo<'_, '_> {
         )?
         .map(|r| get(&r, 0))
         .transpose()
+    }
+}
+
+const PASS: &str = "SELECT serial, member_id, coupon_id, auth_token, shops, digest, pushed_digest,
+    updated_at, stale, google FROM wallet_pass";
+
+fn pass_row(r: &Row) -> RepoResult<PassRow> {
+    Ok(PassRow {
+        serial: get(r, 0)?,
+        member_id: get(r, 1)?,
+        coupon_id: get(r, 2)?,
+        auth_token: get(r, 3)?,
+        shops: get(r, 4)?,
+        digest: get(r, 5)?,
+        pushed_digest: get(r, 6)?,
+        updated_ms: get(r, 7)?,
+        stale: get(r, 8)?,
+        google: get::<i64>(r, 9)? != 0,
+    })
+}
+
+impl PgRepo<'_, '_> {
+    /// The member's state changed: their wallet passes must be looked at again.
+    fn stale_passes_of(&mut self, member_id: &str) -> RepoResult<()> {
+        self.exec(
+            "UPDATE wallet_pass SET stale = stale + 1 WHERE member_id = $1",
+            &[&member_id],
+        )?;
+        Ok(())
+    }
+}
+
+impl Wallets for PgRepo<'_, '_> {
+    fn wallet_pass(&mut self, serial: &str) -> RepoResult<Option<PassRow>> {
+        self.opt(&format!("{PASS} WHERE serial = $1"), &[&serial])?
+            .map(|r| pass_row(&r))
+            .transpose()
+    }
+
+    fn insert_wallet_pass(&mut self, p: &PassRow) -> RepoResult<bool> {
+        let google = i64::from(p.google);
+        Ok(self.exec(
+            "INSERT INTO wallet_pass (serial, member_id, coupon_id, auth_token, shops, digest,
+                pushed_digest, updated_at, stale, google)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (serial) DO NOTHING",
+            &[
+                &p.serial,
+                &p.member_id,
+                &p.coupon_id,
+                &p.auth_token,
+                &p.shops,
+                &p.digest,
+                &p.pushed_digest,
+                &p.updated_ms,
+                &p.stale,
+                &google,
+            ],
+        )? == 1)
+    }
+
+    fn pass_changed(&mut self, serial: &str, digest: &str, now_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE wallet_pass SET digest = $2, updated_at = GREATEST($3, updated_at + 1)
+             WHERE serial = $1",
+            &[&serial, &digest, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn pass_offered_to_google(&mut self, serial: &str) -> RepoResult<()> {
+        self.exec(
+            "UPDATE wallet_pass SET google = 1 WHERE serial = $1",
+            &[&serial],
+        )?;
+        Ok(())
+    }
+
+    fn pass_pushed(&mut self, serial: &str, digest: &str, stale: i64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE wallet_pass SET pushed_digest = $2,
+                stale = CASE WHEN stale = $3 THEN 0 ELSE stale END
+             WHERE serial = $1",
+            &[&serial, &digest, &stale],
+        )?;
+        Ok(())
+    }
+
+    fn stale_passes(&mut self, after: &str, limit: u32) -> RepoResult<Vec<(String, i64)>> {
+        let limit = i64::from(limit);
+        self.rows(
+            "SELECT serial, stale FROM wallet_pass WHERE stale > 0 AND serial > $1
+             ORDER BY serial LIMIT $2",
+            &[&after, &limit],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+        .collect()
+    }
+
+    fn register_pass(
+        &mut self,
+        device_id: &str,
+        serial: &str,
+        push_token: &str,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        let before: Option<String> = self.value(
+            "SELECT push_token FROM wallet_registration WHERE device_id = $1 AND serial = $2",
+            &[&device_id, &serial],
+        )?;
+        self.exec(
+            "INSERT INTO wallet_registration (device_id, serial, push_token, registered_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (device_id, serial) DO UPDATE SET push_token = excluded.push_token",
+            &[&device_id, &serial, &push_token, &now_ms],
+        )?;
+        Ok(before.is_none())
+    }
+
+    fn unregister_pass(&mut self, device_id: &str, serial: &str) -> RepoResult<bool> {
+        Ok(self.exec(
+            "DELETE FROM wallet_registration WHERE device_id = $1 AND serial = $2",
+            &[&device_id, &serial],
+        )? == 1)
+    }
+
+    fn device_passes(&mut self, device_id: &str, since_ms: i64) -> RepoResult<Vec<(String, i64)>> {
+        self.rows(
+            "SELECT p.serial, p.updated_at FROM wallet_registration r
+             JOIN wallet_pass p ON p.serial = r.serial
+             WHERE r.device_id = $1 AND p.updated_at > $2 ORDER BY p.serial",
+            &[&device_id, &since_ms],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+        .collect()
+    }
+
+    fn pass_push_tokens(&mut self, serial: &str) -> RepoResult<Vec<String>> {
+        self.rows(
+            "SELECT DISTINCT push_token FROM wallet_registration WHERE serial = $1
+             ORDER BY push_token",
+            &[&serial],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
+    }
+
+    fn forget_pass_push_token(&mut self, push_token: &str) -> RepoResult<u64> {
+        self.exec(
+            "DELETE FROM wallet_registration WHERE push_token = $1",
+            &[&push_token],
+        )
+    }
+
+    fn delete_member_passes(&mut self, member_id: &str) -> RepoResult<u64> {
+        self.exec(
+            "DELETE FROM wallet_registration WHERE serial IN
+                (SELECT serial FROM wallet_pass WHERE member_id = $1)",
+            &[&member_id],
+        )?;
+        self.exec(
+            "DELETE FROM wallet_pass WHERE member_id = $1",
+            &[&member_id],
+        )
+    }
+
+    fn member_passes(&mut self, member_id: &str) -> RepoResult<Vec<PassRow>> {
+        self.rows(
+            &format!("{PASS} WHERE member_id = $1 ORDER BY serial"),
+            &[&member_id],
+        )?
+        .iter()
+        .map(pass_row)
+        .collect()
+    }
+
+    fn catalog_program(&mut self) -> RepoResult<Option<tessera_domain::card::Program>> {
+        let data: Option<String> = self.value(
+            "SELECT data FROM catalog_entity WHERE kind = 'program' AND data IS NOT NULL",
+            &[],
+        )?;
+        data.map(|d| serde_json::from_str(&d).map_err(StorageError::backend))
+            .transpose()
+    }
+
+    fn catalog_stores(&mut self) -> RepoResult<Vec<tessera_domain::catalog::Store>> {
+        self.rows(
+            "SELECT data FROM catalog_entity WHERE kind = 'store' AND data IS NOT NULL
+             ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            let d: String = get(r, 0)?;
+            serde_json::from_str(&d).map_err(StorageError::backend)
+        })
+        .collect()
     }
 }

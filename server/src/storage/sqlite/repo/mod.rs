@@ -7,6 +7,7 @@ mod challenges;
 mod coupons;
 mod ledger;
 mod privacy;
+mod wallet;
 
 pub(crate) use privacy::{audience, consent_records};
 
@@ -27,6 +28,16 @@ pub(super) use crate::storage::{to_i64, to_u64};
 
 pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
     serde_json::to_string(v).map_err(StorageError::backend)
+}
+
+impl SqliteRepo<'_> {
+    /// The member's state changed: their wallet passes must be looked at again.
+    fn stale_passes_of(&mut self, member_id: &str) -> RepoResult<()> {
+        self.c
+            .prepare_cached("UPDATE wallet_pass SET stale = stale + 1 WHERE member_id = ?1")?
+            .execute([member_id])?;
+        Ok(())
+    }
 }
 
 impl Keys for SqliteRepo<'_> {
@@ -172,7 +183,7 @@ impl Members for SqliteRepo<'_> {
         self.c
             .prepare_cached("UPDATE member SET version = version + 1 WHERE id = ?1")?
             .execute([member_id])?;
-        Ok(())
+        self.stale_passes_of(member_id)
     }
 
     fn count_mutation(&mut self, member_id: &str, changes_state: bool) -> RepoResult<Option<u64>> {
@@ -184,6 +195,9 @@ impl Members for SqliteRepo<'_> {
             )?
             .query_row(params![member_id, i64::from(changes_state)], |r| r.get(0))
             .optional()?;
+        if changes_state && sequence.is_some() {
+            self.stale_passes_of(member_id)?;
+        }
         Ok(sequence.map(to_u64))
     }
 
