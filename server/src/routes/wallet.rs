@@ -3,8 +3,7 @@
 //! under `/passkit`, outside it: https://developer.apple.com/documentation/walletpasses).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -12,7 +11,7 @@ use tessera_domain::api::{Problem, codes};
 use tessera_domain::geo::Position;
 
 use crate::auth::Member;
-use crate::problem::ApiError;
+use crate::problem::{ApiBytes, ApiError, ApiPath as Path, ApiQuery as Query};
 use crate::service::wallet::{NoPass, PassContent, WalletServices};
 use crate::storage::repo::PassRow;
 use crate::wallet::apple::{PKPASS_MEDIA_TYPE, pkpass};
@@ -402,7 +401,7 @@ pub async fn register_device(
     State(state): State<AppState>,
     Path((device, pass_type, serial)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<StatusCode, ApiError> {
     check_identifier("deviceLibraryIdentifier", &device)?;
     let row = authorised_pass(&state, &headers, &pass_type, &serial).await?;
@@ -513,7 +512,7 @@ struct Logs {
 }
 
 /// `POST /passkit/v1/log`: what Wallet reports of problems with the web service, logged.
-pub async fn log(State(state): State<AppState>, body: Bytes) -> Result<StatusCode, ApiError> {
+pub async fn log(State(state): State<AppState>, ApiBytes(body): ApiBytes) -> Result<StatusCode, ApiError> {
     apple(&state)?;
     let logs: Logs = serde_json::from_slice(&body)
         .map_err(|e| bad_body(format!("expected {{\"logs\": […]}}: {e}")))?;

@@ -7,6 +7,7 @@ pub mod proxy;
 pub mod race;
 pub mod raw;
 pub mod receiver;
+pub mod wallet;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
