@@ -205,6 +205,15 @@ impl Tessera {
     pub fn sync(&self) -> Result<SyncReport, SyncError> {
         self.sync.sync()
     }
+    /// See [`sync::SyncService::wallet_pass`].
+    pub fn wallet_pass(
+        &self,
+        kind: sync::WalletKind,
+        coupon_id: Option<&str>,
+        near: Option<geo::Position>,
+    ) -> Result<Vec<u8>, SyncError> {
+        self.sync.wallet_pass(kind, coupon_id, near)
+    }
     /// See [`sync::SyncService::import_catalog_page`].
     pub fn import_catalog_page(&self, page: &api::CatalogPage) -> Result<u64, SyncError> {
         self.sync.import_catalog_page(page)

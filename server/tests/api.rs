@@ -633,6 +633,10 @@ fn the_served_openapi_document_lists_every_route() {
         ("/v1/card/certificate", &["post"]),
         ("/v1/till/revocations", &["get"]),
         ("/admin/v1/members/{id}/devices/revoke", &["post"]),
+        ("/v1/wallet/apple/card", &["get"]),
+        ("/v1/wallet/apple/coupons/{coupon_id}", &["get"]),
+        ("/v1/wallet/google/card", &["get"]),
+        ("/v1/wallet/google/coupons/{coupon_id}", &["get"]),
         ("/health", &["get"]),
         ("/ready", &["get"]),
         ("/metrics", &["get"]),
@@ -646,7 +650,7 @@ fn the_served_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 37, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 41, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

@@ -768,3 +768,64 @@ pub(crate) fn certify_device(
     db.write(|tx| cc::store_certificate(tx, &bytes, cert.serial, cert.not_after_s * 1000))?;
     Ok(true)
 }
+
+/// Which wallet a pass is asked of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum WalletKind {
+    /// Apple Wallet: the signed `.pkpass` file, for `PKAddPassesViewController`.
+    Apple,
+    /// Google Wallet: a "Save to Google Wallet" link to open.
+    Google,
+}
+
+/// The member's card (or one of their coupons: `coupon_id`) for a wallet, from the server:
+/// Apple's `.pkpass` bytes, or Google's save link as UTF-8. `near` lists the shops nearest the
+/// member on the pass.
+pub(crate) fn wallet_pass(
+    db: &Arc<Db>,
+    http: &Http,
+    vault: &Vault,
+    session: Session,
+    kind: WalletKind,
+    coupon_id: Option<&str>,
+    near: Option<crate::geo::Position>,
+) -> Result<Vec<u8>, SyncError> {
+    if let Some(id) = coupon_id {
+        crate::catalog::check_id("coupon_id", id).map_err(|e| SyncError::InvalidInput {
+            field: "coupon_id",
+            reason: e.reason,
+        })?;
+    }
+    if let Some(p) = near {
+        p.validate().map_err(|e| SyncError::InvalidInput {
+            field: "near",
+            reason: e.reason,
+        })?;
+    }
+    let wallet = match kind {
+        WalletKind::Apple => "apple",
+        WalletKind::Google => "google",
+    };
+    let mut path = match coupon_id {
+        None => format!("/v1/wallet/{wallet}/card"),
+        Some(id) => format!("/v1/wallet/{wallet}/coupons/{id}"),
+    };
+    if let Some(p) = near {
+        path.push_str(&format!("?lat={}&lon={}", p.latitude, p.longitude));
+    }
+    let never = Cancel::default();
+    let mut authed = Authed::new(db, http, vault, &never, session)?;
+    let mut traffic = Traffic::default();
+    let answer = authed.send(Request::get(path), &mut traffic)?;
+    if answer.status != 200 {
+        return Err(unexpected(&answer));
+    }
+    match kind {
+        WalletKind::Apple => Ok(answer.body),
+        WalletKind::Google => {
+            let link: crate::api::GoogleSaveLink = answer.json()?;
+            Ok(link.save_url.into_bytes())
+        }
+    }
+}

@@ -173,6 +173,27 @@ impl SyncService {
         }
     }
 
+    /// The member's card, or one of their coupons, for a wallet (needs the network): Apple's
+    /// signed `.pkpass` bytes (hand them to `PKAddPassesViewController`), or Google's "Save to
+    /// Google Wallet" link as UTF-8 (open it). The pass stays up to date by itself afterwards.
+    pub fn wallet_pass(
+        &self,
+        kind: super::WalletKind,
+        coupon_id: Option<&str>,
+        near: Option<crate::geo::Position>,
+    ) -> Result<Vec<u8>> {
+        let (http, session, _guard) = self.session()?;
+        super::wallet_pass(
+            &self.db,
+            &http,
+            &self.vault(),
+            session,
+            kind,
+            coupon_id,
+            near,
+        )
+    }
+
     /// The rotating member code for `now_ms`, made offline ([`crate::card_code`]).
     pub fn member_code(
         &self,

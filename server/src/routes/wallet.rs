@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tessera_domain::api::{Problem, codes};
+
+use tessera_domain::api::{GoogleSaveLink, Problem, codes};
 use tessera_domain::geo::Position;
 
 use crate::auth::Member;
@@ -43,15 +44,6 @@ impl Near {
             _ => Err(ApiError::validation("lat and lon: both or neither")),
         }
     }
-}
-
-/// A "Save to Google Wallet" link.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct GoogleSaveLink {
-    /// Open it (or put it behind the official button): `https://pay.google.com/gp/v/save/<jwt>`.
-    pub save_url: String,
-    /// The Google Wallet object's id (`{issuer}.{serial}`).
-    pub object_id: String,
 }
 
 fn wallet(state: &AppState) -> Result<&WalletConfig, ApiError> {
@@ -512,7 +504,10 @@ struct Logs {
 }
 
 /// `POST /passkit/v1/log`: what Wallet reports of problems with the web service, logged.
-pub async fn log(State(state): State<AppState>, ApiBytes(body): ApiBytes) -> Result<StatusCode, ApiError> {
+pub async fn log(
+    State(state): State<AppState>,
+    ApiBytes(body): ApiBytes,
+) -> Result<StatusCode, ApiError> {
     apple(&state)?;
     let logs: Logs = serde_json::from_slice(&body)
         .map_err(|e| bad_body(format!("expected {{\"logs\": […]}}: {e}")))?;

@@ -291,3 +291,144 @@ impl TokenSource for ApnsTokens {
         self.token_at(jiff::Timestamp::now().as_second())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+
+    /// A P-256 key as Apple issues it (PKCS #8 PEM) and its public key.
+    fn apns_key() -> (String, Vec<u8>) {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, pkcs8.as_ref())
+            .unwrap();
+        (pem, pair.public_key().as_ref().to_vec())
+    }
+
+    #[test]
+    fn apns_provider_tokens_are_es256_renewed_within_the_hour() {
+        let (pem, public) = apns_key();
+        let tokens = ApnsTokens::new(&pem, "ABC123DEFG", "TEAM123456").unwrap();
+        let t0 = 1_796_000_000;
+        let first = tokens.token_at(t0).unwrap();
+        assert_eq!(tokens.token_at(t0 + 49 * 60).unwrap(), first, "reused");
+        let renewed = tokens.token_at(t0 + 50 * 60).unwrap();
+        assert_ne!(renewed, first, "renewed before Apple's hour");
+        let key = jsonwebtoken::DecodingKey::from_ec_der(&public);
+        let mut v = jsonwebtoken::Validation::new(Algorithm::ES256);
+        v.required_spec_claims = Default::default();
+        v.validate_exp = false;
+        let data = jsonwebtoken::decode::<ApnsClaims>(&renewed, &key, &v).unwrap();
+        assert_eq!(data.header.kid.as_deref(), Some("ABC123DEFG"));
+        assert_eq!(data.claims.iss, "TEAM123456");
+        assert_eq!(data.claims.iat, t0 + 50 * 60);
+        // A clock set back is not a reason to keep a token from the future.
+        assert_ne!(tokens.token_at(t0).unwrap(), renewed);
+    }
+
+    #[test]
+    fn bad_keys_are_refused_at_start() {
+        let (pem, _) = apns_key();
+        assert!(matches!(
+            ApnsTokens::new(&pem, "short", "TEAM123456"),
+            Err(CredentialError::BadKey { .. })
+        ));
+        assert!(matches!(
+            ApnsTokens::new("not a key", "ABC123DEFG", "TEAM123456"),
+            Err(CredentialError::BadKey { .. })
+        ));
+        assert!(ServiceAccount::from_json("{}").is_err());
+        let account = serde_json::json!({
+            "client_email": "a@b", "private_key_id": "k", "private_key": pem,
+            "token_uri": "https://oauth2.googleapis.com/token",
+        });
+        assert!(
+            ServiceAccount::from_json(&account.to_string()).is_err(),
+            "an EC key is not a service account's RSA key"
+        );
+    }
+
+    /// A token endpoint on loopback that counts its tokens.
+    async fn endpoint(lifetime: i64) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let count = Arc::new(AtomicU32::new(0));
+        let c = count.clone();
+        let app = axum::Router::new().route(
+            "/token",
+            axum::routing::post(move |body: String| {
+                let c = c.clone();
+                async move {
+                    assert!(body.contains("grant_type=urn"), "{body}");
+                    let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                    axum::Json(serde_json::json!({
+                        "access_token": format!("tok-{n}"), "expires_in": lifetime,
+                    }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, count)
+    }
+
+    fn rsa_account(token_uri: &str) -> ServiceAccount {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ])
+            .output()
+            .expect("openssl");
+        ServiceAccount {
+            client_email: "svc@test".into(),
+            private_key_id: "k1".into(),
+            private_key: String::from_utf8(out.stdout).unwrap(),
+            token_uri: token_uri.into(),
+            project_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn access_tokens_are_cached_and_refreshed_before_they_expire() {
+        let (url, count) = endpoint(3600).await;
+        let tokens = ServiceAccountTokens::new(rsa_account(&url), FCM_SCOPE);
+        let t0 = 1_796_000_000;
+        assert_eq!(tokens.token_at(t0).await.unwrap(), "tok-1");
+        assert_eq!(tokens.token_at(t0 + 3000).await.unwrap(), "tok-1", "cached");
+        assert_eq!(
+            tokens.token_at(t0 + 3301).await.unwrap(),
+            "tok-2",
+            "refreshed five minutes before the end"
+        );
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Many callers at once: one request.
+        let tokens = std::sync::Arc::new(tokens);
+        let calls: Vec<_> = (0..20)
+            .map(|_| {
+                let t = tokens.clone();
+                tokio::spawn(async move { t.token_at(t0 + 7000).await.unwrap() })
+            })
+            .collect();
+        for c in calls {
+            assert_eq!(c.await.unwrap(), "tok-3");
+        }
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_or_refusing_endpoint_is_a_typed_error() {
+        let tokens = ServiceAccountTokens::new(rsa_account("http://127.0.0.1:1/token"), FCM_SCOPE);
+        assert!(matches!(
+            tokens.token_at(0).await,
+            Err(CredentialError::Endpoint(_))
+        ));
+    }
+}

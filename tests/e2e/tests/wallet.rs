@@ -565,3 +565,132 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// The phone's entry points: "Add to Apple Wallet" for the card and for a coupon, "Save to Google
+/// Wallet"; once the coupon is redeemed at a till its pass is voided and its Google object
+/// completed, and a device registered for the coupon's pass is pushed.
+#[test]
+fn the_phone_adds_its_card_and_coupons_to_the_wallets_and_a_redeemed_coupon_is_voided() {
+    use tessera_core::sync::WalletKind;
+    let stand_in = StandIn::start();
+    let fixture = WalletFixture::make(&stand_in.url, "http://127.0.0.1/passkit");
+    let server = server(&fixture);
+    let dir = tempfile::tempdir().unwrap();
+    let phone = tessera_e2e::phone(dir.path().join("m.db"));
+    phone
+        .enrol(&server.url(), "Chloé Martin", tessera_e2e::device())
+        .unwrap();
+    let near = tessera_core::geo::Position {
+        latitude: 45.76,
+        longitude: 4.83,
+    };
+    let card = check_pkpass(
+        &fixture,
+        &phone
+            .wallet_pass(WalletKind::Apple, None, Some(near))
+            .unwrap(),
+    );
+    assert_eq!(
+        card["barcodes"][0]["message"],
+        phone.card().unwrap().card_number.as_str()
+    );
+    assert!(
+        (card["locations"][0]["latitude"].as_f64().unwrap() - 45.76).abs() < 0.2,
+        "Lyon's shop first"
+    );
+    let link =
+        String::from_utf8(phone.wallet_pass(WalletKind::Google, None, None).unwrap()).unwrap();
+    assert!(link.starts_with("https://pay.google.com/gp/v/save/"));
+
+    let code = tessera_e2e::race::fresh_coupon(&phone, "of-009");
+    let coupon = phone
+        .wallet()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.code == code)
+        .unwrap();
+    let pass = check_pkpass(
+        &fixture,
+        &phone
+            .wallet_pass(WalletKind::Apple, Some(&coupon.coupon_id), None)
+            .unwrap(),
+    );
+    assert_eq!(pass["barcodes"][0]["message"], code.as_str());
+    assert_eq!(pass["barcodes"][0]["format"], "PKBarcodeFormatQR");
+    assert!(pass["coupon"].is_object());
+    assert!(pass.get("voided").is_none());
+    let link = String::from_utf8(
+        phone
+            .wallet_pass(WalletKind::Google, Some(&coupon.coupon_id), None)
+            .unwrap(),
+    )
+    .unwrap();
+    let claims = jwt_claims(
+        &fixture,
+        link.strip_prefix("https://pay.google.com/gp/v/save/")
+            .unwrap(),
+        "google",
+    );
+    assert_eq!(
+        claims["payload"]["offerObjects"][0]["barcode"]["value"],
+        code.as_str()
+    );
+    assert_eq!(
+        claims["payload"]["offerClasses"][0]["id"],
+        format!("{ISSUER_ID}.of-009")
+    );
+    // The card links the coupon offered to Google.
+    let link =
+        String::from_utf8(phone.wallet_pass(WalletKind::Google, None, None).unwrap()).unwrap();
+    let claims = jwt_claims(
+        &fixture,
+        link.strip_prefix("https://pay.google.com/gp/v/save/")
+            .unwrap(),
+        "google",
+    );
+    assert_eq!(
+        claims["payload"]["loyaltyObjects"][0]["linkedOfferIds"],
+        json!([format!("{ISSUER_ID}.{}", coupon.coupon_id)])
+    );
+    let (serial, auth) = (
+        pass["serialNumber"].as_str().unwrap(),
+        pass["authenticationToken"].as_str().unwrap(),
+    );
+    let r = passkit(
+        &server,
+        reqwest::Method::POST,
+        &format!("/devices/d-coupon/registrations/{PASS_TYPE_ID}/{serial}"),
+        Some(auth),
+        Some(json!({"pushToken": "c0ffee01"}).to_string()),
+    );
+    assert_eq!(r.status(), 201);
+
+    let till = tessera_e2e::open_till(&server, dir.path().join("t.journal"), "st-lyon-01");
+    till.redeem(&code, 5_000, "r-coupon-1").unwrap();
+    stand_in.wait_for("the coupon pass's push", |s| s.path == "/3/device/c0ffee01");
+    let update = stand_in.wait_for("the offer object's update", |s| {
+        s.path.starts_with("/walletobjects/v1/offerObject/")
+    });
+    assert_eq!(update.json()["state"], "COMPLETED");
+    let r = passkit(
+        &server,
+        reqwest::Method::GET,
+        &format!("/passes/{PASS_TYPE_ID}/{serial}"),
+        Some(auth),
+        None,
+    );
+    let voided = check_pkpass(&fixture, &r.bytes().unwrap());
+    assert_eq!(
+        voided["voided"], true,
+        "a redeemed coupon is voided in the wallet"
+    );
+    // Another member's coupon is not this member's to add.
+    let other = tessera_e2e::phone(dir.path().join("other.db"));
+    other
+        .enrol(&server.url(), "Zoé", tessera_e2e::device())
+        .unwrap();
+    assert!(matches!(
+        other.wallet_pass(WalletKind::Apple, Some(&coupon.coupon_id), None),
+        Err(tessera_core::sync::SyncError::Server { status: 404, .. })
+    ));
+}

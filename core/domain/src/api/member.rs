@@ -375,6 +375,17 @@ impl DeviceKeyRequest {
     }
 }
 
+/// A "Save to Google Wallet" link for the member's card or a coupon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GoogleSaveLink {
+    /// Open it (or put it behind the official button): `https://pay.google.com/gp/v/save/<jwt>`.
+    pub save_url: String,
+    /// The Google Wallet object's id (`{issuer}.{serial}`).
+    pub object_id: String,
+}
+
 /// The programme's certificate for a device key ([`crate::member_code::DeviceCertificate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
