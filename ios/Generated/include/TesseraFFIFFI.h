@@ -614,6 +614,11 @@ uint64_t uniffi_tessera_ffi_fn_method_tessera_sync_async(uint64_t ptr
 RustBuffer uniffi_tessera_ffi_fn_method_tessera_sync_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_WALLET_PASS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_WALLET_PASS
+uint64_t uniffi_tessera_ffi_fn_method_tessera_wallet_pass(uint64_t ptr, RustBuffer kind, RustBuffer coupon_id, RustBuffer near
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_BUY_REWARD
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_BUY_REWARD
 void uniffi_tessera_ffi_fn_method_tessera_buy_reward(uint64_t ptr, RustBuffer offer_id, RustCallStatus *_Nonnull out_status
@@ -1515,6 +1520,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_tessera_sync_async(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_SYNC_STATUS
 uint16_t uniffi_tessera_ffi_checksum_method_tessera_sync_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_WALLET_PASS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_TESSERA_WALLET_PASS
+uint16_t uniffi_tessera_ffi_checksum_method_tessera_wallet_pass(void
     
 );
 #endif

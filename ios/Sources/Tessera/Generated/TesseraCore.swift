@@ -3569,6 +3569,81 @@ public func FfiConverterTypeSyncPhase_lower(_ value: SyncPhase) -> RustBuffer {
 }
 
 
+
+/**
+ * Which wallet a pass is asked of.
+ */
+
+public enum WalletKind: Equatable, Hashable {
+    
+    /**
+     * Apple Wallet: the signed `.pkpass` file, for `PKAddPassesViewController`.
+     */
+    case apple
+    /**
+     * Google Wallet: a "Save to Google Wallet" link to open.
+     */
+    case google
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension WalletKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWalletKind: FfiConverterRustBuffer {
+    typealias SwiftType = WalletKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WalletKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .apple
+        
+        case 2: return .google
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: WalletKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .apple:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .google:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWalletKind_lift(_ buf: RustBuffer) throws -> WalletKind {
+    return try FfiConverterTypeWalletKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWalletKind_lower(_ value: WalletKind) -> RustBuffer {
+    return FfiConverterTypeWalletKind.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif

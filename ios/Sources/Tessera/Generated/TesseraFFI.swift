@@ -2039,6 +2039,15 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func syncStatus() throws  -> SyncStatus
     
     /**
+     * "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
+     * coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
+     * `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
+     * member's position, so that the pass lists the nearest shops. The pass then stays up to
+     * date by itself (the PassKit web service, Google object updates).
+     */
+    func walletPass(kind: WalletKind, couponId: String?, near: Position?) async throws  -> Data
+    
+    /**
      * Spend points on a reward (offline too): its coupon arrives at the next sync, or the
      * action is rejected with `insufficient_points`.
      */
@@ -2818,6 +2827,29 @@ open func syncStatus()throws  -> SyncStatus  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
+     * coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
+     * `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
+     * member's position, so that the pass lists the nearest shops. The pass then stays up to
+     * date by itself (the PassKit web service, Google object updates).
+     */
+open func walletPass(kind: WalletKind, couponId: String?, near: Position?)async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_tessera_wallet_pass(
+                        self.uniffiCloneHandle(),FfiConverterTypeWalletKind_lower(kind),FfiConverterOptionString.lower(couponId),FfiConverterOptionTypePosition.lower(near)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeSyncError_lift
+        )
 }
     
     /**
@@ -4624,6 +4656,30 @@ fileprivate struct FfiConverterOptionTypeCachedMemberState: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypePosition: FfiConverterRustBuffer {
+    typealias SwiftType = Position?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePosition.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePosition.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeProgram: FfiConverterRustBuffer {
     typealias SwiftType = Program?
 
@@ -5493,6 +5549,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_sync_status() != 44094) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_tessera_wallet_pass() != 53710) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_buy_reward() != 59401) {

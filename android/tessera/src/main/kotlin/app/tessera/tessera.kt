@@ -63,6 +63,7 @@ import app.tessera.core.FfiConverterTypeStorageError
 import app.tessera.core.FfiConverterTypeSyncProgress
 import app.tessera.core.FfiConverterTypeSyncReport
 import app.tessera.core.FfiConverterTypeSyncStatus
+import app.tessera.core.FfiConverterTypeWalletKind
 import app.tessera.core.GeofencePlan
 import app.tessera.core.HttpRequest
 import app.tessera.core.HttpResponse
@@ -80,6 +81,7 @@ import app.tessera.core.StorageException
 import app.tessera.core.SyncProgress
 import app.tessera.core.SyncReport
 import app.tessera.core.SyncStatus
+import app.tessera.core.WalletKind
 import app.tessera.domain.BarcodeException
 import app.tessera.domain.CardNumberAnalysis
 import app.tessera.domain.ConsentRecord
@@ -183,6 +185,7 @@ import app.tessera.core.RustBuffer as RustBufferStorageError
 import app.tessera.core.RustBuffer as RustBufferSyncProgress
 import app.tessera.core.RustBuffer as RustBufferSyncReport
 import app.tessera.core.RustBuffer as RustBufferSyncStatus
+import app.tessera.core.RustBuffer as RustBufferWalletKind
 import app.tessera.domain.RustBuffer as RustBufferBarcodeError
 import app.tessera.domain.RustBuffer as RustBufferCardNumberAnalysis
 import app.tessera.domain.RustBuffer as RustBufferConsentRecord
@@ -1137,6 +1140,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_sync_status(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_tessera_wallet_pass(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_buy_reward(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_tessera_points(
@@ -1327,6 +1332,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_tessera_ffi_fn_method_tessera_sync_status(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferSyncStatus.ByValue
+    external fun uniffi_tessera_ffi_fn_method_tessera_wallet_pass(`ptr`: Long,`kind`: RustBufferWalletKind.ByValue,`couponId`: RustBuffer.ByValue,`near`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_tessera_ffi_fn_method_tessera_buy_reward(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_points(`ptr`: Long,uniffi_out_err: Pointer, 
@@ -1739,6 +1746,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_sync_status() and 0xFFFF) != 44094) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_wallet_pass() and 0xFFFF) != 53710) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_buy_reward() and 0xFFFF) != 59401) {
@@ -4329,6 +4339,15 @@ public interface TesseraInterface {
     fun `syncStatus`(): SyncStatus
     
     /**
+     * "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
+     * coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
+     * `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
+     * member's position, so that the pass lists the nearest shops. The pass then stays up to
+     * date by itself (the PassKit web service, Google object updates).
+     */
+    suspend fun `walletPass`(`kind`: WalletKind, `couponId`: kotlin.String?, `near`: Position?): kotlin.ByteArray
+    
+    /**
      * Spend points on a reward (offline too): its coupon arrives at the next sync, or the
      * action is rejected with `insufficient_points`.
      */
@@ -5404,6 +5423,37 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
     )
     }
     
+
+    
+    /**
+     * "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
+     * coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
+     * `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
+     * member's position, so that the pass lists the nearest shops. The pass then stays up to
+     * date by itself (the PassKit web service, Google object updates).
+     */
+    @Throws(SyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `walletPass`(`kind`: WalletKind, `couponId`: kotlin.String?, `near`: Position?) : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_tessera_wallet_pass(
+                uniffiHandle,
+                
+        FfiConverterTypeWalletKind.lower(`kind`),
+        FfiConverterOptionalString.lower(`couponId`),
+        FfiConverterOptionalTypePosition.lower(`near`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        SyncException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -7743,6 +7793,38 @@ public object FfiConverterOptionalTypeCachedMemberState: FfiConverterRustBuffer<
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypePosition: FfiConverterRustBuffer<Position?> {
+    override fun read(buf: ByteBuffer): Position? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePosition.read(buf)
+    }
+
+    override fun allocationSize(value: Position?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePosition.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Position?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePosition.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeProgram: FfiConverterRustBuffer<Program?> {
     override fun read(buf: ByteBuffer): Program? {
         if (buf.get().toInt() == 0) {
@@ -8457,6 +8539,8 @@ object StorageExceptionExternalErrorHandler : UniffiRustCallStatusErrorHandler<S
             }
         )
 }
+
+
 
 
 

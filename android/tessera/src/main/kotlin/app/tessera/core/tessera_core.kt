@@ -3724,6 +3724,49 @@ public object FfiConverterTypeSyncPhase: FfiConverterRustBuffer<SyncPhase> {
 
 
 
+/**
+ * Which wallet a pass is asked of.
+ */
+
+enum class WalletKind {
+    
+    /**
+     * Apple Wallet: the signed `.pkpass` file, for `PKAddPassesViewController`.
+     */
+    APPLE,
+    /**
+     * Google Wallet: a "Save to Google Wallet" link to open.
+     */
+    GOOGLE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWalletKind: FfiConverterRustBuffer<WalletKind> {
+    override fun read(buf: ByteBuffer) = try {
+        WalletKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: WalletKind) = 4UL
+
+    override fun write(value: WalletKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 /**
  * @suppress
