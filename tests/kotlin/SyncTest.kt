@@ -10,7 +10,13 @@ import app.tessera.Tessera
 import app.tessera.domain.DeviceInfo
 import app.tessera.domain.EventKind
 import app.tessera.domain.Platform
+import app.tessera.CardCode
+import app.tessera.cardCode
+import app.tessera.googleWalletLink
+import app.tessera.memberCodes
 import app.tessera.core.MemberCodeUnavailable
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.runBlocking
 import app.tessera.core.SyncPhase
 import app.tessera.core.SyncProgress
 import java.io.File
@@ -63,6 +69,15 @@ fun syncTests(serverUrl: String) {
         assertTrue(view.code.startsWith("TM1:"), view.code)
         assertEq(view.matrix.width, view.matrix.height)
         assertTrue(view.changesInMs in 1UL..30_000UL, "changes within a period: ${view.changesInMs}")
+        // The idiomatic layer: the card screen's flow starts with the rotating code.
+        val first = runBlocking { t.memberCodes().first() }
+        assertTrue(first is CardCode.Rotating && first.view.code.startsWith("TM1:"), "$first")
+        // A server without wallets says so, typed.
+        val e = assertThrows<SyncException.Server> { runBlocking { t.googleWalletLink() } }
+        assertEq(e.code, "wallet_not_configured")
+        t.signOut(true)
+        val gone = t.cardCode()
+        assertTrue(gone is CardCode.Static && gone.reason is MemberCodeUnavailable.NotEnrolled, "$gone")
         t.shutdown()
     }
 

@@ -60,9 +60,16 @@ fun tillTests(serverUrl: String) {
         t.sync()
         assertTrue(t.wallet().first { it.code == coupon.code }.state is CouponState.Redeemed, "wallet learns it")
 
+        // The phone's rotating code, scanned: the till checks it offline, names the card, and
+        // flags the same step scanned twice.
+        val scanned = till.scanMember(t.memberCode().code)
+        assertEq(scanned.cardNumber, t.card().cardNumber)
+        assertTrue(till.scanMember(scanned.code).seenBefore, "a second scan of one step is flagged")
+        assertThrows<TillException.MemberCode> { till.scanMember("TM1:" + "A".repeat(40)) }
+
         // The same till offline (no server on that port): a purchase is journaled, then reported.
         val offline = Till.open(journal, "http://127.0.0.1:9", token, "st-paris-01", HttpUrlConnectionClient())
-        val purchase = PurchaseRequest("KT-3", t.card().cardNumber,
+        val purchase = PurchaseRequest("KT-3", t.card().cardNumber, null,
             listOf(PurchaseLine("sku-tea-1", "tea", null, 2u, 4599uL)), 4599uL, null)
         assertEq(offline.recordPurchase(purchase), null)
         assertEq(offline.pending(), 1u)

@@ -1,5 +1,8 @@
 import Foundation
 import Tessera
+#if canImport(UIKit)
+import UIKit
+#endif
 
 /// The core, opened once per process (lazily, thread-safe) with the Keychain secret store and
 /// URLSession: the screens, the background sync and the push handling share it.
@@ -79,5 +82,18 @@ final class SampleModel: ObservableObject {
         } catch {
             message = "\(error)"
         }
+    }
+
+    /// "Add to Apple Wallet": the signed pass from the server, in Apple's sheet.
+    func addToWallet() async {
+        #if canImport(UIKit)
+        guard let root = UIApplication.shared.connectedScenes
+            .compactMap({ ($0 as? UIWindowScene)?.keyWindow?.rootViewController }).first else { return }
+        do {
+            try await tessera.addToAppleWallet(from: root)
+        } catch {
+            message = "\(error)"
+        }
+        #endif
     }
 }

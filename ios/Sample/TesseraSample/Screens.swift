@@ -19,13 +19,20 @@ struct ConsentScreen: View {
 
 struct CardScreen: View {
     @ObservedObject var model: SampleModel
+    /// The rotating member code while the card is on screen; the static barcode until there is one.
+    @State private var code: CardCode?
 
     var body: some View {
         VStack(spacing: 16) {
             if let card = model.card {
                 Text("\(card.programName) · \(card.holderName)").font(.headline)
-                CardCodeView(matrix: card.barcode).frame(height: 200)
+                if case .rotating(let view) = code {
+                    CardCodeView(matrix: view.matrix).frame(height: 200)
+                } else {
+                    CardCodeView(matrix: card.barcode).frame(height: 200)
+                }
                 Text(card.displayNumber).monospaced()
+                Button("Add to Apple Wallet") { Task { await model.addToWallet() } }
             } else {
                 Text("No card yet")
             }
@@ -33,6 +40,9 @@ struct CardScreen: View {
             if let message = model.message { Text(message).font(.footnote) }
         }
         .padding()
+        .task {
+            for await next in model.tessera.memberCodes() { code = next }
+        }
     }
 }
 

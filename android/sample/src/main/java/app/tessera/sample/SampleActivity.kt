@@ -13,10 +13,14 @@ import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
 import app.tessera.ActionException
+import app.tessera.CardCode
 import app.tessera.CardException
+import app.tessera.cardCode
+import app.tessera.googleWalletLink
 import app.tessera.HttpUrlConnectionClient
 import app.tessera.Tessera
 import app.tessera.android.CardCodeView
+import app.tessera.android.GoogleWallet
 import app.tessera.android.KeystoreSecretStore
 import app.tessera.core.ConsentChoice
 import app.tessera.domain.Channel
@@ -113,8 +117,35 @@ class SampleActivity : Activity() {
             val card = tessera.card()
             line("${card.programName} · ${card.holderName}")
             line(card.displayNumber)
-            content.addView(CardCodeView(this).apply { matrix = card.barcode; minimumHeight = 400 },
-                LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 400))
+            // The rotating member code (a screenshot cannot replay it), redrawn at each step's
+            // end; the static barcode when there is none yet.
+            val code = CardCodeView(this).apply { minimumHeight = 400 }
+            val hint = TextView(this)
+            content.addView(code, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 400))
+            content.addView(hint)
+            fun redraw() {
+                if (!code.isAttachedToWindow && code.matrix != null) return
+                when (val now = tessera.cardCode()) {
+                    is CardCode.Rotating -> {
+                        code.matrix = now.view.matrix
+                        hint.text = "Changes in ${now.view.changesInMs / 1000u} s"
+                        code.postDelayed({ redraw() }, now.view.changesInMs.toLong().coerceAtLeast(1))
+                    }
+                    is CardCode.Static -> {
+                        code.matrix = card.barcode
+                        hint.text = card.displayNumber
+                    }
+                }
+            }
+            redraw()
+            content.addView(Button(this).apply {
+                text = "Save to Google Wallet"
+                setOnClickListener {
+                    background({ kotlinx.coroutines.runBlocking { tessera.googleWalletLink(near = lastPosition()) } }) {
+                        GoogleWallet.open(this@SampleActivity, it)
+                    }
+                }
+            })
         } catch (e: CardException.NotEnrolled) {
             line("No card yet: enrol first.")
         }
