@@ -73,7 +73,17 @@ pub fn client(identity: Option<reqwest::Identity>) -> Result<reqwest::Client, St
     if let Some(identity) = identity {
         builder = builder.identity(identity);
     }
-    builder.build().map_err(|e| e.to_string())
+    builder.build().map_err(|e| {
+        // reqwest says "builder error"; the reason is in the source (rustls refusing the
+        // certificate, say).
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    })
 }
 
 impl GoogleWallet {
@@ -272,7 +282,8 @@ impl WalletConfig {
                     signer,
                     images,
                     apns_url: a.apns_url,
-                    apns_client: client(Some(identity))?,
+                    apns_client: client(Some(identity))
+                        .map_err(|e| format!("the pass type certificate for APNs: {e}"))?,
                 })
             }
         };
