@@ -14,6 +14,9 @@ start_server() {
   url="$served_url"
 }
 
+# More arguments for every `tessera serve` (a script sets them before start_server).
+serve_extra=("${serve_extra[@]}")
+
 # serve_one BINARY [DATABASE_URL]: one more `tessera serve` (on the same database as the
 # others when DATABASE_URL is given); sets $served_url. The first loads the seed catalog.
 serve_one() {
@@ -21,7 +24,7 @@ serve_one() {
   if [ -n "${2:-}" ]; then database=(--database "$2"); else database=(--db "$work/server.db"); fi
   local seed=(); [ "$n" -eq 0 ] && seed=(--seed)
   "$1" serve --addr 127.0.0.1:0 "${seed[@]}" "${database[@]}" --ready-file "$work/url-$n" \
-    --rate-per-address 0 --rate-per-member 0 --rate-per-till 0 >"$work/log-$n" 2>&1 &
+    --rate-per-address 0 --rate-per-member 0 --rate-per-till 0 "${serve_extra[@]}" >"$work/log-$n" 2>&1 &
   servers+=("$!")
   for _ in $(seq 300); do [ -s "$work/url-$n" ] && break; sleep 0.1; done
   [ -s "$work/url-$n" ] || { cat "$work/log-$n" >&2; echo "load: tessera serve did not start" >&2; exit 1; }
