@@ -22,6 +22,25 @@ pub enum MemberAction {
     Sync,
     /// Print the member's card number (what a till scans), for scripts.
     CardNumber,
+    /// Print the rotating member code the card screen shows now (made offline; a till checks
+    /// it with `tessera till scan`), and when it changes.
+    MemberCode {
+        /// Also draw it as a PNG (QR code).
+        #[arg(long)]
+        png: Option<std::path::PathBuf>,
+    },
+    /// Fetch the card (or a coupon) for a wallet: `apple` writes the signed `.pkpass`, `google`
+    /// prints the "Save to Google Wallet" link.
+    WalletPass {
+        #[arg(value_parser = ["apple", "google"])]
+        wallet: String,
+        /// A coupon of the wallet instead of the card.
+        #[arg(long)]
+        coupon: Option<String>,
+        /// Where to write the `.pkpass` (apple).
+        #[arg(long, default_value = "card.pkpass")]
+        out: std::path::PathBuf,
+    },
     /// Record an event (works offline): app_opened, store_visit, review_posted, …
     Event {
         kind: String,
@@ -456,6 +475,37 @@ pub fn run(t: &Tessera, action: MemberAction) -> Result<()> {
             println!("queued: {offer} is bought at the next sync");
         }
         MemberAction::CardNumber => println!("{}", t.card()?.card_number),
+        MemberAction::MemberCode { png } => {
+            let view = t.member_code()?;
+            println!("{}", view.code);
+            eprintln!(
+                "changes at {} (in {} ms)",
+                view.changes_at, view.changes_in_ms
+            );
+            if let Some(path) = png {
+                std::fs::write(&path, view.matrix.png(4)?)?;
+            }
+        }
+        MemberAction::WalletPass {
+            wallet,
+            coupon,
+            out,
+        } => {
+            use tessera_core::sync::WalletKind;
+            let kind = if wallet == "apple" {
+                WalletKind::Apple
+            } else {
+                WalletKind::Google
+            };
+            let bytes = t.wallet_pass(kind, coupon.as_deref(), None)?;
+            match kind {
+                WalletKind::Apple => {
+                    std::fs::write(&out, &bytes)?;
+                    println!("{} ({} bytes)", out.display(), bytes.len());
+                }
+                WalletKind::Google => println!("{}", String::from_utf8_lossy(&bytes)),
+            }
+        }
         MemberAction::Challenges => {
             let view = t.challenges()?;
             if view.challenges.is_empty() && view.badges.is_empty() {

@@ -141,10 +141,10 @@ pub struct ServeArgs {
 /// given ready-made.
 fn push_config(args: &ServeArgs) -> Result<tessera_server::push::PushConfig> {
     use std::sync::Arc;
-    use tessera_server::push::{ApnsConfig, FcmConfig, PushConfig, StaticToken, TokenSource};
-    use tessera_server::wallet::credentials::{
+    use tessera_server::credentials::{
         ApnsTokens, FCM_SCOPE, ServiceAccount, ServiceAccountTokens,
     };
+    use tessera_server::push::{ApnsConfig, FcmConfig, PushConfig, StaticToken, TokenSource};
     let mut fcm = None;
     let account = match &args.fcm_service_account {
         Some(path) => Some(

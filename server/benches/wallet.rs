@@ -8,8 +8,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tessera_domain::barcode::Symbology;
 use tessera_domain::geo::Position;
 use tessera_domain::pass::{AppleIdentity, Branding, CardPass, PassShop, Rgb};
+use tessera_server::credentials::ServiceAccount;
 use tessera_server::wallet::apple::{PassImages, PassSigner, pkpass};
-use tessera_server::wallet::credentials::ServiceAccount;
 
 fn openssl(dir: &std::path::Path, args: &[&str]) {
     let ok = std::process::Command::new("openssl")

@@ -18,6 +18,7 @@
 pub mod auth;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod credentials;
 pub mod guard;
 pub mod jobs;
 pub mod problem;

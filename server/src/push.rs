@@ -4,7 +4,7 @@
 //!
 //! Provider credentials come from a [`TokenSource`]: minted by the server from the operator's
 //! keys (an OAuth 2 access token from a service account for FCM, an ES256 provider token for
-//! APNs: [`crate::wallet::credentials`]), or given ready-made.
+//! APNs: [`crate::credentials`]), or given ready-made.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-pub use crate::wallet::credentials::{StaticToken, TokenSource};
+pub use crate::credentials::{StaticToken, TokenSource};
 use tessera_domain::api::PushProvider;
 use tessera_domain::push::{PushKind, PushPayload};
 

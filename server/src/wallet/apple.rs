@@ -229,6 +229,21 @@ impl PassSigner {
     }
 }
 
+/// A PNG's width and height, from its header (the signature, then the IHDR chunk first, as the
+/// PNG specification requires). The server reads no more of an image than this: Wallet draws it.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.len() < 33 || &bytes[..8] != SIGNATURE || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    if be(8) != 13 {
+        return None;
+    }
+    Some((be(16), be(20)))
+}
+
 /// The pass's images (the operator's files, checked once at start): name → PNG bytes.
 #[derive(Debug, Clone, Default)]
 pub struct PassImages(Vec<(String, Vec<u8>)>);
@@ -237,12 +252,10 @@ impl PassImages {
     /// Check each image's role, scale and PNG dimensions against Apple's; an icon is required.
     pub fn new(files: Vec<(String, Vec<u8>)>) -> Result<Self, PassError> {
         for (name, bytes) in &files {
-            let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-            let info = decoder.read_info().map_err(|e| PassError::Image {
+            let (w, h) = png_size(bytes).ok_or_else(|| PassError::Image {
                 name: name.clone(),
-                reason: format!("not a PNG: {e}"),
+                reason: "not a PNG".into(),
             })?;
-            let (w, h) = (info.info().width, info.info().height);
             check_apple_image(name, w, h)?;
         }
         check_apple_image_set(files.iter().map(|(n, _)| n.as_str()))?;
@@ -324,4 +337,43 @@ pub fn signer_certificates(signature: &[u8]) -> Result<Vec<Certificate>, AppleWa
                 .collect()
         })
         .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest PNG header of `w`×`h` (signature, IHDR).
+    fn header(w: u32, h: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+        b.extend_from_slice(&w.to_be_bytes());
+        b.extend_from_slice(&h.to_be_bytes());
+        b.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        b
+    }
+
+    #[test]
+    fn images_are_checked_by_their_png_header() {
+        assert_eq!(png_size(&header(29, 29)), Some((29, 29)));
+        assert_eq!(
+            png_size(b"GIF89a......................................"),
+            None
+        );
+        let mut bad = header(29, 29);
+        bad[12] = b'X';
+        assert_eq!(png_size(&bad), None);
+        assert!(PassImages::new(vec![("icon.png".into(), header(29, 29))]).is_ok());
+        assert!(matches!(
+            PassImages::new(vec![("icon.png".into(), header(30, 29))]),
+            Err(PassError::Image { .. })
+        ));
+        assert!(matches!(
+            PassImages::new(vec![("logo.png".into(), header(160, 50))]),
+            Err(PassError::Image { name, .. }) if name == "icon.png"
+        ));
+        assert!(matches!(
+            PassImages::new(vec![("icon.png".into(), b"not a png".to_vec())]),
+            Err(PassError::Image { .. })
+        ));
+    }
 }

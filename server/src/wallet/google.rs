@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::credentials::{CredentialError, ServiceAccount};
+use crate::credentials::{CredentialError, ServiceAccount};
 
 /// Where a signed save link opens.
 pub const SAVE_URL: &str = "https://pay.google.com/gp/v/save/";

@@ -3,13 +3,12 @@
 //!
 //! - [`apple`]: `.pkpass` files signed with the pass type certificate;
 //! - [`google`]: save links and object updates for Google Wallet;
-//! - [`credentials`]: OAuth 2 tokens from service accounts, APNs provider tokens;
+//! - [`crate::credentials`]: OAuth 2 tokens from service accounts, APNs provider tokens;
 //! - [`WalletConfig`]: what the operator supplies, checked once at start;
 //! - [`Notifier`]: tells the wallets a pass changed (an APNs push with the pass type
 //!   certificate; a Google object update).
 
 pub mod apple;
-pub mod credentials;
 pub mod google;
 
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use std::time::Duration;
 use tessera_domain::pass::Branding;
 
 use self::apple::{PassImages, PassSigner};
-use self::credentials::{ServiceAccount, ServiceAccountTokens, TokenSource};
+use crate::credentials::{ServiceAccount, ServiceAccountTokens, TokenSource};
 
 /// Apple Wallet, as the operator set it up.
 #[derive(Debug)]
@@ -97,7 +96,7 @@ impl GoogleWallet {
     ) -> Result<Self, String> {
         let tokens = Arc::new(ServiceAccountTokens::new(
             account.clone(),
-            credentials::WALLET_SCOPE,
+            crate::credentials::WALLET_SCOPE,
         ));
         Ok(GoogleWallet {
             issuer_id,
