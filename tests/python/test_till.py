@@ -84,15 +84,19 @@ def test_ten_offline_tills_report_one_coupon_one_accepted_nine_conflicts(tmp_pat
 def test_points_from_a_purchase_and_a_return(tmp_path, server_url, member):
     till = tessera.Till.open(str(tmp_path / "t.journal"), server_url, register_till(server_url, "st-paris-01"), "st-paris-01", PyHttpClient())
     card = member.card().card_number
+    # The member shows the rotating code; the till checks it offline and the server again.
+    scanned = till.scan_member(member.member_code().code)
+    assert scanned.card_number == card and not scanned.seen_before
     receipt = till.record_purchase(PurchaseRequest(
-        receipt="PY-100", card_number=card, total_cents=12_000, occurred_offline_at=None,
+        receipt="PY-100", card_number=card, member_code=scanned.code, total_cents=12_000,
+        occurred_offline_at=None,
         lines=[PurchaseLine(sku="sku-teapot", category="tea", collection=None, quantity=1, amount_cents=12_000)]))
     assert (receipt.points_earned, receipt.points_balance) == (120, 120)
     back = till.return_goods(ReturnRequest(receipt="PY-100", store_id=None, refunded_cents=6_000))
     assert (back.points_reversed, back.points_balance) == (60, 60)
     with pytest.raises(tessera.TillError.Refused) as again:
         till.record_purchase(PurchaseRequest(
-            receipt="PY-100", card_number=None, total_cents=100, occurred_offline_at=None,
+            receipt="PY-100", card_number=None, member_code=None, total_cents=100, occurred_offline_at=None,
             lines=[PurchaseLine(sku="sku-1", category=None, collection=None, quantity=1, amount_cents=100)]))
     assert again.value.code == "receipt_reused"
     member.sync()

@@ -213,10 +213,9 @@ fn purchase(server: &Server, till: &str, card: &str, receipt: &str, cents: u64) 
     assert_eq!(resp.status(), 200, "{}", resp.text().unwrap());
 }
 
-/// What a device's Wallet does, as Apple documents it: register with the pass's token, ask
-/// which passes changed since its tag, fetch them (If-Modified-Since), unregister, report logs.
-#[test]
-fn the_passkit_web_service_runs_end_to_end_and_a_purchase_pushes_a_newer_pass() {
+/// A server with wallets and its stand-in, a member, and the member's card pass as added:
+/// (stand-in, fixture, server, card number, access token, pass.json).
+fn with_card_pass() -> (StandIn, WalletFixture, Server, String, String, Value) {
     let stand_in = StandIn::start();
     let fixture = WalletFixture::make(&stand_in.url, "http://127.0.0.1/passkit");
     let server = server(&fixture);
@@ -227,6 +226,14 @@ fn the_passkit_web_service_runs_end_to_end_and_a_purchase_pushes_a_newer_pass() 
             .bytes()
             .unwrap(),
     );
+    (stand_in, fixture, server, card, token, pass)
+}
+
+/// What a device's Wallet does, as Apple documents it: register with the pass's token, ask
+/// which passes changed since its tag, fetch them (If-Modified-Since), unregister, report logs.
+#[test]
+fn the_passkit_web_service_runs_end_to_end_and_a_purchase_pushes_a_newer_pass() {
+    let (stand_in, fixture, server, card, _, pass) = with_card_pass();
     let serial = pass["serialNumber"].as_str().unwrap().to_owned();
     let auth = pass["authenticationToken"].as_str().unwrap().to_owned();
     assert_eq!(pass["storeCard"]["primaryFields"][0]["value"], 0);
@@ -404,16 +411,7 @@ fn the_passkit_web_service_runs_end_to_end_and_a_purchase_pushes_a_newer_pass() 
 
 #[test]
 fn a_device_apns_no_longer_knows_is_forgotten() {
-    let stand_in = StandIn::start();
-    let fixture = WalletFixture::make(&stand_in.url, "http://127.0.0.1/passkit");
-    let server = server(&fixture);
-    let (_, card, token) = enrol(&server);
-    let pass = check_pkpass(
-        &fixture,
-        &get(&server, "/v1/wallet/apple/card", &token)
-            .bytes()
-            .unwrap(),
-    );
+    let (stand_in, _fixture, server, card, _, pass) = with_card_pass();
     let (serial, auth) = (
         pass["serialNumber"].as_str().unwrap(),
         pass["authenticationToken"].as_str().unwrap(),
