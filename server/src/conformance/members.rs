@@ -820,3 +820,144 @@ pub async fn device_certificates_are_revoked_and_listed_until_they_expire(s: Bac
     assert_eq!(at(21).await, Some(Some(NOW + 3)));
     assert_eq!(at(999).await, None, "unknown serial");
 }
+
+/// Wallet passes: inserted once, marked stale by every change to the member, cleared only when
+/// nothing changed since the worker looked, registrations listed by update tag, forgotten by
+/// push token and with the member.
+pub async fn wallet_passes_are_marked_stale_registered_and_forgotten(s: Backend) {
+    use crate::storage::repo::PassRow;
+    use crate::storage::{read, write};
+    seeded(&s).await;
+    let (m1, m2) = (enrol(&s, 1).await, enrol(&s, 2).await);
+    let row = |serial: &str, member: &str| PassRow {
+        serial: serial.into(),
+        member_id: member.into(),
+        coupon_id: None,
+        auth_token: "t".repeat(32),
+        shops: "[]".into(),
+        digest: "d0".into(),
+        pushed_digest: "d0".into(),
+        updated_ms: NOW,
+        stale: 0,
+        google: false,
+    };
+    let (a, b) = (row("card-a", &m1), row("card-b", &m2));
+    let inserted = write(&*s, move |repo| {
+        Ok((
+            repo.insert_wallet_pass(&a)?,
+            repo.insert_wallet_pass(&b)?,
+            repo.insert_wallet_pass(&a)?,
+        ))
+    })
+    .await
+    .unwrap();
+    assert_eq!(inserted, (true, true, false), "a serial is issued once");
+    let stale = |s: &Backend| {
+        let s = s.clone();
+        async move { read(&*s, |repo| repo.stale_passes("", 10)).await.unwrap() }
+    };
+    assert!(stale(&s).await.is_empty());
+    let m = m1.clone();
+    write(&*s, move |repo| {
+        repo.touch_member(&m)?;
+        repo.touch_member(&m)
+    })
+    .await
+    .unwrap();
+    assert_eq!(stale(&s).await, [("card-a".to_owned(), 2)]);
+    let m = m2.clone();
+    write(&*s, move |repo| repo.count_mutation(&m, true).map(|_| ()))
+        .await
+        .unwrap();
+    assert_eq!(
+        stale(&s).await,
+        [("card-a".to_owned(), 2), ("card-b".to_owned(), 1)]
+    );
+    let after_a = read(&*s, |repo| repo.stale_passes("card-a", 10))
+        .await
+        .unwrap();
+    assert_eq!(after_a, [("card-b".to_owned(), 1)], "round-robin by serial");
+    // The worker saw 2; a change since keeps the pass stale.
+    let m = m1.clone();
+    write(&*s, move |repo| {
+        repo.pass_changed("card-a", "d1", NOW)?;
+        repo.touch_member(&m)?;
+        repo.pass_pushed("card-a", "d1", 2)
+    })
+    .await
+    .unwrap();
+    let a = read(&*s, |repo| repo.wallet_pass("card-a"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.pushed_digest.as_str(), a.stale), ("d1", 3));
+    assert!(a.updated_ms > NOW, "the update tag always moves");
+    write(&*s, |repo| repo.pass_pushed("card-a", "d1", 3))
+        .await
+        .unwrap();
+    write(&*s, |repo| repo.pass_pushed("card-b", "d0", 1))
+        .await
+        .unwrap();
+    assert!(stale(&s).await.is_empty());
+
+    let registered = write(&*s, |repo| {
+        Ok((
+            repo.register_pass("dev-1", "card-a", "tok-1", NOW)?,
+            repo.register_pass("dev-1", "card-a", "tok-1b", NOW)?,
+            repo.register_pass("dev-2", "card-a", "tok-2", NOW)?,
+            repo.register_pass("dev-1", "card-b", "tok-1b", NOW)?,
+        ))
+    })
+    .await
+    .unwrap();
+    assert_eq!(registered, (true, false, true, true));
+    let tokens = read(&*s, |repo| repo.pass_push_tokens("card-a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens,
+        ["tok-1b", "tok-2"],
+        "a new token replaces the device's"
+    );
+    let since = read(&*s, move |repo| {
+        Ok((
+            repo.device_passes("dev-1", -1)?,
+            repo.device_passes("dev-1", a.updated_ms)?,
+        ))
+    })
+    .await
+    .unwrap();
+    assert_eq!(since.0.len(), 2);
+    assert!(since.1.is_empty(), "nothing changed since the newest tag");
+    let forgotten = write(&*s, |repo| repo.forget_pass_push_token("tok-1b"))
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 2);
+    assert!(
+        write(&*s, |repo| repo.unregister_pass("dev-2", "card-a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !write(&*s, |repo| repo.unregister_pass("dev-2", "card-a"))
+            .await
+            .unwrap()
+    );
+    let m = m1.clone();
+    let deleted = write(&*s, move |repo| repo.delete_member_passes(&m))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert!(
+        read(&*s, |repo| repo.wallet_pass("card-a"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        read(&*s, |repo| repo.wallet_pass("card-b"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

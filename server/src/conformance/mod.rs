@@ -64,6 +64,7 @@ macro_rules! storage_conformance {
             lapses_reach_members_who_do_not_come_back,
             kept_rule_engines_and_counted_ids,
             device_certificates_are_revoked_and_listed_until_they_expire,
+            wallet_passes_are_marked_stale_registered_and_forgotten,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -120,8 +120,12 @@ pub(crate) fn issue(
         };
         repo.insert_wallet_pass(&row)?;
     }
-    if google {
+    if google && !repo.wallet_pass(&serial)?.is_some_and(|p| p.google) {
         repo.pass_offered_to_google(&serial)?;
+        if of != PassOf::Card {
+            // The card's Google object links the member's offers: it changes too.
+            repo.mark_passes_stale(member_id)?;
+        }
     }
     match current(repo, &serial, now_ms)? {
         Some(found) => {

@@ -694,6 +694,8 @@ pub trait Wallets {
     fn forget_pass_push_token(&mut self, push_token: &str) -> RepoResult<u64>;
     /// Forget the member's passes and their registrations (erasure).
     fn delete_member_passes(&mut self, member_id: &str) -> RepoResult<u64>;
+    /// Mark the member's passes stale (what they show may have changed).
+    fn mark_passes_stale(&mut self, member_id: &str) -> RepoResult<()>;
     /// The member's passes, by serial.
     fn member_passes(&mut self, member_id: &str) -> RepoResult<Vec<PassRow>>;
     /// The programme as the catalog has it (its card's symbology).

@@ -407,6 +407,21 @@ fn the_passkit_web_service_runs_end_to_end_and_a_purchase_pushes_a_newer_pass() 
         passkit(&server, Method::GET, &list, None, None).status(),
         204
     );
+
+    // An erased member's pass is gone with them: the web service no longer knows it.
+    let member = serial.strip_prefix("card-").unwrap();
+    let (s, _) = tessera_e2e::admin(
+        Method::DELETE,
+        &server,
+        &format!("/admin/v1/members/{member}"),
+        Value::Null,
+    );
+    assert_eq!(s, 200);
+    assert_eq!(
+        passkit(&server, Method::GET, &latest, Some(&auth), None).status(),
+        401
+    );
+    assert_eq!(server.integers("SELECT count(*) FROM wallet_pass"), [0]);
 }
 
 #[test]
@@ -637,7 +652,12 @@ fn the_phone_adds_its_card_and_coupons_to_the_wallets_and_a_redeemed_coupon_is_v
         claims["payload"]["offerClasses"][0]["id"],
         format!("{ISSUER_ID}.of-009")
     );
-    // The card links the coupon offered to Google.
+    // The card links the coupon offered to Google: the card's object is updated at once.
+    let linked = json!([format!("{ISSUER_ID}.{}", coupon.coupon_id)]);
+    stand_in.wait_for("the card's object linking the coupon", |s| {
+        s.path.starts_with("/walletobjects/v1/loyaltyObject/")
+            && s.json()["linkedOfferIds"] == linked
+    });
     let link =
         String::from_utf8(phone.wallet_pass(WalletKind::Google, None, None).unwrap()).unwrap();
     let claims = jwt_claims(

@@ -1880,6 +1880,10 @@ impl Wallets for PgRepo<'_, '_> {
         )
     }
 
+    fn mark_passes_stale(&mut self, member_id: &str) -> RepoResult<()> {
+        self.stale_passes_of(member_id)
+    }
+
     fn member_passes(&mut self, member_id: &str) -> RepoResult<Vec<PassRow>> {
         self.rows(
             &format!("{PASS} WHERE member_id = $1 ORDER BY serial"),

@@ -32,7 +32,7 @@ pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
 
 impl SqliteRepo<'_> {
     /// The member's state changed: their wallet passes must be looked at again.
-    fn stale_passes_of(&mut self, member_id: &str) -> RepoResult<()> {
+    pub(super) fn stale_passes_of(&mut self, member_id: &str) -> RepoResult<()> {
         self.c
             .prepare_cached("UPDATE wallet_pass SET stale = stale + 1 WHERE member_id = ?1")?
             .execute([member_id])?;

@@ -171,6 +171,10 @@ impl Wallets for SqliteRepo<'_> {
             .execute([member_id])? as u64)
     }
 
+    fn mark_passes_stale(&mut self, member_id: &str) -> RepoResult<()> {
+        self.stale_passes_of(member_id)
+    }
+
     fn member_passes(&mut self, member_id: &str) -> RepoResult<Vec<PassRow>> {
         Ok(self
             .c
