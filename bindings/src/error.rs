@@ -221,8 +221,7 @@ pub enum TillError {
     /// minimum basket, or redeemed already (where and when).
     #[error("coupon: {problem}")]
     Coupon { problem: CouponError },
-    /// The rotating member code is refused: a screenshot replayed, another device's, a revoked
-    /// device, altered, or a clock far off (each its own variant).
+    /// The rotating member code is refused (why: `problem`).
     #[error("member code: {problem}")]
     MemberCode {
         problem: tessera_domain::member_code::MemberCodeError,

@@ -151,23 +151,14 @@ impl Tessera {
             .ok_or_else(crate::background::stopped)??)
     }
 
-    /// "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
-    /// coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
-    /// `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
-    /// member's position, so that the pass lists the nearest shops. The pass then stays up to
-    /// date by itself (the PassKit web service, Google object updates).
-    pub async fn wallet_pass(
-        self: Arc<Self>,
+    /// The card (or a coupon) for a wallet: a `.pkpass`, or a save link (UTF-8). Blocking.
+    pub fn wallet_pass(
+        &self,
         kind: tessera_core::sync::WalletKind,
         coupon_id: Option<String>,
         near: Option<tessera_core::geo::Position>,
     ) -> Result<Vec<u8>, SyncError> {
-        let work = move |_: &tessera_core::sync::Cancel| {
-            self.inner.wallet_pass(kind, coupon_id.as_deref(), near)
-        };
-        Ok(crate::background::on_thread("tessera-wallet", work)
-            .await
-            .ok_or_else(crate::background::stopped)??)
+        Ok(self.inner.wallet_pass(kind, coupon_id.as_deref(), near)?)
     }
 
     /// `enrol()` for coroutines and Swift tasks. Cancelling ends the call at once; an enrolment

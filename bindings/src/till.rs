@@ -67,15 +67,13 @@ impl Till {
             .verify(&code, member_id.as_deref(), basket_cents)?)
     }
 
-    /// Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
-    /// revocation list, the device's signature, the time step within the till's skew. Put
-    /// `code` in the purchase's `member_code`: the server checks it again.
+    /// Check a scanned rotating member code (`TM1:…`) offline: certificate, revocations,
+    /// device signature, time step.
     pub fn scan_member(&self, code: String) -> Result<ScannedMember, TillError> {
         Ok(self.inner.scan_member(&code)?)
     }
 
-    /// Steps of the member code accepted either side of the till's clock (default 1, at most
-    /// 10).
+    /// Member code steps accepted either side of the clock (default 1, at most 10).
     pub fn set_member_code_skew(&self, steps: u32) -> Result<(), TillError> {
         Ok(self.inner.set_member_code_skew(steps)?)
     }

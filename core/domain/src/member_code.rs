@@ -410,18 +410,32 @@ pub fn verify(code: &str, check: &TillCheck<'_>) -> Result<MemberCode, MemberCod
 /// (one screen shown twice is fine; a copy used at once elsewhere in the queue is not).
 #[derive(Debug, Clone, Default)]
 pub struct SeenCodes {
-    /// (serial, step) → when the step's window closes (Unix seconds).
-    seen: std::collections::HashMap<(u64, u32), i64>,
+    /// (serial, step, when the step's window closes in Unix seconds). A till scans a few codes a
+    /// minute and forgets each after its window: a short list, searched in order (no hash table
+    /// in the phone library for it).
+    seen: Vec<(u64, u32, i64)>,
 }
 
 impl SeenCodes {
     /// Note a verified code at `now_s`: `true` if this device and step were seen already.
     /// Entries past their window are forgotten (`window_s`: how long a step stays acceptable).
     pub fn note(&mut self, code: &MemberCode, now_s: i64, window_s: i64) -> bool {
-        self.seen.retain(|_, until| *until >= now_s);
-        self.seen
-            .insert((code.serial, code.step), now_s + window_s)
-            .is_some()
+        self.seen.retain(|&(_, _, until)| until >= now_s);
+        let until = now_s + window_s;
+        match self
+            .seen
+            .iter_mut()
+            .find(|(serial, step, _)| *serial == code.serial && *step == code.step)
+        {
+            Some(entry) => {
+                entry.2 = until;
+                true
+            }
+            None => {
+                self.seen.push((code.serial, code.step, until));
+                false
+            }
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -769,13 +769,11 @@ pub(crate) fn certify_device(
     Ok(true)
 }
 
-/// Which wallet a pass is asked of.
+/// Which wallet a pass is for: Apple (a signed `.pkpass`), Google (a save link).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum WalletKind {
-    /// Apple Wallet: the signed `.pkpass` file, for `PKAddPassesViewController`.
     Apple,
-    /// Google Wallet: a "Save to Google Wallet" link to open.
     Google,
 }
 

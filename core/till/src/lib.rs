@@ -167,16 +167,14 @@ pub struct Till {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ScannedMember {
-    /// The card the purchase is recorded under.
     pub card_number: String,
     /// The device certificate's serial.
     pub serial: u64,
-    /// RFC 3339: when the code shown began.
+    /// RFC 3339: when the code's step began.
     pub made_at: String,
-    /// This device's code for this step was scanned at this till already within its window:
-    /// the same screen shown twice, or a copy used in the queue. The cashier decides.
+    /// Scanned here already within its window: the cashier decides.
     pub seen_before: bool,
-    /// The code as scanned: put it in the purchase (`member_code`), the server checks it again.
+    /// For the purchase's `member_code`.
     pub code: String,
 }
 
@@ -343,9 +341,13 @@ impl Till {
         if answer.status != 200 {
             return Err(refusal(&answer));
         }
-        let mut revoked = answer.json::<tessera_domain::api::Revocations>()?.revoked;
-        revoked.sort_unstable();
-        revoked.dedup();
+        let revoked = answer.json::<tessera_domain::api::Revocations>()?.revoked;
+        // The server sends them ascending (verification searches them by halves).
+        if !revoked.is_sorted_by(|a, b| a < b) {
+            return Err(
+                SyncError::protocol("the revoked serials are not in ascending order").into(),
+            );
+        }
         self.journal.write(|tx| -> Result<(), TillError> {
             tx.execute(
                 "INSERT OR REPLACE INTO shop (id, data) VALUES (1, ?1)",
@@ -355,7 +357,7 @@ impl Till {
             for serial in &revoked {
                 tx.execute(
                     "INSERT INTO revoked_certificate (serial) VALUES (?1)",
-                    [*serial as i64],
+                    params![*serial as i64],
                 )?;
             }
             tx.execute("DELETE FROM coupon_key", [])?;

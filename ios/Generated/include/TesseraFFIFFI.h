@@ -616,7 +616,7 @@ RustBuffer uniffi_tessera_ffi_fn_method_tessera_sync_status(uint64_t ptr, RustCa
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_WALLET_PASS
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_WALLET_PASS
-uint64_t uniffi_tessera_ffi_fn_method_tessera_wallet_pass(uint64_t ptr, RustBuffer kind, RustBuffer coupon_id, RustBuffer near
+RustBuffer uniffi_tessera_ffi_fn_method_tessera_wallet_pass(uint64_t ptr, RustBuffer kind, RustBuffer coupon_id, RustBuffer near, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_TESSERA_BUY_REWARD

@@ -46,9 +46,16 @@ extension Tessera {
         }
     }
 
+    /// The blocking `walletPass` off the caller's thread (it waits on the network).
+    private func fetchWalletPass(kind: WalletKind, couponId: String?, near: Position?) async throws -> Data {
+        try await Task.detached(priority: .userInitiated) {
+            try self.walletPass(kind: kind, couponId: couponId, near: near)
+        }.value
+    }
+
     /// "Save to Google Wallet": the signed link for the member's card or one of their coupons.
     public func googleWalletLink(couponId: String? = nil, near: Position? = nil) async throws -> URL {
-        let bytes = try await walletPass(kind: .google, couponId: couponId, near: near)
+        let bytes = try await fetchWalletPass(kind: .google, couponId: couponId, near: near)
         guard let text = String(data: bytes, encoding: .utf8), let url = URL(string: text) else {
             throw SyncError.Protocol(reason: "not a link")
         }
@@ -65,7 +72,7 @@ extension Tessera {
         near: Position? = nil,
         from presenter: UIViewController
     ) async throws {
-        let data = try await walletPass(kind: .apple, couponId: couponId, near: near)
+        let data = try await fetchWalletPass(kind: .apple, couponId: couponId, near: near)
         let pass = try PKPass(data: data)
         if PKPassLibrary().containsPass(pass) {
             return

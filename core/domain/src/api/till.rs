@@ -50,9 +50,8 @@ pub struct PurchaseRequest {
     /// The member card scanned at the till, if any.
     #[serde(default)]
     pub card_number: Option<String>,
-    /// The rotating member code scanned from the member's screen (`TM1:…`), if that is what
-    /// was shown: the server verifies it again (certificate, revocation, device signature, time
-    /// step at the purchase's time) and takes the card number from it.
+    /// The rotating member code scanned (`TM1:…`), if shown: the server checks it again and
+    /// takes the card from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_code: Option<String>,
     pub lines: Vec<PurchaseLine>,

@@ -3571,18 +3571,12 @@ public func FfiConverterTypeSyncPhase_lower(_ value: SyncPhase) -> RustBuffer {
 
 
 /**
- * Which wallet a pass is asked of.
+ * Which wallet a pass is for: Apple (a signed `.pkpass`), Google (a save link).
  */
 
 public enum WalletKind: Equatable, Hashable {
     
-    /**
-     * Apple Wallet: the signed `.pkpass` file, for `PKAddPassesViewController`.
-     */
     case apple
-    /**
-     * Google Wallet: a "Save to Google Wallet" link to open.
-     */
     case google
 
 

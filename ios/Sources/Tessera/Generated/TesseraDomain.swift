@@ -3112,9 +3112,8 @@ public struct PurchaseRequest: Equatable, Hashable {
      */
     public var cardNumber: String?
     /**
-     * The rotating member code scanned from the member's screen (`TM1:…`), if that is what
-     * was shown: the server verifies it again (certificate, revocation, device signature, time
-     * step at the purchase's time) and takes the card number from it.
+     * The rotating member code scanned (`TM1:…`), if shown: the server checks it again and
+     * takes the card from it.
      */
     public var memberCode: String?
     public var lines: [PurchaseLine]
@@ -3137,9 +3136,8 @@ public struct PurchaseRequest: Equatable, Hashable {
          * The member card scanned at the till, if any.
          */cardNumber: String?, 
         /**
-         * The rotating member code scanned from the member's screen (`TM1:…`), if that is what
-         * was shown: the server verifies it again (certificate, revocation, device signature, time
-         * step at the purchase's time) and takes the card number from it.
+         * The rotating member code scanned (`TM1:…`), if shown: the server checks it again and
+         * takes the card from it.
          */memberCode: String?, lines: [PurchaseLine], 
         /**
          * What was paid, in cents (after discounts).

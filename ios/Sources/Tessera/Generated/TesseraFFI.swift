@@ -2039,13 +2039,9 @@ public protocol TesseraProtocol: AnyObject, Sendable {
     func syncStatus() throws  -> SyncStatus
     
     /**
-     * "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
-     * coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
-     * `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
-     * member's position, so that the pass lists the nearest shops. The pass then stays up to
-     * date by itself (the PassKit web service, Google object updates).
+     * The card (or a coupon) for a wallet: a `.pkpass`, or a save link (UTF-8). Blocking.
      */
-    func walletPass(kind: WalletKind, couponId: String?, near: Position?) async throws  -> Data
+    func walletPass(kind: WalletKind, couponId: String?, near: Position?) throws  -> Data
     
     /**
      * Spend points on a reward (offline too): its coupon arrives at the next sync, or the
@@ -2830,26 +2826,18 @@ open func syncStatus()throws  -> SyncStatus  {
 }
     
     /**
-     * "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
-     * coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
-     * `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
-     * member's position, so that the pass lists the nearest shops. The pass then stays up to
-     * date by itself (the PassKit web service, Google object updates).
+     * The card (or a coupon) for a wallet: a `.pkpass`, or a save link (UTF-8). Blocking.
      */
-open func walletPass(kind: WalletKind, couponId: String?, near: Position?)async throws  -> Data  {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_tessera_ffi_fn_method_tessera_wallet_pass(
-                        self.uniffiCloneHandle(),FfiConverterTypeWalletKind_lower(kind),FfiConverterOptionString.lower(couponId),FfiConverterOptionTypePosition.lower(near)
-                )
-            },
-            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
-            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
-            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterData.lift,
-            errorHandler: FfiConverterTypeSyncError_lift
-        )
+open func walletPass(kind: WalletKind, couponId: String?, near: Position?)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_tessera_wallet_pass(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeWalletKind_lower(kind),
+        FfiConverterOptionString.lower(couponId),
+        FfiConverterOptionTypePosition.lower(near),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2994,15 +2982,13 @@ public protocol TillProtocol: AnyObject, Sendable {
     func returnGoods(request: ReturnRequest) throws  -> ReturnReport?
     
     /**
-     * Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
-     * revocation list, the device's signature, the time step within the till's skew. Put
-     * `code` in the purchase's `member_code`: the server checks it again.
+     * Check a scanned rotating member code (`TM1:…`) offline: certificate, revocations,
+     * device signature, time step.
      */
     func scanMember(code: String) throws  -> ScannedMember
     
     /**
-     * Steps of the member code accepted either side of the till's clock (default 1, at most
-     * 10).
+     * Member code steps accepted either side of the clock (default 1, at most 10).
      */
     func setMemberCodeSkew(steps: UInt32) throws 
     
@@ -3202,9 +3188,8 @@ open func returnGoods(request: ReturnRequest)throws  -> ReturnReport?  {
 }
     
     /**
-     * Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
-     * revocation list, the device's signature, the time step within the till's skew. Put
-     * `code` in the purchase's `member_code`: the server checks it again.
+     * Check a scanned rotating member code (`TM1:…`) offline: certificate, revocations,
+     * device signature, time step.
      */
 open func scanMember(code: String)throws  -> ScannedMember  {
     return try  FfiConverterTypeScannedMember_lift(try rustCallWithError(FfiConverterTypeTillError_lift) {
@@ -3217,8 +3202,7 @@ open func scanMember(code: String)throws  -> ScannedMember  {
 }
     
     /**
-     * Steps of the member code accepted either side of the till's clock (default 1, at most
-     * 10).
+     * Member code steps accepted either side of the clock (default 1, at most 10).
      */
 open func setMemberCodeSkew(steps: UInt32)throws   {try rustCallWithError(FfiConverterTypeTillError_lift) {
         uniffiCallStatus in
@@ -4370,8 +4354,7 @@ enum TillError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Coupon(problem: CouponError
     )
     /**
-     * The rotating member code is refused: a screenshot replayed, another device's, a revoked
-     * device, altered, or a clock far off (each its own variant).
+     * The rotating member code is refused (why: `problem`).
      */
     case MemberCode(problem: MemberCodeError
     )
@@ -5551,7 +5534,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_tessera_sync_status() != 44094) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_tessera_wallet_pass() != 53710) {
+    if (uniffi_tessera_ffi_checksum_method_tessera_wallet_pass() != 32970) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_tessera_buy_reward() != 59401) {
@@ -5608,10 +5591,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_till_return_goods() != 9930) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_scan_member() != 52698) {
+    if (uniffi_tessera_ffi_checksum_method_till_scan_member() != 11519) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_till_set_member_code_skew() != 6313) {
+    if (uniffi_tessera_ffi_checksum_method_till_set_member_code_skew() != 41508) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_till_sync() != 52050) {

@@ -585,46 +585,38 @@ fileprivate struct FfiConverterString: FfiConverter {
  * A rotating member code that passed at the till.
  */
 public struct ScannedMember: Equatable, Hashable {
-    /**
-     * The card the purchase is recorded under.
-     */
     public var cardNumber: String
     /**
      * The device certificate's serial.
      */
     public var serial: UInt64
     /**
-     * RFC 3339: when the code shown began.
+     * RFC 3339: when the code's step began.
      */
     public var madeAt: String
     /**
-     * This device's code for this step was scanned at this till already within its window:
-     * the same screen shown twice, or a copy used in the queue. The cashier decides.
+     * Scanned here already within its window: the cashier decides.
      */
     public var seenBefore: Bool
     /**
-     * The code as scanned: put it in the purchase (`member_code`), the server checks it again.
+     * For the purchase's `member_code`.
      */
     public var code: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * The card the purchase is recorded under.
-         */cardNumber: String, 
+    public init(cardNumber: String, 
         /**
          * The device certificate's serial.
          */serial: UInt64, 
         /**
-         * RFC 3339: when the code shown began.
+         * RFC 3339: when the code's step began.
          */madeAt: String, 
         /**
-         * This device's code for this step was scanned at this till already within its window:
-         * the same screen shown twice, or a copy used in the queue. The cashier decides.
+         * Scanned here already within its window: the cashier decides.
          */seenBefore: Bool, 
         /**
-         * The code as scanned: put it in the purchase (`member_code`), the server checks it again.
+         * For the purchase's `member_code`.
          */code: String) {
         self.cardNumber = cardNumber
         self.serial = serial

@@ -9,6 +9,7 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.flowOn
+import kotlinx.coroutines.withContext
 
 /** What the card screen shows: the rotating member code, or the static card when there is none. */
 sealed interface CardCode {
@@ -56,4 +57,4 @@ fun Tessera.memberCodes(retryStaticMs: Long = 60_000): Flow<CardCode> =
  * the nearest shops. The object then follows points, tier and coupons by itself.
  */
 suspend fun Tessera.googleWalletLink(couponId: String? = null, near: Position? = null): String =
-    walletPass(WalletKind.GOOGLE, couponId, near).toString(Charsets.UTF_8)
+    withContext(Dispatchers.IO) { walletPass(WalletKind.GOOGLE, couponId, near).toString(Charsets.UTF_8) }

@@ -1332,8 +1332,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_tessera_ffi_fn_method_tessera_sync_status(`ptr`: Long,uniffi_out_err: Pointer, 
     ): RustBufferSyncStatus.ByValue
-    external fun uniffi_tessera_ffi_fn_method_tessera_wallet_pass(`ptr`: Long,`kind`: RustBufferWalletKind.ByValue,`couponId`: RustBuffer.ByValue,`near`: RustBuffer.ByValue,
-    ): Long
+    external fun uniffi_tessera_ffi_fn_method_tessera_wallet_pass(`ptr`: Long,`kind`: RustBufferWalletKind.ByValue,`couponId`: RustBuffer.ByValue,`near`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
+    ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_tessera_buy_reward(`ptr`: Long,`offerId`: RustBuffer.ByValue,uniffi_out_err: Pointer, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_tessera_points(`ptr`: Long,uniffi_out_err: Pointer, 
@@ -1748,7 +1748,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_sync_status() and 0xFFFF) != 44094) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_wallet_pass() and 0xFFFF) != 53710) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_tessera_wallet_pass() and 0xFFFF) != 32970) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_tessera_buy_reward() and 0xFFFF) != 59401) {
@@ -1805,10 +1805,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_till_return_goods() and 0xFFFF) != 9930) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_till_scan_member() and 0xFFFF) != 52698) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_till_scan_member() and 0xFFFF) != 11519) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_till_set_member_code_skew() and 0xFFFF) != 6313) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_till_set_member_code_skew() and 0xFFFF) != 41508) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_till_sync() and 0xFFFF) != 52050) {
@@ -4339,13 +4339,9 @@ public interface TesseraInterface {
     fun `syncStatus`(): SyncStatus
     
     /**
-     * "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
-     * coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
-     * `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
-     * member's position, so that the pass lists the nearest shops. The pass then stays up to
-     * date by itself (the PassKit web service, Google object updates).
+     * The card (or a coupon) for a wallet: a `.pkpass`, or a save link (UTF-8). Blocking.
      */
-    suspend fun `walletPass`(`kind`: WalletKind, `couponId`: kotlin.String?, `near`: Position?): kotlin.ByteArray
+    fun `walletPass`(`kind`: WalletKind, `couponId`: kotlin.String?, `near`: Position?): kotlin.ByteArray
     
     /**
      * Spend points on a reward (offline too): its coupon arrives at the next sync, or the
@@ -5426,34 +5422,23 @@ open class Tessera: Disposable, AutoCloseable, TesseraInterface
 
     
     /**
-     * "Add to Apple Wallet" / "Save to Google Wallet": the member's card (or one of their
-     * coupons) for the wallet, fetched from the server. Apple: the signed `.pkpass` bytes, for
-     * `PKAddPassesViewController`; Google: the save link as UTF-8 bytes, to open. `near`: the
-     * member's position, so that the pass lists the nearest shops. The pass then stays up to
-     * date by itself (the PassKit web service, Google object updates).
+     * The card (or a coupon) for a wallet: a `.pkpass`, or a save link (UTF-8). Blocking.
      */
-    @Throws(SyncException::class)
-    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `walletPass`(`kind`: WalletKind, `couponId`: kotlin.String?, `near`: Position?) : kotlin.ByteArray {
-        return uniffiRustCallAsync(
-        callWithHandle { uniffiHandle ->
-            UniffiLib.uniffi_tessera_ffi_fn_method_tessera_wallet_pass(
-                uniffiHandle,
-                
+    @Throws(SyncException::class)override fun `walletPass`(`kind`: WalletKind, `couponId`: kotlin.String?, `near`: Position?): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SyncException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_tessera_wallet_pass(
+        it,
+        
         FfiConverterTypeWalletKind.lower(`kind`),
         FfiConverterOptionalString.lower(`couponId`),
-        FfiConverterOptionalTypePosition.lower(`near`),
-            )
-        },
-        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
-        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
-        // lift function
-        { FfiConverterByteArray.lift(it) },
-        // Error FFI converter
-        SyncException.ErrorHandler,
+        FfiConverterOptionalTypePosition.lower(`near`),_status)
+}
+    }
     )
     }
+    
 
     
     /**
@@ -5715,15 +5700,13 @@ public interface TillInterface {
     fun `returnGoods`(`request`: ReturnRequest): ReturnReport?
     
     /**
-     * Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
-     * revocation list, the device's signature, the time step within the till's skew. Put
-     * `code` in the purchase's `member_code`: the server checks it again.
+     * Check a scanned rotating member code (`TM1:…`) offline: certificate, revocations,
+     * device signature, time step.
      */
     fun `scanMember`(`code`: kotlin.String): ScannedMember
     
     /**
-     * Steps of the member code accepted either side of the till's clock (default 1, at most
-     * 10).
+     * Member code steps accepted either side of the clock (default 1, at most 10).
      */
     fun `setMemberCodeSkew`(`steps`: kotlin.UInt)
     
@@ -5994,9 +5977,8 @@ open class Till: Disposable, AutoCloseable, TillInterface
 
     
     /**
-     * Check a scanned rotating member code (`TM1:…`) offline: the programme's certificate, the
-     * revocation list, the device's signature, the time step within the till's skew. Put
-     * `code` in the purchase's `member_code`: the server checks it again.
+     * Check a scanned rotating member code (`TM1:…`) offline: certificate, revocations,
+     * device signature, time step.
      */
     @Throws(TillException::class)override fun `scanMember`(`code`: kotlin.String): ScannedMember {
             return FfiConverterTypeScannedMember.lift(
@@ -6014,8 +5996,7 @@ open class Till: Disposable, AutoCloseable, TillInterface
 
     
     /**
-     * Steps of the member code accepted either side of the till's clock (default 1, at most
-     * 10).
+     * Member code steps accepted either side of the clock (default 1, at most 10).
      */
     @Throws(TillException::class)override fun `setMemberCodeSkew`(`steps`: kotlin.UInt)
         = 
@@ -7411,8 +7392,7 @@ sealed class TillException: kotlin.Exception() {
     }
     
     /**
-     * The rotating member code is refused: a screenshot replayed, another device's, a revoked
-     * device, altered, or a clock far off (each its own variant).
+     * The rotating member code is refused (why: `problem`).
      */
     class MemberCode(
         

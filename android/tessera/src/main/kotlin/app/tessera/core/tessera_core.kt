@@ -3725,18 +3725,12 @@ public object FfiConverterTypeSyncPhase: FfiConverterRustBuffer<SyncPhase> {
 
 
 /**
- * Which wallet a pass is asked of.
+ * Which wallet a pass is for: Apple (a signed `.pkpass`), Google (a save link).
  */
 
 enum class WalletKind {
     
-    /**
-     * Apple Wallet: the signed `.pkpass` file, for `PKAddPassesViewController`.
-     */
     APPLE,
-    /**
-     * Google Wallet: a "Save to Google Wallet" link to open.
-     */
     GOOGLE;
 
     

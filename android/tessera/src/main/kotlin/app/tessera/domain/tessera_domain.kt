@@ -3052,9 +3052,8 @@ data class PurchaseRequest (
     var `cardNumber`: kotlin.String?
     , 
     /**
-     * The rotating member code scanned from the member's screen (`TM1:…`), if that is what
-     * was shown: the server verifies it again (certificate, revocation, device signature, time
-     * step at the purchase's time) and takes the card number from it.
+     * The rotating member code scanned (`TM1:…`), if shown: the server checks it again and
+     * takes the card from it.
      */
     var `memberCode`: kotlin.String?
     , 

@@ -1087,9 +1087,6 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
  * A rotating member code that passed at the till.
  */
 data class ScannedMember (
-    /**
-     * The card the purchase is recorded under.
-     */
     var `cardNumber`: kotlin.String
     , 
     /**
@@ -1098,18 +1095,17 @@ data class ScannedMember (
     var `serial`: kotlin.ULong
     , 
     /**
-     * RFC 3339: when the code shown began.
+     * RFC 3339: when the code's step began.
      */
     var `madeAt`: kotlin.String
     , 
     /**
-     * This device's code for this step was scanned at this till already within its window:
-     * the same screen shown twice, or a copy used in the queue. The cashier decides.
+     * Scanned here already within its window: the cashier decides.
      */
     var `seenBefore`: kotlin.Boolean
     , 
     /**
-     * The code as scanned: put it in the purchase (`member_code`), the server checks it again.
+     * For the purchase's `member_code`.
      */
     var `code`: kotlin.String
     
