@@ -210,26 +210,37 @@ impl PushGateway for HttpGateway {
                 apns_request(cfg, &token, push)
             }
         };
-        let body = serde_json::to_vec(&request.body).map_err(|e| e.to_string())?;
-        let mut builder = self.http.post(&request.url).body(body);
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let resp = builder
-            .send()
-            .await
-            .map_err(|e| format!("unreachable: {e}"))?;
+        let resp = send_wire(&self.http, reqwest::Method::POST, &request).await?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            let status = resp.status().as_u16();
-            let text = resp.text().await.unwrap_or_default();
-            Err(format!(
-                "{status} {}",
-                text.chars().take(200).collect::<String>()
-            ))
+            Err(refusal(resp).await)
         }
     }
+}
+
+/// Send a request as it was built (URL, headers, JSON body) with `method`.
+pub(crate) async fn send_wire(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    request: &WireRequest,
+) -> Result<reqwest::Response, String> {
+    let body = serde_json::to_vec(&request.body).map_err(|e| e.to_string())?;
+    let mut builder = http.request(method, &request.url).body(body);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .send()
+        .await
+        .map_err(|e| format!("unreachable: {e}"))
+}
+
+/// A service's refusal as "status, then the start of its answer" (for the log).
+pub(crate) async fn refusal(resp: reqwest::Response) -> String {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    format!("{status} {}", text.chars().take(200).collect::<String>())
 }
 
 #[cfg(test)]

@@ -162,6 +162,19 @@ async fn issue(
         .map_err(no_pass)
 }
 
+/// The member's card or coupon pass, issued (or found) and signed as it is now.
+async fn apple_pass(
+    state: &AppState,
+    member_id: String,
+    coupon_id: Option<String>,
+    near: &Near,
+) -> Result<Response, ApiError> {
+    let (w, apple) = apple(state)?;
+    let (row, content) = issue(state, member_id, coupon_id, near, false).await?;
+    let bytes = apple_pass_bytes(w, apple, &row, &content)?;
+    Ok(pkpass_response(bytes, row.updated_ms))
+}
+
 #[utoipa::path(get, path = "/v1/wallet/apple/card", tag = "member",
     security(("member" = [])),
     params(Near),
@@ -177,10 +190,7 @@ pub async fn apple_card(
     Member(auth): Member,
     Query(near): Query<Near>,
 ) -> Result<Response, ApiError> {
-    let (w, apple) = apple(&state)?;
-    let (row, content) = issue(&state, auth.member_id, None, &near, false).await?;
-    let bytes = apple_pass_bytes(w, apple, &row, &content)?;
-    Ok(pkpass_response(bytes, row.updated_ms))
+    apple_pass(&state, auth.member_id, None, &near).await
 }
 
 #[utoipa::path(get, path = "/v1/wallet/apple/coupons/{coupon_id}", tag = "member",
@@ -199,10 +209,7 @@ pub async fn apple_coupon(
     Path(coupon_id): Path<String>,
     Query(near): Query<Near>,
 ) -> Result<Response, ApiError> {
-    let (w, apple) = apple(&state)?;
-    let (row, content) = issue(&state, auth.member_id, Some(coupon_id), &near, false).await?;
-    let bytes = apple_pass_bytes(w, apple, &row, &content)?;
-    Ok(pkpass_response(bytes, row.updated_ms))
+    apple_pass(&state, auth.member_id, Some(coupon_id), &near).await
 }
 
 /// The Google object of a pass as it is now, and the kind of object.

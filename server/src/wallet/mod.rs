@@ -120,33 +120,31 @@ pub enum Told {
     NotSaved,
 }
 
-/// Tell one device's Wallet that a pass changed: an empty push on the pass type's topic.
-pub async fn push_pass_update(apple: &AppleWallet, push_token: &str) -> Result<Told, String> {
-    let resp = apple
-        .apns_client
-        .post(format!(
+/// The APNs request that tells one device's Wallet a pass changed: an empty payload on the pass
+/// type's topic (sent with the pass type certificate as the client's).
+pub fn pass_update_request(apple: &AppleWallet, push_token: &str) -> crate::push::WireRequest {
+    crate::push::WireRequest {
+        url: format!(
             "{}/3/device/{push_token}",
             apple.apns_url.trim_end_matches('/')
-        ))
-        .header("apns-topic", &apple.pass_type_id)
-        .header("apns-push-type", "background")
-        .header("apns-priority", "5")
-        .body("{}")
-        .send()
-        .await
-        .map_err(|e| format!("unreachable: {e}"))?;
+        ),
+        headers: vec![
+            ("apns-topic".into(), apple.pass_type_id.clone()),
+            ("apns-push-type".into(), "background".into()),
+            ("apns-priority".into(), "5".into()),
+        ],
+        body: serde_json::json!({}),
+    }
+}
+
+/// Tell one device's Wallet that a pass changed.
+pub async fn push_pass_update(apple: &AppleWallet, push_token: &str) -> Result<Told, String> {
+    let request = pass_update_request(apple, push_token);
+    let resp = crate::push::send_wire(&apple.apns_client, reqwest::Method::POST, &request).await?;
     match resp.status().as_u16() {
         200..=299 => Ok(Told::Done),
         410 => Ok(Told::Gone),
-        status => Err(format!(
-            "{status} {}",
-            resp.text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect::<String>()
-        )),
+        _ => Err(crate::push::refusal(resp).await),
     }
 }
 
@@ -158,27 +156,11 @@ pub async fn update_google_object(
 ) -> Result<Told, String> {
     let token = google.tokens.bearer().await.map_err(|e| e.to_string())?;
     let request = google::update_request(&google.api_url, kind, object, &token);
-    let body = serde_json::to_vec(&request.body).map_err(|e| e.to_string())?;
-    let mut builder = google.http.put(&request.url).body(body);
-    for (name, value) in &request.headers {
-        builder = builder.header(name, value);
-    }
-    let resp = builder
-        .send()
-        .await
-        .map_err(|e| format!("unreachable: {e}"))?;
+    let resp = crate::push::send_wire(&google.http, reqwest::Method::PUT, &request).await?;
     match resp.status().as_u16() {
         200..=299 => Ok(Told::Done),
         404 => Ok(Told::NotSaved),
-        status => Err(format!(
-            "{status} {}",
-            resp.text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect::<String>()
-        )),
+        _ => Err(crate::push::refusal(resp).await),
     }
 }
 
