@@ -22,7 +22,9 @@ pub const MIN_AUTH_TOKEN: usize = 16;
 pub const MAX_GOOGLE_NAME: usize = 20;
 /// Google: `accountName` is cut beyond this on the card; a longer member name is shortened.
 pub const MAX_GOOGLE_ACCOUNT_NAME: usize = 20;
-/// Apple: the text of a field or a label; kept short enough for the front of the pass.
+/// The text of a field on the front of a pass: the operator's settings are refused beyond it;
+/// what comes from members and the catalog (names, titles: up to 100 and 2,000 characters) is
+/// shortened to it, never refused.
 pub const MAX_FIELD_TEXT: usize = 64;
 /// Google: an object or class id suffix (`issuerId.suffix`), `[A-Za-z0-9._-]`.
 pub const MAX_GOOGLE_ID: usize = 64;
@@ -252,7 +254,6 @@ fn check_shops(shops: &[PassShop]) -> Result<(), PassError> {
         s.position
             .validate()
             .map_err(|e| invalid("shops.position", &e.reason))?;
-        too_long("shops.name", MAX_FIELD_TEXT, &s.name)?;
     }
     Ok(())
 }
@@ -265,7 +266,7 @@ fn apple_locations(shops: &[PassShop], text: impl Fn(&PassShop) -> String) -> Va
                 json!({
                     "latitude": s.position.latitude,
                     "longitude": s.position.longitude,
-                    "relevantText": text(s),
+                    "relevantText": shorten(&text(s), MAX_FIELD_TEXT),
                 })
             })
             .collect(),
@@ -310,10 +311,6 @@ impl CardPass {
         check_serial(&self.serial)?;
         required("card_number", &self.card_number)?;
         too_long("card_number", MAX_FIELD_TEXT, &self.card_number)?;
-        too_long("member_name", MAX_FIELD_TEXT, &self.member_name)?;
-        if let Some(t) = &self.tier {
-            too_long("tier", MAX_FIELD_TEXT, t)?;
-        }
         check_shops(&self.shops)
     }
 
@@ -335,11 +332,12 @@ impl CardPass {
             "altText": crate::card::display_number(&self.card_number),
         }]);
         let mut secondary = vec![json!({
-            "key": "member", "label": "Member", "value": self.member_name,
+            "key": "member", "label": "Member",
+            "value": shorten(&self.member_name, MAX_FIELD_TEXT),
         })];
         if let Some(tier) = &self.tier {
             secondary.push(json!({
-                "key": "tier", "label": "Tier", "value": tier,
+                "key": "tier", "label": "Tier", "value": shorten(tier, MAX_FIELD_TEXT),
                 "changeMessage": "You are now %@",
             }));
         }
@@ -461,8 +459,6 @@ impl CouponPass {
     pub fn validate(&self) -> Result<(), PassError> {
         check_serial(&self.serial)?;
         required("title", &self.title)?;
-        too_long("title", MAX_FIELD_TEXT, &self.title)?;
-        too_long("description", 512, &self.description)?;
         required("code", &self.code)?;
         if self.expires_at.parse::<jiff::Timestamp>().is_err() {
             return Err(invalid("expires_at", "RFC 3339"));
@@ -475,7 +471,8 @@ impl CouponPass {
         self.validate()?;
         id.validate()?;
         branding.validate()?;
-        let mut pass = apple_common(id, branding, &self.serial, &self.title);
+        let title = shorten(&self.title, MAX_FIELD_TEXT);
+        let mut pass = apple_common(id, branding, &self.serial, &title);
         pass["barcodes"] = json!([{
             "format": "PKBarcodeFormatQR",
             "message": self.code,
@@ -486,7 +483,7 @@ impl CouponPass {
             pass["voided"] = json!(true);
         }
         pass["coupon"] = json!({
-            "primaryFields": [{ "key": "offer", "label": "Offer", "value": self.title }],
+            "primaryFields": [{ "key": "offer", "label": "Offer", "value": title }],
             "secondaryFields": [{
                 "key": "expires", "label": "Until", "value": self.expires_at,
                 "dateStyle": "PKDateStyleMedium",
@@ -494,7 +491,6 @@ impl CouponPass {
             "backFields": [{ "key": "terms", "label": "Terms", "value": self.description }],
         });
         if !self.shops.is_empty() {
-            let title = self.title.clone();
             pass["locations"] = apple_locations(&self.shops, |s| format!("{title} at {}", s.name));
         }
         Ok(pass)
@@ -526,7 +522,6 @@ pub fn google_offer_class(
     check_issuer(issuer_id)?;
     check_serial(offer_id)?;
     required("title", title)?;
-    too_long("title", MAX_FIELD_TEXT, title)?;
     too_long(
         "organization_name",
         MAX_GOOGLE_NAME,
@@ -535,7 +530,7 @@ pub fn google_offer_class(
     Ok(json!({
         "id": format!("{issuer_id}.{offer_id}"),
         "issuerName": branding.organization_name,
-        "title": title,
+        "title": shorten(title, MAX_FIELD_TEXT),
         "provider": branding.organization_name,
         "redemptionChannel": "BOTH",
         "reviewStatus": "UNDER_REVIEW",
@@ -693,6 +688,44 @@ mod tests {
         assert!(check_apple_image("logo.png", 161, 50).is_err());
         assert!(check_apple_image("background.png", 10, 10).is_err());
         assert!(check_apple_image_set(["logo.png"]).is_err());
+    }
+
+    /// What members and the catalog write (a 100-character name, a 2,000-character shop name or
+    /// offer title) is shortened on the pass, never a reason to refuse it.
+    #[test]
+    fn member_and_catalog_text_is_shortened_not_refused() {
+        let mut c = card();
+        c.member_name = "N".repeat(100);
+        c.shops[0].name = "S".repeat(2000);
+        let p = c.apple(&id(), &branding()).unwrap();
+        let name = p["storeCard"]["secondaryFields"][0]["value"]
+            .as_str()
+            .unwrap();
+        assert_eq!(name.chars().count(), MAX_FIELD_TEXT);
+        assert!(name.ends_with('…'));
+        let text = p["locations"][0]["relevantText"].as_str().unwrap();
+        assert_eq!(text.chars().count(), MAX_FIELD_TEXT);
+        let coupon = CouponPass {
+            serial: "cp-1".into(),
+            coupon_id: "cp-1".into(),
+            offer_id: "of-1".into(),
+            title: "T".repeat(2000),
+            description: "D".repeat(2000),
+            code: "TC1.x".into(),
+            expires_at: "2026-12-31T00:00:00Z".into(),
+            shops: vec![],
+            used: false,
+        };
+        let p = coupon.apple(&id(), &branding()).unwrap();
+        assert_eq!(
+            p["description"].as_str().unwrap().chars().count(),
+            MAX_FIELD_TEXT
+        );
+        let class = google_offer_class(&branding(), "3388", "of-1", &coupon.title).unwrap();
+        assert_eq!(
+            class["title"].as_str().unwrap().chars().count(),
+            MAX_FIELD_TEXT
+        );
     }
 
     #[test]
