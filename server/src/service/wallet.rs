@@ -83,22 +83,19 @@ pub(crate) fn issue(
     if repo.member(member_id)?.is_none() {
         return Ok(Err(NoPass::UnknownMember));
     }
-    let (serial, coupon_id) = match of {
+    let (serial, coupon) = match of {
         PassOf::Card => (card_serial(member_id), None),
-        PassOf::Coupon(id) => {
-            if repo.coupon(id, member_id)?.is_none() {
-                return Ok(Err(NoPass::UnknownCoupon));
-            }
-            (id.to_owned(), Some(id.to_owned()))
-        }
+        PassOf::Coupon(id) => match repo.coupon(id, member_id)? {
+            None => return Ok(Err(NoPass::UnknownCoupon)),
+            found => (id.to_owned(), found),
+        },
     };
     if repo.wallet_pass(&serial)?.is_none() {
-        let only = match &coupon_id {
+        // A coupon's pass lists the shops its offer is valid in (all, when it names none).
+        let only = match &coupon {
             None => Vec::new(),
-            Some(id) => repo
-                .coupon(id, member_id)?
-                .and_then(|c| repo.offer(&c.offer_id).transpose())
-                .transpose()?
+            Some(c) => repo
+                .offer(&c.offer_id)?
                 .map(|o| o.store_ids)
                 .unwrap_or_default(),
         };
@@ -109,7 +106,7 @@ pub(crate) fn issue(
         let row = PassRow {
             serial: serial.clone(),
             member_id: member_id.to_owned(),
-            coupon_id,
+            coupon_id: coupon.map(|c| c.id),
             auth_token: token,
             shops: serde_json::to_string(&shops).map_err(StorageError::backend)?,
             digest: String::new(),
