@@ -366,7 +366,7 @@ async fn tell_wallets(
         if let Some(google) = &wallet.google
             && looked.row.google
         {
-            match crate::routes::wallet::google_object(wallet, google, content) {
+            match content.google(google) {
                 Ok((kind, object)) => {
                     update_google_object(google, kind, &object).await?;
                 }

@@ -212,32 +212,6 @@ pub async fn apple_coupon(
     apple_pass(&state, auth.member_id, Some(coupon_id), &near).await
 }
 
-/// The Google object of a pass as it is now, and the kind of object.
-pub(crate) fn google_object(
-    w: &WalletConfig,
-    google: &GoogleWallet,
-    content: &PassContent,
-) -> Result<(crate::wallet::google::ObjectKind, serde_json::Value), tessera_domain::pass::PassError>
-{
-    use crate::wallet::google::ObjectKind;
-    Ok(match content {
-        PassContent::Card(c) => (
-            ObjectKind::Loyalty,
-            c.google(&google.issuer_id, &google.class_id())?,
-        ),
-        PassContent::Coupon(c) => {
-            let _ = w;
-            (
-                ObjectKind::Offer,
-                c.google(
-                    &google.issuer_id,
-                    &format!("{}.{}", google.issuer_id, c.offer_id),
-                )?,
-            )
-        }
-    })
-}
-
 async fn google_link(
     state: &AppState,
     member_id: String,
@@ -246,7 +220,7 @@ async fn google_link(
 ) -> Result<Json<GoogleSaveLink>, ApiError> {
     let (w, google) = google(state)?;
     let (_, content) = issue(state, member_id, coupon_id, near, true).await?;
-    let (_, object) = google_object(w, google, &content).map_err(pass_refused)?;
+    let (_, object) = content.google(google).map_err(pass_refused)?;
     let object_id = object["id"].as_str().unwrap_or_default().to_owned();
     let payload = match &content {
         PassContent::Card(_) => serde_json::json!({

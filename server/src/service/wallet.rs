@@ -26,6 +26,31 @@ pub enum PassContent {
 }
 
 impl PassContent {
+    /// The pass as a Google Wallet object (a loyalty object for the card, an offer object of
+    /// the offer's class for a coupon), and which kind it is.
+    pub fn google(
+        &self,
+        google: &crate::wallet::GoogleWallet,
+    ) -> Result<
+        (crate::wallet::google::ObjectKind, serde_json::Value),
+        tessera_domain::pass::PassError,
+    > {
+        use crate::wallet::google::ObjectKind;
+        Ok(match self {
+            PassContent::Card(c) => (
+                ObjectKind::Loyalty,
+                c.google(&google.issuer_id, &google.class_id())?,
+            ),
+            PassContent::Coupon(c) => (
+                ObjectKind::Offer,
+                c.google(
+                    &google.issuer_id,
+                    &format!("{}.{}", google.issuer_id, c.offer_id),
+                )?,
+            ),
+        })
+    }
+
     /// A digest of the content: a change of it is a change of the pass.
     pub fn digest(&self) -> String {
         let json = match self {
