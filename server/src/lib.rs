@@ -285,6 +285,7 @@ pub(crate) fn now_ms() -> i64 {
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, mut doc) = documented_routes(state.config.max_admin_body).split_for_parts();
     close_tagged_variants(&mut doc);
+    name_tagged_variants(&mut doc);
     document_rate_limits(&mut doc);
     (router.with_state(state), doc)
 }
@@ -310,6 +311,70 @@ fn close_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+}
+
+/// utoipa writes each variant of an internally tagged enum inline in a `oneOf`. Client
+/// generators want names: an inline variant that refers back to its own enum (`Goal`'s
+/// `all_of`) is one that `openapi-python-client` drops, and with it every schema and operation
+/// using it. Give each variant its own component (`Goal` → `GoalCount`, `GoalAllOf`…), refer to
+/// them, and name the tag as the `oneOf`'s discriminator.
+fn name_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{Discriminator, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    // The tag of an inline variant: its one property with a single enum value.
+    fn tag(item: &RefOr<Schema>) -> Option<(String, String)> {
+        let RefOr::T(Schema::Object(object)) = item else {
+            return None;
+        };
+        let mut tags = object.properties.iter().filter_map(|(name, p)| match p {
+            RefOr::T(Schema::Object(p)) => match p.enum_values.as_deref() {
+                Some([serde_json::Value::String(v)]) => Some((name.clone(), v.clone())),
+                _ => None,
+            },
+            _ => None,
+        });
+        let found = tags.next();
+        if tags.next().is_some() { None } else { found }
+    }
+    fn pascal(s: &str) -> String {
+        s.split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+    let mut hoisted = Vec::new();
+    for (name, schema) in components.schemas.iter_mut() {
+        let RefOr::T(Schema::OneOf(one_of)) = schema else {
+            continue;
+        };
+        let Some(tags) = one_of.items.iter().map(tag).collect::<Option<Vec<_>>>() else {
+            continue;
+        };
+        let Some(property) = tags.first().map(|(p, _)| p.clone()) else {
+            continue;
+        };
+        if tags.iter().any(|(p, _)| *p != property) {
+            continue;
+        }
+        let mut discriminator = Discriminator::new(property);
+        for (item, (_, value)) in one_of.items.iter_mut().zip(tags) {
+            let variant = format!("{name}{}", pascal(&value));
+            discriminator
+                .mapping
+                .insert(value, format!("#/components/schemas/{variant}"));
+            let inline = std::mem::replace(item, RefOr::Ref(Ref::from_schema_name(&variant)));
+            hoisted.push((variant, inline));
+        }
+        one_of.discriminator = Some(discriminator);
+    }
+    components.schemas.extend(hoisted);
 }
 
 /// Every operation may answer 429 (rate limits per client address, member and till): say so once
@@ -471,6 +536,7 @@ pub fn app(state: AppState) -> Router {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = documented_routes(0).split_for_parts().1;
     close_tagged_variants(&mut doc);
+    name_tagged_variants(&mut doc);
     document_rate_limits(&mut doc);
     doc
 }

@@ -46,6 +46,11 @@ impl Near {
     }
 }
 
+/// A signed `.pkpass` file (a zip), as the OpenAPI document describes it: binary.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PkPass(pub Vec<u8>);
+
 fn wallet(state: &AppState) -> Result<&WalletConfig, ApiError> {
     state.config.wallet.as_deref().ok_or_else(not_configured)
 }
@@ -179,7 +184,7 @@ async fn apple_pass(
     security(("member" = [])),
     params(Near),
     responses(
-        (status = 200, description = "The member's store card pass, signed (Add to Apple Wallet); it stays up to date through the PassKit web service", content_type = "application/vnd.apple.pkpass", body = Vec<u8>),
+        (status = 200, description = "The member's store card pass, signed (Add to Apple Wallet); it stays up to date through the PassKit web service", content_type = "application/vnd.apple.pkpass", body = PkPass),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Apple Wallet is not configured on this server", body = Problem, content_type = "application/problem+json"),
@@ -197,7 +202,7 @@ pub async fn apple_card(
     security(("member" = [])),
     params(("coupon_id" = String, Path, description = "A coupon in the member's wallet"), Near),
     responses(
-        (status = 200, description = "The coupon's pass, signed; voided in the wallet once redeemed", content_type = "application/vnd.apple.pkpass", body = Vec<u8>),
+        (status = 200, description = "The coupon's pass, signed; voided in the wallet once redeemed", content_type = "application/vnd.apple.pkpass", body = PkPass),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such coupon in the member's wallet, or Apple Wallet is not configured", body = Problem, content_type = "application/problem+json"),
