@@ -349,6 +349,7 @@ fn name_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
             })
             .collect()
     }
+    let taken: std::collections::BTreeSet<String> = components.schemas.keys().cloned().collect();
     let mut hoisted = Vec::new();
     for (name, schema) in components.schemas.iter_mut() {
         let RefOr::T(Schema::OneOf(one_of)) = schema else {
@@ -360,7 +361,13 @@ fn name_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
         let Some(property) = tags.first().map(|(p, _)| p.clone()) else {
             continue;
         };
-        if tags.iter().any(|(p, _)| *p != property) {
+        // Every variant tagged by the same property, and no name already a schema's (a clash
+        // leaves the enum as utoipa wrote it rather than replace another schema).
+        if tags.iter().any(|(p, _)| *p != property)
+            || tags
+                .iter()
+                .any(|(_, v)| taken.contains(&format!("{name}{}", pascal(v))))
+        {
             continue;
         }
         let mut discriminator = Discriminator::new(property);

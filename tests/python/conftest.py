@@ -7,6 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, os.environ.get("TESSERA_PY_BINDINGS", str(ROOT / "build" / "bindings" / "python")))
 
+import contextlib
 import signal
 import subprocess
 import tempfile
@@ -15,22 +16,23 @@ import time
 import pytest
 
 
-@pytest.fixture(scope="session")
-def server_url():
-    """A real `tessera serve` on a free loopback port with the seed catalog, for the whole run."""
+@contextlib.contextmanager
+def serve(*extra):
+    """A real `tessera serve` on a free loopback port with the seed catalog, its own database,
+    and `extra` arguments; yields its URL."""
     binary = os.environ.get("TESSERA_BIN", str(ROOT / "target" / "debug" / "tessera"))
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "url"
         proc = subprocess.Popen(
             [binary, "serve", "--addr", "127.0.0.1:0", "--seed", "--db", str(Path(tmp) / "server.db"),
-             "--ready-file", str(ready)],
-            stdout=subprocess.DEVNULL,
+             "--ready-file", str(ready), *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         try:
             deadline = time.monotonic() + 30
             while not ready.exists():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"tessera serve exited with {proc.returncode}")
+                    raise RuntimeError(f"tessera serve exited: {proc.stderr.read().decode()}")
                 if time.monotonic() > deadline:
                     raise RuntimeError("tessera serve did not start in 30 s")
                 time.sleep(0.05)
@@ -41,3 +43,10 @@ def server_url():
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """One server for the whole run."""
+    with serve() as url:
+        yield url

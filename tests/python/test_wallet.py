@@ -9,8 +9,6 @@ stand-in on loopback for Google's token endpoint and APIs and for APNs.
 """
 
 import json
-import os
-import signal
 import subprocess
 import tempfile
 import threading
@@ -25,7 +23,7 @@ import pytest
 from PIL import Image
 
 import tessera
-from conftest import ROOT
+from conftest import serve
 from http_client import phone
 from tessera import Channel, ConsentChoice, ConsentText, Decision, DeviceInfo, Platform, Purpose
 
@@ -146,29 +144,14 @@ def wallet_server():
         stand_in = StandIn(b"")
         settings = operator_files(d, stand_in.url)
         stand_in.sa_public = (d / "sa.pub").read_bytes()
-        binary = os.environ.get("TESSERA_BIN", str(ROOT / "target" / "debug" / "tessera"))
-        ready = d / "url"
-        proc = subprocess.Popen(
-            [binary, "serve", "--addr", "127.0.0.1:0", "--seed", "--db", str(d / "server.db"),
-             "--ready-file", str(ready), "--wallet-config", str(settings),
-             "--fcm-service-account", str(d / "sa.json"), "--fcm-url", stand_in.url,
-             "--apns-topic", "app.tessera.python", "--apns-key", str(d / "apns.p8"),
-             "--apns-key-id", KEY_ID, "--apns-team-id", TEAM_ID, "--apns-url", stand_in.url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        args = ["--wallet-config", str(settings),
+                "--fcm-service-account", str(d / "sa.json"), "--fcm-url", stand_in.url,
+                "--apns-topic", "app.tessera.python", "--apns-key", str(d / "apns.p8"),
+                "--apns-key-id", KEY_ID, "--apns-team-id", TEAM_ID, "--apns-url", stand_in.url]
         try:
-            deadline = time.monotonic() + 30
-            while not ready.exists():
-                assert proc.poll() is None, f"tessera serve exited: {proc.stderr.read().decode()}"
-                assert time.monotonic() < deadline, "tessera serve did not start in 30 s"
-                time.sleep(0.05)
-            yield ready.read_text(), stand_in, d
+            with serve(*args) as url:
+                yield url, stand_in, d
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
             stand_in.server.shutdown()
 
 
