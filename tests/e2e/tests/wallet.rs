@@ -149,7 +149,26 @@ fn an_apple_wallet_pass_is_signed_with_the_pass_type_certificate() {
         "application/vnd.apple.pkpass"
     );
     assert!(resp.headers().contains_key("last-modified"));
-    let pass = check_pkpass(&fixture, &resp.bytes().unwrap());
+    let bytes = resp.bytes().unwrap();
+    let pass = check_pkpass(&fixture, &bytes);
+    // The signature carries the pass type certificate and the WWDR intermediate, no more.
+    let certs =
+        tessera_server::wallet::apple::signer_certificates(&unzip(&bytes)["signature"]).unwrap();
+    let subjects: Vec<String> = certs
+        .iter()
+        .map(|c| c.tbs_certificate.subject.to_string())
+        .collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s.contains(PASS_TYPE_ID)),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("Worldwide Developer Relations")),
+        "{subjects:?}"
+    );
     assert_eq!(pass["serialNumber"], format!("card-{member}"));
     assert_eq!(pass["barcodes"][0]["message"], card.as_str());
     assert_eq!(pass["storeCard"]["primaryFields"][0]["key"], "points");
@@ -158,7 +177,6 @@ fn an_apple_wallet_pass_is_signed_with_the_pass_type_certificate() {
         (first["latitude"].as_f64().unwrap() - 48.85).abs() < 0.2,
         "the nearest shop first: {first}"
     );
-    // The openssl side, independently: the signer is the pass type certificate.
     let bad = [
         ("/v1/wallet/apple/card?lat=91&lon=0", 422),
         ("/v1/wallet/apple/card?lat=1", 422),
