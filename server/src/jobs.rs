@@ -135,12 +135,7 @@ async fn run(state: &AppState, owner: &str, job: JobRow) {
     let outcome = match job.kind.as_str() {
         CAMPAIGN_JOB => run_campaign(state, owner, &job).await,
         LAPSE_POINTS => run_lapses(state, owner, &job).await,
-        PURGE_KEYS => crate::purge_expired_keys(state, now_ms()).await.map(|n| {
-            if n > 0 {
-                tracing::info!(purged = n, "old idempotency keys purged");
-            }
-            Ended::Done
-        }),
+        PURGE_KEYS => purge(state).await,
         other => Err(StorageError::Backend(format!("unknown job kind {other}"))),
     };
     let storage = &state.storage;
@@ -173,6 +168,20 @@ async fn run(state: &AppState, owner: &str, job: JobRow) {
     if let Err(e) = result {
         tracing::warn!(job = job.id, error = %e, "could not end the job");
     }
+}
+
+/// Forget idempotency keys and webhook deliveries past their retention.
+async fn purge(state: &AppState) -> Result<Ended, StorageError> {
+    let keys = crate::purge_expired_keys(state, now_ms()).await?;
+    let events = crate::webhooks::purge(state, now_ms()).await?;
+    if keys + events > 0 {
+        tracing::info!(
+            keys,
+            events,
+            "old idempotency keys and webhook events purged"
+        );
+    }
+    Ok(Ended::Done)
 }
 
 /// How a job's run ended.

@@ -28,6 +28,7 @@ pub mod seed;
 pub mod service;
 pub mod storage;
 pub mod wallet;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +90,8 @@ pub struct ServerConfig {
     pub heartbeat: Duration,
     /// The wallets passes are issued for (Apple Wallet, Google Wallet); `None`: none.
     pub wallet: Option<Arc<wallet::WalletConfig>>,
+    /// How webhook deliveries are sent (run where jobs run).
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl Default for ServerConfig {
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             jobs: jobs::JobConfig::default(),
             heartbeat: Duration::from_secs(5),
             wallet: None,
+            webhooks: webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -121,6 +125,10 @@ pub struct Metrics {
     pub replayed: std::sync::atomic::AtomicU64,
     /// 422: the same key with another body.
     pub key_reused: std::sync::atomic::AtomicU64,
+    /// Webhook deliveries answered 2xx, failed (to be tried again), and dead.
+    pub webhooks_delivered: std::sync::atomic::AtomicU64,
+    pub webhooks_failed: std::sync::atomic::AtomicU64,
+    pub webhooks_dead: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone)]
@@ -251,6 +259,14 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::loyalty::adjust_points))
         .routes(routes!(routes::loyalty::set_birthday))
         .routes(routes!(routes::loyalty::conflicts))
+        .routes(routes!(routes::webhooks::list_endpoints))
+        .routes(routes!(
+            routes::webhooks::put_endpoint,
+            routes::webhooks::get_endpoint,
+            routes::webhooks::delete_endpoint
+        ))
+        .routes(routes!(routes::webhooks::deliveries))
+        .routes(routes!(routes::webhooks::replay))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin_large = OpenApiRouter::new()
         .routes(routes!(routes::admin::run_campaign))
@@ -292,14 +308,33 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 
 /// The wire types refuse unknown fields (`deny_unknown_fields`); utoipa says so for structs but
 /// not for the variants of internally tagged enums (`Mutation`, `CatalogChange`), so the
-/// document would promise that extra fields are accepted. Close those variants.
+/// document would promise that extra fields are accepted. Close those variants (not those of an
+/// enum flattened into a struct, whose fields sit beside the variant's).
 fn close_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::RefOr;
     use utoipa::openapi::schema::{AdditionalProperties, Schema};
     let Some(components) = doc.components.as_mut() else {
         return;
     };
-    for schema in components.schemas.values_mut() {
+    // An enum flattened into a struct (`WebhookEvent`'s `EventData`) is one part of an `allOf`:
+    // its variants stay open to the struct's own fields.
+    let flattened: std::collections::BTreeSet<String> = components
+        .schemas
+        .values()
+        .filter_map(|s| match s {
+            RefOr::T(Schema::AllOf(all)) => Some(all.items.iter()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|item| match item {
+            RefOr::Ref(r) => r.ref_location.rsplit('/').next().map(str::to_owned),
+            RefOr::T(_) => None,
+        })
+        .collect();
+    for (name, schema) in components.schemas.iter_mut() {
+        if flattened.contains(name) {
+            continue;
+        }
         if let RefOr::T(Schema::OneOf(one_of)) = schema {
             for item in &mut one_of.items {
                 if let RefOr::T(Schema::Object(object)) = item
@@ -340,7 +375,7 @@ fn name_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
         if tags.next().is_some() { None } else { found }
     }
     fn pascal(s: &str) -> String {
-        s.split('_')
+        s.split(['_', '.'])
             .map(|w| {
                 let mut c = w.chars();
                 c.next()
@@ -622,10 +657,13 @@ pub async fn serve(
         }
     });
     let leaving = (state.storage.clone(), state.process.to_string());
+    let state_timeout = state.config.webhooks.timeout;
     // The job worker: campaigns and other background work, claimed from the database.
     let worker = tokio::spawn(jobs::run_worker(state.clone()));
     // Wallet passes whose content changed: their wallets are told.
     let wallet_updates = tokio::spawn(jobs::run_wallet_updates(state.clone()));
+    // Webhook deliveries: claimed, signed, sent, recorded.
+    let dispatcher = tokio::spawn(webhooks::run_dispatcher(state.clone()));
     let (worker_waiting, worker_stop) = (state.jobs_waiting.clone(), state.draining.clone());
     // On shutdown: say not ready, keep serving for the drain delay (the load balancer stops
     // sending), then stop accepting and finish what is in flight.
@@ -659,6 +697,11 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("the job worker did not stop in time");
+    }
+    // The dispatcher finishes the deliveries in flight (each bounded by its timeout).
+    let limit = state_timeout + Duration::from_secs(1);
+    if tokio::time::timeout(limit, dispatcher).await.is_err() {
+        tracing::warn!("the webhook dispatcher did not stop in time");
     }
     result
 }

@@ -637,6 +637,10 @@ fn the_served_openapi_document_lists_every_route() {
         ("/v1/wallet/apple/coupons/{coupon_id}", &["get"]),
         ("/v1/wallet/google/card", &["get"]),
         ("/v1/wallet/google/coupons/{coupon_id}", &["get"]),
+        ("/admin/v1/webhooks", &["get"]),
+        ("/admin/v1/webhooks/{id}", &["put", "get", "delete"]),
+        ("/admin/v1/webhooks/{id}/deliveries", &["get"]),
+        ("/admin/v1/webhooks/{id}/replay", &["post"]),
         ("/health", &["get"]),
         ("/ready", &["get"]),
         ("/metrics", &["get"]),
@@ -650,7 +654,7 @@ fn the_served_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 41, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 45, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

@@ -10,10 +10,12 @@
 mod catalog;
 mod members;
 mod money;
+mod webhooks;
 
 pub use catalog::*;
 pub use members::*;
 pub use money::*;
+pub use webhooks::*;
 
 use std::sync::Arc;
 
@@ -65,6 +67,8 @@ macro_rules! storage_conformance {
             kept_rule_engines_and_counted_ids,
             device_certificates_are_revoked_and_listed_until_they_expire,
             wallet_passes_are_marked_stale_registered_and_forgotten,
+            webhook_deliveries_are_claimed_in_order_retried_and_replayed,
+            the_programme_s_changes_write_their_events,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -7,3 +7,4 @@ pub mod member;
 pub mod ops;
 pub mod till;
 pub mod wallet;
+pub mod webhooks;

@@ -73,6 +73,21 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "Idempotency keys sent again with another body (422).",
             m.key_reused.load(Relaxed),
         ),
+        counter(
+            "tessera_webhooks_delivered_total",
+            "Webhook deliveries the receiver answered with 2xx.",
+            m.webhooks_delivered.load(Relaxed),
+        ),
+        counter(
+            "tessera_webhooks_failed_total",
+            "Webhook attempts that failed and will be tried again.",
+            m.webhooks_failed.load(Relaxed),
+        ),
+        counter(
+            "tessera_webhooks_dead_total",
+            "Webhook deliveries that failed their last attempt (the dead-letter list).",
+            m.webhooks_dead.load(Relaxed),
+        ),
         format!(
             "# HELP tessera_catalog_sequence The catalog feed's latest sequence.\n\
              # TYPE tessera_catalog_sequence gauge\ntessera_catalog_sequence {sequence}\n"

@@ -371,6 +371,21 @@ fn pay(
             badge: c.badge.as_deref(),
             paid_ms: now_ms,
         })?;
+        let points = match &c.reward {
+            RuleReward::Points { points } | RuleReward::TierBonus { points } => *points,
+            RuleReward::Coupon { .. } | RuleReward::Badge => 0,
+        };
+        super::webhooks::emit(
+            repo,
+            member_id,
+            tessera_domain::api::EventData::ChallengeCompleted {
+                challenge_id: c.challenge_id.clone(),
+                completion: *n,
+                points,
+                badge: c.badge.clone(),
+            },
+            now_ms,
+        )?;
         count += 1;
     }
     if count > 0 {
@@ -394,7 +409,21 @@ pub(crate) fn join(
             challenge_id: challenge_id.to_owned(),
         }));
     }
+    let again = repo
+        .joined(member_id)?
+        .iter()
+        .any(|j| j.challenge_id == challenge_id);
     repo.join(member_id, challenge_id, at_ms)?;
+    if !again {
+        super::webhooks::emit(
+            repo,
+            member_id,
+            tessera_domain::api::EventData::ChallengeJoined {
+                challenge_id: challenge_id.to_owned(),
+            },
+            at_ms,
+        )?;
+    }
     Ok(Ok(()))
 }
 

@@ -4,13 +4,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use tessera_domain::api::{CouponState, Redemption, WalletCoupon};
+use tessera_domain::api::{CouponState, EventData, Redemption, WalletCoupon};
 use tessera_domain::catalog::Offer;
 use tessera_domain::coupon::{CouponClaims, CouponKey, TillShop, encode, signed_message};
 use tessera_domain::eligibility::{Holder, OfferTerms};
 use tessera_domain::loyalty::WEB_STORE;
 use tessera_domain::rfc3339_ms as rfc3339;
 
+use super::webhooks;
 use crate::storage::repo::{
     CouponEvent, CouponEventKind, CouponRow, Origin, RedeemedAt, RepoResult,
 };
@@ -190,6 +191,16 @@ pub(crate) fn issue(
         receipt: None,
         revoked_at_ms: None,
     })?;
+    webhooks::emit(
+        repo,
+        member_id,
+        EventData::CouponIssued {
+            coupon_id: claims.coupon_id.clone(),
+            offer_id: offer.id.clone(),
+            origin: origin.as_str().to_owned(),
+        },
+        now_ms,
+    )?;
     Ok((claims.coupon_id, code))
 }
 
@@ -274,6 +285,16 @@ pub(crate) fn redeem(
     };
     if repo.mark_redeemed(&claims.coupon_id, &claims.member_id, &place)? {
         repo.coupon_event(&event(CouponEventKind::Redeemed))?;
+        webhooks::emit(
+            repo,
+            &claims.member_id,
+            EventData::CouponRedeemed {
+                coupon_id: claims.coupon_id.clone(),
+                offer_id: claims.offer_id.clone(),
+                store_id: at.store_id.to_owned(),
+            },
+            now_ms,
+        )?;
         // The member's wallet changed: the next sync fetches it.
         repo.touch_member(&claims.member_id)?;
         return Ok(Ok(redemption(
@@ -301,6 +322,15 @@ pub(crate) fn redeem(
             }
             if at.offline_at_ms.is_some() {
                 repo.coupon_event(&event(CouponEventKind::Conflict))?;
+                webhooks::emit(
+                    repo,
+                    &claims.member_id,
+                    EventData::CouponRedemptionConflict {
+                        coupon_id: claims.coupon_id.clone(),
+                        store_id: at.store_id.to_owned(),
+                    },
+                    now_ms,
+                )?;
                 Refusal::RedemptionConflict {
                     store_id: store,
                     at_ms: first,

@@ -4,13 +4,13 @@
 //! domain's ([`tessera_domain::loyalty`]); this runs it over the repository in the caller's
 //! transaction, so a purchase, its points, its tier review and its coupons commit together.
 
-use tessera_domain::api::{PointsEntry, PointsExpiry, PointsKind, PointsView};
+use tessera_domain::api::{EventData, PointsEntry, PointsExpiry, PointsKind, PointsView};
 use tessera_domain::eligibility::OfferTerms;
 use tessera_domain::loyalty::{LoyaltyRules, TierProgress, TierState, plan_burn, take};
 use tessera_domain::rfc3339_ms as rfc3339;
 
 use super::coupons::{MemberFacts, issue};
-use super::{to_i64, to_u64};
+use super::{to_i64, to_u64, webhooks};
 use crate::storage::repo::{NewEntry, Origin, RepoResult};
 use crate::storage::{Refusal, Repo, StorageError};
 
@@ -29,6 +29,22 @@ pub(crate) fn tier_state(
             m.tier_since_ms
         },
     }))
+}
+
+/// Append a ledger entry and tell the webhooks of it.
+fn entry(repo: &mut dyn Repo, e: &NewEntry<'_>) -> RepoResult<i64> {
+    let id = repo.append_entry(e)?;
+    webhooks::emit(
+        repo,
+        e.member_id,
+        EventData::PointsChanged {
+            kind: e.kind,
+            points: e.points,
+            reason: e.reason.to_owned(),
+        },
+        e.at_ms,
+    )?;
+    Ok(id)
 }
 
 /// Qualifying points earned in the rolling window: a difference of two running totals, so it
@@ -55,21 +71,36 @@ pub(crate) fn settle(
     for lot in repo.lapsed_lots(member_id, now_ms)? {
         repo.spend_lot(lot.id, lot.remaining)?;
         repo.add_balance(member_id, -to_i64(lot.remaining))?;
-        repo.append_entry(&NewEntry {
-            member_id,
-            kind: PointsKind::Expire,
-            points: -to_i64(lot.remaining),
-            qualifying: 0,
-            reason: "expired",
-            at_ms: lot.expires_at_ms.unwrap_or(now_ms),
-            lot: None,
-        })?;
+        entry(
+            repo,
+            &NewEntry {
+                member_id,
+                kind: PointsKind::Expire,
+                points: -to_i64(lot.remaining),
+                qualifying: 0,
+                reason: "expired",
+                at_ms: lot.expires_at_ms.unwrap_or(now_ms),
+                lot: None,
+            },
+        )?;
     }
     let Some(current) = tier_state(repo, member_id, rules)? else {
         return Err(StorageError::NotFound);
     };
     let reviewed = rules.review(current, qualifying(repo, member_id, rules, now_ms)?, now_ms);
     let name = &rules.tiers[reviewed.tier.min(rules.tiers.len() - 1)].name;
+    let before = &rules.tiers[current.tier.min(rules.tiers.len() - 1)].name;
+    if name != before {
+        webhooks::emit(
+            repo,
+            member_id,
+            EventData::MemberTierChanged {
+                from: before.clone(),
+                to: name.clone(),
+            },
+            now_ms,
+        )?;
+    }
     repo.set_tier(member_id, name, reviewed.since_ms)
 }
 
@@ -103,15 +134,18 @@ pub(crate) fn credit(
     now_ms: i64,
 ) -> RepoResult<()> {
     let n = to_i64(points);
-    repo.append_entry(&NewEntry {
-        member_id,
-        kind,
-        points: n,
-        qualifying: if qualifying { n } else { 0 },
-        reason,
-        at_ms: now_ms,
-        lot: Some((points, rules.expiry_of(now_ms))),
-    })?;
+    entry(
+        repo,
+        &NewEntry {
+            member_id,
+            kind,
+            points: n,
+            qualifying: if qualifying { n } else { 0 },
+            reason,
+            at_ms: now_ms,
+            lot: Some((points, rules.expiry_of(now_ms))),
+        },
+    )?;
     // `member.points_balance` is kept equal to what is left in live lots.
     repo.add_balance(member_id, n)
 }
@@ -133,15 +167,18 @@ pub(crate) fn debit(
     }
     repo.add_balance(member_id, -to_i64(total))?;
     if total > 0 || qualifying != 0 {
-        repo.append_entry(&NewEntry {
-            member_id,
-            kind,
-            points: -to_i64(total),
-            qualifying,
-            reason,
-            at_ms: now_ms,
-            lot: None,
-        })?;
+        entry(
+            repo,
+            &NewEntry {
+                member_id,
+                kind,
+                points: -to_i64(total),
+                qualifying,
+                reason,
+                at_ms: now_ms,
+                lot: None,
+            },
+        )?;
     }
     Ok(total)
 }

@@ -1,7 +1,7 @@
 //! Members: enrolment, the state `GET /v1/me` shows, and the mutations a phone sends, each
 //! applied once per idempotency key.
 
-use tessera_domain::api::{MemberState, Mutation, MutationResponse};
+use tessera_domain::api::{EventData, MemberState, Mutation, MutationResponse};
 use tessera_domain::rfc3339_ms as rfc3339;
 use tessera_domain::rules::RuleEvent;
 
@@ -15,7 +15,15 @@ pub(crate) fn enrol(repo: &mut dyn Repo, enrolment: &NewEnrolment, now_ms: i64) 
     if !repo.program_exists()? {
         return Err(StorageError::Conflict("no programme is set up".into()));
     }
-    repo.insert_member(enrolment, now_ms)
+    repo.insert_member(enrolment, now_ms)?;
+    super::webhooks::emit(
+        repo,
+        &enrolment.member_id,
+        EventData::MemberEnrolled {
+            card_number: enrolment.card.card_number.clone(),
+        },
+        now_ms,
+    )
 }
 
 /// What `GET /v1/me` shows at `now_ms`.

@@ -17,6 +17,7 @@ mod members;
 mod privacy;
 mod till;
 pub mod wallet;
+pub mod webhooks;
 
 use async_trait::async_trait;
 use tessera_domain::api::{

@@ -1,7 +1,7 @@
 //! Consent, preferences, analytics and the member's rights: the ledger's records (never
 //! changed), the gate they make, the member's export and erasure.
 
-use tessera_domain::api::{AnalyticsEvent, ErasureReceipt, MemberExport, MemberState};
+use tessera_domain::api::{AnalyticsEvent, ErasureReceipt, EventData, MemberExport, MemberState};
 use tessera_domain::consent::{ConsentGate, ConsentRecord, Feature};
 use tessera_domain::preferences::{PreferenceChange, Preferences};
 use tessera_domain::rfc3339_ms as rfc3339;
@@ -63,6 +63,18 @@ pub(crate) fn record_consent(
     let mut stored = record.clone();
     stored.recorded_at = Some(rfc3339(now_ms));
     repo.insert_consent(&stored, effective_ms, &body_hash)?;
+    super::webhooks::emit(
+        repo,
+        &stored.member_id,
+        EventData::ConsentRecorded {
+            record_id: stored.record_id.clone(),
+            purpose: stored.purpose,
+            channel: stored.channel,
+            decision: stored.decision,
+            source: stored.source,
+        },
+        now_ms,
+    )?;
     Ok(Ok(stored))
 }
 
@@ -145,6 +157,10 @@ pub(crate) fn erase(
     }
     repo.delete_member_passes(member_id)?;
     let anonymised = repo.erase_member(member_id, now_ms, requested_by)?;
+    // What the member's events told is no longer kept (those still to be delivered go, then
+    // the erasure itself, so that the receivers erase too).
+    repo.forget_member_events(member_id)?;
+    super::webhooks::emit(repo, member_id, EventData::MemberErased {}, now_ms)?;
     Ok(Some(ErasureReceipt {
         erased_at: rfc3339(now_ms),
         consent_records_anonymised: anonymised,

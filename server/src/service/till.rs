@@ -221,6 +221,15 @@ pub(crate) fn void(
             till_at_ms: None,
             at_ms: now_ms,
         })?;
+        super::webhooks::emit(
+            repo,
+            &coupon.member_id,
+            tessera_domain::api::EventData::CouponRedemptionVoided {
+                coupon_id: coupon.id.clone(),
+                store_id: store_id.to_owned(),
+            },
+            now_ms,
+        )?;
         repo.touch_member(&coupon.member_id)?;
         restored.push(coupon.id);
     }

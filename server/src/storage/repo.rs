@@ -37,6 +37,7 @@ pub trait Repo:
     + Jobs
     + Certificates
     + Wallets
+    + Webhooks
 {
 }
 
@@ -52,6 +53,7 @@ impl<
         + Jobs
         + Certificates
         + Wallets
+        + Webhooks
         + ?Sized,
 > Repo for T
 {
@@ -702,4 +704,148 @@ pub trait Wallets {
     fn catalog_program(&mut self) -> RepoResult<Option<tessera_domain::card::Program>>;
     /// The catalog's shops, by id (a pass lists the nearest when it is issued).
     fn catalog_stores(&mut self) -> RepoResult<Vec<tessera_domain::catalog::Store>>;
+}
+
+/// A webhook endpoint as stored (issue #19).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRow {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    /// The event types it receives, by name (empty: all).
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub paused: bool,
+    pub created_ms: i64,
+    /// Deliveries pending, and dead (read only: ignored when writing).
+    pub pending: u64,
+    pub dead: u64,
+}
+
+/// An event for the endpoints that receive its type.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub id: &'a str,
+    pub member_id: &'a str,
+    pub event_type: &'a str,
+    /// The event's `data` (JSON).
+    pub data: &'a str,
+    pub now_ms: i64,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    pub member_id: String,
+    pub event_type: String,
+    pub data: String,
+    pub created_ms: i64,
+}
+
+/// A delivery a dispatcher claimed: what to send where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub endpoint_id: String,
+    pub url: String,
+    pub secret: String,
+    pub event: EventRow,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    pub endpoint_id: String,
+    pub event_seq: i64,
+    /// The receiver's status, if it answered.
+    pub status: Option<u16>,
+    /// `None`: delivered; else why not.
+    pub error: Option<String>,
+    /// After a failure: when to try again (`None`: dead).
+    pub retry_at_ms: Option<i64>,
+}
+
+/// A delivery as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub event: EventRow,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    pub attempts: u32,
+    pub due_ms: i64,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub delivered_ms: Option<i64>,
+}
+
+/// An endpoint's event types as stored (comma-separated; empty: all).
+pub(crate) fn split_events(events: &str) -> Vec<String> {
+    events
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Webhooks: endpoints, the outbox of events written in the transaction that made them, and
+/// their deliveries, claimed under a lease by a dispatcher of any server process, one at a time
+/// per (endpoint, member) in the events' order.
+pub trait Webhooks {
+    /// Write the event and a pending delivery to each endpoint receiving its type, due at once:
+    /// the event's sequence number, `None` if no endpoint receives it (nothing is written).
+    fn emit_event(&mut self, event: &NewEvent<'_>) -> RepoResult<Option<i64>>;
+    /// A new endpoint: false if the id is taken.
+    fn insert_endpoint(&mut self, endpoint: &EndpointRow) -> RepoResult<bool>;
+    /// Change the endpoint's URL, events, description and pause (not its secret): false if
+    /// there is no such endpoint.
+    fn update_endpoint(&mut self, endpoint: &EndpointRow) -> RepoResult<bool>;
+    /// Delete the endpoint and its deliveries: false if there was none.
+    fn delete_endpoint(&mut self, id: &str) -> RepoResult<bool>;
+    fn endpoints(&mut self) -> RepoResult<Vec<EndpointRow>>;
+    fn endpoint(&mut self, id: &str) -> RepoResult<Option<EndpointRow>> {
+        Ok(self.endpoints()?.into_iter().find(|e| e.id == id))
+    }
+    /// Claim up to `limit` due deliveries for `owner` until `now_ms + lease_ms`, each the
+    /// member's oldest pending delivery to its endpoint (none of a paused endpoint), soonest due
+    /// first; each claim counts an attempt. Concurrent dispatchers never claim the same one.
+    fn claim_deliveries(
+        &mut self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> RepoResult<Vec<ClaimedDelivery>>;
+    /// Record what `owner`'s attempts came to, at `now_ms`: a delivery no longer `owner`'s (its
+    /// lease ran out and another dispatcher claimed it) is left alone. How many were recorded.
+    fn record_outcomes(
+        &mut self,
+        owner: &str,
+        outcomes: &[DeliveryOutcome],
+        now_ms: i64,
+    ) -> RepoResult<u64>;
+    /// The endpoint's deliveries (in one state, or all) with an event sequence after `after`,
+    /// by sequence, at most `limit`.
+    fn deliveries(
+        &mut self,
+        endpoint_id: &str,
+        state: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> RepoResult<Vec<DeliveryRow>>;
+    /// Queue again, due at `now_ms` with no attempt counted, the endpoint's deliveries of these
+    /// events (delivered or dead), or every dead one: how many.
+    fn replay_deliveries(
+        &mut self,
+        endpoint_id: &str,
+        event_ids: Option<&[String]>,
+        now_ms: i64,
+    ) -> RepoResult<u64>;
+    /// Forget the member's events that nothing waits to deliver (erasure).
+    fn forget_member_events(&mut self, member_id: &str) -> RepoResult<u64>;
+    /// Forget deliveries delivered before `delivered_before_ms`, dead ones last tried before
+    /// `dead_before_ms`, and events left with no delivery: how many events.
+    fn purge_webhooks(&mut self, delivered_before_ms: i64, dead_before_ms: i64) -> RepoResult<u64>;
 }

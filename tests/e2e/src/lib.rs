@@ -2,6 +2,7 @@
 //! storage at hand, a fault-injecting TCP proxy, and small admin calls.
 
 pub mod consent;
+pub mod hooks;
 pub mod memory_store;
 pub mod proxy;
 pub mod race;

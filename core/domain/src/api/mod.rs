@@ -18,6 +18,7 @@ use crate::{MemberCard, Program};
 mod admin;
 mod member;
 mod till;
+mod webhooks;
 
 pub use crate::event::{
     ActivityEvent, EventKind, MAX_ATTRIBUTES, MAX_CLOCK_AHEAD_MS, MAX_PURCHASE_LINES, PurchaseLine,
@@ -26,6 +27,7 @@ pub use crate::event::{
 pub use admin::*;
 pub use member::*;
 pub use till::*;
+pub use webhooks::*;
 
 /// The protocol version this build speaks.
 pub const API_VERSION: u32 = 1;
@@ -231,6 +233,8 @@ pub mod codes {
     pub const PASS_REFUSED: &str = "pass_refused";
     /// The scanned rotating member code does not hold (the reason in the problem's `rule`).
     pub const MEMBER_CODE_REFUSED: &str = "member_code_refused";
+    /// A webhook endpoint the server will not deliver to (the reason in `detail`).
+    pub const WEBHOOK_REFUSED: &str = "webhook_refused";
     /// Another purchase was recorded under this receipt in this shop.
     pub const RECEIPT_REUSED: &str = "receipt_reused";
     /// No purchase under that receipt, or more refunded than it was worth.

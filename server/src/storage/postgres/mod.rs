@@ -17,6 +17,7 @@
 //!   migrate once.
 
 mod repo;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};
@@ -60,6 +61,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("schema_10.sql"),
     include_str!("schema_11.sql"),
     include_str!("schema_12.sql"),
+    include_str!("schema_13.sql"),
 ];
 
 /// How long a transaction keeps being run again after serialization failures before the last

@@ -8,6 +8,7 @@ mod coupons;
 mod ledger;
 mod privacy;
 mod wallet;
+mod webhooks;
 
 pub(crate) use privacy::{audience, consent_records};
 
