@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, on a fresh machine too. Idempotent: a second run is quick.
 #   Debian: zbar-tools (second barcode decoder), a JDK and Maven, curl and openssl (the README
-#           examples), PostgreSQL (the second backend's tests) if missing.
+#           examples), PostgreSQL (the second backend's tests), Chromium (the console's browser
+#           tests) if missing.
 #   Maven:  the Android package's build and test dependencies (android/pom.xml)
 #   PyPI:   tests/python/requirements.txt into the virtualenv .tools/venv
 set -euo pipefail
@@ -20,6 +21,8 @@ command -v curl >/dev/null || apt_packages+=(curl)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 # The PostgreSQL backend's tests run on a throwaway cluster of Debian's server (scripts/pg.sh).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
+# The merchant console's tests drive Debian's Chromium, headless (tests/python/test_console.py).
+command -v chromium >/dev/null || apt_packages+=(chromium)
 # Time zones come from the OS (as on Android and iOS): the tests need the database.
 [ -f /usr/share/zoneinfo/Europe/Paris ] || apt_packages+=(tzdata)
 if [ ${#apt_packages[@]} -gt 0 ]; then

@@ -71,6 +71,21 @@ pub struct ServeArgs {
     /// process died is resumed by another after it.
     #[arg(long, default_value_t = 30)]
     job_lease_seconds: u64,
+    /// A webhook receiver that has not answered in this many milliseconds is failed (and tried
+    /// again).
+    #[arg(long, env = "TESSERA_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    webhook_timeout_ms: u64,
+    /// The delay before a failed webhook delivery's next attempt, in milliseconds; while the
+    /// endpoint fails everything, each next one is three times longer, up to 6 hours.
+    #[arg(long, env = "TESSERA_WEBHOOK_FIRST_RETRY_MS", default_value_t = 5_000)]
+    webhook_first_retry_ms: u64,
+    /// Attempts before a webhook delivery goes to the dead-letter list (12: about a day of
+    /// retries for a receiver that is down).
+    #[arg(long, env = "TESSERA_WEBHOOK_ATTEMPTS", default_value_t = 12)]
+    webhook_attempts: u32,
+    /// Webhook deliveries in flight at once, per process.
+    #[arg(long, env = "TESSERA_WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    webhook_concurrency: usize,
     /// Serve requests only: run no background jobs in this process.
     #[arg(long)]
     no_jobs: bool,
@@ -328,6 +343,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 lease: std::time::Duration::from_secs(args.job_lease_seconds.max(1)),
                 ..tessera_server::jobs::JobConfig::default()
             },
+            webhooks: webhook_config(&args),
             ..ServerConfig::default()
         };
         let state = AppState::new(storage, config);
@@ -388,4 +404,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
         tessera_server::serve(listener, state, shutdown).await?;
         anyhow::Ok(())
     })
+}
+
+/// The webhook dispatcher's settings from the flags (each at least 1; the lease outlives the
+/// timeout, so that a delivery in flight is never claimed by another process).
+fn webhook_config(args: &ServeArgs) -> tessera_server::webhooks::WebhookConfig {
+    use std::time::Duration;
+    let timeout = Duration::from_millis(args.webhook_timeout_ms.max(1));
+    let defaults = tessera_server::webhooks::WebhookConfig::default();
+    tessera_server::webhooks::WebhookConfig {
+        timeout,
+        lease: defaults.lease.max(timeout * 2 + Duration::from_secs(5)),
+        first_delay: Duration::from_millis(args.webhook_first_retry_ms.max(1)),
+        max_attempts: args.webhook_attempts.max(1),
+        concurrency: args.webhook_concurrency.max(1),
+        ..defaults
+    }
 }

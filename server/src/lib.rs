@@ -18,6 +18,7 @@
 pub mod auth;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod console;
 pub mod credentials;
 pub mod guard;
 pub mod jobs;
@@ -92,6 +93,8 @@ pub struct ServerConfig {
     pub wallet: Option<Arc<wallet::WalletConfig>>,
     /// How webhook deliveries are sent (run where jobs run).
     pub webhooks: webhooks::WebhookConfig,
+    /// How long a console session lasts (idle, and at most).
+    pub console: service::staff::SessionLimits,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +116,7 @@ impl Default for ServerConfig {
             heartbeat: Duration::from_secs(5),
             wallet: None,
             webhooks: webhooks::WebhookConfig::default(),
+            console: service::staff::SessionLimits::default(),
         }
     }
 }
@@ -267,6 +271,10 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::webhooks::deliveries))
         .routes(routes!(routes::webhooks::replay))
+        .routes(routes!(
+            routes::staff::create_staff,
+            routes::staff::list_staff
+        ))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin_large = OpenApiRouter::new()
         .routes(routes!(routes::admin::run_campaign))
@@ -555,6 +563,7 @@ pub fn app(state: AppState) -> Router {
         }),
     )
     .merge(routes::wallet::passkit().with_state(guarded.clone()))
+    .merge(console::router().with_state(guarded.clone()))
     .fallback(not_found)
     // Innermost first: the timeout, then panics, then the headers, then compression.
     .layer(

@@ -19,7 +19,8 @@ use crate::storage::repo::{ClaimedDelivery, DeliveryOutcome};
 /// How deliveries are sent.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
-    /// How often an idle dispatcher looks for due deliveries.
+    /// How often an idle dispatcher looks for due deliveries (one indexed statement: the floor
+    /// of the delivery delay).
     pub poll: Duration,
     /// How long a claimed delivery stays this process's: longer than `timeout`, so that a
     /// delivery in flight is never claimed by another.
@@ -30,6 +31,9 @@ pub struct WebhookConfig {
     pub concurrency: usize,
     /// Attempts before a delivery is dead.
     pub max_attempts: u32,
+    /// Failures in a row (no success between) after which an endpoint counts as down, and its
+    /// failed deliveries back off.
+    pub down_after: u32,
     /// The delay after the first failure; each next one is three times longer, up to `max_delay`
     /// (each varied by ±20 % so that failed deliveries do not come back together).
     pub first_delay: Duration,
@@ -42,12 +46,13 @@ pub struct WebhookConfig {
 impl Default for WebhookConfig {
     fn default() -> Self {
         WebhookConfig {
-            poll: Duration::from_millis(200),
+            poll: Duration::from_millis(50),
             lease: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             concurrency: 32,
             max_attempts: 12,
-            first_delay: Duration::from_secs(10),
+            down_after: 20,
+            first_delay: Duration::from_secs(5),
             max_delay: Duration::from_secs(6 * 3600),
             retention: Duration::from_secs(7 * 86_400),
             dead_retention: Duration::from_secs(30 * 86_400),
@@ -99,33 +104,104 @@ fn jitter() -> f64 {
     }
 }
 
-/// What one attempt came to: an outcome for the database.
-pub async fn attempt(
-    http: &reqwest::Client,
-    config: &WebhookConfig,
-    c: &ClaimedDelivery,
-    now_ms: i64,
-) -> DeliveryOutcome {
+/// What one attempt came to, before the retry policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub endpoint_id: String,
+    pub event_seq: i64,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// The receiver's status, if it answered.
+    pub status: Option<u16>,
+    /// `None`: delivered (2xx).
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+/// Send one claimed delivery.
+pub async fn attempt(http: &reqwest::Client, c: &ClaimedDelivery, now_ms: i64) -> Sent {
     let (status, error, retry_after) = match send(http, c, now_ms).await {
-        Ok(()) => (None, None, None),
+        Ok(status) => (Some(status), None, None),
         Err(Failure {
             status,
             error,
             retry_after,
         }) => (status, Some(error), retry_after),
     };
-    let retry_at_ms = error.as_ref().and_then(|_| {
-        (c.attempts < config.max_attempts).then(|| {
-            let delay = config.delay(c.attempts, jitter(), retry_after);
-            now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
-        })
-    });
-    DeliveryOutcome {
+    Sent {
         endpoint_id: c.endpoint_id.clone(),
         event_seq: c.event.seq,
-        status: status.or_else(|| error.is_none().then_some(200)),
+        attempts: c.attempts,
+        status,
         error,
-        retry_at_ms,
+        retry_after,
+    }
+}
+
+/// Each endpoint's failures in a row, as this process saw them. After
+/// [`WebhookConfig::down_after`] of them (no success between) the endpoint is down, and a failed
+/// delivery's next attempt waits 5 s × 3ⁿ⁻¹ for its n-th attempt (up to 6 h); while it is up (it
+/// fails now and then, its other deliveries succeed), a failed delivery is tried again after the
+/// first delay, not after a delay grown by chance that the member's later events would wait
+/// behind. The first success after it was down is a recovery: its deliveries parked for later
+/// are due at once.
+#[derive(Debug, Default)]
+pub struct Health {
+    streaks: std::collections::HashMap<String, u32>,
+}
+
+/// What recording an attempt found out about its endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Up,
+    Down,
+    /// It answered 2xx after being down.
+    Recovered,
+}
+
+impl Health {
+    /// The outcome to record for `sent`, at `now_ms`, with `jitter` in [0, 1), and what it
+    /// says of the endpoint.
+    pub fn outcome(
+        &mut self,
+        config: &WebhookConfig,
+        sent: Sent,
+        now_ms: i64,
+        jitter: f64,
+    ) -> (DeliveryOutcome, Verdict) {
+        let streak = self.streaks.entry(sent.endpoint_id.clone()).or_default();
+        let was_down = *streak >= config.down_after;
+        let (retry_at_ms, verdict) = match &sent.error {
+            None => {
+                *streak = 0;
+                (
+                    None,
+                    if was_down {
+                        Verdict::Recovered
+                    } else {
+                        Verdict::Up
+                    },
+                )
+            }
+            Some(_) => {
+                *streak = streak.saturating_add(1);
+                let down = *streak >= config.down_after;
+                let retry = (sent.attempts < config.max_attempts).then(|| {
+                    let n = if down { sent.attempts } else { 1 };
+                    let delay = config.delay(n, jitter, sent.retry_after);
+                    now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+                });
+                (retry, if down { Verdict::Down } else { Verdict::Up })
+            }
+        };
+        let outcome = DeliveryOutcome {
+            endpoint_id: sent.endpoint_id,
+            event_seq: sent.event_seq,
+            status: sent.status,
+            error: sent.error,
+            retry_at_ms,
+        };
+        (outcome, verdict)
     }
 }
 
@@ -145,7 +221,7 @@ impl Failure {
     }
 }
 
-async fn send(http: &reqwest::Client, c: &ClaimedDelivery, now_ms: i64) -> Result<(), Failure> {
+async fn send(http: &reqwest::Client, c: &ClaimedDelivery, now_ms: i64) -> Result<u16, Failure> {
     let event = delivered_event(&c.event).map_err(|e| Failure::of(e.to_string()))?;
     let body = serde_json::to_vec(&event).map_err(|e| Failure::of(e.to_string()))?;
     let headers = signed_headers(&c.secret, &c.event.id, now_ms.div_euclid(1000), &body)
@@ -166,7 +242,7 @@ async fn send(http: &reqwest::Client, c: &ClaimedDelivery, now_ms: i64) -> Resul
     })?;
     let status = response.status();
     if status.is_success() {
-        return Ok(());
+        return Ok(status.as_u16());
     }
     let retry_after = response
         .headers()
@@ -204,6 +280,7 @@ pub async fn run_dispatcher(state: AppState) {
     let owner = format!("{}-webhooks", state.process);
     let lease_ms = i64::try_from(config.lease.as_millis()).unwrap_or(i64::MAX);
     let mut in_flight = tokio::task::JoinSet::new();
+    let mut health = Health::default();
     loop {
         let draining = state.draining.load(Ordering::Relaxed);
         if draining && in_flight.is_empty() {
@@ -218,27 +295,41 @@ pub async fn run_dispatcher(state: AppState) {
             match claimed {
                 Ok(batch) => {
                     for c in batch {
-                        let (http, config) = (http.clone(), config.clone());
-                        in_flight.spawn(async move {
-                            attempt(&http, &config, &c, crate::now_ms()).await
-                        });
+                        let http = http.clone();
+                        in_flight.spawn(async move { attempt(&http, &c, crate::now_ms()).await });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not claim webhook deliveries"),
             }
         }
-        let mut done = Vec::new();
+        let mut sent = Vec::new();
         tokio::select! {
-            Some(Ok(outcome)) = in_flight.join_next(), if !in_flight.is_empty() => {
-                done.push(outcome)
-            }
+            Some(Ok(s)) = in_flight.join_next(), if !in_flight.is_empty() => sent.push(s),
             _ = tokio::time::sleep(config.poll) => {}
         }
-        while let Some(Ok(outcome)) = in_flight.try_join_next() {
-            done.push(outcome);
+        while let Some(Ok(s)) = in_flight.try_join_next() {
+            sent.push(s);
         }
-        if done.is_empty() {
+        if sent.is_empty() {
             continue;
+        }
+        let now = crate::now_ms();
+        let mut recovered = Vec::new();
+        let done: Vec<DeliveryOutcome> = sent
+            .into_iter()
+            .map(|s| {
+                let (outcome, verdict) = health.outcome(&config, s, now, jitter());
+                if verdict == Verdict::Recovered {
+                    recovered.push(outcome.endpoint_id.clone());
+                }
+                outcome
+            })
+            .collect();
+        for endpoint in recovered {
+            tracing::info!(endpoint = %endpoint, "webhook endpoint answers again: its retries are due now");
+            if let Err(e) = state.storage.hurry_endpoint(endpoint, now).await {
+                tracing::warn!(error = %e, "could not bring retries forward");
+            }
         }
         for o in &done {
             match &o.error {
@@ -288,12 +379,12 @@ mod tests {
     #[test]
     fn delays_grow_threefold_up_to_the_cap_and_honour_retry_after() {
         let c = WebhookConfig::default();
-        assert_eq!(c.delay(1, 0.5, None), Duration::from_secs(10));
-        assert_eq!(c.delay(2, 0.5, None), Duration::from_secs(30));
-        assert_eq!(c.delay(3, 0.5, None), Duration::from_secs(90));
+        assert_eq!(c.delay(1, 0.5, None), Duration::from_secs(5));
+        assert_eq!(c.delay(2, 0.5, None), Duration::from_secs(15));
+        assert_eq!(c.delay(3, 0.5, None), Duration::from_secs(45));
         assert_eq!(c.delay(40, 0.5, None), c.max_delay);
-        assert_eq!(c.delay(1, 0.0, None), Duration::from_secs(8));
-        assert_eq!(c.delay(1, 1.0, None), Duration::from_secs(12));
+        assert_eq!(c.delay(1, 0.0, None), Duration::from_secs(4));
+        assert_eq!(c.delay(1, 1.0, None), Duration::from_secs(6));
         assert_eq!(
             c.delay(1, 0.5, Some(Duration::from_secs(120))),
             Duration::from_secs(120)
@@ -301,6 +392,58 @@ mod tests {
         assert_eq!(
             c.delay(1, 0.5, Some(Duration::from_secs(10_000_000))),
             c.max_delay
+        );
+    }
+
+    fn sent(endpoint: &str, attempts: u32, ok: bool) -> Sent {
+        Sent {
+            endpoint_id: endpoint.into(),
+            event_seq: 1,
+            attempts,
+            status: Some(if ok { 204 } else { 503 }),
+            error: (!ok).then(|| "503".into()),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_flaky_endpoint_is_retried_soon_and_one_that_is_down_backs_off() {
+        let c = WebhookConfig::default();
+        let mut h = Health::default();
+        let at = |h: &mut Health, s: Sent| {
+            let (o, v) = h.outcome(&c, s, 1_000_000, 0.5);
+            (o.retry_at_ms.map(|t| t - 1_000_000), v)
+        };
+        // Flaky: failures between successes, however many attempts a delivery had.
+        assert_eq!(at(&mut h, sent("a", 1, true)), (None, Verdict::Up));
+        for _ in 0..c.down_after - 1 {
+            assert_eq!(at(&mut h, sent("a", 5, false)), (Some(5_000), Verdict::Up));
+        }
+        // Down: every delivery failed; the delays grow with the attempts.
+        assert_eq!(
+            at(&mut h, sent("a", 3, false)),
+            (Some(45_000), Verdict::Down)
+        );
+        assert_eq!(
+            at(&mut h, sent("a", 1, false)),
+            (Some(5_000), Verdict::Down)
+        );
+        assert_eq!(
+            at(&mut h, sent("a", 12, false)),
+            (None, Verdict::Down),
+            "dead"
+        );
+        // A success after that is a recovery; the streak starts again.
+        let (o, v) = h.outcome(&c, sent("a", 4, true), 1_000_000, 0.5);
+        assert_eq!(
+            (o.status, o.error, o.retry_at_ms, v),
+            (Some(204), None, None, Verdict::Recovered)
+        );
+        assert_eq!(at(&mut h, sent("a", 4, false)), (Some(5_000), Verdict::Up));
+        assert_eq!(
+            at(&mut h, sent("b", 4, false)),
+            (Some(5_000), Verdict::Up),
+            "per endpoint"
         );
     }
 

@@ -187,7 +187,12 @@ pub async fn keys_are_purged_by_age(s: Backend) {
     assert_eq!(s.purge_keys(NOW - 35 * 86_400_000).await.unwrap(), 0);
 }
 
-fn staff_record(id: &str, member: &str, purpose: Purpose, decision: Decision) -> ConsentRecord {
+pub(crate) fn staff_record(
+    id: &str,
+    member: &str,
+    purpose: Purpose,
+    decision: Decision,
+) -> ConsentRecord {
     ConsentRecord {
         record_id: id.into(),
         member_id: member.into(),

@@ -170,8 +170,14 @@ pub async fn webhook_deliveries_are_claimed_in_order_retried_and_replayed(s: Bac
 
     // m1 on `all` moves on to evt_2; on `points` evt_1 waits for its retry, and evt_3 behind it.
     assert_eq!(claim(&s, "B", NOW).await, [claimed("all", "evt_2", 1)]);
+    // The endpoint answers again: a retry parked for later is due at once.
+    assert!(claim(&s, "B", NOW + 500).await.is_empty());
     assert_eq!(
-        claim(&s, "B", NOW + 1_000).await,
+        s.hurry_endpoint("points".into(), NOW + 500).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        claim(&s, "B", NOW + 500).await,
         [claimed("points", "evt_1", 2)]
     );
     // A's lease on evt_5 runs out: another dispatcher takes it.
@@ -298,6 +304,66 @@ pub async fn the_programme_s_changes_write_their_events(s: Backend) {
     .unwrap()
     .unwrap()
     .unwrap();
+    // A clip issues a coupon; a consent recorded at the counter; a challenge joined and
+    // completed (each event told once: a repeated join is not).
+    super::mutate(
+        &s,
+        &m,
+        "key-clip-0001",
+        serde_json::json!({"type": "clip_offer", "offer_id": "of-any"}),
+    )
+    .await;
+    s.staff_consent(
+        super::staff_record(
+            "c-hook-1",
+            &m,
+            tessera_domain::consent::Purpose::MarketingOffers,
+            tessera_domain::consent::Decision::Granted,
+        ),
+        NOW,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    let rules: tessera_domain::rules::RuleSet = serde_json::from_value(serde_json::json!({
+        "version": 1, "challenges": [{"id": "two-reviews", "title": "Two reviews",
+        "opt_in": true, "window": {"type": "calendar_month"},
+        "goal": {"type": "count", "target": 2, "filter": {"kinds": ["review_posted"]}},
+        "reward": {"type": "points", "points": 100}}]}))
+    .unwrap();
+    s.put_challenge_rules(rules).await.unwrap();
+    for key in ["key-join-0001", "key-join-0002"] {
+        super::mutate(
+            &s,
+            &m,
+            key,
+            serde_json::json!({"type": "join_challenge", "challenge_id": "two-reviews",
+                "joined_at": "2026-09-21T10:00:00Z"}),
+        )
+        .await;
+    }
+    let review = |id: &str, at_ms: i64| tessera_domain::rules::RuleEvent {
+        event_id: id.into(),
+        kind: tessera_domain::rules::RuleEventKind::ReviewPosted,
+        at_ms,
+        store_id: None,
+        channel: None,
+        amount_cents: 0,
+        lines: Vec::new(),
+    };
+    s.ingest_rule_events(
+        m.clone(),
+        vec![
+            review("rv-1", NOW - 7_200_000),
+            review("rv-2", NOW - 3_600_000),
+        ],
+        NOW,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
     s.erase(m.clone(), NOW, "support".into())
         .await
         .unwrap()
@@ -322,6 +388,33 @@ pub async fn the_programme_s_changes_write_their_events(s: Backend) {
         )),
         "{events:?}"
     );
+    let types: Vec<&str> = events
+        .iter()
+        .map(|(_, d)| d.event_type().as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "member.enrolled",
+            "points.changed",
+            "coupon.issued",
+            "consent.recorded",
+            "challenge.joined",
+            "points.changed",
+            "challenge.completed",
+            "member.erased",
+        ],
+        "{events:?}"
+    );
+    assert!(matches!(
+        &events[2].1,
+        EventData::CouponIssued { offer_id, origin, .. } if offer_id == "of-any" && origin == "clip"
+    ));
+    assert!(matches!(
+        &events[6].1,
+        EventData::ChallengeCompleted { challenge_id, completion: 1, points: 100, .. }
+            if challenge_id == "two-reviews"
+    ));
     assert_eq!(
         events.last(),
         Some(&(m.clone(), EventData::MemberErased {})),

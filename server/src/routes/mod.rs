@@ -5,6 +5,7 @@ pub mod admin;
 pub mod loyalty;
 pub mod member;
 pub mod ops;
+pub mod staff;
 pub mod till;
 pub mod wallet;
 pub mod webhooks;

@@ -15,6 +15,7 @@ mod ledger;
 mod member_codes;
 mod members;
 mod privacy;
+pub mod staff;
 mod till;
 pub mod wallet;
 pub mod webhooks;

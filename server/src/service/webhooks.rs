@@ -1,6 +1,6 @@
 //! Webhooks (issue #19): the programme's events written to an outbox in the transaction that
 //! made them ([`emit`]), the operator's endpoints, and what the dispatcher
-//! (`crate::webhooks`) claims and records. See docs/adr/0027.
+//! (`webhooks.rs` at the crate's root) claims and records. See docs/adr/0027.
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -106,8 +106,12 @@ fn row_of(id: String, spec: WebhookEndpointSpec, secret: String, now_ms: i64) ->
 }
 
 fn delivery(row: DeliveryRow) -> Result<WebhookDelivery, StorageError> {
-    let state = DeliveryState::parse(&row.state)
-        .ok_or_else(|| StorageError::Backend(format!("delivery state {}", row.state)))?;
+    // Waiting behind the member's earlier delivery is pending, as the API says.
+    let state = match row.state.as_str() {
+        "waiting" => Some(DeliveryState::Pending),
+        other => DeliveryState::parse(other),
+    }
+    .ok_or_else(|| StorageError::Backend(format!("delivery state {}", row.state)))?;
     Ok(WebhookDelivery {
         event: delivered_event(&row.event)?,
         state,
@@ -171,6 +175,8 @@ pub trait WebhookServices {
         outcomes: Vec<DeliveryOutcome>,
         now_ms: i64,
     ) -> Result<u64, StorageError>;
+    /// The endpoint answers again: its retries are due now.
+    async fn hurry_endpoint(&self, endpoint_id: String, now_ms: i64) -> Result<u64, StorageError>;
     /// Forget old deliveries and the events left with none.
     async fn purge_webhooks(
         &self,
@@ -295,6 +301,13 @@ impl<S: Storage + ?Sized> WebhookServices for S {
     ) -> Result<u64, StorageError> {
         write(self, move |repo| {
             repo.record_outcomes(&owner, &outcomes, now_ms)
+        })
+        .await
+    }
+
+    async fn hurry_endpoint(&self, endpoint_id: String, now_ms: i64) -> Result<u64, StorageError> {
+        write(self, move |repo| {
+            repo.hurry_deliveries(&endpoint_id, now_ms)
         })
         .await
     }

@@ -38,6 +38,7 @@ pub trait Repo:
     + Certificates
     + Wallets
     + Webhooks
+    + Staff
 {
 }
 
@@ -54,6 +55,7 @@ impl<
         + Certificates
         + Wallets
         + Webhooks
+        + Staff
         + ?Sized,
 > Repo for T
 {
@@ -843,9 +845,91 @@ pub trait Webhooks {
         event_ids: Option<&[String]>,
         now_ms: i64,
     ) -> RepoResult<u64>;
+    /// The endpoint answers again: its pending deliveries waiting for a later retry are due at
+    /// `now_ms`. How many.
+    fn hurry_deliveries(&mut self, endpoint_id: &str, now_ms: i64) -> RepoResult<u64>;
     /// Forget the member's events that nothing waits to deliver (erasure).
     fn forget_member_events(&mut self, member_id: &str) -> RepoResult<u64>;
     /// Forget deliveries delivered before `delivered_before_ms`, dead ones last tried before
     /// `dead_before_ms`, and events left with no delivery: how many events.
     fn purge_webhooks(&mut self, delivered_before_ms: i64, dead_before_ms: i64) -> RepoResult<u64>;
+}
+
+/// A staff account as stored (the console, issue #19).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaffRow {
+    pub id: String,
+    /// Lower case.
+    pub email: String,
+    pub name: String,
+    /// `admin`, `marketer`, `support` or `store_staff`.
+    pub role: String,
+    pub store_id: Option<String>,
+    /// Argon2id, PHC string.
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+impl std::fmt::Debug for StaffRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffRow")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("store_id", &self.store_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A console session and its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub staff: StaffRow,
+    pub csrf: String,
+    pub last_seen_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at_ms: i64,
+    /// The account's e-mail address.
+    pub staff: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+/// Staff accounts, console sessions (by the SHA-256 of their token) and the audit log.
+pub trait Staff {
+    /// A new account: false if the e-mail address is taken.
+    fn insert_staff(&mut self, row: &StaffRow, now_ms: i64) -> RepoResult<bool>;
+    fn staff_by_email(&mut self, email: &str) -> RepoResult<Option<StaffRow>>;
+    /// The accounts, by e-mail address.
+    fn staff_accounts(&mut self) -> RepoResult<Vec<StaffRow>>;
+    fn insert_session(
+        &mut self,
+        token_hash: &str,
+        staff_id: &str,
+        csrf: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> RepoResult<()>;
+    fn session(&mut self, token_hash: &str) -> RepoResult<Option<SessionRow>>;
+    fn touch_session(&mut self, token_hash: &str, now_ms: i64) -> RepoResult<()>;
+    fn delete_session(&mut self, token_hash: &str) -> RepoResult<()>;
+    /// Forget sessions last seen before `idle_before_ms` or ended at `now_ms`.
+    fn purge_sessions(&mut self, idle_before_ms: i64, now_ms: i64) -> RepoResult<u64>;
+    fn audit(
+        &mut self,
+        at_ms: i64,
+        staff: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> RepoResult<()>;
+    /// Up to `limit` entries before `before` (a sequence number), newest first.
+    fn audit_log(&mut self, before: i64, limit: u32) -> RepoResult<Vec<AuditRow>>;
 }

@@ -25,9 +25,10 @@ CREATE TABLE webhook_event (
 ) STRICT;
 CREATE INDEX webhook_event_member ON webhook_event (member_id);
 
--- One event's delivery to one endpoint: `pending` (due at `due_at`; in flight while a
--- dispatcher holds its lease), `delivered`, or `dead` (every attempt failed). The member is
--- copied from the event: a pending delivery waits for the member's earlier ones to the endpoint.
+-- One event's delivery to one endpoint: `waiting` behind the member's earlier delivery to the
+-- endpoint, `pending` (the member's next: due at `due_at`; in flight while a dispatcher holds
+-- its lease), `delivered`, or `dead` (every attempt failed). When a pending delivery ends, the
+-- member's next waiting one becomes pending: a claim reads due pending rows only.
 CREATE TABLE webhook_delivery (
     endpoint_id  TEXT NOT NULL REFERENCES webhook_endpoint (id) ON DELETE CASCADE,
     event_seq    INTEGER NOT NULL REFERENCES webhook_event (seq) ON DELETE CASCADE,
@@ -43,7 +44,7 @@ CREATE TABLE webhook_delivery (
     PRIMARY KEY (endpoint_id, event_seq)
 ) STRICT;
 CREATE INDEX webhook_delivery_queue ON webhook_delivery (endpoint_id, member_id, event_seq)
-    WHERE state = 'pending';
+    WHERE state IN ('pending', 'waiting');
 CREATE INDEX webhook_delivery_due ON webhook_delivery (due_at) WHERE state = 'pending';
 CREATE INDEX webhook_delivery_state ON webhook_delivery (endpoint_id, state, event_seq);
 CREATE INDEX webhook_delivery_event ON webhook_delivery (event_seq);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::{MemberCard, Program};
 
 mod admin;
+mod console;
 mod member;
 mod till;
 mod webhooks;
@@ -25,6 +26,7 @@ pub use crate::event::{
     not_too_far_ahead,
 };
 pub use admin::*;
+pub use console::*;
 pub use member::*;
 pub use till::*;
 pub use webhooks::*;
@@ -235,6 +237,8 @@ pub mod codes {
     pub const MEMBER_CODE_REFUSED: &str = "member_code_refused";
     /// A webhook endpoint the server will not deliver to (the reason in `detail`).
     pub const WEBHOOK_REFUSED: &str = "webhook_refused";
+    /// A staff account has this e-mail address already.
+    pub const ACCOUNT_EXISTS: &str = "account_exists";
     /// Another purchase was recorded under this receipt in this shop.
     pub const RECEIPT_REUSED: &str = "receipt_reused";
     /// No purchase under that receipt, or more refunded than it was worth.

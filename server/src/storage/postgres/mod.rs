@@ -17,6 +17,7 @@
 //!   migrate once.
 
 mod repo;
+mod staff;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -62,6 +63,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("schema_11.sql"),
     include_str!("schema_12.sql"),
     include_str!("schema_13.sql"),
+    include_str!("schema_14.sql"),
 ];
 
 /// How long a transaction keeps being run again after serialization failures before the last

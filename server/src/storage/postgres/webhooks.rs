@@ -19,9 +19,24 @@ const RECEIVERS: &str = "FROM webhook_endpoint
 
 const ENDPOINT: &str = "SELECT p.id, p.url, p.secret, p.events, p.description, p.paused,
     p.created_at,
-    (SELECT count(*) FROM webhook_delivery d WHERE d.endpoint_id = p.id AND d.state = 'pending'),
+    (SELECT count(*) FROM webhook_delivery d WHERE d.endpoint_id = p.id
+        AND d.state IN ('pending', 'waiting')),
     (SELECT count(*) FROM webhook_delivery d WHERE d.endpoint_id = p.id AND d.state = 'dead')
     FROM webhook_endpoint p";
+
+/// A new delivery waits if the member has one before it to the endpoint (`$3`: the member).
+const STATE: &str = "CASE WHEN EXISTS (SELECT 1 FROM webhook_delivery b
+    WHERE b.endpoint_id = webhook_endpoint.id AND b.member_id = $3
+      AND b.state IN ('pending', 'waiting')) THEN 'waiting' ELSE 'pending' END";
+
+/// The member's next waiting delivery to the endpoint becomes pending (`$1` the endpoint, `$2`
+/// the member, `$3` now), unless one is pending (a replayed event).
+const NEXT: &str = "UPDATE webhook_delivery SET state = 'pending', due_at = greatest(due_at, $3)
+    WHERE endpoint_id = $1 AND event_seq = (
+        SELECT min(event_seq) FROM webhook_delivery
+        WHERE endpoint_id = $1 AND member_id = $2 AND state = 'waiting')
+      AND NOT EXISTS (SELECT 1 FROM webhook_delivery b
+        WHERE b.endpoint_id = $1 AND b.member_id = $2 AND b.state = 'pending')";
 
 const EVENT_COLUMNS: &str = "e.seq, e.id, e.member_id, e.type, e.data, e.created_at";
 
@@ -72,8 +87,8 @@ impl Webhooks for PgRepo<'_, '_> {
         if let Some(seq) = seq {
             self.exec(
                 &format!(
-                    "INSERT INTO webhook_delivery (endpoint_id, event_seq, member_id, due_at)
-                     SELECT id, $2, $3, $4 {RECEIVERS}"
+                    "INSERT INTO webhook_delivery (endpoint_id, event_seq, member_id, due_at, state)
+                     SELECT id, $2, $3, $4, {STATE} {RECEIVERS}"
                 ),
                 &[&e.event_type, &seq, &e.member_id, &e.now_ms],
             )?;
@@ -140,9 +155,6 @@ impl Webhooks for PgRepo<'_, '_> {
                     JOIN webhook_endpoint p ON p.id = d.endpoint_id AND p.paused = 0
                     WHERE d.state = 'pending' AND d.due_at <= $2
                       AND (d.lease_until IS NULL OR d.lease_until <= $2)
-                      AND NOT EXISTS (SELECT 1 FROM webhook_delivery b
-                          WHERE b.state = 'pending' AND b.endpoint_id = d.endpoint_id
-                            AND b.member_id = d.member_id AND b.event_seq < d.event_seq)
                     ORDER BY d.due_at, d.event_seq LIMIT $4
                     FOR UPDATE OF d SKIP LOCKED),
                  claimed AS (
@@ -185,13 +197,14 @@ impl Webhooks for PgRepo<'_, '_> {
                 (Some(_), None) => "dead",
             };
             let status = o.status.map(i64::from);
-            n += self.exec(
+            let member: Option<String> = self.value(
                 "UPDATE webhook_delivery SET state = $4::text, due_at = coalesce($5, $8::bigint),
                     lease_owner = NULL, lease_until = NULL, last_status = $6, last_error = $7,
                     delivered_at = CASE WHEN $4::text = 'delivered' THEN $8::bigint
                         ELSE delivered_at END
                  WHERE endpoint_id = $1 AND event_seq = $2 AND lease_owner = $3
-                   AND state = 'pending'",
+                   AND state = 'pending'
+                 RETURNING member_id",
                 &[
                     &o.endpoint_id,
                     &o.event_seq,
@@ -203,6 +216,12 @@ impl Webhooks for PgRepo<'_, '_> {
                     &now_ms,
                 ],
             )?;
+            if let Some(member) = member {
+                n += 1;
+                if state != "pending" {
+                    self.exec(NEXT, &[&o.endpoint_id, &member, &now_ms])?;
+                }
+            }
         }
         Ok(n)
     }
@@ -220,8 +239,9 @@ impl Webhooks for PgRepo<'_, '_> {
                 "SELECT d.state, d.attempts, d.due_at, d.last_status, d.last_error,
                     d.delivered_at, {EVENT_COLUMNS}
                  FROM webhook_delivery d JOIN webhook_event e ON e.seq = d.event_seq
-                 WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.state = $2)
-                   AND d.event_seq > $3
+                 WHERE d.endpoint_id = $1 AND d.event_seq > $3
+                   AND ($2::text IS NULL OR d.state = $2
+                        OR ($2::text = 'pending' AND d.state = 'waiting'))
                  ORDER BY d.event_seq LIMIT $4"
             ),
             &[&endpoint_id, &state, &after, &limit],
@@ -256,7 +276,7 @@ impl Webhooks for PgRepo<'_, '_> {
             ),
             Some(ids) => self.exec(
                 &format!(
-                    "{AGAIN} WHERE endpoint_id = $1 AND state != 'pending'
+                    "{AGAIN} WHERE endpoint_id = $1 AND state IN ('delivered', 'dead')
                        AND event_seq IN (SELECT seq FROM webhook_event WHERE id = ANY($3))"
                 ),
                 &[&endpoint_id, &now_ms, &ids],
@@ -264,10 +284,19 @@ impl Webhooks for PgRepo<'_, '_> {
         }
     }
 
+    fn hurry_deliveries(&mut self, endpoint_id: &str, now_ms: i64) -> RepoResult<u64> {
+        self.exec(
+            "UPDATE webhook_delivery SET due_at = $2
+             WHERE endpoint_id = $1 AND state = 'pending' AND due_at > $2",
+            &[&endpoint_id, &now_ms],
+        )
+    }
+
     fn forget_member_events(&mut self, member_id: &str) -> RepoResult<u64> {
         self.exec(
             "DELETE FROM webhook_event e WHERE e.member_id = $1 AND NOT EXISTS (
-                SELECT 1 FROM webhook_delivery d WHERE d.event_seq = e.seq AND d.state = 'pending')",
+                SELECT 1 FROM webhook_delivery d WHERE d.event_seq = e.seq
+                    AND d.state IN ('pending', 'waiting'))",
             &[&member_id],
         )
     }

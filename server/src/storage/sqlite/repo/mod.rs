@@ -7,6 +7,7 @@ mod challenges;
 mod coupons;
 mod ledger;
 mod privacy;
+mod staff;
 mod wallet;
 mod webhooks;
 

@@ -17,7 +17,8 @@ const RECEIVERS: &str = "FROM webhook_endpoint
 
 const ENDPOINT: &str = "SELECT p.id, p.url, p.secret, p.events, p.description, p.paused,
     p.created_at,
-    (SELECT count(*) FROM webhook_delivery d WHERE d.endpoint_id = p.id AND d.state = 'pending'),
+    (SELECT count(*) FROM webhook_delivery d WHERE d.endpoint_id = p.id
+        AND d.state IN ('pending', 'waiting')),
     (SELECT count(*) FROM webhook_delivery d WHERE d.endpoint_id = p.id AND d.state = 'dead')
     FROM webhook_endpoint p";
 
@@ -35,6 +36,20 @@ fn endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointRow> {
         dead: to_u64(r.get(8)?),
     })
 }
+
+/// A new delivery waits if the member has one before it to the endpoint (`?3`: the member).
+const STATE: &str = "CASE WHEN EXISTS (SELECT 1 FROM webhook_delivery b
+    WHERE b.endpoint_id = webhook_endpoint.id AND b.member_id = ?3
+      AND b.state IN ('pending', 'waiting')) THEN 'waiting' ELSE 'pending' END";
+
+/// The member's next waiting delivery to the endpoint becomes pending (`?1` the endpoint, `?2`
+/// the member, `?3` now), unless one is pending (a replayed event).
+const NEXT: &str = "UPDATE webhook_delivery SET state = 'pending', due_at = max(due_at, ?3)
+    WHERE endpoint_id = ?1 AND event_seq = (
+        SELECT min(event_seq) FROM webhook_delivery
+        WHERE endpoint_id = ?1 AND member_id = ?2 AND state = 'waiting')
+      AND NOT EXISTS (SELECT 1 FROM webhook_delivery b
+        WHERE b.endpoint_id = ?1 AND b.member_id = ?2 AND b.state = 'pending')";
 
 const EVENT_COLUMNS: &str = "e.seq, e.id, e.member_id, e.type, e.data, e.created_at";
 
@@ -66,8 +81,8 @@ impl Webhooks for SqliteRepo<'_> {
         if let Some(seq) = seq {
             self.c
                 .prepare_cached(&format!(
-                    "INSERT INTO webhook_delivery (endpoint_id, event_seq, member_id, due_at)
-                     SELECT id, ?2, ?3, ?4 {RECEIVERS}"
+                    "INSERT INTO webhook_delivery (endpoint_id, event_seq, member_id, due_at, state)
+                     SELECT id, ?2, ?3, ?4, {STATE} {RECEIVERS}"
                 ))?
                 .execute(params![e.event_type, seq, e.member_id, e.now_ms])?;
         }
@@ -153,9 +168,6 @@ impl Webhooks for SqliteRepo<'_> {
                     JOIN webhook_endpoint p ON p.id = d.endpoint_id AND p.paused = 0
                     WHERE d.state = 'pending' AND d.due_at <= ?2
                       AND (d.lease_until IS NULL OR d.lease_until <= ?2)
-                      AND NOT EXISTS (SELECT 1 FROM webhook_delivery b
-                          WHERE b.state = 'pending' AND b.endpoint_id = d.endpoint_id
-                            AND b.member_id = d.member_id AND b.event_seq < d.event_seq)
                     ORDER BY d.due_at, d.event_seq LIMIT ?4)
                  RETURNING endpoint_id, event_seq",
             )?
@@ -197,8 +209,10 @@ impl Webhooks for SqliteRepo<'_> {
                 lease_owner = NULL, lease_until = NULL, last_status = ?6, last_error = ?7,
                 delivered_at = CASE WHEN ?4 = 'delivered' THEN ?8 ELSE delivered_at END
              WHERE endpoint_id = ?1 AND event_seq = ?2 AND lease_owner = ?3
-               AND state = 'pending'",
+               AND state = 'pending'
+             RETURNING member_id",
         )?;
+        let mut next = self.c.prepare_cached(NEXT)?;
         let mut n = 0;
         for o in outcomes {
             let state = match (&o.error, o.retry_at_ms) {
@@ -206,16 +220,27 @@ impl Webhooks for SqliteRepo<'_> {
                 (Some(_), Some(_)) => "pending",
                 (Some(_), None) => "dead",
             };
-            n += update.execute(params![
-                o.endpoint_id,
-                o.event_seq,
-                owner,
-                state,
-                o.retry_at_ms,
-                o.status,
-                o.error,
-                now_ms
-            ])? as u64;
+            let member: Option<String> = update
+                .query_row(
+                    params![
+                        o.endpoint_id,
+                        o.event_seq,
+                        owner,
+                        state,
+                        o.retry_at_ms,
+                        o.status,
+                        o.error,
+                        now_ms
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(member) = member {
+                n += 1;
+                if state != "pending" {
+                    next.execute(params![o.endpoint_id, member, now_ms])?;
+                }
+            }
         }
         Ok(n)
     }
@@ -233,7 +258,8 @@ impl Webhooks for SqliteRepo<'_> {
                 "SELECT d.state, d.attempts, d.due_at, d.last_status, d.last_error,
                     d.delivered_at, {EVENT_COLUMNS}
                  FROM webhook_delivery d JOIN webhook_event e ON e.seq = d.event_seq
-                 WHERE d.endpoint_id = ?1 AND (?2 IS NULL OR d.state = ?2) AND d.event_seq > ?3
+                 WHERE d.endpoint_id = ?1 AND d.event_seq > ?3
+                   AND (?2 IS NULL OR d.state = ?2 OR (?2 = 'pending' AND d.state = 'waiting'))
                  ORDER BY d.event_seq LIMIT ?4"
             ))?
             .query_map(params![endpoint_id, state, after, limit], |r| {
@@ -267,7 +293,7 @@ impl Webhooks for SqliteRepo<'_> {
                 .execute(params![endpoint_id, now_ms])? as u64),
             Some(ids) => {
                 let mut one = self.c.prepare_cached(&format!(
-                    "{AGAIN} WHERE endpoint_id = ?1 AND state != 'pending'
+                    "{AGAIN} WHERE endpoint_id = ?1 AND state IN ('delivered', 'dead')
                        AND event_seq = (SELECT seq FROM webhook_event WHERE id = ?3)"
                 ))?;
                 let mut n = 0;
@@ -279,13 +305,23 @@ impl Webhooks for SqliteRepo<'_> {
         }
     }
 
+    fn hurry_deliveries(&mut self, endpoint_id: &str, now_ms: i64) -> RepoResult<u64> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "UPDATE webhook_delivery SET due_at = ?2
+                 WHERE endpoint_id = ?1 AND state = 'pending' AND due_at > ?2",
+            )?
+            .execute(params![endpoint_id, now_ms])? as u64)
+    }
+
     fn forget_member_events(&mut self, member_id: &str) -> RepoResult<u64> {
         Ok(self
             .c
             .prepare_cached(
                 "DELETE FROM webhook_event WHERE member_id = ?1 AND NOT EXISTS (
                     SELECT 1 FROM webhook_delivery d
-                    WHERE d.event_seq = webhook_event.seq AND d.state = 'pending')",
+                    WHERE d.event_seq = webhook_event.seq AND d.state IN ('pending', 'waiting'))",
             )?
             .execute([member_id])? as u64)
     }

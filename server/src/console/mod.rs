@@ -1,0 +1,427 @@
+//! The merchant console at `/console` (issue #19): pages written on the server (no script, no
+//! build step), for staff signed in with an account the operator created. Each page and action
+//! is checked against the role (`StaffRole::may`); every action is written to the audit log;
+//! every form carries the session's CSRF token, and a cross-site request is refused whatever it
+//! carries. See docs/console.md and docs/adr/0028.
+
+mod pages;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tessera_domain::api::{PointsAdjustment, StaffAction};
+
+use crate::service::Services;
+use crate::service::staff::{Session, SessionLimits, SignIn, StaffServices};
+use crate::service::webhooks::WebhookServices;
+use crate::storage::StorageError;
+use crate::{AppState, now_ms};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "tessera_console";
+
+/// The console's routes.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/console", get(home))
+        .route("/console/sign-in", get(sign_in_page).post(sign_in))
+        .route("/console/sign-out", post(sign_out))
+        .route("/console/members", get(members))
+        .route("/console/members/{id}/points", post(correct_points))
+        .route("/console/webhooks", get(webhooks))
+        .route("/console/webhooks/{id}/replay", post(replay))
+        .route("/console/audit", get(audit_page))
+        .layer(axum::middleware::map_response(harden))
+}
+
+/// Every console answer: not cached, not framed, no script or outside resource at all.
+async fn harden(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Why a console request is not answered with its page.
+#[derive(Debug)]
+pub enum ConsoleError {
+    /// No session (or it ended): sign in.
+    SignIn,
+    /// The role may not do this.
+    Forbidden,
+    /// A form without the session's CSRF token, or sent from another site.
+    Csrf,
+    NotFound(&'static str),
+    Invalid(String),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for ConsoleError {
+    fn from(e: StorageError) -> Self {
+        ConsoleError::Storage(e)
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let (status, text) = match self {
+            ConsoleError::SignIn => {
+                return Redirect::to("/console/sign-in").into_response();
+            }
+            ConsoleError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Your role does not allow this.".to_owned(),
+            ),
+            ConsoleError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "This form is out of date or came from another site: open the page again."
+                    .to_owned(),
+            ),
+            ConsoleError::NotFound(what) => (StatusCode::NOT_FOUND, format!("No such {what}.")),
+            ConsoleError::Invalid(why) => (StatusCode::UNPROCESSABLE_ENTITY, why),
+            ConsoleError::Storage(e) => {
+                tracing::error!(error = %e, "console");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong; it was logged.".to_owned(),
+                )
+            }
+        };
+        (status, pages::message(status, &text)).into_response()
+    }
+}
+
+type Page = Result<Response, ConsoleError>;
+
+fn limits(state: &AppState) -> SessionLimits {
+    state.config.console
+}
+
+/// The session cookie's token, if the request has one.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The signed-in member of staff, or [`ConsoleError::SignIn`].
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, ConsoleError> {
+    let token = cookie_token(headers).ok_or(ConsoleError::SignIn)?;
+    state
+        .storage
+        .session(token, limits(state), now_ms())
+        .await?
+        .ok_or(ConsoleError::SignIn)
+}
+
+/// The session, allowed to do `action`.
+async fn allowed(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: StaffAction,
+) -> Result<Session, ConsoleError> {
+    let s = session(state, headers).await?;
+    if s.role.may(action) {
+        Ok(s)
+    } else {
+        Err(ConsoleError::Forbidden)
+    }
+}
+
+/// A form sent from this site with the session's token: the `Origin` (or `Referer`) names this
+/// host, and `csrf` is the session's.
+fn check_form(headers: &HeaderMap, session: &Session, csrf: &str) -> Result<(), ConsoleError> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|h| h.to_str().ok())
+        .and_then(|o| reqwest::Url::parse(o).ok());
+    let same_site = from.is_some_and(|u| {
+        let origin_host = match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => String::new(),
+        };
+        origin_host == host
+    });
+    let token_ok = {
+        use sha2::Digest;
+        // Compared as digests: the time taken says nothing about the token.
+        sha2::Sha256::digest(csrf.as_bytes()) == sha2::Sha256::digest(session.csrf.as_bytes())
+    };
+    if same_site && token_ok {
+        Ok(())
+    } else {
+        Err(ConsoleError::Csrf)
+    }
+}
+
+async fn audit(
+    state: &AppState,
+    session: &Session,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<(), ConsoleError> {
+    Ok(state
+        .storage
+        .audit(
+            session.email.clone(),
+            action.into(),
+            subject.into(),
+            detail.into(),
+            now_ms(),
+        )
+        .await?)
+}
+
+/// The session cookie: over HTTPS only (browsers count loopback as secure, so a development
+/// server on 127.0.0.1 works), never to scripts, never sent with another site's request, for the
+/// console's paths only.
+fn set_cookie(value: &str, max_age_s: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/console; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_s}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Page {
+    let s = session(&state, &headers).await?;
+    Ok(pages::home(&s).into_response())
+}
+
+async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap) -> Page {
+    if session(&state, &headers).await.is_ok() {
+        return Ok(Redirect::to("/console").into_response());
+    }
+    Ok(pages::sign_in(None).into_response())
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) -> Page {
+    if form.email.len() > 254 || form.password.len() > 1024 {
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            pages::sign_in(Some("Wrong e-mail address or password.")),
+        )
+            .into_response());
+    }
+    match state
+        .storage
+        .sign_in(form.email, form.password, limits(&state), now_ms())
+        .await?
+    {
+        SignIn::Signed(token, _) => {
+            let max_age = i64::try_from(limits(&state).absolute.as_secs()).unwrap_or(i64::MAX);
+            let mut r = Redirect::to("/console").into_response();
+            r.headers_mut()
+                .insert(header::SET_COOKIE, set_cookie(&token, max_age));
+            Ok(r)
+        }
+        SignIn::Refused => Ok((
+            StatusCode::UNAUTHORIZED,
+            pages::sign_in(Some("Wrong e-mail address or password.")),
+        )
+            .into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    let s = session(&state, &headers).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    state.storage.sign_out(s, now_ms()).await?;
+    let mut r = Redirect::to("/console/sign-in").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie("", 0));
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+struct Lookup {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn members(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Lookup>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::LookupMember).await?;
+    let Some(query) = q.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
+        return Ok(pages::lookup(&s, "", None, None).into_response());
+    };
+    let found = state.storage.find_member(query.clone()).await?;
+    let member = match found {
+        Some(id) => {
+            audit(&state, &s, "member_viewed", &id, "").await?;
+            Some(state.storage.member_state(id).await?)
+        }
+        None => None,
+    };
+    Ok(pages::lookup(&s, &query, Some(member.as_ref()), q.done.as_deref()).into_response())
+}
+
+/// Every field defaults: the session and the role are checked before what the form holds.
+#[derive(Deserialize)]
+struct PointsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    points: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn correct_points(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<PointsForm>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::CorrectPoints).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    let points: i64 = form
+        .points
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p: &i64| *p != 0 && p.unsigned_abs() <= 100_000_000)
+        .ok_or_else(|| {
+            ConsoleError::Invalid("Points: a whole number, not 0, at most 100,000,000.".into())
+        })?;
+    let reason = form.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(ConsoleError::Invalid("Reason: 1 to 200 characters.".into()));
+    }
+    let detail = format!("{points:+} points: {reason}");
+    let card = match state
+        .storage
+        .adjust_points(
+            id.clone(),
+            PointsAdjustment {
+                points,
+                reason: format!("{reason} (by {})", s.email),
+            },
+            now_ms(),
+        )
+        .await?
+    {
+        None => return Err(ConsoleError::NotFound("member")),
+        Some(Err(refused)) => return Err(ConsoleError::Invalid(refused.to_string())),
+        Some(Ok(_)) => state.storage.member_state(id.clone()).await?.card_number,
+    };
+    audit(&state, &s, "points_corrected", &id, &detail).await?;
+    Ok(Redirect::to(&format!("/console/members?q={card}&done=points")).into_response())
+}
+
+async fn webhooks(State(state): State<AppState>, headers: HeaderMap) -> Page {
+    let s = allowed(&state, &headers, StaffAction::Webhooks).await?;
+    let endpoints = state.storage.endpoints().await?;
+    let mut dead = Vec::new();
+    for e in &endpoints {
+        if e.dead > 0 {
+            let list = state
+                .storage
+                .deliveries(
+                    e.id.clone(),
+                    Some(tessera_domain::api::DeliveryState::Dead),
+                    0,
+                    50,
+                )
+                .await?
+                .unwrap_or_default();
+            dead.push((e.id.clone(), list));
+        }
+    }
+    Ok(pages::webhooks(&s, &endpoints, &dead).into_response())
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::Webhooks).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    let n = state
+        .storage
+        .replay(id.clone(), None, now_ms())
+        .await?
+        .ok_or(ConsoleError::NotFound("endpoint"))?;
+    audit(
+        &state,
+        &s,
+        "webhooks_replayed",
+        &id,
+        &format!("{n} deliveries"),
+    )
+    .await?;
+    Ok(Redirect::to("/console/webhooks").into_response())
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+async fn audit_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::ViewAudit).await?;
+    let rows = state
+        .storage
+        .audit_log(q.before.unwrap_or(i64::MAX), 100)
+        .await?;
+    Ok(pages::audit(&s, &rows).into_response())
+}

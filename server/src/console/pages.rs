@@ -1,0 +1,263 @@
+//! The console's pages, written as HTML by `maud` (every value escaped). Accessible by
+//! construction: one `main` landmark and a skip link, every field with its label, errors in a
+//! `role="alert"` region, focus outlines kept, colours above WCAG AA contrast, no script.
+
+use axum::http::StatusCode;
+use maud::{DOCTYPE, Markup, html};
+use tessera_domain::api::{MemberState, StaffAction, WebhookDelivery, WebhookEndpoint};
+
+use crate::service::staff::Session;
+use crate::storage::repo::AuditRow;
+
+const STYLE: &str = "
+body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1a1a1a;background:#fff}
+a{color:#0b4f9c}
+a:focus,button:focus,input:focus,select:focus{outline:3px solid #b35900;outline-offset:2px}
+.skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:#fff;padding:4px}
+header{background:#123d2f;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:center}
+header a{color:#fff}header form{margin-left:auto}
+main{padding:16px;max-width:960px}
+table{border-collapse:collapse}th,td{border:1px solid #6b6b6b;padding:4px 8px;text-align:left}
+label{display:block;margin-top:8px;font-weight:600}
+input,select{font:inherit;padding:4px}
+button{font:inherit;padding:4px 12px;margin-top:8px;background:#123d2f;color:#fff;border:0}
+.alert{border:2px solid #a00000;color:#a00000;padding:8px}
+.ok{border:2px solid #125c2a;color:#125c2a;padding:8px}
+";
+
+fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Tessera console" }
+                style { (STYLE) }
+            }
+            body {
+                a.skip href="#main" { "Skip to the content" }
+                header {
+                    strong { "Tessera console" }
+                    @if let Some(s) = session {
+                        nav aria-label="Console" {
+                            a href="/console" { "Home" } " "
+                            @if s.role.may(StaffAction::LookupMember) {
+                                a href="/console/members" { "Members" } " "
+                            }
+                            @if s.role.may(StaffAction::Webhooks) {
+                                a href="/console/webhooks" { "Webhooks" } " "
+                            }
+                            @if s.role.may(StaffAction::ViewAudit) {
+                                a href="/console/audit" { "Audit log" }
+                            }
+                        }
+                        form method="post" action="/console/sign-out" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            span { (s.name) " (" (s.role.as_str()) ") " }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+/// A page saying what went wrong.
+pub fn message(status: StatusCode, text: &str) -> Markup {
+    layout(
+        status.canonical_reason().unwrap_or("Error"),
+        None,
+        html! {
+            p.alert role="alert" { (text) }
+            p { a href="/console" { "Back to the console" } }
+        },
+    )
+}
+
+pub fn sign_in(error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            @if let Some(e) = error { p.alert role="alert" { (e) } }
+            form method="post" action="/console/sign-in" {
+                label for="email" { "E-mail address" }
+                input #email type="email" name="email" autocomplete="username" required;
+                label for="password" { "Password" }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                div { button type="submit" { "Sign in" } }
+            }
+        },
+    )
+}
+
+pub fn home(s: &Session) -> Markup {
+    layout(
+        "Home",
+        Some(s),
+        html! {
+            p { "Signed in as " (s.email) ", " (s.role.as_str())
+                @if let Some(shop) = &s.store_id { " at " (shop) } "." }
+            ul {
+                @if s.role.may(StaffAction::LookupMember) {
+                    li { a href="/console/members" { "Find a member" } " by card number or id" }
+                }
+                @if s.role.may(StaffAction::Webhooks) {
+                    li { a href="/console/webhooks" { "Webhooks" } ": endpoints and the dead-letter list" }
+                }
+                @if s.role.may(StaffAction::ViewAudit) {
+                    li { a href="/console/audit" { "Audit log" } }
+                }
+            }
+        },
+    )
+}
+
+/// The member lookup: the form, and the member found (`Some(None)`: no one).
+pub fn lookup(
+    s: &Session,
+    query: &str,
+    found: Option<Option<&MemberState>>,
+    done: Option<&str>,
+) -> Markup {
+    layout(
+        "Members",
+        Some(s),
+        html! {
+            form method="get" action="/console/members" role="search" {
+                label for="q" { "Card number or member id" }
+                input #q type="search" name="q" value=(query) required;
+                button type="submit" { "Find" }
+            }
+            @if done == Some("points") { p.ok role="status" { "Points corrected." } }
+            @match found {
+                None => {}
+                Some(None) => { p.alert role="alert" { "No member has this card number or id." } }
+                Some(Some(m)) => { (member(s, m)) }
+            }
+        },
+    )
+}
+
+fn member(s: &Session, m: &MemberState) -> Markup {
+    html! {
+        section aria-labelledby="member" {
+            h2 #member { (m.holder_name) }
+            dl {
+                dt { "Card number" } dd #card { (m.card_number) }
+                dt { "Member id" } dd { (m.member_id) }
+                dt { "Tier" } dd #tier { (m.tier) }
+                dt { "Points" } dd #balance { (m.points.balance) }
+            }
+            @if s.role.may(StaffAction::CorrectPoints) {
+                h3 { "Correct points" }
+                form method="post" action={ "/console/members/" (m.member_id) "/points" } {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    label for="points" { "Points (negative to take away)" }
+                    input #points type="number" name="points" required;
+                    label for="reason" { "Reason" }
+                    input #reason type="text" name="reason" maxlength="200" required;
+                    div { button type="submit" { "Correct points" } }
+                }
+            }
+            h3 { "Points history" }
+            table {
+                thead { tr { th scope="col" { "When" } th scope="col" { "Kind" } th scope="col" { "Points" } th scope="col" { "Reason" } } }
+                tbody {
+                    @for e in &m.points.ledger {
+                        tr { td { (e.at) } td { (e.kind.as_str()) } td { (e.points) } td { (e.reason) } }
+                    }
+                }
+            }
+            h3 { "Coupons" }
+            table {
+                thead { tr { th scope="col" { "Offer" } th scope="col" { "State" } th scope="col" { "Expires" } } }
+                tbody {
+                    @for c in &m.wallet {
+                        tr { td { (c.offer_id) } td { (format!("{:?}", c.state)) } td { (c.expires_at) } }
+                    }
+                }
+            }
+            h3 { "Consent record" }
+            table {
+                thead { tr { th scope="col" { "Purpose" } th scope="col" { "Channel" } th scope="col" { "Decision" } th scope="col" { "Source" } th scope="col" { "Effective" } } }
+                tbody {
+                    @for c in &m.consents {
+                        tr {
+                            td { (format!("{:?}", c.purpose)) } td { (format!("{:?}", c.channel)) }
+                            td { (format!("{:?}", c.decision)) } td { (c.source.as_str()) }
+                            td { (c.effective_at) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn webhooks(
+    s: &Session,
+    endpoints: &[WebhookEndpoint],
+    dead: &[(String, Vec<WebhookDelivery>)],
+) -> Markup {
+    layout(
+        "Webhooks",
+        Some(s),
+        html! {
+            table {
+                thead { tr { th scope="col" { "Endpoint" } th scope="col" { "URL" } th scope="col" { "Pending" } th scope="col" { "Dead" } th scope="col" { "Paused" } } }
+                tbody {
+                    @for e in endpoints {
+                        tr { td { (e.id) } td { (e.url) } td { (e.pending) } td { (e.dead) } td { @if e.paused { "yes" } @else { "no" } } }
+                    }
+                }
+            }
+            @for (id, list) in dead {
+                section aria-labelledby={ "dead-" (id) } {
+                    h2 id={ "dead-" (id) } { "Dead deliveries to " (id) }
+                    table {
+                        thead { tr { th scope="col" { "Event" } th scope="col" { "Type" } th scope="col" { "Member" } th scope="col" { "Attempts" } th scope="col" { "Last error" } } }
+                        tbody {
+                            @for d in list {
+                                tr {
+                                    td { (d.event.id) } td { (d.event.data.event_type().as_str()) }
+                                    td { (d.event.member_id) } td { (d.attempts) }
+                                    td { (d.last_error.as_deref().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
+                    form method="post" action={ "/console/webhooks/" (id) "/replay" } {
+                        input type="hidden" name="csrf" value=(s.csrf);
+                        button type="submit" { "Replay the dead deliveries to " (id) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn audit(s: &Session, rows: &[AuditRow]) -> Markup {
+    layout(
+        "Audit log",
+        Some(s),
+        html! {
+            table {
+                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Subject" } th scope="col" { "Detail" } } }
+                tbody {
+                    @for r in rows {
+                        tr { td { (tessera_domain::rfc3339_ms(r.at_ms)) } td { (r.staff) } td { (r.action) } td { (r.subject) } td { (r.detail) } }
+                    }
+                }
+            }
+            @if let Some(last) = rows.last() {
+                @if rows.len() == 100 {
+                    p { a href={ "/console/audit?before=" (last.seq) } { "Older entries" } }
+                }
+            }
+        },
+    )
+}

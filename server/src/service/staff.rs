@@ -1,0 +1,354 @@
+//! The console's staff (issue #19): accounts with Argon2id password hashes, sessions held by a
+//! random token (stored as its SHA-256) with a CSRF token each, ending after an idle time and
+//! at the latest after an absolute one, and the audit log. See docs/adr/0028.
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use tessera_domain::api::{StaffAccount, StaffAccountSpec, StaffRole};
+
+use crate::storage::repo::{AuditRow, SessionRow, StaffRow};
+use crate::storage::{Storage, StorageError, read, write};
+
+/// How long a console session lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Ended after this long without a request.
+    pub idle: std::time::Duration,
+    /// Ended this long after sign-in, however busy.
+    pub absolute: std::time::Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle: std::time::Duration::from_secs(30 * 60),
+            absolute: std::time::Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A random token: 32 bytes, base64url.
+pub fn random_token() -> Result<String, StorageError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(StorageError::backend)?;
+    Ok(B64.encode(bytes))
+}
+
+/// The SHA-256 of a token, as stored.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    B64.encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// An Argon2id hash of `password` (the crate's defaults: 19 MiB, 2 passes), as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, StorageError> {
+    use argon2::PasswordHasher;
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(StorageError::backend)?;
+    let salt =
+        argon2::password_hash::SaltString::encode_b64(&salt).map_err(StorageError::backend)?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(StorageError::backend)
+}
+
+/// Whether `password` matches the stored hash (a hash that does not parse matches nothing).
+pub fn password_matches(password: &str, hash: &str) -> bool {
+    use argon2::PasswordVerifier;
+    argon2::password_hash::PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A hash no password matches, checked for an unknown address so that a sign-in takes the same
+/// time whether or not the account exists.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("no account has this password").unwrap_or_default())
+}
+
+/// A signed-in member of staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub staff_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: StaffRole,
+    pub store_id: Option<String>,
+    pub csrf: String,
+}
+
+fn account(row: &StaffRow) -> Option<StaffAccount> {
+    Some(StaffAccount {
+        id: row.id.clone(),
+        email: row.email.clone(),
+        name: row.name.clone(),
+        role: StaffRole::parse(&row.role)?,
+        store_id: row.store_id.clone(),
+    })
+}
+
+/// Why an account was not created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCreated {
+    /// An account has the e-mail address.
+    Exists,
+    /// The shop of a store staff account is not in the catalog.
+    NoShop,
+}
+
+/// What a sign-in came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    /// The cookie's token, and the session.
+    Signed(String, Session),
+    /// Unknown address, wrong password or disabled account (not told apart).
+    Refused,
+}
+
+#[async_trait]
+pub trait StaffServices {
+    /// A new account (the password hashed), or why not.
+    async fn create_staff(
+        &self,
+        email: String,
+        spec: StaffAccountSpec,
+        now_ms: i64,
+    ) -> Result<Result<StaffAccount, NotCreated>, StorageError>;
+    async fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StorageError>;
+    /// Check the password and open a session; audited either way.
+    async fn sign_in(
+        &self,
+        email: String,
+        password: String,
+        limits: SessionLimits,
+        now_ms: i64,
+    ) -> Result<SignIn, StorageError>;
+    /// The session a cookie's token holds, if it has not ended (it is then kept alive).
+    async fn session(
+        &self,
+        token: String,
+        limits: SessionLimits,
+        now_ms: i64,
+    ) -> Result<Option<Session>, StorageError>;
+    async fn sign_out(&self, session: Session, now_ms: i64) -> Result<(), StorageError>;
+    /// Write an entry of the audit log.
+    async fn audit(
+        &self,
+        staff: String,
+        action: String,
+        subject: String,
+        detail: String,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+    /// The newest entries before `before`.
+    async fn audit_log(&self, before: i64, limit: u32) -> Result<Vec<AuditRow>, StorageError>;
+    /// The member with this card number (spaces ignored) or id.
+    async fn find_member(&self, query: String) -> Result<Option<String>, StorageError>;
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> StaffServices for S {
+    async fn create_staff(
+        &self,
+        email: String,
+        spec: StaffAccountSpec,
+        now_ms: i64,
+    ) -> Result<Result<StaffAccount, NotCreated>, StorageError> {
+        let password = spec.password.clone();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(StorageError::backend)??;
+        let row = StaffRow {
+            id: format!("staff_{}", uuid::Uuid::new_v4().simple()),
+            email,
+            name: spec.name.trim().to_owned(),
+            role: spec.role.as_str().to_owned(),
+            store_id: spec.store_id,
+            password_hash: hash,
+            disabled: false,
+        };
+        write(self, move |repo| {
+            if let Some(shop) = &row.store_id
+                && !repo.store_exists(shop)?
+            {
+                return Ok(Err(NotCreated::NoShop));
+            }
+            if !repo.insert_staff(&row, now_ms)? {
+                return Ok(Err(NotCreated::Exists));
+            }
+            account(&row)
+                .ok_or(StorageError::Backend("a role that does not parse".into()))
+                .map(Ok)
+        })
+        .await
+    }
+
+    async fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StorageError> {
+        read(self, |repo| {
+            Ok(repo.staff_accounts()?.iter().filter_map(account).collect())
+        })
+        .await
+    }
+
+    async fn sign_in(
+        &self,
+        email: String,
+        password: String,
+        limits: SessionLimits,
+        now_ms: i64,
+    ) -> Result<SignIn, StorageError> {
+        let email = email.trim().to_lowercase();
+        let who = email.clone();
+        let row = read(self, move |repo| repo.staff_by_email(&who)).await?;
+        let hash = row
+            .as_ref()
+            .map_or_else(|| decoy_hash().to_owned(), |r| r.password_hash.clone());
+        let matches = tokio::task::spawn_blocking(move || password_matches(&password, &hash))
+            .await
+            .map_err(StorageError::backend)?;
+        let Some(row) = row.filter(|r| matches && !r.disabled) else {
+            self.audit(
+                email,
+                "sign_in_refused".into(),
+                String::new(),
+                String::new(),
+                now_ms,
+            )
+            .await?;
+            return Ok(SignIn::Refused);
+        };
+        let Some(role) = StaffRole::parse(&row.role) else {
+            return Ok(SignIn::Refused);
+        };
+        let (token, csrf) = (random_token()?, random_token()?);
+        let session = Session {
+            token_hash: token_hash(&token),
+            staff_id: row.id.clone(),
+            email: row.email.clone(),
+            name: row.name.clone(),
+            role,
+            store_id: row.store_id.clone(),
+            csrf,
+        };
+        let (s, expires) = (session.clone(), now_ms.saturating_add(ms(limits.absolute)));
+        write(self, move |repo| {
+            repo.purge_sessions(now_ms.saturating_sub(ms(limits.idle)), now_ms)?;
+            repo.insert_session(&s.token_hash, &s.staff_id, &s.csrf, now_ms, expires)?;
+            repo.audit(now_ms, &s.email, "sign_in", "", "")
+        })
+        .await?;
+        Ok(SignIn::Signed(token, session))
+    }
+
+    async fn session(
+        &self,
+        token: String,
+        limits: SessionLimits,
+        now_ms: i64,
+    ) -> Result<Option<Session>, StorageError> {
+        let hash = token_hash(&token);
+        let h = hash.clone();
+        let Some(row): Option<SessionRow> = read(self, move |repo| repo.session(&h)).await? else {
+            return Ok(None);
+        };
+        let idle_end = row.last_seen_ms.saturating_add(ms(limits.idle));
+        if now_ms >= row.expires_ms || now_ms >= idle_end || row.staff.disabled {
+            let h = hash.clone();
+            write(self, move |repo| repo.delete_session(&h)).await?;
+            return Ok(None);
+        }
+        // Kept alive, written at most once a minute (or a tenth of the idle time).
+        if now_ms - row.last_seen_ms >= ms(limits.idle / 10).min(60_000) {
+            let h = hash.clone();
+            write(self, move |repo| repo.touch_session(&h, now_ms)).await?;
+        }
+        let Some(role) = StaffRole::parse(&row.staff.role) else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            token_hash: hash,
+            staff_id: row.staff.id,
+            email: row.staff.email,
+            name: row.staff.name,
+            role,
+            store_id: row.staff.store_id,
+            csrf: row.csrf,
+        }))
+    }
+
+    async fn sign_out(&self, session: Session, now_ms: i64) -> Result<(), StorageError> {
+        write(self, move |repo| {
+            repo.delete_session(&session.token_hash)?;
+            repo.audit(now_ms, &session.email, "sign_out", "", "")
+        })
+        .await
+    }
+
+    async fn audit(
+        &self,
+        staff: String,
+        action: String,
+        subject: String,
+        detail: String,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        write(self, move |repo| {
+            repo.audit(now_ms, &staff, &action, &subject, &detail)
+        })
+        .await
+    }
+
+    async fn audit_log(&self, before: i64, limit: u32) -> Result<Vec<AuditRow>, StorageError> {
+        read(self, move |repo| repo.audit_log(before, limit)).await
+    }
+
+    async fn find_member(&self, query: String) -> Result<Option<String>, StorageError> {
+        read(self, move |repo| {
+            let card: String = query.chars().filter(|c| !c.is_whitespace()).collect();
+            if let Some(id) = repo.member_by_card(&card)? {
+                return Ok(Some(id));
+            }
+            Ok(repo.member(&query)?.map(|_| query.clone()))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hashed_with_argon2id_and_salted() {
+        let a = hash_password("correct horse battery").unwrap();
+        let b = hash_password("correct horse battery").unwrap();
+        assert!(a.starts_with("$argon2id$"), "{a}");
+        assert_ne!(a, b, "a new salt each time");
+        assert!(password_matches("correct horse battery", &a));
+        assert!(!password_matches("correct horse batterx", &a));
+        assert!(!password_matches("anything", "not a hash"));
+        assert!(!password_matches(
+            "no account has this password ",
+            decoy_hash()
+        ));
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let (a, b) = (random_token().unwrap(), random_token().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_ne!(token_hash(&a), a);
+        assert_eq!(token_hash(&a), token_hash(&a));
+    }
+}

@@ -1,0 +1,162 @@
+//! Staff accounts, console sessions and the audit log in PostgreSQL (the same statements as
+//! SQLite's `storage/sqlite/repo/staff.rs`).
+
+use postgres::Row;
+
+use super::repo::PgRepo;
+use crate::storage::StorageError;
+use crate::storage::repo::{AuditRow, RepoResult, SessionRow, Staff, StaffRow};
+
+const STAFF: &str = "SELECT a.id, a.email, a.name, a.role, a.store_id, a.password_hash, a.disabled";
+
+fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> RepoResult<T> {
+    row.try_get(i)
+        .map_err(|e| StorageError::backend(format!("reading a column: {e}")))
+}
+
+fn staff_at(r: &Row) -> RepoResult<StaffRow> {
+    Ok(StaffRow {
+        id: get(r, 0)?,
+        email: get(r, 1)?,
+        name: get(r, 2)?,
+        role: get(r, 3)?,
+        store_id: get(r, 4)?,
+        password_hash: get(r, 5)?,
+        disabled: get::<i64>(r, 6)? != 0,
+    })
+}
+
+impl Staff for PgRepo<'_, '_> {
+    fn insert_staff(&mut self, a: &StaffRow, now_ms: i64) -> RepoResult<bool> {
+        let disabled = i64::from(a.disabled);
+        Ok(self.exec(
+            "INSERT INTO staff_account (id, email, name, role, store_id, password_hash,
+                created_at, disabled)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (email) DO NOTHING",
+            &[
+                &a.id,
+                &a.email,
+                &a.name,
+                &a.role,
+                &a.store_id,
+                &a.password_hash,
+                &now_ms,
+                &disabled,
+            ],
+        )? == 1)
+    }
+
+    fn staff_by_email(&mut self, email: &str) -> RepoResult<Option<StaffRow>> {
+        self.opt(
+            &format!("{STAFF} FROM staff_account a WHERE a.email = $1"),
+            &[&email],
+        )?
+        .map(|r| staff_at(&r))
+        .transpose()
+    }
+
+    fn staff_accounts(&mut self) -> RepoResult<Vec<StaffRow>> {
+        self.rows(
+            &format!("{STAFF} FROM staff_account a ORDER BY a.email"),
+            &[],
+        )?
+        .iter()
+        .map(staff_at)
+        .collect()
+    }
+
+    fn insert_session(
+        &mut self,
+        token_hash: &str,
+        staff_id: &str,
+        csrf: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO staff_session (token_hash, staff_id, csrf, created_at, last_seen,
+                expires_at) VALUES ($1, $2, $3, $4, $4, $5)",
+            &[&token_hash, &staff_id, &csrf, &now_ms, &expires_ms],
+        )?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &str) -> RepoResult<Option<SessionRow>> {
+        self.opt(
+            &format!(
+                "{STAFF}, s.csrf, s.last_seen, s.expires_at FROM staff_session s
+                 JOIN staff_account a ON a.id = s.staff_id WHERE s.token_hash = $1"
+            ),
+            &[&token_hash],
+        )?
+        .map(|r| {
+            Ok(SessionRow {
+                staff: staff_at(&r)?,
+                csrf: get(&r, 7)?,
+                last_seen_ms: get(&r, 8)?,
+                expires_ms: get(&r, 9)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn touch_session(&mut self, token_hash: &str, now_ms: i64) -> RepoResult<()> {
+        self.exec(
+            "UPDATE staff_session SET last_seen = $2 WHERE token_hash = $1",
+            &[&token_hash, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, token_hash: &str) -> RepoResult<()> {
+        self.exec(
+            "DELETE FROM staff_session WHERE token_hash = $1",
+            &[&token_hash],
+        )?;
+        Ok(())
+    }
+
+    fn purge_sessions(&mut self, idle_before_ms: i64, now_ms: i64) -> RepoResult<u64> {
+        self.exec(
+            "DELETE FROM staff_session WHERE last_seen < $1 OR expires_at <= $2",
+            &[&idle_before_ms, &now_ms],
+        )
+    }
+
+    fn audit(
+        &mut self,
+        at_ms: i64,
+        staff: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> RepoResult<()> {
+        self.exec(
+            "INSERT INTO audit_log (at, staff, action, subject, detail)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&at_ms, &staff, &action, &subject, &detail],
+        )?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, before: i64, limit: u32) -> RepoResult<Vec<AuditRow>> {
+        let limit = i64::from(limit);
+        self.rows(
+            "SELECT seq, at, staff, action, subject, detail FROM audit_log
+             WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+            &[&before, &limit],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(AuditRow {
+                seq: get(r, 0)?,
+                at_ms: get(r, 1)?,
+                staff: get(r, 2)?,
+                action: get(r, 3)?,
+                subject: get(r, 4)?,
+                detail: get(r, 5)?,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,37 @@
+-- Version 14: the merchant console (issue #19): staff accounts, their sessions, and the audit log
+-- of what staff did.
+
+-- `password_hash`: Argon2id, PHC string. `email` lower case.
+CREATE TABLE staff_account (
+    id            TEXT PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    store_id      TEXT,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- A signed-in browser: the SHA-256 of its cookie's token, its CSRF token, and when it ends
+-- (idle: `last_seen` + the idle timeout; at the latest `expires_at`).
+CREATE TABLE staff_session (
+    token_hash TEXT PRIMARY KEY,
+    staff_id   TEXT NOT NULL REFERENCES staff_account (id) ON DELETE CASCADE,
+    csrf       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_session_staff ON staff_session (staff_id);
+
+-- Every sign-in (and failed one), sign-out and action of staff; never changed. `staff` is the
+-- account's e-mail address as it was (an account deleted later stays readable here).
+CREATE TABLE audit_log (
+    seq     INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    staff   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail  TEXT NOT NULL
+) STRICT;

@@ -1,0 +1,152 @@
+//! Staff accounts, console sessions and the audit log in SQLite.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteRepo;
+use crate::storage::repo::{AuditRow, RepoResult, SessionRow, Staff, StaffRow};
+
+const STAFF: &str = "SELECT a.id, a.email, a.name, a.role, a.store_id, a.password_hash, a.disabled";
+
+fn staff_at(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRow> {
+    Ok(StaffRow {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        role: r.get(3)?,
+        store_id: r.get(4)?,
+        password_hash: r.get(5)?,
+        disabled: r.get::<_, i64>(6)? != 0,
+    })
+}
+
+impl Staff for SqliteRepo<'_> {
+    fn insert_staff(&mut self, a: &StaffRow, now_ms: i64) -> RepoResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "INSERT INTO staff_account (id, email, name, role, store_id, password_hash,
+                    created_at, disabled)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (email) DO NOTHING",
+            )?
+            .execute(params![
+                a.id,
+                a.email,
+                a.name,
+                a.role,
+                a.store_id,
+                a.password_hash,
+                now_ms,
+                i64::from(a.disabled)
+            ])?
+            == 1)
+    }
+
+    fn staff_by_email(&mut self, email: &str) -> RepoResult<Option<StaffRow>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!("{STAFF} FROM staff_account a WHERE a.email = ?1"))?
+            .query_row([email], staff_at)
+            .optional()?)
+    }
+
+    fn staff_accounts(&mut self) -> RepoResult<Vec<StaffRow>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!("{STAFF} FROM staff_account a ORDER BY a.email"))?
+            .query_map([], staff_at)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn insert_session(
+        &mut self,
+        token_hash: &str,
+        staff_id: &str,
+        csrf: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> RepoResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO staff_session (token_hash, staff_id, csrf, created_at, last_seen,
+                    expires_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+            )?
+            .execute(params![token_hash, staff_id, csrf, now_ms, expires_ms])?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &str) -> RepoResult<Option<SessionRow>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!(
+                "{STAFF}, s.csrf, s.last_seen, s.expires_at FROM staff_session s
+                 JOIN staff_account a ON a.id = s.staff_id WHERE s.token_hash = ?1"
+            ))?
+            .query_row([token_hash], |r| {
+                Ok(SessionRow {
+                    staff: staff_at(r)?,
+                    csrf: r.get(7)?,
+                    last_seen_ms: r.get(8)?,
+                    expires_ms: r.get(9)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn touch_session(&mut self, token_hash: &str, now_ms: i64) -> RepoResult<()> {
+        self.c
+            .prepare_cached("UPDATE staff_session SET last_seen = ?2 WHERE token_hash = ?1")?
+            .execute(params![token_hash, now_ms])?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, token_hash: &str) -> RepoResult<()> {
+        self.c
+            .prepare_cached("DELETE FROM staff_session WHERE token_hash = ?1")?
+            .execute([token_hash])?;
+        Ok(())
+    }
+
+    fn purge_sessions(&mut self, idle_before_ms: i64, now_ms: i64) -> RepoResult<u64> {
+        Ok(self
+            .c
+            .prepare_cached("DELETE FROM staff_session WHERE last_seen < ?1 OR expires_at <= ?2")?
+            .execute(params![idle_before_ms, now_ms])? as u64)
+    }
+
+    fn audit(
+        &mut self,
+        at_ms: i64,
+        staff: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> RepoResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO audit_log (at, staff, action, subject, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![at_ms, staff, action, subject, detail])?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, before: i64, limit: u32) -> RepoResult<Vec<AuditRow>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT seq, at, staff, action, subject, detail FROM audit_log
+                 WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+            )?
+            .query_map(params![before, limit], |r| {
+                Ok(AuditRow {
+                    seq: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    staff: r.get(2)?,
+                    action: r.get(3)?,
+                    subject: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+}

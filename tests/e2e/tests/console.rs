@@ -1,0 +1,393 @@
+//! The merchant console against the real server (issue #19): staff accounts created by the
+//! operator sign in with a form; every console route refuses the roles that may not use it (and
+//! sends anonymous visitors to the sign-in page); a form without the session's CSRF token, or
+//! sent from another site, is refused; sessions end when idle and at sign-out; every action is
+//! in the audit log. The browser's view (headless Chromium) is `tests/python/test_console.py`.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
+use tessera_domain::api::{StaffAction, StaffRole};
+use tessera_e2e::{Server, admin, seed};
+use tessera_server::ServerConfig;
+use tessera_server::service::staff::SessionLimits;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn server(limits: SessionLimits) -> Server {
+    Server::start_with(
+        ServerConfig {
+            console: limits,
+            ..ServerConfig::default()
+        },
+        Some(seed()),
+    )
+}
+
+fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn create(server: &Server, email: &str, role: StaffRole) {
+    let shop = (role == StaffRole::StoreStaff).then_some("st-paris-01");
+    let (status, body) = admin(
+        Method::POST,
+        server,
+        "/admin/v1/staff",
+        json!({"email": email, "name": format!("{role:?}"), "role": role.as_str(),
+            "store_id": shop, "password": PASSWORD}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(body.get("password").is_none());
+}
+
+/// A signed-in browser: its cookie and CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+fn sign_in(server: &Server, email: &str, password: &str) -> Response {
+    client()
+        .post(format!("{}/console/sign-in", server.url()))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .unwrap()
+}
+
+fn signed_in(server: &Server, email: &str) -> Browser {
+    let r = sign_in(server, email, PASSWORD);
+    assert_eq!(r.status(), 303);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/console"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let home = client()
+        .get(format!("{}/console", server.url()))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = home
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the page")
+        .to_owned();
+    Browser { cookie, csrf }
+}
+
+fn get(server: &Server, browser: Option<&Browser>, path: &str) -> Response {
+    let mut r = client().get(format!("{}{path}", server.url()));
+    if let Some(b) = browser {
+        r = r.header("cookie", &b.cookie);
+    }
+    r.send().unwrap()
+}
+
+fn post(
+    server: &Server,
+    browser: Option<&Browser>,
+    path: &str,
+    form: &[(&str, &str)],
+    origin: Option<&str>,
+) -> Response {
+    let mut r = client().post(format!("{}{path}", server.url())).form(form);
+    if let Some(b) = browser {
+        r = r.header("cookie", &b.cookie);
+    }
+    if let Some(o) = origin {
+        r = r.header("origin", o);
+    }
+    r.send().unwrap()
+}
+
+fn member(server: &Server) -> (String, String) {
+    let v = tessera_e2e::raw::enrolment(server);
+    (
+        v["member_id"].as_str().unwrap().to_owned(),
+        v["card"]["card_number"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn every_route_refuses_the_roles_that_may_not_use_it() {
+    let server = server(SessionLimits::default());
+    let (member_id, card) = member(&server);
+    let (status, _) = admin(
+        Method::PUT,
+        &server,
+        "/admin/v1/webhooks/crm",
+        json!({"url": "https://crm.example/hook"}),
+    );
+    assert_eq!(status, 201);
+    let origin = server.url();
+    let points = format!("/console/members/{member_id}/points");
+    let lookup = format!("/console/members?q={card}");
+    // (method, path, what it needs: None for any signed-in role).
+    let routes: Vec<(Method, &str, Option<StaffAction>)> = vec![
+        (Method::GET, "/console", None),
+        (
+            Method::GET,
+            "/console/members",
+            Some(StaffAction::LookupMember),
+        ),
+        (Method::GET, &lookup, Some(StaffAction::LookupMember)),
+        (Method::POST, &points, Some(StaffAction::CorrectPoints)),
+        (
+            Method::GET,
+            "/console/webhooks",
+            Some(StaffAction::Webhooks),
+        ),
+        (
+            Method::POST,
+            "/console/webhooks/crm/replay",
+            Some(StaffAction::Webhooks),
+        ),
+        (Method::GET, "/console/audit", Some(StaffAction::ViewAudit)),
+    ];
+    for (method, path, _) in &routes {
+        let r = if *method == Method::GET {
+            get(&server, None, path)
+        } else {
+            post(&server, None, path, &[("csrf", "x")], Some(&origin))
+        };
+        assert_eq!(r.status(), 303, "anonymous {method} {path}");
+        assert_eq!(r.headers()["location"], "/console/sign-in");
+    }
+    for role in StaffRole::ALL {
+        let email = format!("{}@shop.example", role.as_str());
+        create(&server, &email, role);
+        let b = signed_in(&server, &email);
+        for (method, path, needs) in &routes {
+            let may = needs.is_none_or(|a| role.may(a));
+            let r = if *method == Method::GET {
+                get(&server, Some(&b), path)
+            } else {
+                post(
+                    &server,
+                    Some(&b),
+                    path,
+                    &[("csrf", &b.csrf), ("points", "5"), ("reason", "goodwill")],
+                    Some(&origin),
+                )
+            };
+            let status = r.status().as_u16();
+            if may {
+                assert!(
+                    status == 200 || status == 303,
+                    "{role:?} may {method} {path}: {status}"
+                );
+            } else {
+                assert_eq!(status, 403, "{role:?} may not {method} {path}");
+                assert!(r.text().unwrap().contains("Your role does not allow this."));
+            }
+        }
+    }
+    // Only support and admin corrected points: 10 in all.
+    let (_, me) = admin(
+        Method::GET,
+        &server,
+        &format!("/admin/v1/members/{member_id}/export"),
+        Value::Null,
+    );
+    assert_eq!(me["member"]["points"]["balance"], 10, "{me}");
+}
+
+#[test]
+fn forms_without_the_token_or_from_another_site_are_refused_and_actions_audited() {
+    let server = server(SessionLimits::default());
+    let (member_id, card) = member(&server);
+    create(&server, "support@shop.example", StaffRole::Support);
+    let b = signed_in(&server, "support@shop.example");
+    let path = format!("/console/members/{member_id}/points");
+    let origin = server.url();
+    for (csrf, origin, why) in [
+        ("", Some(origin.as_str()), "no token"),
+        ("forged", Some(origin.as_str()), "another token"),
+        ("right", Some("https://evil.example"), "another site"),
+        ("right", None, "no origin"),
+    ] {
+        let token = if csrf == "right" {
+            b.csrf.as_str()
+        } else {
+            csrf
+        };
+        let r = post(
+            &server,
+            Some(&b),
+            &path,
+            &[
+                ("csrf", token),
+                ("points", "25"),
+                ("reason", "late delivery"),
+            ],
+            origin,
+        );
+        assert_eq!(r.status(), 403, "{why}");
+    }
+    let r = post(
+        &server,
+        Some(&b),
+        &path,
+        &[
+            ("csrf", &b.csrf),
+            ("points", "25"),
+            ("reason", "late delivery"),
+        ],
+        Some(&origin),
+    );
+    assert_eq!(r.status(), 303);
+    let page = get(&server, Some(&b), &format!("/console/members?q={card}"))
+        .text()
+        .unwrap();
+    assert!(page.contains("<dd id=\"balance\">25</dd>"), "{page}");
+    assert!(page.contains("late delivery (by support@shop.example)"));
+    // Typed refusals of bad values, nothing applied.
+    for (points, reason) in [("0", "x"), ("ten", "x"), ("5", "")] {
+        let r = post(
+            &server,
+            Some(&b),
+            &path,
+            &[("csrf", &b.csrf), ("points", points), ("reason", reason)],
+            Some(&origin),
+        );
+        assert_eq!(r.status(), 422, "{points} {reason:?}");
+    }
+    let r = post(
+        &server,
+        Some(&b),
+        "/console/members/m_nobody/points",
+        &[("csrf", &b.csrf), ("points", "5"), ("reason", "x")],
+        Some(&origin),
+    );
+    assert_eq!(r.status(), 404);
+
+    create(&server, "admin@shop.example", StaffRole::Admin);
+    let a = signed_in(&server, "admin@shop.example");
+    let audit = get(&server, Some(&a), "/console/audit").text().unwrap();
+    for entry in [
+        "sign_in",
+        "member_viewed",
+        "points_corrected",
+        "+25 points: late delivery",
+    ] {
+        assert!(audit.contains(entry), "{entry} in the audit log");
+    }
+}
+
+#[test]
+fn sessions_end_when_idle_and_at_sign_out_and_wrong_passwords_look_alike() {
+    let server = server(SessionLimits {
+        idle: Duration::from_millis(400),
+        absolute: Duration::from_secs(3600),
+    });
+    create(&server, "staff@shop.example", StaffRole::StoreStaff);
+    let b = signed_in(&server, "staff@shop.example");
+    assert_eq!(get(&server, Some(&b), "/console").status(), 200);
+    std::thread::sleep(Duration::from_millis(600));
+    let r = get(&server, Some(&b), "/console");
+    assert_eq!(r.status(), 303, "idle too long");
+
+    let b = signed_in(&server, "staff@shop.example");
+    let r = post(
+        &server,
+        Some(&b),
+        "/console/sign-out",
+        &[("csrf", &b.csrf)],
+        Some(&server.url()),
+    );
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        get(&server, Some(&b), "/console").status(),
+        303,
+        "signed out"
+    );
+
+    let wrong = sign_in(&server, "staff@shop.example", "not the password at all");
+    let unknown = sign_in(&server, "nobody@shop.example", PASSWORD);
+    assert_eq!(
+        (wrong.status().as_u16(), unknown.status().as_u16()),
+        (401, 401)
+    );
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert_eq!(
+        wrong.text().unwrap(),
+        unknown.text().unwrap(),
+        "not told apart"
+    );
+    let page = get(&server, None, "/console/sign-in");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"));
+    assert_eq!(page.headers()["cache-control"], "no-store");
+}
+
+#[test]
+fn staff_accounts_are_checked_when_created() {
+    let server = server(SessionLimits::default());
+    let make = |body: Value| admin(Method::POST, &server, "/admin/v1/staff", body);
+    let ok = json!({"email": "Ada@Shop.example", "name": "Ada", "role": "support", "password": PASSWORD});
+    assert_eq!(make(ok.clone()).0, 201);
+    let (status, body) = make(
+        json!({"email": "ada@shop.example", "name": "Ada", "role": "support", "password": PASSWORD}),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("account_exists")),
+        "addresses compared without case"
+    );
+    for (body, code) in [
+        (
+            json!({"email": "x@y", "name": "X", "role": "support", "password": "short"}),
+            "validation_failed",
+        ),
+        (
+            json!({"email": "nope", "name": "X", "role": "support", "password": PASSWORD}),
+            "validation_failed",
+        ),
+        (
+            json!({"email": "s@y", "name": "X", "role": "store_staff", "password": PASSWORD}),
+            "validation_failed",
+        ),
+        (
+            json!({"email": "s@y", "name": "X", "role": "store_staff", "store_id": "st-nowhere", "password": PASSWORD}),
+            "validation_failed",
+        ),
+        (
+            json!({"email": "m@y", "name": "X", "role": "marketer", "store_id": "st-paris-01", "password": PASSWORD}),
+            "validation_failed",
+        ),
+        (
+            json!({"email": "r@y", "name": "X", "role": "owner", "password": PASSWORD}),
+            "invalid_body",
+        ),
+    ] {
+        let (status, answer) = make(body.clone());
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (422, Some(code)),
+            "{body}"
+        );
+    }
+    let (status, list) = admin(Method::GET, &server, "/admin/v1/staff", Value::Null);
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["email"], "ada@shop.example");
+    assert!(list[0].get("password_hash").is_none());
+}

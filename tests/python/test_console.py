@@ -1,0 +1,140 @@
+"""The merchant console in a real browser: Debian's Chromium, headless, driven by Playwright,
+against `tessera serve`. A support agent signs in, finds a member by card number, corrects
+their points and sees the new balance; a store staff member finds the member but has no
+correction form, and a forged correction is refused; an admin sees the dead-letter list of a
+webhook endpoint and replays it, then reads the audit log. The pages are used as a person with
+a keyboard would: fields found by their labels, forms sent with Enter. Each step leaves a
+screenshot in target/console-screenshots/.
+"""
+
+import json
+import os
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from conftest import ROOT, serve
+
+PASSWORD = "correct horse battery staple"
+SHOTS = ROOT / "target" / "console-screenshots"
+CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+
+
+def call(url, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer tessera-admin")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        text = resp.read()
+        return resp.status, (json.loads(text) if text else None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield context
+        context.close()
+
+
+def sign_in(page, url, email):
+    page.goto(url + "/console")
+    assert page.url.endswith("/console/sign-in"), "anonymous visitors are sent to sign in"
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_url(url + "/console")
+
+
+def nav(page):
+    """The console's navigation landmark."""
+    return page.get_by_role("navigation", name="Console")
+
+
+def sign_out(page):
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/console/sign-in")
+
+
+def test_staff_use_the_console_in_a_browser(browser):
+    with serve("--webhook-attempts", "1") as url:
+        req = urllib.request.Request(url + "/v1/enrol", method="POST", data=json.dumps(
+            {"holder_name": "Chloé Martin", "device": {"platform": "cli", "app_version": "py"}}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as resp:
+            member = json.loads(resp.read())
+        card = member["card"]["card_number"]
+        for email, role, shop in [("support@shop.example", "support", None),
+                                  ("counter@shop.example", "store_staff", "st-paris-01"),
+                                  ("admin@shop.example", "admin", None)]:
+            status, _ = call(url, "POST", "/admin/v1/staff", {
+                "email": email, "name": role.replace("_", " ").title(), "role": role,
+                "store_id": shop, "password": PASSWORD})
+            assert status == 201
+        # An endpoint nobody answers: its deliveries die after one attempt.
+        status, _ = call(url, "PUT", "/admin/v1/webhooks/crm", {"url": "http://127.0.0.1:1/hook"})
+        assert status == 201
+
+        page = browser.new_page()
+        # A support agent corrects the member's points.
+        sign_in(page, url, "support@shop.example")
+        page.screenshot(path=SHOTS / "support-home.png")
+        nav(page).get_by_role("link", name="Members").click()
+        page.get_by_label("Card number or member id").fill(card)
+        page.get_by_label("Card number or member id").press("Enter")
+        page.get_by_role("heading", name="Chloé Martin").wait_for()
+        assert page.locator("#balance").inner_text() == "0"
+        page.get_by_label("Points (negative to take away)").fill("120")
+        page.get_by_label("Reason").fill("Parcel lost in the post")
+        page.get_by_role("button", name="Correct points").click()
+        page.get_by_role("status").wait_for()
+        assert page.get_by_role("status").inner_text() == "Points corrected."
+        assert page.locator("#balance").inner_text() == "120"
+        assert page.get_by_role("cell", name="Parcel lost in the post (by support@shop.example)").count() == 1
+        page.screenshot(path=SHOTS / "support-points-corrected.png", full_page=True)
+        sign_out(page)
+
+        # Store staff find the member, without the correction form; a forged form is refused.
+        sign_in(page, url, "counter@shop.example")
+        assert nav(page).get_by_role("link", name="Webhooks").count() == 0
+        page.goto(url + "/console/members?q=" + card)
+        assert page.locator("#balance").inner_text() == "120"
+        assert page.get_by_role("button", name="Correct points").count() == 0
+        answer = page.request.post(url + f"/console/members/{member['member_id']}/points",
+                                   form={"points": "1000", "reason": "me", "csrf": "guess"},
+                                   headers={"Origin": url}, max_redirects=0)
+        assert answer.status == 403
+        page.screenshot(path=SHOTS / "store-staff-member.png", full_page=True)
+        sign_out(page)
+
+        # The admin replays the dead-letter list and reads the audit log.
+        call(url, "POST", f"/admin/v1/members/{member['member_id']}/points",
+             {"points": 1, "reason": "a webhook event"})
+        deadline = time.monotonic() + 20
+        while call(url, "GET", "/admin/v1/webhooks/crm")[1]["dead"] == 0:
+            assert time.monotonic() < deadline, "the delivery never died"
+            time.sleep(0.2)
+        sign_in(page, url, "admin@shop.example")
+        nav(page).get_by_role("link", name="Webhooks").click()
+        page.get_by_role("heading", name="Dead deliveries to crm").wait_for()
+        page.screenshot(path=SHOTS / "admin-webhooks.png", full_page=True)
+        page.get_by_role("button", name="Replay the dead deliveries to crm").click()
+        page.wait_for_url(url + "/console/webhooks")
+        nav(page).get_by_role("link", name="Audit log").click()
+        for action in ["points_corrected", "webhooks_replayed", "sign_out", "member_viewed"]:
+            assert page.get_by_role("cell", name=action, exact=True).count() >= 1, action
+        page.screenshot(path=SHOTS / "admin-audit.png", full_page=True)
+        sign_out(page)
+        page.close()
