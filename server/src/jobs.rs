@@ -9,7 +9,10 @@
 //!   (`GET /admin/v1/campaigns/{id}`);
 //! - every hour ([`run_scheduler`] queues them, named by the hour, so that one process runs
 //!   each): points lapsed for members who do not come back (with their tier review), and the
-//!   purge of idempotency keys past their retention.
+//!   purge of idempotency keys and webhook deliveries past their retention.
+//!
+//! Webhook deliveries have their own loop (`webhooks.rs` at the crate's root), claimed from their
+//! own table under leases the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -67,7 +70,7 @@ fn now_ms() -> i64 {
 
 /// Lapse expired points and review tiers of members who do not come back.
 pub const LAPSE_POINTS: &str = "lapse_points";
-/// Forget idempotency keys past their retention.
+/// Forget idempotency keys and webhook deliveries past their retention.
 pub const PURGE_KEYS: &str = "purge_keys";
 /// The jobs queued every hour.
 pub const HOURLY: &[&str] = &[LAPSE_POINTS, PURGE_KEYS];

@@ -316,33 +316,14 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 
 /// The wire types refuse unknown fields (`deny_unknown_fields`); utoipa says so for structs but
 /// not for the variants of internally tagged enums (`Mutation`, `CatalogChange`), so the
-/// document would promise that extra fields are accepted. Close those variants (not those of an
-/// enum flattened into a struct, whose fields sit beside the variant's).
+/// document would promise that extra fields are accepted. Close those variants.
 fn close_tagged_variants(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::RefOr;
     use utoipa::openapi::schema::{AdditionalProperties, Schema};
     let Some(components) = doc.components.as_mut() else {
         return;
     };
-    // An enum flattened into a struct (`WebhookEvent`'s `EventData`) is one part of an `allOf`:
-    // its variants stay open to the struct's own fields.
-    let flattened: std::collections::BTreeSet<String> = components
-        .schemas
-        .values()
-        .filter_map(|s| match s {
-            RefOr::T(Schema::AllOf(all)) => Some(all.items.iter()),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(|item| match item {
-            RefOr::Ref(r) => r.ref_location.rsplit('/').next().map(str::to_owned),
-            RefOr::T(_) => None,
-        })
-        .collect();
-    for (name, schema) in components.schemas.iter_mut() {
-        if flattened.contains(name) {
-            continue;
-        }
+    for schema in components.schemas.values_mut() {
         if let RefOr::T(Schema::OneOf(one_of)) = schema {
             for item in &mut one_of.items {
                 if let RefOr::T(Schema::Object(object)) = item

@@ -1,10 +1,12 @@
 """The merchant console in a real browser: Debian's Chromium, headless, driven by Playwright,
 against `tessera serve`. A support agent signs in, finds a member by card number, corrects
 their points and sees the new balance; a store staff member finds the member but has no
-correction form, and a forged correction is refused; an admin sees the dead-letter list of a
-webhook endpoint and replays it, then reads the audit log. The pages are used as a person with
-a keyboard would: fields found by their labels, forms sent with Enter. Each step leaves a
-screenshot in target/console-screenshots/.
+correction form (a forged correction is refused) and records the consent the member gives at
+the counter; an admin sees the dead-letter list of a webhook endpoint and replays it, then reads
+the audit log; support erase the member (after typing the card number again). The pages are
+used as a person with a keyboard would: fields found by their labels, forms sent with Enter.
+Each step leaves a screenshot in target/console-screenshots/. (Deciding a redemption conflict,
+which needs two offline tills, is tested in tests/e2e/tests/console.rs.)
 """
 
 import json
@@ -116,6 +118,14 @@ def test_staff_use_the_console_in_a_browser(browser):
                                    form={"points": "1000", "reason": "me", "csrf": "guess"},
                                    headers={"Origin": url}, max_redirects=0)
         assert answer.status == 403
+        # The member agrees, at the counter, to offers by e-mail.
+        page.get_by_label("Purpose").select_option("marketing_offers")
+        page.get_by_label("Channel").select_option("email")
+        page.get_by_label("Granted").check()
+        page.get_by_role("button", name="Record consent").click()
+        assert page.get_by_role("status").inner_text() == "Consent recorded."
+        row = page.get_by_role("row").filter(has_text="in_store")
+        assert row.count() == 1 and "Email" in row.inner_text() and "Granted" in row.inner_text()
         page.screenshot(path=SHOTS / "store-staff-member.png", full_page=True)
         sign_out(page)
 
@@ -136,5 +146,21 @@ def test_staff_use_the_console_in_a_browser(browser):
         for action in ["points_corrected", "webhooks_replayed", "sign_out", "member_viewed"]:
             assert page.get_by_role("cell", name=action, exact=True).count() >= 1, action
         page.screenshot(path=SHOTS / "admin-audit.png", full_page=True)
+        sign_out(page)
+
+        # The member asks to be forgotten: support erase them, typing the card number again.
+        sign_in(page, url, "support@shop.example")
+        page.goto(url + "/console/members?q=" + card)
+        page.get_by_label("Type the card number to confirm (cannot be undone)").fill("0000")
+        page.get_by_role("button", name="Erase the member").click()
+        assert page.get_by_role("alert").inner_text().startswith("Type the member's card number")
+        page.goto(url + "/console/members?q=" + card)
+        page.get_by_label("Type the card number to confirm (cannot be undone)").fill(card)
+        page.get_by_role("button", name="Erase the member").click()
+        assert page.get_by_role("status").inner_text() == "The member was erased."
+        page.get_by_label("Card number or member id").fill(card)
+        page.get_by_label("Card number or member id").press("Enter")
+        assert page.get_by_role("alert").inner_text() == "No member has this card number or id."
+        page.screenshot(path=SHOTS / "support-erased.png", full_page=True)
         sign_out(page)
         page.close()

@@ -187,6 +187,46 @@ pub async fn offline_redemptions_at_two_tills_record_a_conflict(s: Backend) {
     let again = redeem(&s, &b, "key-offline-b", &claims, &shop, Some(NOW - 60_000)).await;
     assert_eq!(answer(&again), answer(&second));
     assert_eq!(s.redemption_conflicts(10).await.unwrap().len(), 1);
+    // Staff decide it once (the decision is audited and never changed); the redemption event of
+    // the first till is not a conflict to decide.
+    use crate::service::staff::StaffServices;
+    use tessera_domain::api::ConflictOutcome;
+    assert_eq!(c.resolution, None);
+    let decide = |id: u64, outcome: ConflictOutcome| {
+        let s = s.clone();
+        async move {
+            s.resolve_conflict(
+                id,
+                outcome,
+                "called the member".into(),
+                "ann@shop".into(),
+                NOW,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert!(decide(c.id, ConflictOutcome::Recovered).await);
+    assert!(
+        !decide(c.id, ConflictOutcome::Accepted).await,
+        "decided once"
+    );
+    assert!(
+        !decide(c.id - 1, ConflictOutcome::Accepted).await,
+        "not a conflict"
+    );
+    let resolved = &s.redemption_conflicts(10).await.unwrap()[0];
+    let r = resolved.resolution.as_ref().expect("resolved");
+    assert_eq!(
+        (r.outcome, r.note.as_str(), r.resolved_by.as_str()),
+        (ConflictOutcome::Recovered, "called the member", "ann@shop")
+    );
+    let log = s.audit_log(i64::MAX, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].action.as_str(), log[0].detail.as_str()),
+        ("conflict_resolved", "recovered: called the member")
+    );
 }
 
 fn purchase(receipt: &str, card: &str, cents: u64) -> TillOp {

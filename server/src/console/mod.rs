@@ -31,6 +31,11 @@ pub fn router() -> axum::Router<AppState> {
         .route("/console/sign-out", post(sign_out))
         .route("/console/members", get(members))
         .route("/console/members/{id}/points", post(correct_points))
+        .route("/console/members/{id}/consent", post(record_consent))
+        .route("/console/members/{id}/export", get(export))
+        .route("/console/members/{id}/erase", post(erase))
+        .route("/console/conflicts", get(conflicts))
+        .route("/console/conflicts/{id}/resolve", post(resolve_conflict))
         .route("/console/webhooks", get(webhooks))
         .route("/console/webhooks/{id}/replay", post(replay))
         .route("/console/audit", get(audit_page))
@@ -295,7 +300,7 @@ async fn members(
 ) -> Page {
     let s = allowed(&state, &headers, StaffAction::LookupMember).await?;
     let Some(query) = q.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
-        return Ok(pages::lookup(&s, "", None, None).into_response());
+        return Ok(pages::lookup(&s, "", None, q.done.as_deref()).into_response());
     };
     let found = state.storage.find_member(query.clone()).await?;
     let member = match found {
@@ -359,6 +364,194 @@ async fn correct_points(
     };
     audit(&state, &s, "points_corrected", &id, &detail).await?;
     Ok(Redirect::to(&format!("/console/members?q={card}&done=points")).into_response())
+}
+
+/// What staff read out at the counter before recording a decision; its version and SHA-256
+/// go into the consent record.
+pub const COUNTER_TEXT: &str = "Do you agree that the programme contacts you on this channel \
+    for this purpose? You can change your mind at any time, in the app or at any counter.";
+pub const COUNTER_TEXT_VERSION: &str = "counter-1";
+
+#[derive(Deserialize)]
+struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    decision: String,
+}
+
+async fn record_consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ConsentForm>,
+) -> Page {
+    use tessera_domain::consent::{Channel, ConsentRecord, ConsentSource, Decision, Purpose};
+    let s = allowed(&state, &headers, StaffAction::RecordConsent).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    let (Some(purpose), Some(channel), Some(decision)) = (
+        Purpose::parse(&form.purpose),
+        Channel::parse(&form.channel),
+        Decision::parse(&form.decision),
+    ) else {
+        return Err(ConsoleError::Invalid(
+            "Choose a purpose, a channel and a decision.".into(),
+        ));
+    };
+    let now = now_ms();
+    let at = tessera_domain::rfc3339_ms(now);
+    let text_sha256 = {
+        use sha2::Digest;
+        sha2::Sha256::digest(COUNTER_TEXT.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let record = ConsentRecord {
+        record_id: format!("c-{}", uuid::Uuid::new_v4().simple()),
+        member_id: id.clone(),
+        purpose,
+        channel,
+        decision,
+        text_version: COUNTER_TEXT_VERSION.into(),
+        text_sha256,
+        decided_at: at.clone(),
+        effective_at: at,
+        recorded_at: None,
+        source: ConsentSource::InStore,
+        recorded_by: Some(s.staff_id.clone()),
+        app_version: None,
+    };
+    record
+        .validate()
+        .map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+    let card = match state.storage.staff_consent(record, now).await? {
+        None => return Err(ConsoleError::NotFound("member")),
+        Some(Err(refused)) => return Err(ConsoleError::Invalid(refused.to_string())),
+        Some(Ok(_)) => state.storage.member_state(id.clone()).await?.card_number,
+    };
+    let detail = format!(
+        "{} {} {} at {}",
+        purpose.as_str(),
+        channel.as_str(),
+        decision.as_str(),
+        s.store_id.as_deref().unwrap_or("the console")
+    );
+    audit(&state, &s, "consent_recorded", &id, &detail).await?;
+    Ok(Redirect::to(&format!("/console/members?q={card}&done=consent")).into_response())
+}
+
+async fn export(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Page {
+    let s = allowed(&state, &headers, StaffAction::ExportMember).await?;
+    let export = state
+        .storage
+        .export(id.clone(), now_ms())
+        .await?
+        .ok_or(ConsoleError::NotFound("member"))?;
+    audit(&state, &s, "member_exported", &id, "").await?;
+    let body = serde_json::to_vec_pretty(&export)
+        .map_err(|e| ConsoleError::Storage(StorageError::backend(e)))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"member-{id}.json\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct EraseForm {
+    #[serde(default)]
+    csrf: String,
+    /// The member's card number, typed again: erasure cannot be undone.
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn erase(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<EraseForm>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::EraseMember).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    let card = state
+        .storage
+        .find_member(id.clone())
+        .await?
+        .ok_or(ConsoleError::NotFound("member"))?;
+    let card = state.storage.member_state(card).await?.card_number;
+    let typed: String = form
+        .confirm
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if typed != card {
+        return Err(ConsoleError::Invalid(
+            "Type the member's card number to confirm the erasure.".into(),
+        ));
+    }
+    let receipt = state
+        .storage
+        .erase(id.clone(), now_ms(), format!("console:{}", s.email))
+        .await?
+        .ok_or(ConsoleError::NotFound("member"))?;
+    let detail = format!(
+        "{} consent records kept, detached",
+        receipt.consent_records_anonymised
+    );
+    audit(&state, &s, "member_erased", &id, &detail).await?;
+    Ok(Redirect::to("/console/members?done=erased").into_response())
+}
+
+async fn conflicts(State(state): State<AppState>, headers: HeaderMap) -> Page {
+    let s = allowed(&state, &headers, StaffAction::ResolveConflicts).await?;
+    let list = state.storage.redemption_conflicts(200).await?;
+    Ok(pages::conflicts(&s, &list).into_response())
+}
+
+#[derive(Deserialize)]
+struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn resolve_conflict(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Form(form): Form<ResolveForm>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::ResolveConflicts).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    let outcome = tessera_domain::api::ConflictOutcome::parse(&form.outcome)
+        .ok_or_else(|| ConsoleError::Invalid("Choose an outcome.".into()))?;
+    let note = form.note.trim().to_owned();
+    if note.is_empty() || note.chars().count() > 500 {
+        return Err(ConsoleError::Invalid("Note: 1 to 500 characters.".into()));
+    }
+    if !state
+        .storage
+        .resolve_conflict(id, outcome, note, s.email.clone(), now_ms())
+        .await?
+    {
+        return Err(ConsoleError::NotFound("undecided conflict"));
+    }
+    Ok(Redirect::to("/console/conflicts").into_response())
 }
 
 async fn webhooks(State(state): State<AppState>, headers: HeaderMap) -> Page {

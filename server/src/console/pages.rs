@@ -4,7 +4,9 @@
 
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
-use tessera_domain::api::{MemberState, StaffAction, WebhookDelivery, WebhookEndpoint};
+use tessera_domain::api::{
+    ConflictOutcome, MemberState, RedemptionConflict, StaffAction, WebhookDelivery, WebhookEndpoint,
+};
 
 use crate::service::staff::Session;
 use crate::storage::repo::AuditRow;
@@ -44,6 +46,9 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
                             a href="/console" { "Home" } " "
                             @if s.role.may(StaffAction::LookupMember) {
                                 a href="/console/members" { "Members" } " "
+                            }
+                            @if s.role.may(StaffAction::ResolveConflicts) {
+                                a href="/console/conflicts" { "Conflicts" } " "
                             }
                             @if s.role.may(StaffAction::Webhooks) {
                                 a href="/console/webhooks" { "Webhooks" } " "
@@ -132,7 +137,12 @@ pub fn lookup(
                 input #q type="search" name="q" value=(query) required;
                 button type="submit" { "Find" }
             }
-            @if done == Some("points") { p.ok role="status" { "Points corrected." } }
+            @match done {
+                Some("points") => { p.ok role="status" { "Points corrected." } }
+                Some("consent") => { p.ok role="status" { "Consent recorded." } }
+                Some("erased") => { p.ok role="status" { "The member was erased." } }
+                _ => {}
+            }
             @match found {
                 None => {}
                 Some(None) => { p.alert role="alert" { "No member has this card number or id." } }
@@ -161,6 +171,43 @@ fn member(s: &Session, m: &MemberState) -> Markup {
                     label for="reason" { "Reason" }
                     input #reason type="text" name="reason" maxlength="200" required;
                     div { button type="submit" { "Correct points" } }
+                }
+            }
+            @if s.role.may(StaffAction::RecordConsent) {
+                h3 { "Consent given at the counter" }
+                p #counter-text { "Read out: “" (super::COUNTER_TEXT) "”" }
+                form method="post" action={ "/console/members/" (m.member_id) "/consent" } {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    label for="purpose" { "Purpose" }
+                    select #purpose name="purpose" required {
+                        @for p in tessera_domain::consent::Purpose::ALL {
+                            option value=(p.as_str()) { (p.as_str().replace('_', " ")) }
+                        }
+                    }
+                    label for="channel" { "Channel" }
+                    select #channel name="channel" required {
+                        @for c in ["push", "email", "sms", "in_app", "location"] {
+                            option value=(c) { (c.replace('_', " ")) }
+                        }
+                    }
+                    fieldset {
+                        legend { "Decision" }
+                        label { input type="radio" name="decision" value="granted" required; " Granted" }
+                        label { input type="radio" name="decision" value="denied"; " Denied" }
+                    }
+                    div { button type="submit" { "Record consent" } }
+                }
+            }
+            @if s.role.may(StaffAction::ExportMember) {
+                p { a href={ "/console/members/" (m.member_id) "/export" } download { "Download everything held about this member (JSON)" } }
+            }
+            @if s.role.may(StaffAction::EraseMember) {
+                h3 { "Erase this member" }
+                form method="post" action={ "/console/members/" (m.member_id) "/erase" } {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    label for="confirm" { "Type the card number to confirm (cannot be undone)" }
+                    input #confirm type="text" name="confirm" autocomplete="off" required;
+                    div { button type="submit" { "Erase the member" } }
                 }
             }
             h3 { "Points history" }
@@ -233,6 +280,44 @@ pub fn webhooks(
                     form method="post" action={ "/console/webhooks/" (id) "/replay" } {
                         input type="hidden" name="csrf" value=(s.csrf);
                         button type="submit" { "Replay the dead deliveries to " (id) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Coupons redeemed twice offline: the redemption that counted, the one that lost, and the
+/// decision (a form for those not decided).
+pub fn conflicts(s: &Session, list: &[RedemptionConflict]) -> Markup {
+    layout(
+        "Redemption conflicts",
+        Some(s),
+        html! {
+            @if list.is_empty() { p { "No coupon was redeemed twice." } }
+            @for c in list {
+                section aria-labelledby={ "conflict-" (c.id) } {
+                    h2 id={ "conflict-" (c.id) } { "Coupon " (c.coupon_id) " (offer " (c.offer_id) ")" }
+                    dl {
+                        dt { "Counted" } dd { (c.winner_store_id) ", till " (c.winner_till_id) ", " (c.winner_at) }
+                        dt { "Refused" } dd { (c.store_id) ", till " (c.till_id) ", receipt " (c.receipt) ", offline at " (c.redeemed_offline_at) ", reported " (c.reported_at) }
+                    }
+                    @match &c.resolution {
+                        Some(r) => {
+                            p.ok { "Decided: " (r.outcome.as_str()) " by " (r.resolved_by) " on " (r.resolved_at) ". " (r.note) }
+                        }
+                        None => {
+                            form method="post" action={ "/console/conflicts/" (c.id) "/resolve" } {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                label for={ "outcome-" (c.id) } { "Outcome" }
+                                select id={ "outcome-" (c.id) } name="outcome" required {
+                                    @for o in ConflictOutcome::ALL { option value=(o.as_str()) { (o.as_str()) } }
+                                }
+                                label for={ "note-" (c.id) } { "Note" }
+                                input id={ "note-" (c.id) } type="text" name="note" maxlength="500" required;
+                                div { button type="submit" { "Decide" } }
+                            }
+                        }
                     }
                 }
             }

@@ -154,6 +154,16 @@ pub trait StaffServices {
     async fn audit_log(&self, before: i64, limit: u32) -> Result<Vec<AuditRow>, StorageError>;
     /// The member with this card number (spaces ignored) or id.
     async fn find_member(&self, query: String) -> Result<Option<String>, StorageError>;
+    /// Decide a redemption conflict (audited): false if there is no such conflict or it was
+    /// decided.
+    async fn resolve_conflict(
+        &self,
+        event_id: u64,
+        outcome: tessera_domain::api::ConflictOutcome,
+        note: String,
+        staff: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError>;
 }
 
 #[async_trait]
@@ -310,6 +320,32 @@ impl<S: Storage + ?Sized> StaffServices for S {
 
     async fn audit_log(&self, before: i64, limit: u32) -> Result<Vec<AuditRow>, StorageError> {
         read(self, move |repo| repo.audit_log(before, limit)).await
+    }
+
+    async fn resolve_conflict(
+        &self,
+        event_id: u64,
+        outcome: tessera_domain::api::ConflictOutcome,
+        note: String,
+        staff: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let id = crate::storage::to_i64(event_id);
+        write(self, move |repo| {
+            let done = repo.resolve_conflict(id, outcome.as_str(), &note, &staff, now_ms)?;
+            if done {
+                let detail = format!("{}: {note}", outcome.as_str());
+                repo.audit(
+                    now_ms,
+                    &staff,
+                    "conflict_resolved",
+                    &event_id.to_string(),
+                    &detail,
+                )?;
+            }
+            Ok(done)
+        })
+        .await
     }
 
     async fn find_member(&self, query: String) -> Result<Option<String>, StorageError> {

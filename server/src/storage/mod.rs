@@ -49,6 +49,21 @@ pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// A conflict's resolution from its stored columns (all set, or none).
+pub(crate) fn resolution(
+    outcome: Option<String>,
+    note: Option<String>,
+    resolved_by: Option<String>,
+    resolved_at: Option<i64>,
+) -> Option<tessera_domain::api::ConflictResolution> {
+    Some(tessera_domain::api::ConflictResolution {
+        outcome: tessera_domain::api::ConflictOutcome::parse(&outcome?)?,
+        note: note?,
+        resolved_by: resolved_by?,
+        resolved_at: tessera_domain::rfc3339_ms(resolved_at?),
+    })
+}
+
 /// What an ingestion did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ingested {

@@ -932,4 +932,14 @@ pub trait Staff {
     ) -> RepoResult<()>;
     /// Up to `limit` entries before `before` (a sequence number), newest first.
     fn audit_log(&mut self, before: i64, limit: u32) -> RepoResult<Vec<AuditRow>>;
+    /// Decide redemption conflict `event_id`: false if there is no such conflict or it was
+    /// decided already (a decision is never changed).
+    fn resolve_conflict(
+        &mut self,
+        event_id: i64,
+        outcome: &str,
+        note: &str,
+        staff: &str,
+        now_ms: i64,
+    ) -> RepoResult<bool>;
 }

@@ -131,6 +131,9 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
     let origin = server.url();
     let points = format!("/console/members/{member_id}/points");
     let lookup = format!("/console/members?q={card}");
+    let consent = format!("/console/members/{member_id}/consent");
+    let export = format!("/console/members/{member_id}/export");
+    let erase = format!("/console/members/{member_id}/erase");
     // (method, path, what it needs: None for any signed-in role).
     let routes: Vec<(Method, &str, Option<StaffAction>)> = vec![
         (Method::GET, "/console", None),
@@ -141,6 +144,21 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
         ),
         (Method::GET, &lookup, Some(StaffAction::LookupMember)),
         (Method::POST, &points, Some(StaffAction::CorrectPoints)),
+        (Method::POST, &consent, Some(StaffAction::RecordConsent)),
+        (Method::GET, &export, Some(StaffAction::ExportMember)),
+        // Without the card number typed again: refused (422) by those who may erase.
+        (Method::POST, &erase, Some(StaffAction::EraseMember)),
+        (
+            Method::GET,
+            "/console/conflicts",
+            Some(StaffAction::ResolveConflicts),
+        ),
+        // No such conflict: 404 for those who may decide conflicts.
+        (
+            Method::POST,
+            "/console/conflicts/1/resolve",
+            Some(StaffAction::ResolveConflicts),
+        ),
         (
             Method::GET,
             "/console/webhooks",
@@ -175,23 +193,36 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
                     &server,
                     Some(&b),
                     path,
-                    &[("csrf", &b.csrf), ("points", "5"), ("reason", "goodwill")],
+                    &[
+                        ("csrf", &b.csrf),
+                        ("points", "5"),
+                        ("reason", "goodwill"),
+                        ("purpose", "marketing_offers"),
+                        ("channel", "email"),
+                        ("decision", "granted"),
+                        ("outcome", "accepted"),
+                        ("note", "checked"),
+                    ],
                     Some(&origin),
                 )
             };
             let status = r.status().as_u16();
             if may {
                 assert!(
-                    status == 200 || status == 303,
+                    [200, 303, 404, 422].contains(&status),
                     "{role:?} may {method} {path}: {status}"
                 );
+                if status == 303 {
+                    assert_ne!(r.headers()["location"], "/console/sign-in");
+                }
             } else {
                 assert_eq!(status, 403, "{role:?} may not {method} {path}");
                 assert!(r.text().unwrap().contains("Your role does not allow this."));
             }
         }
     }
-    // Only support and admin corrected points: 10 in all.
+    // Only support and admin corrected points: 10 in all; admin, support and store staff
+    // recorded consent at the counter; nobody erased without typing the card number.
     let (_, me) = admin(
         Method::GET,
         &server,
@@ -199,6 +230,20 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
         Value::Null,
     );
     assert_eq!(me["member"]["points"]["balance"], 10, "{me}");
+    let consents = me["member"]["consents"].as_array().unwrap();
+    assert_eq!(consents.len(), 3, "{me}");
+    assert!(consents.iter().all(|c| c["source"] == "in_store"));
+    let mut by: Vec<&str> = consents
+        .iter()
+        .map(|c| c["recorded_by"].as_str().unwrap())
+        .collect();
+    by.dedup();
+    assert_eq!(
+        by.len(),
+        3,
+        "each recorded under its staff account's id: {by:?}"
+    );
+    assert!(by.iter().all(|id| id.starts_with("staff_")));
 }
 
 #[test]
@@ -390,4 +435,88 @@ fn staff_accounts_are_checked_when_created() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["email"], "ada@shop.example");
     assert!(list[0].get("password_hash").is_none());
+}
+
+#[test]
+fn support_decides_a_coupon_redeemed_at_two_offline_tills() {
+    use tessera_till::{Done, Till};
+    let server = server(SessionLimits::default());
+    let dir = tempfile::tempdir().unwrap();
+    let phone = tessera_e2e::phone(dir.path().join("m.db"));
+    phone
+        .enrol(&server.url(), "Chloé Martin", tessera_e2e::device())
+        .unwrap();
+    let code = tessera_e2e::race::fresh_coupon(&phone, "of-009");
+    let tokens: Vec<String> = (0..2)
+        .map(|_| tessera_e2e::till_token(&server, "st-paris-01"))
+        .collect();
+    let open = |i: usize, url: &str| {
+        Till::open(
+            dir.path().join(format!("till-{i}.journal")),
+            url,
+            &tokens[i],
+            "st-paris-01",
+            tessera_core::sync::ReqwestClient::shared(),
+        )
+        .unwrap()
+    };
+    for i in 0..2 {
+        open(i, &server.url()); // its keys, then the network goes down
+        let till = open(i, &tessera_e2e::dead_url());
+        assert_eq!(
+            till.redeem(&code, 2500, &format!("R-{i}")).unwrap(),
+            Done::Offline
+        );
+    }
+    for i in 0..2 {
+        open(i, &server.url()).sync().unwrap();
+    }
+    create(&server, "support@shop.example", StaffRole::Support);
+    let b = signed_in(&server, "support@shop.example");
+    let page = get(&server, Some(&b), "/console/conflicts").text().unwrap();
+    assert!(page.contains("receipt R-"), "{page}");
+    let (_, list) = admin(
+        Method::GET,
+        &server,
+        "/admin/v1/redemption-conflicts",
+        Value::Null,
+    );
+    let id = list[0]["id"].as_u64().unwrap();
+    assert!(list[0]["resolution"].is_null());
+    let path = format!("/console/conflicts/{id}/resolve");
+    let origin = server.url();
+    let r = post(
+        &server,
+        Some(&b),
+        &path,
+        &[("csrf", &b.csrf), ("outcome", "recovered"), ("note", "")],
+        Some(&origin),
+    );
+    assert_eq!(r.status(), 422, "a note is required");
+    let form = [
+        ("csrf", b.csrf.as_str()),
+        ("outcome", "recovered"),
+        ("note", "The shop refunded the discount"),
+    ];
+    assert_eq!(
+        post(&server, Some(&b), &path, &form, Some(&origin)).status(),
+        303
+    );
+    assert_eq!(
+        post(&server, Some(&b), &path, &form, Some(&origin)).status(),
+        404,
+        "decided once"
+    );
+    let (_, list) = admin(
+        Method::GET,
+        &server,
+        "/admin/v1/redemption-conflicts",
+        Value::Null,
+    );
+    let r = &list[0]["resolution"];
+    assert_eq!(r["outcome"], "recovered");
+    assert_eq!(r["note"], "The shop refunded the discount");
+    assert_eq!(r["resolved_by"], "support@shop.example");
+    let page = get(&server, Some(&b), "/console/conflicts").text().unwrap();
+    assert!(page.contains("Decided: recovered by support@shop.example"));
 }

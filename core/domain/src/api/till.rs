@@ -197,6 +197,9 @@ pub struct ReturnReport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RedemptionConflict {
+    /// The conflict's number (what a resolution names).
+    #[serde(default)]
+    pub id: u64,
     pub coupon_id: String,
     pub offer_id: String,
     /// The redemption that counts.
@@ -210,6 +213,54 @@ pub struct RedemptionConflict {
     pub receipt: String,
     pub redeemed_offline_at: String,
     pub reported_at: String,
+    /// What the merchant decided, once reviewed.
+    #[serde(default)]
+    pub resolution: Option<ConflictResolution>,
+}
+
+/// What the merchant decided about a redemption conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictOutcome {
+    /// The second use stands; the programme bears the cost.
+    Accepted,
+    /// The amount was recovered (from the member, or the shop that let it through).
+    Recovered,
+    /// Passed on for a fraud review.
+    Escalated,
+}
+
+impl ConflictOutcome {
+    pub const ALL: [ConflictOutcome; 3] = [
+        ConflictOutcome::Accepted,
+        ConflictOutcome::Recovered,
+        ConflictOutcome::Escalated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictOutcome::Accepted => "accepted",
+            ConflictOutcome::Recovered => "recovered",
+            ConflictOutcome::Escalated => "escalated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ConflictOutcome> {
+        ConflictOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// A reviewed conflict: the outcome, the reviewer's note, who and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConflictResolution {
+    pub outcome: ConflictOutcome,
+    pub note: String,
+    /// The staff account's e-mail address.
+    pub resolved_by: String,
+    pub resolved_at: String,
 }
 
 /// A redemption the server accepted.

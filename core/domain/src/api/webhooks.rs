@@ -155,7 +155,6 @@ impl EventData {
 /// attempt, the receiver's idempotency key), its time, its place in the programme's sequence
 /// (increasing; per member, deliveries follow it), the member, and what happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookEvent {
     pub id: String,
     /// RFC 3339, when it happened at the server.
@@ -164,6 +163,77 @@ pub struct WebhookEvent {
     pub member_id: String,
     #[serde(flatten)]
     pub data: EventData,
+}
+
+/// The document's `WebhookEvent`: one object (client generators refuse an `allOf` of the
+/// `EventData` union and the event's own fields, which is what the flattened enum would derive),
+/// with `type` an `EventType` and `data` an object whose fields `EventData` gives per type.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for WebhookEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{Ref, RefOr};
+        let text = |d: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(d))
+        };
+        RefOr::T(
+            ObjectBuilder::new()
+                .description(Some(
+                    "The body of a delivery: the event's id (also the `webhook-id` header: the \
+                     same at every attempt, the receiver's idempotency key), its time, its place \
+                     in the programme's sequence (per member, deliveries follow it), the member, \
+                     its type and its data (the fields of the `EventData` variant of that type).",
+                ))
+                .property("id", text("evt_…"))
+                .property(
+                    "timestamp",
+                    text("RFC 3339, when it happened at the server"),
+                )
+                .property(
+                    "sequence",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                            utoipa::openapi::schema::KnownFormat::Int64,
+                        )))
+                        .minimum(Some(0)),
+                )
+                .property("member_id", text("The member"))
+                .property("type", Ref::from_schema_name("EventType"))
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Object)
+                        .description(Some("The data of the `EventData` variant of this type")),
+                )
+                .required("id")
+                .required("timestamp")
+                .required("sequence")
+                .required("member_id")
+                .required("type")
+                .required("data")
+                .build()
+                .into(),
+        )
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for WebhookEvent {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("EventType".into(), EventType::schema()));
+        schemas.push(("EventData".into(), EventData::schema()));
+        <EventType as utoipa::ToSchema>::schemas(schemas);
+        <EventData as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// An operator's endpoint as written (`POST /admin/v1/webhooks`, `PUT …/{id}`).

@@ -914,8 +914,10 @@ impl Storage for PostgresStorage {
         self.read(move |r| {
             r.rows(
                 "SELECT e.coupon_id, c.offer_id, c.redeemed_store, c.redeemed_till, c.redeemed_at,
-                        e.store_id, e.till_id, e.receipt, e.till_at, e.at
+                        e.store_id, e.till_id, e.receipt, e.till_at, e.at,
+                        e.id, r.outcome, r.note, r.resolved_by, r.resolved_at
                  FROM coupon_event e JOIN coupon c ON c.id = e.coupon_id
+                 LEFT JOIN conflict_resolution r ON r.event_id = e.id
                  WHERE e.kind = 'conflict' ORDER BY e.at DESC, e.id DESC LIMIT $1",
                 &[&i64::from(limit)],
             )?
@@ -947,6 +949,13 @@ impl Storage for PostgresStorage {
                         .map(rfc3339)
                         .unwrap_or_default(),
                     reported_at: rfc3339(row.try_get(9).map_err(g)?),
+                    id: crate::storage::to_u64(row.try_get(10).map_err(g)?),
+                    resolution: crate::storage::resolution(
+                        row.try_get(11).map_err(g)?,
+                        row.try_get(12).map_err(g)?,
+                        row.try_get(13).map_err(g)?,
+                        row.try_get(14).map_err(g)?,
+                    ),
                 })
             })
             .collect()

@@ -1,5 +1,6 @@
--- Version 14, in step with SQLite's schema_14_console.sql: the merchant console (issue #19): staff accounts, their sessions, and the audit log
--- of what staff did.
+-- Version 14, in step with SQLite's schema_14_console.sql: the merchant console (issue #19): staff
+-- accounts, their sessions, the audit log of what staff did, and their decisions on redemption
+-- conflicts.
 
 -- `password_hash`: Argon2id, PHC string. `email` lower case.
 CREATE TABLE staff_account (
@@ -34,4 +35,13 @@ CREATE TABLE audit_log (
     action  TEXT NOT NULL,
     subject TEXT NOT NULL,
     detail  TEXT NOT NULL
+);
+
+-- A redemption conflict (a `coupon_event` of kind `conflict`) reviewed by staff: decided once.
+CREATE TABLE conflict_resolution (
+    event_id    BIGINT PRIMARY KEY,
+    outcome     TEXT NOT NULL,
+    note        TEXT NOT NULL,
+    resolved_by TEXT NOT NULL,
+    resolved_at BIGINT NOT NULL
 );

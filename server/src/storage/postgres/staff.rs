@@ -139,6 +139,22 @@ impl Staff for PgRepo<'_, '_> {
         Ok(())
     }
 
+    fn resolve_conflict(
+        &mut self,
+        event_id: i64,
+        outcome: &str,
+        note: &str,
+        staff: &str,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        Ok(self.exec(
+            "INSERT INTO conflict_resolution (event_id, outcome, note, resolved_by, resolved_at)
+             SELECT id, $2, $3, $4, $5 FROM coupon_event WHERE id = $1 AND kind = 'conflict'
+             ON CONFLICT (event_id) DO NOTHING",
+            &[&event_id, &outcome, &note, &staff, &now_ms],
+        )? == 1)
+    }
+
     fn audit_log(&mut self, before: i64, limit: u32) -> RepoResult<Vec<AuditRow>> {
         let limit = i64::from(limit);
         self.rows(

@@ -1,6 +1,7 @@
 //! Tills in the embedded database: shops as the offer rules see them, registration, token
 //! lookup, and the redemption conflicts for the merchant.
 
+use crate::storage::resolution;
 use rusqlite::{OptionalExtension, params};
 use tessera_domain::api::RedemptionConflict;
 use tessera_domain::eligibility::ShopFacts;
@@ -75,8 +76,10 @@ impl SqliteStorage {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT e.coupon_id, c.offer_id, c.redeemed_store, c.redeemed_till, c.redeemed_at,
-                        e.store_id, e.till_id, e.receipt, e.till_at, e.at
+                        e.store_id, e.till_id, e.receipt, e.till_at, e.at,
+                        e.id, r.outcome, r.note, r.resolved_by, r.resolved_at
                  FROM coupon_event e JOIN coupon c ON c.id = e.coupon_id
+                 LEFT JOIN conflict_resolution r ON r.event_id = e.id
                  WHERE e.kind = 'conflict' ORDER BY e.at DESC, e.id DESC LIMIT ?1",
             )?;
             let rows = stmt
@@ -95,6 +98,8 @@ impl SqliteStorage {
                             .map(rfc3339)
                             .unwrap_or_default(),
                         reported_at: rfc3339(r.get(9)?),
+                        id: crate::storage::to_u64(r.get(10)?),
+                        resolution: resolution(r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?),
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;

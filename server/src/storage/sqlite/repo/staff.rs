@@ -130,6 +130,25 @@ impl Staff for SqliteRepo<'_> {
         Ok(())
     }
 
+    fn resolve_conflict(
+        &mut self,
+        event_id: i64,
+        outcome: &str,
+        note: &str,
+        staff: &str,
+        now_ms: i64,
+    ) -> RepoResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "INSERT INTO conflict_resolution (event_id, outcome, note, resolved_by, resolved_at)
+                 SELECT id, ?2, ?3, ?4, ?5 FROM coupon_event WHERE id = ?1 AND kind = 'conflict'
+                 ON CONFLICT (event_id) DO NOTHING",
+            )?
+            .execute(params![event_id, outcome, note, staff, now_ms])?
+            == 1)
+    }
+
     fn audit_log(&mut self, before: i64, limit: u32) -> RepoResult<Vec<AuditRow>> {
         Ok(self
             .c
