@@ -275,6 +275,7 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::staff::create_staff,
             routes::staff::list_staff
         ))
+        .routes(routes!(routes::kpis::kpis))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin_large = OpenApiRouter::new()
         .routes(routes!(routes::admin::run_campaign))
@@ -652,6 +653,8 @@ pub async fn serve(
     let worker = tokio::spawn(jobs::run_worker(state.clone()));
     // Wallet passes whose content changed: their wallets are told.
     let wallet_updates = tokio::spawn(jobs::run_wallet_updates(state.clone()));
+    // The KPIs' increments folded into their sums.
+    let kpi_fold = tokio::spawn(service::kpis::run_fold(state.clone()));
     // Webhook deliveries: claimed, signed, sent, recorded.
     let dispatcher = tokio::spawn(webhooks::run_dispatcher(state.clone()));
     let (worker_waiting, worker_stop) = (state.jobs_waiting.clone(), state.draining.clone());
@@ -675,6 +678,7 @@ pub async fn serve(
     forget.abort();
     heartbeat.abort();
     wallet_updates.abort();
+    kpi_fold.abort();
     if let Err(e) = service::Services::leave(&*leaving.0, leaving.1).await {
         tracing::warn!(error = %e, "could not leave the process list");
     }

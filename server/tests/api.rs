@@ -642,6 +642,7 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/webhooks/{id}/deliveries", &["get"]),
         ("/admin/v1/webhooks/{id}/replay", &["post"]),
         ("/admin/v1/staff", &["post", "get"]),
+        ("/admin/v1/kpis", &["get"]),
         ("/health", &["get"]),
         ("/ready", &["get"]),
         ("/metrics", &["get"]),
@@ -655,7 +656,7 @@ fn the_served_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 46, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 47, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

@@ -78,7 +78,8 @@ def test_staff_use_the_console_in_a_browser(browser):
         with urllib.request.urlopen(req) as resp:
             member = json.loads(resp.read())
         card = member["card"]["card_number"]
-        for email, role, shop in [("support@shop.example", "support", None),
+        for email, role, shop in [("marketing@shop.example", "marketer", None),
+                                  ("support@shop.example", "support", None),
                                   ("counter@shop.example", "store_staff", "st-paris-01"),
                                   ("admin@shop.example", "admin", None)]:
             status, _ = call(url, "POST", "/admin/v1/staff", {
@@ -90,6 +91,28 @@ def test_staff_use_the_console_in_a_browser(browser):
         assert status == 201
 
         page = browser.new_page()
+        # A marketer watches the receipts move after a till's purchase (the page reloads itself
+        # every 15 s; here it is reloaded at once).
+        sign_in(page, url, "marketing@shop.example")
+        nav(page).get_by_role("link", name="KPIs").click()
+        assert page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "15"
+        before = int(page.locator("#receipts").inner_text())
+        _, till = call(url, "POST", "/admin/v1/tills", {"store_id": "st-paris-01"})
+        req = urllib.request.Request(url + "/v1/till/purchases", method="POST", data=json.dumps({
+            "receipt": "R-KPI-1", "card_number": card, "total_cents": 4250,
+            "lines": [{"sku": "tea", "category": "tea", "quantity": 1, "amount_cents": 4250}]}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {till['token']}",
+                     "Idempotency-Key": "kpi-purchase-0001"})
+        with urllib.request.urlopen(req) as resp:
+            assert resp.status == 200
+        page.reload()
+        assert int(page.locator("#receipts").inner_text()) == before + 1
+        assert page.locator("#member-receipts").inner_text() == "1"
+        assert page.locator("#revenue").inner_text() == "42.50"
+        page.screenshot(path=SHOTS / "marketer-kpis.png", full_page=True)
+        assert nav(page).get_by_role("link", name="Members").count() == 0
+        sign_out(page)
+
         # A support agent corrects the member's points.
         sign_in(page, url, "support@shop.example")
         page.screenshot(path=SHOTS / "support-home.png")
@@ -97,13 +120,13 @@ def test_staff_use_the_console_in_a_browser(browser):
         page.get_by_label("Card number or member id").fill(card)
         page.get_by_label("Card number or member id").press("Enter")
         page.get_by_role("heading", name="Chloé Martin").wait_for()
-        assert page.locator("#balance").inner_text() == "0"
+        assert page.locator("#balance").inner_text() == "42", "the purchase's points"
         page.get_by_label("Points (negative to take away)").fill("120")
         page.get_by_label("Reason").fill("Parcel lost in the post")
         page.get_by_role("button", name="Correct points").click()
         page.get_by_role("status").wait_for()
         assert page.get_by_role("status").inner_text() == "Points corrected."
-        assert page.locator("#balance").inner_text() == "120"
+        assert page.locator("#balance").inner_text() == "162"
         assert page.get_by_role("cell", name="Parcel lost in the post (by support@shop.example)").count() == 1
         page.screenshot(path=SHOTS / "support-points-corrected.png", full_page=True)
         sign_out(page)
@@ -112,7 +135,7 @@ def test_staff_use_the_console_in_a_browser(browser):
         sign_in(page, url, "counter@shop.example")
         assert nav(page).get_by_role("link", name="Webhooks").count() == 0
         page.goto(url + "/console/members?q=" + card)
-        assert page.locator("#balance").inner_text() == "120"
+        assert page.locator("#balance").inner_text() == "162"
         assert page.get_by_role("button", name="Correct points").count() == 0
         answer = page.request.post(url + f"/console/members/{member['member_id']}/points",
                                    form={"points": "1000", "reason": "me", "csrf": "guess"},

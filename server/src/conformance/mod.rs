@@ -8,11 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod catalog;
+mod kpis;
 mod members;
 mod money;
 mod webhooks;
 
 pub use catalog::*;
+pub use kpis::*;
 pub use members::*;
 pub use money::*;
 pub use webhooks::*;
@@ -69,6 +71,7 @@ macro_rules! storage_conformance {
             wallet_passes_are_marked_stale_registered_and_forgotten,
             webhook_deliveries_are_claimed_in_order_retried_and_replayed,
             the_programme_s_changes_write_their_events,
+            kpi_counters_follow_every_change,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -13,7 +13,7 @@ use crate::service::Services;
 use crate::storage::{MutationOutcome, TillAuth, TillOp};
 
 /// A till of `store`, registered under the token hash `t-<store>-<n>`.
-async fn till(s: &Backend, store: &str, n: u32) -> TillAuth {
+pub(super) async fn till(s: &Backend, store: &str, n: u32) -> TillAuth {
     let hash = format!("t-{store}-{n}");
     let till_id = s
         .register_till(store.into(), hash.clone(), NOW)
@@ -229,7 +229,7 @@ pub async fn offline_redemptions_at_two_tills_record_a_conflict(s: Backend) {
     );
 }
 
-fn purchase(receipt: &str, card: &str, cents: u64) -> TillOp {
+pub(super) fn purchase(receipt: &str, card: &str, cents: u64) -> TillOp {
     TillOp::Purchase {
         request: PurchaseRequest {
             receipt: receipt.into(),

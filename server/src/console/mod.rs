@@ -34,6 +34,8 @@ pub fn router() -> axum::Router<AppState> {
         .route("/console/members/{id}/consent", post(record_consent))
         .route("/console/members/{id}/export", get(export))
         .route("/console/members/{id}/erase", post(erase))
+        .route("/console/kpis", get(kpis))
+        .route("/console/kpis.csv", get(kpis_csv))
         .route("/console/conflicts", get(conflicts))
         .route("/console/conflicts/{id}/resolve", post(resolve_conflict))
         .route("/console/webhooks", get(webhooks))
@@ -512,6 +514,69 @@ async fn erase(
     );
     audit(&state, &s, "member_erased", &id, &detail).await?;
     Ok(Redirect::to("/console/members?done=erased").into_response())
+}
+
+#[derive(Deserialize)]
+struct KpiForm {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    shop: Option<String>,
+}
+
+/// The report asked for, as the role may see it: store staff their own shop only.
+async fn report(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: KpiForm,
+) -> Result<(Session, tessera_domain::api::KpiReport), ConsoleError> {
+    use crate::service::kpis::KpiServices;
+    let s = allowed(state, headers, StaffAction::ViewKpis).await?;
+    let empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let mut shop = empty(q.shop);
+    if let Some(own) = &s.store_id {
+        match &shop {
+            None => shop = Some(own.clone()),
+            Some(asked) if asked != own => return Err(ConsoleError::Forbidden),
+            Some(_) => {}
+        }
+    }
+    let (from, to) = crate::routes::kpis::period(empty(q.from).as_deref(), empty(q.to).as_deref())
+        .map_err(ConsoleError::Invalid)?;
+    let report = state.storage.kpis(shop, from, to).await?;
+    Ok((s, report))
+}
+
+async fn kpis(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<KpiForm>) -> Page {
+    let (s, report) = report(&state, &headers, q).await?;
+    Ok(pages::kpis(&s, &report).into_response())
+}
+
+async fn kpis_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<KpiForm>,
+) -> Page {
+    let (_, report) = report(&state, &headers, q).await?;
+    let name = format!(
+        "kpis-{}-{}-{}.csv",
+        report.shop.as_deref().unwrap_or("all"),
+        report.from,
+        report.to
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        report.csv(),
+    )
+        .into_response())
 }
 
 async fn conflicts(State(state): State<AppState>, headers: HeaderMap) -> Page {

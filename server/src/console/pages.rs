@@ -5,7 +5,8 @@
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 use tessera_domain::api::{
-    ConflictOutcome, MemberState, RedemptionConflict, StaffAction, WebhookDelivery, WebhookEndpoint,
+    ConflictOutcome, KpiReport, MemberState, RedemptionConflict, StaffAction, WebhookDelivery,
+    WebhookEndpoint,
 };
 
 use crate::service::staff::Session;
@@ -28,12 +29,18 @@ button{font:inherit;padding:4px 12px;margin-top:8px;background:#123d2f;color:#ff
 ";
 
 fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
+    page(title, session, None, body)
+}
+
+/// A page; `refresh`: seconds after which the browser loads it again.
+fn page(title: &str, session: Option<&Session>, refresh: Option<u32>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(seconds) = refresh { meta http-equiv="refresh" content=(seconds); }
                 title { (title) " · Tessera console" }
                 style { (STYLE) }
             }
@@ -44,6 +51,9 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
                     @if let Some(s) = session {
                         nav aria-label="Console" {
                             a href="/console" { "Home" } " "
+                            @if s.role.may(StaffAction::ViewKpis) {
+                                a href="/console/kpis" { "KPIs" } " "
+                            }
                             @if s.role.may(StaffAction::LookupMember) {
                                 a href="/console/members" { "Members" } " "
                             }
@@ -280,6 +290,85 @@ pub fn webhooks(
                     form method="post" action={ "/console/webhooks/" (id) "/replay" } {
                         input type="hidden" name="csrf" value=(s.csrf);
                         button type="submit" { "Replay the dead deliveries to " (id) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn cents(c: i64) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", (c / 100).abs(), (c % 100).abs())
+}
+
+fn percent(r: Option<f64>) -> String {
+    r.map_or_else(|| "—".to_owned(), |r| format!("{:.1} %", r * 100.0))
+}
+
+/// The KPIs: the period's form, the totals, each day, the coupon funnel. The page reloads itself
+/// every 15 s (the figures move as tills and phones report; no script needed).
+pub fn kpis(s: &Session, r: &KpiReport) -> Markup {
+    let query = format!(
+        "from={}&to={}&shop={}",
+        r.from,
+        r.to,
+        r.shop.as_deref().unwrap_or("")
+    );
+    let t = &r.totals;
+    let basket = |c: Option<i64>| c.map_or_else(|| "—".to_owned(), cents);
+    page(
+        "KPIs",
+        Some(s),
+        Some(15),
+        html! {
+            form method="get" action="/console/kpis" {
+                label for="from" { "From" }
+                input #from type="date" name="from" value=(r.from);
+                label for="to" { "To" }
+                input #to type="date" name="to" value=(r.to);
+                @if s.store_id.is_none() {
+                    label for="shop" { "Shop (empty: every shop)" }
+                    input #shop type="text" name="shop" value=(r.shop.as_deref().unwrap_or(""));
+                }
+                div { button type="submit" { "Show" } }
+            }
+            p { a href={ "/console/kpis.csv?" (query) } { "Download the days as CSV" } }
+            h2 { "Totals" @if let Some(shop) = &r.shop { " at " (shop) } }
+            table #totals {
+                tbody {
+                    tr { th scope="row" { "Enrolments" } td #enrolments { (t.enrolments) } }
+                    tr { th scope="row" { "Receipts" } td #receipts { (t.receipts) } }
+                    tr { th scope="row" { "Receipts with a card" } td #member-receipts { (t.member_receipts) } }
+                    tr { th scope="row" { "Revenue" } td #revenue { (cents(t.revenue_cents)) } }
+                    tr { th scope="row" { "Card holders' share of revenue" } td #share { (percent(r.member_revenue_share)) } }
+                    tr { th scope="row" { "Average basket: all, members" } td {
+                        (basket(r.average_basket_cents)) ", " (basket(r.member_average_basket_cents)) } }
+                    tr { th scope="row" { "Points earned, bonus, spent, lapsed" } td #points {
+                        (t.points_earned) ", " (t.points_bonus) ", " (t.points_spent) ", " (t.points_expired) } }
+                    tr { th scope="row" { "Points liability (end of period)" } td #liability { (r.points_liability) } }
+                    tr { th scope="row" { "Breakage" } td { (percent(r.breakage_rate)) } }
+                    tr { th scope="row" { "Challenges joined, completed" } td { (t.challenge_joins) ", " (t.challenge_completions) } }
+                }
+            }
+            h2 { "Coupons" }
+            table {
+                thead { tr { th scope="col" { "Offer" } th scope="col" { "Issued" } th scope="col" { "Clipped" } th scope="col" { "Redeemed" } } }
+                tbody {
+                    @for c in &r.coupons {
+                        tr { td { (c.offer_id) } td { (c.issued) } td { (c.clipped) } td { (c.redeemed) } }
+                    }
+                }
+            }
+            h2 { "By day" }
+            table {
+                thead { tr {
+                    th scope="col" { "Day" } th scope="col" { "Enrolments" } th scope="col" { "Receipts" }
+                    th scope="col" { "Revenue" } th scope="col" { "Points earned" } th scope="col" { "Points spent" }
+                } }
+                tbody {
+                    @for d in r.days.iter().rev() {
+                        tr { td { (d.day) } td { (d.enrolments) } td { (d.receipts) } td { (cents(d.revenue_cents)) } td { (d.points_earned) } td { (d.points_spent) } }
                     }
                 }
             }

@@ -375,6 +375,13 @@ fn pay(
             RuleReward::Points { points } | RuleReward::TierBonus { points } => *points,
             RuleReward::Coupon { .. } | RuleReward::Badge => 0,
         };
+        super::kpis::count(
+            repo,
+            tessera_domain::api::metric::CHALLENGE_COMPLETIONS,
+            None,
+            now_ms,
+            1,
+        )?;
         super::webhooks::emit(
             repo,
             member_id,
@@ -415,6 +422,13 @@ pub(crate) fn join(
         .any(|j| j.challenge_id == challenge_id);
     repo.join(member_id, challenge_id, at_ms)?;
     if !again {
+        super::kpis::count(
+            repo,
+            tessera_domain::api::metric::CHALLENGE_JOINS,
+            None,
+            at_ms,
+            1,
+        )?;
         super::webhooks::emit(
             repo,
             member_id,

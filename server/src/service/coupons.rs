@@ -191,6 +191,21 @@ pub(crate) fn issue(
         receipt: None,
         revoked_at_ms: None,
     })?;
+    {
+        use tessera_domain::api::metric;
+        let offer_id = &offer.id;
+        super::kpis::count(
+            repo,
+            &format!("{}{offer_id}", metric::COUPONS_ISSUED),
+            None,
+            now_ms,
+            1,
+        )?;
+        if origin == Origin::Clip {
+            let m = format!("{}{offer_id}", metric::COUPONS_CLIPPED);
+            super::kpis::count(repo, &m, None, now_ms, 1)?;
+        }
+    }
     webhooks::emit(
         repo,
         member_id,
@@ -285,6 +300,17 @@ pub(crate) fn redeem(
     };
     if repo.mark_redeemed(&claims.coupon_id, &claims.member_id, &place)? {
         repo.coupon_event(&event(CouponEventKind::Redeemed))?;
+        super::kpis::count(
+            repo,
+            &format!(
+                "{}{}",
+                tessera_domain::api::metric::COUPONS_REDEEMED,
+                claims.offer_id
+            ),
+            Some(at.store_id),
+            now_ms,
+            1,
+        )?;
         webhooks::emit(
             repo,
             &claims.member_id,

@@ -34,6 +34,17 @@ pub(crate) fn tier_state(
 /// Append a ledger entry and tell the webhooks of it.
 fn entry(repo: &mut dyn Repo, e: &NewEntry<'_>) -> RepoResult<i64> {
     let id = repo.append_entry(e)?;
+    super::kpis::count(
+        repo,
+        &format!(
+            "{}{}",
+            tessera_domain::api::metric::POINTS_PREFIX,
+            e.kind.as_str()
+        ),
+        None,
+        e.at_ms,
+        e.points,
+    )?;
     webhooks::emit(
         repo,
         e.member_id,

@@ -16,6 +16,13 @@ pub(crate) fn enrol(repo: &mut dyn Repo, enrolment: &NewEnrolment, now_ms: i64) 
         return Err(StorageError::Conflict("no programme is set up".into()));
     }
     repo.insert_member(enrolment, now_ms)?;
+    super::kpis::count(
+        repo,
+        tessera_domain::api::metric::ENROLMENTS,
+        None,
+        now_ms,
+        1,
+    )?;
     super::webhooks::emit(
         repo,
         &enrolment.member_id,

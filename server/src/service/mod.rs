@@ -11,6 +11,7 @@
 pub mod campaigns;
 mod challenges;
 mod coupons;
+pub mod kpis;
 mod ledger;
 mod member_codes;
 mod members;

@@ -135,6 +135,14 @@ pub(crate) fn purchase(
         settle(repo, m, &rules, now_ms)?;
         repo.touch_member(m)?;
     }
+    super::kpis::count_sale(
+        repo,
+        store_id,
+        member_id.is_some(),
+        occurred_ms,
+        1,
+        to_i64(req.total_cents),
+    )?;
     repo.insert_purchase(&NewPurchase {
         id: &purchase_id,
         store_id,
@@ -221,6 +229,17 @@ pub(crate) fn void(
             till_at_ms: None,
             at_ms: now_ms,
         })?;
+        super::kpis::count(
+            repo,
+            &format!(
+                "{}{}",
+                tessera_domain::api::metric::COUPONS_REDEEMED,
+                coupon.offer_id
+            ),
+            Some(store_id),
+            coupon.redeemed_at_ms.unwrap_or(now_ms),
+            -1,
+        )?;
         super::webhooks::emit(
             repo,
             &coupon.member_id,
@@ -237,6 +256,14 @@ pub(crate) fn void(
     let purchase_voided = bought.is_some();
     if let Some(p) = bought {
         repo.void_purchase(&p.id, now_ms)?;
+        super::kpis::count_sale(
+            repo,
+            &p.store_id,
+            p.member_id.is_some(),
+            p.occurred_ms,
+            -1,
+            -(to_i64(p.total_cents) - to_i64(p.returned_cents)),
+        )?;
         if let Some(m) = &p.member_id {
             // The history lost the purchase (and maybe its visit): challenges are counted
             // again from it on the member's next event.
@@ -286,6 +313,14 @@ pub(crate) fn return_goods(
         }));
     }
     repo.add_returned(&p.id, req.refunded_cents)?;
+    super::kpis::count_sale(
+        repo,
+        &p.store_id,
+        p.member_id.is_some(),
+        p.occurred_ms,
+        0,
+        -to_i64(req.refunded_cents),
+    )?;
     let (mut reversed, mut unrecovered, mut balance) = (0, 0, 0);
     if let Some(m) = &p.member_id {
         let rules = repo.loyalty_rules()?;

@@ -39,6 +39,7 @@ pub trait Repo:
     + Wallets
     + Webhooks
     + Staff
+    + Kpis
 {
 }
 
@@ -56,6 +57,7 @@ impl<
         + Wallets
         + Webhooks
         + Staff
+        + Kpis
         + ?Sized,
 > Repo for T
 {
@@ -942,4 +944,19 @@ pub trait Staff {
         staff: &str,
         now_ms: i64,
     ) -> RepoResult<bool>;
+}
+
+/// The KPIs' counters (issue #19): increments appended with each change (`kpi_delta`, inserts
+/// only, so concurrent changes never contend for a row), folded into the sums (`kpi`) every few
+/// seconds; reads add both.
+pub trait Kpis {
+    /// Add `delta` to `metric` of `day`, for every shop together (`*`) and, if given, `shop`.
+    fn add_kpi(&mut self, metric: &str, shop: Option<&str>, day: i64, delta: i64)
+    -> RepoResult<()>;
+    /// The counters of `shop` (`*`: all) for days `from..=to`: (metric, day, value).
+    fn kpi_rows(&mut self, shop: &str, from: i64, to: i64) -> RepoResult<Vec<(String, i64, i64)>>;
+    /// The sum of the points counters of `shop` before `day` (the liability carried in).
+    fn kpi_points_before(&mut self, shop: &str, day: i64) -> RepoResult<i64>;
+    /// Fold up to `limit` increments into the sums: how many rows it wrote (0: none was left).
+    fn fold_kpis(&mut self, limit: u32) -> RepoResult<u64>;
 }

@@ -137,6 +137,12 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
     // (method, path, what it needs: None for any signed-in role).
     let routes: Vec<(Method, &str, Option<StaffAction>)> = vec![
         (Method::GET, "/console", None),
+        (Method::GET, "/console/kpis", Some(StaffAction::ViewKpis)),
+        (
+            Method::GET,
+            "/console/kpis.csv?from=2026-11-01&to=2026-11-30",
+            Some(StaffAction::ViewKpis),
+        ),
         (
             Method::GET,
             "/console/members",
@@ -519,4 +525,59 @@ fn support_decides_a_coupon_redeemed_at_two_offline_tills() {
     assert_eq!(r["resolved_by"], "support@shop.example");
     let page = get(&server, Some(&b), "/console/conflicts").text().unwrap();
     assert!(page.contains("Decided: recovered by support@shop.example"));
+}
+
+#[test]
+fn store_staff_see_the_kpis_of_their_shop_only() {
+    let server = server(SessionLimits::default());
+    create(&server, "counter@shop.example", StaffRole::StoreStaff);
+    let b = signed_in(&server, "counter@shop.example");
+    let own = get(&server, Some(&b), "/console/kpis").text().unwrap();
+    assert!(own.contains("Totals at st-paris-01"), "{own}");
+    assert!(
+        !own.contains("Shop (empty: every shop)"),
+        "no shop to choose"
+    );
+    assert_eq!(
+        get(&server, Some(&b), "/console/kpis?shop=st-paris-02").status(),
+        403
+    );
+    assert_eq!(
+        get(&server, Some(&b), "/console/kpis.csv?shop=st-paris-02").status(),
+        403
+    );
+    let csv = get(
+        &server,
+        Some(&b),
+        "/console/kpis.csv?from=2026-11-01&to=2026-11-03",
+    );
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().unwrap();
+    assert_eq!(text.lines().count(), 4, "a header and three days");
+    assert!(text.lines().nth(1).unwrap().starts_with("2026-11-01,"));
+    for (query, why) in [
+        ("?from=2026-11-30&to=2026-11-01", "backwards"),
+        ("?from=yesterday", "not a date"),
+        ("?from=2020-01-01&to=2026-01-01", "too long"),
+    ] {
+        let r = get(&server, Some(&b), &format!("/console/kpis{query}"));
+        assert_eq!(r.status(), 422, "{why}");
+    }
+    let (status, body) = admin(
+        Method::GET,
+        &server,
+        "/admin/v1/kpis?from=2026-11-30&to=2026-11-01",
+        Value::Null,
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed"))
+    );
+    let (status, body) = admin(Method::GET, &server, "/admin/v1/kpis", Value::Null);
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["days"].as_array().unwrap().len(),
+        30,
+        "the last 30 days by default"
+    );
 }

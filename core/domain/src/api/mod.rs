@@ -17,6 +17,7 @@ use crate::{MemberCard, Program};
 
 mod admin;
 mod console;
+mod kpi;
 mod member;
 mod till;
 mod webhooks;
@@ -27,6 +28,7 @@ pub use crate::event::{
 };
 pub use admin::*;
 pub use console::*;
+pub use kpi::*;
 pub use member::*;
 pub use till::*;
 pub use webhooks::*;

@@ -307,6 +307,12 @@ impl PostgresStorage {
         .await
     }
 
+    /// The schema of a test's storage (`None` for a deployment's): a benchmark loads its data
+    /// into it with `psql`.
+    pub fn temporary_schema(&self) -> Option<&str> {
+        self.inner._temporary.as_ref().map(|t| t.schema.as_str())
+    }
+
     /// Transactions run again after a serialization failure or a deadlock, since the start.
     pub fn retries(&self) -> u64 {
         self.inner.retries.load(Ordering::Relaxed)

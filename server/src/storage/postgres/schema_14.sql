@@ -45,3 +45,24 @@ CREATE TABLE conflict_resolution (
     resolved_by TEXT NOT NULL,
     resolved_at BIGINT NOT NULL
 );
+
+-- The KPIs' counters: per shop (`*`: all shops together), day (days since the epoch, UTC) and
+-- metric (`tessera_domain::api::kpi`). A change appends its increments to `kpi_delta` in its own
+-- transaction (inserts only: concurrent changes never touch the same row); a fold moves them
+-- into `kpi`, summed, every few seconds. A report reads both: exact at once, a few rows a day.
+CREATE TABLE kpi (
+    shop   TEXT NOT NULL,
+    day    BIGINT NOT NULL,
+    metric TEXT NOT NULL,
+    value  BIGINT NOT NULL,
+    PRIMARY KEY (shop, day, metric)
+);
+
+CREATE TABLE kpi_delta (
+    id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    shop   TEXT NOT NULL,
+    day    BIGINT NOT NULL,
+    metric TEXT NOT NULL,
+    value  BIGINT NOT NULL
+);
+CREATE INDEX kpi_delta_shop ON kpi_delta (shop, day);

@@ -5,7 +5,7 @@ use postgres::Row;
 
 use super::repo::PgRepo;
 use crate::storage::StorageError;
-use crate::storage::repo::{AuditRow, RepoResult, SessionRow, Staff, StaffRow};
+use crate::storage::repo::{AuditRow, Kpis, RepoResult, SessionRow, Staff, StaffRow};
 
 const STAFF: &str = "SELECT a.id, a.email, a.name, a.role, a.store_id, a.password_hash, a.disabled";
 
@@ -174,5 +174,68 @@ impl Staff for PgRepo<'_, '_> {
             })
         })
         .collect()
+    }
+}
+
+impl Kpis for PgRepo<'_, '_> {
+    fn add_kpi(
+        &mut self,
+        metric: &str,
+        shop: Option<&str>,
+        day: i64,
+        delta: i64,
+    ) -> RepoResult<()> {
+        const ADD: &str =
+            "INSERT INTO kpi_delta (shop, day, metric, value) VALUES ($1, $2, $3, $4)";
+        let all = tessera_domain::api::metric::ALL_SHOPS;
+        self.exec(ADD, &[&all, &day, &metric, &delta])?;
+        if let Some(shop) = shop {
+            self.exec(ADD, &[&shop, &day, &metric, &delta])?;
+        }
+        Ok(())
+    }
+
+    fn kpi_rows(&mut self, shop: &str, from: i64, to: i64) -> RepoResult<Vec<(String, i64, i64)>> {
+        self.rows(
+            "SELECT metric, day, sum(value)::bigint FROM (
+                SELECT metric, day, value FROM kpi WHERE shop = $1 AND day BETWEEN $2 AND $3
+                UNION ALL
+                SELECT metric, day, value FROM kpi_delta
+                WHERE shop = $1 AND day BETWEEN $2 AND $3) k
+             GROUP BY metric, day",
+            &[&shop, &from, &to],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?)))
+        .collect()
+    }
+
+    fn kpi_points_before(&mut self, shop: &str, day: i64) -> RepoResult<i64> {
+        let sum: Option<i64> = self.value(
+            "SELECT coalesce(sum(value), 0)::bigint FROM (
+                SELECT metric, value FROM kpi WHERE shop = $1 AND day < $2
+                UNION ALL
+                SELECT metric, value FROM kpi_delta WHERE shop = $1 AND day < $2) k
+             WHERE starts_with(metric, 'points_')",
+            &[&shop, &day],
+        )?;
+        Ok(sum.unwrap_or(0))
+    }
+
+    fn fold_kpis(&mut self, limit: u32) -> RepoResult<u64> {
+        // Increments taken by another process's fold at the same moment are skipped; the sums
+        // are added with one statement.
+        self.exec(
+            "WITH taken AS (
+                DELETE FROM kpi_delta WHERE id IN (
+                    SELECT id FROM kpi_delta ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+                RETURNING shop, day, metric, value),
+             summed AS (
+                SELECT shop, day, metric, sum(value)::bigint AS value FROM taken
+                GROUP BY shop, day, metric)
+             INSERT INTO kpi (shop, day, metric, value) SELECT shop, day, metric, value FROM summed
+             ON CONFLICT (shop, day, metric) DO UPDATE SET value = kpi.value + excluded.value",
+            &[&i64::from(limit)],
+        )
     }
 }

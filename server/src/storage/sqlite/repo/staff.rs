@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteRepo;
-use crate::storage::repo::{AuditRow, RepoResult, SessionRow, Staff, StaffRow};
+use crate::storage::repo::{AuditRow, Kpis, RepoResult, SessionRow, Staff, StaffRow};
 
 const STAFF: &str = "SELECT a.id, a.email, a.name, a.role, a.store_id, a.password_hash, a.disabled";
 
@@ -167,5 +167,86 @@ impl Staff for SqliteRepo<'_> {
                 })
             })?
             .collect::<Result<_, _>>()?)
+    }
+}
+
+impl Kpis for SqliteRepo<'_> {
+    fn add_kpi(
+        &mut self,
+        metric: &str,
+        shop: Option<&str>,
+        day: i64,
+        delta: i64,
+    ) -> RepoResult<()> {
+        let mut add = self.c.prepare_cached(
+            "INSERT INTO kpi_delta (shop, day, metric, value) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        add.execute(params![
+            tessera_domain::api::metric::ALL_SHOPS,
+            day,
+            metric,
+            delta
+        ])?;
+        if let Some(shop) = shop {
+            add.execute(params![shop, day, metric, delta])?;
+        }
+        Ok(())
+    }
+
+    fn kpi_rows(&mut self, shop: &str, from: i64, to: i64) -> RepoResult<Vec<(String, i64, i64)>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT metric, day, sum(value) FROM (
+                    SELECT metric, day, value FROM kpi
+                    WHERE shop = ?1 AND day BETWEEN ?2 AND ?3
+                    UNION ALL
+                    SELECT metric, day, value FROM kpi_delta
+                    WHERE shop = ?1 AND day BETWEEN ?2 AND ?3)
+                 GROUP BY metric, day",
+            )?
+            .query_map(params![shop, from, to], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn kpi_points_before(&mut self, shop: &str, day: i64) -> RepoResult<i64> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT coalesce(sum(value), 0) FROM (
+                    SELECT metric, value FROM kpi WHERE shop = ?1 AND day < ?2
+                    UNION ALL
+                    SELECT metric, value FROM kpi_delta WHERE shop = ?1 AND day < ?2)
+                 WHERE substr(metric, 1, 7) = 'points_'",
+            )?
+            .query_row(params![shop, day], |r| r.get(0))?)
+    }
+
+    fn fold_kpis(&mut self, limit: u32) -> RepoResult<u64> {
+        let taken: Vec<(String, i64, String, i64)> = self
+            .c
+            .prepare_cached(
+                "DELETE FROM kpi_delta WHERE id IN (SELECT id FROM kpi_delta ORDER BY id LIMIT ?1)
+                 RETURNING shop, day, metric, value",
+            )?
+            .query_map([limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let n = taken.len() as u64;
+        let mut sums: std::collections::BTreeMap<(String, i64, String), i64> = Default::default();
+        for (shop, day, metric, value) in taken {
+            *sums.entry((shop, day, metric)).or_default() += value;
+        }
+        let mut add = self.c.prepare_cached(
+            "INSERT INTO kpi (shop, day, metric, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (shop, day, metric) DO UPDATE SET value = value + excluded.value",
+        )?;
+        for ((shop, day, metric), value) in sums {
+            add.execute(params![shop, day, metric, value])?;
+        }
+        Ok(n)
     }
 }

@@ -1,0 +1,146 @@
+//! The KPIs' counters follow every change in its transaction, and equal what the raw tables
+//! say: receipts and revenue net of returns and voids, per shop and for all; points by kind and
+//! the liability; the coupon funnel; enrolments.
+
+use serde_json::json;
+use tessera_domain::api::{PointsAdjustment, ReturnRequest, day_of};
+
+use super::money::{purchase, till};
+use super::{Backend, NOW, answer, enrol, mutate, seeded};
+use crate::service::Services;
+use crate::service::kpis::KpiServices;
+use crate::storage::TillOp;
+
+pub async fn kpi_counters_follow_every_change(s: Backend) {
+    seeded(&s).await;
+    let today = day_of(NOW);
+    let (m1, m2) = (enrol(&s, 1).await, enrol(&s, 2).await);
+    let (a, b) = (till(&s, "st-a", 1).await, till(&s, "st-b", 1).await);
+    let op = |t: &crate::storage::TillAuth, key: &str, op: TillOp| {
+        let (s, t, key) = (s.clone(), t.clone(), key.to_owned());
+        async move {
+            let outcome = s
+                .apply_till_op(t, key.clone(), format!("h-{key}"), op, NOW)
+                .await
+                .unwrap();
+            assert_eq!(answer(&outcome).status, 200, "{outcome:?}");
+        }
+    };
+    op(&a, "key-kpi-0001", purchase("R-1", "CARD-1", 4_000)).await;
+    let mut anonymous = purchase("R-2", "CARD-1", 2_000);
+    if let TillOp::Purchase { request, .. } = &mut anonymous {
+        request.card_number = None;
+    }
+    op(&a, "key-kpi-0002", anonymous).await;
+    op(&b, "key-kpi-0003", purchase("R-3", "CARD-2", 1_000)).await;
+    let refund = ReturnRequest {
+        receipt: "R-1".into(),
+        store_id: None,
+        refunded_cents: 500,
+    };
+    op(&a, "key-kpi-0004", TillOp::Return { request: refund }).await;
+    op(
+        &b,
+        "key-kpi-0005",
+        TillOp::Void {
+            receipt: "R-3".into(),
+            at_ms: NOW,
+        },
+    )
+    .await;
+    mutate(
+        &s,
+        &m1,
+        "key-kpi-clip",
+        json!({"type": "clip_offer", "offer_id": "of-any"}),
+    )
+    .await;
+    let adjust = PointsAdjustment {
+        points: 15,
+        reason: "goodwill".into(),
+    };
+    s.adjust_points(m2.clone(), adjust, NOW)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    let all = s.kpis(None, today - 1, today).await.unwrap();
+    let t = &all.totals;
+    // Enrolments count on the day the server enrolled them (its clock, not the suite's).
+    let enrolled = day_of(jiff::Timestamp::now().as_millisecond());
+    let on_the_day = s.kpis(None, enrolled, enrolled).await.unwrap();
+    assert_eq!(on_the_day.totals.enrolments, 2);
+    assert_eq!((t.receipts, t.member_receipts), (2, 1), "R-3 voided");
+    assert_eq!(
+        (t.revenue_cents, t.member_revenue_cents),
+        (5_500, 3_500),
+        "net of the return and the void"
+    );
+    assert_eq!(all.days.len(), 2);
+    assert_eq!(all.days[1].receipts, 2);
+    // Points: what the members' ledgers say, kind by kind, and what they hold.
+    let mut ledgers = Vec::new();
+    let mut held = 0;
+    for m in [&m1, &m2] {
+        let state = s.member_state(m.clone()).await.unwrap();
+        held += state.points_balance;
+        ledgers.extend(state.points.ledger);
+    }
+    let sum = |kind: &str| -> i64 {
+        ledgers
+            .iter()
+            .filter(|e| e.kind.as_str() == kind)
+            .map(|e| e.points)
+            .sum()
+    };
+    assert_eq!(t.points_earned, sum("earn"));
+    assert!(t.points_earned > 0);
+    assert_eq!(t.points_reversed, sum("reverse"));
+    assert!(t.points_reversed < 0);
+    assert_eq!(t.points_adjusted, 15);
+    assert_eq!(all.points_liability, held);
+    let funnel = all.coupons.iter().find(|c| c.offer_id == "of-any").unwrap();
+    assert_eq!((funnel.issued, funnel.clipped, funnel.redeemed), (1, 1, 0));
+
+    let shop_a = s.kpis(Some("st-a".into()), today, today).await.unwrap();
+    assert_eq!(
+        (shop_a.totals.receipts, shop_a.totals.revenue_cents),
+        (2, 5_500)
+    );
+    assert_eq!(shop_a.member_revenue_share, Some(3_500.0 / 5_500.0));
+    let shop_b = s.kpis(Some("st-b".into()), today, today).await.unwrap();
+    assert_eq!(
+        (shop_b.totals.receipts, shop_b.totals.revenue_cents),
+        (0, 0),
+        "bought and voided"
+    );
+    let before = s.kpis(None, today - 5, today - 1).await.unwrap();
+    assert_eq!(
+        (before.totals.receipts, before.points_liability),
+        (0, 0),
+        "nothing counted before"
+    );
+    // Folding the increments into the sums, a few at a time, changes no figure.
+    let (was_all, was_a) = (all.clone(), shop_a.clone());
+    let mut folds = 0;
+    while s.fold_kpis(3).await.unwrap() > 0 {
+        folds += 1;
+    }
+    assert!(folds > 2, "{folds} folds");
+    assert_eq!(s.kpis(None, today - 1, today).await.unwrap(), was_all);
+    assert_eq!(
+        s.kpis(Some("st-a".into()), today, today).await.unwrap(),
+        was_a
+    );
+    // Counted after a fold: both read together.
+    mutate(
+        &s,
+        &m2,
+        "key-kpi-clip2",
+        json!({"type": "clip_offer", "offer_id": "of-any"}),
+    )
+    .await;
+    let after = s.kpis(None, today, today).await.unwrap();
+    assert_eq!(after.coupons[0].clipped, 2);
+}

@@ -1,0 +1,117 @@
+//! The KPIs' counters, added to in the transaction of each change (so a report reads a few rows
+//! a day, never the ledger), and the report (`tessera_domain::api::KpiReport`). See
+//! docs/adr/0028 and docs/console.md.
+
+use async_trait::async_trait;
+use tessera_domain::api::{KpiReport, day_of, metric};
+
+use crate::storage::repo::RepoResult;
+use crate::storage::{Repo, Storage, StorageError, read};
+
+/// Count `delta` of `metric` on the day of `at_ms`, for all shops and `shop`.
+pub(crate) fn count(
+    repo: &mut dyn Repo,
+    metric: &str,
+    shop: Option<&str>,
+    at_ms: i64,
+    delta: i64,
+) -> RepoResult<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    repo.add_kpi(metric, shop, day_of(at_ms), delta)
+}
+
+/// A purchase's receipt and revenue (negative `sign` to take it off: a void), on the day of the
+/// sale.
+pub(crate) fn count_sale(
+    repo: &mut dyn Repo,
+    shop: &str,
+    member: bool,
+    sale_ms: i64,
+    receipts: i64,
+    revenue_cents: i64,
+) -> RepoResult<()> {
+    count(repo, metric::RECEIPTS, Some(shop), sale_ms, receipts)?;
+    count(
+        repo,
+        metric::REVENUE_CENTS,
+        Some(shop),
+        sale_ms,
+        revenue_cents,
+    )?;
+    if member {
+        count(repo, metric::MEMBER_RECEIPTS, Some(shop), sale_ms, receipts)?;
+        count(
+            repo,
+            metric::MEMBER_REVENUE_CENTS,
+            Some(shop),
+            sale_ms,
+            revenue_cents,
+        )?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+pub trait KpiServices {
+    /// Fold up to `limit` increments into the sums (0: none was left).
+    async fn fold_kpis(&self, limit: u32) -> Result<u64, StorageError>;
+    /// The KPIs of days `from..=to` (days since the epoch), for one shop or all.
+    async fn kpis(
+        &self,
+        shop: Option<String>,
+        from: i64,
+        to: i64,
+    ) -> Result<KpiReport, StorageError>;
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> KpiServices for S {
+    async fn fold_kpis(&self, limit: u32) -> Result<u64, StorageError> {
+        crate::storage::write(self, move |repo| repo.fold_kpis(limit)).await
+    }
+
+    async fn kpis(
+        &self,
+        shop: Option<String>,
+        from: i64,
+        to: i64,
+    ) -> Result<KpiReport, StorageError> {
+        read(self, move |repo| {
+            let key = shop.as_deref().unwrap_or(metric::ALL_SHOPS);
+            let rows = repo.kpi_rows(key, from, to)?;
+            let before = repo.kpi_points_before(metric::ALL_SHOPS, from)?;
+            Ok(KpiReport::from_counters(
+                from,
+                to,
+                shop.clone(),
+                &rows,
+                before,
+            ))
+        })
+        .await
+    }
+}
+
+/// Fold the KPIs' increments into their sums every few seconds, until the process drains (in
+/// every process that runs jobs: folds of several processes take different increments).
+pub async fn run_fold(state: crate::AppState) {
+    if !state.config.jobs.enabled {
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    while !state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        tick.tick().await;
+        loop {
+            match state.storage.fold_kpis(10_000).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "KPI increments not folded");
+                    break;
+                }
+            }
+        }
+    }
+}
