@@ -109,6 +109,10 @@ pub async fn kpi_counters_follow_every_change(s: Backend) {
         (2, 5_500)
     );
     assert_eq!(shop_a.member_revenue_share, Some(3_500.0 / 5_500.0));
+    assert_eq!(
+        shop_a.points_liability, held,
+        "the programme's, whatever the shop"
+    );
     let shop_b = s.kpis(Some("st-b".into()), today, today).await.unwrap();
     assert_eq!(
         (shop_b.totals.receipts, shop_b.totals.revenue_cents),

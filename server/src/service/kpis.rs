@@ -81,13 +81,13 @@ impl<S: Storage + ?Sized> KpiServices for S {
         read(self, move |repo| {
             let key = shop.as_deref().unwrap_or(metric::ALL_SHOPS);
             let rows = repo.kpi_rows(key, from, to)?;
-            let before = repo.kpi_points_before(metric::ALL_SHOPS, from)?;
+            let liability = repo.kpi_points_before(metric::ALL_SHOPS, to.saturating_add(1))?;
             Ok(KpiReport::from_counters(
                 from,
                 to,
                 shop.clone(),
                 &rows,
-                before,
+                liability,
             ))
         })
         .await

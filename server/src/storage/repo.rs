@@ -953,9 +953,11 @@ pub trait Kpis {
     /// Add `delta` to `metric` of `day`, for every shop together (`*`) and, if given, `shop`.
     fn add_kpi(&mut self, metric: &str, shop: Option<&str>, day: i64, delta: i64)
     -> RepoResult<()>;
-    /// The counters of `shop` (`*`: all) for days `from..=to`: (metric, day, value).
+    /// The counters of `shop` (`*`: all) for days `from..=to`: (metric, day, value); the coupon
+    /// funnel's counters summed over the period (as on its first day: a report shows their
+    /// totals only, and a year of them is 100 offers × 3 × 365 rows).
     fn kpi_rows(&mut self, shop: &str, from: i64, to: i64) -> RepoResult<Vec<(String, i64, i64)>>;
-    /// The sum of the points counters of `shop` before `day` (the liability carried in).
+    /// The sum of the points counters of `shop` before `day` (members' points at its start).
     fn kpi_points_before(&mut self, shop: &str, day: i64) -> RepoResult<i64>;
     /// Fold up to `limit` increments into the sums: how many rows it wrote (0: none was left).
     fn fold_kpis(&mut self, limit: u32) -> RepoResult<u64>;

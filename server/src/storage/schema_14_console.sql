@@ -57,6 +57,9 @@ CREATE TABLE kpi (
     PRIMARY KEY (shop, day, metric)
 ) STRICT;
 
+-- A metric's days, for the sums over a period (the coupon funnel, the points liability).
+CREATE INDEX kpi_metric ON kpi (shop, metric, day);
+
 CREATE TABLE kpi_delta (
     id     INTEGER PRIMARY KEY,
     shop   TEXT NOT NULL,

@@ -28,7 +28,7 @@ fn now_ms() -> i64 {
 fn load_sql(postgres: bool, members: usize, ledger: usize, start_ms: i64) -> Vec<String> {
     let series = |n: usize| {
         if postgres {
-            format!("(SELECT generate_series(0, {}) AS i) n", n - 1)
+            format!("(SELECT generate_series(0::bigint, {}) AS i) n", n - 1)
         } else {
             format!(
                 "(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) \
@@ -234,7 +234,8 @@ fn main() {
     for _ in 0..3 {
         let t = Instant::now();
         total = server.integers(&format!(
-            "SELECT coalesce(sum(points), 0) FROM points_entry WHERE created_at >= {start_ms}"
+            "SELECT CAST(coalesce(sum(points), 0) AS BIGINT) FROM points_entry \
+             WHERE created_at >= {start_ms}"
         ))[0];
         times.push(t.elapsed());
     }

@@ -129,13 +129,14 @@ fn ratio(a: i64, b: i64) -> Option<f64> {
 
 impl KpiReport {
     /// The report of days `from..=to` from the counters of those days (`rows`: metric, day,
-    /// value) and the points counted before `from` (the liability carried in).
+    /// value) and every points counter of the programme up to `to` (the liability: members'
+    /// points are the programme's, whichever shop the report is for).
     pub fn from_counters(
         from: i64,
         to: i64,
         shop: Option<String>,
         rows: &[(String, i64, i64)],
-        points_before: i64,
+        points_liability: i64,
     ) -> KpiReport {
         let mut days: BTreeMap<i64, KpiDay> = (from..=to)
             .map(|d| {
@@ -150,15 +151,11 @@ impl KpiReport {
             .collect();
         let mut totals = KpiDay::default();
         let mut coupons: BTreeMap<&str, CouponFunnel> = BTreeMap::new();
-        let mut points = points_before;
         for (m, d, v) in rows {
             if let Some(day) = days.get_mut(d) {
                 add(day, m, *v);
             }
             add(&mut totals, m, *v);
-            if m.starts_with(metric::POINTS_PREFIX) {
-                points += v;
-            }
             for (prefix, pick) in [
                 (metric::COUPONS_ISSUED, 0),
                 (metric::COUPONS_CLIPPED, 1),
@@ -187,7 +184,7 @@ impl KpiReport {
                 .map(|v| v.round() as i64),
             member_average_basket_cents: ratio(totals.member_revenue_cents, totals.member_receipts)
                 .map(|v| v.round() as i64),
-            points_liability: points,
+            points_liability,
             breakage_rate: ratio(-totals.points_expired, issued),
             days: days.into_values().collect(),
             totals,
@@ -249,7 +246,7 @@ mod tests {
         .into_iter()
         .map(|(m, d, v)| (m.to_owned(), d, v))
         .collect();
-        let r = KpiReport::from_counters(d0, d0 + 2, None, &rows, 100);
+        let r = KpiReport::from_counters(d0, d0 + 2, None, &rows, 125);
         assert_eq!(r.days.len(), 3);
         assert_eq!(r.from, "2026-09-21");
         assert_eq!((r.days[0].receipts, r.days[1].points_spent), (3, -20));
@@ -259,7 +256,7 @@ mod tests {
             (r.average_basket_cents, r.member_average_basket_cents),
             (Some(3_000), Some(3_000))
         );
-        assert_eq!(r.points_liability, 100 + 60 - 15 - 20);
+        assert_eq!(r.points_liability, 125);
         assert_eq!(r.breakage_rate, Some(0.25));
         assert_eq!(
             r.coupons,

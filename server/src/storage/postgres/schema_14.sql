@@ -58,6 +58,9 @@ CREATE TABLE kpi (
     PRIMARY KEY (shop, day, metric)
 );
 
+-- A metric's days, for the sums over a period (the coupon funnel, the points liability).
+CREATE INDEX kpi_metric ON kpi (shop, metric, day);
+
 CREATE TABLE kpi_delta (
     id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     shop   TEXT NOT NULL,

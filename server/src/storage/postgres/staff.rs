@@ -199,10 +199,22 @@ impl Kpis for PgRepo<'_, '_> {
         self.rows(
             "SELECT metric, day, sum(value)::bigint FROM (
                 SELECT metric, day, value FROM kpi WHERE shop = $1 AND day BETWEEN $2 AND $3
+                  AND (metric < 'coupons_' OR metric >= 'coupons`')
                 UNION ALL
                 SELECT metric, day, value FROM kpi_delta
-                WHERE shop = $1 AND day BETWEEN $2 AND $3) k
-             GROUP BY metric, day",
+                WHERE shop = $1 AND day BETWEEN $2 AND $3
+                  AND (metric < 'coupons_' OR metric >= 'coupons`')) k
+             GROUP BY metric, day
+             UNION ALL
+             SELECT metric, $2::bigint, sum(value)::bigint FROM (
+                SELECT metric, value FROM kpi
+                WHERE shop = $1 AND metric >= 'coupons_' AND metric < 'coupons`'
+                  AND day BETWEEN $2 AND $3
+                UNION ALL
+                SELECT metric, value FROM kpi_delta
+                WHERE shop = $1 AND day BETWEEN $2 AND $3
+                  AND metric >= 'coupons_' AND metric < 'coupons`') c
+             GROUP BY metric",
             &[&shop, &from, &to],
         )?
         .iter()
@@ -213,10 +225,11 @@ impl Kpis for PgRepo<'_, '_> {
     fn kpi_points_before(&mut self, shop: &str, day: i64) -> RepoResult<i64> {
         let sum: Option<i64> = self.value(
             "SELECT coalesce(sum(value), 0)::bigint FROM (
-                SELECT metric, value FROM kpi WHERE shop = $1 AND day < $2
+                SELECT value FROM kpi WHERE shop = $1
+                  AND metric >= 'points_' AND metric < 'points`' AND day < $2
                 UNION ALL
-                SELECT metric, value FROM kpi_delta WHERE shop = $1 AND day < $2) k
-             WHERE starts_with(metric, 'points_')",
+                SELECT value FROM kpi_delta WHERE shop = $1 AND day < $2
+                  AND metric >= 'points_' AND metric < 'points`') k",
             &[&shop, &day],
         )?;
         Ok(sum.unwrap_or(0))

@@ -200,10 +200,22 @@ impl Kpis for SqliteRepo<'_> {
                 "SELECT metric, day, sum(value) FROM (
                     SELECT metric, day, value FROM kpi
                     WHERE shop = ?1 AND day BETWEEN ?2 AND ?3
+                      AND (metric < 'coupons_' OR metric >= 'coupons`')
                     UNION ALL
                     SELECT metric, day, value FROM kpi_delta
-                    WHERE shop = ?1 AND day BETWEEN ?2 AND ?3)
-                 GROUP BY metric, day",
+                    WHERE shop = ?1 AND day BETWEEN ?2 AND ?3
+                      AND (metric < 'coupons_' OR metric >= 'coupons`'))
+                 GROUP BY metric, day
+                 UNION ALL
+                 SELECT metric, ?2, sum(value) FROM (
+                    SELECT metric, value FROM kpi
+                    WHERE shop = ?1 AND metric >= 'coupons_' AND metric < 'coupons`'
+                      AND day BETWEEN ?2 AND ?3
+                    UNION ALL
+                    SELECT metric, value FROM kpi_delta
+                    WHERE shop = ?1 AND day BETWEEN ?2 AND ?3
+                      AND metric >= 'coupons_' AND metric < 'coupons`')
+                 GROUP BY metric",
             )?
             .query_map(params![shop, from, to], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -216,10 +228,11 @@ impl Kpis for SqliteRepo<'_> {
             .c
             .prepare_cached(
                 "SELECT coalesce(sum(value), 0) FROM (
-                    SELECT metric, value FROM kpi WHERE shop = ?1 AND day < ?2
+                    SELECT value FROM kpi WHERE shop = ?1
+                      AND metric >= 'points_' AND metric < 'points`' AND day < ?2
                     UNION ALL
-                    SELECT metric, value FROM kpi_delta WHERE shop = ?1 AND day < ?2)
-                 WHERE substr(metric, 1, 7) = 'points_'",
+                    SELECT value FROM kpi_delta WHERE shop = ?1 AND day < ?2
+                      AND metric >= 'points_' AND metric < 'points`')",
             )?
             .query_row(params![shop, day], |r| r.get(0))?)
     }
