@@ -66,14 +66,7 @@ fn fails(id: &str, attempt: u64, percent: u64) -> bool {
 
 impl HookReceiver {
     pub fn start(behaviour: HookBehaviour) -> HookReceiver {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let (rt, listener) = crate::stand_in_runtime("127.0.0.1:0");
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
             secret: Mutex::new(String::new()),

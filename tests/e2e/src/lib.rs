@@ -169,6 +169,18 @@ impl Server {
     }
 }
 
+/// A stand-in's own runtime (two workers, so that it answers while the test thread waits) and
+/// its listener bound to `addr` (`127.0.0.1:0`: any free port).
+pub fn stand_in_runtime(addr: &str) -> (tokio::runtime::Runtime, tokio::net::TcpListener) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).unwrap();
+    (rt, listener)
+}
+
 /// A loopback URL where nothing listens: a till or phone "offline" (connection refused at once).
 /// Port 1, outside the ephemeral range every test server binds in: a port freed by this process
 /// could be taken at once by another test's server (it happened: a till "offline" reached a

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// What happens to one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +51,7 @@ impl Proxy {
     /// a fault with probability `fault_rate`, drawn with `seed`. Faults are drawn per request,
     /// not per connection, because the client keeps connections alive.
     pub fn start(upstream: SocketAddr, seed: u64, fault_rate: f64) -> Proxy {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let (rt, listener) = crate::stand_in_runtime("127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let stats = Arc::new(Stats::default());
         let faults_on = Arc::new(AtomicBool::new(false));

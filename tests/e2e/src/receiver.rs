@@ -50,12 +50,7 @@ impl PushReceiver {
     }
 
     pub fn start_on(addr: &str, behaviour: Behaviour) -> PushReceiver {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).unwrap();
+        let (rt, listener) = crate::stand_in_runtime(addr);
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
             behaviour,

@@ -273,14 +273,7 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn start() -> StandIn {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let (rt, listener) = crate::stand_in_runtime("127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
             token_lifetime: Mutex::new(3600),
