@@ -193,18 +193,13 @@ pub(crate) fn issue(
     })?;
     {
         use tessera_domain::api::metric;
-        let offer_id = &offer.id;
-        super::kpis::count(
-            repo,
-            &format!("{}{offer_id}", metric::COUPONS_ISSUED),
-            None,
-            now_ms,
-            1,
-        )?;
-        if origin == Origin::Clip {
-            let m = format!("{}{offer_id}", metric::COUPONS_CLIPPED);
-            super::kpis::count(repo, &m, None, now_ms, 1)?;
-        }
+        let (issued, clipped) = (
+            format!("{}{}", metric::COUPONS_ISSUED, offer.id),
+            format!("{}{}", metric::COUPONS_CLIPPED, offer.id),
+        );
+        let day = tessera_domain::api::day_of(now_ms);
+        let clip = i64::from(origin == Origin::Clip);
+        repo.add_kpis(&[(&issued, None, day, 1), (&clipped, None, day, clip)])?;
     }
     webhooks::emit(
         repo,

@@ -32,25 +32,17 @@ pub(crate) fn count_sale(
     receipts: i64,
     revenue_cents: i64,
 ) -> RepoResult<()> {
-    count(repo, metric::RECEIPTS, Some(shop), sale_ms, receipts)?;
-    count(
-        repo,
-        metric::REVENUE_CENTS,
-        Some(shop),
-        sale_ms,
-        revenue_cents,
-    )?;
+    let day = day_of(sale_ms);
+    let mut increments = vec![
+        (metric::RECEIPTS, Some(shop), day, receipts),
+        (metric::REVENUE_CENTS, Some(shop), day, revenue_cents),
+    ];
     if member {
-        count(repo, metric::MEMBER_RECEIPTS, Some(shop), sale_ms, receipts)?;
-        count(
-            repo,
-            metric::MEMBER_REVENUE_CENTS,
-            Some(shop),
-            sale_ms,
-            revenue_cents,
-        )?;
+        increments.push((metric::MEMBER_RECEIPTS, Some(shop), day, receipts));
+        increments.push((metric::MEMBER_REVENUE_CENTS, Some(shop), day, revenue_cents));
     }
-    Ok(())
+    // One statement for all of them (a round trip each would be felt on PostgreSQL).
+    repo.add_kpis(&increments)
 }
 
 #[async_trait]

@@ -946,13 +946,38 @@ pub trait Staff {
     ) -> RepoResult<bool>;
 }
 
+/// The rows of [`Kpis::add_kpis`]: each increment for `*` and for its shop (shop, day, metric,
+/// delta), zeros left out.
+pub(crate) fn kpi_rows_of<'a>(
+    increments: &[(&'a str, Option<&'a str>, i64, i64)],
+) -> Vec<(&'a str, i64, &'a str, i64)> {
+    increments
+        .iter()
+        .filter(|(.., delta)| *delta != 0)
+        .flat_map(|&(metric, shop, day, delta)| {
+            std::iter::once((tessera_domain::api::metric::ALL_SHOPS, day, metric, delta))
+                .chain(shop.map(|s| (s, day, metric, delta)))
+        })
+        .collect()
+}
+
 /// The KPIs' counters (issue #19): increments appended with each change (`kpi_delta`, inserts
 /// only, so concurrent changes never contend for a row), folded into the sums (`kpi`) every few
 /// seconds; reads add both.
 pub trait Kpis {
-    /// Add `delta` to `metric` of `day`, for every shop together (`*`) and, if given, `shop`.
-    fn add_kpi(&mut self, metric: &str, shop: Option<&str>, day: i64, delta: i64)
-    -> RepoResult<()>;
+    /// Add each (metric, shop, day, delta) for every shop together (`*`) and, if given, its shop,
+    /// with one statement.
+    fn add_kpis(&mut self, increments: &[(&str, Option<&str>, i64, i64)]) -> RepoResult<()>;
+    /// [`Kpis::add_kpis`] of one increment.
+    fn add_kpi(
+        &mut self,
+        metric: &str,
+        shop: Option<&str>,
+        day: i64,
+        delta: i64,
+    ) -> RepoResult<()> {
+        self.add_kpis(&[(metric, shop, day, delta)])
+    }
     /// The counters of `shop` (`*`: all) for days `from..=to`: (metric, day, value); the coupon
     /// funnel's counters summed over the period (as on its first day: a report shows their
     /// totals only, and a year of them is 100 offers × 3 × 365 rows).

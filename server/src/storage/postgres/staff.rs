@@ -178,20 +178,35 @@ impl Staff for PgRepo<'_, '_> {
 }
 
 impl Kpis for PgRepo<'_, '_> {
-    fn add_kpi(
-        &mut self,
-        metric: &str,
-        shop: Option<&str>,
-        day: i64,
-        delta: i64,
-    ) -> RepoResult<()> {
-        const ADD: &str =
-            "INSERT INTO kpi_delta (shop, day, metric, value) VALUES ($1, $2, $3, $4)";
-        let all = tessera_domain::api::metric::ALL_SHOPS;
-        self.exec(ADD, &[&all, &day, &metric, &delta])?;
-        if let Some(shop) = shop {
-            self.exec(ADD, &[&shop, &day, &metric, &delta])?;
+    fn add_kpis(&mut self, increments: &[(&str, Option<&str>, i64, i64)]) -> RepoResult<()> {
+        let rows = crate::storage::repo::kpi_rows_of(increments);
+        if rows.is_empty() {
+            return Ok(());
         }
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| {
+                let b = r * 4;
+                format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+            })
+            .collect();
+        let params: Vec<crate::storage::postgres::repo::Param<'_>> = rows
+            .iter()
+            .flat_map(|(shop, day, metric, delta)| {
+                [
+                    shop as crate::storage::postgres::repo::Param<'_>,
+                    day,
+                    metric,
+                    delta,
+                ]
+            })
+            .collect();
+        self.exec(
+            &format!(
+                "INSERT INTO kpi_delta (shop, day, metric, value) VALUES {}",
+                values.join(", ")
+            ),
+            &params,
+        )?;
         Ok(())
     }
 

@@ -171,25 +171,27 @@ impl Staff for SqliteRepo<'_> {
 }
 
 impl Kpis for SqliteRepo<'_> {
-    fn add_kpi(
-        &mut self,
-        metric: &str,
-        shop: Option<&str>,
-        day: i64,
-        delta: i64,
-    ) -> RepoResult<()> {
-        let mut add = self.c.prepare_cached(
-            "INSERT INTO kpi_delta (shop, day, metric, value) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        add.execute(params![
-            tessera_domain::api::metric::ALL_SHOPS,
-            day,
-            metric,
-            delta
-        ])?;
-        if let Some(shop) = shop {
-            add.execute(params![shop, day, metric, delta])?;
+    fn add_kpis(&mut self, increments: &[(&str, Option<&str>, i64, i64)]) -> RepoResult<()> {
+        let rows = crate::storage::repo::kpi_rows_of(increments);
+        if rows.is_empty() {
+            return Ok(());
         }
+        let values = vec!["(?, ?, ?, ?)"; rows.len()].join(", ");
+        let mut add = self.c.prepare_cached(&format!(
+            "INSERT INTO kpi_delta (shop, day, metric, value) VALUES {values}"
+        ))?;
+        let params: Vec<&dyn rusqlite::ToSql> = rows
+            .iter()
+            .flat_map(|(shop, day, metric, delta)| {
+                [
+                    shop as &dyn rusqlite::ToSql,
+                    day as &dyn rusqlite::ToSql,
+                    metric as &dyn rusqlite::ToSql,
+                    delta as &dyn rusqlite::ToSql,
+                ]
+            })
+            .collect();
+        add.execute(params.as_slice())?;
         Ok(())
     }
 
