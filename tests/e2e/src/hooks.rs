@@ -43,6 +43,9 @@ struct Shared {
     behaviour: Mutex<HookBehaviour>,
     received: Mutex<Vec<Received>>,
     seen: AtomicU64,
+    /// Requests being answered now, and the most at once.
+    open: AtomicU64,
+    most_open: AtomicU64,
     started: Instant,
 }
 
@@ -73,6 +76,8 @@ impl HookReceiver {
             behaviour: Mutex::new(behaviour),
             received: Mutex::new(Vec::new()),
             seen: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            most_open: AtomicU64::new(0),
             started: Instant::now(),
         });
         let app = axum::Router::new()
@@ -107,6 +112,11 @@ impl HookReceiver {
 
     pub fn requests(&self) -> u64 {
         self.shared.seen.load(Ordering::Relaxed)
+    }
+
+    /// The most requests it was answering at once.
+    pub fn most_at_once(&self) -> u64 {
+        self.shared.most_open.load(Ordering::Relaxed)
     }
 }
 
@@ -147,7 +157,10 @@ async fn receive(
         at_ms,
     });
     if !behaviour.delay.is_zero() {
+        let open = s.open.fetch_add(1, Ordering::Relaxed) + 1;
+        s.most_open.fetch_max(open, Ordering::Relaxed);
         tokio::time::sleep(behaviour.delay).await;
+        s.open.fetch_sub(1, Ordering::Relaxed);
         if accepted {
             let mut received = s.received.lock().unwrap();
             if let Some(r) = received.iter_mut().rev().find(|r| r.at == at) {

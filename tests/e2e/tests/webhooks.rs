@@ -1,6 +1,7 @@
 //! Webhooks against the real server (issue #19): deliveries to a loopback receiver that fails
 //! 30 % of the time arrive signed (checked with the Standard Webhooks reference implementation),
-//! each event accepted once, in order per member; a receiver that times out or is down leaves
+//! each event accepted once, in order per member; a slow receiver gets several members' events
+//! at once; a receiver that times out or is down leaves
 //! its deliveries in the dead-letter list, and a replay delivers them under their first id; a
 //! paused endpoint keeps its queue; the admin API refuses bad endpoints with typed problems.
 
@@ -410,4 +411,32 @@ fn bad_endpoints_and_requests_get_typed_problems() {
         Value::Null,
     );
     assert_eq!(status, 204);
+}
+
+#[test]
+fn a_slow_receiver_gets_each_event_once_with_several_in_flight() {
+    let receiver = HookReceiver::start(HookBehaviour {
+        delay: Duration::from_millis(300),
+        ..HookBehaviour::default()
+    });
+    let server = server(fast());
+    endpoint(&server, &receiver, "crm", json!(["member.enrolled"]));
+    let members: Vec<String> = (0..12)
+        .map(|_| tessera_e2e::raw::enrol(&server).0)
+        .collect();
+    wait_for(&server, "crm", "every delivery", |e| e["pending"] == 0);
+    let accepted = receiver.accepted();
+    assert_eq!(accepted.len(), members.len(), "each once, none timed out");
+    assert!(accepted.iter().all(|r| r.signature_ok));
+    assert!(
+        receiver.most_at_once() >= 2,
+        "members' deliveries overlap: {} at once",
+        receiver.most_at_once()
+    );
+    let listed = deliveries(&server, "crm", "?state=delivered");
+    assert!(
+        listed
+            .iter()
+            .all(|d| d["attempts"] == 1 && d["last_status"] == 204)
+    );
 }
