@@ -8,7 +8,8 @@ use tessera_domain::api::{KpiReport, day_of, metric};
 use crate::storage::repo::RepoResult;
 use crate::storage::{Repo, Storage, StorageError, read};
 
-/// Count `delta` of `metric` on the day of `at_ms`, for all shops and `shop`.
+/// Count `delta` of `metric` on the day of `at_ms`, for all shops and `shop` (a zero writes
+/// nothing).
 pub(crate) fn count(
     repo: &mut dyn Repo,
     metric: &str,
@@ -16,9 +17,6 @@ pub(crate) fn count(
     at_ms: i64,
     delta: i64,
 ) -> RepoResult<()> {
-    if delta == 0 {
-        return Ok(());
-    }
     repo.add_kpi(metric, shop, day_of(at_ms), delta)
 }
 
