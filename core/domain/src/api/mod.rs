@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::{MemberCard, Program};
 
 mod admin;
+mod analytics;
 mod console;
 mod kpi;
 mod member;
@@ -27,6 +28,7 @@ pub use crate::event::{
     not_too_far_ahead,
 };
 pub use admin::*;
+pub use analytics::*;
 pub use console::*;
 pub use kpi::*;
 pub use member::*;
@@ -239,6 +241,8 @@ pub mod codes {
     pub const MEMBER_CODE_REFUSED: &str = "member_code_refused";
     /// A webhook endpoint the server will not deliver to (the reason in `detail`).
     pub const WEBHOOK_REFUSED: &str = "webhook_refused";
+    /// Analytics settings the server will not use (the reason in `detail`).
+    pub const ANALYTICS_SETTINGS_REFUSED: &str = "analytics_settings_refused";
     /// A staff account has this e-mail address already.
     pub const ACCOUNT_EXISTS: &str = "account_exists";
     /// Another purchase was recorded under this receipt in this shop.
