@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::AppState;
 use crate::push::{OutgoingPush, campaign_payload};
 use crate::service::Services;
+use crate::service::analytics::{ANALYTICS_JOB, AnalyticsServices};
 use crate::service::campaigns::CAMPAIGN_JOB;
 use crate::storage::StorageError;
 use crate::storage::repo::JobRow;
@@ -75,6 +76,9 @@ pub const PURGE_KEYS: &str = "purge_keys";
 /// The jobs queued every hour.
 pub const HOURLY: &[&str] = &[LAPSE_POINTS, PURGE_KEYS];
 
+/// The jobs queued every day (the first tick of the UTC day), subject the day.
+pub const DAILY: &[&str] = &[ANALYTICS_JOB];
+
 /// A recurring job's subject: the UTC hour it is for (`2026-11-30T18`).
 pub fn hour_of(now_ms: i64) -> String {
     jiff::Timestamp::from_millisecond(now_ms)
@@ -91,10 +95,15 @@ pub async fn run_scheduler(state: AppState) {
     while !state.draining.load(Ordering::Relaxed) {
         tick.tick().await;
         let hour = hour_of(now_ms());
-        for kind in HOURLY {
+        let day = tessera_domain::api::day_text(tessera_domain::api::day_of(now_ms()));
+        let recurring = HOURLY
+            .iter()
+            .map(|k| (*k, &hour))
+            .chain(DAILY.iter().map(|k| (*k, &day)));
+        for (kind, subject) in recurring {
             match state
                 .storage
-                .schedule_job((*kind).to_owned(), hour.clone(), now_ms())
+                .schedule_job(kind.to_owned(), subject.clone(), now_ms())
                 .await
             {
                 Ok(true) => state.jobs_waiting.notify_one(),
@@ -139,6 +148,7 @@ async fn run(state: &AppState, owner: &str, job: JobRow) {
         CAMPAIGN_JOB => run_campaign(state, owner, &job).await,
         LAPSE_POINTS => run_lapses(state, owner, &job).await,
         PURGE_KEYS => purge(state).await,
+        ANALYTICS_JOB => run_analytics(state, owner, &job).await,
         other => Err(StorageError::Backend(format!("unknown job kind {other}"))),
     };
     let storage = &state.storage;
@@ -184,6 +194,39 @@ async fn purge(state: &AppState) -> Result<Ended, StorageError> {
             "old idempotency keys and webhook events purged"
         );
     }
+    Ok(Ended::Done)
+}
+
+/// Analyse the programme (its generation: the job's id), renewing the lease while it runs.
+async fn run_analytics(state: &AppState, owner: &str, job: &JobRow) -> Result<Ended, StorageError> {
+    let lease_ms = state.config.jobs.lease.as_millis() as i64;
+    let renew = {
+        let (state, owner, id) = (state.clone(), owner.to_owned(), job.id);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.config.jobs.lease / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let renewed = state
+                    .storage
+                    .renew_job(id, owner.clone(), now_ms(), lease_ms)
+                    .await;
+                if !matches!(renewed, Ok(true)) {
+                    return;
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let outcome = state.storage.run_analysis(job.id, now_ms()).await;
+    renew.abort();
+    let published = outcome?;
+    tracing::info!(
+        generation = job.id,
+        published,
+        ms = started.elapsed().as_millis() as u64,
+        "analytics computed"
+    );
     Ok(Ended::Done)
 }
 

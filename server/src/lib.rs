@@ -276,6 +276,14 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::staff::list_staff
         ))
         .routes(routes!(routes::kpis::kpis))
+        .routes(routes!(routes::analytics::report))
+        .routes(routes!(routes::analytics::start_run))
+        .routes(routes!(routes::analytics::run_state))
+        .routes(routes!(routes::analytics::member_score))
+        .routes(routes!(
+            routes::analytics::get_settings,
+            routes::analytics::put_settings
+        ))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin_large = OpenApiRouter::new()
         .routes(routes!(routes::admin::run_campaign))

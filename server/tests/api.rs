@@ -643,6 +643,11 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/webhooks/{id}/replay", &["post"]),
         ("/admin/v1/staff", &["post", "get"]),
         ("/admin/v1/kpis", &["get"]),
+        ("/admin/v1/analytics", &["get"]),
+        ("/admin/v1/analytics/runs", &["post"]),
+        ("/admin/v1/analytics/runs/{run}", &["get"]),
+        ("/admin/v1/analytics/members/{member_id}", &["get"]),
+        ("/admin/v1/analytics/settings", &["get", "put"]),
         ("/health", &["get"]),
         ("/ready", &["get"]),
         ("/metrics", &["get"]),
@@ -656,7 +661,7 @@ fn the_served_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 47, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 52, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

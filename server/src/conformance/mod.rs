@@ -7,12 +7,14 @@
 // Test code: a failed step panics with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod analytics;
 mod catalog;
 mod kpis;
 mod members;
 mod money;
 mod webhooks;
 
+pub use analytics::*;
 pub use catalog::*;
 pub use kpis::*;
 pub use members::*;
@@ -30,7 +32,7 @@ use crate::storage::{MutationOutcome, NewEnrolment, Storage, StoredAnswer, Token
 
 /// The suite's "now": 2026-09-21T14:13:20Z, inside every offer's dates.
 pub const NOW: i64 = 1_790_000_000_000;
-const DAY: i64 = 86_400_000;
+pub(crate) const DAY: i64 = 86_400_000;
 
 /// Instantiates the suite for a backend: one `#[tokio::test]` per operation group, each on a
 /// fresh backend made by `$make` (an expression giving an `impl Storage`, which may `.await`);
@@ -72,6 +74,7 @@ macro_rules! storage_conformance {
             webhook_deliveries_are_claimed_in_order_retried_and_replayed,
             the_programme_s_changes_write_their_events,
             kpi_counters_follow_every_change,
+            analytics_read_the_tills_and_publish_by_generation,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

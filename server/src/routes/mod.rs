@@ -2,6 +2,7 @@
 //! `utoipa_axum::routes!`, so the served document lists exactly the served routes.
 
 pub mod admin;
+pub mod analytics;
 pub mod kpis;
 pub mod loyalty;
 pub mod member;

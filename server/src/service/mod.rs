@@ -8,6 +8,7 @@
 //! [`Services`] is how the routes, the CLI and the tests call them: an extension of every
 //! [`Storage`], so `storage.apply_mutation(…)` runs the same rules on SQLite or any backend.
 
+pub mod analytics;
 pub mod campaigns;
 mod challenges;
 mod coupons;

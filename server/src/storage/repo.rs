@@ -40,6 +40,7 @@ pub trait Repo:
     + Webhooks
     + Staff
     + Kpis
+    + Analytics
 {
 }
 
@@ -58,6 +59,7 @@ impl<
         + Webhooks
         + Staff
         + Kpis
+        + Analytics
         + ?Sized,
 > Repo for T
 {
@@ -986,4 +988,57 @@ pub trait Kpis {
     fn kpi_points_before(&mut self, shop: &str, day: i64) -> RepoResult<i64>;
     /// Fold up to `limit` increments into the sums: how many rows it wrote (0: none was left).
     fn fold_kpis(&mut self, limit: u32) -> RepoResult<u64>;
+}
+
+/// The segments a score puts its member in: the named ones and `rfm:<class>`.
+pub(crate) fn segments_of(
+    score: &tessera_domain::api::MemberScore,
+) -> impl Iterator<Item = String> + '_ {
+    score
+        .segments
+        .iter()
+        .cloned()
+        .chain(std::iter::once(format!("rfm:{}", score.rfm_class.as_str())))
+}
+
+/// The programme's analytics (issue #19): the operator's settings, the published report and
+/// members' scores. A run writes its scores under its own generation (its job's id) a batch at a
+/// time, then publishes; readers see the published generation only.
+pub trait Analytics {
+    /// Every member enrolled before `before_ms`, with their purchases before it that were not
+    /// voided and paid something (total above what was returned), by member and day.
+    fn purchase_histories(&mut self, before_ms: i64)
+    -> RepoResult<Vec<tessera_analytics::History>>;
+    fn analytics_settings(&mut self) -> RepoResult<Option<tessera_domain::api::AnalyticsSettings>>;
+    fn put_analytics_settings(
+        &mut self,
+        settings: &tessera_domain::api::AnalyticsSettings,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    /// Write scores (and the member's segments and RFM class, `rfm:<class>`) under `generation`;
+    /// members erased since their history was read are skipped.
+    fn insert_scores(
+        &mut self,
+        generation: i64,
+        scores: &[tessera_domain::api::MemberScore],
+    ) -> RepoResult<()>;
+    /// Publish `report` as `generation`'s: false (nothing changed) if a later generation is
+    /// published already.
+    fn publish_analysis(
+        &mut self,
+        generation: i64,
+        report: &tessera_domain::api::AnalyticsReport,
+        now_ms: i64,
+    ) -> RepoResult<bool>;
+    /// Delete up to `limit` score rows of `generation` (an earlier attempt's): how many.
+    fn clear_generation(&mut self, generation: i64, limit: u32) -> RepoResult<u64>;
+    /// Delete up to `limit` score rows of generations before the published one: how many.
+    fn drop_old_scores(&mut self, limit: u32) -> RepoResult<u64>;
+    fn analytics_report(&mut self) -> RepoResult<Option<tessera_domain::api::AnalyticsReport>>;
+    fn member_score(
+        &mut self,
+        member_id: &str,
+    ) -> RepoResult<Option<tessera_domain::api::MemberScore>>;
+    /// The members in `segment` (a named segment, or `rfm:<class>`) as published, by id.
+    fn segment_members(&mut self, segment: &str) -> RepoResult<Vec<String>>;
 }

@@ -410,6 +410,14 @@ pub struct AnalyticsReport {
     pub churn_note: Option<String>,
 }
 
+/// A run of the analysis: its name and where it is (`queued`, `running`, `done`, `failed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AnalyticsRun {
+    pub run: String,
+    pub state: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 //!   applied in one transaction under an advisory lock, so that processes starting together
 //!   migrate once.
 
+mod analytics;
 mod repo;
 mod staff;
 mod webhooks;
@@ -64,6 +65,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("schema_12.sql"),
     include_str!("schema_13.sql"),
     include_str!("schema_14.sql"),
+    include_str!("schema_15.sql"),
 ];
 
 /// How long a transaction keeps being run again after serialization failures before the last

@@ -61,6 +61,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema_12_wallet.sql")),
     M::up(include_str!("../schema_13_webhooks.sql")),
     M::up(include_str!("../schema_14_console.sql")),
+    M::up(include_str!("../schema_15_analytics.sql")),
 ];
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;

@@ -2,6 +2,7 @@
 //! transaction for a business transaction, or on a read-only connection for a snapshot (where a
 //! write fails).
 
+mod analytics;
 mod campaigns;
 mod challenges;
 mod coupons;
