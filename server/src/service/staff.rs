@@ -223,9 +223,13 @@ impl<S: Storage + ?Sized> StaffServices for S {
         let hash = row
             .as_ref()
             .map_or_else(|| decoy_hash().to_owned(), |r| r.password_hash.clone());
+        let checking = std::time::Instant::now();
         let matches = tokio::task::spawn_blocking(move || password_matches(&password, &hash))
             .await
             .map_err(StorageError::backend)?;
+        // The session starts once the check is over (Argon2 takes a while; on a slow machine,
+        // longer than a short idle timeout).
+        let now_ms = now_ms.saturating_add(checking.elapsed().as_millis() as i64);
         let Some(row) = row.filter(|r| matches && !r.disabled) else {
             self.audit(
                 email,
