@@ -34,6 +34,8 @@ pub fn router() -> axum::Router<AppState> {
         .route("/console/members/{id}/consent", post(record_consent))
         .route("/console/members/{id}/export", get(export))
         .route("/console/members/{id}/erase", post(erase))
+        .route("/console/analytics", get(analytics))
+        .route("/console/analytics/run", post(run_analytics))
         .route("/console/kpis", get(kpis))
         .route("/console/kpis.csv", get(kpis_csv))
         .route("/console/conflicts", get(conflicts))
@@ -307,12 +309,15 @@ async fn members(
     let found = state.storage.find_member(query.clone()).await?;
     let member = match found {
         Some(id) => {
+            use crate::service::analytics::AnalyticsServices;
             audit(&state, &s, "member_viewed", &id, "").await?;
-            Some(state.storage.member_state(id).await?)
+            let score = state.storage.member_score(id.clone()).await?;
+            Some((state.storage.member_state(id).await?, score))
         }
         None => None,
     };
-    Ok(pages::lookup(&s, &query, Some(member.as_ref()), q.done.as_deref()).into_response())
+    let shown = member.as_ref().map(|(m, score)| (m, score.as_ref()));
+    Ok(pages::lookup(&s, &query, Some(shown), q.done.as_deref()).into_response())
 }
 
 /// Every field defaults: the session and the role are checked before what the form holds.
@@ -577,6 +582,44 @@ async fn kpis_csv(
         report.csv(),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn analytics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Done>,
+) -> Page {
+    use crate::service::analytics::AnalyticsServices;
+    let s = allowed(&state, &headers, StaffAction::Analytics).await?;
+    let report = state.storage.analytics_report().await?;
+    Ok(pages::analytics(&s, report.as_ref(), q.done.as_deref()).into_response())
+}
+
+async fn run_analytics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::Analytics).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    let run = format!("now-{}", now_ms());
+    state
+        .storage
+        .schedule_job(
+            crate::service::analytics::ANALYTICS_JOB.to_owned(),
+            run.clone(),
+            now_ms(),
+        )
+        .await?;
+    state.jobs_waiting.notify_one();
+    audit(&state, &s, "analytics_run", &run, "").await?;
+    Ok(Redirect::to("/console/analytics?done=queued").into_response())
 }
 
 async fn conflicts(State(state): State<AppState>, headers: HeaderMap) -> Page {

@@ -5,8 +5,8 @@
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 use tessera_domain::api::{
-    ConflictOutcome, KpiReport, MemberState, RedemptionConflict, StaffAction, WebhookDelivery,
-    WebhookEndpoint,
+    AnalyticsReport, ConflictOutcome, KpiReport, MemberScore, MemberState, RedemptionConflict,
+    StaffAction, WebhookDelivery, WebhookEndpoint,
 };
 
 use crate::service::staff::Session;
@@ -53,6 +53,9 @@ fn page(title: &str, session: Option<&Session>, refresh: Option<u32>, body: Mark
                             a href="/console" { "Home" } " "
                             @if s.role.may(StaffAction::ViewKpis) {
                                 a href="/console/kpis" { "KPIs" } " "
+                            }
+                            @if s.role.may(StaffAction::Analytics) {
+                                a href="/console/analytics" { "Analytics" } " "
                             }
                             @if s.role.may(StaffAction::LookupMember) {
                                 a href="/console/members" { "Members" } " "
@@ -117,6 +120,12 @@ pub fn home(s: &Session) -> Markup {
             p { "Signed in as " (s.email) ", " (s.role.as_str())
                 @if let Some(shop) = &s.store_id { " at " (shop) } "." }
             ul {
+                @if s.role.may(StaffAction::ViewKpis) {
+                    li { a href="/console/kpis" { "KPIs" } ": receipts, revenue, points, coupons, live" }
+                }
+                @if s.role.may(StaffAction::Analytics) {
+                    li { a href="/console/analytics" { "Analytics" } ": RFM, segments, retention, CLV, cohorts, churn risk" }
+                }
                 @if s.role.may(StaffAction::LookupMember) {
                     li { a href="/console/members" { "Find a member" } " by card number or id" }
                 }
@@ -135,7 +144,7 @@ pub fn home(s: &Session) -> Markup {
 pub fn lookup(
     s: &Session,
     query: &str,
-    found: Option<Option<&MemberState>>,
+    found: Option<Option<(&MemberState, Option<&MemberScore>)>>,
     done: Option<&str>,
 ) -> Markup {
     layout(
@@ -156,13 +165,13 @@ pub fn lookup(
             @match found {
                 None => {}
                 Some(None) => { p.alert role="alert" { "No member has this card number or id." } }
-                Some(Some(m)) => { (member(s, m)) }
+                Some(Some((m, score))) => { (member(s, m, score)) }
             }
         },
     )
 }
 
-fn member(s: &Session, m: &MemberState) -> Markup {
+fn member(s: &Session, m: &MemberState, score: Option<&MemberScore>) -> Markup {
     html! {
         section aria-labelledby="member" {
             h2 #member { (m.holder_name) }
@@ -171,6 +180,13 @@ fn member(s: &Session, m: &MemberState) -> Markup {
                 dt { "Member id" } dd { (m.member_id) }
                 dt { "Tier" } dd #tier { (m.tier) }
                 dt { "Points" } dd #balance { (m.points.balance) }
+                @if let Some(sc) = score {
+                    dt { "RFM (latest analysis)" }
+                    dd #rfm { (sc.rfm_class.as_str().replace('_', " ")) " (R" (sc.r) " F" (sc.f) " M" (sc.m) ")" }
+                    dt { "Segments" }
+                    dd #segments { @if sc.segments.is_empty() { "none" } @else { (sc.segments.join(", ")) } }
+                    dt { "Churn risk" } dd #churn-risk { (percent(sc.churn_risk)) }
+                }
             }
             @if s.role.may(StaffAction::CorrectPoints) {
                 h3 { "Correct points" }
@@ -369,6 +385,95 @@ pub fn kpis(s: &Session, r: &KpiReport) -> Markup {
                 tbody {
                     @for d in r.days.iter().rev() {
                         tr { td { (d.day) } td { (d.enrolments) } td { (d.receipts) } td { (cents(d.revenue_cents)) } td { (d.points_earned) } td { (d.points_spent) } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The latest analysis (or that there is none yet), with the form that asks for a run.
+pub fn analytics(s: &Session, r: Option<&AnalyticsReport>, done: Option<&str>) -> Markup {
+    let money = |c: f64| cents(c.round() as i64);
+    layout(
+        "Analytics",
+        Some(s),
+        html! {
+            @if done == Some("queued") { p.ok role="status" { "A run was asked for: reload in a moment." } }
+            form method="post" action="/console/analytics/run" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                button type="submit" { "Run the analysis now" }
+            }
+            @match r {
+                None => { p #no-analysis { "No analysis has ended yet. One runs every day." } }
+                Some(r) => {
+                    p #as-of { "Purchases before " (r.as_of) ", computed " (r.computed_at) "." }
+                    table #overview {
+                        tbody {
+                            tr { th scope="row" { "Members" } td #members { (r.members) } }
+                            tr { th scope="row" { "Members who ever bought" } td #buyers { (r.buyers) } }
+                            tr { th scope="row" { "Active in the last 30 days" } td #active-30 { (r.active_30) } }
+                            tr { th scope="row" { "Active in the last 90 days" } td #active-90 { (r.active_90) } }
+                        }
+                    }
+                    h2 { "Segments" }
+                    table #segments {
+                        thead { tr { th scope="col" { "Segment" } th scope="col" { "Members" } } }
+                        tbody { @for seg in &r.segments { tr { td { (seg.name) } td { (seg.members) } } } }
+                    }
+                    h2 { "RFM classes" }
+                    table #rfm {
+                        thead { tr { th scope="col" { "Class" } th scope="col" { "Members" } th scope="col" { "Spend in the window" } } }
+                        tbody { @for c in &r.rfm {
+                            tr { td { (c.class.as_str().replace('_', " ")) } td { (c.members) } td { (cents(c.spend_cents)) } }
+                        } }
+                    }
+                    h2 { "Customer lifetime value" }
+                    table #clv {
+                        tbody {
+                            tr { th scope="row" { "Average basket" } td { (money(r.clv.average_basket_cents)) } }
+                            tr { th scope="row" { "Purchases a year per buying member" } td { (format!("{:.2}", r.clv.purchases_per_year)) } }
+                            tr { th scope="row" { "Annual retention" } td { (percent(r.clv.annual_retention)) } }
+                            tr { th scope="row" { "Relationship length (years)" } td { (format!("{:.2}", r.clv.lifespan_years)) } }
+                            tr { th scope="row" { "CLV" } td #clv-value { (money(r.clv.clv_cents)) } }
+                            tr { th scope="row" { "CLV at " (r.clv.margin_percent) " % margin, net of points" } td #margin-clv { (money(r.clv.margin_clv_cents)) } }
+                        }
+                    }
+                    h2 { "Retention by month" }
+                    table #retention {
+                        thead { tr { th scope="col" { "Month" } th scope="col" { "Active at the start" } th scope="col" { "Active at the end" } th scope="col" { "New" } th scope="col" { "Retention" } } }
+                        tbody { @for m in &r.retention {
+                            tr { td { (m.month) } td { (m.at_start) } td { (m.at_end) } td { (m.new) } td { (percent(m.rate)) } }
+                        } }
+                    }
+                    h2 { "Cohorts by month of enrolment" }
+                    p { "Share of each month's new members who bought in the months that followed (0: the month they enrolled)." }
+                    table #cohorts {
+                        thead { tr { th scope="col" { "Enrolled" } th scope="col" { "Members" }
+                            @for k in 0..12 { th scope="col" { "+" (k) } } } }
+                        tbody { @for c in &r.cohorts {
+                            tr { td { (c.month) } td { (c.members) }
+                                @for a in &c.active { td { (percent(Some(*a))) } } }
+                        } }
+                    }
+                    h2 { "Churn model" }
+                    @match &r.churn {
+                        None => { p #churn-note { (r.churn_note.as_deref().unwrap_or("No model.")) } }
+                        Some(c) => {
+                            p { "Churn: no purchase in " (c.horizon_days) " days. Trained as of " (c.trained_on)
+                                " on " (c.training_members) " members in " (c.training_ms) " ms; tested as of "
+                                (c.tested_on) " on " (c.test_members) " members (" (percent(Some(c.test_churn_rate))) " churned)." }
+                            table #churn {
+                                tbody {
+                                    tr { th scope="row" { "AUC of the model" } td #auc { (format!("{:.3}", c.auc)) } }
+                                    tr { th scope="row" { "AUC of recency alone" } td #recency-auc { (format!("{:.3}", c.recency_auc)) } }
+                                }
+                            }
+                            h3 { "Weights (standardised features; positive: more risk)" }
+                            table {
+                                tbody { @for w in &c.weights { tr { td { (w.feature) } td { (format!("{:+.3}", w.weight)) } } } }
+                            }
+                        }
                     }
                 }
             }

@@ -176,6 +176,16 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
             Some(StaffAction::Webhooks),
         ),
         (Method::GET, "/console/audit", Some(StaffAction::ViewAudit)),
+        (
+            Method::GET,
+            "/console/analytics",
+            Some(StaffAction::Analytics),
+        ),
+        (
+            Method::POST,
+            "/console/analytics/run",
+            Some(StaffAction::Analytics),
+        ),
     ];
     for (method, path, _) in &routes {
         let r = if *method == Method::GET {

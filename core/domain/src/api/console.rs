@@ -47,7 +47,7 @@ impl StaffRole {
         use StaffRole as R;
         match self {
             R::Admin => true,
-            R::Marketer => matches!(action, A::ViewKpis | A::Campaigns | A::Rules),
+            R::Marketer => matches!(action, A::ViewKpis | A::Analytics | A::Campaigns | A::Rules),
             R::Support => matches!(
                 action,
                 A::ViewKpis
@@ -67,6 +67,8 @@ impl StaffRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StaffAction {
     ViewKpis,
+    /// RFM, segments, retention, CLV, cohorts, churn; asking for a run.
+    Analytics,
     LookupMember,
     CorrectPoints,
     RecordConsent,
@@ -81,8 +83,9 @@ pub enum StaffAction {
 }
 
 impl StaffAction {
-    pub const ALL: [StaffAction; 12] = [
+    pub const ALL: [StaffAction; 13] = [
         StaffAction::ViewKpis,
+        StaffAction::Analytics,
         StaffAction::LookupMember,
         StaffAction::CorrectPoints,
         StaffAction::RecordConsent,
