@@ -17,14 +17,14 @@ import pytest
 
 
 @contextlib.contextmanager
-def serve(*extra):
-    """A real `tessera serve` on a free loopback port with the seed catalog, its own database,
-    and `extra` arguments; yields its URL."""
+def serve(*extra, db=None):
+    """A real `tessera serve` on a free loopback port with the seed catalog, its own database
+    (or `db`), and `extra` arguments; yields its URL."""
     binary = os.environ.get("TESSERA_BIN", str(ROOT / "target" / "debug" / "tessera"))
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "url"
         proc = subprocess.Popen(
-            [binary, "serve", "--addr", "127.0.0.1:0", "--seed", "--db", str(Path(tmp) / "server.db"),
+            [binary, "serve", "--addr", "127.0.0.1:0", "--seed", "--db", db or str(Path(tmp) / "server.db"),
              "--ready-file", str(ready), *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )

@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(allowed(StaffRole::Admin), StaffAction::ALL);
         assert_eq!(
             allowed(StaffRole::Marketer),
-            [A::ViewKpis, A::Campaigns, A::Rules]
+            [A::ViewKpis, A::Analytics, A::Campaigns, A::Rules]
         );
         assert_eq!(
             allowed(StaffRole::Support),
