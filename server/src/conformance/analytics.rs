@@ -2,7 +2,10 @@
 //! publish a run's scores as one generation, keep a later run's when an earlier one ends last,
 //! and forget an erased member.
 
-use tessera_domain::api::{AnalyticsSettings, ReturnRequest, RfmClass, SegmentRule, day_of};
+use tessera_domain::api::{
+    AnalyticsSettings, CampaignAudience, ReturnRequest, RfmClass, SegmentRule, day_of,
+};
+use tessera_domain::consent::{Decision, Purpose};
 
 use super::money::{purchase, till};
 use super::{Backend, DAY, NOW, answer, enrol, seeded};
@@ -55,7 +58,8 @@ pub async fn analytics_read_the_tills_and_publish_by_generation(s: Backend) {
 
     // Members enrol on the server's clock: analyse two days after it.
     let now = jiff::Timestamp::now().as_millisecond() + 2 * DAY;
-    let as_of = day_of(now);
+    // The run counts the day it runs on.
+    let as_of = day_of(now) + 1;
     let histories = read(&*s, move |repo| repo.purchase_histories(as_of * DAY))
         .await
         .unwrap();
@@ -148,6 +152,35 @@ pub async fn analytics_read_the_tills_and_publish_by_generation(s: Backend) {
             .spend_over_cents,
         Some(500)
     );
+
+    // Campaign audiences name segments and RFM classes, within consent: member 2 is in "big"
+    // but gave none.
+    for (n, m) in [(1, &m1), (3, &m3)] {
+        let record = super::members::staff_record(
+            &format!("c-an-{n}"),
+            m,
+            Purpose::MarketingOffers,
+            Decision::Granted,
+        );
+        s.staff_consent(record, NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+    let reach = |segments: &[&str]| {
+        let s = s.clone();
+        let audience = CampaignAudience {
+            analytics_segments: segments.iter().map(|x| (*x).to_owned()).collect(),
+            ..CampaignAudience::default()
+        };
+        async move { s.campaign_targets(audience).await.unwrap().members }
+    };
+    assert_eq!(reach(&[]).await, 2);
+    assert_eq!(reach(&["big"]).await, 1);
+    assert_eq!(reach(&["rfm:no_purchase"]).await, 1);
+    assert_eq!(reach(&["big", "rfm:no_purchase"]).await, 2);
+    assert_eq!(reach(&["nobody"]).await, 0);
 
     // Erased: no score, in no segment.
     s.erase(m2.clone(), NOW, "support-1".into()).await.unwrap();

@@ -502,6 +502,17 @@ pub async fn run_campaign(
     if expires <= jiff::Timestamp::now() {
         return Err(ApiError::validation("campaign.expires_at: already past"));
     }
+    let named = &campaign.audience.analytics_segments;
+    if !named.is_empty() {
+        use crate::service::analytics::AnalyticsServices;
+        let settings = state.storage.analytics_settings().await?;
+        if let Some(unknown) = named.iter().find(|s| !settings.knows_segment(s)) {
+            return Err(ApiError::validation(format!(
+                "campaign.audience.analytics_segments: no segment {unknown:?} (a named segment \
+                 of the analytics settings, or rfm:<class>)"
+            )));
+        }
+    }
     // Checked once with the longest device id a device can have.
     let sample = crate::push::campaign_payload(&campaign, &"d".repeat(64));
     sample.validate().map_err(ApiError::validation)?;

@@ -30,8 +30,9 @@ pub trait AnalyticsServices {
     async fn member_score(&self, member_id: String) -> Result<Option<MemberScore>, StorageError>;
     /// Members of a named segment or an RFM class (`rfm:<class>`).
     async fn segment_members(&self, segment: String) -> Result<Vec<String>, StorageError>;
-    /// Analyse the programme as of the day of `now_ms` and publish it as `generation` (false: a
-    /// later run published first).
+    /// Analyse the programme with every sale of the day of `now_ms` and before (the analysis is
+    /// as of the next day: a run asked for at noon counts this morning's sales and members), and
+    /// publish it as `generation` (false: a later run published first).
     async fn run_analysis(&self, generation: i64, now_ms: i64) -> Result<bool, StorageError>;
 }
 
@@ -68,7 +69,7 @@ impl<S: Storage + ?Sized> AnalyticsServices for S {
     }
 
     async fn run_analysis(&self, generation: i64, now_ms: i64) -> Result<bool, StorageError> {
-        let as_of = day_of(now_ms);
+        let as_of = day_of(now_ms) + 1;
         let (histories, settings) = read(self, move |repo| {
             Ok((
                 repo.purchase_histories(as_of * 86_400_000)?,

@@ -1,6 +1,7 @@
 //! Push campaigns: who a campaign reaches, and its sending in batches by the job queue. Only
 //! members whose latest decision for offers by push is a grant, matching the audience (tiers,
-//! segments, interests), on the devices with a token; each device at most once.
+//! segments, interests, the latest analysis' segments and RFM classes), on the devices with a
+//! token; each device at most once.
 
 use tessera_domain::api::{Campaign, CampaignAudience, CampaignReport, CampaignState};
 use tessera_domain::consent::{Channel, Purpose};
@@ -15,6 +16,11 @@ pub const CAMPAIGN_JOB: &str = "campaign";
 /// Whether the member fits the audience (consent is checked by who is read); false if there is
 /// no such member. Reads only what the audience asks about.
 fn fits(repo: &mut dyn Repo, member_id: &str, audience: &CampaignAudience) -> RepoResult<bool> {
+    if !audience.analytics_segments.is_empty()
+        && !repo.member_in_segments(member_id, &audience.analytics_segments)?
+    {
+        return Ok(false);
+    }
     if !audience.tiers.is_empty() || !audience.segments.is_empty() {
         let Some(member) = repo.member(member_id)? else {
             return Ok(false);

@@ -1039,6 +1039,8 @@ pub trait Analytics {
         &mut self,
         member_id: &str,
     ) -> RepoResult<Option<tessera_domain::api::MemberScore>>;
+    /// Whether the member is in one of `segments` as published.
+    fn member_in_segments(&mut self, member_id: &str, segments: &[String]) -> RepoResult<bool>;
     /// The members in `segment` (a named segment, or `rfm:<class>`) as published, by id.
     fn segment_members(&mut self, segment: &str) -> RepoResult<Vec<String>>;
 }

@@ -76,6 +76,10 @@ pub struct CampaignAudience {
     /// Members whose interests (if they declared any) include one of these.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// Members in one of these segments of the latest analysis: a named segment (`vip`) or an
+    /// RFM class (`rfm:champions`). See docs/analytics.md.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analytics_segments: Vec<String>,
 }
 
 /// Where a campaign is: sent in batches by the server's job queue, off the request path.

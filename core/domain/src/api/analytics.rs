@@ -226,6 +226,14 @@ pub enum AnalyticsSettingsError {
 }
 
 impl AnalyticsSettings {
+    /// Whether a campaign may name `segment`: one of these named segments, or `rfm:<class>`.
+    pub fn knows_segment(&self, segment: &str) -> bool {
+        match segment.strip_prefix("rfm:") {
+            Some(class) => RfmClass::parse(class).is_some(),
+            None => self.segments.iter().any(|s| s.name == segment),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), AnalyticsSettingsError> {
         if self.segments.len() > MAX_SEGMENTS {
             return Err(AnalyticsSettingsError::TooManySegments);
@@ -461,6 +469,14 @@ mod tests {
             recency_days: None,
             ..m
         }));
+    }
+
+    #[test]
+    fn campaigns_name_segments_and_classes() {
+        let s = AnalyticsSettings::default();
+        assert!(s.knows_segment("vip") && s.knows_segment("rfm:at_risk"));
+        assert!(!s.knows_segment("VIP") && !s.knows_segment("rfm:vip"));
+        assert!(!s.knows_segment("at_risk"));
     }
 
     #[test]

@@ -175,6 +175,17 @@ impl Analytics for PgRepo<'_, '_> {
         .transpose()
     }
 
+    fn member_in_segments(&mut self, member_id: &str, segments: &[String]) -> RepoResult<bool> {
+        Ok(self
+            .value::<bool>(
+                "SELECT EXISTS (SELECT 1 FROM member_segment s JOIN analytics_report a
+                     ON a.id = 1 AND s.generation = a.generation
+                 WHERE s.member_id = $1 AND s.segment = ANY ($2))",
+                &[&member_id, &segments],
+            )?
+            .unwrap_or(false))
+    }
+
     fn segment_members(&mut self, segment: &str) -> RepoResult<Vec<String>> {
         self.rows(
             "SELECT s.member_id FROM member_segment s JOIN analytics_report a

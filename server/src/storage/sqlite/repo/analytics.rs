@@ -160,6 +160,17 @@ impl Analytics for SqliteRepo<'_> {
             .transpose()
     }
 
+    fn member_in_segments(&mut self, member_id: &str, segments: &[String]) -> RepoResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM member_segment s JOIN analytics_report a
+                     ON a.id = 1 AND s.generation = a.generation
+                 WHERE s.member_id = ?1 AND s.segment IN (SELECT value FROM json_each(?2)))",
+            )?
+            .query_row(params![member_id, json(&segments)?], |r| r.get(0))?)
+    }
+
     fn segment_members(&mut self, segment: &str) -> RepoResult<Vec<String>> {
         Ok(self
             .c
