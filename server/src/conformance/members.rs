@@ -364,12 +364,12 @@ pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
     offer["id"] = json!("of-camp-1");
     let body = json!({"id": "camp-1", "offer": offer, "expires_at": "2027-01-01T00:00:00Z"});
     assert!(
-        s.create_campaign("camp-1".into(), body.to_string(), NOW)
+        s.create_campaign("camp-1".into(), body.to_string(), NOW, NOW)
             .await
             .unwrap()
     );
     assert!(
-        !s.create_campaign("camp-1".into(), "{}".into(), NOW)
+        !s.create_campaign("camp-1".into(), "{}".into(), NOW, NOW)
             .await
             .unwrap()
     );

@@ -4,6 +4,7 @@
 //! every form carries the session's CSRF token, and a cross-site request is refused whatever it
 //! carries. See docs/console.md and docs/adr/0028.
 
+mod campaigns;
 mod pages;
 
 use axum::Form;
@@ -34,6 +35,10 @@ pub fn router() -> axum::Router<AppState> {
         .route("/console/members/{id}/consent", post(record_consent))
         .route("/console/members/{id}/export", get(export))
         .route("/console/members/{id}/erase", post(erase))
+        .route(
+            "/console/campaigns",
+            get(campaigns::page).post(campaigns::send),
+        )
         .route("/console/analytics", get(analytics))
         .route("/console/analytics/run", post(run_analytics))
         .route("/console/kpis", get(kpis))

@@ -5,8 +5,8 @@
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 use tessera_domain::api::{
-    AnalyticsReport, ConflictOutcome, KpiReport, MemberScore, MemberState, RedemptionConflict,
-    StaffAction, WebhookDelivery, WebhookEndpoint,
+    AnalyticsReport, Campaign, CampaignAudience, CampaignReport, ConflictOutcome, KpiReport,
+    MemberScore, MemberState, RedemptionConflict, StaffAction, WebhookDelivery, WebhookEndpoint,
 };
 
 use crate::service::staff::Session;
@@ -56,6 +56,9 @@ fn page(title: &str, session: Option<&Session>, refresh: Option<u32>, body: Mark
                             }
                             @if s.role.may(StaffAction::Analytics) {
                                 a href="/console/analytics" { "Analytics" } " "
+                            }
+                            @if s.role.may(StaffAction::Campaigns) {
+                                a href="/console/campaigns" { "Campaigns" } " "
                             }
                             @if s.role.may(StaffAction::LookupMember) {
                                 a href="/console/members" { "Members" } " "
@@ -125,6 +128,9 @@ pub fn home(s: &Session) -> Markup {
                 }
                 @if s.role.may(StaffAction::Analytics) {
                     li { a href="/console/analytics" { "Analytics" } ": RFM, segments, retention, CLV, cohorts, churn risk" }
+                }
+                @if s.role.may(StaffAction::Campaigns) {
+                    li { a href="/console/campaigns" { "Campaigns" } ": an audience counted within consent, sent now or later" }
                 }
                 @if s.role.may(StaffAction::LookupMember) {
                     li { a href="/console/members" { "Find a member" } " by card number or id" }
@@ -473,6 +479,106 @@ pub fn analytics(s: &Session, r: Option<&AnalyticsReport>, done: Option<&str>) -
                             table {
                                 tbody { @for w in &c.weights { tr { td { (w.feature) } td { (format!("{:+.3}", w.weight)) } } } }
                             }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The audience builder (its count within consent), the form that sends a campaign to it, and
+/// the latest campaigns.
+pub fn campaigns(
+    s: &Session,
+    choices: &[String],
+    audience: &CampaignAudience,
+    reach: Option<super::campaigns::Reach>,
+    list: &[(Campaign, CampaignReport)],
+    done: &str,
+) -> Markup {
+    let hidden = html! {
+        @for seg in &audience.analytics_segments { input type="hidden" name="segment" value=(seg); }
+        input type="hidden" name="tiers" value=(audience.tiers.join(", "));
+        input type="hidden" name="interests" value=(audience.categories.join(", "));
+    };
+    let describe = |a: &CampaignAudience| {
+        let mut parts = vec![];
+        if !a.analytics_segments.is_empty() {
+            parts.push(format!("segments {}", a.analytics_segments.join(", ")));
+        }
+        if !a.tiers.is_empty() {
+            parts.push(format!("tiers {}", a.tiers.join(", ")));
+        }
+        if !a.categories.is_empty() {
+            parts.push(format!("interests {}", a.categories.join(", ")));
+        }
+        if parts.is_empty() {
+            "everyone".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    };
+    layout(
+        "Campaigns",
+        Some(s),
+        html! {
+            @if done == "queued" { p.ok role="status" { "The campaign is queued: it is sent by the job queue." } }
+            h2 { "Audience" }
+            form method="get" action="/console/campaigns" {
+                fieldset {
+                    legend { "Segments of the latest analysis (any of them; none ticked: everyone)" }
+                    @for (i, c) in choices.iter().enumerate() {
+                        label for={ "seg-" (i) } {
+                            input id={ "seg-" (i) } type="checkbox" name="segment" value=(c)
+                                checked[audience.analytics_segments.contains(c)];
+                            " " (c.replace("rfm:", "RFM: ").replace('_', " "))
+                        }
+                    }
+                }
+                label for="tiers" { "Tiers (comma-separated; empty: every tier)" }
+                input #tiers type="text" name="tiers" value=(audience.tiers.join(", "));
+                label for="interests" { "Interests (comma-separated; empty: any)" }
+                input #interests type="text" name="interests" value=(audience.categories.join(", "));
+                div { button type="submit" name="count" value="1" { "Count the audience" } }
+            }
+            @if let Some((members, devices, without)) = reach {
+                p #reach role="status" {
+                    strong { (members) " members" } " can be reached (" (devices) " devices; "
+                    (without) " without a device). Only members who consented to offers by push are counted."
+                }
+                h2 { "Send a push campaign to this audience" }
+                form method="post" action="/console/campaigns" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    (hidden)
+                    label for="campaign-id" { "Campaign id (letters, digits, - and _)" }
+                    input #campaign-id type="text" name="id" required pattern="[A-Za-z0-9_-]{1,64}";
+                    label for="offer" { "Offer id (from the catalog)" }
+                    input #offer type="text" name="offer" required;
+                    label for="title" { "Title" }
+                    input #title type="text" name="title" maxlength="200";
+                    label for="body" { "Message" }
+                    input #body type="text" name="body" maxlength="1000";
+                    label for="expires" { "Not shown after (UTC)" }
+                    input #expires type="date" name="expires" required;
+                    label for="send-at" { "Send at (UTC; empty: now)" }
+                    input #send-at type="datetime-local" name="send_at";
+                    div { button type="submit" { "Send the campaign" } }
+                }
+            }
+            h2 { "Latest campaigns" }
+            table #campaigns {
+                thead { tr {
+                    th scope="col" { "Campaign" } th scope="col" { "Audience" } th scope="col" { "Send at" }
+                    th scope="col" { "State" } th scope="col" { "Members" } th scope="col" { "Sent" } th scope="col" { "Failed" }
+                } }
+                tbody {
+                    @for (c, r) in list {
+                        tr {
+                            td { (c.id) @if let Some(t) = &c.title { ": " (t) } }
+                            td { (describe(&c.audience)) }
+                            td { (c.send_at.as_deref().unwrap_or("at once")) }
+                            td { (r.state.as_str()) } td { (r.members) } td { (r.sent) } td { (r.failed) }
                         }
                     }
                 }

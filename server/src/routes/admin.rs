@@ -467,25 +467,9 @@ pub async fn set_segments(
         .ok_or_else(|| ApiError::not_found("no such member"))
 }
 
-#[utoipa::path(post, path = "/admin/v1/campaigns", tag = "admin",
-    security(("admin" = [])),
-    request_body = Campaign,
-    responses(
-        (status = 202, description = "Queued: sent in batches by the server's job queue to every device of the audience with consent to offers by push; follow it at the Location", body = CampaignReport,
-            headers(("Location" = String, description = "`/admin/v1/campaigns/{id}`"))),
-        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A campaign with this id exists", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid, expired, or larger than a push can carry", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn run_campaign(
-    State(state): State<AppState>,
-    _: Admin,
-    ApiJson(mut campaign): ApiJson<Campaign>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
+/// A campaign checked as the admin API and the console take it (its texts cleaned in place):
+/// when to send it (milliseconds; now if it says nothing).
+pub async fn check_campaign(state: &AppState, campaign: &mut Campaign) -> Result<i64, ApiError> {
     use tessera_domain::text::{Lines, clean};
     tessera_domain::catalog::check_id("campaign.id", &campaign.id).map_err(ApiError::validation)?;
     // What members read, in its clean form (the push payload's checks follow).
@@ -514,7 +498,7 @@ pub async fn run_campaign(
         }
     }
     // Checked once with the longest device id a device can have.
-    let sample = crate::push::campaign_payload(&campaign, &"d".repeat(64));
+    let sample = crate::push::campaign_payload(campaign, &"d".repeat(64));
     sample.validate().map_err(ApiError::validation)?;
     let size = serde_json::to_vec(&sample)
         .map(|b| b.len())
@@ -524,11 +508,45 @@ pub async fn run_campaign(
             "campaign: the push payload would be {size} bytes; FCM and APNs carry 4096"
         )));
     }
+    let now = jiff::Timestamp::now();
+    let send_at = match &campaign.send_at {
+        None => now,
+        Some(at) => tessera_domain::catalog::parse_instant("campaign.send_at", at)
+            .map_err(ApiError::validation)?,
+    };
+    if send_at >= expires {
+        return Err(ApiError::validation(
+            "campaign.send_at: after the campaign expires",
+        ));
+    }
+    Ok(send_at.as_millisecond())
+}
+
+#[utoipa::path(post, path = "/admin/v1/campaigns", tag = "admin",
+    security(("admin" = [])),
+    request_body = Campaign,
+    responses(
+        (status = 202, description = "Queued: sent in batches by the server's job queue to every device of the audience with consent to offers by push; follow it at the Location", body = CampaignReport,
+            headers(("Location" = String, description = "`/admin/v1/campaigns/{id}`"))),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A campaign with this id exists", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, expired, or larger than a push can carry", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn run_campaign(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(mut campaign): ApiJson<Campaign>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let send_at_ms = check_campaign(&state, &mut campaign).await?;
     let body = serde_json::to_string(&campaign).map_err(|_| ApiError::internal())?;
     let now = jiff::Timestamp::now().as_millisecond();
     if !state
         .storage
-        .create_campaign(campaign.id.clone(), body, now)
+        .create_campaign(campaign.id.clone(), body, send_at_ms, now)
         .await?
     {
         return Err(ApiError::new(

@@ -87,14 +87,37 @@ fn add_devices(
     }
 }
 
-/// A new campaign (`body`: the operator's JSON) and the job that sends it: false if the id is
-/// taken (nothing queued).
-pub(crate) fn create(repo: &mut dyn Repo, id: &str, body: &str, now_ms: i64) -> RepoResult<bool> {
+/// A new campaign (`body`: the operator's JSON) and the job that sends it from `send_at_ms`:
+/// false if the id is taken (nothing queued).
+pub(crate) fn create(
+    repo: &mut dyn Repo,
+    id: &str,
+    body: &str,
+    send_at_ms: i64,
+    now_ms: i64,
+) -> RepoResult<bool> {
     if !repo.insert_campaign(id, body, now_ms)? {
         return Ok(false);
     }
-    repo.insert_job(CAMPAIGN_JOB, id, now_ms, now_ms)?;
+    repo.insert_job(CAMPAIGN_JOB, id, send_at_ms.max(now_ms), now_ms)?;
     Ok(true)
+}
+
+/// The latest `limit` campaigns as sent (those whose body no longer parses are left out) and
+/// where each is.
+pub(crate) fn recent(
+    repo: &mut dyn Repo,
+    limit: u32,
+) -> RepoResult<Vec<(Campaign, CampaignReport)>> {
+    let mut out = vec![];
+    for id in repo.campaign_ids(limit)? {
+        if let Some(row) = repo.campaign(&id)?
+            && let Ok(c) = serde_json::from_str::<Campaign>(&row.body)
+        {
+            out.push((c, report(&row)));
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn report(row: &CampaignRow) -> CampaignReport {

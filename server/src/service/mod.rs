@@ -88,13 +88,24 @@ pub trait Services {
         &self,
         audience: CampaignAudience,
     ) -> Result<CampaignTargets, StorageError>;
-    /// A new campaign and the job that sends it: false if the id is taken.
+    /// A new campaign and the job that sends it from `send_at_ms`: false if the id is taken.
     async fn create_campaign(
         &self,
         campaign_id: String,
         body: String,
+        send_at_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StorageError>;
+    /// The latest `limit` campaigns and where each is, newest first.
+    async fn recent_campaigns(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(tessera_domain::api::Campaign, CampaignReport)>, StorageError>;
+    /// An offer of the catalog.
+    async fn catalog_offer(
+        &self,
+        offer_id: String,
+    ) -> Result<Option<tessera_domain::catalog::Offer>, StorageError>;
     /// Where a campaign is; `None` if there is no such campaign.
     async fn campaign_report(
         &self,
@@ -315,12 +326,27 @@ impl<S: Storage + ?Sized> Services for S {
         &self,
         campaign_id: String,
         body: String,
+        send_at_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StorageError> {
         write(self, move |repo| {
-            campaigns::create(repo, &campaign_id, &body, now_ms)
+            campaigns::create(repo, &campaign_id, &body, send_at_ms, now_ms)
         })
         .await
+    }
+
+    async fn recent_campaigns(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(tessera_domain::api::Campaign, CampaignReport)>, StorageError> {
+        read(self, move |repo| campaigns::recent(repo, limit)).await
+    }
+
+    async fn catalog_offer(
+        &self,
+        offer_id: String,
+    ) -> Result<Option<tessera_domain::catalog::Offer>, StorageError> {
+        read(self, move |repo| repo.offer(&offer_id)).await
     }
 
     async fn campaign_report(

@@ -507,6 +507,8 @@ pub trait Campaigns {
     /// A new campaign, queued; false if the id is taken.
     fn insert_campaign(&mut self, id: &str, body: &str, now_ms: i64) -> RepoResult<bool>;
     fn campaign(&mut self, id: &str) -> RepoResult<Option<CampaignRow>>;
+    /// The ids of the latest `limit` campaigns, newest first.
+    fn campaign_ids(&mut self, limit: u32) -> RepoResult<Vec<String>>;
     /// The next `limit` members after `after` (in id order), and of those the ones whose latest
     /// decision for `purpose` on `channel` is a grant: a page costs the same wherever it is.
     fn audience_page(

@@ -221,4 +221,28 @@ fn a_run_reads_the_tills_and_answers_the_report_and_each_member() {
         &campaign("c-1", json!(["regulars", "rfm:promising"])),
     );
     assert_eq!(report["state"], "done");
+
+    // Scheduled: queued until then; never after it expires.
+    let mut later = campaign("c-later", json!(["regulars"]));
+    later["send_at"] = json!(tessera_core::rfc3339_ms(
+        jiff::Timestamp::now().as_millisecond() + 3_600_000
+    ));
+    let (status, report) = admin(Method::POST, &server, "/admin/v1/campaigns", later.clone());
+    assert_eq!((status, report["state"].as_str()), (202, Some("queued")));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, report) = admin(
+        Method::GET,
+        &server,
+        "/admin/v1/campaigns/c-later",
+        Value::Null,
+    );
+    assert_eq!(report["state"], "queued", "not before its time");
+    later["id"] = json!("c-too-late");
+    later["send_at"] = json!("2100-01-01T00:00:00Z");
+    let (status, problem) = admin(Method::POST, &server, "/admin/v1/campaigns", later);
+    assert_eq!(status, 422);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("send_at"),
+        "{problem}"
+    );
 }

@@ -186,6 +186,17 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
             "/console/analytics/run",
             Some(StaffAction::Analytics),
         ),
+        (
+            Method::GET,
+            "/console/campaigns?count=1",
+            Some(StaffAction::Campaigns),
+        ),
+        // No offer: refused (422) for those who may send campaigns.
+        (
+            Method::POST,
+            "/console/campaigns",
+            Some(StaffAction::Campaigns),
+        ),
     ];
     for (method, path, _) in &routes {
         let r = if *method == Method::GET {

@@ -58,6 +58,9 @@ pub struct Campaign {
     pub body: Option<String>,
     /// RFC 3339: not shown after it.
     pub expires_at: String,
+    /// RFC 3339: not sent before it (absent: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
     #[serde(default)]
     pub collapse_key: Option<String>,
     #[serde(default)]

@@ -1335,6 +1335,16 @@ impl Campaigns for PgRepo<'_, '_> {
         )? == 1)
     }
 
+    fn campaign_ids(&mut self, limit: u32) -> RepoResult<Vec<String>> {
+        self.rows(
+            "SELECT id FROM campaign ORDER BY created_at DESC, id LIMIT $1",
+            &[&i64::from(limit)],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
+    }
+
     fn campaign(&mut self, id: &str) -> RepoResult<Option<CampaignRow>> {
         let Some(r) = self.opt(
             "SELECT body, state, cursor, targeted, without_device, sent, failed, pending

@@ -23,6 +23,14 @@ impl Campaigns for SqliteRepo<'_> {
             == 1)
     }
 
+    fn campaign_ids(&mut self, limit: u32) -> RepoResult<Vec<String>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT id FROM campaign ORDER BY created_at DESC, id LIMIT ?1")?
+            .query_map([limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
     fn campaign(&mut self, id: &str) -> RepoResult<Option<CampaignRow>> {
         let row = self
             .c
