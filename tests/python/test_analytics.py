@@ -102,10 +102,15 @@ def expected(members, purchases, as_of, settings):
     spend = in_window.net.sum().reindex(last.index, fill_value=0)
     recency = as_of - last
     n = len(last)
-    # 1 + 5 × (buyers strictly worse) / buyers.
-    r = 1 + (5 * (recency.rank(ascending=False, method="min") - 1)) // n
-    f = 1 + (5 * (freq.rank(method="min") - 1)) // n
-    mo = 1 + (5 * (spend.rank(method="min") - 1)) // n
+    # 1 + ⌊5 × (buyers strictly worse + ties / 2) / buyers⌋ (the mid-rank percentile).
+    def score(values, ascending=True):
+        worse = values.rank(ascending=ascending, method="min") - 1
+        ties = values.rank(method="max") - values.rank(method="min") + 1
+        return 1 + (10 * worse + 5 * ties) // (2 * n)
+
+    r = score(recency, ascending=False)
+    f = score(freq)
+    mo = score(spend)
     rfm = pd.DataFrame({"recency": recency, "purchases": freq, "spend": spend,
                         "r": r.clip(upper=5).astype(int), "f": f.clip(upper=5).astype(int),
                         "m": mo.clip(upper=5).astype(int)})

@@ -5,6 +5,7 @@ correction form (a forged correction is refused) and records the consent the mem
 the counter; an admin sees the dead-letter list of a webhook endpoint and replays it, then reads
 the audit log; support erase the member (after typing the card number again). The pages are
 used as a person with a keyboard would: fields found by their labels, forms sent with Enter.
+A marketer runs the analysis, builds an audience from a segment and sends a campaign to it.
 Each step leaves a screenshot in target/console-screenshots/. (Deciding a redemption conflict,
 which needs two offline tills, is tested in tests/e2e/tests/console.rs.)
 """
@@ -185,5 +186,101 @@ def test_staff_use_the_console_in_a_browser(browser):
         page.get_by_label("Card number or member id").press("Enter")
         assert page.get_by_role("alert").inner_text() == "No member has this card number or id."
         page.screenshot(path=SHOTS / "support-erased.png", full_page=True)
+        sign_out(page)
+        page.close()
+
+
+def purchase(url, till, card, receipt, cents):
+    req = urllib.request.Request(url + "/v1/till/purchases", method="POST", data=json.dumps({
+        "receipt": receipt, "card_number": card, "total_cents": cents,
+        "lines": [{"sku": "tea", "category": "tea", "quantity": 1, "amount_cents": cents}]}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {till}",
+                 "Idempotency-Key": f"purchase-{receipt}-0000"})
+    with urllib.request.urlopen(req) as resp:
+        assert resp.status == 200
+
+
+def test_a_marketer_analyses_the_programme_and_sends_a_campaign_to_a_segment(browser):
+    """Store staff record a member's consent to offers by push at the counter; a marketer runs
+    the analysis from the console, reads the segments, builds an audience of regulars (counted
+    within consent: of the two regulars, the one who consented), and sends a push campaign to
+    it; the campaign's results appear in the list."""
+    with serve() as url:
+        members = []
+        for name in ["Chloé Martin", "Hugo Bernard", "Inès Petit"]:
+            req = urllib.request.Request(url + "/v1/enrol", method="POST", data=json.dumps(
+                {"holder_name": name, "device": {"platform": "cli", "app_version": "py"}}).encode(),
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req) as resp:
+                members.append(json.loads(resp.read()))
+        cards = [m["card"]["card_number"] for m in members]
+        _, till = call(url, "POST", "/admin/v1/tills", {"store_id": "st-paris-01"})
+        for n, (card, times) in enumerate(zip(cards, [3, 2, 1])):
+            for k in range(times):
+                purchase(url, till["token"], card, f"R-{n}-{k}", 2500 + 100 * k)
+        status, settings = call(url, "GET", "/admin/v1/analytics/settings")
+        settings["segments"].append({"name": "regulars", "purchases_over": 1, "window_days": 30})
+        assert call(url, "PUT", "/admin/v1/analytics/settings", settings)[0] == 200
+        for email, role, shop in [("marketing@shop.example", "marketer", None),
+                                  ("counter@shop.example", "store_staff", "st-paris-01")]:
+            status, _ = call(url, "POST", "/admin/v1/staff", {
+                "email": email, "name": role.replace("_", " ").title(), "role": role,
+                "store_id": shop, "password": PASSWORD})
+            assert status == 201
+
+        page = browser.new_page()
+        # At the counter, the first member agrees to offers by push.
+        sign_in(page, url, "counter@shop.example")
+        page.goto(url + "/console/members?q=" + cards[0])
+        page.get_by_label("Purpose").select_option("marketing_offers")
+        page.get_by_label("Channel").select_option("push")
+        page.get_by_label("Granted").check()
+        page.get_by_role("button", name="Record consent").click()
+        assert page.get_by_role("status").inner_text() == "Consent recorded."
+        sign_out(page)
+
+        sign_in(page, url, "marketing@shop.example")
+        nav(page).get_by_role("link", name="Analytics").click()
+        page.get_by_role("button", name="Run the analysis now").click()
+        assert page.get_by_role("status").inner_text().startswith("A run was asked for")
+        deadline = time.monotonic() + 60
+        while page.locator("#segments").count() == 0 or "regulars" not in page.locator("#segments").inner_text():
+            assert time.monotonic() < deadline, "the run never ended"
+            time.sleep(0.3)
+            page.goto(url + "/console/analytics")
+        assert page.locator("#buyers").inner_text() == "3"
+        assert page.locator("#active-30").inner_text() == "3"
+        regulars = page.locator("#segments").get_by_role("row").filter(has_text="regulars")
+        assert regulars.get_by_role("cell").nth(1).inner_text() == "2"
+        page.screenshot(path=SHOTS / "marketer-analytics.png", full_page=True)
+
+        nav(page).get_by_role("link", name="Campaigns").click()
+        page.get_by_label("regulars").check()
+        page.get_by_role("button", name="Count the audience").click()
+        reach = page.locator("#reach")
+        assert reach.inner_text().startswith("1 members can be reached (0 devices; 1 without a device)"), reach.inner_text()
+        page.get_by_label("Campaign id (letters, digits, - and _)").fill("regulars-tea")
+        page.get_by_label("Offer id (from the catalog)").fill("of-001")
+        page.get_by_label("Title").fill("A tea for our regulars")
+        page.get_by_label("Not shown after (UTC)").fill("2099-12-31")
+        page.get_by_role("button", name="Send the campaign").click()
+        assert page.get_by_role("status").inner_text().startswith("The campaign is queued")
+        deadline = time.monotonic() + 30
+        row = page.locator("#campaigns").get_by_role("row").filter(has_text="regulars-tea")
+        while "done" not in row.inner_text():
+            assert time.monotonic() < deadline, row.inner_text()
+            time.sleep(0.3)
+            page.reload()
+        cells = [c.inner_text() for c in row.get_by_role("cell").all()]
+        assert cells[1] == "segments regulars" and cells[4] == "1", cells
+        page.screenshot(path=SHOTS / "marketer-campaign.png", full_page=True)
+        # An unknown offer is refused with the reason.
+        page.goto(url + "/console/campaigns?segment=regulars&count=1")
+        page.get_by_label("Campaign id (letters, digits, - and _)").fill("nothing")
+        page.get_by_label("Offer id (from the catalog)").fill("of-nope")
+        page.get_by_label("Not shown after (UTC)").fill("2099-12-31")
+        page.get_by_role("button", name="Send the campaign").click()
+        assert page.get_by_role("alert").inner_text() == 'No offer "of-nope" in the catalog.'
+        page.goto(url + "/console")
         sign_out(page)
         page.close()

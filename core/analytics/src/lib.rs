@@ -97,9 +97,18 @@ pub fn month_text(month: i64) -> String {
     )
 }
 
-/// Scores 1–5 by quintile of rank: `1 + 5 × (members strictly worse) / members`.
-fn quintile(worse: usize, n: usize) -> u8 {
-    (1 + (5 * worse) / n.max(1)).min(5) as u8
+/// Scores 1–5 by quintile of the mid-rank percentile, `(worse + ties / 2) / members` (ties:
+/// the members with the same value, this one included): `1 + ⌊5 × percentile⌋`. Members tied
+/// share a score, and a programme where everyone is tied scores them all 3, not 1.
+fn quintile(worse: usize, ties: usize, n: usize) -> u8 {
+    (1 + (10 * worse + 5 * ties) / (2 * n.max(1))).min(5) as u8
+}
+
+/// How many of `sorted` are below `v` and equal to it.
+fn rank<T: Ord>(sorted: &[T], v: &T) -> (usize, usize) {
+    let below = sorted.partition_point(|x| x < v);
+    let through = sorted.partition_point(|x| x <= v);
+    (below, through - below)
 }
 
 /// Area under the ROC curve of `scores` (higher: more likely positive) for `positive`: the
@@ -386,9 +395,19 @@ pub fn analyse(
         let rec = sales.last().map(|s| as_of - s.day);
         let (r, f, m) = match rec {
             Some(rec) => (
-                quintile(buyers - recency.partition_point(|x| *x <= rec), buyers),
-                quintile(frequency.partition_point(|x| *x < purchases), buyers),
-                quintile(monetary.partition_point(|x| *x < spend_cents), buyers),
+                {
+                    // Worse recency is more days.
+                    let (below, ties) = rank(&recency, &rec);
+                    quintile(buyers - below - ties, ties, buyers)
+                },
+                {
+                    let (below, ties) = rank(&frequency, &purchases);
+                    quintile(below, ties, buyers)
+                },
+                {
+                    let (below, ties) = rank(&monetary, &spend_cents);
+                    quintile(below, ties, buyers)
+                },
             ),
             None => (0, 0, 0),
         };

@@ -74,25 +74,22 @@ fn by_hand() {
 
     let s = |id: &str| a.scores.iter().find(|s| s.member_id == id).unwrap();
     // Recency 6, 120, 1 days; frequency 5, 2, 1; spend 620, 70, 25 €: scores are
-    // 1 + 5 × (buyers strictly worse) / 3.
+    // 1 + ⌊5 × (buyers strictly worse + ½) / 3⌋ (no ties).
     let (sa, sb, sd) = (s("a"), s("b"), s("d"));
     assert_eq!(
         (sa.recency_days, sa.purchases, sa.spend_cents),
         (Some(6), 5, 62_000)
     );
-    assert_eq!(
-        (sa.r, sa.f, sa.m, sa.rfm_class),
-        (2, 4, 4, RfmClass::AtRisk)
-    );
-    assert_eq!((sb.recency_days, sb.r, sb.f, sb.m), (Some(120), 1, 2, 2));
-    assert_eq!(sb.rfm_class, RfmClass::Hibernating);
+    assert_eq!((sa.r, sa.f, sa.m, sa.rfm_class), (3, 5, 5, RfmClass::Loyal));
+    assert_eq!((sb.recency_days, sb.r, sb.f, sb.m), (Some(120), 1, 3, 3));
+    assert_eq!(sb.rfm_class, RfmClass::AtRisk);
     assert_eq!(
         (sd.recency_days, sd.purchases, sd.spend_cents),
         (Some(1), 1, 2500)
     );
     assert_eq!(
         (sd.r, sd.f, sd.m, sd.rfm_class),
-        (4, 1, 1, RfmClass::Promising)
+        (5, 1, 1, RfmClass::Promising)
     );
     assert_eq!((s("c").r, s("c").rfm_class), (0, RfmClass::NoPurchase));
     // VIP: under 30 days, over 3 purchases and 500 € in 182 days; lapsed: 90 days or more.
@@ -106,6 +103,7 @@ fn by_hand() {
     );
     let class = |c: RfmClass| r.rfm.iter().find(|x| x.class == c).unwrap().members;
     assert_eq!(class(RfmClass::AtRisk), 1);
+    assert_eq!(class(RfmClass::Loyal), 1);
     assert_eq!(class(RfmClass::NoPurchase), 1);
 
     // Retention: June: May's 1 (a), June's 2 (a, d), 1 new (d): (2 − 1) / 1.
@@ -196,6 +194,33 @@ fn a_year_before_last_gives_the_relationship_length() {
     assert_eq!(r.clv.annual_retention, Some(0.75));
     assert_eq!(r.clv.lifespan_years, 4.0);
     assert_eq!(r.clv.clv_cents, 1000.0 * 1.0 * 4.0);
+}
+
+#[test]
+fn members_tied_share_a_middle_score() {
+    let as_of = day(2026, 7, 1);
+    let h = |id: &str| History {
+        member_id: id.into(),
+        enrolled_day: as_of - 10,
+        sales: vec![Sale {
+            day: as_of - 1,
+            net_cents: 1000,
+            points: 0,
+        }],
+    };
+    let a = analyse(
+        &[h("a"), h("b"), h("c")],
+        &AnalyticsSettings::default(),
+        as_of,
+        String::new(),
+    );
+    for s in &a.scores {
+        assert_eq!(
+            (s.r, s.f, s.m, s.rfm_class),
+            (3, 3, 3, RfmClass::Loyal),
+            "{s:?}"
+        );
+    }
 }
 
 #[test]

@@ -109,7 +109,9 @@ pub async fn analytics_read_the_tills_and_publish_by_generation(s: Backend) {
     assert_eq!(s1.recency_days, Some((as_of - d(0)) as u32));
     assert_eq!(s1.segments, ["big"]);
     let s2 = score(&m2).await.expect("scored");
-    assert_eq!((s2.purchases, s2.spend_cents, s2.r), (1, 1_000, 1));
+    // Two buyers: the better one's mid-rank percentile is 3/4 (score 4), the other's 1/4 (2).
+    assert_eq!((s2.purchases, s2.spend_cents, s2.r, s2.m), (1, 1_000, 2, 2));
+    assert_eq!((s1.r, s1.f, s1.m), (4, 4, 4));
     assert_eq!(score(&m3).await.unwrap().rfm_class, RfmClass::NoPurchase);
     let members = |segment: &str| {
         let (s, segment) = (s.clone(), segment.to_owned());

@@ -174,7 +174,7 @@ fn a_run_reads_the_tills_and_answers_the_report_and_each_member() {
     let (_, sb) = score(&b);
     assert_eq!(
         (sb["purchases"].as_u64(), sb["m"].as_u64()),
-        (Some(1), Some(3))
+        (Some(1), Some(4))
     );
     let (_, sc) = score(&c);
     assert_eq!(
