@@ -31,6 +31,9 @@ forbid() {
 io="rusqlite libsqlite3-sys rusqlite_migration tokio reqwest hyper mio socket2 axum tower backon rxing png"
 # shellcheck disable=SC2086
 forbid tessera-domain "the domain does no I/O" $io
+# shellcheck disable=SC2086
+forbid tessera-analytics "the analytics do no I/O" $io
+forbid tessera-ffi "the phone library does not carry the analytics" tessera-analytics linfa ndarray
 forbid tessera-server "the server is not a phone" tessera-core tessera-till rxing png backon
 forbid tessera-core "the phone client is not the server or the till" tessera-server tessera-till axum
 forbid tessera-till "the till is not the server" tessera-server axum
