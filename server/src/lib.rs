@@ -276,6 +276,9 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::staff::list_staff
         ))
         .routes(routes!(routes::kpis::kpis))
+        .routes(routes!(routes::loyalty::rule_versions))
+        .routes(routes!(routes::loyalty::rule_version))
+        .routes(routes!(routes::loyalty::restore_rule_version))
         .routes(routes!(routes::analytics::report))
         .routes(routes!(routes::analytics::start_run))
         .routes(routes!(routes::analytics::run_state))
@@ -293,6 +296,7 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::loyalty::put_challenges
         ))
         .routes(routes!(routes::loyalty::ingest_rule_events))
+        .routes(routes!(routes::loyalty::rule_dry_run))
         .layer(DefaultBodyLimit::max(max_admin));
     let catalog = OpenApiRouter::new()
         .routes(routes!(routes::admin::load_catalog))

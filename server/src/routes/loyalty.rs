@@ -5,9 +5,11 @@ use crate::service::Services;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tessera_domain::api::{PointsAdjustment, Problem, RedemptionConflict};
+use tessera_domain::api::{
+    PointsAdjustment, Problem, RedemptionConflict, RuleDryRunRequest, RuleVersion,
+};
 use tessera_domain::loyalty::LoyaltyRules;
-use tessera_domain::rules::{RuleEvent, RuleSet};
+use tessera_domain::rules::{RuleDryRun, RuleEvent, RuleSet};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
@@ -255,5 +257,112 @@ pub async fn set_birthday(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("no such member"))
+    }
+}
+
+#[utoipa::path(get, path = "/admin/v1/challenges/versions", tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The rule set's published versions, newest first (at most 200)", body = Vec<RuleVersion>),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rule_versions(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<axum::Json<Vec<RuleVersion>>, ApiError> {
+    Ok(axum::Json(state.storage.rule_versions(200).await?))
+}
+
+#[utoipa::path(get, path = "/admin/v1/challenges/versions/{version}", tag = "admin",
+    security(("admin" = [])),
+    params(("version" = i64, Path, description = "The version's number")),
+    responses(
+        (status = 200, description = "The rule set as published then", body = RuleSet),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rule_version(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(version): ApiPath<i64>,
+) -> Result<axum::Json<RuleSet>, ApiError> {
+    state
+        .storage
+        .rule_version(version)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such version"))
+}
+
+/// The version published by a restore.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Restored {
+    pub version: i64,
+}
+
+#[utoipa::path(post, path = "/admin/v1/challenges/versions/{version}/restore", tag = "admin",
+    security(("admin" = [])),
+    params(("version" = i64, Path, description = "The version to publish again")),
+    responses(
+        (status = 200, description = "Published again as a new version (history is kept)", body = Restored),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The version no longer passes this build's checks", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn restore_rule_version(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(version): ApiPath<i64>,
+) -> Result<axum::Json<Restored>, ApiError> {
+    let rules = state
+        .storage
+        .rule_version(version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such version"))?;
+    rules
+        .validate()
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let version = state
+        .storage
+        .publish_rule_set(
+            rules,
+            "operator".into(),
+            format!("restored version {version}"),
+            now_ms(),
+        )
+        .await?;
+    Ok(axum::Json(Restored { version }))
+}
+
+#[utoipa::path(post, path = "/admin/v1/challenges/dry-run", tag = "admin",
+    security(("admin" = [])),
+    request_body = RuleDryRunRequest,
+    responses(
+        (status = 200, description = "What the rule set would have given the member over their history, next to the rules in force: each purchase's points, each challenge's completions and rewards. Nothing is published or paid", body = RuleDryRun),
+        (status = 400, description = "Malformed, or an unknown field or kind", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The rule set is invalid, unsatisfiable, or a newer format version", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rule_dry_run(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(req): ApiJson<RuleDryRunRequest>,
+) -> Result<axum::Json<RuleDryRun>, ApiError> {
+    req.rules
+        .validate()
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    match state
+        .storage
+        .rule_dry_run(req.member_id, req.rules, now_ms())
+        .await?
+    {
+        None => Err(ApiError::not_found("no such member")),
+        Some(Err(e)) => Err(ApiError::validation(e.to_string())),
+        Some(Ok(run)) => Ok(axum::Json(run)),
     }
 }

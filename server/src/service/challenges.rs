@@ -473,3 +473,48 @@ pub(crate) fn ingest(
         rewards_paid,
     }))
 }
+
+/// What `candidate` would have given the member over their history, next to the rules in force
+/// (`None`: no such member; `Some(Err)`: the rule set does not evaluate). Purchases earn at the
+/// member's tier of today; birthdays are the member's.
+pub(crate) fn dry_run(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    candidate: &RuleSet,
+    now_ms: i64,
+) -> RepoResult<Option<Result<tessera_domain::rules::RuleDryRun, tessera_domain::rules::RulesError>>>
+{
+    if repo.member(member_id)?.is_none() {
+        return Ok(None);
+    }
+    let time_zone = privacy::preferences(repo, member_id)?.timezone;
+    let events = history(repo, member_id, &time_zone)?;
+    let loyalty = repo.loyalty_rules()?;
+    let tier = ledger::tier_state(repo, member_id, &loyalty)?.map_or(0, |t| t.tier);
+    let mut birthdays = std::collections::BTreeSet::new();
+    for e in events
+        .iter()
+        .filter(|e| e.kind == tessera_domain::rules::RuleEventKind::Purchase)
+    {
+        if is_birthday(repo, member_id, e.at_ms)? {
+            birthdays.insert(e.event_id.clone());
+        }
+    }
+    let fallback = EarningRules::per_euro(loyalty.points_per_euro);
+    let in_force = repo.rule_set()?;
+    let input = tessera_domain::rules::DryRunInput {
+        member_id,
+        time_zone: &time_zone,
+        joined: joins(&repo.joined(member_id)?),
+        events: &events,
+        tier_percent: loyalty.multiplier(tier),
+        birthdays: &birthdays,
+        fallback: &fallback,
+        now_ms,
+    };
+    Ok(Some(tessera_domain::rules::dry_run(
+        in_force.as_ref(),
+        candidate,
+        &input,
+    )))
+}

@@ -106,6 +106,25 @@ pub trait Services {
         &self,
         offer_id: String,
     ) -> Result<Option<tessera_domain::catalog::Offer>, StorageError>;
+    /// What `rules` would have given the member ([`challenges::dry_run`]).
+    async fn rule_dry_run(
+        &self,
+        member_id: String,
+        rules: tessera_domain::rules::RuleSet,
+        now_ms: i64,
+    ) -> Result<
+        Option<Result<tessera_domain::rules::RuleDryRun, tessera_domain::rules::RulesError>>,
+        StorageError,
+    >;
+    /// The latest `limit` published versions of the rule set, newest first.
+    async fn rule_versions(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<tessera_domain::api::RuleVersion>, StorageError>;
+    async fn rule_version(
+        &self,
+        version: i64,
+    ) -> Result<Option<tessera_domain::rules::RuleSet>, StorageError>;
     /// Where a campaign is; `None` if there is no such campaign.
     async fn campaign_report(
         &self,
@@ -347,6 +366,47 @@ impl<S: Storage + ?Sized> Services for S {
         offer_id: String,
     ) -> Result<Option<tessera_domain::catalog::Offer>, StorageError> {
         read(self, move |repo| repo.offer(&offer_id)).await
+    }
+
+    async fn rule_dry_run(
+        &self,
+        member_id: String,
+        rules: tessera_domain::rules::RuleSet,
+        now_ms: i64,
+    ) -> Result<
+        Option<Result<tessera_domain::rules::RuleDryRun, tessera_domain::rules::RulesError>>,
+        StorageError,
+    > {
+        read(self, move |repo| {
+            challenges::dry_run(repo, &member_id, &rules, now_ms)
+        })
+        .await
+    }
+
+    async fn rule_versions(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<tessera_domain::api::RuleVersion>, StorageError> {
+        read(self, move |repo| {
+            Ok(repo
+                .rule_versions(limit)?
+                .into_iter()
+                .map(|(version, at, by, note)| tessera_domain::api::RuleVersion {
+                    version,
+                    published_at: tessera_domain::rfc3339_ms(at),
+                    published_by: by,
+                    note,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn rule_version(
+        &self,
+        version: i64,
+    ) -> Result<Option<tessera_domain::rules::RuleSet>, StorageError> {
+        read(self, move |repo| repo.rule_version(version)).await
     }
 
     async fn campaign_report(

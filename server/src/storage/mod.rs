@@ -316,8 +316,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         &self,
         token_hash: String,
     ) -> Result<Option<(String, String)>, StorageError>;
-    /// Replace the programme's challenges (sent to phones with the catalog feed).
-    async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError>;
+    /// Replace the programme's challenges (sent to phones with the catalog feed), kept as a new
+    /// version published by `by` with `note`: its number.
+    async fn publish_rule_set(
+        &self,
+        rules: RuleSet,
+        by: String,
+        note: String,
+        now_ms: i64,
+    ) -> Result<i64, StorageError>;
+    /// [`Storage::publish_rule_set`] by the operator, now.
+    async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError> {
+        let now = jiff::Timestamp::now().as_millisecond();
+        self.publish_rule_set(rules, "operator".into(), String::new(), now)
+            .await
+            .map(|_| ())
+    }
     /// The programme's challenges, if any were put.
     async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError>;
     /// Offline redemptions that lost to an earlier one, newest first.

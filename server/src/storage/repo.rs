@@ -434,6 +434,11 @@ pub trait Challenges {
     fn record_reward(&mut self, reward: &RewardPaid<'_>) -> RepoResult<()>;
     /// The member's badges, oldest first.
     fn badges(&mut self, member_id: &str) -> RepoResult<Vec<Badge>>;
+    /// The latest `limit` published versions of the rule set, newest first: (version,
+    /// published at, by, note).
+    fn rule_versions(&mut self, limit: u32) -> RepoResult<Vec<(i64, i64, String, String)>>;
+    /// A published version of the rule set.
+    fn rule_version(&mut self, version: i64) -> RepoResult<Option<RuleSet>>;
 }
 
 pub trait Privacy {

@@ -194,3 +194,23 @@ pub struct CatalogPage {
     pub cursor: String,
     pub has_more: bool,
 }
+
+/// A published version of the rule set (challenges and earning rules), kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RuleVersion {
+    pub version: i64,
+    pub published_at: String,
+    /// `operator` (the admin API) or the staff member's e-mail address (the console).
+    pub published_by: String,
+    pub note: String,
+}
+
+/// A rule set to try on a member's history before publishing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RuleDryRunRequest {
+    pub member_id: String,
+    pub rules: crate::rules::RuleSet,
+}

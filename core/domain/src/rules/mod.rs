@@ -21,9 +21,11 @@
 //! | `engine` | one event at a time ([`Engine::apply`]) |
 //! | `evaluate` | a whole history at once ([`evaluate`], [`Engine::replay`]) |
 //! | `state` | an engine kept between events ([`Engine::save`], [`Engine::restore`]) |
+//! | `dry_run` | what another rule set would have given a member, next to the rules in force |
 
 mod calendar;
 mod compile;
+mod dry_run;
 mod earning;
 mod engine;
 mod evaluate;
@@ -38,6 +40,7 @@ mod tests;
 
 use calendar::*;
 use compile::*;
+pub use dry_run::*;
 pub use earning::*;
 pub use engine::*;
 pub use evaluate::*;

@@ -905,10 +905,25 @@ impl Storage for PostgresStorage {
         .await
     }
 
-    async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError> {
+    async fn publish_rule_set(
+        &self,
+        rules: RuleSet,
+        by: String,
+        note: String,
+        now_ms: i64,
+    ) -> Result<i64, StorageError> {
         let data = json(&rules)?;
-        self.write(move |r| put_entity(r, EntityKind::Rules, "rules", Some(&data)))
-            .await
+        self.write(move |r| {
+            put_entity(r, EntityKind::Rules, "rules", Some(&data))?;
+            let row = r.one(
+                "INSERT INTO rule_version (data, published_at, published_by, note)
+                 VALUES ($1, $2, $3, $4) RETURNING version",
+                &[&data, &now_ms, &by, &note],
+            )?;
+            row.try_get(0)
+                .map_err(|e| StorageError::backend(format!("reading a column: {e}")))
+        })
+        .await
     }
 
     async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError> {

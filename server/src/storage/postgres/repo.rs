@@ -939,6 +939,26 @@ impl Coupons for PgRepo<'_, '_> {
 }
 
 impl Challenges for PgRepo<'_, '_> {
+    fn rule_versions(&mut self, limit: u32) -> RepoResult<Vec<(i64, i64, String, String)>> {
+        self.rows(
+            "SELECT version, published_at, published_by, note FROM rule_version
+             ORDER BY version DESC LIMIT $1",
+            &[&i64::from(limit)],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?)))
+        .collect()
+    }
+
+    fn rule_version(&mut self, version: i64) -> RepoResult<Option<RuleSet>> {
+        self.value::<String>(
+            "SELECT data FROM rule_version WHERE version = $1",
+            &[&version],
+        )?
+        .map(|d| parse(&d))
+        .transpose()
+    }
+
     fn versioned_rule_set(&mut self) -> RepoResult<Option<(i64, RuleSet)>> {
         self.rows(
             "SELECT seq, data FROM catalog_entity

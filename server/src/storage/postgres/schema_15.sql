@@ -1,5 +1,5 @@
--- Version 15, in step with SQLite's schema_15_analytics.sql. Analytics (issue #19): the operator's settings, the latest report, and each
--- member's scores and segments. A run writes its rows under a new generation a batch at a time
+-- Version 15, in step with SQLite's schema_15_analytics.sql. Analytics (issue #19): the
+-- operator's settings, the latest report, and each member's scores and segments. A run writes its rows under a new generation a batch at a time
 -- (no long write transaction for the tills to wait on), then publishes the report that names
 -- it; readers read the published generation; older ones are deleted after.
 
@@ -34,3 +34,13 @@ CREATE TABLE member_segment (
     PRIMARY KEY (generation, segment, member_id)
 );
 CREATE INDEX member_segment_member ON member_segment (member_id);
+
+-- Every rule set published (challenges and earning rules), kept: the console lists them and
+-- restores one by publishing it again as a new version (history is never rewritten).
+CREATE TABLE rule_version (
+    version      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    data         TEXT NOT NULL,
+    published_at BIGINT NOT NULL,
+    published_by TEXT NOT NULL,
+    note         TEXT NOT NULL DEFAULT ''
+);

@@ -360,10 +360,24 @@ impl Storage for SqliteStorage {
         SqliteStorage::till_by_token(self, token_hash).await
     }
 
-    async fn put_challenge_rules(&self, rules: RuleSet) -> Result<(), StorageError> {
+    async fn publish_rule_set(
+        &self,
+        rules: RuleSet,
+        by: String,
+        note: String,
+        now_ms: i64,
+    ) -> Result<i64, StorageError> {
         let data = json(&rules)?;
-        self.write(move |tx| put_entity(tx, EntityKind::Rules, "rules", Some(&data)))
-            .await
+        self.write(move |tx| {
+            put_entity(tx, EntityKind::Rules, "rules", Some(&data))?;
+            Ok(tx.query_row(
+                "INSERT INTO rule_version (data, published_at, published_by, note)
+                 VALUES (?1, ?2, ?3, ?4) RETURNING version",
+                rusqlite::params![data, now_ms, by, note],
+                |r| r.get(0),
+            )?)
+        })
+        .await
     }
 
     async fn challenge_rules(&self) -> Result<Option<RuleSet>, StorageError> {

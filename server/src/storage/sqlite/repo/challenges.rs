@@ -11,6 +11,28 @@ use crate::storage::StorageError;
 use crate::storage::repo::{Challenges, KeptRules, RepoResult, RewardPaid};
 
 impl Challenges for SqliteRepo<'_> {
+    fn rule_versions(&mut self, limit: u32) -> RepoResult<Vec<(i64, i64, String, String)>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT version, published_at, published_by, note FROM rule_version
+                 ORDER BY version DESC LIMIT ?1",
+            )?
+            .query_map([limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn rule_version(&mut self, version: i64) -> RepoResult<Option<RuleSet>> {
+        self.c
+            .prepare_cached("SELECT data FROM rule_version WHERE version = ?1")?
+            .query_row([version], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|d| serde_json::from_str(&d).map_err(StorageError::backend))
+            .transpose()
+    }
+
     fn versioned_rule_set(&mut self) -> RepoResult<Option<(i64, RuleSet)>> {
         self.c
             .prepare_cached(
