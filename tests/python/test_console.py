@@ -5,7 +5,8 @@ correction form (a forged correction is refused) and records the consent the mem
 the counter; an admin sees the dead-letter list of a webhook endpoint and replays it, then reads
 the audit log; support erase the member (after typing the card number again). The pages are
 used as a person with a keyboard would: fields found by their labels, forms sent with Enter.
-A marketer runs the analysis, builds an audience from a segment and sends a campaign to it.
+A marketer runs the analysis, builds an audience from a segment and sends a campaign to it,
+and tries a rule on a member before publishing it, then rolls it back.
 Each step leaves a screenshot in target/console-screenshots/. (Deciding a redemption conflict,
 which needs two offline tills, is tested in tests/e2e/tests/console.rs.)
 """
@@ -282,5 +283,66 @@ def test_a_marketer_analyses_the_programme_and_sends_a_campaign_to_a_segment(bro
         page.get_by_role("button", name="Send the campaign").click()
         assert page.get_by_role("alert").inner_text() == 'No offer "of-nope" in the catalog.'
         page.goto(url + "/console")
+        sign_out(page)
+        page.close()
+
+
+def test_a_marketer_tries_a_rule_on_a_member_publishes_it_and_rolls_it_back(browser):
+    """A marketer doubles points on tea in the rule set, checks it (an invalid edit is refused
+    with the reason), tries it on a member's purchases (the dry run shows what it would have
+    given, nothing paid), publishes it, and restores the version before."""
+    with serve() as url:
+        req = urllib.request.Request(url + "/v1/enrol", method="POST", data=json.dumps(
+            {"holder_name": "Chloé Martin", "device": {"platform": "cli", "app_version": "py"}}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as resp:
+            member = json.loads(resp.read())
+        _, till = call(url, "POST", "/admin/v1/tills", {"store_id": "st-paris-01"})
+        purchase(url, till["token"], member["card"]["card_number"], "R-TEA-1", 3000)
+        assert call(url, "PUT", "/admin/v1/challenges", {
+            "version": 1, "challenges": [], "earning": {"points_per_euro": 1}})[0] == 204
+        assert call(url, "POST", "/admin/v1/staff", {
+            "email": "marketing@shop.example", "name": "Marketer", "role": "marketer",
+            "password": PASSWORD})[0] == 201
+
+        page = browser.new_page()
+        sign_in(page, url, "marketing@shop.example")
+        nav(page).get_by_role("link", name="Rules").click()
+        editor = page.get_by_label("Rule set")
+        rules = json.loads(editor.input_value())
+        assert rules["earning"]["points_per_euro"] == 1
+        # A mistake first: refused with the reason, the text kept.
+        broken = dict(rules, earning={"points_per_euro": 1, "bonuses": [
+            {"filter": {"categories": ["tea"]}, "extra_percent": 100}]}, challenges=[
+            {"id": "x", "title": "Never", "window": {"type": "rolling_days", "days": 7},
+             "goal": {"type": "count", "target": 0, "filter": {"kinds": ["purchase"]}},
+             "reward": {"type": "points", "points": 5}}])
+        editor.fill(json.dumps(broken, indent=2))
+        page.get_by_role("button", name="Check").click()
+        assert "target" in page.get_by_role("alert").inner_text()
+        assert json.loads(page.get_by_label("Rule set").input_value()) == broken
+        doubled = dict(broken, challenges=[])
+        page.get_by_label("Rule set").fill(json.dumps(doubled, indent=2))
+        page.get_by_role("button", name="Check").click()
+        assert page.get_by_role("status").inner_text() == "The rule set passes every check."
+        page.get_by_label("Member to try them on (card number or id)").fill(member["card"]["card_number"])
+        page.get_by_role("button", name="Try on the member").click()
+        summary = page.locator("#dry-summary").inner_text()
+        assert summary.startswith("Points from purchases: 30 in force, 60 with these rules"), summary
+        page.screenshot(path=SHOTS / "marketer-rules-dry-run.png", full_page=True)
+        page.get_by_label("Note for the version (what changed)").fill("Double points on tea")
+        page.get_by_role("button", name="Publish").click()
+        assert page.get_by_role("status").inner_text().startswith("Published")
+        _, in_force = call(url, "GET", "/admin/v1/challenges")
+        assert in_force["earning"]["bonuses"][0]["extra_percent"] == 100
+        rows = page.locator("#versions").get_by_role("row")
+        assert "Double points on tea" in rows.nth(1).inner_text()
+        assert "marketing@shop.example" in rows.nth(1).inner_text()
+        # Rolled back: the version before is published again.
+        page.get_by_role("button", name=f"Restore version {rows.nth(2).get_by_role('cell').first.inner_text()}").click()
+        assert page.get_by_role("status").inner_text() == "The version was published again."
+        _, in_force = call(url, "GET", "/admin/v1/challenges")
+        assert in_force["earning"]["bonuses"] == []
+        page.screenshot(path=SHOTS / "marketer-rules-versions.png", full_page=True)
         sign_out(page)
         page.close()

@@ -6,6 +6,7 @@
 
 mod campaigns;
 mod pages;
+mod rules;
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -38,6 +39,11 @@ pub fn router() -> axum::Router<AppState> {
         .route(
             "/console/campaigns",
             get(campaigns::page).post(campaigns::send),
+        )
+        .route("/console/rules", get(rules::page).post(rules::submit))
+        .route(
+            "/console/rules/versions/{version}/restore",
+            post(rules::restore),
         )
         .route("/console/analytics", get(analytics))
         .route("/console/analytics/run", post(run_analytics))
@@ -275,7 +281,7 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
+pub(super) struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 use tessera_domain::api::{
     AnalyticsReport, Campaign, CampaignAudience, CampaignReport, ConflictOutcome, KpiReport,
-    MemberScore, MemberState, RedemptionConflict, StaffAction, WebhookDelivery, WebhookEndpoint,
+    MemberScore, MemberState, RedemptionConflict, RuleVersion, StaffAction, WebhookDelivery,
+    WebhookEndpoint,
 };
 
 use crate::service::staff::Session;
@@ -59,6 +60,9 @@ fn page(title: &str, session: Option<&Session>, refresh: Option<u32>, body: Mark
                             }
                             @if s.role.may(StaffAction::Campaigns) {
                                 a href="/console/campaigns" { "Campaigns" } " "
+                            }
+                            @if s.role.may(StaffAction::Rules) {
+                                a href="/console/rules" { "Rules" } " "
                             }
                             @if s.role.may(StaffAction::LookupMember) {
                                 a href="/console/members" { "Members" } " "
@@ -131,6 +135,9 @@ pub fn home(s: &Session) -> Markup {
                 }
                 @if s.role.may(StaffAction::Campaigns) {
                     li { a href="/console/campaigns" { "Campaigns" } ": an audience counted within consent, sent now or later" }
+                }
+                @if s.role.may(StaffAction::Rules) {
+                    li { a href="/console/rules" { "Rules" } ": challenges and earning, tried on a member before they are published; versions" }
                 }
                 @if s.role.may(StaffAction::LookupMember) {
                     li { a href="/console/members" { "Find a member" } " by card number or id" }
@@ -582,6 +589,82 @@ pub fn campaigns(
                         }
                     }
                 }
+            }
+        },
+    )
+}
+
+/// The rule set's editor: checks, a dry run on a member, publishing, and the versions.
+pub fn rules(
+    s: &Session,
+    text: &str,
+    member: &str,
+    versions: &[RuleVersion],
+    o: &super::rules::Outcome,
+) -> Markup {
+    layout(
+        "Rules",
+        Some(s),
+        html! {
+            @match o.done.as_deref() {
+                Some("published") => { p.ok role="status" { "Published: in force now, and sent to phones with the catalog." } }
+                Some("restored") => { p.ok role="status" { "The version was published again." } }
+                _ => {}
+            }
+            @if let Some(e) = &o.error { p.alert role="alert" #rules-error { (e) } }
+            @if o.valid && o.error.is_none() && o.dry_run.is_none() { p.ok role="status" { "The rule set passes every check." } }
+            p { "The challenges and earning rules, as JSON (docs/rules.md). Check them, try them on a member's history, then publish." }
+            form method="post" action="/console/rules" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                label for="rules-text" { "Rule set" }
+                textarea #rules-text name="rules" rows="24" cols="90" spellcheck="false" { (text) }
+                label for="dry-member" { "Member to try them on (card number or id)" }
+                input #dry-member type="text" name="member" value=(member);
+                label for="note" { "Note for the version (what changed)" }
+                input #note type="text" name="note" maxlength="200";
+                div {
+                    button type="submit" name="action" value="check" { "Check" } " "
+                    button type="submit" name="action" value="dry-run" { "Try on the member" } " "
+                    button type="submit" name="action" value="publish" { "Publish" }
+                }
+            }
+            @if let Some(run) = &o.dry_run {
+                h2 { "Dry run for " (run.member_id) }
+                p #dry-summary role="status" { "Points from purchases: " (run.points_in_force) " in force, "
+                    strong { (run.points_with_rules) " with these rules" } "; from challenges: "
+                    (run.reward_points_in_force) " in force, " strong { (run.reward_points_with_rules) " with these rules" } "." }
+                table #dry-purchases {
+                    thead { tr { th scope="col" { "Purchase" } th scope="col" { "When" } th scope="col" { "Amount" }
+                        th scope="col" { "Points in force" } th scope="col" { "With these rules" } } }
+                    tbody { @for p in &run.purchases {
+                        tr { td { (p.event_id) } td { (p.at) } td { (cents(p.amount_cents as i64)) }
+                            td { (p.points_in_force) } td { (p.points_with_rules) } }
+                    } }
+                }
+                table #dry-challenges {
+                    thead { tr { th scope="col" { "Challenge" } th scope="col" { "Completions in force" }
+                        th scope="col" { "With these rules" } th scope="col" { "Reward points with these rules" } } }
+                    tbody { @for c in &run.challenges {
+                        tr { td { (c.title) " (" (c.challenge_id) ")" } td { (c.completions_in_force) }
+                            td { (c.completions_with_rules) } td { (c.reward_points_with_rules) } }
+                    } }
+                }
+            }
+            h2 { "Versions" }
+            table #versions {
+                thead { tr { th scope="col" { "Version" } th scope="col" { "Published" } th scope="col" { "By" }
+                    th scope="col" { "Note" } th scope="col" { "Restore" } } }
+                tbody { @for (i, v) in versions.iter().enumerate() {
+                    tr {
+                        td { (v.version) } td { (v.published_at) } td { (v.published_by) } td { (v.note) }
+                        td { @if i == 0 { "in force" } @else {
+                            form method="post" action={ "/console/rules/versions/" (v.version) "/restore" } {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                button type="submit" { "Restore version " (v.version) }
+                            }
+                        } }
+                    }
+                } }
             }
         },
     )

@@ -197,6 +197,15 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
             "/console/campaigns",
             Some(StaffAction::Campaigns),
         ),
+        (Method::GET, "/console/rules", Some(StaffAction::Rules)),
+        // No rule set in the form: refused (422) for those who may edit rules.
+        (Method::POST, "/console/rules", Some(StaffAction::Rules)),
+        // No such version: 404 for those who may edit rules.
+        (
+            Method::POST,
+            "/console/rules/versions/999/restore",
+            Some(StaffAction::Rules),
+        ),
     ];
     for (method, path, _) in &routes {
         let r = if *method == Method::GET {
