@@ -148,3 +148,79 @@ pub async fn kpi_counters_follow_every_change(s: Backend) {
     let after = s.kpis(None, today, today).await.unwrap();
     assert_eq!(after.coupons[0].clipped, 2);
 }
+
+/// Redemptions that cross channels are counted where and when they happen, and a void takes
+/// them off: a coupon clipped online redeemed in a shop (web-to-store), one a shop's purchase
+/// earned redeemed on the website (store-to-web).
+pub async fn redemptions_across_channels_are_counted(s: Backend) {
+    use super::money::{clip, redeem};
+    use tessera_domain::coupon::{TillShop, verify};
+    use tessera_domain::loyalty::{LoyaltyRules, WEB_STORE, WebCouponRule};
+    seeded(&s).await;
+    let rules = LoyaltyRules {
+        web_coupon: Some(WebCouponRule {
+            min_total_cents: 3_000,
+            offer_id: "of-any".into(),
+        }),
+        ..LoyaltyRules::default()
+    };
+    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+    let m = enrol(&s, 1).await;
+    let (shop_till, web_till) = (till(&s, "st-a", 1).await, till(&s, WEB_STORE, 1).await);
+    let (claims, shop) = clip(&s, &m, "of-cafe", "st-a").await;
+    let redeemed = redeem(&s, &shop_till, "key-kx-0001", &claims, &shop, None).await;
+    assert_eq!(answer(&redeemed).status, 200);
+    let bought = s
+        .apply_till_op(
+            shop_till.clone(),
+            "key-kx-buy1".into(),
+            "h-kx-buy".into(),
+            purchase("R-KX-BUY", "CARD-1", 5_000),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer(&bought).status, 200);
+    let web = s
+        .member_state(m.clone())
+        .await
+        .unwrap()
+        .wallet
+        .into_iter()
+        .find(|c| c.offer_id == "of-any")
+        .expect("the web coupon");
+    let keys = s.coupon_keys(NOW).await.unwrap();
+    let web_shop = TillShop::bare(WEB_STORE);
+    let web_claims = verify(&web.code, &keys, NOW / 1000, &web_shop, None, 0).expect("valid");
+    let online = redeem(&s, &web_till, "key-kx-0002", &web_claims, &web_shop, None).await;
+    assert_eq!(answer(&online).status, 200, "{:?}", answer(&online));
+
+    let today = day_of(NOW);
+    let figures = |shop: Option<&str>| {
+        let (s, shop) = (s.clone(), shop.map(str::to_owned));
+        async move {
+            let t = s.kpis(shop, today, today).await.unwrap().totals;
+            (t.web_to_store, t.store_to_web)
+        }
+    };
+    assert_eq!(figures(None).await, (1, 1));
+    assert_eq!(figures(Some("st-a")).await, (1, 0));
+    assert_eq!(figures(Some(WEB_STORE)).await, (0, 1));
+    // The shop's redemption voided: taken off.
+    let voided = s
+        .apply_till_op(
+            shop_till,
+            "key-kx-void".into(),
+            "h-kx-void".into(),
+            TillOp::Void {
+                receipt: "R-key-kx-0001".into(),
+                at_ms: NOW,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer(&voided).status, 200, "{:?}", answer(&voided));
+    assert_eq!(figures(None).await, (0, 1));
+    assert_eq!(figures(Some("st-a")).await, (0, 0));
+}

@@ -465,6 +465,13 @@ pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
     }
     let again = s.campaign_report("camp-1".into()).await.unwrap().unwrap();
     assert_eq!((again.sent, again.failed, again.unknown), (1, 0, 0));
+    // The KPIs count the push once too.
+    {
+        use crate::service::kpis::KpiServices;
+        let day = tessera_domain::api::day_of(NOW);
+        let kpis = s.kpis(None, day - 1, day + 1).await.unwrap();
+        assert_eq!(kpis.totals.pushes_sent, 1);
+    }
     assert_eq!(
         s.claim_job("worker-c".into(), NOW + 10 * lease, lease)
             .await

@@ -74,6 +74,7 @@ macro_rules! storage_conformance {
             webhook_deliveries_are_claimed_in_order_retried_and_replayed,
             the_programme_s_changes_write_their_events,
             kpi_counters_follow_every_change,
+            redemptions_across_channels_are_counted,
             analytics_read_the_tills_and_publish_by_generation,
         );
     };

@@ -31,7 +31,12 @@ pub(super) async fn till(s: &Backend, store: &str, n: u32) -> TillAuth {
 }
 
 /// Clip `offer` for `member` and return the coupon's claims as a till of `store` verifies them.
-async fn clip(s: &Backend, member: &str, offer: &str, store: &str) -> (CouponClaims, TillShop) {
+pub(super) async fn clip(
+    s: &Backend,
+    member: &str,
+    offer: &str,
+    store: &str,
+) -> (CouponClaims, TillShop) {
     let clipped = mutate(
         s,
         member,
@@ -52,7 +57,7 @@ async fn clip(s: &Backend, member: &str, offer: &str, store: &str) -> (CouponCla
     (claims, shop)
 }
 
-async fn redeem(
+pub(super) async fn redeem(
     s: &Backend,
     till: &TillAuth,
     key: &str,

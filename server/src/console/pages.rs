@@ -378,6 +378,8 @@ pub fn kpis(s: &Session, r: &KpiReport) -> Markup {
                     tr { th scope="row" { "Points liability (end of period)" } td #liability { (r.points_liability) } }
                     tr { th scope="row" { "Breakage" } td { (percent(r.breakage_rate)) } }
                     tr { th scope="row" { "Challenges joined, completed" } td { (t.challenge_joins) ", " (t.challenge_completions) } }
+                    tr { th scope="row" { "Redemptions web-to-store, store-to-web" } td #crossings { (t.web_to_store) ", " (t.store_to_web) } }
+                    tr { th scope="row" { "Campaign pushes sent" } td #pushes { (t.pushes_sent) } }
                 }
             }
             h2 { "Coupons" }

@@ -240,5 +240,13 @@ pub(crate) fn record(
     outcomes: &[(String, Result<(), String>)],
     now_ms: i64,
 ) -> RepoResult<()> {
-    repo.delivered_all(campaign_id, outcomes, now_ms)
+    // Counted once: a delivery no longer pending (recorded already) is not counted again.
+    let sent = repo.delivered_all(campaign_id, outcomes, now_ms)? as i64;
+    super::kpis::count(
+        repo,
+        tessera_domain::api::metric::PUSHES_SENT,
+        None,
+        now_ms,
+        sent,
+    )
 }

@@ -295,17 +295,9 @@ pub(crate) fn redeem(
     };
     if repo.mark_redeemed(&claims.coupon_id, &claims.member_id, &place)? {
         repo.coupon_event(&event(CouponEventKind::Redeemed))?;
-        super::kpis::count(
-            repo,
-            &format!(
-                "{}{}",
-                tessera_domain::api::metric::COUPONS_REDEEMED,
-                claims.offer_id
-            ),
-            Some(at.store_id),
-            now_ms,
-            1,
-        )?;
+        let origin = stored.as_ref().map_or(Origin::Clip, |c| c.origin);
+        // On the day of the redemption (the till's, offline), as its void takes it off.
+        super::kpis::count_redemption(repo, &claims.offer_id, origin, at.store_id, when, 1)?;
         webhooks::emit(
             repo,
             &claims.member_id,

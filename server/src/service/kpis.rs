@@ -43,6 +43,34 @@ pub(crate) fn count_sale(
     repo.add_kpis(&increments)
 }
 
+/// A coupon's redemption (`sign` −1: its void) on the day of `at_ms`: the offer's funnel, and
+/// the channel it crossed — clipped online and redeemed in a shop (web-to-store), or earned by a
+/// shop's purchase and redeemed on the website (store-to-web).
+pub(crate) fn count_redemption(
+    repo: &mut dyn Repo,
+    offer_id: &str,
+    origin: crate::storage::repo::Origin,
+    shop: &str,
+    at_ms: i64,
+    sign: i64,
+) -> RepoResult<()> {
+    use crate::storage::repo::Origin;
+    use tessera_domain::loyalty::WEB_STORE;
+    let funnel = format!("{}{offer_id}", metric::COUPONS_REDEEMED);
+    let day = day_of(at_ms);
+    let mut increments = vec![(funnel.as_str(), Some(shop), day, sign)];
+    match origin {
+        Origin::Clip if shop != WEB_STORE => {
+            increments.push((metric::WEB_TO_STORE, Some(shop), day, sign));
+        }
+        Origin::Purchase if shop == WEB_STORE => {
+            increments.push((metric::STORE_TO_WEB, Some(shop), day, sign));
+        }
+        _ => {}
+    }
+    repo.add_kpis(&increments)
+}
+
 #[async_trait]
 pub trait KpiServices {
     /// Fold up to `limit` increments into the sums (0: none was left).

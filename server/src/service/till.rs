@@ -229,14 +229,11 @@ pub(crate) fn void(
             till_at_ms: None,
             at_ms: now_ms,
         })?;
-        super::kpis::count(
+        super::kpis::count_redemption(
             repo,
-            &format!(
-                "{}{}",
-                tessera_domain::api::metric::COUPONS_REDEEMED,
-                coupon.offer_id
-            ),
-            Some(store_id),
+            &coupon.offer_id,
+            coupon.origin,
+            store_id,
             coupon.redeemed_at_ms.unwrap_or(now_ms),
             -1,
         )?;

@@ -559,21 +559,26 @@ pub trait Campaigns {
         outcome: Result<(), &str>,
         now_ms: i64,
     ) -> RepoResult<bool>;
-    /// [`Campaigns::delivered`] for a batch's devices (a backend may record them at once).
+    /// [`Campaigns::delivered`] for a batch's devices (a backend may record them at once): how
+    /// many pending deliveries it recorded as sent.
     fn delivered_all(
         &mut self,
         campaign_id: &str,
         outcomes: &[(String, Result<(), String>)],
         now_ms: i64,
-    ) -> RepoResult<()> {
+    ) -> RepoResult<u64> {
+        let mut sent = 0;
         for (device_id, outcome) in outcomes {
+            let ok = outcome.is_ok();
             let outcome = match outcome {
                 Ok(()) => Ok(()),
                 Err(why) => Err(why.as_str()),
             };
-            self.delivered(campaign_id, device_id, outcome, now_ms)?;
+            if self.delivered(campaign_id, device_id, outcome, now_ms)? && ok {
+                sent += 1;
+            }
         }
-        Ok(())
+        Ok(sent)
     }
 }
 

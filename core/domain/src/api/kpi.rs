@@ -24,6 +24,12 @@ pub mod metric {
     pub const COUPONS_REDEEMED: &str = "coupons_redeemed:";
     pub const CHALLENGE_JOINS: &str = "challenge_joins";
     pub const CHALLENGE_COMPLETIONS: &str = "challenge_completions";
+    /// Coupons clipped online (app or website) and redeemed in a shop.
+    pub const WEB_TO_STORE: &str = "redemptions_web_to_store";
+    /// Coupons a shop's purchase earned, redeemed on the website.
+    pub const STORE_TO_WEB: &str = "redemptions_store_to_web";
+    /// Campaign pushes the push services accepted.
+    pub const PUSHES_SENT: &str = "pushes_sent";
     /// Every shop together (a change without a shop is counted here only).
     pub const ALL_SHOPS: &str = "*";
 }
@@ -64,6 +70,12 @@ pub struct KpiDay {
     pub points_reversed: i64,
     pub challenge_joins: i64,
     pub challenge_completions: i64,
+    /// Coupons clipped online redeemed in a shop, and coupons a shop's purchase earned redeemed
+    /// on the website (on the day and in the shop of the redemption; voids taken off).
+    pub web_to_store: i64,
+    pub store_to_web: i64,
+    /// Campaign pushes accepted by FCM and APNs.
+    pub pushes_sent: i64,
 }
 
 /// The coupon funnel of one offer over the period.
@@ -119,6 +131,9 @@ fn add(day: &mut KpiDay, metric: &str, v: i64) {
         "points_reverse" => day.points_reversed += v,
         metric::CHALLENGE_JOINS => day.challenge_joins += v,
         metric::CHALLENGE_COMPLETIONS => day.challenge_completions += v,
+        metric::WEB_TO_STORE => day.web_to_store += v,
+        metric::STORE_TO_WEB => day.store_to_web += v,
+        metric::PUSHES_SENT => day.pushes_sent += v,
         _ => {}
     }
 }
@@ -197,11 +212,12 @@ impl KpiReport {
         let mut out = String::from(
             "day,enrolments,receipts,member_receipts,revenue_cents,member_revenue_cents,\
              points_earned,points_bonus,points_spent,points_expired,points_adjusted,\
-             points_reversed,challenge_joins,challenge_completions\n",
+             points_reversed,challenge_joins,challenge_completions,web_to_store,store_to_web,\
+             pushes_sent\n",
         );
         for d in &self.days {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 d.day,
                 d.enrolments,
                 d.receipts,
@@ -215,7 +231,10 @@ impl KpiReport {
                 d.points_adjusted,
                 d.points_reversed,
                 d.challenge_joins,
-                d.challenge_completions
+                d.challenge_completions,
+                d.web_to_store,
+                d.store_to_web,
+                d.pushes_sent
             ));
         }
         out

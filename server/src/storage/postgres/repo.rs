@@ -1482,7 +1482,7 @@ impl Campaigns for PgRepo<'_, '_> {
         campaign_id: &str,
         outcomes: &[(String, Result<(), String>)],
         now_ms: i64,
-    ) -> RepoResult<()> {
+    ) -> RepoResult<u64> {
         let devices: Vec<&str> = outcomes.iter().map(|(d, _)| d.as_str()).collect();
         let ok: Vec<bool> = outcomes.iter().map(|(_, o)| o.is_ok()).collect();
         let errors: Vec<Option<&str>> = outcomes
@@ -1512,7 +1512,7 @@ impl Campaigns for PgRepo<'_, '_> {
                 &[&campaign_id, &sent, &failed],
             )?;
         }
-        Ok(())
+        Ok(sent as u64)
     }
 
     fn advance_campaign(
