@@ -8,12 +8,26 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, os.environ.get("TESSERA_PY_BINDINGS", str(ROOT / "build" / "bindings" / "python")))
 
 import contextlib
+import json
 import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import pytest
+
+
+def call(url, method, path, body=None, token="tessera-admin", timeout=60):
+    """An admin API request (the development token by default): status and parsed body."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        text = resp.read()
+        return resp.status, (json.loads(text) if text else None)
 
 
 @contextlib.contextmanager

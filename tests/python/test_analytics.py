@@ -9,33 +9,20 @@ not count; partial returns count net.
 """
 
 import datetime as dt
-import json
 import sqlite3
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from conftest import serve
+from conftest import call, serve
 
-ADMIN = "tessera-admin"
 DAY_MS = 86_400_000
 MEMBERS = 100_000
 
-
-def call(url, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {ADMIN}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        text = resp.read()
-        return resp.status, (json.loads(text) if text else None)
 
 
 def generate(as_of_day, rng):

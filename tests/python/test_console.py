@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import ROOT, serve
+from conftest import ROOT, call, serve
 
 PASSWORD = "correct horse battery staple"
 SHOTS = ROOT / "target" / "console-screenshots"
@@ -29,16 +29,6 @@ CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
-
-def call(url, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, method=method)
-    req.add_header("Authorization", "Bearer tessera-admin")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        text = resp.read()
-        return resp.status, (json.loads(text) if text else None)
 
 
 @pytest.fixture(scope="module")

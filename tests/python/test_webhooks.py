@@ -13,20 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import serve
-
-ADMIN = "tessera-admin"
+from conftest import call, serve
 
 
-def call(url, method, path, body=None, token=ADMIN):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        text = resp.read()
-        return resp.status, (json.loads(text) if text else None)
 
 
 class Receiver:

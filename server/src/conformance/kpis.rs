@@ -19,11 +19,7 @@ pub async fn kpi_counters_follow_every_change(s: Backend) {
     let op = |t: &crate::storage::TillAuth, key: &str, op: TillOp| {
         let (s, t, key) = (s.clone(), t.clone(), key.to_owned());
         async move {
-            let outcome = s
-                .apply_till_op(t, key.clone(), format!("h-{key}"), op, NOW)
-                .await
-                .unwrap();
-            assert_eq!(answer(&outcome).status, 200, "{outcome:?}");
+            super::money::till_op(&s, &t, &key, op).await;
         }
     };
     op(&a, "key-kpi-0001", purchase("R-1", "CARD-1", 4_000)).await;
@@ -153,18 +149,11 @@ pub async fn kpi_counters_follow_every_change(s: Backend) {
 /// them off: a coupon clipped online redeemed in a shop (web-to-store), one a shop's purchase
 /// earned redeemed on the website (store-to-web).
 pub async fn redemptions_across_channels_are_counted(s: Backend) {
-    use super::money::{clip, redeem};
+    use super::money::{clip, redeem, with_web_coupon};
     use tessera_domain::coupon::{TillShop, verify};
-    use tessera_domain::loyalty::{LoyaltyRules, WEB_STORE, WebCouponRule};
+    use tessera_domain::loyalty::WEB_STORE;
     seeded(&s).await;
-    let rules = LoyaltyRules {
-        web_coupon: Some(WebCouponRule {
-            min_total_cents: 3_000,
-            offer_id: "of-any".into(),
-        }),
-        ..LoyaltyRules::default()
-    };
-    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+    with_web_coupon(&s).await;
     let m = enrol(&s, 1).await;
     let (shop_till, web_till) = (till(&s, "st-a", 1).await, till(&s, WEB_STORE, 1).await);
     let (claims, shop) = clip(&s, &m, "of-cafe", "st-a").await;

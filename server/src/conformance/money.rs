@@ -234,6 +234,30 @@ pub async fn offline_redemptions_at_two_tills_record_a_conflict(s: Backend) {
     );
 }
 
+/// Apply `op` at till `t` under `key` (its body hashed as `h-<key>`) and expect a 200: the body.
+pub(super) async fn till_op(s: &Backend, t: &TillAuth, key: &str, op: TillOp) -> serde_json::Value {
+    let outcome = s
+        .apply_till_op(t.clone(), key.to_owned(), format!("h-{key}"), op, NOW)
+        .await
+        .unwrap();
+    let a = answer(&outcome).clone();
+    assert_eq!(a.status, 200, "{a:?}");
+    body(&a)
+}
+
+/// Loyalty rules under which a purchase of 30 € or more in a shop earns a coupon of `of-any` for
+/// the website.
+pub(super) async fn with_web_coupon(s: &Backend) {
+    let rules = LoyaltyRules {
+        web_coupon: Some(tessera_domain::loyalty::WebCouponRule {
+            min_total_cents: 3_000,
+            offer_id: "of-any".into(),
+        }),
+        ..LoyaltyRules::default()
+    };
+    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+}
+
 pub(super) fn purchase(receipt: &str, card: &str, cents: u64) -> TillOp {
     TillOp::Purchase {
         request: PurchaseRequest {
@@ -263,15 +287,7 @@ pub async fn purchases_returns_voids_and_corrections_keep_the_points(s: Backend)
     let t = till(&s, "st-a", 1).await;
     let op = |key: &str, op: TillOp| {
         let (s, t, key) = (s.clone(), t.clone(), key.to_owned());
-        async move {
-            let outcome = s
-                .apply_till_op(t, key.clone(), format!("h-{key}"), op, NOW)
-                .await
-                .unwrap();
-            let a = answer(&outcome).clone();
-            assert_eq!(a.status, 200, "{a:?}");
-            body(&a)
-        }
+        async move { till_op(&s, &t, &key, op).await }
     };
     // One point per euro at the first tier.
     let bought = op("key-buy-0001", purchase("R-1", "CARD-1", 4_000)).await;
@@ -410,16 +426,8 @@ pub async fn challenges_are_stored_and_reported_events_evaluated(s: Backend) {
 /// usable again, and the web coupon the purchase earned is revoked.
 pub async fn a_void_restores_coupons_and_revokes_the_web_coupon(s: Backend) {
     use tessera_domain::api::CouponState;
-    use tessera_domain::loyalty::WebCouponRule;
     seeded(&s).await;
-    let rules = LoyaltyRules {
-        web_coupon: Some(WebCouponRule {
-            min_total_cents: 3_000,
-            offer_id: "of-any".into(),
-        }),
-        ..LoyaltyRules::default()
-    };
-    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+    with_web_coupon(&s).await;
     let m = enrol(&s, 1).await;
     let t = till(&s, "st-a", 1).await;
     let (claims, shop) = clip(&s, &m, "of-cafe", "st-a").await;
