@@ -196,6 +196,7 @@ pub struct CatalogPage {
 }
 
 /// A published version of the rule set (challenges and earning rules), kept.
+#[cfg(feature = "server")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleVersion {
@@ -207,6 +208,7 @@ pub struct RuleVersion {
 }
 
 /// A rule set to try on a member's history before publishing it.
+#[cfg(feature = "server")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::{MemberCard, Program};
 
 mod admin;
+// The analytics' wire types: the server's and its analytics crate's only. Out of the phone
+// library's build, where their mere presence cost bytes (measured: docs/adr/0029).
+#[cfg(feature = "server")]
 mod analytics;
 mod console;
 mod kpi;
@@ -28,6 +31,7 @@ pub use crate::event::{
     not_too_far_ahead,
 };
 pub use admin::*;
+#[cfg(feature = "server")]
 pub use analytics::*;
 pub use console::*;
 pub use kpi::*;

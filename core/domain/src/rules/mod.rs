@@ -25,6 +25,7 @@
 
 mod calendar;
 mod compile;
+#[cfg(feature = "server")]
 mod dry_run;
 mod earning;
 mod engine;
@@ -40,6 +41,7 @@ mod tests;
 
 use calendar::*;
 use compile::*;
+#[cfg(feature = "server")]
 pub use dry_run::*;
 pub use earning::*;
 pub use engine::*;
