@@ -16,11 +16,11 @@ CREATE TABLE analytics_report (
     computed_at INTEGER NOT NULL
 ) STRICT;
 
--- `data`: the MemberScore as JSON. Deleted with the member on erasure.
+-- `data`: the MemberScore as JSON (audiences by churn risk go through segments, as
+-- `likely_to_churn`). Deleted with the member on erasure.
 CREATE TABLE member_score (
     generation INTEGER NOT NULL,
     member_id  TEXT NOT NULL REFERENCES member (id) ON DELETE CASCADE,
-    churn_risk REAL,
     data       TEXT NOT NULL,
     PRIMARY KEY (member_id, generation)
 ) STRICT;

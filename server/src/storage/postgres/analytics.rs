@@ -80,16 +80,15 @@ impl Analytics for PgRepo<'_, '_> {
 
     fn insert_scores(&mut self, generation: i64, scores: &[MemberScore]) -> RepoResult<()> {
         let ids: Vec<&str> = scores.iter().map(|s| s.member_id.as_str()).collect();
-        let risks: Vec<Option<f64>> = scores.iter().map(|s| s.churn_risk).collect();
         let data = scores.iter().map(json).collect::<RepoResult<Vec<_>>>()?;
         let written: std::collections::HashSet<String> = self
             .rows(
-                "INSERT INTO member_score (generation, member_id, churn_risk, data)
-                 SELECT $1, u.id, u.risk, u.data
-                 FROM unnest($2::text[], $3::float8[], $4::text[]) AS u (id, risk, data)
+                "INSERT INTO member_score (generation, member_id, data)
+                 SELECT $1, u.id, u.data
+                 FROM unnest($2::text[], $3::text[]) AS u (id, data)
                  WHERE EXISTS (SELECT 1 FROM member m WHERE m.id = u.id)
                  RETURNING member_id",
-                &[&generation, &ids, &risks, &data],
+                &[&generation, &ids, &data],
             )?
             .iter()
             .map(|r| r.try_get(0).map_err(column))

@@ -68,14 +68,14 @@ impl Analytics for SqliteRepo<'_> {
 
     fn insert_scores(&mut self, generation: i64, scores: &[MemberScore]) -> RepoResult<()> {
         let mut score = self.c.prepare_cached(
-            "INSERT INTO member_score (generation, member_id, churn_risk, data)
-             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM member WHERE id = ?2)",
+            "INSERT INTO member_score (generation, member_id, data)
+             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM member WHERE id = ?2)",
         )?;
         let mut segment = self.c.prepare_cached(
             "INSERT INTO member_segment (generation, segment, member_id) VALUES (?1, ?2, ?3)",
         )?;
         for s in scores {
-            if score.execute(params![generation, s.member_id, s.churn_risk, json(s)?])? == 0 {
+            if score.execute(params![generation, s.member_id, json(s)?])? == 0 {
                 continue;
             }
             for name in segments_of(s) {
