@@ -9,7 +9,8 @@
 //!   (`GET /admin/v1/campaigns/{id}`);
 //! - every hour ([`run_scheduler`] queues them, named by the hour, so that one process runs
 //!   each): points lapsed for members who do not come back (with their tier review), and the
-//!   purge of idempotency keys and webhook deliveries past their retention.
+//!   purge of idempotency keys and webhook deliveries past their retention, and the journeys
+//!   ([`run_journeys`]: who enters each, then every due entry sent once or given up);
 //!
 //! Webhook deliveries have their own loop (`webhooks.rs` at the crate's root), claimed from their
 //! own table under leases the same way.
@@ -23,6 +24,7 @@ use crate::push::{OutgoingPush, campaign_payload};
 use crate::service::Services;
 use crate::service::analytics::{ANALYTICS_JOB, AnalyticsServices};
 use crate::service::campaigns::CAMPAIGN_JOB;
+use crate::service::journeys::{JOURNEY_BATCH, JOURNEYS_JOB, JourneyServices};
 use crate::storage::StorageError;
 use crate::storage::repo::JobRow;
 
@@ -74,7 +76,7 @@ pub const LAPSE_POINTS: &str = "lapse_points";
 /// Forget idempotency keys and webhook deliveries past their retention.
 pub const PURGE_KEYS: &str = "purge_keys";
 /// The jobs queued every hour.
-pub const HOURLY: &[&str] = &[LAPSE_POINTS, PURGE_KEYS];
+pub const HOURLY: &[&str] = &[LAPSE_POINTS, PURGE_KEYS, JOURNEYS_JOB];
 
 /// The jobs queued every day (the first tick of the UTC day), subject the day.
 pub const DAILY: &[&str] = &[ANALYTICS_JOB];
@@ -149,6 +151,7 @@ async fn run(state: &AppState, owner: &str, job: JobRow) {
         LAPSE_POINTS => run_lapses(state, owner, &job).await,
         PURGE_KEYS => purge(state).await,
         ANALYTICS_JOB => run_analytics(state, owner, &job).await,
+        JOURNEYS_JOB => run_journeys(state, owner, &job).await,
         other => Err(StorageError::Backend(format!("unknown job kind {other}"))),
     };
     let storage = &state.storage;
@@ -271,7 +274,6 @@ async fn run_lapses(state: &AppState, owner: &str, job: &JobRow) -> Result<Ended
 async fn run_campaign(state: &AppState, owner: &str, job: &JobRow) -> Result<Ended, StorageError> {
     let config = &state.config.jobs;
     let lease_ms = config.lease.as_millis() as i64;
-    let pacing = (config.push_rate > 0).then(|| Duration::from_secs(1) / config.push_rate);
     let limit = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     loop {
         if state.draining.load(Ordering::Relaxed) {
@@ -301,38 +303,113 @@ async fn run_campaign(state: &AppState, owner: &str, job: &JobRow) -> Result<End
         )
         .map(|t| t.as_second())
         .unwrap_or(0);
-        let started = Instant::now();
-        let mut sends = tokio::task::JoinSet::new();
-        for (i, target) in batch.targets.into_iter().enumerate() {
-            if let Some(gap) = pacing {
-                // The rate: the i-th push of the batch no sooner than i gaps after its start.
-                let due = started + gap * i as u32;
-                tokio::time::sleep_until(due.into()).await;
-            }
-            let permit = limit.clone().acquire_owned().await;
-            let gateway = state.gateway.clone();
-            let push = OutgoingPush {
-                provider: target.provider,
-                device_token: target.token.clone(),
-                payload: campaign_payload(&batch.campaign, &target.device_id),
-                expires_at_s,
-            };
-            sends.spawn(async move {
-                let outcome = gateway.send(&push).await;
-                drop(permit);
-                (target.device_id, outcome)
-            });
-        }
-        let mut outcomes = Vec::new();
-        while let Some(done) = sends.join_next().await {
-            match done {
-                Ok(o) => outcomes.push(o),
-                Err(e) => tracing::error!(error = %e, "a push task failed"),
-            }
-        }
+        let pushes = batch
+            .targets
+            .into_iter()
+            .map(|target| {
+                let push = OutgoingPush {
+                    provider: target.provider,
+                    device_token: target.token.clone(),
+                    payload: campaign_payload(&batch.campaign, &target.device_id),
+                    expires_at_s,
+                };
+                (target.device_id, push)
+            })
+            .collect();
+        let outcomes = send_all(state, pushes, &limit).await;
         state
             .storage
             .record_deliveries(job.subject.clone(), outcomes, now_ms())
+            .await?;
+    }
+}
+
+/// Send `pushes` (each with its key) at the configured rate, at most `limit` in flight: each
+/// key with what its push service answered.
+async fn send_all<K: Send + 'static>(
+    state: &AppState,
+    pushes: Vec<(K, OutgoingPush)>,
+    limit: &Arc<tokio::sync::Semaphore>,
+) -> Vec<(K, Result<(), String>)> {
+    let config = &state.config.jobs;
+    let pacing = (config.push_rate > 0).then(|| Duration::from_secs(1) / config.push_rate);
+    let started = Instant::now();
+    let mut sends = tokio::task::JoinSet::new();
+    for (i, (key, push)) in pushes.into_iter().enumerate() {
+        if let Some(gap) = pacing {
+            // The rate: the i-th push of the batch no sooner than i gaps after its start.
+            let due = started + gap * i as u32;
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let permit = limit.clone().acquire_owned().await;
+        let gateway = state.gateway.clone();
+        sends.spawn(async move {
+            let outcome = gateway.send(&push).await;
+            drop(permit);
+            (key, outcome)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = sends.join_next().await {
+        match done {
+            Ok(o) => outcomes.push(o),
+            Err(e) => tracing::error!(error = %e, "a push task failed"),
+        }
+    }
+    outcomes
+}
+
+/// Enter the members each journey finds, then settle due entries a batch at a time (each batch
+/// one transaction, before its pushes leave) until none is due.
+async fn run_journeys(state: &AppState, owner: &str, job: &JobRow) -> Result<Ended, StorageError> {
+    let lease_ms = state.config.jobs.lease.as_millis() as i64;
+    let limit = Arc::new(tokio::sync::Semaphore::new(
+        state.config.jobs.concurrency.max(1),
+    ));
+    let entered = state.storage.enter_journeys(now_ms()).await?;
+    let mut sent = 0usize;
+    loop {
+        if state.draining.load(Ordering::Relaxed) {
+            return Ok(Ended::Stopping);
+        }
+        let Some(batch) = state
+            .storage
+            .journey_batch(job.id, owner.to_owned(), lease_ms, JOURNEY_BATCH, now_ms())
+            .await?
+        else {
+            return Ok(Ended::LeaseLost);
+        };
+        if batch.is_empty() {
+            if entered > 0 || sent > 0 {
+                tracing::info!(entered, sent, "journeys");
+            }
+            return Ok(Ended::Done);
+        }
+        let mut pushes = vec![];
+        for (i, send) in batch.iter().enumerate() {
+            pushes.extend(send.pushes.iter().map(|p| (i, p.clone())));
+        }
+        sent += batch.len();
+        let mut failed = vec![0u32; batch.len()];
+        let mut delivered = 0u64;
+        for (i, outcome) in send_all(state, pushes, &limit).await {
+            match outcome {
+                Ok(()) => delivered += 1,
+                Err(e) => {
+                    tracing::warn!(journey = %batch[i].entry.journey, error = %e, "journey push refused");
+                    failed[i] += 1;
+                }
+            }
+        }
+        let failures = batch
+            .into_iter()
+            .zip(failed)
+            .filter(|(_, f)| *f > 0)
+            .map(|(s, f)| (s.entry, f))
+            .collect();
+        state
+            .storage
+            .record_journey_pushes(failures, delivered, now_ms())
             .await?;
     }
 }

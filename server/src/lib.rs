@@ -287,6 +287,13 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::analytics::get_settings,
             routes::analytics::put_settings
         ))
+        .routes(routes!(
+            routes::journeys::get_settings,
+            routes::journeys::put_settings
+        ))
+        .routes(routes!(routes::journeys::report))
+        .routes(routes!(routes::journeys::start_run))
+        .routes(routes!(routes::journeys::run_state))
         .layer(DefaultBodyLimit::max(MAX_MEMBER_BODY));
     let admin_large = OpenApiRouter::new()
         .routes(routes!(routes::admin::run_campaign))

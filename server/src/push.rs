@@ -170,6 +170,40 @@ pub fn campaign_payload(
     }
 }
 
+/// The push a journey's entry sends to one device: its id a digest of the entry and the
+/// device (shown once however often it arrives); messages of a journey replace each other.
+pub fn journey_payload(
+    entry: &crate::storage::repo::JourneyEntry,
+    offer: &tessera_domain::catalog::Offer,
+    title: &str,
+    body: &str,
+    device_id: &str,
+) -> tessera_domain::push::PushPayload {
+    use sha2::Digest;
+    use tessera_domain::push::{PUSH_VERSION, PushKind, PushPayload};
+    let digest = sha2::Sha256::digest(
+        format!(
+            "journey\n{}\n{}\n{}\n{device_id}",
+            entry.journey, entry.member_id, entry.occurrence
+        )
+        .as_bytes(),
+    );
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    // Display limits of the payload (a long name can push a filled-in text past them).
+    let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>().trim().to_owned();
+    PushPayload {
+        v: PUSH_VERSION,
+        id: format!("j-{hex}"),
+        kind: PushKind::Offer,
+        campaign_id: Some(format!("journey-{}", entry.journey.replace('_', "-"))),
+        offer: Some(offer.clone()),
+        expires_at: Some(offer.valid_to.clone()),
+        collapse_key: Some(format!("journey-{}", entry.journey.replace('_', "-"))),
+        title: Some(cut(title, 200)),
+        body: Some(cut(body, 1000)),
+    }
+}
+
 /// Delivers pushes.
 #[async_trait]
 pub trait PushGateway: Send + Sync + std::fmt::Debug {

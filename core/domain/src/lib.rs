@@ -16,6 +16,7 @@
 //! | [`coupon`] | coupon codes: signing, verification, what a till checks offline |
 //! | [`eligibility`] | who may clip, buy and use an offer, where and when |
 //! | [`geo`] | geodesy: distances, bounding boxes, the spatial index of shops |
+//! | `journeys` | (server only) welcome, birthday, expiring points, tier drop, lapsed: who gets what, when |
 //! | [`loyalty`] | points lots, expiry, holds, tiers and their review |
 //! | [`member_code`] | the rotating member code: device certificates, codes, offline verification |
 //! | [`preferences`] | the preference centre and the notification policy |
@@ -40,6 +41,8 @@ pub mod error;
 pub mod event;
 pub mod geo;
 pub mod intern;
+#[cfg(feature = "server")]
+pub mod journeys;
 pub mod loyalty;
 pub mod member_code;
 pub mod pass;

@@ -9,6 +9,7 @@
 
 mod analytics;
 mod catalog;
+mod journeys;
 mod kpis;
 mod members;
 mod money;
@@ -16,6 +17,7 @@ mod webhooks;
 
 pub use analytics::*;
 pub use catalog::*;
+pub use journeys::*;
 pub use kpis::*;
 pub use members::*;
 pub use money::*;
@@ -76,6 +78,7 @@ macro_rules! storage_conformance {
             kpi_counters_follow_every_change,
             redemptions_across_channels_are_counted,
             analytics_read_the_tills_and_publish_by_generation,
+            journeys_enter_once_and_send_within_the_member_s_policy,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod analytics;
+pub mod journeys;
 pub mod kpis;
 pub mod loyalty;
 pub mod member;

@@ -12,6 +12,7 @@ pub mod analytics;
 pub mod campaigns;
 mod challenges;
 mod coupons;
+pub mod journeys;
 pub mod kpis;
 mod ledger;
 mod member_codes;

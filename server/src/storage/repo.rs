@@ -41,6 +41,7 @@ pub trait Repo:
     + Staff
     + Kpis
     + Analytics
+    + Journeys
 {
 }
 
@@ -60,6 +61,7 @@ impl<
         + Staff
         + Kpis
         + Analytics
+        + Journeys
         + ?Sized,
 > Repo for T
 {
@@ -1055,4 +1057,96 @@ pub trait Analytics {
     fn member_in_segments(&mut self, member_id: &str, segments: &[String]) -> RepoResult<bool>;
     /// The members in `segment` (a named segment, or `rfm:<class>`) as published, by id.
     fn segment_members(&mut self, segment: &str) -> RepoResult<Vec<String>>;
+}
+
+/// Who a journey finds ([`Journeys::enter_journey`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JourneyTrigger {
+    /// Members enrolled after `after_ms`: due `delay_ms` after their enrolment, given up
+    /// `within_ms` after it.
+    Enrolled {
+        after_ms: i64,
+        delay_ms: i64,
+        within_ms: i64,
+    },
+    /// Members whose birthday (`MM-DD`) is one of these.
+    Birthday { days: Vec<String> },
+    /// Members with live points expiring in `(from_ms, to_ms]`.
+    Expiring { from_ms: i64, to_ms: i64 },
+    /// Members above the `base` tier whose tier, held since it was reached (or since enrolment),
+    /// is reviewed (`hold_ms` after) in `(from_ms, to_ms]`.
+    TierReview {
+        base: String,
+        hold_ms: i64,
+        from_ms: i64,
+        to_ms: i64,
+    },
+    /// Members in `segment` of the published analysis.
+    Segment(String),
+}
+
+/// A member's entry into a journey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyEntry {
+    pub journey: String,
+    pub member_id: String,
+    pub occurrence: String,
+    pub expires_ms: i64,
+}
+
+/// What became of a due entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryOutcome<'a> {
+    Sent { pushes: u32 },
+    Waiting { until_ms: i64, reason: &'a str },
+    Skipped { reason: &'a str },
+}
+
+/// Entries made in a period, by journey, state and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyCountRow {
+    pub journey: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub entries: u64,
+    pub pushes: u64,
+    pub failed: u64,
+}
+
+/// Journeys (issue #19): the operator's settings and members' entries, each entered once per
+/// occurrence.
+pub trait Journeys {
+    fn journey_settings(&mut self)
+    -> RepoResult<Option<tessera_domain::journeys::JourneySettings>>;
+    fn put_journey_settings(
+        &mut self,
+        settings: &tessera_domain::journeys::JourneySettings,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    /// Enter every member `trigger` finds into `journey`'s `occurrence`, due at `due_ms` and
+    /// given up after `expires_ms` (the welcome's: from each enrolment); members in it already
+    /// are left as they are. How many entered.
+    fn enter_journey(
+        &mut self,
+        journey: &str,
+        occurrence: &str,
+        trigger: &JourneyTrigger,
+        due_ms: i64,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> RepoResult<u64>;
+    /// Up to `limit` entries due at `now_ms`, the longest due first.
+    fn due_journey_entries(&mut self, now_ms: i64, limit: u32) -> RepoResult<Vec<JourneyEntry>>;
+    /// The member's journey pushes sent since `since_ms`: (journey, when).
+    fn journey_sends(&mut self, member_id: &str, since_ms: i64) -> RepoResult<Vec<(String, i64)>>;
+    fn settle_journey_entry(
+        &mut self,
+        entry: &JourneyEntry,
+        outcome: EntryOutcome<'_>,
+        now_ms: i64,
+    ) -> RepoResult<()>;
+    /// Pushes of a sent entry that the push services refused.
+    fn journey_push_failures(&mut self, entry: &JourneyEntry, failed: u32) -> RepoResult<()>;
+    /// Entries made since `since_ms`, counted by journey, state and reason.
+    fn journey_counts(&mut self, since_ms: i64) -> RepoResult<Vec<JourneyCountRow>>;
 }

@@ -247,6 +247,8 @@ pub mod codes {
     pub const WEBHOOK_REFUSED: &str = "webhook_refused";
     /// Analytics settings the server will not use (the reason in `detail`).
     pub const ANALYTICS_SETTINGS_REFUSED: &str = "analytics_settings_refused";
+    /// Journey settings the server will not use (the reason in `detail`).
+    pub const JOURNEY_SETTINGS_REFUSED: &str = "journey_settings_refused";
     /// A staff account has this e-mail address already.
     pub const ACCOUNT_EXISTS: &str = "account_exists";
     /// Another purchase was recorded under this receipt in this shop.

@@ -17,6 +17,7 @@
 //!   migrate once.
 
 mod analytics;
+mod journeys;
 mod repo;
 mod staff;
 mod webhooks;
@@ -66,6 +67,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("schema_13.sql"),
     include_str!("schema_14.sql"),
     include_str!("schema_15.sql"),
+    include_str!("schema_16.sql"),
 ];
 
 /// How long a transaction keeps being run again after serialization failures before the last

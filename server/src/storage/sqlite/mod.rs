@@ -62,6 +62,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema_13_webhooks.sql")),
     M::up(include_str!("../schema_14_console.sql")),
     M::up(include_str!("../schema_15_analytics.sql")),
+    M::up(include_str!("../schema_16_journeys.sql")),
 ];
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;

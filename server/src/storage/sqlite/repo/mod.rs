@@ -6,6 +6,7 @@ mod analytics;
 mod campaigns;
 mod challenges;
 mod coupons;
+mod journeys;
 mod ledger;
 mod privacy;
 mod staff;
