@@ -648,6 +648,10 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/analytics/runs/{run}", &["get"]),
         ("/admin/v1/analytics/members/{member_id}", &["get"]),
         ("/admin/v1/analytics/settings", &["get", "put"]),
+        ("/admin/v1/journeys", &["get", "put"]),
+        ("/admin/v1/journeys/report", &["get"]),
+        ("/admin/v1/journeys/runs", &["post"]),
+        ("/admin/v1/journeys/runs/{run}", &["get"]),
         ("/admin/v1/challenges/versions", &["get"]),
         ("/admin/v1/challenges/versions/{version}", &["get"]),
         ("/admin/v1/challenges/versions/{version}/restore", &["post"]),
@@ -665,7 +669,7 @@ fn the_served_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 56, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 60, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

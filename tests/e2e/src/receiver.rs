@@ -22,6 +22,7 @@ pub struct Behaviour {
 #[derive(Debug, Default)]
 struct Shared {
     tokens: Mutex<Vec<String>>,
+    bodies: Mutex<Vec<serde_json::Value>>,
     seen: AtomicU64,
     behaviour: Behaviour,
 }
@@ -80,6 +81,8 @@ impl PushReceiver {
                     }
                     if let Some(token) = token_of(&uri, &body) {
                         s.tokens.lock().unwrap().push(token);
+                        let json = serde_json::from_slice(&body).unwrap_or_default();
+                        s.bodies.lock().unwrap().push(json);
                     }
                     (StatusCode::OK, "{}")
                 },
@@ -96,6 +99,11 @@ impl PushReceiver {
     /// The device tokens of the pushes accepted, in arrival order.
     pub fn tokens(&self) -> Vec<String> {
         self.shared.tokens.lock().unwrap().clone()
+    }
+
+    /// The bodies of the pushes accepted, in arrival order.
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.shared.bodies.lock().unwrap().clone()
     }
 
     /// Requests received (accepted or failed).
