@@ -336,3 +336,63 @@ def test_a_marketer_tries_a_rule_on_a_member_publishes_it_and_rolls_it_back(brow
         page.screenshot(path=SHOTS / "marketer-rules-versions.png", full_page=True)
         sign_out(page)
         page.close()
+
+
+def test_a_marketer_sets_up_a_welcome_journey_and_sees_what_became_of_it(browser):
+    """A marketer turns the welcome journey on (a text naming a placeholder it does not know is
+    refused with the reason, the text kept), runs the journeys now, and reads what became of the
+    two new members: one consented at the counter but has no phone to push to, one gave no
+    consent; nothing is sent to either."""
+    with serve() as url:
+        members = []
+        for name in ("Chloé Martin", "Paul Durand"):
+            req = urllib.request.Request(url + "/v1/enrol", method="POST", data=json.dumps(
+                {"holder_name": name, "device": {"platform": "cli", "app_version": "py"}}).encode(),
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req) as resp:
+                members.append(json.loads(resp.read()))
+        status, _ = call(url, "POST", f"/admin/v1/members/{members[0]['member_id']}/consents", {
+            "purpose": "marketing_offers", "channel": "push", "decision": "granted",
+            "text_version": "counter-form-3", "text_sha256": "0" * 64, "source": "in_store",
+            "recorded_by": "staff-paris-01"})
+        assert status == 201
+        assert call(url, "POST", "/admin/v1/staff", {
+            "email": "marketing@shop.example", "name": "Marketer", "role": "marketer",
+            "password": PASSWORD})[0] == 201
+
+        page = browser.new_page()
+        sign_in(page, url, "marketing@shop.example")
+        nav(page).get_by_role("link", name="Journeys").click()
+        editor = page.get_by_label("Journeys, as JSON")
+        settings = json.loads(editor.input_value())
+        assert settings["journeys"] == []
+        welcome = {"kind": "welcome", "enabled": True, "offer_id": "of-001",
+                   "title": "Welcome, {first_name}", "body": "A gift for your first visit"}
+        broken = dict(settings, journeys=[welcome])
+        editor.fill(json.dumps(broken, indent=2))
+        page.get_by_role("button", name="Save").click()
+        assert "{first_name}" in page.get_by_role("alert").inner_text()
+        assert json.loads(page.get_by_label("Journeys, as JSON").input_value()) == broken
+        fixed = dict(settings, journeys=[dict(welcome, title="Welcome, {name}")])
+        page.get_by_label("Journeys, as JSON").fill(json.dumps(fixed, indent=2))
+        page.get_by_role("button", name="Save").click()
+        assert page.get_by_role("status").inner_text().startswith("Saved")
+        _, in_force = call(url, "GET", "/admin/v1/journeys")
+        assert in_force["journeys"][0]["title"] == "Welcome, {name}"
+
+        page.get_by_role("button", name="Run the journeys now").click()
+        assert page.get_by_role("status").inner_text().startswith("A run is queued")
+        deadline = time.time() + 30
+        while True:
+            row = page.locator("#journey-report").get_by_role("row").nth(1).inner_text()
+            if "no_consent: 1" in row and "no_device: 1" in row:
+                break
+            assert time.time() < deadline, row
+            time.sleep(0.2)
+            page.reload()
+        cells = page.locator("#journey-report").get_by_role("row").nth(1).get_by_role("cell")
+        # welcome, on, entered 2, sent 0, waiting 0, given up 2.
+        assert [cells.nth(i).inner_text() for i in range(6)] == ["welcome", "yes", "2", "0", "0", "2"]
+        page.screenshot(path=SHOTS / "marketer-journeys.png", full_page=True)
+        sign_out(page)
+        page.close()

@@ -5,6 +5,7 @@
 //! carries. See docs/console.md and docs/adr/0028.
 
 mod campaigns;
+mod journeys;
 mod pages;
 mod rules;
 
@@ -41,6 +42,11 @@ pub fn router() -> axum::Router<AppState> {
             get(campaigns::page).post(campaigns::send),
         )
         .route("/console/rules", get(rules::page).post(rules::submit))
+        .route(
+            "/console/journeys",
+            get(journeys::page).post(journeys::save),
+        )
+        .route("/console/journeys/run", post(journeys::run))
         .route(
             "/console/rules/versions/{version}/restore",
             post(rules::restore),

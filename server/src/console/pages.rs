@@ -60,6 +60,7 @@ fn page(title: &str, session: Option<&Session>, refresh: Option<u32>, body: Mark
                             }
                             @if s.role.may(StaffAction::Campaigns) {
                                 a href="/console/campaigns" { "Campaigns" } " "
+                                a href="/console/journeys" { "Journeys" } " "
                             }
                             @if s.role.may(StaffAction::Rules) {
                                 a href="/console/rules" { "Rules" } " "
@@ -135,6 +136,9 @@ pub fn home(s: &Session) -> Markup {
                 }
                 @if s.role.may(StaffAction::Campaigns) {
                     li { a href="/console/campaigns" { "Campaigns" } ": an audience counted within consent, sent now or later" }
+                }
+                @if s.role.may(StaffAction::Campaigns) {
+                    li { a href="/console/journeys" { "Journeys" } ": welcome, birthday, points expiring, tier dropping, lapsed" }
                 }
                 @if s.role.may(StaffAction::Rules) {
                     li { a href="/console/rules" { "Rules" } ": challenges and earning, tried on a member before they are published; versions" }
@@ -667,6 +671,56 @@ pub fn rules(
                         } }
                     }
                 } }
+            }
+        },
+    )
+}
+
+/// Journeys: what became of each one's entries, the settings as JSON, a run now.
+pub fn journeys(
+    s: &Session,
+    text: &str,
+    report: &tessera_domain::journeys::JourneyReport,
+    error: Option<&str>,
+    done: Option<&str>,
+) -> Markup {
+    layout(
+        "Journeys",
+        Some(s),
+        html! {
+            @match done {
+                Some("saved") => { p.ok role="status" { "Saved: the next run (every hour, or now) uses them." } }
+                Some("run") => { p.ok role="status" { "A run is queued: the figures below move as it sends." } }
+                _ => {}
+            }
+            @if let Some(e) = error { p.alert role="alert" #journeys-error { (e) } }
+            p { "A push to a member when something happens to them, once per occurrence, within their consent, quiet hours and caps, a cooldown per journey and the programme's cap per week (docs/journeys.md)." }
+            h2 { "The last 30 days" }
+            table #journey-report {
+                thead { tr { th scope="col" { "Journey" } th scope="col" { "On" } th scope="col" { "Entered" }
+                    th scope="col" { "Sent" } th scope="col" { "Waiting" } th scope="col" { "Given up" }
+                    th scope="col" { "Why (waiting or given up)" } th scope="col" { "Pushes refused" } } }
+                tbody { @for j in &report.journeys {
+                    tr {
+                        td { (j.kind) } td { @if j.enabled { "yes" } @else { "no" } } td { (j.entered) }
+                        td { (j.sent) } td { (j.waiting) } td { (j.skipped) }
+                        td { @for (i, (reason, n)) in j.reasons.iter().enumerate() {
+                            @if i > 0 { ", " } (reason) ": " (n)
+                        } }
+                        td { (j.failed_pushes) }
+                    }
+                } }
+            }
+            form method="post" action="/console/journeys/run" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                button type="submit" { "Run the journeys now" }
+            }
+            h2 { "Settings" }
+            form method="post" action="/console/journeys" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                label for="journeys-text" { "Journeys, as JSON" }
+                textarea #journeys-text name="settings" rows="24" cols="90" spellcheck="false" { (text) }
+                div { button type="submit" { "Save" } }
             }
         },
     )

@@ -197,6 +197,22 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
             "/console/campaigns",
             Some(StaffAction::Campaigns),
         ),
+        (
+            Method::GET,
+            "/console/journeys",
+            Some(StaffAction::Campaigns),
+        ),
+        // No settings in the form: refused (422) for those who may run journeys.
+        (
+            Method::POST,
+            "/console/journeys",
+            Some(StaffAction::Campaigns),
+        ),
+        (
+            Method::POST,
+            "/console/journeys/run",
+            Some(StaffAction::Campaigns),
+        ),
         (Method::GET, "/console/rules", Some(StaffAction::Rules)),
         // No rule set in the form: refused (422) for those who may edit rules.
         (Method::POST, "/console/rules", Some(StaffAction::Rules)),
