@@ -166,6 +166,33 @@ fun adaptersTests(serverUrl: String) {
         t.shutdown()
     }
 
+    check("push: an offer shown marked as a push's, and a tap on it reported as acted on with consent") {
+        val t = phone(File(dir, "push-opened.db").path)
+        t.setSyncSettings(fast)
+        t.enrol(serverUrl, "Chloé Martin", device)
+        t.recordConsent(listOf(ConsentChoice(Purpose.MARKETING_OFFERS, Channel.PUSH, Decision.GRANTED)),
+            ConsentText("push-1", "Offers by push."))
+        t.setPreferences(t.preferences().copy(quietHours = null))
+        val shown = mutableListOf<OfferNotification>()
+        val router = PushRouter(t, { shown.add(it); true }, { })
+        val now = System.currentTimeMillis()
+        val offer = """{"id":"of-kt-push","title":"Tea time","description":"20 % off loose tea",""" +
+            """"kind":{"type":"percent_off","percent":20},"valid_from":"2026-01-01T00:00:00Z",""" +
+            """"valid_to":"2099-01-01T00:00:00Z","channel":"in_store","categories":[]}"""
+        val payload = """{"v":1,"id":"kt-offer-1","kind":"offer","offer":$offer,"expires_at":"2099-01-01T00:00:00Z"}"""
+        assertEq(router.onMessage(mapOf("tessera" to payload), now), PushRouter.Handled.Shown("of-kt-push"))
+        val link = shown.single().deepLink
+        assertTrue(link.startsWith("tessera://offer/of-kt-push") && link.endsWith("via=push"), link)
+        // Without consent to analytics nothing is reported; with it, the tap is kept to be sent.
+        assertEq(router.opened(link), false)
+        assertEq(router.opened("tessera://offer/of-kt-push"), false)
+        t.recordConsent(listOf(ConsentChoice(Purpose.ANALYTICS, Channel.IN_APP, Decision.GRANTED)),
+            ConsentText("analytics-1", "Usage statistics."))
+        assertEq(router.opened(link), true)
+        assertEq(router.opened("tessera://offer/of-kt-push?store=st-1"), false, "a geofence's link")
+        t.shutdown()
+    }
+
     check("background sync: done, retry when offline, stop when signed out or not enrolled") {
         val t = phone(File(dir, "bg.db").path)
         t.setSyncSettings(fast)

@@ -185,7 +185,8 @@ def expected(members, purchases, as_of, settings):
     baseline = roc_auc_score(churned, (cut - eligible).to_numpy())
     return {
         "members": len(m), "buyers": n, "active_30": int((recency <= 30).sum()),
-        "active_90": int((recency <= 90).sum()), "rfm": rfm, "segments": segments,
+        "active_90": int((recency <= 90).sum()),
+        "visits_30": int((p.day >= as_of - 30).sum()), "visits_90": int((p.day >= as_of - 90).sum()), "rfm": rfm, "segments": segments,
         "retention": retention, "cohorts": cohorts, "clv": clv,
         "recency_auc": baseline, "test_members": len(eligible), "churn_rate": churned.mean(),
     }
@@ -226,6 +227,7 @@ def test_the_analysis_agrees_with_pandas_on_100000_members():
     want = expected(members, purchases, as_of, report["settings"])
     assert (report["members"], report["buyers"]) == (want["members"], want["buyers"])
     assert (report["active_30"], report["active_90"]) == (want["active_30"], want["active_90"])
+    assert (report["visits_30"], report["visits_90"]) == (want["visits_30"], want["visits_90"])
 
     rfm = want["rfm"]
     classes = {c["class"]: c for c in report["rfm"]}

@@ -390,6 +390,7 @@ pub fn analyse(
         RfmClass::ALL.into_iter().map(|c| (c, (0, 0))).collect();
     let mut segment_counts = vec![0u64; settings.segments.len()];
     let (mut active_30, mut active_90) = (0, 0);
+    let (mut visits_30, mut visits_90) = (0u64, 0u64);
     for (i, (h, sales)) in members.iter().enumerate() {
         let (purchases, spend_cents) = window(sales, rfm_from, as_of);
         let rec = sales.last().map(|s| as_of - s.day);
@@ -418,6 +419,8 @@ pub fn analyse(
         };
         active_30 += u64::from(rec.is_some_and(|d| d <= 30));
         active_90 += u64::from(rec.is_some_and(|d| d <= 90));
+        visits_30 += u64::from(window(sales, as_of - 30, as_of).0);
+        visits_90 += u64::from(window(sales, as_of - 90, as_of).0);
         let c = classes.entry(rfm_class).or_default();
         c.0 += 1;
         c.1 += spend_cents;
@@ -459,6 +462,8 @@ pub fn analyse(
         buyers: buyers as u64,
         active_30,
         active_90,
+        visits_30,
+        visits_90,
         rfm: classes
             .into_iter()
             .map(|(class, (members, spend_cents))| RfmClassCount {

@@ -71,6 +71,9 @@ fn by_hand() {
         (r.members, r.buyers, r.active_30, r.active_90),
         (4, 3, 2, 2)
     );
+    // a: 10 and 25 June (and 15 April, 20 May within 90 days); d: 30 June (1 July is the day
+    // itself, not counted).
+    assert_eq!((r.visits_30, r.visits_90), (3, 5));
 
     let s = |id: &str| a.scores.iter().find(|s| s.member_id == id).unwrap();
     // Recency 6, 120, 1 days; frequency 5, 2, 1; spend 620, 70, 25 €: scores are

@@ -213,3 +213,83 @@ pub async fn redemptions_across_channels_are_counted(s: Backend) {
     assert_eq!(figures(None).await, (0, 1));
     assert_eq!(figures(Some("st-a")).await, (0, 0));
 }
+
+/// Members and consent are levels: each grant counted when it becomes the member's decision for
+/// its purpose and channel and taken off when it stops being it or the member is erased; a
+/// push a member opens counts as acted on.
+pub async fn members_consent_and_opened_pushes_are_counted(s: Backend) {
+    use tessera_domain::consent::{Channel, Decision, Purpose};
+    seeded(&s).await;
+    let (m1, m2) = (enrol(&s, 1).await, enrol(&s, 2).await);
+    let end = day_of(jiff::Timestamp::now().as_millisecond());
+    let report = |to: i64| {
+        let s = s.clone();
+        async move { s.kpis(None, to, to).await.unwrap() }
+    };
+    let consent = |id: &str, m: &str, purpose, channel, decision| {
+        let mut r = super::members::staff_record(id, m, purpose, decision);
+        r.channel = channel;
+        // Each record after the one before (the ledger orders them by when they took effect).
+        let n: u32 = id.rsplit('-').next().unwrap().parse().unwrap();
+        r.decided_at = format!("2026-09-21T12:00:{n:02}Z");
+        r.effective_at = r.decided_at.clone();
+        let s = s.clone();
+        async move {
+            s.staff_consent(r, NOW).await.unwrap().unwrap().unwrap();
+        }
+    };
+    let push = (Purpose::MarketingOffers, Channel::Push);
+    let rate = |r: &tessera_domain::api::KpiReport| {
+        r.consent_opt_in
+            .iter()
+            .find(|c| c.purpose == "marketing_offers" && c.channel == "push")
+            .map(|c| (c.members, c.rate))
+    };
+    assert_eq!(report(end).await.members, 2);
+    consent("c-k-1", &m1, push.0, push.1, Decision::Granted).await;
+    // Granted twice: still one member.
+    consent("c-k-2", &m1, push.0, push.1, Decision::Granted).await;
+    consent("c-k-3", &m2, push.0, push.1, Decision::Denied).await;
+    assert_eq!(rate(&report(end).await), Some((1, Some(0.5))));
+    consent("c-k-4", &m1, push.0, push.1, Decision::Withdrawn).await;
+    assert_eq!(rate(&report(end).await), None, "no grant left");
+    consent("c-k-5", &m1, push.0, push.1, Decision::Granted).await;
+    consent("c-k-6", &m2, push.0, push.1, Decision::Granted).await;
+    assert_eq!(rate(&report(end).await), Some((2, Some(1.0))));
+    // Before the grants were recorded: none.
+    assert_eq!(rate(&report(day_of(NOW) - 1).await), None);
+
+    // A push opened, reported by the app as an analytics event (with consent to analytics).
+    consent(
+        "c-k-7",
+        &m2,
+        Purpose::Analytics,
+        Channel::InApp,
+        Decision::Granted,
+    )
+    .await;
+    let opened = json!({"type": "track_event", "event": {"event_id": "ev-open-1",
+        "name": "push_opened", "occurred_at": "2026-09-21T12:00:00Z",
+        "attributes": {"offer_id": "of-any"}}});
+    assert_eq!(
+        answer(&mutate(&s, &m2, "key-k-open", opened).await).status,
+        200
+    );
+    let other = json!({"type": "track_event", "event": {"event_id": "ev-other-1",
+        "name": "screen_viewed", "occurred_at": "2026-09-21T12:00:00Z"}});
+    assert_eq!(
+        answer(&mutate(&s, &m2, "key-k-other", other).await).status,
+        200
+    );
+    let today = s.kpis(None, day_of(NOW), day_of(NOW)).await.unwrap();
+    assert_eq!(today.totals.pushes_opened, 1);
+
+    // Erased: one member fewer, and their grants with them.
+    s.erase(m1.clone(), NOW, "support-1".into()).await.unwrap();
+    let after = report(end).await;
+    assert_eq!(after.members, 1);
+    assert_eq!(rate(&after), Some((1, Some(1.0))));
+    // Folded, the same figures.
+    while s.fold_kpis(2).await.unwrap() > 0 {}
+    assert_eq!(report(end).await, after);
+}

@@ -79,6 +79,7 @@ macro_rules! storage_conformance {
             redemptions_across_channels_are_counted,
             analytics_read_the_tills_and_publish_by_generation,
             journeys_enter_once_and_send_within_the_member_s_policy,
+            members_consent_and_opened_pushes_are_counted,
         );
     };
     (@tests required $make:expr; $($name:ident),* $(,)?) => {

@@ -573,7 +573,17 @@ async fn report(
 
 async fn kpis(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<KpiForm>) -> Page {
     let (s, report) = report(&state, &headers, q).await?;
-    Ok(pages::kpis(&s, &report).into_response())
+    // Visit frequency needs distinct members over a period: the latest analysis counts them.
+    use crate::service::analytics::AnalyticsServices;
+    let frequency = state.storage.analytics_report().await?.map(|a| {
+        let per = |visits: u64, active: u64| (active > 0).then(|| visits as f64 / active as f64);
+        (
+            a.as_of,
+            per(a.visits_30, a.active_30),
+            per(a.visits_90, a.active_90),
+        )
+    });
+    Ok(pages::kpis(&s, &report, frequency).into_response())
 }
 
 async fn kpis_csv(

@@ -341,7 +341,17 @@ fn percent(r: Option<f64>) -> String {
 
 /// The KPIs: the period's form, the totals, each day, the coupon funnel. The page reloads itself
 /// every 15 s (the figures move as tills and phones report; no script needed).
-pub fn kpis(s: &Session, r: &KpiReport) -> Markup {
+/// `frequency`: the latest analysis' day, and members' visits per active member over the 30
+/// and 90 days before it.
+fn ratio(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |v| format!("{v:.2}"))
+}
+
+pub fn kpis(
+    s: &Session,
+    r: &KpiReport,
+    frequency: Option<(String, Option<f64>, Option<f64>)>,
+) -> Markup {
     let query = format!(
         "from={}&to={}&shop={}",
         r.from,
@@ -383,7 +393,22 @@ pub fn kpis(s: &Session, r: &KpiReport) -> Markup {
                     tr { th scope="row" { "Breakage" } td { (percent(r.breakage_rate)) } }
                     tr { th scope="row" { "Challenges joined, completed" } td { (t.challenge_joins) ", " (t.challenge_completions) } }
                     tr { th scope="row" { "Redemptions web-to-store, store-to-web" } td #crossings { (t.web_to_store) ", " (t.store_to_web) } }
-                    tr { th scope="row" { "Campaign pushes sent" } td #pushes { (t.pushes_sent) } }
+                    tr { th scope="row" { "Pushes sent (campaigns and journeys), opened" } td #pushes {
+                        (t.pushes_sent) ", " (t.pushes_opened) " (" (percent(r.push_open_rate)) ")" } }
+                    tr { th scope="row" { "Members (end of period)" } td #members { (r.members) } }
+                    @if let Some((as_of, f30, f90)) = &frequency {
+                        tr { th scope="row" { "Members' visits per active member, last 30 and 90 days (analysis of " (as_of) ")" }
+                            td #visit-frequency { (ratio(*f30)) ", " (ratio(*f90)) } }
+                    }
+                }
+            }
+            h2 { "Consent (end of period)" }
+            table #consent-opt-in {
+                thead { tr { th scope="col" { "Purpose" } th scope="col" { "Channel" } th scope="col" { "Members who consented" } th scope="col" { "Opt-in rate" } } }
+                tbody {
+                    @for c in &r.consent_opt_in {
+                        tr { td { (c.purpose) } td { (c.channel) } td { (c.members) } td { (percent(c.rate)) } }
+                    }
                 }
             }
             h2 { "Coupons" }
@@ -433,6 +458,9 @@ pub fn analytics(s: &Session, r: Option<&AnalyticsReport>, done: Option<&str>) -
                             tr { th scope="row" { "Members who ever bought" } td #buyers { (r.buyers) } }
                             tr { th scope="row" { "Active in the last 30 days" } td #active-30 { (r.active_30) } }
                             tr { th scope="row" { "Active in the last 90 days" } td #active-90 { (r.active_90) } }
+                            tr { th scope="row" { "Visits per active member, last 30 and 90 days" } td #visits {
+                                (ratio((r.active_30 > 0).then(|| r.visits_30 as f64 / r.active_30 as f64))) ", "
+                                (ratio((r.active_90 > 0).then(|| r.visits_90 as f64 / r.active_90 as f64))) } }
                         }
                     }
                     h2 { "Segments" }

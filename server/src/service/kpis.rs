@@ -71,6 +71,57 @@ pub(crate) fn count_redemption(
     repo.add_kpis(&increments)
 }
 
+/// A consent record just stored for `(purpose, channel)`: +1 if the member's decision for the
+/// pair became a grant, −1 if it stopped being one (`before`: the gate before the record).
+pub(crate) fn count_consent(
+    repo: &mut dyn Repo,
+    member_id: &str,
+    before: tessera_domain::consent::ConsentGate,
+    purpose: tessera_domain::consent::Purpose,
+    channel: tessera_domain::consent::Channel,
+    now_ms: i64,
+) -> RepoResult<()> {
+    let after = super::privacy::gate(repo, member_id)?;
+    let delta =
+        i64::from(after.allows(purpose, channel)) - i64::from(before.allows(purpose, channel));
+    if delta == 0 {
+        return Ok(());
+    }
+    let name = consent_metric(purpose, channel);
+    count(repo, &name, None, now_ms, delta)
+}
+
+fn consent_metric(
+    purpose: tessera_domain::consent::Purpose,
+    channel: tessera_domain::consent::Channel,
+) -> String {
+    format!(
+        "{}{}:{}",
+        metric::CONSENT_PREFIX,
+        purpose.as_str(),
+        channel.as_str()
+    )
+}
+
+/// A member erased: one member fewer, and each of their grants.
+pub(crate) fn count_erasure(
+    repo: &mut dyn Repo,
+    gate: tessera_domain::consent::ConsentGate,
+    now_ms: i64,
+) -> RepoResult<()> {
+    use tessera_domain::consent::{Channel, Purpose};
+    let names: Vec<String> = Purpose::ALL
+        .iter()
+        .flat_map(|p| Channel::ALL.iter().map(move |c| (*p, *c)))
+        .filter(|(p, c)| gate.allows(*p, *c))
+        .map(|(p, c)| consent_metric(p, c))
+        .collect();
+    let day = day_of(now_ms);
+    let mut increments = vec![(metric::MEMBERS, None, day, -1)];
+    increments.extend(names.iter().map(|n| (n.as_str(), None, day, -1)));
+    repo.add_kpis(&increments)
+}
+
 #[async_trait]
 pub trait KpiServices {
     /// Fold up to `limit` increments into the sums (0: none was left).
@@ -99,13 +150,16 @@ impl<S: Storage + ?Sized> KpiServices for S {
         read(self, move |repo| {
             let key = shop.as_deref().unwrap_or(metric::ALL_SHOPS);
             let rows = repo.kpi_rows(key, from, to)?;
-            let liability = repo.kpi_points_before(metric::ALL_SHOPS, to.saturating_add(1))?;
+            let end = to.saturating_add(1);
+            let liability = repo.kpi_points_before(metric::ALL_SHOPS, end)?;
+            let levels = repo.kpi_levels_before(metric::ALL_SHOPS, end)?;
             Ok(KpiReport::from_counters(
                 from,
                 to,
                 shop.clone(),
                 &rows,
                 liability,
+                &levels,
             ))
         })
         .await

@@ -16,13 +16,11 @@ pub(crate) fn enrol(repo: &mut dyn Repo, enrolment: &NewEnrolment, now_ms: i64) 
         return Err(StorageError::Conflict("no programme is set up".into()));
     }
     repo.insert_member(enrolment, now_ms)?;
-    super::kpis::count(
-        repo,
-        tessera_domain::api::metric::ENROLMENTS,
-        None,
-        now_ms,
-        1,
-    )?;
+    let day = tessera_domain::api::day_of(now_ms);
+    repo.add_kpis(&[
+        (tessera_domain::api::metric::ENROLMENTS, None, day, 1),
+        (tessera_domain::api::metric::MEMBERS, None, day, 1),
+    ])?;
     super::webhooks::emit(
         repo,
         &enrolment.member_id,

@@ -62,7 +62,16 @@ pub(crate) fn record_consent(
         .as_millisecond();
     let mut stored = record.clone();
     stored.recorded_at = Some(rfc3339(now_ms));
+    let before = gate(repo, &stored.member_id)?;
     repo.insert_consent(&stored, effective_ms, &body_hash)?;
+    super::kpis::count_consent(
+        repo,
+        &stored.member_id,
+        before,
+        stored.purpose,
+        stored.channel,
+        now_ms,
+    )?;
     super::webhooks::emit(
         repo,
         &stored.member_id,
@@ -121,6 +130,11 @@ pub(crate) fn track(
         return Ok(Err(Refusal::ConsentRequired));
     }
     repo.insert_analytics(member_id, event, now_ms)?;
+    // The apps report a tap on a push as `push_opened` (docs/console.md, KPIs).
+    if event.name == tessera_domain::api::PUSH_OPENED_EVENT {
+        let metric = tessera_domain::api::metric::PUSHES_OPENED;
+        super::kpis::count(repo, metric, None, now_ms, 1)?;
+    }
     Ok(Ok(()))
 }
 
@@ -156,7 +170,9 @@ pub(crate) fn erase(
         return Ok(None);
     }
     repo.delete_member_passes(member_id)?;
+    let granted = gate(repo, member_id)?;
     let anonymised = repo.erase_member(member_id, now_ms, requested_by)?;
+    super::kpis::count_erasure(repo, granted, now_ms)?;
     // What the member's events told is no longer kept (those still to be delivered go, then
     // the erasure itself, so that the receivers erase too).
     repo.forget_member_events(member_id)?;

@@ -405,6 +405,12 @@ pub struct AnalyticsReport {
     /// Members who bought in the last 30 and 90 days.
     pub active_30: u64,
     pub active_90: u64,
+    /// Members' purchases in the last 30 and 90 days: over the active members, their visit
+    /// frequency.
+    #[serde(default)]
+    pub visits_30: u64,
+    #[serde(default)]
+    pub visits_90: u64,
     pub rfm: Vec<RfmClassCount>,
     pub segments: Vec<SegmentCount>,
     /// The twelve calendar months before the one of `as_of`.

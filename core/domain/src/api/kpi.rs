@@ -28,8 +28,15 @@ pub mod metric {
     pub const WEB_TO_STORE: &str = "redemptions_web_to_store";
     /// Coupons a shop's purchase earned, redeemed on the website.
     pub const STORE_TO_WEB: &str = "redemptions_store_to_web";
-    /// Campaign pushes the push services accepted.
+    /// Campaign and journey pushes the push services accepted.
     pub const PUSHES_SENT: &str = "pushes_sent";
+    /// Pushes members opened (the apps report a `push_opened` analytics event on a tap).
+    pub const PUSHES_OPENED: &str = "pushes_opened";
+    /// Members: +1 at enrolment, −1 at erasure (a level: summed over every day up to a date).
+    pub const MEMBERS: &str = "members";
+    /// `consent:<purpose>:<channel>`: members whose latest decision for the pair is a grant
+    /// (+1 when it becomes one, −1 when it stops being one or the member is erased; a level).
+    pub const CONSENT_PREFIX: &str = "consent:";
     /// Every shop together (a change without a shop is counted here only).
     pub const ALL_SHOPS: &str = "*";
 }
@@ -74,8 +81,23 @@ pub struct KpiDay {
     /// on the website (on the day and in the shop of the redemption; voids taken off).
     pub web_to_store: i64,
     pub store_to_web: i64,
-    /// Campaign pushes accepted by FCM and APNs.
+    /// Campaign and journey pushes accepted by FCM and APNs, and pushes members opened.
     pub pushes_sent: i64,
+    #[serde(default)]
+    pub pushes_opened: i64,
+}
+
+/// Members who consented to a purpose on a channel, at the end of the period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsentOptIn {
+    /// `marketing_offers`, `geolocated_offers`…
+    pub purpose: String,
+    /// `push`, `email`, `sms`, `in_app`…
+    pub channel: String,
+    pub members: i64,
+    /// Of all members (0–1; `None` without members).
+    pub rate: Option<f64>,
 }
 
 /// The coupon funnel of one offer over the period.
@@ -114,6 +136,15 @@ pub struct KpiReport {
     /// Points lapsed over points issued (earned and bonuses) in the period.
     pub breakage_rate: Option<f64>,
     pub coupons: Vec<CouponFunnel>,
+    /// Members at the end of the period (the programme's, whatever the shop).
+    #[serde(default)]
+    pub members: i64,
+    /// Consent at the end of the period, per purpose and channel with at least one grant.
+    #[serde(default)]
+    pub consent_opt_in: Vec<ConsentOptIn>,
+    /// Pushes opened over pushes sent in the period.
+    #[serde(default)]
+    pub push_open_rate: Option<f64>,
 }
 
 fn add(day: &mut KpiDay, metric: &str, v: i64) {
@@ -134,6 +165,7 @@ fn add(day: &mut KpiDay, metric: &str, v: i64) {
         metric::WEB_TO_STORE => day.web_to_store += v,
         metric::STORE_TO_WEB => day.store_to_web += v,
         metric::PUSHES_SENT => day.pushes_sent += v,
+        metric::PUSHES_OPENED => day.pushes_opened += v,
         _ => {}
     }
 }
@@ -144,14 +176,16 @@ fn ratio(a: i64, b: i64) -> Option<f64> {
 
 impl KpiReport {
     /// The report of days `from..=to` from the counters of those days (`rows`: metric, day,
-    /// value) and every points counter of the programme up to `to` (the liability: members'
-    /// points are the programme's, whichever shop the report is for).
+    /// value), every points counter of the programme up to `to` (the liability: members'
+    /// points are the programme's, whichever shop the report is for), and the levels up to `to`
+    /// (`levels`: members and consent, summed over every day).
     pub fn from_counters(
         from: i64,
         to: i64,
         shop: Option<String>,
         rows: &[(String, i64, i64)],
         points_liability: i64,
+        levels: &[(String, i64)],
     ) -> KpiReport {
         let mut days: BTreeMap<i64, KpiDay> = (from..=to)
             .map(|d| {
@@ -190,7 +224,27 @@ impl KpiReport {
             }
         }
         let issued = totals.points_earned + totals.points_bonus;
+        let members = levels
+            .iter()
+            .filter(|(m, _)| m == metric::MEMBERS)
+            .map(|(_, v)| *v)
+            .sum::<i64>();
+        let consent_opt_in = levels
+            .iter()
+            .filter_map(|(m, v)| {
+                let (purpose, channel) = m.strip_prefix(metric::CONSENT_PREFIX)?.split_once(':')?;
+                (*v > 0).then(|| ConsentOptIn {
+                    purpose: purpose.to_owned(),
+                    channel: channel.to_owned(),
+                    members: *v,
+                    rate: ratio(*v, members),
+                })
+            })
+            .collect();
         KpiReport {
+            members,
+            consent_opt_in,
+            push_open_rate: ratio(totals.pushes_opened, totals.pushes_sent),
             from: day_text(from),
             to: day_text(to),
             shop,
@@ -213,11 +267,11 @@ impl KpiReport {
             "day,enrolments,receipts,member_receipts,revenue_cents,member_revenue_cents,\
              points_earned,points_bonus,points_spent,points_expired,points_adjusted,\
              points_reversed,challenge_joins,challenge_completions,web_to_store,store_to_web,\
-             pushes_sent\n",
+             pushes_sent,pushes_opened\n",
         );
         for d in &self.days {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 d.day,
                 d.enrolments,
                 d.receipts,
@@ -234,7 +288,8 @@ impl KpiReport {
                 d.challenge_completions,
                 d.web_to_store,
                 d.store_to_web,
-                d.pushes_sent
+                d.pushes_sent,
+                d.pushes_opened
             ));
         }
         out
@@ -265,7 +320,25 @@ mod tests {
         .into_iter()
         .map(|(m, d, v)| (m.to_owned(), d, v))
         .collect();
-        let r = KpiReport::from_counters(d0, d0 + 2, None, &rows, 125);
+        let levels: Vec<(String, i64)> = [
+            ("members", 4),
+            ("consent:marketing_offers:push", 3),
+            ("consent:marketing_offers:email", 0),
+        ]
+        .into_iter()
+        .map(|(m, v)| (m.to_owned(), v))
+        .collect();
+        let r = KpiReport::from_counters(d0, d0 + 2, None, &rows, 125, &levels);
+        assert_eq!(r.members, 4);
+        assert_eq!(
+            r.consent_opt_in,
+            [ConsentOptIn {
+                purpose: "marketing_offers".into(),
+                channel: "push".into(),
+                members: 3,
+                rate: Some(0.75)
+            }]
+        );
         assert_eq!(r.days.len(), 3);
         assert_eq!(r.from, "2026-09-21");
         assert_eq!((r.days[0].receipts, r.days[1].points_spent), (3, -20));
@@ -294,7 +367,7 @@ mod tests {
                 .unwrap()
                 .starts_with("2026-09-21,2,3,2,9000,6000,60,")
         );
-        let empty = KpiReport::from_counters(d0, d0, Some("st-1".into()), &[], 0);
+        let empty = KpiReport::from_counters(d0, d0, Some("st-1".into()), &[], 0, &[]);
         assert_eq!(
             (
                 empty.member_revenue_share,

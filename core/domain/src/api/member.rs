@@ -215,6 +215,10 @@ pub enum Mutation {
     },
 }
 
+/// The analytics event an app reports when the member opens a push (its attributes:
+/// `offer_id`, and `campaign_id` when the push named one): counted among the KPIs.
+pub const PUSH_OPENED_EVENT: &str = "push_opened";
+
 /// A usage event ("offer_opened", "screen_viewed"…), for analytics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -21,6 +21,9 @@ mod admin;
 #[cfg(feature = "server")]
 mod analytics;
 mod console;
+// The KPIs' counters and report: the server's only (like the analytics' types, out of the phone
+// library's build).
+#[cfg(feature = "server")]
 mod kpi;
 mod member;
 mod till;
@@ -34,6 +37,7 @@ pub use admin::*;
 #[cfg(feature = "server")]
 pub use analytics::*;
 pub use console::*;
+#[cfg(feature = "server")]
 pub use kpi::*;
 pub use member::*;
 pub use till::*;

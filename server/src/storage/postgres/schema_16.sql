@@ -1,7 +1,9 @@
 -- Version 16, in step with SQLite's schema_16_journeys.sql. Journeys (issue #19): the
--- operator's settings, and each member's entries. A member enters a journey once per occurrence (the primary key): the job that finds them may
--- run again and again. An entry waits `due` (the welcome's delay, quiet hours, caps), then is
--- sent or given up, with the reason.
+-- operator's settings, and each member's entries (and, at the end, the KPI levels counted from
+-- what the database holds). A member enters a journey once per occurrence (the primary key): the
+-- job that finds them may run again and again. An entry waits `due` (the welcome's delay, quiet
+-- hours, caps), then is sent or given up, with the reason.
+
 
 CREATE TABLE journey_settings (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
@@ -34,3 +36,21 @@ CREATE INDEX journey_entry_created ON journey_entry (created_at);
 -- Who the journeys find: birthdays and recent enrolments.
 CREATE INDEX member_birthday ON member (birthday) WHERE birthday IS NOT NULL;
 CREATE INDEX member_created ON member (created_at);
+
+-- KPI levels (issue #19): members (+1 at enrolment, −1 at erasure) and consent per purpose and
+-- channel (`consent:<purpose>:<channel>`: members whose latest decision is a grant), counted by
+-- the services from now on; what the database holds already is counted here, on the day each
+-- member enrolled and each grant took effect.
+INSERT INTO kpi_delta (shop, day, metric, value)
+SELECT '*', created_at / 86400000, 'members', count(*) FROM member GROUP BY created_at / 86400000;
+
+INSERT INTO kpi_delta (shop, day, metric, value)
+SELECT '*', effective_ms / 86400000, 'consent:' || purpose || ':' || channel, count(*)
+FROM (
+    SELECT purpose, channel, decision, effective_ms,
+        row_number() OVER (PARTITION BY member_id, purpose, channel
+                           ORDER BY effective_ms DESC, seq DESC) AS n
+    FROM consent_record WHERE member_id NOT LIKE 'erased:%'
+) latest
+WHERE n = 1 AND decision = 'granted'
+GROUP BY effective_ms / 86400000, 'consent:' || purpose || ':' || channel;

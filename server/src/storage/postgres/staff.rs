@@ -250,6 +250,29 @@ impl Kpis for PgRepo<'_, '_> {
         Ok(sum.unwrap_or(0))
     }
 
+    fn kpi_levels_before(&mut self, shop: &str, day: i64) -> RepoResult<Vec<(String, i64)>> {
+        self.rows(
+            "SELECT metric, sum(value)::bigint FROM (
+                SELECT metric, value FROM kpi WHERE shop = $1 AND day < $2
+                  AND (metric = 'members' OR left(metric, 8) = 'consent:')
+                UNION ALL
+                SELECT metric, value FROM kpi_delta WHERE shop = $1 AND day < $2
+                  AND (metric = 'members' OR left(metric, 8) = 'consent:')) k
+             GROUP BY metric ORDER BY metric",
+            &[&shop, &day],
+        )?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)
+                    .map_err(|e| StorageError::backend(format!("reading a column: {e}")))?,
+                r.try_get(1)
+                    .map_err(|e| StorageError::backend(format!("reading a column: {e}")))?,
+            ))
+        })
+        .collect()
+    }
+
     fn fold_kpis(&mut self, limit: u32) -> RepoResult<u64> {
         // Increments taken by another process's fold at the same moment are skipped; the sums
         // are added with one statement.

@@ -403,3 +403,68 @@ mod conformance {
 
     crate::storage_conformance!(SqliteStorage::temporary().expect("a temporary database"));
 }
+
+#[cfg(test)]
+mod migrations {
+    use rusqlite::Connection;
+
+    /// Version 16 counts the members and grants a database already holds as KPI levels: each
+    /// member on their enrolment's day, each member's latest decision per purpose and channel
+    /// if it is a grant (erased members' records left out).
+    #[test]
+    fn version_16_counts_the_members_and_grants_held_already() {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::MIGRATIONS.to_version(&mut c, 15).unwrap();
+        let day = 86_400_000_i64;
+        for (id, created) in [
+            ("m-1", 10 * day + 5),
+            ("m-2", 10 * day + 9),
+            ("m-3", 12 * day),
+        ] {
+            c.execute(
+                "INSERT INTO member (id, card_number, holder_name, member_since, tier, created_at)
+                 VALUES (?1, ?1, 'x', '2026-01-01', 'Member', ?2)",
+                rusqlite::params![id, created],
+            )
+            .unwrap();
+        }
+        let mut seq = 0;
+        let mut consent = |member: &str, purpose: &str, decision: &str, at: i64| {
+            seq += 1;
+            c.execute(
+                "INSERT INTO consent_record (record_id, member_id, purpose, channel, decision,
+                     text_version, text_sha256, decided_at, effective_at, effective_ms,
+                     recorded_at, source, body_hash)
+                 VALUES (?1, ?2, ?3, 'push', ?4, 'v1', 'h', 'x', 'x', ?5, 'x', 'app_screen', 'h')",
+                rusqlite::params![format!("r-{seq}"), member, purpose, decision, at],
+            )
+            .unwrap();
+        };
+        consent("m-1", "marketing_offers", "granted", 11 * day);
+        consent("m-1", "marketing_offers", "withdrawn", 13 * day);
+        consent("m-2", "marketing_offers", "withdrawn", 11 * day);
+        consent("m-2", "marketing_offers", "granted", 14 * day);
+        consent("m-3", "marketing_offers", "granted", 12 * day);
+        consent("m-3", "analytics", "denied", 12 * day);
+        consent("erased:m-9", "marketing_offers", "granted", 12 * day);
+        super::MIGRATIONS.to_latest(&mut c).unwrap();
+        let rows: Vec<(i64, String, i64)> = c
+            .prepare(
+                "SELECT day, metric, value FROM kpi_delta WHERE shop = '*' ORDER BY metric, day",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (12, "consent:marketing_offers:push".to_owned(), 1),
+                (14, "consent:marketing_offers:push".to_owned(), 1),
+                (10, "members".to_owned(), 2),
+                (12, "members".to_owned(), 1),
+            ]
+        );
+    }
+}

@@ -239,6 +239,20 @@ impl Kpis for SqliteRepo<'_> {
             .query_row(params![shop, day], |r| r.get(0))?)
     }
 
+    fn kpi_levels_before(&mut self, shop: &str, day: i64) -> RepoResult<Vec<(String, i64)>> {
+        let mut statement = self.c.prepare_cached(
+            "SELECT metric, sum(value) FROM (
+                SELECT metric, value FROM kpi WHERE shop = ?1 AND day < ?2
+                  AND (metric = 'members' OR (metric >= 'consent:' AND metric < 'consent;'))
+                UNION ALL
+                SELECT metric, value FROM kpi_delta WHERE shop = ?1 AND day < ?2
+                  AND (metric = 'members' OR (metric >= 'consent:' AND metric < 'consent;')))
+             GROUP BY metric ORDER BY metric",
+        )?;
+        let rows = statement.query_map(params![shop, day], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn fold_kpis(&mut self, limit: u32) -> RepoResult<u64> {
         let taken: Vec<(String, i64, String, i64)> = self
             .c

@@ -37,12 +37,15 @@ class PushRouter(
             return Handled.Invalid(e)
         }
         return when (decision) {
-            is PushDecision.Show ->
-                if (notifications.show(decision.notification)) {
-                    Handled.Shown(decision.notification.offerId)
+            is PushDecision.Show -> {
+                // Marked as a push's, so that a tap on it is reported as one ([opened]).
+                val shown = decision.notification.copy(deepLink = fromPush(decision.notification.deepLink))
+                if (notifications.show(shown)) {
+                    Handled.Shown(shown.offerId)
                 } else {
-                    Handled.Refused(decision.notification.offerId)
+                    Handled.Refused(shown.offerId)
                 }
+            }
             is PushDecision.Suppress -> Handled.Suppressed(decision)
             PushDecision.SyncNow -> {
                 requestSync()
@@ -51,7 +54,23 @@ class PushRouter(
         }
     }
 
+    /**
+     * The member opened a notification: call it with the deep link the app was opened with. A
+     * push's notification (marked by [onMessage]) is reported as the `push_opened` analytics event
+     * the console counts as a push acted on; true if it was (the member consented to analytics).
+     * Other links (a geofence's notification, a link from elsewhere) report nothing.
+     */
+    fun opened(deepLink: String): Boolean {
+        if (!deepLink.contains("via=push")) return false
+        val offerId = deepLink.removePrefix("tessera://offer/").substringBefore('?')
+        return tessera.track("push_opened", mapOf("offer_id" to offerId))
+    }
+
     companion object {
+        /** The deep link of a push's notification: the offer's, marked `via=push`. */
+        fun fromPush(deepLink: String): String =
+            deepLink + (if (deepLink.contains('?')) "&" else "?") + "via=push"
+
         /** A flat JSON object of strings (FCM data is `Map<String, String>`). */
         fun jsonObject(data: Map<String, String>): String = buildString {
             append('{')
