@@ -189,7 +189,8 @@ fun adaptersTests(serverUrl: String) {
         t.recordConsent(listOf(ConsentChoice(Purpose.ANALYTICS, Channel.IN_APP, Decision.GRANTED)),
             ConsentText("analytics-1", "Usage statistics."))
         assertEq(router.opened(link), true)
-        assertEq(router.opened("tessera://offer/of-kt-push?store=st-1"), false, "a geofence's link")
+        // A geofence notification's link: not a push.
+        assertEq(router.opened("tessera://offer/of-kt-push?store=st-1"), false)
         t.shutdown()
     }
 

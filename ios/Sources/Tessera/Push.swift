@@ -32,6 +32,24 @@ extension Tessera {
             return .notOurs
         }
     }
+
+    /// The deep link of a push's notification: the offer's, marked `via=push` (as the Android
+    /// package's `PushRouter.fromPush`).
+    public static func fromPush(_ deepLink: String) -> String {
+        deepLink + (deepLink.contains("?") ? "&" : "?") + "via=push"
+    }
+
+    /// The member opened a notification: call it with the deep link the app was opened with. A
+    /// push's notification is reported as the `push_opened` analytics event the console counts
+    /// as a push acted on; true if it was (the member consented to analytics). Other links (a
+    /// geofence's notification, a link from elsewhere) report nothing.
+    public func pushOpened(deepLink: String) throws -> Bool {
+        guard deepLink.contains("via=push") else { return false }
+        var offerId = deepLink
+        if offerId.hasPrefix("tessera://offer/") { offerId.removeFirst("tessera://offer/".count) }
+        if let query = offerId.firstIndex(of: "?") { offerId = String(offerId[..<query]) }
+        return try track(name: "push_opened", attributes: ["offer_id": offerId])
+    }
 }
 
 #if canImport(UserNotifications) && os(iOS)
@@ -52,7 +70,7 @@ public enum TesseraNotificationService {
         case .show(let notification):
             content.title = notification.title
             content.body = notification.body
-            content.userInfo["tessera_deep_link"] = notification.deepLink
+            content.userInfo["tessera_deep_link"] = Tessera.fromPush(notification.deepLink)
             content.threadIdentifier = "tessera.offers"
             return content
         case .suppressed, .syncRequested:

@@ -283,6 +283,19 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
             pages::sign_in(Some("Wrong e-mail address or password.")),
         )
             .into_response()),
+        SignIn::Throttled { retry_after_s } => {
+            let minutes = retry_after_s.div_ceil(60);
+            let message = format!(
+                "Too many failed sign-ins with this address: try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry_after_s.to_string())],
+                pages::sign_in(Some(&message)),
+            )
+                .into_response())
+        }
     }
 }
 

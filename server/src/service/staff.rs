@@ -113,7 +113,17 @@ pub enum SignIn {
     Signed(String, Session),
     /// Unknown address, wrong password or disabled account (not told apart).
     Refused,
+    /// Too many refused sign-ins of this address lately ([`MAX_FAILED_SIGN_INS`] in
+    /// [`SIGN_IN_WINDOW_MS`], since its last sign-in): no password is checked until the
+    /// oldest of them is that old, in `retry_after_s`. Known or not, an address is throttled
+    /// the same way.
+    Throttled { retry_after_s: u64 },
 }
+
+/// Refused sign-ins of one address that throttle it…
+pub const MAX_FAILED_SIGN_INS: usize = 5;
+/// …within this long.
+pub const SIGN_IN_WINDOW_MS: i64 = 15 * 60_000;
 
 #[async_trait]
 pub trait StaffServices {
@@ -219,7 +229,26 @@ impl<S: Storage + ?Sized> StaffServices for S {
     ) -> Result<SignIn, StorageError> {
         let email = email.trim().to_lowercase();
         let who = email.clone();
-        let row = read(self, move |repo| repo.staff_by_email(&who)).await?;
+        let (row, failures) = read(self, move |repo| {
+            Ok((
+                repo.staff_by_email(&who)?,
+                repo.failed_sign_ins(&who, now_ms - SIGN_IN_WINDOW_MS)?,
+            ))
+        })
+        .await?;
+        if failures.len() >= MAX_FAILED_SIGN_INS {
+            let oldest = failures[failures.len() - MAX_FAILED_SIGN_INS];
+            let retry_after_s = ((oldest + SIGN_IN_WINDOW_MS - now_ms).max(1000) / 1000) as u64;
+            self.audit(
+                email,
+                "sign_in_throttled".into(),
+                String::new(),
+                String::new(),
+                now_ms,
+            )
+            .await?;
+            return Ok(SignIn::Throttled { retry_after_s });
+        }
         let hash = row
             .as_ref()
             .map_or_else(|| decoy_hash().to_owned(), |r| r.password_hash.clone());

@@ -950,6 +950,9 @@ pub trait Staff {
     ) -> RepoResult<()>;
     /// Up to `limit` entries before `before` (a sequence number), newest first.
     fn audit_log(&mut self, before: i64, limit: u32) -> RepoResult<Vec<AuditRow>>;
+    /// When each sign-in refused to `email` after `since_ms` and after its last sign-in
+    /// happened, oldest first.
+    fn failed_sign_ins(&mut self, email: &str, since_ms: i64) -> RepoResult<Vec<i64>>;
     /// Decide redemption conflict `event_id`: false if there is no such conflict or it was
     /// decided already (a decision is never changed).
     fn resolve_conflict(

@@ -436,6 +436,52 @@ fn sessions_end_when_idle_and_at_sign_out_and_wrong_passwords_look_alike() {
 }
 
 #[test]
+fn sign_ins_are_throttled_per_address_known_or_not() {
+    let server = server(SessionLimits::default());
+    create(&server, "staff@shop.example", StaffRole::Support);
+    create(&server, "other@shop.example", StaffRole::Admin);
+    // A sign-in between failures starts the count again.
+    for _ in 0..4 {
+        assert_eq!(
+            sign_in(&server, "staff@shop.example", "guess").status(),
+            401
+        );
+    }
+    signed_in(&server, "staff@shop.example");
+    for address in ["staff@shop.example", "nobody@shop.example"] {
+        for _ in 0..5 {
+            assert_eq!(
+                sign_in(&server, address, "guess").status(),
+                401,
+                "{address}"
+            );
+        }
+        // Now even the right password is not checked, for a known address as for an unknown.
+        let r = sign_in(&server, address, PASSWORD);
+        assert_eq!(r.status(), 429, "{address}");
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&retry), "{retry}");
+        assert!(r.headers().get("set-cookie").is_none());
+        assert!(
+            r.text()
+                .unwrap()
+                .contains("Too many failed sign-ins with this address: try again in 15 minutes."),
+            "{address}"
+        );
+    }
+    // Another address is not held back by them.
+    signed_in(&server, "other@shop.example");
+    // Every attempt is in the audit log.
+    let b = signed_in(&server, "other@shop.example");
+    let log = get(&server, Some(&b), "/console/audit").text().unwrap();
+    assert!(log.contains("sign_in_throttled"), "{log}");
+}
+
+#[test]
 fn staff_accounts_are_checked_when_created() {
     let server = server(SessionLimits::default());
     let make = |body: Value| admin(Method::POST, &server, "/admin/v1/staff", body);

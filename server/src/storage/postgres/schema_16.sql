@@ -37,6 +37,9 @@ CREATE INDEX journey_entry_created ON journey_entry (created_at);
 CREATE INDEX member_birthday ON member (birthday) WHERE birthday IS NOT NULL;
 CREATE INDEX member_created ON member (created_at);
 
+-- Failed sign-ins of an address, for the console's throttle per account.
+CREATE INDEX audit_log_staff ON audit_log (staff, action, at);
+
 -- KPI levels (issue #19): members (+1 at enrolment, −1 at erasure) and consent per purpose and
 -- channel (`consent:<purpose>:<channel>`: members whose latest decision is a grant), counted by
 -- the services from now on; what the database holds already is counted here, on the day each

@@ -175,6 +175,22 @@ impl Staff for PgRepo<'_, '_> {
         })
         .collect()
     }
+    fn failed_sign_ins(&mut self, email: &str, since_ms: i64) -> RepoResult<Vec<i64>> {
+        self.rows(
+            "SELECT at FROM audit_log
+                 WHERE staff = $1 AND action = 'sign_in_refused' AND at > $2
+                   AND at > coalesce((SELECT max(at) FROM audit_log
+                                      WHERE staff = $1 AND action = 'sign_in'), 0)
+                 ORDER BY at",
+            &[&email, &since_ms],
+        )?
+        .iter()
+        .map(|r| {
+            r.try_get(0)
+                .map_err(|e| StorageError::backend(format!("reading a column: {e}")))
+        })
+        .collect()
+    }
 }
 
 impl Kpis for PgRepo<'_, '_> {

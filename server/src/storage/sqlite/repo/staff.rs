@@ -168,6 +168,20 @@ impl Staff for SqliteRepo<'_> {
             })?
             .collect::<Result<_, _>>()?)
     }
+
+    fn failed_sign_ins(&mut self, email: &str, since_ms: i64) -> RepoResult<Vec<i64>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT at FROM audit_log
+                 WHERE staff = ?1 AND action = 'sign_in_refused' AND at > ?2
+                   AND at > coalesce((SELECT max(at) FROM audit_log
+                                      WHERE staff = ?1 AND action = 'sign_in'), 0)
+                 ORDER BY at",
+            )?
+            .query_map(params![email, since_ms], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
 }
 
 impl Kpis for SqliteRepo<'_> {
