@@ -91,6 +91,16 @@ pub(crate) fn count_consent(
     count(repo, &name, None, now_ms, delta)
 }
 
+/// The levels a report reads: members, and consent for every purpose and channel.
+fn level_metrics() -> Vec<String> {
+    use tessera_domain::consent::{Channel, Purpose};
+    let mut out = vec![metric::MEMBERS.to_owned()];
+    for p in Purpose::ALL {
+        out.extend(Channel::ALL.iter().map(|c| consent_metric(p, *c)));
+    }
+    out
+}
+
 fn consent_metric(
     purpose: tessera_domain::consent::Purpose,
     channel: tessera_domain::consent::Channel,
@@ -152,7 +162,7 @@ impl<S: Storage + ?Sized> KpiServices for S {
             let rows = repo.kpi_rows(key, from, to)?;
             let end = to.saturating_add(1);
             let liability = repo.kpi_points_before(metric::ALL_SHOPS, end)?;
-            let levels = repo.kpi_levels_before(metric::ALL_SHOPS, end)?;
+            let levels = repo.kpi_levels_before(metric::ALL_SHOPS, end, &level_metrics())?;
             Ok(KpiReport::from_counters(
                 from,
                 to,

@@ -1003,9 +1003,14 @@ pub trait Kpis {
     fn kpi_rows(&mut self, shop: &str, from: i64, to: i64) -> RepoResult<Vec<(String, i64, i64)>>;
     /// The sum of the points counters of `shop` before `day` (members' points at its start).
     fn kpi_points_before(&mut self, shop: &str, day: i64) -> RepoResult<i64>;
-    /// The levels of `shop` before `day`: members and consent (`consent:<purpose>:<channel>`),
-    /// each summed over every day before it.
-    fn kpi_levels_before(&mut self, shop: &str, day: i64) -> RepoResult<Vec<(String, i64)>>;
+    /// The levels `metrics` (members, consent) of `shop` before `day`, each summed over every
+    /// day before it (those with no counter left out).
+    fn kpi_levels_before(
+        &mut self,
+        shop: &str,
+        day: i64,
+        metrics: &[String],
+    ) -> RepoResult<Vec<(String, i64)>>;
     /// Fold up to `limit` increments into the sums: how many rows it wrote (0: none was left).
     fn fold_kpis(&mut self, limit: u32) -> RepoResult<u64>;
 }

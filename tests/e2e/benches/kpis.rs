@@ -4,7 +4,8 @@
 //! for PostgreSQL); the members and a year of ledger entries are written straight into its
 //! database, and the KPI counters derived from them as the server's changes add to them (one
 //! `GROUP BY` over the ledger: what the conformance suite checks the incremental counters equal),
-//! with receipts and revenue for 300 shops and a coupon funnel for 100 offers every day.
+//! with receipts and revenue for 300 shops and a coupon funnel for 100 offers every day, and the
+//! levels (members, consent of 20 purpose and channel pairs) changing every day.
 //!
 //! Measured: `GET /admin/v1/kpis` over loopback for three panels (every shop for 30 days and
 //! for a year, one shop for a year), 30 times each; and the peer, the same points totals read
@@ -83,7 +84,23 @@ fn load_sql(postgres: bool, members: usize, ledger: usize, start_ms: i64) -> Vec
             day("created_at"),
             day("created_at")
         ),
+        // The levels: members, and grants of 20 purpose and channel pairs changing every day.
+        format!(
+            "INSERT INTO kpi (shop, day, metric, value) \
+             SELECT '*', {}, 'members', count(*){int} FROM member GROUP BY {}",
+            day("created_at"),
+            day("created_at")
+        ),
     ];
+    for (purpose, channel) in pairs() {
+        sql.push(format!(
+            "INSERT INTO kpi (shop, day, metric, value) \
+             SELECT '*', {} + i, 'consent:{purpose}:{channel}', \
+               CASE WHEN i % 3 = 0 THEN -40 ELSE 100 END FROM {}",
+            day_of(start_ms),
+            series(365)
+        ));
+    }
     // Receipts and revenue of 300 shops, and 100 offers' funnel, every day of the year.
     let first = day_of(start_ms);
     for (metric, per) in [
@@ -127,6 +144,15 @@ fn load_sql(postgres: bool, members: usize, ledger: usize, start_ms: i64) -> Vec
     }
     sql.push("ANALYZE".into());
     sql
+}
+
+/// Every purpose and channel, as the consent levels name them.
+fn pairs() -> Vec<(&'static str, &'static str)> {
+    use tessera_domain::consent::{Channel, Purpose};
+    Purpose::ALL
+        .iter()
+        .flat_map(|p| Channel::ALL.iter().map(move |c| (p.as_str(), c.as_str())))
+        .collect()
 }
 
 fn load(server: &Server, sql: &[String]) {
@@ -217,6 +243,9 @@ fn main() {
         }
         times.sort();
         liabilities.push(report["points_liability"].as_i64().unwrap());
+        assert_eq!(report["members"], members, "the members' level");
+        assert_eq!(report["consent_opt_in"].as_array().map(Vec::len), Some(20));
+        assert!(report["consent_opt_in"][0]["rate"].as_f64().is_some());
         println!(
             "kpis {backend}: {name}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (liability {}, \
              receipts {}, {} offers)",
@@ -228,6 +257,30 @@ fn main() {
             report["coupons"].as_array().map_or(0, Vec::len),
         );
     }
+    // The levels' own share of a panel: their statement alone, on the database.
+    let names = std::iter::once("'members'".to_owned())
+        .chain(pairs().iter().map(|(p, c)| format!("'consent:{p}:{c}'")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let levels_sql = format!(
+        "SELECT count(*) FROM (SELECT metric, sum(value) FROM (\
+           SELECT metric, value FROM kpi WHERE shop = '*' AND metric IN ({names}) AND day < {end} \
+           UNION ALL SELECT metric, value FROM kpi_delta \
+           WHERE shop = '*' AND metric IN ({names}) AND day < {end}) k GROUP BY metric) l",
+        end = today + 1
+    );
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        assert_eq!(server.integers(&levels_sql)[0], 21);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "kpis {backend}: the levels (members, 20 consent pairs) alone: p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3
+    );
     // The peer: the year's points by kind read from the ledger itself.
     let mut times = Vec::new();
     let mut total = 0;

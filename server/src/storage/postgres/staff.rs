@@ -266,16 +266,21 @@ impl Kpis for PgRepo<'_, '_> {
         Ok(sum.unwrap_or(0))
     }
 
-    fn kpi_levels_before(&mut self, shop: &str, day: i64) -> RepoResult<Vec<(String, i64)>> {
+    fn kpi_levels_before(
+        &mut self,
+        shop: &str,
+        day: i64,
+        metrics: &[String],
+    ) -> RepoResult<Vec<(String, i64)>> {
+        // Named one by one: each read from the (shop, metric, day) index.
         self.rows(
             "SELECT metric, sum(value)::bigint FROM (
-                SELECT metric, value FROM kpi WHERE shop = $1 AND day < $2
-                  AND (metric = 'members' OR left(metric, 8) = 'consent:')
+                SELECT metric, value FROM kpi WHERE shop = $1 AND metric = ANY ($3) AND day < $2
                 UNION ALL
-                SELECT metric, value FROM kpi_delta WHERE shop = $1 AND day < $2
-                  AND (metric = 'members' OR left(metric, 8) = 'consent:')) k
+                SELECT metric, value FROM kpi_delta
+                WHERE shop = $1 AND metric = ANY ($3) AND day < $2) k
              GROUP BY metric ORDER BY metric",
-            &[&shop, &day],
+            &[&shop, &day, &metrics],
         )?
         .iter()
         .map(|r| {

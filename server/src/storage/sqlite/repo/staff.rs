@@ -253,17 +253,29 @@ impl Kpis for SqliteRepo<'_> {
             .query_row(params![shop, day], |r| r.get(0))?)
     }
 
-    fn kpi_levels_before(&mut self, shop: &str, day: i64) -> RepoResult<Vec<(String, i64)>> {
-        let mut statement = self.c.prepare_cached(
+    fn kpi_levels_before(
+        &mut self,
+        shop: &str,
+        day: i64,
+        metrics: &[String],
+    ) -> RepoResult<Vec<(String, i64)>> {
+        // Named one by one: each read from the (shop, metric, day) index.
+        let list = (0..metrics.len())
+            .map(|k| format!("?{}", k + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "SELECT metric, sum(value) FROM (
-                SELECT metric, value FROM kpi WHERE shop = ?1 AND day < ?2
-                  AND (metric = 'members' OR (metric >= 'consent:' AND metric < 'consent;'))
+                SELECT metric, value FROM kpi WHERE shop = ?1 AND metric IN ({list}) AND day < ?2
                 UNION ALL
-                SELECT metric, value FROM kpi_delta WHERE shop = ?1 AND day < ?2
-                  AND (metric = 'members' OR (metric >= 'consent:' AND metric < 'consent;')))
-             GROUP BY metric ORDER BY metric",
-        )?;
-        let rows = statement.query_map(params![shop, day], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                SELECT metric, value FROM kpi_delta
+                WHERE shop = ?1 AND metric IN ({list}) AND day < ?2)
+             GROUP BY metric ORDER BY metric"
+        );
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&shop, &day];
+        params.extend(metrics.iter().map(|m| m as &dyn rusqlite::ToSql));
+        let mut statement = self.c.prepare_cached(&sql)?;
+        let rows = statement.query_map(params.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
