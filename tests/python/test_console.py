@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from conftest import ROOT, call, serve
 
@@ -279,8 +279,9 @@ def test_a_marketer_analyses_the_programme_and_sends_a_campaign_to_a_segment(bro
 
 def test_a_marketer_tries_a_rule_on_a_member_publishes_it_and_rolls_it_back(browser):
     """A marketer doubles points on tea in the rule set, checks it (an invalid edit is refused
-    with the reason), tries it on a member's purchases (the dry run shows what it would have
-    given, nothing paid), publishes it, and restores the version before."""
+    with the reason, as it is typed and when Check is pressed), tries it on a member's purchases
+    (the dry run shows what it would have given, nothing paid), publishes it, and restores the
+    version before."""
     with serve() as url:
         req = urllib.request.Request(url + "/v1/enrol", method="POST", data=json.dumps(
             {"holder_name": "Chloé Martin", "device": {"platform": "cli", "app_version": "py"}}).encode(),
@@ -301,13 +302,28 @@ def test_a_marketer_tries_a_rule_on_a_member_publishes_it_and_rolls_it_back(brow
         editor = page.get_by_label("Rule set")
         rules = json.loads(editor.input_value())
         assert rules["earning"]["points_per_euro"] == 1
-        # A mistake first: refused with the reason, the text kept.
+        # A mistake first: refused with the reason as it is typed and when it is checked, the
+        # text kept.
         broken = dict(rules, earning={"points_per_euro": 1, "bonuses": [
             {"filter": {"categories": ["tea"]}, "extra_percent": 100}]}, challenges=[
             {"id": "x", "title": "Never", "window": {"type": "rolling_days", "days": 7},
              "goal": {"type": "count", "target": 0, "filter": {"kinds": ["purchase"]}},
              "reward": {"type": "points", "points": 5}}])
+        # Checked as it is typed, by the server, without pressing Check: a slip of the JSON
+        # is placed (line and column), a rule the server would refuse is named, and the
+        # message goes once the text is right.
+        live = page.locator("#rules-live")
+        editor.fill(editor.input_value() + ",")
+        expect(live).to_contain_text("Line ")
+        expect(editor).to_have_attribute("aria-invalid", "true")
         editor.fill(json.dumps(broken, indent=2))
+        expect(live).to_contain_text("target")
+        editor.fill(json.dumps(rules, indent=2))
+        expect(live).to_have_text("The rule set passes every check.")
+        expect(editor).to_have_attribute("aria-invalid", "false")
+        editor.fill(json.dumps(broken, indent=2))
+        expect(live).to_contain_text("target")
+        page.screenshot(path=SHOTS / "marketer-rules-as-typed.png", full_page=True)
         page.get_by_role("button", name="Check").click()
         assert "target" in page.get_by_role("alert").inner_text()
         assert json.loads(page.get_by_label("Rule set").input_value()) == broken

@@ -1,6 +1,7 @@
-//! The merchant console at `/console` (issue #19): pages written on the server (no script, no
-//! build step), for staff signed in with an account the operator created. Each page and action
-//! is checked against the role (`StaffRole::may`); every action is written to the audit log;
+//! The merchant console at `/console` (issue #19): pages written on the server (no build step;
+//! one small script of its own, on the rules page, checks rules as they are typed), for staff
+//! signed in with an account the operator created. Each page and action is checked against the
+//! role (`StaffRole::may`); every action is written to the audit log;
 //! every form carries the session's CSRF token, and a cross-site request is refused whatever it
 //! carries. See docs/console.md and docs/adr/0028.
 
@@ -42,6 +43,8 @@ pub fn router() -> axum::Router<AppState> {
             get(campaigns::page).post(campaigns::send),
         )
         .route("/console/rules", get(rules::page).post(rules::submit))
+        .route("/console/rules/check", post(rules::check))
+        .route(rules::SCRIPT_PATH, get(rules::script))
         .route(
             "/console/journeys",
             get(journeys::page).post(journeys::save),
@@ -63,17 +66,32 @@ pub fn router() -> axum::Router<AppState> {
         .layer(axum::middleware::map_response(harden))
 }
 
-/// Every console answer: not cached, not framed, no script or outside resource at all.
+/// What a console page may load: nothing from outside, no script.
+const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+                      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The rules page's: the console's own script file too (no inline script), and requests back
+/// to the console.
+const POLICY_WITH_SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+                                  img-src 'self'; script-src 'self'; connect-src 'self'; \
+                                  form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A page answer that may run the console's own script.
+fn with_script(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY_WITH_SCRIPT),
+    );
+    response
+}
+
+/// Every console answer: not cached, not framed, no outside resource at all, and no script
+/// except on a page that asked for its own ([`with_script`]).
 async fn harden(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(POLICY));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,

@@ -30,18 +30,28 @@ button{font:inherit;padding:4px 12px;margin-top:8px;background:#123d2f;color:#ff
 ";
 
 fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
-    page(title, session, None, body)
+    page(title, session, Head::default(), body)
 }
 
-/// A page; `refresh`: seconds after which the browser loads it again.
-fn page(title: &str, session: Option<&Session>, refresh: Option<u32>, body: Markup) -> Markup {
+/// What a page's head holds besides its title and style.
+#[derive(Default)]
+struct Head {
+    /// Seconds after which the browser loads the page again.
+    refresh: Option<u32>,
+    /// A script of the console's own (its path); the page's answer must allow it (`super::
+    /// with_script`).
+    script: Option<&'static str>,
+}
+
+fn page(title: &str, session: Option<&Session>, head: Head, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(seconds) = refresh { meta http-equiv="refresh" content=(seconds); }
+                @if let Some(seconds) = head.refresh { meta http-equiv="refresh" content=(seconds); }
+                @if let Some(src) = head.script { script src=(src) defer {} }
                 title { (title) " · Tessera console" }
                 style { (STYLE) }
             }
@@ -363,7 +373,10 @@ pub fn kpis(
     page(
         "KPIs",
         Some(s),
-        Some(15),
+        Head {
+            refresh: Some(15),
+            ..Head::default()
+        },
         html! {
             form method="get" action="/console/kpis" {
                 label for="from" { "From" }
@@ -636,9 +649,13 @@ pub fn rules(
     versions: &[RuleVersion],
     o: &super::rules::Outcome,
 ) -> Markup {
-    layout(
+    page(
         "Rules",
         Some(s),
+        Head {
+            script: Some(super::rules::SCRIPT_PATH),
+            ..Head::default()
+        },
         html! {
             @match o.done.as_deref() {
                 Some("published") => { p.ok role="status" { "Published: in force now, and sent to phones with the catalog." } }
@@ -648,10 +665,12 @@ pub fn rules(
             @if let Some(e) = &o.error { p.alert role="alert" #rules-error { (e) } }
             @if o.valid && o.error.is_none() && o.dry_run.is_none() { p.ok role="status" { "The rule set passes every check." } }
             p { "The challenges and earning rules, as JSON (docs/rules.md). Check them, try them on a member's history, then publish." }
-            form method="post" action="/console/rules" {
+            form #rules-form method="post" action="/console/rules" {
                 input type="hidden" name="csrf" value=(s.csrf);
                 label for="rules-text" { "Rule set" }
-                textarea #rules-text name="rules" rows="24" cols="90" spellcheck="false" { (text) }
+                textarea #rules-text name="rules" rows="24" cols="90" spellcheck="false" aria-describedby="rules-live" { (text) }
+                // Filled as the text is typed (rules-check.js, the server's checks).
+                p #rules-live aria-live="polite" {}
                 label for="dry-member" { "Member to try them on (card number or id)" }
                 input #dry-member type="text" name="member" value=(member);
                 label for="note" { "Note for the version (what changed)" }

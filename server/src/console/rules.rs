@@ -3,11 +3,11 @@
 //! nothing published or paid), published as a new version by the staff member, and any earlier
 //! version restored (published again: history is kept). Everything published is audited.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect};
-use serde::Deserialize;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::{Deserialize, Serialize};
 use tessera_domain::api::StaffAction;
 use tessera_domain::rules::{RuleDryRun, RuleSet};
 
@@ -42,7 +42,8 @@ async fn show(
     status: StatusCode,
 ) -> Page {
     let versions = state.storage.rule_versions(50).await?;
-    Ok((status, pages::rules(s, text, member, &versions, &outcome)).into_response())
+    let page = pages::rules(s, text, member, &versions, &outcome);
+    Ok(super::with_script((status, page).into_response()))
 }
 
 pub(super) async fn page(
@@ -76,11 +77,96 @@ pub(super) struct RulesForm {
     action: String,
 }
 
-/// The text as a rule set that passes the server's checks, or why not.
-fn checked(text: &str) -> Result<RuleSet, String> {
-    let rules: RuleSet = serde_json::from_str(text).map_err(|e| format!("Not a rule set: {e}"))?;
-    rules.validate().map_err(|e| e.to_string())?;
+/// Why a text is not a rule set the server would publish.
+#[derive(Debug, Serialize)]
+pub struct Refusal {
+    pub reason: String,
+    /// Where the JSON stops making sense (1-based), when it does not parse.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(
+                f,
+                "Not a rule set: line {line}, column {column}: {}",
+                self.reason
+            ),
+            _ => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// The text as a rule set that passes the server's checks (the domain's `RuleSet::validate`,
+/// as `PUT /admin/v1/challenges` runs them), or why not.
+fn checked(text: &str) -> Result<RuleSet, Refusal> {
+    let rules: RuleSet = serde_json::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        // serde_json ends its message with the place, given here on its own.
+        let reason = match message.rsplit_once(" at line ") {
+            Some((reason, _)) => reason.to_owned(),
+            None => message,
+        };
+        Refusal {
+            reason,
+            line: Some(e.line()),
+            column: Some(e.column()),
+        }
+    })?;
+    rules.validate().map_err(|e| Refusal {
+        reason: e.to_string(),
+        line: None,
+        column: None,
+    })?;
     Ok(rules)
+}
+
+/// Where the page's script is served.
+pub const SCRIPT_PATH: &str = "/console/assets/rules-check.js";
+
+/// The rules page's only script: it sends the text to [`check`] as it is typed (a pause of
+/// 400 ms) and shows the answer; without it, the **Check** button does the same.
+pub(super) async fn script() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        )],
+        include_str!("rules-check.js"),
+    )
+        .into_response()
+}
+
+/// What [`check`] answers.
+#[derive(Debug, Serialize)]
+pub struct Checked {
+    pub valid: bool,
+    #[serde(flatten)]
+    pub refusal: Option<Refusal>,
+}
+
+/// `POST /console/rules/check`: the text checked as the editor's script sends it, answered as
+/// JSON. Nothing is written or audited (the same checks run again when it is published).
+pub(super) async fn check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<RulesForm>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::Rules).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    let answer = match checked(&form.rules) {
+        Ok(_) => Checked {
+            valid: true,
+            refusal: None,
+        },
+        Err(refusal) => Checked {
+            valid: false,
+            refusal: Some(refusal),
+        },
+    };
+    Ok(Json(answer).into_response())
 }
 
 pub(super) async fn submit(
@@ -95,7 +181,7 @@ pub(super) async fn submit(
         Ok(rules) => rules,
         Err(why) => {
             let outcome = Outcome {
-                error: Some(why),
+                error: Some(why.to_string()),
                 ..Outcome::default()
             };
             let status = StatusCode::UNPROCESSABLE_ENTITY;

@@ -216,6 +216,12 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
         (Method::GET, "/console/rules", Some(StaffAction::Rules)),
         // No rule set in the form: refused (422) for those who may edit rules.
         (Method::POST, "/console/rules", Some(StaffAction::Rules)),
+        // Checked as typed: an empty text is not a rule set (200, with the reason).
+        (
+            Method::POST,
+            "/console/rules/check",
+            Some(StaffAction::Rules),
+        ),
         // No such version: 404 for those who may edit rules.
         (
             Method::POST,
@@ -672,4 +678,110 @@ fn store_staff_see_the_kpis_of_their_shop_only() {
         30,
         "the last 30 days by default"
     );
+}
+
+#[test]
+fn rules_are_checked_as_they_are_typed_by_the_servers_own_checks() {
+    let server = server(SessionLimits::default());
+    create(&server, "marketing@shop.example", StaffRole::Marketer);
+    let b = signed_in(&server, "marketing@shop.example");
+    let origin = server.url();
+    let check = |text: &str| {
+        let r = post(
+            &server,
+            Some(&b),
+            "/console/rules/check",
+            &[("csrf", &b.csrf), ("rules", text)],
+            Some(&origin),
+        );
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        r.json::<Value>().unwrap()
+    };
+    let good = json!({"version": 1, "challenges": [], "earning": {"points_per_euro": 2}});
+    assert_eq!(check(&good.to_string()), json!({"valid": true}));
+    // A slip in the JSON: where it is, on its own, and why.
+    let slip = check("{\n  \"version\": 1,\n  \"challenges\": [,]\n}");
+    assert_eq!(slip["valid"], false, "{slip}");
+    assert_eq!(
+        (slip["line"].as_u64(), slip["column"].as_u64()),
+        (Some(3), Some(18)),
+        "{slip}"
+    );
+    assert!(
+        !slip["reason"].as_str().unwrap().contains(" at line "),
+        "{slip}"
+    );
+    // JSON the domain refuses (a goal of 0), named as `PUT /admin/v1/challenges` names it.
+    let zero = json!({"version": 1, "earning": {"points_per_euro": 1}, "challenges": [
+        {"id": "x", "title": "Never", "window": {"type": "rolling_days", "days": 7},
+         "goal": {"type": "count", "target": 0, "filter": {"kinds": ["purchase"]}},
+         "reward": {"type": "points", "points": 5}}]});
+    let refused = check(&zero.to_string());
+    assert_eq!(refused["valid"], false);
+    assert!(refused.get("line").is_none_or(Value::is_null), "{refused}");
+    let (status, api) = admin(Method::PUT, &server, "/admin/v1/challenges", zero);
+    assert_eq!(status, 422);
+    assert!(
+        api.to_string()
+            .contains(refused["reason"].as_str().unwrap()),
+        "{api} / {refused}"
+    );
+    // Nothing was published or audited by checking.
+    let (_, in_force) = admin(Method::GET, &server, "/admin/v1/challenges", Value::Null);
+    assert_ne!(in_force["earning"]["points_per_euro"], 2, "{in_force}");
+    create(&server, "admin@shop.example", StaffRole::Admin);
+    let admin_browser = signed_in(&server, "admin@shop.example");
+    let audit = get(&server, Some(&admin_browser), "/console/audit")
+        .text()
+        .unwrap();
+    assert!(audit.contains("marketing@shop.example"), "{audit}");
+    assert!(!audit.contains("rules_"), "checks are not audited: {audit}");
+    // Without the token, or from another site: refused like any other form.
+    for (csrf, from) in [
+        ("forged", origin.as_str()),
+        (b.csrf.as_str(), "https://evil.example"),
+    ] {
+        let r = post(
+            &server,
+            Some(&b),
+            "/console/rules/check",
+            &[("csrf", csrf), ("rules", "{}")],
+            Some(from),
+        );
+        assert_eq!(r.status(), 403, "{csrf} from {from}");
+    }
+    // Only the rules page may run a script, and only the console's own file.
+    let page = get(&server, Some(&b), "/console/rules");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe-eval") && !policy.contains("script-src 'unsafe-inline'"));
+    let html = page.text().unwrap();
+    assert!(
+        html.contains("<script src=\"/console/assets/rules-check.js\" defer>"),
+        "{html}"
+    );
+    for other in ["/console", "/console/kpis", "/console/campaigns"] {
+        let r = get(&server, Some(&b), other);
+        let policy = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(!policy.contains("script-src"), "{other}: {policy}");
+        assert!(!r.text().unwrap().contains("<script"), "{other}");
+    }
+    let script = get(&server, None, "/console/assets/rules-check.js");
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.text().unwrap().contains("/console/rules/check"));
 }
