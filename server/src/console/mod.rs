@@ -358,14 +358,17 @@ async fn members(
     let member = match found {
         Some(id) => {
             use crate::service::analytics::AnalyticsServices;
+            use crate::service::wallet::WalletServices;
             audit(&state, &s, "member_viewed", &id, "").await?;
-            let score = state.storage.member_score(id.clone()).await?;
-            Some((state.storage.member_state(id).await?, score))
+            Some(pages::MemberView {
+                score: state.storage.member_score(id.clone()).await?,
+                passes: state.storage.member_wallet_passes(id.clone()).await?,
+                state: state.storage.member_state(id).await?,
+            })
         }
         None => None,
     };
-    let shown = member.as_ref().map(|(m, score)| (m, score.as_ref()));
-    Ok(pages::lookup(&s, &query, Some(shown), q.done.as_deref()).into_response())
+    Ok(pages::lookup(&s, &query, Some(member.as_ref()), q.done.as_deref()).into_response())
 }
 
 /// Every field defaults: the session and the role are checked before what the form holds.

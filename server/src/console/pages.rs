@@ -11,6 +11,7 @@ use tessera_domain::api::{
 };
 
 use crate::service::staff::Session;
+use crate::service::wallet::MemberPass;
 use crate::storage::repo::AuditRow;
 
 const STYLE: &str = "
@@ -167,11 +168,19 @@ pub fn home(s: &Session) -> Markup {
     )
 }
 
+/// What the member page shows of a member.
+pub struct MemberView {
+    pub state: MemberState,
+    /// Their scores in the latest analysis, if it counted them.
+    pub score: Option<MemberScore>,
+    pub passes: Vec<MemberPass>,
+}
+
 /// The member lookup: the form, and the member found (`Some(None)`: no one).
 pub fn lookup(
     s: &Session,
     query: &str,
-    found: Option<Option<(&MemberState, Option<&MemberScore>)>>,
+    found: Option<Option<&MemberView>>,
     done: Option<&str>,
 ) -> Markup {
     layout(
@@ -192,13 +201,15 @@ pub fn lookup(
             @match found {
                 None => {}
                 Some(None) => { p.alert role="alert" { "No member has this card number or id." } }
-                Some(Some((m, score))) => { (member(s, m, score)) }
+                Some(Some(m)) => { (member(s, m)) }
             }
         },
     )
 }
 
-fn member(s: &Session, m: &MemberState, score: Option<&MemberScore>) -> Markup {
+fn member(s: &Session, view: &MemberView) -> Markup {
+    let m = &view.state;
+    let score = view.score.as_ref();
     html! {
         section aria-labelledby="member" {
             h2 #member { (m.holder_name) }
@@ -273,12 +284,76 @@ fn member(s: &Session, m: &MemberState, score: Option<&MemberScore>) -> Markup {
                 }
             }
             h3 { "Coupons" }
-            table {
+            table #coupons {
                 thead { tr { th scope="col" { "Offer" } th scope="col" { "State" } th scope="col" { "Expires" } } }
                 tbody {
                     @for c in &m.wallet {
                         tr { td { (c.offer_id) } td { (format!("{:?}", c.state)) } td { (c.expires_at) } }
                     }
+                }
+            }
+            h3 { "Wallet passes" }
+            @if view.passes.is_empty() {
+                p #no-passes { "None: the member has not added their card or a coupon to a wallet." }
+            } @else {
+                table #passes {
+                    thead { tr {
+                        th scope="col" { "Pass" } th scope="col" { "Apple Wallet devices" }
+                        th scope="col" { "Google Wallet" } th scope="col" { "Content changed" }
+                        th scope="col" { "Wallets told" }
+                    } }
+                    tbody {
+                        @for p in &view.passes {
+                            tr {
+                                td { @match &p.coupon_id { None => { "Card" }, Some(c) => { "Coupon " (c) } } }
+                                td { (p.devices) }
+                                td { @if p.google { "offered" } @else { "no" } }
+                                td { (tessera_domain::rfc3339_ms(p.updated_ms)) }
+                                td { @if p.up_to_date { "yes" } @else { "update pending" } }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "Challenges" }
+            @if let Some(tp) = &m.tier_progress {
+                p #tier-progress {
+                    "Tier " (tp.tier) ": " (tp.qualifying_points) " qualifying points"
+                    @if let Some(next) = &tp.next_tier { ", " (tp.points_to_next) " to " (next) }
+                    @if tp.points_to_keep > 0 { "; " (tp.points_to_keep) " more to keep it at the review on " (tp.review_at) }
+                    "."
+                }
+            }
+            @if m.challenges.is_empty() {
+                p #no-challenges { "No challenge in force." }
+            } @else {
+                table #challenges {
+                    caption { "As the server counts them" @if let Some(at) = &m.challenges_as_of { ", " (at) } }
+                    thead { tr {
+                        th scope="col" { "Challenge" } th scope="col" { "Joined" }
+                        th scope="col" { "Progress" } th scope="col" { "Completions" }
+                        th scope="col" { "Window ends" }
+                    } }
+                    tbody {
+                        @for c in &m.challenges {
+                            tr {
+                                td { (c.title) }
+                                td { @if !c.joined { "not joined" } @else { @match m.joined_challenges.iter().find(|j| j.challenge_id == c.challenge_id) {
+                                    Some(j) => { (tessera_domain::rfc3339_ms(j.joined_at_ms)) },
+                                    None => { "open to all" },
+                                } } }
+                                td { (c.done) " of " (c.target) @if c.completed { " (completed)" } }
+                                td { (c.completions) }
+                                td { (c.deadline.as_deref().unwrap_or("rolling")) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !m.badges.is_empty() {
+                h3 { "Badges" }
+                ul #badges {
+                    @for b in &m.badges { li { (b.title) " (" (b.badge) "), " (b.earned_at) } }
                 }
             }
             h3 { "Consent record" }

@@ -18,6 +18,22 @@ pub fn card_serial(member_id: &str) -> String {
     format!("card-{member_id}")
 }
 
+/// One of a member's passes as staff see it (the console's member page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberPass {
+    pub serial: String,
+    /// `None` for the member's card.
+    pub coupon_id: Option<String>,
+    /// Devices registered for its updates (Apple Wallet).
+    pub devices: usize,
+    /// A Google Wallet object was offered for it.
+    pub google: bool,
+    /// When what it shows last changed (ms).
+    pub updated_ms: i64,
+    /// The wallets have been told of what it shows now.
+    pub up_to_date: bool,
+}
+
 /// What a pass shows now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PassContent {
@@ -328,6 +344,11 @@ pub trait WalletServices {
         stale: i64,
     ) -> Result<(), StorageError>;
     async fn forget_pass_push_token(&self, push_token: String) -> Result<u64, StorageError>;
+    /// The member's passes (the card's and their coupons'), by serial.
+    async fn member_wallet_passes(
+        &self,
+        member_id: String,
+    ) -> Result<Vec<MemberPass>, StorageError>;
 }
 
 #[async_trait::async_trait]
@@ -418,5 +439,27 @@ impl<S: crate::storage::Storage + ?Sized> WalletServices for S {
 
     async fn forget_pass_push_token(&self, push_token: String) -> Result<u64, StorageError> {
         write(self, move |repo| repo.forget_pass_push_token(&push_token)).await
+    }
+
+    async fn member_wallet_passes(
+        &self,
+        member_id: String,
+    ) -> Result<Vec<MemberPass>, StorageError> {
+        read(self, move |repo| {
+            let rows = repo.member_passes(&member_id)?;
+            let mut passes = Vec::with_capacity(rows.len());
+            for row in rows {
+                passes.push(MemberPass {
+                    devices: repo.pass_push_tokens(&row.serial)?.len(),
+                    up_to_date: row.stale == 0 && row.digest == row.pushed_digest,
+                    serial: row.serial,
+                    coupon_id: row.coupon_id,
+                    google: row.google,
+                    updated_ms: row.updated_ms,
+                });
+            }
+            Ok(passes)
+        })
+        .await
     }
 }

@@ -785,3 +785,181 @@ fn rules_are_checked_as_they_are_typed_by_the_servers_own_checks() {
     );
     assert!(script.text().unwrap().contains("/console/rules/check"));
 }
+
+/// The `pass.json` of a `.pkpass`.
+fn pass_json(pkpass: &[u8]) -> Value {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(pkpass)).unwrap();
+    let mut text = String::new();
+    zip.by_name("pass.json")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_member_page_shows_their_challenges_badges_and_wallet_passes() {
+    use tessera_e2e::wallet::{PASS_TYPE_ID, StandIn, WalletFixture};
+    let stand_in = StandIn::start();
+    let fixture = WalletFixture::make(&stand_in.url, "http://127.0.0.1/passkit");
+    let server = Server::start_with(
+        ServerConfig {
+            wallet: Some(std::sync::Arc::new(fixture.load())),
+            ..ServerConfig::default()
+        },
+        Some(seed()),
+    );
+    let purchases =
+        |target: u32| json!({"type": "count", "target": target, "filter": {"kinds": ["purchase"]}});
+    let window = json!({"type": "rolling_days", "days": 30});
+    let rules = json!({"version": 1, "earning": {"points_per_euro": 1}, "challenges": [
+        {"id": "twice", "title": "Come back twice", "badge": "regular", "window": window,
+         "goal": purchases(2), "reward": {"type": "points", "points": 50}},
+        {"id": "thrice", "title": "Come back three times", "window": window,
+         "goal": purchases(3), "reward": {"type": "points", "points": 80}},
+        {"id": "reviewer", "title": "Post a review", "opt_in": true, "window": window,
+         "goal": {"type": "count", "target": 1, "filter": {"kinds": ["review_posted"]}},
+         "reward": {"type": "points", "points": 10}},
+        {"id": "shopper", "title": "Shop after joining", "opt_in": true, "window": window,
+         "goal": purchases(1), "reward": {"type": "points", "points": 10}}
+    ]});
+    assert_eq!(
+        admin(Method::PUT, &server, "/admin/v1/challenges", rules).0,
+        204
+    );
+    let v = tessera_e2e::raw::enrolment(&server);
+    let (card, token) = (
+        v["card"]["card_number"].as_str().unwrap(),
+        v["tokens"]["access_token"].as_str().unwrap(),
+    );
+    let joined_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 2_000;
+    let joined_at = tessera_domain::rfc3339_ms(joined_ms);
+    let join = json!({"type": "join_challenge", "challenge_id": "shopper", "joined_at": joined_at});
+    assert_eq!(
+        tessera_e2e::raw::mutate(&server, token, &join.to_string()).0,
+        200
+    );
+    let till = tessera_e2e::till_token(&server, "st-paris-01");
+    for receipt in ["R-1", "R-2"] {
+        let r = client()
+            .post(format!("{}/v1/till/purchases", server.url()))
+            .bearer_auth(&till)
+            .header("idempotency-key", tessera_e2e::raw::key())
+            .json(
+                &json!({"receipt": receipt, "card_number": card, "total_cents": 1000,
+                "lines": [{"sku": "sku-teapot", "category": "tea", "quantity": 1,
+                           "amount_cents": 1000}]}),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    }
+    // The card in Apple Wallet on one device, and offered to Google Wallet; a coupon's pass
+    // made but added nowhere.
+    let wallet = |path: &str| {
+        let r = client()
+            .get(format!("{}{path}", server.url()))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.bytes().unwrap()
+    };
+    let card_pass = pass_json(&wallet("/v1/wallet/apple/card"));
+    let serial = card_pass["serialNumber"].as_str().unwrap();
+    let registered = client()
+        .post(format!(
+            "{}/passkit/v1/devices/d-console/registrations/{PASS_TYPE_ID}/{serial}",
+            server.url()
+        ))
+        .header(
+            "authorization",
+            format!(
+                "ApplePass {}",
+                card_pass["authenticationToken"].as_str().unwrap()
+            ),
+        )
+        .json(&json!({"pushToken": "c0ffee02"}))
+        .send()
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    wallet("/v1/wallet/google/card");
+    assert_eq!(tessera_e2e::raw::clip(&server, token, "of-009").0, 200);
+    let me: Value = client()
+        .get(format!("{}/v1/me", server.url()))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let coupon = me["wallet"][0]["coupon_id"].as_str().unwrap().to_owned();
+    wallet(&format!("/v1/wallet/apple/coupons/{coupon}"));
+
+    create(&server, "support@shop.example", StaffRole::Support);
+    let b = signed_in(&server, "support@shop.example");
+    let page = get(&server, Some(&b), &format!("/console/members?q={card}"));
+    assert_eq!(page.status(), 200);
+    let html = page.text().unwrap();
+    let rows = |table: &str| -> Vec<String> {
+        let start = html.find(&format!("<table id=\"{table}\">")).expect(table);
+        let body = &html[start..];
+        let body = &body[..body.find("</table>").unwrap()];
+        body.split("<tr>")
+            .skip(2)
+            .map(|row| {
+                row.split("<td>")
+                    .skip(1)
+                    .map(|cell| cell.split("</td>").next().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect()
+    };
+    let passes = rows("passes");
+    assert_eq!(passes.len(), 2, "{passes:?}");
+    assert!(
+        passes
+            .iter()
+            .any(|r| r.starts_with("Card | 1 | offered | ")),
+        "{passes:?}"
+    );
+    assert!(
+        passes
+            .iter()
+            .any(|r| r.starts_with(&format!("Coupon {coupon} | 0 | no | "))),
+        "{passes:?}"
+    );
+    let challenges = rows("challenges");
+    let row = |title: &str| {
+        challenges
+            .iter()
+            .find(|r| r.starts_with(title))
+            .unwrap_or_else(|| panic!("{title}: {challenges:?}"))
+            .clone()
+    };
+    assert_eq!(
+        row("Come back twice"),
+        "Come back twice | open to all | 2 of 2 (completed) | 1 | rolling"
+    );
+    assert_eq!(
+        row("Come back three times"),
+        "Come back three times | open to all | 2 of 3 | 0 | rolling"
+    );
+    assert_eq!(
+        row("Post a review"),
+        "Post a review | not joined | 0 of 1 | 0 | rolling"
+    );
+    assert_eq!(
+        row("Shop after joining"),
+        format!("Shop after joining | {joined_at} | 1 of 1 (completed) | 1 | rolling")
+    );
+    assert!(
+        html.contains("<ul id=\"badges\"><li>Come back twice (regular), "),
+        "{html}"
+    );
+}
