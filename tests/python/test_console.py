@@ -193,9 +193,10 @@ def purchase(url, till, card, receipt, cents):
 
 def test_a_marketer_analyses_the_programme_and_sends_a_campaign_to_a_segment(browser):
     """Store staff record a member's consent to offers by push at the counter; a marketer runs
-    the analysis from the console, reads the segments, builds an audience of regulars (counted
-    within consent: of the two regulars, the one who consented), and sends a push campaign to
-    it; the campaign's results appear in the list."""
+    the analysis from the console, reads the segments, builds an audience of regulars of a shop
+    (counted within consent as it is built: of the two regulars, the one who consented; a shop
+    not in the catalog named), and sends a push campaign to it; the campaign's results appear
+    in the list."""
     with serve() as url:
         members = []
         for name in ["Chloé Martin", "Hugo Bernard", "Inès Petit"]:
@@ -246,10 +247,27 @@ def test_a_marketer_analyses_the_programme_and_sends_a_campaign_to_a_segment(bro
         page.screenshot(path=SHOTS / "marketer-analytics.png", full_page=True)
 
         nav(page).get_by_role("link", name="Campaigns").click()
-        page.get_by_label("regulars").check()
-        page.get_by_role("button", name="Count the audience").click()
         reach = page.locator("#reach")
-        assert reach.inner_text().startswith("1 members can be reached (0 devices; 1 without a device)"), reach.inner_text()
+        send = page.get_by_role("button", name="Send the campaign")
+        expect(send).to_be_hidden()
+        # Counted as it is built, without pressing Count: everyone who consented, then the
+        # regulars, then the regulars of a shop they never went to, of no shop at all, and of
+        # the shop they buy in.
+        page.get_by_label("Tiers (comma-separated; empty: every tier)").fill(" ")
+        expect(reach).to_contain_text("1 member can be reached (0 devices; 1 without a device)")
+        expect(send).to_be_visible()
+        page.get_by_label("regulars").check()
+        shops = page.get_by_label(
+            "Shops: members who chose one as a favourite or bought in one (ids, comma-separated; empty: any)")
+        shops.fill("st-lyon-01")
+        expect(reach).to_contain_text("0 members can be reached")
+        shops.fill("st-lyon-01, st-nope")
+        expect(reach).to_have_text('No shop "st-nope" in the catalog.')
+        expect(send).to_be_hidden()
+        shops.fill("st-paris-01")
+        expect(reach).to_contain_text("1 member can be reached (0 devices; 1 without a device)")
+        expect(send).to_be_visible()
+        page.screenshot(path=SHOTS / "marketer-audience-counted.png", full_page=True)
         page.get_by_label("Campaign id (letters, digits, - and _)").fill("regulars-tea")
         page.get_by_label("Offer id (from the catalog)").fill("of-001")
         page.get_by_label("Title").fill("A tea for our regulars")
@@ -263,7 +281,7 @@ def test_a_marketer_analyses_the_programme_and_sends_a_campaign_to_a_segment(bro
             time.sleep(0.3)
             page.reload()
         cells = [c.inner_text() for c in row.get_by_role("cell").all()]
-        assert cells[1] == "segments regulars" and cells[4] == "1", cells
+        assert cells[1] == "segments regulars; shops st-paris-01" and cells[4] == "1", cells
         page.screenshot(path=SHOTS / "marketer-campaign.png", full_page=True)
         # An unknown offer is refused with the reason.
         page.goto(url + "/console/campaigns?segment=regulars&count=1")

@@ -358,6 +358,36 @@ pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
         ..CampaignAudience::default()
     };
     assert_eq!(s.campaign_targets(students).await.unwrap().members, 0);
+    // Shops: member 1 chose st-a as a favourite, member 3 bought in st-b.
+    let favourite = json!({"type": "set_favourite_store", "store_id": "st-a", "favourite": true});
+    assert_eq!(
+        answer(&mutate(&s, &m1, "key-fav-0001", favourite).await).status,
+        200
+    );
+    let till = super::money::till(&s, "st-b", 1).await;
+    let bought = super::money::till_op(
+        &s,
+        &till,
+        "key-shop-0001",
+        super::money::purchase("R-SHOP-1", "CARD-3", 1_000),
+    )
+    .await;
+    assert_eq!(bought["member_id"], json!(m3), "{bought}");
+    let of = |shops: &[&str]| CampaignAudience {
+        shops: shops.iter().map(|x| (*x).to_owned()).collect(),
+        ..CampaignAudience::default()
+    };
+    for (shops, reached) in [
+        (vec!["st-a"], 1),
+        (vec!["st-b"], 1),
+        (vec!["st-a", "st-b"], 2),
+        (vec!["st-c"], 0),
+    ] {
+        let t = s.campaign_targets(of(&shops)).await.unwrap();
+        assert_eq!(t.members, reached, "{shops:?}");
+    }
+    let t = s.campaign_targets(of(&["st-a"])).await.unwrap();
+    assert_eq!(t.devices[0].member_id, m1);
 
     // Sent by the job queue, a member per batch: the job is one worker's while its lease lasts.
     let mut offer = serde_json::to_value(&super::catalog().offers[0]).unwrap();

@@ -3,10 +3,12 @@
 //! campaign sent now or at a set time through the job queue; the latest campaigns and their
 //! results. Forms repeat fields (one `segment` per box ticked), so they are parsed as pairs.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
+use serde::Serialize;
 use tessera_domain::api::{Campaign, CampaignAudience, RfmClass, StaffAction};
 
 use super::{ConsoleError, Page, allowed, audit, check_form, pages};
@@ -44,11 +46,62 @@ pub(super) fn audience(form: &[(String, String)]) -> CampaignAudience {
             .filter(|(k, _)| k == "segment")
             .map(|(_, v)| v.clone())
             .collect(),
+        shops: list(one(form, "shops")),
     }
 }
 
 /// How many the audience reaches now: (members, devices, members without a device).
 pub type Reach = (u64, usize, u64);
+
+/// Where the page's script is served: it asks [`count`] again each time the audience changes
+/// (a pause of 400 ms after typing); without it, the **Count the audience** button does.
+pub const SCRIPT_PATH: &str = "/console/assets/audience-count.js";
+
+/// How many `wanted` reaches now, or why it cannot be counted (a shop not in the catalog).
+async fn reach(
+    state: &AppState,
+    wanted: &CampaignAudience,
+) -> Result<Result<Reach, String>, ConsoleError> {
+    for shop in &wanted.shops {
+        if state.storage.shop(shop.clone()).await?.is_none() {
+            return Ok(Err(format!("No shop {shop:?} in the catalog.")));
+        }
+    }
+    let t = state.storage.campaign_targets(wanted.clone()).await?;
+    Ok(Ok((t.members, t.devices.len(), t.without_device)))
+}
+
+/// What [`count`] answers.
+#[derive(Debug, Serialize)]
+pub struct Counted {
+    pub members: u64,
+    pub devices: usize,
+    pub without_device: u64,
+}
+
+/// `GET /console/campaigns/count?…`: the audience the builder's fields describe, counted within
+/// consent, as JSON (422 with the reason for a shop not in the catalog). Reads only.
+pub(super) async fn count(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Page {
+    allowed(&state, &headers, StaffAction::Campaigns).await?;
+    let form = pairs(query.unwrap_or_default().as_bytes());
+    Ok(match reach(&state, &audience(&form)).await? {
+        Ok((members, devices, without_device)) => Json(Counted {
+            members,
+            devices,
+            without_device,
+        })
+        .into_response(),
+        Err(why) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": why })),
+        )
+            .into_response(),
+    })
+}
 
 pub(super) async fn page(
     State(state): State<AppState>,
@@ -59,8 +112,7 @@ pub(super) async fn page(
     let form = pairs(query.unwrap_or_default().as_bytes());
     let wanted = audience(&form);
     let reach = if form.iter().any(|(k, _)| k == "count") {
-        let t = state.storage.campaign_targets(wanted.clone()).await?;
-        Some((t.members, t.devices.len(), t.without_device))
+        Some(reach(&state, &wanted).await?)
     } else {
         None
     };
@@ -69,7 +121,8 @@ pub(super) async fn page(
     choices.extend(RfmClass::ALL.iter().map(|c| format!("rfm:{}", c.as_str())));
     let campaigns = state.storage.recent_campaigns(50).await?;
     let done = one(&form, "done").to_owned();
-    Ok(pages::campaigns(&s, &choices, &wanted, reach, &campaigns, &done).into_response())
+    let page = pages::campaigns(&s, &choices, &wanted, reach, &campaigns, &done);
+    Ok(super::with_script(page.into_response()))
 }
 
 /// `YYYY-MM-DD` as the end of that day (UTC), or `YYYY-MM-DDTHH:MM` as that minute (UTC).

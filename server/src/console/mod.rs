@@ -1,5 +1,6 @@
 //! The merchant console at `/console` (issue #19): pages written on the server (no build step;
-//! one small script of its own, on the rules page, checks rules as they are typed), for staff
+//! two small scripts of its own: the rules page checks rules as they are typed, the campaigns
+//! page counts the audience as it is built), for staff
 //! signed in with an account the operator created. Each page and action is checked against the
 //! role (`StaffRole::may`); every action is written to the audit log;
 //! every form carries the session's CSRF token, and a cross-site request is refused whatever it
@@ -44,7 +45,15 @@ pub fn router() -> axum::Router<AppState> {
         )
         .route("/console/rules", get(rules::page).post(rules::submit))
         .route("/console/rules/check", post(rules::check))
-        .route(rules::SCRIPT_PATH, get(rules::script))
+        .route("/console/campaigns/count", get(campaigns::count))
+        .route(
+            rules::SCRIPT_PATH,
+            get(|| script(include_str!("rules-check.js"))),
+        )
+        .route(
+            campaigns::SCRIPT_PATH,
+            get(|| script(include_str!("audience-count.js"))),
+        )
         .route(
             "/console/journeys",
             get(journeys::page).post(journeys::save),
@@ -70,11 +79,23 @@ pub fn router() -> axum::Router<AppState> {
 const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The rules page's: the console's own script file too (no inline script), and requests back
-/// to the console.
+/// The rules and campaigns pages': the console's own script files too (no inline script), and
+/// requests back to the console.
 const POLICY_WITH_SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; \
                                   img-src 'self'; script-src 'self'; connect-src 'self'; \
                                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// One of the console's own scripts (embedded in the binary).
+async fn script(source: &'static str) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        )],
+        source,
+    )
+        .into_response()
+}
 
 /// A page answer that may run the console's own script.
 fn with_script(mut response: Response) -> Response {

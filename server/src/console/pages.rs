@@ -415,6 +415,11 @@ pub fn webhooks(
     )
 }
 
+/// `n` and the word for it (`1 member`, `2 members`).
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn cents(c: i64) -> String {
     let sign = if c < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", (c / 100).abs(), (c % 100).abs())
@@ -622,14 +627,18 @@ pub fn campaigns(
     s: &Session,
     choices: &[String],
     audience: &CampaignAudience,
-    reach: Option<super::campaigns::Reach>,
+    reach: Option<Result<super::campaigns::Reach, String>>,
     list: &[(Campaign, CampaignReport)],
     done: &str,
 ) -> Markup {
+    // The audience as counted; the page's script keeps these in step with the builder.
     let hidden = html! {
-        @for seg in &audience.analytics_segments { input type="hidden" name="segment" value=(seg); }
-        input type="hidden" name="tiers" value=(audience.tiers.join(", "));
-        input type="hidden" name="interests" value=(audience.categories.join(", "));
+        div #audience-fields {
+            @for seg in &audience.analytics_segments { input type="hidden" name="segment" value=(seg); }
+            input type="hidden" name="tiers" value=(audience.tiers.join(", "));
+            input type="hidden" name="interests" value=(audience.categories.join(", "));
+            input type="hidden" name="shops" value=(audience.shops.join(", "));
+        }
     };
     let describe = |a: &CampaignAudience| {
         let mut parts = vec![];
@@ -642,19 +651,26 @@ pub fn campaigns(
         if !a.categories.is_empty() {
             parts.push(format!("interests {}", a.categories.join(", ")));
         }
+        if !a.shops.is_empty() {
+            parts.push(format!("shops {}", a.shops.join(", ")));
+        }
         if parts.is_empty() {
             "everyone".to_owned()
         } else {
             parts.join("; ")
         }
     };
-    layout(
+    page(
         "Campaigns",
         Some(s),
+        Head {
+            script: Some(super::campaigns::SCRIPT_PATH),
+            ..Head::default()
+        },
         html! {
             @if done == "queued" { p.ok role="status" { "The campaign is queued: it is sent by the job queue." } }
             h2 { "Audience" }
-            form method="get" action="/console/campaigns" {
+            form #audience method="get" action="/console/campaigns" {
                 fieldset {
                     legend { "Segments of the latest analysis (any of them; none ticked: everyone)" }
                     @for (i, c) in choices.iter().enumerate() {
@@ -669,14 +685,25 @@ pub fn campaigns(
                 input #tiers type="text" name="tiers" value=(audience.tiers.join(", "));
                 label for="interests" { "Interests (comma-separated; empty: any)" }
                 input #interests type="text" name="interests" value=(audience.categories.join(", "));
+                label for="shops" { "Shops: members who chose one as a favourite or bought in one (ids, comma-separated; empty: any)" }
+                input #shops type="text" name="shops" value=(audience.shops.join(", "));
                 div { button type="submit" name="count" value="1" { "Count the audience" } }
             }
-            @if let Some((members, devices, without)) = reach {
-                p #reach role="status" {
-                    strong { (members) " members" } " can be reached (" (devices) " devices; "
-                    (without) " without a device). Only members who consented to offers by push are counted."
+            // Counted again as the audience changes (audience-count.js), or by the button.
+            p #reach aria-live="polite" class=[match &reach { Some(Err(_)) => Some("alert"), _ => None }] {
+                @match &reach {
+                    Some(Ok((members, devices, without))) => {
+                        strong { (plural(*members, "member", "members")) } " can be reached ("
+                        (plural(*devices as u64, "device", "devices")) "; " (without)
+                        " without a device). Only members who consented to offers by push are counted."
+                    }
+                    Some(Err(why)) => { (why) }
+                    None => {}
                 }
-                h2 { "Send a push campaign to this audience" }
+            }
+            // Shown once the audience is counted (by the button, or by the script).
+            section #send aria-labelledby="send-title" hidden[!matches!(reach, Some(Ok(_)))] {
+                h2 #send-title { "Send a push campaign to this audience" }
                 form method="post" action="/console/campaigns" {
                     input type="hidden" name="csrf" value=(s.csrf);
                     (hidden)

@@ -4,8 +4,8 @@
 //! version restored (published again: history is kept). Everything published is audited.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 use tessera_domain::api::StaffAction;
@@ -123,21 +123,9 @@ fn checked(text: &str) -> Result<RuleSet, Refusal> {
     Ok(rules)
 }
 
-/// Where the page's script is served.
+/// Where the page's script is served: it sends the text to [`check`] as it is typed (a pause
+/// of 400 ms) and shows the answer; without it, the **Check** button does the same.
 pub const SCRIPT_PATH: &str = "/console/assets/rules-check.js";
-
-/// The rules page's only script: it sends the text to [`check`] as it is typed (a pause of
-/// 400 ms) and shows the answer; without it, the **Check** button does the same.
-pub(super) async fn script() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/javascript; charset=utf-8"),
-        )],
-        include_str!("rules-check.js"),
-    )
-        .into_response()
-}
 
 /// What [`check`] answers.
 #[derive(Debug, Serialize)]

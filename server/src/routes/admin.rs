@@ -497,6 +497,19 @@ pub async fn check_campaign(state: &AppState, campaign: &mut Campaign) -> Result
             )));
         }
     }
+    let shops = &campaign.audience.shops;
+    if shops.len() > 50 {
+        return Err(ApiError::validation("campaign.audience.shops: at most 50"));
+    }
+    for shop in shops {
+        tessera_domain::catalog::check_id("campaign.audience.shops", shop)
+            .map_err(ApiError::validation)?;
+        if state.storage.shop(shop.clone()).await?.is_none() {
+            return Err(ApiError::validation(format!(
+                "campaign.audience.shops: no shop {shop:?} in the catalog"
+            )));
+        }
+    }
     // Checked once with the longest device id a device can have.
     let sample = crate::push::campaign_payload(campaign, &"d".repeat(64));
     sample.validate().map_err(ApiError::validation)?;

@@ -1,7 +1,7 @@
 //! Push campaigns: who a campaign reaches, and its sending in batches by the job queue. Only
 //! members whose latest decision for offers by push is a grant, matching the audience (tiers,
-//! segments, interests, the latest analysis' segments and RFM classes), on the devices with a
-//! token; each device at most once.
+//! segments, interests, shops, the latest analysis' segments and RFM classes), on the devices
+//! with a token; each device at most once.
 
 use tessera_domain::api::{Campaign, CampaignAudience, CampaignReport, CampaignState};
 use tessera_domain::consent::{Channel, Purpose};
@@ -19,6 +19,9 @@ fn fits(repo: &mut dyn Repo, member_id: &str, audience: &CampaignAudience) -> Re
     if !audience.analytics_segments.is_empty()
         && !repo.member_in_segments(member_id, &audience.analytics_segments)?
     {
+        return Ok(false);
+    }
+    if !audience.shops.is_empty() && !shops_member(repo, member_id, &audience.shops)? {
         return Ok(false);
     }
     if !audience.tiers.is_empty() || !audience.segments.is_empty() {
@@ -40,6 +43,21 @@ fn fits(repo: &mut dyn Repo, member_id: &str, audience: &CampaignAudience) -> Re
     }
     let interests = privacy::preferences(repo, member_id)?.interests;
     Ok(interests.is_empty() || audience.categories.iter().any(|k| interests.contains(k)))
+}
+
+/// Whether the member chose one of `shops` as a favourite or bought in one.
+fn shops_member(repo: &mut dyn Repo, member_id: &str, shops: &[String]) -> RepoResult<bool> {
+    if repo
+        .favourites(member_id)?
+        .iter()
+        .any(|f| shops.contains(f))
+    {
+        return Ok(true);
+    }
+    Ok(repo
+        .member_purchases(member_id)?
+        .iter()
+        .any(|p| shops.contains(&p.store_id)))
 }
 
 /// Every device a campaign to `audience` would reach now (a count for the operator; sending goes

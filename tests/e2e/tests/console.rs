@@ -199,6 +199,11 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
         ),
         (
             Method::GET,
+            "/console/campaigns/count?segment=vip&shops=st-paris-01",
+            Some(StaffAction::Campaigns),
+        ),
+        (
+            Method::GET,
             "/console/journeys",
             Some(StaffAction::Campaigns),
         ),
@@ -769,7 +774,7 @@ fn rules_are_checked_as_they_are_typed_by_the_servers_own_checks() {
         html.contains("<script src=\"/console/assets/rules-check.js\" defer>"),
         "{html}"
     );
-    for other in ["/console", "/console/kpis", "/console/campaigns"] {
+    for other in ["/console", "/console/kpis", "/console/journeys"] {
         let r = get(&server, Some(&b), other);
         let policy = r.headers()["content-security-policy"].to_str().unwrap();
         assert!(!policy.contains("script-src"), "{other}: {policy}");
@@ -962,4 +967,97 @@ fn the_member_page_shows_their_challenges_badges_and_wallet_passes() {
         html.contains("<ul id=\"badges\"><li>Come back twice (regular), "),
         "{html}"
     );
+}
+
+#[test]
+fn the_audience_is_counted_as_it_is_built() {
+    let server = server(SessionLimits::default());
+    let (member_id, card) = member(&server);
+    create(&server, "marketing@shop.example", StaffRole::Marketer);
+    create(&server, "counter@shop.example", StaffRole::StoreStaff);
+    let counter = signed_in(&server, "counter@shop.example");
+    let origin = server.url();
+    let r = post(
+        &server,
+        Some(&counter),
+        &format!("/console/members/{member_id}/consent"),
+        &[
+            ("csrf", &counter.csrf),
+            ("purpose", "marketing_offers"),
+            ("channel", "push"),
+            ("decision", "granted"),
+        ],
+        Some(&origin),
+    );
+    assert_eq!(r.status(), 303);
+    let till = tessera_e2e::till_token(&server, "st-paris-01");
+    let bought = client()
+        .post(format!("{}/v1/till/purchases", server.url()))
+        .bearer_auth(&till)
+        .header("idempotency-key", tessera_e2e::raw::key())
+        .json(
+            &json!({"receipt": "R-1", "card_number": card, "total_cents": 1000,
+            "lines": [{"sku": "sku-teapot", "category": "tea", "quantity": 1,
+                       "amount_cents": 1000}]}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(bought.status(), 200);
+    let b = signed_in(&server, "marketing@shop.example");
+    let count = |query: &str| {
+        let r = get(
+            &server,
+            Some(&b),
+            &format!("/console/campaigns/count?{query}"),
+        );
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap())
+    };
+    let reached = json!({"members": 1, "devices": 0, "without_device": 1});
+    let nobody = json!({"members": 0, "devices": 0, "without_device": 0});
+    assert_eq!(count(""), (200, reached.clone()));
+    assert_eq!(count("shops=st-paris-01"), (200, reached.clone()));
+    assert_eq!(count("shops=+st-lyon-01+,+st-paris-01"), (200, reached));
+    assert_eq!(count("shops=st-lyon-01"), (200, nobody.clone()));
+    assert_eq!(count("tiers=Gold&shops=st-paris-01"), (200, nobody));
+    assert_eq!(
+        count("shops=st-paris-01,st-nope"),
+        (422, json!({"error": "No shop \"st-nope\" in the catalog."}))
+    );
+    // The page: its script allowed, the send form hidden until the audience is counted, and
+    // shown when it is (the button's way, without script).
+    let page = get(&server, Some(&b), "/console/campaigns");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let html = page.text().unwrap();
+    assert!(html.contains("<script src=\"/console/assets/audience-count.js\" defer>"));
+    assert!(html.contains("<section id=\"send\" aria-labelledby=\"send-title\" hidden>"));
+    let html = get(
+        &server,
+        Some(&b),
+        "/console/campaigns?shops=st-paris-01&count=1",
+    )
+    .text()
+    .unwrap();
+    assert!(html.contains("<section id=\"send\" aria-labelledby=\"send-title\">"));
+    assert!(html.contains("<strong>1 member</strong> can be reached (0 devices; 1 without"));
+    assert!(html.contains("<input type=\"hidden\" name=\"shops\" value=\"st-paris-01\">"));
+    let html = get(
+        &server,
+        Some(&b),
+        "/console/campaigns?shops=st-nope&count=1",
+    )
+    .text()
+    .unwrap();
+    assert!(
+        html.contains("No shop &quot;st-nope&quot; in the catalog."),
+        "{html}"
+    );
+    assert!(html.contains("<section id=\"send\" aria-labelledby=\"send-title\" hidden>"));
+    let script = get(&server, None, "/console/assets/audience-count.js");
+    assert_eq!(script.status(), 200);
+    assert!(script.text().unwrap().contains("/console/campaigns/count?"));
 }

@@ -259,7 +259,7 @@ fn a_campaign_reaches_consenting_devices_through_fcm_and_apns_and_shows_once() {
 }
 
 #[test]
-fn audiences_follow_tier_segment_and_interests() {
+fn audiences_follow_tier_segment_interests_and_shops() {
     let receiver = Receiver::start();
     let config = ServerConfig {
         push: PushConfig {
@@ -313,6 +313,34 @@ fn audiences_follow_tier_segment_and_interests() {
     );
     assert_eq!(run("c-tea", json!({"categories": ["tea"]}))["members"], 2);
     assert_eq!(run("c-gold", json!({"tiers": ["Gold"]}))["members"], 0);
+    // Shops: the tea drinker's favourite is Lyon; nobody chose or bought in Paris. A shop the
+    // catalog does not have is refused, not counted as nobody.
+    tea.set_favourite_store("st-lyon-01", true).unwrap();
+    tea.sync().unwrap();
+    assert_eq!(
+        run("c-lyon", json!({"shops": ["st-lyon-01"]}))["members"],
+        1
+    );
+    assert_eq!(
+        run("c-paris", json!({"shops": ["st-paris-01"]}))["members"],
+        0
+    );
+    let mut nowhere = campaign("c-nowhere", &expires);
+    nowhere["audience"] = json!({"shops": ["st-lyon-01", "st-nowhere"]});
+    let (status, problem) = tessera_e2e::admin(
+        reqwest::Method::POST,
+        &server,
+        "/admin/v1/campaigns",
+        nowhere,
+    );
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("campaign.audience.shops: no shop \"st-nowhere\""),
+        "{problem}"
+    );
     // APNs is not configured here: its delivery fails and is counted, FCM's goes out.
     let report = run("c-all", json!({}));
     assert_eq!(

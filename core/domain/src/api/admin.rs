@@ -83,6 +83,10 @@ pub struct CampaignAudience {
     /// RFM class (`rfm:champions`). See docs/analytics.md.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub analytics_segments: Vec<String>,
+    /// Members of these shops (catalog ids): who chose one as a favourite, or bought in one
+    /// (a purchase not voided).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shops: Vec<String>,
 }
 
 /// Where a campaign is: sent in batches by the server's job queue, off the request path.
