@@ -172,7 +172,7 @@ pub async fn analytics_read_the_tills_and_publish_by_generation(s: Backend) {
             analytics_segments: segments.iter().map(|x| (*x).to_owned()).collect(),
             ..CampaignAudience::default()
         };
-        async move { s.campaign_targets(audience).await.unwrap().members }
+        async move { s.audience_count(audience).await.unwrap().members }
     };
     assert_eq!(reach(&[]).await, 2);
     assert_eq!(reach(&["big"]).await, 1);

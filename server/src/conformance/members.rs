@@ -319,6 +319,7 @@ pub async fn consent_audience_export_and_erasure(s: Backend) {
 }
 
 pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
+    use crate::storage::read;
     seeded(&s).await;
     let (m1, _m2, m3) = (enrol(&s, 1).await, enrol(&s, 2).await, enrol(&s, 3).await);
     for (n, m) in [(1, &m1), (3, &m3)] {
@@ -339,25 +340,17 @@ pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
         answer(&mutate(&s, &m1, "key-push-0001", token).await).status,
         200
     );
-    let targets = s
-        .campaign_targets(CampaignAudience::default())
-        .await
-        .unwrap();
-    assert_eq!((targets.members, targets.without_device), (2, 1));
-    assert_eq!(targets.devices.len(), 1);
+    let counted = s.audience_count(CampaignAudience::default()).await.unwrap();
     assert_eq!(
-        (
-            targets.devices[0].member_id.as_str(),
-            targets.devices[0].token.as_str()
-        ),
-        (m1.as_str(), "fcm-token-1")
+        (counted.members, counted.devices, counted.without_device),
+        (2, 1, 1)
     );
     // An audience narrows it.
     let students = CampaignAudience {
         segments: vec!["students".into()],
         ..CampaignAudience::default()
     };
-    assert_eq!(s.campaign_targets(students).await.unwrap().members, 0);
+    assert_eq!(s.audience_count(students).await.unwrap().members, 0);
     // Shops: member 1 chose st-a as a favourite, member 3 bought in st-b.
     let favourite = json!({"type": "set_favourite_store", "store_id": "st-a", "favourite": true});
     assert_eq!(
@@ -383,11 +376,70 @@ pub async fn campaigns_reach_consenting_devices_once(s: Backend) {
         (vec!["st-a", "st-b"], 2),
         (vec!["st-c"], 0),
     ] {
-        let t = s.campaign_targets(of(&shops)).await.unwrap();
-        assert_eq!(t.members, reached, "{shops:?}");
+        let counted = s.audience_count(of(&shops)).await.unwrap();
+        assert_eq!(counted.members, reached, "{shops:?}");
+        // A batch asks member by member: the same answer.
+        let list: Vec<String> = shops.iter().map(|x| (*x).to_owned()).collect();
+        let (one_by_one, all) = read(&*s, {
+            let (m1, m2, m3) = (m1.clone(), _m2.clone(), m3.clone());
+            move |repo| {
+                let mut each = Vec::new();
+                for m in [&m1, &m2, &m3] {
+                    if repo.in_shops(m, &list)? {
+                        each.push(m.clone());
+                    }
+                }
+                let mut all: Vec<String> = repo.shops_members(&list)?.into_iter().collect();
+                all.sort();
+                Ok((each, all))
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(one_by_one, all, "{shops:?}");
     }
-    let t = s.campaign_targets(of(&["st-a"])).await.unwrap();
-    assert_eq!(t.devices[0].member_id, m1);
+    let counted = s.audience_count(of(&["st-a"])).await.unwrap();
+    assert_eq!((counted.devices, counted.without_device), (1, 0));
+    // Interests: member 1 declared coffee; member 3 declared none (counted for any).
+    let coffee = json!({"type": "set_preferences", "changes": [
+        {"field": "interests", "value": ["coffee"]}]});
+    assert_eq!(
+        answer(&mutate(&s, &m1, "key-int-0001", coffee).await).status,
+        200
+    );
+    let interested = |k: &[&str]| CampaignAudience {
+        categories: k.iter().map(|x| (*x).to_owned()).collect(),
+        ..CampaignAudience::default()
+    };
+    let tea = s.audience_count(interested(&["tea"])).await.unwrap();
+    assert_eq!((tea.members, tea.devices), (1, 0), "member 3 only");
+    let coffee = s
+        .audience_count(interested(&["coffee", "tea"]))
+        .await
+        .unwrap();
+    assert_eq!((coffee.members, coffee.devices), (2, 1));
+    // Tiers (as last reviewed): the consenting members at each one's tier; nobody at a tier
+    // that does not exist.
+    let stored = |m: &String| {
+        let m = m.clone();
+        read(&*s, move |repo| Ok(repo.member(&m)?.map(|r| r.tier)))
+    };
+    let tier1 = stored(&m1).await.unwrap().unwrap();
+    let tier3 = stored(&m3).await.unwrap().unwrap();
+    let at = |t: &str| CampaignAudience {
+        tiers: vec![t.to_owned()],
+        ..CampaignAudience::default()
+    };
+    let expected = if tier1 == tier3 { 2 } else { 1 };
+    assert_eq!(
+        s.audience_count(at(&tier1)).await.unwrap().members,
+        expected
+    );
+    assert_eq!(
+        s.audience_count(at(&tier3)).await.unwrap().members,
+        expected
+    );
+    assert_eq!(s.audience_count(at("Platinum")).await.unwrap().members, 0);
 
     // Sent by the job queue, a member per batch: the job is one worker's while its lease lasts.
     let mut offer = serde_json::to_value(&super::catalog().offers[0]).unwrap();

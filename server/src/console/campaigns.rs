@@ -51,7 +51,7 @@ pub(super) fn audience(form: &[(String, String)]) -> CampaignAudience {
 }
 
 /// How many the audience reaches now: (members, devices, members without a device).
-pub type Reach = (u64, usize, u64);
+pub type Reach = (u64, u64, u64);
 
 /// Where the page's script is served: it asks [`count`] again each time the audience changes
 /// (a pause of 400 ms after typing); without it, the **Count the audience** button does.
@@ -67,15 +67,15 @@ async fn reach(
             return Ok(Err(format!("No shop {shop:?} in the catalog.")));
         }
     }
-    let t = state.storage.campaign_targets(wanted.clone()).await?;
-    Ok(Ok((t.members, t.devices.len(), t.without_device)))
+    let c = state.storage.audience_count(wanted.clone()).await?;
+    Ok(Ok((c.members, c.devices, c.without_device)))
 }
 
 /// What [`count`] answers.
 #[derive(Debug, Serialize)]
 pub struct Counted {
     pub members: u64,
-    pub devices: usize,
+    pub devices: u64,
     pub without_device: u64,
 }
 

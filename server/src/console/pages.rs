@@ -694,7 +694,7 @@ pub fn campaigns(
                 @match &reach {
                     Some(Ok((members, devices, without))) => {
                         strong { (plural(*members, "member", "members")) } " can be reached ("
-                        (plural(*devices as u64, "device", "devices")) "; " (without)
+                        (plural(*devices, "device", "devices")) "; " (without)
                         " without a device). Only members who consented to offers by push are counted."
                     }
                     Some(Err(why)) => { (why) }

@@ -8,7 +8,9 @@ use tessera_domain::consent::{Channel, Purpose};
 
 use super::privacy;
 use crate::storage::repo::{CampaignRow, CampaignStep, RepoResult};
-use crate::storage::{CampaignTargets, PushTarget, Repo, StorageError};
+use std::collections::HashSet;
+
+use crate::storage::{AudienceCount, CampaignTargets, PushTarget, Repo, StorageError};
 
 /// The job kind that sends a campaign (its subject: the campaign's id).
 pub const CAMPAIGN_JOB: &str = "campaign";
@@ -21,7 +23,7 @@ fn fits(repo: &mut dyn Repo, member_id: &str, audience: &CampaignAudience) -> Re
     {
         return Ok(false);
     }
-    if !audience.shops.is_empty() && !shops_member(repo, member_id, &audience.shops)? {
+    if !audience.shops.is_empty() && !repo.in_shops(member_id, &audience.shops)? {
         return Ok(false);
     }
     if !audience.tiers.is_empty() || !audience.segments.is_empty() {
@@ -45,45 +47,65 @@ fn fits(repo: &mut dyn Repo, member_id: &str, audience: &CampaignAudience) -> Re
     Ok(interests.is_empty() || audience.categories.iter().any(|k| interests.contains(k)))
 }
 
-/// Whether the member chose one of `shops` as a favourite or bought in one.
-fn shops_member(repo: &mut dyn Repo, member_id: &str, shops: &[String]) -> RepoResult<bool> {
-    if repo
-        .favourites(member_id)?
-        .iter()
-        .any(|f| shops.contains(f))
-    {
-        return Ok(true);
-    }
-    Ok(repo
-        .member_purchases(member_id)?
-        .iter()
-        .any(|p| shops.contains(&p.store_id)))
-}
-
-/// Every device a campaign to `audience` would reach now (a count for the operator; sending goes
-/// batch by batch: [`next_batch`]).
-pub(crate) fn targets(
-    repo: &mut dyn Repo,
-    audience: &CampaignAudience,
-) -> RepoResult<CampaignTargets> {
-    let mut targets = CampaignTargets::default();
+/// How many a campaign to `audience` would reach now (the operator's count, asked again as the
+/// audience is built; sending goes batch by batch: [`next_batch`]). What one statement can
+/// answer for the whole programme is read once: the consenting members, the shops', the
+/// tiers' and the analysis' segments' members, declared interests, the devices; only the
+/// operator's segments are read per member.
+pub(crate) fn count(repo: &mut dyn Repo, audience: &CampaignAudience) -> RepoResult<AudienceCount> {
+    let shops = match audience.shops.as_slice() {
+        [] => None,
+        shops => Some(repo.shops_members(shops)?),
+    };
+    let segments = if audience.analytics_segments.is_empty() {
+        None
+    } else {
+        let mut members = HashSet::new();
+        for segment in &audience.analytics_segments {
+            members.extend(repo.segment_members(segment)?);
+        }
+        Some(members)
+    };
+    let interests = if audience.categories.is_empty() {
+        None
+    } else {
+        Some(privacy::declared_interests(repo)?)
+    };
+    let tiers = match audience.tiers.as_slice() {
+        [] => None,
+        tiers => Some(repo.tier_members(tiers)?),
+    };
+    let rest = CampaignAudience {
+        shops: Vec::new(),
+        analytics_segments: Vec::new(),
+        tiers: Vec::new(),
+        categories: Vec::new(),
+        ..audience.clone()
+    };
+    let devices = repo.push_device_counts()?;
+    let mut count = AudienceCount::default();
     for member_id in repo.audience(Purpose::MarketingOffers, Channel::Push)? {
-        if !fits(repo, &member_id, audience)? {
+        let outside =
+            |set: &Option<HashSet<String>>| set.as_ref().is_some_and(|s| !s.contains(&member_id));
+        if outside(&shops)
+            || outside(&segments)
+            || outside(&tiers)
+            || interests.as_ref().is_some_and(|declared| {
+                declared
+                    .get(&member_id)
+                    .is_some_and(|mine| !audience.categories.iter().any(|k| mine.contains(k)))
+            })
+            || !fits(repo, &member_id, &rest)?
+        {
             continue;
         }
-        add_member(repo, &member_id, &mut targets)?;
+        count.members += 1;
+        match devices.get(&member_id) {
+            Some(n) => count.devices += n,
+            None => count.without_device += 1,
+        }
     }
-    Ok(targets)
-}
-
-fn add_member(
-    repo: &mut dyn Repo,
-    member_id: &str,
-    targets: &mut CampaignTargets,
-) -> RepoResult<()> {
-    let devices = repo.push_tokens(member_id)?;
-    add_devices(member_id, devices, targets);
-    Ok(())
+    Ok(count)
 }
 
 fn add_devices(

@@ -35,7 +35,7 @@ use tessera_domain::rules::RuleEvent;
 
 use crate::storage::repo::JobRow;
 use crate::storage::{
-    CampaignTargets, Ingested, MutationOutcome, NewEnrolment, Refusal, Storage, StorageError,
+    AudienceCount, Ingested, MutationOutcome, NewEnrolment, Refusal, Storage, StorageError,
     TillAuth, TillOp, read, write,
 };
 
@@ -83,12 +83,12 @@ pub trait Services {
         now_ms: i64,
         requested_by: String,
     ) -> Result<Option<ErasureReceipt>, StorageError>;
-    /// The devices to push a campaign to: members who consented to offers by push and match the
-    /// audience, with their push tokens; and how many matching members have none.
-    async fn campaign_targets(
+    /// How many a campaign to the audience would reach now: members who consented to offers by
+    /// push and match it, their devices with a push token, and how many of them have none.
+    async fn audience_count(
         &self,
         audience: CampaignAudience,
-    ) -> Result<CampaignTargets, StorageError>;
+    ) -> Result<AudienceCount, StorageError>;
     /// A new campaign and the job that sends it from `send_at_ms`: false if the id is taken.
     async fn create_campaign(
         &self,
@@ -335,11 +335,11 @@ impl<S: Storage + ?Sized> Services for S {
         .await
     }
 
-    async fn campaign_targets(
+    async fn audience_count(
         &self,
         audience: CampaignAudience,
-    ) -> Result<CampaignTargets, StorageError> {
-        read(self, move |repo| campaigns::targets(repo, &audience)).await
+    ) -> Result<AudienceCount, StorageError> {
+        read(self, move |repo| campaigns::count(repo, &audience)).await
     }
 
     async fn create_campaign(

@@ -25,15 +25,35 @@ pub(crate) fn gate(repo: &mut dyn Repo, member_id: &str) -> RepoResult<ConsentGa
 pub(crate) fn preferences(repo: &mut dyn Repo, member_id: &str) -> RepoResult<Preferences> {
     let mut prefs = Preferences::default();
     for (field, value) in repo.preference_values(member_id)? {
-        let json = format!(
-            r#"{{"field":{},"value":{value}}}"#,
-            serde_json::Value::String(field)
-        );
-        let change: PreferenceChange = serde_json::from_str(&json)
-            .map_err(|e| StorageError::Backend(format!("stored preference: {e}")))?;
-        change.apply(&mut prefs);
+        stored_change(field, &value)?.apply(&mut prefs);
     }
     Ok(prefs)
+}
+
+/// A stored preference field and its JSON value, as the change that set it.
+pub(crate) fn stored_change(field: String, value: &str) -> RepoResult<PreferenceChange> {
+    let json = format!(
+        r#"{{"field":{},"value":{value}}}"#,
+        serde_json::Value::String(field)
+    );
+    serde_json::from_str(&json)
+        .map_err(|e| StorageError::Backend(format!("stored preference: {e}")))
+}
+
+/// Every member who declared interests, and theirs (one statement: counting an audience).
+pub(crate) fn declared_interests(
+    repo: &mut dyn Repo,
+) -> RepoResult<std::collections::HashMap<String, Vec<String>>> {
+    let field = PreferenceChange::Interests { value: Vec::new() }.field();
+    let mut out = std::collections::HashMap::new();
+    for (member_id, value) in repo.field_values(field)? {
+        let mut prefs = Preferences::default();
+        stored_change(field.to_owned(), &value)?.apply(&mut prefs);
+        if !prefs.interests.is_empty() {
+            out.insert(member_id, prefs.interests);
+        }
+    }
+    Ok(out)
 }
 
 /// Append `record`, stamped `recorded_at = now`. A repeat of the same record is a no-op (the

@@ -393,6 +393,17 @@ pub struct CampaignTargets {
     pub devices: Vec<PushTarget>,
 }
 
+/// How many a campaign would reach now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AudienceCount {
+    /// Members who consented to offers by push and match the audience.
+    pub members: u64,
+    /// Their devices with a push token.
+    pub devices: u64,
+    /// Those of them with none.
+    pub without_device: u64,
+}
+
 /// What a catalog load changed.
 /// Why an imported catalog was refused (nothing of it was applied).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,7 @@
 //! and so is the `postgres` client of the PostgreSQL backend). Methods take `&mut self`, as a
 //! PostgreSQL transaction's do. See ADR 0013.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tessera_domain::api::{
     ActivityEvent, AnalyticsEvent, CampaignState, DeviceExport, PointsKind, PurchaseLine,
@@ -456,6 +456,8 @@ pub trait Privacy {
     ) -> RepoResult<()>;
     /// The member's preference fields: (field, JSON value).
     fn preference_values(&mut self, member_id: &str) -> RepoResult<Vec<(String, String)>>;
+    /// Every member's value of one preference field: (member, JSON value).
+    fn field_values(&mut self, field: &str) -> RepoResult<Vec<(String, String)>>;
     /// Set a field, in the server's order of writes.
     fn set_preference(&mut self, member_id: &str, field: &str, value: &str) -> RepoResult<()>;
     fn insert_analytics(
@@ -525,6 +527,15 @@ pub trait Campaigns {
         after: &str,
         limit: u32,
     ) -> RepoResult<AudiencePage>;
+    /// Whether the member is one of the shops' (an audience's `shops`): they chose one as a
+    /// favourite, or bought in one (a purchase not voided).
+    fn in_shops(&mut self, member_id: &str, shops: &[String]) -> RepoResult<bool>;
+    /// Every member [`Campaigns::in_shops`] is true of (one statement: counting an audience).
+    fn shops_members(&mut self, shops: &[String]) -> RepoResult<HashSet<String>>;
+    /// The members at one of these tiers (one statement: counting an audience).
+    fn tier_members(&mut self, tiers: &[String]) -> RepoResult<HashSet<String>>;
+    /// How many devices with a push token each member has (members with none left out).
+    fn push_device_counts(&mut self) -> RepoResult<HashMap<String, u64>>;
     /// Write a delivery as pending, before it is handed to the push service: false if the
     /// campaign has one for the device already (each device at most once).
     fn pending_delivery(

@@ -13,9 +13,10 @@
 //!
 //! `cargo bench -p tessera-e2e --bench kpis` (`KPI_BENCH_MEMBERS`, `KPI_BENCH_LEDGER`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tessera_domain::api::day_of;
+use tessera_e2e::bulk::{load, padded, percentile, series};
 use tessera_e2e::{Backend, Server, env_count};
 use tessera_server::ServerConfig;
 
@@ -27,29 +28,9 @@ fn now_ms() -> i64 {
 
 /// The generator's SQL, in the backend's dialect: `series(n)` rows numbered `i` from 0.
 fn load_sql(postgres: bool, members: usize, ledger: usize, start_ms: i64) -> Vec<String> {
-    let series = |n: usize| {
-        if postgres {
-            format!("(SELECT generate_series(0::bigint, {}) AS i) n", n - 1)
-        } else {
-            format!(
-                "(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) \
-                 SELECT i FROM s) n",
-                n - 1
-            )
-        }
-    };
-    let text = |fmt: &str, width: usize| {
-        if postgres {
-            format!("'{fmt}' || lpad(i::text, {width}, '0')")
-        } else {
-            format!("printf('{fmt}%0{width}d', i)")
-        }
-    };
-    let member_of = if postgres {
-        format!("'m-' || lpad((i % {members})::text, 7, '0')")
-    } else {
-        format!("printf('m-%07d', i % {members})")
-    };
+    let series = |n: usize| series(postgres, n);
+    let text = |prefix: &str, width: usize| padded(postgres, prefix, "i", width);
+    let member_of = padded(postgres, "m-", &format!("i % {members}"), 7);
     let day = |expr: &str| format!("({expr}) / {DAY_MS}");
     let int = if postgres { "::bigint" } else { "" };
     let mut sql = vec![
@@ -112,11 +93,7 @@ fn load_sql(postgres: bool, members: usize, ledger: usize, start_ms: i64) -> Vec
         sql.push(format!(
             "INSERT INTO kpi (shop, day, metric, value) \
              SELECT {}, {first} + i / 300, '{metric}', {per} + i % 7 FROM {}",
-            if postgres {
-                "'st-' || lpad((i % 300)::text, 3, '0')".to_owned()
-            } else {
-                "printf('st-%03d', i % 300)".to_owned()
-            },
+            padded(postgres, "st-", "i % 300", 3),
             series(300 * 365)
         ));
         sql.push(format!(
@@ -134,11 +111,7 @@ fn load_sql(postgres: bool, members: usize, ledger: usize, start_ms: i64) -> Vec
         sql.push(format!(
             "INSERT INTO kpi (shop, day, metric, value) \
              SELECT '*', {first} + i / 100, '{metric}' || {}, {per} FROM {}",
-            if postgres {
-                "'of-' || lpad((i % 100)::text, 3, '0')".to_owned()
-            } else {
-                "printf('of-%03d', i % 100)".to_owned()
-            },
+            padded(postgres, "of-", "i % 100", 3),
             series(100 * 365)
         ));
     }
@@ -153,38 +126,6 @@ fn pairs() -> Vec<(&'static str, &'static str)> {
         .iter()
         .flat_map(|p| Channel::ALL.iter().map(move |c| (p.as_str(), c.as_str())))
         .collect()
-}
-
-fn load(server: &Server, sql: &[String]) {
-    match &server.backend {
-        Backend::Sqlite(s) => {
-            let c = rusqlite::Connection::open(s.path()).unwrap();
-            c.busy_timeout(Duration::from_secs(60)).unwrap();
-            c.execute_batch("BEGIN").unwrap();
-            for statement in sql {
-                c.execute_batch(statement).unwrap();
-            }
-            c.execute_batch("COMMIT").unwrap();
-        }
-        Backend::Postgres(s) => {
-            let url = tessera_server::storage::postgres::test_url().unwrap();
-            let schema = s.temporary_schema().expect("a test schema");
-            let script = format!("SET search_path TO {schema};\n{};\n", sql.join(";\n"));
-            let out = std::process::Command::new("psql")
-                .args(["-q", "-v", "ON_ERROR_STOP=1", &url, "-c", &script])
-                .output()
-                .expect("psql");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn main() {

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end scenarios in `tests/`: a real server on loopback with its
 //! storage at hand, a fault-injecting TCP proxy, and small admin calls.
 
+pub mod bulk;
 pub mod consent;
 pub mod hooks;
 pub mod memory_store;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tessera_domain::api::{
     ActivityEvent, AnalyticsEvent, DeviceExport, EventKind, PointsKind, PurchaseLine, PushProvider,
 };
@@ -1237,6 +1237,16 @@ impl Privacy for PgRepo<'_, '_> {
         .collect()
     }
 
+    fn field_values(&mut self, field: &str) -> RepoResult<Vec<(String, String)>> {
+        self.rows(
+            "SELECT member_id, value FROM preference WHERE field = $1",
+            &[&field],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+        .collect()
+    }
+
     fn set_preference(&mut self, member_id: &str, field: &str, value: &str) -> RepoResult<()> {
         self.exec(
             "INSERT INTO preference (member_id, field, value, seq)
@@ -1426,6 +1436,48 @@ impl Campaigns for PgRepo<'_, '_> {
             granted,
             last: Some(last),
         })
+    }
+
+    fn in_shops(&mut self, member_id: &str, shops: &[String]) -> RepoResult<bool> {
+        Ok(self
+            .value::<bool>(
+                "SELECT EXISTS (SELECT 1 FROM favourite_store
+                         WHERE member_id = $1 AND store_id = ANY ($2))
+                     OR EXISTS (SELECT 1 FROM purchase
+                         WHERE member_id = $1 AND voided_at IS NULL AND store_id = ANY ($2))",
+                &[&member_id, &shops],
+            )?
+            .unwrap_or(false))
+    }
+
+    fn shops_members(&mut self, shops: &[String]) -> RepoResult<HashSet<String>> {
+        self.rows(
+            "SELECT member_id FROM favourite_store WHERE store_id = ANY ($1)
+             UNION
+             SELECT member_id FROM purchase
+                 WHERE store_id = ANY ($1) AND voided_at IS NULL AND member_id IS NOT NULL",
+            &[&shops],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
+    }
+
+    fn tier_members(&mut self, tiers: &[String]) -> RepoResult<HashSet<String>> {
+        self.rows("SELECT id FROM member WHERE tier = ANY ($1)", &[&tiers])?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect()
+    }
+
+    fn push_device_counts(&mut self) -> RepoResult<HashMap<String, u64>> {
+        self.rows(
+            "SELECT member_id, count(*) FROM push_token GROUP BY member_id",
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((get::<String>(r, 0)?, to_u64(get::<i64>(r, 1)?))))
+        .collect()
     }
 
     fn pending_delivery(

@@ -1,11 +1,13 @@
 //! Campaigns sent in batches, and the job queue, in SQLite (one writer: a claim needs no more
 //! than the write lock every transaction takes).
 
+use std::collections::{HashMap, HashSet};
+
 use rusqlite::{OptionalExtension, params};
 use tessera_domain::api::CampaignState;
 use tessera_domain::consent::{Channel, Purpose};
 
-use super::{SqliteRepo, to_i64, to_u64};
+use super::{SqliteRepo, json, to_i64, to_u64};
 use crate::storage::repo::{
     AudiencePage, CampaignRow, CampaignStep, Campaigns, JobRow, Jobs, RepoResult,
 };
@@ -108,6 +110,55 @@ impl Campaigns for SqliteRepo<'_> {
             granted,
             last: Some(last),
         })
+    }
+
+    fn in_shops(&mut self, member_id: &str, shops: &[String]) -> RepoResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM favourite_store
+                     WHERE member_id = ?1 AND store_id IN (SELECT value FROM json_each(?2)))
+                 OR EXISTS (SELECT 1 FROM purchase
+                     WHERE member_id = ?1 AND voided_at IS NULL
+                       AND store_id IN (SELECT value FROM json_each(?2)))",
+            )?
+            .query_row(params![member_id, json(&shops)?], |r| r.get(0))?)
+    }
+
+    fn shops_members(&mut self, shops: &[String]) -> RepoResult<HashSet<String>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT member_id FROM favourite_store
+                     WHERE store_id IN (SELECT value FROM json_each(?1))
+                 UNION
+                 SELECT member_id FROM purchase
+                     WHERE store_id IN (SELECT value FROM json_each(?1))
+                       AND voided_at IS NULL AND member_id IS NOT NULL",
+            )?
+            .query_map([json(&shops)?], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn tier_members(&mut self, tiers: &[String]) -> RepoResult<HashSet<String>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT id FROM member WHERE tier IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_map([json(&tiers)?], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn push_device_counts(&mut self) -> RepoResult<HashMap<String, u64>> {
+        self.c
+            .prepare_cached("SELECT member_id, count(*) FROM push_token GROUP BY member_id")?
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .map(|row| {
+                let (member, n) = row?;
+                Ok((member, to_u64(n)))
+            })
+            .collect()
     }
 
     fn pending_delivery(

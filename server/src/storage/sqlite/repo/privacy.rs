@@ -100,6 +100,14 @@ impl Privacy for SqliteRepo<'_> {
             .collect::<Result<_, _>>()?)
     }
 
+    fn field_values(&mut self, field: &str) -> RepoResult<Vec<(String, String)>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT member_id, value FROM preference WHERE field = ?1")?
+            .query_map([field], |r| r.try_into())?
+            .collect::<Result<_, _>>()?)
+    }
+
     fn set_preference(&mut self, member_id: &str, field: &str, value: &str) -> RepoResult<()> {
         let seq: i64 = self.c.query_row(
             "UPDATE preference_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
