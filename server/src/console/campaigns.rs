@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
-use serde::Serialize;
 use tessera_domain::api::{Campaign, CampaignAudience, RfmClass, StaffAction};
 
 use super::{ConsoleError, Page, allowed, audit, check_form, pages};
@@ -50,33 +49,23 @@ pub(super) fn audience(form: &[(String, String)]) -> CampaignAudience {
     }
 }
 
-/// How many the audience reaches now: (members, devices, members without a device).
-pub type Reach = (u64, u64, u64);
+/// How many the audience reaches now.
+pub type Reach = crate::storage::AudienceCount;
 
 /// Where the page's script is served: it asks [`count`] again each time the audience changes
 /// (a pause of 400 ms after typing); without it, the **Count the audience** button does.
 pub const SCRIPT_PATH: &str = "/console/assets/audience-count.js";
 
-/// How many `wanted` reaches now, or why it cannot be counted (a shop not in the catalog).
+/// How many `wanted` reaches now, or why it cannot be counted (its shops, checked as the admin
+/// API checks a campaign's).
 async fn reach(
     state: &AppState,
     wanted: &CampaignAudience,
 ) -> Result<Result<Reach, String>, ConsoleError> {
-    for shop in &wanted.shops {
-        if state.storage.shop(shop.clone()).await?.is_none() {
-            return Ok(Err(format!("No shop {shop:?} in the catalog.")));
-        }
+    if let Err(why) = crate::routes::admin::check_shops(state, &wanted.shops).await? {
+        return Ok(Err(why));
     }
-    let c = state.storage.audience_count(wanted.clone()).await?;
-    Ok(Ok((c.members, c.devices, c.without_device)))
-}
-
-/// What [`count`] answers.
-#[derive(Debug, Serialize)]
-pub struct Counted {
-    pub members: u64,
-    pub devices: u64,
-    pub without_device: u64,
+    Ok(Ok(state.storage.audience_count(wanted.clone()).await?))
 }
 
 /// `GET /console/campaigns/count?…`: the audience the builder's fields describe, counted within
@@ -89,12 +78,7 @@ pub(super) async fn count(
     allowed(&state, &headers, StaffAction::Campaigns).await?;
     let form = pairs(query.unwrap_or_default().as_bytes());
     Ok(match reach(&state, &audience(&form)).await? {
-        Ok((members, devices, without_device)) => Json(Counted {
-            members,
-            devices,
-            without_device,
-        })
-        .into_response(),
+        Ok(counted) => Json(counted).into_response(),
         Err(why) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(serde_json::json!({ "error": why })),

@@ -692,9 +692,9 @@ pub fn campaigns(
             // Counted again as the audience changes (audience-count.js), or by the button.
             p #reach aria-live="polite" class=[match &reach { Some(Err(_)) => Some("alert"), _ => None }] {
                 @match &reach {
-                    Some(Ok((members, devices, without))) => {
-                        strong { (plural(*members, "member", "members")) } " can be reached ("
-                        (plural(*devices, "device", "devices")) "; " (without)
+                    Some(Ok(c)) => {
+                        strong { (plural(c.members, "member", "members")) } " can be reached ("
+                        (plural(c.devices, "device", "devices")) "; " (c.without_device)
                         " without a device). Only members who consented to offers by push are counted."
                     }
                     Some(Err(why)) => { (why) }

@@ -144,17 +144,12 @@ pub(super) async fn check(
 ) -> Page {
     let s = allowed(&state, &headers, StaffAction::Rules).await?;
     check_form(&headers, &s, &form.csrf)?;
-    let answer = match checked(&form.rules) {
-        Ok(_) => Checked {
-            valid: true,
-            refusal: None,
-        },
-        Err(refusal) => Checked {
-            valid: false,
-            refusal: Some(refusal),
-        },
-    };
-    Ok(Json(answer).into_response())
+    let refusal = checked(&form.rules).err();
+    Ok(Json(Checked {
+        valid: refusal.is_none(),
+        refusal,
+    })
+    .into_response())
 }
 
 pub(super) async fn submit(

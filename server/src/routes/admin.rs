@@ -467,6 +467,27 @@ pub async fn set_segments(
         .ok_or_else(|| ApiError::not_found("no such member"))
 }
 
+/// An audience's shops checked (the admin API's campaigns, the console's count): at most 50,
+/// each a shop of the catalog; `Err` says why not.
+pub async fn check_shops(
+    state: &AppState,
+    shops: &[String],
+) -> Result<Result<(), String>, crate::storage::StorageError> {
+    const FIELD: &str = "campaign.audience.shops";
+    if shops.len() > 50 {
+        return Ok(Err(format!("{FIELD}: at most 50")));
+    }
+    for shop in shops {
+        if let Err(e) = tessera_domain::catalog::check_id(FIELD, shop) {
+            return Ok(Err(e.to_string()));
+        }
+        if state.storage.shop(shop.clone()).await?.is_none() {
+            return Ok(Err(format!("{FIELD}: no shop {shop:?} in the catalog")));
+        }
+    }
+    Ok(Ok(()))
+}
+
 /// A campaign checked as the admin API and the console take it (its texts cleaned in place):
 /// when to send it (milliseconds; now if it says nothing).
 pub async fn check_campaign(state: &AppState, campaign: &mut Campaign) -> Result<i64, ApiError> {
@@ -497,19 +518,9 @@ pub async fn check_campaign(state: &AppState, campaign: &mut Campaign) -> Result
             )));
         }
     }
-    let shops = &campaign.audience.shops;
-    if shops.len() > 50 {
-        return Err(ApiError::validation("campaign.audience.shops: at most 50"));
-    }
-    for shop in shops {
-        tessera_domain::catalog::check_id("campaign.audience.shops", shop)
-            .map_err(ApiError::validation)?;
-        if state.storage.shop(shop.clone()).await?.is_none() {
-            return Err(ApiError::validation(format!(
-                "campaign.audience.shops: no shop {shop:?} in the catalog"
-            )));
-        }
-    }
+    check_shops(state, &campaign.audience.shops)
+        .await?
+        .map_err(ApiError::validation)?;
     // Checked once with the longest device id a device can have.
     let sample = crate::push::campaign_payload(campaign, &"d".repeat(64));
     sample.validate().map_err(ApiError::validation)?;

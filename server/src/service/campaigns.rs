@@ -6,10 +6,10 @@
 use tessera_domain::api::{Campaign, CampaignAudience, CampaignReport, CampaignState};
 use tessera_domain::consent::{Channel, Purpose};
 
-use super::privacy;
-use crate::storage::repo::{CampaignRow, CampaignStep, RepoResult};
 use std::collections::HashSet;
 
+use super::privacy;
+use crate::storage::repo::{CampaignRow, CampaignStep, RepoResult};
 use crate::storage::{AudienceCount, CampaignTargets, PushTarget, Repo, StorageError};
 
 /// The job kind that sends a campaign (its subject: the campaign's id).
@@ -44,7 +44,13 @@ fn fits(repo: &mut dyn Repo, member_id: &str, audience: &CampaignAudience) -> Re
         return Ok(true);
     }
     let interests = privacy::preferences(repo, member_id)?.interests;
-    Ok(interests.is_empty() || audience.categories.iter().any(|k| interests.contains(k)))
+    Ok(interested(&interests, &audience.categories))
+}
+
+/// A member who declared `interests` is in an audience of `wanted` interests (not empty): they
+/// declared none, or one of them.
+fn interested(interests: &[String], wanted: &[String]) -> bool {
+    interests.is_empty() || wanted.iter().any(|k| interests.contains(k))
 }
 
 /// How many a campaign to `audience` would reach now (the operator's count, asked again as the
@@ -93,7 +99,7 @@ pub(crate) fn count(repo: &mut dyn Repo, audience: &CampaignAudience) -> RepoRes
             || interests.as_ref().is_some_and(|declared| {
                 declared
                     .get(&member_id)
-                    .is_some_and(|mine| !audience.categories.iter().any(|k| mine.contains(k)))
+                    .is_some_and(|mine| !interested(mine, &audience.categories))
             })
             || !fits(repo, &member_id, &rest)?
         {

@@ -393,8 +393,8 @@ pub struct CampaignTargets {
     pub devices: Vec<PushTarget>,
 }
 
-/// How many a campaign would reach now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How many a campaign would reach now (the console answers it as JSON).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AudienceCount {
     /// Members who consented to offers by push and match the audience.
     pub members: u64,

@@ -24,6 +24,16 @@ fn load_sql(postgres: bool, members: usize) -> Vec<String> {
     let all = series(postgres, members);
     let id = |prefix: &str| padded(postgres, prefix, "i", 7);
     let (m, d) = (id("m-"), id("d-"));
+    let consent = |record: &str, decision: &str, day: &str, ms: i64, rows: &str| {
+        format!(
+            "INSERT INTO consent_record (record_id, member_id, purpose, channel, decision, \
+               text_version, text_sha256, decided_at, effective_at, effective_ms, recorded_at, \
+               source, body_hash) \
+             SELECT {record}, {m}, 'marketing_offers', 'push', '{decision}', 'v1', 'x', \
+               '{day}T00:00:00Z', '{day}T00:00:00Z', {ms}, '{day}T00:00:00Z', 'app', 'h' \
+             FROM {all} WHERE {rows}"
+        )
+    };
     vec![
         format!(
             "INSERT INTO member (id, card_number, holder_name, member_since, tier, created_at) \
@@ -43,24 +53,9 @@ fn load_sql(postgres: bool, members: usize) -> Vec<String> {
              SELECT {d}, {m}, 'fcm', {}, 0 FROM {all} WHERE i % 5 < 3",
             id("t-")
         ),
-        format!(
-            "INSERT INTO consent_record (record_id, member_id, purpose, channel, decision, \
-               text_version, text_sha256, decided_at, effective_at, effective_ms, recorded_at, \
-               source, body_hash) \
-             SELECT {}, {m}, 'marketing_offers', 'push', 'granted', 'v1', 'x', \
-               '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 0, '2026-01-01T00:00:00Z', \
-               'app', 'h' FROM {all} WHERE i % 5 <> 4",
-            id("cg-")
-        ),
-        format!(
-            "INSERT INTO consent_record (record_id, member_id, purpose, channel, decision, \
-               text_version, text_sha256, decided_at, effective_at, effective_ms, recorded_at, \
-               source, body_hash) \
-             SELECT {}, {m}, 'marketing_offers', 'push', 'withdrawn', 'v1', 'x', \
-               '2026-02-01T00:00:00Z', '2026-02-01T00:00:00Z', 1, '2026-02-01T00:00:00Z', \
-               'app', 'h' FROM {all} WHERE i % 20 = 1",
-            id("cw-")
-        ),
+        // Granted by 80 %; withdrawn later by a twentieth of those.
+        consent(&id("cg-"), "granted", "2026-01-01", 0, "i % 5 <> 4"),
+        consent(&id("cw-"), "withdrawn", "2026-02-01", 1, "i % 20 = 1"),
         format!(
             "INSERT INTO preference (member_id, field, value, seq) \
              SELECT {m}, 'interests', \

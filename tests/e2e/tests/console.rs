@@ -1020,9 +1020,30 @@ fn the_audience_is_counted_as_it_is_built() {
     assert_eq!(count("shops=+st-lyon-01+,+st-paris-01"), (200, reached));
     assert_eq!(count("shops=st-lyon-01"), (200, nobody.clone()));
     assert_eq!(count("tiers=Gold&shops=st-paris-01"), (200, nobody));
+    // Checked as the admin API checks a campaign's shops.
+    let refused = |why: &str| {
+        (
+            422,
+            json!({ "error": format!("campaign.audience.shops: {why}") }),
+        )
+    };
     assert_eq!(
         count("shops=st-paris-01,st-nope"),
-        (422, json!({"error": "No shop \"st-nope\" in the catalog."}))
+        refused("no shop \"st-nope\" in the catalog")
+    );
+    let many = (0..51)
+        .map(|i| format!("st-{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(count(&format!("shops={many}")), refused("at most 50"));
+    let (status, why) = count("shops=not+an+id%21");
+    assert_eq!(status, 422);
+    assert!(
+        why["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("campaign.audience.shops"),
+        "{why}"
     );
     // The page: its script allowed, the send form hidden until the audience is counted, and
     // shown when it is (the button's way, without script).
@@ -1053,7 +1074,7 @@ fn the_audience_is_counted_as_it_is_built() {
     .text()
     .unwrap();
     assert!(
-        html.contains("No shop &quot;st-nope&quot; in the catalog."),
+        html.contains("campaign.audience.shops: no shop &quot;st-nope&quot; in the catalog"),
         "{html}"
     );
     assert!(html.contains("<section id=\"send\" aria-labelledby=\"send-title\" hidden>"));
