@@ -6,7 +6,8 @@ the counter; an admin sees the dead-letter list of a webhook endpoint and replay
 the audit log; support erase the member (after typing the card number again). The pages are
 used as a person with a keyboard would: fields found by their labels, forms sent with Enter.
 A marketer runs the analysis, builds an audience from a segment and sends a campaign to it,
-and tries a rule on a member before publishing it, then rolls it back.
+and tries a rule on a member before publishing it, then rolls it back. Store staff find a member
+by scanning the rotating code the member's app draws.
 Each step leaves a screenshot in target/console-screenshots/. (Deciding a redemption conflict,
 which needs two offline tills, is tested in tests/e2e/tests/console.rs.)
 """
@@ -189,6 +190,50 @@ def purchase(url, till, card, receipt, cents):
                  "Idempotency-Key": f"purchase-{receipt}-0000"})
     with urllib.request.urlopen(req) as resp:
         assert resp.status == 200
+
+
+def test_store_staff_scan_the_code_the_members_app_shows(browser, tmp_path):
+    """The member shows the rotating code their app draws (the phone library, enrolled against
+    the server); the counter's scanner reads the drawn QR code (zxing-cpp) and types what it
+    holds into the lookup, as a keyboard-wedge scanner does: the member is found, and the page
+    asks again by the card number. An altered code is refused by name."""
+    import tessera
+    from http_client import phone
+    from test_scanner import decode, to_image
+
+    with serve() as url:
+        status, _ = call(url, "POST", "/admin/v1/staff", {
+            "email": "counter@shop.example", "name": "Counter", "role": "store_staff",
+            "store_id": "st-paris-01", "password": PASSWORD})
+        assert status == 201
+        app = phone(str(tmp_path / "app.db"))
+        app.enrol(url, "Inès Duval",
+                  tessera.DeviceInfo(platform=tessera.Platform.IOS, app_version="1"))
+        card = app.card().card_number
+        [scanned] = decode(to_image(app.member_code().matrix), tessera.Symbology.QR)
+        assert scanned.startswith("TM1:")
+
+        page = browser.new_page()
+        sign_in(page, url, "counter@shop.example")
+        nav(page).get_by_role("link", name="Members").click()
+        lookup = page.get_by_label("Card number or member id")
+        lookup.fill(scanned)
+        lookup.press("Enter")
+        page.get_by_role("heading", name="Inès Duval").wait_for()
+        assert page.locator("#card").inner_text() == card
+        assert lookup.input_value() == card, "asked again by the card, not a code good for a minute"
+        page.screenshot(path=SHOTS / "store-staff-member-code.png", full_page=True)
+
+        altered = scanned[:-8] + ("A" if scanned[-8] != "A" else "B") + scanned[-7:]
+        lookup.fill(altered)
+        lookup.press("Enter")
+        alert = page.get_by_role("alert")
+        alert.wait_for()
+        assert alert.inner_text().startswith("This member code was refused")
+        assert page.get_by_role("heading", name="Inès Duval").count() == 0
+        assert lookup.input_value() == ""
+        page.screenshot(path=SHOTS / "store-staff-member-code-refused.png", full_page=True)
+        page.close()
 
 
 def test_a_marketer_analyses_the_programme_and_sends_a_campaign_to_a_segment(browser):

@@ -372,24 +372,50 @@ async fn members(
     Query(q): Query<Lookup>,
 ) -> Page {
     let s = allowed(&state, &headers, StaffAction::LookupMember).await?;
-    let Some(query) = q.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
-        return Ok(pages::lookup(&s, "", None, q.done.as_deref()).into_response());
+    let Some(mut query) = q.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
+        return Ok(pages::lookup(&s, "", pages::Found::Nothing, q.done.as_deref()).into_response());
     };
-    let found = state.storage.find_member(query.clone()).await?;
-    let member = match found {
-        Some(id) => {
-            use crate::service::analytics::AnalyticsServices;
-            use crate::service::wallet::WalletServices;
-            audit(&state, &s, "member_viewed", &id, "").await?;
-            Some(pages::MemberView {
-                score: state.storage.member_score(id.clone()).await?,
-                passes: state.storage.member_wallet_passes(id.clone()).await?,
-                state: state.storage.member_state(id).await?,
-            })
+    // A scanner types what the code holds: the card number, or the app's rotating code.
+    let by_code = query.starts_with(tessera_domain::member_code::CODE_PREFIX);
+    let found = if by_code {
+        match state
+            .storage
+            .member_by_code(query.clone(), now_ms())
+            .await?
+        {
+            Ok(found) => found,
+            Err(refused) => {
+                audit(&state, &s, "member_code_refused", "", refused.reason()).await?;
+                let page = pages::lookup(&s, "", pages::Found::Refused(&refused), None);
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+            }
         }
-        None => None,
+    } else {
+        state.storage.find_member(query.clone()).await?
     };
-    Ok(pages::lookup(&s, &query, Some(member.as_ref()), q.done.as_deref()).into_response())
+    let Some(id) = found else {
+        let page = pages::lookup(&s, &query, pages::Found::Nobody, q.done.as_deref());
+        return Ok(page.into_response());
+    };
+    use crate::service::analytics::AnalyticsServices;
+    use crate::service::wallet::WalletServices;
+    let how = if by_code {
+        "by the app's member code"
+    } else {
+        ""
+    };
+    audit(&state, &s, "member_viewed", &id, how).await?;
+    let view = pages::MemberView {
+        score: state.storage.member_score(id.clone()).await?,
+        passes: state.storage.member_wallet_passes(id.clone()).await?,
+        state: state.storage.member_state(id).await?,
+    };
+    if by_code {
+        // The code is good for a minute: the page asks again by the card number.
+        query = view.state.card_number.clone();
+    }
+    let page = pages::lookup(&s, &query, pages::Found::Member(&view), q.done.as_deref());
+    Ok(page.into_response())
 }
 
 /// Every field defaults: the session and the role are checked before what the form holds.

@@ -177,20 +177,28 @@ pub struct MemberView {
 }
 
 /// The member lookup: the form, and the member found (`Some(None)`: no one).
-pub fn lookup(
-    s: &Session,
-    query: &str,
-    found: Option<Option<&MemberView>>,
-    done: Option<&str>,
-) -> Markup {
+/// What a lookup came to.
+pub enum Found<'a> {
+    /// Nothing asked yet.
+    Nothing,
+    /// No member has this card number or id (or the code's card).
+    Nobody,
+    /// A member code was scanned and refused (stale, revoked, forged…).
+    Refused(&'a tessera_domain::member_code::MemberCodeError),
+    Member(&'a MemberView),
+}
+
+pub fn lookup(s: &Session, query: &str, found: Found<'_>, done: Option<&str>) -> Markup {
     layout(
         "Members",
         Some(s),
         html! {
             form method="get" action="/console/members" role="search" {
                 label for="q" { "Card number or member id" }
-                input #q type="search" name="q" value=(query) required;
+                input #q type="search" name="q" value=(query) required
+                    aria-describedby="q-hint" autocomplete="off";
                 button type="submit" { "Find" }
+                p #q-hint { "Or scan the card, or the code the member's app shows." }
             }
             @match done {
                 Some("points") => { p.ok role="status" { "Points corrected." } }
@@ -199,9 +207,15 @@ pub fn lookup(
                 _ => {}
             }
             @match found {
-                None => {}
-                Some(None) => { p.alert role="alert" { "No member has this card number or id." } }
-                Some(Some(m)) => { (member(s, m)) }
+                Found::Nothing => {}
+                Found::Nobody => { p.alert role="alert" { "No member has this card number or id." } }
+                Found::Refused(why) => {
+                    p.alert role="alert" #code-refused data-reason=(why.reason()) {
+                        "This member code was refused: " (why) ". Ask the member to show the code "
+                        "their app shows now, or type the card number."
+                    }
+                }
+                Found::Member(m) => { (member(s, m)) }
             }
         },
     )

@@ -128,3 +128,36 @@ pub(crate) fn scanned_card(
         _ => Ok(Ok(code.card_number)),
     }
 }
+
+/// The member whose rotating code is shown at the counter (scanned into the console's lookup):
+/// checked as a till checks it when it scans — the programme's signature, the certificate's
+/// dates, the device's signature, the step within [`DEFAULT_SKEW_STEPS`] of now, so a screenshot
+/// of a minute ago is refused — and the certificate not revoked by now. `Ok(None)`: a valid
+/// code whose card no member holds any more.
+///
+/// [`DEFAULT_SKEW_STEPS`]: tessera_domain::member_code::DEFAULT_SKEW_STEPS
+pub(crate) fn presented_member(
+    repo: &mut dyn Repo,
+    code: &str,
+    now_ms: i64,
+) -> RepoResult<Result<Option<String>, tessera_domain::member_code::MemberCodeError>> {
+    use tessera_domain::member_code::{DEFAULT_SKEW_STEPS, MemberCodeError, TillCheck, verify};
+    let keys = repo.public_keys()?;
+    let check = TillCheck {
+        keys: &keys,
+        revoked: &[],
+        now_s: now_ms.div_euclid(1000),
+        skew_steps: DEFAULT_SKEW_STEPS,
+        expected_card: None,
+    };
+    let code = match verify(code, &check) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Some(Some(_)) = repo.certificate_revoked_at(code.serial as i64)? {
+        return Ok(Err(MemberCodeError::Revoked {
+            serial: code.serial,
+        }));
+    }
+    Ok(Ok(repo.member_by_card(&code.card_number)?))
+}

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use tessera_domain::api::{StaffAccount, StaffAccountSpec, StaffRole};
+use tessera_domain::member_code::MemberCodeError;
 
 use crate::storage::repo::{AuditRow, SessionRow, StaffRow};
 use crate::storage::{Storage, StorageError, read, write};
@@ -164,6 +165,14 @@ pub trait StaffServices {
     async fn audit_log(&self, before: i64, limit: u32) -> Result<Vec<AuditRow>, StorageError>;
     /// The member with this card number (spaces ignored) or id.
     async fn find_member(&self, query: String) -> Result<Option<String>, StorageError>;
+    /// The member whose rotating code (`TM1:…`) is shown at the counter, checked as a till
+    /// checks it and not revoked: their id (`None`: no member holds the card any more), or why
+    /// the code is refused.
+    async fn member_by_code(
+        &self,
+        code: String,
+        now_ms: i64,
+    ) -> Result<Result<Option<String>, MemberCodeError>, StorageError>;
     /// Decide a redemption conflict (audited): false if there is no such conflict or it was
     /// decided.
     async fn resolve_conflict(
@@ -388,6 +397,17 @@ impl<S: Storage + ?Sized> StaffServices for S {
                 return Ok(Some(id));
             }
             Ok(repo.member(&query)?.map(|_| query.clone()))
+        })
+        .await
+    }
+
+    async fn member_by_code(
+        &self,
+        code: String,
+        now_ms: i64,
+    ) -> Result<Result<Option<String>, MemberCodeError>, StorageError> {
+        read(self, move |repo| {
+            super::member_codes::presented_member(repo, &code, now_ms)
         })
         .await
     }

@@ -1082,3 +1082,108 @@ fn the_audience_is_counted_as_it_is_built() {
     assert_eq!(script.status(), 200);
     assert!(script.text().unwrap().contains("/console/campaigns/count?"));
 }
+
+/// The member code the app shows (`TM1:…`), as a scanner types it into the lookup: found when
+/// fresh, refused by name when it is a screenshot of minutes ago, altered, or from a revoked
+/// phone; each refusal in the audit log.
+#[test]
+fn staff_find_a_member_by_the_code_their_app_shows() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    use tessera_core::member_code::{DeviceCertificate, member_code};
+
+    let server = server(SessionLimits::default());
+    let enrolled = tessera_e2e::raw::enrolment(&server);
+    let member_id = enrolled["member_id"].as_str().unwrap().to_owned();
+    let card = enrolled["card"]["card_number"].as_str().unwrap().to_owned();
+    let token = enrolled["tokens"]["access_token"].as_str().unwrap();
+    let pair = Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
+    let answer: Value = client()
+        .post(format!("{}/v1/card/certificate", server.url()))
+        .header("tessera-api-version", "1")
+        .bearer_auth(token)
+        .json(&json!({ "public_key": B64.encode(pair.public_key().as_ref()) }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let bytes = B64.decode(answer["certificate"].as_str().unwrap()).unwrap();
+    let cert = DeviceCertificate::from_bytes(&bytes).unwrap().0;
+    create(&server, "staff@shop.example", StaffRole::StoreStaff);
+    let b = signed_in(&server, "staff@shop.example");
+    let lookup = |code: &str| {
+        let r = client()
+            .get(format!("{}/console/members", server.url()))
+            .query(&[("q", code)])
+            .header("cookie", &b.cookie)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let now = jiff::Timestamp::now().as_second();
+
+    let (status, page) = lookup(&member_code(&cert, &pair, now).unwrap());
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!("<dd id=\"card\">{card}</dd>")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("value=\"{card}\"")) && !page.contains("TM1:"),
+        "the page asks again by the card number, not by a code good for a minute"
+    );
+
+    let refused = |code: &str, reason: &str| {
+        let (status, page) = lookup(code);
+        assert_eq!(status, 422, "{reason}: {page}");
+        assert!(
+            page.contains(&format!("data-reason=\"{reason}\"")),
+            "{reason}: {page}"
+        );
+        assert!(!page.contains(&card), "{reason}: no member shown");
+    };
+    // A screenshot taken three minutes ago.
+    refused(&member_code(&cert, &pair, now - 180).unwrap(), "stale");
+    // Made by a phone whose clock runs five minutes ahead, or forged for later.
+    refused(
+        &member_code(&cert, &pair, now + 300).unwrap(),
+        "ahead_of_clock",
+    );
+    // Another key's signature under this certificate: a copied certificate.
+    let mut copied = cert.clone();
+    let other = Ed25519KeyPair::from_seed_unchecked(&[8; 32]).unwrap();
+    copied
+        .public_key
+        .copy_from_slice(other.public_key().as_ref());
+    refused(
+        &member_code(&copied, &other, now).unwrap(),
+        "forged_certificate",
+    );
+    refused("TM1:NOT A CODE", "malformed");
+
+    // A lost phone: once its devices are revoked, its fresh codes find nobody.
+    let (s, body) = admin(
+        Method::POST,
+        &server,
+        &format!("/admin/v1/members/{member_id}/devices/revoke"),
+        json!({}),
+    );
+    assert_eq!(s, 200, "{body}");
+    refused(&member_code(&cert, &pair, now).unwrap(), "revoked");
+    // The card number still finds them.
+    assert_eq!(lookup(&card).0, 200);
+
+    create(&server, "admin@shop.example", StaffRole::Admin);
+    let a = signed_in(&server, "admin@shop.example");
+    let audit = get(&server, Some(&a), "/console/audit").text().unwrap();
+    for entry in [
+        "by the app",
+        "member_code_refused",
+        "stale",
+        "revoked",
+        "forged_certificate",
+    ] {
+        assert!(audit.contains(entry), "{entry} in the audit log: {audit}");
+    }
+}
