@@ -51,6 +51,10 @@ pub fn router() -> axum::Router<AppState> {
             get(|| script(include_str!("rules-check.js"))),
         )
         .route(
+            KPI_SCRIPT_PATH,
+            get(|| script(include_str!("kpis-live.js"))),
+        )
+        .route(
             campaigns::SCRIPT_PATH,
             get(|| script(include_str!("audience-count.js"))),
         )
@@ -84,6 +88,9 @@ const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'se
 const POLICY_WITH_SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; \
                                   img-src 'self'; script-src 'self'; connect-src 'self'; \
                                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The KPI page's script: the figures read again in place (no timed reload).
+pub const KPI_SCRIPT_PATH: &str = "/console/assets/kpis-live.js";
 
 /// One of the console's own scripts (embedded in the binary).
 async fn script(source: &'static str) -> Response {
@@ -664,7 +671,10 @@ async fn kpis(State(state): State<AppState>, headers: HeaderMap, Query(q): Query
             per(a.visits_90, a.active_90),
         )
     });
-    Ok(pages::kpis(&s, &report, frequency).into_response())
+    let as_of = tessera_domain::rfc3339_ms(now_ms());
+    Ok(with_script(
+        pages::kpis(&s, &report, frequency, &as_of).into_response(),
+    ))
 }
 
 async fn kpis_csv(

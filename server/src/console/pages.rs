@@ -37,8 +37,6 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
 /// What a page's head holds besides its title and style.
 #[derive(Default)]
 struct Head {
-    /// Seconds after which the browser loads the page again.
-    refresh: Option<u32>,
     /// A script of the console's own (its path); the page's answer must allow it (`super::
     /// with_script`).
     script: Option<&'static str>,
@@ -51,7 +49,6 @@ fn page(title: &str, session: Option<&Session>, head: Head, body: Markup) -> Mar
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(seconds) = head.refresh { meta http-equiv="refresh" content=(seconds); }
                 @if let Some(src) = head.script { script src=(src) defer {} }
                 title { (title) " · Tessera console" }
                 style { (STYLE) }
@@ -443,18 +440,24 @@ fn percent(r: Option<f64>) -> String {
     r.map_or_else(|| "—".to_owned(), |r| format!("{:.1} %", r * 100.0))
 }
 
-/// The KPIs: the period's form, the totals, each day, the coupon funnel. The page reloads itself
-/// every 15 s (the figures move as tills and phones report; no script needed).
-/// `frequency`: the latest analysis' day, and members' visits per active member over the 30
-/// and 90 days before it.
 fn ratio(v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_owned(), |v| format!("{v:.2}"))
 }
 
+/// How often the KPI page's script reads the figures again.
+pub const KPI_EVERY_S: u32 = 15;
+
+/// The KPIs: the period's form, the totals, each day, the coupon funnel, read at `as_of` (the
+/// server's clock, RFC 3339). The figures move as tills and phones report: the page's script
+/// (`kpis-live.js`) reads the page again every [`KPI_EVERY_S`] and swaps the `data-live`
+/// tables in place, with a button that pauses it; without it, a link reads them again.
+/// `frequency`: the latest analysis' day, and members' visits per active member over the 30
+/// and 90 days before it.
 pub fn kpis(
     s: &Session,
     r: &KpiReport,
     frequency: Option<(String, Option<f64>, Option<f64>)>,
+    as_of: &str,
 ) -> Markup {
     let query = format!(
         "from={}&to={}&shop={}",
@@ -468,8 +471,7 @@ pub fn kpis(
         "KPIs",
         Some(s),
         Head {
-            refresh: Some(15),
-            ..Head::default()
+            script: Some(super::KPI_SCRIPT_PATH),
         },
         html! {
             form method="get" action="/console/kpis" {
@@ -484,8 +486,17 @@ pub fn kpis(
                 div { button type="submit" { "Show" } }
             }
             p { a href={ "/console/kpis.csv?" (query) } { "Download the days as CSV" } }
+            p #live data-every=(KPI_EVERY_S) {
+                "Figures as of " time #as-of datetime=(as_of) { (as_of.get(11..19).unwrap_or(as_of)) " UTC" } ". "
+                a href={ "/console/kpis?" (query) } { "Read them again" }
+                " "
+                button #pause type="button" aria-pressed="false" hidden {
+                    "Pause live updates (every " (KPI_EVERY_S) " s)"
+                }
+            }
+            p #live-stopped .alert role="alert" hidden {}
             h2 { "Totals" @if let Some(shop) = &r.shop { " at " (shop) } }
-            table #totals {
+            table #totals data-live {
                 tbody {
                     tr { th scope="row" { "Enrolments" } td #enrolments { (t.enrolments) } }
                     tr { th scope="row" { "Receipts" } td #receipts { (t.receipts) } }
@@ -504,13 +515,13 @@ pub fn kpis(
                         (t.pushes_sent) ", " (t.pushes_opened) " (" (percent(r.push_open_rate)) ")" } }
                     tr { th scope="row" { "Members (end of period)" } td #members { (r.members) } }
                     @if let Some((as_of, f30, f90)) = &frequency {
-                        tr { th scope="row" { "Members' visits per active member, last 30 and 90 days (analysis of " (as_of) ")" }
+                        tr { th scope="row" { "Members' visits per active member, 30 and 90 days before " (as_of) " (latest analysis)" }
                             td #visit-frequency { (ratio(*f30)) ", " (ratio(*f90)) } }
                     }
                 }
             }
             h2 { "Consent (end of period)" }
-            table #consent-opt-in {
+            table #consent-opt-in data-live {
                 thead { tr { th scope="col" { "Purpose" } th scope="col" { "Channel" } th scope="col" { "Members who consented" } th scope="col" { "Opt-in rate" } } }
                 tbody {
                     @for c in &r.consent_opt_in {
@@ -519,7 +530,7 @@ pub fn kpis(
                 }
             }
             h2 { "Coupons" }
-            table {
+            table #coupons data-live {
                 thead { tr { th scope="col" { "Offer" } th scope="col" { "Issued" } th scope="col" { "Clipped" } th scope="col" { "Redeemed" } } }
                 tbody {
                     @for c in &r.coupons {
@@ -528,7 +539,7 @@ pub fn kpis(
                 }
             }
             h2 { "By day" }
-            table {
+            table #days data-live {
                 thead { tr {
                     th scope="col" { "Day" } th scope="col" { "Enrolments" } th scope="col" { "Receipts" }
                     th scope="col" { "Revenue" } th scope="col" { "Points earned" } th scope="col" { "Points spent" }
@@ -679,7 +690,6 @@ pub fn campaigns(
         Some(s),
         Head {
             script: Some(super::campaigns::SCRIPT_PATH),
-            ..Head::default()
         },
         html! {
             @if done == "queued" { p.ok role="status" { "The campaign is queued: it is sent by the job queue." } }
@@ -770,7 +780,6 @@ pub fn rules(
         Some(s),
         Head {
             script: Some(super::rules::SCRIPT_PATH),
-            ..Head::default()
         },
         html! {
             @match o.done.as_deref() {

@@ -774,7 +774,20 @@ fn rules_are_checked_as_they_are_typed_by_the_servers_own_checks() {
         html.contains("<script src=\"/console/assets/rules-check.js\" defer>"),
         "{html}"
     );
-    for other in ["/console", "/console/kpis", "/console/journeys"] {
+    let kpis = get(&server, Some(&b), "/console/kpis");
+    let policy = kpis.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let html = kpis.text().unwrap();
+    assert!(
+        html.contains("<script src=\"/console/assets/kpis-live.js\" defer>"),
+        "{html}"
+    );
+    assert!(!html.contains("http-equiv=\"refresh\""), "no timed reload");
+    assert_eq!(
+        get(&server, None, "/console/assets/kpis-live.js").status(),
+        200
+    );
+    for other in ["/console", "/console/journeys"] {
         let r = get(&server, Some(&b), other);
         let policy = r.headers()["content-security-policy"].to_str().unwrap();
         assert!(!policy.contains("script-src"), "{other}: {policy}");
