@@ -275,6 +275,7 @@ fn documented_routes(max_admin: usize) -> OpenApiRouter<AppState> {
             routes::staff::create_staff,
             routes::staff::list_staff
         ))
+        .routes(routes!(routes::staff::change_staff))
         .routes(routes!(routes::kpis::kpis))
         .routes(routes!(routes::loyalty::rule_versions))
         .routes(routes!(routes::loyalty::rule_version))

@@ -534,6 +534,9 @@ def test_every_console_page_passes_wcag_checks(browser):
         assert call(url, "POST", "/admin/v1/staff", {
             "email": "admin@shop.example", "name": "Admin", "role": "admin",
             "password": PASSWORD})[0] == 201
+        assert call(url, "POST", "/admin/v1/staff", {
+            "email": "counter@shop.example", "name": "Counter", "role": "store_staff",
+            "store_id": "st-paris-01", "password": PASSWORD})[0] == 201
 
         page = browser.new_page()
         problems = {}
@@ -562,7 +565,9 @@ def test_every_console_page_passes_wcag_checks(browser):
                            ("member-code-refused", "/console/members?q=TM1:NOPE"),
                            ("rules", "/console/rules"), ("journeys", "/console/journeys"),
                            ("conflicts", "/console/conflicts"), ("webhooks", "/console/webhooks"),
-                           ("audit", "/console/audit"), ("not-found", "/console/members/m_x/export")]:
+                           ("audit", "/console/audit"), ("staff", "/console/staff"),
+                           ("password", "/console/password"),
+                           ("not-found", "/console/members/m_x/export")]:
             page.goto(url + path)
             check(name)
         page.goto(url + "/console/campaigns")

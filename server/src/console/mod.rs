@@ -10,6 +10,7 @@ mod campaigns;
 mod journeys;
 mod pages;
 mod rules;
+mod staff;
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -76,6 +77,14 @@ pub fn router() -> axum::Router<AppState> {
         .route("/console/webhooks", get(webhooks))
         .route("/console/webhooks/{id}/replay", post(replay))
         .route("/console/audit", get(audit_page))
+        .route("/console/staff", get(staff::page).post(staff::create))
+        .route("/console/staff/{id}/disable", post(staff::disable))
+        .route("/console/staff/{id}/enable", post(staff::enable))
+        .route("/console/staff/{id}/password", post(staff::set_password))
+        .route(
+            "/console/password",
+            get(staff::own_password_page).post(staff::change_own_password),
+        )
         .layer(axum::middleware::map_response(harden))
 }
 

@@ -13,6 +13,7 @@ use tessera_domain::api::{
 use crate::service::staff::Session;
 use crate::service::wallet::MemberPass;
 use crate::storage::repo::AuditRow;
+use tessera_domain::api::{MAX_STAFF_PASSWORD, MIN_STAFF_PASSWORD, StaffAccount, StaffRole};
 
 const STYLE: &str = "
 body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1a1a1a;background:#fff}
@@ -83,8 +84,12 @@ fn page(title: &str, session: Option<&Session>, head: Head, body: Markup) -> Mar
                                 a href="/console/webhooks" { "Webhooks" } " "
                             }
                             @if s.role.may(StaffAction::ViewAudit) {
-                                a href="/console/audit" { "Audit log" }
+                                a href="/console/audit" { "Audit log" } " "
                             }
+                            @if s.role.may(StaffAction::ManageStaff) {
+                                a href="/console/staff" { "Staff" } " "
+                            }
+                            a href="/console/password" { "Password" }
                         }
                         form method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(s.csrf);
@@ -160,6 +165,10 @@ pub fn home(s: &Session) -> Markup {
                 @if s.role.may(StaffAction::ViewAudit) {
                     li { a href="/console/audit" { "Audit log" } }
                 }
+                @if s.role.may(StaffAction::ManageStaff) {
+                    li { a href="/console/staff" { "Staff" } ": accounts created, disabled, given a new password" }
+                }
+                li { a href="/console/password" { "Change your password" } }
             }
         },
     )
@@ -953,6 +962,109 @@ pub fn audit(s: &Session, rows: &[AuditRow]) -> Markup {
                 @if rows.len() == 100 {
                     p { a href={ "/console/audit?before=" (last.seq) } { "Older entries" } }
                 }
+            }
+        },
+    )
+}
+
+/// The staff accounts (admins): each with its state and the buttons that change it (not one's
+/// own), and the form that creates one.
+pub fn staff(s: &Session, accounts: &[StaffAccount], done: Option<&str>) -> Markup {
+    let min = MIN_STAFF_PASSWORD.to_string();
+    let max = MAX_STAFF_PASSWORD.to_string();
+    layout(
+        "Staff",
+        Some(s),
+        html! {
+            @match done {
+                Some("created") => { p.ok role="status" { "The account was created: it may sign in now." } }
+                Some("disabled") => { p.ok role="status" { "The account was disabled and its sessions ended." } }
+                Some("enabled") => { p.ok role="status" { "The account was enabled." } }
+                Some("password") => { p.ok role="status" { "The password was set and the account's sessions ended." } }
+                _ => {}
+            }
+            table #accounts {
+                caption { "Accounts, by e-mail address" }
+                thead { tr {
+                    th scope="col" { "E-mail address" } th scope="col" { "Name" } th scope="col" { "Role" }
+                    th scope="col" { "Shop" } th scope="col" { "State" } th scope="col" { "Change" }
+                } }
+                tbody {
+                    @for a in accounts {
+                        tr {
+                            th scope="row" { (a.email) }
+                            td { (a.name) }
+                            td { (a.role.as_str()) }
+                            td { (a.store_id.as_deref().unwrap_or("")) }
+                            td { @if a.disabled { "disabled" } @else { "active" } }
+                            td {
+                                @if a.id == s.staff_id {
+                                    "You (" a href="/console/password" { "change your password" } ")"
+                                } @else {
+                                    form method="post" action={ "/console/staff/" (a.id) (if a.disabled { "/enable" } else { "/disable" }) } {
+                                        input type="hidden" name="csrf" value=(s.csrf);
+                                        button type="submit" aria-label={ (if a.disabled { "Enable " } else { "Disable " }) (a.email) } {
+                                            @if a.disabled { "Enable" } @else { "Disable" }
+                                        }
+                                    }
+                                    form method="post" action={ "/console/staff/" (a.id) "/password" } {
+                                        input type="hidden" name="csrf" value=(s.csrf);
+                                        label for={ "password-" (a.id) } { "New password for " (a.email) }
+                                        input id={ "password-" (a.id) } type="password" name="password"
+                                            minlength=(min) maxlength=(max) autocomplete="new-password" required;
+                                        button type="submit" aria-label={ "Set the password of " (a.email) } { "Set" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "A new account" }
+            form method="post" action="/console/staff" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                label for="new-email" { "E-mail address" }
+                input #new-email type="email" name="email" maxlength="254" autocomplete="off" required;
+                label for="new-name" { "Name" }
+                input #new-name type="text" name="name" maxlength="100" required;
+                label for="new-role" { "Role" }
+                select #new-role name="role" required {
+                    option value="" { "Choose a role" }
+                    @for r in StaffRole::ALL { option value=(r.as_str()) { (r.as_str().replace('_', " ")) } }
+                }
+                label for="new-shop" { "Shop (store staff only: its id)" }
+                input #new-shop type="text" name="store_id" maxlength="64";
+                label for="new-password" { "First password (" (min) " to " (max) " characters; give it to them in person)" }
+                input #new-password type="password" name="password" minlength=(min) maxlength=(max)
+                    autocomplete="new-password" required;
+                div { button type="submit" { "Create the account" } }
+            }
+        },
+    )
+}
+
+/// Change one's own password.
+pub fn own_password(s: &Session, done: Option<&str>) -> Markup {
+    let min = MIN_STAFF_PASSWORD.to_string();
+    let max = MAX_STAFF_PASSWORD.to_string();
+    layout(
+        "Password",
+        Some(s),
+        html! {
+            @if done == Some("changed") {
+                p.ok role="status" { "Your password was changed; your other sessions have ended." }
+            }
+            form method="post" action="/console/password" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                label for="current" { "Current password" }
+                input #current type="password" name="current" autocomplete="current-password" required;
+                label for="new" { "New password (" (min) " to " (max) " characters)" }
+                input #new type="password" name="new" minlength=(min) maxlength=(max)
+                    autocomplete="new-password" required;
+                label for="repeat" { "New password again" }
+                input #repeat type="password" name="repeat" minlength=(min) maxlength=(max)
+                    autocomplete="new-password" required;
+                div { button type="submit" { "Change the password" } }
             }
         },
     )

@@ -1,9 +1,10 @@
-//! Staff accounts of the console (admin API, issue #19): the operator creates them.
+//! Staff accounts of the console (admin API, issue #19): the operator creates them, disables
+//! or enables them and sets their passwords.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_domain::api::{Problem, StaffAccount, StaffAccountSpec, codes};
+use tessera_domain::api::{Problem, StaffAccount, StaffAccountChange, StaffAccountSpec, codes};
 
 use crate::auth::Admin;
 use crate::problem::{ApiError, ApiJson};
@@ -56,4 +57,32 @@ pub async fn list_staff(
     _: Admin,
 ) -> Result<axum::Json<Vec<StaffAccount>>, ApiError> {
     Ok(axum::Json(state.storage.staff_accounts().await?))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/staff/{id}", tag = "admin",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "The account's id")),
+    request_body = StaffAccountChange,
+    responses(
+        (status = 200, description = "Changed; the account's sessions have ended", body = StaffAccount),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Nothing to change, or a password that breaks the rule (12 to 256 characters)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change_staff(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    ApiJson(change): ApiJson<StaffAccountChange>,
+) -> Result<axum::Json<StaffAccount>, ApiError> {
+    change.validate().map_err(ApiError::validation)?;
+    state
+        .storage
+        .change_staff(id, change, "operator".into(), now_ms())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such staff account"))
 }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use tessera_domain::api::{StaffAccount, StaffAccountSpec, StaffRole};
+use tessera_domain::api::{StaffAccount, StaffAccountChange, StaffAccountSpec, StaffRole};
 use tessera_domain::member_code::MemberCodeError;
 
 use crate::storage::repo::{AuditRow, SessionRow, StaffRow};
@@ -95,6 +95,7 @@ fn account(row: &StaffRow) -> Option<StaffAccount> {
         name: row.name.clone(),
         role: StaffRole::parse(&row.role)?,
         store_id: row.store_id.clone(),
+        disabled: row.disabled,
     })
 }
 
@@ -136,6 +137,24 @@ pub trait StaffServices {
         now_ms: i64,
     ) -> Result<Result<StaffAccount, NotCreated>, StorageError>;
     async fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StorageError>;
+    /// Disable or enable an account, or set its password (checked already: `change.validate`),
+    /// as `by` (audited); either ends the account's sessions. `None`: no such account.
+    async fn change_staff(
+        &self,
+        id: String,
+        change: StaffAccountChange,
+        by: String,
+        now_ms: i64,
+    ) -> Result<Option<StaffAccount>, StorageError>;
+    /// The signed-in member of staff changes their own password (checked already), proving
+    /// the current one: false if it does not match. Their other sessions end; this one stays.
+    async fn change_own_password(
+        &self,
+        session: Session,
+        current: String,
+        new: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError>;
     /// Check the password and open a session; audited either way.
     async fn sign_in(
         &self,
@@ -227,6 +246,82 @@ impl<S: Storage + ?Sized> StaffServices for S {
             Ok(repo.staff_accounts()?.iter().filter_map(account).collect())
         })
         .await
+    }
+
+    async fn change_staff(
+        &self,
+        id: String,
+        change: StaffAccountChange,
+        by: String,
+        now_ms: i64,
+    ) -> Result<Option<StaffAccount>, StorageError> {
+        let hash = match change.password {
+            Some(password) => Some(
+                tokio::task::spawn_blocking(move || hash_password(&password))
+                    .await
+                    .map_err(StorageError::backend)??,
+            ),
+            None => None,
+        };
+        write(self, move |repo| {
+            if !repo.update_staff(&id, change.disabled, hash.as_deref())? {
+                return Ok(None);
+            }
+            let ended = repo.end_staff_sessions(&id, "")?;
+            let Some(row) = repo.staff_by_id(&id)? else {
+                return Ok(None);
+            };
+            let sessions = format!("{ended} sessions ended");
+            match change.disabled {
+                Some(true) => repo.audit(now_ms, &by, "staff_disabled", &row.email, &sessions)?,
+                Some(false) => repo.audit(now_ms, &by, "staff_enabled", &row.email, &sessions)?,
+                None => {}
+            }
+            if hash.is_some() {
+                repo.audit(now_ms, &by, "staff_password_set", &row.email, &sessions)?;
+            }
+            Ok(account(&row))
+        })
+        .await
+    }
+
+    async fn change_own_password(
+        &self,
+        session: Session,
+        current: String,
+        new: String,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let email = session.email.clone();
+        let Some(row) = read(self, move |repo| repo.staff_by_email(&email)).await? else {
+            return Ok(false);
+        };
+        let stored = row.password_hash;
+        let (matches, hash) = tokio::task::spawn_blocking(move || {
+            let matches = password_matches(&current, &stored);
+            (matches, matches.then(|| hash_password(&new)))
+        })
+        .await
+        .map_err(StorageError::backend)?;
+        let Some(hash) = hash.transpose()? else {
+            self.audit(
+                session.email,
+                "password_change_refused".into(),
+                String::new(),
+                String::new(),
+                now_ms,
+            )
+            .await?;
+            return Ok(matches);
+        };
+        write(self, move |repo| {
+            repo.update_staff(&session.staff_id, None, Some(&hash))?;
+            let ended = repo.end_staff_sessions(&session.staff_id, &session.token_hash)?;
+            let detail = format!("{ended} other sessions ended");
+            repo.audit(now_ms, &session.email, "password_changed", "", &detail)
+        })
+        .await?;
+        Ok(true)
     }
 
     async fn sign_in(

@@ -938,6 +938,17 @@ pub trait Staff {
     fn staff_by_email(&mut self, email: &str) -> RepoResult<Option<StaffRow>>;
     /// The accounts, by e-mail address.
     fn staff_accounts(&mut self) -> RepoResult<Vec<StaffRow>>;
+    fn staff_by_id(&mut self, id: &str) -> RepoResult<Option<StaffRow>>;
+    /// Disable or enable the account, and/or give it a new password hash: false if there is
+    /// no such account.
+    fn update_staff(
+        &mut self,
+        id: &str,
+        disabled: Option<bool>,
+        password_hash: Option<&str>,
+    ) -> RepoResult<bool>;
+    /// End the account's sessions but the one whose token hashes to `keep`: how many ended.
+    fn end_staff_sessions(&mut self, staff_id: &str, keep: &str) -> RepoResult<u64>;
     fn insert_session(
         &mut self,
         token_hash: &str,

@@ -233,6 +233,36 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
             "/console/rules/versions/999/restore",
             Some(StaffAction::Rules),
         ),
+        (
+            Method::GET,
+            "/console/staff",
+            Some(StaffAction::ManageStaff),
+        ),
+        // No e-mail address: refused (422) for those who may manage staff.
+        (
+            Method::POST,
+            "/console/staff",
+            Some(StaffAction::ManageStaff),
+        ),
+        // No such account: 404 (no password: 422) for those who may manage staff.
+        (
+            Method::POST,
+            "/console/staff/staff_nobody/disable",
+            Some(StaffAction::ManageStaff),
+        ),
+        (
+            Method::POST,
+            "/console/staff/staff_nobody/enable",
+            Some(StaffAction::ManageStaff),
+        ),
+        (
+            Method::POST,
+            "/console/staff/staff_nobody/password",
+            Some(StaffAction::ManageStaff),
+        ),
+        (Method::GET, "/console/password", None),
+        // No new password: refused (422) for everyone.
+        (Method::POST, "/console/password", None),
     ];
     for (method, path, _) in &routes {
         let r = if *method == Method::GET {
@@ -1198,5 +1228,242 @@ fn staff_find_a_member_by_the_code_their_app_shows() {
         "forged_certificate",
     ] {
         assert!(audit.contains(entry), "{entry} in the audit log: {audit}");
+    }
+}
+
+/// An admin creates, disables, enables and re-passwords accounts from the console; each change
+/// ends the account's sessions at once; nobody changes their own account from that page; every
+/// member of staff changes their own password, proving the current one, which ends their other
+/// sessions. The admin API does the same for the operator. All audited.
+#[test]
+fn admins_manage_staff_accounts_and_everyone_their_own_password() {
+    let server = server(SessionLimits::default());
+    create(&server, "admin@shop.example", StaffRole::Admin);
+    let a = signed_in(&server, "admin@shop.example");
+    let origin = server.url();
+    let send = |b: &Browser, path: &str, form: &[(&str, &str)]| {
+        let mut fields = vec![("csrf", b.csrf.as_str())];
+        fields.extend_from_slice(form);
+        post(&server, Some(b), path, &fields, Some(&origin))
+    };
+    let new_account = |email: &str, role: &str, shop: &str, password: &str| {
+        send(
+            &a,
+            "/console/staff",
+            &[
+                ("email", email),
+                ("name", "Léa"),
+                ("role", role),
+                ("store_id", shop),
+                ("password", password),
+            ],
+        )
+    };
+    // Typed refusals, nothing created.
+    for (email, role, shop, password, why) in [
+        (
+            "lea@shop.example",
+            "store_staff",
+            "st-paris-01",
+            "short",
+            "the password is 12",
+        ),
+        (
+            "lea@shop.example",
+            "store_staff",
+            "",
+            PASSWORD,
+            "names its shop",
+        ),
+        (
+            "lea@shop.example",
+            "marketer",
+            "st-paris-01",
+            PASSWORD,
+            "only a store_staff",
+        ),
+        (
+            "lea@shop.example",
+            "store_staff",
+            "st-nowhere",
+            PASSWORD,
+            "no such shop",
+        ),
+        ("lea@shop.example", "owner", "", PASSWORD, "Role:"),
+        ("not-an-address", "support", "", PASSWORD, "e-mail address"),
+        (
+            "admin@shop.example",
+            "support",
+            "",
+            PASSWORD,
+            "has this e-mail",
+        ),
+    ] {
+        let r = new_account(email, role, shop, password);
+        assert_eq!(r.status(), 422, "{why}");
+        assert!(r.text().unwrap().contains(why), "{why}");
+    }
+    let r = new_account("Lea@Shop.example", "store_staff", "st-paris-01", PASSWORD);
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/staff?done=created");
+    let lea = signed_in(&server, "lea@shop.example");
+    let page = get(&server, Some(&a), "/console/staff").text().unwrap();
+    assert!(page.contains("lea@shop.example"), "{page}");
+    let (_, accounts) = admin(Method::GET, &server, "/admin/v1/staff", Value::Null);
+    let id_of = |email: &str| {
+        accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["email"] == email)
+            .map(|x| x["id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let (lea_id, admin_id) = (id_of("lea@shop.example"), id_of("admin@shop.example"));
+    assert_eq!(accounts[1]["store_id"], "st-paris-01", "{accounts}");
+    assert_eq!(accounts[1]["disabled"], false);
+
+    // Disabled: her open session ends at once and she cannot sign in; enabled: she can.
+    let r = send(&a, &format!("/console/staff/{lea_id}/disable"), &[]);
+    assert_eq!(r.status(), 303);
+    let r = get(&server, Some(&lea), "/console");
+    assert_eq!(r.headers()["location"], "/console/sign-in", "session ended");
+    assert_eq!(sign_in(&server, "lea@shop.example", PASSWORD).status(), 401);
+    assert!(
+        get(&server, Some(&a), "/console/staff")
+            .text()
+            .unwrap()
+            .contains("disabled")
+    );
+    let r = send(&a, &format!("/console/staff/{lea_id}/enable"), &[]);
+    assert_eq!(r.status(), 303);
+    let lea = signed_in(&server, "lea@shop.example");
+
+    // A new password set by the admin: her sessions end, the old password no longer works.
+    let r = send(
+        &a,
+        &format!("/console/staff/{lea_id}/password"),
+        &[("password", "short")],
+    );
+    assert_eq!(r.status(), 422);
+    let fresh = "a new long passphrase for Léa";
+    let r = send(
+        &a,
+        &format!("/console/staff/{lea_id}/password"),
+        &[("password", fresh)],
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        get(&server, Some(&lea), "/console").headers()["location"],
+        "/console/sign-in"
+    );
+    assert_eq!(sign_in(&server, "lea@shop.example", PASSWORD).status(), 401);
+    assert_eq!(sign_in(&server, "lea@shop.example", fresh).status(), 303);
+
+    // Not one's own account from the staff page (no lock-out, no session ended by mistake).
+    for action in ["disable", "enable"] {
+        let r = send(&a, &format!("/console/staff/{admin_id}/{action}"), &[]);
+        assert_eq!(r.status(), 422, "{action}");
+    }
+    let r = send(
+        &a,
+        &format!("/console/staff/{admin_id}/password"),
+        &[("password", fresh)],
+    );
+    assert_eq!(r.status(), 422);
+
+    // Her own password: the current one proves it is her; her other sessions end, not this one.
+    let here = {
+        let r = sign_in(&server, "lea@shop.example", fresh);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let home = client()
+            .get(format!("{}/console/password", server.url()))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let csrf = home
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        Browser { cookie, csrf }
+    };
+    let elsewhere = {
+        let r = sign_in(&server, "lea@shop.example", fresh);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    };
+    let mine = "Léa's very own passphrase";
+    for (current, new, repeat, why) in [
+        ("wrong password here", mine, mine, "current password is not"),
+        (fresh, "short", "short", "the password is 12"),
+        (fresh, mine, "something else entirely", "differ"),
+    ] {
+        let r = send(
+            &here,
+            "/console/password",
+            &[("current", current), ("new", new), ("repeat", repeat)],
+        );
+        assert_eq!(r.status(), 422, "{why}");
+        assert!(r.text().unwrap().contains(why), "{why}");
+    }
+    let r = send(
+        &here,
+        "/console/password",
+        &[("current", fresh), ("new", mine), ("repeat", mine)],
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/password?done=changed");
+    // Ended: the session of the sign-in checked above, and `elsewhere`.
+    assert_eq!(get(&server, Some(&here), "/console").status(), 200, "kept");
+    let r = client()
+        .get(format!("{}/console", server.url()))
+        .header("cookie", &elsewhere)
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/console/sign-in", "ended");
+    assert_eq!(sign_in(&server, "lea@shop.example", fresh).status(), 401);
+    assert_eq!(sign_in(&server, "lea@shop.example", mine).status(), 303);
+
+    // The operator does the same with the admin API.
+    let path = format!("/admin/v1/staff/{lea_id}");
+    let (s, body) = admin(Method::PATCH, &server, &path, json!({}));
+    assert_eq!(s, 422, "nothing to change: {body}");
+    let (s, body) = admin(Method::PATCH, &server, &path, json!({"password": "short"}));
+    assert_eq!(s, 422, "{body}");
+    let (s, _) = admin(
+        Method::PATCH,
+        &server,
+        "/admin/v1/staff/staff_nobody",
+        json!({"disabled": true}),
+    );
+    assert_eq!(s, 404);
+    let (s, body) = admin(Method::PATCH, &server, &path, json!({"disabled": true}));
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["disabled"], true);
+    assert!(body.get("password").is_none());
+    assert_eq!(
+        get(&server, Some(&here), "/console").headers()["location"],
+        "/console/sign-in"
+    );
+    assert_eq!(sign_in(&server, "lea@shop.example", mine).status(), 401);
+
+    let audit = get(&server, Some(&a), "/console/audit").text().unwrap();
+    for entry in [
+        "staff_created",
+        "store_staff at st-paris-01",
+        "staff_disabled",
+        "staff_enabled",
+        "staff_password_set",
+        "password_change_refused",
+        "password_changed",
+        "2 other sessions ended",
+        "operator",
+    ] {
+        assert!(audit.contains(entry), "{entry} in the audit log");
     }
 }

@@ -65,6 +65,36 @@ impl Staff for PgRepo<'_, '_> {
         .collect()
     }
 
+    fn staff_by_id(&mut self, id: &str) -> RepoResult<Option<StaffRow>> {
+        self.opt(
+            &format!("{STAFF} FROM staff_account a WHERE a.id = $1"),
+            &[&id],
+        )?
+        .map(|r| staff_at(&r))
+        .transpose()
+    }
+
+    fn update_staff(
+        &mut self,
+        id: &str,
+        disabled: Option<bool>,
+        password_hash: Option<&str>,
+    ) -> RepoResult<bool> {
+        let disabled = disabled.map(i64::from);
+        Ok(self.exec(
+            "UPDATE staff_account SET disabled = COALESCE($2, disabled),
+                password_hash = COALESCE($3, password_hash) WHERE id = $1",
+            &[&id, &disabled, &password_hash],
+        )? == 1)
+    }
+
+    fn end_staff_sessions(&mut self, staff_id: &str, keep: &str) -> RepoResult<u64> {
+        self.exec(
+            "DELETE FROM staff_session WHERE staff_id = $1 AND token_hash <> $2",
+            &[&staff_id, &keep],
+        )
+    }
+
     fn insert_session(
         &mut self,
         token_hash: &str,

@@ -57,6 +57,37 @@ impl Staff for SqliteRepo<'_> {
             .collect::<Result<_, _>>()?)
     }
 
+    fn staff_by_id(&mut self, id: &str) -> RepoResult<Option<StaffRow>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!("{STAFF} FROM staff_account a WHERE a.id = ?1"))?
+            .query_row([id], staff_at)
+            .optional()?)
+    }
+
+    fn update_staff(
+        &mut self,
+        id: &str,
+        disabled: Option<bool>,
+        password_hash: Option<&str>,
+    ) -> RepoResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "UPDATE staff_account SET disabled = COALESCE(?2, disabled),
+                    password_hash = COALESCE(?3, password_hash) WHERE id = ?1",
+            )?
+            .execute(params![id, disabled.map(i64::from), password_hash])?
+            == 1)
+    }
+
+    fn end_staff_sessions(&mut self, staff_id: &str, keep: &str) -> RepoResult<u64> {
+        Ok(self
+            .c
+            .prepare_cached("DELETE FROM staff_session WHERE staff_id = ?1 AND token_hash <> ?2")?
+            .execute(params![staff_id, keep])? as u64)
+    }
+
     fn insert_session(
         &mut self,
         token_hash: &str,
