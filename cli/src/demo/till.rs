@@ -148,7 +148,13 @@ pub(super) fn till_steps(
         min_total_cents: 4000,
         offer_id: "of-005".into(),
     });
-    rt.block_on(server.storage.put_loyalty_rules(rules, 0))?;
+    let note = "the demo: a web coupon from 40 euros".to_owned();
+    rt.block_on(
+        server
+            .storage
+            .put_loyalty_rules(rules, "operator".into(), note, 0),
+    )?
+    .ok_or_else(|| anyhow::anyhow!("the web coupon's offer is not in the catalog"))?;
     // The programme runs a challenge this month; phones get it with the catalog feed.
     let challenge: tessera_core::rules::RuleSet = serde_json::from_value(serde_json::json!({
         "version": 1,

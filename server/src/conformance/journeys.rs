@@ -49,7 +49,12 @@ pub async fn journeys_enter_once_and_send_within_the_member_s_policy(s: Backend)
         tier_hold_days: 5,
         ..LoyaltyRules::default()
     };
-    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+    assert!(
+        s.put_loyalty_rules(rules, "operator".into(), String::new(), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
     for (n, id) in [(1, &m[0]), (2, &m[1]), (4, &m[3])] {
         s.staff_consent(
             super::members::staff_record(

@@ -255,7 +255,12 @@ pub(super) async fn with_web_coupon(s: &Backend) {
         }),
         ..LoyaltyRules::default()
     };
-    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+    assert!(
+        s.put_loyalty_rules(rules, "operator".into(), String::new(), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 pub(super) fn purchase(receipt: &str, card: &str, cents: u64) -> TillOp {
@@ -281,8 +286,62 @@ pub(super) fn purchase(receipt: &str, card: &str, cents: u64) -> TillOp {
 pub async fn purchases_returns_voids_and_corrections_keep_the_points(s: Backend) {
     seeded(&s).await;
     let rules = LoyaltyRules::default();
-    assert!(s.put_loyalty_rules(rules.clone(), NOW).await.unwrap());
+    assert!(s.loyalty_rule_versions(10).await.unwrap().is_empty());
+    let first = s
+        .put_loyalty_rules(rules.clone(), "operator".into(), String::new(), NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.loyalty_rules().await.unwrap(), rules);
+    // Every change is kept as a version, and the latest is in force.
+    let generous = LoyaltyRules {
+        points_per_euro: 3,
+        ..rules.clone()
+    };
+    let second = s
+        .put_loyalty_rules(
+            generous.clone(),
+            "ada@shop.example".into(),
+            "x3".into(),
+            NOW + 1,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(second > first);
+    assert_eq!(s.loyalty_rules().await.unwrap(), generous);
+    let versions = s.loyalty_rule_versions(10).await.unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.published_by.as_str(), v.note.as_str()))
+            .collect::<Vec<_>>(),
+        [(second, "ada@shop.example", "x3"), (first, "operator", "")]
+    );
+    assert_eq!(
+        s.loyalty_rule_version(first).await.unwrap(),
+        Some(rules.clone())
+    );
+    assert_eq!(s.loyalty_rule_version(second + 1).await.unwrap(), None);
+    // A web coupon for an offer that does not exist: refused, nothing written.
+    let refused = LoyaltyRules {
+        web_coupon: Some(tessera_domain::loyalty::WebCouponRule {
+            min_total_cents: 1,
+            offer_id: "of-nope".into(),
+        }),
+        ..rules.clone()
+    };
+    assert_eq!(
+        s.put_loyalty_rules(refused, "operator".into(), String::new(), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.loyalty_rule_versions(10).await.unwrap().len(), 2);
+    s.put_loyalty_rules(rules.clone(), "operator".into(), String::new(), NOW)
+        .await
+        .unwrap()
+        .unwrap();
     let m = enrol(&s, 1).await;
     let t = till(&s, "st-a", 1).await;
     let op = |key: &str, op: TillOp| {
@@ -497,9 +556,15 @@ pub async fn a_void_restores_coupons_and_revokes_the_web_coupon(s: Backend) {
 pub async fn concurrent_spends_and_earnings_lose_no_update(s: Backend) {
     seeded(&s).await;
     assert!(
-        s.put_loyalty_rules(LoyaltyRules::default(), NOW)
-            .await
-            .unwrap()
+        s.put_loyalty_rules(
+            LoyaltyRules::default(),
+            "operator".into(),
+            String::new(),
+            NOW
+        )
+        .await
+        .unwrap()
+        .is_some()
     );
     let m = enrol(&s, 1).await;
     let start = PointsAdjustment {
@@ -597,7 +662,12 @@ pub async fn lapses_reach_members_who_do_not_come_back(s: Backend) {
         points_validity_days: 30,
         ..LoyaltyRules::default()
     };
-    assert!(s.put_loyalty_rules(rules, NOW).await.unwrap());
+    assert!(
+        s.put_loyalty_rules(rules, "operator".into(), String::new(), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
     let (m1, m2) = (enrol(&s, 1).await, enrol(&s, 2).await);
     let t = till(&s, "st-a", 1).await;
     for (n, card, cents) in [(1, "CARD-1", 4_000), (2, "CARD-2", 1_000)] {

@@ -8,6 +8,7 @@
 
 mod campaigns;
 mod journeys;
+mod loyalty;
 mod pages;
 mod rules;
 mod staff;
@@ -77,6 +78,11 @@ pub fn router() -> axum::Router<AppState> {
         .route("/console/webhooks", get(webhooks))
         .route("/console/webhooks/{id}/replay", post(replay))
         .route("/console/audit", get(audit_page))
+        .route("/console/loyalty", get(loyalty::page).post(loyalty::submit))
+        .route(
+            "/console/loyalty/versions/{version}/restore",
+            post(loyalty::restore),
+        )
         .route("/console/staff", get(staff::page).post(staff::create))
         .route("/console/staff/{id}/disable", post(staff::disable))
         .route("/console/staff/{id}/enable", post(staff::enable))

@@ -73,6 +73,7 @@ fn page(title: &str, session: Option<&Session>, head: Head, body: Markup) -> Mar
                             }
                             @if s.role.may(StaffAction::Rules) {
                                 a href="/console/rules" { "Rules" } " "
+                                a href="/console/loyalty" { "Points and tiers" } " "
                             }
                             @if s.role.may(StaffAction::LookupMember) {
                                 a href="/console/members" { "Members" } " "
@@ -155,6 +156,7 @@ pub fn home(s: &Session) -> Markup {
                 }
                 @if s.role.may(StaffAction::Rules) {
                     li { a href="/console/rules" { "Rules" } ": challenges and earning, tried on a member before they are published; versions" }
+                    li { a href="/console/loyalty" { "Points and tiers" } ": points per euro, validity, tiers; versions" }
                 }
                 @if s.role.may(StaffAction::LookupMember) {
                     li { a href="/console/members" { "Find a member" } " by card number or id" }
@@ -837,22 +839,66 @@ pub fn rules(
                     } }
                 }
             }
-            h2 { "Versions" }
-            table #versions {
-                thead { tr { th scope="col" { "Version" } th scope="col" { "Published" } th scope="col" { "By" }
-                    th scope="col" { "Note" } th scope="col" { "Restore" } } }
-                tbody { @for (i, v) in versions.iter().enumerate() {
-                    tr {
-                        td { (v.version) } td { (v.published_at) } td { (v.published_by) } td { (v.note) }
-                        td { @if i == 0 { "in force" } @else {
-                            form method="post" action={ "/console/rules/versions/" (v.version) "/restore" } {
-                                input type="hidden" name="csrf" value=(s.csrf);
-                                button type="submit" { "Restore version " (v.version) }
-                            }
-                        } }
-                    }
-                } }
+            (versions_table(s, versions, "/console/rules"))
+        },
+    )
+}
+
+/// The versions of a set of rules, newest (in force) first, each earlier one with the button
+/// that restores it (`{base}/versions/{version}/restore`).
+fn versions_table(s: &Session, versions: &[RuleVersion], base: &str) -> Markup {
+    html! {
+        h2 { "Versions" }
+        table #versions {
+            thead { tr { th scope="col" { "Version" } th scope="col" { "Published" } th scope="col" { "By" }
+                th scope="col" { "Note" } th scope="col" { "Restore" } } }
+            tbody { @for (i, v) in versions.iter().enumerate() {
+                tr {
+                    td { (v.version) } td { (v.published_at) } td { (v.published_by) } td { (v.note) }
+                    td { @if i == 0 { "in force" } @else {
+                        form method="post" action={ (base) "/versions/" (v.version) "/restore" } {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            button type="submit" { "Restore version " (v.version) }
+                        }
+                    } }
+                }
+            } }
+        }
+    }
+}
+
+/// The loyalty rules as JSON, checked and published as a version; the versions.
+pub fn loyalty(
+    s: &Session,
+    text: &str,
+    versions: &[RuleVersion],
+    error: Option<&str>,
+    done: Option<&str>,
+) -> Markup {
+    layout(
+        "Points and tiers",
+        Some(s),
+        html! {
+            @match done {
+                Some("published") => { p.ok role="status" { "Published: in force now (tiers are reviewed at each member's next change)." } }
+                Some("restored") => { p.ok role="status" { "The version was published again." } }
+                Some("checked") => { p.ok role="status" { "These rules pass every check." } }
+                _ => {}
             }
+            @if let Some(e) = error { p.alert role="alert" #loyalty-error { (e) } }
+            p { "Points per euro, how long points last, the tiers and their multipliers, the void window and the web coupon, as JSON (docs/console.md)." }
+            form method="post" action="/console/loyalty" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                label for="loyalty-text" { "Points and tier rules" }
+                textarea #loyalty-text name="rules" rows="24" cols="90" spellcheck="false" { (text) }
+                label for="loyalty-note" { "Note for the version (what changed)" }
+                input #loyalty-note type="text" name="note" maxlength="200";
+                div {
+                    button type="submit" name="action" value="check" { "Check" } " "
+                    button type="submit" name="action" value="publish" { "Publish" }
+                }
+            }
+            (versions_table(s, versions, "/console/loyalty"))
         },
     )
 }

@@ -46,13 +46,110 @@ pub async fn put_rules(
     ApiJson(rules): ApiJson<LoyaltyRules>,
 ) -> Result<StatusCode, ApiError> {
     rules.validate().map_err(ApiError::validation)?;
-    if state.storage.put_loyalty_rules(rules, now_ms()).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::validation(
-            "web_coupon.offer_id: no such offer, or it has ended",
-        ))
+    let by = "operator".to_owned();
+    match state
+        .storage
+        .put_loyalty_rules(rules, by, String::new(), now_ms())
+        .await?
+    {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(no_web_offer()),
     }
+}
+
+fn no_web_offer() -> ApiError {
+    ApiError::validation("web_coupon.offer_id: no such offer, or it has ended")
+}
+
+#[utoipa::path(get, path = "/admin/v1/loyalty-rules/versions", tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The versions of the points and tier rules, newest first (at most 200): every change is kept", body = Vec<RuleVersion>),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn loyalty_versions(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<axum::Json<Vec<RuleVersion>>, ApiError> {
+    Ok(axum::Json(state.storage.loyalty_rule_versions(200).await?))
+}
+
+#[utoipa::path(get, path = "/admin/v1/loyalty-rules/versions/{version}", tag = "admin",
+    security(("admin" = [])),
+    params(("version" = i64, Path, description = "The version")),
+    responses(
+        (status = 200, description = "The points and tier rules of that version", body = LoyaltyRules),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn loyalty_version(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(version): ApiPath<i64>,
+) -> Result<axum::Json<LoyaltyRules>, ApiError> {
+    state
+        .storage
+        .loyalty_rule_version(version)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("no such version"))
+}
+
+#[utoipa::path(post, path = "/admin/v1/loyalty-rules/versions/{version}/restore", tag = "admin",
+    security(("admin" = [])),
+    params(("version" = i64, Path, description = "The version to put in force again")),
+    responses(
+        (status = 200, description = "In force again, as a new version (history is kept)", body = Restored),
+        (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "It no longer passes this server's checks, or its web coupon's offer has ended", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn restore_loyalty_version(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(version): ApiPath<i64>,
+) -> Result<axum::Json<Restored>, ApiError> {
+    match restore_loyalty(&state, version, "operator".into()).await? {
+        Restore::Done(version) => Ok(axum::Json(Restored { version })),
+        Restore::NoSuchVersion => Err(ApiError::not_found("no such version")),
+        Restore::Invalid(why) => Err(ApiError::validation(why)),
+    }
+}
+
+/// What a restore of the loyalty rules came to.
+pub(crate) enum Restore {
+    Done(i64),
+    NoSuchVersion,
+    /// It no longer passes the checks (this build's, or its web coupon's offer ended): why.
+    Invalid(String),
+}
+
+/// Put an earlier version of the loyalty rules in force again, checked again by this build, as
+/// a new version noting which one it restored (the admin API's and the console's).
+pub(crate) async fn restore_loyalty(
+    state: &AppState,
+    version: i64,
+    by: String,
+) -> Result<Restore, crate::storage::StorageError> {
+    let Some(rules) = state.storage.loyalty_rule_version(version).await? else {
+        return Ok(Restore::NoSuchVersion);
+    };
+    if let Err(e) = rules.validate() {
+        return Ok(Restore::Invalid(e.to_string()));
+    }
+    let note = format!("restored version {version}");
+    Ok(
+        match state
+            .storage
+            .put_loyalty_rules(rules, by, note, now_ms())
+            .await?
+        {
+            Some(new) => Restore::Done(new),
+            None => Restore::Invalid("web_coupon.offer_id: no such offer, or it has ended".into()),
+        },
+    )
 }
 
 /// The balance after a correction.

@@ -237,12 +237,25 @@ pub trait Services {
     ) -> Result<MutationOutcome, StorageError>;
     /// The programme's points and tier rules.
     async fn loyalty_rules(&self) -> Result<LoyaltyRules, StorageError>;
-    /// Replace them; `false` if the web coupon's offer does not exist.
+    /// Put them in force (checked already: `LoyaltyRules::validate`) and keep them as a new
+    /// version, by `by` (`operator` or a staff member's address) with a note: the version, or
+    /// `None` if the web coupon's offer does not exist or has ended (nothing written).
     async fn put_loyalty_rules(
         &self,
         rules: LoyaltyRules,
+        by: String,
+        note: String,
         now_ms: i64,
-    ) -> Result<bool, StorageError>;
+    ) -> Result<Option<i64>, StorageError>;
+    /// The latest `limit` versions of the loyalty rules, newest first.
+    async fn loyalty_rule_versions(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<tessera_domain::api::RuleVersion>, StorageError>;
+    async fn loyalty_rule_version(
+        &self,
+        version: i64,
+    ) -> Result<Option<LoyaltyRules>, StorageError>;
     /// An operator's correction: the new balance, or why not; `None` if there is no such member.
     async fn adjust_points(
         &self,
@@ -610,18 +623,45 @@ impl<S: Storage + ?Sized> Services for S {
     async fn put_loyalty_rules(
         &self,
         rules: LoyaltyRules,
+        by: String,
+        note: String,
         now_ms: i64,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Option<i64>, StorageError> {
         write(self, move |repo| {
             if let Some(w) = &rules.web_coupon
                 && coupons::live_offer(repo, &w.offer_id, now_ms)?.is_none()
             {
-                return Ok(false);
+                return Ok(None);
             }
-            repo.put_loyalty_rules(&rules, now_ms)?;
-            Ok(true)
+            repo.put_loyalty_rules(&rules, &by, &note, now_ms).map(Some)
         })
         .await
+    }
+
+    async fn loyalty_rule_versions(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<tessera_domain::api::RuleVersion>, StorageError> {
+        read(self, move |repo| {
+            Ok(repo
+                .loyalty_versions(limit)?
+                .into_iter()
+                .map(|(version, at, by, note)| tessera_domain::api::RuleVersion {
+                    version,
+                    published_at: tessera_domain::rfc3339_ms(at),
+                    published_by: by,
+                    note,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn loyalty_rule_version(
+        &self,
+        version: i64,
+    ) -> Result<Option<LoyaltyRules>, StorageError> {
+        read(self, move |repo| repo.loyalty_version(version)).await
     }
 
     async fn adjust_points(

@@ -175,7 +175,19 @@ pub struct EntryRow {
 pub trait Ledger {
     /// The programme's rules (the defaults until the operator sets some).
     fn loyalty_rules(&mut self) -> RepoResult<LoyaltyRules>;
-    fn put_loyalty_rules(&mut self, rules: &LoyaltyRules, now_ms: i64) -> RepoResult<()>;
+    /// Put the rules in force and keep them as a new version (by whom, with a note): its
+    /// number.
+    fn put_loyalty_rules(
+        &mut self,
+        rules: &LoyaltyRules,
+        by: &str,
+        note: &str,
+        now_ms: i64,
+    ) -> RepoResult<i64>;
+    /// The latest `limit` versions of the loyalty rules, newest first: (version, published at,
+    /// by, note).
+    fn loyalty_versions(&mut self, limit: u32) -> RepoResult<Vec<(i64, i64, String, String)>>;
+    fn loyalty_version(&mut self, version: i64) -> RepoResult<Option<LoyaltyRules>>;
     /// Live lots in the order they are spent (soonest expiry first, then those that never
     /// expire, oldest first), read only until they cover `enough` points.
     fn live_lots(&mut self, member_id: &str, now_ms: i64, enough: u64) -> RepoResult<Vec<Lot>>;

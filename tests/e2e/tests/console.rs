@@ -233,6 +233,15 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
             "/console/rules/versions/999/restore",
             Some(StaffAction::Rules),
         ),
+        (Method::GET, "/console/loyalty", Some(StaffAction::Rules)),
+        // No rules in the form: refused (422) for those who may edit rules.
+        (Method::POST, "/console/loyalty", Some(StaffAction::Rules)),
+        // No such version: 404 for those who may edit rules.
+        (
+            Method::POST,
+            "/console/loyalty/versions/999/restore",
+            Some(StaffAction::Rules),
+        ),
         (
             Method::GET,
             "/console/staff",
@@ -1464,6 +1473,160 @@ fn admins_manage_staff_accounts_and_everyone_their_own_password() {
         "2 other sessions ended",
         "operator",
     ] {
+        assert!(audit.contains(entry), "{entry} in the audit log");
+    }
+}
+
+/// A marketer changes the points and tier rules in the console: checked as the admin API checks
+/// them (JSON placed by line and column, rules that break a rule, a web coupon for no offer),
+/// published as a version with a note, in force at the next purchase, and an earlier version
+/// restored as a new one. The operator's changes are versions too. Audited.
+#[test]
+fn marketers_publish_and_restore_points_and_tiers() {
+    let server = server(SessionLimits::default());
+    create(&server, "marketing@shop.example", StaffRole::Marketer);
+    let b = signed_in(&server, "marketing@shop.example");
+    let origin = server.url();
+    let submit = |rules: &str, action: &str, note: &str| {
+        post(
+            &server,
+            Some(&b),
+            "/console/loyalty",
+            &[
+                ("csrf", &b.csrf),
+                ("rules", rules),
+                ("action", action),
+                ("note", note),
+            ],
+            Some(&origin),
+        )
+    };
+    let (_, start) = admin(Method::GET, &server, "/admin/v1/loyalty-rules", Value::Null);
+    let page = get(&server, Some(&b), "/console/loyalty").text().unwrap();
+    assert!(page.contains("&quot;points_per_euro&quot;: 1"), "{page}");
+
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = start.clone();
+        f(&mut v);
+        serde_json::to_string_pretty(&v).unwrap()
+    };
+    for (text, why) in [
+        ("{\n  \"points_per_euro\": 2,,", "line 2, column 24"),
+        (&*with(&|v| v["tiers"][0]["threshold"] = json!(10)), "tiers"),
+        (
+            &*with(&|v| v["web_coupon"] = json!({"min_total_cents": 100, "offer_id": "of-nope"})),
+            "web_coupon.offer_id",
+        ),
+    ] {
+        let r = submit(text, "publish", "");
+        assert_eq!(r.status(), 422, "{why}");
+        let page = r.text().unwrap();
+        assert!(page.contains(why), "{why}: {page}");
+    }
+    let doubled = with(&|v| v["points_per_euro"] = json!(2));
+    let r = submit(&doubled, "check", "");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("These rules pass every check."));
+    let (_, unchanged) = admin(Method::GET, &server, "/admin/v1/loyalty-rules", Value::Null);
+    assert_eq!(
+        unchanged, start,
+        "nothing published by a check or a refusal"
+    );
+
+    let r = submit(&doubled, "publish", "Double points for the autumn");
+    assert_eq!(r.status(), 303);
+    let (_, now) = admin(Method::GET, &server, "/admin/v1/loyalty-rules", Value::Null);
+    assert_eq!(now["points_per_euro"], 2);
+    // In force at the next purchase: 25 euros earn 50 points.
+    let (_, card) = member(&server);
+    let till = tessera_e2e::till_token(&server, "st-paris-01");
+    let bought: Value = client()
+        .post(format!("{}/v1/till/purchases", server.url()))
+        .bearer_auth(&till)
+        .header("idempotency-key", "loyalty-purchase-0001")
+        .json(
+            &json!({"receipt": "R-LOYALTY-1", "card_number": card, "total_cents": 2500,
+            "lines": [{"sku": "tea", "quantity": 1, "amount_cents": 2500}]}),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(bought["points_earned"], 50, "{bought}");
+
+    // The operator's change is a version too.
+    let tripled: Value = serde_json::from_str(&with(&|v| v["points_per_euro"] = json!(3))).unwrap();
+    let (s, _) = admin(Method::PUT, &server, "/admin/v1/loyalty-rules", tripled);
+    assert_eq!(s, 204);
+    let versions = |server: &Server| {
+        let (_, v) = admin(
+            Method::GET,
+            server,
+            "/admin/v1/loyalty-rules/versions",
+            Value::Null,
+        );
+        v.as_array().unwrap().clone()
+    };
+    let listed = versions(&server);
+    assert_eq!(listed[0]["published_by"], "operator");
+    assert_eq!(listed[1]["published_by"], "marketing@shop.example");
+    assert_eq!(listed[1]["note"], "Double points for the autumn");
+    let marketers = listed[1]["version"].as_i64().unwrap();
+    let (_, old) = admin(
+        Method::GET,
+        &server,
+        &format!("/admin/v1/loyalty-rules/versions/{marketers}"),
+        Value::Null,
+    );
+    assert_eq!(old["points_per_euro"], 2);
+
+    // Restored from the console: published again as a new version.
+    let page = get(&server, Some(&b), "/console/loyalty").text().unwrap();
+    assert!(
+        page.contains(&format!("Restore version {marketers}")),
+        "{page}"
+    );
+    let restore = |v: i64| {
+        post(
+            &server,
+            Some(&b),
+            &format!("/console/loyalty/versions/{v}/restore"),
+            &[("csrf", &b.csrf)],
+            Some(&origin),
+        )
+    };
+    assert_eq!(restore(marketers).status(), 303);
+    assert_eq!(restore(9_999).status(), 404);
+    let (_, now) = admin(Method::GET, &server, "/admin/v1/loyalty-rules", Value::Null);
+    assert_eq!(now["points_per_euro"], 2);
+    let listed = versions(&server);
+    assert_eq!(
+        listed[0]["note"],
+        format!("restored version {marketers}").as_str()
+    );
+    assert_eq!(listed[0]["published_by"], "marketing@shop.example");
+    // And by the operator.
+    let first = listed.last().unwrap()["version"].as_i64().unwrap();
+    let (s, body) = admin(
+        Method::POST,
+        &server,
+        &format!("/admin/v1/loyalty-rules/versions/{first}/restore"),
+        Value::Null,
+    );
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["version"], versions(&server)[0]["version"]);
+    let (s, _) = admin(
+        Method::POST,
+        &server,
+        "/admin/v1/loyalty-rules/versions/9999/restore",
+        Value::Null,
+    );
+    assert_eq!(s, 404);
+
+    create(&server, "admin@shop.example", StaffRole::Admin);
+    let a = signed_in(&server, "admin@shop.example");
+    let audit = get(&server, Some(&a), "/console/audit").text().unwrap();
+    for entry in ["loyalty_rules_published", "loyalty_rules_restored"] {
         assert!(audit.contains(entry), "{entry} in the audit log");
     }
 }

@@ -460,13 +460,45 @@ impl Ledger for PgRepo<'_, '_> {
         }
     }
 
-    fn put_loyalty_rules(&mut self, rules: &LoyaltyRules, now_ms: i64) -> RepoResult<()> {
+    fn put_loyalty_rules(
+        &mut self,
+        rules: &LoyaltyRules,
+        by: &str,
+        note: &str,
+        now_ms: i64,
+    ) -> RepoResult<i64> {
+        let data = json(rules)?;
         self.exec(
             "INSERT INTO loyalty_rules (id, data, updated_at) VALUES (1, $1, $2)
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-            &[&json(rules)?, &now_ms],
+            &[&data, &now_ms],
         )?;
-        Ok(())
+        self.value::<i64>(
+            "INSERT INTO loyalty_rules_version (data, published_at, published_by, note)
+             VALUES ($1, $2, $3, $4) RETURNING version",
+            &[&data, &now_ms, &by, &note],
+        )?
+        .ok_or_else(|| StorageError::backend("no version returned"))
+    }
+
+    fn loyalty_versions(&mut self, limit: u32) -> RepoResult<Vec<(i64, i64, String, String)>> {
+        self.rows(
+            "SELECT version, published_at, published_by, note FROM loyalty_rules_version
+             ORDER BY version DESC LIMIT $1",
+            &[&i64::from(limit)],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?)))
+        .collect()
+    }
+
+    fn loyalty_version(&mut self, version: i64) -> RepoResult<Option<LoyaltyRules>> {
+        self.value::<String>(
+            "SELECT data FROM loyalty_rules_version WHERE version = $1",
+            &[&version],
+        )?
+        .map(|d| parse(&d))
+        .transpose()
     }
 
     fn live_lots(&mut self, member_id: &str, now_ms: i64, enough: u64) -> RepoResult<Vec<Lot>> {

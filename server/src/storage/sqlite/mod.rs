@@ -63,6 +63,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema_14_console.sql")),
     M::up(include_str!("../schema_15_analytics.sql")),
     M::up(include_str!("../schema_16_journeys.sql")),
+    M::up(include_str!("../schema_17_loyalty_versions.sql")),
 ];
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;
@@ -407,6 +408,46 @@ mod conformance {
 #[cfg(test)]
 mod migrations {
     use rusqlite::Connection;
+
+    /// Version 17 keeps the loyalty rules in force as their first version; a database that
+    /// never had any set starts with none.
+    #[test]
+    fn version_17_keeps_the_rules_in_force_as_the_first_version() {
+        let versions = |c: &Connection| -> Vec<(i64, String, i64, String, String)> {
+            c.prepare(
+                "SELECT version, data, published_at, published_by, note
+                 FROM loyalty_rules_version ORDER BY version",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let mut c = Connection::open_in_memory().unwrap();
+        super::MIGRATIONS.to_version(&mut c, 16).unwrap();
+        c.execute(
+            "INSERT INTO loyalty_rules (id, data, updated_at) VALUES (1, '{\"x\": 1}', 42)",
+            [],
+        )
+        .unwrap();
+        super::MIGRATIONS.to_latest(&mut c).unwrap();
+        assert_eq!(
+            versions(&c),
+            [(
+                1,
+                "{\"x\": 1}".to_owned(),
+                42,
+                "operator".to_owned(),
+                "in force when versions began".to_owned()
+            )]
+        );
+        let mut empty = Connection::open_in_memory().unwrap();
+        super::MIGRATIONS.to_latest(&mut empty).unwrap();
+        assert!(versions(&empty).is_empty());
+    }
 
     /// Version 16 counts the members and grants a database already holds as KPI levels: each
     /// member on their enrolment's day, each member's latest decision per purpose and channel

@@ -23,13 +23,48 @@ impl Ledger for SqliteRepo<'_> {
         }
     }
 
-    fn put_loyalty_rules(&mut self, rules: &LoyaltyRules, now_ms: i64) -> RepoResult<()> {
+    fn put_loyalty_rules(
+        &mut self,
+        rules: &LoyaltyRules,
+        by: &str,
+        note: &str,
+        now_ms: i64,
+    ) -> RepoResult<i64> {
+        let data = json(rules)?;
         self.c.execute(
             "INSERT INTO loyalty_rules (id, data, updated_at) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-            params![json(rules)?, now_ms],
+            params![data, now_ms],
         )?;
-        Ok(())
+        Ok(self.c.query_row(
+            "INSERT INTO loyalty_rules_version (data, published_at, published_by, note)
+             VALUES (?1, ?2, ?3, ?4) RETURNING version",
+            params![data, now_ms, by, note],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn loyalty_versions(&mut self, limit: u32) -> RepoResult<Vec<(i64, i64, String, String)>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT version, published_at, published_by, note FROM loyalty_rules_version
+                 ORDER BY version DESC LIMIT ?1",
+            )?
+            .query_map([limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn loyalty_version(&mut self, version: i64) -> RepoResult<Option<LoyaltyRules>> {
+        let data: Option<String> = self
+            .c
+            .prepare_cached("SELECT data FROM loyalty_rules_version WHERE version = ?1")?
+            .query_row([version], |r| r.get(0))
+            .optional()?;
+        data.map(|d| serde_json::from_str(&d).map_err(StorageError::backend))
+            .transpose()
     }
 
     fn live_lots(&mut self, member_id: &str, now_ms: i64, enough: u64) -> RepoResult<Vec<Lot>> {
