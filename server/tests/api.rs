@@ -642,6 +642,13 @@ fn the_served_openapi_document_lists_every_route() {
         ("/admin/v1/webhooks/{id}/deliveries", &["get"]),
         ("/admin/v1/webhooks/{id}/replay", &["post"]),
         ("/admin/v1/staff", &["post", "get"]),
+        ("/admin/v1/staff/{id}", &["patch"]),
+        ("/admin/v1/loyalty-rules/versions", &["get"]),
+        ("/admin/v1/loyalty-rules/versions/{version}", &["get"]),
+        (
+            "/admin/v1/loyalty-rules/versions/{version}/restore",
+            &["post"],
+        ),
         ("/admin/v1/kpis", &["get"]),
         ("/admin/v1/analytics", &["get"]),
         ("/admin/v1/analytics/runs", &["post"]),
@@ -669,7 +676,7 @@ fn the_served_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 60, "no undocumented or stale paths");
+    assert_eq!(paths.len(), 64, "no undocumented or stale paths");
     assert_eq!(
         doc,
         serde_json::to_value(tessera_server::openapi()).unwrap()

@@ -306,6 +306,55 @@ def test_support_decide_a_coupon_redeemed_at_two_offline_tills(browser, tmp_path
         assert listed[0]["resolution"]["outcome"] == "recovered"
 
 
+def test_two_factor_sign_in_in_a_browser(browser):
+    """A member of staff turns two-factor sign-in on: an authenticator app (pyotp, an independent
+    TOTP implementation) scans the QR code the page draws (read by zxing-cpp from the page's
+    pixels) and its code turns it on; then signing in takes the app's code, and a wrong one is
+    refused like a wrong password."""
+    import pyotp
+
+    with serve() as url:
+        assert call(url, "POST", "/admin/v1/staff", {
+            "email": "counter@shop.example", "name": "Counter", "role": "store_staff",
+            "store_id": "st-paris-01", "password": PASSWORD})[0] == 201
+        page = browser.new_page()
+        sign_in(page, url, "counter@shop.example")
+        nav(page).get_by_role("link", name="Two-factor").click()
+        qr = page.get_by_role("img", name="QR code of the key, for an authenticator app")
+        expect(qr).to_be_visible()
+        # The app scans the QR code: zxing-cpp reads the otpauth:// link from the page's pixels.
+        import io
+        import zxingcpp
+        from PIL import Image
+        [link] = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))]
+        app = pyotp.parse_uri(link)
+        assert link.startswith("otpauth://totp/Tessera%20console:counter%40shop.example?")
+        assert app.secret == page.locator("#totp-secret").inner_text(), "the key typed or scanned"
+        assert app.issuer == "Tessera console"
+        page.get_by_label("Code from your authenticator app").fill(app.now())
+        page.get_by_label("Your password").fill(PASSWORD)
+        page.get_by_role("button", name="Turn two-factor sign-in on").click()
+        expect(page.get_by_role("status")).to_have_text(
+            "Two-factor sign-in is on: your other sessions have ended.")
+        page.screenshot(path=SHOTS / "two-factor-on.png", full_page=True)
+        sign_out(page)
+
+        def attempt(code):
+            page.get_by_label("E-mail address").fill("counter@shop.example")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
+            page.get_by_label("Code from your authenticator app").fill(code)
+            page.get_by_label("Code from your authenticator app").press("Enter")
+
+        page.goto(url + "/console/sign-in")
+        attempt("000000")
+        expect(page.get_by_role("alert")).to_have_text("Wrong e-mail address, password or code.")
+        # The step that turned it on was used: the app's next code (within a step of skew).
+        attempt(app.at(time.time() + 30))
+        page.wait_for_url(url + "/console")
+        page.screenshot(path=SHOTS / "two-factor-signed-in.png", full_page=True)
+        page.close()
+
+
 def test_a_marketer_analyses_the_programme_and_sends_a_campaign_to_a_segment(browser):
     """Store staff record a member's consent to offers by push at the counter; a marketer runs
     the analysis from the console, reads the segments, builds an audience of regulars of a shop
@@ -624,7 +673,7 @@ def test_every_console_page_passes_wcag_checks(browser):
                            ("journeys", "/console/journeys"),
                            ("conflicts", "/console/conflicts"), ("webhooks", "/console/webhooks"),
                            ("audit", "/console/audit"), ("staff", "/console/staff"),
-                           ("password", "/console/password"),
+                           ("password", "/console/password"), ("two-factor", "/console/two-factor"),
                            ("not-found", "/console/members/m_x/export")]:
             page.goto(url + path)
             check(name)

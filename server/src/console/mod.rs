@@ -91,6 +91,14 @@ pub fn router() -> axum::Router<AppState> {
             "/console/password",
             get(staff::own_password_page).post(staff::change_own_password),
         )
+        .route(
+            "/console/two-factor",
+            get(staff::two_factor_page).post(staff::set_two_factor),
+        )
+        .route(
+            "/console/staff/{id}/two-factor-off",
+            post(staff::reset_two_factor),
+        )
         .layer(axum::middleware::map_response(harden))
 }
 
@@ -317,19 +325,28 @@ struct SignInForm {
     email: String,
     #[serde(default)]
     password: String,
+    /// The authenticator app's code, for accounts with two-factor sign-in.
+    #[serde(default)]
+    code: String,
 }
 
 async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) -> Page {
-    if form.email.len() > 254 || form.password.len() > 1024 {
+    if form.email.len() > 254 || form.password.len() > 1024 || form.code.len() > 32 {
         return Ok((
             StatusCode::UNAUTHORIZED,
-            pages::sign_in(Some("Wrong e-mail address or password.")),
+            pages::sign_in(Some("Wrong e-mail address, password or code.")),
         )
             .into_response());
     }
     match state
         .storage
-        .sign_in(form.email, form.password, limits(&state), now_ms())
+        .sign_in(
+            form.email,
+            form.password,
+            form.code,
+            limits(&state),
+            now_ms(),
+        )
         .await?
     {
         SignIn::Signed(token, _) => {
@@ -341,7 +358,7 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
         }
         SignIn::Refused => Ok((
             StatusCode::UNAUTHORIZED,
-            pages::sign_in(Some("Wrong e-mail address or password.")),
+            pages::sign_in(Some("Wrong e-mail address, password or code.")),
         )
             .into_response()),
         SignIn::Throttled { retry_after_s } => {

@@ -90,7 +90,8 @@ fn page(title: &str, session: Option<&Session>, head: Head, body: Markup) -> Mar
                             @if s.role.may(StaffAction::ManageStaff) {
                                 a href="/console/staff" { "Staff" } " "
                             }
-                            a href="/console/password" { "Password" }
+                            a href="/console/password" { "Password" } " "
+                            a href="/console/two-factor" { "Two-factor" }
                         }
                         form method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(s.csrf);
@@ -128,6 +129,8 @@ pub fn sign_in(error: Option<&str>) -> Markup {
                 input #email type="email" name="email" autocomplete="username" required;
                 label for="password" { "Password" }
                 input #password type="password" name="password" autocomplete="current-password" required;
+                label for="code" { "Code from your authenticator app (if you turned two-factor sign-in on)" }
+                input #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10";
                 div { button type="submit" { "Sign in" } }
             }
         },
@@ -171,6 +174,7 @@ pub fn home(s: &Session) -> Markup {
                     li { a href="/console/staff" { "Staff" } ": accounts created, disabled, given a new password" }
                 }
                 li { a href="/console/password" { "Change your password" } }
+                li { a href="/console/two-factor" { "Two-factor sign-in" } ": a code from an authenticator app at each sign-in" }
             }
         },
     )
@@ -1027,13 +1031,14 @@ pub fn staff(s: &Session, accounts: &[StaffAccount], done: Option<&str>) -> Mark
                 Some("disabled") => { p.ok role="status" { "The account was disabled and its sessions ended." } }
                 Some("enabled") => { p.ok role="status" { "The account was enabled." } }
                 Some("password") => { p.ok role="status" { "The password was set and the account's sessions ended." } }
+                Some("two-factor-off") => { p.ok role="status" { "Two-factor sign-in was turned off for the account and its sessions ended." } }
                 _ => {}
             }
             table #accounts {
                 caption { "Accounts, by e-mail address" }
                 thead { tr {
                     th scope="col" { "E-mail address" } th scope="col" { "Name" } th scope="col" { "Role" }
-                    th scope="col" { "Shop" } th scope="col" { "State" } th scope="col" { "Change" }
+                    th scope="col" { "Shop" } th scope="col" { "State" } th scope="col" { "Two-factor" } th scope="col" { "Change" }
                 } }
                 tbody {
                     @for a in accounts {
@@ -1043,6 +1048,7 @@ pub fn staff(s: &Session, accounts: &[StaffAccount], done: Option<&str>) -> Mark
                             td { (a.role.as_str()) }
                             td { (a.store_id.as_deref().unwrap_or("")) }
                             td { @if a.disabled { "disabled" } @else { "active" } }
+                            td { @if a.two_factor { "on" } @else { "off" } }
                             td {
                                 @if a.id == s.staff_id {
                                     "You (" a href="/console/password" { "change your password" } ")"
@@ -1051,6 +1057,12 @@ pub fn staff(s: &Session, accounts: &[StaffAccount], done: Option<&str>) -> Mark
                                         input type="hidden" name="csrf" value=(s.csrf);
                                         button type="submit" aria-label={ (if a.disabled { "Enable " } else { "Disable " }) (a.email) } {
                                             @if a.disabled { "Enable" } @else { "Disable" }
+                                        }
+                                    }
+                                    @if a.two_factor {
+                                        form method="post" action={ "/console/staff/" (a.id) "/two-factor-off" } {
+                                            input type="hidden" name="csrf" value=(s.csrf);
+                                            button type="submit" aria-label={ "Turn two-factor off for " (a.email) } { "Turn two-factor off" }
                                         }
                                     }
                                     form method="post" action={ "/console/staff/" (a.id) "/password" } {
@@ -1114,4 +1126,78 @@ pub fn own_password(s: &Session, done: Option<&str>) -> Markup {
             }
         },
     )
+}
+
+/// Two-factor sign-in: on (and the form that turns it off), or off with a new secret to scan
+/// (its QR code drawn inline, and the secret as text to type) and the form that turns it on.
+pub fn two_factor(
+    s: &Session,
+    on: bool,
+    new_secret: Option<(&str, &str)>,
+    error: Option<&str>,
+    done: Option<&str>,
+) -> Markup {
+    layout(
+        "Two-factor sign-in",
+        Some(s),
+        html! {
+            @match done {
+                Some("on") => { p.ok role="status" { "Two-factor sign-in is on: your other sessions have ended." } }
+                Some("off") => { p.ok role="status" { "Two-factor sign-in is off." } }
+                _ => {}
+            }
+            @if let Some(e) = error { p.alert role="alert" #two-factor-error { (e) } }
+            @if on {
+                p #two-factor-state { "Two-factor sign-in is on: each sign-in asks for the code your authenticator app shows." }
+                h2 { "Turn it off" }
+                form method="post" action="/console/two-factor" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="action" value="off";
+                    label for="tf-password" { "Your password" }
+                    input #tf-password type="password" name="password" autocomplete="current-password" required;
+                    label for="tf-code" { "Code from your authenticator app" }
+                    input #tf-code type="text" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10" required;
+                    div { button type="submit" { "Turn two-factor sign-in off" } }
+                }
+            } @else if let Some((secret, url)) = new_secret {
+                p #two-factor-state { "Two-factor sign-in is off." }
+                h2 { "Turn it on" }
+                ol {
+                    li { "Scan this code with an authenticator app (or type the key below into it)." }
+                    li { "Type the code it shows, and your password." }
+                }
+                figure {
+                    (qr_svg(url))
+                    figcaption { "Key: " code #totp-secret { (secret) } }
+                }
+                form method="post" action="/console/two-factor" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="action" value="on";
+                    input type="hidden" name="secret" value=(secret);
+                    label for="tf-code" { "Code from your authenticator app" }
+                    input #tf-code type="text" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10" required;
+                    label for="tf-password" { "Your password" }
+                    input #tf-password type="password" name="password" autocomplete="current-password" required;
+                    div { button type="submit" { "Turn two-factor sign-in on" } }
+                }
+            }
+        },
+    )
+}
+
+/// A QR code of `text` as inline SVG (the page allows no image from elsewhere, and needs none),
+/// with its quiet zone.
+fn qr_svg(text: &str) -> Markup {
+    let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
+        return html! { p.alert { "The QR code could not be drawn: type the key instead." } };
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(232, 232)
+        .build();
+    // Inline in HTML: the SVG element alone, without the XML declaration the renderer starts with.
+    let svg = svg.find("<svg").map_or("", |at| &svg[at..]);
+    html! {
+        div role="img" aria-label="QR code of the key, for an authenticator app" { (maud::PreEscaped(svg)) }
+    }
 }

@@ -1,17 +1,18 @@
 //! The console's staff accounts (issue #19): admins list, create, disable and enable accounts
 //! and set their passwords; everyone changes their own password, proving the current one.
 //! Disabling an account or setting its password ends its sessions; changing one's own ends
-//! one's other sessions. All audited.
+//! one's other sessions. Everyone may turn two-factor sign-in (TOTP) on and off, proving their
+//! password and a code; an admin turns it off for someone who lost their phone. All audited.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use tessera_domain::api::{StaffAccountChange, StaffAccountSpec, StaffAction, StaffRole};
 
 use super::{ConsoleError, CsrfForm, Page, allowed, audit, check_form, pages, session};
-use crate::service::staff::{NotCreated, StaffServices};
+use crate::service::staff::{NotCreated, StaffServices, TwoFactor, new_totp_secret, otpauth_url};
 use crate::{AppState, now_ms};
 
 #[derive(Deserialize)]
@@ -208,4 +209,112 @@ pub(super) async fn change_own_password(
         ));
     }
     Ok(Redirect::to("/console/password?done=changed").into_response())
+}
+
+pub(super) async fn two_factor_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Done>,
+) -> Page {
+    let s = session(&state, &headers).await?;
+    show_two_factor(&state, &s, None, None, q.done.as_deref(), StatusCode::OK).await
+}
+
+/// The page as the account stands: on, or off with a secret to scan (`shown`, the one a
+/// refused attempt was made with, or a new one).
+async fn show_two_factor(
+    state: &AppState,
+    s: &crate::service::staff::Session,
+    shown: Option<String>,
+    error: Option<&str>,
+    done: Option<&str>,
+    status: StatusCode,
+) -> Page {
+    let on = state
+        .storage
+        .staff_accounts()
+        .await?
+        .into_iter()
+        .any(|a| a.id == s.staff_id && a.two_factor);
+    let secret = match (on, shown) {
+        (true, _) => None,
+        (false, Some(shown)) => Some(shown),
+        (false, None) => Some(new_totp_secret()?),
+    };
+    let url = match &secret {
+        Some(secret) => otpauth_url(secret, &s.email),
+        None => None,
+    };
+    let fresh = secret.as_deref().zip(url.as_deref());
+    let page = pages::two_factor(s, on, fresh, error, done);
+    Ok((status, page).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct TwoFactorForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(super) async fn set_two_factor(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<TwoFactorForm>,
+) -> Page {
+    let s = session(&state, &headers).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    let secret = match form.action.as_str() {
+        "on" if otpauth_url(&form.secret, &s.email).is_some() => Some(form.secret),
+        "on" => return Err(ConsoleError::Invalid("Not a key this page made.".into())),
+        "off" => None,
+        _ => return Err(ConsoleError::Invalid("Turn it on or off.".into())),
+    };
+    let done = if secret.is_some() { "on" } else { "off" };
+    let shown = secret.clone();
+    let outcome = state
+        .storage
+        .set_two_factor(s.clone(), form.password, secret, form.code, now_ms())
+        .await?;
+    let why = match outcome {
+        TwoFactor::Done => {
+            return Ok(Redirect::to(&format!("/console/two-factor?done={done}")).into_response());
+        }
+        TwoFactor::WrongPassword => "Not changed: that is not your password.",
+        TwoFactor::WrongCode => {
+            "Not changed: that is not the code your authenticator app shows now (or it was used already)."
+        }
+        TwoFactor::Unchanged => "Not changed: it already was.",
+    };
+    // The same key again: the app that scanned it keeps its codes.
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    show_two_factor(&state, &s, shown, Some(why), None, status).await
+}
+
+pub(super) async fn reset_two_factor(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    let s = allowed(&state, &headers, StaffAction::ManageStaff).await?;
+    check_form(&headers, &s, &form.csrf)?;
+    if id == s.staff_id {
+        return Err(ConsoleError::Invalid(
+            "Not your own account: turn yours off on the Two-factor page.".into(),
+        ));
+    }
+    state
+        .storage
+        .reset_two_factor(id, s.email.clone(), now_ms())
+        .await?
+        .ok_or(ConsoleError::NotFound("staff account"))?;
+    Ok(Redirect::to("/console/staff?done=two-factor-off").into_response())
 }

@@ -96,7 +96,56 @@ fn account(row: &StaffRow) -> Option<StaffAccount> {
         role: StaffRole::parse(&row.role)?,
         store_id: row.store_id.clone(),
         disabled: row.disabled,
+        two_factor: row.totp_secret.is_some(),
     })
+}
+
+/// The issuer authenticator apps show next to the account.
+pub const TOTP_ISSUER: &str = "Tessera console";
+
+/// A new TOTP secret: 20 random bytes (RFC 4226's recommended 160 bits), base32.
+pub fn new_totp_secret() -> Result<String, StorageError> {
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).map_err(StorageError::backend)?;
+    Ok(totp_rs::Secret::from(bytes.to_vec()).to_base32())
+}
+
+/// The TOTP of a base32 secret (SHA-1, 6 digits, 30 s, a step of skew either side: what every
+/// authenticator app does), named for `email`; `None` for a secret that does not parse or is
+/// too short.
+fn totp(secret: &str, email: &str) -> Option<totp_rs::Totp> {
+    let secret = totp_rs::Secret::try_from_base32(secret).ok()?;
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name(email.replace(':', ""))
+        .with_issuer(Some(TOTP_ISSUER))
+        .build()
+        .ok()
+}
+
+/// The `otpauth://` link an authenticator app scans (shown as a QR code).
+pub fn otpauth_url(secret: &str, email: &str) -> Option<String> {
+    totp(secret, email)?.to_url().ok()
+}
+
+/// The time step `code` is valid for at `now_ms` under `secret` (spaces ignored), if it is.
+pub fn totp_step(secret: &str, code: &str, now_ms: i64) -> Option<i64> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let now_s = u64::try_from(now_ms.div_euclid(1000)).ok()?;
+    totp(secret, "")?
+        .check(&code, now_s)
+        .and_then(|step| i64::try_from(step).ok())
+}
+
+/// What turning two-factor sign-in on or off came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoFactor {
+    Done,
+    WrongPassword,
+    /// The code is not the app's for now (or was used already).
+    WrongCode,
+    /// On already (turning on), or off already (turning off).
+    Unchanged,
 }
 
 /// Why an account was not created.
@@ -156,13 +205,35 @@ pub trait StaffServices {
         now_ms: i64,
     ) -> Result<bool, StorageError>;
     /// Check the password and open a session; audited either way.
+    /// Sign in with a password, and the app's code when two-factor sign-in is on (a code is
+    /// accepted once); a wrong code is refused as a wrong password is.
     async fn sign_in(
         &self,
         email: String,
         password: String,
+        code: String,
         limits: SessionLimits,
         now_ms: i64,
     ) -> Result<SignIn, StorageError>;
+    /// Turn two-factor sign-in on with `secret` (the one shown), proving the password and a
+    /// code of the app that scanned it; or off (`secret`: `None`), proving the password and a
+    /// current code. The other sessions end. Audited.
+    async fn set_two_factor(
+        &self,
+        session: Session,
+        password: String,
+        secret: Option<String>,
+        code: String,
+        now_ms: i64,
+    ) -> Result<TwoFactor, StorageError>;
+    /// An admin turns another account's two-factor sign-in off (a lost phone): its sessions
+    /// end; `None` if there is no such account. Audited.
+    async fn reset_two_factor(
+        &self,
+        id: String,
+        by: String,
+        now_ms: i64,
+    ) -> Result<Option<StaffAccount>, StorageError>;
     /// The session a cookie's token holds, if it has not ended (it is then kept alive).
     async fn session(
         &self,
@@ -224,6 +295,7 @@ impl<S: Storage + ?Sized> StaffServices for S {
             store_id: spec.store_id,
             password_hash: hash,
             disabled: false,
+            totp_secret: None,
         };
         write(self, move |repo| {
             if let Some(shop) = &row.store_id
@@ -324,10 +396,89 @@ impl<S: Storage + ?Sized> StaffServices for S {
         Ok(true)
     }
 
+    async fn set_two_factor(
+        &self,
+        session: Session,
+        password: String,
+        secret: Option<String>,
+        code: String,
+        now_ms: i64,
+    ) -> Result<TwoFactor, StorageError> {
+        let email = session.email.clone();
+        let Some(row) = read(self, move |repo| repo.staff_by_email(&email)).await? else {
+            return Ok(TwoFactor::WrongPassword);
+        };
+        if row.totp_secret.is_some() == secret.is_some() {
+            return Ok(TwoFactor::Unchanged);
+        }
+        let stored = row.password_hash.clone();
+        let matches = tokio::task::spawn_blocking(move || password_matches(&password, &stored))
+            .await
+            .map_err(StorageError::backend)?;
+        let action = if secret.is_some() {
+            "two_factor_on"
+        } else {
+            "two_factor_off"
+        };
+        let refused = |why: &'static str| {
+            let (email, action) = (session.email.clone(), format!("{action}_refused"));
+            async move {
+                self.audit(email, action, String::new(), why.into(), now_ms)
+                    .await
+            }
+        };
+        if !matches {
+            refused("password").await?;
+            return Ok(TwoFactor::WrongPassword);
+        }
+        let checked_against = secret
+            .as_deref()
+            .or(row.totp_secret.as_deref())
+            .unwrap_or("");
+        let Some(step) = totp_step(checked_against, &code, now_ms) else {
+            refused("code").await?;
+            return Ok(TwoFactor::WrongCode);
+        };
+        let done = write(self, move |repo| {
+            repo.set_staff_totp(&session.staff_id, secret.as_deref())?;
+            // The code just used may not sign in again.
+            if secret.is_some() {
+                repo.use_totp_step(&session.staff_id, step)?;
+            }
+            let ended = repo.end_staff_sessions(&session.staff_id, &session.token_hash)?;
+            let detail = format!("{ended} other sessions ended");
+            repo.audit(now_ms, &session.email, action, "", &detail)
+        })
+        .await;
+        done.map(|()| TwoFactor::Done)
+    }
+
+    async fn reset_two_factor(
+        &self,
+        id: String,
+        by: String,
+        now_ms: i64,
+    ) -> Result<Option<StaffAccount>, StorageError> {
+        write(self, move |repo| {
+            if !repo.set_staff_totp(&id, None)? {
+                return Ok(None);
+            }
+            let ended = repo.end_staff_sessions(&id, "")?;
+            let Some(row) = repo.staff_by_id(&id)? else {
+                return Ok(None);
+            };
+            let detail = format!("{ended} sessions ended");
+            repo.audit(now_ms, &by, "two_factor_reset", &row.email, &detail)?;
+            Ok(account(&row))
+        })
+        .await
+    }
+
     async fn sign_in(
         &self,
         email: String,
         password: String,
+        code: String,
         limits: SessionLimits,
         now_ms: i64,
     ) -> Result<SignIn, StorageError> {
@@ -374,6 +525,26 @@ impl<S: Storage + ?Sized> StaffServices for S {
             .await?;
             return Ok(SignIn::Refused);
         };
+        if let Some(secret) = &row.totp_secret {
+            let accepted = match totp_step(secret, &code, now_ms) {
+                Some(step) => {
+                    let id = row.id.clone();
+                    write(self, move |repo| repo.use_totp_step(&id, step)).await?
+                }
+                None => false,
+            };
+            if !accepted {
+                self.audit(
+                    email,
+                    "sign_in_refused".into(),
+                    String::new(),
+                    "two-factor code".into(),
+                    now_ms,
+                )
+                .await?;
+                return Ok(SignIn::Refused);
+            }
+        }
         let Some(role) = StaffRole::parse(&row.role) else {
             return Ok(SignIn::Refused);
         };

@@ -909,6 +909,8 @@ pub struct StaffRow {
     /// Argon2id, PHC string.
     pub password_hash: String,
     pub disabled: bool,
+    /// The TOTP secret (base32) when two-factor sign-in is on.
+    pub totp_secret: Option<String>,
 }
 
 impl std::fmt::Debug for StaffRow {
@@ -961,6 +963,11 @@ pub trait Staff {
     ) -> RepoResult<bool>;
     /// End the account's sessions but the one whose token hashes to `keep`: how many ended.
     fn end_staff_sessions(&mut self, staff_id: &str, keep: &str) -> RepoResult<u64>;
+    /// Turn two-factor sign-in on (a TOTP secret) or off; false if there is no such account.
+    fn set_staff_totp(&mut self, id: &str, secret: Option<&str>) -> RepoResult<bool>;
+    /// Accept a code of time step `step` once: false if a code of this step or a later one was
+    /// accepted already (a replay).
+    fn use_totp_step(&mut self, id: &str, step: i64) -> RepoResult<bool>;
     fn insert_session(
         &mut self,
         token_hash: &str,

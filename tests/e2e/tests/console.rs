@@ -269,6 +269,14 @@ fn every_route_refuses_the_roles_that_may_not_use_it() {
             "/console/staff/staff_nobody/password",
             Some(StaffAction::ManageStaff),
         ),
+        (Method::GET, "/console/two-factor", None),
+        // Neither on nor off: refused (422) for everyone.
+        (Method::POST, "/console/two-factor", None),
+        (
+            Method::POST,
+            "/console/staff/staff_nobody/two-factor-off",
+            Some(StaffAction::ManageStaff),
+        ),
         (Method::GET, "/console/password", None),
         // No new password: refused (422) for everyone.
         (Method::POST, "/console/password", None),
@@ -1627,6 +1635,203 @@ fn marketers_publish_and_restore_points_and_tiers() {
     let a = signed_in(&server, "admin@shop.example");
     let audit = get(&server, Some(&a), "/console/audit").text().unwrap();
     for entry in ["loyalty_rules_published", "loyalty_rules_restored"] {
+        assert!(audit.contains(entry), "{entry} in the audit log");
+    }
+}
+
+/// The code an authenticator app shows for `secret` (base32) at `at_s`: totp-rs's generator.
+fn app_code(secret: &str, at_s: i64) -> String {
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(at_s as u64)
+        .to_string()
+}
+
+/// Two-factor sign-in: turned on by the member of staff (the key shown as a QR code and as
+/// text, proven by a code and the password; refused otherwise with the same key shown again),
+/// which ends their other sessions; then every sign-in needs the app's code, accepted once; an
+/// admin turns it off for someone who lost their phone; turned off by its owner with a code.
+#[test]
+fn two_factor_sign_in_with_an_authenticator_app() {
+    let server = server(SessionLimits::default());
+    create(&server, "support@shop.example", StaffRole::Support);
+    let here = signed_in(&server, "support@shop.example");
+    let elsewhere = signed_in(&server, "support@shop.example");
+    let origin = server.url();
+    let send = |b: &Browser, form: &[(&str, &str)]| {
+        let mut fields = vec![("csrf", b.csrf.as_str())];
+        fields.extend_from_slice(form);
+        post(
+            &server,
+            Some(b),
+            "/console/two-factor",
+            &fields,
+            Some(&origin),
+        )
+    };
+    let key_on = |page: &str| {
+        page.split("<code id=\"totp-secret\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("the key as text")
+            .to_owned()
+    };
+    let page = get(&server, Some(&here), "/console/two-factor")
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("QR code of the key"),
+        "{page}"
+    );
+    let secret = key_on(&page);
+    let now = || jiff::Timestamp::now().as_second();
+
+    for (code, password, why) in [
+        ("000000", PASSWORD, "not the code"),
+        (
+            &*app_code(&secret, now()),
+            "not my password at all",
+            "not your password",
+        ),
+        (&*app_code(&secret, now() - 300), PASSWORD, "not the code"),
+    ] {
+        let r = send(
+            &here,
+            &[
+                ("action", "on"),
+                ("secret", &secret),
+                ("code", code),
+                ("password", password),
+            ],
+        );
+        assert_eq!(r.status(), 422, "{why}");
+        let page = r.text().unwrap();
+        assert!(page.contains(why), "{why}: {page}");
+        assert_eq!(key_on(&page), secret, "the same key shown again");
+    }
+    let r = send(
+        &here,
+        &[
+            ("action", "on"),
+            ("secret", &secret),
+            ("code", &app_code(&secret, now())),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(get(&server, Some(&here), "/console").status(), 200, "kept");
+    assert_eq!(
+        get(&server, Some(&elsewhere), "/console").headers()["location"],
+        "/console/sign-in",
+        "the other session ended"
+    );
+    assert!(
+        get(&server, Some(&here), "/console/two-factor")
+            .text()
+            .unwrap()
+            .contains("Two-factor sign-in is on")
+    );
+
+    // Every sign-in needs the app's code now, and a code signs in once.
+    let with_code = |code: &str| {
+        client()
+            .post(format!("{}/console/sign-in", server.url()))
+            .form(&[
+                ("email", "support@shop.example"),
+                ("password", PASSWORD),
+                ("code", code),
+            ])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        sign_in(&server, "support@shop.example", PASSWORD).status(),
+        401
+    );
+    assert_eq!(with_code("123456"), 401);
+    // The code of the step that turned it on was used; the app's next one (a step of skew).
+    let next = app_code(&secret, now() + 30);
+    assert_eq!(with_code(&next), 303);
+    assert_eq!(with_code(&next), 401, "a code is accepted once");
+
+    // A lost phone: an admin turns it off; their sessions end; a password signs in again.
+    create(&server, "admin@shop.example", StaffRole::Admin);
+    let a = signed_in(&server, "admin@shop.example");
+    let (_, accounts) = admin(Method::GET, &server, "/admin/v1/staff", Value::Null);
+    let support = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["email"] == "support@shop.example")
+        .unwrap();
+    assert_eq!(support["two_factor"], true);
+    let id = support["id"].as_str().unwrap();
+    let r = post(
+        &server,
+        Some(&a),
+        &format!("/console/staff/{id}/two-factor-off"),
+        &[("csrf", &a.csrf)],
+        Some(&origin),
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        get(&server, Some(&here), "/console").headers()["location"],
+        "/console/sign-in"
+    );
+    let again = signed_in(&server, "support@shop.example");
+
+    // On again, then off by its owner: the password and a current code.
+    let secret = key_on(
+        &get(&server, Some(&again), "/console/two-factor")
+            .text()
+            .unwrap(),
+    );
+    let r = send(
+        &again,
+        &[
+            ("action", "on"),
+            ("secret", &secret),
+            ("code", &app_code(&secret, now())),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status(), 303);
+    let r = send(
+        &again,
+        &[
+            ("action", "off"),
+            ("code", "999999"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status(), 422);
+    let r = send(
+        &again,
+        &[
+            ("action", "off"),
+            ("code", &app_code(&secret, now())),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        sign_in(&server, "support@shop.example", PASSWORD).status(),
+        303
+    );
+
+    let audit = get(&server, Some(&a), "/console/audit").text().unwrap();
+    for entry in [
+        "two_factor_on_refused",
+        "two_factor_on",
+        "two-factor code",
+        "two_factor_reset",
+        "two_factor_off",
+        "1 other sessions ended",
+    ] {
         assert!(audit.contains(entry), "{entry} in the audit log");
     }
 }

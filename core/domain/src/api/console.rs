@@ -144,6 +144,9 @@ pub struct StaffAccount {
     /// A disabled account cannot sign in and has no session.
     #[serde(default)]
     pub disabled: bool,
+    /// Two-factor sign-in (an authenticator app's code) is on.
+    #[serde(default)]
+    pub two_factor: bool,
 }
 
 /// A change an admin makes to an account (`PATCH /admin/v1/staff/{id}`, the console's staff

@@ -7,7 +7,8 @@ use super::repo::PgRepo;
 use crate::storage::StorageError;
 use crate::storage::repo::{AuditRow, Kpis, RepoResult, SessionRow, Staff, StaffRow};
 
-const STAFF: &str = "SELECT a.id, a.email, a.name, a.role, a.store_id, a.password_hash, a.disabled";
+const STAFF: &str = "SELECT a.id, a.email, a.name, a.role, a.store_id, a.password_hash, a.disabled,
+    a.totp_secret";
 
 fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> RepoResult<T> {
     row.try_get(i)
@@ -23,6 +24,7 @@ fn staff_at(r: &Row) -> RepoResult<StaffRow> {
         store_id: get(r, 4)?,
         password_hash: get(r, 5)?,
         disabled: get::<i64>(r, 6)? != 0,
+        totp_secret: get(r, 7)?,
     })
 }
 
@@ -95,6 +97,20 @@ impl Staff for PgRepo<'_, '_> {
         )
     }
 
+    fn set_staff_totp(&mut self, id: &str, secret: Option<&str>) -> RepoResult<bool> {
+        Ok(self.exec(
+            "UPDATE staff_account SET totp_secret = $2, totp_last_step = 0 WHERE id = $1",
+            &[&id, &secret],
+        )? == 1)
+    }
+
+    fn use_totp_step(&mut self, id: &str, step: i64) -> RepoResult<bool> {
+        Ok(self.exec(
+            "UPDATE staff_account SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+            &[&id, &step],
+        )? == 1)
+    }
+
     fn insert_session(
         &mut self,
         token_hash: &str,
@@ -122,9 +138,9 @@ impl Staff for PgRepo<'_, '_> {
         .map(|r| {
             Ok(SessionRow {
                 staff: staff_at(&r)?,
-                csrf: get(&r, 7)?,
-                last_seen_ms: get(&r, 8)?,
-                expires_ms: get(&r, 9)?,
+                csrf: get(&r, 8)?,
+                last_seen_ms: get(&r, 9)?,
+                expires_ms: get(&r, 10)?,
             })
         })
         .transpose()

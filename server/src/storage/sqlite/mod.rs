@@ -64,6 +64,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("../schema_15_analytics.sql")),
     M::up(include_str!("../schema_16_journeys.sql")),
     M::up(include_str!("../schema_17_loyalty_versions.sql")),
+    M::up(include_str!("../schema_18_two_factor.sql")),
 ];
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 const READERS: usize = 4;

@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteRepo;
 use crate::storage::repo::{AuditRow, Kpis, RepoResult, SessionRow, Staff, StaffRow};
 
-const STAFF: &str = "SELECT a.id, a.email, a.name, a.role, a.store_id, a.password_hash, a.disabled";
+const STAFF: &str = "SELECT a.id, a.email, a.name, a.role, a.store_id, a.password_hash, a.disabled,
+    a.totp_secret";
 
 fn staff_at(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRow> {
     Ok(StaffRow {
@@ -16,6 +17,7 @@ fn staff_at(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRow> {
         store_id: r.get(4)?,
         password_hash: r.get(5)?,
         disabled: r.get::<_, i64>(6)? != 0,
+        totp_secret: r.get(7)?,
     })
 }
 
@@ -88,6 +90,27 @@ impl Staff for SqliteRepo<'_> {
             .execute(params![staff_id, keep])? as u64)
     }
 
+    fn set_staff_totp(&mut self, id: &str, secret: Option<&str>) -> RepoResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "UPDATE staff_account SET totp_secret = ?2, totp_last_step = 0 WHERE id = ?1",
+            )?
+            .execute(params![id, secret])?
+            == 1)
+    }
+
+    fn use_totp_step(&mut self, id: &str, step: i64) -> RepoResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "UPDATE staff_account SET totp_last_step = ?2
+                 WHERE id = ?1 AND totp_last_step < ?2",
+            )?
+            .execute(params![id, step])?
+            == 1)
+    }
+
     fn insert_session(
         &mut self,
         token_hash: &str,
@@ -115,9 +138,9 @@ impl Staff for SqliteRepo<'_> {
             .query_row([token_hash], |r| {
                 Ok(SessionRow {
                     staff: staff_at(r)?,
-                    csrf: r.get(7)?,
-                    last_seen_ms: r.get(8)?,
-                    expires_ms: r.get(9)?,
+                    csrf: r.get(8)?,
+                    last_seen_ms: r.get(9)?,
+                    expires_ms: r.get(10)?,
                 })
             })
             .optional()?)
