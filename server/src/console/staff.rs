@@ -109,8 +109,8 @@ async fn change(
     check_form(headers, &s, csrf)?;
     if id == s.staff_id {
         return Err(ConsoleError::Invalid(
-            "Not your own account: change your password on the Password page; another admin \
-             disables an admin."
+            "Not your own account: change your password on the Password page, turn two-factor \
+             sign-in off on the Two-factor page; another admin disables an admin."
                 .into(),
         ));
     }
@@ -133,7 +133,7 @@ pub(super) async fn disable(
 ) -> Page {
     let to = StaffAccountChange {
         disabled: Some(true),
-        password: None,
+        ..StaffAccountChange::default()
     };
     change(&state, &headers, id, &form.csrf, to, "disabled").await
 }
@@ -146,7 +146,7 @@ pub(super) async fn enable(
 ) -> Page {
     let to = StaffAccountChange {
         disabled: Some(false),
-        password: None,
+        ..StaffAccountChange::default()
     };
     change(&state, &headers, id, &form.csrf, to, "enabled").await
 }
@@ -158,8 +158,8 @@ pub(super) async fn set_password(
     Form(form): Form<PasswordForm>,
 ) -> Page {
     let to = StaffAccountChange {
-        disabled: None,
         password: Some(form.password),
+        ..StaffAccountChange::default()
     };
     change(&state, &headers, id, &form.csrf, to, "password").await
 }
@@ -304,17 +304,9 @@ pub(super) async fn reset_two_factor(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Page {
-    let s = allowed(&state, &headers, StaffAction::ManageStaff).await?;
-    check_form(&headers, &s, &form.csrf)?;
-    if id == s.staff_id {
-        return Err(ConsoleError::Invalid(
-            "Not your own account: turn yours off on the Two-factor page.".into(),
-        ));
-    }
-    state
-        .storage
-        .reset_two_factor(id, s.email.clone(), now_ms())
-        .await?
-        .ok_or(ConsoleError::NotFound("staff account"))?;
-    Ok(Redirect::to("/console/staff?done=two-factor-off").into_response())
+    let to = StaffAccountChange {
+        two_factor: Some(false),
+        ..StaffAccountChange::default()
+    };
+    change(&state, &headers, id, &form.csrf, to, "two-factor-off").await
 }

@@ -64,13 +64,13 @@ pub async fn list_staff(
     params(("id" = String, Path, description = "The account's id")),
     request_body = StaffAccountChange,
     responses(
-        (status = 200, description = "Changed; the account's sessions have ended", body = StaffAccount),
+        (status = 200, description = "Changed (disabled or enabled, a new password, two-factor sign-in off); the account's sessions have ended", body = StaffAccount),
         (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not the operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Nothing to change, or a password that breaks the rule (12 to 256 characters)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Nothing to change, a password that breaks the rule (12 to 256 characters), or two_factor true (only its owner turns it on)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn change_staff(
     State(state): State<AppState>,

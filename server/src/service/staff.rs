@@ -186,8 +186,9 @@ pub trait StaffServices {
         now_ms: i64,
     ) -> Result<Result<StaffAccount, NotCreated>, StorageError>;
     async fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StorageError>;
-    /// Disable or enable an account, or set its password (checked already: `change.validate`),
-    /// as `by` (audited); either ends the account's sessions. `None`: no such account.
+    /// Disable or enable an account, set its password or turn its two-factor sign-in off
+    /// (checked already: `change.validate`), as `by` (audited); each ends the account's
+    /// sessions. `None`: no such account.
     async fn change_staff(
         &self,
         id: String,
@@ -204,9 +205,9 @@ pub trait StaffServices {
         new: String,
         now_ms: i64,
     ) -> Result<bool, StorageError>;
-    /// Check the password and open a session; audited either way.
-    /// Sign in with a password, and the app's code when two-factor sign-in is on (a code is
-    /// accepted once); a wrong code is refused as a wrong password is.
+    /// Check the password and open a session; audited either way. With the app's code when
+    /// two-factor sign-in is on (a code is accepted once); a wrong code is refused as a wrong
+    /// password is.
     async fn sign_in(
         &self,
         email: String,
@@ -226,14 +227,6 @@ pub trait StaffServices {
         code: String,
         now_ms: i64,
     ) -> Result<TwoFactor, StorageError>;
-    /// An admin turns another account's two-factor sign-in off (a lost phone): its sessions
-    /// end; `None` if there is no such account. Audited.
-    async fn reset_two_factor(
-        &self,
-        id: String,
-        by: String,
-        now_ms: i64,
-    ) -> Result<Option<StaffAccount>, StorageError>;
     /// The session a cookie's token holds, if it has not ended (it is then kept alive).
     async fn session(
         &self,
@@ -339,6 +332,9 @@ impl<S: Storage + ?Sized> StaffServices for S {
             if !repo.update_staff(&id, change.disabled, hash.as_deref())? {
                 return Ok(None);
             }
+            if change.two_factor == Some(false) {
+                repo.set_staff_totp(&id, None)?;
+            }
             let ended = repo.end_staff_sessions(&id, "")?;
             let Some(row) = repo.staff_by_id(&id)? else {
                 return Ok(None);
@@ -351,6 +347,9 @@ impl<S: Storage + ?Sized> StaffServices for S {
             }
             if hash.is_some() {
                 repo.audit(now_ms, &by, "staff_password_set", &row.email, &sessions)?;
+            }
+            if change.two_factor == Some(false) {
+                repo.audit(now_ms, &by, "two_factor_reset", &row.email, &sessions)?;
             }
             Ok(account(&row))
         })
@@ -451,27 +450,6 @@ impl<S: Storage + ?Sized> StaffServices for S {
         })
         .await;
         done.map(|()| TwoFactor::Done)
-    }
-
-    async fn reset_two_factor(
-        &self,
-        id: String,
-        by: String,
-        now_ms: i64,
-    ) -> Result<Option<StaffAccount>, StorageError> {
-        write(self, move |repo| {
-            if !repo.set_staff_totp(&id, None)? {
-                return Ok(None);
-            }
-            let ended = repo.end_staff_sessions(&id, "")?;
-            let Some(row) = repo.staff_by_id(&id)? else {
-                return Ok(None);
-            };
-            let detail = format!("{ended} sessions ended");
-            repo.audit(now_ms, &by, "two_factor_reset", &row.email, &detail)?;
-            Ok(account(&row))
-        })
-        .await
     }
 
     async fn sign_in(

@@ -1823,6 +1823,37 @@ fn two_factor_sign_in_with_an_authenticator_app() {
         303
     );
 
+    // The operator turns it off too (the last admin's lost phone), never on.
+    let again = signed_in(&server, "support@shop.example");
+    let secret = key_on(
+        &get(&server, Some(&again), "/console/two-factor")
+            .text()
+            .unwrap(),
+    );
+    let r = send(
+        &again,
+        &[
+            ("action", "on"),
+            ("secret", &secret),
+            ("code", &app_code(&secret, now())),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status(), 303);
+    let path = format!("/admin/v1/staff/{id}");
+    let (s, body) = admin(Method::PATCH, &server, &path, json!({"two_factor": true}));
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(
+        sign_in(&server, "support@shop.example", PASSWORD).status(),
+        401
+    );
+    let (s, body) = admin(Method::PATCH, &server, &path, json!({"two_factor": false}));
+    assert_eq!((s, &body["two_factor"]), (200, &json!(false)), "{body}");
+    assert_eq!(
+        sign_in(&server, "support@shop.example", PASSWORD).status(),
+        303
+    );
+
     let audit = get(&server, Some(&a), "/console/audit").text().unwrap();
     for entry in [
         "two_factor_on_refused",

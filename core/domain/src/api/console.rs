@@ -150,7 +150,8 @@ pub struct StaffAccount {
 }
 
 /// A change an admin makes to an account (`PATCH /admin/v1/staff/{id}`, the console's staff
-/// page): disable or enable it, or set a new password. Either ends the account's sessions.
+/// page): disable or enable it, set a new password, or turn its two-factor sign-in off (a lost
+/// phone). Each ends the account's sessions.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -160,20 +161,27 @@ pub struct StaffAccountChange {
     /// 12 to 256 characters; kept as an Argon2id hash only.
     #[serde(default)]
     pub password: Option<String>,
+    /// `false` turns two-factor sign-in off; only its owner turns it on (in the console).
+    #[serde(default)]
+    pub two_factor: Option<bool>,
 }
 
 impl std::fmt::Debug for StaffAccountChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StaffAccountChange")
             .field("disabled", &self.disabled)
+            .field("two_factor", &self.two_factor)
             .finish_non_exhaustive()
     }
 }
 
 impl StaffAccountChange {
     pub fn validate(&self) -> Result<(), StaffSpecError> {
-        if self.disabled.is_none() && self.password.is_none() {
+        if self.disabled.is_none() && self.password.is_none() && self.two_factor.is_none() {
             return Err(StaffSpecError::NothingToChange);
+        }
+        if self.two_factor == Some(true) {
+            return Err(StaffSpecError::TwoFactorByOwner);
         }
         match &self.password {
             Some(p) => check_password(p),
@@ -204,8 +212,10 @@ pub enum StaffSpecError {
     ShopMissing,
     #[error("only a store_staff account has a shop")]
     ShopNotAllowed,
-    #[error("the change names nothing to change (disabled, password)")]
+    #[error("the change names nothing to change (disabled, password, two_factor)")]
     NothingToChange,
+    #[error("two-factor sign-in is turned on by the account's owner, in the console")]
+    TwoFactorByOwner,
 }
 
 impl StaffAccountSpec {
@@ -314,6 +324,7 @@ mod tests {
         let change = |disabled, password: Option<&str>| StaffAccountChange {
             disabled,
             password: password.map(str::to_owned),
+            two_factor: None,
         };
         assert_eq!(
             change(None, None).validate(),
@@ -327,5 +338,14 @@ mod tests {
         let pw = "twelve chars";
         assert_eq!(change(None, Some(pw)).validate(), Ok(()));
         assert!(!format!("{:?}", change(None, Some(pw))).contains(pw));
+        let two_factor = |on| StaffAccountChange {
+            two_factor: Some(on),
+            ..StaffAccountChange::default()
+        };
+        assert_eq!(two_factor(false).validate(), Ok(()));
+        assert_eq!(
+            two_factor(true).validate(),
+            Err(StaffSpecError::TwoFactorByOwner)
+        );
     }
 }
