@@ -10,16 +10,10 @@ use serde::Deserialize;
 use tessera_domain::api::StaffAction;
 use tessera_domain::journeys::JourneySettings;
 
-use super::{CsrfForm, Page, allowed, audit, check_form, pages};
+use super::{CsrfForm, Done, Page, allowed, audit, check_form, pages};
 use crate::service::Services;
 use crate::service::journeys::{JOURNEYS_JOB, JourneyServices};
 use crate::{AppState, now_ms};
-
-#[derive(Deserialize)]
-pub(super) struct Done {
-    #[serde(default)]
-    done: Option<String>,
-}
 
 async fn show(
     state: &AppState,

@@ -11,16 +11,10 @@ use serde::Deserialize;
 use tessera_domain::api::StaffAction;
 use tessera_domain::loyalty::LoyaltyRules;
 
-use super::{ConsoleError, CsrfForm, Page, allowed, audit, check_form, pages};
+use super::{ConsoleError, CsrfForm, Done, Page, allowed, audit, check_form, pages};
 use crate::routes::loyalty::{Restore, restore_loyalty};
 use crate::service::Services;
 use crate::{AppState, now_ms};
-
-#[derive(Deserialize)]
-pub(super) struct Done {
-    #[serde(default)]
-    done: Option<String>,
-}
 
 async fn show(
     state: &AppState,

@@ -84,9 +84,8 @@ pub fn router() -> axum::Router<AppState> {
             post(loyalty::restore),
         )
         .route("/console/staff", get(staff::page).post(staff::create))
-        .route("/console/staff/{id}/disable", post(staff::disable))
-        .route("/console/staff/{id}/enable", post(staff::enable))
         .route("/console/staff/{id}/password", post(staff::set_password))
+        .route("/console/staff/{id}/{change}", post(staff::button))
         .route(
             "/console/password",
             get(staff::own_password_page).post(staff::change_own_password),
@@ -94,10 +93,6 @@ pub fn router() -> axum::Router<AppState> {
         .route(
             "/console/two-factor",
             get(staff::two_factor_page).post(staff::set_two_factor),
-        )
-        .route(
-            "/console/staff/{id}/two-factor-off",
-            post(staff::reset_two_factor),
         )
         .layer(axum::middleware::map_response(harden))
 }
@@ -734,6 +729,7 @@ async fn kpis_csv(
         .into_response())
 }
 
+/// A page's query after an action: what was done (the page says so).
 #[derive(Deserialize)]
 struct Done {
     #[serde(default)]

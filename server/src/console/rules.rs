@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tessera_domain::api::StaffAction;
 use tessera_domain::rules::{RuleDryRun, RuleSet};
 
-use super::{ConsoleError, CsrfForm, Page, allowed, audit, check_form, pages};
+use super::{ConsoleError, CsrfForm, Done, Page, allowed, audit, check_form, pages};
 use crate::service::Services;
 use crate::service::staff::StaffServices;
 use crate::{AppState, now_ms};
@@ -25,12 +25,6 @@ pub struct Outcome {
     pub valid: bool,
     pub dry_run: Option<RuleDryRun>,
     pub done: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Done {
-    #[serde(default)]
-    done: Option<String>,
 }
 
 async fn show(

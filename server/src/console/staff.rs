@@ -11,15 +11,9 @@ use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use tessera_domain::api::{StaffAccountChange, StaffAccountSpec, StaffAction, StaffRole};
 
-use super::{ConsoleError, CsrfForm, Page, allowed, audit, check_form, pages, session};
+use super::{ConsoleError, CsrfForm, Done, Page, allowed, audit, check_form, pages, session};
 use crate::service::staff::{NotCreated, StaffServices, TwoFactor, new_totp_secret, otpauth_url};
 use crate::{AppState, now_ms};
-
-#[derive(Deserialize)]
-pub(super) struct Done {
-    #[serde(default)]
-    done: Option<String>,
-}
 
 pub(super) async fn page(
     State(state): State<AppState>,
@@ -125,30 +119,42 @@ async fn change(
     Ok(Redirect::to(&format!("/console/staff?done={done}")).into_response())
 }
 
-pub(super) async fn disable(
+/// A button of the staff page: disable, enable, or turn two-factor sign-in off.
+pub(super) async fn button(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path((id, which)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Page {
-    let to = StaffAccountChange {
-        disabled: Some(true),
-        ..StaffAccountChange::default()
+    let (to, done) = match which.as_str() {
+        "disable" => (
+            StaffAccountChange {
+                disabled: Some(true),
+                ..Default::default()
+            },
+            "disabled",
+        ),
+        "enable" => (
+            StaffAccountChange {
+                disabled: Some(false),
+                ..Default::default()
+            },
+            "enabled",
+        ),
+        "two-factor-off" => (
+            StaffAccountChange {
+                two_factor: Some(false),
+                ..Default::default()
+            },
+            "two-factor-off",
+        ),
+        _ => {
+            // Signed in, and allowed, before being told there is no such button.
+            allowed(&state, &headers, StaffAction::ManageStaff).await?;
+            return Err(ConsoleError::NotFound("button"));
+        }
     };
-    change(&state, &headers, id, &form.csrf, to, "disabled").await
-}
-
-pub(super) async fn enable(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Page {
-    let to = StaffAccountChange {
-        disabled: Some(false),
-        ..StaffAccountChange::default()
-    };
-    change(&state, &headers, id, &form.csrf, to, "enabled").await
+    change(&state, &headers, id, &form.csrf, to, done).await
 }
 
 pub(super) async fn set_password(
@@ -296,17 +302,4 @@ pub(super) async fn set_two_factor(
     // The same key again: the app that scanned it keeps its codes.
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     show_two_factor(&state, &s, shown, Some(why), None, status).await
-}
-
-pub(super) async fn reset_two_factor(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Page {
-    let to = StaffAccountChange {
-        two_factor: Some(false),
-        ..StaffAccountChange::default()
-    };
-    change(&state, &headers, id, &form.csrf, to, "two-factor-off").await
 }

@@ -401,19 +401,7 @@ impl<S: Storage + ?Sized> Services for S {
         &self,
         limit: u32,
     ) -> Result<Vec<tessera_domain::api::RuleVersion>, StorageError> {
-        read(self, move |repo| {
-            Ok(repo
-                .rule_versions(limit)?
-                .into_iter()
-                .map(|(version, at, by, note)| tessera_domain::api::RuleVersion {
-                    version,
-                    published_at: tessera_domain::rfc3339_ms(at),
-                    published_by: by,
-                    note,
-                })
-                .collect())
-        })
-        .await
+        read(self, move |repo| Ok(versions(repo.rule_versions(limit)?))).await
     }
 
     async fn rule_version(
@@ -643,16 +631,7 @@ impl<S: Storage + ?Sized> Services for S {
         limit: u32,
     ) -> Result<Vec<tessera_domain::api::RuleVersion>, StorageError> {
         read(self, move |repo| {
-            Ok(repo
-                .loyalty_versions(limit)?
-                .into_iter()
-                .map(|(version, at, by, note)| tessera_domain::api::RuleVersion {
-                    version,
-                    published_at: tessera_domain::rfc3339_ms(at),
-                    published_by: by,
-                    note,
-                })
-                .collect())
+            Ok(versions(repo.loyalty_versions(limit)?))
         })
         .await
     }
@@ -711,4 +690,17 @@ impl<S: Storage + ?Sized> Services for S {
         })
         .await
     }
+}
+
+/// Versions of a set of rules as the repository lists them — (version, published at, by,
+/// note) — as the admin API and the console show them.
+fn versions(rows: Vec<(i64, i64, String, String)>) -> Vec<tessera_domain::api::RuleVersion> {
+    rows.into_iter()
+        .map(|(version, at, by, note)| tessera_domain::api::RuleVersion {
+            version,
+            published_at: tessera_domain::rfc3339_ms(at),
+            published_by: by,
+            note,
+        })
+        .collect()
 }

@@ -1711,16 +1711,24 @@ fn two_factor_sign_in_with_an_authenticator_app() {
         assert!(page.contains(why), "{why}: {page}");
         assert_eq!(key_on(&page), secret, "the same key shown again");
     }
-    let r = send(
-        &here,
-        &[
+    // Turned on: the key the page shows, the app's code for now, the password.
+    let with_key = |b: &Browser, secret: &str| {
+        let code = app_code(secret, now());
+        let on = [
             ("action", "on"),
-            ("secret", &secret),
-            ("code", &app_code(&secret, now())),
+            ("secret", secret),
+            ("code", &code),
             ("password", PASSWORD),
-        ],
-    );
-    assert_eq!(r.status(), 303);
+        ];
+        assert_eq!(send(b, &on).status(), 303);
+    };
+    let turn_on = |b: &Browser| {
+        let page = get(&server, Some(b), "/console/two-factor");
+        let secret = key_on(&page.text().unwrap());
+        with_key(b, &secret);
+        secret
+    };
+    with_key(&here, &secret);
     assert_eq!(get(&server, Some(&here), "/console").status(), 200, "kept");
     assert_eq!(
         get(&server, Some(&elsewhere), "/console").headers()["location"],
@@ -1785,21 +1793,7 @@ fn two_factor_sign_in_with_an_authenticator_app() {
     let again = signed_in(&server, "support@shop.example");
 
     // On again, then off by its owner: the password and a current code.
-    let secret = key_on(
-        &get(&server, Some(&again), "/console/two-factor")
-            .text()
-            .unwrap(),
-    );
-    let r = send(
-        &again,
-        &[
-            ("action", "on"),
-            ("secret", &secret),
-            ("code", &app_code(&secret, now())),
-            ("password", PASSWORD),
-        ],
-    );
-    assert_eq!(r.status(), 303);
+    let secret = turn_on(&again);
     let r = send(
         &again,
         &[
@@ -1825,21 +1819,7 @@ fn two_factor_sign_in_with_an_authenticator_app() {
 
     // The operator turns it off too (the last admin's lost phone), never on.
     let again = signed_in(&server, "support@shop.example");
-    let secret = key_on(
-        &get(&server, Some(&again), "/console/two-factor")
-            .text()
-            .unwrap(),
-    );
-    let r = send(
-        &again,
-        &[
-            ("action", "on"),
-            ("secret", &secret),
-            ("code", &app_code(&secret, now())),
-            ("password", PASSWORD),
-        ],
-    );
-    assert_eq!(r.status(), 303);
+    turn_on(&again);
     let path = format!("/admin/v1/staff/{id}");
     let (s, body) = admin(Method::PATCH, &server, &path, json!({"two_factor": true}));
     assert_eq!(s, 422, "{body}");
