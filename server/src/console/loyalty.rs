@@ -56,15 +56,9 @@ pub(super) struct LoyaltyForm {
 /// column where JSON stops making sense).
 fn checked(text: &str) -> Result<LoyaltyRules, String> {
     let rules: LoyaltyRules = serde_json::from_str(text).map_err(|e| {
-        let message = e.to_string();
-        let reason = message
-            .rsplit_once(" at line ")
-            .map_or(&*message, |(r, _)| r);
-        format!(
-            "Not loyalty rules: line {}, column {}: {reason}",
-            e.line(),
-            e.column()
-        )
+        let (line, column) = (e.line(), e.column());
+        let reason = super::json_reason(&e);
+        format!("Not loyalty rules: line {line}, column {column}: {reason}")
     })?;
     rules.validate().map_err(|e| e.to_string())?;
     Ok(rules)

@@ -729,6 +729,16 @@ async fn kpis_csv(
         .into_response())
 }
 
+/// What serde_json says is wrong with a text, without the place it appends (" at line 2 column
+/// 3"): the pages give the line and column apart.
+fn json_reason(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.rsplit_once(" at line ") {
+        Some((reason, _)) => reason.to_owned(),
+        None => message,
+    }
+}
+
 /// A page's query after an action: what was done (the page says so).
 #[derive(Deserialize)]
 struct Done {

@@ -96,18 +96,10 @@ impl std::fmt::Display for Refusal {
 /// The text as a rule set that passes the server's checks (the domain's `RuleSet::validate`,
 /// as `PUT /admin/v1/challenges` runs them), or why not.
 fn checked(text: &str) -> Result<RuleSet, Refusal> {
-    let rules: RuleSet = serde_json::from_str(text).map_err(|e| {
-        let message = e.to_string();
-        // serde_json ends its message with the place, given here on its own.
-        let reason = match message.rsplit_once(" at line ") {
-            Some((reason, _)) => reason.to_owned(),
-            None => message,
-        };
-        Refusal {
-            reason,
-            line: Some(e.line()),
-            column: Some(e.column()),
-        }
+    let rules: RuleSet = serde_json::from_str(text).map_err(|e| Refusal {
+        reason: super::json_reason(&e),
+        line: Some(e.line()),
+        column: Some(e.column()),
     })?;
     rules.validate().map_err(|e| Refusal {
         reason: e.to_string(),
