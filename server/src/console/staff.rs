@@ -223,26 +223,19 @@ pub(super) async fn two_factor_page(
     Query(q): Query<Done>,
 ) -> Page {
     let s = session(&state, &headers).await?;
-    show_two_factor(&state, &s, None, None, q.done.as_deref(), StatusCode::OK).await
+    show_two_factor(&s, None, None, q.done.as_deref(), StatusCode::OK)
 }
 
-/// The page as the account stands: on, or off with a secret to scan (`shown`, the one a
-/// refused attempt was made with, or a new one).
-async fn show_two_factor(
-    state: &AppState,
+/// The page as the account stands (read with the session): on, or off with a secret to scan
+/// (`shown`, the one a refused attempt was made with, or a new one).
+fn show_two_factor(
     s: &crate::service::staff::Session,
     shown: Option<String>,
     error: Option<&str>,
     done: Option<&str>,
     status: StatusCode,
 ) -> Page {
-    let on = state
-        .storage
-        .staff_accounts()
-        .await?
-        .into_iter()
-        .any(|a| a.id == s.staff_id && a.two_factor);
-    let secret = match (on, shown) {
+    let secret = match (s.two_factor, shown) {
         (true, _) => None,
         (false, Some(shown)) => Some(shown),
         (false, None) => Some(new_totp_secret()?),
@@ -252,7 +245,7 @@ async fn show_two_factor(
         None => None,
     };
     let fresh = secret.as_deref().zip(url.as_deref());
-    let page = pages::two_factor(s, on, fresh, error, done);
+    let page = pages::two_factor(s, s.two_factor, fresh, error, done);
     Ok((status, page).into_response())
 }
 
@@ -301,5 +294,5 @@ pub(super) async fn set_two_factor(
     };
     // The same key again: the app that scanned it keeps its codes.
     let status = StatusCode::UNPROCESSABLE_ENTITY;
-    show_two_factor(&state, &s, shown, Some(why), None, status).await
+    show_two_factor(&s, shown, Some(why), None, status)
 }

@@ -86,6 +86,8 @@ pub struct Session {
     pub role: StaffRole,
     pub store_id: Option<String>,
     pub csrf: String,
+    /// Two-factor sign-in is on for the account (as read with the session).
+    pub two_factor: bool,
 }
 
 fn account(row: &StaffRow) -> Option<StaffAccount> {
@@ -535,6 +537,7 @@ impl<S: Storage + ?Sized> StaffServices for S {
             role,
             store_id: row.store_id.clone(),
             csrf,
+            two_factor: row.totp_secret.is_some(),
         };
         let (s, expires) = (session.clone(), now_ms.saturating_add(ms(limits.absolute)));
         write(self, move |repo| {
@@ -579,6 +582,7 @@ impl<S: Storage + ?Sized> StaffServices for S {
             role,
             store_id: row.staff.store_id,
             csrf: row.csrf,
+            two_factor: row.staff.totp_secret.is_some(),
         }))
     }
 
